@@ -1,0 +1,284 @@
+/**
+ * The ledger as one object: a store, the in-memory state, and the rules that let a block in.
+ * Every block, whether sealed here or received, goes through the same checks (header, proposer rules,
+ * signatures, tx root, state transition, state root) before one atomic commit. Commits are serialized.
+ */
+import type { Address } from './address.js';
+import { fromHex, toHex, type Hex } from './bytes.js';
+import { blockWeight, checkClique, recentWindow } from './consensus/clique.js';
+import type { SignatureVerifier } from './crypto/verifier.js';
+import { BlockError, BlockErrorCode, TxError } from './errors.js';
+import { genesisBlock } from './genesis-block.js';
+import { merkleProof, type MerkleProofStep } from './merkle.js';
+import type { ChainSpec } from './spec.js';
+import { applyTx } from './state/transition.js';
+import { StateOverlay, WorldState } from './state/world-state.js';
+import type { ChainStore, HistoryEntry } from './store/chain-store.js';
+import { decodeBlock, encodeBlock, sealBlock, sealDigest, txRootOf, type Block, type BlockHeader } from './block/block.js';
+import { signingDigest } from './tx/eip712.js';
+import { txSigner, type SignedTx } from './tx/types.js';
+
+export interface ChainOptions {
+  verifier: SignatureVerifier;
+  /** Wall clock in ms; blocks stamped further than maxFutureMs ahead of it are refused. */
+  now?: () => bigint;
+  maxFutureMs?: number;
+}
+
+export interface ImportOptions {
+  /** Refuse blocks from the future (live import); the audit replays history and turns this off. */
+  checkFutureTime?: boolean;
+}
+
+export interface TxWithLocation {
+  tx: SignedTx;
+  height: bigint;
+  index: number;
+  blockHash: Hex;
+  proof: MerkleProofStep[];
+  txRoot: Hex;
+}
+
+export interface BuiltBlock {
+  block: Block;
+  /** Transactions left out because they failed against the state at this height, with the reason. */
+  rejected: { tx: SignedTx; error: TxError }[];
+}
+
+export class Chain {
+  private headBlock!: Block;
+  private readonly recentProposers: Address[] = [];
+  private totalWeightValue = 0n;
+  private queue: Promise<unknown> = Promise.resolve();
+  private readonly listeners = new Set<(block: Block) => void>();
+
+  private constructor(
+    readonly spec: ChainSpec,
+    readonly store: ChainStore,
+    readonly state: WorldState,
+    private readonly opts: Required<ChainOptions>,
+  ) {}
+
+  /** Opens the chain in `store`, writing genesis into an empty store, and checks the stored state against the head. */
+  static async open(store: ChainStore, spec: ChainSpec, genesisJson: string, options: ChainOptions): Promise<Chain> {
+    const opts: Required<ChainOptions> = { now: () => BigInt(Date.now()), maxFutureMs: 15_000, ...options };
+    const chain = new Chain(spec, store, new WorldState(), opts);
+    const genesis = genesisBlock(spec);
+    let headHash = await store.headHash();
+    if (!headHash) {
+      await store.writeGenesis(genesisJson, {
+        hash: genesis.block.hash, height: 0n, bytes: encodeBlock(genesis.block), txHashes: [], stateChanges: genesis.stateChanges, history: [],
+      });
+      headHash = genesis.block.hash;
+    }
+    const storedGenesis = await store.hashAtHeight(0n);
+    if (storedGenesis !== genesis.block.hash) {
+      throw new Error(`the data folder holds a different chain (genesis ${storedGenesis}, expected ${genesis.block.hash}): use the genesis it was created with, or another --data folder`);
+    }
+    const changes = [];
+    for await (const change of store.stateEntries()) changes.push(change);
+    chain.state.apply(changes);
+    const head = await chain.blockByHash(headHash);
+    if (!head) throw new Error(`store is missing its head block ${headHash}`);
+    if (toHex(chain.state.root()) !== head.header.stateRoot) {
+      throw new Error(`stored state does not match head block ${head.header.height}'s state root: the data folder is corrupt (run 'ailo audit --data')`);
+    }
+    chain.headBlock = head;
+    for (let h = head.header.height; h > 0n && chain.recentProposers.length < recentWindow(spec) + 1; h--) {
+      chain.recentProposers.push((await chain.blockByHeight(h))!.header.proposer);
+    }
+    chain.totalWeightValue = await chain.weightUpTo(head.header.height);
+    return chain;
+  }
+
+  private async weightUpTo(height: bigint): Promise<bigint> {
+    // Weight is derivable from the proposers; a follower's sync (a later issue) keeps it incrementally.
+    let w = 0n;
+    for (let h = 1n; h <= height; h++) w += blockWeight(this.spec, (await this.blockByHeight(h))!.header);
+    return w;
+  }
+
+  get head(): Block {
+    return this.headBlock;
+  }
+
+  get height(): bigint {
+    return this.headBlock.header.height;
+  }
+
+  get totalWeight(): bigint {
+    return this.totalWeightValue;
+  }
+
+  /** Proposers of the head and its ancestors, newest first. */
+  get recent(): readonly Address[] {
+    return this.recentProposers;
+  }
+
+  onBlock(listener: (block: Block) => void): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
+  private serialize<T>(work: () => Promise<T>): Promise<T> {
+    const run = this.queue.then(work, work);
+    this.queue = run.catch(() => undefined);
+    return run;
+  }
+
+  /** Verifies and commits blocks in order; signatures of all of them are recovered in one parallel batch. */
+  importBlocks(blocks: Block[], options: ImportOptions = {}): Promise<void> {
+    return this.serialize(async () => {
+      const signers = await this.recoverSigners(blocks);
+      for (let i = 0; i < blocks.length; i++) await this.verifyAndCommit(blocks[i]!, signers[i]!, options);
+    });
+  }
+
+  importBlock(block: Block, options: ImportOptions = {}): Promise<void> {
+    return this.importBlocks([block], options);
+  }
+
+  /** For each block: the recovered header signer, then each transaction's recovered signer. */
+  private async recoverSigners(blocks: Block[]): Promise<(Address | null)[][]> {
+    const digests: Uint8Array[] = [];
+    const sigs: Uint8Array[] = [];
+    for (const b of blocks) {
+      digests.push(sealDigest(b.header));
+      sigs.push(b.signature);
+      for (const t of b.txs) {
+        digests.push(signingDigest(t.tx, this.spec.chainId));
+        sigs.push(t.tx.signature);
+      }
+    }
+    const flat = await this.opts.verifier.recoverMany(digests, sigs);
+    const out: (Address | null)[][] = [];
+    let k = 0;
+    for (const b of blocks) {
+      out.push(flat.slice(k, k + 1 + b.txs.length));
+      k += 1 + b.txs.length;
+    }
+    return out;
+  }
+
+  private async verifyAndCommit(block: Block, signers: (Address | null)[], options: ImportOptions): Promise<void> {
+    const { header } = block;
+    const parent = this.headBlock.header;
+    const fail = (code: BlockErrorCode, message: string): never => {
+      throw new BlockError(code, `block ${header.height}: ${message}`, header.height);
+    };
+    if (header.chainId !== this.spec.chainId) fail(BlockErrorCode.WRONG_CHAIN, `chainId ${header.chainId}, expected ${this.spec.chainId}`);
+    if (header.height !== parent.height + 1n) fail(BlockErrorCode.WRONG_HEIGHT, `height does not follow the head ${parent.height}`);
+    if (header.parentHash !== this.headBlock.hash) fail(BlockErrorCode.PARENT_MISMATCH, `parent ${header.parentHash} is not the head ${this.headBlock.hash}`);
+    if (signers[0] !== header.proposer) fail(BlockErrorCode.BAD_SIGNATURE, `seal is not signed by the proposer ${header.proposer}`);
+    const violation = checkClique(this.spec, parent, header, this.recentProposers);
+    if (violation) fail(BlockErrorCode[violation.code], violation.message);
+    if (options.checkFutureTime !== false && header.timestamp > this.opts.now() + BigInt(this.opts.maxFutureMs)) {
+      fail(BlockErrorCode.FUTURE_TIMESTAMP, `timestamp ${header.timestamp} is too far in the future`);
+    }
+    if (txRootOf(block.txs) !== header.txRoot) fail(BlockErrorCode.BAD_TX_ROOT, 'transaction root does not match its transactions');
+    const overlay = new StateOverlay(this.state);
+    block.txs.forEach((t, i) => {
+      if (signers[i + 1] !== txSigner(t.tx)) fail(BlockErrorCode.INVALID_TX, `transaction ${i} (${t.hash}): signature is not by ${txSigner(t.tx)}`);
+      try {
+        applyTx(overlay, t, this.spec);
+      } catch (err) {
+        fail(BlockErrorCode.INVALID_TX, `transaction ${i} (${t.hash}): ${(err as Error).message}`);
+      }
+    });
+    const changes = [...overlay.changes.values()];
+    if (toHex(this.state.rootWith(changes)) !== header.stateRoot) fail(BlockErrorCode.BAD_STATE_ROOT, 'state root does not match the state after its transactions');
+    await this.commit(block, changes);
+  }
+
+  private async commit(block: Block, changes: ReturnType<StateOverlay['changes']['values']> extends Iterable<infer C> ? C[] : never): Promise<void> {
+    const height = block.header.height;
+    const history: HistoryEntry[] = [];
+    block.txs.forEach(({ tx, hash }, index) => {
+      const parties = new Set<Address>();
+      if (tx.type === 'transfer') parties.add(tx.from).add(tx.to);
+      else if (tx.type === 'contribution') parties.add(tx.miner);
+      else if (tx.type === 'inference_reward') parties.add(tx.node);
+      for (const address of parties) history.push({ address, height, index, txHash: hash });
+    });
+    await this.store.commitBlock({ hash: block.hash, height, bytes: encodeBlock(block), txHashes: block.txs.map((t) => t.hash), stateChanges: changes, history });
+    this.state.apply(changes);
+    this.headBlock = block;
+    this.totalWeightValue += blockWeight(this.spec, block.header);
+    this.recentProposers.unshift(block.header.proposer);
+    this.recentProposers.length = Math.min(this.recentProposers.length, recentWindow(this.spec) + 1);
+    for (const listener of this.listeners) listener(block);
+  }
+
+  /**
+   * Seals a block on the head from candidate transactions (already signature-checked), leaving out those
+   * that fail against the state, and commits it.
+   */
+  buildBlock(candidates: SignedTx[], proposerKey: Uint8Array, proposer: Address, timestamp: bigint): Promise<BuiltBlock> {
+    return this.serialize(async () => {
+      const overlay = new StateOverlay(this.state);
+      const included: SignedTx[] = [];
+      const rejected: BuiltBlock['rejected'] = [];
+      for (const t of candidates) {
+        try {
+          applyTx(overlay, t, this.spec);
+          included.push(t);
+        } catch (err) {
+          if (err instanceof TxError) rejected.push({ tx: t, error: err });
+          else throw err;
+        }
+      }
+      const changes = [...overlay.changes.values()];
+      const header: BlockHeader = {
+        chainId: this.spec.chainId,
+        height: this.height + 1n,
+        parentHash: this.headBlock.hash,
+        timestamp,
+        proposer,
+        txRoot: txRootOf(included),
+        stateRoot: toHex(this.state.rootWith(changes)),
+      };
+      const violation = checkClique(this.spec, this.headBlock.header, header, this.recentProposers);
+      if (violation) throw new BlockError(BlockErrorCode[violation.code], `cannot propose: ${violation.message}`, header.height);
+      const block = sealBlock(header, included, proposerKey);
+      await this.commit(block, changes);
+      return { block, rejected };
+    });
+  }
+
+  async blockByHash(hash: Hex): Promise<Block | undefined> {
+    const bytes = await this.store.blockBytes(hash);
+    return bytes ? decodeBlock(bytes) : undefined;
+  }
+
+  async blockByHeight(height: bigint): Promise<Block | undefined> {
+    const hash = await this.store.hashAtHeight(height);
+    return hash ? this.blockByHash(hash) : undefined;
+  }
+
+  async rawBlockByHeight(height: bigint): Promise<{ hash: Hex; bytes: Uint8Array } | undefined> {
+    const hash = await this.store.hashAtHeight(height);
+    const bytes = hash ? await this.store.blockBytes(hash) : undefined;
+    return hash && bytes ? { hash, bytes } : undefined;
+  }
+
+  async txByHash(hash: Hex): Promise<TxWithLocation | undefined> {
+    const location = await this.store.txLocation(hash);
+    if (!location) return undefined;
+    const block = await this.blockByHeight(location.height);
+    const tx = block?.txs[location.index];
+    if (!block || !tx || tx.hash !== hash) throw new Error(`transaction index for ${hash} points at the wrong place: the data folder is corrupt`);
+    return {
+      tx, height: location.height, index: location.index, blockHash: block.hash, txRoot: block.header.txRoot,
+      proof: merkleProof(block.txs.map((t) => fromHex(t.hash, 32)), location.index),
+    };
+  }
+
+  account(address: Address): { balance: bigint; nonce: bigint } {
+    return new StateOverlay(this.state).account(address);
+  }
+
+  /** A read-only typed view of the current state. */
+  view(): StateOverlay {
+    return new StateOverlay(this.state);
+  }
+}

@@ -1,0 +1,100 @@
+/**
+ * Proof-of-authority rules in the manner of Clique (EIP-225), for the coordinators named in genesis:
+ * - the in-turn proposer of height h is coordinators[h mod N]; its blocks weigh 2, out-of-turn blocks weigh 1;
+ * - a block comes at least one period after its parent, an out-of-turn block a further delay later;
+ * - a signer may sign at most one of any floor(N/2)+1 consecutive blocks;
+ * - fork choice: the heaviest chain, ties broken by the lower head hash;
+ * - finality: a block is final once floor(N/2)+1 distinct coordinators have signed it or a block built on it.
+ */
+import type { Address } from '../address.js';
+import type { Hex } from '../bytes.js';
+import type { ChainSpec } from '../spec.js';
+import type { BlockHeader } from '../block/block.js';
+
+export function inTurnProposer(spec: ChainSpec, height: bigint): Address {
+  return spec.coordinators[Number(height % BigInt(spec.coordinators.length))]!;
+}
+
+export function isInTurn(spec: ChainSpec, height: bigint, proposer: Address): boolean {
+  return inTurnProposer(spec, height) === proposer;
+}
+
+export function blockWeight(spec: ChainSpec, header: Pick<BlockHeader, 'height' | 'proposer'>): bigint {
+  return isInTurn(spec, header.height, header.proposer) ? 2n : 1n;
+}
+
+/** The number of consecutive blocks among which a signer may sign only one. */
+export function signerLimit(spec: ChainSpec): number {
+  return Math.floor(spec.coordinators.length / 2) + 1;
+}
+
+/** Blocks whose proposers the signer limit looks back over: the last signerLimit - 1 ancestors. */
+export function recentWindow(spec: ChainSpec): number {
+  return signerLimit(spec) - 1;
+}
+
+/** The earliest timestamp at which `proposer` may seal a child of `parent`. */
+export function earliestTimestamp(spec: ChainSpec, parent: BlockHeader, proposer: Address): bigint {
+  const base = parent.timestamp + BigInt(spec.blockPeriodMs);
+  return isInTurn(spec, parent.height + 1n, proposer) ? base : base + BigInt(spec.outOfTurnDelayMs);
+}
+
+export type CliqueViolation =
+  | { code: 'NOT_AUTHORIZED'; message: string }
+  | { code: 'SIGNED_RECENTLY'; message: string }
+  | { code: 'BAD_TIMESTAMP'; message: string };
+
+/**
+ * Checks a header against the rules; `recentProposers` are the proposers of its parent and the ancestors
+ * before it, newest first (at least recentWindow(spec) of them where the chain is that long).
+ */
+export function checkClique(spec: ChainSpec, parent: BlockHeader, header: BlockHeader, recentProposers: Address[]): CliqueViolation | undefined {
+  if (!spec.coordinators.includes(header.proposer)) {
+    return { code: 'NOT_AUTHORIZED', message: `${header.proposer} is not a coordinator` };
+  }
+  const window = recentProposers.slice(0, recentWindow(spec));
+  if (window.includes(header.proposer)) {
+    return { code: 'SIGNED_RECENTLY', message: `${header.proposer} signed one of the last ${window.length} blocks (limit 1 in ${signerLimit(spec)})` };
+  }
+  const earliest = earliestTimestamp(spec, parent, header.proposer);
+  if (header.timestamp < earliest) {
+    const turn = isInTurn(spec, header.height, header.proposer) ? 'in-turn' : 'out-of-turn';
+    return { code: 'BAD_TIMESTAMP', message: `${turn} block at ${header.timestamp} is before its earliest time ${earliest}` };
+  }
+  return undefined;
+}
+
+/** Whether `proposer` may seal the next block now, given the recent proposers (newest first). */
+export function mayPropose(spec: ChainSpec, parent: BlockHeader, proposer: Address, recentProposers: Address[], nowMs: bigint): boolean {
+  if (!spec.coordinators.includes(proposer)) return false;
+  if (recentProposers.slice(0, recentWindow(spec)).includes(proposer)) return false;
+  return nowMs >= earliestTimestamp(spec, parent, proposer);
+}
+
+export interface ChainTip {
+  hash: Hex;
+  totalWeight: bigint;
+}
+
+/** Fork choice: the heavier chain; on equal weight, the lower head hash, so every node picks the same. */
+export function preferTip(a: ChainTip, b: ChainTip): ChainTip {
+  if (a.totalWeight !== b.totalWeight) return a.totalWeight > b.totalWeight ? a : b;
+  return a.hash.toLowerCase() <= b.hash.toLowerCase() ? a : b;
+}
+
+/**
+ * The highest final height: walking back from the head, the first block whose own proposer and those of its
+ * descendants include a majority (floor(N/2)+1) of coordinators. `proposers` runs from height 0 up to the head
+ * (index = height; the genesis entry is ignored, genesis is final by definition).
+ */
+export function finalizedHeight(spec: ChainSpec, proposersByHeight: (h: bigint) => Address | undefined, head: bigint): bigint {
+  const majority = signerLimit(spec);
+  const seen = new Set<Address>();
+  for (let h = head; h > 0n; h--) {
+    const p = proposersByHeight(h);
+    if (p === undefined) break;
+    seen.add(p);
+    if (seen.size >= majority) return h;
+  }
+  return 0n;
+}

@@ -1,0 +1,106 @@
+/**
+ * The state transition: what one transaction (already signature-checked) does to the ledger.
+ * Deterministic; every node and the audit run exactly this. A rejected transaction leaves the overlay unchanged.
+ */
+import type { Address } from '../address.js';
+import { TxError, TxErrorCode } from '../errors.js';
+import type { ChainSpec } from '../spec.js';
+import type { SignedTx, Tx } from '../tx/types.js';
+import { StateOverlay } from './world-state.js';
+
+const MAX_U256 = (1n << 256n) - 1n;
+
+export function applyTx(state: StateOverlay, signed: SignedTx, spec: ChainSpec): void {
+  const scratch = new StateOverlay(state);
+  applyInto(scratch, signed, spec);
+  state.absorb(scratch);
+}
+
+function requireCoordinator(tx: Exclude<Tx, { type: 'transfer' }>, spec: ChainSpec): void {
+  if (!spec.coordinators.includes(tx.coordinator)) {
+    throw new TxError(TxErrorCode.NOT_COORDINATOR, `${tx.coordinator} is not a coordinator of this chain`);
+  }
+}
+
+function mint(state: StateOverlay, to: Address, amount: bigint): void {
+  const account = state.account(to);
+  state.setAccount(to, { ...account, balance: account.balance + amount });
+  const meta = state.meta();
+  state.setMeta({ ...meta, totalSupply: meta.totalSupply + amount });
+}
+
+function applyInto(state: StateOverlay, { tx, hash }: SignedTx, spec: ChainSpec): void {
+  switch (tx.type) {
+    case 'transfer': {
+      if (tx.amount <= 0n || tx.amount > MAX_U256) throw new TxError(TxErrorCode.BAD_AMOUNT, 'amount must be a positive integer of base units');
+      const sender = state.account(tx.from);
+      if (tx.nonce !== sender.nonce) {
+        throw new TxError(tx.nonce < sender.nonce ? TxErrorCode.BAD_NONCE : TxErrorCode.NONCE_GAP,
+          `nonce ${tx.nonce} does not match the sender's next nonce ${sender.nonce}`);
+      }
+      if (sender.balance < tx.amount) {
+        throw new TxError(TxErrorCode.INSUFFICIENT_BALANCE, `balance ${sender.balance} is below the amount ${tx.amount}`);
+      }
+      state.setAccount(tx.from, { balance: sender.balance - tx.amount, nonce: sender.nonce + 1n });
+      const receiver = state.account(tx.to);
+      state.setAccount(tx.to, { ...receiver, balance: receiver.balance + tx.amount });
+      return;
+    }
+    case 'contribution': {
+      requireCoordinator(tx, spec);
+      const { minQuality, maxQuality, contributionBase } = spec.rewards;
+      if (state.taskUsed(tx.taskId)) throw new TxError(TxErrorCode.DUPLICATE, `task ${tx.taskId} already has a contribution`);
+      if (tx.modelVersion > state.meta().latestModelVersion) {
+        throw new TxError(TxErrorCode.BAD_MODEL_VERSION, `model version ${tx.modelVersion} is not published yet`);
+      }
+      if (tx.length <= 0n) throw new TxError(TxErrorCode.MALFORMED, 'a contribution must name at least one token');
+      if (tx.quality < minQuality || tx.quality > maxQuality) {
+        throw new TxError(TxErrorCode.BAD_REWARD, `quality ${tx.quality} is outside ${minQuality}..${maxQuality}`);
+      }
+      const expected = (contributionBase * BigInt(tx.quality)) / 1000n;
+      if (tx.reward !== expected) throw new TxError(TxErrorCode.BAD_REWARD, `reward ${tx.reward} should be ${expected} for quality ${tx.quality}`);
+      state.markTaskUsed(tx.taskId, hash);
+      state.setContribution(hash, { taskId: tx.taskId, miner: tx.miner, modelVersion: tx.modelVersion, aggregatedIn: 0n });
+      mint(state, tx.miner, tx.reward);
+      return;
+    }
+    case 'model_version': {
+      requireCoordinator(tx, spec);
+      const meta = state.meta();
+      if (tx.parentVersion !== meta.latestModelVersion || tx.version !== meta.latestModelVersion + 1n) {
+        throw new TxError(TxErrorCode.BAD_MODEL_VERSION,
+          `version ${tx.version} with parent ${tx.parentVersion} does not follow the latest version ${meta.latestModelVersion}`);
+      }
+      const seen = new Set<string>();
+      for (const contributionHash of tx.contributions) {
+        if (seen.has(contributionHash)) throw new TxError(TxErrorCode.DUPLICATE, `contribution ${contributionHash} listed twice`);
+        seen.add(contributionHash);
+      }
+      for (const contributionHash of tx.contributions) {
+        const entry = state.contribution(contributionHash);
+        if (!entry) throw new TxError(TxErrorCode.UNKNOWN_CONTRIBUTION, `no contribution with hash ${contributionHash}`);
+        if (entry.aggregatedIn !== 0n) {
+          throw new TxError(TxErrorCode.DUPLICATE, `contribution ${contributionHash} was already aggregated into version ${entry.aggregatedIn}`);
+        }
+        if (entry.modelVersion > tx.parentVersion || tx.parentVersion - entry.modelVersion > spec.rewards.maxStaleness) {
+          throw new TxError(TxErrorCode.BAD_MODEL_VERSION,
+            `contribution ${contributionHash} trained on version ${entry.modelVersion}, too far from parent ${tx.parentVersion}`);
+        }
+        state.setContribution(contributionHash, { ...entry, aggregatedIn: tx.version });
+      }
+      state.setModelVersion(tx.version, { txHash: hash, manifestDigest: tx.manifestDigest, parentVersion: tx.parentVersion });
+      state.setMeta({ ...meta, latestModelVersion: tx.version });
+      return;
+    }
+    case 'inference_reward': {
+      requireCoordinator(tx, spec);
+      if (state.inferenceRequestSeen(tx.requestId)) throw new TxError(TxErrorCode.DUPLICATE, `request ${tx.requestId} was already rewarded`);
+      if (tx.shares <= 0n) throw new TxError(TxErrorCode.BAD_REWARD, 'shares must be positive');
+      const expected = tx.shares * spec.rewards.inferenceShare;
+      if (tx.reward !== expected) throw new TxError(TxErrorCode.BAD_REWARD, `reward ${tx.reward} should be ${expected} for ${tx.shares} shares`);
+      state.markInferenceRequest(tx.requestId, hash);
+      mint(state, tx.node, tx.reward);
+      return;
+    }
+  }
+}

@@ -1,0 +1,73 @@
+/** The ledger's transaction types (DESIGN.md, Chain). Amounts are bigint base units (18 decimals). */
+import type { Address } from '../address.js';
+import type { Hex } from '../bytes.js';
+
+export type Hash = Hex;
+
+/** A wallet moves ALC; signed by `from` with EIP-712. `nonce` counts the transfers `from` has sent before. */
+export interface TransferTx {
+  type: 'transfer';
+  from: Address;
+  to: Address;
+  amount: bigint;
+  nonce: bigint;
+  signature: Uint8Array;
+}
+
+/** The proof-of-contribution record of one accepted gradient submission; signed by the verifying coordinator. */
+export interface ContributionTx {
+  type: 'contribution';
+  coordinator: Address;
+  miner: Address;
+  taskId: Hash;
+  /** The model version the miner trained from. */
+  modelVersion: bigint;
+  /** sha256 of the data shard, and the token range within it that the task named. */
+  shard: Hash;
+  offset: bigint;
+  length: bigint;
+  /** sha256 of the submitted (compressed) update. */
+  gradientDigest: Hash;
+  /** The quality multiplier the coordinator measured, in thousandths: 1000 (1x) to 10000 (10x). */
+  quality: number;
+  reward: bigint;
+  signature: Uint8Array;
+}
+
+/** A new global model version aggregating the listed contributions (hashes of contribution transactions). */
+export interface ModelVersionTx {
+  type: 'model_version';
+  coordinator: Address;
+  version: bigint;
+  parentVersion: bigint;
+  manifestDigest: Hash;
+  contributions: Hash[];
+  signature: Uint8Array;
+}
+
+/** A node's share of a served distributed-inference request; signed by a coordinator. */
+export interface InferenceRewardTx {
+  type: 'inference_reward';
+  coordinator: Address;
+  node: Address;
+  requestId: Hash;
+  shares: bigint;
+  reward: bigint;
+  signature: Uint8Array;
+}
+
+export type Tx = TransferTx | ContributionTx | ModelVersionTx | InferenceRewardTx;
+export type TxType = Tx['type'];
+export type CoordinatorTx = ContributionTx | ModelVersionTx | InferenceRewardTx;
+
+/** A decoded transaction with its canonical bytes and hash (keccak256 of those bytes). */
+export interface SignedTx {
+  tx: Tx;
+  bytes: Uint8Array;
+  hash: Hash;
+}
+
+/** Who must have signed the transaction. */
+export function txSigner(tx: Tx): Address {
+  return tx.type === 'transfer' ? tx.from : tx.coordinator;
+}
