@@ -6,6 +6,8 @@
 import type { Address } from './address.js';
 import { fromHex, toHex, type Hex } from './bytes.js';
 import { blockWeight, checkClique, recentWindow } from './consensus/clique.js';
+import { recoverBlockSigners, verifyBlock } from './block/verify.js';
+import type { StateChange } from './state/state-tree.js';
 import type { SignatureVerifier } from './crypto/verifier.js';
 import { BlockError, BlockErrorCode, TxError } from './errors.js';
 import { genesisBlock } from './genesis-block.js';
@@ -14,9 +16,8 @@ import type { ChainSpec } from './spec.js';
 import { applyTx } from './state/transition.js';
 import { StateOverlay, WorldState } from './state/world-state.js';
 import type { ChainStore, HistoryEntry } from './store/chain-store.js';
-import { decodeBlock, encodeBlock, sealBlock, sealDigest, txRootOf, type Block, type BlockHeader } from './block/block.js';
-import { signingDigest } from './tx/eip712.js';
-import { txSigner, type SignedTx } from './tx/types.js';
+import { decodeBlock, encodeBlock, sealBlock, txRootOf, type Block, type BlockHeader } from './block/block.js';
+import type { SignedTx } from './tx/types.js';
 
 export interface ChainOptions {
   verifier: SignatureVerifier;
@@ -129,7 +130,7 @@ export class Chain {
   /** Verifies and commits blocks in order; signatures of all of them are recovered in one parallel batch. */
   importBlocks(blocks: Block[], options: ImportOptions = {}): Promise<void> {
     return this.serialize(async () => {
-      const signers = await this.recoverSigners(blocks);
+      const signers = await recoverBlockSigners(this.opts.verifier, this.spec, blocks);
       for (let i = 0; i < blocks.length; i++) await this.verifyAndCommit(blocks[i]!, signers[i]!, options);
     });
   }
@@ -138,59 +139,15 @@ export class Chain {
     return this.importBlocks([block], options);
   }
 
-  /** For each block: the recovered header signer, then each transaction's recovered signer. */
-  private async recoverSigners(blocks: Block[]): Promise<(Address | null)[][]> {
-    const digests: Uint8Array[] = [];
-    const sigs: Uint8Array[] = [];
-    for (const b of blocks) {
-      digests.push(sealDigest(b.header));
-      sigs.push(b.signature);
-      for (const t of b.txs) {
-        digests.push(signingDigest(t.tx, this.spec.chainId));
-        sigs.push(t.tx.signature);
-      }
-    }
-    const flat = await this.opts.verifier.recoverMany(digests, sigs);
-    const out: (Address | null)[][] = [];
-    let k = 0;
-    for (const b of blocks) {
-      out.push(flat.slice(k, k + 1 + b.txs.length));
-      k += 1 + b.txs.length;
-    }
-    return out;
-  }
-
   private async verifyAndCommit(block: Block, signers: (Address | null)[], options: ImportOptions): Promise<void> {
-    const { header } = block;
-    const parent = this.headBlock.header;
-    const fail = (code: BlockErrorCode, message: string): never => {
-      throw new BlockError(code, `block ${header.height}: ${message}`, header.height);
-    };
-    if (header.chainId !== this.spec.chainId) fail(BlockErrorCode.WRONG_CHAIN, `chainId ${header.chainId}, expected ${this.spec.chainId}`);
-    if (header.height !== parent.height + 1n) fail(BlockErrorCode.WRONG_HEIGHT, `height does not follow the head ${parent.height}`);
-    if (header.parentHash !== this.headBlock.hash) fail(BlockErrorCode.PARENT_MISMATCH, `parent ${header.parentHash} is not the head ${this.headBlock.hash}`);
-    if (signers[0] !== header.proposer) fail(BlockErrorCode.BAD_SIGNATURE, `seal is not signed by the proposer ${header.proposer}`);
-    const violation = checkClique(this.spec, parent, header, this.recentProposers);
-    if (violation) fail(BlockErrorCode[violation.code], violation.message);
-    if (options.checkFutureTime !== false && header.timestamp > this.opts.now() + BigInt(this.opts.maxFutureMs)) {
-      fail(BlockErrorCode.FUTURE_TIMESTAMP, `timestamp ${header.timestamp} is too far in the future`);
-    }
-    if (txRootOf(block.txs) !== header.txRoot) fail(BlockErrorCode.BAD_TX_ROOT, 'transaction root does not match its transactions');
-    const overlay = new StateOverlay(this.state);
-    block.txs.forEach((t, i) => {
-      if (signers[i + 1] !== txSigner(t.tx)) fail(BlockErrorCode.INVALID_TX, `transaction ${i} (${t.hash}): signature is not by ${txSigner(t.tx)}`);
-      try {
-        applyTx(overlay, t, this.spec);
-      } catch (err) {
-        fail(BlockErrorCode.INVALID_TX, `transaction ${i} (${t.hash}): ${(err as Error).message}`);
-      }
-    });
-    const changes = [...overlay.changes.values()];
-    if (toHex(this.state.rootWith(changes)) !== header.stateRoot) fail(BlockErrorCode.BAD_STATE_ROOT, 'state root does not match the state after its transactions');
+    const changes = verifyBlock({
+      spec: this.spec, state: this.state, parent: this.headBlock, recentProposers: this.recentProposers,
+      latestAllowedTimestamp: options.checkFutureTime === false ? undefined : this.opts.now() + BigInt(this.opts.maxFutureMs),
+    }, block, signers);
     await this.commit(block, changes);
   }
 
-  private async commit(block: Block, changes: ReturnType<StateOverlay['changes']['values']> extends Iterable<infer C> ? C[] : never): Promise<void> {
+  private async commit(block: Block, changes: StateChange[]): Promise<void> {
     const height = block.header.height;
     const history: HistoryEntry[] = [];
     block.txs.forEach(({ tx, hash }, index) => {

@@ -1,0 +1,60 @@
+/** Shared test fixtures: deterministic keys, a small spec, and a chain in a temporary LevelDB folder. */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { Address } from '../address.js';
+import { fromHex } from '../bytes.js';
+import { privateKeyToAddress } from '../crypto/signature.js';
+import { JsVerifier, type SignatureVerifier } from '../crypto/verifier.js';
+import { Chain } from '../chain.js';
+import { ALC, type ChainSpec } from '../spec.js';
+import { ChainStore } from '../store/chain-store.js';
+import { signTx } from '../tx/sign.js';
+import type { SignedTx } from '../tx/types.js';
+
+export function testKey(n: number): Uint8Array {
+  return fromHex('0x' + n.toString(16).padStart(64, '0'), 32);
+}
+
+export interface Wallet {
+  key: Uint8Array;
+  address: Address;
+}
+
+export function wallet(n: number): Wallet {
+  const key = testKey(n);
+  return { key, address: privateKeyToAddress(key) };
+}
+
+export function testSpec(coordinators: Address[], alloc: [Address, bigint][] = []): ChainSpec {
+  return {
+    chainId: 31337n,
+    coordinators,
+    alloc: new Map(alloc),
+    blockPeriodMs: 1000,
+    outOfTurnDelayMs: 500,
+    genesisTimestamp: 1_700_000_000_000n,
+    rewards: { contributionBase: ALC / 10n, minQuality: 1000, maxQuality: 10_000, inferenceShare: ALC / 20n, maxStaleness: 4n },
+    model: 'ailo-tiny',
+    genesisModelDigest: ('0x' + '00'.repeat(32)) as `0x${string}`,
+  };
+}
+
+export function tempDir(prefix = 'ailo-test-'): { dir: string; remove: () => void } {
+  const dir = mkdtempSync(join(tmpdir(), prefix));
+  return { dir, remove: () => rmSync(dir, { recursive: true, force: true }) };
+}
+
+export async function openTestChain(spec: ChainSpec, dir: string, verifier: SignatureVerifier = new JsVerifier()): Promise<Chain> {
+  const store = await ChainStore.open(dir);
+  return Chain.open(store, spec, JSON.stringify({ test: true }), { verifier, now: () => 1n << 62n });
+}
+
+export function transfer(from: Wallet, to: Address, amount: bigint, nonce: bigint, chainId = 31337n): SignedTx {
+  return signTx({ type: 'transfer', from: from.address, to, amount, nonce }, from.key, chainId);
+}
+
+/** The timestamp at which the next block may be sealed by an in-turn proposer. */
+export function nextTimestamp(chain: Chain): bigint {
+  return chain.head.header.timestamp + BigInt(chain.spec.blockPeriodMs);
+}
