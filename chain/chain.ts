@@ -15,7 +15,8 @@ import { merkleProof, type MerkleProofStep } from './merkle.js';
 import type { ChainSpec } from './spec.js';
 import { applyTx } from './state/transition.js';
 import { StateOverlay, WorldState } from './state/world-state.js';
-import type { ChainStore, HistoryEntry } from './store/chain-store.js';
+import type { ChainStore } from './store/chain-store.js';
+import { historyOf } from './store/history.js';
 import { decodeBlock, encodeBlock, sealBlock, txRootOf, type Block, type BlockHeader } from './block/block.js';
 import type { SignedTx } from './tx/types.js';
 
@@ -149,14 +150,7 @@ export class Chain {
 
   private async commit(block: Block, changes: StateChange[]): Promise<void> {
     const height = block.header.height;
-    const history: HistoryEntry[] = [];
-    block.txs.forEach(({ tx, hash }, index) => {
-      const parties = new Set<Address>();
-      if (tx.type === 'transfer') parties.add(tx.from).add(tx.to);
-      else if (tx.type === 'contribution') parties.add(tx.miner);
-      else if (tx.type === 'inference_reward') parties.add(tx.node);
-      for (const address of parties) history.push({ address, height, index, txHash: hash });
-    });
+    const history = historyOf(block);
     await this.store.commitBlock({ hash: block.hash, height, bytes: encodeBlock(block), txHashes: block.txs.map((t) => t.hash), stateChanges: changes, history });
     this.state.apply(changes);
     this.headBlock = block;

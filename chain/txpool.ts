@@ -29,8 +29,8 @@ export class TxPool {
     return this.pending.length;
   }
 
-  has(hash: Hash): boolean {
-    return this.byHash.has(hash);
+  get(hash: Hash): SignedTx | undefined {
+    return this.byHash.get(hash);
   }
 
   /** The state as it will be once every pending transaction is in a block (for nonces a wallet should use next). */

@@ -46,8 +46,8 @@ export function genesisFor(o: NewGenesisOptions): GenesisFile {
   return toGenesisFile(o.name, spec);
 }
 
-export function devnetGenesis(coordinator: Address): GenesisFile {
-  return genesisFor({ name: 'ailo-devnet', chainId: DEVNET_CHAIN_ID, coordinators: [coordinator] });
+export function devnetGenesis(coordinator: Address, timestamp: bigint): GenesisFile {
+  return genesisFor({ name: 'ailo-devnet', chainId: DEVNET_CHAIN_ID, coordinators: [coordinator], timestamp });
 }
 
 /** A new network with fresh coordinator keys (what `ailo genesis new` writes). */

@@ -14,7 +14,7 @@
 import { Level } from 'level';
 import type { AbstractBatchOperation, AbstractSublevel } from 'abstract-level';
 import type { Address } from '../address.js';
-import { addressToBytes } from '../address.js';
+import { addressFromBytes, addressToBytes } from '../address.js';
 import { bytesToUint, concatBytes, fromHex, toHex, uintToBytes, type Hex } from '../bytes.js';
 import type { StateChange } from '../state/state-tree.js';
 
@@ -60,7 +60,13 @@ export class ChainStore {
 
   static async open(dir: string): Promise<ChainStore> {
     const db = new Level<string, Bin>(dir, { valueEncoding: 'view' });
-    await db.open();
+    try {
+      await db.open();
+    } catch (err) {
+      const cause = (err as { cause?: { code?: string } }).cause;
+      if (cause?.code === 'LEVEL_LOCKED') throw new Error(`${dir} is in use by another process (a running node?); stop it first`);
+      throw new Error(`cannot open the chain database ${dir}: ${(err as Error).message}`);
+    }
     const sub = (name: string): Sub => db.sublevel<Bin, Bin>(name, BIN) as unknown as Sub;
     return new ChainStore(db, db.sublevel<string, Bin>('meta', { valueEncoding: 'view' }) as unknown as MetaSub,
       sub('blocks'), sub('heights'), sub('txs'), sub('state'), sub('history'));
@@ -109,6 +115,26 @@ export class ChainStore {
       out.push({ address, height: bytesToUint(k.subarray(20, 28)), index: Number(bytesToUint(k.subarray(28, 32))), txHash: toHex(value) });
     }
     return out;
+  }
+
+  /** The height index from `from` upwards, in order. */
+  async *heightIndex(from = 0n): AsyncGenerator<{ height: bigint; hash: Hex }> {
+    for await (const [key, value] of this.heights.iterator({ gte: uintToBytes(from, 8) })) {
+      yield { height: bytesToUint(key as Uint8Array), hash: toHex(value) };
+    }
+  }
+
+  async *txIndexEntries(): AsyncGenerator<{ hash: Hex } & TxLocation> {
+    for await (const [key, v] of this.txs.iterator()) {
+      yield { hash: toHex(key as Uint8Array), height: bytesToUint(v.subarray(0, 8)), index: Number(bytesToUint(v.subarray(8, 12))) };
+    }
+  }
+
+  async *historyEntries(): AsyncGenerator<HistoryEntry> {
+    for await (const [key, value] of this.history.iterator()) {
+      const k = key as Uint8Array;
+      yield { address: addressFromBytes(k.subarray(0, 20)), height: bytesToUint(k.subarray(20, 28)), index: Number(bytesToUint(k.subarray(28, 32))), txHash: toHex(value) };
+    }
   }
 
   async writeGenesis(genesisJson: string, commit: BlockCommit): Promise<void> {

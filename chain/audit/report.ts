@@ -1,0 +1,37 @@
+/** The audit report as text for a person: what was checked, what the ledger holds, and every fault found. */
+import { toChecksumAddress } from '../address.js';
+import { ALC } from '../spec.js';
+import type { AuditReport } from './replay.js';
+
+export function formatAlc(units: bigint): string {
+  const whole = units / ALC;
+  const frac = (units % ALC).toString().padStart(18, '0').replace(/0+$/, '');
+  return `${whole.toLocaleString('en-US')}${frac ? '.' + frac : ''} ALC`;
+}
+
+export function formatReport(r: AuditReport, source: string): string {
+  const txTotal = Object.values(r.txs).reduce((a, b) => a + b, 0);
+  const seconds = r.elapsedMs / 1000;
+  const lines = [
+    `Ailo ledger audit of ${source}`,
+    `  chain id          ${r.chainId}`,
+    `  genesis           ${r.genesisHash}`,
+    `  head              height ${r.headHeight}, ${r.headHash}`,
+    `  blocks replayed   ${r.blocks} (hash links, seals, proposer rules, tx roots, state roots)`,
+    `  transactions      ${txTotal} (signatures and state transitions): ${r.txs.transfer} transfers, ${r.txs.contribution} contributions, ` +
+      `${r.txs.model_version} model versions, ${r.txs.inference_reward} inference rewards`,
+    `  proposers         ${[...r.proposers].map(([a, n]) => `${toChecksumAddress(a)} ${n}`).join(', ') || 'none yet'}`,
+    `  accounts          ${r.accounts}`,
+    `  total supply      ${formatAlc(r.totalSupply)}`,
+    `  contributions     ${r.contributions.total} (${r.contributions.aggregated} in published model versions, ` +
+      `${r.contributions.awaitingVersion} awaiting one), rewards ${formatAlc(r.contributions.rewards)}`,
+    `  model version     ${r.modelVersions}`,
+    `  replay speed      ${seconds.toFixed(2)} s, ${Math.round(txTotal / Math.max(seconds, 1e-3)).toLocaleString('en-US')} tx/s`,
+  ];
+  if (r.faults.length === 0) lines.push('', 'RESULT: OK, no faults');
+  else {
+    lines.push('', `RESULT: ${r.faults.length} FAULT(S)`);
+    for (const f of r.faults) lines.push(`  ${f.height !== undefined ? `block ${f.height}: ` : ''}${f.what}`);
+  }
+  return lines.join('\n');
+}

@@ -1,0 +1,54 @@
+/** Chain routes: the head, blocks by height or hash, ranges of raw blocks for sync, and the genesis file. */
+import type Router from '@koa/router';
+import { toHex, isHex } from '../../chain/bytes.js';
+import type { Chain } from '../../chain/chain.js';
+import { finalizedHeight } from '../../chain/consensus/clique.js';
+import type { Address } from '../../chain/address.js';
+import { badRequest, notFound } from './errors.js';
+import { heightQuery, intQuery } from './params.js';
+import { blockView, headerView } from './views.js';
+
+/** Upper bound on the bytes of one /api/chain/blocks answer; `limit` is cut short to stay under it. */
+const MAX_RANGE_BYTES = 16 * 1024 * 1024;
+
+export function chainRoutes(router: Router, chain: Chain, genesisText: string): void {
+  router.get('/api/chain/head', async (ctx) => {
+    const proposers = new Map<bigint, Address>();
+    chain.recent.forEach((p, i) => proposers.set(chain.height - BigInt(i), p));
+    ctx.body = {
+      hash: chain.head.hash, ...headerView(chain.head.header), txCount: chain.head.txs.length,
+      totalWeight: chain.totalWeight.toString(),
+      finalizedHeight: finalizedHeight(chain.spec, (h) => proposers.get(h), chain.height).toString(),
+    };
+  });
+
+  router.get('/api/chain/blocks', async (ctx) => {
+    const from = heightQuery(ctx.query.from, 'from') ?? 0n;
+    const limit = intQuery(ctx.query.limit, 'limit', 50, 1, 500);
+    const blocks = [];
+    let bytes = 0;
+    for (let h = from; h <= chain.height && blocks.length < limit; h++) {
+      const raw = await chain.rawBlockByHeight(h);
+      if (!raw) break;
+      bytes += raw.bytes.length;
+      if (blocks.length > 0 && bytes > MAX_RANGE_BYTES) break;
+      blocks.push({ height: h.toString(), hash: raw.hash, raw: toHex(raw.bytes) });
+    }
+    ctx.body = { head: chain.height.toString(), blocks };
+  });
+
+  router.get('/api/chain/block/:id', async (ctx) => {
+    const id = ctx.params.id ?? '';
+    let block;
+    if (/^[0-9]{1,20}$/.test(id)) block = await chain.blockByHeight(BigInt(id));
+    else if (isHex(id, 32)) block = await chain.blockByHash(id.toLowerCase() as `0x${string}`);
+    else throw badRequest('BAD_REQUEST', 'block id must be a height or a 0x-prefixed 32-byte hash');
+    if (!block) throw notFound(`no block ${id}`);
+    ctx.body = blockView(block, true);
+  });
+
+  router.get('/api/chain/genesis', (ctx) => {
+    ctx.type = 'application/json';
+    ctx.body = genesisText;
+  });
+}

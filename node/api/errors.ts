@@ -1,0 +1,32 @@
+/** The API's one error shape, `{ error: { code, message } }`, and how domain errors map onto HTTP statuses. */
+import { AddressError } from '../../chain/address.js';
+import { TxError, TxErrorCode } from '../../chain/errors.js';
+
+export class ApiError extends Error {
+  override name = 'ApiError';
+  constructor(readonly status: number, readonly code: string, message: string, readonly headers: Record<string, string> = {}) {
+    super(message);
+  }
+}
+
+export const badRequest = (code: string, message: string): ApiError => new ApiError(400, code, message);
+export const notFound = (message: string): ApiError => new ApiError(404, 'NOT_FOUND', message);
+
+const TX_STATUS: Partial<Record<TxErrorCode, number>> = {
+  [TxErrorCode.DUPLICATE]: 409,
+  [TxErrorCode.BAD_NONCE]: 409,
+  [TxErrorCode.NONCE_GAP]: 409,
+  [TxErrorCode.INSUFFICIENT_BALANCE]: 422,
+  [TxErrorCode.POOL_FULL]: 503,
+};
+
+/** Converts any thrown value into an ApiError; anything unexpected becomes a 500 that names no internals. */
+export function toApiError(err: unknown): ApiError {
+  if (err instanceof ApiError) return err;
+  if (err instanceof TxError) {
+    const status = TX_STATUS[err.code] ?? 400;
+    return new ApiError(status, err.code, err.message, status === 503 ? { 'Retry-After': '2' } : {});
+  }
+  if (err instanceof AddressError) return badRequest('BAD_ADDRESS', err.message);
+  return new ApiError(500, 'INTERNAL', 'internal error; the node logged the details');
+}

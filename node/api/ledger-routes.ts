@@ -1,0 +1,92 @@
+/** Ledger routes: submit a signed transfer, read accounts, histories and transactions (with Merkle proofs). */
+import type Router from '@koa/router';
+import { toChecksumAddress } from '../../chain/address.js';
+import { signedTx } from '../../chain/tx/codec.js';
+import type { TransferTx } from '../../chain/tx/types.js';
+import type { LedgerService } from '../ledger-service.js';
+import { readJsonBody } from './body.js';
+import { ApiError, badRequest, notFound } from './errors.js';
+import { addressParam, amountParam, hashParam, intQuery, signatureParam, uint64Param } from './params.js';
+import { txView } from './views.js';
+
+const TRANSFER_FIELDS = new Set(['from', 'to', 'amount', 'nonce', 'signature', 'chainId']);
+
+export function ledgerRoutes(router: Router, ledger: LedgerService): void {
+  const { chain } = ledger;
+
+  router.post('/api/ledger/transfer', async (ctx) => {
+    const body = await readJsonBody(ctx);
+    const unknown = Object.keys(body).filter((k) => !TRANSFER_FIELDS.has(k));
+    if (unknown.length > 0) throw badRequest('BAD_REQUEST', `unknown field(s): ${unknown.join(', ')}`);
+    if (body.chainId !== undefined && String(body.chainId) !== chain.spec.chainId.toString()) {
+      throw badRequest('TX_WRONG_CHAIN', `chainId ${String(body.chainId)} is not this chain's (${chain.spec.chainId})`);
+    }
+    const tx: TransferTx = {
+      type: 'transfer',
+      from: addressParam(body.from, 'from'),
+      to: addressParam(body.to, 'to'),
+      amount: amountParam(body.amount, 'amount'),
+      nonce: uint64Param(body.nonce, 'nonce'),
+      signature: signatureParam(body.signature, 'signature'),
+    };
+    if (tx.amount === 0n) throw badRequest('TX_BAD_AMOUNT', 'amount must be at least 1 base unit');
+    const signed = signedTx(tx);
+    await ledger.submit(signed);
+    ctx.status = 202;
+    ctx.body = { hash: signed.hash, status: 'pending' };
+  });
+
+  router.get('/api/ledger/account/:address', (ctx) => {
+    const address = addressParam(ctx.params.address, 'address');
+    const { balance, nonce, pendingNonce } = ledger.account(address);
+    ctx.body = {
+      address: toChecksumAddress(address), balance: balance.toString(), nonce: nonce.toString(),
+      pendingNonce: pendingNonce.toString(), height: chain.height.toString(),
+    };
+  });
+
+  router.get('/api/ledger/history/:address', async (ctx) => {
+    const address = addressParam(ctx.params.address, 'address');
+    const limit = intQuery(ctx.query.limit, 'limit', 20, 1, 200);
+    let before: { height: bigint; index: number } | undefined;
+    const cursor = ctx.query.before;
+    if (cursor !== undefined) {
+      const m = typeof cursor === 'string' ? /^([0-9]{1,20}):([0-9]{1,9})$/.exec(cursor) : null;
+      if (!m) throw badRequest('BAD_REQUEST', 'before must be a cursor "height:index" from a previous page');
+      before = { height: BigInt(m[1]!), index: Number(m[2]) };
+    }
+    const entries = await chain.store.historyPage(address, limit + 1, before);
+    const page = entries.slice(0, limit);
+    const items = [];
+    for (const e of page) {
+      const block = await chain.blockByHeight(e.height);
+      const tx = block?.txs[e.index];
+      if (!block || !tx) throw new ApiError(500, 'INTERNAL', `history of ${address} points at a missing transaction`);
+      items.push({ height: e.height.toString(), index: e.index, timestamp: block.header.timestamp.toString(), tx: txView(tx) });
+    }
+    const last = page.at(-1);
+    ctx.body = {
+      address: toChecksumAddress(address),
+      items,
+      next: entries.length > limit && last ? `${last.height}:${last.index}` : null,
+    };
+  });
+
+  router.get('/api/ledger/tx/:hash', async (ctx) => {
+    const hash = hashParam(ctx.params.hash, 'hash');
+    const found = await chain.txByHash(hash);
+    if (found) {
+      ctx.body = {
+        status: 'confirmed', height: found.height.toString(), index: found.index, blockHash: found.blockHash,
+        txRoot: found.txRoot, proof: found.proof.map((s) => ({ sibling: s.sibling, left: s.left })), tx: txView(found.tx),
+      };
+      return;
+    }
+    const pending = ledger.pool.get(hash);
+    if (pending) {
+      ctx.body = { status: 'pending', tx: txView(pending) };
+      return;
+    }
+    throw notFound(`no transaction ${hash} in a block or pending`);
+  });
+}

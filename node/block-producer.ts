@@ -1,0 +1,66 @@
+/**
+ * A coordinator's block production: when transactions are pending and the Clique rules let this coordinator
+ * seal the next block (its turn, or after the out-of-turn delay; not within the signer limit), it seals one.
+ * No blocks are made while nothing is pending.
+ */
+import type { Address } from '../chain/address.js';
+import { earliestTimestamp, recentWindow } from '../chain/consensus/clique.js';
+import { MAX_TXS_PER_BLOCK } from '../chain/block/block.js';
+import type { LedgerService } from './ledger-service.js';
+
+export class BlockProducer {
+  private timer: NodeJS.Timeout | undefined;
+  private running = false;
+  private busy = false;
+  private unsubscribe: (() => void)[] = [];
+
+  constructor(
+    private readonly ledger: LedgerService,
+    private readonly key: Uint8Array,
+    readonly address: Address,
+    private readonly maxTxs = 5_000,
+  ) {
+    if (maxTxs > MAX_TXS_PER_BLOCK) throw new Error(`maxTxs is above the block limit ${MAX_TXS_PER_BLOCK}`);
+  }
+
+  start(): void {
+    this.running = true;
+    this.unsubscribe = [this.ledger.onAdded(() => this.schedule()), this.ledger.chain.onBlock(() => this.schedule())];
+    this.schedule();
+  }
+
+  /** Stops producing and waits for a block being sealed to finish committing. */
+  async stop(): Promise<void> {
+    this.running = false;
+    clearTimeout(this.timer);
+    this.unsubscribe.forEach((u) => u());
+    while (this.busy) await new Promise((r) => setTimeout(r, 5));
+  }
+
+  private schedule(): void {
+    if (!this.running || this.busy || this.ledger.pool.size === 0) return;
+    const { chain } = this.ledger;
+    if (chain.recent.slice(0, recentWindow(chain.spec)).includes(this.address)) return; // wait for another coordinator's block
+    const due = earliestTimestamp(chain.spec, chain.head.header, this.address);
+    const wait = Number(due - BigInt(Date.now()));
+    clearTimeout(this.timer);
+    this.timer = setTimeout(() => void this.produce(), Math.max(0, wait));
+  }
+
+  private async produce(): Promise<void> {
+    if (!this.running || this.busy || this.ledger.pool.size === 0) return;
+    this.busy = true;
+    try {
+      const { chain } = this.ledger;
+      const due = earliestTimestamp(chain.spec, chain.head.header, this.address);
+      const now = BigInt(Date.now());
+      const { block, rejected } = await chain.buildBlock(this.ledger.pool.take(this.maxTxs), this.key, this.address, now > due ? now : due);
+      for (const { tx, error } of rejected) console.warn(`block ${block.header.height}: left out ${tx.hash}: ${error.message}`);
+    } catch (err) {
+      console.error(`block production failed: ${(err as Error).message}`);
+    } finally {
+      this.busy = false;
+    }
+    this.schedule();
+  }
+}

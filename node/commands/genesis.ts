@@ -1,0 +1,27 @@
+/** `ailo genesis new`: a new network's genesis with fresh coordinator keys, written to a folder. */
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { privateKeyToAddress } from '../../chain/crypto/signature.js';
+import { toChecksumAddress } from '../../chain/address.js';
+import { newNetwork } from '../../genesis/devnet.js';
+import { parseGenesis } from '../../genesis/genesis.js';
+import { writeKeyFile } from '../data-dir.js';
+
+export function genesisNewCommand(o: { out: string; name: string; chainId: string; coordinators: string; periodMs: string; model: string }): void {
+  const count = Number(o.coordinators);
+  if (!Number.isInteger(count) || count < 1 || count > 64) throw new Error('--coordinators must be 1..64');
+  if (!/^[1-9][0-9]{0,18}$/.test(o.chainId)) throw new Error('--chain-id must be a positive integer');
+  const period = Number(o.periodMs);
+  if (existsSync(join(o.out, 'genesis.json'))) throw new Error(`${o.out}/genesis.json exists; choose another --out`);
+  const { genesis, keys } = newNetwork({
+    name: o.name, chainId: BigInt(o.chainId), coordinatorCount: count, blockPeriodMs: period, outOfTurnDelayMs: Math.ceil(period / 2),
+    timestamp: BigInt(Date.now()), model: o.model,
+  });
+  parseGenesis(genesis); // the file we write must be one the node accepts
+  mkdirSync(o.out, { recursive: true });
+  writeFileSync(join(o.out, 'genesis.json'), genesis);
+  keys.forEach((k, i) => writeKeyFile(join(o.out, `coordinator-${i + 1}.key`), k));
+  console.log(`wrote ${join(o.out, 'genesis.json')} (chainId ${o.chainId}, ${count} coordinator(s)):`);
+  keys.forEach((k, i) => console.log(`  ${join(o.out, `coordinator-${i + 1}.key`)}  ${toChecksumAddress(privateKeyToAddress(k))}`));
+  console.log('keep the key files secret; start each coordinator with --genesis and its --coordinator-key');
+}

@@ -1,0 +1,48 @@
+/** `ailo send`: sign an EIP-712 transfer with ethers (as any wallet would) and submit it to a node. */
+import { Wallet } from 'ethers';
+import { readKeyFile } from '../data-dir.js';
+import { EIP712_TYPES, eip712Domain } from '../../chain/tx/eip712.js';
+import { parseAddress, toChecksumAddress } from '../../chain/address.js';
+import { toHex } from '../../chain/bytes.js';
+import { formatAlc } from '../../chain/audit/report.js';
+import { parseAlc } from './amount.js';
+
+async function call(url: string, init?: RequestInit): Promise<Record<string, unknown>> {
+  const res = await fetch(url, init).catch((err: Error) => {
+    throw new Error(`cannot reach ${url}: ${err.message}`);
+  });
+  const body = (await res.json().catch(() => ({}))) as Record<string, unknown> & { error?: { code: string; message: string } };
+  if (!res.ok) throw new Error(body.error ? `${body.error.code}: ${body.error.message}` : `${url} answered ${res.status}`);
+  return body;
+}
+
+export async function sendCommand(o: { key: string; to: string; amount: string; node: string; wait: boolean }): Promise<void> {
+  const wallet = new Wallet(toHex(readKeyFile(o.key)));
+  const to = parseAddress(o.to, '--to');
+  const amount = parseAlc(o.amount);
+  if (amount === 0n) throw new Error('--amount must be more than 0');
+  const node = o.node.replace(/\/+$/, '');
+  const status = await call(`${node}/api/status`);
+  const chainId = BigInt(status.chainId as string);
+  const account = await call(`${node}/api/ledger/account/${wallet.address}`);
+  const nonce = BigInt(account.pendingNonce as string);
+  const message = { from: wallet.address, to: toChecksumAddress(to), amount, nonce };
+  const signature = await wallet.signTypedData(eip712Domain(chainId), { Transfer: [...EIP712_TYPES.Transfer] }, message);
+  const sent = await call(`${node}/api/ledger/transfer`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ ...message, amount: amount.toString(), nonce: nonce.toString(), signature }),
+  });
+  console.log(`sent ${formatAlc(amount)} to ${message.to}: ${String(sent.hash)} (pending)`);
+  if (!o.wait) return;
+  const deadline = Date.now() + 60_000;
+  while (Date.now() < deadline) {
+    const tx = await call(`${node}/api/ledger/tx/${String(sent.hash)}`);
+    if (tx.status === 'confirmed') {
+      console.log(`confirmed in block ${String(tx.height)}`);
+      return;
+    }
+    await new Promise((r) => setTimeout(r, 250));
+  }
+  throw new Error('not in a block within 60 s; it stays pending on the node');
+}

@@ -1,0 +1,49 @@
+/**
+ * The node's ledger: the chain, the pool of pending transactions, and signature checking for what arrives.
+ * A transaction accepted here is pending (the API answers 202); it is acknowledged, and durable, only once a
+ * committed block includes it.
+ */
+import type { Address } from '../chain/address.js';
+import type { Chain } from '../chain/chain.js';
+import type { SignatureVerifier } from '../chain/crypto/verifier.js';
+import { TxError, TxErrorCode } from '../chain/errors.js';
+import { signingDigest } from '../chain/tx/eip712.js';
+import { TxPool } from '../chain/txpool.js';
+import { txSigner, type SignedTx } from '../chain/tx/types.js';
+
+export class LedgerService {
+  readonly pool: TxPool;
+  private readonly added = new Set<() => void>();
+
+  constructor(readonly chain: Chain, readonly verifier: SignatureVerifier) {
+    this.pool = new TxPool(chain.spec, chain.state);
+    chain.onBlock((block) => {
+      const dropped = this.pool.rebase(chain.state, block.txs.map((t) => t.hash));
+      for (const { tx, error } of dropped) console.warn(`pool: dropped ${tx.hash}: ${error.message}`);
+    });
+  }
+
+  /** Checks the signature, then admits the transaction to the pool; throws a TxError saying why not. */
+  async submit(tx: SignedTx): Promise<void> {
+    const [signer] = await this.verifier.recoverMany([signingDigest(tx.tx, this.chain.spec.chainId)], [tx.tx.signature]);
+    const expected = txSigner(tx.tx);
+    if (signer !== expected) {
+      throw new TxError(TxErrorCode.BAD_SIGNATURE,
+        `signature is not by ${expected} for chainId ${this.chain.spec.chainId} (it recovers to ${signer ?? 'no key'})`);
+    }
+    if (await this.chain.store.txLocation(tx.hash)) throw new TxError(TxErrorCode.DUPLICATE, `transaction ${tx.hash} is already in a block`);
+    this.pool.add(tx);
+    for (const listener of this.added) listener();
+  }
+
+  onAdded(listener: () => void): () => void {
+    this.added.add(listener);
+    return () => this.added.delete(listener);
+  }
+
+  /** Balance and nonce as of the head block, and the nonce the account's next transfer should carry. */
+  account(address: Address): { balance: bigint; nonce: bigint; pendingNonce: bigint } {
+    const confirmed = this.chain.account(address);
+    return { ...confirmed, pendingNonce: this.pool.pendingState.account(address).nonce };
+  }
+}

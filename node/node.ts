@@ -1,0 +1,86 @@
+/** A running Ailo node: data folder, chain, ledger, block producer (on a coordinator) and the HTTP API. */
+import type { Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { Chain } from '../chain/chain.js';
+import { WorkerPoolVerifier } from '../chain/crypto/recover-pool.js';
+import { ChainStore } from '../chain/store/chain-store.js';
+import { chainRoutes } from './api/chain-routes.js';
+import { ledgerRoutes } from './api/ledger-routes.js';
+import { createApp } from './api/server.js';
+import { statusRoutes } from './api/status-routes.js';
+import { BlockProducer } from './block-producer.js';
+import { prepareDataDir, type DataDirOptions, type PreparedDataDir } from './data-dir.js';
+import { LedgerService } from './ledger-service.js';
+import { NetworkStats } from './network-stats.js';
+
+export const DEFAULT_PORT = 8645;
+
+export interface NodeOptions extends DataDirOptions {
+  host: string;
+  port: number;
+  log?: (line: string) => void;
+}
+
+export class AiloNode {
+  private constructor(
+    readonly prepared: PreparedDataDir,
+    readonly chain: Chain,
+    readonly ledger: LedgerService,
+    readonly stats: NetworkStats,
+    readonly producer: BlockProducer | undefined,
+    private readonly server: Server,
+    private readonly verifier: WorkerPoolVerifier,
+  ) {}
+
+  static async start(o: NodeOptions): Promise<AiloNode> {
+    const log = o.log ?? ((line: string) => console.log(line));
+    const prepared = prepareDataDir(o);
+    prepared.notes.forEach(log);
+    const verifier = new WorkerPoolVerifier();
+    const store = await ChainStore.open(prepared.chainDir);
+    let chain: Chain;
+    try {
+      chain = await Chain.open(store, prepared.spec, prepared.genesisText, { verifier });
+    } catch (err) {
+      await store.close();
+      await verifier.close();
+      throw err;
+    }
+    const ledger = new LedgerService(chain, verifier);
+    const stats = new NetworkStats();
+    const app = createApp((router) => {
+      statusRoutes(router, { networkName: prepared.networkName, ledger, stats, coordinator: prepared.coordinator?.address, peers: () => 0 });
+      ledgerRoutes(router, ledger);
+      chainRoutes(router, chain, prepared.genesisText);
+    }, log);
+    const server = await new Promise<Server>((resolve, reject) => {
+      const s = app.listen(o.port, o.host, () => resolve(s));
+      s.once('error', reject);
+    }).catch(async (err: NodeJS.ErrnoException) => {
+      await store.close();
+      await verifier.close();
+      throw err.code === 'EADDRINUSE' ? new Error(`port ${o.port} on ${o.host} is in use; pick another with --port`) : err;
+    });
+    server.requestTimeout = 30_000;
+    server.headersTimeout = 10_000;
+    const producer = prepared.coordinator ? new BlockProducer(ledger, prepared.coordinator.key, prepared.coordinator.address) : undefined;
+    producer?.start();
+    return new AiloNode(prepared, chain, ledger, stats, producer, server, verifier);
+  }
+
+  get url(): string {
+    const a = this.server.address() as AddressInfo;
+    const host = a.family === 'IPv6' ? `[${a.address}]` : a.address;
+    return `http://${host}:${a.port}`;
+  }
+
+  async stop(): Promise<void> {
+    await this.producer?.stop();
+    await new Promise<void>((resolve) => {
+      this.server.close(() => resolve());
+      this.server.closeAllConnections();
+    });
+    await this.chain.store.close();
+    await this.verifier.close();
+  }
+}
