@@ -5,7 +5,7 @@ const DROP_WITH_CONTENT = /<(script|style|svg|math)\b[^>]*>[\s\S]*?<\/\1\s*>/gi;
 const COMMENT = /<!--[\s\S]*?-->/g;
 const BLOCK_BREAK = /<\/?(?:p|div|pre|blockquote|h[1-6]|ul|ol|table|tr|hr|dl|dt|dd|section|article|figure)\b[^>]*>/gi;
 const LINE_BREAK = /<br\s*\/?>/gi;
-const LIST_ITEM = /<li\b[^>]*>/gi;
+const LIST_ITEM = /\s*<li\b[^>]*>/gi;
 const CELL = /<\/t[dh]\s*>/gi;
 const IMAGE_ALT = /<img\b[^>]*?\balt\s*=\s*"([^"]*)"[^>]*>/gi;
 const ANY_TAG = /<\/?[A-Za-z][^>]*>/g;
