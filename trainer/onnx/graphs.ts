@@ -1,0 +1,269 @@
+// The model's ONNX graphs: forward (logits, KV cache, loss), training (loss and every parameter's gradient,
+// the backward written out in standard ops), and the AdamW optimizer step. Parameters are graph inputs named
+// as in the safetensors file; gradients are outputs named `grad.<param>`.
+import { type ModelConfig, paramSpecs, type ParamSpec } from "../model/config.js";
+import { type Dim, type ElemType, GraphBuilder, int } from "./builder.js";
+import { crossEntropy, forwardBody, GELU_C, GELU_S, type LayerNormOut, MASKED, oneHot } from "./gpt2-forward.js";
+
+export interface BuiltGraph {
+  bytes: Uint8Array;
+  inputs: string[];
+  outputs: string[];
+  nodeCount: number;
+  opTypes: string[];
+}
+
+function finish(g: GraphBuilder, inputs: string[], outputs: string[], doc: string): BuiltGraph {
+  return { bytes: g.toBytes(doc), inputs, outputs, nodeCount: g.nodeCount, opTypes: [...g.opTypes()].sort() };
+}
+
+function addParamInputs(g: GraphBuilder, cfg: ModelConfig, prefix = ""): ParamSpec[] {
+  const specs = paramSpecs(cfg);
+  for (const s of specs) g.input(prefix + s.name, "float32", s.shape);
+  return specs;
+}
+
+/** Additive causal bias [T, T]: 0 on and below the diagonal, MASKED above. */
+export function causalBias(T: number, past = 0): Float32Array {
+  const S = past + T;
+  const b = new Float32Array(T * S);
+  for (let i = 0; i < T; i++) for (let j = past + i + 1; j < S; j++) b[i * S + j] = MASKED;
+  return b;
+}
+
+export interface ForwardGraphOptions {
+  /** Output logits [B, T, V]. */
+  logits?: boolean;
+  /** Take `targets` [B, T] and output the mean cross-entropy `loss`. */
+  loss?: boolean;
+  /** Take `past.{i}.key/value` and output `present.{i}.key/value` ([B, H, S, D]) for incremental decoding. */
+  past?: boolean;
+  presents?: boolean;
+}
+
+/**
+ * Inputs: parameters, `input_ids` int64 [B, T], `position_ids` int64 [T], `attn_bias` float [T, S] (see
+ * causalBias), and with `past`, the cache. Batch and sequence lengths are symbolic.
+ */
+export function buildForwardGraph(cfg: ModelConfig, opts: ForwardGraphOptions = { logits: true }): BuiltGraph {
+  const g = new GraphBuilder("ailo_forward");
+  const C = cfg.n_embd, H = cfg.n_head, D = C / H, V = cfg.vocab_size;
+  const specs = addParamInputs(g, cfg);
+  const inputs = specs.map((s) => s.name);
+  const ids = g.input("input_ids", "int64", ["B", "T"]);
+  const positions = g.input("position_ids", "int64", ["T"]);
+  const bias = g.input("attn_bias", "float32", ["T", "S"]);
+  inputs.push(ids, positions, bias);
+  let past: { key: string; value: string }[] | undefined;
+  if (opts.past) {
+    past = [];
+    for (let i = 0; i < cfg.n_layer; i++) {
+      const key = g.input(`past.${i}.key`, "float32", ["B", H, "P", D]);
+      const value = g.input(`past.${i}.value`, "float32", ["B", H, "P", D]);
+      past.push({ key, value });
+      inputs.push(key, value);
+    }
+  }
+  const fwd = forwardBody(g, cfg, { ids, positions, bias, past });
+  const outputs: string[] = [];
+  const logits = g.matmul(fwd.hf, g.transpose("wte.weight", [1, 0]));
+  if (opts.logits) outputs.push(g.output(logits, "logits", "float32", ["B", "T", V]));
+  if (opts.loss) {
+    const targets = g.input("targets", "int64", ["B", "T"]);
+    inputs.push(targets);
+    const ce = crossEntropy(g, g.reshape(logits, [-1, V]), targets, V);
+    outputs.push(g.output(ce.loss, "loss", "float32", []));
+  }
+  if (opts.presents || opts.past) {
+    fwd.presents.forEach((p, i) => {
+      outputs.push(g.output(p.key, `present.${i}.key`, "float32", ["B", H, "S", D]));
+      outputs.push(g.output(p.value, `present.${i}.value`, "float32", ["B", H, "S", D]));
+    });
+  }
+  return finish(g, inputs, outputs, "AILO GPT-2 forward");
+}
+
+export interface AdamWOptions {
+  beta1: number;
+  beta2: number;
+  eps: number;
+  weightDecay: number;
+  /** Clip the global gradient norm to this value (0 turns clipping off). */
+  clipNorm: number;
+}
+
+export const DEFAULT_ADAMW: AdamWOptions = { beta1: 0.9, beta2: 0.95, eps: 1e-8, weightDecay: 0.1, clipNorm: 1.0 };
+
+/** GPT-2 practice: decay matrices and embeddings, not biases or LayerNorm parameters. */
+export function decays(spec: ParamSpec): boolean {
+  return spec.kind === "matrix" || spec.kind === "embedding";
+}
+
+/**
+ * AdamW with global-norm clipping, for params `p`, grads `g`, moments `m`, `v`; `lr` and `step` (1-based,
+ * float) are scalar inputs. Writes `new.<p>`, `new_m.<p>`, `new_v.<p>` and the pre-clip `grad_norm`.
+ */
+function adamWNodes(g: GraphBuilder, specs: ParamSpec[], grads: Map<string, string>, opt: AdamWOptions, lr: string, step: string): Map<string, { p: string; m: string; v: string }> & { gradNorm?: string } {
+  let sumsq: string | undefined;
+  for (const s of specs) {
+    const gs = g.op("ReduceSumSquare", [grads.get(s.name)!], { keepdims: int(0) });
+    sumsq = sumsq ? g.add(sumsq, gs) : gs;
+  }
+  const norm = g.op("Sqrt", [sumsq!]);
+  let clip = g.scalar(1);
+  if (opt.clipNorm > 0) {
+    clip = g.op("Clip", [g.div(g.scalar(opt.clipNorm), g.add(norm, g.scalar(1e-6))), "", g.scalar(1)]);
+  }
+  const bc1 = g.sub(g.scalar(1), g.op("Pow", [g.scalar(opt.beta1), step]));
+  const bc2 = g.sub(g.scalar(1), g.op("Pow", [g.scalar(opt.beta2), step]));
+  // Fold the bias corrections and the clip factor into scalars once: p -= lr * (m/bc1) / (sqrt(v/bc2) + eps).
+  const gScaleM = g.mul(clip, g.scalar(1 - opt.beta1));
+  const clip2 = g.mul(clip, clip);
+  const gScaleV = g.mul(clip2, g.scalar(1 - opt.beta2));
+  const stepSize = g.div(lr, bc1);
+  const sqrtBc2 = g.op("Sqrt", [bc2]);
+  const decayFactor = g.sub(g.scalar(1), g.mul(lr, g.scalar(opt.weightDecay)));
+  const out = new Map<string, { p: string; m: string; v: string }>() as Map<string, { p: string; m: string; v: string }> & { gradNorm?: string };
+  for (const s of specs) {
+    const grad = grads.get(s.name)!;
+    const m = g.add(g.mul(`m.${s.name}`, g.scalar(opt.beta1)), g.mul(grad, gScaleM));
+    const v = g.add(g.mul(`v.${s.name}`, g.scalar(opt.beta2)), g.mul(g.mul(grad, grad), gScaleV));
+    const denom = g.add(g.div(g.op("Sqrt", [v]), sqrtBc2), g.scalar(opt.eps));
+    const upd = g.mul(g.div(m, denom), stepSize);
+    const base = decays(s) && opt.weightDecay > 0 ? g.mul(s.name, decayFactor) : s.name;
+    out.set(s.name, { p: g.sub(base, upd), m, v });
+  }
+  out.gradNorm = norm;
+  return out;
+}
+
+function addOptimizerOutputs(g: GraphBuilder, specs: ParamSpec[], upd: ReturnType<typeof adamWNodes>, outputs: string[]): void {
+  for (const s of specs) {
+    const u = upd.get(s.name)!;
+    outputs.push(g.output(u.p, `new.${s.name}`, "float32", s.shape));
+    outputs.push(g.output(u.m, `new_m.${s.name}`, "float32", s.shape));
+    outputs.push(g.output(u.v, `new_v.${s.name}`, "float32", s.shape));
+  }
+  outputs.push(g.output(upd.gradNorm!, "grad_norm", "float32", []));
+}
+
+function addStateInputs(g: GraphBuilder, specs: ParamSpec[], inputs: string[]): { lr: string; step: string } {
+  for (const s of specs) inputs.push(g.input(`m.${s.name}`, "float32", s.shape));
+  for (const s of specs) inputs.push(g.input(`v.${s.name}`, "float32", s.shape));
+  const lr = g.input("lr", "float32", []);
+  const step = g.input("step", "float32", []);
+  inputs.push(lr, step);
+  return { lr, step };
+}
+
+/** The optimizer alone: inputs params, `grad.<p>`, `m.<p>`, `v.<p>`, `lr`, `step`. */
+export function buildOptimizerGraph(cfg: ModelConfig, opt: AdamWOptions = DEFAULT_ADAMW): BuiltGraph {
+  const g = new GraphBuilder("ailo_adamw");
+  const specs = addParamInputs(g, cfg);
+  const inputs = specs.map((s) => s.name);
+  const grads = new Map<string, string>();
+  for (const s of specs) grads.set(s.name, g.input(`grad.${s.name}`, "float32", s.shape));
+  inputs.push(...specs.map((s) => `grad.${s.name}`));
+  const { lr, step } = addStateInputs(g, specs, inputs);
+  const outputs: string[] = [];
+  addOptimizerOutputs(g, specs, adamWNodes(g, specs, grads, opt, lr, step), outputs);
+  return finish(g, inputs, outputs, "AILO AdamW step");
+}
+
+export interface TrainingGraphOptions {
+  batch: number;
+  seq: number;
+  /** Fuse the AdamW step into the graph: then it outputs new params and moments instead of gradients. */
+  optimizer?: AdamWOptions;
+}
+
+/**
+ * Inputs: parameters, `input_ids` and `targets` int64 [B, T] (static sizes). Outputs the mean cross-entropy
+ * `loss` and `grad.<param>` for every parameter (or, with `optimizer`, the updated state).
+ */
+export function buildTrainingGraph(cfg: ModelConfig, opts: TrainingGraphOptions): BuiltGraph {
+  const { batch: B, seq: T } = opts;
+  if (T > cfg.n_positions) throw new RangeError(`sequence length ${T} exceeds n_positions ${cfg.n_positions}`);
+  const g = new GraphBuilder("ailo_train");
+  const C = cfg.n_embd, H = cfg.n_head, D = C / H, V = cfg.vocab_size, F = cfg.n_inner, N = B * T;
+  const specs = addParamInputs(g, cfg);
+  const inputs = specs.map((s) => s.name);
+  const ids = g.input("input_ids", "int64", [B, T]);
+  const targets = g.input("targets", "int64", [B, T]);
+  inputs.push(ids, targets);
+  const positions = g.constant(Array.from({ length: T }, (_, i) => i), [T], "int64", "positions");
+  const bias = g.constant(causalBias(T), [T, T], "float32", "causal_bias");
+  const fwd = forwardBody(g, cfg, { ids, positions, bias });
+
+  const flat = (x: string, width: number): string => g.reshape(x, [N, width]);
+  const hf2 = flat(fwd.hf, C);
+  const logits = g.gemm(hf2, "wte.weight", false, true);
+  const ce = crossEntropy(g, logits, targets, V);
+  const grads = new Map<string, string>();
+
+  // d loss / d logits = (softmax - onehot) / N
+  const dlogits = g.mul(g.sub(ce.probs, ce.target), g.scalar(1 / N));
+  const dwteOut = g.gemm(dlogits, hf2, true, false);
+  let dx = g.gemm(dlogits, "wte.weight"); // [N, C]
+
+  const lnBack = (dy: string, ln: LayerNormOut, w: string, name: string): string => {
+    const xhat = flat(ln.xhat, C);
+    const rstd = g.reshape(ln.rstd, [N, 1]);
+    grads.set(`${name}.weight`, g.reduceSum(g.mul(dy, xhat), [0], false));
+    grads.set(`${name}.bias`, g.reduceSum(dy, [0], false));
+    const dxhat = g.mul(dy, w);
+    const inner = g.sub(g.sub(dxhat, g.reduceMean(dxhat, [-1])), g.mul(xhat, g.reduceMean(g.mul(dxhat, xhat), [-1])));
+    return g.mul(inner, rstd);
+  };
+  const linearBack = (dy: string, x2d: string, name: string): string => {
+    grads.set(`${name}.weight`, g.gemm(x2d, dy, true, false));
+    grads.set(`${name}.bias`, g.reduceSum(dy, [0], false));
+    return g.gemm(dy, `${name}.weight`, false, true);
+  };
+
+  dx = lnBack(dx, fwd.lnf, "ln_f.weight", "ln_f");
+  const scale = g.scalar(1 / Math.sqrt(D));
+  const fromHeads = (t4: string): string => g.reshape(g.transpose(t4, [0, 2, 1, 3]), [N, C]);
+  for (let i = cfg.n_layer - 1; i >= 0; i--) {
+    const h = `h.${i}`;
+    const s = fwd.blocks[i]!;
+    // MLP
+    const dgl = linearBack(dx, flat(s.gl, F), `${h}.mlp.c_proj`);
+    const f = flat(s.f, F), t = flat(s.t, F);
+    const ff = g.mul(f, f);
+    const dtanh = g.mul(g.sub(g.scalar(1), g.mul(t, t)), g.mul(g.add(g.mul(ff, g.scalar(3 * GELU_C * GELU_S)), g.scalar(GELU_S)), f));
+    const dgelu = g.mul(g.add(g.add(t, g.scalar(1)), dtanh), g.scalar(0.5));
+    const dm = linearBack(g.mul(dgl, dgelu), flat(s.ln2.y, C), `${h}.mlp.c_fc`);
+    dx = g.add(dx, lnBack(dm, s.ln2, `${h}.ln_2.weight`, `${h}.ln_2`));
+    // attention
+    const do3 = linearBack(dx, flat(s.o3, C), `${h}.attn.c_proj`);
+    const do4 = g.transpose(g.reshape(do3, [B, T, H, D]), [0, 2, 1, 3]);
+    const dp = g.matmul(do4, g.transpose(s.v4, [0, 1, 3, 2]));
+    const dv4 = g.matmul(g.transpose(s.p, [0, 1, 3, 2]), do4);
+    const ds = g.mul(g.mul(s.p, g.sub(dp, g.reduceSum(g.mul(dp, s.p), [-1]))), scale);
+    const dq4 = g.matmul(ds, s.k4);
+    const dk4 = g.matmul(g.transpose(ds, [0, 1, 3, 2]), s.q4);
+    const dqkv = g.op("Concat", [fromHeads(dq4), fromHeads(dk4), fromHeads(dv4)], { axis: int(1) });
+    const da = linearBack(dqkv, flat(s.ln1.y, C), `${h}.attn.c_attn`);
+    dx = g.add(dx, lnBack(da, s.ln1, `${h}.ln_1.weight`, `${h}.ln_1`));
+  }
+  // Embeddings: scatter-add into wte rows as a one-hot product (no ScatterND, which not every provider runs).
+  const idsHot = oneHot(g, ids, V);
+  grads.set("wte.weight", g.add(dwteOut, g.gemm(idsHot, dx, true, false)));
+  const dpos = g.reduceSum(g.reshape(dx, [B, T, C]), [0], false); // [T, C]
+  grads.set(
+    "wpe.weight",
+    T === cfg.n_positions ? dpos : g.op("Pad", [dpos, g.i64([0, 0, cfg.n_positions - T, 0]), g.scalar(0)], { mode: { s: "constant" } }),
+  );
+
+  const outputs = [g.output(ce.loss, "loss", "float32", [])];
+  if (opts.optimizer) {
+    const { lr, step } = addStateInputs(g, specs, inputs);
+    addOptimizerOutputs(g, specs, adamWNodes(g, specs, grads, opts.optimizer, lr, step), outputs);
+  } else {
+    for (const sp of specs) outputs.push(g.output(grads.get(sp.name)!, `grad.${sp.name}`, "float32", sp.shape));
+  }
+  return finish(g, inputs, outputs, opts.optimizer ? "AILO GPT-2 train step (loss, backward, AdamW)" : "AILO GPT-2 loss and gradients");
+}
+
+export type { Dim, ElemType };

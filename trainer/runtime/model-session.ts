@@ -1,0 +1,221 @@
+// The trainer's runtime interface: the same calls on every provider. Parameters and AdamW moments stay on
+// the device between steps where the provider allows (webgpu gpu-buffer outputs fed back as inputs).
+import { type ModelConfig, numel, paramSpecs, type ParamSpec } from "../model/config.js";
+import { checkWeights, type Weights } from "../model/weights.js";
+import { type AdamWOptions, buildForwardGraph, buildTrainingGraph, causalBias, DEFAULT_ADAMW } from "../onnx/graphs.js";
+import { DeviceTransfer, disposeAll, type TensorMap } from "./device.js";
+import type { Provider } from "./provider.js";
+import { createSession, ort } from "./session.js";
+import type { TokenBatch } from "./tokens.js";
+
+function batchFeeds(b: TokenBatch): Record<string, ort.Tensor> {
+  return {
+    input_ids: new ort.Tensor("int64", b.ids, [b.batch, b.seq]),
+    targets: new ort.Tensor("int64", b.targets, [b.batch, b.seq]),
+  };
+}
+
+function assertShape(b: TokenBatch, batch: number, seq: number): void {
+  if (b.batch !== batch || b.seq !== seq) throw new RangeError(`this session takes batches of ${batch}x${seq}, got ${b.batch}x${b.seq}`);
+}
+
+/** Loss and the gradient of every parameter for fixed batch and sequence sizes (what a verifier recomputes). */
+export class GradientSession {
+  private constructor(
+    readonly cfg: ModelConfig,
+    readonly provider: Provider,
+    readonly batch: number,
+    readonly seq: number,
+    private readonly session: ort.InferenceSession,
+    private readonly transfer: DeviceTransfer,
+  ) {}
+
+  static async create(cfg: ModelConfig, provider: Provider, batch: number, seq: number, opts: { forbidCpuFallback?: boolean } = {}): Promise<GradientSession> {
+    const graph = buildTrainingGraph(cfg, { batch, seq });
+    const session = await createSession(graph.bytes, provider, opts);
+    return new GradientSession(cfg, provider, batch, seq, session, new DeviceTransfer(provider, paramSpecs(cfg)));
+  }
+
+  async run(weights: Weights, batch: TokenBatch): Promise<{ loss: number; grads: Weights }> {
+    assertShape(batch, this.batch, this.seq);
+    checkWeights(this.cfg, weights);
+    const params = await this.transfer.upload(weights);
+    const out = await this.session.run({ ...Object.fromEntries(params), ...batchFeeds(batch) });
+    disposeAll(params.values());
+    const grads: Weights = new Map(paramSpecs(this.cfg).map((s) => [s.name, out[`grad.${s.name}`]!.data as Float32Array]));
+    return { loss: (out.loss!.data as Float32Array)[0]!, grads };
+  }
+
+  async dispose(): Promise<void> {
+    await this.session.release();
+    await this.transfer.dispose();
+  }
+}
+
+export interface TrainStepResult { loss: number; gradNorm: number }
+
+/** Local training: one fused graph runs forward, backward and AdamW per step. */
+export class TrainSession {
+  private params: TensorMap = new Map();
+  private m: TensorMap = new Map();
+  private v: TensorMap = new Map();
+  private stepCount = 0;
+  private readonly specs: ParamSpec[];
+
+  private constructor(
+    readonly cfg: ModelConfig,
+    readonly provider: Provider,
+    readonly batch: number,
+    readonly seq: number,
+    private readonly session: ort.InferenceSession,
+    private readonly transfer: DeviceTransfer,
+  ) {
+    this.specs = paramSpecs(cfg);
+  }
+
+  static async create(
+    cfg: ModelConfig,
+    provider: Provider,
+    opts: { batch: number; seq: number; adamw?: AdamWOptions; weights: Weights; forbidCpuFallback?: boolean },
+  ): Promise<TrainSession> {
+    checkWeights(cfg, opts.weights);
+    const specs = paramSpecs(cfg);
+    const graph = buildTrainingGraph(cfg, { batch: opts.batch, seq: opts.seq, optimizer: opts.adamw ?? DEFAULT_ADAMW });
+    const deviceOutputs = specs.flatMap((s) => [`new.${s.name}`, `new_m.${s.name}`, `new_v.${s.name}`]);
+    const session = await createSession(graph.bytes, provider, { deviceOutputs, forbidCpuFallback: opts.forbidCpuFallback });
+    const t = new TrainSession(cfg, provider, opts.batch, opts.seq, session, new DeviceTransfer(provider, specs));
+    t.params = await t.transfer.upload(opts.weights);
+    const zeros = new Map(specs.map((s) => [s.name, new Float32Array(numel(s.shape))]));
+    t.m = await t.transfer.upload(zeros);
+    t.v = await t.transfer.upload(zeros);
+    return t;
+  }
+
+  get steps(): number {
+    return this.stepCount;
+  }
+
+  async step(batch: TokenBatch, lr: number): Promise<TrainStepResult> {
+    assertShape(batch, this.batch, this.seq);
+    const feeds: Record<string, ort.Tensor> = batchFeeds(batch);
+    for (const s of this.specs) {
+      feeds[s.name] = this.params.get(s.name)!;
+      feeds[`m.${s.name}`] = this.m.get(s.name)!;
+      feeds[`v.${s.name}`] = this.v.get(s.name)!;
+    }
+    feeds.lr = new ort.Tensor("float32", Float32Array.of(lr), []);
+    feeds.step = new ort.Tensor("float32", Float32Array.of(this.stepCount + 1), []);
+    const out = await this.session.run(feeds);
+    const old = [...this.params.values(), ...this.m.values(), ...this.v.values()];
+    this.params = new Map(this.specs.map((s) => [s.name, out[`new.${s.name}`]!]));
+    this.m = new Map(this.specs.map((s) => [s.name, out[`new_m.${s.name}`]!]));
+    this.v = new Map(this.specs.map((s) => [s.name, out[`new_v.${s.name}`]!]));
+    disposeAll(old);
+    this.stepCount++;
+    return { loss: (out.loss!.data as Float32Array)[0]!, gradNorm: (out.grad_norm!.data as Float32Array)[0]! };
+  }
+
+  /** The current parameters, copied to the host. */
+  async weights(): Promise<Weights> {
+    return this.transfer.download(this.params);
+  }
+
+  /** The current parameter tensors (device-resident on webgpu), for a ForwardSession on the same provider. */
+  paramTensors(): TensorMap {
+    return this.params;
+  }
+
+  async dispose(): Promise<void> {
+    disposeAll([...this.params.values(), ...this.m.values(), ...this.v.values()]);
+    await this.session.release();
+    await this.transfer.dispose();
+  }
+}
+
+/** Forward passes: held-out loss, and incremental decoding with a KV cache. */
+export class ForwardSession {
+  private lossSession?: ort.InferenceSession;
+  private prefillSession?: ort.InferenceSession;
+  private decodeSession?: ort.InferenceSession;
+  private readonly transfer: DeviceTransfer;
+  private params: TensorMap = new Map();
+
+  constructor(readonly cfg: ModelConfig, readonly provider: Provider) {
+    this.transfer = new DeviceTransfer(provider, paramSpecs(cfg));
+  }
+
+  async setWeights(w: Weights): Promise<void> {
+    checkWeights(this.cfg, w);
+    disposeAll(this.params.values());
+    this.params = await this.transfer.upload(w);
+  }
+
+  /** Mean cross-entropy of a batch (any batch and sequence sizes up to n_positions). */
+  async loss(batch: TokenBatch, params: TensorMap = this.params): Promise<number> {
+    this.lossSession ??= await createSession(buildForwardGraph(this.cfg, { loss: true }).bytes, this.provider);
+    const T = batch.seq;
+    const out = await this.lossSession.run({
+      ...Object.fromEntries(params),
+      ...batchFeeds(batch),
+      position_ids: new ort.Tensor("int64", BigInt64Array.from({ length: T }, (_, i) => BigInt(i)), [T]),
+      attn_bias: new ort.Tensor("float32", causalBias(T), [T, T]),
+    });
+    return (out.loss!.data as Float32Array)[0]!;
+  }
+
+  /**
+   * Samples `count` tokens after `prompt`: one prefill run, then one run per token that reads and extends the
+   * KV cache (kept on the device on webgpu). `sample` picks a token from the last position's logits.
+   */
+  async generate(prompt: number[], count: number, sample: (logits: Float32Array) => number): Promise<number[]> {
+    const cfg = this.cfg;
+    const H = cfg.n_head, D = cfg.n_embd / H, V = cfg.vocab_size;
+    if (prompt.length === 0) throw new RangeError("the prompt needs at least one token");
+    const total = Math.min(cfg.n_positions, prompt.length + count);
+    const cacheOutputs = Array.from({ length: cfg.n_layer }, (_, i) => [`present.${i}.key`, `present.${i}.value`]).flat();
+    this.prefillSession ??= await createSession(buildForwardGraph(cfg, { logits: true, presents: true }).bytes, this.provider, { deviceOutputs: cacheOutputs });
+    this.decodeSession ??= await createSession(buildForwardGraph(cfg, { logits: true, past: true }).bytes, this.provider, { deviceOutputs: cacheOutputs });
+    const params = Object.fromEntries(this.params);
+    const tokens = [...prompt.slice(-total)];
+    const T = tokens.length;
+    let out = await this.prefillSession.run({
+      ...params,
+      input_ids: new ort.Tensor("int64", BigInt64Array.from(tokens, BigInt), [1, T]),
+      position_ids: new ort.Tensor("int64", BigInt64Array.from({ length: T }, (_, i) => BigInt(i)), [T]),
+      attn_bias: new ort.Tensor("float32", causalBias(T), [T, T]),
+    });
+    const generated: number[] = [];
+    while (tokens.length < total) {
+      const logits = out.logits!.data as Float32Array;
+      const next = sample(logits.subarray(logits.length - V));
+      tokens.push(next);
+      generated.push(next);
+      if (tokens.length >= total) break;
+      const pos = tokens.length - 1;
+      const feeds: Record<string, ort.Tensor> = {
+        ...params,
+        input_ids: new ort.Tensor("int64", BigInt64Array.of(BigInt(next)), [1, 1]),
+        position_ids: new ort.Tensor("int64", BigInt64Array.of(BigInt(pos)), [1]),
+        attn_bias: new ort.Tensor("float32", new Float32Array(pos + 1), [1, pos + 1]),
+      };
+      for (let i = 0; i < cfg.n_layer; i++) {
+        feeds[`past.${i}.key`] = out[`present.${i}.key`]!;
+        feeds[`past.${i}.value`] = out[`present.${i}.value`]!;
+      }
+      const prev = out;
+      out = await this.decodeSession.run(feeds);
+      disposeAll(cacheOutputs.map((n) => prev[n]!));
+    }
+    disposeAll(cacheOutputs.map((n) => out[n]!));
+    void D;
+    return generated;
+  }
+
+  async dispose(): Promise<void> {
+    disposeAll(this.params.values());
+    await this.lossSession?.release();
+    await this.prefillSession?.release();
+    await this.decodeSession?.release();
+    await this.transfer.dispose();
+  }
+}
