@@ -21,7 +21,7 @@ const HELP = `ailo: tools for Ailo Network operators, wallets and auditors
 The default --node is http://127.0.0.1:${DEFAULT_PORT}. audit exits 1 when it finds any fault.`;
 
 async function main(argv: string[]): Promise<number> {
-  const [command, sub] = argv;
+  const [command = '', sub] = argv;
   const rest = argv.slice(command === 'key' || command === 'genesis' ? 2 : 1);
   const { values } = parseArgs({
     args: rest,
@@ -38,7 +38,7 @@ async function main(argv: string[]): Promise<number> {
     if (!v) throw new Error(`${command} needs ${flag}`);
     return v;
   };
-  if (values.help || !command) {
+  if (values.help || !command || command.startsWith('-')) {
     console.log(HELP);
     return 0;
   }
