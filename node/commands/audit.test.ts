@@ -1,0 +1,110 @@
+/**
+ * `ailo audit` end to end: a data folder written by a real node passes; the same folder with one stored block,
+ * one state entry or one index entry corrupted fails, and the report names the block and what failed.
+ */
+import { execFile } from 'node:child_process';
+import { cpSync } from 'node:fs';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { fromHex } from '../../chain/bytes.js';
+import { ChainStore } from '../../chain/store/chain-store.js';
+import type { AiloNode } from '../node.js';
+import { bob, get, post, signedTransfer, startTestNode, testNet, waitFor, type TestNet } from '../test/harness.js';
+
+const run = promisify(execFile);
+
+async function audit(...args: string[]): Promise<{ code: number; out: string }> {
+  try {
+    const { stdout } = await run(process.execPath, ['--import', 'tsx', 'node/ailo-cli.ts', 'audit', '--quiet', ...args]);
+    return { code: 0, out: stdout };
+  } catch (err) {
+    const e = err as { code: number; stdout: string; stderr: string };
+    return { code: e.code, out: e.stdout + e.stderr };
+  }
+}
+
+/** Opens a copy of the data folder, lets `damage` change its LevelDB, and returns the copy's path. */
+async function corruptedCopy(net: TestNet, name: string, damage: (store: ChainStore) => Promise<void>): Promise<string> {
+  const dir = join(net.root, name);
+  cpSync(join(net.root, 'data'), dir, { recursive: true });
+  const store = await ChainStore.open(join(dir, 'chain'));
+  await damage(store);
+  await store.close();
+  return dir;
+}
+
+const bin = { keyEncoding: 'view', valueEncoding: 'view' } as const;
+
+describe('ailo audit', () => {
+  let net: TestNet;
+  let node: AiloNode;
+  let blockTwo: `0x${string}`;
+
+  beforeAll(async () => {
+    net = testNet(20);
+    node = await startTestNode(net);
+    for (let nonce = 0n; nonce < 3n; nonce++) {
+      const r = await post(`${node.url}/api/ledger/transfer`, await signedTransfer(102, bob.address, 10n + nonce, nonce));
+      await waitFor('confirmation', async () => ((await get(`${node.url}/api/ledger/tx/${r.json.hash}`)).json.status === 'confirmed' ? true : undefined));
+    }
+    const audited = await audit('--node', node.url);
+    expect(audited.code, audited.out).toBe(0);
+    await node.stop();
+    const store = await ChainStore.open(join(net.root, 'data', 'chain'));
+    blockTwo = (await store.hashAtHeight(2n))!;
+    await store.close();
+  });
+  afterAll(() => net.remove());
+
+  it('passes a healthy data folder and reports what it holds', async () => {
+    const { code, out } = await audit('--data', join(net.root, 'data'));
+    expect(code, out).toBe(0);
+    expect(out).toContain('RESULT: OK');
+    expect(out).toMatch(/3 transfers/);
+    expect(out).toMatch(/blocks replayed\s+4/);
+  });
+
+  it('catches a tampered transaction inside a stored block', async () => {
+    const dir = await corruptedCopy(net, 'tampered-block', async (store) => {
+      const blocks = store.db.sublevel<Uint8Array, Uint8Array>('blocks', bin);
+      const key = fromHex(blockTwo, 32);
+      const bytes = (await blocks.get(key))!;
+      // The amount of block 2's transfer is 11: find that byte inside the RLP and make it 99.
+      const at = bytes.lastIndexOf(11);
+      const forged = Uint8Array.from(bytes);
+      forged[at] = 99;
+      await blocks.put(key, forged);
+    });
+    const { code, out } = await audit('--data', dir);
+    expect(code).toBe(1);
+    expect(out).toMatch(/block 2: hash 0x[0-9a-f]{64} of the stored block differs from the indexed hash/);
+    expect(out).toContain('FAULT');
+  });
+
+  it('catches a stored state entry that differs from the replay', async () => {
+    const dir = await corruptedCopy(net, 'tampered-state', async (store) => {
+      const state = store.db.sublevel<Uint8Array, Uint8Array>('state', bin);
+      for await (const [key, value] of state.iterator({ limit: 1 })) await state.put(key, Uint8Array.from([...value, 0]));
+    });
+    const { code, out } = await audit('--data', dir);
+    expect(code).toBe(1);
+    expect(out).toMatch(/stored state entry 0x[0-9a-f]{64} differs from the replay/);
+  });
+
+  it('catches a transaction index that points at the wrong place', async () => {
+    const dir = await corruptedCopy(net, 'tampered-index', async (store) => {
+      const txs = store.db.sublevel<Uint8Array, Uint8Array>('txs', bin);
+      for await (const [key] of txs.iterator({ limit: 1 })) await txs.del(key);
+    });
+    const { code, out } = await audit('--data', dir);
+    expect(code).toBe(1);
+    expect(out).toMatch(/missing from the transaction index/);
+  });
+
+  it('says clearly when the folder is not a data folder', async () => {
+    const { code, out } = await audit('--data', join(net.root, 'nowhere'));
+    expect(code).toBe(1);
+    expect(out).toMatch(/holds no chain/);
+  });
+});
