@@ -35,7 +35,7 @@ export interface ForwardOut {
 }
 
 export interface ForwardInputs {
-  ids: string; // int64 [B, T]
+  ids: string; // int64 [B, T] or [B, T, 1]
   positions: string; // int64 [T]
   bias: string; // float [T, S] additive attention bias
   past?: { key: string; value: string }[]; // [B, H, P, D] per layer
@@ -48,7 +48,8 @@ export function forwardBody(g: GraphBuilder, cfg: ModelConfig, inp: ForwardInput
   const D = C / H;
   const eps = cfg.layer_norm_epsilon;
   const scale = g.scalar(1 / Math.sqrt(D));
-  const tok = g.op("Gather", ["wte.weight", inp.ids], { axis: int(0) });
+  // ids may be [B, T] or [B, T, 1] (the training graph's layout); the Reshape folds the trailing 1 away.
+  const tok = g.reshape(g.op("Gather", ["wte.weight", inp.ids], { axis: int(0) }), [0, 0, C]);
   const pos = g.op("Gather", ["wpe.weight", inp.positions], { axis: int(0) });
   const x0 = g.add(tok, pos);
   let x = x0;

@@ -6,8 +6,8 @@ import { numel, paramSpecs, presetConfig } from "../model/config.js";
 import { buildForwardGraph, buildOptimizerGraph, buildTrainingGraph } from "./graphs.js";
 
 const PORTABLE_OPS = new Set([
-  "Abs", "Add", "Clip", "Concat", "Div", "Exp", "Gather", "Gemm", "Identity", "Log", "MatMul", "Mul", "Pad", "Pow",
-  "ReduceMax", "ReduceMean", "ReduceSum", "ReduceSumSquare", "Relu", "Reshape", "Softmax", "Split", "Sqrt", "Sub", "Tanh", "Transpose",
+  "Abs", "Add", "Clip", "Concat", "Div", "Exp", "Gather", "GatherElements", "Gemm", "Identity", "Log", "MatMul", "Mul", "Neg", "Pad", "Pow",
+  "ReduceMax", "ReduceMean", "ReduceSum", "ReduceSumSquare", "Relu", "Reshape", "ScatterElements", "ScatterND", "Softmax", "Split", "Sqrt", "Sub", "Tanh", "Transpose",
 ]);
 
 function paramInputCount(bytes: Uint8Array, names: Set<string>): number {

@@ -3,7 +3,7 @@
 // as in the safetensors file; gradients are outputs named `grad.<param>`.
 import { type ModelConfig, paramSpecs, type ParamSpec } from "../model/config.js";
 import { type Dim, type ElemType, GraphBuilder, int } from "./builder.js";
-import { crossEntropy, forwardBody, GELU_C, GELU_S, type LayerNormOut, MASKED, oneHot } from "./gpt2-forward.js";
+import { crossEntropy, forwardBody, GELU_C, GELU_S, type LayerNormOut, MASKED } from "./gpt2-forward.js";
 
 export interface BuiltGraph {
   bytes: Uint8Array;
@@ -178,7 +178,7 @@ export interface TrainingGraphOptions {
 }
 
 /**
- * Inputs: parameters, `input_ids` and `targets` int64 [B, T] (static sizes). Outputs the mean cross-entropy
+ * Inputs: parameters, `input_ids` and `targets` int64 [B, T, 1] (static sizes). Outputs the mean cross-entropy
  * `loss` and `grad.<param>` for every parameter (or, with `optimizer`, the updated state).
  */
 export function buildTrainingGraph(cfg: ModelConfig, opts: TrainingGraphOptions): BuiltGraph {
@@ -188,8 +188,9 @@ export function buildTrainingGraph(cfg: ModelConfig, opts: TrainingGraphOptions)
   const C = cfg.n_embd, H = cfg.n_head, D = C / H, V = cfg.vocab_size, F = cfg.n_inner, N = B * T;
   const specs = addParamInputs(g, cfg);
   const inputs = specs.map((s) => s.name);
-  const ids = g.input("input_ids", "int64", [B, T]);
-  const targets = g.input("targets", "int64", [B, T]);
+  // [B, T, 1]: the index layout GatherElements/ScatterND/ScatterElements take, since webgpu cannot reshape int64.
+  const ids = g.input("input_ids", "int64", [B, T, 1]);
+  const targets = g.input("targets", "int64", [B, T, 1]);
   inputs.push(ids, targets);
   const positions = g.constant(Array.from({ length: T }, (_, i) => i), [T], "int64", "positions");
   const bias = g.constant(causalBias(T), [T, T], "float32", "causal_bias");
@@ -197,14 +198,21 @@ export function buildTrainingGraph(cfg: ModelConfig, opts: TrainingGraphOptions)
 
   const flat = (x: string, width: number): string => g.reshape(x, [N, width]);
   const hf2 = flat(fwd.hf, C);
-  const logits = g.gemm(hf2, "wte.weight", false, true);
-  const ce = crossEntropy(g, logits, targets, V);
+  // The head keeps three [N, V] tensors alive (logits, softmax, its gradient): at GPT-2's vocabulary these dominate
+  // a small model's step, so the loss is -log softmax[target] read through GatherElements (no one-hot, no second
+  // pass for a log-sum-exp). The clip only matters past 87 nats, where float32 softmax underflows.
+  const logits3 = g.reshape(g.gemm(hf2, "wte.weight", false, true), [B, T, V]);
+  const probs = g.op("Softmax", [logits3], { axis: int(-1) });
+  const pickedProb = g.op("GatherElements", [probs, targets], { axis: int(2) });
+  const nll = g.op("Neg", [g.op("Log", [g.op("Clip", [pickedProb, g.scalar(1e-38), ""])])]);
+  const loss = g.reduceMean(nll, [0, 1, 2], false);
   const grads = new Map<string, string>();
 
-  // d loss / d logits = (softmax - onehot) / N
-  const dlogits = g.mul(g.sub(ce.probs, ce.target), g.scalar(1 / N));
-  const dwteOut = g.gemm(dlogits, hf2, true, false);
-  let dx = g.gemm(dlogits, "wte.weight"); // [N, C]
+  // d loss / d logits = (softmax - onehot) / N; the 1/N is applied to the two products instead of the [N, V] tensor.
+  const dl = flat(g.op("ScatterElements", [probs, targets, g.sub(pickedProb, g.scalar(1))], { axis: int(2) }), V);
+  const invN = g.scalar(1 / N);
+  const dwteOut = g.mul(g.gemm(dl, hf2, true, false), invN);
+  let dx = g.mul(g.gemm(dl, "wte.weight"), invN); // [N, C]
 
   const lnBack = (dy: string, ln: LayerNormOut, w: string, name: string): string => {
     const xhat = flat(ln.xhat, C);
@@ -247,16 +255,15 @@ export function buildTrainingGraph(cfg: ModelConfig, opts: TrainingGraphOptions)
     const da = linearBack(dqkv, flat(s.ln1.y, C), `${h}.attn.c_attn`);
     dx = g.add(dx, lnBack(da, s.ln1, `${h}.ln_1.weight`, `${h}.ln_1`));
   }
-  // Embeddings: scatter-add into wte rows as a one-hot product (no ScatterND, which not every provider runs).
-  const idsHot = oneHot(g, ids, V);
-  grads.set("wte.weight", g.add(dwteOut, g.gemm(idsHot, dx, true, false)));
+  // Embeddings: the rows each token used get its gradient added (duplicates accumulate).
+  grads.set("wte.weight", g.op("ScatterND", [dwteOut, ids, g.reshape(dx, [B, T, C])], { reduction: { s: "add" } }));
   const dpos = g.reduceSum(g.reshape(dx, [B, T, C]), [0], false); // [T, C]
   grads.set(
     "wpe.weight",
     T === cfg.n_positions ? dpos : g.op("Pad", [dpos, g.i64([0, 0, cfg.n_positions - T, 0]), g.scalar(0)], { mode: { s: "constant" } }),
   );
 
-  const outputs = [g.output(ce.loss, "loss", "float32", [])];
+  const outputs = [g.output(loss, "loss", "float32", [])];
   if (opts.optimizer) {
     const { lr, step } = addStateInputs(g, specs, inputs);
     addOptimizerOutputs(g, specs, adamWNodes(g, specs, grads, opts.optimizer, lr, step), outputs);

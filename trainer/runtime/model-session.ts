@@ -8,11 +8,10 @@ import type { Provider } from "./provider.js";
 import { createSession, ort } from "./session.js";
 import type { TokenBatch } from "./tokens.js";
 
-function batchFeeds(b: TokenBatch): Record<string, ort.Tensor> {
-  return {
-    input_ids: new ort.Tensor("int64", b.ids, [b.batch, b.seq]),
-    targets: new ort.Tensor("int64", b.targets, [b.batch, b.seq]),
-  };
+/** The training graph takes ids as [B, T, 1], the forward graph as [B, T]. */
+function batchFeeds(b: TokenBatch, layout: "train" | "forward"): Record<string, ort.Tensor> {
+  const dims = layout === "train" ? [b.batch, b.seq, 1] : [b.batch, b.seq];
+  return { input_ids: new ort.Tensor("int64", b.ids, dims), targets: new ort.Tensor("int64", b.targets, dims) };
 }
 
 function assertShape(b: TokenBatch, batch: number, seq: number): void {
@@ -40,7 +39,7 @@ export class GradientSession {
     assertShape(batch, this.batch, this.seq);
     checkWeights(this.cfg, weights);
     const params = await this.transfer.upload(weights);
-    const out = await this.session.run({ ...Object.fromEntries(params), ...batchFeeds(batch) });
+    const out = await this.session.run({ ...Object.fromEntries(params), ...batchFeeds(batch, "train") });
     disposeAll(params.values());
     const grads: Weights = new Map(paramSpecs(this.cfg).map((s) => [s.name, out[`grad.${s.name}`]!.data as Float32Array]));
     return { loss: (out.loss!.data as Float32Array)[0]!, grads };
@@ -97,7 +96,7 @@ export class TrainSession {
 
   async step(batch: TokenBatch, lr: number): Promise<TrainStepResult> {
     assertShape(batch, this.batch, this.seq);
-    const feeds: Record<string, ort.Tensor> = batchFeeds(batch);
+    const feeds: Record<string, ort.Tensor> = batchFeeds(batch, "train");
     for (const s of this.specs) {
       feeds[s.name] = this.params.get(s.name)!;
       feeds[`m.${s.name}`] = this.m.get(s.name)!;
@@ -156,7 +155,7 @@ export class ForwardSession {
     const T = batch.seq;
     const out = await this.lossSession.run({
       ...Object.fromEntries(params),
-      ...batchFeeds(batch),
+      ...batchFeeds(batch, "forward"),
       position_ids: new ort.Tensor("int64", BigInt64Array.from({ length: T }, (_, i) => BigInt(i)), [T]),
       attn_bias: new ort.Tensor("float32", causalBias(T), [T, T]),
     });
@@ -169,7 +168,7 @@ export class ForwardSession {
    */
   async generate(prompt: number[], count: number, sample: (logits: Float32Array) => number): Promise<number[]> {
     const cfg = this.cfg;
-    const H = cfg.n_head, D = cfg.n_embd / H, V = cfg.vocab_size;
+    const V = cfg.vocab_size;
     if (prompt.length === 0) throw new RangeError("the prompt needs at least one token");
     const total = Math.min(cfg.n_positions, prompt.length + count);
     const cacheOutputs = Array.from({ length: cfg.n_layer }, (_, i) => [`present.${i}.key`, `present.${i}.value`]).flat();
@@ -207,7 +206,6 @@ export class ForwardSession {
       disposeAll(cacheOutputs.map((n) => prev[n]!));
     }
     disposeAll(cacheOutputs.map((n) => out[n]!));
-    void D;
     return generated;
   }
 
