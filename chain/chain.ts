@@ -128,11 +128,15 @@ export class Chain {
     return run;
   }
 
-  /** Verifies and commits blocks in order; signatures of all of them are recovered in one parallel batch. */
+  /**
+   * Verifies and commits blocks in order. Signature recovery for every block starts at once on the worker
+   * threads, so block k+1's signatures are being recovered while block k is checked and written.
+   */
   importBlocks(blocks: Block[], options: ImportOptions = {}): Promise<void> {
+    const signers = blocks.map((b) => recoverBlockSigners(this.opts.verifier, this.spec, [b]).then((r) => r[0]!));
+    for (const s of signers) s.catch(() => undefined); // a failure surfaces when its block's turn comes
     return this.serialize(async () => {
-      const signers = await recoverBlockSigners(this.opts.verifier, this.spec, blocks);
-      for (let i = 0; i < blocks.length; i++) await this.verifyAndCommit(blocks[i]!, signers[i]!, options);
+      for (let i = 0; i < blocks.length; i++) await this.verifyAndCommit(blocks[i]!, await signers[i]!, options);
     });
   }
 

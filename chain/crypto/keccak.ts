@@ -6,8 +6,23 @@ import { createKeccak } from 'hash-wasm';
 
 const hasher = await createKeccak(256);
 
+let scratch = new Uint8Array(4096);
+
+/** Hashes the concatenation of `parts`; small inputs are gathered first so WebAssembly is entered once. */
 export function keccak256(...parts: Uint8Array[]): Uint8Array {
   hasher.init();
-  for (const part of parts) hasher.update(part);
+  if (parts.length === 1) {
+    hasher.update(parts[0]!);
+  } else {
+    let length = 0;
+    for (const p of parts) length += p.length;
+    if (length > scratch.length) scratch = new Uint8Array(Math.max(length, scratch.length * 2));
+    let offset = 0;
+    for (const p of parts) {
+      scratch.set(p, offset);
+      offset += p.length;
+    }
+    hasher.update(scratch.subarray(0, offset));
+  }
   return hasher.digest('binary');
 }

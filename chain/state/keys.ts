@@ -19,7 +19,22 @@ export enum StateNamespace {
 const key = (ns: StateNamespace, id: Uint8Array): Uint8Array => keccak256(Uint8Array.of(ns), id);
 
 export const META_KEY = key(StateNamespace.META, new Uint8Array(0));
-export const accountKey = (a: Address): Uint8Array => key(StateNamespace.ACCOUNT, addressToBytes(a));
+export const accountKey = (a: Address): Uint8Array => accountKeyWithHex(a).key;
+
+/** Account keys are looked up several times per transfer; their hashes are kept (bounded) instead of recomputed. */
+const accountKeyCache = new Map<Address, { key: Uint8Array; hex: string }>();
+const ACCOUNT_KEY_CACHE_LIMIT = 1 << 20;
+
+export function accountKeyWithHex(a: Address): { key: Uint8Array; hex: string } {
+  let entry = accountKeyCache.get(a);
+  if (!entry) {
+    if (accountKeyCache.size >= ACCOUNT_KEY_CACHE_LIMIT) accountKeyCache.clear();
+    const k = key(StateNamespace.ACCOUNT, addressToBytes(a));
+    entry = { key: k, hex: toHex(k) };
+    accountKeyCache.set(a, entry);
+  }
+  return entry;
+}
 /** Contributions are keyed by their transaction hash, which is how model versions name them. */
 export const contributionKey = (txHash: Hex): Uint8Array => key(StateNamespace.CONTRIBUTION, fromHex(txHash, 32));
 /** A used task id, pointing at the contribution that used it: a task pays at most once. */

@@ -11,6 +11,8 @@ import { StateOverlay } from './world-state.js';
 const MAX_U256 = (1n << 256n) - 1n;
 
 export function applyTx(state: StateOverlay, signed: SignedTx, spec: ChainSpec): void {
+  // A transfer checks everything before its first write, so it needs no scratch overlay to stay all-or-nothing.
+  if (signed.tx.type === 'transfer') return applyInto(state, signed, spec);
   const scratch = new StateOverlay(state);
   applyInto(scratch, signed, spec);
   state.absorb(scratch);

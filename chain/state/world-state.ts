@@ -5,7 +5,7 @@
 import type { Address } from '../address.js';
 import { toHex, type Hex } from '../bytes.js';
 import {
-  accountKey, contributionKey, decodeAccount, decodeContribution, decodeMeta, decodeModelVersion, EMPTY_ACCOUNT,
+  accountKeyWithHex, contributionKey, decodeAccount, decodeContribution, decodeMeta, decodeModelVersion, EMPTY_ACCOUNT,
   encodeAccount, encodeContribution, encodeMeta, encodeModelVersion, encodeTxRef, inferenceKey, META_KEY, modelVersionKey, taskKey,
   type Account, type ContributionEntry, type Meta, type ModelVersionEntry,
 } from './keys.js';
@@ -72,13 +72,14 @@ export class StateOverlay implements StateReader {
   }
 
   account(address: Address): Account {
-    const raw = this.getRaw(toHex(accountKey(address)));
+    const raw = this.getRaw(accountKeyWithHex(address).hex);
     return raw ? decodeAccount(raw) : EMPTY_ACCOUNT;
   }
 
   setAccount(address: Address, account: Account): void {
     const empty = account.balance === 0n && account.nonce === 0n;
-    this.set(accountKey(address), empty ? null : encodeAccount(account));
+    const { key, hex } = accountKeyWithHex(address);
+    this.changes.set(hex, { key, value: empty ? null : encodeAccount(account) });
   }
 
   meta(): Meta {

@@ -12,10 +12,10 @@
  *   history  address (20) || height (8) || index (4) -> tx hash (32)
  */
 import { Level } from 'level';
-import type { AbstractBatchOperation, AbstractSublevel } from 'abstract-level';
+import type { AbstractSublevel } from 'abstract-level';
 import type { Address } from '../address.js';
 import { addressFromBytes, addressToBytes } from '../address.js';
-import { bytesToUint, concatBytes, fromHex, toHex, uintToBytes, type Hex } from '../bytes.js';
+import { bytesToUint, concatBytes, fromHex, hexInto, toHex, uintInto, uintToBytes, type Hex } from '../bytes.js';
 import type { StateChange } from '../state/state-tree.js';
 
 type Bin = Uint8Array;
@@ -145,23 +145,37 @@ export class ChainStore {
   async commitBlock(c: BlockCommit, extra: BatchOp[] = []): Promise<void> {
     const hash = fromHex(c.hash, 32);
     const heightKey = uintToBytes(c.height, 8);
-    const ops: BatchOp[] = [...extra,
-      { type: 'put', sublevel: this.blocks, key: hash, value: c.bytes },
-      { type: 'put', sublevel: this.heights, key: heightKey, value: hash },
-    ];
+    // A chained batch prepares each op about twice as fast as an array of ops; the sublevel option routes it,
+    // which level's typings cannot express across differently-typed sublevels, hence the casts.
+    const batch = this.db.batch();
+    const put = (sublevel: Sub | MetaSub, key: Bin | string, value: Bin): void => {
+      batch.put(key as string, value, { sublevel: sublevel as unknown as Sub } as object);
+    };
+    for (const op of extra) {
+      if (op.type === 'put') put(op.sublevel, op.key, op.value);
+      else batch.del(op.key as unknown as string, { sublevel: op.sublevel } as object);
+    }
+    put(this.blocks, hash, c.bytes);
+    put(this.heights, heightKey, hash);
     c.txHashes.forEach((h, i) => {
-      ops.push({ type: 'put', sublevel: this.txs, key: fromHex(h, 32), value: concatBytes(heightKey, uintToBytes(BigInt(i), 4)) });
+      const location = new Uint8Array(12);
+      location.set(heightKey);
+      uintInto(BigInt(i), location, 8, 4);
+      put(this.txs, fromHex(h, 32), location);
     });
     for (const e of c.history) {
-      ops.push({ type: 'put', sublevel: this.history,
-        key: concatBytes(addressToBytes(e.address), uintToBytes(e.height, 8), uintToBytes(BigInt(e.index), 4)), value: fromHex(e.txHash, 32) });
+      const key = new Uint8Array(32);
+      hexInto(e.address, key, 0);
+      uintInto(e.height, key, 20, 8);
+      uintInto(BigInt(e.index), key, 28, 4);
+      put(this.history, key, fromHex(e.txHash, 32));
     }
-    for (const s of c.stateChanges) {
-      ops.push(s.value === null ? { type: 'del', sublevel: this.state, key: s.key } : { type: 'put', sublevel: this.state, key: s.key, value: s.value });
+    for (const sc of c.stateChanges) {
+      if (sc.value === null) batch.del(sc.key as unknown as string, { sublevel: this.state } as object);
+      else put(this.state, sc.key, sc.value);
     }
-    ops.push({ type: 'put', sublevel: this.meta, key: 'head', value: hash });
-    // The sublevel option routes each op; level's typings cannot express ops across differently-typed sublevels.
-    await this.db.batch(ops as unknown as AbstractBatchOperation<Db, string, Bin>[], { sync: true });
+    put(this.meta, 'head', hash);
+    await batch.write({ sync: true });
   }
 
   /** Raw access for the audit, which checks the indexes against the blocks. */

@@ -4,7 +4,7 @@
  * latter and is several times slower; tests check both agree).
  */
 import { addressToBytes } from '../address.js';
-import { concatBytes, fromHex, toHex, uintToBytes } from '../bytes.js';
+import { concatBytes, fromHex, hexInto, toHex, uintInto, uintToBytes } from '../bytes.js';
 import { keccak256 } from '../crypto/keccak.js';
 import type { ContributionTx, InferenceRewardTx, ModelVersionTx, TransferTx, Tx } from './types.js';
 import { merkleRoot } from '../merkle.js';
@@ -89,10 +89,21 @@ const word = (v: bigint): Uint8Array => uintToBytes(v, 32);
 const addr = (a: Parameters<typeof addressToBytes>[0]): Uint8Array => concatBytes(new Uint8Array(12), addressToBytes(a));
 const b32 = (h: string): Uint8Array => fromHex(h, 32);
 
+/** typeHash || from || to || amount || nonce, reused across calls: transfers are the hot path of block import. */
+const transferWords = new Uint8Array(5 * 32);
+transferWords.set(TYPE_HASHES.Transfer, 0);
+
 function structHash(tx: Tx): Uint8Array {
   switch (tx.type) {
-    case 'transfer':
-      return keccak256(TYPE_HASHES.Transfer, addr(tx.from), addr(tx.to), word(tx.amount), word(tx.nonce));
+    case 'transfer': {
+      const w = transferWords;
+      w.fill(0, 32);
+      hexInto(tx.from, w, 32 + 12);
+      hexInto(tx.to, w, 64 + 12);
+      uintInto(tx.amount, w, 96, 32);
+      uintInto(tx.nonce, w, 128, 32);
+      return keccak256(w);
+    }
     case 'contribution':
       return keccak256(
         TYPE_HASHES.Contribution, addr(tx.coordinator), addr(tx.miner), b32(tx.taskId), word(tx.modelVersion),
