@@ -162,6 +162,29 @@ export class ForwardSession {
     return (out.loss!.data as Float32Array)[0]!;
   }
 
+  /** Logits [T, V] of one sequence, computed in full (no cache). */
+  async logits(tokens: number[]): Promise<Float32Array> {
+    this.prefillSession ??= await this.createPrefill();
+    const T = tokens.length;
+    const out = await this.prefillSession.run({
+      ...Object.fromEntries(this.params),
+      input_ids: new ort.Tensor("int64", BigInt64Array.from(tokens, BigInt), [1, T]),
+      position_ids: new ort.Tensor("int64", BigInt64Array.from({ length: T }, (_, i) => BigInt(i)), [T]),
+      attn_bias: new ort.Tensor("float32", causalBias(T), [T, T]),
+    });
+    const logits = out.logits!.data as Float32Array;
+    disposeAll(this.cacheOutputs().map((n) => out[n]!));
+    return logits;
+  }
+
+  private cacheOutputs(): string[] {
+    return Array.from({ length: this.cfg.n_layer }, (_, i) => [`present.${i}.key`, `present.${i}.value`]).flat();
+  }
+
+  private createPrefill(): Promise<ort.InferenceSession> {
+    return createSession(buildForwardGraph(this.cfg, { logits: true, presents: true }).bytes, this.provider, { deviceOutputs: this.cacheOutputs() });
+  }
+
   /**
    * Samples `count` tokens after `prompt`: one prefill run, then one run per token that reads and extends the
    * KV cache (kept on the device on webgpu). `sample` picks a token from the last position's logits.
@@ -171,8 +194,8 @@ export class ForwardSession {
     const V = cfg.vocab_size;
     if (prompt.length === 0) throw new RangeError("the prompt needs at least one token");
     const total = Math.min(cfg.n_positions, prompt.length + count);
-    const cacheOutputs = Array.from({ length: cfg.n_layer }, (_, i) => [`present.${i}.key`, `present.${i}.value`]).flat();
-    this.prefillSession ??= await createSession(buildForwardGraph(cfg, { logits: true, presents: true }).bytes, this.provider, { deviceOutputs: cacheOutputs });
+    const cacheOutputs = this.cacheOutputs();
+    this.prefillSession ??= await this.createPrefill();
     this.decodeSession ??= await createSession(buildForwardGraph(cfg, { logits: true, past: true }).bytes, this.provider, { deviceOutputs: cacheOutputs });
     const params = Object.fromEntries(this.params);
     const tokens = [...prompt.slice(-total)];

@@ -1,0 +1,115 @@
+// ailo-trainer end to end on a tiny config: init, grad (the verifier's recompute), train, eval, generate,
+// export/import, and clear errors for bad input.
+import { spawnSync } from "node:child_process";
+import { mkdtemp, readFile, rm, truncate, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, describe, expect, it, vi } from "vitest";
+import { main } from "./commands.js";
+import { parseModelConfig } from "./model/config.js";
+import { referenceLossAndGrads, toParams64 } from "./reference/gpt2-f64.js";
+import { loadWeights, readSafetensors } from "./weights/safetensors.js";
+
+const dir = await mkdtemp(join(tmpdir(), "ailo-cli-"));
+afterAll(() => rm(dir, { recursive: true, force: true }));
+const cfgPath = join(dir, "tiny.json");
+const W = join(dir, "w.safetensors");
+await writeFile(cfgPath, JSON.stringify({ vocab_size: 97, n_positions: 16, n_embd: 16, n_layer: 2, n_head: 2, n_inner: 32 }));
+
+async function run(...argv: string[]): Promise<{ code: number; out: string; err: string }> {
+  let out = "", err = "";
+  const o = vi.spyOn(process.stdout, "write").mockImplementation((s) => ((out += String(s)), true));
+  const e = vi.spyOn(process.stderr, "write").mockImplementation((s) => ((err += String(s)), true));
+  try {
+    return { code: await main(argv), out, err };
+  } finally {
+    o.mockRestore();
+    e.mockRestore();
+  }
+}
+
+describe("ailo-trainer", () => {
+  it("init writes weights and a Hugging Face config.json beside them", async () => {
+    const r = await run("init", "--config", cfgPath, "--seed", "5", "--out", W);
+    expect(r.code).toBe(0);
+    const cfg = parseModelConfig(JSON.parse(await readFile(join(dir, "config.json"), "utf8")));
+    expect(cfg.vocab_size).toBe(97);
+    expect((await loadWeights(W, cfg)).size).toBe(28);
+  });
+
+  it("grad prints the mean cross-entropy and writes gradients that match the float64 reference", async () => {
+    const rows = [[1, 5, 9, 96, 3, 3, 0], [7, 7, 7, 2, 50, 60, 70]];
+    const tokens = join(dir, "tokens.json");
+    await writeFile(tokens, JSON.stringify({ tokens: rows }));
+    const G = join(dir, "g.safetensors");
+    const r = await run("grad", "--config", join(dir, "config.json"), "--weights", W, "--tokens", tokens, "--out", G);
+    expect(r.code, r.err).toBe(0);
+    const cfg = parseModelConfig(JSON.parse(await readFile(join(dir, "config.json"), "utf8")));
+    const ref = referenceLossAndGrads(cfg, toParams64(await loadWeights(W, cfg)), rows);
+    const printed = Number(/loss (\S+)/.exec(r.out)![1]);
+    expect(Math.abs(printed - ref.loss)).toBeLessThan(1e-5);
+    const grads = await readSafetensors(G);
+    const g = grads.tensors.get("h.1.attn.c_attn.weight")!;
+    expect(g.shape).toEqual([16, 48]);
+    const want = ref.grads.get("h.1.attn.c_attn.weight")!;
+    let num = 0, den = 0;
+    g.data.forEach((x, i) => { num += (x - want[i]!) ** 2; den += want[i]! ** 2; });
+    expect(Math.sqrt(num / den)).toBeLessThan(1e-4);
+  });
+
+  it("export and import round-trip through the Hugging Face layout", async () => {
+    const out = join(dir, "hf");
+    expect((await run("export", "--weights", W, "--out", out)).code).toBe(0);
+    const back = join(dir, "back", "w.safetensors");
+    await (await import("node:fs/promises")).mkdir(join(dir, "back"));
+    const r = await run("import", "--from", out, "--out", back);
+    expect(r.code, r.err).toBe(0);
+    const cfg = parseModelConfig(JSON.parse(await readFile(join(out, "config.json"), "utf8")));
+    expect((await loadWeights(back, cfg)).get("wte.weight")).toEqual((await loadWeights(W, cfg)).get("wte.weight"));
+  });
+
+  it("generate samples tokens with a KV cache", async () => {
+    const W2 = join(dir, "tiny", "w.safetensors");
+    await (await import("node:fs/promises")).mkdir(join(dir, "tiny"));
+    expect((await run("init", "--config", "ailo-tiny", "--out", W2)).code).toBe(0);
+    const r = await run("generate", "--weights", W2, "--prompt", "Hi", "--tokens", "5", "--temperature", "0.8", "--top-k", "5");
+    expect(r.code, r.err).toBe(0);
+    expect(r.out.startsWith("Hi")).toBe(true);
+  });
+
+  it("names bad input: token out of range, truncated weights, shape mismatch, unknown provider, bad flag", async () => {
+    const bad = join(dir, "bad.json");
+    await writeFile(bad, JSON.stringify({ tokens: [[1, 2, 97]] }));
+    let r = await run("grad", "--weights", W, "--tokens", bad, "--out", join(dir, "x.safetensors"));
+    expect(r.code).toBe(1);
+    expect(r.err).toMatch(/token id 97 at row 0, position 2 is out of range \(vocab_size 97\)/);
+
+    r = await run("grad", "--weights", W, "--tokens", bad, "--out", join(dir, "x.safetensors"), "--provider", "tpu");
+    expect(r.err).toMatch(/unknown execution provider "tpu"/);
+
+    r = await run("eval", "--weights", W, "--config", "ailo-tiny");
+    expect(r.code).toBe(1);
+    expect(r.err).toMatch(/wte\.weight" has shape \[97,16\] but the config needs \[50257,64\]/);
+
+    const cut = join(dir, "cut.safetensors");
+    await writeFile(cut, await readFile(W));
+    await truncate(cut, 5000);
+    r = await run("generate", "--weights", cut, "--config", join(dir, "config.json"), "--prompt", "x");
+    expect(r.code).toBe(1);
+    expect(r.err).toMatch(/cut\.safetensors is truncated/);
+
+    r = await run("train", "--stepz", "3");
+    expect(r.code).toBe(1);
+    expect(r.err).toMatch(/stepz/);
+  });
+
+  it("exits non-zero with one line and no stack trace as a process", () => {
+    const p = spawnSync(process.execPath, ["bin/ailo-trainer.js", "grad", "--weights", join(dir, "missing.safetensors"), "--config", "ailo-tiny", "--tokens", "x", "--out", "y"], {
+      encoding: "utf8",
+      cwd: join(import.meta.dirname, ".."),
+    });
+    expect(p.status).toBe(1);
+    expect(p.stderr.trim()).toMatch(/^ailo-trainer grad: error: tokens file x cannot be read/);
+    expect(p.stderr).not.toMatch(/\n\s+at /);
+  });
+});
