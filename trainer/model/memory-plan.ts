@@ -11,7 +11,7 @@ export interface MemoryPlan {
   updatedState: number;
   /** Activations the backward keeps, all layers. */
   activations: number;
-  /** Head tensors of [B*T, vocab] (logits, probabilities, one-hots, their gradient) alive at once. */
+  /** Head tensors of [B*T, vocab] alive at once: logits, softmax, its gradient. */
   head: number;
   total: number;
 }
@@ -23,7 +23,7 @@ export function trainingMemoryPlan(cfg: ModelConfig, batch: number, seq: number)
   // two rstd vectors; the attention probabilities [B, H, T, T].
   const perLayer = N * (10 * C + 3 * F + 2) + batch * H * seq * seq;
   const activations = 4 * (cfg.n_layer * perLayer + 3 * N * C);
-  const head = 4 * 4 * N * cfg.vocab_size;
+  const head = 3 * 4 * N * cfg.vocab_size;
   const plan = { params: P, weights: 4 * P, gradients: 4 * P, adamMoments: 8 * P, updatedState: 12 * P, activations, head, total: 0 };
   plan.total = plan.weights + plan.gradients + plan.adamMoments + plan.updatedState + plan.activations + plan.head;
   return plan;
