@@ -1,0 +1,77 @@
+/**
+ * A miner's work on one task: `steps` AdamW steps from the version's weights over exactly the task's tokens
+ * (row-major rows of seqLen + 1 ids, `batchSize` rows per step), returning the update (local minus start weights).
+ */
+import type { ModelConfig } from '../model/config.js';
+import type { Weights } from '../model/weights.js';
+import { TrainSession } from '../runtime/model-session.js';
+import type { Provider } from '../runtime/provider.js';
+import { tokenBatch } from '../runtime/tokens.js';
+
+export interface LocalTrainingTask {
+  steps: number;
+  batchSize: number;
+  seqLen: number;
+  lr: number;
+}
+
+export interface LocalStepReport {
+  step: number;
+  loss: number;
+  tokens: number;
+}
+
+export interface LocalTrainingResult {
+  update: Weights;
+  losses: number[];
+  tokens: number;
+}
+
+/** The token rows of step `s` of a task. */
+export function stepRows(tokens: Uint16Array, task: LocalTrainingTask, s: number): number[][] {
+  const width = task.seqLen + 1;
+  const rows: number[][] = [];
+  for (let r = 0; r < task.batchSize; r++) {
+    const start = (s * task.batchSize + r) * width;
+    rows.push(Array.from(tokens.subarray(start, start + width)));
+  }
+  return rows;
+}
+
+export function taskTokenCount(task: LocalTrainingTask): number {
+  return task.steps * task.batchSize * (task.seqLen + 1);
+}
+
+export async function trainLocally(
+  cfg: ModelConfig,
+  provider: Provider,
+  start: Weights,
+  tokens: Uint16Array,
+  task: LocalTrainingTask,
+  hooks: { onStep?: (r: LocalStepReport) => void | Promise<void>; shouldStop?: () => boolean } = {},
+): Promise<LocalTrainingResult | undefined> {
+  if (tokens.length !== taskTokenCount(task)) {
+    throw new RangeError(`the task needs ${taskTokenCount(task)} tokens (${task.steps} steps of ${task.batchSize}x${task.seqLen + 1}), got ${tokens.length}`);
+  }
+  const session = await TrainSession.create(cfg, provider, { batch: task.batchSize, seq: task.seqLen, weights: start });
+  try {
+    const losses: number[] = [];
+    for (let s = 0; s < task.steps; s++) {
+      if (hooks.shouldStop?.()) return undefined;
+      const { loss } = await session.step(tokenBatch(cfg, stepRows(tokens, task, s)), task.lr);
+      losses.push(loss);
+      await hooks.onStep?.({ step: s + 1, loss, tokens: task.batchSize * task.seqLen });
+    }
+    const local = await session.weights();
+    const update: Weights = new Map();
+    for (const [name, w0] of start) {
+      const w1 = local.get(name)!;
+      const d = new Float32Array(w0.length);
+      for (let i = 0; i < d.length; i++) d[i] = w1[i]! - w0[i]!;
+      update.set(name, d);
+    }
+    return { update, losses, tokens: task.steps * task.batchSize * task.seqLen };
+  } finally {
+    await session.dispose();
+  }
+}

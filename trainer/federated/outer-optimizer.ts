@@ -1,0 +1,62 @@
+/**
+ * The coordinator's side of a round (browser-safe math): FedAvg of the accepted updates, weighted by the tokens
+ * each trained on, then an outer Nesterov-momentum step on the pseudo-gradient, as in DiLoCo
+ * (Douillard et al. 2023: outer lr 0.7, momentum 0.9).
+ */
+import { addUpdateInto, type TensorValues } from '../codec/compress.js';
+import type { ModelUpdate } from '../codec/update-codec.js';
+
+export interface OuterOptimizerOptions {
+  lr: number;
+  momentum: number;
+}
+
+export const DILOCO_OUTER: OuterOptimizerOptions = { lr: 0.7, momentum: 0.9 };
+
+export interface WeightedUpdate {
+  update: ModelUpdate;
+  /** Tokens the update was trained on (its FedAvg weight). */
+  tokens: number;
+}
+
+function zerosLike(w: TensorValues): TensorValues {
+  return new Map([...w].map(([k, v]) => [k, new Float32Array(v.length)]));
+}
+
+/** The token-weighted mean of the updates as dense tensors shaped like `like`. */
+export function federatedAverage(like: TensorValues, updates: readonly WeightedUpdate[]): TensorValues {
+  const total = updates.reduce((s, u) => s + u.tokens, 0);
+  if (updates.length === 0 || !(total > 0)) throw new RangeError('averaging needs at least one update with tokens');
+  const avg = zerosLike(like);
+  for (const u of updates) addUpdateInto(avg, u.update, u.tokens / total);
+  return avg;
+}
+
+/**
+ * One outer step: pseudo-gradient g = -mean update; m = mu m + g; weights -= lr (g + mu m).
+ * Returns new weights and momentum; the inputs are left unchanged.
+ */
+export function outerStep(
+  weights: TensorValues,
+  momentum: TensorValues | undefined,
+  meanUpdate: TensorValues,
+  o: OuterOptimizerOptions = DILOCO_OUTER,
+): { weights: TensorValues; momentum: TensorValues } {
+  const nextW: TensorValues = new Map();
+  const nextM: TensorValues = new Map();
+  for (const [name, w] of weights) {
+    const u = meanUpdate.get(name);
+    const m0 = momentum?.get(name);
+    const m = new Float32Array(w.length);
+    const out = new Float32Array(w.length);
+    for (let i = 0; i < w.length; i++) {
+      const g = u ? -u[i]! : 0;
+      const mi = o.momentum * (m0 ? m0[i]! : 0) + g;
+      m[i] = mi;
+      out[i] = w[i]! - o.lr * (g + o.momentum * mi);
+    }
+    nextW.set(name, out);
+    nextM.set(name, m);
+  }
+  return { weights: nextW, momentum: nextM };
+}
