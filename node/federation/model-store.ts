@@ -1,0 +1,143 @@
+/**
+ * The coordinator's model versions on disk, in its data folder:
+ * `federation/chunks/<sha256>` (content-addressed, shared by every version that has the same bytes),
+ * `federation/versions/<version>.json` (the signed manifest) and `federation/momentum.bin` (outer optimizer state).
+ * Files are written to a temporary name, synced and renamed, so a crash never leaves a partial chunk or manifest.
+ */
+import { createHash } from 'node:crypto';
+import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, rmSync, writeSync } from 'node:fs';
+import { join } from 'node:path';
+import type { Address } from '../../chain/address.js';
+import { toChecksumAddress } from '../../chain/address.js';
+import { toHex } from '../../chain/bytes.js';
+import { signDigest } from '../../chain/crypto/signature.js';
+import { paramSpecs, type ModelConfig } from '../../trainer/model/config.js';
+import type { Weights } from '../../trainer/model/weights.js';
+import {
+  chunkBytesFor, chunkLayout, manifestDigest, manifestSigningDigest, MODEL_MANIFEST_FORMAT, placeChunk, weightBytes,
+  type ModelManifest, type SignedModelManifest,
+} from '../../trainer/federated/model-manifest.js';
+
+const CHUNK_NAME = /^[0-9a-f]{64}$/;
+
+function writeAtomic(path: string, bytes: Uint8Array | string): void {
+  const tmp = `${path}.tmp-${process.pid}`;
+  const fd = openSync(tmp, 'w');
+  try {
+    const data = typeof bytes === 'string' ? Buffer.from(bytes) : bytes;
+    let done = 0;
+    while (done < data.length) done += writeSync(fd, data, done, data.length - done);
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
+  renameSync(tmp, path);
+}
+
+export function sha256Hex(bytes: Uint8Array): string {
+  return createHash('sha256').update(bytes).digest('hex');
+}
+
+export class ModelStore {
+  readonly chunkDir: string;
+  private readonly versionDir: string;
+
+  constructor(readonly dir: string) {
+    this.chunkDir = join(dir, 'chunks');
+    this.versionDir = join(dir, 'versions');
+    mkdirSync(this.chunkDir, { recursive: true });
+    mkdirSync(this.versionDir, { recursive: true });
+  }
+
+  static isChunkName(name: string): boolean {
+    return CHUNK_NAME.test(name);
+  }
+
+  chunkPath(name: string): string {
+    if (!CHUNK_NAME.test(name)) throw new RangeError(`chunk name ${name} is not a sha256`);
+    return join(this.chunkDir, name);
+  }
+
+  /** Writes the chunks that are not stored yet and the signed manifest of `version`. */
+  publish(model: string, cfg: ModelConfig, version: number, weights: Weights, key: Uint8Array, coordinator: Address): SignedModelManifest {
+    const totalBytes = 4 * paramSpecs(cfg).reduce((n, s) => n + s.shape.reduce((a, b) => a * b, 1), 0);
+    const { tensorMap, bounds } = chunkLayout(cfg, chunkBytesFor(totalBytes));
+    const chunks = bounds.map(({ offset, size }) => {
+      const bytes = weightBytes(cfg, weights, tensorMap, offset, size);
+      const name = sha256Hex(bytes);
+      const path = join(this.chunkDir, name);
+      if (!existsSync(path)) writeAtomic(path, bytes);
+      return { name, offset, size };
+    });
+    const manifest: ModelManifest = { format: MODEL_MANIFEST_FORMAT, model, version, config: { ...cfg }, totalBytes, chunks, tensorMap };
+    const digest = manifestDigest(manifest);
+    const signed: SignedModelManifest = {
+      type: 'sharded', version, manifest, manifestDigest: digest, coordinator: toChecksumAddress(coordinator),
+      signature: toHex(signDigest(manifestSigningDigest(digest), key)),
+    };
+    writeAtomic(join(this.versionDir, `${version}.json`), JSON.stringify(signed));
+    return signed;
+  }
+
+  load(version: number): SignedModelManifest | undefined {
+    const path = join(this.versionDir, `${version}.json`);
+    if (!existsSync(path)) return undefined;
+    return JSON.parse(readFileSync(path, 'utf8')) as SignedModelManifest;
+  }
+
+  /** Reads a version's weights, checking every chunk's digest. */
+  weights(signed: SignedModelManifest): Weights {
+    const w: Weights = new Map();
+    for (const chunk of signed.manifest.chunks) {
+      const bytes = readFileSync(this.chunkPath(chunk.name));
+      if (bytes.length !== chunk.size || sha256Hex(bytes) !== chunk.name) throw new Error(`stored chunk ${chunk.name} is corrupt`);
+      placeChunk(signed.manifest, w, chunk, bytes);
+    }
+    return w;
+  }
+
+  versions(): number[] {
+    return readdirSync(this.versionDir).flatMap((f) => (/^[0-9]+\.json$/.test(f) ? [Number(f.slice(0, -5))] : [])).sort((a, b) => a - b);
+  }
+
+  /** Drops manifests below `keepFrom` and the chunks no kept manifest names. */
+  prune(keepFrom: number): void {
+    const keep = new Set<string>();
+    for (const v of this.versions()) {
+      if (v < keepFrom) rmSync(join(this.versionDir, `${v}.json`), { force: true });
+      else for (const c of this.load(v)!.manifest.chunks) keep.add(c.name);
+    }
+    for (const f of readdirSync(this.chunkDir)) if (!keep.has(f)) rmSync(join(this.chunkDir, f), { force: true });
+  }
+
+  saveMomentum(version: number, cfg: ModelConfig, momentum: Weights): void {
+    const specs = paramSpecs(cfg);
+    const total = specs.reduce((n, s) => n + momentum.get(s.name)!.length, 0);
+    const bytes = new Uint8Array(8 + 4 * total);
+    new DataView(bytes.buffer).setFloat64(0, version, true);
+    let p = 8;
+    for (const s of specs) {
+      const t = momentum.get(s.name)!;
+      bytes.set(new Uint8Array(t.buffer, t.byteOffset, t.byteLength), p);
+      p += t.byteLength;
+    }
+    writeAtomic(join(this.dir, 'momentum.bin'), bytes);
+  }
+
+  /** The outer momentum saved with `version`, or undefined (start from zero) if another version's is stored. */
+  loadMomentum(version: number, cfg: ModelConfig): Weights | undefined {
+    const path = join(this.dir, 'momentum.bin');
+    if (!existsSync(path)) return undefined;
+    const bytes = readFileSync(path);
+    if (bytes.length < 8 || new DataView(bytes.buffer, bytes.byteOffset).getFloat64(0, true) !== version) return undefined;
+    const out: Weights = new Map();
+    let p = 8;
+    for (const s of paramSpecs(cfg)) {
+      const n = s.shape.reduce((a, b) => a * b, 1);
+      if (p + 4 * n > bytes.length) return undefined;
+      out.set(s.name, new Float32Array(bytes.buffer.slice(bytes.byteOffset + p, bytes.byteOffset + p + 4 * n)));
+      p += 4 * n;
+    }
+    return out;
+  }
+}

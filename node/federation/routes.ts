@@ -1,0 +1,164 @@
+/**
+ * Federation routes: the model (manifest and chunks), tasks and their tokens, and gradient submissions.
+ *
+ * POST /api/submit_gradient carries the update as the raw body (`Content-Type: application/octet-stream`, the
+ * codec of trainer/codec/update-codec.ts) and the seed's other fields in the query string:
+ * `?username=0x..&taskId=0x..&modelVersion=N&loss=X&batchSize=N`.
+ */
+import { createReadStream, statSync } from 'node:fs';
+import type Router from '@koa/router';
+import type { Context } from 'koa';
+import { toChecksumAddress } from '../../chain/address.js';
+import { readJsonBody } from '../api/body.js';
+import { ApiError, badRequest, notFound } from '../api/errors.js';
+import { addressParam, hashParam } from '../api/params.js';
+import { tokensToBytes } from '../../trainer/data/shards.js';
+import { UPDATE_CODEC_VERSION } from '../../trainer/codec/update-codec.js';
+import { federationError } from './errors.js';
+import { ModelStore } from './model-store.js';
+import type { FederationService } from './service.js';
+import type { TrainingTask } from './task-book.js';
+
+const UPDATE_TYPES = /^application\/(octet-stream|vnd\.ailo\.update)\b/i;
+
+function one(value: string | string[] | undefined, field: string): string {
+  if (typeof value !== 'string') throw badRequest('BAD_REQUEST', `query parameter ${field} is required (once)`);
+  return value;
+}
+
+function intField(value: string, field: string): number {
+  if (!/^[0-9]{1,15}$/.test(value)) throw badRequest('BAD_REQUEST', `${field} must be a non-negative integer`);
+  return Number(value);
+}
+
+export function taskView(t: TrainingTask): Record<string, unknown> {
+  return {
+    taskId: t.id, wallet: toChecksumAddress(t.wallet), modelVersion: t.modelVersion,
+    data: { shard: `0x${t.shardDigest}`, shardName: t.shardName, offset: t.offset, length: t.length },
+    batchSize: t.batchSize, seqLen: t.seqLen, steps: t.steps, lr: t.lr, deadline: t.deadline,
+    maxAbs: t.maxAbs, density: t.density, maxValues: t.maxValues, maxBytes: t.maxBytes, codecVersion: UPDATE_CODEC_VERSION,
+    tokens: `/api/task/${t.id}/tokens`,
+  };
+}
+
+async function readBinaryBody(ctx: Context, limit: number): Promise<Uint8Array> {
+  const type = ctx.get('content-type');
+  if (!UPDATE_TYPES.test(type)) {
+    throw new ApiError(415, 'UNSUPPORTED_MEDIA_TYPE', `send the update as application/octet-stream (got "${type || 'no content type'}")`);
+  }
+  const declared = Number(ctx.get('content-length') || '0');
+  if (declared > limit) throw new ApiError(413, 'BODY_TOO_LARGE', `update is ${declared} bytes; this task allows ${limit}`);
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of ctx.req as AsyncIterable<Buffer>) {
+    size += chunk.length;
+    if (size > limit) {
+      ctx.req.destroy();
+      throw new ApiError(413, 'BODY_TOO_LARGE', `update is over this task's limit of ${limit} bytes`);
+    }
+    chunks.push(chunk);
+  }
+  return new Uint8Array(Buffer.concat(chunks));
+}
+
+export function federationRoutes(router: Router, f: FederationService): void {
+  router.get('/api/model', (ctx) => {
+    const q = ctx.query.version;
+    const version = q === undefined ? f.version : intField(one(q, 'version'), 'version');
+    const signed = f.manifest(version);
+    if (!signed) throw notFound(`model version ${version} is not served here (current: ${f.version})`);
+    ctx.set('Cache-Control', 'no-cache');
+    ctx.body = signed;
+  });
+
+  router.get('/api/model/chunk/:name', (ctx) => {
+    const name = ctx.params.name!;
+    if (!ModelStore.isChunkName(name)) throw badRequest('BAD_HASH', 'a chunk name is its sha256 as 64 lowercase hex digits');
+    const path = f.store.chunkPath(name);
+    let size: number;
+    try {
+      size = statSync(path).size;
+    } catch {
+      throw notFound(`no chunk ${name}`);
+    }
+    const etag = `"${name}"`;
+    ctx.set('ETag', etag);
+    ctx.set('Cache-Control', 'public, max-age=31536000, immutable');
+    ctx.set('Accept-Ranges', 'bytes');
+    ctx.type = 'application/octet-stream';
+    if (ctx.get('if-none-match').split(',').map((s) => s.trim()).includes(etag)) {
+      ctx.status = 304;
+      return;
+    }
+    const range = ctx.get('range');
+    let start = 0;
+    let end = size - 1;
+    if (range) {
+      const m = /^bytes=([0-9]*)-([0-9]*)$/.exec(range.trim());
+      if (m && (m[1] !== '' || m[2] !== '')) {
+        if (m[1] === '') {
+          start = Math.max(0, size - Number(m[2]));
+        } else {
+          start = Number(m[1]);
+          if (m[2] !== '') end = Math.min(size - 1, Number(m[2]));
+        }
+        if (start >= size || start > end) {
+          ctx.set('Content-Range', `bytes */${size}`);
+          throw new ApiError(416, 'RANGE_NOT_SATISFIABLE', `range ${range} is outside the chunk's ${size} bytes`);
+        }
+        ctx.status = 206;
+        ctx.set('Content-Range', `bytes ${start}-${end}/${size}`);
+      }
+    }
+    ctx.length = end - start + 1;
+    ctx.body = createReadStream(path, { start, end });
+  });
+
+  router.post('/api/task', async (ctx) => {
+    const body = await readJsonBody(ctx);
+    const wallet = addressParam(body.wallet ?? body.username, 'wallet');
+    ctx.status = 201;
+    ctx.body = taskView(f.issueTask(wallet));
+  });
+
+  router.get('/api/task/:id', (ctx) => {
+    const task = f.tasks.get(hashParam(ctx.params.id, 'task id'));
+    if (!task) throw federationError('UNKNOWN_TASK', `no task ${ctx.params.id}`);
+    ctx.body = { ...taskView(task), state: task.state };
+  });
+
+  router.get('/api/task/:id/tokens', (ctx) => {
+    const task = f.tasks.get(hashParam(ctx.params.id, 'task id'));
+    if (!task) throw federationError('UNKNOWN_TASK', `no task ${ctx.params.id}`);
+    ctx.type = 'application/octet-stream';
+    ctx.body = Buffer.from(tokensToBytes(f.taskTokens(task)));
+  });
+
+  router.get('/api/round', (ctx) => {
+    ctx.body = f.roundStatus();
+  });
+
+  router.post('/api/submit_gradient', async (ctx) => {
+    const q = ctx.query;
+    const loss = Number(one(q.loss, 'loss'));
+    if (!Number.isFinite(loss)) throw badRequest('BAD_REQUEST', 'loss must be a finite number');
+    const fields = {
+      wallet: addressParam(one(q.username, 'username'), 'username'),
+      taskId: hashParam(one(q.taskId, 'taskId'), 'taskId'),
+      modelVersion: intField(one(q.modelVersion, 'modelVersion'), 'modelVersion'),
+      loss,
+      batchSize: intField(one(q.batchSize, 'batchSize'), 'batchSize'),
+    };
+    const task = f.precheck(fields);
+    const body = await readBinaryBody(ctx, task.maxBytes);
+    const a = await f.submit(fields, body);
+    ctx.body = {
+      accepted: true, taskId: a.taskId, contribution: a.contribution, gradientDigest: a.gradientDigest,
+      quality: a.quality, multiplier: a.quality / 1000, reward: a.reward.toString(), roundVersion: a.roundVersion,
+      measured: {
+        taskLoss: [a.measurement.taskLossBefore, a.measurement.taskLossAfter],
+        heldOutLoss: [a.measurement.heldLossBefore, a.measurement.heldLossAfter],
+      },
+    };
+  });
+}

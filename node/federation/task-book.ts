@@ -1,0 +1,73 @@
+/**
+ * Training tasks a coordinator handed out: each is single-use, tied to the wallet that asked for it, and
+ * expires at its deadline. Kept in memory; after a restart miners simply ask for new ones.
+ */
+import { randomBytes } from 'node:crypto';
+import type { Address } from '../../chain/address.js';
+import { toHex, type Hex } from '../../chain/bytes.js';
+import { federationError } from './errors.js';
+
+export interface TrainingTask {
+  id: Hex;
+  wallet: Address;
+  modelVersion: number;
+  /** Shard file name and sha256 (lowercase hex), and the token range the miner trains on. */
+  shardName: string;
+  shardDigest: string;
+  offset: number;
+  length: number;
+  batchSize: number;
+  seqLen: number;
+  steps: number;
+  lr: number;
+  issuedAt: number;
+  deadline: number;
+  /** Bound on every value of the update, and on how many values it may carry. */
+  maxAbs: number;
+  density: number;
+  maxValues: number;
+  maxBytes: number;
+  state: 'open' | 'busy' | 'used';
+}
+
+export class TaskBook {
+  private readonly tasks = new Map<Hex, TrainingTask>();
+
+  constructor(private readonly perWallet: number, private readonly now: () => number = Date.now) {}
+
+  issue(fields: Omit<TrainingTask, 'id' | 'state' | 'issuedAt'>): TrainingTask {
+    this.prune();
+    const open = [...this.tasks.values()].filter((t) => t.wallet === fields.wallet && t.state !== 'used').length;
+    if (open >= this.perWallet) {
+      throw federationError('TOO_MANY_TASKS', `wallet ${fields.wallet} already holds ${open} open tasks; submit or let them expire first`);
+    }
+    const task: TrainingTask = { ...fields, id: toHex(randomBytes(32)), state: 'open', issuedAt: this.now() };
+    this.tasks.set(task.id, task);
+    return task;
+  }
+
+  get(id: Hex): TrainingTask | undefined {
+    return this.tasks.get(id);
+  }
+
+  /** The task `wallet` may submit for now, or the error that says why not. */
+  claimable(id: Hex, wallet: Address): TrainingTask {
+    const task = this.tasks.get(id);
+    if (!task) throw federationError('UNKNOWN_TASK', `no task ${id}; ask for one with POST /api/task`);
+    if (task.wallet !== wallet) throw federationError('TASK_NOT_YOURS', `task ${id} was given to another wallet`);
+    if (task.state === 'used') throw federationError('TASK_USED', `task ${id} already has an accepted submission`);
+    if (task.state === 'busy') throw federationError('TASK_BUSY', `a submission for task ${id} is being verified`);
+    if (this.now() > task.deadline) throw federationError('TASK_EXPIRED', `task ${id} expired at ${new Date(task.deadline).toISOString()}; ask for a new one`);
+    return task;
+  }
+
+  open(): number {
+    return [...this.tasks.values()].filter((t) => t.state === 'open' && t.deadline >= this.now()).length;
+  }
+
+  /** Forgets tasks well past their deadline (used ones stay a while so replays get TASK_USED, not UNKNOWN_TASK). */
+  private prune(): void {
+    const cutoff = this.now() - 60 * 60_000;
+    for (const [id, t] of this.tasks) if (t.deadline < cutoff) this.tasks.delete(id);
+  }
+}
