@@ -9,6 +9,8 @@ import { ledgerRoutes } from './api/ledger-routes.js';
 import { createApp } from './api/server.js';
 import { statusRoutes } from './api/status-routes.js';
 import { BlockProducer } from './block-producer.js';
+import { federationRoutes } from './federation/routes.js';
+import { FederationService, type FederationConfig } from './federation/service.js';
 import { prepareDataDir, type DataDirOptions, type PreparedDataDir } from './data-dir.js';
 import { LedgerService } from './ledger-service.js';
 import { NetworkStats } from './network-stats.js';
@@ -19,6 +21,8 @@ export interface NodeOptions extends DataDirOptions {
   host: string;
   port: number;
   log?: (line: string) => void;
+  /** Run federated training rounds (coordinators only); fields override DEFAULT_FEDERATION. */
+  federation?: Partial<FederationConfig>;
 }
 
 export class AiloNode {
@@ -30,6 +34,7 @@ export class AiloNode {
     readonly producer: BlockProducer | undefined,
     private readonly server: Server,
     private readonly verifier: WorkerPoolVerifier,
+    readonly federation?: FederationService,
   ) {}
 
   static async start(o: NodeOptions): Promise<AiloNode> {
@@ -48,15 +53,20 @@ export class AiloNode {
     }
     const ledger = new LedgerService(chain, verifier);
     const stats = new NetworkStats();
+    const federation = prepared.coordinator && o.federation
+      ? await FederationService.start({ dataDir: o.data, ledger, stats, key: prepared.coordinator.key, coordinator: prepared.coordinator.address, config: o.federation, log })
+      : undefined;
     const app = createApp((router) => {
       statusRoutes(router, { networkName: prepared.networkName, ledger, stats, coordinator: prepared.coordinator?.address, peers: () => 0 });
       ledgerRoutes(router, ledger);
       chainRoutes(router, chain, prepared.genesisText);
+      if (federation) federationRoutes(router, federation);
     }, log);
     const server = await new Promise<Server>((resolve, reject) => {
       const s = app.listen(o.port, o.host, () => resolve(s));
       s.once('error', reject);
     }).catch(async (err: NodeJS.ErrnoException) => {
+      await federation?.stop();
       await store.close();
       await verifier.close();
       throw err.code === 'EADDRINUSE' ? new Error(`port ${o.port} on ${o.host} is in use; pick another with --port`) : err;
@@ -65,7 +75,7 @@ export class AiloNode {
     server.headersTimeout = 10_000;
     const producer = prepared.coordinator ? new BlockProducer(ledger, prepared.coordinator.key, prepared.coordinator.address) : undefined;
     producer?.start();
-    return new AiloNode(prepared, chain, ledger, stats, producer, server, verifier);
+    return new AiloNode(prepared, chain, ledger, stats, producer, server, verifier, federation);
   }
 
   get url(): string {
@@ -75,6 +85,7 @@ export class AiloNode {
   }
 
   async stop(): Promise<void> {
+    await this.federation?.stop();
     await this.producer?.stop();
     await new Promise<void>((resolve) => {
       this.server.close(() => resolve());
