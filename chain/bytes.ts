@@ -88,6 +88,17 @@ export function uintToBytes(value: bigint, width: number): Uint8Array {
 /** Writes `value` big-endian into exactly `width` bytes of `out` at `offset` (64 bits at a time). */
 export function uintInto(value: bigint, out: Uint8Array, offset: number, width: number): void {
   if (value < 0n) throw new RangeError('negative integer');
+  if (value <= 0xffffffffffffn) {
+    // The common case (heights, nonces, indexes, small amounts) without BigInt arithmetic or a DataView.
+    let v = Number(value);
+    const end = offset + width;
+    for (let i = end - 1; i >= offset; i--) {
+      out[i] = v % 256;
+      v = Math.floor(v / 256);
+    }
+    if (v !== 0) throw new RangeError(`integer does not fit in ${width} bytes`);
+    return;
+  }
   const view = new DataView(out.buffer, out.byteOffset + offset, width);
   let v = value;
   let i = width;
