@@ -1,0 +1,103 @@
+/** The JSON the node answers with, as the UI reads it (amounts and heights stay decimal strings until used). */
+import type { KdfParams, SealedKey } from '../crypto/account-keys.js';
+
+export interface NetworkStatus {
+  activeNodes: number;
+  globalHashrate: string;
+  globalParams: number | null;
+  targetParams: number | null;
+  globalModelVersion: number;
+  isNetworkActive: boolean;
+  network: string;
+  chainId: string;
+  model: string;
+  head: { height: string; hash: string; timestamp: string };
+  pendingTransactions: number;
+}
+
+export interface ChainHead {
+  height: string;
+  hash: string;
+  timestamp: string;
+  finalizedHeight: string;
+}
+
+export interface LedgerAccount {
+  address: string;
+  balance: string;
+  nonce: string;
+  pendingNonce: string;
+  height: string;
+}
+
+/** A transaction as the ledger serves it; which fields are present depends on `type`. */
+export interface TxView {
+  hash: string;
+  type: 'transfer' | 'contribution' | 'model_version' | 'inference_reward';
+  from?: string;
+  to?: string;
+  amount?: string;
+  nonce?: string;
+  miner?: string;
+  coordinator?: string;
+  node?: string;
+  reward?: string;
+  quality?: number;
+  modelVersion?: string;
+}
+
+export interface HistoryItem {
+  height: string;
+  index: number;
+  timestamp: string;
+  tx: TxView;
+}
+
+export interface HistoryPage {
+  address: string;
+  items: HistoryItem[];
+  next: string | null;
+}
+
+export interface TxLookup {
+  status: 'confirmed' | 'pending';
+  height?: string;
+  tx: TxView;
+}
+
+export interface TransferBody {
+  from: string;
+  to: string;
+  amount: string;
+  nonce: string;
+  signature: string;
+  chainId: string;
+}
+
+/** The account record the node keeps: no password, no key, only what the browser sealed. */
+export interface AccountRecord {
+  username: string;
+  address: string;
+  kdf: KdfParams;
+  wallet: SealedKey;
+  createdAt: number;
+  recoveryKeyCreatedAt: number;
+}
+
+export interface SessionGrant {
+  token: string;
+  expiresAt: number;
+  account: AccountRecord;
+}
+
+export interface RecoveryGrant {
+  recoveryToken: string;
+  expiresAt: number;
+  address: string;
+  wallet: SealedKey;
+}
+
+export interface RecoverySeal {
+  proof: string;
+  wallet: SealedKey;
+}

@@ -1,0 +1,36 @@
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import { formatAlc, parseAlc } from './amount.js';
+
+const ALC = 10n ** 18n;
+
+describe('ALC amounts', () => {
+  it('parse exactly, without float rounding', () => {
+    expect(parseAlc('12.5')).toEqual({ ok: true, value: 12n * ALC + ALC / 2n });
+    expect(parseAlc('0.1')).toEqual({ ok: true, value: ALC / 10n });
+    expect(parseAlc('0.000000000000000001')).toEqual({ ok: true, value: 1n });
+    expect(parseAlc('9007199254740993.000000000000000001')).toEqual({ ok: true, value: 9007199254740993n * ALC + 1n });
+    expect(parseAlc(' 1,000,000.25 ')).toEqual({ ok: true, value: 1_000_000n * ALC + ALC / 4n });
+    expect(parseAlc('.5')).toEqual({ ok: true, value: ALC / 2n });
+    expect(parseAlc('5.')).toEqual({ ok: true, value: 5n * ALC });
+  });
+
+  it('refuse what is not an amount, saying why', () => {
+    expect(parseAlc('')).toMatchObject({ ok: false, problem: 'enter an amount' });
+    expect(parseAlc('0.0000000000000000001')).toMatchObject({ ok: false, problem: expect.stringMatching(/18 decimal places/) });
+    expect(parseAlc('-1')).toMatchObject({ ok: false, problem: expect.stringMatching(/negative/) });
+    for (const bad of ['1e18', '1,5', '1.2.3', 'abc', '.', '0x10', '1,0000', 'Infinity']) expect(parseAlc(bad).ok, bad).toBe(false);
+    expect(parseAlc('1' + '0'.repeat(80))).toMatchObject({ ok: false, problem: expect.stringMatching(/too large/) });
+  });
+
+  it('format every significant decimal and round-trip', () => {
+    expect(formatAlc(12n * ALC + ALC / 2n)).toBe('12.5');
+    expect(formatAlc(1n)).toBe('0.000000000000000001');
+    expect(formatAlc(1_234_567n * ALC)).toBe('1,234,567');
+    expect(formatAlc(1_234_567n * ALC, { group: false })).toBe('1234567');
+    expect(formatAlc(-3n * ALC)).toBe('-3');
+    fc.assert(fc.property(fc.bigInt({ min: 0n, max: (1n << 200n) }), (v) => {
+      expect(parseAlc(formatAlc(v))).toEqual({ ok: true, value: v });
+    }));
+  });
+});

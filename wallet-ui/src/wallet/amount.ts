@@ -1,0 +1,34 @@
+/** ALC amounts as people write them ("12.5") and as the ledger keeps them (bigint base units, 18 decimals). */
+
+export const ALC_DECIMALS = 18;
+const UNIT = 10n ** BigInt(ALC_DECIMALS);
+const MAX_U256 = (1n << 256n) - 1n;
+
+export type AmountParse = { ok: true; value: bigint } | { ok: false; problem: string };
+
+/** Parses a decimal ALC amount exactly (string arithmetic, never a float). Accepts "1", "1.5", "0.000000000000000001", "1,000.5". */
+export function parseAlc(input: string): AmountParse {
+  let text = input.trim();
+  if (text === '') return { ok: false, problem: 'enter an amount' };
+  const [wholePart, ...rest] = text.split('.');
+  if (/^\d{1,3}([, _]\d{3})+$/.test(wholePart!)) text = [wholePart!.replace(/[, _]/g, ''), ...rest].join('.');
+  if (text.startsWith('-')) return { ok: false, problem: 'the amount cannot be negative' };
+  const m = /^(\d*)(?:\.(\d*))?$/.exec(text);
+  if (!m || (m[1] === '' && (m[2] ?? '') === '')) return { ok: false, problem: 'write the amount as a number, e.g. 12.5' };
+  const whole = m[1] || '0';
+  const fraction = m[2] ?? '';
+  if (fraction.length > ALC_DECIMALS) return { ok: false, problem: `ALC has ${ALC_DECIMALS} decimal places; this amount has ${fraction.length}` };
+  const value = BigInt(whole) * UNIT + BigInt(fraction.padEnd(ALC_DECIMALS, '0') || '0');
+  if (value > MAX_U256) return { ok: false, problem: 'the amount is too large' };
+  return { ok: true, value };
+}
+
+/** Formats base units as ALC with every significant decimal ("12.5", "0.000000000000000001"), optionally grouped. */
+export function formatAlc(value: bigint, { group = true }: { group?: boolean } = {}): string {
+  const negative = value < 0n;
+  const v = negative ? -value : value;
+  const whole = (v / UNIT).toString();
+  const fraction = (v % UNIT).toString().padStart(ALC_DECIMALS, '0').replace(/0+$/, '');
+  const grouped = group ? whole.replace(/\B(?=(\d{3})+(?!\d))/g, ',') : whole;
+  return (negative ? '-' : '') + grouped + (fraction ? `.${fraction}` : '');
+}
