@@ -1,12 +1,16 @@
 /** A running Ailo node: data folder, chain, ledger, block producer (on a coordinator) and the HTTP API. */
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { join } from 'node:path';
 import { Chain } from '../chain/chain.js';
 import { WorkerPoolVerifier } from '../chain/crypto/recover-pool.js';
 import { ChainStore } from '../chain/store/chain-store.js';
+import { accountRoutes } from './accounts/account-routes.js';
+import { AccountVault } from './accounts/vault.js';
 import { chainRoutes } from './api/chain-routes.js';
 import { ledgerRoutes } from './api/ledger-routes.js';
 import { createApp } from './api/server.js';
+import { serveWalletUi } from './api/static.js';
 import { statusRoutes } from './api/status-routes.js';
 import { BlockProducer } from './block-producer.js';
 import { federationRoutes } from './federation/routes.js';
@@ -34,6 +38,7 @@ export class AiloNode {
     readonly producer: BlockProducer | undefined,
     private readonly server: Server,
     private readonly verifier: WorkerPoolVerifier,
+    readonly vault: AccountVault,
     readonly federation?: FederationService,
   ) {}
 
@@ -52,6 +57,7 @@ export class AiloNode {
       throw err;
     }
     const ledger = new LedgerService(chain, verifier);
+    const vault = await AccountVault.open(join(o.data, 'accounts'));
     const stats = new NetworkStats();
     const federation = prepared.coordinator && o.federation
       ? await FederationService.start({ dataDir: o.data, ledger, stats, key: prepared.coordinator.key, coordinator: prepared.coordinator.address, config: o.federation, log })
@@ -61,7 +67,9 @@ export class AiloNode {
       ledgerRoutes(router, ledger);
       chainRoutes(router, chain, prepared.genesisText);
       if (federation) federationRoutes(router, federation);
+      accountRoutes(router, vault);
     }, log);
+    app.use(serveWalletUi());
     const server = await new Promise<Server>((resolve, reject) => {
       const s = app.listen(o.port, o.host, () => resolve(s));
       s.once('error', reject);
@@ -69,13 +77,14 @@ export class AiloNode {
       await federation?.stop();
       await store.close();
       await verifier.close();
+      await vault.close();
       throw err.code === 'EADDRINUSE' ? new Error(`port ${o.port} on ${o.host} is in use; pick another with --port`) : err;
     });
     server.requestTimeout = 30_000;
     server.headersTimeout = 10_000;
     const producer = prepared.coordinator ? new BlockProducer(ledger, prepared.coordinator.key, prepared.coordinator.address) : undefined;
     producer?.start();
-    return new AiloNode(prepared, chain, ledger, stats, producer, server, verifier, federation);
+    return new AiloNode(prepared, chain, ledger, stats, producer, server, verifier, vault, federation);
   }
 
   get url(): string {
@@ -93,5 +102,6 @@ export class AiloNode {
     });
     await this.chain.store.close();
     await this.verifier.close();
+    await this.vault.close();
   }
 }
