@@ -5,7 +5,7 @@
  */
 import type { Address } from './address.js';
 import { fromHex, toHex, type Hex } from './bytes.js';
-import { blockWeight, checkClique, recentWindow } from './consensus/clique.js';
+import { blockWeight, checkClique, recentWindow, signerLimit } from './consensus/clique.js';
 import { recoverBlockSigners, verifyBlock } from './block/verify.js';
 import type { StateChange } from './state/state-tree.js';
 import type { SignatureVerifier } from './crypto/verifier.js';
@@ -53,6 +53,7 @@ export class Chain {
   private totalWeightValue = 0n;
   private queue: Promise<unknown> = Promise.resolve();
   private readonly listeners = new Set<(block: Block) => void>();
+  private readonly rollbackListeners = new Set<(removed: Block[]) => void>();
 
   private constructor(
     readonly spec: ChainSpec,
@@ -69,7 +70,7 @@ export class Chain {
     let headHash = await store.headHash();
     if (!headHash) {
       await store.writeGenesis(genesisJson, {
-        hash: genesis.block.hash, height: 0n, bytes: encodeBlock(genesis.block), txHashes: [], stateChanges: genesis.stateChanges, history: [],
+        hash: genesis.block.hash, height: 0n, bytes: encodeBlock(genesis.block), txHashes: [], stateChanges: genesis.stateChanges, history: [], undo: [], weight: 0n,
       });
       headHash = genesis.block.hash;
     }
@@ -86,18 +87,67 @@ export class Chain {
       throw new Error(`stored state does not match head block ${head.header.height}'s state root: the data folder is corrupt (run 'ailo audit --data')`);
     }
     chain.headBlock = head;
-    for (let h = head.header.height; h > 0n && chain.recentProposers.length < recentWindow(spec) + 1; h--) {
-      chain.recentProposers.push((await chain.blockByHeight(h))!.header.proposer);
-    }
-    chain.totalWeightValue = await chain.weightUpTo(head.header.height);
+    await chain.loadRecentProposers();
+    chain.totalWeightValue = (await store.headWeight()) ?? 0n;
     return chain;
   }
 
-  private async weightUpTo(height: bigint): Promise<bigint> {
-    // Weight is derivable from the proposers; a follower's sync (a later issue) keeps it incrementally.
-    let w = 0n;
-    for (let h = 1n; h <= height; h++) w += blockWeight(this.spec, (await this.blockByHeight(h))!.header);
-    return w;
+  private async loadRecentProposers(): Promise<void> {
+    this.recentProposers.length = 0;
+    for (let h = this.height; h > 0n && this.recentProposers.length < recentWindow(this.spec) + 1; h--) {
+      this.recentProposers.push((await this.blockByHeight(h))!.header.proposer);
+    }
+  }
+
+  /**
+   * The highest final height: the newest block that a majority (floor(N/2)+1) of distinct coordinators have
+   * signed or built on. Never rolled back.
+   */
+  async finalizedHeight(): Promise<bigint> {
+    const majority = signerLimit(this.spec);
+    const seen = new Set<Address>();
+    for (let h = this.height; h > 0n; h--) {
+      seen.add(h === this.height ? this.headBlock.header.proposer : (await this.blockByHeight(h))!.header.proposer);
+      if (seen.size >= majority) return h;
+    }
+    return 0n;
+  }
+
+  onRollback(listener: (removed: Block[]) => void): () => void {
+    this.rollbackListeners.add(listener);
+    return () => this.rollbackListeners.delete(listener);
+  }
+
+  /**
+   * Takes blocks above `height` off the canonical chain (for a heavier fork), one atomic batch per block, and
+   * returns them newest first so their transactions can go back to the pool. Refuses to go below finality.
+   */
+  rollbackTo(height: bigint): Promise<Block[]> {
+    return this.serialize(async () => {
+      if (height >= this.height) return [];
+      const finalized = await this.finalizedHeight();
+      if (height < finalized) {
+        throw new BlockError(BlockErrorCode.BELOW_FINALITY, `cannot roll back to ${height}: block ${finalized} is final`, height);
+      }
+      const removed: Block[] = [];
+      while (this.height > height) {
+        const block = this.headBlock;
+        const parent = await this.blockByHash(block.header.parentHash);
+        if (!parent) throw new Error(`store is missing block ${block.header.parentHash}, the parent of ${block.header.height}`);
+        const undo = await this.store.undoOf(block.header.height);
+        const weight = this.totalWeightValue - blockWeight(this.spec, block.header);
+        await this.store.rollbackBlock({
+          height: block.header.height, parentHash: parent.hash, txHashes: block.txs.map((t) => t.hash), history: historyOf(block), undo, weight,
+        });
+        this.state.apply(undo);
+        this.headBlock = parent;
+        this.totalWeightValue = weight;
+        removed.push(block);
+      }
+      await this.loadRecentProposers();
+      for (const listener of this.rollbackListeners) listener(removed);
+      return removed;
+    });
   }
 
   get head(): Block {
@@ -155,10 +205,12 @@ export class Chain {
   private async commit(block: Block, changes: StateChange[]): Promise<void> {
     const height = block.header.height;
     const history = historyOf(block);
-    await this.store.commitBlock({ hash: block.hash, height, bytes: encodeBlock(block), txHashes: block.txs.map((t) => t.hash), stateChanges: changes, history });
+    const undo = changes.map((c) => ({ key: c.key, value: this.state.getRaw(toHex(c.key)) ?? null }));
+    const weight = this.totalWeightValue + blockWeight(this.spec, block.header);
+    await this.store.commitBlock({ hash: block.hash, height, bytes: encodeBlock(block), txHashes: block.txs.map((t) => t.hash), stateChanges: changes, history, undo, weight });
     this.state.apply(changes);
     this.headBlock = block;
-    this.totalWeightValue += blockWeight(this.spec, block.header);
+    this.totalWeightValue = weight;
     this.recentProposers.unshift(block.header.proposer);
     this.recentProposers.length = Math.min(this.recentProposers.length, recentWindow(this.spec) + 1);
     for (const listener of this.listeners) listener(block);

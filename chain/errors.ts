@@ -37,6 +37,7 @@ export enum BlockErrorCode {
   BAD_STATE_ROOT = 'BLOCK_BAD_STATE_ROOT',
   INVALID_TX = 'BLOCK_INVALID_TX',
   TOO_LARGE = 'BLOCK_TOO_LARGE',
+  BELOW_FINALITY = 'BLOCK_BELOW_FINALITY',
 }
 
 export class BlockError extends Error {

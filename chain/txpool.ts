@@ -55,6 +55,17 @@ export class TxPool {
   }
 
   /**
+   * Puts the transactions of rolled-back blocks (oldest first) back in front of what is pending, re-checking all
+   * of them on the new head state; returns those that no longer apply.
+   */
+  restore(base: StateReader, txs: SignedTx[]): { tx: SignedTx; error: TxError }[] {
+    const known = new Set(this.pending.map((t) => t.hash));
+    this.pending = [...txs.filter((t) => !known.has(t.hash)), ...this.pending];
+    for (const t of this.pending) this.byHash.set(t.hash, t);
+    return this.rebase(base, []);
+  }
+
+  /**
    * Re-bases the pool on a new head state: drops what the block included and whatever no longer applies
    * (returned with the reason, e.g. a competing transaction spent the balance first).
    */

@@ -21,6 +21,10 @@ export class LedgerService {
       const dropped = this.pool.rebase(chain.state, block.txs.map((t) => t.hash));
       for (const { tx, error } of dropped) console.warn(`pool: dropped ${tx.hash}: ${error.message}`);
     });
+    chain.onRollback((removed) => {
+      const txs = removed.slice().reverse().flatMap((b) => b.txs);
+      for (const { tx, error } of this.pool.restore(chain.state, txs)) console.warn(`pool: dropped ${tx.hash} after a reorg: ${error.message}`);
+    });
   }
 
   /** Checks the signature, then admits the transaction to the pool; throws a TxError saying why not. */

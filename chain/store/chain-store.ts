@@ -4,12 +4,13 @@
  * atomic, synced batch, so after a crash at any moment the store holds whole blocks only.
  *
  * Sublevels (names are never reused; retired ones stay listed here):
- *   meta     utf8 key -> JSON or bytes: 'head' (hash of the head block), 'genesis' (the genesis JSON)
+ *   meta     utf8 key -> JSON or bytes: 'head' (hash of the head block), 'weight' (its chain's total weight), 'genesis' (the genesis JSON)
  *   blocks   block hash (32) -> block bytes
  *   heights  height (8, big-endian) -> block hash
  *   txs      tx hash (32) -> height (8) || index (4)
  *   state    state key (32) -> state value
  *   history  address (20) || height (8) || index (4) -> tx hash (32)
+ *   undo     height (8) -> RLP list of [state key, previous value or empty, existed flag]: what rolling the block back restores
  */
 import { Level } from 'level';
 import type { AbstractSublevel } from 'abstract-level';
@@ -17,6 +18,7 @@ import type { Address } from '../address.js';
 import { addressFromBytes, addressToBytes } from '../address.js';
 import { bytesToUint, concatBytes, fromHex, hexInto, toHex, uintInto, uintToBytes, type Hex } from '../bytes.js';
 import type { StateChange } from '../state/state-tree.js';
+import { decodeRlp, encodeRlp, rlpToBytes, rlpToList } from '../encoding/rlp.js';
 
 type Bin = Uint8Array;
 type Db = Level<string, Bin>;
@@ -43,6 +45,32 @@ export interface BlockCommit {
   txHashes: Hex[];
   stateChanges: Iterable<StateChange>;
   history: HistoryEntry[];
+  /** The previous value of every state key the block changes (null: the key did not exist). */
+  undo: StateChange[];
+  /** Total fork-choice weight of the chain up to and including this block. */
+  weight: bigint;
+}
+
+/** What removing the head block from the canonical chain must undo. */
+export interface BlockRollback {
+  height: bigint;
+  parentHash: Hex;
+  txHashes: Hex[];
+  history: HistoryEntry[];
+  undo: StateChange[];
+  /** Total weight of the chain once the block is removed. */
+  weight: bigint;
+}
+
+function encodeUndo(undo: StateChange[]): Uint8Array {
+  return encodeRlp(undo.map((u) => [u.key, u.value ?? new Uint8Array(0), u.value === null ? new Uint8Array(0) : Uint8Array.of(1)]));
+}
+
+function decodeUndo(bytes: Uint8Array): StateChange[] {
+  return rlpToList(decodeRlp(bytes), undefined, 'undo').map((item, i) => {
+    const [key, value, existed] = rlpToList(item, 3, `undo[${i}]`);
+    return { key: rlpToBytes(key!, 32, 'undo key'), value: rlpToBytes(existed!, undefined, 'undo flag').length > 0 ? rlpToBytes(value!, undefined, 'undo value') : null };
+  });
 }
 
 const BIN = { keyEncoding: 'view', valueEncoding: 'view' } as const;
@@ -56,6 +84,7 @@ export class ChainStore {
     private readonly txs: Sub,
     private readonly state: Sub,
     private readonly history: Sub,
+    private readonly undoLog: Sub,
   ) {}
 
   static async open(dir: string): Promise<ChainStore> {
@@ -69,7 +98,7 @@ export class ChainStore {
     }
     const sub = (name: string): Sub => db.sublevel<Bin, Bin>(name, BIN) as unknown as Sub;
     return new ChainStore(db, db.sublevel<string, Bin>('meta', { valueEncoding: 'view' }) as unknown as MetaSub,
-      sub('blocks'), sub('heights'), sub('txs'), sub('state'), sub('history'));
+      sub('blocks'), sub('heights'), sub('txs'), sub('state'), sub('history'), sub('undo'));
   }
 
   async close(): Promise<void> {
@@ -79,6 +108,12 @@ export class ChainStore {
   async headHash(): Promise<Hex | undefined> {
     const v = await this.meta.get('head');
     return v ? toHex(v) : undefined;
+  }
+
+  /** Fork-choice weight of the chain up to the head. */
+  async headWeight(): Promise<bigint | undefined> {
+    const v = await this.meta.get('weight');
+    return v ? bytesToUint(v) : undefined;
   }
 
   async genesisJson(): Promise<string | undefined> {
@@ -174,7 +209,41 @@ export class ChainStore {
       if (sc.value === null) batch.del(sc.key as unknown as string, { sublevel: this.state } as object);
       else put(this.state, sc.key, sc.value);
     }
+    if (c.height > 0n) put(this.undoLog, heightKey, encodeUndo(c.undo));
     put(this.meta, 'head', hash);
+    put(this.meta, 'weight', uintToBytes(c.weight, 32));
+    await batch.write({ sync: true });
+  }
+
+  async undoOf(height: bigint): Promise<StateChange[]> {
+    const bytes = await this.undoLog.get(uintToBytes(height, 8));
+    if (!bytes) throw new Error(`no undo record for block ${height}: the data folder is corrupt`);
+    return decodeUndo(bytes);
+  }
+
+  /** Takes the head block off the canonical chain in one atomic batch; its bytes stay stored as a known block. */
+  async rollbackBlock(r: BlockRollback): Promise<void> {
+    const heightKey = uintToBytes(r.height, 8);
+    const batch = this.db.batch();
+    const del = (sublevel: Sub, key: Bin): void => {
+      batch.del(key as unknown as string, { sublevel } as object);
+    };
+    del(this.heights, heightKey);
+    del(this.undoLog, heightKey);
+    for (const h of r.txHashes) del(this.txs, fromHex(h, 32));
+    for (const e of r.history) {
+      const key = new Uint8Array(32);
+      hexInto(e.address, key, 0);
+      uintInto(e.height, key, 20, 8);
+      uintInto(BigInt(e.index), key, 28, 4);
+      del(this.history, key);
+    }
+    for (const u of r.undo) {
+      if (u.value === null) del(this.state, u.key);
+      else batch.put(u.key as unknown as string, u.value, { sublevel: this.state } as object);
+    }
+    batch.put('head', fromHex(r.parentHash, 32), { sublevel: this.meta as unknown as Sub } as object);
+    batch.put('weight', uintToBytes(r.weight, 32), { sublevel: this.meta as unknown as Sub } as object);
     await batch.write({ sync: true });
   }
 

@@ -2,8 +2,6 @@
 import type Router from '@koa/router';
 import { toHex, isHex } from '../../chain/bytes.js';
 import type { Chain } from '../../chain/chain.js';
-import { finalizedHeight } from '../../chain/consensus/clique.js';
-import type { Address } from '../../chain/address.js';
 import { badRequest, notFound } from './errors.js';
 import { heightQuery, intQuery } from './params.js';
 import { blockView, headerView } from './views.js';
@@ -13,12 +11,10 @@ const MAX_RANGE_BYTES = 16 * 1024 * 1024;
 
 export function chainRoutes(router: Router, chain: Chain, genesisText: string): void {
   router.get('/api/chain/head', async (ctx) => {
-    const proposers = new Map<bigint, Address>();
-    chain.recent.forEach((p, i) => proposers.set(chain.height - BigInt(i), p));
     ctx.body = {
       hash: chain.head.hash, ...headerView(chain.head.header), txCount: chain.head.txs.length,
       totalWeight: chain.totalWeight.toString(),
-      finalizedHeight: finalizedHeight(chain.spec, (h) => proposers.get(h), chain.height).toString(),
+      finalizedHeight: (await chain.finalizedHeight()).toString(),
     };
   });
 

@@ -58,11 +58,12 @@ export function ledgerRoutes(router: Router, ledger: LedgerService): void {
     const entries = await chain.store.historyPage(address, limit + 1, before);
     const page = entries.slice(0, limit);
     const items = [];
+    const finalized = await chain.finalizedHeight();
     for (const e of page) {
       const block = await chain.blockByHeight(e.height);
       const tx = block?.txs[e.index];
       if (!block || !tx) throw new ApiError(500, 'INTERNAL', `history of ${address} points at a missing transaction`);
-      items.push({ height: e.height.toString(), index: e.index, timestamp: block.header.timestamp.toString(), tx: txView(tx) });
+      items.push({ height: e.height.toString(), index: e.index, final: e.height <= finalized, timestamp: block.header.timestamp.toString(), tx: txView(tx) });
     }
     const last = page.at(-1);
     ctx.body = {
@@ -77,7 +78,7 @@ export function ledgerRoutes(router: Router, ledger: LedgerService): void {
     const found = await chain.txByHash(hash);
     if (found) {
       ctx.body = {
-        status: 'confirmed', height: found.height.toString(), index: found.index, blockHash: found.blockHash,
+        status: 'confirmed', final: found.height <= (await chain.finalizedHeight()), height: found.height.toString(), index: found.index, blockHash: found.blockHash,
         txRoot: found.txRoot, proof: found.proof.map((s) => ({ sibling: s.sibling, left: s.left })), tx: txView(found.tx),
       };
       return;
