@@ -13,7 +13,7 @@ import { txSigner, type SignedTx } from '../chain/tx/types.js';
 
 export class LedgerService {
   readonly pool: TxPool;
-  private readonly added = new Set<() => void>();
+  private readonly added = new Set<(tx: SignedTx) => void>();
 
   constructor(readonly chain: Chain, readonly verifier: SignatureVerifier) {
     this.pool = new TxPool(chain.spec, chain.state);
@@ -37,10 +37,10 @@ export class LedgerService {
     }
     if (await this.chain.store.txLocation(tx.hash)) throw new TxError(TxErrorCode.DUPLICATE, `transaction ${tx.hash} is already in a block`);
     this.pool.add(tx);
-    for (const listener of this.added) listener();
+    for (const listener of this.added) listener(tx);
   }
 
-  onAdded(listener: () => void): () => void {
+  onAdded(listener: (tx: SignedTx) => void): () => void {
     this.added.add(listener);
     return () => this.added.delete(listener);
   }

@@ -18,6 +18,9 @@ import { FederationService, type FederationConfig } from './federation/service.j
 import { prepareDataDir, type DataDirOptions, type PreparedDataDir } from './data-dir.js';
 import { LedgerService } from './ledger-service.js';
 import { NetworkStats } from './network-stats.js';
+import { p2pRoutes } from './api/p2p-routes.js';
+import { PeerNetwork } from './p2p/network.js';
+import { PeerSet } from './p2p/peer-set.js';
 
 export const DEFAULT_PORT = 8645;
 
@@ -25,6 +28,10 @@ export interface NodeOptions extends DataDirOptions {
   host: string;
   port: number;
   log?: (line: string) => void;
+  /** Peer node URLs to sync and gossip with. */
+  peers?: string[];
+  /** The URL peers reach this node at (default: the listening address). */
+  publicUrl?: string;
   /** Run federated training rounds (coordinators only); fields override DEFAULT_FEDERATION. */
   federation?: Partial<FederationConfig>;
 }
@@ -39,6 +46,7 @@ export class AiloNode {
     private readonly server: Server,
     private readonly verifier: WorkerPoolVerifier,
     readonly vault: AccountVault,
+    readonly network: PeerNetwork,
     readonly federation?: FederationService,
   ) {}
 
@@ -62,8 +70,11 @@ export class AiloNode {
     const federation = prepared.coordinator && o.federation
       ? await FederationService.start({ dataDir: o.data, ledger, stats, key: prepared.coordinator.key, coordinator: prepared.coordinator.address, config: o.federation, log })
       : undefined;
+    // Created once the server knows its own address; no request reaches the routes before that.
+    let network: PeerNetwork | undefined;
     const app = createApp((router) => {
-      statusRoutes(router, { networkName: prepared.networkName, ledger, stats, coordinator: prepared.coordinator?.address, peers: () => 0 });
+      statusRoutes(router, { networkName: prepared.networkName, ledger, stats, coordinator: prepared.coordinator?.address, peers: () => network?.peers.reachable(60_000) ?? 0 });
+      p2pRoutes(router, chain, () => network!);
       ledgerRoutes(router, ledger);
       chainRoutes(router, chain, prepared.genesisText);
       if (federation) federationRoutes(router, federation);
@@ -82,9 +93,13 @@ export class AiloNode {
     });
     server.requestTimeout = 30_000;
     server.headersTimeout = 10_000;
+    const address = server.address() as AddressInfo;
+    const self = o.publicUrl ?? `http://${address.family === 'IPv6' ? `[${address.address}]` : address.address}:${address.port}`;
+    network = new PeerNetwork(chain, ledger, new PeerSet(new URL(self).origin, o.peers ?? []), log);
+    network.start();
     const producer = prepared.coordinator ? new BlockProducer(ledger, prepared.coordinator.key, prepared.coordinator.address) : undefined;
     producer?.start();
-    return new AiloNode(prepared, chain, ledger, stats, producer, server, verifier, vault, federation);
+    return new AiloNode(prepared, chain, ledger, stats, producer, server, verifier, vault, network, federation);
   }
 
   get url(): string {
@@ -94,6 +109,7 @@ export class AiloNode {
   }
 
   async stop(): Promise<void> {
+    await this.network.stop();
     await this.federation?.stop();
     await this.producer?.stop();
     await new Promise<void>((resolve) => {

@@ -1,6 +1,6 @@
 /** The API's one error shape, `{ error: { code, message } }`, and how domain errors map onto HTTP statuses. */
 import { AddressError } from '../../chain/address.js';
-import { TxError, TxErrorCode } from '../../chain/errors.js';
+import { BlockError, BlockErrorCode, TxError, TxErrorCode } from '../../chain/errors.js';
 
 export class ApiError extends Error {
   override name = 'ApiError';
@@ -27,6 +27,7 @@ export function toApiError(err: unknown): ApiError {
     const status = TX_STATUS[err.code] ?? 400;
     return new ApiError(status, err.code, err.message, status === 503 ? { 'Retry-After': '2' } : {});
   }
+  if (err instanceof BlockError) return new ApiError(err.code === BlockErrorCode.BELOW_FINALITY ? 409 : 400, err.code, err.message);
   if (err instanceof AddressError) return badRequest('BAD_ADDRESS', err.message);
   return new ApiError(500, 'INTERNAL', 'internal error; the node logged the details');
 }

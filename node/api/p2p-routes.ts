@@ -1,0 +1,60 @@
+/** Peer routes: gossip of raw transactions and blocks, the peer list, and block hashes by height (fork search). */
+import type Router from '@koa/router';
+import type { Context } from 'koa';
+import type { Chain } from '../../chain/chain.js';
+import { MAX_BLOCK_BYTES } from '../../chain/block/block.js';
+import { MAX_TX_BYTES } from '../../chain/tx/codec.js';
+import type { PeerNetwork } from '../p2p/network.js';
+import { ApiError } from './errors.js';
+import { heightQuery, intQuery } from './params.js';
+
+async function readBinaryBody(ctx: Context, limit: number): Promise<Uint8Array> {
+  if (!/^application\/octet-stream\b/i.test(ctx.get('content-type'))) {
+    throw new ApiError(415, 'UNSUPPORTED_MEDIA_TYPE', 'send the raw bytes as application/octet-stream');
+  }
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of ctx.req as AsyncIterable<Buffer>) {
+    size += chunk.length;
+    if (size > limit) {
+      ctx.req.destroy();
+      throw new ApiError(413, 'BODY_TOO_LARGE', `body is over the limit of ${limit} bytes`);
+    }
+    chunks.push(chunk);
+  }
+  return new Uint8Array(Buffer.concat(chunks));
+}
+
+/** The sending node's URL, from its gossip header; a node that gossips to us becomes a peer we gossip back to. */
+const sender = (ctx: Context, network: PeerNetwork): string | undefined => {
+  const from = ctx.get('x-ailo-peer') || undefined;
+  if (from) network.peers.add(from);
+  return from;
+};
+
+export function p2pRoutes(router: Router, chain: Chain, peerNetwork: () => PeerNetwork): void {
+  router.post('/api/p2p/tx', async (ctx) => {
+    const result = await peerNetwork().receiveTx(await readBinaryBody(ctx, MAX_TX_BYTES), sender(ctx, peerNetwork()));
+    ctx.status = result === 'accepted' ? 202 : 200;
+    ctx.body = { result };
+  });
+
+  router.post('/api/p2p/block', async (ctx) => {
+    const result = await peerNetwork().receiveBlock(await readBinaryBody(ctx, MAX_BLOCK_BYTES), sender(ctx, peerNetwork()));
+    ctx.status = result === 'imported' ? 201 : 202;
+    ctx.body = { result };
+  });
+
+  router.get('/api/peers', (ctx) => {
+    const { peers } = peerNetwork();
+    ctx.body = { self: peers.self, peers: peers.active(), scores: peers.list() };
+  });
+
+  router.get('/api/chain/hashes', async (ctx) => {
+    const from = heightQuery(ctx.query.from, 'from') ?? 0n;
+    const limit = intQuery(ctx.query.limit, 'limit', 100, 1, 1000);
+    const hashes = [];
+    for (let h = from; h <= chain.height && hashes.length < limit; h++) hashes.push(await chain.store.hashAtHeight(h));
+    ctx.body = { head: chain.height.toString(), hashes };
+  });
+}

@@ -1,0 +1,245 @@
+/**
+ * The node among its peers: gossips transactions and new blocks, and keeps the chain on the heaviest valid tip
+ * its peers offer (Clique fork choice), syncing from genesis or from its head and verifying every block. A fork
+ * heavier than ours is followed by rolling back to the common ancestor, never below finality.
+ */
+import { fromHex, isHex, type Hex } from '../../chain/bytes.js';
+import { decodeBlock, encodeBlock, type Block } from '../../chain/block/block.js';
+import type { Chain } from '../../chain/chain.js';
+import { preferTip } from '../../chain/consensus/clique.js';
+import { BlockError, BlockErrorCode, TxError, TxErrorCode } from '../../chain/errors.js';
+import { decodeTx } from '../../chain/tx/codec.js';
+import type { SignedTx } from '../../chain/tx/types.js';
+import type { LedgerService } from '../ledger-service.js';
+import { PeerSet } from './peer-set.js';
+
+const REQUEST_TIMEOUT_MS = 10_000;
+const SYNC_PAGE = 100;
+
+export class PeerError extends Error {
+  override name = 'PeerError';
+}
+
+interface PeerHead {
+  height: bigint;
+  hash: Hex;
+  totalWeight: bigint;
+}
+
+export interface NetworkCounters {
+  blocksImported: number;
+  txsImported: number;
+  syncs: number;
+  reorgs: number;
+  rejectedFromPeers: number;
+}
+
+export class PeerNetwork {
+  private timer: NodeJS.Timeout | undefined;
+  private syncing = false;
+  private running = false;
+  private unsubscribe: (() => void)[] = [];
+  private ticks = 0;
+  readonly counters: NetworkCounters = { blocksImported: 0, txsImported: 0, syncs: 0, reorgs: 0, rejectedFromPeers: 0 };
+
+  constructor(
+    private readonly chain: Chain,
+    private readonly ledger: LedgerService,
+    readonly peers: PeerSet,
+    private readonly log: (line: string) => void,
+    private readonly syncIntervalMs = Math.max(250, Math.min(chain.spec.blockPeriodMs, 2000)),
+  ) {}
+
+  start(): void {
+    this.running = true;
+    this.unsubscribe = [
+      this.ledger.onAdded((tx) => this.broadcast('/api/p2p/tx', tx.bytes)),
+      this.chain.onBlock((block) => {
+        if (!this.syncing) this.broadcast('/api/p2p/block', encodeBlock(block));
+      }),
+    ];
+    const tick = (): void => {
+      if (!this.running) return;
+      void this.syncRound().finally(() => {
+        if (this.running) this.timer = setTimeout(tick, this.syncIntervalMs);
+      });
+    };
+    this.timer = setTimeout(tick, 0);
+  }
+
+  async stop(): Promise<void> {
+    this.running = false;
+    clearTimeout(this.timer);
+    this.unsubscribe.forEach((u) => u());
+    while (this.syncing) await new Promise((r) => setTimeout(r, 10));
+  }
+
+  private async request(peer: string, path: string, init?: RequestInit): Promise<Response> {
+    const res = await fetch(peer + path, { ...init, signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS) });
+    this.peers.seen(peer);
+    return res;
+  }
+
+  private async getJson(peer: string, path: string): Promise<Record<string, unknown>> {
+    const res = await this.request(peer, path);
+    if (!res.ok) throw new PeerError(`${peer}${path} answered ${res.status}`);
+    const body = (await res.json()) as unknown;
+    if (typeof body !== 'object' || body === null) throw new PeerError(`${peer}${path} answered no JSON object`);
+    return body as Record<string, unknown>;
+  }
+
+  /** Sends bytes to every active peer except `except`; failures only cost the peer a point. */
+  private broadcast(path: string, bytes: Uint8Array, except?: string): void {
+    for (const peer of this.peers.active()) {
+      if (peer === except) continue;
+      this.request(peer, path, {
+        method: 'POST', body: new Uint8Array(bytes), headers: { 'content-type': 'application/octet-stream', 'x-ailo-peer': this.peers.self },
+      }).then((r) => r.body?.cancel(), () => this.peers.penalize(peer, 1));
+    }
+  }
+
+  /** A transaction gossiped by a peer: admitted like any other, then passed on if it was new here. */
+  async receiveTx(bytes: Uint8Array, from: string | undefined): Promise<'accepted' | 'known'> {
+    let tx: SignedTx;
+    try {
+      tx = decodeTx(bytes);
+    } catch (err) {
+      if (from) this.penalize(from, 5, `sent a malformed transaction: ${(err as Error).message}`);
+      throw new TxError(TxErrorCode.MALFORMED, (err as Error).message);
+    }
+    try {
+      await this.ledger.submit(tx);
+    } catch (err) {
+      if (err instanceof TxError && err.code === TxErrorCode.DUPLICATE) return 'known';
+      if (err instanceof TxError && err.code === TxErrorCode.BAD_SIGNATURE && from) this.penalize(from, 5, `sent a badly signed transaction ${tx.hash}`);
+      throw err;
+    }
+    this.counters.txsImported++;
+    return 'accepted';
+  }
+
+  /** A block gossiped by a peer: imported if it extends our head, otherwise a reason to sync with that peer. */
+  async receiveBlock(bytes: Uint8Array, from: string | undefined): Promise<'imported' | 'known' | 'syncing'> {
+    let block: Block;
+    try {
+      block = decodeBlock(bytes);
+    } catch (err) {
+      if (from) this.penalize(from, 10, `sent a malformed block: ${(err as Error).message}`);
+      throw new BlockError(BlockErrorCode.MALFORMED, `malformed block: ${(err as Error).message}`);
+    }
+    if (await this.chain.store.blockBytes(block.hash)) return 'known';
+    if (block.header.parentHash === this.chain.head.hash) {
+      try {
+        await this.chain.importBlock(block);
+      } catch (err) {
+        if (err instanceof BlockError && from) this.penalize(from, 10, `sent an invalid block: ${err.message}`);
+        throw err;
+      }
+      this.counters.blocksImported++;
+      return 'imported';
+    }
+    if (from && !this.peers.isBanned(from)) {
+      this.peers.add(from);
+      void this.syncWith(from).catch((err: Error) => this.log(`sync with ${from}: ${err.message}`));
+    }
+    return 'syncing';
+  }
+
+  private penalize(peer: string, points: number, why: string): void {
+    this.counters.rejectedFromPeers++;
+    if (this.peers.penalize(peer, points)) this.log(`peer ${peer} banned: ${why}`);
+    else this.log(`peer ${peer}: ${why}`);
+  }
+
+  /** One round: learn peers' peers now and then, and follow whichever peer offers the heaviest tip. */
+  private async syncRound(): Promise<void> {
+    this.ticks++;
+    if (this.ticks % 10 === 1) await this.discover();
+    let best: { peer: string; head: PeerHead } | undefined;
+    for (const peer of this.peers.active()) {
+      try {
+        const head = await this.peerHead(peer);
+        const bestSoFar = best ? best.head : { hash: this.chain.head.hash, totalWeight: this.chain.totalWeight };
+        const mine = { hash: bestSoFar.hash, totalWeight: bestSoFar.totalWeight };
+        if (head.hash !== mine.hash && preferTip({ hash: head.hash, totalWeight: head.totalWeight }, mine).hash === head.hash) best = { peer, head };
+      } catch {
+        this.peers.penalize(peer, 1);
+      }
+    }
+    if (best) await this.syncWith(best.peer).catch((err: Error) => this.log(`sync with ${best.peer}: ${err.message}`));
+  }
+
+  private async discover(): Promise<void> {
+    for (const peer of this.peers.active()) {
+      try {
+        const body = await this.getJson(peer, '/api/peers');
+        if (Array.isArray(body.peers)) for (const p of body.peers.slice(0, 64)) if (typeof p === 'string') this.peers.add(p);
+      } catch {
+        this.peers.penalize(peer, 1);
+      }
+    }
+  }
+
+  private async peerHead(peer: string): Promise<PeerHead> {
+    const h = await this.getJson(peer, '/api/chain/head');
+    if (typeof h.height !== 'string' || !/^[0-9]{1,20}$/.test(h.height) || !isHex(h.hash, 32) || typeof h.totalWeight !== 'string' || !/^[0-9]{1,30}$/.test(h.totalWeight)) {
+      throw new PeerError(`${peer} answered /api/chain/head in an unknown shape`);
+    }
+    return { height: BigInt(h.height), hash: h.hash.toLowerCase() as Hex, totalWeight: BigInt(h.totalWeight) };
+  }
+
+  private async peerHashAt(peer: string, height: bigint): Promise<Hex | undefined> {
+    const body = await this.getJson(peer, `/api/chain/hashes?from=${height}&limit=1`);
+    const hash = Array.isArray(body.hashes) ? body.hashes[0] : undefined;
+    return isHex(hash, 32) ? (hash.toLowerCase() as Hex) : undefined;
+  }
+
+  /** Follows `peer` if its tip is heavier: finds the common ancestor, rolls back to it if needed, imports the rest. */
+  async syncWith(peer: string): Promise<void> {
+    if (this.syncing) return;
+    this.syncing = true;
+    try {
+      const head = await this.peerHead(peer);
+      if (preferTip({ hash: head.hash, totalWeight: head.totalWeight }, { hash: this.chain.head.hash, totalWeight: this.chain.totalWeight }).hash !== head.hash) return;
+      if (head.hash === this.chain.head.hash) return;
+      this.counters.syncs++;
+      // Binary search for the highest height where both chains hold the same block (genesis always matches).
+      let lo = 0n;
+      let hi = head.height < this.chain.height ? head.height : this.chain.height;
+      if ((await this.peerHashAt(peer, 0n)) !== (await this.chain.store.hashAtHeight(0n))) {
+        this.penalize(peer, 50, 'is on another chain (different genesis)');
+        return;
+      }
+      while (lo < hi) {
+        const mid = (lo + hi + 1n) / 2n;
+        if ((await this.peerHashAt(peer, mid)) === (await this.chain.store.hashAtHeight(mid))) lo = mid;
+        else hi = mid - 1n;
+      }
+      if (lo < this.chain.height) {
+        const removed = await this.chain.rollbackTo(lo);
+        this.counters.reorgs++;
+        this.log(`reorg: rolled back ${removed.length} block(s) to ${lo} to follow ${peer} (weight ${head.totalWeight})`);
+      }
+      for (let from = lo + 1n; from <= head.height; ) {
+        const page = await this.getJson(peer, `/api/chain/blocks?from=${from}&limit=${SYNC_PAGE}`);
+        const entries = Array.isArray(page.blocks) ? page.blocks : [];
+        if (entries.length === 0) break;
+        const blocks: Block[] = [];
+        for (const e of entries as { raw?: unknown }[]) {
+          if (typeof e.raw !== 'string' || !isHex(e.raw)) throw new PeerError(`${peer} served a block entry without raw bytes`);
+          blocks.push(decodeBlock(fromHex(e.raw)));
+        }
+        try {
+          await this.chain.importBlocks(blocks);
+        } catch (err) {
+          if (err instanceof BlockError) this.penalize(peer, 25, `served an invalid block: ${err.message}`);
+          throw err;
+        }
+        this.counters.blocksImported += blocks.length;
+        from = blocks.at(-1)!.header.height + 1n;
+      }
+    } finally {
+      this.syncing = false;
+    }
+  }
+}

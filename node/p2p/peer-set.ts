@@ -1,0 +1,80 @@
+/**
+ * The peers a node talks to: those given with --peers, plus the peers they list (discovery), each with a score.
+ * A peer that serves an invalid block or transaction, or fails to answer, loses points; below the ban line it is
+ * left alone for a while, so a hostile or broken peer cannot keep a node busy.
+ */
+export const MAX_PEERS = 32;
+const BAN_BELOW = -50;
+const BAN_MS = 10 * 60_000;
+
+export interface PeerInfo {
+  url: string;
+  score: number;
+  bannedUntil: number;
+  lastSeen: number;
+}
+
+export class PeerSet {
+  private readonly peers = new Map<string, PeerInfo>();
+
+  constructor(readonly self: string, initial: string[], private readonly now: () => number = Date.now) {
+    for (const url of initial) this.add(url);
+  }
+
+  /** Normalizes and adds a peer URL; ignores itself, duplicates, malformed URLs and additions beyond MAX_PEERS. */
+  add(raw: string): boolean {
+    let url: string;
+    try {
+      const u = new URL(raw);
+      if (u.protocol !== 'http:' && u.protocol !== 'https:') return false;
+      url = u.origin;
+    } catch {
+      return false;
+    }
+    if (url === this.self || this.peers.has(url) || this.peers.size >= MAX_PEERS) return false;
+    this.peers.set(url, { url, score: 0, bannedUntil: 0, lastSeen: 0 });
+    return true;
+  }
+
+  /** Peers not currently banned. */
+  active(): string[] {
+    const t = this.now();
+    return [...this.peers.values()].filter((p) => p.bannedUntil <= t).map((p) => p.url);
+  }
+
+  /** Peers that answered within the last `withinMs`. */
+  reachable(withinMs: number): number {
+    const t = this.now();
+    return [...this.peers.values()].filter((p) => t - p.lastSeen <= withinMs).length;
+  }
+
+  list(): PeerInfo[] {
+    return [...this.peers.values()].map((p) => ({ ...p }));
+  }
+
+  seen(url: string): void {
+    const p = this.peers.get(url);
+    if (p) {
+      p.lastSeen = this.now();
+      p.score = Math.min(p.score + 1, 100);
+    }
+  }
+
+  /** Takes points off a peer; returns true when that bans it. */
+  penalize(url: string, points: number): boolean {
+    const p = this.peers.get(url);
+    if (!p) return false;
+    p.score -= points;
+    if (p.score < BAN_BELOW) {
+      p.bannedUntil = this.now() + BAN_MS;
+      p.score = 0;
+      return true;
+    }
+    return false;
+  }
+
+  isBanned(url: string): boolean {
+    const p = this.peers.get(url);
+    return p !== undefined && p.bannedUntil > this.now();
+  }
+}
