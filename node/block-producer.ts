@@ -18,6 +18,7 @@ export class BlockProducer {
     private readonly ledger: LedgerService,
     private readonly key: Uint8Array,
     readonly address: Address,
+    private readonly log: { warn: (line: string) => void; error: (line: string) => void } = { warn: console.warn, error: console.error },
     private readonly maxTxs = 5_000,
   ) {
     if (maxTxs > MAX_TXS_PER_BLOCK) throw new Error(`maxTxs is above the block limit ${MAX_TXS_PER_BLOCK}`);
@@ -55,9 +56,9 @@ export class BlockProducer {
       const due = earliestTimestamp(chain.spec, chain.head.header, this.address);
       const now = BigInt(Date.now());
       const { block, rejected } = await chain.buildBlock(this.ledger.pool.take(this.maxTxs), this.key, this.address, now > due ? now : due);
-      for (const { tx, error } of rejected) console.warn(`block ${block.header.height}: left out ${tx.hash}: ${error.message}`);
+      for (const { tx, error } of rejected) this.log.warn(`block ${block.header.height}: left out ${tx.hash}: ${error.message}`);
     } catch (err) {
-      console.error(`block production failed: ${(err as Error).message}`);
+      this.log.error(`block production failed: ${(err as Error).message}`);
     } finally {
       this.busy = false;
     }

@@ -1,11 +1,13 @@
 /** `ailo-node` (and `npm start`): runs a node on a data folder. */
 import { parseArgs } from 'node:util';
 import { AiloNode, DEFAULT_PORT } from './node.js';
+import { createLogger, parseLogLevel } from './log.js';
 
 const HELP = `ailo-node: run an Ailo Network node
 
 Usage: ailo-node [--data DIR] [--port N] [--host ADDR] [--genesis FILE] [--coordinator-key FILE]
                  [--peers URL,...] [--public-url URL] [--no-federation]
+                 [--log-level LEVEL] [--log-format text|json]
 
   --data DIR               data folder (default ./data): LevelDB chain, genesis.json, coordinator.key
   --port N                 HTTP port (default ${DEFAULT_PORT})
@@ -14,6 +16,8 @@ Usage: ailo-node [--data DIR] [--port N] [--host ADDR] [--genesis FILE] [--coord
   --coordinator-key FILE   hex private key of a coordinator named in the genesis (default: DIR/coordinator.key if present)
   --peers URL,...          other nodes of the same network to sync and gossip with (their peers are found too)
   --public-url URL         the URL peers reach this node at (default: the listening address)
+  --log-level LEVEL        debug, info (default), warn or error
+  --log-format FORMAT      text (default) or json (one object per line)
   --no-federation          a coordinator seals blocks but runs no training rounds (no /api/model, /api/task, /api/submit_gradient)
 
 A fresh --data folder started without --genesis becomes a one-coordinator devnet: a coordinator key is created
@@ -30,6 +34,8 @@ async function main(): Promise<void> {
       peers: { type: 'string' },
       'public-url': { type: 'string' },
       'no-federation': { type: 'boolean' },
+      'log-level': { type: 'string', default: 'info' },
+      'log-format': { type: 'string', default: 'text' },
       help: { type: 'boolean', short: 'h' },
     },
     strict: true,
@@ -40,22 +46,26 @@ async function main(): Promise<void> {
   }
   const port = Number(values.port);
   if (!Number.isInteger(port) || port < 0 || port > 65535) throw new Error(`--port must be 0..65535, got ${values.port}`);
+  const format = values['log-format'];
+  if (format !== 'text' && format !== 'json') throw new Error(`--log-format must be text or json, got "${format}"`);
+  const logger = createLogger(parseLogLevel(values['log-level']), format);
   const node = await AiloNode.start({
+    logger,
     data: values.data, port, host: values.host, genesisFile: values.genesis, coordinatorKeyFile: values['coordinator-key'],
     federation: values['no-federation'] ? undefined : {},
     peers: values.peers ? values.peers.split(',').map((p) => p.trim()).filter(Boolean) : [], publicUrl: values['public-url'],
   });
   const p = node.prepared;
-  console.log(`ailo-node: ${p.networkName} (chainId ${p.spec.chainId}) at height ${node.chain.height}, head ${node.chain.head.hash}`);
-  console.log(p.coordinator ? `coordinator ${p.coordinator.address}: sealing blocks${node.federation ? `, training rounds on model version ${node.federation.version}` : ''}` : 'follower: not a coordinator of this chain');
-  console.log(`listening on ${node.url} (status: ${node.url}/api/status)`);
+  logger.info(`ailo-node: ${p.networkName} (chainId ${p.spec.chainId}) at height ${node.chain.height}, head ${node.chain.head.hash}`);
+  logger.info(p.coordinator ? `coordinator ${p.coordinator.address}: sealing blocks${node.federation ? `, training rounds on model version ${node.federation.version}` : ''}` : 'follower: not a coordinator of this chain');
+  logger.info(`listening on ${node.url} (status: ${node.url}/api/status)`, { peers: node.network.peers.active().length });
   let stopping = false;
   const shutdown = (signal: string): void => {
     if (stopping) return;
     stopping = true;
-    console.log(`${signal}: stopping`);
+    logger.info(`${signal}: stopping`);
     node.stop().then(() => process.exit(0), (err: Error) => {
-      console.error(err.message);
+      logger.error(err.message);
       process.exit(1);
     });
   };

@@ -15,15 +15,15 @@ export class LedgerService {
   readonly pool: TxPool;
   private readonly added = new Set<(tx: SignedTx) => void>();
 
-  constructor(readonly chain: Chain, readonly verifier: SignatureVerifier) {
+  constructor(readonly chain: Chain, readonly verifier: SignatureVerifier, warn: (line: string) => void = console.warn) {
     this.pool = new TxPool(chain.spec, chain.state);
     chain.onBlock((block) => {
       const dropped = this.pool.rebase(chain.state, block.txs.map((t) => t.hash));
-      for (const { tx, error } of dropped) console.warn(`pool: dropped ${tx.hash}: ${error.message}`);
+      for (const { tx, error } of dropped) warn(`pool: dropped ${tx.hash}: ${error.message}`);
     });
     chain.onRollback((removed) => {
       const txs = removed.slice().reverse().flatMap((b) => b.txs);
-      for (const { tx, error } of this.pool.restore(chain.state, txs)) console.warn(`pool: dropped ${tx.hash} after a reorg: ${error.message}`);
+      for (const { tx, error } of this.pool.restore(chain.state, txs)) warn(`pool: dropped ${tx.hash} after a reorg: ${error.message}`);
     });
   }
 

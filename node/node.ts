@@ -21,6 +21,9 @@ import { NetworkStats } from './network-stats.js';
 import { p2pRoutes } from './api/p2p-routes.js';
 import { PeerNetwork } from './p2p/network.js';
 import { PeerSet } from './p2p/peer-set.js';
+import { opsRoutes } from './api/ops-routes.js';
+import { NodeMetrics } from './metrics.js';
+import { createLogger, type Logger } from './log.js';
 
 export const DEFAULT_PORT = 8645;
 
@@ -28,6 +31,8 @@ export interface NodeOptions extends DataDirOptions {
   host: string;
   port: number;
   log?: (line: string) => void;
+  /** Structured logger for warnings and errors (default: text at info level). */
+  logger?: Logger;
   /** Peer node URLs to sync and gossip with. */
   peers?: string[];
   /** The URL peers reach this node at (default: the listening address). */
@@ -51,7 +56,9 @@ export class AiloNode {
   ) {}
 
   static async start(o: NodeOptions): Promise<AiloNode> {
-    const log = o.log ?? ((line: string) => console.log(line));
+    const logger = o.logger ?? createLogger('info', 'text');
+    const log = o.log ?? ((line: string) => logger.info(line));
+    const warn = o.log ?? ((line: string) => logger.warn(line));
     const prepared = prepareDataDir(o);
     prepared.notes.forEach(log);
     const verifier = new WorkerPoolVerifier();
@@ -64,7 +71,8 @@ export class AiloNode {
       await verifier.close();
       throw err;
     }
-    const ledger = new LedgerService(chain, verifier);
+    const ledger = new LedgerService(chain, verifier, warn);
+    const metrics = new NodeMetrics(chain);
     const vault = await AccountVault.open(join(o.data, 'accounts'));
     const stats = new NetworkStats();
     const federation = prepared.coordinator && o.federation
@@ -75,6 +83,7 @@ export class AiloNode {
     const app = createApp((router) => {
       statusRoutes(router, { networkName: prepared.networkName, ledger, stats, coordinator: prepared.coordinator?.address, peers: () => network?.peers.reachable(60_000) ?? 0 });
       p2pRoutes(router, chain, () => network!);
+      opsRoutes(router, { chain, ledger, metrics, network: () => network });
       ledgerRoutes(router, ledger);
       chainRoutes(router, chain, prepared.genesisText);
       if (federation) federationRoutes(router, federation);
@@ -97,7 +106,7 @@ export class AiloNode {
     const self = o.publicUrl ?? `http://${address.family === 'IPv6' ? `[${address.address}]` : address.address}:${address.port}`;
     network = new PeerNetwork(chain, ledger, new PeerSet(new URL(self).origin, o.peers ?? []), log);
     network.start();
-    const producer = prepared.coordinator ? new BlockProducer(ledger, prepared.coordinator.key, prepared.coordinator.address) : undefined;
+    const producer = prepared.coordinator ? new BlockProducer(ledger, prepared.coordinator.key, prepared.coordinator.address, { warn, error: o.log ?? ((line) => logger.error(line)) }) : undefined;
     producer?.start();
     return new AiloNode(prepared, chain, ledger, stats, producer, server, verifier, vault, network, federation);
   }

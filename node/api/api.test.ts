@@ -56,6 +56,17 @@ describe('node HTTP API', () => {
     expect(blocks.json.blocks.length).toBe(Number(blocks.json.head) + 1);
   });
 
+  it('serves Prometheus metrics, liveness and readiness', async () => {
+    const res = await fetch(`${url}/metrics`);
+    expect(res.headers.get('content-type')).toMatch(/^text\/plain; version=0\.0\.4/);
+    const text = await res.text();
+    const height = (await get(`${url}/api/chain/head`)).json.height;
+    expect(text).toMatch(new RegExp(`^ailo_head_height ${height}$`, 'm'));
+    expect(text).toMatch(/^# TYPE ailo_txs_applied_total counter$/m);
+    expect((await get(`${url}/healthz`)).json.status).toBe('ok');
+    expect((await get(`${url}/readyz`)).json.status).toBe('ready');
+  });
+
   it('pages history newest first with a cursor', async () => {
     const before = Number((await account(alice.address)).pendingNonce);
     const hashes: string[] = [];

@@ -67,6 +67,10 @@ export class PeerNetwork {
     this.timer = setTimeout(tick, 0);
   }
 
+  get isSyncing(): boolean {
+    return this.syncing;
+  }
+
   async stop(): Promise<void> {
     this.running = false;
     clearTimeout(this.timer);
