@@ -24,23 +24,36 @@ export class WorkerPoolVerifier implements SignatureVerifier {
   constructor(readonly threads = Math.max(1, availableParallelism())) {
     for (let i = 0; i < threads; i++) {
       const worker = new Worker(new URL('./recover-worker.js', import.meta.url));
-      worker.unref();
       worker.on('message', (msg: { id: number; addresses: Uint8Array; ok: Uint8Array }) => {
         const p = this.pending.get(msg.id);
         this.pending.delete(msg.id);
+        if (this.pending.size === 0) this.idle();
         p?.resolve(msg);
       });
       worker.on('error', (err) => {
         for (const p of this.pending.values()) p.reject(err);
         this.pending.clear();
+        this.idle();
       });
       this.workers.push(worker);
     }
+    // After the listeners: adding a 'message' listener re-references a worker, which would keep the process alive.
+    this.idle();
+  }
+
+  /** Idle workers must not keep the process alive; busy ones must, or a process awaiting only a batch would exit. */
+  private idle(): void {
+    for (const w of this.workers) w.unref();
+  }
+
+  private busy(): void {
+    for (const w of this.workers) w.ref();
   }
 
   private run(worker: Worker, digests: Uint8Array, sigs: Uint8Array): Promise<{ addresses: Uint8Array; ok: Uint8Array }> {
     const id = this.nextId++;
     return new Promise((resolve, reject) => {
+      if (this.pending.size === 0) this.busy();
       this.pending.set(id, { resolve, reject });
       worker.postMessage({ id, digests, sigs }, [digests.buffer as ArrayBuffer, sigs.buffer as ArrayBuffer]);
     });
