@@ -3,7 +3,7 @@
  * before and after applying the update, on rows of the task's tokens that the coordinator picks and on a
  * held-out batch, turned into the 1x-10x quality multiplier of the contribution record.
  */
-import type { ModelUpdate } from '../../trainer/codec/update-codec.js';
+import { denseValues, type ModelUpdate } from '../../trainer/codec/update-codec.js';
 import type { ModelConfig } from '../../trainer/model/config.js';
 import type { Weights } from '../../trainer/model/weights.js';
 import { ForwardSession } from '../../trainer/runtime/model-session.js';
@@ -39,8 +39,8 @@ export function applyUpdate(base: Weights, update: ModelUpdate): Weights {
   const out: Weights = new Map(base);
   for (const t of update) {
     const w = Float32Array.from(base.get(t.name)!);
-    if (t.indices === null) for (let i = 0; i < w.length; i++) w[i] = w[i]! + t.values[i]!;
-    else for (let j = 0; j < t.indices.length; j++) w[t.indices[j]!] = w[t.indices[j]!]! + t.values[j]!;
+    const d = denseValues(t);
+    for (let i = 0; i < w.length; i++) w[i] = w[i]! + d[i]!;
     out.set(t.name, w);
   }
   return out;

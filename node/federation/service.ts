@@ -191,9 +191,10 @@ export class FederationService {
     return run;
   }
 
+  /** Values an update may carry: each tensor's top-k and, for a matrix, its mean row. */
   maxValues(): number {
     let n = 0;
-    for (const size of this.sizes.values()) n += topkCount(size, this.cfg.density);
+    for (const s of paramSpecs(this.modelConfig)) n += topkCount(numel(s.shape), this.cfg.density) + (s.shape.length === 2 ? s.shape[1]! : 0);
     return n;
   }
 
@@ -248,7 +249,7 @@ export class FederationService {
       const { values, maxAbs } = updateStats(update);
       if (values > task.maxValues) throw federationError('TOO_DENSE', `the update carries ${values} values; the task allows ${task.maxValues} (density ${task.density})`);
       if (values === 0) throw federationError('BAD_UPDATE', 'the update carries no values');
-      if (maxAbs > task.maxAbs * (1 + 1e-6)) throw federationError('NORM_EXCEEDED', `a value of magnitude ${maxAbs.toExponential(3)} exceeds the task's bound ${task.maxAbs.toExponential(3)}`);
+      if (maxAbs > task.maxAbs * 1.02) throw federationError('NORM_EXCEEDED', `a value of magnitude ${maxAbs.toExponential(3)} exceeds the task's bound ${task.maxAbs.toExponential(3)}`);
       for (const other of [...this.round, ...this.previousRound]) {
         const cos = updateCosine(update, other.update);
         if (cos > this.cfg.copyCosine) throw federationError('DUPLICATE_UPDATE', `the update is a copy of an accepted submission (cosine ${cos.toFixed(4)})`);

@@ -5,10 +5,13 @@
  * "AILU" | version u8 = 1 | flags u8 = 0 | tensor count u16
  * per tensor, in the model's parameter order:
  *   name length u8 | name (UTF-8) | numel u32 | encoding u8 | count u32
+ *   row length u32 (0: no row mean) | if > 0: scale f32 | row length x int8: a row added to every row of the tensor
  *   q8 (0):     scale f32 | index bytes u32 | index gaps (LEB128) | count x int8 (-127..127), value = q * scale
  *   f32 (1):    index bytes u32 | index gaps (LEB128) | count x f32
  *   dense (2):  count = numel, numel x f32
  * ```
+ * The row mean carries what every row of a matrix has in common (Adam moves all embedding rows along one
+ * direction, which top-k alone cannot send); the sparse values carry the rest.
  * Index gaps: the first is the first index, each next is `index - previous - 1`, so indices strictly increase.
  * Anything else (trailing bytes, an index past numel, -128, a non-finite value, an unknown tensor) fails to decode.
  */
@@ -28,6 +31,8 @@ export interface TensorUpdate {
   /** Strictly increasing positions of `values`; null for a dense tensor (every position). */
   indices: Uint32Array | null;
   values: Float32Array;
+  /** Added to every row (length = the row length, dividing numel), or null. */
+  rowMean: Float32Array | null;
 }
 
 /** The tensors an update touches, in the model's parameter order (tensors it leaves alone are absent). */
@@ -93,10 +98,12 @@ export function encodeUpdate(update: ModelUpdate): Uint8Array {
   const enc = new TextEncoder();
   const names = update.map((t) => enc.encode(t.name));
   const quantized = update.map((t) => (t.encoding === UpdateEncoding.Q8 ? quantizeQ8(t.values) : null));
+  const means = update.map((t) => (t.rowMean ? quantizeQ8(t.rowMean) : null));
   let size = 8;
   update.forEach((t, i) => {
     if (names[i]!.length === 0 || names[i]!.length > 255) throw new RangeError(`tensor name "${t.name}" must be 1..255 bytes`);
-    size += 1 + names[i]!.length + 4 + 1 + 4;
+    size += 1 + names[i]!.length + 4 + 1 + 4 + 4 + (t.rowMean ? 4 + t.rowMean.length : 0);
+    if (t.rowMean && (t.rowMean.length === 0 || t.numel % t.rowMean.length !== 0)) throw new RangeError(`tensor ${t.name}: row mean length must divide ${t.numel}`);
     if (t.encoding === UpdateEncoding.DENSE) {
       if (t.values.length !== t.numel) throw new RangeError(`dense tensor ${t.name} needs ${t.numel} values, has ${t.values.length}`);
       size += 4 * t.numel;
@@ -121,6 +128,14 @@ export function encodeUpdate(update: ModelUpdate): Uint8Array {
     out[p + 4] = t.encoding;
     view.setUint32(p + 5, t.values.length, true);
     p += 9;
+    const mean = means[i];
+    view.setUint32(p, mean ? mean.q.length : 0, true);
+    p += 4;
+    if (mean) {
+      view.setFloat32(p, mean.scale, true);
+      out.set(new Uint8Array(mean.q.buffer, mean.q.byteOffset, mean.q.length), p + 4);
+      p += 4 + mean.q.length;
+    }
     if (t.encoding === UpdateEncoding.DENSE) {
       for (let j = 0; j < t.values.length; j++, p += 4) view.setFloat32(p, t.values[j]!, true);
       return;
@@ -200,6 +215,23 @@ export function decodeUpdate(bytes: Uint8Array, sizes: TensorSizes): ModelUpdate
     p += 9;
     if (numel !== expected) fail(UpdateCodecErrorCode.SHAPE_MISMATCH, `tensor ${name} has ${expected} values in the model, the update says ${numel}`);
     if (n > numel) fail(UpdateCodecErrorCode.MALFORMED, `tensor ${name} lists ${n} values for ${numel} positions`);
+    need(4, `tensor ${name}'s row length`);
+    const rowLen = view.getUint32(p, true);
+    p += 4;
+    let rowMean: Float32Array | null = null;
+    if (rowLen > 0) {
+      if (numel % rowLen !== 0) fail(UpdateCodecErrorCode.SHAPE_MISMATCH, `tensor ${name}: row length ${rowLen} does not divide ${numel}`);
+      need(4 + rowLen, `tensor ${name}'s row mean`);
+      const scale = view.getFloat32(p, true);
+      if (!Number.isFinite(scale) || scale < 0) fail(UpdateCodecErrorCode.NON_FINITE, `tensor ${name} has row mean scale ${scale}`);
+      p += 4;
+      rowMean = new Float32Array(rowLen);
+      for (let j = 0; j < rowLen; j++) {
+        const q = (bytes[p++]! << 24) >> 24;
+        if (q === -128) fail(UpdateCodecErrorCode.MALFORMED, `tensor ${name} row mean value ${j} is -128`);
+        rowMean[j] = q * scale;
+      }
+    }
     if (encoding === UpdateEncoding.DENSE) {
       if (n !== numel) fail(UpdateCodecErrorCode.MALFORMED, `dense tensor ${name} must carry all ${numel} values`);
       need(4 * n, `tensor ${name}'s values`);
@@ -209,7 +241,7 @@ export function decodeUpdate(bytes: Uint8Array, sizes: TensorSizes): ModelUpdate
         if (!Number.isFinite(v)) fail(UpdateCodecErrorCode.NON_FINITE, `tensor ${name} value ${j} is not finite`);
         values[j] = v;
       }
-      out.push({ name, numel, encoding, indices: null, values });
+      out.push({ name, numel, encoding, indices: null, values, rowMean });
       continue;
     }
     if (encoding !== UpdateEncoding.Q8 && encoding !== UpdateEncoding.F32) fail(UpdateCodecErrorCode.MALFORMED, `tensor ${name} has unknown encoding ${encoding}`);
@@ -260,24 +292,33 @@ export function decodeUpdate(bytes: Uint8Array, sizes: TensorSizes): ModelUpdate
         values[j] = v;
       }
     }
-    out.push({ name, numel, encoding, indices, values });
+    out.push({ name, numel, encoding, indices, values, rowMean });
   }
   if (p !== bytes.length) fail(UpdateCodecErrorCode.MALFORMED, `${bytes.length - p} bytes follow the last tensor`);
   return out;
 }
 
-/** Values an update carries, and the largest magnitude among them. */
-export function updateStats(update: ModelUpdate): { values: number; maxAbs: number; l2: number } {
+/** Values an update carries (row means included), and the largest change it makes to any one weight. */
+export function updateStats(update: ModelUpdate): { values: number; maxAbs: number } {
   let values = 0;
   let maxAbs = 0;
-  let sq = 0;
   for (const t of update) {
-    values += t.values.length;
+    values += t.values.length + (t.rowMean?.length ?? 0);
+    const mean = t.rowMean;
+    if (mean) for (let j = 0; j < mean.length; j++) maxAbs = Math.max(maxAbs, Math.abs(mean[j]!));
     for (let i = 0; i < t.values.length; i++) {
-      const a = Math.abs(t.values[i]!);
-      if (a > maxAbs) maxAbs = a;
-      sq += a * a;
+      const at = t.indices ? t.indices[i]! : i;
+      maxAbs = Math.max(maxAbs, Math.abs(t.values[i]! + (mean ? mean[at % mean.length]! : 0)));
     }
   }
-  return { values, maxAbs, l2: Math.sqrt(sq) };
+  return { values, maxAbs };
+}
+
+/** The update of one tensor as dense values. */
+export function denseValues(t: TensorUpdate): Float32Array {
+  const out = new Float32Array(t.numel);
+  if (t.rowMean) for (let i = 0; i < out.length; i += t.rowMean.length) out.set(t.rowMean, i);
+  if (t.indices === null) for (let i = 0; i < out.length; i++) out[i] = out[i]! + t.values[i]!;
+  else for (let j = 0; j < t.indices.length; j++) out[t.indices[j]!] = out[t.indices[j]!]! + t.values[j]!;
+  return out;
 }
