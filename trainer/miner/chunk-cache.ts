@@ -1,0 +1,81 @@
+/**
+ * The miner's weight cache: chunks on disk named by their sha256, verified before use. A chunk that is already
+ * cached is never downloaded again; a download cut short resumes from its `.part` file with a Range request.
+ */
+import { createHash } from 'node:crypto';
+import { appendFileSync, existsSync, mkdirSync, readFileSync, renameSync, rmSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import type { ModelChunk } from '../federated/model-manifest.js';
+import type { NodeClient } from './node-client.js';
+
+export interface ChunkFetchStats {
+  fromCache: number;
+  downloaded: number;
+  bytesDownloaded: number;
+  resumed: number;
+}
+
+const sha256 = (b: Uint8Array): string => createHash('sha256').update(b).digest('hex');
+
+export class ChunkCache {
+  constructor(readonly dir: string) {
+    mkdirSync(dir, { recursive: true });
+  }
+
+  path(name: string): string {
+    if (!/^[0-9a-f]{64}$/.test(name)) throw new RangeError(`chunk name ${name} is not a sha256`);
+    return join(this.dir, name);
+  }
+
+  /** The chunk's bytes if cached and intact; a corrupt copy is deleted. */
+  read(chunk: ModelChunk): Uint8Array | undefined {
+    const path = this.path(chunk.name);
+    if (!existsSync(path)) return undefined;
+    const bytes = new Uint8Array(readFileSync(path));
+    if (bytes.length === chunk.size && sha256(bytes) === chunk.name) return bytes;
+    rmSync(path, { force: true });
+    return undefined;
+  }
+
+  async fetch(client: NodeClient, chunk: ModelChunk, stats: ChunkFetchStats): Promise<Uint8Array> {
+    const cached = this.read(chunk);
+    if (cached) {
+      stats.fromCache++;
+      return cached;
+    }
+    const part = `${this.path(chunk.name)}.part`;
+    let have = existsSync(part) ? statSync(part).size : 0;
+    if (have >= chunk.size) {
+      rmSync(part, { force: true });
+      have = 0;
+    }
+    const headers: Record<string, string> = have > 0 ? { range: `bytes=${have}-` } : {};
+    const res = await client.bytes(`/api/model/chunk/${chunk.name}`, headers);
+    if (have > 0 && res.status === 206) stats.resumed++;
+    else if (have > 0) rmSync(part, { force: true });
+    appendFileSync(part, res.bytes);
+    stats.bytesDownloaded += res.bytes.length;
+    const bytes = new Uint8Array(readFileSync(part));
+    if (bytes.length !== chunk.size || sha256(bytes) !== chunk.name) {
+      rmSync(part, { force: true });
+      throw new Error(`chunk ${chunk.name} from the node does not match its digest; it will be fetched again`);
+    }
+    renameSync(part, this.path(chunk.name));
+    stats.downloaded++;
+    return bytes;
+  }
+}
+
+/** Runs `fn` over `items` with at most `limit` in flight. */
+export async function parallel<T, R>(items: readonly T[], limit: number, fn: (item: T) => Promise<R>): Promise<R[]> {
+  const out: R[] = new Array(items.length);
+  let next = 0;
+  const workers = Array.from({ length: Math.min(limit, items.length) }, async () => {
+    while (next < items.length) {
+      const i = next++;
+      out[i] = await fn(items[i]!);
+    }
+  });
+  await Promise.all(workers);
+  return out;
+}

@@ -1,0 +1,251 @@
+/**
+ * The miner's loop: fetch the current model (signed manifest, chunks from the disk cache), ask for a task, train
+ * on exactly its tokens, send the compressed update (top-k with error feedback), and check that every accepted
+ * submission's `contribution` record with its reward reaches the ledger.
+ */
+import { recoverAddress } from 'ethers';
+import { compressUpdate, matrixRowLengths, type TensorValues } from '../codec/compress.js';
+import { tokensFromBytes } from '../data/shard-format.js';
+import { trainLocally } from '../federated/local-training.js';
+import { checkManifest, manifestDigest, manifestSigningDigest, placeChunk, type SignedModelManifest } from '../federated/model-manifest.js';
+import type { ModelConfig } from '../model/config.js';
+import { checkWeights, type Weights } from '../model/weights.js';
+import type { Provider } from '../runtime/provider.js';
+import { ChunkCache, parallel, type ChunkFetchStats } from './chunk-cache.js';
+import { NodeClient, NodeRequestError, type RetryPolicy } from './node-client.js';
+
+export interface MinerTask {
+  taskId: string;
+  modelVersion: number;
+  data: { shard: string; shardName: string; offset: number; length: number };
+  batchSize: number;
+  seqLen: number;
+  steps: number;
+  lr: number;
+  deadline: number;
+  maxAbs: number;
+  density: number;
+  maxValues: number;
+  maxBytes: number;
+  codecVersion: number;
+}
+
+export interface MinerOptions {
+  /** EIP-55 checksummed wallet address that receives the rewards. */
+  wallet: string;
+  nodeUrl: string;
+  provider: Provider;
+  /** Duty cycle in percent: after a step that took t, rest t * (100 - power) / power. */
+  power: number;
+  cacheDir: string;
+  /** Stop after this many tasks (tests and benchmarks); unbounded by default. */
+  maxTasks?: number;
+  signal?: AbortSignal;
+  retry?: RetryPolicy;
+  log?: (line: string) => void;
+  onStatus?: (s: MinerStatus) => void;
+}
+
+export interface MinerStatus {
+  version: number | null;
+  step: number;
+  steps: number;
+  loss: number | null;
+  tokensPerSecond: number;
+  accepted: number;
+  rejected: number;
+  earned: bigint;
+}
+
+export interface SubmissionRecord {
+  taskId: string;
+  modelVersion: number;
+  contribution: string;
+  reward: bigint;
+  quality: number;
+  /** confirmed: on the ledger with this miner and reward; pending: in the node's pool; missing: neither. */
+  ledger: 'unchecked' | 'confirmed' | 'pending' | 'missing' | 'mismatch';
+}
+
+export interface MinerSummary {
+  tasks: number;
+  accepted: SubmissionRecord[];
+  rejections: { taskId: string; code: string; message: string }[];
+  earned: bigint;
+  tokens: number;
+  seconds: number;
+  chunks: ChunkFetchStats;
+}
+
+const pause = (ms: number, signal?: AbortSignal): Promise<void> =>
+  new Promise((resolve) => {
+    if (signal?.aborted || ms <= 0) return resolve();
+    const t = setTimeout(done, ms);
+    function done(): void {
+      clearTimeout(t);
+      signal?.removeEventListener('abort', done);
+      resolve();
+    }
+    signal?.addEventListener('abort', done, { once: true });
+  });
+
+export class Miner {
+  readonly client: NodeClient;
+  readonly cache: ChunkCache;
+  private model: { version: number; cfg: ModelConfig; weights: Weights } | undefined;
+  private residual: TensorValues | undefined;
+  private coordinators: Set<string> | undefined;
+  readonly status: MinerStatus = { version: null, step: 0, steps: 0, loss: null, tokensPerSecond: 0, accepted: 0, rejected: 0, earned: 0n };
+  readonly summary: MinerSummary;
+  private readonly log: (line: string) => void;
+
+  constructor(readonly o: MinerOptions) {
+    if (!(o.power >= 1 && o.power <= 100)) throw new RangeError(`power must be 1..100, got ${o.power}`);
+    this.log = o.log ?? (() => {});
+    this.client = new NodeClient(o.nodeUrl, o.retry, o.signal, (what, attempt, wait, why) =>
+      this.log(`node unreachable (${why}) on ${what}; retry ${attempt} in ${(wait / 1000).toFixed(1)} s`));
+    this.cache = new ChunkCache(o.cacheDir);
+    this.summary = { tasks: 0, accepted: [], rejections: [], earned: 0n, tokens: 0, seconds: 0, chunks: { fromCache: 0, downloaded: 0, bytesDownloaded: 0, resumed: 0 } };
+  }
+
+  private get stopped(): boolean {
+    return this.o.signal?.aborted ?? false;
+  }
+
+  /** The signed manifest of `version`, checked: its digest, the signature by a coordinator of this chain, its layout. */
+  async fetchManifest(version?: number): Promise<SignedModelManifest> {
+    if (!this.coordinators) {
+      const genesis = await this.client.json<{ coordinators: string[] }>('/api/chain/genesis');
+      this.coordinators = new Set(genesis.coordinators.map((a) => a.toLowerCase()));
+    }
+    const signed = await this.client.json<SignedModelManifest>(`/api/model${version === undefined ? '' : `?version=${version}`}`);
+    const problem = checkManifest(signed.manifest);
+    if (problem) throw new Error(`the node's model manifest is malformed: ${problem}`);
+    const digest = manifestDigest(signed.manifest);
+    if (digest !== signed.manifestDigest) throw new Error(`the model manifest's digest is ${digest}, not the ${signed.manifestDigest} it claims`);
+    const signer = recoverAddress(manifestSigningDigest(digest), signed.signature).toLowerCase();
+    if (!this.coordinators.has(signer)) throw new Error(`model version ${signed.version} is signed by ${signer}, who is not a coordinator of this chain`);
+    return signed;
+  }
+
+  /** Loads a version's weights, downloading only chunks the cache lacks. */
+  async loadModel(version?: number): Promise<void> {
+    const signed = await this.fetchManifest(version);
+    const weights: Weights = new Map();
+    const before = this.summary.chunks.downloaded;
+    await parallel(signed.manifest.chunks, 4, async (chunk) => {
+      const bytes = await this.cache.fetch(this.client, chunk, this.summary.chunks);
+      placeChunk(signed.manifest, weights, chunk, bytes);
+    });
+    const cfg = signed.manifest.config;
+    checkWeights(cfg, weights);
+    // The parameter order of the model, which the update codec requires.
+    const ordered: Weights = new Map(Object.keys(signed.manifest.tensorMap).map((n) => [n, weights.get(n)!]));
+    this.model = { version: signed.version, cfg, weights: ordered };
+    this.status.version = signed.version;
+    this.log(`model version ${signed.version}: ${signed.manifest.chunks.length} chunks, ${this.summary.chunks.downloaded - before} downloaded`);
+  }
+
+  /** One task end to end; returns false when the miner was stopped before submitting. */
+  async runTask(): Promise<boolean> {
+    const task = await this.client.postJson<MinerTask>('/api/task', { wallet: this.o.wallet });
+    if (!this.model || this.model.version !== task.modelVersion) await this.loadModel(task.modelVersion);
+    const model = this.model!;
+    const raw = await this.client.bytes(`/api/task/${task.taskId}/tokens`);
+    const tokens = tokensFromBytes(raw.bytes);
+    this.status.steps = task.steps;
+    let stepStart = performance.now();
+    const result = await trainLocally(model.cfg, this.o.provider, model.weights, tokens, task, {
+      shouldStop: () => this.stopped,
+      onStep: async ({ step, loss, tokens: n }) => {
+        const took = performance.now() - stepStart;
+        this.status.step = step;
+        this.status.loss = loss;
+        this.status.tokensPerSecond = (n / took) * 1000;
+        this.summary.tokens += n;
+        this.o.onStatus?.(this.status);
+        if (this.o.power < 100) await pause((took * (100 - this.o.power)) / this.o.power, this.o.signal);
+        stepStart = performance.now();
+      },
+    });
+    this.summary.tasks++;
+    if (!result) return false;
+    const compressed = compressUpdate(result.update, this.residual, { density: task.density, maxAbs: task.maxAbs, rowLengths: matrixRowLengths(model.cfg) });
+    const query = new URLSearchParams({
+      username: this.o.wallet, taskId: task.taskId, modelVersion: String(task.modelVersion),
+      loss: String(result.losses.at(-1)), batchSize: String(task.batchSize),
+    });
+    try {
+      const r = await this.client.json<{ contribution: string; reward: string; quality: number }>(`/api/submit_gradient?${query}`, {
+        method: 'POST', headers: { 'content-type': 'application/octet-stream' }, body: new Uint8Array(compressed.bytes),
+      });
+      this.residual = compressed.residual;
+      const reward = BigInt(r.reward);
+      this.summary.accepted.push({ taskId: task.taskId, modelVersion: task.modelVersion, contribution: r.contribution, reward, quality: r.quality, ledger: 'unchecked' });
+      this.summary.earned += reward;
+      this.status.accepted++;
+      this.status.earned += reward;
+      this.log(`task ${task.taskId.slice(0, 10)} accepted: quality ${r.quality / 1000}x, ${compressed.bytes.length} bytes, contribution ${r.contribution}`);
+    } catch (err) {
+      if (!(err instanceof NodeRequestError) || err.status === 0) throw err;
+      this.status.rejected++;
+      this.summary.rejections.push({ taskId: task.taskId, code: err.code, message: err.message });
+      this.log(`task ${task.taskId.slice(0, 10)} rejected: ${err.code}: ${err.message}`);
+    }
+    this.o.onStatus?.(this.status);
+    return true;
+  }
+
+  /** Looks up each accepted submission's contribution on the ledger. */
+  async checkLedger(): Promise<SubmissionRecord[]> {
+    for (const rec of this.summary.accepted) {
+      if (rec.ledger === 'confirmed') continue;
+      const res = await this.client.request(`/api/ledger/tx/${rec.contribution}`);
+      if (res.status === 404) {
+        rec.ledger = 'missing';
+        continue;
+      }
+      const body = (await res.json()) as { status: string; tx: { type: string; miner: string; reward: string; taskId: string } };
+      if (body.tx.type !== 'contribution' || body.tx.miner.toLowerCase() !== this.o.wallet.toLowerCase() || BigInt(body.tx.reward) !== rec.reward || body.tx.taskId !== rec.taskId) {
+        rec.ledger = 'mismatch';
+      } else {
+        rec.ledger = body.status === 'confirmed' ? 'confirmed' : 'pending';
+      }
+    }
+    return this.summary.accepted.filter((r) => r.ledger !== 'confirmed');
+  }
+
+  /** Waits (polling) until every accepted submission is confirmed, or the deadline passes. */
+  async settle(deadlineMs: number): Promise<SubmissionRecord[]> {
+    const end = Date.now() + deadlineMs;
+    for (;;) {
+      const open = await this.checkLedger();
+      if (open.length === 0 || open.some((r) => r.ledger === 'missing' || r.ledger === 'mismatch') || Date.now() > end) return open;
+      await pause(250);
+    }
+  }
+
+  async run(): Promise<MinerSummary> {
+    const started = performance.now();
+    try {
+      while (!this.stopped && (this.o.maxTasks === undefined || this.summary.tasks < this.o.maxTasks)) {
+        try {
+          await this.runTask();
+        } catch (err) {
+          if (this.stopped) break;
+          if (err instanceof NodeRequestError && err.code === 'TOO_MANY_TASKS') {
+            await pause(2000, this.o.signal);
+            continue;
+          }
+          throw err;
+        }
+        if (this.summary.accepted.length % 4 === 0) {
+          for (const r of await this.checkLedger()) if (r.ledger === 'missing' || r.ledger === 'mismatch') this.log(`ledger: contribution ${r.contribution} for task ${r.taskId.slice(0, 10)} is ${r.ledger}`);
+        }
+      }
+    } finally {
+      this.summary.seconds = (performance.now() - started) / 1000;
+    }
+    return this.summary;
+  }
+}
