@@ -18,19 +18,35 @@ export function chainRoutes(router: Router, chain: Chain, genesisText: string): 
     };
   });
 
+  // JSON with hex by default; `format=binary` (for sync) answers the raw blocks, each after its 4-byte big-endian length.
   router.get('/api/chain/blocks', async (ctx) => {
     const from = heightQuery(ctx.query.from, 'from') ?? 0n;
     const limit = intQuery(ctx.query.limit, 'limit', 50, 1, 500);
-    const blocks = [];
+    const format = ctx.query.format ?? 'json';
+    if (format !== 'json' && format !== 'binary') throw badRequest('BAD_REQUEST', 'format must be json or binary');
+    const blocks: { height: bigint; hash: string; bytes: Uint8Array }[] = [];
     let bytes = 0;
     for (let h = from; h <= chain.height && blocks.length < limit; h++) {
       const raw = await chain.rawBlockByHeight(h);
       if (!raw) break;
       bytes += raw.bytes.length;
       if (blocks.length > 0 && bytes > MAX_RANGE_BYTES) break;
-      blocks.push({ height: h.toString(), hash: raw.hash, raw: toHex(raw.bytes) });
+      blocks.push({ height: h, hash: raw.hash, bytes: raw.bytes });
     }
-    ctx.body = { head: chain.height.toString(), blocks };
+    if (format === 'binary') {
+      const out = Buffer.allocUnsafe(blocks.reduce((n, b) => n + 4 + b.bytes.length, 0));
+      let at = 0;
+      for (const b of blocks) {
+        out.writeUInt32BE(b.bytes.length, at);
+        out.set(b.bytes, at + 4);
+        at += 4 + b.bytes.length;
+      }
+      ctx.set('x-ailo-head', chain.height.toString());
+      ctx.type = 'application/octet-stream';
+      ctx.body = out;
+      return;
+    }
+    ctx.body = { head: chain.height.toString(), blocks: blocks.map((b) => ({ height: b.height.toString(), hash: b.hash, raw: toHex(b.bytes) })) };
   });
 
   router.get('/api/chain/block/:id', async (ctx) => {

@@ -3,7 +3,7 @@
  * its peers offer (Clique fork choice), syncing from genesis or from its head and verifying every block. A fork
  * heavier than ours is followed by rolling back to the common ancestor, never below finality.
  */
-import { fromHex, isHex, type Hex } from '../../chain/bytes.js';
+import { isHex, type Hex } from '../../chain/bytes.js';
 import { decodeBlock, encodeBlock, type Block } from '../../chain/block/block.js';
 import type { Chain } from '../../chain/chain.js';
 import { preferTip } from '../../chain/consensus/clique.js';
@@ -198,6 +198,28 @@ export class PeerNetwork {
     return isHex(hash, 32) ? (hash.toLowerCase() as Hex) : undefined;
   }
 
+  /** A page of raw blocks from `from` upwards, in the binary framing of /api/chain/blocks?format=binary. */
+  private async fetchBlocks(peer: string, from: bigint): Promise<Block[]> {
+    const res = await this.request(peer, `/api/chain/blocks?from=${from}&limit=${SYNC_PAGE}&format=binary`);
+    if (!res.ok) throw new PeerError(`${peer} answered ${res.status} for blocks from ${from}`);
+    const body = new Uint8Array(await res.arrayBuffer());
+    const view = new DataView(body.buffer, body.byteOffset, body.byteLength);
+    const blocks: Block[] = [];
+    for (let at = 0; at < body.length; ) {
+      if (at + 4 > body.length) throw new PeerError(`${peer} sent a truncated block page`);
+      const length = view.getUint32(at);
+      if (at + 4 + length > body.length) throw new PeerError(`${peer} sent a truncated block page`);
+      try {
+        blocks.push(decodeBlock(body.subarray(at + 4, at + 4 + length)));
+      } catch (err) {
+        this.penalize(peer, 25, `sent a malformed block: ${(err as Error).message}`);
+        throw err;
+      }
+      at += 4 + length;
+    }
+    return blocks;
+  }
+
   /** Follows `peer` if its tip is heavier: finds the common ancestor, rolls back to it if needed, imports the rest. */
   async syncWith(peer: string): Promise<void> {
     if (this.syncing) return;
@@ -224,15 +246,14 @@ export class PeerNetwork {
         this.counters.reorgs++;
         this.log(`reorg: rolled back ${removed.length} block(s) to ${lo} to follow ${peer} (weight ${head.totalWeight})`);
       }
-      for (let from = lo + 1n; from <= head.height; ) {
-        const page = await this.getJson(peer, `/api/chain/blocks?from=${from}&limit=${SYNC_PAGE}`);
-        const entries = Array.isArray(page.blocks) ? page.blocks : [];
-        if (entries.length === 0) break;
-        const blocks: Block[] = [];
-        for (const e of entries as { raw?: unknown }[]) {
-          if (typeof e.raw !== 'string' || !isHex(e.raw)) throw new PeerError(`${peer} served a block entry without raw bytes`);
-          blocks.push(decodeBlock(fromHex(e.raw)));
-        }
+      // The next page downloads while the current one is verified and committed.
+      let next: Promise<Block[]> | undefined = this.fetchBlocks(peer, lo + 1n);
+      while (next) {
+        const blocks: Block[] = await next;
+        if (blocks.length === 0) break;
+        const after: bigint = blocks.at(-1)!.header.height + 1n;
+        next = after <= head.height ? this.fetchBlocks(peer, after) : undefined;
+        next?.catch(() => undefined);
         try {
           await this.chain.importBlocks(blocks);
         } catch (err) {
@@ -240,7 +261,6 @@ export class PeerNetwork {
           throw err;
         }
         this.counters.blocksImported += blocks.length;
-        from = blocks.at(-1)!.header.height + 1n;
       }
     } finally {
       this.syncing = false;
