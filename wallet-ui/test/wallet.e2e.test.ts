@@ -11,10 +11,13 @@ import jsQRImport from 'jsqr';
 import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
 import { PNG } from 'pngjs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Wallet } from 'ethers';
 import { toChecksumAddress } from '../../chain/address.js';
+import { toHex } from '../../chain/bytes.js';
+import { testKey, wallet } from '../../chain/test/fixtures.js';
 import { ALC } from '../../chain/spec.js';
 import type { AiloNode } from '../../node/node.js';
-import { CHAIN_ID, post, signedTransfer, startTestNode, testNet, type TestNet } from '../../node/test/harness.js';
+import { alice, CHAIN_ID, post, signedTransfer, startTestNode, testNet, type TestNet } from '../../node/test/harness.js';
 import { ensureUiBuilt } from '../tools/ui-build.js';
 
 // jsqr is CommonJS: depending on the loader, its default import is the function or a namespace holding it.
@@ -223,4 +226,87 @@ describe.skipIf(!existsSync(CHROMIUM))('wallet UI in Chromium', () => {
 
     expect(problems).toEqual([]);
   }, 120_000);
+
+  it('imports a private key, keeps the session over a reload (locked key), and signs with an EIP-1193 browser wallet', async () => {
+    const page = await newPage();
+    // A stand-in for MetaMask: window.ethereum whose signatures come from Alice's key, held by the test.
+    const aliceWallet = new Wallet(toHex(testKey(102)));
+    await page.exposeFunction('__ailoTestSign', async (json: string) => {
+      const typed = JSON.parse(json) as { domain: Record<string, unknown>; types: Record<string, { name: string; type: string }[]>; message: Record<string, unknown> };
+      const { EIP712Domain: _, ...types } = typed.types;
+      return aliceWallet.signTypedData(typed.domain, types, typed.message);
+    });
+    await page.addInitScript((account) => {
+      const w = window as unknown as { ethereum: unknown; __ailoTestSign: (json: string) => Promise<string> };
+      w.ethereum = {
+        request: async ({ method, params }: { method: string; params?: unknown[] }) => {
+          if (method === 'eth_requestAccounts') return [account];
+          if (method === 'eth_signTypedData_v4') return w.__ailoTestSign(params![1] as string);
+          throw new Error(`unsupported ${method}`);
+        },
+      };
+    }, toChecksumAddress(alice.address));
+
+    const carol = wallet(104);
+    await page.goto(`${node.url}/register`);
+    await page.getByLabel('Username').fill('carol-import');
+    await page.getByLabel('Password', { exact: true }).fill('carol password');
+    await page.getByLabel('Repeat the password').fill('carol password');
+    await page.getByLabel('I already have a private key and want to use it').check();
+    await page.getByLabel('Private key', { exact: true }).fill('0x12');
+    await page.getByRole('button', { name: 'Create account' }).click();
+    await page.getByText('A private key is 64 hex digits').waitFor();
+    await page.getByLabel('Private key', { exact: true }).fill(toHex(carol.key).slice(2));
+    await page.getByRole('button', { name: 'Create account' }).click();
+    await page.getByTestId('recovery-key').waitFor();
+    await page.getByLabel('I have saved my recovery key somewhere safe').check();
+    await page.getByRole('button', { name: 'Continue to my wallet' }).click();
+    const address = await addressOf(page);
+    expect(address).toBe(toChecksumAddress(carol.address));
+
+    // Sign with the browser wallet: the transfer comes from Alice's address, here to this account.
+    await page.getByRole('link', { name: 'Send', exact: true }).first().click();
+    await page.getByLabel('My browser wallet').check();
+    await page.getByLabel('Recipient address').fill(address);
+    await page.getByLabel('Amount').fill('2.000000000000000001');
+    await page.getByRole('button', { name: 'Review transfer' }).click();
+    expect(await page.getByTestId('preview-amount').textContent()).toBe('2.000000000000000001 ALC');
+    await page.getByRole('button', { name: 'Sign and send' }).click();
+    const hash = /0x[0-9a-f]{64}/.exec((await page.getByTestId('sent').textContent())!)![0];
+    const tx = await (await fetch(`${node.url}/api/ledger/tx/${hash}`)).json();
+    expect(tx.tx).toMatchObject({ from: toChecksumAddress(alice.address), to: address, amount: (2n * ALC + 1n).toString() });
+    await page.getByRole('link', { name: 'Wallet', exact: true }).click();
+    await balanceIs(page, '2.000000000000000001');
+
+    // After a reload the session is still there, but the key must be unlocked with the password to sign.
+    await page.reload();
+    await balanceIs(page, '2.000000000000000001');
+    await page.getByRole('link', { name: 'Send', exact: true }).first().click();
+    await page.getByLabel("This account's key").check();
+    await page.getByLabel('Recipient address').fill(toChecksumAddress(wallet(105).address));
+    await page.getByLabel('Amount').fill('3');
+    await page.getByRole('button', { name: 'Review transfer' }).click();
+    await page.getByText('That is more than the balance of 2.000000000000000001 ALC.').waitFor();
+    await page.getByLabel('Amount').fill('1');
+    await page.getByRole('button', { name: 'Review transfer' }).click();
+    await page.getByText('Enter your password to unlock it').waitFor();
+    expect(await page.getByRole('button', { name: 'Sign and send' }).count()).toBe(0);
+    await shot(page, '18-send-locked-after-reload');
+    await page.getByLabel('Password').fill('wrong password');
+    await page.getByRole('button', { name: 'Unlock and send' }).click();
+    await page.getByRole('alert').filter({ hasText: 'Wrong password.' }).waitFor();
+    await page.getByLabel('Password').fill('carol password');
+    await page.getByRole('button', { name: 'Unlock and send' }).click();
+    const second = /0x[0-9a-f]{64}/.exec((await page.getByTestId('sent').textContent())!)![0];
+    expect((await (await fetch(`${node.url}/api/ledger/tx/${second}`)).json()).tx).toMatchObject({ from: address, amount: ALC.toString() });
+
+    await page.getByRole('link', { name: 'Settings' }).click();
+    await page.getByLabel('Password').first().waitFor();
+    const exportCard = page.locator('ailo-export-key-form');
+    await exportCard.getByLabel('Password').fill('carol password');
+    await exportCard.getByRole('button', { name: 'Show private key' }).click();
+    expect(await page.getByTestId('private-key').textContent()).toBe(toHex(carol.key));
+    await shot(page, '19-settings-export');
+    expect(problems).toEqual([]);
+  }, 60_000);
 });

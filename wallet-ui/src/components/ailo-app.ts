@@ -254,6 +254,7 @@ export class AiloApp extends LitElement {
       border-radius: 8px; padding: 0.4rem 0.8rem; cursor: pointer;
     }
     .who button:hover { background: rgb(255 255 255 / 10%); }
+    .sr-only { position: absolute; width: 1px; height: 1px; overflow: hidden; clip: rect(0 0 0 0); white-space: nowrap; }
     main { max-width: 1040px; margin: 0 auto; padding: 1.75rem 1.25rem 3rem; }
     .offline { background: #fff5dd; color: #8a5a00; text-align: center; padding: 0.5rem 1rem; margin: 0; }
     .flash { max-width: 1040px; margin: 1rem auto 0; padding: 0 1.25rem; }
@@ -302,8 +303,9 @@ export class AiloApp extends LitElement {
           <a class="brand" href=${s ? '/wallet' : '/login'}><span class="mark" aria-hidden="true">A</span>Ailo Wallet</a>
           ${this.nav()}
           ${s ? html`<div class="who">
-            <span class="name">Signed in as <strong>${s.account.username}</strong></span>
-            ${this.ledger ? html`<span class="balance" aria-label="Balance">${formatAlc(BigInt(this.ledger.balance))} ALC</span>` : ''}
+            <span class="name"><span class="sr-only">Signed in as </span><strong>${s.account.username}</strong></span>
+            ${this.ledger ? html`<span class="balance" title=${`${formatAlc(BigInt(this.ledger.balance))} ALC`}
+              aria-label=${`Balance ${formatAlc(BigInt(this.ledger.balance))} ALC`}>${formatAlc(BigInt(this.ledger.balance), { maxDecimals: 4 })} ALC</span>` : ''}
             <button type="button" @click=${() => void this.logOut()}>Log out</button>
           </div>` : ''}
         </div>

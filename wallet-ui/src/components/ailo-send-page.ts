@@ -93,7 +93,8 @@ export class AiloSendPage extends LitElement {
   `];
 
   private get toCheck(): AddressCheck {
-    return checkRecipient(this.to, this.session.address);
+    // A browser wallet sends from its own address, so the account's address is a fine recipient then.
+    return checkRecipient(this.to, this.signer === 'account' ? this.session.address : undefined);
   }
 
   private get amountCheck(): ReturnType<typeof parseAlc> {
@@ -136,19 +137,21 @@ export class AiloSendPage extends LitElement {
     }
   }
 
-  private async unlock(e: SubmitEvent): Promise<void> {
+  /** After a reload the key is not in memory: the password opens it, then the transfer is signed at once. */
+  private async unlockAndSign(e: SubmitEvent): Promise<void> {
     e.preventDefault();
     const password = String(new FormData(e.target as HTMLFormElement).get('password'));
     this.busy = true;
     this.problem = undefined;
     try {
       await this.session.unlock(password);
-      this.requestUpdate();
     } catch (err) {
       this.problem = err instanceof WrongKeyError ? 'Wrong password.' : problemText(err);
+      return;
     } finally {
       this.busy = false;
     }
+    await this.sign();
   }
 
   private async sign(): Promise<void> {
@@ -236,16 +239,18 @@ export class AiloSendPage extends LitElement {
       </dl>
       <p class="muted">You sign an EIP-712 "Transfer" for chain ${this.chainId}${this.signer === 'account' ? ' with the key held in this tab' : ' in your browser wallet'}.
         A transfer cannot be undone.</p>
-      ${locked ? html`<form class="stack" @submit=${this.unlock}>
-        <p class="notice info">Your session survived a page reload, but the wallet key did not. Enter your password to unlock it.</p>
-        <label>Password <input name="password" type="password" autocomplete="current-password" required /></label>
-        <div class="actions"><button type="submit" ?disabled=${this.busy}>${this.busy ? 'Unlocking…' : 'Unlock'}</button></div>
-      </form>` : ''}
       ${this.problem ? html`<p class="notice error" role="alert">${this.problem}</p>` : ''}
-      <div class="actions">
-        <button type="button" ?disabled=${this.busy || locked} @click=${this.sign}>${this.busy ? 'Sending…' : 'Sign and send'}</button>
+      ${locked ? html`<form class="stack" @submit=${this.unlockAndSign}>
+        <p class="notice info">Your session survived a page reload, but the wallet key did not. Enter your password to unlock it and send.</p>
+        <label>Password <input name="password" type="password" autocomplete="current-password" required /></label>
+        <div class="actions">
+          <button type="submit" ?disabled=${this.busy}>${this.busy ? 'Working…' : 'Unlock and send'}</button>
+          <button type="button" class="secondary" ?disabled=${this.busy} @click=${() => { this.preview = undefined; this.problem = undefined; }}>Edit</button>
+        </div>
+      </form>` : html`<div class="actions">
+        <button type="button" ?disabled=${this.busy} @click=${this.sign}>${this.busy ? 'Sending…' : 'Sign and send'}</button>
         <button type="button" class="secondary" ?disabled=${this.busy} @click=${() => { this.preview = undefined; this.problem = undefined; }}>Edit</button>
-      </div>
+      </div>`}
     </section>`;
   }
 

@@ -29,6 +29,9 @@ describe('ALC amounts', () => {
     expect(formatAlc(1_234_567n * ALC)).toBe('1,234,567');
     expect(formatAlc(1_234_567n * ALC, { group: false })).toBe('1234567');
     expect(formatAlc(-3n * ALC)).toBe('-3');
+    expect(formatAlc(2n * ALC + 1n, { maxDecimals: 4 })).toBe('2.0000…');
+    expect(formatAlc(ALC / 2n, { maxDecimals: 4 })).toBe('0.5');
+    expect(formatAlc(ALC - 1n, { maxDecimals: 2 })).toBe('0.99…');
     fc.assert(fc.property(fc.bigInt({ min: 0n, max: (1n << 200n) }), (v) => {
       expect(parseAlc(formatAlc(v))).toEqual({ ok: true, value: v });
     }));

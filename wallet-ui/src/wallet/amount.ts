@@ -23,12 +23,16 @@ export function parseAlc(input: string): AmountParse {
   return { ok: true, value };
 }
 
-/** Formats base units as ALC with every significant decimal ("12.5", "0.000000000000000001"), optionally grouped. */
-export function formatAlc(value: bigint, { group = true }: { group?: boolean } = {}): string {
+/**
+ * Formats base units as ALC with every significant decimal ("12.5", "0.000000000000000001"), optionally grouped.
+ * With `maxDecimals`, longer fractions are cut (never rounded up) and marked with "…", for tight spaces.
+ */
+export function formatAlc(value: bigint, { group = true, maxDecimals }: { group?: boolean; maxDecimals?: number } = {}): string {
   const negative = value < 0n;
   const v = negative ? -value : value;
   const whole = (v / UNIT).toString();
-  const fraction = (v % UNIT).toString().padStart(ALC_DECIMALS, '0').replace(/0+$/, '');
+  let fraction = (v % UNIT).toString().padStart(ALC_DECIMALS, '0').replace(/0+$/, '');
+  if (maxDecimals !== undefined && fraction.length > maxDecimals) fraction = fraction.slice(0, maxDecimals) + '…';
   const grouped = group ? whole.replace(/\B(?=(\d{3})+(?!\d))/g, ',') : whole;
   return (negative ? '-' : '') + grouped + (fraction ? `.${fraction}` : '');
 }

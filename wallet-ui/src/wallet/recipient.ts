@@ -4,13 +4,13 @@ import { parseAddress, type Address } from '../../../chain/address.js';
 export type AddressCheck = { ok: true; address: Address; note?: string } | { ok: false; problem: string };
 
 /** What the user should know about an address they typed. */
-export function checkRecipient(input: string, self: string): AddressCheck {
+export function checkRecipient(input: string, self?: string): AddressCheck {
   const text = input.trim();
   if (text === '') return { ok: false, problem: 'Enter the address to send to.' };
   if (!/^0x[0-9a-fA-F]{40}$/.test(text)) return { ok: false, problem: 'An address is 0x followed by 40 hex digits.' };
   try {
     const address = parseAddress(text, 'address');
-    if (address === self.toLowerCase()) return { ok: false, problem: 'This is your own address.' };
+    if (self !== undefined && address === self.toLowerCase()) return { ok: false, problem: 'This is your own address.' };
     const body = text.slice(2);
     const note = body === body.toLowerCase() || body === body.toUpperCase()
       ? 'This address has no checksum (all one case), so a typo cannot be detected. Compare it carefully.'
