@@ -220,7 +220,8 @@ export class Miner {
     const end = Date.now() + deadlineMs;
     for (;;) {
       const open = await this.checkLedger();
-      if (open.length === 0 || open.some((r) => r.ledger === 'missing' || r.ledger === 'mismatch') || Date.now() > end) return open;
+      // A record not found yet is polled until the deadline: it may be between the pool and a block.
+      if (open.every((r) => r.ledger === 'mismatch') || Date.now() > end) return open;
       await pause(250);
     }
   }

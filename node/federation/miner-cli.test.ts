@@ -1,0 +1,87 @@
+/**
+ * `ailo-miner` as a real process against a node on loopback: argument checks, a run that earns confirmed
+ * rewards, a restart served from the chunk cache, and Ctrl-C finishing cleanly with a summary.
+ */
+import { spawn } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { toChecksumAddress } from '../../chain/address.js';
+import { wallet } from '../../chain/test/fixtures.js';
+import { AiloNode } from '../node.js';
+import { testNet, type TestNet } from '../test/harness.js';
+
+const root = fileURLToPath(new URL('../..', import.meta.url));
+const miner = toChecksumAddress(wallet(301).address);
+
+interface Run { code: number | null; out: string }
+
+function startMiner(args: string[]): { done: Promise<Run>; output: () => string; kill: (s: NodeJS.Signals) => void } {
+  const child = spawn(process.execPath, ['--import', 'tsx', 'trainer/miner/cli.ts', ...args], { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+  child.stderr.on('data', (d: Buffer) => (out += d.toString()));
+  const done = new Promise<Run>((resolve) => child.once('exit', (code) => resolve({ code, out })));
+  return { done, output: () => out, kill: (s) => child.kill(s) };
+}
+
+describe('ailo-miner', () => {
+  let net: TestNet;
+  let node: AiloNode;
+  let cache: string;
+
+  beforeAll(async () => {
+    net = testNet(50);
+    cache = mkdtempSync(join(tmpdir(), 'ailo-miner-cli-'));
+    node = await AiloNode.start({
+      data: join(net.root, 'data'), host: '127.0.0.1', port: 0, genesisFile: net.genesisPath, coordinatorKeyFile: net.keyPath, log: () => {},
+      federation: { batchSize: 4, seqLen: 32, steps: 6, lr: 3e-3, roundSize: 100, roundMs: 600_000 },
+    });
+  });
+  afterAll(async () => {
+    await node?.stop();
+    net?.remove();
+    rmSync(cache, { recursive: true, force: true });
+  });
+
+  it('refuses a wallet with a broken EIP-55 checksum, a missing wallet and a power outside 20..90', async () => {
+    const broken = miner.slice(0, 2) + (miner[2] === miner[2]!.toUpperCase() ? miner[2]!.toLowerCase() : miner[2]!.toUpperCase()) + miner.slice(3);
+    const bad = await startMiner(['--wallet', /[a-fA-F]/.test(miner[2]!) ? broken : miner.replace(/[a-f]/, (c) => c.toUpperCase()), '--no-gui']).done;
+    expect(bad.code).toBe(2);
+    expect(bad.out).toMatch(/EIP-55 checksum/);
+    const none = await startMiner(['--no-gui']).done;
+    expect([none.code, /--wallet is required/.test(none.out)]).toEqual([2, true]);
+    const power = await startMiner(['--wallet', miner, '--power', '95']).done;
+    expect([power.code, /--power must be an integer from 20 to 90/.test(power.out)]).toEqual([2, true]);
+  }, 60_000);
+
+  it('trains a task, gets it accepted and finds its reward confirmed on the ledger; a restart uses the chunk cache', async () => {
+    const args = ['--wallet', miner, '--node', node.url, '--cpu', '--no-gui', '--power', '90', '--cache', cache, '--tasks', '1'];
+    const first = await startMiner(args).done;
+    expect(first.code, first.out).toBe(0);
+    expect(first.out).toMatch(/accepted 1, rejected 0, earned [0-9.]+ ALC/);
+    expect(first.out).toContain('ledger: 1 of 1 contributions confirmed');
+    const chunks = node.federation!.model.manifest.chunks.length;
+    expect(first.out).toContain(`chunks: 0 from cache, ${chunks} downloaded`);
+    expect(node.ledger.account(wallet(301).address).balance).toBeGreaterThan(0n);
+    const second = await startMiner(args).done;
+    expect(second.code, second.out).toBe(0);
+    expect(second.out).toContain(`chunks: ${chunks} from cache, 0 downloaded`);
+  }, 120_000);
+
+  it('Ctrl-C during training finishes cleanly with a summary', async () => {
+    const m = startMiner(['--wallet', miner, '--node', node.url, '--cpu', '--no-gui', '--cache', cache]);
+    const end = Date.now() + 60_000;
+    while (!/model version \d+/.test(m.output())) {
+      if (Date.now() > end) throw new Error(`the miner never loaded the model:\n${m.output()}`);
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    m.kill('SIGINT');
+    const r = await m.done;
+    expect(r.code, r.out).toBe(0);
+    expect(r.out).toContain('SIGINT: finishing the current step');
+    expect(r.out).toMatch(/summary: \d+ tasks/);
+  }, 90_000);
+});
