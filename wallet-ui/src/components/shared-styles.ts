@@ -15,6 +15,7 @@ export const baseStyles = css`
   }
   .stack { display: grid; gap: 1rem; }
   form { display: grid; gap: 1rem; }
+  form > h2 { margin: 0; }
   label { display: grid; gap: 0.3rem; font-weight: 600; font-size: 0.92rem; }
   .field { display: grid; gap: 0.3rem; }
   .hint { font-weight: 400; color: var(--muted); font-size: 0.84rem; }
