@@ -74,7 +74,10 @@ describe('federated rounds on loopback', () => {
 
   it('accepts the miners\' updates and advances the model version', async () => {
     const accepted = summaries.flatMap((s) => s.accepted);
-    expect(accepted.length).toBeGreaterThanOrEqual(2 * TASKS_PER_MINER - 1);
+    // With two miners racing a round of two and a staleness window of one, a task can fall two versions behind.
+    const reasons = summaries.flatMap((s) => s.rejections.map((r) => r.code));
+    expect(reasons.filter((c) => c !== 'STALE_VERSION'), JSON.stringify(summaries.map((s) => s.rejections))).toEqual([]);
+    expect(accepted.length).toBeGreaterThanOrEqual(TASKS_PER_MINER);
     expect(node.chain.view().meta().latestModelVersion).toBeGreaterThanOrEqual(2n);
     const status = (await get(`${node.url}/api/status`)).json;
     expect(status.globalModelVersion).toBe(Number(node.chain.view().meta().latestModelVersion));
@@ -155,12 +158,12 @@ describe('federated rounds on loopback', () => {
     const after = await heldLoss(last);
     await fs.dispose();
     console.log(`held-out loss: version 0 ${before.toFixed(3)}, version ${f.version} ${after.toFixed(3)}`);
-    expect(before - after).toBeGreaterThan(1.0); // seen: 10.79 -> 8.20 after 3 versions
+    expect(before - after).toBeGreaterThan(1.0); // seen: 10.79 -> 8.2 to 8.9 after 3-4 versions
   });
 
   describe('hostile submissions', () => {
     const who = toChecksumAddress(mallory.address);
-    let honest: { task: MinerTask; body: Uint8Array };
+    let honest: { task: MinerTask; body: Uint8Array; delta: Weights };
 
     beforeAll(async () => {
       // One honest submission by Mallory, to replay and copy below.
@@ -172,7 +175,7 @@ describe('federated rounds on loopback', () => {
       const body = compressUpdate(trained!.update, undefined, { density: task.density, maxAbs: task.maxAbs, rowLengths: matrixRowLengths(cfg) }).bytes;
       const r = await submit(node.url, who, task, body);
       expect(r.status, JSON.stringify(r.json)).toBe(200);
-      honest = { task, body };
+      honest = { task, body, delta: trained!.update };
     }, 60_000);
 
     it('garbage bytes: BAD_UPDATE', async () => {
@@ -237,9 +240,9 @@ describe('federated rounds on loopback', () => {
 
     it('an update that does not lower the loss on the task\'s tokens: NO_IMPROVEMENT', async () => {
       const task = await newTask(node.url, toChecksumAddress(trent.address));
-      let x = 12345;
-      const noise = new Map(paramSpecs(cfg).map((s) => [s.name, Float32Array.from({ length: numel(s.shape) }, () => ((x = (Math.imul(x, 1103515245) + 12345) >>> 0) / 2 ** 32 - 0.5) * task.maxAbs * 2)]));
-      const body = compressUpdate(noise, undefined, { density: task.density, maxAbs: task.maxAbs }).bytes;
+      // Gradient ascent: the honest update turned around, well formed and within every bound.
+      const ascent = new Map([...honest.delta].map(([name, d]) => [name, d.map((v) => -v)]));
+      const body = compressUpdate(ascent, undefined, { density: task.density, maxAbs: task.maxAbs, rowLengths: matrixRowLengths(cfg) }).bytes;
       const r = await submit(node.url, toChecksumAddress(trent.address), task, body);
       expect([r.status, r.json.error.code]).toEqual([422, 'NO_IMPROVEMENT']);
     });

@@ -252,7 +252,9 @@ export class FederationService {
       if (maxAbs > task.maxAbs * 1.02) throw federationError('NORM_EXCEEDED', `a value of magnitude ${maxAbs.toExponential(3)} exceeds the task's bound ${task.maxAbs.toExponential(3)}`);
       for (const other of [...this.round, ...this.previousRound]) {
         const cos = updateCosine(update, other.update);
-        if (cos > this.cfg.copyCosine) throw federationError('DUPLICATE_UPDATE', `the update is a copy of an accepted submission (cosine ${cos.toFixed(4)})`);
+        if (cos > this.cfg.copyCosine) {
+          throw federationError('DUPLICATE_UPDATE', `the update is a copy of an accepted submission (cosine ${cos.toFixed(4)})`);
+        }
       }
       const base = this.recent.get(task.modelVersion);
       if (!base) throw federationError('STALE_VERSION', `version ${task.modelVersion} is no longer kept; ask for a new task`);
