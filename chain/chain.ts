@@ -123,7 +123,25 @@ export class Chain {
    * returns them newest first so their transactions can go back to the pool. Refuses to go below finality.
    */
   rollbackTo(height: bigint): Promise<Block[]> {
+    return this.serialize(() => this.rollback(height));
+  }
+
+  /**
+   * Switches to a fork: rolls back to `height` and imports `blocks` (which must start at height + 1) in one
+   * serialized step, so no block sealed here can slip in between. Returns the blocks taken off.
+   */
+  switchTo(height: bigint, blocks: Block[], options: ImportOptions = {}): Promise<Block[]> {
+    const signers = blocks.map((b) => recoverBlockSigners(this.opts.verifier, this.spec, [b]).then((r) => r[0]!));
+    for (const s of signers) s.catch(() => undefined);
     return this.serialize(async () => {
+      const removed = await this.rollback(height);
+      for (let i = 0; i < blocks.length; i++) await this.verifyAndCommit(blocks[i]!, await signers[i]!, options);
+      return removed;
+    });
+  }
+
+  private async rollback(height: bigint): Promise<Block[]> {
+    {
       if (height >= this.height) return [];
       const finalized = await this.finalizedHeight();
       if (height < finalized) {
@@ -147,7 +165,7 @@ export class Chain {
       await this.loadRecentProposers();
       for (const listener of this.rollbackListeners) listener(removed);
       return removed;
-    });
+    }
   }
 
   get head(): Block {

@@ -20,6 +20,8 @@ export class BlockProducer {
     readonly address: Address,
     private readonly log: { warn: (line: string) => void; error: (line: string) => void } = { warn: console.warn, error: console.error },
     private readonly maxTxs = 5_000,
+    /** While this says so (e.g. during a sync), no block is sealed here. */
+    private readonly paused: () => boolean = () => false,
   ) {
     if (maxTxs > MAX_TXS_PER_BLOCK) throw new Error(`maxTxs is above the block limit ${MAX_TXS_PER_BLOCK}`);
   }
@@ -41,6 +43,11 @@ export class BlockProducer {
   private schedule(): void {
     if (!this.running || this.busy || this.ledger.pool.size === 0) return;
     const { chain } = this.ledger;
+    if (this.paused()) {
+      clearTimeout(this.timer);
+      this.timer = setTimeout(() => this.schedule(), 100);
+      return;
+    }
     if (chain.recent.slice(0, recentWindow(chain.spec)).includes(this.address)) return; // wait for another coordinator's block
     const due = earliestTimestamp(chain.spec, chain.head.header, this.address);
     const wait = Number(due - BigInt(Date.now()));
@@ -50,6 +57,7 @@ export class BlockProducer {
 
   private async produce(): Promise<void> {
     if (!this.running || this.busy || this.ledger.pool.size === 0) return;
+    if (this.paused()) return this.schedule();
     this.busy = true;
     try {
       const { chain } = this.ledger;

@@ -24,6 +24,8 @@ export class LedgerService {
     chain.onRollback((removed) => {
       const txs = removed.slice().reverse().flatMap((b) => b.txs);
       for (const { tx, error } of this.pool.restore(chain.state, txs)) warn(`pool: dropped ${tx.hash} after a reorg: ${error.message}`);
+      // Announce what came back, so peers that never saw it (e.g. across a healed partition) can seal it.
+      for (const tx of txs) if (this.pool.get(tx.hash)) for (const listener of this.added) listener(tx);
     });
   }
 

@@ -106,7 +106,7 @@ export class AiloNode {
     const self = o.publicUrl ?? `http://${address.family === 'IPv6' ? `[${address.address}]` : address.address}:${address.port}`;
     network = new PeerNetwork(chain, ledger, new PeerSet(new URL(self).origin, o.peers ?? []), log);
     network.start();
-    const producer = prepared.coordinator ? new BlockProducer(ledger, prepared.coordinator.key, prepared.coordinator.address, { warn, error: o.log ?? ((line) => logger.error(line)) }) : undefined;
+    const producer = prepared.coordinator ? new BlockProducer(ledger, prepared.coordinator.key, prepared.coordinator.address, { warn, error: o.log ?? ((line) => logger.error(line)) }, undefined, () => network?.isSyncing ?? false) : undefined;
     producer?.start();
     return new AiloNode(prepared, chain, ledger, stats, producer, server, verifier, vault, network, federation);
   }

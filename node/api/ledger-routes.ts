@@ -75,17 +75,20 @@ export function ledgerRoutes(router: Router, ledger: LedgerService): void {
 
   router.get('/api/ledger/tx/:hash', async (ctx) => {
     const hash = hashParam(ctx.params.hash, 'hash');
-    const found = await chain.txByHash(hash);
-    if (found) {
-      ctx.body = {
-        status: 'confirmed', final: found.height <= (await chain.finalizedHeight()), height: found.height.toString(), index: found.index, blockHash: found.blockHash,
-        txRoot: found.txRoot, proof: found.proof.map((s) => ({ sibling: s.sibling, left: s.left })), tx: txView(found.tx),
-      };
-      return;
-    }
-    const pending = ledger.pool.get(hash);
+    // Chain, then pool, then chain again: a transaction leaves the pool only after its block commits, so this
+    // order never misses one that is moving from pending to confirmed.
+    let found = await chain.txByHash(hash);
+    const pending = found ? undefined : ledger.pool.get(hash);
     if (pending) {
       ctx.body = { status: 'pending', tx: txView(pending) };
+      return;
+    }
+    found ??= await chain.txByHash(hash);
+    if (found) {
+      ctx.body = {
+        status: 'confirmed', final: found.height <= (await chain.finalizedHeight()), height: found.height.toString(), index: found.index,
+        blockHash: found.blockHash, txRoot: found.txRoot, proof: found.proof.map((s) => ({ sibling: s.sibling, left: s.left })), tx: txView(found.tx),
+      };
       return;
     }
     throw notFound(`no transaction ${hash} in a block or pending`);

@@ -79,7 +79,14 @@ export class PeerNetwork {
   }
 
   private async request(peer: string, path: string, init?: RequestInit): Promise<Response> {
-    const res = await fetch(peer + path, { ...init, signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS) });
+    const headers = { ...(init?.headers as Record<string, string> | undefined), 'x-ailo-peer': this.peers.self };
+    let res: Response;
+    try {
+      res = await fetch(peer + path, { ...init, headers, signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS) });
+    } catch (err) {
+      this.peers.unreachable(peer);
+      throw new PeerError(`${peer} did not answer: ${(err as Error).message}`);
+    }
     this.peers.seen(peer);
     return res;
   }
@@ -97,8 +104,8 @@ export class PeerNetwork {
     for (const peer of this.peers.active()) {
       if (peer === except) continue;
       this.request(peer, path, {
-        method: 'POST', body: new Uint8Array(bytes), headers: { 'content-type': 'application/octet-stream', 'x-ailo-peer': this.peers.self },
-      }).then((r) => r.body?.cancel(), () => this.peers.penalize(peer, 1));
+        method: 'POST', body: new Uint8Array(bytes), headers: { 'content-type': 'application/octet-stream' },
+      }).then((r) => r.body?.cancel(), () => undefined);
     }
   }
 
@@ -136,7 +143,8 @@ export class PeerNetwork {
       try {
         await this.chain.importBlock(block);
       } catch (err) {
-        if (err instanceof BlockError && from) this.penalize(from, 10, `sent an invalid block: ${err.message}`);
+        const moved = err instanceof BlockError && (err.code === BlockErrorCode.PARENT_MISMATCH || err.code === BlockErrorCode.WRONG_HEIGHT);
+        if (err instanceof BlockError && from && !moved) this.penalize(from, 10, `sent an invalid block: ${err.message}`);
         throw err;
       }
       this.counters.blocksImported++;
@@ -167,7 +175,7 @@ export class PeerNetwork {
         const mine = { hash: bestSoFar.hash, totalWeight: bestSoFar.totalWeight };
         if (head.hash !== mine.hash && preferTip({ hash: head.hash, totalWeight: head.totalWeight }, mine).hash === head.hash) best = { peer, head };
       } catch {
-        this.peers.penalize(peer, 1);
+        // unreachable peers back off inside request(); a malformed answer is not worth a ban on its own
       }
     }
     if (best) await this.syncWith(best.peer).catch((err: Error) => this.log(`sync with ${best.peer}: ${err.message}`));
@@ -179,7 +187,7 @@ export class PeerNetwork {
         const body = await this.getJson(peer, '/api/peers');
         if (Array.isArray(body.peers)) for (const p of body.peers.slice(0, 64)) if (typeof p === 'string') this.peers.add(p);
       } catch {
-        this.peers.penalize(peer, 1);
+        // as above
       }
     }
   }
@@ -241,13 +249,10 @@ export class PeerNetwork {
         if ((await this.peerHashAt(peer, mid)) === (await this.chain.store.hashAtHeight(mid))) lo = mid;
         else hi = mid - 1n;
       }
-      if (lo < this.chain.height) {
-        const removed = await this.chain.rollbackTo(lo);
-        this.counters.reorgs++;
-        this.log(`reorg: rolled back ${removed.length} block(s) to ${lo} to follow ${peer} (weight ${head.totalWeight})`);
-      }
-      // The next page downloads while the current one is verified and committed.
+      // The next page downloads while the current one is verified and committed. The first page of a fork is
+      // applied together with the rollback, so nothing sealed here in between can split them.
       let next: Promise<Block[]> | undefined = this.fetchBlocks(peer, lo + 1n);
+      let forkPoint: bigint | undefined = lo < this.chain.height ? lo : undefined;
       while (next) {
         const blocks: Block[] = await next;
         if (blocks.length === 0) break;
@@ -255,9 +260,18 @@ export class PeerNetwork {
         next = after <= head.height ? this.fetchBlocks(peer, after) : undefined;
         next?.catch(() => undefined);
         try {
-          await this.chain.importBlocks(blocks);
+          if (forkPoint !== undefined) {
+            const removed = await this.chain.switchTo(forkPoint, blocks);
+            this.counters.reorgs++;
+            this.log(`reorg: rolled back ${removed.length} block(s) to ${forkPoint} to follow ${peer} (weight ${head.totalWeight})`);
+            forkPoint = undefined;
+          } else {
+            await this.chain.importBlocks(blocks);
+          }
         } catch (err) {
-          if (err instanceof BlockError) this.penalize(peer, 25, `served an invalid block: ${err.message}`);
+          // A block that no longer fits our head (we moved meanwhile) is no fault of the peer's.
+          const moved = err instanceof BlockError && (err.code === BlockErrorCode.PARENT_MISMATCH || err.code === BlockErrorCode.WRONG_HEIGHT);
+          if (err instanceof BlockError && !moved) this.penalize(peer, 25, `served an invalid block: ${err.message}`);
           throw err;
         }
         this.counters.blocksImported += blocks.length;

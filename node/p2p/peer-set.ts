@@ -12,7 +12,12 @@ export interface PeerInfo {
   score: number;
   bannedUntil: number;
   lastSeen: number;
+  /** Consecutive failures to answer; an unreachable peer is retried with exponential backoff, never banned. */
+  failures: number;
+  retryAt: number;
 }
+
+const MAX_BACKOFF_MS = 30_000;
 
 export class PeerSet {
   private readonly peers = new Map<string, PeerInfo>();
@@ -32,14 +37,22 @@ export class PeerSet {
       return false;
     }
     if (url === this.self || this.peers.has(url) || this.peers.size >= MAX_PEERS) return false;
-    this.peers.set(url, { url, score: 0, bannedUntil: 0, lastSeen: 0 });
+    this.peers.set(url, { url, score: 0, bannedUntil: 0, lastSeen: 0, failures: 0, retryAt: 0 });
     return true;
   }
 
-  /** Peers not currently banned. */
+  /** Peers not banned and not waiting out a backoff after failing to answer. */
   active(): string[] {
     const t = this.now();
-    return [...this.peers.values()].filter((p) => p.bannedUntil <= t).map((p) => p.url);
+    return [...this.peers.values()].filter((p) => p.bannedUntil <= t && p.retryAt <= t).map((p) => p.url);
+  }
+
+  /** The peer did not answer: wait 250 ms, 500 ms, ... up to 30 s before asking it again. */
+  unreachable(url: string): void {
+    const p = this.peers.get(url);
+    if (!p) return;
+    p.failures++;
+    p.retryAt = this.now() + Math.min(MAX_BACKOFF_MS, 125 * 2 ** Math.min(p.failures, 10));
   }
 
   /** Peers that answered within the last `withinMs`. */
@@ -56,6 +69,8 @@ export class PeerSet {
     const p = this.peers.get(url);
     if (p) {
       p.lastSeen = this.now();
+      p.failures = 0;
+      p.retryAt = 0;
       p.score = Math.min(p.score + 1, 100);
     }
   }
