@@ -5,25 +5,11 @@ import type { Chain } from '../../chain/chain.js';
 import { MAX_BLOCK_BYTES } from '../../chain/block/block.js';
 import { MAX_TX_BYTES } from '../../chain/tx/codec.js';
 import type { PeerNetwork } from '../p2p/network.js';
-import { ApiError } from './errors.js';
+import { readRawBody } from './body.js';
 import { heightQuery, intQuery } from './params.js';
 
-async function readBinaryBody(ctx: Context, limit: number): Promise<Uint8Array> {
-  if (!/^application\/octet-stream\b/i.test(ctx.get('content-type'))) {
-    throw new ApiError(415, 'UNSUPPORTED_MEDIA_TYPE', 'send the raw bytes as application/octet-stream');
-  }
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of ctx.req as AsyncIterable<Buffer>) {
-    size += chunk.length;
-    if (size > limit) {
-      ctx.req.destroy();
-      throw new ApiError(413, 'BODY_TOO_LARGE', `body is over the limit of ${limit} bytes`);
-    }
-    chunks.push(chunk);
-  }
-  return new Uint8Array(Buffer.concat(chunks));
-}
+const readBinaryBody = (ctx: Context, limit: number): Promise<Uint8Array> =>
+  readRawBody(ctx, { limit, type: /^application\/octet-stream\b/i, typeName: 'application/octet-stream' });
 
 /** The sending node's URL, from its gossip header; a node that gossips to us becomes a peer we gossip back to. */
 const sender = (ctx: Context, network: PeerNetwork): string | undefined => {

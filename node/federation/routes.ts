@@ -7,9 +7,8 @@
  */
 import { createReadStream, statSync } from 'node:fs';
 import type Router from '@koa/router';
-import type { Context } from 'koa';
 import { toChecksumAddress } from '../../chain/address.js';
-import { readJsonBody } from '../api/body.js';
+import { readJsonBody, readRawBody } from '../api/body.js';
 import { ApiError, badRequest, notFound } from '../api/errors.js';
 import { addressParam, hashParam } from '../api/params.js';
 import { tokensToBytes } from '../../trainer/data/shards.js';
@@ -39,26 +38,6 @@ export function taskView(t: TrainingTask): Record<string, unknown> {
     maxAbs: t.maxAbs, density: t.density, maxValues: t.maxValues, maxBytes: t.maxBytes, codecVersion: UPDATE_CODEC_VERSION,
     tokens: `/api/task/${t.id}/tokens`,
   };
-}
-
-async function readBinaryBody(ctx: Context, limit: number): Promise<Uint8Array> {
-  const type = ctx.get('content-type');
-  if (!UPDATE_TYPES.test(type)) {
-    throw new ApiError(415, 'UNSUPPORTED_MEDIA_TYPE', `send the update as application/octet-stream (got "${type || 'no content type'}")`);
-  }
-  const declared = Number(ctx.get('content-length') || '0');
-  if (declared > limit) throw new ApiError(413, 'BODY_TOO_LARGE', `update is ${declared} bytes; this task allows ${limit}`);
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of ctx.req as AsyncIterable<Buffer>) {
-    size += chunk.length;
-    if (size > limit) {
-      ctx.req.destroy();
-      throw new ApiError(413, 'BODY_TOO_LARGE', `update is over this task's limit of ${limit} bytes`);
-    }
-    chunks.push(chunk);
-  }
-  return new Uint8Array(Buffer.concat(chunks));
 }
 
 export function federationRoutes(router: Router, f: FederationService): void {
@@ -150,7 +129,7 @@ export function federationRoutes(router: Router, f: FederationService): void {
       batchSize: intField(one(q.batchSize, 'batchSize'), 'batchSize'),
     };
     const task = f.precheck(fields);
-    const body = await readBinaryBody(ctx, task.maxBytes);
+    const body = await readRawBody(ctx, { limit: task.maxBytes, type: UPDATE_TYPES, typeName: 'application/octet-stream', what: 'update' });
     const a = await f.submit(fields, body);
     ctx.body = {
       accepted: true, taskId: a.taskId, contribution: a.contribution, gradientDigest: a.gradientDigest,
