@@ -161,6 +161,13 @@ describe('federated rounds on loopback', () => {
     expect(before - after).toBeGreaterThan(1.0); // seen: 10.79 -> 8.2 to 8.9 after 3-4 versions
   });
 
+  it('hands out tasks on different tokens, even from a corpus as small as the devnet\'s', async () => {
+    const who = toChecksumAddress(wallet(4242).address);
+    const tasks = [];
+    for (let i = 0; i < 4; i++) tasks.push(await newTask(node.url, who));
+    expect(new Set(tasks.map((t) => `${t.data.shard}:${t.data.offset}`)).size).toBe(4);
+  });
+
   describe('hostile submissions', () => {
     const who = toChecksumAddress(mallory.address);
     let honest: { task: MinerTask; body: Uint8Array; delta: Weights };

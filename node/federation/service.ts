@@ -118,7 +118,9 @@ export class FederationService {
   ) {
     this.tasks = new TaskBook(cfg.tasksPerWallet);
     this.sizes = new Map(paramSpecs(modelConfig).map((s) => [s.name, numel(s.shape)]));
-    this.taskAddresses = listBatchAddresses(shards.manifest, 'train', cfg.steps * cfg.batchSize, cfg.seqLen);
+    // Task windows start one row apart: on a small corpus (the devnet's) whole-task strides would leave only a
+    // few distinct tasks, and the same tokens from the same version train to the same update, a duplicate.
+    this.taskAddresses = listBatchAddresses(shards.manifest, 'train', cfg.steps * cfg.batchSize, cfg.seqLen, cfg.seqLen + 1);
     this.heldAddresses = listBatchAddresses(shards.manifest, 'eval', cfg.heldOutRows, cfg.seqLen);
     if (this.taskAddresses.length === 0) throw new Error(`the training shards hold less than one task of ${cfg.steps}x${cfg.batchSize}x${cfg.seqLen + 1} tokens`);
     if (this.heldAddresses.length === 0) throw new Error('the shards have no held-out (eval) batch for scoring');
@@ -200,7 +202,9 @@ export class FederationService {
 
   issueTask(wallet: Address): TrainingTask {
     if (this.stopped) throw federationError('NO_MODEL', 'the coordinator is stopping');
-    const address = this.taskAddresses[this.taskCursor++ % this.taskAddresses.length]!;
+    // Consecutive tasks step far apart through the overlapping windows (a golden-ratio walk), so they share few tokens.
+    const n = this.taskAddresses.length;
+    const address = this.taskAddresses[Math.floor(((this.taskCursor++ * 0.6180339887498949) % 1) * n)]!;
     const shard = this.shards.shard(address.shard);
     const maxValues = this.maxValues();
     let headerBytes = 8;

@@ -191,12 +191,15 @@ export function listBatchAddresses(
   split: ShardSplit,
   batchSize: number,
   seqLen: number,
+  /** Tokens between consecutive batch starts; the default (one whole batch) makes batches disjoint. */
+  stride = batchLength(batchSize, seqLen),
 ): BatchAddress[] {
   const length = batchLength(batchSize, seqLen);
+  if (!Number.isSafeInteger(stride) || stride < 1) throw new RangeError(`stride must be a positive integer, got ${stride}`);
   const out: BatchAddress[] = [];
   for (const shard of manifest.shards) {
     if (shard.split !== split) continue;
-    for (let offset = 0; offset + length <= shard.tokens; offset += length) {
+    for (let offset = 0; offset + length <= shard.tokens; offset += stride) {
       out.push({ shard: shard.name, offset, batchSize, seqLen });
     }
   }

@@ -155,6 +155,11 @@ describe('openShardSet', () => {
     expect(addresses[1]).toEqual({ shard: 'train-000000.bin', offset: 12, batchSize: 2, seqLen: 5 });
     for (const address of addresses) expect(set.readBatch(address).tokens).toHaveLength(12);
     expect(listBatchAddresses(set.manifest, 'eval', 2, 5)).toEqual([]);
+    // With a stride of one row, windows overlap: every start that leaves room for a whole batch.
+    const overlapping = listBatchAddresses(set.manifest, 'train', 2, 5, 6);
+    expect(overlapping).toHaveLength(set.shards.filter((s) => s.split === 'train').reduce((n, s) => n + Math.max(0, Math.floor((s.tokens - 12) / 6) + 1), 0));
+    expect(overlapping[1]).toEqual({ shard: 'train-000000.bin', offset: 6, batchSize: 2, seqLen: 5 });
+    expect(() => listBatchAddresses(set.manifest, 'train', 2, 5, 0)).toThrow(/stride must be a positive integer/);
   });
 
   it('detects a changed byte, a truncated or missing shard, and a bad manifest', async () => {
