@@ -1,10 +1,19 @@
 /**
  * Prometheus metrics (text exposition format 0.0.4) for /metrics: chain head, peers, pool, blocks and transactions
- * applied with the time spent applying them, sync and reorg counts, and the model version.
+ * applied (verification and sync rates are rate() of these counters), sync and reorg counts, the model version and
+ * the open training round.
  */
 import type { Chain } from '../chain/chain.js';
 import type { LedgerService } from './ledger-service.js';
 import type { PeerNetwork } from './p2p/network.js';
+
+export interface RoundStatus {
+  version: number;
+  accepted: number;
+  roundSize: number;
+  deadline: number;
+  openTasks: number;
+}
 
 export class NodeMetrics {
   blocksApplied = 0;
@@ -22,7 +31,7 @@ export class NodeMetrics {
     });
   }
 
-  render(ledger: LedgerService, network: PeerNetwork | undefined): string {
+  render(ledger: LedgerService, network: PeerNetwork | undefined, round?: RoundStatus): string {
     const lines: string[] = [];
     const metric = (name: string, type: 'gauge' | 'counter', help: string, value: number | bigint): void => {
       lines.push(`# HELP ${name} ${help}`, `# TYPE ${name} ${type}`, `${name} ${value}`);
@@ -43,6 +52,13 @@ export class NodeMetrics {
     metric('ailo_reorgs_total', 'counter', 'Reorgs to a heavier fork.', c?.reorgs ?? 0);
     metric('ailo_peer_rejections_total', 'counter', 'Invalid blocks or transactions refused from peers.', c?.rejectedFromPeers ?? 0);
     metric('ailo_model_version', 'gauge', 'Latest published model version on the ledger.', this.chain.view().meta().latestModelVersion);
+    if (round) {
+      metric('ailo_round_model_version', 'gauge', 'Model version the open training round trains from.', round.version);
+      metric('ailo_round_accepted', 'gauge', 'Updates accepted in the open round.', round.accepted);
+      metric('ailo_round_size', 'gauge', 'Accepted updates that close a round.', round.roundSize);
+      metric('ailo_round_deadline_seconds', 'gauge', 'When the open round closes at the latest (unix time).', Math.round(round.deadline / 1000));
+      metric('ailo_round_open_tasks', 'gauge', 'Tasks handed out and not yet submitted or expired.', round.openTasks);
+    }
     metric('ailo_uptime_seconds', 'gauge', 'Seconds since the node started.', Math.round((Date.now() - this.started) / 1000));
     return lines.join('\n') + '\n';
   }

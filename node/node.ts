@@ -18,7 +18,7 @@ import { FederationService, type FederationConfig } from './federation/service.j
 import { prepareDataDir, type DataDirOptions, type PreparedDataDir } from './data-dir.js';
 import { LedgerService } from './ledger-service.js';
 import { NetworkStats } from './network-stats.js';
-import { p2pRoutes } from './api/p2p-routes.js';
+import { p2pRoutes, type GossipLimits } from './api/p2p-routes.js';
 import { PeerNetwork } from './p2p/network.js';
 import { PeerSet } from './p2p/peer-set.js';
 import { opsRoutes } from './api/ops-routes.js';
@@ -37,6 +37,8 @@ export interface NodeOptions extends DataDirOptions {
   peers?: string[];
   /** The URL peers reach this node at (default: the listening address). */
   publicUrl?: string;
+  /** Gossip rate limits per sender (default DEFAULT_GOSSIP_LIMITS). */
+  gossipLimits?: GossipLimits;
   /** Run federated training rounds (coordinators only); fields override DEFAULT_FEDERATION. */
   federation?: Partial<FederationConfig>;
 }
@@ -82,8 +84,8 @@ export class AiloNode {
     let network: PeerNetwork | undefined;
     const app = createApp((router) => {
       statusRoutes(router, { networkName: prepared.networkName, ledger, stats, coordinator: prepared.coordinator?.address, peers: () => network?.peers.reachable(60_000) ?? 0 });
-      p2pRoutes(router, chain, () => network!);
-      opsRoutes(router, { chain, ledger, metrics, network: () => network });
+      p2pRoutes(router, chain, () => network!, o.gossipLimits);
+      opsRoutes(router, { chain, ledger, metrics, network: () => network, round: federation ? () => federation.roundStatus() : undefined });
       ledgerRoutes(router, ledger);
       chainRoutes(router, chain, prepared.genesisText);
       if (federation) federationRoutes(router, federation);

@@ -2,13 +2,13 @@
 import type Router from '@koa/router';
 import type { Chain } from '../../chain/chain.js';
 import type { LedgerService } from '../ledger-service.js';
-import type { NodeMetrics } from '../metrics.js';
+import type { NodeMetrics, RoundStatus } from '../metrics.js';
 import type { PeerNetwork } from '../p2p/network.js';
 
-export function opsRoutes(router: Router, o: { chain: Chain; ledger: LedgerService; metrics: NodeMetrics; network: () => PeerNetwork | undefined }): void {
+export function opsRoutes(router: Router, o: { chain: Chain; ledger: LedgerService; metrics: NodeMetrics; network: () => PeerNetwork | undefined; round?: () => RoundStatus }): void {
   router.get('/metrics', (ctx) => {
     ctx.type = 'text/plain; version=0.0.4';
-    ctx.body = o.metrics.render(o.ledger, o.network());
+    ctx.body = o.metrics.render(o.ledger, o.network(), o.round?.());
   });
 
   router.get('/healthz', (ctx) => {

@@ -80,27 +80,33 @@ describe('a network of three coordinators and a follower', () => {
     for (let h = 1; h <= Number(first.height); h++) proposers.add((await get(`${c0.url}/api/chain/block/${h}`)).json.proposer);
     expect(proposers.size).toBeGreaterThan(1);
 
-    // Kill a coordinator; the other two keep sealing blocks.
+    // Kill a coordinator and take the follower offline; the other two keep sealing blocks.
     c2.child.kill('SIGKILL');
     await c2.exited;
     running.splice(running.indexOf(c2), 1);
+    follower.child.kill('SIGKILL');
+    await follower.exited;
+    running.splice(running.indexOf(follower), 1);
     const more: string[] = [];
-    for (let i = 0; i < 2; i++) {
-      const r = await post(`${nodes[i]!.url}/api/ledger/transfer`, await signedTransfer(senderKeys[i]!, receiver.address, 9n, 3n, CHAIN_ID));
-      expect(r.status, JSON.stringify(r.json)).toBe(202);
-      more.push(r.json.hash);
+    for (let n = 3n; n < 8n; n++) {
+      for (let i = 0; i < 2; i++) {
+        const r = await post(`${nodes[i]!.url}/api/ledger/transfer`, await signedTransfer(senderKeys[i]!, receiver.address, 9n, n, CHAIN_ID));
+        expect(r.status, JSON.stringify(r.json)).toBe(202);
+        more.push(r.json.hash);
+      }
+      await confirmedEverywhere([c0.url, c1.url], more.slice(-2));
     }
-    await confirmedEverywhere([c0.url, c1.url, follower.url], more);
 
-    // Restarted, it catches up with what was sealed while it was down.
+    // Restarted, the coordinator and the follower catch up with the blocks sealed while they were down.
     const back = await spawnNode(args('c2', [c0.url], 'c2.key'));
-    running.push(back);
-    const live = [c0.url, c1.url, back.url, follower.url];
-    await confirmedEverywhere([back.url], more);
+    const followerBack = await spawnNode(args('f', [c1.url]));
+    running.push(back, followerBack);
+    const live = [c0.url, c1.url, back.url, followerBack.url];
+    await confirmedEverywhere([back.url, followerBack.url], more);
     const final = await agreed(live);
     expect(BigInt(final.height)).toBeGreaterThan(BigInt(first.height));
-    const balance = (await get(`${follower.url}/api/ledger/account/${receiver.address}`)).json.balance;
-    expect(BigInt(balance)).toBe(4n * (1n + 2n + 3n) + 18n);
+    const balance = (await get(`${followerBack.url}/api/ledger/account/${receiver.address}`)).json.balance;
+    expect(BigInt(balance)).toBe(4n * (1n + 2n + 3n) + 2n * 5n * 9n);
 
     for (const n of running) {
       n.child.kill('SIGTERM');

@@ -10,7 +10,7 @@ import { ALC } from '../../chain/spec.js';
 import { genesisFor } from '../../genesis/devnet.js';
 import { formatGenesis } from '../../genesis/genesis.js';
 import { testKey, wallet } from '../../chain/test/fixtures.js';
-import { AiloNode } from '../node.js';
+import { AiloNode, type NodeOptions } from '../node.js';
 
 export const CHAIN_ID = 777n;
 export const coordinator = wallet(101);
@@ -39,8 +39,8 @@ export function testNet(periodMs = 50): TestNet {
   return { root, genesisPath, keyPath, remove: () => rmSync(root, { recursive: true, force: true }) };
 }
 
-export async function startTestNode(net: TestNet, data = join(net.root, 'data')): Promise<AiloNode> {
-  return AiloNode.start({ data, host: '127.0.0.1', port: 0, genesisFile: net.genesisPath, coordinatorKeyFile: net.keyPath, log: () => {} });
+export async function startTestNode(net: TestNet, data = join(net.root, 'data'), extra: Partial<NodeOptions> = {}): Promise<AiloNode> {
+  return AiloNode.start({ data, host: '127.0.0.1', port: 0, genesisFile: net.genesisPath, coordinatorKeyFile: net.keyPath, log: () => {}, ...extra });
 }
 
 export interface TransferBody {
