@@ -7,13 +7,9 @@ import type { Weights } from '../model/weights.js';
 import { TrainSession } from '../runtime/model-session.js';
 import type { Provider } from '../runtime/provider.js';
 import { tokenBatch } from '../runtime/tokens.js';
+import { stepRows, taskTokenCount, type LocalTrainingTask } from './task-rows.js';
 
-export interface LocalTrainingTask {
-  steps: number;
-  batchSize: number;
-  seqLen: number;
-  lr: number;
-}
+export { stepRows, taskTokenCount, type LocalTrainingTask } from './task-rows.js';
 
 export interface LocalStepReport {
   step: number;
@@ -25,21 +21,6 @@ export interface LocalTrainingResult {
   update: Weights;
   losses: number[];
   tokens: number;
-}
-
-/** The token rows of step `s` of a task. */
-export function stepRows(tokens: Uint16Array, task: LocalTrainingTask, s: number): number[][] {
-  const width = task.seqLen + 1;
-  const rows: number[][] = [];
-  for (let r = 0; r < task.batchSize; r++) {
-    const start = (s * task.batchSize + r) * width;
-    rows.push(Array.from(tokens.subarray(start, start + width)));
-  }
-  return rows;
-}
-
-export function taskTokenCount(task: LocalTrainingTask): number {
-  return task.steps * task.batchSize * (task.seqLen + 1);
 }
 
 export async function trainLocally(
