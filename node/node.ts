@@ -21,6 +21,7 @@ import { NetworkStats } from './network-stats.js';
 import { p2pRoutes, type GossipLimits } from './api/p2p-routes.js';
 import { PeerNetwork } from './p2p/network.js';
 import { PeerSet } from './p2p/peer-set.js';
+import { forwardedRoundRoutes, RoundForwarder } from './p2p/round-forward.js';
 import { opsRoutes } from './api/ops-routes.js';
 import { NodeMetrics } from './metrics.js';
 import { createLogger, type Logger } from './log.js';
@@ -77,7 +78,9 @@ export class AiloNode {
     const metrics = new NodeMetrics(chain);
     const vault = await AccountVault.open(join(o.data, 'accounts'));
     const stats = new NetworkStats();
-    const federation = prepared.coordinator && o.federation
+    // Rounds run on the first coordinator named in genesis; every other node forwards the round routes to it.
+    const roundCoordinator = prepared.spec.coordinators[0]!;
+    const federation = prepared.coordinator?.address === roundCoordinator && o.federation
       ? await FederationService.start({ dataDir: o.data, ledger, stats, key: prepared.coordinator.key, coordinator: prepared.coordinator.address, config: o.federation, log })
       : undefined;
     // Created once the server knows its own address; no request reaches the routes before that.
@@ -89,6 +92,7 @@ export class AiloNode {
       ledgerRoutes(router, ledger);
       chainRoutes(router, chain, prepared.genesisText);
       if (federation) federationRoutes(router, federation);
+      else if (o.federation) forwardedRoundRoutes(router, new RoundForwarder(roundCoordinator, () => network!));
       accountRoutes(router, vault);
     }, log);
     app.use(serveWalletUi());

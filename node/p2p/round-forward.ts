@@ -1,0 +1,78 @@
+/**
+ * Training rounds with several coordinators: one coordinator, the first named in genesis, runs the rounds (tasks,
+ * verification, aggregation, model versions), so versions never conflict and no contribution is paid twice. Every
+ * other node (coordinator or follower) accepts the same routes and forwards them, unchanged, to that coordinator,
+ * found among its peers by the address /api/status reports.
+ */
+import type Router from '@koa/router';
+import type { Context } from 'koa';
+import type { Address } from '../../chain/address.js';
+import { readRawBody } from '../api/body.js';
+import { ApiError } from '../api/errors.js';
+import type { PeerNetwork } from './network.js';
+
+/** Large enough for a compressed update of the biggest config (about 19 MB for ailo-1b). */
+const MAX_FORWARD_BYTES = 64 * 1024 * 1024;
+const FORWARD_TIMEOUT_MS = 120_000;
+const FORWARDED_HEADERS = ['content-type', 'content-length', 'etag', 'cache-control', 'content-range', 'accept-ranges', 'retry-after'];
+
+export class RoundForwarder {
+  private target: string | undefined;
+
+  constructor(private readonly roundCoordinator: Address, private readonly network: () => PeerNetwork) {}
+
+  /** The peer URL of the round coordinator, looked up among the peers (and remembered while it answers). */
+  private async coordinatorUrl(): Promise<string> {
+    if (this.target) return this.target;
+    for (const peer of this.network().peers.active()) {
+      try {
+        const res = await fetch(`${peer}/api/status`, { signal: AbortSignal.timeout(5_000) });
+        const status = (await res.json()) as { coordinator?: string };
+        if (typeof status.coordinator === 'string' && status.coordinator.toLowerCase() === this.roundCoordinator) {
+          this.target = peer;
+          return peer;
+        }
+      } catch {
+        // not this one
+      }
+    }
+    throw new ApiError(503, 'NO_ROUND_COORDINATOR', `training rounds run on coordinator ${this.roundCoordinator}, which none of this node's peers is right now; retry later or ask it directly`, { 'Retry-After': '5' });
+  }
+
+  async forward(ctx: Context): Promise<void> {
+    const target = await this.coordinatorUrl();
+    const body = ctx.method === 'GET' || ctx.method === 'HEAD'
+      ? undefined
+      : await readRawBody(ctx, { limit: MAX_FORWARD_BYTES, type: /^application\/(json|octet-stream|vnd\.ailo\.update)\b/i, typeName: 'application/json or application/octet-stream' });
+    const headers: Record<string, string> = {};
+    for (const h of ['content-type', 'range', 'if-none-match']) {
+      const v = ctx.get(h);
+      if (v) headers[h] = v;
+    }
+    let res: Response;
+    try {
+      res = await fetch(target + ctx.url, { method: ctx.method, headers, body: body ? new Uint8Array(body) : undefined, signal: AbortSignal.timeout(FORWARD_TIMEOUT_MS) });
+    } catch (err) {
+      this.target = undefined;
+      throw new ApiError(502, 'ROUND_COORDINATOR_UNREACHABLE', `could not reach the round coordinator at ${target}: ${(err as Error).message}`);
+    }
+    ctx.status = res.status;
+    for (const h of FORWARDED_HEADERS) {
+      const v = res.headers.get(h);
+      if (v && h !== 'content-length') ctx.set(h, v);
+    }
+    ctx.set('x-ailo-forwarded-to', target);
+    ctx.body = Buffer.from(await res.arrayBuffer());
+  }
+}
+
+/** The federation routes, answered by forwarding (see RoundForwarder). */
+export function forwardedRoundRoutes(router: Router, forwarder: RoundForwarder): void {
+  const forward = (ctx: Context): Promise<void> => forwarder.forward(ctx);
+  router.get('/api/model', forward);
+  router.get('/api/model/chunk/:name', forward);
+  router.post('/api/task', forward);
+  router.get('/api/task/:id/tokens', forward);
+  router.post('/api/submit_gradient', forward);
+  router.get('/api/round', forward);
+}
