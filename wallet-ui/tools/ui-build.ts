@@ -27,6 +27,7 @@ function inputFiles(): string[] {
   walk(join(UI_ROOT, 'src'));
   if (existsSync(join(UI_ROOT, 'public'))) walk(join(UI_ROOT, 'public'));
   walk(join(REPO, 'chain'));
+  walk(join(REPO, 'trainer'));
   out.push(join(UI_ROOT, 'index.html'), join(UI_ROOT, 'tools', 'ui-build.ts'), join(REPO, 'package-lock.json'));
   return out.sort();
 }
@@ -68,6 +69,8 @@ export async function buildUi(log: (line: string) => void = console.log): Promis
         reportCompressedSize: false,
         chunkSizeWarningLimit: 1024,
       },
+      // The mining worker imports onnxruntime-web, which splits into chunks: only ES module workers can.
+      worker: { format: 'es' },
     });
     writeFileSync(join(tmp, STAMP), digest);
     const old = `${UI_DIST}.old-${process.pid}`;

@@ -7,6 +7,7 @@ import { AccountSession } from '../account/account-session.js';
 import { NodeApi, NodeApiError } from '../api/node-api.js';
 import type { AccountRecord, ChainHead, LedgerAccount, NetworkStatus } from '../api/types.js';
 import type { AiloEvents, PendingTransfer } from './events.js';
+import { miningController } from '../mining/mining-controller.js';
 import { formatAlc } from '../wallet/amount.js';
 import './ailo-dashboard-page.js';
 import './ailo-login-page.js';
@@ -145,6 +146,7 @@ export class AiloApp extends LitElement {
   }
 
   private endSession(flash?: string): void {
+    miningController.stop(); // it mines for this session's wallet
     this.session?.forgetKey();
     this.session = undefined;
     this.api.token = undefined;

@@ -5,6 +5,7 @@ import type { ChainHead, HistoryItem, NetworkStatus } from '../api/types.js';
 import { formatAlc } from '../wallet/amount.js';
 import { earningsOf, type Earnings } from '../wallet/history.js';
 import './ailo-earnings-chart.js';
+import './ailo-mining-panel.js';
 import { problemText } from './events.js';
 import { baseStyles } from './shared-styles.js';
 
@@ -122,6 +123,7 @@ export class AiloDashboardPage extends LitElement {
       <h1 tabindex="-1">Dashboard</h1>
       <p class="lead">The network training AILO-1B together, and what your contributions have earned.</p>
       ${this.status ? this.figures(this.status) : html`<p class="muted">Asking the node for the network's figures…</p>`}
+      ${this.address ? html`<ailo-mining-panel .address=${this.address}></ailo-mining-panel>` : ''}
       ${this.earningsCard()}
     `;
   }

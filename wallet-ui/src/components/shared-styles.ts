@@ -36,6 +36,7 @@ export const baseStyles = css`
   button.secondary { background: #fff; color: var(--accent); border-color: var(--border-strong); }
   button.secondary:hover:not(:disabled) { background: var(--accent-soft); border-color: var(--accent); }
   button.danger { background: #fff; color: var(--danger); border-color: var(--border-strong); }
+  button.danger:hover:not(:disabled) { background: var(--danger-bg); border-color: var(--danger); }
   button:disabled { opacity: 0.6; cursor: default; }
   .actions { display: flex; gap: 0.75rem; flex-wrap: wrap; align-items: center; }
   .notice { border-radius: 8px; padding: 0.7rem 0.9rem; margin: 0; }

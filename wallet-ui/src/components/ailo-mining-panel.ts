@@ -1,0 +1,109 @@
+/**
+ * <ailo-mining-panel>: "Start Mining" for the logged-in wallet. Shows what the tab's miner is doing: the model
+ * download, the device it chose (or why it cannot mine), live loss and tokens/s with charts, every submission's
+ * outcome, the ALC earned, and its log. Mining keeps going on other pages of the app; Stop ends it at once.
+ */
+import { LitElement, css, html, type TemplateResult } from 'lit';
+import { miningController, type MiningState } from '../mining/mining-controller.js';
+import type { BackendChoice, DownloadProgress } from '../mining/protocol.js';
+import { formatAlc } from '../wallet/amount.js';
+import './ailo-line-chart.js';
+import { baseStyles } from './shared-styles.js';
+
+export class AiloMiningPanel extends LitElement {
+  static override properties = { address: { attribute: false }, state: { state: true } };
+
+  declare address: string;
+  declare state: MiningState;
+  private readonly onChange = (): void => {
+    this.state = miningController.state;
+  };
+
+  constructor() {
+    super();
+    this.state = miningController.state;
+  }
+
+  static override styles = [baseStyles, css`
+    .controls { display: flex; flex-wrap: wrap; gap: 1rem; align-items: end; margin-bottom: 0.75rem; }
+    .controls label { display: grid; gap: 0.25rem; font-weight: 500; }
+    .controls select { font: inherit; padding: 0.5rem; border: 1px solid var(--border-strong); border-radius: 8px; background: #fff; }
+    .controls input[type='range'] { padding: 0; width: 12rem; accent-color: var(--accent); }
+    .stats { display: grid; grid-template-columns: repeat(5, minmax(0, 1fr)); gap: 0.75rem; margin: 0.75rem 0; }
+    @media (max-width: 820px) { .stats { grid-template-columns: repeat(2, minmax(0, 1fr)); } }
+    .stats div { display: grid; }
+    .stats strong { font-size: 1.2rem; font-variant-numeric: tabular-nums; }
+    .charts { display: grid; grid-template-columns: 1fr 1fr; gap: 1rem; }
+    @media (max-width: 620px) { .charts { grid-template-columns: 1fr; } }
+    progress { width: 100%; height: 0.6rem; accent-color: var(--accent); }
+    ul.outcomes { list-style: none; padding: 0; margin: 0.75rem 0 0; max-height: 10rem; overflow: auto; font-size: 0.9rem; }
+    ul.outcomes li { padding: 0.2rem 0; border-bottom: 1px solid var(--border); }
+    .ok { color: var(--success); }
+    .bad { color: var(--danger); }
+    details { margin-top: 0.75rem; }
+    pre { max-height: 12rem; overflow: auto; font-size: 0.8rem; background: var(--accent-soft); padding: 0.5rem; border-radius: 8px; white-space: pre-wrap; }
+  `];
+
+  override connectedCallback(): void {
+    super.connectedCallback();
+    miningController.addEventListener('change', this.onChange);
+    this.onChange();
+  }
+
+  override disconnectedCallback(): void {
+    super.disconnectedCallback();
+    miningController.removeEventListener('change', this.onChange);
+  }
+
+  private downloadView(d: DownloadProgress): TemplateResult {
+    const done = d.ready === d.chunks;
+    return html`<div data-testid="download">
+      <span class="muted">${done ? `Model v${d.version} ready` : `Loading model v${d.version}`}: ${d.ready} of ${d.chunks} chunks
+        (${d.fromCache} from this browser's cache, ${d.downloaded} downloaded)</span>
+      <progress max=${d.bytesTotal} value=${d.bytesReady} aria-label="Model download"></progress>
+    </div>`;
+  }
+
+  override render(): TemplateResult {
+    const st = this.state;
+    const running = st.phase === 'running';
+    const accepted = st.outcomes.filter((o) => o.accepted).length;
+    const s = st.step;
+    return html`<section class="card" aria-labelledby="mine-title" data-testid="mining">
+      <h2 id="mine-title">Mining in this browser</h2>
+      <div class="controls">
+        <label>Device
+          <select data-testid="backend" .value=${st.backend} ?disabled=${running}
+            @change=${(e: Event) => miningController.setBackend((e.target as HTMLSelectElement).value as BackendChoice)}>
+            <option value="auto">Automatic (WebGPU, else WASM)</option>
+            <option value="webgpu">WebGPU</option>
+            <option value="wasm">WASM (CPU)</option>
+          </select></label>
+        <label>Power: ${st.power}%
+          <input type="range" min="10" max="100" step="5" .value=${String(st.power)} data-testid="power" aria-label="Power (share of time spent training)"
+            @input=${(e: Event) => miningController.setPower(Number((e.target as HTMLInputElement).value))}></label>
+        ${running ? html`<button class="danger" @click=${() => miningController.stop()}>Stop Mining</button>`
+          : html`<button @click=${() => miningController.start(this.address)} data-testid="start-mining">Start Mining</button>`}
+      </div>
+      ${st.problem ? html`<p class="notice ${st.phase === 'unsupported' ? 'warn' : 'error'}" role="alert" data-testid="mining-problem">${st.problem}</p>` : ''}
+      ${st.device ? html`<p class="muted" data-testid="device">Training with ${st.device}.</p>` : ''}
+      ${st.download ? this.downloadView(st.download) : running ? html`<p class="muted">Checking the model…</p>` : ''}
+      <div class="stats" data-testid="mining-stats">
+        <div><span class="muted">Step</span><strong>${s ? `${s.step} / ${s.steps}` : '–'}</strong></div>
+        <div><span class="muted">Loss</span><strong data-testid="loss">${s ? s.loss.toFixed(3) : '–'}</strong></div>
+        <div><span class="muted">Tokens/s</span><strong>${s ? Math.round(s.tokensPerSecond) : '–'}</strong></div>
+        <div><span class="muted">Accepted / rejected</span><strong data-testid="submissions">${accepted} / ${st.outcomes.length - accepted}</strong></div>
+        <div><span class="muted">Earned here</span><strong data-testid="earned">${formatAlc(st.earned)} ALC</strong></div>
+      </div>
+      <div class="charts">
+        <ailo-line-chart label="Loss" .values=${st.losses} .digits=${3}></ailo-line-chart>
+        <ailo-line-chart label="Tokens/s" .values=${st.speeds} .digits=${0}></ailo-line-chart>
+      </div>
+      ${st.outcomes.length ? html`<ul class="outcomes" aria-label="Submissions" data-testid="outcomes">${st.outcomes.map((o) =>
+        html`<li class=${o.accepted ? 'ok' : 'bad'}><span class="mono">${o.taskId.slice(0, 10)}</span> ${o.text}</li>`)}</ul>` : ''}
+      ${st.log.length ? html`<details><summary>Log (${st.log.length} lines)</summary><pre data-testid="mining-log">${st.log.join('\n')}</pre></details>` : ''}
+    </section>`;
+  }
+}
+
+customElements.define('ailo-mining-panel', AiloMiningPanel);

@@ -1,0 +1,66 @@
+/**
+ * Model weight chunks in IndexedDB, keyed by their sha256: a chunk is fetched once, checked against its name
+ * with WebCrypto, and served from here on every later load, whichever version names it.
+ */
+import type { ModelChunk } from '../../../trainer/federated/model-manifest.js';
+
+const DB_NAME = 'ailo-model-chunks';
+const STORE = 'chunks';
+
+function request<T>(r: IDBRequest<T>): Promise<T> {
+  return new Promise((resolve, reject) => {
+    r.onsuccess = () => resolve(r.result);
+    r.onerror = () => reject(r.error ?? new Error('IndexedDB request failed'));
+  });
+}
+
+export async function sha256Hex(bytes: Uint8Array): Promise<string> {
+  const d = new Uint8Array(await crypto.subtle.digest('SHA-256', bytes as Uint8Array<ArrayBuffer>));
+  return Array.from(d, (b) => b.toString(16).padStart(2, '0')).join('');
+}
+
+export class ChunkStore {
+  private constructor(private readonly db: IDBDatabase) {}
+
+  static async open(): Promise<ChunkStore> {
+    const open = indexedDB.open(DB_NAME, 1);
+    open.onupgradeneeded = () => open.result.createObjectStore(STORE);
+    return new ChunkStore(await request(open));
+  }
+
+  async get(name: string): Promise<Uint8Array | undefined> {
+    const value = (await request(this.db.transaction(STORE, 'readonly').objectStore(STORE).get(name))) as ArrayBuffer | undefined;
+    return value ? new Uint8Array(value) : undefined;
+  }
+
+  async put(name: string, bytes: Uint8Array): Promise<void> {
+    const tx = this.db.transaction(STORE, 'readwrite');
+    tx.objectStore(STORE).put(bytes.slice().buffer, name);
+    await new Promise<void>((resolve, reject) => {
+      tx.oncomplete = () => resolve();
+      tx.onerror = tx.onabort = () => reject(tx.error ?? new Error('IndexedDB write failed'));
+    });
+  }
+
+  /** Drops every chunk the current version does not name, so the cache holds one model, not every one seen. */
+  async keepOnly(names: ReadonlySet<string>): Promise<void> {
+    const store = this.db.transaction(STORE, 'readwrite').objectStore(STORE);
+    const keys = (await request(store.getAllKeys())) as string[];
+    await Promise.all(keys.filter((k) => !names.has(k)).map((k) => request(store.delete(k))));
+  }
+
+  /** A chunk from the cache, or fetched, verified and cached; `fromCache` tells which. */
+  async fetchChunk(origin: string, chunk: ModelChunk, signal?: AbortSignal): Promise<{ bytes: Uint8Array; fromCache: boolean }> {
+    const cached = await this.get(chunk.name);
+    if (cached && cached.length === chunk.size) return { bytes: cached, fromCache: true };
+    const res = await fetch(`${origin}/api/model/chunk/${chunk.name}`, { signal });
+    if (!res.ok) throw new Error(`the node answered ${res.status} for weight chunk ${chunk.name.slice(0, 12)}`);
+    const bytes = new Uint8Array(await res.arrayBuffer());
+    const digest = await sha256Hex(bytes);
+    if (digest !== chunk.name || bytes.length !== chunk.size) {
+      throw new Error(`weight chunk ${chunk.name.slice(0, 12)} arrived corrupted (sha256 ${digest.slice(0, 12)}, ${bytes.length} bytes); try again`);
+    }
+    await this.put(chunk.name, bytes);
+    return { bytes, fromCache: false };
+  }
+}

@@ -1,0 +1,185 @@
+/**
+ * The browser miner, in a module worker so the page stays responsive: checks the device, loads the signed model
+ * (chunks from IndexedDB or fetched in parallel and verified), then asks for tasks, trains, compresses and submits
+ * under the wallet it was given, resting between steps by the power setting. The page stops it by terminating it.
+ */
+import { fromHex } from '../../../chain/bytes.js';
+import { recoverAddressJs } from '../../../chain/crypto/signature.js';
+import { compressUpdate, matrixRowLengths, type TensorValues } from '../../../trainer/codec/compress.js';
+import { checkManifest, manifestDigest, manifestSigningDigest, placeChunk, type SignedModelManifest } from '../../../trainer/federated/model-manifest.js';
+import type { ModelConfig } from '../../../trainer/model/config.js';
+import { checkWeights, type Weights } from '../../../trainer/model/weights.js';
+import { BrowserTrainSession } from './browser-trainer.js';
+import { ChunkStore } from './chunk-store.js';
+import { planDevice } from './device-check.js';
+import type { DownloadProgress, MiningBackend, PageToWorker, WorkerToPage } from './protocol.js';
+
+interface Task {
+  taskId: string;
+  modelVersion: number;
+  batchSize: number;
+  seqLen: number;
+  steps: number;
+  lr: number;
+  maxAbs: number;
+  density: number;
+}
+
+const scope = self as unknown as { postMessage(m: WorkerToPage): void; onmessage: ((e: MessageEvent<PageToWorker>) => void) | null };
+const post = (m: WorkerToPage): void => scope.postMessage(m);
+const origin = self.location.origin;
+const DOWNLOADS_IN_PARALLEL = 4;
+
+class NodeRefusal extends Error {
+  constructor(readonly status: number, readonly code: string, message: string) {
+    super(message);
+  }
+}
+
+async function call<T>(path: string, init?: RequestInit): Promise<T> {
+  const res = await fetch(`${origin}${path}`, init);
+  const body = (await res.json().catch(() => ({}))) as T & { error?: { code: string; message: string } };
+  if (!res.ok) throw new NodeRefusal(res.status, body.error?.code ?? `HTTP_${res.status}`, body.error?.message ?? `the node answered ${res.status} for ${path}`);
+  return body;
+}
+
+const rest = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
+
+class BrowserMiner {
+  private power: number;
+  private model: { version: number; cfg: ModelConfig; weights: Weights } | undefined;
+  private residual: TensorValues | undefined;
+  private session: BrowserTrainSession | undefined;
+  private backend: MiningBackend | undefined;
+  private coordinators: Set<string> | undefined;
+
+  constructor(private readonly wallet: string, power: number, private readonly choice: 'auto' | MiningBackend, private readonly store: ChunkStore) {
+    this.power = power;
+  }
+
+  setPower(power: number): void {
+    this.power = Math.min(100, Math.max(1, power));
+  }
+
+  private async manifest(version: number): Promise<SignedModelManifest> {
+    this.coordinators ??= new Set((await call<{ coordinators: string[] }>('/api/chain/genesis')).coordinators.map((a) => a.toLowerCase()));
+    const signed = await call<SignedModelManifest>(`/api/model?version=${version}`);
+    const problem = checkManifest(signed.manifest);
+    if (problem) throw new Error(`the node's model manifest is malformed: ${problem}`);
+    const digest = manifestDigest(signed.manifest);
+    if (digest !== signed.manifestDigest) throw new Error(`the model manifest's digest is ${digest}, not the ${signed.manifestDigest} it claims`);
+    const signer = recoverAddressJs(manifestSigningDigest(digest), fromHex(signed.signature))?.toLowerCase();
+    if (!signer || !this.coordinators.has(signer)) throw new Error(`model version ${signed.version} is not signed by a coordinator of this chain`);
+    return signed;
+  }
+
+  private async loadModel(version: number): Promise<void> {
+    const signed = await this.manifest(version);
+    const { chunks, tensorMap, config } = signed.manifest;
+    const progress: DownloadProgress = { version, chunks: chunks.length, ready: 0, fromCache: 0, downloaded: 0, bytesTotal: signed.manifest.totalBytes, bytesReady: 0 };
+    post({ type: 'download', progress: { ...progress } });
+    const weights: Weights = new Map();
+    const queue = [...chunks];
+    await Promise.all(Array.from({ length: DOWNLOADS_IN_PARALLEL }, async () => {
+      for (let chunk = queue.shift(); chunk; chunk = queue.shift()) {
+        const got = await this.store.fetchChunk(origin, chunk);
+        placeChunk(signed.manifest, weights, chunk, got.bytes);
+        progress.ready++;
+        progress.bytesReady += chunk.size;
+        if (got.fromCache) progress.fromCache++;
+        else progress.downloaded++;
+        post({ type: 'download', progress: { ...progress } });
+      }
+    }));
+    checkWeights(config, weights);
+    await this.store.keepOnly(new Set(chunks.map((c) => c.name)));
+    this.model = { version, cfg: config, weights: new Map(Object.keys(tensorMap).map((n) => [n, weights.get(n)!])) };
+    this.residual = undefined;
+    post({ type: 'log', line: `model version ${version}: ${chunks.length} chunks, ${progress.fromCache} from the cache, ${progress.downloaded} downloaded` });
+  }
+
+  private async prepare(task: Task): Promise<BrowserTrainSession> {
+    const cfg = this.model!.cfg;
+    if (this.session?.fits(cfg, task)) return this.session;
+    await this.session?.dispose();
+    if (!this.backend) {
+      const plan = await planDevice(cfg, task, this.choice);
+      if (!plan.ok) throw new Unsupported(plan.reason);
+      this.backend = plan.backend;
+      post({ type: 'device', backend: plan.backend, description: plan.description });
+    }
+    this.session = await BrowserTrainSession.create(cfg, this.backend, task.batchSize, task.seqLen);
+    return this.session;
+  }
+
+  async runTask(): Promise<void> {
+    const task = await call<Task>('/api/task', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ wallet: this.wallet }) });
+    if (this.model?.version !== task.modelVersion) await this.loadModel(task.modelVersion);
+    const model = this.model!;
+    const session = await this.prepare(task);
+    post({ type: 'task', taskId: task.taskId, modelVersion: task.modelVersion, steps: task.steps });
+    const res = await fetch(`${origin}/api/task/${task.taskId}/tokens`);
+    if (!res.ok) throw new Error(`the node answered ${res.status} for the task's tokens`);
+    const raw = new Uint8Array(await res.arrayBuffer());
+    const tokens = new Uint16Array(raw.buffer, 0, raw.byteLength >> 1);
+    let stepStart = performance.now();
+    const result = await session.train(model.weights, tokens, task, {
+      onStep: async ({ step, loss, tokens: n }) => {
+        const took = performance.now() - stepStart;
+        post({ type: 'step', step, steps: task.steps, loss, tokensPerSecond: (n / took) * 1000 });
+        if (this.power < 100) await rest((took * (100 - this.power)) / this.power);
+        stepStart = performance.now();
+      },
+    });
+    if (!result) return;
+    const compressed = compressUpdate(result.update, this.residual, { density: task.density, maxAbs: task.maxAbs, rowLengths: matrixRowLengths(model.cfg) });
+    const query = new URLSearchParams({
+      username: this.wallet, taskId: task.taskId, modelVersion: String(task.modelVersion),
+      loss: String(result.losses.at(-1)), batchSize: String(task.batchSize),
+    });
+    try {
+      const r = await call<{ contribution: string; reward: string; quality: number }>(`/api/submit_gradient?${query}`, {
+        method: 'POST', headers: { 'content-type': 'application/octet-stream' }, body: compressed.bytes as Uint8Array<ArrayBuffer>,
+      });
+      this.residual = compressed.residual;
+      post({ type: 'accepted', taskId: task.taskId, reward: r.reward, quality: r.quality, contribution: r.contribution });
+    } catch (err) {
+      if (!(err instanceof NodeRefusal)) throw err;
+      post({ type: 'rejected', taskId: task.taskId, code: err.code, message: err.message });
+    }
+  }
+
+  async run(): Promise<never> {
+    for (;;) {
+      try {
+        await this.runTask();
+      } catch (err) {
+        if (err instanceof NodeRefusal && err.code === 'TOO_MANY_TASKS') {
+          post({ type: 'log', line: `the node has enough open tasks from this wallet; waiting (${err.message})` });
+          await rest(2000);
+          continue;
+        }
+        throw err;
+      }
+    }
+  }
+}
+
+class Unsupported extends Error {}
+
+let miner: BrowserMiner | undefined;
+
+scope.onmessage = (e) => {
+  const m = e.data;
+  if (m.type === 'power') return miner?.setPower(m.power);
+  if (m.type !== 'start' || miner) return;
+  void (async () => {
+    try {
+      miner = new BrowserMiner(m.wallet, m.power, m.backend, await ChunkStore.open());
+      await miner.run();
+    } catch (err) {
+      const message = err instanceof Error ? err.message : String(err);
+      post(err instanceof Unsupported ? { type: 'unsupported', reason: message } : { type: 'failed', message });
+    }
+  })();
+};

@@ -1,0 +1,29 @@
+/** Messages between the dashboard and the mining worker (structured-clone safe: no bigint in the payloads' types). */
+
+export type MiningBackend = 'webgpu' | 'wasm';
+export type BackendChoice = 'auto' | MiningBackend;
+
+export type PageToWorker =
+  | { type: 'start'; wallet: string; power: number; backend: BackendChoice }
+  | { type: 'power'; power: number };
+
+export interface DownloadProgress {
+  version: number;
+  chunks: number;
+  ready: number;
+  fromCache: number;
+  downloaded: number;
+  bytesTotal: number;
+  bytesReady: number;
+}
+
+export type WorkerToPage =
+  | { type: 'device'; backend: MiningBackend; description: string }
+  | { type: 'unsupported'; reason: string }
+  | { type: 'download'; progress: DownloadProgress }
+  | { type: 'task'; taskId: string; modelVersion: number; steps: number }
+  | { type: 'step'; step: number; steps: number; loss: number; tokensPerSecond: number }
+  | { type: 'accepted'; taskId: string; reward: string; quality: number; contribution: string }
+  | { type: 'rejected'; taskId: string; code: string; message: string }
+  | { type: 'log'; line: string }
+  | { type: 'failed'; message: string };
