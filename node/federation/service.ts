@@ -7,7 +7,8 @@
 import { join } from 'node:path';
 import type { Address } from '../../chain/address.js';
 import type { Hex } from '../../chain/bytes.js';
-import { TxError } from '../../chain/errors.js';
+import { TxError, TxErrorCode } from '../../chain/errors.js';
+import { decodeTx } from '../../chain/tx/codec.js';
 import { signTx } from '../../chain/tx/sign.js';
 import type { ContributionTx, Hash, ModelVersionTx } from '../../chain/tx/types.js';
 import { topkCount, updateCosine } from '../../trainer/codec/compress.js';
@@ -24,6 +25,7 @@ import { federationError } from './errors.js';
 import { ModelStore, sha256Hex } from './model-store.js';
 import { QualityMeter, type QualityMeasurement } from './quality.js';
 import { TaskBook, type TrainingTask } from './task-book.js';
+import { RoundJournal } from './round-journal.js';
 
 export interface FederationConfig {
   /** Local training each task asks for. */
@@ -103,6 +105,8 @@ export class FederationService {
   private readonly taskAddresses: BatchAddress[];
   private readonly heldAddresses: BatchAddress[];
   private stopped = false;
+  private readonly journal: RoundJournal;
+  private readonly awaitingAggregation = new Set<Hash>();
 
   private constructor(
     readonly cfg: FederationConfig,
@@ -117,6 +121,7 @@ export class FederationService {
     private readonly log: (line: string) => void,
   ) {
     this.tasks = new TaskBook(cfg.tasksPerWallet);
+    this.journal = new RoundJournal(join(store.dir, 'open-round'));
     this.sizes = new Map(paramSpecs(modelConfig).map((s) => [s.name, numel(s.shape)]));
     // Task windows start one row apart: on a small corpus (the devnet's) whole-task strides would leave only a
     // few distinct tasks, and the same tokens from the same version train to the same update, a duplicate.
@@ -147,6 +152,7 @@ export class FederationService {
     });
     const s = new FederationService(cfg, modelConfig, new ModelStore(root), shards, o.ledger, o.stats, o.key, o.coordinator, meter, o.log ?? console.log);
     s.loadCurrent();
+    await s.resumeRound();
     s.roundDeadline = Date.now() + cfg.roundMs;
     s.timer = setInterval(() => void s.exclusive(() => s.maybeCloseRound()).catch((err: Error) => s.log(`federation: ${err.message}`)), 250);
     return s;
@@ -168,6 +174,42 @@ export class FederationService {
     this.current = { version: latest, signed, weights };
     this.recent.set(latest, weights);
     this.momentum = this.store.loadMomentum(latest, this.modelConfig);
+  }
+
+  /**
+   * Takes back the round a crash interrupted: re-submits each journaled contribution (the ledger ignores one it
+   * already holds) and keeps its update for the next aggregation, unless a version already aggregated it or it is
+   * now too stale to be aggregated.
+   */
+  private async resumeRound(): Promise<void> {
+    const view = this.ledger.pool.pendingState;
+    for (const e of this.journal.entries()) {
+      const signed = decodeTx(e.tx);
+      const tx = signed.tx;
+      if (tx.type !== 'contribution' || signed.hash !== e.contribution) {
+        this.journal.remove(e.contribution);
+        continue;
+      }
+      const recorded = view.contribution(e.contribution);
+      if ((recorded && recorded.aggregatedIn > 0n) || this.current.version - Number(tx.modelVersion) > this.cfg.maxStaleness) {
+        this.journal.remove(e.contribution);
+        continue;
+      }
+      if (!recorded) {
+        try {
+          await this.ledger.submit(signed);
+        } catch (err) {
+          if (!(err instanceof TxError && err.code === TxErrorCode.DUPLICATE)) {
+            this.log(`federation: dropped journaled contribution ${e.contribution}: ${(err as Error).message}`);
+            this.journal.remove(e.contribution);
+            continue;
+          }
+        }
+      }
+      this.round.push({ wallet: e.wallet, update: decodeUpdate(e.update, this.sizes), tokens: e.tokens, contribution: e.contribution, digest: e.digest });
+      this.digests.set(e.digest, this.current.version);
+    }
+    if (this.round.length > 0) this.log(`federation: resumed a round of ${this.round.length} accepted update(s) from ${this.journal.dir}`);
   }
 
   get version(): number {
@@ -284,10 +326,17 @@ export class FederationService {
           shard: `0x${task.shardDigest}`, offset: BigInt(task.offset), length: BigInt(task.length), gradientDigest: `0x${digest}`,
           quality: m.quality, reward,
         } satisfies Omit<ContributionTx, 'signature'>, this.key, spec.chainId);
-        await this.ledger.submit(tx);
+        // Journal first: a crash after the ledger has the contribution must not lose its update.
+        const tokensTrained = task.steps * task.batchSize * task.seqLen;
+        this.journal.add({ contribution: tx.hash, tx: tx.bytes, update: body, wallet: f.wallet, tokens: tokensTrained, digest });
+        try {
+          await this.ledger.submit(tx);
+        } catch (err) {
+          this.journal.remove(tx.hash);
+          throw err;
+        }
         task.state = 'used';
         this.digests.set(digest, this.current.version);
-        const tokensTrained = task.steps * task.batchSize * task.seqLen;
         this.round.push({ wallet: f.wallet, update, tokens: tokensTrained, contribution: tx.hash, digest });
         this.stats.recordWork(f.wallet, tokensTrained);
         this.log(`federation: accepted task ${task.id.slice(0, 10)} from ${f.wallet} (v${task.modelVersion}, quality ${m.quality / 1000}x, held-out ${m.heldLossBefore.toFixed(3)} -> ${m.heldLossAfter.toFixed(3)})`);
@@ -304,8 +353,19 @@ export class FederationService {
     });
   }
 
+  private pruneJournal(): void {
+    const view = this.ledger.chain.view();
+    for (const hash of this.awaitingAggregation) {
+      if ((view.contribution(hash)?.aggregatedIn ?? 0n) > 0n) {
+        this.journal.remove(hash);
+        this.awaitingAggregation.delete(hash);
+      }
+    }
+  }
+
   private async maybeCloseRound(): Promise<void> {
     if (this.stopped) return;
+    this.pruneJournal();
     const now = Date.now();
     if (this.round.length === 0) {
       if (now >= this.roundDeadline) this.roundDeadline = now + this.cfg.roundMs;
@@ -328,6 +388,8 @@ export class FederationService {
       manifestDigest: signed.manifestDigest, contributions: entries.map((e) => e.contribution),
     } satisfies Omit<ModelVersionTx, 'signature'>, this.key, this.ledger.chain.spec.chainId);
     await this.ledger.submit(tx);
+    // Journal entries go once a block holds this version (pruneJournal); a crash before that replays the round.
+    for (const e of entries) this.awaitingAggregation.add(e.contribution);
     this.current = { version, signed, weights };
     this.momentum = momentum;
     this.store.saveMomentum(version, this.modelConfig, momentum);

@@ -1,0 +1,51 @@
+/**
+ * A coordinator stopped mid-round (or killed: the journal is synced before the contribution is submitted) resumes
+ * the same round after a restart, and the next model version aggregates the contribution accepted before it.
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { toChecksumAddress } from '../../chain/address.js';
+import { wallet } from '../../chain/test/fixtures.js';
+import { Miner } from '../../trainer/miner/miner.js';
+import type { AiloNode } from '../node.js';
+import { get, startTestNode, testNet, waitFor } from '../test/harness.js';
+
+const FED = { batchSize: 4, seqLen: 32, steps: 4, lr: 3e-3, roundSize: 2, roundMs: 600_000, density: 0.01 };
+
+describe('an interrupted round', () => {
+  const net = testNet(50);
+  const cache = mkdtempSync(join(tmpdir(), 'ailo-journal-'));
+  const data = join(net.root, 'data');
+  let node: AiloNode | undefined;
+  afterAll(async () => {
+    await node?.stop();
+    net.remove();
+    rmSync(cache, { recursive: true, force: true });
+  });
+
+  const mine = async (n: number, url: string) => {
+    const m = new Miner({ wallet: toChecksumAddress(wallet(505).address), nodeUrl: url, provider: 'cpu', power: 100, cacheDir: cache, maxTasks: n });
+    const summary = await m.run();
+    expect(summary.accepted, JSON.stringify(summary.rejections)).toHaveLength(n);
+    return summary.accepted.map((a) => a.contribution as `0x${string}`);
+  };
+
+  it('is resumed after a restart and its contributions are aggregated into the next version', async () => {
+    node = await startTestNode(net, data, { federation: FED });
+    const [first] = await mine(1, node.url);
+    await waitFor('the first contribution in a block', async () => ((await get(`${node!.url}/api/ledger/tx/${first}`)).json.status === 'confirmed' ? true : undefined));
+    expect((await get(`${node.url}/api/round`)).json.accepted).toBe(1);
+    await node.stop();
+
+    node = await startTestNode(net, data, { federation: FED });
+    expect((await get(`${node.url}/api/round`)).json).toMatchObject({ version: 0, accepted: 1 });
+    const [second] = await mine(1, node.url);
+    const version = await waitFor('model version 1 on the ledger', async () => (node!.chain.view().meta().latestModelVersion === 1n ? true : undefined), 60_000);
+    expect(version).toBe(true);
+    const view = node.chain.view();
+    expect(view.contribution(first!)?.aggregatedIn).toBe(1n);
+    expect(view.contribution(second!)?.aggregatedIn).toBe(1n);
+  }, 180_000);
+});

@@ -1,0 +1,74 @@
+/**
+ * The open round on disk: each accepted submission's signed contribution transaction and update bytes, written
+ * (and synced) before the contribution goes to the ledger and removed once a model version aggregates it. A
+ * coordinator that crashes mid-round restarts with the same round: no accepted contribution is lost, none is paid
+ * twice (the same signed transaction is re-submitted, and the ledger refuses duplicates).
+ */
+import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, rmSync, writeSync } from 'node:fs';
+import { join } from 'node:path';
+import type { Address } from '../../chain/address.js';
+import { fromHex, toHex } from '../../chain/bytes.js';
+import type { Hash } from '../../chain/tx/types.js';
+
+export interface JournalEntry {
+  contribution: Hash;
+  /** The signed contribution transaction, canonical bytes. */
+  tx: Uint8Array;
+  update: Uint8Array;
+  wallet: Address;
+  tokens: number;
+  digest: string;
+}
+
+function writeDurably(path: string, bytes: Uint8Array): void {
+  const tmp = `${path}.tmp`;
+  const fd = openSync(tmp, 'w');
+  try {
+    writeSync(fd, bytes);
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
+  renameSync(tmp, path);
+}
+
+export class RoundJournal {
+  constructor(readonly dir: string) {
+    mkdirSync(dir, { recursive: true });
+  }
+
+  add(e: JournalEntry): void {
+    writeDurably(join(this.dir, `${e.contribution}.update`), e.update);
+    const meta = { contribution: e.contribution, tx: toHex(e.tx), wallet: e.wallet, tokens: e.tokens, digest: e.digest };
+    writeDurably(join(this.dir, `${e.contribution}.json`), new TextEncoder().encode(JSON.stringify(meta)));
+  }
+
+  remove(contribution: Hash): void {
+    rmSync(join(this.dir, `${contribution}.json`), { force: true });
+    rmSync(join(this.dir, `${contribution}.update`), { force: true });
+  }
+
+  /** Every whole entry; a half-written one (crash between its two files) is dropped, as its contribution never left. */
+  entries(): JournalEntry[] {
+    const out: JournalEntry[] = [];
+    for (const name of readdirSync(this.dir)) {
+      if (name.endsWith('.tmp')) {
+        rmSync(join(this.dir, name), { force: true });
+        continue;
+      }
+      if (!name.endsWith('.json')) continue;
+      const meta = JSON.parse(readFileSync(join(this.dir, name), 'utf8')) as { contribution: Hash; tx: string; wallet: Address; tokens: number; digest: string };
+      const updatePath = join(this.dir, `${meta.contribution}.update`);
+      if (!existsSync(updatePath)) {
+        this.remove(meta.contribution);
+        continue;
+      }
+      out.push({ ...meta, tx: fromHex(meta.tx), update: new Uint8Array(readFileSync(updatePath)) });
+    }
+    for (const name of readdirSync(this.dir)) {
+      // an update whose metadata never got written: its contribution was never submitted
+      if (name.endsWith('.update') && !existsSync(join(this.dir, name.replace(/\.update$/, '.json')))) rmSync(join(this.dir, name), { force: true });
+    }
+    return out;
+  }
+}
