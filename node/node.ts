@@ -64,57 +64,60 @@ export class AiloNode {
     const warn = o.log ?? ((line: string) => logger.warn(line));
     const prepared = prepareDataDir(o);
     prepared.notes.forEach(log);
-    const verifier = new WorkerPoolVerifier();
-    const store = await ChainStore.open(prepared.chainDir);
-    let chain: Chain;
+    // Whatever opened before a failure is closed again, newest first, so a failed start leaves no lock or thread behind.
+    const opened: (() => Promise<void>)[] = [];
+    const closeOpened = async (): Promise<void> => {
+      for (const close of opened.reverse()) await close().catch(() => undefined);
+    };
     try {
-      chain = await Chain.open(store, prepared.spec, prepared.genesisText, { verifier });
+      const verifier = new WorkerPoolVerifier();
+      opened.push(() => verifier.close());
+      const store = await ChainStore.open(prepared.chainDir);
+      opened.push(() => store.close());
+      const chain = await Chain.open(store, prepared.spec, prepared.genesisText, { verifier });
+      const ledger = new LedgerService(chain, verifier, warn);
+      const metrics = new NodeMetrics(chain);
+      const vault = await AccountVault.open(join(o.data, 'accounts'));
+      opened.push(() => vault.close());
+      const stats = new NetworkStats();
+      // Rounds run on the first coordinator named in genesis; every other node forwards the round routes to it.
+      const roundCoordinator = prepared.spec.coordinators[0]!;
+      const federation = prepared.coordinator?.address === roundCoordinator && o.federation
+        ? await FederationService.start({ dataDir: o.data, ledger, stats, key: prepared.coordinator.key, coordinator: prepared.coordinator.address, config: o.federation, log })
+        : undefined;
+      if (federation) opened.push(() => federation.stop());
+      // Created once the server knows its own address; no request reaches the routes before that.
+      let network: PeerNetwork | undefined;
+      const app = createApp((router) => {
+        statusRoutes(router, { networkName: prepared.networkName, ledger, stats, coordinator: prepared.coordinator?.address, peers: () => network?.peers.reachable(60_000) ?? 0 });
+        p2pRoutes(router, chain, () => network!, o.gossipLimits);
+        opsRoutes(router, { chain, ledger, metrics, network: () => network, round: federation ? () => federation.roundStatus() : undefined });
+        ledgerRoutes(router, ledger);
+        chainRoutes(router, chain, prepared.genesisText);
+        if (federation) federationRoutes(router, federation);
+        else if (o.federation) forwardedRoundRoutes(router, new RoundForwarder(roundCoordinator, () => network!));
+        accountRoutes(router, vault);
+      }, log);
+      app.use(serveWalletUi());
+      const server = await new Promise<Server>((resolve, reject) => {
+        const s = app.listen(o.port, o.host, () => resolve(s));
+        s.once('error', reject);
+      }).catch((err: NodeJS.ErrnoException) => {
+        throw err.code === 'EADDRINUSE' ? new Error(`port ${o.port} on ${o.host} is in use; pick another with --port`) : err;
+      });
+      server.requestTimeout = 30_000;
+      server.headersTimeout = 10_000;
+      const address = server.address() as AddressInfo;
+      const self = o.publicUrl ?? `http://${address.family === 'IPv6' ? `[${address.address}]` : address.address}:${address.port}`;
+      network = new PeerNetwork(chain, ledger, new PeerSet(new URL(self).origin, o.peers ?? []), log);
+      network.start();
+      const producer = prepared.coordinator ? new BlockProducer(ledger, prepared.coordinator.key, prepared.coordinator.address, { warn, error: o.log ?? ((line) => logger.error(line)) }, undefined, () => network?.isSyncing ?? false) : undefined;
+      producer?.start();
+      return new AiloNode(prepared, chain, ledger, stats, producer, server, verifier, vault, network, federation);
     } catch (err) {
-      await store.close();
-      await verifier.close();
+      await closeOpened();
       throw err;
     }
-    const ledger = new LedgerService(chain, verifier, warn);
-    const metrics = new NodeMetrics(chain);
-    const vault = await AccountVault.open(join(o.data, 'accounts'));
-    const stats = new NetworkStats();
-    // Rounds run on the first coordinator named in genesis; every other node forwards the round routes to it.
-    const roundCoordinator = prepared.spec.coordinators[0]!;
-    const federation = prepared.coordinator?.address === roundCoordinator && o.federation
-      ? await FederationService.start({ dataDir: o.data, ledger, stats, key: prepared.coordinator.key, coordinator: prepared.coordinator.address, config: o.federation, log })
-      : undefined;
-    // Created once the server knows its own address; no request reaches the routes before that.
-    let network: PeerNetwork | undefined;
-    const app = createApp((router) => {
-      statusRoutes(router, { networkName: prepared.networkName, ledger, stats, coordinator: prepared.coordinator?.address, peers: () => network?.peers.reachable(60_000) ?? 0 });
-      p2pRoutes(router, chain, () => network!, o.gossipLimits);
-      opsRoutes(router, { chain, ledger, metrics, network: () => network, round: federation ? () => federation.roundStatus() : undefined });
-      ledgerRoutes(router, ledger);
-      chainRoutes(router, chain, prepared.genesisText);
-      if (federation) federationRoutes(router, federation);
-      else if (o.federation) forwardedRoundRoutes(router, new RoundForwarder(roundCoordinator, () => network!));
-      accountRoutes(router, vault);
-    }, log);
-    app.use(serveWalletUi());
-    const server = await new Promise<Server>((resolve, reject) => {
-      const s = app.listen(o.port, o.host, () => resolve(s));
-      s.once('error', reject);
-    }).catch(async (err: NodeJS.ErrnoException) => {
-      await federation?.stop();
-      await store.close();
-      await verifier.close();
-      await vault.close();
-      throw err.code === 'EADDRINUSE' ? new Error(`port ${o.port} on ${o.host} is in use; pick another with --port`) : err;
-    });
-    server.requestTimeout = 30_000;
-    server.headersTimeout = 10_000;
-    const address = server.address() as AddressInfo;
-    const self = o.publicUrl ?? `http://${address.family === 'IPv6' ? `[${address.address}]` : address.address}:${address.port}`;
-    network = new PeerNetwork(chain, ledger, new PeerSet(new URL(self).origin, o.peers ?? []), log);
-    network.start();
-    const producer = prepared.coordinator ? new BlockProducer(ledger, prepared.coordinator.key, prepared.coordinator.address, { warn, error: o.log ?? ((line) => logger.error(line)) }, undefined, () => network?.isSyncing ?? false) : undefined;
-    producer?.start();
-    return new AiloNode(prepared, chain, ledger, stats, producer, server, verifier, vault, network, federation);
   }
 
   get url(): string {
