@@ -21,9 +21,11 @@ const MAX_BACKOFF_MS = 30_000;
 
 export class PeerSet {
   private readonly peers = new Map<string, PeerInfo>();
+  /** The operator's --peers: never evicted. */
+  private readonly configured = new Set<string>();
 
   constructor(readonly self: string, initial: string[], private readonly now: () => number = Date.now) {
-    for (const url of initial) this.add(url);
+    for (const url of initial) if (this.add(url)) this.configured.add(new URL(url).origin);
   }
 
   /** Normalizes and adds a peer URL; ignores itself, duplicates, malformed URLs and additions beyond MAX_PEERS. */
@@ -36,9 +38,23 @@ export class PeerSet {
     } catch {
       return false;
     }
-    if (url === this.self || this.peers.has(url) || this.peers.size >= MAX_PEERS) return false;
+    if (url === this.self || this.peers.has(url)) return false;
+    if (this.peers.size >= MAX_PEERS && !this.evictOne()) return false;
     this.peers.set(url, { url, score: 0, bannedUntil: 0, lastSeen: 0, failures: 0, retryAt: 0 });
     return true;
+  }
+
+  /** Makes room by dropping a learned (not configured) peer that keeps failing or is banned, so junk cannot fill the set. */
+  private evictOne(): boolean {
+    const t = this.now();
+    for (const p of this.peers.values()) {
+      if (this.configured.has(p.url)) continue;
+      if (p.failures >= 5 || p.bannedUntil > t) {
+        this.peers.delete(p.url);
+        return true;
+      }
+    }
+    return false;
   }
 
   /** Peers not banned and not waiting out a backoff after failing to answer. */
