@@ -49,9 +49,11 @@ export class MiningController extends EventTarget {
     if (wallet !== this.state.wallet) this.update({ losses: [], speeds: [], outcomes: [], earned: 0n, log: [] });
     this.update({ phase: 'running', wallet, device: undefined, problem: undefined, download: undefined, step: undefined });
     const worker = new Worker(new URL('./mining-worker.ts', import.meta.url), { type: 'module', name: 'ailo-miner' });
-    worker.onmessage = (e: MessageEvent<WorkerToPage>) => this.onWorker(e.data);
+    worker.onmessage = (e: MessageEvent<WorkerToPage>) => {
+      if (e.data.type === 'ready') worker.postMessage({ type: 'start', wallet, power: this.state.power, backend: this.state.backend } satisfies PageToWorker);
+      else this.onWorker(e.data);
+    };
     worker.onerror = (e) => this.fail(`the mining worker crashed: ${e.message || 'unknown error'}`);
-    worker.postMessage({ type: 'start', wallet, power: this.state.power, backend: this.state.backend } satisfies PageToWorker);
     this.worker = worker;
   }
 
@@ -109,6 +111,7 @@ export class MiningController extends EventTarget {
         break;
       }
       case 'log': this.addLog(m.line); break;
+      case 'ready': break;
     }
   }
 }

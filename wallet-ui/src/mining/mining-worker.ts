@@ -183,3 +183,4 @@ scope.onmessage = (e) => {
     }
   })();
 };
+post({ type: 'ready' });

@@ -18,6 +18,8 @@ export interface DownloadProgress {
 }
 
 export type WorkerToPage =
+  /** Sent once the worker's modules are evaluated: a message posted earlier could reach it before it listens. */
+  | { type: 'ready' }
   | { type: 'device'; backend: MiningBackend; description: string }
   | { type: 'unsupported'; reason: string }
   | { type: 'download'; progress: DownloadProgress }

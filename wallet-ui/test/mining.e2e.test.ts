@@ -1,0 +1,181 @@
+/**
+ * Browser mining end to end, in Debian's Chromium through playwright-core, against a real node on loopback with
+ * federation on (ailo-tiny, small tasks): the dashboard mines a round with WASM and with WebGPU (SwiftShader), the
+ * node accepts the submission and the reward reaches the balance, and a reload trains from the IndexedDB chunk cache
+ * without downloading any chunk again. Screenshots go to $AILO_SCREENSHOTS (default: a folder in the OS temp dir).
+ */
+import { existsSync, mkdirSync } from 'node:fs';
+import type { IncomingMessage, Server } from 'node:http';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { parseAddress } from '../../chain/address.js';
+import { AiloNode } from '../../node/node.js';
+import { testNet, waitFor, type TestNet } from '../../node/test/harness.js';
+import { ensureUiBuilt } from '../tools/ui-build.js';
+
+const CHROMIUM = '/usr/bin/chromium';
+// No --disable-gpu: WebGPU then runs on SwiftShader (see RUNTIME.md).
+const FLAGS = ['--no-sandbox', '--enable-unsafe-webgpu', '--use-webgpu-adapter=swiftshader', '--disable-background-networking',
+  '--disable-component-update', '--disable-sync', '--no-first-run'];
+const SHOTS = process.env.AILO_SCREENSHOTS ?? join(tmpdir(), 'ailo-mining-screens');
+const WAIT = { timeout: 60_000 };
+const FEDERATION = { batchSize: 4, seqLen: 32, steps: 6, lr: 3e-3, roundSize: 100, roundMs: 600_000 };
+
+describe.skipIf(!existsSync(CHROMIUM))('browser mining in Chromium', () => {
+  let net: TestNet;
+  let node: AiloNode;
+  let browser: Browser;
+  /** Every chunk request the node received, counted on the node's own HTTP server. */
+  const chunkRequests: string[] = [];
+  const contexts: BrowserContext[] = [];
+  const problems: string[] = [];
+
+  beforeAll(async () => {
+    await ensureUiBuilt(() => {});
+    mkdirSync(SHOTS, { recursive: true });
+    net = testNet(50);
+    node = await AiloNode.start({
+      data: join(net.root, 'data'), host: '127.0.0.1', port: 0, genesisFile: net.genesisPath, coordinatorKeyFile: net.keyPath, log: () => {},
+      federation: FEDERATION,
+    });
+    // A context 'request' listener in playwright-core stalls module workers, so the node counts instead.
+    (node as unknown as { server: Server }).server.on('request', (req: IncomingMessage) => {
+      if (req.url?.startsWith('/api/model/chunk/')) chunkRequests.push(req.url);
+    });
+    browser = await chromium.launch({ executablePath: CHROMIUM, args: FLAGS, headless: true });
+  }, 120_000);
+  afterAll(async () => {
+    for (const c of contexts) await c.close();
+    await browser?.close();
+    await node?.stop();
+    net?.remove();
+    console.log(`browser mining screenshots: ${SHOTS}`);
+  });
+
+  /** A page in a fresh profile (its own IndexedDB). */
+  async function newPage(): Promise<{ page: Page }> {
+    const context = await browser.newContext({ viewport: { width: 1280, height: 1000 } });
+    contexts.push(context);
+    const page = await context.newPage();
+    page.setDefaultTimeout(WAIT.timeout);
+    page.on('console', (m) => {
+      if (m.type() === 'error') problems.push(`console: ${m.text()}`);
+    });
+    page.on('pageerror', (e) => problems.push(`page error: ${e.message}`));
+    return { page };
+  }
+
+  const shot = (page: Page, name: string): Promise<Buffer> => page.screenshot({ path: join(SHOTS, `${name}.png`), fullPage: true });
+
+  async function registerAndOpenDashboard(page: Page, username: string): Promise<string> {
+    await page.goto(`${node.url}/register`);
+    await page.getByLabel('Username').fill(username);
+    await page.getByLabel('Password', { exact: true }).fill('miner password 1');
+    await page.getByLabel('Repeat the password').fill('miner password 1');
+    await page.getByRole('button', { name: 'Create account' }).click();
+    await page.getByLabel('I have saved my recovery key somewhere safe').check();
+    await page.getByRole('button', { name: 'Continue to my wallet' }).click();
+    await page.getByRole('link', { name: 'Receive', exact: true }).first().click();
+    const address = (await page.getByTestId('address').textContent())!.trim();
+    await page.getByRole('link', { name: 'Dashboard' }).click();
+    await page.getByTestId('mining').waitFor();
+    return address;
+  }
+
+  /** On a timeout, a screenshot and the miner panel's text make the failure readable. */
+  async function explainTimeout(page: Page, wait: Promise<void>, name: string): Promise<void> {
+    await wait.catch(async (err: Error) => {
+      await shot(page, name);
+      throw new Error(`${err.message}\nthe miner's panel: ${(await page.getByTestId('mining').innerText()).replace(/\s+/g, ' ')}`);
+    });
+  }
+
+  /** Starts mining on `backend` and returns the first submission's outcome line. */
+  async function mineOneTask(page: Page, backend: 'wasm' | 'webgpu', timeout = WAIT.timeout): Promise<string> {
+    await page.getByTestId('backend').selectOption(backend);
+    await page.getByTestId('power').fill('100');
+    await page.getByTestId('start-mining').click();
+    // The first submission's outcome, or the reason the miner stopped, whichever shows first.
+    const first = page.getByTestId('outcomes').locator('li').last();
+    const problem = page.getByTestId('mining-problem');
+    await explainTimeout(page, first.or(problem).waitFor({ timeout }), `failed-${backend}`);
+    if (await problem.isVisible()) throw new Error(`mining stopped: ${await problem.textContent()}`);
+    return (await first.textContent())!;
+  }
+
+  async function rewardOnLedger(address: string): Promise<bigint> {
+    return waitFor('the reward on the ledger', async () => {
+      const balance = node.ledger.account(parseAddress(address)).balance;
+      return balance > 0n ? balance : undefined;
+    }, 30_000);
+  }
+
+  it('mines a round with WASM, gets it accepted and paid; a reload trains from the cached chunks', async () => {
+    const { page } = await newPage();
+    const address = await registerAndOpenDashboard(page, 'wasm-miner');
+    const chunks = node.federation!.model.manifest.chunks.length;
+    await shot(page, '01-mining-idle');
+
+    const outcome = await mineOneTask(page, 'wasm');
+    expect(outcome).toMatch(/accepted, quality [\d.]+x, [\d.]+ ALC/);
+    await expect.poll(() => page.getByTestId('device').textContent()).toMatch(/WASM/);
+    expect(await page.getByTestId('download').textContent()).toMatch(new RegExp(`${chunks} of ${chunks} chunks\\s+\\(0 from this browser's cache, ${chunks} downloaded\\)`));
+    expect(Number(await page.getByTestId('loss').textContent())).toBeGreaterThan(0);
+    expect(chunkRequests).toHaveLength(chunks);
+    expect(new Set(chunkRequests).size).toBe(chunks);
+    await shot(page, '02-mining-wasm-accepted');
+    await page.getByRole('button', { name: 'Stop Mining' }).click();
+    await page.getByTestId('start-mining').waitFor();
+
+    const balance = await rewardOnLedger(address);
+    expect(balance).toBeGreaterThan(0n);
+    // The dashboard's earnings, read from the ledger's history, show the contribution.
+    await page.getByTestId('earnings').getByText(/Accepted contributions\s*1/).waitFor();
+    await page.getByRole('link', { name: 'Wallet', exact: true }).click();
+    await page.getByTestId('balance').filter({ hasNotText: /^0ALC$/ }).waitFor();
+    await shot(page, '03-wallet-after-mining');
+
+    // The session survives a reload (sessionStorage); the weights come from IndexedDB, and training starts on them.
+    await page.reload();
+    await page.getByRole('link', { name: 'Dashboard' }).click();
+    await page.getByTestId('backend').selectOption('wasm');
+    const [worker] = await Promise.all([page.waitForEvent('worker'), page.getByTestId('start-mining').click()]);
+    await page.getByTestId('download').getByText(`${chunks} of ${chunks} chunks`).waitFor();
+    expect(await page.getByTestId('download').textContent()).toMatch(new RegExp(`\\(${chunks} from this browser's cache, 0 downloaded\\)`));
+    await page.getByTestId('mining-stats').getByText(/^1 \/ \d+$/).waitFor();
+    expect(chunkRequests).toHaveLength(chunks);
+    await shot(page, '04-mining-after-reload');
+
+    // Stop is immediate: the worker is terminated mid-task.
+    const closed = new Promise((resolve) => worker.once('close', resolve));
+    await page.getByRole('button', { name: 'Stop Mining' }).click();
+    await closed;
+    await page.getByTestId('start-mining').waitFor();
+    expect(problems).toEqual([]);
+  }, 120_000);
+
+  it('chooses WebGPU on the SwiftShader adapter when asked for automatically', async () => {
+    const { page } = await newPage();
+    await registerAndOpenDashboard(page, 'webgpu-check');
+    await page.getByTestId('backend').selectOption('auto');
+    await page.getByTestId('start-mining').click();
+    await explainTimeout(page, page.getByTestId('device').getByText(/WebGPU on google swiftshader/i).waitFor({ timeout: 30_000 }), 'failed-webgpu-check');
+    await page.getByRole('button', { name: 'Stop Mining' }).click();
+    expect(problems).toEqual([]);
+  }, 60_000);
+
+  // SwiftShader runs a training step of ailo-tiny in about 50 s, so a whole WebGPU round is opt-in (about 6 minutes).
+  it.runIf(process.env.AILO_E2E_WEBGPU_ROUND === '1')('mines a round with WebGPU on SwiftShader', async () => {
+    const { page } = await newPage();
+    const address = await registerAndOpenDashboard(page, 'webgpu-miner');
+    const outcome = await mineOneTask(page, 'webgpu', 480_000);
+    expect(await page.getByTestId('device').textContent()).toMatch(/WebGPU/);
+    expect(outcome).toMatch(/accepted/);
+    await shot(page, '05-mining-webgpu-accepted');
+    await page.getByRole('button', { name: 'Stop Mining' }).click();
+    expect(await rewardOnLedger(address)).toBeGreaterThan(0n);
+    expect(problems).toEqual([]);
+  }, 600_000);
+});
