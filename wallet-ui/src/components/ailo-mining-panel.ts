@@ -25,6 +25,7 @@ export class AiloMiningPanel extends LitElement {
   }
 
   static override styles = [baseStyles, css`
+    :host { display: block; margin-bottom: 1rem; }
     .controls { display: flex; flex-wrap: wrap; gap: 1rem; align-items: end; margin-bottom: 0.75rem; }
     .controls label { display: grid; gap: 0.25rem; font-weight: 500; }
     .controls select { font: inherit; padding: 0.5rem; border: 1px solid var(--border-strong); border-radius: 8px; background: #fff; }
@@ -93,7 +94,7 @@ export class AiloMiningPanel extends LitElement {
         <div><span class="muted">Loss</span><strong data-testid="loss">${s ? s.loss.toFixed(3) : '–'}</strong></div>
         <div><span class="muted">Tokens/s</span><strong>${s ? Math.round(s.tokensPerSecond) : '–'}</strong></div>
         <div><span class="muted">Accepted / rejected</span><strong data-testid="submissions">${accepted} / ${st.outcomes.length - accepted}</strong></div>
-        <div><span class="muted">Earned here</span><strong data-testid="earned">${formatAlc(st.earned)} ALC</strong></div>
+        <div><span class="muted">Earned this session</span><strong data-testid="earned">${formatAlc(st.earned)} ALC</strong></div>
       </div>
       <div class="charts">
         <ailo-line-chart label="Loss" .values=${st.losses} .digits=${3}></ailo-line-chart>

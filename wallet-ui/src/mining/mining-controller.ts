@@ -111,7 +111,7 @@ export class MiningController extends EventTarget {
         break;
       }
       case 'log': this.addLog(m.line); break;
-      case 'ready': break;
+      case 'ready': case 'bench': break;
     }
   }
 }

@@ -10,6 +10,7 @@ import { checkManifest, manifestDigest, manifestSigningDigest, placeChunk, type 
 import type { ModelConfig } from '../../../trainer/model/config.js';
 import { checkWeights, type Weights } from '../../../trainer/model/weights.js';
 import { BrowserTrainSession } from './browser-trainer.js';
+import { benchTraining } from './bench-training.js';
 import { ChunkStore } from './chunk-store.js';
 import { planDevice } from './device-check.js';
 import type { DownloadProgress, MiningBackend, PageToWorker, WorkerToPage } from './protocol.js';
@@ -172,6 +173,10 @@ let miner: BrowserMiner | undefined;
 scope.onmessage = (e) => {
   const m = e.data;
   if (m.type === 'power') return miner?.setPower(m.power);
+  if (m.type === 'bench') {
+    void benchTraining(m).then((result) => post({ type: 'bench', result }), (err: Error) => post({ type: 'failed', message: err.message }));
+    return;
+  }
   if (m.type !== 'start' || miner) return;
   void (async () => {
     try {

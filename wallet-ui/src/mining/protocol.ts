@@ -1,11 +1,22 @@
 /** Messages between the dashboard and the mining worker (structured-clone safe: no bigint in the payloads' types). */
+import type { ModelConfig } from '../../../trainer/model/config.js';
 
 export type MiningBackend = 'webgpu' | 'wasm';
 export type BackendChoice = 'auto' | MiningBackend;
 
 export type PageToWorker =
   | { type: 'start'; wallet: string; power: number; backend: BackendChoice }
-  | { type: 'power'; power: number };
+  | { type: 'power'; power: number }
+  /** bench/browser.bench.ts: training speed on random weights and tokens, no node involved. */
+  | { type: 'bench'; backend: MiningBackend; cfg: ModelConfig; batch: number; seq: number; warmup: number; steps: number };
+
+export interface BrowserBenchResult {
+  backend: MiningBackend;
+  tokensPerSecond: number;
+  msPerStep: number;
+  /** Session creation plus the warm-up steps (shader and kernel compilation). */
+  warmupMs: number;
+}
 
 export interface DownloadProgress {
   version: number;
@@ -28,4 +39,5 @@ export type WorkerToPage =
   | { type: 'accepted'; taskId: string; reward: string; quality: number; contribution: string }
   | { type: 'rejected'; taskId: string; code: string; message: string }
   | { type: 'log'; line: string }
-  | { type: 'failed'; message: string };
+  | { type: 'failed'; message: string }
+  | { type: 'bench'; result: BrowserBenchResult };
