@@ -1,6 +1,7 @@
 /**
  * Model weight chunks in IndexedDB, keyed by their sha256: a chunk is fetched once, checked against its name
- * with WebCrypto, and served from here on every later load, whichever version names it.
+ * with WebCrypto (on the way in and on every read), and served from here on every later load, whichever version
+ * names it.
  */
 import type { ModelChunk } from '../../../trainer/federated/model-manifest.js';
 
@@ -52,8 +53,10 @@ export class ChunkStore {
   /** A chunk from the cache, or fetched, verified and cached; `fromCache` tells which. */
   async fetchChunk(origin: string, chunk: ModelChunk, signal?: AbortSignal): Promise<{ bytes: Uint8Array; fromCache: boolean }> {
     const cached = await this.get(chunk.name);
-    if (cached && cached.length === chunk.size) return { bytes: cached, fromCache: true };
-    const res = await fetch(`${origin}/api/model/chunk/${chunk.name}`, { signal });
+    // Checked again on every read: storage can be damaged, and a bad chunk would poison every update.
+    if (cached && cached.length === chunk.size && (await sha256Hex(cached)) === chunk.name) return { bytes: cached, fromCache: true };
+    // IndexedDB is the cache: a second copy in the HTTP cache would double the disk a large model takes.
+    const res = await fetch(`${origin}/api/model/chunk/${chunk.name}`, { signal, cache: 'no-store' });
     if (!res.ok) throw new Error(`the node answered ${res.status} for weight chunk ${chunk.name.slice(0, 12)}`);
     const bytes = new Uint8Array(await res.arrayBuffer());
     const digest = await sha256Hex(bytes);
