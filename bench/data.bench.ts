@@ -2,11 +2,11 @@
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { DocumentText } from '../trainer/data/document.js';
-import { DEFAULT_CORPUS_DIR } from '../trainer/data/default-corpus.js';
-import { buildShards, openShardSet } from '../trainer/data/shards.js';
-import { listTextFiles } from '../trainer/data/text-reader.js';
-import { encodeText } from '../trainer/data/tokenizer.js';
+import type { DocumentText } from '../trainer/corpus/document.js';
+import { DEFAULT_CORPUS_DIR } from '../trainer/corpus/default-corpus.js';
+import { buildShards, openShardSet } from '../trainer/corpus/shards.js';
+import { listTextFiles } from '../trainer/corpus/text-reader.js';
+import { encodeText } from '../trainer/corpus/tokenizer.js';
 
 const TARGET_BYTES = 8 << 20;
 

@@ -3,8 +3,8 @@
 // federation bench to compare compressed against dense updates over the same rounds.
 import { compressUpdate, matrixRowLengths, type TensorValues } from '../trainer/codec/compress.js';
 import { decodeUpdate } from '../trainer/codec/update-codec.js';
-import type { ShardSet } from '../trainer/data/shards.js';
-import { batchRows, listBatchAddresses } from '../trainer/data/shards.js';
+import type { ShardSet } from '../trainer/corpus/shards.js';
+import { batchRows, listBatchAddresses } from '../trainer/corpus/shards.js';
 import { trainLocally } from '../trainer/federated/local-training.js';
 import { federatedAverage, outerStep, type OuterOptimizerOptions } from '../trainer/federated/outer-optimizer.js';
 import { numel, paramSpecs, type ModelConfig } from '../trainer/model/config.js';

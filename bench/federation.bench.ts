@@ -5,7 +5,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { compressUpdate, MIN_VALUES, topkCount } from '../trainer/codec/compress.js';
-import { defaultCorpusShards } from '../trainer/data/default-corpus.js';
+import { defaultCorpusShards } from '../trainer/corpus/default-corpus.js';
 import { DILOCO_OUTER, federatedAverage, outerStep } from '../trainer/federated/outer-optimizer.js';
 import { numel, paramCount, paramSpecs, presetConfig } from '../trainer/model/config.js';
 import { initWeights } from '../trainer/model/weights.js';

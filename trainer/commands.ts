@@ -5,11 +5,11 @@
 import { readFile, stat } from "node:fs/promises";
 import { dirname, join, resolve } from "node:path";
 import { parseArgs } from "node:util";
-import { DataError } from "./data/errors.js";
-import { buildShardsCommand, SHARDS_USAGE } from "./data/cli.js";
-import { defaultCorpusShards } from "./data/default-corpus.js";
-import { openShardSet } from "./data/shard-set.js";
-import { decodeTokens, encodeText } from "./data/tokenizer.js";
+import { DataError } from "./corpus/errors.js";
+import { buildShardsCommand, SHARDS_USAGE } from "./corpus/cli.js";
+import { defaultCorpusShards } from "./corpus/default-corpus.js";
+import { openShardSet } from "./corpus/shard-set.js";
+import { decodeTokens, encodeText } from "./corpus/tokenizer.js";
 import { TrainerError, TrainerErrorCode } from "./errors.js";
 import { isPresetName, type ModelConfig, paramCount, parseModelConfig, presetConfig } from "./model/config.js";
 import { initWeights, type Weights } from "./model/weights.js";

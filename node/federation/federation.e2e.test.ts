@@ -14,14 +14,14 @@ import { ChainStore } from '../../chain/store/chain-store.js';
 import { wallet } from '../../chain/test/fixtures.js';
 import { compressUpdate, matrixRowLengths } from '../../trainer/codec/compress.js';
 import { encodeUpdate, UpdateEncoding } from '../../trainer/codec/update-codec.js';
-import { batchRows, listBatchAddresses } from '../../trainer/data/shards.js';
+import { batchRows, listBatchAddresses } from '../../trainer/corpus/shards.js';
 import { trainLocally } from '../../trainer/federated/local-training.js';
 import { paramSpecs, numel, presetConfig } from '../../trainer/model/config.js';
 import type { Weights } from '../../trainer/model/weights.js';
 import { Miner, type MinerSummary, type MinerTask } from '../../trainer/miner/miner.js';
 import { ForwardSession } from '../../trainer/runtime/model-session.js';
 import { tokenBatch } from '../../trainer/runtime/tokens.js';
-import { tokensFromBytes } from '../../trainer/data/shard-format.js';
+import { tokensFromBytes } from '../../trainer/corpus/shard-format.js';
 import { AiloNode } from '../node.js';
 import { get, testNet, waitFor, type TestNet } from '../test/harness.js';
 

@@ -11,7 +11,7 @@ import { toChecksumAddress } from '../../chain/address.js';
 import { readJsonBody, readRawBody } from '../api/body.js';
 import { ApiError, badRequest, notFound } from '../api/errors.js';
 import { addressParam, hashParam } from '../api/params.js';
-import { tokensToBytes } from '../../trainer/data/shards.js';
+import { tokensToBytes } from '../../trainer/corpus/shards.js';
 import { UPDATE_CODEC_VERSION } from '../../trainer/codec/update-codec.js';
 import { federationError } from './errors.js';
 import { ModelStore } from './model-store.js';

@@ -5,7 +5,7 @@
  */
 import { recoverAddress } from 'ethers';
 import { compressUpdate, matrixRowLengths, type TensorValues } from '../codec/compress.js';
-import { tokensFromBytes } from '../data/shard-format.js';
+import { tokensFromBytes } from '../corpus/shard-format.js';
 import { trainLocally } from '../federated/local-training.js';
 import { checkManifest, manifestDigest, manifestSigningDigest, placeChunk, type SignedModelManifest } from '../federated/model-manifest.js';
 import type { ModelConfig } from '../model/config.js';

@@ -1,6 +1,6 @@
 // Training and held-out batches from a token shard set: whole, non-overlapping (shard, offset) addresses, so
 // any batch can be named and recomputed by someone else.
-import { batchRows, listBatchAddresses, type BatchAddress, type ShardSet, type ShardSplit } from "../data/shards.js";
+import { batchRows, listBatchAddresses, type BatchAddress, type ShardSet, type ShardSplit } from "../corpus/shards.js";
 import { TrainerError, TrainerErrorCode } from "../errors.js";
 import type { ModelConfig } from "../model/config.js";
 import { tokenBatch, type TokenBatch } from "../runtime/tokens.js";

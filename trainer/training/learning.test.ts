@@ -3,7 +3,7 @@ import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, expect, it } from "vitest";
-import { defaultCorpusShards } from "../data/default-corpus.js";
+import { defaultCorpusShards } from "../corpus/default-corpus.js";
 import { presetConfig } from "../model/config.js";
 import { initWeights } from "../model/weights.js";
 import { ForwardSession, TrainSession } from "../runtime/model-session.js";

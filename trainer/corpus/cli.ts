@@ -1,5 +1,5 @@
 /**
- * `ailo-trainer shards`: builds token shards from a dump. Also runs on its own: `tsx trainer/data/cli.ts --help`.
+ * `ailo-trainer shards`: builds token shards from a dump. Also runs on its own: `tsx trainer/corpus/cli.ts --help`.
  */
 import { resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
