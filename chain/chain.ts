@@ -5,7 +5,7 @@
  */
 import type { Address } from './address.js';
 import { fromHex, toHex, type Hex } from './bytes.js';
-import { blockWeight, checkClique, recentWindow, signerLimit } from './consensus/clique.js';
+import { blockWeight, checkClique, finalizedHeight, recentWindow } from './consensus/clique.js';
 import { recoverBlockSigners, verifyBlock } from './block/verify.js';
 import type { StateChange } from './state/state-tree.js';
 import type { SignatureVerifier } from './crypto/verifier.js';
@@ -100,17 +100,13 @@ export class Chain {
   }
 
   /**
-   * The highest final height: the newest block that a majority (floor(N/2)+1) of distinct coordinators have
-   * signed or built on. Never rolled back.
+   * The highest final height: the newest block that a majority (floor(N/2)+1) of distinct coordinators have signed
+   * or built on. The signer limit makes the last floor(N/2)+1 proposers distinct, so the proposers kept in memory
+   * are all it takes. Never rolled back.
    */
-  async finalizedHeight(): Promise<bigint> {
-    const majority = signerLimit(this.spec);
-    const seen = new Set<Address>();
-    for (let h = this.height; h > 0n; h--) {
-      seen.add(h === this.height ? this.headBlock.header.proposer : (await this.blockByHeight(h))!.header.proposer);
-      if (seen.size >= majority) return h;
-    }
-    return 0n;
+  finalizedHeight(): bigint {
+    const height = this.height;
+    return finalizedHeight(this.spec, (h) => this.recentProposers[Number(height - h)], height);
   }
 
   onRollback(listener: (removed: Block[]) => void): () => void {
@@ -143,7 +139,7 @@ export class Chain {
   private async rollback(height: bigint): Promise<Block[]> {
     {
       if (height >= this.height) return [];
-      const finalized = await this.finalizedHeight();
+      const finalized = this.finalizedHeight();
       if (height < finalized) {
         throw new BlockError(BlockErrorCode.BELOW_FINALITY, `cannot roll back to ${height}: block ${finalized} is final`, height);
       }

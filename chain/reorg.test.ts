@@ -63,7 +63,7 @@ describe('rolling back to a heavier fork', () => {
     await chain.buildBlock([transfer(alice, bob.address, 1n, 0n)], c2.key, c2.address, after(chain, 0));
     await chain.buildBlock([transfer(alice, bob.address, 1n, 1n)], c3.key, c3.address, after(chain, 0));
     // Two of three coordinators have signed on top of block 1: it is final.
-    expect(await chain.finalizedHeight()).toBe(1n);
+    expect(chain.finalizedHeight()).toBe(1n);
     await expect(chain.rollbackTo(0n)).rejects.toMatchObject({ code: BlockErrorCode.BELOW_FINALITY });
     const removed = await chain.rollbackTo(1n);
     expect(removed).toHaveLength(1);

@@ -66,6 +66,17 @@ export interface BlockRollback {
 const SUBLEVEL_PREFIX = { txs: new TextEncoder().encode('!txs!'), history: new TextEncoder().encode('!history!') };
 const ROOT_VIEW_KEY = { keyEncoding: 'view' } as object;
 
+/** A history entry's key, address (20) || height (8) || index (4), after `prefix` when writing through the root. */
+function historyKey(e: HistoryEntry, prefix: Uint8Array = new Uint8Array(0)): Uint8Array {
+  const at = prefix.length;
+  const key = new Uint8Array(at + 32);
+  key.set(prefix);
+  hexInto(e.address, key, at);
+  uintInto(e.height, key, at + 20, 8);
+  uintInto(BigInt(e.index), key, at + 28, 4);
+  return key;
+}
+
 function encodeUndo(undo: StateChange[]): Uint8Array {
   return encodeRlp(undo.map((u) => [u.key, u.value ?? new Uint8Array(0), u.value === null ? new Uint8Array(0) : Uint8Array.of(1)]));
 }
@@ -210,15 +221,7 @@ export class ChainStore {
       batch.put(key as unknown as string, location, ROOT_VIEW_KEY);
     });
     const historyPrefix = SUBLEVEL_PREFIX.history;
-    for (const e of c.history) {
-      const at = historyPrefix.length;
-      const key = new Uint8Array(at + 32);
-      key.set(historyPrefix);
-      hexInto(e.address, key, at);
-      uintInto(e.height, key, at + 20, 8);
-      uintInto(BigInt(e.index), key, at + 28, 4);
-      batch.put(key as unknown as string, fromHex(e.txHash, 32), ROOT_VIEW_KEY);
-    }
+    for (const e of c.history) batch.put(historyKey(e, historyPrefix) as unknown as string, fromHex(e.txHash, 32), ROOT_VIEW_KEY);
     for (const sc of c.stateChanges) {
       if (sc.value === null) batch.del(sc.key as unknown as string, { sublevel: this.state } as object);
       else put(this.state, sc.key, sc.value);
@@ -245,13 +248,7 @@ export class ChainStore {
     del(this.heights, heightKey);
     del(this.undoLog, heightKey);
     for (const h of r.txHashes) del(this.txs, fromHex(h, 32));
-    for (const e of r.history) {
-      const key = new Uint8Array(32);
-      hexInto(e.address, key, 0);
-      uintInto(e.height, key, 20, 8);
-      uintInto(BigInt(e.index), key, 28, 4);
-      del(this.history, key);
-    }
+    for (const e of r.history) del(this.history, historyKey(e));
     for (const u of r.undo) {
       if (u.value === null) del(this.state, u.key);
       else batch.put(u.key as unknown as string, u.value, { sublevel: this.state } as object);

@@ -14,7 +14,7 @@ export function chainRoutes(router: Router, chain: Chain, genesisText: string): 
     ctx.body = {
       hash: chain.head.hash, ...headerView(chain.head.header), txCount: chain.head.txs.length,
       totalWeight: chain.totalWeight.toString(),
-      finalizedHeight: (await chain.finalizedHeight()).toString(),
+      finalizedHeight: chain.finalizedHeight().toString(),
     };
   });
 

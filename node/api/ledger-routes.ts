@@ -58,7 +58,7 @@ export function ledgerRoutes(router: Router, ledger: LedgerService): void {
     const entries = await chain.store.historyPage(address, limit + 1, before);
     const page = entries.slice(0, limit);
     const items = [];
-    const finalized = await chain.finalizedHeight();
+    const finalized = chain.finalizedHeight();
     for (const e of page) {
       const block = await chain.blockByHeight(e.height);
       const tx = block?.txs[e.index];
@@ -86,7 +86,7 @@ export function ledgerRoutes(router: Router, ledger: LedgerService): void {
     found ??= await chain.txByHash(hash);
     if (found) {
       ctx.body = {
-        status: 'confirmed', final: found.height <= (await chain.finalizedHeight()), height: found.height.toString(), index: found.index,
+        status: 'confirmed', final: found.height <= chain.finalizedHeight(), height: found.height.toString(), index: found.index,
         blockHash: found.blockHash, txRoot: found.txRoot, proof: found.proof.map((s) => ({ sibling: s.sibling, left: s.left })), tx: txView(found.tx),
       };
       return;

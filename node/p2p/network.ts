@@ -6,7 +6,7 @@
 import { isHex, type Hex } from '../../chain/bytes.js';
 import { decodeBlock, encodeBlock, type Block } from '../../chain/block/block.js';
 import type { Chain } from '../../chain/chain.js';
-import { preferTip } from '../../chain/consensus/clique.js';
+import { preferTip, type ChainTip } from '../../chain/consensus/clique.js';
 import { BlockError, BlockErrorCode, TxError, TxErrorCode } from '../../chain/errors.js';
 import { decodeTx } from '../../chain/tx/codec.js';
 import type { SignedTx } from '../../chain/tx/types.js';
@@ -171,14 +171,17 @@ export class PeerNetwork {
     for (const peer of this.peers.active()) {
       try {
         const head = await this.peerHead(peer);
-        const bestSoFar = best ? best.head : { hash: this.chain.head.hash, totalWeight: this.chain.totalWeight };
-        const mine = { hash: bestSoFar.hash, totalWeight: bestSoFar.totalWeight };
-        if (head.hash !== mine.hash && preferTip({ hash: head.hash, totalWeight: head.totalWeight }, mine).hash === head.hash) best = { peer, head };
+        if (this.isBetterTip(head, best?.head)) best = { peer, head };
       } catch {
         // unreachable peers back off inside request(); a malformed answer is not worth a ban on its own
       }
     }
     if (best) await this.syncWith(best.peer).catch((err: Error) => this.log(`sync with ${best.peer}: ${err.message}`));
+  }
+
+  /** Whether `tip` wins Clique's fork choice against `than` (default: our own head). */
+  private isBetterTip(tip: ChainTip, than: ChainTip = { hash: this.chain.head.hash, totalWeight: this.chain.totalWeight }): boolean {
+    return tip.hash !== than.hash && preferTip(tip, than) === tip;
   }
 
   private async discover(): Promise<void> {
@@ -234,8 +237,7 @@ export class PeerNetwork {
     this.syncing = true;
     try {
       const head = await this.peerHead(peer);
-      if (preferTip({ hash: head.hash, totalWeight: head.totalWeight }, { hash: this.chain.head.hash, totalWeight: this.chain.totalWeight }).hash !== head.hash) return;
-      if (head.hash === this.chain.head.hash) return;
+      if (!this.isBetterTip(head)) return;
       this.counters.syncs++;
       // Binary search for the highest height where both chains hold the same block (genesis always matches).
       let lo = 0n;
