@@ -16,6 +16,11 @@ import { PeerSet } from './peer-set.js';
 const REQUEST_TIMEOUT_MS = 10_000;
 const SYNC_PAGE = 100;
 
+/** A block that no longer fits our head (it moved meanwhile) is no fault of the peer that sent it. */
+function headMoved(err: BlockError): boolean {
+  return err.code === BlockErrorCode.PARENT_MISMATCH || err.code === BlockErrorCode.WRONG_HEIGHT;
+}
+
 export class PeerError extends Error {
   override name = 'PeerError';
 }
@@ -143,8 +148,7 @@ export class PeerNetwork {
       try {
         await this.chain.importBlock(block);
       } catch (err) {
-        const moved = err instanceof BlockError && (err.code === BlockErrorCode.PARENT_MISMATCH || err.code === BlockErrorCode.WRONG_HEIGHT);
-        if (err instanceof BlockError && from && !moved) this.penalize(from, 10, `sent an invalid block: ${err.message}`);
+        if (err instanceof BlockError && from && !headMoved(err)) this.penalize(from, 10, `sent an invalid block: ${err.message}`);
         throw err;
       }
       this.counters.blocksImported++;
@@ -271,9 +275,7 @@ export class PeerNetwork {
             await this.chain.importBlocks(blocks);
           }
         } catch (err) {
-          // A block that no longer fits our head (we moved meanwhile) is no fault of the peer's.
-          const moved = err instanceof BlockError && (err.code === BlockErrorCode.PARENT_MISMATCH || err.code === BlockErrorCode.WRONG_HEIGHT);
-          if (err instanceof BlockError && !moved) this.penalize(peer, 25, `served an invalid block: ${err.message}`);
+          if (err instanceof BlockError && !headMoved(err)) this.penalize(peer, 25, `served an invalid block: ${err.message}`);
           throw err;
         }
         this.counters.blocksImported += blocks.length;
