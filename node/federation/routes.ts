@@ -106,6 +106,13 @@ export function federationRoutes(router: Router, f: FederationService): void {
     ctx.body = { ...taskView(task), state: task.state };
   });
 
+  // The task id authorises this: 256 random bits given only to the miner that asked. The wallet must match as well.
+  router.delete('/api/task/:id', (ctx) => {
+    const id = hashParam(ctx.params.id, 'task id');
+    const task = f.abandonTask(id, addressParam(one(ctx.query.wallet, 'wallet'), 'wallet'));
+    ctx.body = { taskId: task.id, wallet: toChecksumAddress(task.wallet), state: task.state };
+  });
+
   router.get('/api/task/:id/tokens', (ctx) => {
     const task = f.tasks.get(hashParam(ctx.params.id, 'task id'));
     if (!task) throw federationError('UNKNOWN_TASK', `no task ${ctx.params.id}`);

@@ -260,6 +260,13 @@ export class FederationService {
     });
   }
 
+  /** Gives an open task back (its miner stopped): the wallet's slot frees up and the task can never be submitted. */
+  abandonTask(id: Hex, wallet: Address): TrainingTask {
+    const task = this.tasks.abandon(id, wallet);
+    this.log(`federation: task ${id.slice(0, 10)} abandoned by ${wallet}`);
+    return task;
+  }
+
   taskTokens(task: TrainingTask): Uint16Array {
     return this.shards.readTokens(task.shardName, task.offset, task.length);
   }

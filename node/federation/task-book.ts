@@ -1,6 +1,7 @@
 /**
  * Training tasks a coordinator handed out: each is single-use, tied to the wallet that asked for it, and
- * expires at its deadline. Kept in memory; after a restart miners simply ask for new ones.
+ * expires at its deadline, unless its miner abandons it first (a miner that stops mid-task gives the slot back).
+ * Kept in memory; after a restart miners simply ask for new ones.
  */
 import { randomBytes } from 'node:crypto';
 import type { Address } from '../../chain/address.js';
@@ -27,7 +28,8 @@ export interface TrainingTask {
   density: number;
   maxValues: number;
   maxBytes: number;
-  state: 'open' | 'busy' | 'used';
+  /** busy: a submission is being verified; used: one was accepted; abandoned: its miner gave it up. */
+  state: 'open' | 'busy' | 'used' | 'abandoned';
 }
 
 export class TaskBook {
@@ -37,9 +39,11 @@ export class TaskBook {
 
   issue(fields: Omit<TrainingTask, 'id' | 'state' | 'issuedAt'>): TrainingTask {
     this.prune();
-    const open = [...this.tasks.values()].filter((t) => t.wallet === fields.wallet && t.state !== 'used').length;
+    const now = this.now();
+    // Expired, used and abandoned tasks hold no slot (an expired one stays listed a while for its error message).
+    const open = [...this.tasks.values()].filter((t) => t.wallet === fields.wallet && (t.state === 'busy' || (t.state === 'open' && now <= t.deadline))).length;
     if (open >= this.perWallet) {
-      throw federationError('TOO_MANY_TASKS', `wallet ${fields.wallet} already holds ${open} open tasks; submit or let them expire first`);
+      throw federationError('TOO_MANY_TASKS', `wallet ${fields.wallet} already holds ${open} open tasks; submit or abandon them (DELETE /api/task/:id), or let them expire first`);
     }
     const task: TrainingTask = { ...fields, id: toHex(randomBytes(32)), state: 'open', issuedAt: this.now() };
     this.tasks.set(task.id, task);
@@ -57,7 +61,18 @@ export class TaskBook {
     if (task.wallet !== wallet) throw federationError('TASK_NOT_YOURS', `task ${id} was given to another wallet`);
     if (task.state === 'used') throw federationError('TASK_USED', `task ${id} already has an accepted submission`);
     if (task.state === 'busy') throw federationError('TASK_BUSY', `a submission for task ${id} is being verified`);
+    if (task.state === 'abandoned') throw federationError('TASK_ABANDONED', `task ${id} was abandoned by its miner; ask for a new one`);
     if (this.now() > task.deadline) throw federationError('TASK_EXPIRED', `task ${id} expired at ${new Date(task.deadline).toISOString()}; ask for a new one`);
+    return task;
+  }
+
+  /**
+   * Gives an open task back: it frees its wallet's slot and can never be submitted. Only an open, unexpired task of
+   * `wallet` can be abandoned; anything else throws the error that says why, and changes nothing.
+   */
+  abandon(id: Hex, wallet: Address): TrainingTask {
+    const task = this.claimable(id, wallet);
+    task.state = 'abandoned';
     return task;
   }
 

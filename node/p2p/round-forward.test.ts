@@ -46,5 +46,17 @@ describe('training rounds through a follower', () => {
       await waitFor(`contribution on ${node.url}`, async () => ((await get(`${node.url}/api/ledger/tx/${contribution}`)).json.status === 'confirmed' ? true : undefined), 30_000);
     }
     expect(BigInt((await get(`${follower.url}/api/ledger/account/${miner.address}`)).json.balance)).toBe(summary.accepted[0]!.reward);
+
+    // Abandoning goes to the round coordinator too: an open task is given back, the submitted one stays used.
+    const who = toChecksumAddress(miner.address);
+    const drop = (id: string): Promise<Response> => fetch(`${follower.url}/api/task/${id}?wallet=${who}`, { method: 'DELETE' });
+    const task = await fetch(`${follower.url}/api/task`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ wallet: who }) }).then((r) => r.json());
+    const abandoned = await drop(task.taskId);
+    expect(abandoned.status).toBe(200);
+    expect(abandoned.headers.get('x-ailo-forwarded-to')).toBe(coordinator.url);
+    expect((await get(`${follower.url}/api/task/${task.taskId}`)).json.state).toBe('abandoned');
+    expect(coordinator.federation!.tasks.get(task.taskId)?.state).toBe('abandoned');
+    const used = await drop(summary.accepted[0]!.taskId);
+    expect([used.status, ((await used.json()) as any).error.code]).toEqual([409, 'TASK_USED']);
   }, 120_000);
 });

@@ -41,7 +41,7 @@ export class RoundForwarder {
 
   async forward(ctx: Context): Promise<void> {
     const target = await this.coordinatorUrl();
-    const body = ctx.method === 'GET' || ctx.method === 'HEAD'
+    const body = ctx.method === 'GET' || ctx.method === 'HEAD' || ctx.method === 'DELETE'
       ? undefined
       : await readRawBody(ctx, { limit: MAX_FORWARD_BYTES, type: /^application\/(json|octet-stream|vnd\.ailo\.update)\b/i, typeName: 'application/json or application/octet-stream' });
     const headers: Record<string, string> = {};
@@ -62,7 +62,17 @@ export class RoundForwarder {
       if (v && h !== 'content-length') ctx.set(h, v);
     }
     ctx.set('x-ailo-forwarded-to', target);
-    ctx.body = Buffer.from(await res.arrayBuffer());
+    const bytes = Buffer.from(await res.arrayBuffer());
+    // A refusal goes on as the object it is: the app fills in an error shape for any 4xx body it cannot read as one.
+    ctx.body = res.status >= 400 && /^application\/json\b/i.test(res.headers.get('content-type') ?? '') ? parseJsonOr(bytes) : bytes;
+  }
+}
+
+function parseJsonOr(bytes: Buffer): unknown {
+  try {
+    return JSON.parse(bytes.toString('utf8'));
+  } catch {
+    return bytes;
   }
 }
 
@@ -72,6 +82,8 @@ export function forwardedRoundRoutes(router: Router, forwarder: RoundForwarder):
   router.get('/api/model', forward);
   router.get('/api/model/chunk/:name', forward);
   router.post('/api/task', forward);
+  router.get('/api/task/:id', forward);
+  router.delete('/api/task/:id', forward);
   router.get('/api/task/:id/tokens', forward);
   router.post('/api/submit_gradient', forward);
   router.get('/api/round', forward);

@@ -169,7 +169,11 @@ export class Miner {
       },
     });
     this.summary.tasks++;
-    if (!result) return false;
+    if (!result) {
+      // Stopped mid-task: give the task back, or it would hold one of the wallet's task slots until its deadline.
+      this.log(`task ${task.taskId.slice(0, 10)} ${await this.client.abandonTask(task.taskId, this.o.wallet)}`);
+      return false;
+    }
     const compressed = compressUpdate(result.update, this.residual, { density: task.density, maxAbs: task.maxAbs, rowLengths: matrixRowLengths(model.cfg) });
     const query = new URLSearchParams({
       username: this.o.wallet, taskId: task.taskId, modelVersion: String(task.modelVersion),

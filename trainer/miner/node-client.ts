@@ -84,6 +84,21 @@ export class NodeClient {
     return { status: res.status, bytes, headers: res.headers };
   }
 
+  /**
+   * Gives a task back (DELETE /api/task/:id) so it no longer holds one of the wallet's task slots. Meant for a miner
+   * that was just stopped, so it ignores the stop signal: one try with a short timeout. Never throws; says what happened.
+   */
+  async abandonTask(taskId: string, wallet: string, timeoutMs = 5_000): Promise<string> {
+    try {
+      const res = await fetch(new URL(`/api/task/${taskId}?wallet=${wallet}`, this.baseUrl), { method: 'DELETE', signal: AbortSignal.timeout(timeoutMs) });
+      if (res.ok) return 'abandoned';
+      const body = (await res.json().catch(() => ({}))) as { error?: ApiErrorBody };
+      return `not abandoned: ${body.error?.code ?? `HTTP_${res.status}`}: ${body.error?.message ?? res.statusText}`;
+    } catch (err) {
+      return `not abandoned: ${(err as Error).message}`;
+    }
+  }
+
   postJson<T>(path: string, body: unknown): Promise<T> {
     return this.json<T>(path, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
   }

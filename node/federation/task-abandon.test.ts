@@ -1,0 +1,124 @@
+/**
+ * DELETE /api/task/:id on a real node: a miner gives back a task it will not finish, which frees the wallet's slot
+ * and can never be submitted; abandoning anything but an open task of that wallet is refused by name and changes
+ * nothing; a stopped ailo-miner abandons its task itself.
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
+import type { IncomingMessage, Server } from 'node:http';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { toChecksumAddress } from '../../chain/address.js';
+import { wallet } from '../../chain/test/fixtures.js';
+import { Miner, type MinerTask } from '../../trainer/miner/miner.js';
+import { AiloNode } from '../node.js';
+import { get, startTestNode, testNet, type TestNet } from '../test/harness.js';
+
+const FED = { batchSize: 4, seqLen: 32, steps: 4, lr: 3e-3, roundSize: 100, roundMs: 600_000, tasksPerWallet: 2 };
+const carol = toChecksumAddress(wallet(311).address);
+const dave = toChecksumAddress(wallet(312).address);
+const erin = toChecksumAddress(wallet(313).address);
+
+describe('abandoning a task', () => {
+  let net: TestNet;
+  let node: AiloNode;
+  let cache: string;
+
+  beforeAll(async () => {
+    net = testNet(50);
+    cache = mkdtempSync(join(tmpdir(), 'ailo-abandon-'));
+    node = await startTestNode(net, join(net.root, 'data'), { federation: FED });
+  }, 60_000);
+  afterAll(async () => {
+    await node?.stop();
+    net?.remove();
+    rmSync(cache, { recursive: true, force: true });
+  });
+
+  async function newTask(who: string): Promise<{ status: number; task: MinerTask & { error?: { code: string } } }> {
+    const res = await fetch(`${node.url}/api/task`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ wallet: who }) });
+    return { status: res.status, task: await res.json() };
+  }
+
+  async function abandon(taskId: string, query: string): Promise<{ status: number; json: any }> {
+    const res = await fetch(`${node.url}/api/task/${taskId}${query}`, { method: 'DELETE' });
+    return { status: res.status, json: await res.json() };
+  }
+
+  const state = async (taskId: string): Promise<string> => (await get(`${node.url}/api/task/${taskId}`)).json.state;
+
+  it('frees the wallet\'s slot, and the abandoned task cannot be submitted or abandoned again', async () => {
+    const first = (await newTask(carol)).task;
+    await newTask(carol);
+    const refused = await newTask(carol);
+    expect(refused.status).toBe(429);
+    expect(refused.task.error?.code).toBe('TOO_MANY_TASKS');
+
+    const r = await abandon(first.taskId, `?wallet=${carol}`);
+    expect(r.status).toBe(200);
+    expect(r.json).toEqual({ taskId: first.taskId, wallet: carol, state: 'abandoned' });
+    expect(await state(first.taskId)).toBe('abandoned');
+    expect(node.federation!.roundStatus().openTasks).toBe(1);
+    expect((await newTask(carol)).status).toBe(201);
+
+    const again = await abandon(first.taskId, `?wallet=${carol}`);
+    expect([again.status, again.json.error.code]).toEqual([409, 'TASK_ABANDONED']);
+    const q = new URLSearchParams({ username: carol, taskId: first.taskId, modelVersion: String(first.modelVersion), loss: '3', batchSize: String(first.batchSize) });
+    const submit = await fetch(`${node.url}/api/submit_gradient?${q}`, { method: 'POST', headers: { 'content-type': 'application/octet-stream' }, body: new Uint8Array(8) });
+    expect([submit.status, ((await submit.json()) as any).error.code]).toEqual([409, 'TASK_ABANDONED']);
+  });
+
+  it('refuses a bad request, an unknown task, another wallet\'s task and an expired task by name, changing nothing', async () => {
+    const task = (await newTask(dave)).task;
+    const cases: [string, string, number, string][] = [
+      [task.taskId, '', 400, 'BAD_REQUEST'],
+      [task.taskId, '?wallet=0x1234', 400, 'BAD_ADDRESS'],
+      ['0x1234', `?wallet=${dave}`, 400, 'BAD_HASH'],
+      [`0x${'ab'.repeat(32)}`, `?wallet=${dave}`, 404, 'UNKNOWN_TASK'],
+      [task.taskId, `?wallet=${erin}`, 403, 'TASK_NOT_YOURS'],
+    ];
+    for (const [id, query, status, code] of cases) {
+      const r = await abandon(id, query);
+      expect([r.status, r.json.error?.code], `${id} ${query}`).toEqual([status, code]);
+      expect(r.json.error.message.length).toBeGreaterThan(10);
+    }
+    expect(await state(task.taskId)).toBe('open');
+    // Past its deadline (set back here rather than waiting out the task's ten minutes).
+    node.federation!.tasks.get(task.taskId as `0x${string}`)!.deadline = Date.now() - 1;
+    const expired = await abandon(task.taskId, `?wallet=${dave}`);
+    expect([expired.status, expired.json.error.code]).toEqual([410, 'TASK_EXPIRED']);
+    expect(await state(task.taskId)).toBe('open');
+  });
+
+  it('a task with an accepted submission stays used; ailo-miner stopped mid-task abandons its task', async () => {
+    const done = new Miner({ wallet: erin, nodeUrl: node.url, provider: 'cpu', power: 100, cacheDir: cache, maxTasks: 1 });
+    const summary = await done.run();
+    expect(summary.accepted).toHaveLength(1);
+    const used = summary.accepted[0]!.taskId;
+    const r = await abandon(used, `?wallet=${erin}`);
+    expect([r.status, r.json.error.code]).toEqual([409, 'TASK_USED']);
+    expect(await state(used)).toBe('used');
+
+    // The stopped miner's task, from the tokens request it makes.
+    let taskId: string | undefined;
+    const server = (node as unknown as { server: Server }).server;
+    const onRequest = (req: IncomingMessage): void => {
+      taskId ??= /^\/api\/task\/(0x[0-9a-f]{64})\/tokens$/.exec(req.url ?? '')?.[1];
+    };
+    server.on('request', onRequest);
+    const stop = new AbortController();
+    const lines: string[] = [];
+    const stopped = new Miner({
+      wallet: erin, nodeUrl: node.url, provider: 'cpu', power: 100, cacheDir: cache, signal: stop.signal, log: (l) => lines.push(l),
+      onStatus: (st) => {
+        if (st.step >= 1) stop.abort();
+      },
+    });
+    const s = await stopped.run();
+    server.off('request', onRequest);
+    expect(s.accepted).toHaveLength(0);
+    expect(taskId).toBeDefined();
+    expect(await state(taskId!)).toBe('abandoned');
+    expect(lines).toContain(`task ${taskId!.slice(0, 10)} abandoned`);
+  }, 120_000);
+});
