@@ -3,4 +3,4 @@
 import { register } from 'tsx/esm/api';
 
 register();
-await import('../trainer/miner/cli.ts');
+await import('../node/miner/cli.ts');

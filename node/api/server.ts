@@ -28,7 +28,11 @@ export function createApp(mount: (router: Router) => void, log: (line: string) =
   });
   app.use(router.routes());
   app.use(router.allowedMethods({ throw: false }));
-  // Koa emits errors it could not turn into a response (e.g. a client hanging up mid-write); they must never crash the node.
-  app.on('error', (err: Error) => log(`http: ${err.message}`));
+  // Koa emits errors it could not turn into a response; they must never crash the node. A client hanging up
+  // mid-response (a closed tab, an aborted download) is normal and not logged.
+  app.on('error', (err: NodeJS.ErrnoException) => {
+    if (err.code === 'ERR_STREAM_PREMATURE_CLOSE' || err.code === 'ECONNRESET' || err.code === 'EPIPE') return;
+    log(`http: ${err.message}`);
+  });
   return app;
 }

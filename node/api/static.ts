@@ -66,8 +66,11 @@ async function fileAt(path: string): Promise<{ body: Buffer; mtime: Date; etag: 
   }
 }
 
-/** Koa middleware; mount it after the API router so it only sees requests no route answered. */
-export function serveWalletUi(root = WALLET_UI_DIST): (ctx: Context, next: Next) => Promise<void> {
+/**
+ * Koa middleware; mount it after the API router so it only sees requests no route answered. `page` is the app's
+ * HTML file: index.html (the wallet) or miner.html (the miner's GUI, served by ailo-miner).
+ */
+export function serveWalletUi(root = WALLET_UI_DIST, page = 'index.html'): (ctx: Context, next: Next) => Promise<void> {
   const rootPrefix = normalize(root + sep);
   return async (ctx, next) => {
     await next();
@@ -111,12 +114,12 @@ export function serveWalletUi(root = WALLET_UI_DIST): (ctx: Context, next: Next)
       ctx.body = { error: { code: 'NOT_FOUND', message: `no file ${path}` } };
       return;
     }
-    const index = await fileAt(join(root, 'index.html'));
+    const index = await fileAt(join(root, page));
     securityHeaders(ctx);
     ctx.set('Cache-Control', 'no-cache');
     if (!index) {
       ctx.status = 503;
-      ctx.body = { error: { code: 'UI_NOT_BUILT', message: 'the wallet UI is not built: run "npm run build:ui" (npm start does it for you), then reload' } };
+      ctx.body = { error: { code: 'UI_NOT_BUILT', message: `the web UI (${page}) is not built: run "npm run build:ui" (npm start and ailo-miner do it for you), then reload` } };
       return;
     }
     ctx.type = TYPES['.html']!;

@@ -35,7 +35,9 @@ export interface MinerOptions {
   wallet: string;
   nodeUrl: string;
   provider: Provider;
-  /** Duty cycle in percent: after a step that took t, rest t * (100 - power) / power. */
+  /** The CUDA device index (cuda only; the provider's default device when absent). */
+  deviceId?: number;
+  /** Duty cycle in percent: after a step that took t, rest t * (100 - power) / power. Changeable with setPower. */
   power: number;
   cacheDir: string;
   /** Stop after this many tasks (tests and benchmarks); unbounded by default. */
@@ -44,9 +46,38 @@ export interface MinerOptions {
   retry?: RetryPolicy;
   log?: (line: string) => void;
   onStatus?: (s: MinerStatus) => void;
+  /** After every training step, once: the points of the loss and tokens/s history. */
+  onStep?: (p: StepPoint) => void;
+}
+
+/** What the miner is doing now. */
+export type MinerPhase = 'starting' | 'loading-model' | 'training' | 'resting' | 'submitting' | 'waiting' | 'stopped';
+
+/** Where the miner trains: the provider, and for cuda the device index. */
+export interface MinerDevice {
+  provider: Provider;
+  deviceId?: number;
+}
+
+export interface StepPoint {
+  /** Unix ms. */
+  at: number;
+  modelVersion: number;
+  taskId: string;
+  step: number;
+  loss: number;
+  tokensPerSecond: number;
+  /** The device that trained the step and the power its rest follows (as set when the step ended). */
+  device: string;
+  power: number;
 }
 
 export interface MinerStatus {
+  phase: MinerPhase;
+  /** The device the current task trains on (a device change applies from the next task). */
+  device: MinerDevice;
+  power: number;
+  tasks: number;
   version: number | null;
   step: number;
   steps: number;
@@ -95,12 +126,22 @@ export class Miner {
   private model: { version: number; cfg: ModelConfig; weights: Weights } | undefined;
   private residual: TensorValues | undefined;
   private coordinators: Set<string> | undefined;
-  readonly status: MinerStatus = { version: null, step: 0, steps: 0, loss: null, tokensPerSecond: 0, accepted: 0, rejected: 0, earned: 0n };
+  readonly status: MinerStatus;
   readonly summary: MinerSummary;
   private readonly log: (line: string) => void;
+  /** Settings changed while running: power takes effect at once, the device at the next task. */
+  private power: number;
+  private device: MinerDevice;
+  private wakeRest: (() => void) | undefined;
 
   constructor(readonly o: MinerOptions) {
-    if (!(o.power >= 1 && o.power <= 100)) throw new RangeError(`power must be 1..100, got ${o.power}`);
+    checkPower(o.power);
+    this.power = o.power;
+    this.device = { provider: o.provider, deviceId: o.deviceId };
+    this.status = {
+      phase: 'starting', device: { ...this.device }, power: o.power, tasks: 0,
+      version: null, step: 0, steps: 0, loss: null, tokensPerSecond: 0, accepted: 0, rejected: 0, earned: 0n,
+    };
     this.log = o.log ?? (() => {});
     this.client = new NodeClient(o.nodeUrl, o.retry, o.signal, (what, attempt, wait, why) =>
       this.log(`node unreachable (${why}) on ${what}; retry ${attempt} in ${(wait / 1000).toFixed(1)} s`));
@@ -110,6 +151,53 @@ export class Miner {
 
   private get stopped(): boolean {
     return this.o.signal?.aborted ?? false;
+  }
+
+  /** The settings in force: power now, the device from the next task. */
+  get settings(): { power: number; device: MinerDevice } {
+    return { power: this.power, device: { ...this.device } };
+  }
+
+  /** The duty cycle from the next rest on; a rest under way is shortened or lengthened to match. */
+  setPower(power: number): void {
+    checkPower(power);
+    if (power === this.power) return;
+    this.power = power;
+    this.status.power = power;
+    this.log(`power set to ${power}%`);
+    this.wakeRest?.();
+    this.o.onStatus?.(this.status);
+  }
+
+  /** Trains the next task on this device; the task under way finishes where it started. */
+  setDevice(device: MinerDevice): void {
+    if (device.provider === this.device.provider && device.deviceId === this.device.deviceId) return;
+    this.device = { ...device };
+    this.log(`device set to ${deviceName(device)}${this.status.phase === 'training' || this.status.phase === 'resting' ? ', from the next task' : ''}`);
+  }
+
+  private setPhase(phase: MinerPhase): void {
+    this.status.phase = phase;
+    this.o.onStatus?.(this.status);
+  }
+
+  /** Rests after a step that took `took` ms, following power changes made during the rest. */
+  private async rest(took: number, since: number): Promise<void> {
+    for (;;) {
+      const left = since + (took * (100 - this.power)) / this.power - performance.now();
+      if (left <= 0 || this.stopped) return;
+      await new Promise<void>((resolve) => {
+        const signal = this.o.signal;
+        const t = setTimeout(done, left);
+        signal?.addEventListener('abort', done, { once: true });
+        this.wakeRest = done;
+        function done(): void {
+          clearTimeout(t);
+          signal?.removeEventListener('abort', done);
+          resolve();
+        }
+      }).finally(() => (this.wakeRest = undefined));
+    }
   }
 
   /** The signed manifest of `version`, checked: its digest, the signature by a coordinator of this chain, its layout. */
@@ -133,6 +221,7 @@ export class Miner {
     const signed = await this.fetchManifest(version);
     const weights: Weights = new Map();
     const before = this.summary.chunks.downloaded;
+    this.setPhase('loading-model');
     await parallel(signed.manifest.chunks, 4, async (chunk) => {
       const bytes = await this.cache.fetch(this.client, chunk, this.summary.chunks);
       placeChunk(signed.manifest, weights, chunk, bytes);
@@ -154,26 +243,40 @@ export class Miner {
     const raw = await this.client.bytes(`/api/task/${task.taskId}/tokens`);
     const tokens = tokensFromBytes(raw.bytes);
     this.status.steps = task.steps;
+    this.status.step = 0;
+    const device = { ...this.device };
+    if (device.provider !== this.status.device.provider || device.deviceId !== this.status.device.deviceId) this.log(`training on ${deviceName(device)} from task ${task.taskId.slice(0, 10)}`);
+    this.status.device = device;
+    this.setPhase('training');
     let stepStart = performance.now();
-    const result = await trainLocally(model.cfg, this.o.provider, model.weights, tokens, task, {
+    const result = await trainLocally(model.cfg, device.provider, model.weights, tokens, task, {
+      deviceId: device.deviceId,
       shouldStop: () => this.stopped,
       onStep: async ({ step, loss, tokens: n }) => {
-        const took = performance.now() - stepStart;
+        const now = performance.now();
+        const took = now - stepStart;
         this.status.step = step;
         this.status.loss = loss;
         this.status.tokensPerSecond = (n / took) * 1000;
         this.summary.tokens += n;
+        this.o.onStep?.({ at: Date.now(), modelVersion: task.modelVersion, taskId: task.taskId, step, loss, tokensPerSecond: this.status.tokensPerSecond, device: deviceName(device), power: this.power });
+        if (this.power < 100) {
+          this.setPhase('resting');
+          await this.rest(took, now);
+          this.status.phase = 'training';
+        }
         this.o.onStatus?.(this.status);
-        if (this.o.power < 100) await pause((took * (100 - this.o.power)) / this.o.power, this.o.signal);
         stepStart = performance.now();
       },
     });
     this.summary.tasks++;
+    this.status.tasks = this.summary.tasks;
     if (!result) {
       // Stopped mid-task: give the task back, or it would hold one of the wallet's task slots until its deadline.
       this.log(`task ${task.taskId.slice(0, 10)} ${await this.client.abandonTask(task.taskId, this.o.wallet)}`);
       return false;
     }
+    this.setPhase('submitting');
     const compressed = compressUpdate(result.update, this.residual, { density: task.density, maxAbs: task.maxAbs, rowLengths: matrixRowLengths(model.cfg) });
     const query = new URLSearchParams({
       username: this.o.wallet, taskId: task.taskId, modelVersion: String(task.modelVersion),
@@ -239,6 +342,7 @@ export class Miner {
         } catch (err) {
           if (this.stopped) break;
           if (err instanceof NodeRequestError && err.code === 'TOO_MANY_TASKS') {
+            this.setPhase('waiting');
             await pause(2000, this.o.signal);
             continue;
           }
@@ -250,7 +354,16 @@ export class Miner {
       }
     } finally {
       this.summary.seconds = (performance.now() - started) / 1000;
+      this.setPhase('stopped');
     }
     return this.summary;
   }
+}
+
+function checkPower(power: number): void {
+  if (!(Number.isFinite(power) && power >= 1 && power <= 100)) throw new RangeError(`power must be 1..100, got ${power}`);
+}
+
+export function deviceName(d: MinerDevice): string {
+  return d.provider === 'cuda' && d.deviceId !== undefined ? `cuda:${d.deviceId}` : d.provider;
 }

@@ -75,13 +75,13 @@ export class TrainSession {
   static async create(
     cfg: ModelConfig,
     provider: Provider,
-    opts: { batch: number; seq: number; adamw?: AdamWOptions; weights: Weights; forbidCpuFallback?: boolean },
+    opts: { batch: number; seq: number; adamw?: AdamWOptions; weights: Weights; forbidCpuFallback?: boolean; deviceId?: number },
   ): Promise<TrainSession> {
     checkWeights(cfg, opts.weights);
     const specs = paramSpecs(cfg);
     const graph = buildTrainingGraph(cfg, { batch: opts.batch, seq: opts.seq, optimizer: opts.adamw ?? DEFAULT_ADAMW });
     const deviceOutputs = specs.flatMap((s) => [`new.${s.name}`, `new_m.${s.name}`, `new_v.${s.name}`]);
-    const session = await createSession(graph.bytes, provider, { deviceOutputs, forbidCpuFallback: opts.forbidCpuFallback });
+    const session = await createSession(graph.bytes, provider, { deviceOutputs, forbidCpuFallback: opts.forbidCpuFallback, deviceId: opts.deviceId });
     const t = new TrainSession(cfg, provider, opts.batch, opts.seq, session, new DeviceTransfer(provider, specs));
     t.params = await t.transfer.upload(opts.weights);
     const zeros = new Map(specs.map((s) => [s.name, new Float32Array(numel(s.shape))]));

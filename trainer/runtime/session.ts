@@ -10,13 +10,15 @@ export interface SessionOptions {
   /** Fail instead of running a node on the CPU when the provider lacks its kernel (tests the op set). */
   forbidCpuFallback?: boolean;
   intraOpThreads?: number;
+  /** The CUDA device to run on (cuda only; device 0 when absent). */
+  deviceId?: number;
 }
 
 export async function createSession(model: Uint8Array, provider: Provider, opts: SessionOptions = {}): Promise<ort.InferenceSession> {
   assertProviderAvailable(provider);
   if (provider === "webgpu") process.env.XDG_RUNTIME_DIR ??= "/tmp";
   const o: ort.InferenceSession.SessionOptions = {
-    executionProviders: [provider],
+    executionProviders: [provider === "cuda" && opts.deviceId !== undefined ? { name: "cuda", deviceId: opts.deviceId } : provider],
     graphOptimizationLevel: "all",
     logSeverityLevel: 3,
   };

@@ -12,6 +12,8 @@ export const UI_ROOT = fileURLToPath(new URL('..', import.meta.url));
 const REPO = join(UI_ROOT, '..');
 export const UI_DIST = join(UI_ROOT, 'dist');
 const STAMP = '.inputs';
+/** The built pages: the wallet (served by the node) and the miner's GUI (served by ailo-miner). */
+const PAGES = ['index.html', 'miner.html'];
 
 /** Everything the bundle is made from: the UI's sources, the browser-safe chain modules it imports, the lockfile. */
 function inputFiles(): string[] {
@@ -28,7 +30,7 @@ function inputFiles(): string[] {
   if (existsSync(join(UI_ROOT, 'public'))) walk(join(UI_ROOT, 'public'));
   walk(join(REPO, 'chain'));
   walk(join(REPO, 'trainer'));
-  out.push(join(UI_ROOT, 'index.html'), join(UI_ROOT, 'tools', 'ui-build.ts'), join(REPO, 'package-lock.json'));
+  out.push(...PAGES.map((p) => join(UI_ROOT, p)), join(UI_ROOT, 'tools', 'ui-build.ts'), join(REPO, 'package-lock.json'));
   return out.sort();
 }
 
@@ -43,7 +45,7 @@ export function inputsDigest(): string {
 
 export function uiIsCurrent(): boolean {
   try {
-    return readFileSync(join(UI_DIST, STAMP), 'utf8') === inputsDigest() && statSync(join(UI_DIST, 'index.html')).isFile();
+    return readFileSync(join(UI_DIST, STAMP), 'utf8') === inputsDigest() && PAGES.every((p) => statSync(join(UI_DIST, p)).isFile());
   } catch {
     return false;
   }
@@ -68,6 +70,7 @@ export async function buildUi(log: (line: string) => void = console.log): Promis
         sourcemap: true,
         reportCompressedSize: false,
         chunkSizeWarningLimit: 1024,
+        rollupOptions: { input: Object.fromEntries(PAGES.map((p) => [p.replace('.html', ''), join(UI_ROOT, p)])) },
       },
       // The mining worker imports onnxruntime-web, which splits into chunks: only ES module workers can.
       worker: { format: 'es' },

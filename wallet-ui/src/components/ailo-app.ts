@@ -9,6 +9,7 @@ import type { AccountRecord, ChainHead, LedgerAccount, NetworkStatus } from '../
 import type { AiloEvents, PendingTransfer } from './events.js';
 import { miningController } from '../mining/mining-controller.js';
 import { formatAlc } from '../wallet/amount.js';
+import { shellStyles } from './shared-styles.js';
 import './ailo-dashboard-page.js';
 import './ailo-login-page.js';
 import './ailo-receive-page.js';
@@ -233,21 +234,7 @@ export class AiloApp extends LitElement {
     (page?.shadowRoot?.querySelector('h1') as HTMLElement | null)?.focus();
   }
 
-  static override styles = css`
-    :host { display: block; min-height: 100vh; }
-    header { background: #111a33; color: #fff; }
-    .bar {
-      max-width: 1040px; margin: 0 auto; padding: 0.7rem 1.25rem; display: flex; align-items: center; gap: 1.25rem; flex-wrap: wrap;
-    }
-    .brand { display: flex; align-items: center; gap: 0.55rem; color: #fff; text-decoration: none; font-weight: 700; font-size: 1.1rem; }
-    .brand .mark { width: 28px; height: 28px; border-radius: 7px; background: #3a5bd9; display: grid; place-items: center; font-size: 0.95rem; }
-    nav ul { display: flex; gap: 0.25rem; list-style: none; margin: 0; padding: 0; flex-wrap: wrap; }
-    nav a {
-      color: #c8d2f0; text-decoration: none; padding: 0.45rem 0.75rem; border-radius: 8px; display: block; font-weight: 500;
-    }
-    nav a:hover { color: #fff; background: rgb(255 255 255 / 8%); }
-    nav a[aria-current='page'] { color: #fff; background: rgb(255 255 255 / 14%); }
-    nav a:focus-visible, button:focus-visible, .brand:focus-visible { outline: 3px solid #9fb3ff; outline-offset: 2px; }
+  static override styles = [shellStyles, css`
     .who { margin-left: auto; display: flex; align-items: center; gap: 0.75rem; font-size: 0.9rem; color: #c8d2f0; }
     .who strong { color: #fff; font-weight: 600; }
     .balance { color: #fff; background: rgb(255 255 255 / 10%); padding: 0.3rem 0.6rem; border-radius: 999px; white-space: nowrap; }
@@ -256,19 +243,12 @@ export class AiloApp extends LitElement {
       border-radius: 8px; padding: 0.4rem 0.8rem; cursor: pointer;
     }
     .who button:hover { background: rgb(255 255 255 / 10%); }
-    .sr-only { position: absolute; width: 1px; height: 1px; overflow: hidden; clip: rect(0 0 0 0); white-space: nowrap; }
-    main { max-width: 1040px; margin: 0 auto; padding: 1.75rem 1.25rem 3rem; }
-    .offline { background: #fff5dd; color: #8a5a00; text-align: center; padding: 0.5rem 1rem; margin: 0; }
     .flash { max-width: 1040px; margin: 1rem auto 0; padding: 0 1.25rem; }
     .flash p { background: #e6f6ed; color: #067647; border-radius: 8px; padding: 0.7rem 0.9rem; margin: 0; }
     @media (max-width: 720px) {
-      .bar { gap: 0.6rem; padding: 0.6rem 0.9rem; }
-      nav { order: 3; width: 100%; }
-      nav a { padding: 0.4rem 0.55rem; font-size: 0.95rem; }
-      main { padding: 1.1rem 0.9rem 2.5rem; }
       .who .name { display: none; }
     }
-  `;
+  `];
 
   private nav(): TemplateResult {
     const visible = this.session ? NAV : (['/dashboard', '/login', '/register'] as Route[]);

@@ -8,7 +8,7 @@ import { miningController, type MiningState } from '../mining/mining-controller.
 import type { BackendChoice, DownloadProgress } from '../mining/protocol.js';
 import { formatAlc } from '../wallet/amount.js';
 import './ailo-line-chart.js';
-import { baseStyles } from './shared-styles.js';
+import { baseStyles, statsStyles } from './shared-styles.js';
 
 export class AiloMiningPanel extends LitElement {
   static override properties = { address: { attribute: false }, state: { state: true } };
@@ -24,23 +24,15 @@ export class AiloMiningPanel extends LitElement {
     this.state = miningController.state;
   }
 
-  static override styles = [baseStyles, css`
+  static override styles = [baseStyles, statsStyles, css`
     :host { display: block; margin-bottom: 1rem; }
     .controls { display: flex; flex-wrap: wrap; gap: 1rem; align-items: end; margin-bottom: 0.75rem; }
     .controls label { display: grid; gap: 0.25rem; font-weight: 500; }
     .controls select { font: inherit; padding: 0.5rem; border: 1px solid var(--border-strong); border-radius: 8px; background: #fff; }
     .controls input[type='range'] { padding: 0; width: 12rem; accent-color: var(--accent); }
-    .stats { display: grid; grid-template-columns: repeat(5, minmax(0, 1fr)); gap: 0.75rem; margin: 0.75rem 0; }
-    @media (max-width: 820px) { .stats { grid-template-columns: repeat(2, minmax(0, 1fr)); } }
-    .stats div { display: grid; }
-    .stats strong { font-size: 1.2rem; font-variant-numeric: tabular-nums; }
-    .charts { display: grid; grid-template-columns: 1fr 1fr; gap: 1rem; }
-    @media (max-width: 620px) { .charts { grid-template-columns: 1fr; } }
     progress { width: 100%; height: 0.6rem; accent-color: var(--accent); }
     ul.outcomes { list-style: none; padding: 0; margin: 0.75rem 0 0; max-height: 10rem; overflow: auto; font-size: 0.9rem; }
     ul.outcomes li { padding: 0.2rem 0; border-bottom: 1px solid var(--border); }
-    .ok { color: var(--success); }
-    .bad { color: var(--danger); }
     details { margin-top: 0.75rem; }
     pre { max-height: 12rem; overflow: auto; font-size: 0.8rem; background: var(--accent-soft); padding: 0.5rem; border-radius: 8px; white-space: pre-wrap; }
   `];

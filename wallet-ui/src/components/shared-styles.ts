@@ -51,3 +51,42 @@ export const baseStyles = css`
     position: absolute; width: 1px; height: 1px; padding: 0; margin: -1px; overflow: hidden; clip: rect(0 0 0 0); white-space: nowrap; border: 0;
   }
 `;
+
+/** The page shell both apps share (the wallet and the miner's GUI): a dark header bar with the brand and nav, the main column. */
+export const shellStyles = css`
+  :host { display: block; min-height: 100vh; }
+  header { background: #111a33; color: #fff; }
+  .bar {
+    max-width: 1040px; margin: 0 auto; padding: 0.7rem 1.25rem; display: flex; align-items: center; gap: 1.25rem; flex-wrap: wrap;
+  }
+  .brand { display: flex; align-items: center; gap: 0.55rem; color: #fff; text-decoration: none; font-weight: 700; font-size: 1.1rem; }
+  .brand .mark { width: 28px; height: 28px; border-radius: 7px; background: #3a5bd9; display: grid; place-items: center; font-size: 0.95rem; }
+  nav ul { display: flex; gap: 0.25rem; list-style: none; margin: 0; padding: 0; flex-wrap: wrap; }
+  nav a {
+    color: #c8d2f0; text-decoration: none; padding: 0.45rem 0.75rem; border-radius: 8px; display: block; font-weight: 500;
+  }
+  nav a:hover { color: #fff; background: rgb(255 255 255 / 8%); }
+  nav a[aria-current='page'] { color: #fff; background: rgb(255 255 255 / 14%); }
+  nav a:focus-visible, button:focus-visible, .brand:focus-visible { outline: 3px solid #9fb3ff; outline-offset: 2px; }
+  .sr-only { position: absolute; width: 1px; height: 1px; overflow: hidden; clip: rect(0 0 0 0); white-space: nowrap; }
+  main { max-width: 1040px; margin: 0 auto; padding: 1.75rem 1.25rem 3rem; }
+  .offline { background: #fff5dd; color: #8a5a00; text-align: center; padding: 0.5rem 1rem; margin: 0; }
+  @media (max-width: 720px) {
+    .bar { gap: 0.6rem; padding: 0.6rem 0.9rem; }
+    nav { order: 3; width: 100%; }
+    nav a { padding: 0.4rem 0.55rem; font-size: 0.95rem; }
+    main { padding: 1.1rem 0.9rem 2.5rem; }
+  }
+`;
+
+/** Live figures in a row of labelled numbers, and charts side by side (the browser miner's panel, the miner GUI). */
+export const statsStyles = css`
+  .stats { display: grid; grid-template-columns: repeat(5, minmax(0, 1fr)); gap: 0.75rem; margin: 0.75rem 0; }
+  @media (max-width: 820px) { .stats { grid-template-columns: repeat(2, minmax(0, 1fr)); } }
+  .stats div { display: grid; }
+  .stats strong { font-size: 1.2rem; font-variant-numeric: tabular-nums; }
+  .charts { display: grid; grid-template-columns: 1fr 1fr; gap: 1rem; }
+  @media (max-width: 620px) { .charts { grid-template-columns: 1fr; } }
+  .ok { color: var(--success); }
+  .bad { color: var(--danger); }
+`;

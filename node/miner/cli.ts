@@ -1,25 +1,36 @@
-/** `ailo-miner`: trains on a node's tasks and earns ALC for the accepted updates (console mode). */
+/**
+ * `ailo-miner`: trains on a node's tasks and earns ALC for the accepted updates. It serves its GUI on 127.0.0.1 and
+ * opens it, unless --no-gui; the console shows the status line and the log either way.
+ */
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { formatUnits, getAddress } from 'ethers';
-import { Miner, type MinerStatus, type MinerSummary } from './miner.js';
-import { chooseProvider } from './provider-choice.js';
+import { deviceName, Miner, type MinerStatus, type MinerSummary } from '../../trainer/miner/miner.js';
+import { chooseDevice, listGpus } from '../../trainer/miner/provider-choice.js';
+import { MinerGui, POWER_RANGE } from './gui-server.js';
+import { MinerMonitor } from './monitor.js';
+import { openInBrowser } from './open-browser.js';
 
 const HELP = `ailo-miner: train the network's model on this machine and earn ALC
 
-Usage: ailo-miner --wallet 0x... [--node URL] [--power 20..90] [--cpu] [--gpu N] [--no-gui] [--cache DIR] [--tasks N]
+Usage: ailo-miner --wallet 0x... [--node URL] [--power 20..90] [--cpu] [--gpu N] [--no-gui] [--gui-port N] [--no-open]
+                  [--cache DIR] [--tasks N]
 
   --wallet 0x...   your wallet address (EIP-55 checksummed, or all lower case); rewards go here
   --node URL       the coordinator node (default http://127.0.0.1:8645)
   --power P        duty cycle in percent, 20..90 (default 90): the miner rests between steps
   --cpu            train on the CPU even where a GPU is available
   --gpu N          which GPU to use (CUDA device index)
-  --no-gui         console only (the GUI is not built yet, so this is what every run does)
+  --no-gui         console only: no local web page
+  --gui-port N     the GUI's port on 127.0.0.1 (default 8646; 0 picks a free one)
+  --no-open        serve the GUI but do not open a browser on it
   --cache DIR      weight chunk cache (default ~/.ailo/miner-cache)
   --tasks N        stop after N tasks (default: until Ctrl-C)
 
 Provider: cuda if its onnxruntime provider is installed, else webgpu if an adapter works, else cpu.
+The GUI (dashboard, loss and tokens/s charts, logs with export, settings, about) changes power at once and the
+device from the next task, without a restart. It answers on 127.0.0.1 only.
 Ctrl-C finishes cleanly: the current step ends, the summary prints, and missing ledger records are reported.`;
 
 function fail(message: string): never {
@@ -54,6 +65,17 @@ function printSummary(sum: MinerSummary): void {
   console.log(`  chunks: ${sum.chunks.fromCache} from cache, ${sum.chunks.downloaded} downloaded (${sum.chunks.bytesDownloaded} bytes, ${sum.chunks.resumed} resumed)`);
 }
 
+/** Builds the web UI (which holds the miner's page) when its sources changed, as `npm start` does for the node. */
+async function buildGuiIfStale(): Promise<void> {
+  try {
+    const { ensureUiBuilt } = await import('../../wallet-ui/tools/ui-build.js');
+    await ensureUiBuilt((line) => console.log(line));
+  } catch (err) {
+    // An install without the build tools still serves a build that is there; the page says so if there is none.
+    console.log(`the miner GUI could not be built (${(err as Error).message}); serving the last build`);
+  }
+}
+
 async function main(): Promise<void> {
   const { values } = parseArgs({
     options: {
@@ -63,6 +85,8 @@ async function main(): Promise<void> {
       cpu: { type: 'boolean', default: false },
       gpu: { type: 'string' },
       'no-gui': { type: 'boolean', default: false },
+      'gui-port': { type: 'string', default: '8646' },
+      'no-open': { type: 'boolean', default: false },
       cache: { type: 'string', default: join(homedir(), '.ailo', 'miner-cache') },
       tasks: { type: 'string' },
       help: { type: 'boolean', short: 'h' },
@@ -75,7 +99,9 @@ async function main(): Promise<void> {
   }
   const wallet = parseWallet(values.wallet);
   const power = Number(values.power);
-  if (!Number.isInteger(power) || power < 20 || power > 90) fail(`--power must be an integer from 20 to 90, got ${values.power}`);
+  if (!Number.isInteger(power) || power < POWER_RANGE.min || power > POWER_RANGE.max) fail(`--power must be an integer from ${POWER_RANGE.min} to ${POWER_RANGE.max}, got ${values.power}`);
+  const guiPort = Number(values['gui-port']);
+  if (!Number.isInteger(guiPort) || guiPort < 0 || guiPort > 65535) fail(`--gui-port must be a port number (0 picks a free one), got ${values['gui-port']}`);
   let gpu: number | undefined;
   if (values.gpu !== undefined) {
     gpu = Number(values.gpu);
@@ -91,9 +117,23 @@ async function main(): Promise<void> {
   } catch {
     fail(`--node ${values.node} is not a URL`);
   }
-  if (!values['no-gui']) console.log('the miner GUI is not available yet; running in console mode');
-  const { provider, why } = chooseProvider({ forceCpu: values.cpu, gpu });
-  console.log(`ailo-miner: wallet ${wallet}, node ${values.node}, provider ${provider} (${why}), power ${power}%`);
+  const gui = !values['no-gui'];
+  if (gui) await buildGuiIfStale();
+  const gpus = listGpus();
+  let chosen;
+  try {
+    chosen = chooseDevice({ forceCpu: values.cpu, gpu }, gpus);
+  } catch (err) {
+    fail((err as Error).message);
+  }
+  const { device, why } = chosen;
+  const monitor = new MinerMonitor();
+  const tty = process.stdout.isTTY;
+  const log = (line: string): void => {
+    monitor.log(line);
+    process.stdout.write(`${tty ? '\r\x1b[K' : ''}${line}\n`);
+  };
+  log(`ailo-miner: wallet ${wallet}, node ${values.node}, device ${deviceName(device)} (${why}), power ${power}%`);
 
   const controller = new AbortController();
   let interrupts = 0;
@@ -105,14 +145,27 @@ async function main(): Promise<void> {
   process.on('SIGINT', () => onSignal('SIGINT'));
   process.on('SIGTERM', () => onSignal('SIGTERM'));
 
-  const tty = process.stdout.isTTY;
   const miner = new Miner({
-    wallet, nodeUrl: values.node, provider, power, cacheDir: values.cache, maxTasks, signal: controller.signal,
-    log: (line) => process.stdout.write(`${tty ? '\r\x1b[K' : ''}${line}\n`),
+    wallet, nodeUrl: values.node, provider: device.provider, deviceId: device.deviceId, power, cacheDir: values.cache, maxTasks, signal: controller.signal,
+    log,
     onStatus: (s) => {
+      monitor.statusChanged();
       if (tty) process.stdout.write(`\r\x1b[K${statusLine(s)}`);
     },
+    onStep: (p) => monitor.point(p),
   });
+  let guiServer: MinerGui | undefined;
+  if (gui) {
+    guiServer = new MinerGui({ miner, monitor, gpus, nodeUrl: values.node, wallet, cacheDir: values.cache, port: guiPort });
+    try {
+      const url = await guiServer.start();
+      log(`miner GUI: ${url} (127.0.0.1 only)`);
+      if (!values['no-open']) openInBrowser(url, log);
+    } catch (err) {
+      guiServer = undefined;
+      log(`the miner GUI could not start (${(err as Error).message}); mining with the console only`);
+    }
+  }
   let error: Error | undefined;
   try {
     await miner.run();
@@ -122,7 +175,7 @@ async function main(): Promise<void> {
   if (!tty) console.log(statusLine(miner.status));
   if (miner.summary.accepted.length > 0) {
     // A fresh client: the stop signal must not cut the ledger check short.
-    const checker = new Miner({ wallet, nodeUrl: values.node, provider, power: 100, cacheDir: values.cache, retry: { attempts: 3, baseMs: 500, maxMs: 2000 } });
+    const checker = new Miner({ wallet, nodeUrl: values.node, provider: 'cpu', power: 100, cacheDir: values.cache, retry: { attempts: 3, baseMs: 500, maxMs: 2000 } });
     checker.summary.accepted.push(...miner.summary.accepted);
     try {
       await checker.settle(controller.signal.aborted ? 5_000 : 15_000);
@@ -131,6 +184,7 @@ async function main(): Promise<void> {
     }
   }
   printSummary(miner.summary);
+  await guiServer?.stop();
   if (error) {
     console.error(`ailo-miner: ${error.message}`);
     process.exit(1);

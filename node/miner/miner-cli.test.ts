@@ -19,7 +19,7 @@ const miner = toChecksumAddress(wallet(301).address);
 interface Run { code: number | null; out: string }
 
 function startMiner(args: string[]): { done: Promise<Run>; output: () => string; kill: (s: NodeJS.Signals) => void } {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'trainer/miner/cli.ts', ...args], { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, ['--import', 'tsx', 'node/miner/cli.ts', ...args], { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
   child.stdout.on('data', (d: Buffer) => (out += d.toString()));
   child.stderr.on('data', (d: Buffer) => (out += d.toString()));

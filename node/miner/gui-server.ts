@@ -1,0 +1,289 @@
+/**
+ * The miner's GUI: a Koa server on 127.0.0.1 only, serving the miner page (wallet-ui/dist/miner.html, the wallet
+ * UI's components) and a small API over the running miner: its state, a stream of changes (server-sent events),
+ * settings that apply without a restart, and the log as a file. Requests must name this server as their Host (no DNS
+ * rebinding) and a settings change must come from this origin, so no other web page can drive the miner.
+ */
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { PassThrough } from 'node:stream';
+import type Router from '@koa/router';
+import type { Context, Next } from 'koa';
+import { deviceName, type Miner, type MinerDevice, type MinerStatus, type StepPoint, type SubmissionRecord } from '../../trainer/miner/miner.js';
+import type { GpuOption } from '../../trainer/miner/provider-choice.js';
+import { readJsonBody } from '../api/body.js';
+import { ApiError, badRequest } from '../api/errors.js';
+import { createApp } from '../api/server.js';
+import { NODE_VERSION } from '../api/status-routes.js';
+import { serveWalletUi, WALLET_UI_DIST } from '../api/static.js';
+import type { LogEntry, MinerMonitor, MonitorEvent } from './monitor.js';
+
+export const POWER_RANGE = { min: 20, max: 90 } as const;
+
+export interface MinerGuiOptions {
+  miner: Miner;
+  monitor: MinerMonitor;
+  /** The GPUs found at start; settings choose among these (or the CPU). */
+  gpus: GpuOption[];
+  nodeUrl: string;
+  wallet: string;
+  cacheDir: string;
+  /** 0 picks a free port. */
+  port: number;
+  dist?: string;
+  /** How often the node's round is polled for the dashboard. */
+  roundPollMs?: number;
+}
+
+export interface GuiSettings {
+  power: number;
+  /** Train on the CPU even though a GPU is available. */
+  useCpu: boolean;
+  /** The chosen GPU's id (`cuda:0`, `webgpu`), or null where the machine has none. */
+  gpu: string | null;
+}
+
+export interface RoundView {
+  version: number;
+  accepted: number;
+  roundSize: number;
+  deadline: number;
+}
+
+export class MinerGui {
+  private server: Server | undefined;
+  private readonly settings: GuiSettings;
+  private round: { value: RoundView | null; error: string | null } = { value: null, error: null };
+  private roundTimer: ReturnType<typeof setInterval> | undefined;
+  private readonly streams = new Set<PassThrough>();
+  private readonly startedAt = Date.now();
+  private port = 0;
+
+  constructor(private readonly o: MinerGuiOptions) {
+    const { power, device } = o.miner.settings;
+    const current = o.gpus.find((g) => sameDevice(g.device, device));
+    this.settings = { power, useCpu: device.provider === 'cpu', gpu: current?.id ?? o.gpus[0]?.id ?? null };
+  }
+
+  get url(): string {
+    return `http://127.0.0.1:${this.port}/`;
+  }
+
+  async start(): Promise<string> {
+    const app = createApp((router) => this.routes(router), (line) => this.o.monitor.log(`gui: ${line}`, 'error'));
+    app.use(serveWalletUi(this.o.dist ?? WALLET_UI_DIST, 'miner.html'));
+    const server = createServer(app.callback());
+    this.server = server;
+    const listen = (port: number): Promise<void> => new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(port, '127.0.0.1', () => {
+        server.off('error', reject);
+        resolve();
+      });
+    });
+    try {
+      await listen(this.o.port);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EADDRINUSE' || this.o.port === 0) throw err;
+      this.o.monitor.log(`port ${this.o.port} is taken (another miner?); the GUI takes a free port instead`, 'warn');
+      await listen(0);
+    }
+    this.port = (server.address() as AddressInfo).port;
+    await this.pollRound();
+    this.roundTimer = setInterval(() => void this.pollRound(), this.o.roundPollMs ?? 5_000);
+    this.roundTimer.unref();
+    return this.url;
+  }
+
+  async stop(): Promise<void> {
+    clearInterval(this.roundTimer);
+    for (const s of this.streams) s.end();
+    const server = this.server;
+    if (!server) return;
+    server.closeAllConnections();
+    await new Promise<void>((resolve) => server.close(() => resolve()));
+  }
+
+  /** Only this server's own names: a page on another site that resolves its name to 127.0.0.1 is refused. */
+  private checkHost = async (ctx: Context, next: Next): Promise<void> => {
+    const allowed = [`127.0.0.1:${this.port}`, `localhost:${this.port}`];
+    if (!allowed.includes(ctx.get('host'))) throw new ApiError(403, 'WRONG_HOST', `this is the miner's local GUI; open it as ${this.url}`);
+    await next();
+  };
+
+  private routes(router: Router): void {
+    router.use('/api/miner', this.checkHost);
+    router.get('/api/miner/state', (ctx) => {
+      ctx.set('Cache-Control', 'no-store');
+      ctx.body = this.state();
+    });
+    router.get('/api/miner/events', (ctx) => this.events(ctx));
+    router.put('/api/miner/settings', async (ctx) => {
+      const origin = ctx.get('origin');
+      if (origin && !(origin === `http://127.0.0.1:${this.port}` || origin === `http://localhost:${this.port}`)) {
+        throw new ApiError(403, 'WRONG_ORIGIN', `settings may be changed only from the miner's own page, not from ${origin}`);
+      }
+      this.applySettings(await readJsonBody(ctx, 4096));
+      // Without the log and history: the page has them from its event stream, which also brings this change's log line.
+      ctx.body = this.state(false);
+    });
+    router.get('/api/miner/logs', (ctx) => {
+      const format = ctx.query.format ?? 'text';
+      if (format !== 'text' && format !== 'jsonl') throw badRequest('BAD_FORMAT', `format must be text or jsonl, got ${String(format)}`);
+      const stamp = new Date().toISOString().replace(/[:.]/g, '-');
+      ctx.set('Content-Disposition', `attachment; filename="ailo-miner-${stamp}.${format === 'text' ? 'log' : 'jsonl'}"`);
+      ctx.set('Cache-Control', 'no-store');
+      ctx.type = format === 'text' ? 'text/plain; charset=utf-8' : 'application/x-ndjson; charset=utf-8';
+      ctx.body = this.o.monitor.exportLogs(format);
+    });
+  }
+
+  private applySettings(body: Record<string, unknown>): void {
+    for (const key of Object.keys(body)) {
+      if (key !== 'power' && key !== 'useCpu' && key !== 'gpu') throw badRequest('UNKNOWN_SETTING', `no setting "${key}" (settings: power, useCpu, gpu)`);
+    }
+    const next = { ...this.settings };
+    if (body.power !== undefined) {
+      const p = body.power;
+      if (typeof p !== 'number' || !Number.isInteger(p) || p < POWER_RANGE.min || p > POWER_RANGE.max) {
+        throw badRequest('BAD_POWER', `power must be an integer from ${POWER_RANGE.min} to ${POWER_RANGE.max}, got ${JSON.stringify(p)}`);
+      }
+      next.power = p;
+    }
+    if (body.useCpu !== undefined) {
+      if (typeof body.useCpu !== 'boolean') throw badRequest('BAD_USE_CPU', `useCpu must be true or false, got ${JSON.stringify(body.useCpu)}`);
+      next.useCpu = body.useCpu;
+    }
+    if (body.gpu !== undefined) {
+      if (typeof body.gpu !== 'string' || !this.o.gpus.some((g) => g.id === body.gpu)) {
+        throw badRequest('UNKNOWN_GPU', `no GPU ${JSON.stringify(body.gpu)} here (GPUs: ${this.o.gpus.map((g) => g.id).join(', ') || 'none'})`);
+      }
+      next.gpu = body.gpu;
+    }
+    if (!next.useCpu && next.gpu === null) throw new ApiError(409, 'NO_GPU', 'this machine has no GPU the miner can train on, so it trains on the CPU');
+    Object.assign(this.settings, next);
+    this.o.miner.setPower(next.power);
+    this.o.miner.setDevice(this.chosenDevice());
+    this.o.monitor.statusChanged();
+  }
+
+  private chosenDevice(): MinerDevice {
+    if (this.settings.useCpu) return { provider: 'cpu' };
+    return this.o.gpus.find((g) => g.id === this.settings.gpu)!.device;
+  }
+
+  private async pollRound(): Promise<void> {
+    try {
+      const res = await fetch(new URL('/api/round', this.o.nodeUrl), { signal: AbortSignal.timeout(3_000) });
+      if (!res.ok) throw new Error(`HTTP ${res.status}`);
+      const r = (await res.json()) as RoundView;
+      this.round = { value: { version: r.version, accepted: r.accepted, roundSize: r.roundSize, deadline: r.deadline }, error: null };
+    } catch (err) {
+      this.round = { value: this.round.value, error: `the node did not answer (${(err as Error).message})` };
+    }
+    this.o.monitor.statusChanged();
+  }
+
+  private label(d: MinerDevice): string {
+    return d.provider === 'cpu' ? 'CPU' : this.o.gpus.find((g) => sameDevice(g.device, d))?.label ?? deviceName(d);
+  }
+
+  /** Everything the page shows (the log and history only with `full`); amounts are decimal strings of base units. */
+  state(full = true): MinerStateView {
+    const { miner, monitor } = this.o;
+    const s = miner.status;
+    const summary = miner.summary;
+    const next = miner.settings.device;
+    return {
+      status: { ...statusView(s), deviceLabel: this.label(s.device) },
+      settings: { ...this.settings, nextDevice: deviceName(next), nextDeviceLabel: this.label(next), pending: !sameDevice(next, s.device) },
+      gpus: this.o.gpus.map((g) => ({ id: g.id, label: g.label })),
+      powerRange: POWER_RANGE,
+      totals: {
+        tasks: summary.tasks, accepted: summary.accepted.length, rejected: summary.rejections.length, earned: summary.earned.toString(),
+        tokens: summary.tokens, rounds: new Set(summary.accepted.map((r) => r.modelVersion)).size,
+        confirmed: summary.accepted.filter((r) => r.ledger === 'confirmed').length,
+      },
+      submissions: summary.accepted.slice(-50).map(submissionView).reverse(),
+      rejections: summary.rejections.slice(-50).reverse(),
+      round: this.round.value, roundError: this.round.error,
+      history: full ? monitor.points.slice(-2000) : undefined,
+      logs: full ? monitor.logs.slice(-500) : undefined,
+      about: {
+        version: NODE_VERSION, node: this.o.nodeUrl, wallet: this.o.wallet, cache: this.o.cacheDir, startedAt: this.startedAt,
+        runtime: `Node.js ${process.versions.node}, ${process.platform}/${process.arch}`,
+        links: [
+          { label: 'Wallet and dashboard on the node', href: new URL('/dashboard', this.o.nodeUrl).href },
+          { label: 'Your account on the ledger', href: new URL(`/api/ledger/account/${this.o.wallet}`, this.o.nodeUrl).href },
+          { label: 'The current model version', href: new URL('/api/model', this.o.nodeUrl).href },
+          { label: 'The round in progress', href: new URL('/api/round', this.o.nodeUrl).href },
+        ],
+      },
+    };
+  }
+
+  /** Server-sent events: `state` with the whole state when status or settings change (at most 4 a second), `log` and `point` as they come. */
+  private events(ctx: Context): void {
+    ctx.req.socket.setTimeout(0);
+    ctx.req.socket.setNoDelay(true);
+    ctx.set('Cache-Control', 'no-store');
+    ctx.set('X-Accel-Buffering', 'no');
+    ctx.type = 'text/event-stream';
+    const stream = new PassThrough();
+    this.streams.add(stream);
+    const send = (event: string, data: unknown): void => {
+      stream.write(`event: ${event}\ndata: ${JSON.stringify(data)}\n\n`);
+    };
+    let stateTimer: ReturnType<typeof setTimeout> | undefined;
+    const onEvent = (e: MonitorEvent): void => {
+      if (e.type === 'log') send('log', e.entry);
+      else if (e.type === 'point') send('point', e.point);
+      stateTimer ??= setTimeout(() => {
+        stateTimer = undefined;
+        send('state', this.state(false));
+      }, 250);
+    };
+    const unsubscribe = this.o.monitor.subscribe(onEvent);
+    const heartbeat = setInterval(() => stream.write(': keep-alive\n\n'), 15_000);
+    const close = (): void => {
+      unsubscribe();
+      clearInterval(heartbeat);
+      clearTimeout(stateTimer);
+      this.streams.delete(stream);
+      stream.end();
+    };
+    ctx.req.once('close', close);
+    stream.once('close', close);
+    ctx.status = 200;
+    ctx.body = stream;
+    send('state', this.state());
+  }
+}
+
+function sameDevice(a: MinerDevice, b: MinerDevice): boolean {
+  return a.provider === b.provider && (a.provider !== 'cuda' || (a.deviceId ?? 0) === (b.deviceId ?? 0));
+}
+
+function statusView(s: MinerStatus): Omit<MinerStateView['status'], 'deviceLabel'> {
+  return { ...s, device: deviceName(s.device), earned: s.earned.toString() };
+}
+
+function submissionView(r: SubmissionRecord): MinerStateView['submissions'][number] {
+  return { ...r, reward: r.reward.toString() };
+}
+
+/** The JSON the page reads (GET /api/miner/state and the `state` events). */
+export interface MinerStateView {
+  status: Omit<MinerStatus, 'device' | 'earned'> & { device: string; deviceLabel: string; earned: string };
+  settings: GuiSettings & { nextDevice: string; nextDeviceLabel: string; pending: boolean };
+  gpus: { id: string; label: string }[];
+  powerRange: { min: number; max: number };
+  totals: { tasks: number; accepted: number; rejected: number; earned: string; tokens: number; rounds: number; confirmed: number };
+  submissions: (Omit<SubmissionRecord, 'reward'> & { reward: string })[];
+  rejections: { taskId: string; code: string; message: string }[];
+  round: RoundView | null;
+  roundError: string | null;
+  history: StepPoint[] | undefined;
+  logs: LogEntry[] | undefined;
+  about: { version: string; node: string; wallet: string; cache: string; startedAt: number; runtime: string; links: { label: string; href: string }[] };
+}
