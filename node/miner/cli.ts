@@ -119,14 +119,15 @@ async function main(): Promise<void> {
   }
   const gui = !values['no-gui'];
   if (gui) await buildGuiIfStale();
-  const gpus = listGpus();
-  let chosen;
-  try {
-    chosen = chooseDevice({ forceCpu: values.cpu, gpu }, gpus);
-  } catch (err) {
-    fail((err as Error).message);
-  }
-  const { device, why } = chosen;
+  // The GUI offers every GPU even when --cpu starts on the CPU; the console with --cpu needs no probe.
+  const gpus = gui || !values.cpu ? listGpus() : [];
+  const { device, why } = ((): ReturnType<typeof chooseDevice> => {
+    try {
+      return chooseDevice({ forceCpu: values.cpu, gpu }, gpus);
+    } catch (err) {
+      fail((err as Error).message);
+    }
+  })();
   const monitor = new MinerMonitor();
   const tty = process.stdout.isTTY;
   const log = (line: string): void => {
