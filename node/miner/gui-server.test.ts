@@ -157,6 +157,23 @@ describe('miner GUI server', () => {
     await reader.cancel();
   });
 
+  it('on a machine with no GPU, keeps the miner on the CPU and says why', async () => {
+    const cpuOnly = new Miner({ wallet: WALLET, nodeUrl: 'http://127.0.0.1:9', provider: 'cpu', power: 50, cacheDir: join(root, 'cache') });
+    const bare = new MinerGui({ miner: cpuOnly, monitor: new MinerMonitor(), gpus: [], nodeUrl: 'http://127.0.0.1:9', wallet: WALLET, cacheDir: join(root, 'cache'), port: 0, dist: join(root, 'dist') });
+    const p = Number(new URL(await bare.start()).port);
+    try {
+      expect(bare.state().settings).toMatchObject({ useCpu: true, gpu: null, pending: false });
+      const r = await call(p, {
+        method: 'PUT', path: '/api/miner/settings', body: JSON.stringify({ useCpu: false }),
+        headers: { host: `127.0.0.1:${p}`, 'content-type': 'application/json' },
+      });
+      expect([r.status, r.body]).toEqual([409, expect.stringContaining('NO_GPU')]);
+      expect(cpuOnly.settings.device).toEqual({ provider: 'cpu' });
+    } finally {
+      await bare.stop();
+    }
+  });
+
   it('serves the miner page, not the wallet, at every page path, with the CSP', async () => {
     for (const path of ['/', '/settings', '/logs']) {
       const r = await call(port, { path, headers: { host: `127.0.0.1:${port}` } });
