@@ -22,8 +22,7 @@ const FLAGS = ['--no-sandbox', '--enable-unsafe-webgpu', '--use-webgpu-adapter=s
   '--disable-component-update', '--disable-sync', '--no-first-run'];
 const SHOTS = process.env.AILO_SCREENSHOTS ?? join(tmpdir(), 'ailo-mining-screens');
 const WAIT = { timeout: 60_000 };
-// Every Stop leaves a task open until it expires, so the test allows more open tasks than the default 4.
-const FEDERATION = { batchSize: 4, seqLen: 32, steps: 6, lr: 3e-3, roundSize: 100, roundMs: 600_000, tasksPerWallet: 8 };
+const FEDERATION = { batchSize: 4, seqLen: 32, steps: 6, lr: 3e-3, roundSize: 100, roundMs: 600_000 };
 
 describe.skipIf(!existsSync(CHROMIUM))('browser mining in Chromium', () => {
   let net: TestNet;

@@ -4,7 +4,7 @@
  * outcome, the ALC earned, and its log. Mining keeps going on other pages of the app; Stop ends it at once.
  */
 import { LitElement, css, html, type TemplateResult } from 'lit';
-import { miningController, type MiningState } from '../mining/mining-controller.js';
+import { miningController, type MiningState, type SubmissionOutcome } from '../mining/mining-controller.js';
 import type { BackendChoice, DownloadProgress } from '../mining/protocol.js';
 import { formatAlc } from '../wallet/amount.js';
 import './ailo-line-chart.js';
@@ -57,6 +57,26 @@ export class AiloMiningPanel extends LitElement {
     </div>`;
   }
 
+  /** How many accepted contributions the ledger holds as promised, and which ones it does not. */
+  private ledgerSummary(outcomes: SubmissionOutcome[]): TemplateResult {
+    const accepted = outcomes.filter((o) => o.accepted);
+    const count = (status: string): number => accepted.filter((o) => o.ledger?.status === status).length;
+    const [missing, mismatch] = [count('missing'), count('mismatch')];
+    const flags = [missing ? `${missing} missing` : '', mismatch ? `${mismatch} differ from what was accepted` : ''].filter(Boolean).join(', ');
+    return html`<p data-testid="ledger-status" class=${flags ? 'bad' : 'muted'}>On ledger ${count('confirmed')}/${accepted.length}${flags ? ` (${flags})` : ''}</p>`;
+  }
+
+  private ledgerView(o: SubmissionOutcome): string {
+    const l = o.ledger;
+    if (!l) return '';
+    switch (l.status) {
+      case 'checking': return ' · checking the ledger…';
+      case 'confirmed': return ` · on ledger, block ${l.height}`;
+      case 'missing': return ` · NOT on the ledger: ${l.detail}`;
+      case 'mismatch': return ` · ledger record differs: ${l.detail}`;
+    }
+  }
+
   override render(): TemplateResult {
     const st = this.state;
     const running = st.phase === 'running';
@@ -92,8 +112,9 @@ export class AiloMiningPanel extends LitElement {
         <ailo-line-chart label="Loss" .values=${st.losses} .digits=${3}></ailo-line-chart>
         <ailo-line-chart label="Tokens/s" .values=${st.speeds} .digits=${0}></ailo-line-chart>
       </div>
+      ${accepted ? this.ledgerSummary(st.outcomes) : ''}
       ${st.outcomes.length ? html`<ul class="outcomes" aria-label="Submissions" data-testid="outcomes">${st.outcomes.map((o) =>
-        html`<li class=${o.accepted ? 'ok' : 'bad'}><span class="mono">${o.taskId.slice(0, 10)}</span> ${o.text}</li>`)}</ul>` : ''}
+        html`<li class=${o.accepted && o.ledger?.status !== 'mismatch' && o.ledger?.status !== 'missing' ? 'ok' : 'bad'}><span class="mono">${o.taskId.slice(0, 10)}</span> ${o.text}${this.ledgerView(o)}</li>`)}</ul>` : ''}
       ${st.log.length ? html`<details><summary>Log (${st.log.length} lines)</summary><pre data-testid="mining-log">${st.log.join('\n')}</pre></details>` : ''}
     </section>`;
   }

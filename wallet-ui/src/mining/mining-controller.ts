@@ -1,12 +1,16 @@
 /**
  * The browser miner's state for the whole tab: it owns the worker, so mining goes on while the user moves between
- * pages, and it stops with the session. Elements read `state` and listen for `change`.
+ * pages, and it stops with the session. It gives back the task a stopped or refused worker leaves open, and checks
+ * that every accepted submission reaches the ledger as promised. Elements read `state` and listen for `change`.
  */
 import { formatAlc } from '../wallet/amount.js';
+import { watchContribution, type LedgerCheck } from './ledger-check.js';
 import type { BackendChoice, DownloadProgress, PageToWorker, WorkerToPage } from './protocol.js';
 
 const HISTORY = 120;
 const LOG_LINES = 200;
+/** Refusals after which the task is no longer open on the node, so there is nothing to give back. */
+const CLOSED_TASK = new Set(['TASK_USED', 'TASK_EXPIRED', 'TASK_ABANDONED', 'UNKNOWN_TASK', 'TASK_NOT_YOURS']);
 
 export type MiningPhase = 'idle' | 'running' | 'unsupported' | 'failed';
 
@@ -14,6 +18,8 @@ export interface SubmissionOutcome {
   taskId: string;
   accepted: boolean;
   text: string;
+  /** Accepted ones: whether the contribution is on the ledger with this wallet, reward and task. */
+  ledger?: LedgerCheck;
 }
 
 export interface MiningState {
@@ -38,6 +44,8 @@ export class MiningController extends EventTarget {
     step: undefined, losses: [], speeds: [], outcomes: [], earned: 0n, log: [],
   };
   private worker: Worker | undefined;
+  /** The task the worker holds and has not submitted: given back to the node if the worker stops. */
+  private openTask: { taskId: string; wallet: string } | undefined;
 
   private update(patch: Partial<MiningState>): void {
     this.state = { ...this.state, ...patch };
@@ -57,10 +65,11 @@ export class MiningController extends EventTarget {
     this.worker = worker;
   }
 
-  /** Immediate: the worker is terminated mid-step; an unfinished task is simply never submitted. */
+  /** Immediate: the worker is terminated mid-step, and the task it held is abandoned so it frees its slot on the node. */
   stop(): void {
     this.worker?.terminate();
     this.worker = undefined;
+    if (this.openTask) this.abandon(this.openTask);
     if (this.state.phase === 'running') {
       this.update({ phase: 'idle' });
       this.addLog('stopped');
@@ -82,6 +91,29 @@ export class MiningController extends EventTarget {
     this.addLog(message);
   }
 
+  /** DELETE /api/task/:id; keepalive, so it still goes out when the page is closing. */
+  private abandon(task: { taskId: string; wallet: string }): void {
+    if (this.openTask?.taskId === task.taskId) this.openTask = undefined;
+    const label = `task ${task.taskId.slice(0, 10)}`;
+    void fetch(`/api/task/${task.taskId}?wallet=${task.wallet}`, { method: 'DELETE', keepalive: true })
+      .then(async (res) => {
+        if (res.ok) return this.addLog(`${label} abandoned`);
+        const body = (await res.json().catch(() => ({}))) as { error?: { code: string; message: string } };
+        this.addLog(`${label} not abandoned: ${body.error?.code ?? res.status}: ${body.error?.message ?? res.statusText}`);
+      }, (err: Error) => this.addLog(`${label} not abandoned: ${err.message}`));
+  }
+
+  private setLedger(taskId: string, ledger: LedgerCheck): void {
+    this.update({ outcomes: this.state.outcomes.map((o) => (o.taskId === taskId && o.accepted ? { ...o, ledger } : o)) });
+  }
+
+  private checkLedger(taskId: string, contribution: string, reward: string, wallet: string): void {
+    void watchContribution({ contribution, taskId, wallet, reward }, { origin: location.origin }).then((verdict) => {
+      this.setLedger(taskId, verdict);
+      if (verdict.status !== 'confirmed') this.addLog(`ledger: contribution ${contribution} for task ${taskId.slice(0, 10)} is ${verdict.status}: ${verdict.detail}`);
+    });
+  }
+
   private addLog(line: string): void {
     this.update({ log: [...this.state.log, `${new Date().toLocaleTimeString()} ${line}`].slice(-LOG_LINES) });
   }
@@ -93,21 +125,28 @@ export class MiningController extends EventTarget {
       case 'unsupported': this.fail(m.reason, 'unsupported'); break;
       case 'failed': this.fail(m.message); break;
       case 'download': this.update({ download: m.progress }); break;
-      case 'task': this.addLog(`task ${m.taskId.slice(0, 10)}: model v${m.modelVersion}, ${m.steps} steps`); break;
+      case 'task':
+        if (s.wallet) this.openTask = { taskId: m.taskId, wallet: s.wallet };
+        this.addLog(`task ${m.taskId.slice(0, 10)}: model v${m.modelVersion}, ${m.steps} steps`); break;
       case 'step':
         this.update({ step: m, losses: [...s.losses, m.loss].slice(-HISTORY), speeds: [...s.speeds, m.tokensPerSecond].slice(-HISTORY) });
         break;
       case 'accepted': {
+        if (this.openTask?.taskId === m.taskId) this.openTask = undefined;
         const reward = BigInt(m.reward);
         const text = `accepted, quality ${m.quality / 1000}x, ${formatAlc(reward)} ALC`;
-        this.update({ earned: s.earned + reward, outcomes: [{ taskId: m.taskId, accepted: true, text }, ...s.outcomes] });
+        const ledger: LedgerCheck = { status: 'checking', detail: 'looking for the contribution on the ledger' };
+        this.update({ earned: s.earned + reward, outcomes: [{ taskId: m.taskId, accepted: true, text, ledger }, ...s.outcomes] });
         this.addLog(`task ${m.taskId.slice(0, 10)} ${text} (contribution ${m.contribution})`);
+        if (s.wallet) this.checkLedger(m.taskId, m.contribution, m.reward, s.wallet);
         break;
       }
       case 'rejected': {
         const text = `rejected: ${m.code}: ${m.message}`;
         this.update({ outcomes: [{ taskId: m.taskId, accepted: false, text }, ...s.outcomes] });
         this.addLog(`task ${m.taskId.slice(0, 10)} ${text}`);
+        // A refused submission leaves its task open on the node, unless the refusal says it is closed: give it back.
+        if (this.openTask?.taskId === m.taskId && !CLOSED_TASK.has(m.code)) this.abandon(this.openTask);
         break;
       }
       case 'log': this.addLog(m.line); break;
@@ -117,3 +156,5 @@ export class MiningController extends EventTarget {
 }
 
 export const miningController = new MiningController();
+// Closing or leaving the tab ends the worker; the task it held is abandoned on the way out.
+globalThis.addEventListener?.('pagehide', () => miningController.stop());

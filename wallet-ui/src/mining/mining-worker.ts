@@ -14,6 +14,7 @@ import { benchTraining } from './bench-training.js';
 import { ChunkStore } from './chunk-store.js';
 import { planDevice } from './device-check.js';
 import type { DownloadProgress, MiningBackend, PageToWorker, WorkerToPage } from './protocol.js';
+import { fetchWithRetry, type RetryOptions } from './retry-fetch.js';
 
 interface Task {
   taskId: string;
@@ -37,8 +38,11 @@ class NodeRefusal extends Error {
   }
 }
 
-async function call<T>(path: string, init?: RequestInit): Promise<T> {
-  const res = await fetch(`${origin}${path}`, init);
+/** Retries while the node is unreachable, each retry in the panel's log. */
+const retrying = (what: string): RetryOptions => ({ what, onRetry: (line) => post({ type: 'log', line }) });
+
+async function call<T>(path: string, what: string, init: RequestInit = {}): Promise<T> {
+  const res = await fetchWithRetry(`${origin}${path}`, init, retrying(what));
   const body = (await res.json().catch(() => ({}))) as T & { error?: { code: string; message: string } };
   if (!res.ok) throw new NodeRefusal(res.status, body.error?.code ?? `HTTP_${res.status}`, body.error?.message ?? `the node answered ${res.status} for ${path}`);
   return body;
@@ -63,8 +67,8 @@ class BrowserMiner {
   }
 
   private async manifest(version: number): Promise<SignedModelManifest> {
-    this.coordinators ??= new Set((await call<{ coordinators: string[] }>('/api/chain/genesis')).coordinators.map((a) => a.toLowerCase()));
-    const signed = await call<SignedModelManifest>(`/api/model?version=${version}`);
+    this.coordinators ??= new Set((await call<{ coordinators: string[] }>('/api/chain/genesis', 'genesis')).coordinators.map((a) => a.toLowerCase()));
+    const signed = await call<SignedModelManifest>(`/api/model?version=${version}`, 'model manifest');
     const problem = checkManifest(signed.manifest);
     if (problem) throw new Error(`the node's model manifest is malformed: ${problem}`);
     const digest = manifestDigest(signed.manifest);
@@ -83,7 +87,7 @@ class BrowserMiner {
     const queue = [...chunks];
     await Promise.all(Array.from({ length: DOWNLOADS_IN_PARALLEL }, async () => {
       for (let chunk = queue.shift(); chunk; chunk = queue.shift()) {
-        const got = await this.store.fetchChunk(origin, chunk);
+        const got = await this.store.fetchChunk(origin, chunk, (url, init) => fetchWithRetry(url, init, retrying(`chunk ${chunk.name.slice(0, 12)}`)));
         placeChunk(signed.manifest, weights, chunk, got.bytes);
         progress.ready++;
         progress.bytesReady += chunk.size;
@@ -114,12 +118,13 @@ class BrowserMiner {
   }
 
   async runTask(): Promise<void> {
-    const task = await call<Task>('/api/task', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ wallet: this.wallet }) });
+    const task = await call<Task>('/api/task', 'task', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ wallet: this.wallet }) });
+    // At once: the page abandons this task if the user stops before it is submitted.
+    post({ type: 'task', taskId: task.taskId, modelVersion: task.modelVersion, steps: task.steps });
     if (this.model?.version !== task.modelVersion) await this.loadModel(task.modelVersion);
     const model = this.model!;
     const session = await this.prepare(task);
-    post({ type: 'task', taskId: task.taskId, modelVersion: task.modelVersion, steps: task.steps });
-    const res = await fetch(`${origin}/api/task/${task.taskId}/tokens`);
+    const res = await fetchWithRetry(`${origin}/api/task/${task.taskId}/tokens`, {}, retrying('tokens'));
     if (!res.ok) throw new Error(`the node answered ${res.status} for the task's tokens`);
     const raw = new Uint8Array(await res.arrayBuffer());
     const tokens = new Uint16Array(raw.buffer, 0, raw.byteLength >> 1);
@@ -139,7 +144,7 @@ class BrowserMiner {
       loss: String(result.losses.at(-1)), batchSize: String(task.batchSize),
     });
     try {
-      const r = await call<{ contribution: string; reward: string; quality: number }>(`/api/submit_gradient?${query}`, {
+      const r = await call<{ contribution: string; reward: string; quality: number }>(`/api/submit_gradient?${query}`, 'submit', {
         method: 'POST', headers: { 'content-type': 'application/octet-stream' }, body: compressed.bytes as Uint8Array<ArrayBuffer>,
       });
       this.residual = compressed.residual;
