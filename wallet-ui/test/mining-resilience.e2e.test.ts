@@ -128,7 +128,11 @@ describe.skipIf(!existsSync(CHROMIUM))('browser mining when the node misbehaves'
   }
 
   const shot = (page: Page, name: string): Promise<Buffer> => page.screenshot({ path: join(SHOTS, `${name}.png`), fullPage: true });
-  const minerLog = async (page: Page): Promise<string> => (await page.getByTestId('mining-log').textContent()) ?? '';
+  /** The miner's log as it is now ('' before its first line). */
+  const minerLog = async (page: Page): Promise<string> => {
+    const log = page.getByTestId('mining-log');
+    return (await log.count()) > 0 ? ((await log.textContent()) ?? '') : '';
+  };
   const taskState = (taskId: string): string | undefined => node.federation!.tasks.get(taskId as `0x${string}`)?.state;
 
   async function registerAndOpenDashboard(page: Page, username: string): Promise<void> {
@@ -149,7 +153,7 @@ describe.skipIf(!existsSync(CHROMIUM))('browser mining when the node misbehaves'
   async function explain(page: Page, wait: Promise<unknown>, name: string): Promise<void> {
     await wait.catch(async (err: Error) => {
       await shot(page, name);
-      throw new Error(`${err.message}\nthe miner's panel: ${(await page.getByTestId('mining').innerText()).replace(/\s+/g, ' ')}\nlog: ${await minerLog(page).catch(() => '')}`);
+      throw new Error(`${err.message}\nthe miner's panel: ${(await page.getByTestId('mining').innerText()).replace(/\s+/g, ' ')}\nlog: ${await minerLog(page)}`);
     });
   }
 
@@ -208,11 +212,11 @@ describe.skipIf(!existsSync(CHROMIUM))('browser mining when the node misbehaves'
     const abandonedAt = (): string[] => proxy.seen.slice(before).filter((r) => r.method === 'DELETE').map((r) => /^\/api\/task\/(0x[0-9a-f]{64})\?/.exec(r.url)?.[1] ?? r.url);
     const tasks: string[] = [];
     for (let round = 1; round <= 5; round++) {
-      const taskLines = (await minerLog(page).catch(() => '')).match(/task 0x[0-9a-f]{8}: model/g)?.length ?? 0;
+      const taskLines = (await minerLog(page)).match(/task 0x[0-9a-f]{8}: model/g)?.length ?? 0;
       const asked = proxy.seen.filter((r) => r.method === 'POST' && r.url === '/api/task').length;
       await page.getByTestId('start-mining').click();
       // The worker says which task it got; then Stop.
-      await expect.poll(async () => (await minerLog(page).catch(() => '')).match(/task 0x[0-9a-f]{8}: model/g)?.length ?? 0, WAIT).toBe(taskLines + 1);
+      await expect.poll(async () => (await minerLog(page)).match(/task 0x[0-9a-f]{8}: model/g)?.length ?? 0, WAIT).toBe(taskLines + 1);
       expect(proxy.seen.filter((r) => r.method === 'POST' && r.url === '/api/task').length).toBe(asked + 1);
       await page.getByRole('button', { name: 'Stop Mining' }).click();
       await expect.poll(() => abandonedAt().length, WAIT).toBe(round);
