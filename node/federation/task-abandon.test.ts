@@ -121,4 +121,24 @@ describe('abandoning a task', () => {
     expect(await state(taskId!)).toBe('abandoned');
     expect(lines).toContain(`task ${taskId!.slice(0, 10)} abandoned`);
   }, 120_000);
+
+  it('ailo-miner stopped before training (while loading the model) abandons its task too', async () => {
+    const stop = new AbortController();
+    const lines: string[] = [];
+    const early = new Miner({
+      wallet: erin, nodeUrl: node.url, provider: 'cpu', power: 100, cacheDir: mkdtempSync(join(tmpdir(), 'ailo-abandon-cold-')), signal: stop.signal,
+      log: (l) => lines.push(l),
+      onStatus: (st) => {
+        if (st.phase === 'loading-model') stop.abort();
+      },
+    });
+    const s = await early.run();
+    expect(s.tasks).toBe(0);
+    const line = lines.find((l) => /^task 0x[0-9a-f]{8} abandoned$/.test(l));
+    expect(line, lines.join('\n')).toBeDefined();
+    // Erin holds no open task: both of the wallet's slots are free.
+    const fresh = [await newTask(erin), await newTask(erin)];
+    expect(fresh.map((t) => t.status)).toEqual([201, 201]);
+    for (const t of fresh) expect((await abandon(t.task.taskId, `?wallet=${erin}`)).status).toBe(200);
+  }, 60_000);
 });

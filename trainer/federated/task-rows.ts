@@ -22,3 +22,9 @@ export function taskTokenCount(task: LocalTrainingTask): number {
   return task.steps * task.batchSize * (task.seqLen + 1);
 }
 
+
+/**
+ * Refusal codes after which the coordinator holds the task closed (submitted, expired, given back, not there, not
+ * this wallet's): a miner gives back a task refused with any other code, so it frees the wallet's slot at once.
+ */
+export const TASK_CLOSED_CODES: ReadonlySet<string> = new Set(['TASK_USED', 'TASK_EXPIRED', 'TASK_ABANDONED', 'UNKNOWN_TASK', 'TASK_NOT_YOURS']);

@@ -7,6 +7,7 @@ import { recoverAddress } from 'ethers';
 import { compressUpdate, matrixRowLengths, type TensorValues } from '../codec/compress.js';
 import { tokensFromBytes } from '../corpus/shard-format.js';
 import { trainLocally } from '../federated/local-training.js';
+import { TASK_CLOSED_CODES } from '../federated/task-rows.js';
 import { checkManifest, manifestDigest, manifestSigningDigest, placeChunk, type SignedModelManifest } from '../federated/model-manifest.js';
 import type { ModelConfig } from '../model/config.js';
 import { checkWeights, type Weights } from '../model/weights.js';
@@ -238,6 +239,20 @@ export class Miner {
   /** One task end to end; returns false when the miner was stopped before submitting. */
   async runTask(): Promise<boolean> {
     const task = await this.client.postJson<MinerTask>('/api/task', { wallet: this.o.wallet });
+    // Until the node holds the task closed (accepted, or refused with a closing code), a stop, a failure or a refusal
+    // that leaves it open gives it back: otherwise it would hold one of the wallet's task slots until its deadline.
+    let closed = false;
+    try {
+      const outcome = await this.trainAndSubmit(task);
+      closed = outcome === 'accepted' || TASK_CLOSED_CODES.has(outcome);
+      return outcome !== 'stopped';
+    } finally {
+      if (!closed) this.log(`task ${task.taskId.slice(0, 10)} ${await this.client.abandonTask(task.taskId, this.o.wallet)}`);
+    }
+  }
+
+  /** Trains on the task and submits; says 'accepted', 'stopped' or the refusal's code. */
+  private async trainAndSubmit(task: MinerTask): Promise<string> {
     if (!this.model || this.model.version !== task.modelVersion) await this.loadModel(task.modelVersion);
     const model = this.model!;
     const raw = await this.client.bytes(`/api/task/${task.taskId}/tokens`);
@@ -271,11 +286,7 @@ export class Miner {
     });
     this.summary.tasks++;
     this.status.tasks = this.summary.tasks;
-    if (!result) {
-      // Stopped mid-task: give the task back, or it would hold one of the wallet's task slots until its deadline.
-      this.log(`task ${task.taskId.slice(0, 10)} ${await this.client.abandonTask(task.taskId, this.o.wallet)}`);
-      return false;
-    }
+    if (!result) return 'stopped';
     this.setPhase('submitting');
     const compressed = compressUpdate(result.update, this.residual, { density: task.density, maxAbs: task.maxAbs, rowLengths: matrixRowLengths(model.cfg) });
     const query = new URLSearchParams({
@@ -293,14 +304,16 @@ export class Miner {
       this.status.accepted++;
       this.status.earned += reward;
       this.log(`task ${task.taskId.slice(0, 10)} accepted: quality ${r.quality / 1000}x, ${compressed.bytes.length} bytes, contribution ${r.contribution}`);
+      this.o.onStatus?.(this.status);
+      return 'accepted';
     } catch (err) {
       if (!(err instanceof NodeRequestError) || err.status === 0) throw err;
       this.status.rejected++;
       this.summary.rejections.push({ taskId: task.taskId, code: err.code, message: err.message });
       this.log(`task ${task.taskId.slice(0, 10)} rejected: ${err.code}: ${err.message}`);
+      this.o.onStatus?.(this.status);
+      return err.code;
     }
-    this.o.onStatus?.(this.status);
-    return true;
   }
 
   /** Looks up each accepted submission's contribution on the ledger. */

@@ -5,12 +5,11 @@
  */
 import { formatAlc } from '../wallet/amount.js';
 import { watchContribution, type LedgerCheck } from './ledger-check.js';
+import { TASK_CLOSED_CODES } from '../../../trainer/federated/task-rows.js';
 import type { BackendChoice, DownloadProgress, PageToWorker, WorkerToPage } from './protocol.js';
 
 const HISTORY = 120;
 const LOG_LINES = 200;
-/** Refusals after which the task is no longer open on the node, so there is nothing to give back. */
-const CLOSED_TASK = new Set(['TASK_USED', 'TASK_EXPIRED', 'TASK_ABANDONED', 'UNKNOWN_TASK', 'TASK_NOT_YOURS']);
 
 export type MiningPhase = 'idle' | 'running' | 'unsupported' | 'failed';
 
@@ -146,7 +145,7 @@ export class MiningController extends EventTarget {
         this.update({ outcomes: [{ taskId: m.taskId, accepted: false, text }, ...s.outcomes] });
         this.addLog(`task ${m.taskId.slice(0, 10)} ${text}`);
         // A refused submission leaves its task open on the node, unless the refusal says it is closed: give it back.
-        if (this.openTask?.taskId === m.taskId && !CLOSED_TASK.has(m.code)) this.abandon(this.openTask);
+        if (this.openTask?.taskId === m.taskId && !TASK_CLOSED_CODES.has(m.code)) this.abandon(this.openTask);
         break;
       }
       case 'log': this.addLog(m.line); break;
