@@ -70,8 +70,10 @@ export class MiningController extends EventTarget {
     this.worker = undefined;
     if (this.openTask) this.abandon(this.openTask);
     if (this.state.phase === 'running') {
-      this.update({ phase: 'idle' });
-      this.addLog('stopped');
+      // A download cut short is not 'loading' any more: the chunks it got stay cached for the next start.
+      const d = this.state.download;
+      this.update({ phase: 'idle', download: d && d.ready < d.chunks ? undefined : d });
+      this.addLog(d && d.ready < d.chunks ? `stopped during the model download (${d.ready} of ${d.chunks} chunks kept in this browser)` : 'stopped');
     }
   }
 
