@@ -60,11 +60,12 @@ export async function run(): Promise<void> {
     const cpu = nativeCpuTokensPerSecond(8);
     console.log(`  native onnxruntime-node cpu: ${cpu ? `${cpu.toFixed(0)} tokens/s` : "failed"}`);
     const report = (r: BrowserBenchResult, note: string): void => console.log(
-      `  browser ${r.backend}: ${r.tokensPerSecond.toFixed(1)} tokens/s (${r.msPerStep.toFixed(0)} ms/step, ${(r.warmupMs / 1000).toFixed(1)} s to set up and warm up${note})` +
+      `  browser ${r.backend}: ${r.tokensPerSecond.toFixed(1)} tokens/s (${r.msPerStep.toFixed(0)} ms/step; session ${(r.createMs / 1000).toFixed(1)} s, ` +
+      `first step ${(r.firstStepMs / 1000).toFixed(1)} s${note})` +
       (cpu ? `; ${(r.tokensPerSecond / cpu).toFixed(3)}x native cpu` : ""));
     report(await measure("wasm", 1, 4), ", one thread: the page is not cross-origin isolated");
-    // SwiftShader takes about 50 s a step, so one measured step; on a real GPU raise it.
-    const gpuSteps = Number(process.env.AILO_BENCH_WEBGPU_STEPS ?? 1);
+    // SwiftShader takes seconds a step (its first step compiles every shader), so few measured steps; on a real GPU raise it.
+    const gpuSteps = Number(process.env.AILO_BENCH_WEBGPU_STEPS ?? 3);
     report(await measure("webgpu", 1, gpuSteps), "; SwiftShader here, a CPU rasterizer, not a GPU");
   } finally {
     await browser.close();

@@ -16,6 +16,10 @@ export interface BrowserBenchResult {
   msPerStep: number;
   /** Session creation plus the warm-up steps (shader and kernel compilation). */
   warmupMs: number;
+  /** Loading the runtime, building the graph and creating the session. */
+  createMs: number;
+  /** The first step alone (on WebGPU most of it compiles shaders). */
+  firstStepMs: number;
 }
 
 export interface DownloadProgress {
