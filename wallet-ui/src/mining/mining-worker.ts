@@ -78,14 +78,15 @@ class BrowserMiner {
     return signed;
   }
 
-  private async loadModel(version: number): Promise<void> {
+  /** Loads model `version` and, meanwhile, the session for `task`: the graph needs only the manifest's config. */
+  private async loadModel(version: number, task: Task): Promise<BrowserTrainSession> {
     const signed = await this.manifest(version);
     const { chunks, tensorMap, config } = signed.manifest;
     const progress: DownloadProgress = { version, chunks: chunks.length, ready: 0, fromCache: 0, downloaded: 0, bytesTotal: signed.manifest.totalBytes, bytesReady: 0 };
     post({ type: 'download', progress: { ...progress } });
     const weights: Weights = new Map();
     const queue = [...chunks];
-    await Promise.all(Array.from({ length: DOWNLOADS_IN_PARALLEL }, async () => {
+    const [session] = await Promise.all([this.prepare(config, task), ...Array.from({ length: DOWNLOADS_IN_PARALLEL }, async () => {
       for (let chunk = queue.shift(); chunk; chunk = queue.shift()) {
         const got = await this.store.fetchChunk(origin, chunk, (url, init) => fetchWithRetry(url, init, retrying(`chunk ${chunk.name.slice(0, 12)}`)));
         placeChunk(signed.manifest, weights, chunk, got.bytes);
@@ -95,16 +96,16 @@ class BrowserMiner {
         else progress.downloaded++;
         post({ type: 'download', progress: { ...progress } });
       }
-    }));
+    })]);
     checkWeights(config, weights);
     await this.store.keepOnly(new Set(chunks.map((c) => c.name)));
     this.model = { version, cfg: config, weights: new Map(Object.keys(tensorMap).map((n) => [n, weights.get(n)!])) };
     this.residual = undefined;
     post({ type: 'log', line: `model version ${version}: ${chunks.length} chunks, ${progress.fromCache} from the cache, ${progress.downloaded} downloaded` });
+    return session;
   }
 
-  private async prepare(task: Task): Promise<BrowserTrainSession> {
-    const cfg = this.model!.cfg;
+  private async prepare(cfg: ModelConfig, task: Task): Promise<BrowserTrainSession> {
     if (this.session?.fits(cfg, task)) return this.session;
     await this.session?.dispose();
     if (!this.backend) {
@@ -121,9 +122,8 @@ class BrowserMiner {
     const task = await call<Task>('/api/task', 'task', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ wallet: this.wallet }) });
     // At once: the page abandons this task if the user stops before it is submitted.
     post({ type: 'task', taskId: task.taskId, modelVersion: task.modelVersion, steps: task.steps });
-    if (this.model?.version !== task.modelVersion) await this.loadModel(task.modelVersion);
+    const session = this.model?.version === task.modelVersion ? await this.prepare(this.model.cfg, task) : await this.loadModel(task.modelVersion, task);
     const model = this.model!;
-    const session = await this.prepare(task);
     const res = await fetchWithRetry(`${origin}/api/task/${task.taskId}/tokens`, {}, retrying('tokens'));
     if (!res.ok) throw new Error(`the node answered ${res.status} for the task's tokens`);
     const raw = new Uint8Array(await res.arrayBuffer());
