@@ -52,7 +52,7 @@ interface TrainState {
 
 const stateOutputs = (p: ParamSpec): string[] => [`new.${p.name}`, `new_m.${p.name}`, `new_v.${p.name}`];
 
-/** Frees the GPU buffers among `tensors`; host tensors are left to the garbage collector. */
+/** Frees the state's GPU buffers; host tensors are left to the garbage collector. */
 function release(state: TrainState): void {
   for (const map of [state.params, state.m, state.v]) for (const t of map.values()) if (t.location === 'gpu-buffer') t.dispose();
 }
