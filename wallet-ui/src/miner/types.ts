@@ -1,17 +1,10 @@
-/** The miner GUI's API (node/miner/gui-server.ts): amounts are decimal strings of base units, times Unix ms. */
+/**
+ * The miner GUI's API (node/miner/gui-server.ts): amounts are decimal strings of base units, times Unix ms. Types
+ * only from the miner's loop: nothing of it is bundled into the page.
+ */
+import type { MinerStatus, StepPoint, SubmissionRecord } from '../../../trainer/miner/miner.js';
 
-export type MinerPhase = 'starting' | 'loading-model' | 'training' | 'resting' | 'submitting' | 'waiting' | 'stopped';
-
-export interface StepPoint {
-  at: number;
-  modelVersion: number;
-  taskId: string;
-  step: number;
-  loss: number;
-  tokensPerSecond: number;
-  device: string;
-  power: number;
-}
+export type { MinerPhase, StepPoint } from '../../../trainer/miner/miner.js';
 
 export interface LogEntry {
   at: number;
@@ -19,31 +12,11 @@ export interface LogEntry {
   text: string;
 }
 
-export interface Submission {
-  taskId: string;
-  modelVersion: number;
-  contribution: string;
-  reward: string;
-  quality: number;
-  ledger: 'unchecked' | 'confirmed' | 'pending' | 'missing' | 'mismatch';
-}
+/** A submission the node accepted; `ledger` says whether its contribution is in a block. */
+export type Submission = Omit<SubmissionRecord, 'reward'> & { reward: string };
 
 export interface MinerState {
-  status: {
-    phase: MinerPhase;
-    device: string;
-    deviceLabel: string;
-    power: number;
-    tasks: number;
-    version: number | null;
-    step: number;
-    steps: number;
-    loss: number | null;
-    tokensPerSecond: number;
-    accepted: number;
-    rejected: number;
-    earned: string;
-  };
+  status: Omit<MinerStatus, 'device' | 'earned'> & { device: string; deviceLabel: string; earned: string };
   settings: { power: number; useCpu: boolean; gpu: string | null; nextDevice: string; nextDeviceLabel: string; pending: boolean };
   gpus: { id: string; label: string }[];
   powerRange: { min: number; max: number };
