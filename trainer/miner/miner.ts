@@ -361,9 +361,12 @@ export class Miner {
           }
           throw err;
         }
-        if (this.summary.accepted.length % 4 === 0) {
-          for (const r of await this.checkLedger()) if (r.ledger === 'missing' || r.ledger === 'mismatch') this.log(`ledger: contribution ${r.contribution} for task ${r.taskId.slice(0, 10)} is ${r.ledger}`);
+        // After every task: the records not yet confirmed (usually the last one or two), each said once when it goes wrong.
+        const before = new Map(this.summary.accepted.map((r) => [r, r.ledger]));
+        for (const r of await this.checkLedger()) {
+          if ((r.ledger === 'missing' || r.ledger === 'mismatch') && before.get(r) !== r.ledger) this.log(`ledger: contribution ${r.contribution} for task ${r.taskId.slice(0, 10)} is ${r.ledger}`);
         }
+        this.o.onStatus?.(this.status);
       }
     } finally {
       this.summary.seconds = (performance.now() - started) / 1000;
