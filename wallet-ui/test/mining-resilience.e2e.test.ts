@@ -16,6 +16,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AiloNode } from '../../node/node.js';
 import { testNet, type TestNet } from '../../node/test/harness.js';
 import { ensureUiBuilt } from '../tools/ui-build.js';
+import { registerAndOpenMining } from './mining-account.js';
 
 const CHROMIUM = '/usr/bin/chromium';
 const FLAGS = ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'];
@@ -136,15 +137,7 @@ describe.skipIf(!existsSync(CHROMIUM))('browser mining when the node misbehaves'
   const taskState = (taskId: string): string | undefined => node.federation!.tasks.get(taskId as `0x${string}`)?.state;
 
   async function registerAndOpenDashboard(page: Page, username: string): Promise<void> {
-    await page.goto(`${origin}/register`);
-    await page.getByLabel('Username').fill(username);
-    await page.getByLabel('Password', { exact: true }).fill('miner password 1');
-    await page.getByLabel('Repeat the password').fill('miner password 1');
-    await page.getByRole('button', { name: 'Create account' }).click();
-    await page.getByLabel('I have saved my recovery key somewhere safe').check();
-    await page.getByRole('button', { name: 'Continue to my wallet' }).click();
-    await page.getByRole('link', { name: 'Dashboard' }).click();
-    await page.getByTestId('mining').waitFor();
+    await registerAndOpenMining(page, origin, username);
     await page.getByTestId('backend').selectOption('wasm');
     await page.getByTestId('power').fill('100');
   }

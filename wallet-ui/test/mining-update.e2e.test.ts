@@ -14,6 +14,7 @@ import { AiloNode } from '../../node/node.js';
 import { startTestNode, testNet, type TestNet } from '../../node/test/harness.js';
 import { publishOneTensorVersion } from '../../node/test/model-version.js';
 import { ensureUiBuilt } from '../tools/ui-build.js';
+import { registerAndOpenMining } from './mining-account.js';
 
 const CHROMIUM = '/usr/bin/chromium';
 const FLAGS = ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'];
@@ -82,14 +83,7 @@ describe.skipIf(!existsSync(CHROMIUM))('a new model version in the browser miner
     });
     page.on('pageerror', (e) => problems.push(`page error: ${e.message}`));
 
-    await page.goto(`${node.url}/register`);
-    await page.getByLabel('Username').fill('update-miner');
-    await page.getByLabel('Password', { exact: true }).fill('miner password 1');
-    await page.getByLabel('Repeat the password').fill('miner password 1');
-    await page.getByRole('button', { name: 'Create account' }).click();
-    await page.getByLabel('I have saved my recovery key somewhere safe').check();
-    await page.getByRole('button', { name: 'Continue to my wallet' }).click();
-    await page.getByRole('link', { name: 'Dashboard' }).click();
+    await registerAndOpenMining(page, node.url, 'update-miner');
     await page.getByTestId('backend').selectOption('wasm');
 
     const first = node.federation!.model;

@@ -16,6 +16,7 @@ import { parseAddress } from '../../chain/address.js';
 import { AiloNode } from '../../node/node.js';
 import { testNet, waitFor, type TestNet } from '../../node/test/harness.js';
 import { ensureUiBuilt } from '../tools/ui-build.js';
+import { registerAndOpenMining } from './mining-account.js';
 
 const CHROMIUM = '/usr/bin/chromium';
 // No --disable-gpu: WebGPU then runs on SwiftShader (see RUNTIME.md). Dawn's zeroing of workgroup memory (a loop and
@@ -78,13 +79,7 @@ describe.skipIf(!existsSync(CHROMIUM))('browser mining in Chromium', () => {
   const shot = (page: Page, name: string): Promise<Buffer> => page.screenshot({ path: join(SHOTS, `${name}.png`), fullPage: true });
 
   async function registerAndOpenDashboard(page: Page, username: string, url = node.url): Promise<string> {
-    await page.goto(`${url}/register`);
-    await page.getByLabel('Username').fill(username);
-    await page.getByLabel('Password', { exact: true }).fill('miner password 1');
-    await page.getByLabel('Repeat the password').fill('miner password 1');
-    await page.getByRole('button', { name: 'Create account' }).click();
-    await page.getByLabel('I have saved my recovery key somewhere safe').check();
-    await page.getByRole('button', { name: 'Continue to my wallet' }).click();
+    await registerAndOpenMining(page, url, username);
     await page.getByRole('link', { name: 'Receive', exact: true }).first().click();
     const address = (await page.getByTestId('address').textContent())!.trim();
     await page.getByRole('link', { name: 'Dashboard' }).click();
