@@ -44,11 +44,24 @@ describe('a network of three coordinators and a follower', () => {
   });
 
   const head = async (url: string) => (await get(`${url}/api/chain/head`)).json as { height: string; hash: string };
-  const confirmedEverywhere = (urls: string[], hashes: string[]) =>
-    waitFor(`${hashes.length} transfers confirmed on ${urls.length} nodes`, async () => {
-      for (const url of urls) for (const h of hashes) if ((await get(`${url}/api/ledger/tx/${h}`)).json.status !== 'confirmed') return undefined;
+  /** Waits until every node in `urls` has every transfer in a block; on a timeout, says where the one missing stands. */
+  const confirmedEverywhere = async (urls: string[], hashes: string[]) => {
+    let missing: { url: string; hash: string } | undefined;
+    await waitFor(`${hashes.length} transfers confirmed on ${urls.length} nodes`, async () => {
+      for (const url of urls) {
+        for (const hash of hashes) {
+          if ((await get(`${url}/api/ledger/tx/${hash}`)).json.status !== 'confirmed') {
+            missing = { url, hash };
+            return undefined;
+          }
+        }
+      }
       return true;
-    }, 60_000);
+    }, 60_000).catch(async (err: Error) => {
+      const where = await Promise.all(running.map(async (n) => `${n.url}: ${(await get(`${n.url}/api/ledger/tx/${missing!.hash}`)).json.status ?? 'not known'} at height ${(await head(n.url)).height}`));
+      throw new Error(`${err.message}: ${missing!.hash} on ${where.join(', ')}`);
+    });
+  };
   const agreed = (urls: string[]) =>
     waitFor('the nodes to agree on one head', async () => {
       const heads = await Promise.all(urls.map(head));

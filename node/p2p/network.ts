@@ -15,6 +15,13 @@ import { PeerSet } from './peer-set.js';
 
 const REQUEST_TIMEOUT_MS = 10_000;
 const SYNC_PAGE = 100;
+/**
+ * Gossip is one try per peer: a peer backing off, a lost request or a refusal (a gap in the sender's nonces the
+ * peer had not yet closed) would leave a transaction in this pool only. So what stays pending longer than this is
+ * announced again, oldest first, a bounded number per sync round; a peer that has it answers 'known'.
+ */
+const REANNOUNCE_AFTER_MS = 2_000;
+const REANNOUNCE_MAX = 64;
 
 /** A block that no longer fits our head (it moved meanwhile) is no fault of the peer that sent it. */
 function headMoved(err: BlockError): boolean {
@@ -45,6 +52,8 @@ export class PeerNetwork {
   private running = false;
   private unsubscribe: (() => void)[] = [];
   private ticks = 0;
+  /** When each pending transaction was last gossiped (pruned to what is still pending). */
+  private readonly announced = new Map<Hex, number>();
   readonly counters: NetworkCounters = { blocksImported: 0, txsImported: 0, syncs: 0, reorgs: 0, rejectedFromPeers: 0 };
 
   constructor(
@@ -58,7 +67,10 @@ export class PeerNetwork {
   start(): void {
     this.running = true;
     this.unsubscribe = [
-      this.ledger.onAdded((tx) => this.broadcast('/api/p2p/tx', tx.bytes)),
+      this.ledger.onAdded((tx) => {
+        this.announced.set(tx.hash, Date.now());
+        this.broadcast('/api/p2p/tx', tx.bytes);
+      }),
       this.chain.onBlock((block) => {
         if (!this.syncing) this.broadcast('/api/p2p/block', encodeBlock(block));
       }),
@@ -171,6 +183,7 @@ export class PeerNetwork {
   private async syncRound(): Promise<void> {
     this.ticks++;
     if (this.ticks % 10 === 1) await this.discover();
+    this.reannounce();
     let best: { peer: string; head: PeerHead } | undefined;
     for (const peer of this.peers.active()) {
       try {
@@ -186,6 +199,21 @@ export class PeerNetwork {
   /** Whether `tip` wins Clique's fork choice against `than` (default: our own head). */
   private isBetterTip(tip: ChainTip, than: ChainTip = { hash: this.chain.head.hash, totalWeight: this.chain.totalWeight }): boolean {
     return tip.hash !== than.hash && preferTip(tip, than) === tip;
+  }
+
+  /** Gossips again the pending transactions last announced over REANNOUNCE_AFTER_MS ago (see above). */
+  private reannounce(): void {
+    const pool = this.ledger.pool;
+    for (const hash of this.announced.keys()) if (!pool.get(hash)) this.announced.delete(hash);
+    const now = Date.now();
+    let sent = 0;
+    for (const tx of pool.take(pool.size)) {
+      if (sent >= REANNOUNCE_MAX) break;
+      if (now - (this.announced.get(tx.hash) ?? 0) < REANNOUNCE_AFTER_MS) continue;
+      this.announced.set(tx.hash, now);
+      this.broadcast('/api/p2p/tx', tx.bytes);
+      sent++;
+    }
   }
 
   private async discover(): Promise<void> {
