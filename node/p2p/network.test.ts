@@ -44,6 +44,18 @@ describe('a network of three coordinators and a follower', () => {
   });
 
   const head = async (url: string) => (await get(`${url}/api/chain/head`)).json as { height: string; hash: string };
+  /**
+   * Posts a transfer as a wallet does: a node that has not yet imported the block with the sender's previous
+   * transfer (it was sealed elsewhere a moment ago) answers TX_NONCE_GAP, and the wallet tries again shortly.
+   */
+  const sendTransfer = async (url: string, body: Awaited<ReturnType<typeof signedTransfer>>) => {
+    const end = Date.now() + 20_000;
+    for (;;) {
+      const r = await post(`${url}/api/ledger/transfer`, body);
+      if (r.json?.error?.code !== 'TX_NONCE_GAP' || Date.now() > end) return r;
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+  };
   /** Waits until every node in `urls` has every transfer in a block; on a timeout, says where the one missing stands. */
   const confirmedEverywhere = async (urls: string[], hashes: string[]) => {
     let missing: { url: string; hash: string } | undefined;
@@ -81,13 +93,16 @@ describe('a network of three coordinators and a follower', () => {
     const hashes: string[] = [];
     for (let n = 0n; n < 3n; n++) {
       for (let i = 0; i < senders.length; i++) {
-        const r = await post(`${nodes[i]!.url}/api/ledger/transfer`, await signedTransfer(senderKeys[i]!, receiver.address, 1n + n, n, CHAIN_ID));
+        const r = await sendTransfer(nodes[i]!.url, await signedTransfer(senderKeys[i]!, receiver.address, 1n + n, n, CHAIN_ID));
         expect(r.status, JSON.stringify(r.json)).toBe(202);
         hashes.push(r.json.hash);
       }
-      // Each sender's next nonce goes to its own node, so that node must have this round's blocks first (else TX_NONCE_GAP).
-      await confirmedEverywhere(nodes.map((n) => n.url), hashes.slice(-senders.length));
+      // Each sender's next nonce goes to its own node, so that node must have the sender's last transfer in a block
+      // first (else TX_NONCE_GAP).
+      const round = hashes.slice(-senders.length);
+      for (let i = 0; i < senders.length; i++) await confirmedEverywhere([nodes[i]!.url], [round[i]!]);
     }
+    await confirmedEverywhere(nodes.map((n) => n.url), hashes);
     const first = await agreed(nodes.map((n) => n.url));
     const proposers = new Set<string>();
     for (let h = 1; h <= Number(first.height); h++) proposers.add((await get(`${c0.url}/api/chain/block/${h}`)).json.proposer);
