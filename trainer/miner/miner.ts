@@ -361,10 +361,17 @@ export class Miner {
           }
           throw err;
         }
-        // After every task: the records not yet confirmed (usually the last one or two), each said once when it goes wrong.
+        if (this.stopped) break;
+        // After every task: the records not yet confirmed (usually the last one or two), each said once when it goes
+        // wrong. A failed check costs nothing but the check: the records stay unchecked for the next one.
         const before = new Map(this.summary.accepted.map((r) => [r, r.ledger]));
-        for (const r of await this.checkLedger()) {
-          if ((r.ledger === 'missing' || r.ledger === 'mismatch') && before.get(r) !== r.ledger) this.log(`ledger: contribution ${r.contribution} for task ${r.taskId.slice(0, 10)} is ${r.ledger}`);
+        try {
+          for (const r of await this.checkLedger()) {
+            if ((r.ledger === 'missing' || r.ledger === 'mismatch') && before.get(r) !== r.ledger) this.log(`ledger: contribution ${r.contribution} for task ${r.taskId.slice(0, 10)} is ${r.ledger}`);
+          }
+        } catch (err) {
+          if (this.stopped) break;
+          this.log(`ledger check failed (${(err as Error).message}); trying again after the next task`);
         }
         this.o.onStatus?.(this.status);
       }
