@@ -109,7 +109,8 @@ export interface MinerSummary {
   chunks: ChunkFetchStats;
 }
 
-const pause = (ms: number, signal?: AbortSignal): Promise<void> =>
+/** Waits `ms`, or less: until `signal` aborts or the function handed to `onWake` is called. */
+const pause = (ms: number, signal?: AbortSignal, onWake?: (wake: () => void) => void): Promise<void> =>
   new Promise((resolve) => {
     if (signal?.aborted || ms <= 0) return resolve();
     const t = setTimeout(done, ms);
@@ -119,6 +120,7 @@ const pause = (ms: number, signal?: AbortSignal): Promise<void> =>
       resolve();
     }
     signal?.addEventListener('abort', done, { once: true });
+    onWake?.(done);
   });
 
 export class Miner {
@@ -187,17 +189,7 @@ export class Miner {
     for (;;) {
       const left = since + (took * (100 - this.power)) / this.power - performance.now();
       if (left <= 0 || this.stopped) return;
-      await new Promise<void>((resolve) => {
-        const signal = this.o.signal;
-        const t = setTimeout(done, left);
-        signal?.addEventListener('abort', done, { once: true });
-        this.wakeRest = done;
-        function done(): void {
-          clearTimeout(t);
-          signal?.removeEventListener('abort', done);
-          resolve();
-        }
-      }).finally(() => (this.wakeRest = undefined));
+      await pause(left, this.o.signal, (wake) => (this.wakeRest = wake)).finally(() => (this.wakeRest = undefined));
     }
   }
 
