@@ -52,7 +52,8 @@ export interface RoundView {
 
 export class MinerGui {
   private server: Server | undefined;
-  private readonly settings: GuiSettings;
+  /** The device choice; the power is the miner's own (`miner.settings`). */
+  private readonly choice: Omit<GuiSettings, 'power'>;
   private round: { value: RoundView | null; error: string | null } = { value: null, error: null };
   private roundTimer: ReturnType<typeof setInterval> | undefined;
   private readonly streams = new Set<PassThrough>();
@@ -60,9 +61,9 @@ export class MinerGui {
   private port = 0;
 
   constructor(private readonly o: MinerGuiOptions) {
-    const { power, device } = o.miner.settings;
+    const { device } = o.miner.settings;
     const current = o.gpus.find((g) => sameDevice(g.device, device));
-    this.settings = { power, useCpu: device.provider === 'cpu', gpu: current?.id ?? o.gpus[0]?.id ?? null };
+    this.choice = { useCpu: device.provider === 'cpu', gpu: current?.id ?? o.gpus[0]?.id ?? null };
   }
 
   get url(): string {
@@ -142,13 +143,14 @@ export class MinerGui {
     for (const key of Object.keys(body)) {
       if (key !== 'power' && key !== 'useCpu' && key !== 'gpu') throw badRequest('UNKNOWN_SETTING', `no setting "${key}" (settings: power, useCpu, gpu)`);
     }
-    const next = { ...this.settings };
+    const next = { ...this.choice };
+    let power = this.o.miner.settings.power;
     if (body.power !== undefined) {
       const p = body.power;
       if (typeof p !== 'number' || !Number.isInteger(p) || p < POWER_RANGE.min || p > POWER_RANGE.max) {
         throw badRequest('BAD_POWER', `power must be an integer from ${POWER_RANGE.min} to ${POWER_RANGE.max}, got ${JSON.stringify(p)}`);
       }
-      next.power = p;
+      power = p;
     }
     if (body.useCpu !== undefined) {
       if (typeof body.useCpu !== 'boolean') throw badRequest('BAD_USE_CPU', `useCpu must be true or false, got ${JSON.stringify(body.useCpu)}`);
@@ -161,15 +163,15 @@ export class MinerGui {
       next.gpu = body.gpu;
     }
     if (!next.useCpu && next.gpu === null) throw new ApiError(409, 'NO_GPU', 'this machine has no GPU the miner can train on, so it trains on the CPU');
-    Object.assign(this.settings, next);
-    this.o.miner.setPower(next.power);
+    Object.assign(this.choice, next);
+    this.o.miner.setPower(power);
     this.o.miner.setDevice(this.chosenDevice());
     this.o.monitor.statusChanged();
   }
 
   private chosenDevice(): MinerDevice {
-    if (this.settings.useCpu) return { provider: 'cpu' };
-    return this.o.gpus.find((g) => g.id === this.settings.gpu)!.device;
+    if (this.choice.useCpu) return { provider: 'cpu' };
+    return this.o.gpus.find((g) => g.id === this.choice.gpu)!.device;
   }
 
   private async pollRound(): Promise<void> {
@@ -193,10 +195,10 @@ export class MinerGui {
     const { miner, monitor } = this.o;
     const s = miner.status;
     const summary = miner.summary;
-    const next = miner.settings.device;
+    const { power, device: next } = miner.settings;
     return {
       status: { ...statusView(s), deviceLabel: this.label(s.device) },
-      settings: { ...this.settings, nextDevice: deviceName(next), nextDeviceLabel: this.label(next), pending: !sameDevice(next, s.device) },
+      settings: { power, ...this.choice, nextDevice: deviceName(next), nextDeviceLabel: this.label(next), pending: !sameDevice(next, s.device) },
       gpus: this.o.gpus.map((g) => ({ id: g.id, label: g.label })),
       powerRange: POWER_RANGE,
       totals: {
