@@ -3,7 +3,7 @@
  * (row-major rows of seqLen + 1 ids, `batchSize` rows per step), returning the update (local minus start weights).
  */
 import type { ModelConfig } from '../model/config.js';
-import type { Weights } from '../model/weights.js';
+import { weightDelta, type Weights } from '../model/weights.js';
 import { TrainSession } from '../runtime/model-session.js';
 import type { Provider } from '../runtime/provider.js';
 import { tokenBatch } from '../runtime/tokens.js';
@@ -43,14 +43,7 @@ export async function trainLocally(
       losses.push(loss);
       await hooks.onStep?.({ step: s + 1, loss, tokens: task.batchSize * task.seqLen });
     }
-    const local = await session.weights();
-    const update: Weights = new Map();
-    for (const [name, w0] of start) {
-      const w1 = local.get(name)!;
-      const d = new Float32Array(w0.length);
-      for (let i = 0; i < d.length; i++) d[i] = w1[i]! - w0[i]!;
-      update.set(name, d);
-    }
+    const update = weightDelta(start, await session.weights());
     return { update, losses, tokens: task.steps * task.batchSize * task.seqLen };
   } finally {
     await session.dispose();

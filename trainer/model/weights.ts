@@ -73,3 +73,16 @@ export function checkWeights(cfg: ModelConfig, w: Weights, shapes?: Map<string, 
     throw new TrainerError(TrainerErrorCode.SHAPE_MISMATCH, `weights hold tensors the config does not have: ${extra.slice(0, 5).join(", ")}${extra.length > 5 ? ", ..." : ""}`);
   }
 }
+
+/** `to - from` per tensor, in `from`'s order: a local training run's update (pseudo-gradient). */
+export function weightDelta(from: Weights, to: Weights): Weights {
+  const delta: Weights = new Map();
+  for (const [name, w0] of from) {
+    const w1 = to.get(name);
+    if (!w1 || w1.length !== w0.length) throw new RangeError(`tensor ${name}: no matching tensor to subtract from`);
+    const d = new Float32Array(w0.length);
+    for (let i = 0; i < d.length; i++) d[i] = w1[i]! - w0[i]!;
+    delta.set(name, d);
+  }
+  return delta;
+}

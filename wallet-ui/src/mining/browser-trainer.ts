@@ -12,7 +12,7 @@ import ortWasmUrl from 'onnxruntime-web/ort-wasm-simd-threaded.wasm?url';
 import ortWebGpuWasmUrl from 'onnxruntime-web/ort-wasm-simd-threaded.asyncify.wasm?url';
 import { stepRows, taskTokenCount, type LocalTrainingTask } from '../../../trainer/federated/task-rows.js';
 import { numel, paramSpecs, type ModelConfig, type ParamSpec } from '../../../trainer/model/config.js';
-import type { Weights } from '../../../trainer/model/weights.js';
+import { weightDelta, type Weights } from '../../../trainer/model/weights.js';
 import { buildTrainingGraph, DEFAULT_ADAMW } from '../../../trainer/onnx/graphs.js';
 import { tokenBatch } from '../../../trainer/runtime/tokens.js';
 import type { MiningBackend } from './protocol.js';
@@ -135,15 +135,10 @@ export class BrowserTrainSession {
         losses.push(loss);
         await hooks.onStep?.({ step: s + 1, loss, tokens: task.batchSize * task.seqLen });
       }
-      const update: Weights = new Map();
-      for (const [name, w0] of start) {
-        // getData() reads a GPU buffer back (and returns a host tensor's own array).
-        const w1 = (await state.params.get(name)!.getData()) as Float32Array;
-        const d = new Float32Array(w0.length);
-        for (let i = 0; i < d.length; i++) d[i] = w1[i]! - w0[i]!;
-        update.set(name, d);
-      }
-      return { update, losses };
+      // getData() reads a GPU buffer back (and returns a host tensor's own array).
+      const local: Weights = new Map();
+      for (const name of start.keys()) local.set(name, (await state.params.get(name)!.getData()) as Float32Array);
+      return { update: weightDelta(start, local), losses };
     } finally {
       release(state);
     }
