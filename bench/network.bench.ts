@@ -35,7 +35,7 @@ export async function run(): Promise<void> {
     writeFileSync(join(sourceDir, 'genesis.json'), genesisText);
     writeFileSync(join(tmp.dir, 'genesis.json'), genesisText);
     writeFileSync(join(tmp.dir, 'coordinator.key'), toHex(coordinator.key));
-    await sealChain(join(sourceDir, 'chain'), spec, coordinator, senders, BLOCKS, verifier, genesisText);
+    await sealChain(join(sourceDir, 'chain'), spec, [coordinator], senders, BLOCKS, verifier, genesisText);
     const transfers = BLOCKS * PER_BLOCK;
 
     // Baseline: the same blocks read from disk and imported in-process (no HTTP, no JSON).

@@ -23,7 +23,7 @@ describe('Chain', () => {
   it('seals a block of transfers, moves balances and nonces, and survives a reopen', async () => {
     const dir = fresh();
     const chain = await openTestChain(spec, dir);
-    const txs = [transfer(alice, bob.address, 5n * ALC, 0n), transfer(alice, bob.address, 1n, 1n)];
+    const txs = [transfer(alice, bob.address, 5n * ALC, 0n, spec), transfer(alice, bob.address, 1n, 1n, spec)];
     const { block, rejected } = await chain.buildBlock(txs, coordinator.key, coordinator.address, nextTimestamp(chain));
     expect(rejected).toEqual([]);
     expect(block.header.height).toBe(1n);
@@ -43,8 +43,8 @@ describe('Chain', () => {
 
   it('leaves out transactions that fail against the state, with the reason', async () => {
     const chain = await openTestChain(spec, fresh());
-    const gap = transfer(alice, bob.address, 1n, 5n);
-    const overdraft = transfer(bob, alice.address, 1n, 0n);
+    const gap = transfer(alice, bob.address, 1n, 5n, spec);
+    const overdraft = transfer(bob, alice.address, 1n, 0n, spec);
     const { block, rejected } = await chain.buildBlock([gap, overdraft], coordinator.key, coordinator.address, nextTimestamp(chain));
     expect(block.txs).toHaveLength(0);
     expect(rejected.map((r) => r.error.code)).toEqual([TxErrorCode.NONCE_GAP, TxErrorCode.INSUFFICIENT_BALANCE]);
@@ -54,14 +54,14 @@ describe('Chain', () => {
   it('imports a block sealed elsewhere and refuses tampered ones', async () => {
     const a = await openTestChain(spec, fresh());
     const b = await openTestChain(spec, fresh());
-    const { block } = await a.buildBlock([transfer(alice, bob.address, 7n, 0n)], coordinator.key, coordinator.address, nextTimestamp(a));
+    const { block } = await a.buildBlock([transfer(alice, bob.address, 7n, 0n, spec)], coordinator.key, coordinator.address, nextTimestamp(a));
 
     const forgedState = sealBlock({ ...block.header, stateRoot: block.header.txRoot }, block.txs, coordinator.key);
     await expect(b.importBlock(forgedState)).rejects.toMatchObject({ code: BlockErrorCode.BAD_STATE_ROOT });
     const outsider = wallet(9);
     const forgedSeal = sealBlock({ ...block.header, proposer: outsider.address }, block.txs, outsider.key);
     await expect(b.importBlock(forgedSeal)).rejects.toMatchObject({ code: BlockErrorCode.NOT_AUTHORIZED });
-    const otherTx = transfer(alice, bob.address, 8n, 0n);
+    const otherTx = transfer(alice, bob.address, 8n, 0n, spec);
     const swapped = sealBlock({ ...block.header, txRoot: txRootOf([otherTx]) }, [otherTx], coordinator.key);
     await expect(b.importBlock(swapped)).rejects.toBeInstanceOf(BlockError);
     expect(b.height).toBe(0n);

@@ -14,6 +14,7 @@ export enum TxErrorCode {
   BAD_MODEL_VERSION = 'TX_BAD_MODEL_VERSION',
   UNKNOWN_CONTRIBUTION = 'TX_UNKNOWN_CONTRIBUTION',
   POOL_FULL = 'TX_POOL_FULL',
+  BAD_EVIDENCE = 'TX_BAD_EVIDENCE',
 }
 
 export class TxError extends Error {
@@ -38,6 +39,7 @@ export enum BlockErrorCode {
   INVALID_TX = 'BLOCK_INVALID_TX',
   TOO_LARGE = 'BLOCK_TOO_LARGE',
   BELOW_FINALITY = 'BLOCK_BELOW_FINALITY',
+  ALREADY_SEALED = 'BLOCK_ALREADY_SEALED',
 }
 
 export class BlockError extends Error {

@@ -12,6 +12,7 @@ import { EMPTY_ROOT } from './merkle.js';
 import type { ChainSpec } from './spec.js';
 import { StateOverlay, WorldState } from './state/world-state.js';
 import type { StateChange } from './state/state-tree.js';
+import type { NetworkDomain } from './tx/eip712.js';
 
 const encoder = new TextEncoder();
 
@@ -53,4 +54,16 @@ export function genesisBlock(spec: ChainSpec): GenesisBlock {
   };
   const signature = new Uint8Array(0);
   return { block: { header, signature, txs: [], hash: blockHash(header, signature) }, stateChanges };
+}
+
+const domains = new WeakMap<ChainSpec, NetworkDomain>();
+
+/** The network a spec defines, as signatures bind it (chainId and genesis hash); computed once per spec. */
+export function networkDomain(spec: ChainSpec): NetworkDomain {
+  let network = domains.get(spec);
+  if (!network) {
+    network = { chainId: spec.chainId, genesisHash: genesisBlock(spec).block.hash };
+    domains.set(spec, network);
+  }
+  return network;
 }

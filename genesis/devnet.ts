@@ -2,6 +2,8 @@
  * The built-in devnet: one coordinator (the node's own key, made on first start), a million ALC allocated to it,
  * the reward policy of DESIGN.md (0.1 ALC per accepted contribution, 1-10x quality, 0.05 ALC per inference share),
  * and a small model so a laptop or a browser can train it. Each data folder thus holds its own devnet.
+ * With one coordinator the finality quorum (floor(2N/3)+1) is that coordinator's own vote: final blocks come at once,
+ * and no fault is tolerated; a network that must survive a byzantine coordinator needs N >= 4 (README, finality).
  */
 import type { Address } from '../chain/address.js';
 import { randomPrivateKey, privateKeyToAddress } from '../chain/crypto/signature.js';
@@ -10,6 +12,23 @@ import { toHex } from '../chain/bytes.js';
 import { formatGenesis, toGenesisFile, type GenesisFile } from './genesis.js';
 
 export const DEVNET_CHAIN_ID = 41232n; // 0xA110
+
+/**
+ * Bounds of the chainId `ailo genesis new` draws: above 2^32, clear of the well-known public chains (nearly all below
+ * it), and at most MetaMask's limit (floor((2^53 - 39) / 2), the largest chainId whose EIP-155 v stays JS-safe).
+ */
+export const RANDOM_CHAIN_ID_MIN = 1n << 32n;
+export const MAX_SAFE_CHAIN_ID = 4_503_599_627_370_476n;
+
+/** A uniformly random chainId in [RANDOM_CHAIN_ID_MIN, MAX_SAFE_CHAIN_ID], from the platform's CSPRNG. */
+export function randomChainId(): bigint {
+  const span = MAX_SAFE_CHAIN_ID - RANDOM_CHAIN_ID_MIN + 1n;
+  const limit = (1n << 64n) - ((1n << 64n) % span); // rejection keeps the draw unbiased
+  for (;;) {
+    const [x] = crypto.getRandomValues(new BigUint64Array(1));
+    if (x! < limit) return RANDOM_CHAIN_ID_MIN + (x! % span);
+  }
+}
 export const DEVNET_MODEL = 'ailo-tiny';
 
 export const DEFAULT_REWARDS: ChainSpec['rewards'] = {

@@ -17,6 +17,7 @@ const HELP = `ailo: tools for Ailo Network operators, wallets and auditors
   ailo key new --out FILE         create a private key file (mode 0600) and print its address
   ailo genesis new --out DIR [--name NAME] [--chain-id N] [--coordinators N] [--period-ms MS] [--model CONFIG]
                                   create a new network: genesis.json and fresh coordinator keys
+                                  (without --chain-id, a random chain id)
 
 The default --node is http://127.0.0.1:${DEFAULT_PORT}. audit exits 1 when it finds any fault.`;
 
@@ -28,7 +29,7 @@ async function main(argv: string[]): Promise<number> {
     options: {
       data: { type: 'string' }, node: { type: 'string' }, key: { type: 'string' }, to: { type: 'string' }, amount: { type: 'string' },
       wait: { type: 'boolean', default: false }, out: { type: 'string' }, name: { type: 'string', default: 'ailo-network' },
-      'chain-id': { type: 'string', default: '41233' }, coordinators: { type: 'string', default: '1' },
+      'chain-id': { type: 'string' }, coordinators: { type: 'string', default: '1' },
       'period-ms': { type: 'string', default: '2000' }, model: { type: 'string', default: 'ailo-1b' }, quiet: { type: 'boolean', default: false },
       help: { type: 'boolean', short: 'h' },
     },

@@ -1,6 +1,7 @@
 /** Where `ailo audit` reads a chain from: a node's HTTP API (blocks as served for sync) or a data folder. */
 import { fromHex, isHex, type Hex } from '../chain/bytes.js';
 import type { RawBlock } from '../chain/audit/replay.js';
+import { decodeVote } from '../chain/consensus/finality.js';
 
 export class SourceError extends Error {
   override name = 'SourceError';
@@ -28,6 +29,30 @@ export async function fetchGenesisText(nodeUrl: string): Promise<string> {
   });
   if (!res.ok) throw new SourceError(`${nodeUrl}/api/chain/genesis answered ${res.status}`);
   return res.text();
+}
+
+/** The final block a node reports, read before the replay starts (the votes it serves must prove it). */
+export async function claimedFinal(nodeUrl: string): Promise<{ height: bigint; hash: Hex } | undefined> {
+  const head = (await getJson(`${nodeUrl}/api/chain/head`)) as { finalizedHeight?: unknown; finalizedHash?: unknown };
+  if (typeof head.finalizedHeight !== 'string' || !/^[0-9]+$/.test(head.finalizedHeight) || !isHex(head.finalizedHash, 32)) return undefined;
+  return { height: BigInt(head.finalizedHeight), hash: head.finalizedHash.toLowerCase() as Hex };
+}
+
+/** Pages through every finality vote a node serves (/api/chain/votes), from target height 0 up. */
+export async function* httpVotes(nodeUrl: string, pageSize = 10_000): AsyncGenerator<Uint8Array[]> {
+  let from = 0n;
+  for (;;) {
+    const page = (await getJson(`${nodeUrl}/api/chain/votes?from=${from}&limit=${pageSize}`)) as { votes?: unknown };
+    if (!Array.isArray(page.votes) || !page.votes.every((v) => isHex(v))) throw new SourceError(`${nodeUrl} answered /api/chain/votes in an unknown shape`);
+    const votes = (page.votes as Hex[]).map((v) => fromHex(v));
+    yield votes;
+    if (votes.length < pageSize) return;
+    // The next page starts at the last target height seen (votes repeated across the seam count once).
+    const last = votes.at(-1)!;
+    const next = decodeVote(last).target.height;
+    if (next === from) throw new SourceError(`${nodeUrl} holds more than ${pageSize} votes for one height`);
+    from = next;
+  }
 }
 
 /** Pages through /api/chain/blocks from genesis to the head the node reports when the audit starts. */

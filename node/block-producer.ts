@@ -1,7 +1,8 @@
 /**
  * A coordinator's block production: when transactions are pending and the Clique rules let this coordinator
  * seal the next block (its turn, or after the out-of-turn delay; not within the signer limit), it seals one.
- * No blocks are made while nothing is pending.
+ * With nothing pending it seals only the one empty block that finality of the latest transactions needs
+ * (finality.ts `needsFinalizingBlock`). It never seals a second child of one block (clique.ts SealedSlots).
  */
 import type { Address } from '../chain/address.js';
 import { earliestTimestamp, recentWindow } from '../chain/consensus/clique.js';
@@ -22,13 +23,17 @@ export class BlockProducer {
     private readonly maxTxs = 5_000,
     /** While this says so (e.g. during a sync), no block is sealed here. */
     private readonly paused: () => boolean = () => false,
+    /** This node's clock in ms (tests run a coordinator whose clock is off). */
+    private readonly now: () => number = Date.now,
   ) {
     if (maxTxs > MAX_TXS_PER_BLOCK) throw new Error(`maxTxs is above the block limit ${MAX_TXS_PER_BLOCK}`);
   }
 
   start(): void {
     this.running = true;
-    this.unsubscribe = [this.ledger.onAdded(() => this.schedule()), this.ledger.chain.onBlock(() => this.schedule())];
+    const schedule = (): void => this.schedule();
+    const { chain } = this.ledger;
+    this.unsubscribe = [this.ledger.onAdded(schedule), chain.onBlock(schedule), chain.onFinality(schedule), chain.onRollback(schedule)];
     this.schedule();
   }
 
@@ -40,8 +45,16 @@ export class BlockProducer {
     while (this.busy) await new Promise((r) => setTimeout(r, 5));
   }
 
+  /** Whether there is anything to seal: pending transactions, or the empty block finality is waiting for. */
+  private hasWork(): boolean {
+    const { chain } = this.ledger;
+    if (chain.sealedOnHead) return false; // this node's child of the head was replaced: another coordinator seals
+    if (this.ledger.pool.size > 0) return true;
+    return chain.needsFinalizingBlock();
+  }
+
   private schedule(): void {
-    if (!this.running || this.busy || this.ledger.pool.size === 0) return;
+    if (!this.running || this.busy || !this.hasWork()) return;
     const { chain } = this.ledger;
     if (this.paused()) {
       clearTimeout(this.timer);
@@ -50,19 +63,19 @@ export class BlockProducer {
     }
     if (chain.recent.slice(0, recentWindow(chain.spec)).includes(this.address)) return; // wait for another coordinator's block
     const due = earliestTimestamp(chain.spec, chain.head.header, this.address);
-    const wait = Number(due - BigInt(Date.now()));
+    const wait = Number(due - BigInt(this.now()));
     clearTimeout(this.timer);
     this.timer = setTimeout(() => void this.produce(), Math.max(0, wait));
   }
 
   private async produce(): Promise<void> {
-    if (!this.running || this.busy || this.ledger.pool.size === 0) return;
+    if (!this.running || this.busy || !this.hasWork()) return;
     if (this.paused()) return this.schedule();
     this.busy = true;
     try {
       const { chain } = this.ledger;
       const due = earliestTimestamp(chain.spec, chain.head.header, this.address);
-      const now = BigInt(Date.now());
+      const now = BigInt(this.now());
       const { block, rejected } = await chain.buildBlock(this.ledger.pool.take(this.maxTxs), this.key, this.address, now > due ? now : due);
       for (const { tx, error } of rejected) this.log.warn(`block ${block.header.height}: left out ${tx.hash}: ${error.message}`);
     } catch (err) {

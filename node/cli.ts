@@ -9,12 +9,13 @@ Usage: ailo-node [--data DIR] [--port N] [--host ADDR] [--genesis FILE] [--coord
                  [--peers URL,...] [--public-url URL] [--no-federation]
                  [--log-level LEVEL] [--log-format text|json]
 
-  --data DIR               data folder (default ./data): LevelDB chain, genesis.json, coordinator.key
+  --data DIR               data folder (default ./data): LevelDB chain, genesis.json, coordinator.key or node.key
   --port N                 HTTP port (default ${DEFAULT_PORT})
   --host ADDR              address to listen on (default 127.0.0.1; 0.0.0.0 for all interfaces)
   --genesis FILE           genesis JSON of the network to join or start (default: the folder's own, or a new devnet)
   --coordinator-key FILE   hex private key of a coordinator named in the genesis (default: DIR/coordinator.key if present)
-  --peers URL,...          other nodes of the same network to sync and gossip with (their peers are found too)
+  --peers URL,...          other nodes of the same network to sync and gossip with, each at its own --public-url
+                           (their peers are found too)
   --public-url URL         the URL peers reach this node at (default: the listening address)
   --log-level LEVEL        debug, info (default), warn or error
   --log-format FORMAT      text (default) or json (one object per line)

@@ -28,14 +28,14 @@ describe('SIGKILL at any moment', () => {
         expect(r.json.status, `round ${round}: ${hash}`).toBe('confirmed');
         expect(r.json.height).toBe(height);
       }
-      nonce = BigInt((await get(`${node.url}/api/ledger/account/${(await signedTransfer(102, bob.address, 1n, 0n)).from}`)).json.nonce);
+      nonce = BigInt((await get(`${node.url}/api/ledger/account/${(await signedTransfer(102, bob.address, 1n, 0n, net.network)).from}`)).json.nonce);
       const target = confirmed.size + 15 + round * 7;
       let killed = false;
       const posted: string[] = [];
       // Transfers stream in without waiting for blocks, while another loop watches for confirmations.
       const sender = (async () => {
         while (!killed) {
-          const r = await post(`${node.url}/api/ledger/transfer`, await signedTransfer(102, bob.address, 1n, nonce)).catch((err: Error) => {
+          const r = await post(`${node.url}/api/ledger/transfer`, await signedTransfer(102, bob.address, 1n, nonce, net.network)).catch((err: Error) => {
             if (killed) return undefined;
             throw err;
           });

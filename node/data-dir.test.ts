@@ -28,6 +28,20 @@ describe('data folder', () => {
     expect(again.notes).toEqual([]);
   });
 
+  it('gives a follower a node key of its own, made once (mode 0600), and a coordinator its coordinator key', () => {
+    const net = testNet();
+    cleanups.push(net.remove);
+    const data = dir();
+    const first = prepareDataDir({ data, genesisFile: net.genesisPath });
+    expect(first.coordinator).toBeUndefined();
+    expect(statSync(join(data, 'node.key')).mode & 0o777).toBe(0o600);
+    expect(first.nodeKey.address).toBe(privateKeyToAddress(readKeyFile(join(data, 'node.key'))));
+    expect(first.notes.join('\n')).not.toMatch(/[0-9a-f]{64}/);
+    expect(prepareDataDir({ data, genesisFile: net.genesisPath }).nodeKey.address).toBe(first.nodeKey.address);
+    const coordinator = prepareDataDir({ data: dir(), genesisFile: net.genesisPath, coordinatorKeyFile: net.keyPath });
+    expect(coordinator.nodeKey.address).toBe(coordinator.coordinator!.address);
+  });
+
   it('refuses to switch a folder to another genesis', () => {
     const data = dir();
     prepareDataDir({ data });

@@ -1,7 +1,8 @@
 /**
  * A node's data folder: `chain/` (LevelDB), `genesis.json` (the genesis it was created with) and, on a
  * coordinator, `coordinator.key` (hex private key, mode 0600). A fresh folder started without --genesis becomes
- * a new devnet whose coordinator is a key made on the spot.
+ * a new devnet whose coordinator is a key made on the spot. A node that is no coordinator keeps its peer identity in
+ * `node.key` (made on first start, mode 0600); a coordinator's peer identity is its coordinator key.
  */
 import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -25,6 +26,8 @@ export interface PreparedDataDir {
   networkName: string;
   spec: ChainSpec;
   coordinator?: { key: Uint8Array; address: Address };
+  /** The key this node signs its peer messages with; its address is the node id. Never logged. */
+  nodeKey: { key: Uint8Array; address: Address };
   notes: string[];
 }
 
@@ -112,5 +115,17 @@ export function prepareDataDir(o: DataDirOptions): PreparedDataDir {
     else if (o.coordinatorKeyFile) throw new ConfigError(`--coordinator-key ${address} is not a coordinator of ${parsed.file.name}`);
     else notes.push(`the key in ${storedKeyPath} is not a coordinator of this chain; running as a follower`);
   }
-  return { chainDir: join(o.data, 'chain'), genesisText, networkName: parsed.file.name, spec: parsed.spec, coordinator, notes };
+  let nodeKey = coordinator;
+  if (!nodeKey) {
+    const nodeKeyPath = join(o.data, 'node.key');
+    let k: Uint8Array;
+    if (existsSync(nodeKeyPath)) k = readKeyFile(nodeKeyPath);
+    else {
+      k = randomPrivateKey();
+      writeKeyFile(nodeKeyPath, k);
+      notes.push(`created node key ${nodeKeyPath}`);
+    }
+    nodeKey = { key: k, address: privateKeyToAddress(k) };
+  }
+  return { chainDir: join(o.data, 'chain'), genesisText, networkName: parsed.file.name, spec: parsed.spec, coordinator, nodeKey, notes };
 }

@@ -2,21 +2,34 @@
  * The node's ledger: the chain, the pool of pending transactions, and signature checking for what arrives.
  * A transaction accepted here is pending (the API answers 202); it is acknowledged, and durable, only once a
  * committed block includes it.
+ *
+ * Signatures are checked against this network's EIP-712 domain (chainId and genesis hash) only. A submitter may
+ * say which network it signed for (the transfer body's chainId and genesisHash); when that is another network the
+ * transaction is refused as TX_WRONG_CHAIN before anything else, and the message says whether the signature is
+ * indeed valid there, so a wallet knows to sign again for this node. The claim never lets anything in.
  */
 import type { Address } from '../chain/address.js';
 import type { Chain } from '../chain/chain.js';
 import type { SignatureVerifier } from '../chain/crypto/verifier.js';
 import { TxError, TxErrorCode } from '../chain/errors.js';
-import { signingDigest } from '../chain/tx/eip712.js';
+import { networkDomain } from '../chain/genesis-block.js';
+import { signingDigest, type NetworkDomain } from '../chain/tx/eip712.js';
 import { TxPool } from '../chain/txpool.js';
 import { txSigner, type SignedTx } from '../chain/tx/types.js';
 
+const networkText = (n: NetworkDomain): string => `chainId ${n.chainId}, genesis ${n.genesisHash}`;
+
 export class LedgerService {
   readonly pool: TxPool;
+  /** The network every signature here must be bound to. */
+  readonly network: NetworkDomain;
   private readonly added = new Set<(tx: SignedTx) => void>();
+  /** Equivocation reports refused for evidence that proves nothing, by hash (bounded). */
+  private readonly badEvidence = new Map<string, TxError>();
 
   constructor(readonly chain: Chain, readonly verifier: SignatureVerifier, warn: (line: string) => void = console.warn) {
     this.pool = new TxPool(chain.spec, chain.state);
+    this.network = networkDomain(chain.spec);
     chain.onBlock((block) => {
       const dropped = this.pool.rebase(chain.state, block.txs.map((t) => t.hash));
       for (const { tx, error } of dropped) warn(`pool: dropped ${tx.hash}: ${error.message}`);
@@ -29,16 +42,43 @@ export class LedgerService {
     });
   }
 
-  /** Checks the signature, then admits the transaction to the pool; throws a TxError saying why not. */
-  async submit(tx: SignedTx): Promise<void> {
-    const [signer] = await this.verifier.recoverMany([signingDigest(tx.tx, this.chain.spec.chainId)], [tx.tx.signature]);
+  /**
+   * Checks the signature, then admits the transaction to the pool; throws a TxError saying why not. `signedFor` is the
+   * network the submitter says it signed for (either part may be left out, meaning this network's).
+   */
+  async submit(tx: SignedTx, signedFor: Partial<NetworkDomain> = {}): Promise<void> {
     const expected = txSigner(tx.tx);
+    const here = this.network;
+    const claimed: NetworkDomain = { chainId: signedFor.chainId ?? here.chainId, genesisHash: signedFor.genesisHash ?? here.genesisHash };
+    if (claimed.chainId !== here.chainId || claimed.genesisHash !== here.genesisHash) {
+      const [there] = await this.verifier.recoverMany([signingDigest(tx.tx, claimed)], [tx.tx.signature]);
+      const what = there === expected ? `it is signed by ${expected} for another network` : 'it names another network';
+      throw new TxError(TxErrorCode.WRONG_CHAIN,
+        `${what} (${networkText(claimed)}); this node's network is ${networkText(here)}: sign it again for this network`);
+    }
+    const [signer] = await this.verifier.recoverMany([signingDigest(tx.tx, here)], [tx.tx.signature]);
     if (signer !== expected) {
       throw new TxError(TxErrorCode.BAD_SIGNATURE,
-        `signature is not by ${expected} for chainId ${this.chain.spec.chainId} (it recovers to ${signer ?? 'no key'})`);
+        `signature is not by ${expected} for this network (${networkText(here)}); it recovers to ${signer ?? 'no key'}. ` +
+        'A signature made for another network recovers to a different address here: sign it again for this network');
     }
     if (await this.chain.store.txLocation(tx.hash)) throw new TxError(TxErrorCode.DUPLICATE, `transaction ${tx.hash} is already in a block`);
-    this.pool.add(tx);
+    // Evidence is checked in pure JS (two signature recoveries); the same bogus report sent again is answered from memory.
+    const refused = this.badEvidence.get(tx.hash);
+    if (refused) throw refused;
+    try {
+      this.pool.add(tx);
+    } catch (err) {
+      // The same transaction sealed while this request waited on the store: say so, not "nonce used".
+      if (err instanceof TxError && err.code === TxErrorCode.BAD_NONCE && (await this.chain.store.txLocation(tx.hash))) {
+        throw new TxError(TxErrorCode.DUPLICATE, `transaction ${tx.hash} is already in a block`);
+      }
+      if (err instanceof TxError && err.code === TxErrorCode.BAD_EVIDENCE) {
+        if (this.badEvidence.size >= 10_000) this.badEvidence.delete(this.badEvidence.keys().next().value!);
+        this.badEvidence.set(tx.hash, err);
+      }
+      throw err;
+    }
     for (const listener of this.added) listener(tx);
   }
 

@@ -3,6 +3,7 @@ import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { Chain } from '../chain/chain.js';
+import { genesisBlock } from '../chain/genesis-block.js';
 import { WorkerPoolVerifier } from '../chain/crypto/recover-pool.js';
 import { ChainStore } from '../chain/store/chain-store.js';
 import { accountRoutes } from './accounts/account-routes.js';
@@ -19,7 +20,12 @@ import { prepareDataDir, type DataDirOptions, type PreparedDataDir } from './dat
 import { LedgerService } from './ledger-service.js';
 import { NetworkStats } from './network-stats.js';
 import { p2pRoutes, type GossipLimits } from './api/p2p-routes.js';
+import { RequestAuthenticator } from './p2p/authenticator.js';
+import { NodeIdentity } from './p2p/envelope.js';
 import { PeerNetwork } from './p2p/network.js';
+import { FinalityVoter } from './finality-voter.js';
+import { EvidenceReporter } from './p2p/evidence-reporter.js';
+import { privateKeyToAddress, randomPrivateKey } from '../chain/crypto/signature.js';
 import { PeerSet } from './p2p/peer-set.js';
 import { forwardedRoundRoutes, RoundForwarder } from './p2p/round-forward.js';
 import { opsRoutes } from './api/ops-routes.js';
@@ -42,6 +48,8 @@ export interface NodeOptions extends DataDirOptions {
   gossipLimits?: GossipLimits;
   /** Run federated training rounds (coordinators only); fields override DEFAULT_FEDERATION. */
   federation?: Partial<FederationConfig>;
+  /** This node's clock in ms (default Date.now): block times, and peer message times. Tests set one that is off. */
+  now?: () => number;
 }
 
 export class AiloNode {
@@ -56,6 +64,7 @@ export class AiloNode {
     readonly vault: AccountVault,
     readonly network: PeerNetwork,
     readonly federation?: FederationService,
+    private readonly voter?: FinalityVoter,
   ) {}
 
   static async start(o: NodeOptions): Promise<AiloNode> {
@@ -74,7 +83,8 @@ export class AiloNode {
       opened.push(() => verifier.close());
       const store = await ChainStore.open(prepared.chainDir);
       opened.push(() => store.close());
-      const chain = await Chain.open(store, prepared.spec, prepared.genesisText, { verifier });
+      const now = o.now ?? Date.now;
+      const chain = await Chain.open(store, prepared.spec, prepared.genesisText, { verifier, now: () => BigInt(now()) });
       const ledger = new LedgerService(chain, verifier, warn);
       const metrics = new NodeMetrics(chain);
       const vault = await AccountVault.open(join(o.data, 'accounts'));
@@ -109,11 +119,28 @@ export class AiloNode {
       server.headersTimeout = 10_000;
       const address = server.address() as AddressInfo;
       const self = o.publicUrl ?? `http://${address.family === 'IPv6' ? `[${address.address}]` : address.address}:${address.port}`;
-      network = new PeerNetwork(chain, ledger, new PeerSet(new URL(self).origin, o.peers ?? []), log);
+      const origin = new URL(self).origin;
+      const domain = genesisBlock(prepared.spec).block.hash;
+      network = new PeerNetwork(
+        chain, ledger, new PeerSet(origin, o.peers ?? [], now, new Set(prepared.spec.coordinators)),
+        new NodeIdentity(prepared.nodeKey.key, origin, domain, now), new RequestAuthenticator(domain, origin, verifier, now), log,
+      );
       network.start();
-      const producer = prepared.coordinator ? new BlockProducer(ledger, prepared.coordinator.key, prepared.coordinator.address, { warn, error: o.log ?? ((line) => logger.error(line)) }, undefined, () => network?.isSyncing ?? false) : undefined;
+      const producer = prepared.coordinator ? new BlockProducer(ledger, prepared.coordinator.key, prepared.coordinator.address, { warn, error: o.log ?? ((line) => logger.error(line)) }, undefined, () => network?.isSyncing ?? false, now) : undefined;
       producer?.start();
-      return new AiloNode(prepared, chain, ledger, stats, producer, server, verifier, vault, network, federation);
+      const net = network;
+      const voter = prepared.coordinator
+        ? new FinalityVoter(chain, prepared.coordinator.key, prepared.coordinator.address, (vote) => net.broadcastVote(vote), warn, () => net.isSyncing)
+        : undefined;
+      voter?.start();
+      // Equivocation this node witnesses becomes an `equivocation` transaction, signed with its coordinator key or,
+      // on a follower, a throwaway key (a report needs no funds).
+      const reporterKey = prepared.coordinator?.key ?? randomPrivateKey();
+      const evidence = new EvidenceReporter(ledger, reporterKey, privateKeyToAddress(reporterKey), warn);
+      net.onConflict = (c) => evidence.votes(c.a, c.b);
+      net.onBlockSeen = (block) => evidence.block(block);
+      chain.onBlock((block) => evidence.block(block));
+      return new AiloNode(prepared, chain, ledger, stats, producer, server, verifier, vault, network, federation, voter);
     } catch (err) {
       await closeOpened();
       throw err;
@@ -127,6 +154,7 @@ export class AiloNode {
   }
 
   async stop(): Promise<void> {
+    await this.voter?.stop();
     await this.network.stop();
     await this.federation?.stop();
     await this.producer?.stop();

@@ -13,6 +13,7 @@ import { genesisBlock } from '../genesis-block.js';
 import type { ChainSpec } from '../spec.js';
 import { StateOverlay, WorldState } from '../state/world-state.js';
 import type { TxType } from '../tx/types.js';
+import type { FinalityReport } from './finality-audit.js';
 
 export interface RawBlock {
   height: bigint;
@@ -38,6 +39,10 @@ export interface AuditReport {
   totalSupply: bigint;
   contributions: { total: number; aggregated: number; awaitingVersion: number; rewards: bigint };
   modelVersions: bigint;
+  /** Finality as the auditor computes it from the votes the source holds (absent when the source gives none). */
+  finality?: FinalityReport;
+  /** Coordinators convicted of equivocation by `equivocation` transactions, in chain order. */
+  convictions: { offender: Address; reporter: Address; kind: 'votes' | 'headers'; height: bigint; txHash: Hex }[];
   faults: AuditFault[];
   elapsedMs: number;
 }
@@ -61,7 +66,7 @@ export async function replayChain(spec: ChainSpec, batches: AsyncIterable<RawBlo
   state.apply(genesis.stateChanges);
   const report: AuditReport = {
     chainId: spec.chainId, genesisHash: genesis.block.hash, headHeight: 0n, headHash: genesis.block.hash, blocks: 0,
-    txs: { transfer: 0, contribution: 0, model_version: 0, inference_reward: 0 }, proposers: new Map(), accounts: 0,
+    txs: { transfer: 0, contribution: 0, model_version: 0, inference_reward: 0, equivocation: 0 }, proposers: new Map(), accounts: 0, convictions: [],
     totalSupply: 0n, contributions: { total: 0, aggregated: 0, awaitingVersion: 0, rewards: 0n }, modelVersions: 0n,
     faults: [], elapsedMs: 0,
   };
@@ -136,7 +141,8 @@ export async function replayChain(spec: ChainSpec, batches: AsyncIterable<RawBlo
           report.contributions.total++;
           report.contributions.rewards += tx.reward;
         } else if (tx.type === 'model_version') report.contributions.aggregated += tx.contributions.length;
-        else addresses.add(tx.node);
+        else if (tx.type === 'inference_reward') addresses.add(tx.node);
+        else report.convictions.push({ offender: tx.offender, reporter: tx.reporter, kind: tx.kind, height: block.header.height, txHash: t.hash });
       }
       o.visit?.(block);
     }

@@ -3,7 +3,8 @@
  * every index the node serves from agrees with the replay: head pointer, transaction locations, per-address
  * history, and the stored state entry by entry.
  */
-import { toHex, type Hex } from '../bytes.js';
+import { bytesToUint, toHex, type Hex } from '../bytes.js';
+import { auditFinality } from './finality-audit.js';
 import type { Block } from '../block/block.js';
 import type { ChainSpec } from '../spec.js';
 import type { ChainStore } from '../store/chain-store.js';
@@ -27,15 +28,34 @@ async function* storedBlocks(store: ChainStore): AsyncGenerator<RawBlock[]> {
   if (batch.length > 0) yield batch;
 }
 
+async function* storedVotes(store: ChainStore): AsyncGenerator<Uint8Array[]> {
+  let page: Uint8Array[] = [];
+  for await (const { bytes } of store.voteEntries()) {
+    page.push(bytes);
+    if (page.length === 8192) {
+      yield page;
+      page = [];
+    }
+  }
+  yield page;
+}
+
 export async function auditStore(store: ChainStore, spec: ChainSpec, o: Omit<ReplayOptions, 'visit'>): Promise<AuditReport> {
   const txIndex = new Map<Hex, string>();
   const history = new Set<string>();
+  const hashes: Hex[] = [];
   const visit = (block: Block): void => {
+    hashes[Number(block.header.height)] = block.hash;
     block.txs.forEach((t, i) => txIndex.set(t.hash, `${block.header.height}:${i}`));
     for (const e of historyOf(block)) history.add(`${e.address}:${e.height}:${e.index}:${e.txHash}`);
   };
   const { report, state } = await replayChain(spec, storedBlocks(store), { ...o, visit });
   if (report.faults.length > 0) return report; // indexes cannot be judged against a replay that stopped early
+  hashes[0] = report.genesisHash;
+  const finalMeta = await store.metaBytes('finalized');
+  const claimed = finalMeta ? { height: bytesToUint(finalMeta.subarray(0, 8)), hash: toHex(finalMeta.subarray(8, 40)) } : undefined;
+  report.finality = await auditFinality(spec, hashes, storedVotes(store), o.verifier, claimed);
+  report.faults.push(...report.finality.faults);
 
   let listed = 0;
   const indexFault = (what: string, height?: bigint): void => {

@@ -12,6 +12,7 @@ import type { ChainSpec } from '../spec.js';
 import { applyTx } from '../state/transition.js';
 import type { StateChange } from '../state/state-tree.js';
 import { StateOverlay, type WorldState } from '../state/world-state.js';
+import { networkDomain } from '../genesis-block.js';
 import { signingDigest } from '../tx/eip712.js';
 import { txSigner } from '../tx/types.js';
 import { sealDigest, txRootOf, type Block } from './block.js';
@@ -30,11 +31,12 @@ export interface ParentContext {
 export async function recoverBlockSigners(verifier: SignatureVerifier, spec: ChainSpec, blocks: Block[]): Promise<(Address | null)[][]> {
   const digests: Uint8Array[] = [];
   const sigs: Uint8Array[] = [];
+  const network = networkDomain(spec);
   for (const b of blocks) {
     digests.push(sealDigest(b.header));
     sigs.push(b.signature);
     for (const t of b.txs) {
-      digests.push(signingDigest(t.tx, spec.chainId));
+      digests.push(signingDigest(t.tx, network));
       sigs.push(t.tx.signature);
     }
   }
@@ -61,6 +63,7 @@ export function verifyBlock(ctx: ParentContext, block: Block, signers: (Address 
   if (signers[0] !== header.proposer) fail(BlockErrorCode.BAD_SIGNATURE, `seal is not signed by the proposer ${header.proposer}`);
   const violation = checkClique(spec, parent.header, header, ctx.recentProposers);
   if (violation) fail(BlockErrorCode[violation.code], violation.message);
+  if (new StateOverlay(ctx.state).convicted(header.proposer)) fail(BlockErrorCode.NOT_AUTHORIZED, `${header.proposer} was convicted of equivocation and may no longer seal blocks`);
   if (ctx.latestAllowedTimestamp !== undefined && header.timestamp > ctx.latestAllowedTimestamp) {
     fail(BlockErrorCode.FUTURE_TIMESTAMP, `timestamp ${header.timestamp} is too far in the future`);
   }

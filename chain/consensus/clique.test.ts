@@ -5,7 +5,7 @@ import type { Chain } from '../chain.js';
 import { BlockErrorCode } from '../errors.js';
 import { nextTimestamp, openTestChain, tempDir, testSpec, wallet, type Wallet } from '../test/fixtures.js';
 import {
-  blockWeight, checkClique, earliestTimestamp, finalizedHeight, inTurnProposer, isInTurn, mayPropose, preferTip, recentWindow, signerLimit,
+  blockWeight, checkClique, earliestTimestamp, inTurnProposer, isInTurn, mayPropose, preferTip, recentWindow, signerLimit,
 } from './clique.js';
 
 const four = [wallet(11), wallet(12), wallet(13), wallet(14)];
@@ -75,35 +75,23 @@ describe('Clique rules (pure)', () => {
     expect(checkClique(spec3, parent, header(1n, outsider.address, 1n << 40n), [])?.code).toBe('NOT_AUTHORIZED');
   });
 
-  it('weighs in-turn blocks 2 and out-of-turn 1; prefers the heavier tip, then the lower hash', () => {
+  it('weighs in-turn blocks 2 and out-of-turn 1; prefers the higher justified checkpoint, then the heavier tip, then the lower hash', () => {
     const [a, b] = spec3.coordinators as [Address, Address];
     expect(blockWeight(spec3, { height: 3n, proposer: a })).toBe(2n);
     expect(blockWeight(spec3, { height: 3n, proposer: b })).toBe(1n);
-    const low = { hash: ('0x' + '0a'.repeat(32)) as `0x${string}`, totalWeight: 5n };
-    const high = { hash: ('0x' + 'f0'.repeat(32)) as `0x${string}`, totalWeight: 6n };
+    const low = { hash: ('0x' + '0a'.repeat(32)) as `0x${string}`, totalWeight: 5n, justifiedHeight: 1n };
+    const high = { hash: ('0x' + 'f0'.repeat(32)) as `0x${string}`, totalWeight: 6n, justifiedHeight: 1n };
     expect(preferTip(low, high)).toBe(high);
     expect(preferTip(high, low)).toBe(high);
     const tie = { ...high, totalWeight: 5n };
     expect(preferTip(low, tie)).toBe(low);
     expect(preferTip(tie, low)).toBe(low);
-    const upper = { hash: ('0x' + '0A'.repeat(31) + '0b') as `0x${string}`, totalWeight: 5n };
+    const upper = { hash: ('0x' + '0A'.repeat(31) + '0b') as `0x${string}`, totalWeight: 5n, justifiedHeight: 1n };
     expect(preferTip(upper, low)).toBe(low);
-  });
-
-  it('finalizes the highest block that a majority of distinct coordinators signed or built on', () => {
-    const [a, b, c, d] = spec4.coordinators as [Address, Address, Address, Address];
-    const run = (proposers: Address[], spec = spec4): bigint => finalizedHeight(spec, (h) => proposers[Number(h) - 1], BigInt(proposers.length));
-    // majority of 4 is 3
-    expect(run([b, c])).toBe(0n);
-    expect(run([b, c, d])).toBe(1n);
-    expect(run([b, c, d, a])).toBe(2n);
-    // repeats of one signer do not count twice
-    expect(run([b, c, b, c, b, c])).toBe(0n);
-    expect(run([d, b, c, b, c, b])).toBe(1n);
-    // majority of 3 is 2
-    const [x, y, z] = spec3.coordinators as [Address, Address, Address];
-    expect(run([y, z, x, y], spec3)).toBe(3n);
-    expect(run([y], spec3)).toBe(0n);
+    // a lighter chain holding a higher justified checkpoint wins (FFG's fork choice)
+    const justifiedLight = { ...low, totalWeight: 1n, justifiedHeight: 2n };
+    expect(preferTip(high, justifiedLight)).toBe(justifiedLight);
+    expect(preferTip(justifiedLight, high)).toBe(justifiedLight);
   });
 });
 
@@ -220,25 +208,9 @@ describe('Clique through Chain', () => {
     }
     expect(honest.totalWeight).toBe(8n);
     expect(late.totalWeight).toBe(4n);
-    const a = { hash: honest.head.hash, totalWeight: honest.totalWeight };
-    const b = { hash: late.head.hash, totalWeight: late.totalWeight };
+    const a = { hash: honest.head.hash, totalWeight: honest.totalWeight, justifiedHeight: 0n };
+    const b = { hash: late.head.hash, totalWeight: late.totalWeight, justifiedHeight: 0n };
     expect(preferTip(a, b)).toBe(a);
     expect(preferTip(b, a)).toBe(a);
-  });
-
-  it('finalizes a block once a majority of the coordinators have built on it', async () => {
-    const chain = await open(spec4);
-    const final = async (): Promise<bigint> => {
-      const proposers = new Map<bigint, Address>();
-      for (let h = 1n; h <= chain.height; h++) proposers.set(h, (await chain.blockByHeight(h))!.header.proposer);
-      return finalizedHeight(chain.spec, (h) => proposers.get(h), chain.height);
-    };
-    const seen: bigint[] = [];
-    for (let i = 0; i < 6; i++) {
-      await build(chain, inTurn(chain));
-      seen.push(await final());
-    }
-    // majority of 4 is 3: height h is final once h+2 exists
-    expect(seen).toEqual([0n, 0n, 1n, 2n, 3n, 4n]);
   });
 });

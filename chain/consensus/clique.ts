@@ -3,8 +3,9 @@
  * - the in-turn proposer of height h is coordinators[h mod N]; its blocks weigh 2, out-of-turn blocks weigh 1;
  * - a block comes at least one period after its parent, an out-of-turn block a further delay later;
  * - a signer may sign at most one of any floor(N/2)+1 consecutive blocks;
- * - fork choice: the heaviest chain, ties broken by the lower head hash;
- * - finality: a block is final once floor(N/2)+1 distinct coordinators have signed it or a block built on it.
+ * - fork choice: the chain holding the highest justified checkpoint (Casper FFG's rule, see finality.ts), then the
+ *   heaviest, ties broken by the lower head hash;
+ * - finality comes from votes (finality.ts), never from who signed blocks.
  */
 import type { Address } from '../address.js';
 import type { Hex } from '../bytes.js';
@@ -74,27 +75,55 @@ export function mayPropose(spec: ChainSpec, parent: BlockHeader, proposer: Addre
 export interface ChainTip {
   hash: Hex;
   totalWeight: bigint;
+  /** Height of the highest justified checkpoint on the tip's chain. */
+  justifiedHeight: bigint;
 }
 
-/** Fork choice: the heavier chain; on equal weight, the lower head hash, so every node picks the same. */
+/**
+ * Fork choice: the chain with the higher justified checkpoint (FFG needs honest voters to follow it for
+ * liveness), then the heavier chain, then the lower head hash, so every node picks the same.
+ */
 export function preferTip(a: ChainTip, b: ChainTip): ChainTip {
+  if (a.justifiedHeight !== b.justifiedHeight) return a.justifiedHeight > b.justifiedHeight ? a : b;
   if (a.totalWeight !== b.totalWeight) return a.totalWeight > b.totalWeight ? a : b;
   return a.hash.toLowerCase() <= b.hash.toLowerCase() ? a : b;
 }
 
 /**
- * The highest final height: walking back from the head, the first block whose own proposer and those of its
- * descendants include a majority (floor(N/2)+1) of coordinators. `proposers` runs from height 0 up to the head
- * (index = height; the genesis entry is ignored, genesis is final by definition).
+ * The slots a proposer has sealed, a slot being "a child of block P": an honest proposer seals at most one child
+ * of any block, so two sealed children of one parent by one proposer are evidence of equivocation (evidence.ts).
+ * Sealing at a height again on another parent (after following another fork) is honest and allowed, which keeps
+ * Clique live when a proposer's earlier block was replaced. Bounded to the newest `limit` slots; the caller persists
+ * `encode()` before the block it is about to seal leaves the node.
  */
-export function finalizedHeight(spec: ChainSpec, proposersByHeight: (h: bigint) => Address | undefined, head: bigint): bigint {
-  const majority = signerLimit(spec);
-  const seen = new Set<Address>();
-  for (let h = head; h > 0n; h--) {
-    const p = proposersByHeight(h);
-    if (p === undefined) break;
-    seen.add(p);
-    if (seen.size >= majority) return h;
+export class SealedSlots {
+  private readonly slots: string[] = [];
+
+  constructor(private readonly limit = 256) {}
+
+  static key(parent: { hash: Hex; height: bigint }): string {
+    return `${parent.height + 1n}:${parent.hash.toLowerCase()}`;
   }
-  return 0n;
+
+  /** Whether this proposer already sealed a child of `parent`. */
+  sealedOn(parent: { hash: Hex; height: bigint }): boolean {
+    return this.slots.includes(SealedSlots.key(parent));
+  }
+
+  add(parent: { hash: Hex; height: bigint }): void {
+    const key = SealedSlots.key(parent);
+    if (this.slots.includes(key)) return;
+    this.slots.push(key);
+    if (this.slots.length > this.limit) this.slots.shift();
+  }
+
+  encode(): Uint8Array {
+    return new TextEncoder().encode(this.slots.join('\n'));
+  }
+
+  static decode(bytes: Uint8Array | undefined, limit = 256): SealedSlots {
+    const s = new SealedSlots(limit);
+    if (bytes && bytes.length > 0) for (const key of new TextDecoder().decode(bytes).split('\n')) if (/^[0-9]+:0x[0-9a-f]{64}$/.test(key)) s.slots.push(key);
+    return s;
+  }
 }

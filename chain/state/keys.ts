@@ -14,6 +14,7 @@ export enum StateNamespace {
   MODEL_VERSION = 0x03,
   INFERENCE_REQUEST = 0x04,
   TASK = 0x05,
+  CONVICTED = 0x06,
 }
 
 const key = (ns: StateNamespace, id: Uint8Array): Uint8Array => keccak256(Uint8Array.of(ns), id);
@@ -41,6 +42,8 @@ export const contributionKey = (txHash: Hex): Uint8Array => key(StateNamespace.C
 export const taskKey = (taskId: Hex): Uint8Array => key(StateNamespace.TASK, fromHex(taskId, 32));
 export const modelVersionKey = (v: bigint): Uint8Array => key(StateNamespace.MODEL_VERSION, uintToBytes(v, 8));
 export const inferenceKey = (requestId: Hex): Uint8Array => key(StateNamespace.INFERENCE_REQUEST, fromHex(requestId, 32));
+/** A coordinator convicted of equivocation, pointing at the `equivocation` transaction that proved it. */
+export const convictedKey = (a: Address): Uint8Array => key(StateNamespace.CONVICTED, addressToBytes(a));
 
 export interface Account {
   balance: bigint;

@@ -3,7 +3,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { toHex } from '../bytes.js';
 import { keccak256 } from '../crypto/keccak.js';
 import { BlockErrorCode, TxError, TxErrorCode } from '../errors.js';
-import { genesisBlock } from '../genesis-block.js';
+import { genesisBlock, networkDomain } from '../genesis-block.js';
 import { ALC } from '../spec.js';
 import { nextTimestamp, openTestChain, tempDir, testSpec, transfer, wallet } from '../test/fixtures.js';
 import { signTx } from '../tx/sign.js';
@@ -36,17 +36,17 @@ function contribution(o: { task?: string; quality?: number; reward?: bigint; mod
     type: 'contribution', coordinator: by.address, miner: miner.address, taskId: id(o.task ?? 'task'), modelVersion: o.modelVersion ?? 0n,
     shard: id('shard'), offset: 0n, length: o.length ?? 512n, gradientDigest: id(`grad-${o.task ?? 'task'}`), quality,
     reward: o.reward ?? (BASE * BigInt(quality)) / 1000n,
-  }, by.key, spec.chainId);
+  }, by.key, networkDomain(spec));
 }
 
 function modelVersion(version: bigint, contributions: Hash[], o: { parent?: bigint; by?: typeof coordinator } = {}): SignedTx {
   const by = o.by ?? coordinator;
   return signTx({ type: 'model_version', coordinator: by.address, version, parentVersion: o.parent ?? version - 1n,
-    manifestDigest: id(`manifest-${version}`), contributions }, by.key, spec.chainId);
+    manifestDigest: id(`manifest-${version}`), contributions }, by.key, networkDomain(spec));
 }
 
 function inference(request: string, shares: bigint, reward = shares * SHARE, by = coordinator): SignedTx {
-  return signTx({ type: 'inference_reward', coordinator: by.address, node: bob.address, requestId: id(request), shares, reward }, by.key, spec.chainId);
+  return signTx({ type: 'inference_reward', coordinator: by.address, node: bob.address, requestId: id(request), shares, reward }, by.key, networkDomain(spec));
 }
 
 /** Applies and expects a TxError with `code`, checking the state is left exactly as it was. */
@@ -164,12 +164,12 @@ describe('inference_reward', () => {
 describe('transfer', () => {
   it('moves value without minting; self-transfers only bump the nonce; zero amounts are refused', () => {
     const state = genesisState();
-    rejects(state, transfer(alice, bob.address, 0n, 0n), TxErrorCode.BAD_AMOUNT);
-    applyTx(state, transfer(alice, alice.address, 3n * ALC, 0n), spec);
+    rejects(state, transfer(alice, bob.address, 0n, 0n, spec), TxErrorCode.BAD_AMOUNT);
+    applyTx(state, transfer(alice, alice.address, 3n * ALC, 0n, spec), spec);
     expect(state.account(alice.address)).toEqual({ balance: 10n * ALC, nonce: 1n });
-    applyTx(state, transfer(alice, bob.address, 10n * ALC, 1n), spec);
+    applyTx(state, transfer(alice, bob.address, 10n * ALC, 1n, spec), spec);
     expect(state.account(alice.address)).toEqual({ balance: 0n, nonce: 2n });
-    rejects(state, transfer(alice, bob.address, 1n, 2n), TxErrorCode.INSUFFICIENT_BALANCE);
+    rejects(state, transfer(alice, bob.address, 1n, 2n, spec), TxErrorCode.INSUFFICIENT_BALANCE);
     expect(state.meta().totalSupply).toBe(GENESIS_SUPPLY);
   });
 });
@@ -192,7 +192,7 @@ describe('state transition through Chain', () => {
     const { block: b1, rejected } = await chain.buildBlock([c1, c2, dup, inference('q', 2n)], coordinator.key, coordinator.address, nextTimestamp(chain));
     expect(b1.txs.map((t) => t.hash)).toEqual([c1.hash, c2.hash, b1.txs[2]!.hash]);
     expect(rejected.map((r) => [r.tx.hash, r.error.code])).toEqual([[dup.hash, TxErrorCode.DUPLICATE]]);
-    const { block: b2 } = await chain.buildBlock([modelVersion(1n, [c1.hash, c2.hash]), transfer(alice, bob.address, ALC, 0n)],
+    const { block: b2 } = await chain.buildBlock([modelVersion(1n, [c1.hash, c2.hash]), transfer(alice, bob.address, ALC, 0n, spec)],
       coordinator.key, coordinator.address, nextTimestamp(chain));
     expect(b2.txs).toHaveLength(2);
     const minted = (BASE * 2500n) / 1000n + BASE + 2n * SHARE;
@@ -210,7 +210,7 @@ describe('state transition through Chain', () => {
     const chain = await openTestChain(spec, fresh());
     const source = await openTestChain(spec, fresh());
     const forged = signTx({ type: 'inference_reward', coordinator: coordinator.address, node: outsider.address, requestId: id('f'), shares: 1n,
-      reward: SHARE }, outsider.key, spec.chainId);
+      reward: SHARE }, outsider.key, networkDomain(spec));
     const { block } = await source.buildBlock([forged], coordinator.key, coordinator.address, nextTimestamp(source));
     await expect(chain.importBlock(block)).rejects.toMatchObject({ code: BlockErrorCode.INVALID_TX });
     expect(chain.account(outsider.address).balance).toBe(0n);

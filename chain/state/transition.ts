@@ -4,6 +4,8 @@
  */
 import type { Address } from '../address.js';
 import { TxError, TxErrorCode } from '../errors.js';
+import { contributionReward } from '../rewards.js';
+import { evidenceFault } from '../consensus/evidence.js';
 import type { ChainSpec } from '../spec.js';
 import type { SignedTx, Tx } from '../tx/types.js';
 import { StateOverlay } from './world-state.js';
@@ -18,7 +20,7 @@ export function applyTx(state: StateOverlay, signed: SignedTx, spec: ChainSpec):
   state.absorb(scratch);
 }
 
-function requireCoordinator(tx: Exclude<Tx, { type: 'transfer' }>, spec: ChainSpec): void {
+function requireCoordinator(tx: Exclude<Tx, { type: 'transfer' | 'equivocation' }>, spec: ChainSpec): void {
   if (!spec.coordinators.includes(tx.coordinator)) {
     throw new TxError(TxErrorCode.NOT_COORDINATOR, `${tx.coordinator} is not a coordinator of this chain`);
   }
@@ -50,7 +52,7 @@ function applyInto(state: StateOverlay, { tx, hash }: SignedTx, spec: ChainSpec)
     }
     case 'contribution': {
       requireCoordinator(tx, spec);
-      const { minQuality, maxQuality, contributionBase } = spec.rewards;
+      const { minQuality, maxQuality } = spec.rewards;
       if (state.taskUsed(tx.taskId)) throw new TxError(TxErrorCode.DUPLICATE, `task ${tx.taskId} already has a contribution`);
       if (tx.modelVersion > state.meta().latestModelVersion) {
         throw new TxError(TxErrorCode.BAD_MODEL_VERSION, `model version ${tx.modelVersion} is not published yet`);
@@ -59,7 +61,7 @@ function applyInto(state: StateOverlay, { tx, hash }: SignedTx, spec: ChainSpec)
       if (tx.quality < minQuality || tx.quality > maxQuality) {
         throw new TxError(TxErrorCode.BAD_REWARD, `quality ${tx.quality} is outside ${minQuality}..${maxQuality}`);
       }
-      const expected = (contributionBase * BigInt(tx.quality)) / 1000n;
+      const expected = contributionReward(spec.rewards, tx.quality);
       if (tx.reward !== expected) throw new TxError(TxErrorCode.BAD_REWARD, `reward ${tx.reward} should be ${expected} for quality ${tx.quality}`);
       state.markTaskUsed(tx.taskId, hash);
       state.setContribution(hash, { taskId: tx.taskId, miner: tx.miner, modelVersion: tx.modelVersion, aggregatedIn: 0n });
@@ -102,6 +104,13 @@ function applyInto(state: StateOverlay, { tx, hash }: SignedTx, spec: ChainSpec)
       if (tx.reward !== expected) throw new TxError(TxErrorCode.BAD_REWARD, `reward ${tx.reward} should be ${expected} for ${tx.shares} shares`);
       state.markInferenceRequest(tx.requestId, hash);
       mint(state, tx.node, tx.reward);
+      return;
+    }
+    case 'equivocation': {
+      if (state.convicted(tx.offender)) throw new TxError(TxErrorCode.DUPLICATE, `${tx.offender} was already convicted of equivocation`);
+      const fault = evidenceFault(spec, tx);
+      if (fault) throw new TxError(TxErrorCode.BAD_EVIDENCE, `the evidence does not prove equivocation: ${fault}`);
+      state.markConvicted(tx.offender, hash);
       return;
     }
   }

@@ -2,11 +2,12 @@
  * The ledger state: every entry held in memory (loaded from the store at start), its Merkle commitment,
  * and overlays in which a block's transactions are applied before the block is accepted.
  */
+import { decodeRlp, rlpToBytes, rlpToList } from '../encoding/rlp.js';
 import type { Address } from '../address.js';
 import { toHex, type Hex } from '../bytes.js';
 import {
   accountKeyWithHex, contributionKey, decodeAccount, decodeContribution, decodeMeta, decodeModelVersion, EMPTY_ACCOUNT,
-  encodeAccount, encodeContribution, encodeMeta, encodeModelVersion, encodeTxRef, inferenceKey, META_KEY, modelVersionKey, taskKey,
+  encodeAccount, encodeContribution, encodeMeta, encodeModelVersion, encodeTxRef, convictedKey, inferenceKey, META_KEY, modelVersionKey, taskKey,
   type Account, type ContributionEntry, type Meta, type ModelVersionEntry,
 } from './keys.js';
 import { StateTree, type StateChange } from './state-tree.js';
@@ -123,5 +124,20 @@ export class StateOverlay implements StateReader {
 
   markInferenceRequest(requestId: Hex, txHash: Hex): void {
     this.set(inferenceKey(requestId), encodeTxRef(txHash));
+  }
+
+  /** Whether a coordinator was convicted of equivocation: its blocks and finality votes no longer count. */
+  convicted(coordinator: Address): boolean {
+    return this.getRaw(toHex(convictedKey(coordinator))) !== undefined;
+  }
+
+  /** The `equivocation` transaction that convicted a coordinator, or undefined. */
+  convictionTx(coordinator: Address): Hex | undefined {
+    const raw = this.getRaw(toHex(convictedKey(coordinator)));
+    return raw ? toHex(rlpToBytes(rlpToList(decodeRlp(raw), 1, 'conviction')[0]!, 32, 'conviction tx')) : undefined;
+  }
+
+  markConvicted(coordinator: Address, txHash: Hex): void {
+    this.set(convictedKey(coordinator), encodeTxRef(txHash));
   }
 }

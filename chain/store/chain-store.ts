@@ -11,6 +11,11 @@
  *   state    state key (32) -> state value
  *   history  address (20) || height (8) || index (4) -> tx hash (32)
  *   undo     height (8) -> RLP list of [state key, previous value or empty, existed flag]: what rolling the block back restores
+ *   votes    target height (8) || target hash (32) || voter (20) || source height (8) || source hash (32) -> the vote's bytes (finality.ts): every signature-checked
+ *            finality vote the node holds, from which justification, finality and their certificates are recomputed
+ * meta also keeps 'vote-guard' (this coordinator's last vote: source height (8) || target height (8)) and 'sealed'
+ * (the slots this coordinator sealed, clique.ts SealedSlots): the promises that keep an honest node from equivocating; and 'finalized'
+ * (height (8) || hash (32) of the highest final block, which may have been finalized by a link to a block since rolled back).
  */
 import { Level } from 'level';
 import type { AbstractSublevel } from 'abstract-level';
@@ -49,6 +54,8 @@ export interface BlockCommit {
   undo: StateChange[];
   /** Total fork-choice weight of the chain up to and including this block. */
   weight: bigint;
+  /** Sealed by this node: the new 'sealed' record (clique.ts SealedSlots) written in the same batch. */
+  sealedSlots?: Uint8Array;
 }
 
 /** What removing the head block from the canonical chain must undo. */
@@ -61,6 +68,8 @@ export interface BlockRollback {
   /** Total weight of the chain once the block is removed. */
   weight: bigint;
 }
+
+type MetaRecord = 'vote-guard' | 'sealed' | 'finalized';
 
 /** How abstract-level prefixes a sublevel's keys in the root database: '!' name '!'. */
 const SUBLEVEL_PREFIX = { txs: new TextEncoder().encode('!txs!'), history: new TextEncoder().encode('!history!') };
@@ -100,6 +109,7 @@ export class ChainStore {
     private readonly state: Sub,
     private readonly history: Sub,
     private readonly undoLog: Sub,
+    private readonly votes: Sub,
   ) {}
 
   static async open(dir: string): Promise<ChainStore> {
@@ -113,7 +123,7 @@ export class ChainStore {
     }
     const sub = (name: string): Sub => db.sublevel<Bin, Bin>(name, BIN) as unknown as Sub;
     return new ChainStore(db, db.sublevel<string, Bin>('meta', { valueEncoding: 'view' }) as unknown as MetaSub,
-      sub('blocks'), sub('heights'), sub('txs'), sub('state'), sub('history'), sub('undo'));
+      sub('blocks'), sub('heights'), sub('txs'), sub('state'), sub('history'), sub('undo'), sub('votes'));
   }
 
   async close(): Promise<void> {
@@ -129,6 +139,36 @@ export class ChainStore {
   async headWeight(): Promise<bigint | undefined> {
     const v = await this.meta.get('weight');
     return v ? bytesToUint(v) : undefined;
+  }
+
+  /** A small meta record (see the list above), or undefined. */
+  async metaBytes(key: MetaRecord): Promise<Uint8Array | undefined> {
+    return this.meta.get(key);
+  }
+
+  /** Writes a meta record durably (a synced write): it must survive a crash before anything it promises is sent. */
+  async putMetaBytes(key: MetaRecord, value: Uint8Array): Promise<void> {
+    await this.meta.put(key, value, { sync: true } as object);
+  }
+
+  /** Stores signature-checked finality votes (see the votes sublevel above). */
+  async putVotes(votes: { vote: { voter: Address; source: { hash: Hex; height: bigint }; target: { hash: Hex; height: bigint } }; bytes: Uint8Array }[]): Promise<void> {
+    if (votes.length === 0) return;
+    const batch = this.votes.batch();
+    for (const { vote: v, bytes } of votes) {
+      batch.put(concatBytes(uintToBytes(v.target.height, 8), fromHex(v.target.hash, 32), addressToBytes(v.voter), uintToBytes(v.source.height, 8), fromHex(v.source.hash, 32)), bytes);
+    }
+    await batch.write();
+  }
+
+  /** Every stored vote from target height `from` up (or only for the block `target`), in height order, with its voter. */
+  async *voteEntries(from = 0n, target?: Hex): AsyncGenerator<{ voter: Address; bytes: Uint8Array }> {
+    const range = target
+      ? { gte: concatBytes(uintToBytes(from, 8), fromHex(target, 32)), lt: concatBytes(uintToBytes(from, 8), fromHex(target, 32), new Uint8Array(60).fill(0xff)) }
+      : { gte: uintToBytes(from, 8) };
+    for await (const [key, value] of this.votes.iterator(range)) {
+      yield { voter: addressFromBytes((key as Uint8Array).subarray(40, 60)), bytes: value };
+    }
   }
 
   async genesisJson(): Promise<string | undefined> {
@@ -229,6 +269,7 @@ export class ChainStore {
     if (c.height > 0n) put(this.undoLog, heightKey, encodeUndo(c.undo));
     put(this.meta, 'head', hash);
     put(this.meta, 'weight', uintToBytes(c.weight, 32));
+    if (c.sealedSlots) put(this.meta, 'sealed', c.sealedSlots);
     await batch.write({ sync: true });
   }
 

@@ -11,6 +11,7 @@ export function historyOf(block: Block): HistoryEntry[] {
     if (tx.type === 'transfer') parties.add(tx.from).add(tx.to);
     else if (tx.type === 'contribution') parties.add(tx.miner);
     else if (tx.type === 'inference_reward') parties.add(tx.node);
+    else if (tx.type === 'equivocation') parties.add(tx.offender).add(tx.reporter);
     for (const address of parties) out.push({ address, height, index, txHash: hash });
   });
   return out;

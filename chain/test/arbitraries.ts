@@ -2,6 +2,7 @@
 import fc from 'fast-check';
 import type { Address } from '../address.js';
 import { toHex, uintToBytes, type Hex } from '../bytes.js';
+import type { NetworkDomain } from '../tx/eip712.js';
 import type { ContributionTx, InferenceRewardTx, ModelVersionTx, TransferTx, Tx } from '../tx/types.js';
 
 export const CURVE_N = 0xfffffffffffffffffffffffffffffffebaaedce6af48a03bbfd25e8cd0364141n;
@@ -45,3 +46,6 @@ export const arbInferenceReward: fc.Arbitrary<InferenceRewardTx> = fc.record({
 });
 
 export const arbTx: fc.Arbitrary<Tx> = fc.oneof(arbTransfer, arbContribution, arbModelVersion, arbInferenceReward);
+
+/** A network as signatures bind it: any chainId of a genesis file and any genesis hash. */
+export const arbNetwork: fc.Arbitrary<NetworkDomain> = fc.record({ chainId: fc.bigInt(1n, (1n << 64n) - 1n), genesisHash: arbHash });

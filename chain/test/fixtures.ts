@@ -7,6 +7,7 @@ import { fromHex } from '../bytes.js';
 import { privateKeyToAddress } from '../crypto/signature.js';
 import { JsVerifier, type SignatureVerifier } from '../crypto/verifier.js';
 import { Chain } from '../chain.js';
+import { networkDomain } from '../genesis-block.js';
 import { ALC, type ChainSpec } from '../spec.js';
 import { ChainStore } from '../store/chain-store.js';
 import { signTx } from '../tx/sign.js';
@@ -50,11 +51,34 @@ export async function openTestChain(spec: ChainSpec, dir: string, verifier: Sign
   return Chain.open(store, spec, JSON.stringify({ test: true }), { verifier, now: () => 1n << 62n });
 }
 
-export function transfer(from: Wallet, to: Address, amount: bigint, nonce: bigint, chainId = 31337n): SignedTx {
-  return signTx({ type: 'transfer', from: from.address, to, amount, nonce }, from.key, chainId);
+/** A transfer signed for the network `spec` defines. */
+export function transfer(from: Wallet, to: Address, amount: bigint, nonce: bigint, spec: ChainSpec): SignedTx {
+  return signTx({ type: 'transfer', from: from.address, to, amount, nonce }, from.key, networkDomain(spec));
 }
 
 /** The timestamp at which the next block may be sealed by an in-turn proposer. */
 export function nextTimestamp(chain: Chain): bigint {
   return chain.head.header.timestamp + BigInt(chain.spec.blockPeriodMs);
+}
+
+/**
+ * Test chains in temporary folders: `open` makes one, `cleanup` (for afterEach) closes every store still open and
+ * removes the folders.
+ */
+export function testChains(spec: ChainSpec): { open: () => Promise<Chain>; cleanup: () => Promise<void> } {
+  const opened: { chain: Chain; remove: () => void }[] = [];
+  return {
+    open: async () => {
+      const t = tempDir();
+      const chain = await openTestChain(spec, t.dir);
+      opened.push({ chain, remove: t.remove });
+      return chain;
+    },
+    cleanup: async () => {
+      for (const { chain, remove } of opened.splice(0)) {
+        await chain.store.close().catch(() => undefined); // a test may have closed it already
+        remove();
+      }
+    },
+  };
 }

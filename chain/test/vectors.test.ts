@@ -25,6 +25,8 @@ interface TxVector {
 }
 interface Vectors {
   chainId: string;
+  /** The EIP-712 domain's salt: the genesis hash of the network the transactions are signed for. */
+  genesisHash: string;
   transactions: TxVector[];
   block: {
     proposerKey: string;
@@ -40,6 +42,7 @@ interface Vectors {
 
 const vectors = JSON.parse(readFileSync(new URL('./vectors.json', import.meta.url), 'utf8')) as Vectors;
 const chainId = BigInt(vectors.chainId);
+const network = { chainId, genesisHash: vectors.genesisHash as `0x${string}` };
 
 const INT_FIELDS = new Set(['amount', 'nonce', 'modelVersion', 'offset', 'length', 'reward', 'version', 'parentVersion', 'shares']);
 
@@ -95,11 +98,11 @@ describe('transaction vectors', () => {
       });
 
       it('signs to the vector signature, encoding and hash (RFC 6979, low s)', () => {
-        const signed = signTx(unsigned, key, chainId);
+        const signed = signTx(unsigned, key, network);
         expect(toHex(signed.tx.signature)).toBe(v.signature);
         expect(toHex(signed.bytes)).toBe(v.encoded);
         expect(signed.hash).toBe(v.hash);
-        expect(toHex(signingDigest(signed.tx, chainId))).toBe(v.eip712Digest);
+        expect(toHex(signingDigest(signed.tx, network))).toBe(v.eip712Digest);
       });
 
       it('matches ethers: RLP bytes, keccak hash, EIP-712 digest, signature and signer', async () => {
@@ -108,7 +111,8 @@ describe('transaction vectors', () => {
         const tx = { ...unsigned, signature: fromHex(v.signature, 65) } as Tx;
         const { primaryType, message } = typedDataOf(tx);
         const types = { [primaryType]: [...EIP712_TYPES[primaryType]] };
-        const domain = eip712Domain(chainId);
+        const domain = eip712Domain(network);
+        expect(domain).toEqual({ name: 'Ailo Network', version: '1', chainId, salt: vectors.genesisHash });
         expect(TypedDataEncoder.hash(domain, types, message)).toBe(v.eip712Digest);
         const signer = new Wallet(v.privateKey);
         expect((await signer.signTypedData(domain, types, message)).toLowerCase()).toBe(v.signature);
@@ -123,9 +127,9 @@ describe('transaction vectors', () => {
     const f = v.fields as Record<string, string>;
     const coder = AbiCoder.defaultAbiCoder();
     const typeHash = keccak256(new TextEncoder().encode('Transfer(address from,address to,uint256 amount,uint64 nonce)'));
-    const domainTypeHash = keccak256(new TextEncoder().encode('EIP712Domain(string name,string version,uint256 chainId)'));
-    const separator = keccak256(coder.encode(['bytes32', 'bytes32', 'bytes32', 'uint256'],
-      [domainTypeHash, keccak256(new TextEncoder().encode('Ailo Network')), keccak256(new TextEncoder().encode('1')), chainId]));
+    const domainTypeHash = keccak256(new TextEncoder().encode('EIP712Domain(string name,string version,uint256 chainId,bytes32 salt)'));
+    const separator = keccak256(coder.encode(['bytes32', 'bytes32', 'bytes32', 'uint256', 'bytes32'],
+      [domainTypeHash, keccak256(new TextEncoder().encode('Ailo Network')), keccak256(new TextEncoder().encode('1')), chainId, vectors.genesisHash]));
     const struct = keccak256(coder.encode(['bytes32', 'address', 'address', 'uint256', 'uint64'], [typeHash, f.from, f.to, BigInt(f.amount!), BigInt(f.nonce!)]));
     expect(keccak256(concat(['0x1901', separator, struct]))).toBe(v.eip712Digest);
   });

@@ -13,11 +13,11 @@ import { signTx } from './sign.js';
 import type { Tx } from './types.js';
 import { txSigner } from './types.js';
 
-const chainId = 31337n;
+const network = { chainId: 31337n, genesisHash: `0x${'ab'.repeat(32)}` } as const;
 
 /** The signer each decoded transaction's signature recovers to, via the native batch recovery; null where none. */
 function recovered(txs: Tx[]): (string | null)[] {
-  const digests = concatBytes(...txs.map((t) => signingDigest(t, chainId)));
+  const digests = concatBytes(...txs.map((t) => signingDigest(t, network)));
   const sigs = concatBytes(...txs.map((t) => t.signature));
   const { addresses, ok } = recoverBatch(digests, sigs);
   return txs.map((_, i) => (ok[i] ? addressFromBytes(addresses.subarray(i * 20, i * 20 + 20)) : null));
@@ -50,14 +50,14 @@ describe('transaction codec', () => {
   });
 
   it('rejects integers with leading zeros, unknown types, wrong field counts and trailing bytes', () => {
-    const t = signTx({ type: 'transfer', from: wallet(2).address, to: wallet(3).address, amount: 1000n, nonce: 1n }, wallet(2).key, chainId);
+    const t = signTx({ type: 'transfer', from: wallet(2).address, to: wallet(3).address, amount: 1000n, nonce: 1n }, wallet(2).key, network);
     expect(() => decodeTx(withBody(t.bytes, (f) => [f[0]!, f[1]!, concatBytes(Uint8Array.of(0), f[2] as Uint8Array), f[3]!, f[4]!]))).toThrow(/amount.*leading zero/);
     expect(() => decodeTx(withBody(t.bytes, (f) => [f[0]!, f[1]!, f[2]!, Uint8Array.of(0, 1), f[4]!]))).toThrow(/nonce.*leading zero/);
     expect(() => decodeTx(withBody(t.bytes, (f) => f.slice(0, 4)))).toThrow(/expected 5 fields/);
     expect(() => decodeTx(withBody(t.bytes, (f) => [...f, new Uint8Array(0)]))).toThrow(/expected 5 fields/);
     expect(() => decodeTx(withBody(t.bytes, (f) => [f[0]!, f[1]!, f[2]!, new Uint8Array(9).fill(1), f[4]!]))).toThrow(/nonce/);
     expect(() => decodeTx(withBody(t.bytes, (f) => [new Uint8Array(19), ...f.slice(1)]))).toThrow(/from/);
-    expect(() => decodeTx(concatBytes(Uint8Array.of(0x05), t.bytes.subarray(1)))).toThrow(/unknown transaction type/);
+    expect(() => decodeTx(concatBytes(Uint8Array.of(0x06), t.bytes.subarray(1)))).toThrow(/unknown transaction type/);
     expect(() => decodeTx(concatBytes(t.bytes, Uint8Array.of(0)))).toThrow(TxDecodeError);
     expect(() => decodeTx(new Uint8Array(0))).toThrow(TxDecodeError);
   });
@@ -65,13 +65,13 @@ describe('transaction codec', () => {
   it('rejects a model version naming more than the allowed number of contributions', () => {
     const contributions = Array.from({ length: MAX_CONTRIBUTIONS_PER_VERSION + 1 }, (_, i) => toHex(keccak256(Uint8Array.of(i & 0xff, i >> 8))));
     const tx: Tx = { type: 'model_version', coordinator: wallet(1).address, version: 1n, parentVersion: 0n,
-      manifestDigest: contributions[0]!, contributions, signature: signTx({ type: 'transfer', from: wallet(1).address, to: wallet(1).address, amount: 1n, nonce: 0n }, wallet(1).key, chainId).tx.signature };
+      manifestDigest: contributions[0]!, contributions, signature: signTx({ type: 'transfer', from: wallet(1).address, to: wallet(1).address, amount: 1n, nonce: 0n }, wallet(1).key, network).tx.signature };
     expect(() => decodeTx(encodeTx(tx))).toThrow(/more than 1024 contributions/);
     expect(decodeTx(encodeTx({ ...tx, contributions: contributions.slice(0, MAX_CONTRIBUTIONS_PER_VERSION) })).tx).toMatchObject({ version: 1n });
   });
 
   it('never throws anything but TxDecodeError on random bytes after a valid type byte', () => {
-    fc.assert(fc.property(fc.integer({ min: 0, max: 5 }), fc.uint8Array({ maxLength: 200 }), (type, body) => {
+    fc.assert(fc.property(fc.integer({ min: 0, max: 6 }), fc.uint8Array({ maxLength: 200 }), (type, body) => {
       try {
         decodeTx(concatBytes(Uint8Array.of(type), body));
       } catch (err) {
@@ -105,7 +105,7 @@ describe('tamper detection', () => {
   };
 
   it('catches every single-bit flip of every byte of a signed transfer', () => {
-    const t = signTx({ type: 'transfer', from: alice.address, to: wallet(3).address, amount: 123_456_789n, nonce: 42n }, alice.key, chainId);
+    const t = signTx({ type: 'transfer', from: alice.address, to: wallet(3).address, amount: 123_456_789n, nonce: 42n }, alice.key, network);
     expect(recovered([t.tx])).toEqual([alice.address]);
     const tampered: Uint8Array[] = [];
     for (let i = 0; i < t.bytes.length; i++) for (let bit = 0; bit < 8; bit++) tampered.push(flips(t.bytes, i, 1 << bit));
@@ -114,13 +114,13 @@ describe('tamper detection', () => {
 
   it('catches any byte flip of random signed transfers', () => {
     fc.assert(fc.property(arbAddress, arbU256.filter((a) => a > 0n), arbU64, fc.nat(), fc.integer({ min: 1, max: 255 }), (to, amount, nonce, at, mask) => {
-      const t = signTx({ type: 'transfer', from: alice.address, to, amount, nonce }, alice.key, chainId);
+      const t = signTx({ type: 'transfer', from: alice.address, to, amount, nonce }, alice.key, network);
       check(t.bytes, [flips(t.bytes, at % t.bytes.length, mask)]);
     }), { numRuns: 300 });
   });
 
   it('refuses the high-s twin of a valid signature in the codec', () => {
-    const t = signTx({ type: 'transfer', from: alice.address, to: wallet(3).address, amount: 5n, nonce: 0n }, alice.key, chainId);
+    const t = signTx({ type: 'transfer', from: alice.address, to: wallet(3).address, amount: 5n, nonce: 0n }, alice.key, network);
     const sig = t.tx.signature;
     const s = BigInt(toHex(sig.subarray(32, 64)));
     expect(s <= HALF_N).toBe(true);

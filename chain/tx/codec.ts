@@ -14,7 +14,12 @@ export const TX_TYPE_BYTE: Record<TxType, number> = {
   contribution: 0x02,
   model_version: 0x03,
   inference_reward: 0x04,
+  equivocation: 0x05,
 };
+
+const EVIDENCE_KIND = { votes: 1, headers: 2 } as const;
+/** Upper bound on one piece of evidence: a vote or a header with its seal is a few hundred bytes. */
+const MAX_EVIDENCE_BYTES = 1024;
 
 /** Upper bound on one encoded transaction; a model version names at most this many contributions. */
 export const MAX_TX_BYTES = 64 * 1024;
@@ -35,7 +40,14 @@ function fields(tx: Tx): RlpItem[] {
       return [a(tx.coordinator), u(tx.version), u(tx.parentVersion), h(tx.manifestDigest), tx.contributions.map(h)];
     case 'inference_reward':
       return [a(tx.coordinator), a(tx.node), h(tx.requestId), u(tx.shares), u(tx.reward)];
+    case 'equivocation':
+      return [a(tx.reporter), a(tx.offender), u(EVIDENCE_KIND[tx.kind]), [tx.evidence[0], tx.evidence[1]]];
   }
+}
+
+/** keccak256 of the evidence pair's RLP: what the reporter's EIP-712 signature names. */
+export function evidenceHash(evidence: [Uint8Array, Uint8Array]): `0x${string}` {
+  return toHex(keccak256(encodeRlp([evidence[0], evidence[1]])));
 }
 
 export function encodeTx(tx: Tx): Uint8Array {
@@ -110,6 +122,19 @@ export function decodeTx(bytes: Uint8Array): SignedTx {
           requestId: hash(body[2]!, 'requestId'), shares: u64(body[3]!, 'shares'), reward: u256(body[4]!, 'reward'),
           signature: sig(body[5]) };
         break;
+      case 0x05: {
+        expect(5);
+        const kind = Number(rlpToUint(body[2]!, 1, 'kind'));
+        const pair = rlpToList(body[3]!, 2, 'evidence').map((e, i) => {
+          const piece = rlpToBytes(e, undefined, `evidence[${i}]`);
+          if (piece.length > MAX_EVIDENCE_BYTES) throw new Error(`evidence[${i}] is larger than ${MAX_EVIDENCE_BYTES} bytes`);
+          return piece;
+        });
+        if (kind !== EVIDENCE_KIND.votes && kind !== EVIDENCE_KIND.headers) throw new Error(`unknown evidence kind ${kind}`);
+        tx = { type: 'equivocation', reporter: addr(body[0]!, 'reporter'), offender: addr(body[1]!, 'offender'),
+          kind: kind === EVIDENCE_KIND.votes ? 'votes' : 'headers', evidence: [pair[0]!, pair[1]!], signature: sig(body[4]) };
+        break;
+      }
       default:
         throw new Error(`unknown transaction type byte ${bytes[0]}`);
     }

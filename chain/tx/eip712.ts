@@ -1,12 +1,17 @@
 /**
- * EIP-712 digests of every transaction type, computed from precomputed type hashes and a per-chain domain
+ * EIP-712 digests of every transaction type, computed from precomputed type hashes and a per-network domain
  * separator rather than by re-encoding the type strings per transaction (ethers' TypedDataEncoder does the
  * latter and is several times slower; tests check both agree).
+ *
+ * The domain binds a signature to one network: its chainId and, as the domain's `salt`, its genesis block hash.
+ * Two networks that share a chainId (every devnet, or a genesis copied with new allocations) still differ in
+ * genesis, so a transfer signed for one recovers to a stranger's address on the other.
  */
 import { addressToBytes } from '../address.js';
-import { concatBytes, fromHex, hexInto, toHex, uintInto, uintToBytes } from '../bytes.js';
+import { concatBytes, fromHex, hexInto, toHex, uintInto, uintToBytes, type Hex } from '../bytes.js';
 import { keccak256 } from '../crypto/keccak.js';
-import type { ContributionTx, InferenceRewardTx, ModelVersionTx, TransferTx, Tx } from './types.js';
+import type { ContributionTx, EquivocationTx, InferenceRewardTx, ModelVersionTx, TransferTx, Tx } from './types.js';
+import { evidenceHash } from './codec.js';
 import { merkleRoot } from '../merkle.js';
 
 const encoder = new TextEncoder();
@@ -49,6 +54,11 @@ export const EIP712_TYPES = {
     { name: 'shares', type: 'uint64' },
     { name: 'reward', type: 'uint256' },
   ],
+  Equivocation: [
+    { name: 'reporter', type: 'address' },
+    { name: 'offender', type: 'address' },
+    { name: 'evidenceHash', type: 'bytes32' },
+  ],
 } as const;
 
 export type PrimaryType = keyof typeof EIP712_TYPES;
@@ -63,24 +73,45 @@ const TYPE_HASHES: Record<PrimaryType, Uint8Array> = {
   Contribution: typeHash(typeString('Contribution')),
   ModelVersion: typeHash(typeString('ModelVersion')),
   InferenceReward: typeHash(typeString('InferenceReward')),
+  Equivocation: typeHash(typeString('Equivocation')),
 };
-const DOMAIN_TYPE_HASH = typeHash('EIP712Domain(string name,string version,uint256 chainId)');
+const DOMAIN_TYPE_HASH = typeHash('EIP712Domain(string name,string version,uint256 chainId,bytes32 salt)');
 
-export function eip712Domain(chainId: bigint): { name: string; version: string; chainId: bigint } {
-  return { name: DOMAIN_NAME, version: DOMAIN_VERSION, chainId };
+/** What a signature is bound to: the network's chainId and the hash of its genesis block (the domain's salt). */
+export interface NetworkDomain {
+  chainId: bigint;
+  genesisHash: Hex;
 }
 
-const separators = new Map<bigint, Uint8Array>();
-export function domainSeparator(chainId: bigint): Uint8Array {
-  let sep = separators.get(chainId);
+/** The EIP-712 domain, in the shape ethers' signTypedData and eth_signTypedData_v4 take. */
+export function eip712Domain(network: NetworkDomain): { name: string; version: string; chainId: bigint; salt: Hex } {
+  return { name: DOMAIN_NAME, version: DOMAIN_VERSION, chainId: network.chainId, salt: network.genesisHash };
+}
+
+/** The domain's field list for eth_signTypedData_v4, whose JSON must name EIP712Domain's fields itself. */
+export const EIP712_DOMAIN_FIELDS = [
+  { name: 'name', type: 'string' },
+  { name: 'version', type: 'string' },
+  { name: 'chainId', type: 'uint256' },
+  { name: 'salt', type: 'bytes32' },
+] as const;
+
+/** Separators by "chainId:genesisHash"; a node uses one, and the cap keeps domains named by strangers from piling up. */
+const separators = new Map<string, Uint8Array>();
+const MAX_SEPARATORS = 16;
+export function domainSeparator(network: NetworkDomain): Uint8Array {
+  const key = `${network.chainId}:${network.genesisHash}`;
+  let sep = separators.get(key);
   if (!sep) {
+    if (separators.size >= MAX_SEPARATORS) separators.clear();
     sep = keccak256(
       DOMAIN_TYPE_HASH,
       keccak256(encoder.encode(DOMAIN_NAME)),
       keccak256(encoder.encode(DOMAIN_VERSION)),
-      uintToBytes(chainId, 32),
+      uintToBytes(network.chainId, 32),
+      fromHex(network.genesisHash, 32),
     );
-    separators.set(chainId, sep);
+    separators.set(key, sep);
   }
   return sep;
 }
@@ -118,18 +149,20 @@ function structHash(tx: Tx): Uint8Array {
       return keccak256(
         TYPE_HASHES.InferenceReward, addr(tx.coordinator), addr(tx.node), b32(tx.requestId), word(tx.shares), word(tx.reward),
       );
+    case 'equivocation':
+      return keccak256(TYPE_HASHES.Equivocation, addr(tx.reporter), addr(tx.offender), b32(evidenceHash(tx.evidence)));
   }
 }
 
 const PREFIX = Uint8Array.of(0x19, 0x01);
 
 /** The digest a transaction's signer signs: keccak256(0x1901 || domainSeparator || hashStruct(message)). */
-export function signingDigest(tx: Tx, chainId: bigint): Uint8Array {
-  return keccak256(PREFIX, domainSeparator(chainId), structHash(tx));
+export function signingDigest(tx: Tx, network: NetworkDomain): Uint8Array {
+  return keccak256(PREFIX, domainSeparator(network), structHash(tx));
 }
 
 /** The typed-data message of a transaction, as an EIP-712 wallet is asked to sign it. */
-export function typedDataOf(tx: TransferTx | ContributionTx | ModelVersionTx | InferenceRewardTx): {
+export function typedDataOf(tx: TransferTx | ContributionTx | ModelVersionTx | InferenceRewardTx | EquivocationTx): {
   primaryType: PrimaryType;
   message: Record<string, string | bigint | number>;
 } {
@@ -158,5 +191,7 @@ export function typedDataOf(tx: TransferTx | ContributionTx | ModelVersionTx | I
         primaryType: 'InferenceReward',
         message: { coordinator: tx.coordinator, node: tx.node, requestId: tx.requestId, shares: tx.shares, reward: tx.reward },
       };
+    case 'equivocation':
+      return { primaryType: 'Equivocation', message: { reporter: tx.reporter, offender: tx.offender, evidenceHash: evidenceHash(tx.evidence) } };
   }
 }

@@ -56,7 +56,22 @@ export interface InferenceRewardTx {
   signature: Uint8Array;
 }
 
-export type Tx = TransferTx | ContributionTx | ModelVersionTx | InferenceRewardTx;
+/**
+ * Evidence that a coordinator equivocated (Casper FFG's slashing conditions, or two blocks at one height): two
+ * messages it signed that an honest coordinator never signs both of. Anyone can report it; `reporter` signs the
+ * report. From the block that includes it on, the offender's blocks and finality votes no longer count.
+ */
+export interface EquivocationTx {
+  type: 'equivocation';
+  reporter: Address;
+  offender: Address;
+  /** 'votes': two encoded finality votes (consensus/finality.ts); 'headers': two sealed blocks reduced to their headers. */
+  kind: 'votes' | 'headers';
+  evidence: [Uint8Array, Uint8Array];
+  signature: Uint8Array;
+}
+
+export type Tx = TransferTx | ContributionTx | ModelVersionTx | InferenceRewardTx | EquivocationTx;
 export type TxType = Tx['type'];
 export type CoordinatorTx = ContributionTx | ModelVersionTx | InferenceRewardTx;
 
@@ -69,5 +84,7 @@ export interface SignedTx {
 
 /** Who must have signed the transaction. */
 export function txSigner(tx: Tx): Address {
-  return tx.type === 'transfer' ? tx.from : tx.coordinator;
+  if (tx.type === 'transfer') return tx.from;
+  if (tx.type === 'equivocation') return tx.reporter;
+  return tx.coordinator;
 }

@@ -3,7 +3,7 @@ import { fromHex } from '../../chain/bytes.js';
 import { verifyMerkleProof } from '../../chain/merkle.js';
 import { ALC } from '../../chain/spec.js';
 import type { AiloNode } from '../node.js';
-import { alice, bob, CHAIN_ID, get, post, signedTransfer, startTestNode, testNet, waitFor, type TestNet } from '../test/harness.js';
+import { alice, bob, CHAIN_ID, get, post, signedTransfer, startTestNode, testNet, waitFor, waitQuiet, type TestNet } from '../test/harness.js';
 
 describe('node HTTP API', () => {
   let net: TestNet;
@@ -32,12 +32,14 @@ describe('node HTTP API', () => {
     const { status, json } = await get(`${url}/api/status`);
     expect(status).toBe(200);
     expect(json).toMatchObject({ activeNodes: 1, globalHashrate: '0.0 Tok/s', globalModelVersion: 0, isNetworkActive: false, chainId: '777', targetParams: 821_470_400 });
+    expect(json.genesisHash).toBe(net.network.genesisHash);
+    expect(json.genesisHash).toBe((await get(`${url}/api/chain/block/0`)).json.hash);
     expect(typeof json.globalParams).toBe('number');
     expect(json.head.height).toBe('0');
   });
 
   it('accepts a wallet-signed transfer with 202, seals it, and serves it with a Merkle proof and in both histories', async () => {
-    const body = await signedTransfer(102, bob.address, 3n * ALC, 0n);
+    const body = await signedTransfer(102, bob.address, 3n * ALC, 0n, net.network);
     const sent = await transfer(body);
     expect(sent.status).toBe(202);
     expect(sent.json.status).toBe('pending');
@@ -71,7 +73,7 @@ describe('node HTTP API', () => {
     const before = Number((await account(alice.address)).pendingNonce);
     const hashes: string[] = [];
     for (let i = 0; i < 5; i++) {
-      const r = await transfer(await signedTransfer(102, bob.address, BigInt(i + 1), BigInt(before + i)));
+      const r = await transfer(await signedTransfer(102, bob.address, BigInt(i + 1), BigInt(before + i), net.network));
       expect(r.status).toBe(202);
       hashes.push(r.json.hash);
     }
@@ -88,25 +90,30 @@ describe('node HTTP API', () => {
       ['a JSON array', () => post(`${url}/api/ledger/transfer`, '[]'), 400, 'BAD_JSON'],
       ['a form body', () => post(`${url}/api/ledger/transfer`, 'a=b', { 'content-type': 'application/x-www-form-urlencoded' }), 415, 'UNSUPPORTED_MEDIA_TYPE'],
       ['an oversized body', () => post(`${url}/api/ledger/transfer`, JSON.stringify({ pad: 'x'.repeat(100_000) })), 413, 'BODY_TOO_LARGE'],
-      ['an unknown field', async () => transfer({ ...(await signedTransfer(102, bob.address, 1n, 99n)), memo: 'hi' }), 400, 'BAD_REQUEST'],
-      ['a wrong-typed amount', async () => transfer({ ...(await signedTransfer(102, bob.address, 1n, 99n)), amount: 5 }), 400, 'BAD_AMOUNT'],
-      ['a negative amount', async () => transfer({ ...(await signedTransfer(102, bob.address, 1n, 99n)), amount: '-5' }), 400, 'BAD_AMOUNT'],
-      ['an amount over 2^256', async () => transfer({ ...(await signedTransfer(102, bob.address, 1n, 99n)), amount: (1n << 256n).toString() }), 400, 'BAD_AMOUNT'],
-      ['a zero amount', async () => transfer(await signedTransfer(102, bob.address, 0n, 99n)), 400, 'TX_BAD_AMOUNT'],
+      ['an unknown field', async () => transfer({ ...(await signedTransfer(102, bob.address, 1n, 99n, net.network)), memo: 'hi' }), 400, 'BAD_REQUEST'],
+      ['a wrong-typed amount', async () => transfer({ ...(await signedTransfer(102, bob.address, 1n, 99n, net.network)), amount: 5 }), 400, 'BAD_AMOUNT'],
+      ['a negative amount', async () => transfer({ ...(await signedTransfer(102, bob.address, 1n, 99n, net.network)), amount: '-5' }), 400, 'BAD_AMOUNT'],
+      ['an amount over 2^256', async () => transfer({ ...(await signedTransfer(102, bob.address, 1n, 99n, net.network)), amount: (1n << 256n).toString() }), 400, 'BAD_AMOUNT'],
+      ['a zero amount', async () => transfer(await signedTransfer(102, bob.address, 0n, 99n, net.network)), 400, 'TX_BAD_AMOUNT'],
       ['a bad address checksum', async () => {
-        const b = await signedTransfer(102, bob.address, 1n, 99n);
+        const b = await signedTransfer(102, bob.address, 1n, 99n, net.network);
         const flipped = b.from.replace(/[a-f]/, (c) => c.toUpperCase()).replace(/[A-F](?=[^A-F]*$)/, (c) => c.toLowerCase());
         return transfer({ ...b, from: flipped === b.from ? b.from.toLowerCase().replace('0x', '0X') : flipped });
       }, 400, 'BAD_ADDRESS'],
-      ['a malformed signature', async () => transfer({ ...(await signedTransfer(102, bob.address, 1n, 99n)), signature: '0x1234' }), 400, 'TX_BAD_SIGNATURE'],
-      ['a signature by someone else', async () => transfer({ ...(await signedTransfer(103, bob.address, 1n, 1n)), from: alice.address }), 400, 'TX_BAD_SIGNATURE'],
-      ['a signature for another chainId', async () => transfer(await signedTransfer(102, bob.address, 1n, 99n, CHAIN_ID + 1n)), 400, 'TX_BAD_SIGNATURE'],
-      ['a mismatched chainId field', async () => transfer({ ...(await signedTransfer(102, bob.address, 1n, 99n)), chainId: '1' }), 400, 'TX_WRONG_CHAIN'],
-      ['a used nonce', async () => transfer(await signedTransfer(102, bob.address, 2n * ALC, 0n)), 409, 'TX_BAD_NONCE'],
-      ['a replayed transaction', async () => transfer(await signedTransfer(102, bob.address, 3n * ALC, 0n)), 409, 'TX_DUPLICATE'],
-      ['a nonce gap', async () => transfer(await signedTransfer(102, bob.address, 1n, 1000n)), 409, 'TX_NONCE_GAP'],
-      ['a nonce over 64 bits', async () => transfer({ ...(await signedTransfer(102, bob.address, 1n, 0n)), nonce: (1n << 64n).toString() }), 400, 'BAD_REQUEST'],
-      ['an overdraft', async () => transfer(await signedTransfer(103, alice.address, 1_000_000n * ALC, 0n)), 422, 'TX_INSUFFICIENT_BALANCE'],
+      ['a malformed signature', async () => transfer({ ...(await signedTransfer(102, bob.address, 1n, 99n, net.network)), signature: '0x1234' }), 400, 'TX_BAD_SIGNATURE'],
+      ['a signature by someone else', async () => transfer({ ...(await signedTransfer(103, bob.address, 1n, 1n, net.network)), from: alice.address }), 400, 'TX_BAD_SIGNATURE'],
+      ['a signature for another chainId', async () => transfer(await signedTransfer(102, bob.address, 1n, 99n, { ...net.network, chainId: CHAIN_ID + 1n })), 400, 'TX_WRONG_CHAIN'],
+      ['a signature for another chainId, not naming it', async () => {
+        const { chainId: _, genesisHash: __, ...bare } = await signedTransfer(102, bob.address, 1n, 99n, { ...net.network, chainId: CHAIN_ID + 1n });
+        return transfer(bare);
+      }, 400, 'TX_BAD_SIGNATURE'],
+      ['a malformed genesisHash field', async () => transfer({ ...(await signedTransfer(102, bob.address, 1n, 99n, net.network)), genesisHash: '0x12' }), 400, 'BAD_HASH'],
+      ['a mismatched chainId field', async () => transfer({ ...(await signedTransfer(102, bob.address, 1n, 99n, net.network)), chainId: '1' }), 400, 'TX_WRONG_CHAIN'],
+      ['a used nonce', async () => transfer(await signedTransfer(102, bob.address, 2n * ALC, 0n, net.network)), 409, 'TX_BAD_NONCE'],
+      ['a replayed transaction', async () => transfer(await signedTransfer(102, bob.address, 3n * ALC, 0n, net.network)), 409, 'TX_DUPLICATE'],
+      ['a nonce gap', async () => transfer(await signedTransfer(102, bob.address, 1n, 1000n, net.network)), 409, 'TX_NONCE_GAP'],
+      ['a nonce over 64 bits', async () => transfer({ ...(await signedTransfer(102, bob.address, 1n, 0n, net.network)), nonce: (1n << 64n).toString() }), 400, 'BAD_REQUEST'],
+      ['an overdraft', async () => transfer(await signedTransfer(103, alice.address, 1_000_000n * ALC, 0n, net.network)), 422, 'TX_INSUFFICIENT_BALANCE'],
       ['an unknown route', () => get(`${url}/api/nope`), 404, 'NOT_FOUND'],
       ['a bad account address', () => get(`${url}/api/ledger/account/0x12`), 400, 'BAD_ADDRESS'],
       ['a bad tx hash', () => get(`${url}/api/ledger/tx/xyz`), 400, 'BAD_HASH'],
@@ -117,6 +124,7 @@ describe('node HTTP API', () => {
       ['a bad block id', () => get(`${url}/api/chain/block/latest`), 400, 'BAD_REQUEST'],
     ];
     it.each(cases)('%s', async (_name, request, status, code) => {
+      await waitQuiet(url);
       const head = (await get(`${url}/api/chain/head`)).json.hash;
       const aliceBefore = await account(alice.address);
       const pending = (await get(`${url}/api/status`)).json.pendingTransactions;
@@ -131,7 +139,7 @@ describe('node HTTP API', () => {
   });
 
   it('refuses a duplicate while it is pending and once it is in a block', async () => {
-    const body = await signedTransfer(102, bob.address, 1n, BigInt((await account(alice.address)).pendingNonce));
+    const body = await signedTransfer(102, bob.address, 1n, BigInt((await account(alice.address)).pendingNonce), net.network);
     const first = await transfer(body);
     expect(first.status).toBe(202);
     const pendingAgain = await transfer(body);

@@ -3,11 +3,26 @@ import type Router from '@koa/router';
 import { toHex, isHex } from '../../chain/bytes.js';
 import type { Chain } from '../../chain/chain.js';
 import { badRequest, notFound } from './errors.js';
-import { heightQuery, intQuery } from './params.js';
+import { heightQuery, intQuery, uint64Param } from './params.js';
+import { encodeVote, faultTolerance, quorum } from '../../chain/consensus/finality.js';
+import { toChecksumAddress } from '../../chain/address.js';
 import { blockView, headerView } from './views.js';
 
 /** Upper bound on the bytes of one /api/chain/blocks answer; `limit` is cut short to stay under it. */
 const MAX_RANGE_BYTES = 16 * 1024 * 1024;
+
+/** Length-prefixed framing: each item after its 4-byte big-endian length (`readFrames` reads it back). */
+function frame(items: Uint8Array[]): Uint8Array {
+  const out = new Uint8Array(items.reduce((n, b) => n + 4 + b.length, 0));
+  const view = new DataView(out.buffer);
+  let at = 0;
+  for (const b of items) {
+    view.setUint32(at, b.length);
+    out.set(b, at + 4);
+    at += 4 + b.length;
+  }
+  return out;
+}
 
 export function chainRoutes(router: Router, chain: Chain, genesisText: string): void {
   router.get('/api/chain/head', async (ctx) => {
@@ -15,6 +30,47 @@ export function chainRoutes(router: Router, chain: Chain, genesisText: string): 
       hash: chain.head.hash, ...headerView(chain.head.header), txCount: chain.head.txs.length,
       totalWeight: chain.totalWeight.toString(),
       finalizedHeight: chain.finalizedHeight().toString(),
+      finalizedHash: chain.finality.finalized.hash,
+      justifiedHeight: chain.finality.justified.height.toString(),
+      justifiedHash: chain.finality.justified.hash,
+      quorum: quorum(chain.spec.coordinators.length),
+    };
+  });
+
+  // The coordinator set of genesis with what the ledger says of each: convicted of equivocation or not.
+  router.get('/api/chain/coordinators', (ctx) => {
+    const convicted = chain.convicted();
+    ctx.body = {
+      quorum: quorum(chain.spec.coordinators.length), faultTolerance: faultTolerance(chain.spec.coordinators.length),
+      coordinators: chain.spec.coordinators.map((address) => ({ address: toChecksumAddress(address), convicted: convicted.has(address) })),
+    };
+  });
+
+  // Finality votes held for targets at `from` and above (FFG, chain/consensus/finality.ts), for peers and auditors.
+  // JSON lists each vote's hex; `format=binary` frames them like blocks (4-byte big-endian length, then the bytes).
+  router.get('/api/chain/votes', async (ctx) => {
+    const from = heightQuery(ctx.query.from, 'from') ?? 0n;
+    const limit = intQuery(ctx.query.limit, 'limit', 1000, 1, 10_000);
+    const format = ctx.query.format ?? 'json';
+    if (format !== 'json' && format !== 'binary') throw badRequest('BAD_REQUEST', 'format must be json or binary');
+    const votes = await chain.votesFrom(from, limit);
+    if (format === 'binary') {
+      ctx.type = 'application/octet-stream';
+      ctx.body = Buffer.from(frame(votes));
+      return;
+    }
+    ctx.body = { finalizedHeight: chain.finalizedHeight().toString(), votes: votes.map((v) => toHex(v)) };
+  });
+
+  // The certificate of a canonical block: the supermajority link of coordinator votes that justified it.
+  router.get('/api/chain/certificate/:height', async (ctx) => {
+    const height = uint64Param(ctx.params.height, 'height');
+    const votes = await chain.certificate(height);
+    if (!votes) throw notFound(`block ${height} has no finality certificate on this node (not justified, or not held)`);
+    ctx.body = {
+      height: height.toString(), hash: votes[0]!.target.hash, quorum: quorum(chain.spec.coordinators.length),
+      source: { height: votes[0]!.source.height.toString(), hash: votes[0]!.source.hash },
+      votes: votes.map((v) => ({ voter: v.voter, raw: toHex(encodeVote(v)) })),
     };
   });
 
@@ -34,16 +90,9 @@ export function chainRoutes(router: Router, chain: Chain, genesisText: string): 
       blocks.push({ height: h, hash: raw.hash, bytes: raw.bytes });
     }
     if (format === 'binary') {
-      const out = Buffer.allocUnsafe(blocks.reduce((n, b) => n + 4 + b.bytes.length, 0));
-      let at = 0;
-      for (const b of blocks) {
-        out.writeUInt32BE(b.bytes.length, at);
-        out.set(b.bytes, at + 4);
-        at += 4 + b.bytes.length;
-      }
       ctx.set('x-ailo-head', chain.height.toString());
       ctx.type = 'application/octet-stream';
-      ctx.body = out;
+      ctx.body = Buffer.from(frame(blocks.map((b) => b.bytes)));
       return;
     }
     ctx.body = { head: chain.height.toString(), blocks: blocks.map((b) => ({ height: b.height.toString(), hash: b.hash, raw: toHex(b.bytes) })) };

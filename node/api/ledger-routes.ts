@@ -2,6 +2,7 @@
 import type Router from '@koa/router';
 import { toChecksumAddress } from '../../chain/address.js';
 import { signedTx } from '../../chain/tx/codec.js';
+import type { NetworkDomain } from '../../chain/tx/eip712.js';
 import type { TransferTx } from '../../chain/tx/types.js';
 import type { LedgerService } from '../ledger-service.js';
 import { readJsonBody } from './body.js';
@@ -9,7 +10,7 @@ import { ApiError, badRequest, notFound } from './errors.js';
 import { addressParam, amountParam, hashParam, intQuery, signatureParam, uint64Param } from './params.js';
 import { txView } from './views.js';
 
-const TRANSFER_FIELDS = new Set(['from', 'to', 'amount', 'nonce', 'signature', 'chainId']);
+const TRANSFER_FIELDS = new Set(['from', 'to', 'amount', 'nonce', 'signature', 'chainId', 'genesisHash']);
 
 export function ledgerRoutes(router: Router, ledger: LedgerService): void {
   const { chain } = ledger;
@@ -18,9 +19,14 @@ export function ledgerRoutes(router: Router, ledger: LedgerService): void {
     const body = await readJsonBody(ctx);
     const unknown = Object.keys(body).filter((k) => !TRANSFER_FIELDS.has(k));
     if (unknown.length > 0) throw badRequest('BAD_REQUEST', `unknown field(s): ${unknown.join(', ')}`);
-    if (body.chainId !== undefined && String(body.chainId) !== chain.spec.chainId.toString()) {
-      throw badRequest('TX_WRONG_CHAIN', `chainId ${String(body.chainId)} is not this chain's (${chain.spec.chainId})`);
+    // The network the wallet says it signed for; the ledger refuses another one as TX_WRONG_CHAIN, naming both.
+    const signedFor: Partial<NetworkDomain> = {};
+    if (body.chainId !== undefined) {
+      const id = String(body.chainId);
+      if (!/^[0-9]{1,20}$/.test(id)) throw badRequest('TX_WRONG_CHAIN', `chainId ${id} is not this chain's (${chain.spec.chainId})`);
+      signedFor.chainId = BigInt(id);
     }
+    if (body.genesisHash !== undefined) signedFor.genesisHash = hashParam(body.genesisHash, 'genesisHash');
     const tx: TransferTx = {
       type: 'transfer',
       from: addressParam(body.from, 'from'),
@@ -31,7 +37,7 @@ export function ledgerRoutes(router: Router, ledger: LedgerService): void {
     };
     if (tx.amount === 0n) throw badRequest('TX_BAD_AMOUNT', 'amount must be at least 1 base unit');
     const signed = signedTx(tx);
-    await ledger.submit(signed);
+    await ledger.submit(signed, signedFor);
     ctx.status = 202;
     ctx.body = { hash: signed.hash, status: 'pending' };
   });

@@ -1,4 +1,4 @@
-/** GET /api/status: the seed's network fields, plus the head and chain id. */
+/** GET /api/status: the seed's network fields, plus the head and the network's identity (chain id, genesis hash). */
 import type Router from '@koa/router';
 import { toChecksumAddress, type Address } from '../../chain/address.js';
 import type { Chain } from '../../chain/chain.js';
@@ -44,6 +44,8 @@ export function statusRoutes(router: Router, s: StatusContext): void {
       isNetworkActive: miners > 0 || (chain.height > 0n && lastBlockAge <= ACTIVE_WITHIN_MS),
       network: s.networkName,
       chainId: chain.spec.chainId.toString(),
+      // With chainId, the EIP-712 domain every signature on this network is bound to (the domain's salt).
+      genesisHash: s.ledger.network.genesisHash,
       model: chain.spec.model,
       head: { height: chain.height.toString(), hash: chain.head.hash, timestamp: chain.head.header.timestamp.toString() },
       pendingTransactions: s.ledger.pool.size,

@@ -27,6 +27,11 @@ export function txView({ tx, hash, bytes }: SignedTx): Json {
         ...common, coordinator: toChecksumAddress(tx.coordinator), node: toChecksumAddress(tx.node), requestId: tx.requestId,
         shares: tx.shares.toString(), reward: tx.reward.toString(),
       };
+    case 'equivocation':
+      return {
+        ...common, reporter: toChecksumAddress(tx.reporter), offender: toChecksumAddress(tx.offender), kind: tx.kind,
+        evidence: tx.evidence.map((e) => toHex(e)),
+      };
   }
 }
 

@@ -8,9 +8,11 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { fromHex } from '../../chain/bytes.js';
+import { encodeVote, signVote } from '../../chain/consensus/finality.js';
+import { wallet } from '../../chain/test/fixtures.js';
 import { ChainStore } from '../../chain/store/chain-store.js';
 import type { AiloNode } from '../node.js';
-import { bob, get, post, signedTransfer, startTestNode, testNet, waitFor, type TestNet } from '../test/harness.js';
+import { bob, coordinator, get, post, signedTransfer, startTestNode, testNet, waitFor, waitQuiet, type TestNet } from '../test/harness.js';
 
 const run = promisify(execFile);
 
@@ -39,20 +41,29 @@ const bin = { keyEncoding: 'view', valueEncoding: 'view' } as const;
 describe('ailo audit', () => {
   let net: TestNet;
   let node: AiloNode;
+  /** The block holding the second transfer (its amount is 11), its height, and how many blocks the chain has. */
   let blockTwo: `0x${string}`;
+  let heightTwo: bigint;
+  let blockCount: bigint;
 
   beforeAll(async () => {
     net = testNet(20);
     node = await startTestNode(net);
+    const hashes: `0x${string}`[] = [];
     for (let nonce = 0n; nonce < 3n; nonce++) {
-      const r = await post(`${node.url}/api/ledger/transfer`, await signedTransfer(102, bob.address, 10n + nonce, nonce));
+      const r = await post(`${node.url}/api/ledger/transfer`, await signedTransfer(102, bob.address, 10n + nonce, nonce, net.network));
       await waitFor('confirmation', async () => ((await get(`${node.url}/api/ledger/tx/${r.json.hash}`)).json.status === 'confirmed' ? true : undefined));
+      hashes.push(r.json.hash);
     }
+    await waitQuiet(node.url);
     const audited = await audit('--node', node.url);
     expect(audited.code, audited.out).toBe(0);
     await node.stop();
     const store = await ChainStore.open(join(net.root, 'data', 'chain'));
-    blockTwo = (await store.hashAtHeight(2n))!;
+    heightTwo = (await store.txLocation(hashes[1]!))!.height;
+    blockTwo = (await store.hashAtHeight(heightTwo))!;
+    blockCount = 0n;
+    for await (const _ of store.heightIndex()) blockCount++;
     await store.close();
   });
   afterAll(() => net.remove());
@@ -62,7 +73,29 @@ describe('ailo audit', () => {
     expect(code, out).toBe(0);
     expect(out).toContain('RESULT: OK');
     expect(out).toMatch(/3 transfers/);
-    expect(out).toMatch(/blocks replayed\s+4/);
+    expect(out).toMatch(new RegExp(`blocks replayed\\s+${blockCount}\\b`));
+    // Finality is recomputed from the coordinator's votes, checked against genesis alone.
+    const final = /final to height (\d+)/.exec(out);
+    expect(BigInt(final![1]!)).toBeGreaterThanOrEqual(heightTwo);
+  });
+
+  it('catches a claim of finality that the stored votes do not prove, and a vote signed by a stranger', async () => {
+    const unproven = await corruptedCopy(net, 'no-votes', async (store) => {
+      await store.db.sublevel<Uint8Array, Uint8Array>('votes', bin).clear();
+    });
+    const a = await audit('--data', unproven);
+    expect(a.code).toBe(1);
+    expect(a.out).toMatch(/claims block \d+ final, but its votes prove finality only up to 0/);
+
+    const forged = await corruptedCopy(net, 'stranger-vote', async (store) => {
+      const stranger = wallet(999);
+      const hash = (await store.hashAtHeight(1n))!;
+      const vote = signVote(net.network.genesisHash, { hash: net.network.genesisHash, height: 0n }, { hash, height: 1n }, stranger.key, stranger.address);
+      await store.putVotes([{ vote: { ...vote, voter: coordinator.address }, bytes: encodeVote(vote) }]);
+    });
+    const b = await audit('--data', forged);
+    expect(b.code).toBe(1);
+    expect(b.out).toContain(`signed by ${wallet(999).address}, not a coordinator`);
   });
 
   it('catches a tampered transaction inside a stored block', async () => {
@@ -78,7 +111,7 @@ describe('ailo audit', () => {
     });
     const { code, out } = await audit('--data', dir);
     expect(code).toBe(1);
-    expect(out).toMatch(/block 2: transaction root does not match its transactions/);
+    expect(out).toContain(`block ${heightTwo}: transaction root does not match its transactions`);
     expect(out).toContain('FAULT');
   });
 

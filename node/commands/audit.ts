@@ -7,7 +7,9 @@ import { ChainStore } from '../../chain/store/chain-store.js';
 import { parseGenesis } from '../../genesis/genesis.js';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { fetchGenesisText, httpBlocks } from '../audit-sources.js';
+import { claimedFinal, fetchGenesisText, httpBlocks, httpVotes } from '../audit-sources.js';
+import { auditFinality } from '../../chain/audit/finality-audit.js';
+import type { Hex } from '../../chain/bytes.js';
 
 export async function auditCommand(o: { data?: string; node?: string; quiet?: boolean }): Promise<number> {
   if (!o.data === !o.node) throw new Error('give exactly one of --data DIR or --node URL');
@@ -32,7 +34,14 @@ export async function auditCommand(o: { data?: string; node?: string; quiet?: bo
       const url = o.node!.replace(/\/+$/, '');
       source = `node ${url}`;
       const { spec } = parseGenesis(await fetchGenesisText(url));
-      ({ report } = await replayChain(spec, httpBlocks(url), { verifier, onProgress: progress }));
+      const claimed = await claimedFinal(url);
+      const hashes: Hex[] = [];
+      ({ report } = await replayChain(spec, httpBlocks(url), { verifier, onProgress: progress, visit: (b) => (hashes[Number(b.header.height)] = b.hash) }));
+      if (report.faults.length === 0) {
+        hashes[0] = report.genesisHash;
+        report.finality = await auditFinality(spec, hashes, httpVotes(url), verifier, claimed);
+        report.faults.push(...report.finality.faults);
+      }
     }
   } finally {
     await verifier.close();

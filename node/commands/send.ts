@@ -2,6 +2,7 @@
 import { Wallet } from 'ethers';
 import { readKeyFile } from '../data-dir.js';
 import { EIP712_TYPES, eip712Domain } from '../../chain/tx/eip712.js';
+import { fetchNetworkDomain } from '../miner/node-network.js';
 import { parseAddress, toChecksumAddress } from '../../chain/address.js';
 import { toHex } from '../../chain/bytes.js';
 import { formatAlc } from '../../chain/audit/report.js';
@@ -22,16 +23,20 @@ export async function sendCommand(o: { key: string; to: string; amount: string; 
   const amount = parseAlc(o.amount);
   if (amount === 0n) throw new Error('--amount must be more than 0');
   const node = o.node.replace(/\/+$/, '');
-  const status = await call(`${node}/api/status`);
-  const chainId = BigInt(status.chainId as string);
+  const network = await fetchNetworkDomain(node).catch((err: Error) => {
+    throw new Error(`cannot read the network of ${node}: ${err.message}`);
+  });
   const account = await call(`${node}/api/ledger/account/${wallet.address}`);
   const nonce = BigInt(account.pendingNonce as string);
   const message = { from: wallet.address, to: toChecksumAddress(to), amount, nonce };
-  const signature = await wallet.signTypedData(eip712Domain(chainId), { Transfer: [...EIP712_TYPES.Transfer] }, message);
+  const signature = await wallet.signTypedData(eip712Domain(network), { Transfer: [...EIP712_TYPES.Transfer] }, message);
   const sent = await call(`${node}/api/ledger/transfer`, {
     method: 'POST',
     headers: { 'content-type': 'application/json' },
-    body: JSON.stringify({ ...message, amount: amount.toString(), nonce: nonce.toString(), signature }),
+    body: JSON.stringify({
+      ...message, amount: amount.toString(), nonce: nonce.toString(), signature,
+      chainId: network.chainId.toString(), genesisHash: network.genesisHash,
+    }),
   });
   console.log(`sent ${formatAlc(amount)} to ${message.to}: ${String(sent.hash)} (pending)`);
   if (!o.wait) return;

@@ -11,7 +11,8 @@ import { toChecksumAddress } from '../../chain/address.js';
 import { WorkerPoolVerifier } from '../../chain/crypto/recover-pool.js';
 import { auditStore } from '../../chain/audit/store-audit.js';
 import { ChainStore } from '../../chain/store/chain-store.js';
-import { wallet } from '../../chain/test/fixtures.js';
+import { wallet, type Wallet } from '../../chain/test/fixtures.js';
+import { signTaskRequest } from '../../chain/tx/task-request.js';
 import { compressUpdate, matrixRowLengths } from '../../trainer/codec/compress.js';
 import { encodeUpdate, UpdateEncoding } from '../../trainer/codec/update-codec.js';
 import { batchRows, listBatchAddresses } from '../../trainer/corpus/shards.js';
@@ -22,7 +23,9 @@ import { Miner, type MinerSummary, type MinerTask } from '../../trainer/miner/mi
 import { ForwardSession } from '../../trainer/runtime/model-session.js';
 import { tokenBatch } from '../../trainer/runtime/tokens.js';
 import { tokensFromBytes } from '../../trainer/corpus/shard-format.js';
+import { taskRequestSigner } from '../miner/task-signer.js';
 import { AiloNode } from '../node.js';
+import { fetchNetworkDomain } from '../miner/node-network.js';
 import { get, testNet, waitFor, type TestNet } from '../test/harness.js';
 
 const cfg = presetConfig('ailo-tiny');
@@ -39,8 +42,9 @@ async function submit(url: string, who: string, task: MinerTask, body: Uint8Arra
   return { status: res.status, json: await res.json() };
 }
 
-async function newTask(url: string, who: string): Promise<MinerTask> {
-  const res = await fetch(`${url}/api/task`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ wallet: who }) });
+/** A task for a fixture wallet, asked for with a request signed by its key (as ailo-miner asks). */
+async function newTask(url: string, who: Wallet): Promise<MinerTask> {
+  const res = await fetch(`${url}/api/task`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(signTaskRequest(who.key, await fetchNetworkDomain(url))) });
   expect(res.status).toBe(201);
   return (await res.json()) as MinerTask;
 }
@@ -58,13 +62,14 @@ describe('federated rounds on loopback', () => {
     cache = mkdtempSync(join(tmpdir(), 'ailo-miner-'));
     node = await AiloNode.start({ data: join(net.root, 'data'), host: '127.0.0.1', port: 0, genesisFile: net.genesisPath, coordinatorKeyFile: net.keyPath, log: () => {}, federation: FED });
     firstWeights = node.federation!.store.weights(node.federation!.model);
-    staleTask = await newTask(node.url, toChecksumAddress(mallory.address));
+    staleTask = await newTask(node.url, mallory);
     const miners = [minerA, minerB].map((w, i) => new Miner({
-      wallet: toChecksumAddress(w.address), nodeUrl: node.url, provider: 'cpu', power: 100, cacheDir: join(cache, `m${i}`), maxTasks: TASKS_PER_MINER,
+      wallet: toChecksumAddress(w.address), signTaskRequest: taskRequestSigner(w.key, node.url), nodeUrl: node.url, provider: 'cpu', power: 100,
+      cacheDir: join(cache, `m${i}`), maxTasks: TASKS_PER_MINER,
     }));
     summaries = await Promise.all(miners.map((m) => m.run()));
     for (const m of miners) await m.settle(20_000);
-  }, 170_000);
+  }, 300_000);
 
   afterAll(async () => {
     await node?.stop().catch(() => undefined);
@@ -76,7 +81,11 @@ describe('federated rounds on loopback', () => {
     const accepted = summaries.flatMap((s) => s.accepted);
     // With two miners racing a round of two and a staleness window of one, a task can fall two versions behind.
     const reasons = summaries.flatMap((s) => s.rejections.map((r) => r.code));
-    expect(reasons.filter((c) => c !== 'STALE_VERSION'), JSON.stringify(summaries.map((s) => s.rejections))).toEqual([]);
+    // The coordinator's one-sided 1% tests refuse an honest update now and then (issue 11 measured 82 of 84 honest
+    // updates accepted): one NO_IMPROVEMENT among these is chance; any other refusal, or two, is a fault.
+    const refused = reasons.filter((c) => c !== 'STALE_VERSION');
+    const byChance = refused.filter((c) => c === 'NO_IMPROVEMENT').length <= 1 ? refused.filter((c) => c !== 'NO_IMPROVEMENT') : refused;
+    expect(byChance, JSON.stringify(summaries.map((s) => s.rejections))).toEqual([]);
     expect(accepted.length).toBeGreaterThanOrEqual(TASKS_PER_MINER);
     expect(node.chain.view().meta().latestModelVersion).toBeGreaterThanOrEqual(2n);
     const status = (await get(`${node.url}/api/status`)).json;
@@ -162,9 +171,8 @@ describe('federated rounds on loopback', () => {
   });
 
   it('hands out tasks on different tokens, even from a corpus as small as the devnet\'s', async () => {
-    const who = toChecksumAddress(wallet(4242).address);
     const tasks = [];
-    for (let i = 0; i < 4; i++) tasks.push(await newTask(node.url, who));
+    for (let i = 0; i < 4; i++) tasks.push(await newTask(node.url, wallet(4242)));
     expect(new Set(tasks.map((t) => `${t.data.shard}:${t.data.offset}`)).size).toBe(4);
   });
 
@@ -174,7 +182,7 @@ describe('federated rounds on loopback', () => {
 
     beforeAll(async () => {
       // One honest submission by Mallory, to replay and copy below.
-      const task = await newTask(node.url, who);
+      const task = await newTask(node.url, mallory);
       const tokens = tokensFromBytes(new Uint8Array(await (await fetch(`${node.url}${`/api/task/${task.taskId}/tokens`}`)).arrayBuffer()));
       const base = node.federation!.store.weights(node.federation!.manifest(task.modelVersion)!);
       const ordered: Weights = new Map(paramSpecs(cfg).map((s) => [s.name, base.get(s.name)!]));
@@ -186,31 +194,31 @@ describe('federated rounds on loopback', () => {
     }, 60_000);
 
     it('garbage bytes: BAD_UPDATE', async () => {
-      const task = await newTask(node.url, who);
+      const task = await newTask(node.url, mallory);
       const r = await submit(node.url, who, task, new TextEncoder().encode('not an update at all'));
       expect([r.status, r.json.error.code]).toEqual([400, 'BAD_UPDATE']);
     });
 
     it('NaN values: NON_FINITE', async () => {
-      const task = await newTask(node.url, who);
-      const body = encodeUpdate([{ name: 'ln_f.bias', numel: cfg.n_embd, encoding: UpdateEncoding.F32, indices: Uint32Array.of(0, 5), values: Float32Array.of(NaN, 0.001), rowMean: null }]);
+      const task = await newTask(node.url, mallory);
+      const body = encodeUpdate([{ name: 'ln_f.bias', numel: cfg.n_embd, encoding: UpdateEncoding.F32, indices: Uint32Array.of(0, 5), values: Float32Array.of(NaN, 0.001), lowRank: null }]);
       const r = await submit(node.url, who, task, body);
       expect([r.status, r.json.error.code]).toEqual([422, 'NON_FINITE']);
     });
 
     it('a value beyond the bound: NORM_EXCEEDED; more values than allowed: TOO_DENSE', async () => {
-      const task = await newTask(node.url, who);
-      const big = encodeUpdate([{ name: 'ln_f.bias', numel: cfg.n_embd, encoding: UpdateEncoding.F32, indices: Uint32Array.of(3), values: Float32Array.of(task.maxAbs * 10), rowMean: null }]);
+      const task = await newTask(node.url, mallory);
+      const big = encodeUpdate([{ name: 'ln_f.bias', numel: cfg.n_embd, encoding: UpdateEncoding.F32, indices: Uint32Array.of(3), values: Float32Array.of(task.maxAbs * 10), lowRank: null }]);
       const r = await submit(node.url, who, task, big);
       expect([r.status, r.json.error.code]).toEqual([422, 'NORM_EXCEEDED']);
       const n = numel([cfg.vocab_size, cfg.n_embd]);
-      const dense = encodeUpdate([{ name: 'wte.weight', numel: n, encoding: UpdateEncoding.Q8, indices: Uint32Array.from({ length: task.maxValues + 1 }, (_, i) => i), values: new Float32Array(task.maxValues + 1).fill(1e-5), rowMean: null }]);
+      const dense = encodeUpdate([{ name: 'wte.weight', numel: n, encoding: UpdateEncoding.Q8, indices: Uint32Array.from({ length: task.maxValues + 1 }, (_, i) => i), values: new Float32Array(task.maxValues + 1).fill(1e-5), lowRank: null }]);
       const r2 = await submit(node.url, who, task, dense);
       expect([r2.status, r2.json.error.code]).toEqual([422, 'TOO_DENSE']);
     });
 
     it('oversized body: BODY_TOO_LARGE', async () => {
-      const task = await newTask(node.url, who);
+      const task = await newTask(node.url, mallory);
       const r = await submit(node.url, who, task, new Uint8Array(task.maxBytes + 1));
       expect([r.status, r.json.error.code]).toEqual([413, 'BODY_TOO_LARGE']);
     });
@@ -221,37 +229,41 @@ describe('federated rounds on loopback', () => {
     });
 
     it("someone else's task: TASK_NOT_YOURS", async () => {
-      const task = await newTask(node.url, toChecksumAddress(trent.address));
+      const task = await newTask(node.url, trent);
       const r = await submit(node.url, who, task, honest.body);
       expect([r.status, r.json.error.code]).toEqual([403, 'TASK_NOT_YOURS']);
     });
 
-    it('a copy of an accepted update, exact or nudged: DUPLICATE_UPDATE', async () => {
-      const task = await newTask(node.url, toChecksumAddress(trent.address));
+    it('a copy of an accepted update: exact, DUPLICATE_UPDATE; nudged, COPIED_UPDATE', async () => {
+      const task = await newTask(node.url, trent);
       const exact = await submit(node.url, toChecksumAddress(trent.address), task, honest.body);
       expect([exact.status, exact.json.error.code]).toEqual([409, 'DUPLICATE_UPDATE']);
       const nudged = honest.body.slice();
       nudged[nudged.length - 1] = (nudged[nudged.length - 1]! + 1) & 0x7f;
       const near = await submit(node.url, toChecksumAddress(trent.address), task, nudged);
-      expect([near.status, near.json.error.code]).toEqual([409, 'DUPLICATE_UPDATE']);
+      expect([near.status, near.json.error.code]).toEqual([409, 'COPIED_UPDATE']);
     });
 
     it('stale version: STALE_VERSION; a claimed version that is not the task\'s: VERSION_MISMATCH', async () => {
       expect(node.federation!.version - staleTask.modelVersion).toBeGreaterThan(1);
       const r = await submit(node.url, who, staleTask, honest.body);
       expect([r.status, r.json.error.code]).toEqual([409, 'STALE_VERSION']);
-      const task = await newTask(node.url, who);
+      const task = await newTask(node.url, mallory);
       const r2 = await submit(node.url, who, task, honest.body, { modelVersion: task.modelVersion + 1 });
       expect([r2.status, r2.json.error.code]).toEqual([409, 'VERSION_MISMATCH']);
     });
 
     it('an update that does not lower the loss on the task\'s tokens: NO_IMPROVEMENT', async () => {
-      const task = await newTask(node.url, toChecksumAddress(trent.address));
+      const task = await newTask(node.url, trent);
       // Gradient ascent: the honest update turned around, well formed and within every bound.
       const ascent = new Map([...honest.delta].map(([name, d]) => [name, d.map((v) => -v)]));
       const body = compressUpdate(ascent, undefined, { density: task.density, maxAbs: task.maxAbs, rowLengths: matrixRowLengths(cfg) }).bytes;
       const r = await submit(node.url, toChecksumAddress(trent.address), task, body);
       expect([r.status, r.json.error.code]).toEqual([422, 'NO_IMPROVEMENT']);
+      // A second ticket in the same lottery: another update for the task that was scored and refused.
+      const half = compressUpdate(new Map([...ascent].map(([name, d]) => [name, d.map((v) => v / 2)])), undefined, { density: task.density, maxAbs: task.maxAbs, rowLengths: matrixRowLengths(cfg) }).bytes;
+      const retry = await submit(node.url, toChecksumAddress(trent.address), task, half);
+      expect([retry.status, retry.json.error.code]).toEqual([409, 'TASK_REFUSED']);
     });
 
     it('refused submissions earn nothing: only the honest one is on the ledger', async () => {

@@ -10,6 +10,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { toChecksumAddress } from '../../chain/address.js';
 import { wallet } from '../../chain/test/fixtures.js';
 import { Miner } from '../../trainer/miner/miner.js';
+import { taskRequestSigner } from '../miner/task-signer.js';
 import { AiloNode } from '../node.js';
 import { startTestNode, testNet, type TestNet } from '../test/harness.js';
 import { publishOneTensorVersion } from '../test/model-version.js';
@@ -43,7 +44,7 @@ describe('a new model version reaches ailo-miner as the chunks that changed', ()
   });
 
   it('downloads only the changed chunk into its disk cache and loads the new weights', async () => {
-    const miner = new Miner({ wallet: toChecksumAddress(wallet(321).address), nodeUrl: node.url, provider: 'cpu', power: 100, cacheDir: cache });
+    const miner = new Miner({ wallet: toChecksumAddress(wallet(321).address), signTaskRequest: taskRequestSigner(wallet(321).key, node.url), nodeUrl: node.url, provider: 'cpu', power: 100, cacheDir: cache });
     await miner.loadModel();
     const chunks = node.federation!.model.manifest.chunks.map((c) => c.name);
     expect(miner.summary.chunks).toMatchObject({ downloaded: chunks.length, fromCache: 0 });

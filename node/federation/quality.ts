@@ -1,37 +1,176 @@
 /**
- * The coordinator's own measurement of a submission (never the loss the miner reports): mean cross-entropy
- * before and after applying the update, on rows of the task's tokens that the coordinator picks and on a
- * held-out batch, turned into the 1x-10x quality multiplier of the contribution record.
+ * The coordinator's own measurement of a submission (never the loss the miner reports), and the verdict on it.
+ *
+ * Per submission, with the coordinator's private randomness drawn after the update arrived:
+ * - task rows: a random sample of the task's own rows, loss before and after the update (paired per row);
+ * - unassigned rows: rows of the training split outside the task's range, drawn from this version's pool
+ *   (Templar's gauntlet: the task gain must exceed the gain on data the miner was not given);
+ * - held-out rows: rows of the eval split, drawn from this version's pool; the update must not make them worse.
+ * Each row is also scored on a control model: the version plus one of the coordinator's own reference updates (a task
+ * it trained itself on other rows, a proof-of-learning style recomputation once per version). The per-row difference
+ * control loss minus submission loss removes what every honest update does to a row (the generic gain, which varies
+ * from row to row far more than the task-specific part), so the gauntlet compares that difference on the task's rows
+ * with the same on unassigned rows. The pools' losses are computed once per version. Useful work is that
+ * task-specific gain relative to the reference updates' own (each measured against the other), so half the work
+ * earns about half, and a miner cannot shape the yardstick. See README "Proof of contribution".
  */
+import { randomInt } from 'node:crypto';
+import { qualityFromWork } from '../../chain/rewards.js';
+import type { RewardPolicy } from '../../chain/spec.js';
 import { denseValues, type ModelUpdate } from '../../trainer/codec/update-codec.js';
 import type { ModelConfig } from '../../trainer/model/config.js';
 import type { Weights } from '../../trainer/model/weights.js';
 import { ForwardSession } from '../../trainer/runtime/model-session.js';
 import type { Provider } from '../../trainer/runtime/provider.js';
-import { tokenBatch, type TokenBatch } from '../../trainer/runtime/tokens.js';
+import { tokenBatch } from '../../trainer/runtime/tokens.js';
+import { gainStats, MIN_ROWS, pairedTest, welchTest, type GainStats, type TTest } from './row-statistics.js';
 
-export interface QualityPolicy {
-  /** Weighted gain (nats) at which the multiplier reaches 10x. */
-  fullScoreNats: number;
-  /** Weight of the held-out gain; the task-token gain gets the rest. */
-  heldOutWeight: number;
-  minQuality: number;
-  maxQuality: number;
+export interface ScorePolicy {
+  /** Task rows scored per submission (a random sample of the task's rows; all of them when the task has fewer). */
+  taskRows: number;
+  /** Unassigned training rows and held-out rows drawn per submission from this version's pools. */
+  unassignedRows: number;
+  heldOutRows: number;
+  /** Least task-specific gain, as a fraction of the version's reference tasks', that is paid at all. */
+  minWorkRatio: number;
+  /** Most harm to held-out text (nats), as a fraction of the update's task-specific gain, that is tolerated. */
+  maxHarmRatio: number;
+  /**
+   * Most lead over the control on held-out rows (beyond any generic lead), as a fraction of the update's own
+   * task-specific gain, before it counts as trained on the (public) held-out split (honest updates: up to about 0.3).
+   */
+  maxHeldOutLead: number;
+}
+
+/** A token row (seqLen + 1 ids) and where it lies, so rows inside a task's range can be left out. */
+export interface PoolRow {
+  shard: string;
+  offset: number;
+  ids: number[];
+}
+
+/** Rows and their loss on one version's weights, computed once per version. */
+export interface VersionPool {
+  unassigned: PoolRow[];
+  unassignedLoss: Float32Array;
+  heldOut: PoolRow[];
+  heldOutLoss: Float32Array;
+}
+
+/** A token range of a shard (a task's, or a reference task's). */
+export interface TokenRange {
+  shard: string;
+  offset: number;
+  length: number;
+}
+
+/** A control model for one version: the version plus a reference update, with its losses on the pool rows. */
+export interface ControlModel {
+  /** The version's weights plus the reference update (made once: every submission on the version is scored on it). */
+  weights: Weights;
+  /** The rows the reference update was trained on: rows inside it are not scored against this control. */
+  range: TokenRange;
+  unassignedLoss: Float32Array;
+  heldOutLoss: Float32Array;
+}
+
+const overlaps = (r: { shard: string; offset: number; ids: { length: number } }, range: TokenRange): boolean =>
+  r.shard === range.shard && r.offset + r.ids.length > range.offset && r.offset < range.offset + range.length;
+
+/** How many tokens two ranges share. */
+export function sharedTokens(a: TokenRange, b: TokenRange): number {
+  return a.shard !== b.shard ? 0 : Math.max(0, Math.min(a.offset + a.length, b.offset + b.length) - Math.max(a.offset, b.offset));
 }
 
 export interface QualityMeasurement {
+  /** Per-row gains (loss before minus after) on the task, unassigned and held-out rows scored. */
+  task: GainStats;
+  unassigned: GainStats;
+  heldOut: GainStats;
+  /** Per-row control loss minus submission loss, on the same rows. */
+  taskLead: GainStats;
+  unassignedLead: GainStats;
+  heldOutLead: GainStats;
+  /** Mean loss (nats) before and after, on the task rows and the held-out rows scored. */
   taskLossBefore: number;
   taskLossAfter: number;
   heldLossBefore: number;
   heldLossAfter: number;
-  /** Thousandths: 1000 (1x) .. 10000 (10x). */
-  quality: number;
+  /**
+   * Paired test of the task gain; Welch test that the lead over the control is larger on the task rows than on
+   * unassigned rows (the gauntlet); paired test that it is above 0 on held-out rows, beyond any generic lead on
+   * unassigned rows (learned the eval split); paired test of the held-out gain (harm).
+   */
+  taskTest: TTest;
+  /** Paired test that the submission beats the control on the task rows. */
+  taskLeadTest: TTest;
+  specificTest: TTest;
+  heldOutLeadTest: TTest;
+  heldOutTest: TTest;
+  /**
+   * The task-specific gain (nats): taskLead.mean - max(0, unassignedLead.mean). Being generically better than the
+   * control earns nothing; being generically worse counts against it.
+   */
+  specificGain: number;
 }
 
-export function qualityFromGains(taskGain: number, heldGain: number, p: QualityPolicy): number {
-  const score = Math.max(0, (1 - p.heldOutWeight) * taskGain + p.heldOutWeight * heldGain);
-  const q = p.minQuality + Math.round((p.maxQuality - p.minQuality) * Math.min(1, score / p.fullScoreNats));
-  return Math.max(p.minQuality, Math.min(p.maxQuality, q));
+export type RefusalCode = 'NO_IMPROVEMENT' | 'NOT_TASK_SPECIFIC' | 'TRAINED_ON_HELD_OUT' | 'HURTS_HELD_OUT' | 'TOO_LITTLE_WORK';
+
+/** What the coordinator's own reference tasks measured on a version: the yardstick of honest work. */
+export interface Reference {
+  /** Their mean task-specific gain (nats), each measured against the other as its control. */
+  gain: number;
+}
+
+export type Verdict =
+  | { accepted: true; quality: number; workRatio: number }
+  | { accepted: false; code: RefusalCode; message: string; workRatio: number };
+
+const f3 = (x: number): string => x.toFixed(3);
+const f1 = (x: number): string => (Number.isFinite(x) ? x.toFixed(1) : String(x));
+
+/** One line with the evidence, for refusals, logs and the miner. */
+export function describeMeasurement(m: QualityMeasurement): string {
+  const t = (x: TTest): string => `t ${f1(x.t)} of ${x.critical}`;
+  return `task rows ${f3(m.taskLossBefore)} -> ${f3(m.taskLossAfter)} (gain ${f3(m.task.mean)}, ${t(m.taskTest)}, ${m.task.n} rows; lead over the control ${t(m.taskLeadTest)}); ` +
+    `unassigned rows gain ${f3(m.unassigned.mean)}; held-out ${f3(m.heldLossBefore)} -> ${f3(m.heldLossAfter)} (${t(m.heldOutTest)}); ` +
+    `lead over the control: task rows ${f3(m.taskLead.mean)}, unassigned ${f3(m.unassignedLead.mean)} (task minus unassigned ${t(m.specificTest)}), ` +
+    `held-out ${f3(m.heldOutLead.mean)} (${t(m.heldOutLeadTest)}); task-specific gain ${f3(m.specificGain)}`;
+}
+
+/**
+ * Accept or refuse a measurement, and its quality multiplier, against what the coordinator's own reference tasks
+ * measured on the same version. Pure: the same inputs give the same verdict.
+ */
+export function judge(m: QualityMeasurement, reference: Reference, policy: ScorePolicy, rewards: RewardPolicy): Verdict {
+  const referenceGain = reference.gain;
+  const workRatio = referenceGain > 0 ? Math.max(0, m.specificGain / referenceGain) : 0;
+  const evidence = describeMeasurement(m);
+  const refuse = (code: RefusalCode, what: string): Verdict => ({ accepted: false, code, message: `${what} (${evidence})`, workRatio });
+  if (!(referenceGain > 0)) {
+    return refuse('TOO_LITTLE_WORK', 'the coordinator\'s reference tasks show no task-specific gain on this model version, so no work can be measured on it: ask for a task on the next version');
+  }
+  // Lower in absolute terms, or lower than honest work on other rows leaves them (what the update adds to an average
+  // of honest updates; some versions are shaken by every task's first steps, so that all of them raise the loss a bit).
+  if (!(m.taskTest.t >= m.taskTest.critical || m.taskLeadTest.t >= m.taskLeadTest.critical)) {
+    return refuse('NO_IMPROVEMENT', 'the update does not significantly lower the loss on the task\'s own rows, neither in itself nor compared with honest work on other rows: train every step of the task on exactly its tokens from the task\'s model version, and send the result of this task only');
+  }
+  if (!(m.specificTest.t >= m.specificTest.critical)) {
+    return refuse('NOT_TASK_SPECIFIC', 'the update helps rows it was not given as much as the task\'s own rows, so it did not learn the task\'s tokens: train on exactly the tokens GET /api/task/:id/tokens returns');
+  }
+  const lead = m.heldOutLead.mean - Math.max(0, m.unassignedLead.mean);
+  if (m.heldOutLeadTest.t >= m.heldOutLeadTest.critical && lead > policy.maxHeldOutLead * Math.max(0, m.specificGain)) {
+    return refuse('TRAINED_ON_HELD_OUT',
+      `the update beats honest work on the held-out split by ${lead.toFixed(3)} nats, more than ${policy.maxHeldOutLead} of its lead on its own rows: it was trained on held-out text; train on exactly the task's tokens`);
+  }
+  if (m.heldOutTest.t <= -m.heldOutTest.critical && -m.heldOut.mean > policy.maxHarmRatio * m.specificGain) {
+    return refuse('HURTS_HELD_OUT', `the update makes held-out text significantly worse, by more than ${policy.maxHarmRatio} of what it taught its own rows: it overfits; use the task's learning rate and step count`);
+  }
+  if (!(workRatio >= policy.minWorkRatio)) {
+    return refuse('TOO_LITTLE_WORK',
+      `the update's task-specific gain is ${(workRatio * 100).toFixed(0)}% of a full task's on this version (at least ${(policy.minWorkRatio * 100).toFixed(0)}% is paid): run all of the task's steps and send the whole update`);
+  }
+  return { accepted: true, quality: qualityFromWork(rewards, workRatio), workRatio };
 }
 
 /** `base + update` as new tensors (only the touched tensors are copied). */
@@ -46,35 +185,93 @@ export function applyUpdate(base: Weights, update: ModelUpdate): Weights {
   return out;
 }
 
+/** `count` distinct random picks from `0..n-1` (all of them when count >= n), by the node's CSPRNG. */
+export function sampleIndices(n: number, count: number): number[] {
+  if (count >= n) return Array.from({ length: n }, (_, i) => i);
+  const picked = new Set<number>();
+  while (picked.size < count) picked.add(randomInt(n));
+  return [...picked];
+}
+
+const ROWS_PER_RUN = 32;
+
 export class QualityMeter {
   private readonly session: ForwardSession;
-  private readonly baseHeld = new Map<Weights, number>();
 
-  constructor(readonly cfg: ModelConfig, provider: Provider, private readonly policy: QualityPolicy) {
+  constructor(readonly cfg: ModelConfig, provider: Provider, readonly policy: ScorePolicy) {
+    if (policy.taskRows < MIN_ROWS || policy.unassignedRows < MIN_ROWS || policy.heldOutRows < MIN_ROWS) {
+      throw new RangeError(`each test needs at least ${MIN_ROWS} rows (taskRows ${policy.taskRows}, unassignedRows ${policy.unassignedRows}, heldOutRows ${policy.heldOutRows})`);
+    }
     this.session = new ForwardSession(cfg, provider);
   }
 
-  async loss(weights: Weights, batch: TokenBatch): Promise<number> {
+  /** Each row's mean cross-entropy on `weights` (rows of equal length, run in batches). */
+  async rowLosses(weights: Weights, rows: number[][]): Promise<Float32Array> {
     await this.session.setWeights(weights);
-    return this.session.loss(batch);
+    const out = new Float32Array(rows.length);
+    for (let i = 0; i < rows.length; i += ROWS_PER_RUN) out.set(await this.session.rowLosses(tokenBatch(this.cfg, rows.slice(i, i + ROWS_PER_RUN))), i);
+    return out;
   }
 
-  /** Rows are `seqLen + 1` ids each: the task rows the coordinator picked, and the held-out rows of this version. */
-  async measure(base: Weights, update: ModelUpdate, taskRows: number[][], heldRows: number[][]): Promise<QualityMeasurement> {
-    const task = tokenBatch(this.cfg, taskRows);
-    const held = tokenBatch(this.cfg, heldRows);
-    let heldLossBefore = this.baseHeld.get(base);
-    if (heldLossBefore === undefined) {
-      heldLossBefore = await this.loss(base, held);
-      this.baseHeld.clear();
-      this.baseHeld.set(base, heldLossBefore);
+  /** The version's pools with their losses on `base`. */
+  async pool(base: Weights, unassigned: PoolRow[], heldOut: PoolRow[]): Promise<VersionPool> {
+    return {
+      unassigned, heldOut,
+      unassignedLoss: await this.rowLosses(base, unassigned.map((r) => r.ids)),
+      heldOutLoss: await this.rowLosses(base, heldOut.map((r) => r.ids)),
+    };
+  }
+
+  /** `control`'s losses on the pool rows (once per version and reference update). */
+  async control(base: Weights, pool: VersionPool, update: ModelUpdate, range: TokenRange): Promise<ControlModel> {
+    const weights = applyUpdate(base, update);
+    return {
+      weights, range,
+      unassignedLoss: await this.rowLosses(weights, pool.unassigned.map((r) => r.ids)),
+      heldOutLoss: await this.rowLosses(weights, pool.heldOut.map((r) => r.ids)),
+    };
+  }
+
+  /**
+   * Measures `update` on `base`: `taskRows` are the task's rows (seqLen + 1 ids each) from `taskRange`; `control` is
+   * the reference to compare with. Task rows inside the control's range, and pool rows inside either range, are left
+   * out. Throws when fewer than MIN_ROWS rows remain for a test.
+   */
+  async measure(base: Weights, pool: VersionPool, update: ModelUpdate, taskRows: number[][], taskRange: TokenRange, control: ControlModel): Promise<QualityMeasurement> {
+    const p = this.policy;
+    const width = taskRows[0]?.length ?? 0;
+    const own = taskRows.flatMap((ids, r) => (overlaps({ shard: taskRange.shard, offset: taskRange.offset + r * width, ids }, control.range) ? [] : [r]));
+    const outside = pool.unassigned.flatMap((r, i) => (overlaps(r, taskRange) || overlaps(r, control.range) ? [] : [i]));
+    if (own.length < MIN_ROWS || outside.length < MIN_ROWS) {
+      throw new Error(`only ${own.length} task rows and ${outside.length} unassigned rows lie outside the reference task; the training split is too small for the gauntlet`);
     }
-    const taskLossBefore = await this.loss(base, task);
+    const task = sampleIndices(own.length, p.taskRows).map((i) => taskRows[own[i]!]!);
+    const un = sampleIndices(outside.length, p.unassignedRows).map((i) => outside[i]!);
+    const held = sampleIndices(pool.heldOut.length, p.heldOutRows);
+    const taskBefore = await this.rowLosses(base, task);
+    const taskControl = await this.rowLosses(control.weights, task);
     const after = applyUpdate(base, update);
-    const taskLossAfter = await this.loss(after, task);
-    const heldLossAfter = await this.loss(after, held);
-    const quality = qualityFromGains(taskLossBefore - taskLossAfter, heldLossBefore - heldLossAfter, this.policy);
-    return { taskLossBefore, taskLossAfter, heldLossBefore, heldLossAfter, quality };
+    const taskAfter = await this.rowLosses(after, task);
+    const unAfter = await this.rowLosses(after, un.map((i) => pool.unassigned[i]!.ids));
+    const heldAfter = await this.rowLosses(after, held.map((i) => pool.heldOut[i]!.ids));
+    const heldBefore = held.map((i) => pool.heldOutLoss[i]!);
+    const t = gainStats(taskBefore, taskAfter);
+    const h = gainStats(heldBefore, heldAfter);
+    const taskLead = gainStats(taskControl, taskAfter);
+    const unassignedLead = gainStats(un.map((i) => control.unassignedLoss[i]!), unAfter);
+    const heldOutLead = gainStats(held.map((i) => control.heldOutLoss[i]!), heldAfter);
+    const mean = (a: ArrayLike<number>): number => {
+      let s = 0;
+      for (let i = 0; i < a.length; i++) s += a[i]!;
+      return s / a.length;
+    };
+    return {
+      task: t, unassigned: gainStats(un.map((i) => pool.unassignedLoss[i]!), unAfter), heldOut: h, taskLead, unassignedLead, heldOutLead,
+      taskLossBefore: mean(taskBefore), taskLossAfter: mean(taskAfter), heldLossBefore: mean(heldBefore), heldLossAfter: mean(heldAfter),
+      taskTest: pairedTest(t), taskLeadTest: pairedTest(taskLead), specificTest: welchTest(taskLead, unassignedLead), heldOutTest: pairedTest(h),
+      heldOutLeadTest: pairedTest({ ...heldOutLead, mean: heldOutLead.mean - Math.max(0, unassignedLead.mean) }),
+      specificGain: taskLead.mean - Math.max(0, unassignedLead.mean),
+    };
   }
 
   async dispose(): Promise<void> {

@@ -9,6 +9,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { toChecksumAddress } from '../../chain/address.js';
 import { wallet } from '../../chain/test/fixtures.js';
 import { Miner } from '../../trainer/miner/miner.js';
+import { taskRequestSigner } from '../miner/task-signer.js';
 import type { AiloNode } from '../node.js';
 import { get, startTestNode, testNet, waitFor } from '../test/harness.js';
 
@@ -26,7 +27,7 @@ describe('an interrupted round', () => {
   });
 
   const mine = async (n: number, url: string) => {
-    const m = new Miner({ wallet: toChecksumAddress(wallet(505).address), nodeUrl: url, provider: 'cpu', power: 100, cacheDir: cache, maxTasks: n });
+    const m = new Miner({ wallet: toChecksumAddress(wallet(505).address), signTaskRequest: taskRequestSigner(wallet(505).key, url), nodeUrl: url, provider: 'cpu', power: 100, cacheDir: cache, maxTasks: n });
     const summary = await m.run();
     expect(summary.accepted, JSON.stringify(summary.rejections)).toHaveLength(n);
     return summary.accepted.map((a) => a.contribution as `0x${string}`);

@@ -8,6 +8,7 @@
 import { createReadStream, statSync } from 'node:fs';
 import type Router from '@koa/router';
 import { toChecksumAddress } from '../../chain/address.js';
+import { parseSignedTaskRequest } from '../../chain/tx/task-request.js';
 import { readJsonBody, readRawBody } from '../api/body.js';
 import { ApiError, badRequest, notFound } from '../api/errors.js';
 import { addressParam, hashParam } from '../api/params.js';
@@ -19,6 +20,11 @@ import type { FederationService } from './service.js';
 import type { TrainingTask } from './task-book.js';
 
 const UPDATE_TYPES = /^application\/(octet-stream|vnd\.ailo\.update)\b/i;
+
+const HOW_TO_SIGN = 'signature being the wallet\'s EIP-712 signature (eth_signTypedData_v4) of ' +
+  'TaskRequest(address wallet,uint64 issuedAt,bytes32 nonce) in the domain { name: "Ailo Network", version: "1", chainId, salt } of this network ' +
+  '(chainId and salt = genesisHash as GET /api/status gives them), ' +
+  'issuedAt the time in unix milliseconds and nonce 32 fresh random bytes (ailo-miner signs with --key-file; the dashboard with the logged-in account)';
 
 function one(value: string | string[] | undefined, field: string): string {
   if (typeof value !== 'string') throw badRequest('BAD_REQUEST', `query parameter ${field} is required (once)`);
@@ -93,11 +99,16 @@ export function federationRoutes(router: Router, f: FederationService): void {
     ctx.body = createReadStream(path, { start, end });
   });
 
+  // Only the wallet's owner may take its task slots: the body is a TaskRequest signed by the wallet (EIP-712).
   router.post('/api/task', async (ctx) => {
     const body = await readJsonBody(ctx);
-    const wallet = addressParam(body.wallet ?? body.username, 'wallet');
+    if (body.signature === undefined) {
+      throw federationError('UNSIGNED_TASK_REQUEST', `a task request must be signed by its wallet: send { wallet, issuedAt, nonce, signature }, ${HOW_TO_SIGN}`);
+    }
+    const parsed = parseSignedTaskRequest(body);
+    if (!parsed.ok) throw federationError('BAD_TASK_REQUEST', `${parsed.message}; the body is { wallet, issuedAt, nonce, signature }, ${HOW_TO_SIGN}`);
     ctx.status = 201;
-    ctx.body = taskView(f.issueTask(wallet));
+    ctx.body = taskView(await f.issueTask(parsed.request, parsed.signature));
   });
 
   router.get('/api/task/:id', (ctx) => {
@@ -144,6 +155,8 @@ export function federationRoutes(router: Router, f: FederationService): void {
       measured: {
         taskLoss: [a.measurement.taskLossBefore, a.measurement.taskLossAfter],
         heldOutLoss: [a.measurement.heldLossBefore, a.measurement.heldLossAfter],
+        specificGain: a.measurement.specificGain,
+        workRatio: a.workRatio,
       },
     };
   });

@@ -10,14 +10,17 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { toChecksumAddress } from '../../chain/address.js';
 import { wallet } from '../../chain/test/fixtures.js';
+import { signTaskRequest } from '../../chain/tx/task-request.js';
 import { Miner, type MinerTask } from '../../trainer/miner/miner.js';
+import { taskRequestSigner } from '../miner/task-signer.js';
 import { AiloNode } from '../node.js';
 import { get, startTestNode, testNet, type TestNet } from '../test/harness.js';
 
 const FED = { batchSize: 4, seqLen: 32, steps: 4, lr: 3e-3, roundSize: 100, roundMs: 600_000, tasksPerWallet: 2 };
-const carol = toChecksumAddress(wallet(311).address);
-const dave = toChecksumAddress(wallet(312).address);
-const erin = toChecksumAddress(wallet(313).address);
+const wallets = [311, 312, 313].map((n) => wallet(n));
+const [carol, dave, erin] = wallets.map((w) => toChecksumAddress(w.address)) as [string, string, string];
+/** The key that signs `who`'s task requests. */
+const keyOf = (who: string): Uint8Array => wallets.find((w) => w.address === who.toLowerCase())!.key;
 
 describe('abandoning a task', () => {
   let net: TestNet;
@@ -36,7 +39,7 @@ describe('abandoning a task', () => {
   });
 
   async function newTask(who: string): Promise<{ status: number; task: MinerTask & { error?: { code: string } } }> {
-    const res = await fetch(`${node.url}/api/task`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ wallet: who }) });
+    const res = await fetch(`${node.url}/api/task`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(signTaskRequest(keyOf(who), net.network)) });
     return { status: res.status, task: await res.json() };
   }
 
@@ -91,7 +94,7 @@ describe('abandoning a task', () => {
   });
 
   it('a task with an accepted submission stays used; ailo-miner stopped mid-task abandons its task', async () => {
-    const done = new Miner({ wallet: erin, nodeUrl: node.url, provider: 'cpu', power: 100, cacheDir: cache, maxTasks: 1 });
+    const done = new Miner({ wallet: erin, signTaskRequest: taskRequestSigner(keyOf(erin), node.url), nodeUrl: node.url, provider: 'cpu', power: 100, cacheDir: cache, maxTasks: 1 });
     const summary = await done.run();
     expect(summary.accepted).toHaveLength(1);
     const used = summary.accepted[0]!.taskId;
@@ -109,7 +112,7 @@ describe('abandoning a task', () => {
     const stop = new AbortController();
     const lines: string[] = [];
     const stopped = new Miner({
-      wallet: erin, nodeUrl: node.url, provider: 'cpu', power: 100, cacheDir: cache, signal: stop.signal, log: (l) => lines.push(l),
+      wallet: erin, signTaskRequest: taskRequestSigner(keyOf(erin), node.url), nodeUrl: node.url, provider: 'cpu', power: 100, cacheDir: cache, signal: stop.signal, log: (l) => lines.push(l),
       onStatus: (st) => {
         if (st.step >= 1) stop.abort();
       },
@@ -126,7 +129,7 @@ describe('abandoning a task', () => {
     const stop = new AbortController();
     const lines: string[] = [];
     const early = new Miner({
-      wallet: erin, nodeUrl: node.url, provider: 'cpu', power: 100, cacheDir: mkdtempSync(join(tmpdir(), 'ailo-abandon-cold-')), signal: stop.signal,
+      wallet: erin, signTaskRequest: taskRequestSigner(keyOf(erin), node.url), nodeUrl: node.url, provider: 'cpu', power: 100, cacheDir: mkdtempSync(join(tmpdir(), 'ailo-abandon-cold-')), signal: stop.signal,
       log: (l) => lines.push(l),
       onStatus: (st) => {
         if (st.phase === 'loading-model') stop.abort();

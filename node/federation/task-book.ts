@@ -28,8 +28,11 @@ export interface TrainingTask {
   density: number;
   maxValues: number;
   maxBytes: number;
-  /** busy: a submission is being verified; used: one was accepted; abandoned: its miner gave it up. */
-  state: 'open' | 'busy' | 'used' | 'abandoned';
+  /**
+   * busy: a submission is being verified; used: one was accepted; refused: one was scored and refused (one scored
+   * try per task); abandoned: its miner gave it up.
+   */
+  state: 'open' | 'busy' | 'used' | 'refused' | 'abandoned';
 }
 
 export class TaskBook {
@@ -61,6 +64,7 @@ export class TaskBook {
     if (task.wallet !== wallet) throw federationError('TASK_NOT_YOURS', `task ${id} was given to another wallet`);
     if (task.state === 'used') throw federationError('TASK_USED', `task ${id} already has an accepted submission`);
     if (task.state === 'busy') throw federationError('TASK_BUSY', `a submission for task ${id} is being verified`);
+    if (task.state === 'refused') throw federationError('TASK_REFUSED', `task ${id} already had its one scored submission refused; ask for a new task`);
     if (task.state === 'abandoned') throw federationError('TASK_ABANDONED', `task ${id} was abandoned by its miner; ask for a new one`);
     if (this.now() > task.deadline) throw federationError('TASK_EXPIRED', `task ${id} expired at ${new Date(task.deadline).toISOString()}; ask for a new one`);
     return task;

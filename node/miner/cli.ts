@@ -11,13 +11,19 @@ import { chooseDevice, listGpus } from '../../trainer/miner/provider-choice.js';
 import { MinerGui, POWER_RANGE } from './gui-server.js';
 import { MinerMonitor } from './monitor.js';
 import { openInBrowser } from './open-browser.js';
+import { taskRequestSigner } from './task-signer.js';
+import { KEY_ENV, loadWalletKey, type WalletKey } from './wallet-key.js';
 
 const HELP = `ailo-miner: train the network's model on this machine and earn ALC
 
-Usage: ailo-miner --wallet 0x... [--node URL] [--power 20..90] [--cpu] [--gpu N] [--no-gui] [--gui-port N] [--no-open]
-                  [--cache DIR] [--tasks N]
+Usage: ailo-miner --key-file PATH [--wallet 0x...] [--node URL] [--power 20..90] [--cpu] [--gpu N] [--no-gui]
+                  [--gui-port N] [--no-open] [--cache DIR] [--tasks N]
 
-  --wallet 0x...   your wallet address (EIP-55 checksummed, or all lower case); rewards go here
+  --key-file PATH  a file holding your wallet's private key (0x followed by 64 hex digits), readable only by you
+                   (chmod 600 PATH). The miner signs its task requests with it, so no one else can take your
+                   wallet's task slots; the key never leaves this machine. Or set AILO_MINER_KEY=0x... instead.
+  --wallet 0x...   your wallet address (EIP-55 checksummed, or all lower case); rewards go here. Optional: it is
+                   the key's address, and if given must match it
   --node URL       the coordinator node (default http://127.0.0.1:8645)
   --power P        duty cycle in percent, 20..90 (default 90): the miner rests between steps
   --cpu            train on the CPU even where a GPU is available
@@ -38,8 +44,7 @@ function fail(message: string): never {
   process.exit(2);
 }
 
-export function parseWallet(value: string | undefined): string {
-  if (!value) fail('--wallet is required (the address that receives your rewards)');
+export function parseWallet(value: string): string {
   if (!/^0x[0-9a-fA-F]{40}$/.test(value)) fail(`--wallet ${value} is not a 20-byte hex address`);
   try {
     return getAddress(value);
@@ -80,6 +85,7 @@ async function main(): Promise<void> {
   const { values } = parseArgs({
     options: {
       wallet: { type: 'string' },
+      'key-file': { type: 'string' },
       node: { type: 'string', default: 'http://127.0.0.1:8645' },
       power: { type: 'string', default: '90' },
       cpu: { type: 'boolean', default: false },
@@ -97,7 +103,19 @@ async function main(): Promise<void> {
     console.log(HELP);
     return;
   }
-  const wallet = parseWallet(values.wallet);
+  const key = ((): WalletKey => {
+    try {
+      return loadWalletKey({ keyFile: values['key-file'], env: process.env[KEY_ENV] });
+    } catch (err) {
+      fail((err as Error).message);
+    }
+  })();
+  const wallet = key.wallet;
+  if (values.wallet !== undefined && parseWallet(values.wallet) !== wallet) {
+    fail(`--wallet ${values.wallet} is not the address of the key given (${values['key-file'] !== undefined ? `--key-file ${values['key-file']}` : KEY_ENV}), ` +
+      `which is ${wallet}; drop --wallet, or give that wallet's key`);
+  }
+  const signTaskRequest = taskRequestSigner(key.privateKey, values.node);
   const power = Number(values.power);
   if (!Number.isInteger(power) || power < POWER_RANGE.min || power > POWER_RANGE.max) fail(`--power must be an integer from ${POWER_RANGE.min} to ${POWER_RANGE.max}, got ${values.power}`);
   const guiPort = Number(values['gui-port']);
@@ -147,7 +165,7 @@ async function main(): Promise<void> {
   process.on('SIGTERM', () => onSignal('SIGTERM'));
 
   const miner = new Miner({
-    wallet, nodeUrl: values.node, provider: device.provider, deviceId: device.deviceId, power, cacheDir: values.cache, maxTasks, signal: controller.signal,
+    wallet, signTaskRequest, nodeUrl: values.node, provider: device.provider, deviceId: device.deviceId, power, cacheDir: values.cache, maxTasks, signal: controller.signal,
     log,
     onStatus: (s) => {
       monitor.statusChanged();
@@ -176,7 +194,7 @@ async function main(): Promise<void> {
   if (!tty) console.log(statusLine(miner.status));
   if (miner.summary.accepted.length > 0) {
     // A fresh client: the stop signal must not cut the ledger check short.
-    const checker = new Miner({ wallet, nodeUrl: values.node, provider: 'cpu', power: 100, cacheDir: values.cache, retry: { attempts: 3, baseMs: 500, maxMs: 2000 } });
+    const checker = new Miner({ wallet, signTaskRequest, nodeUrl: values.node, provider: 'cpu', power: 100, cacheDir: values.cache, retry: { attempts: 3, baseMs: 500, maxMs: 2000 } });
     checker.summary.accepted.push(...miner.summary.accepted);
     try {
       await checker.settle(controller.signal.aborted ? 5_000 : 15_000);

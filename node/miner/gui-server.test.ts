@@ -15,6 +15,8 @@ import { MinerGui, type MinerStateView } from './gui-server.js';
 import { MinerMonitor } from './monitor.js';
 
 const WALLET = '0x00000000000000000000000000000000000000A1';
+/** These miners are never run, so they never ask for a task. */
+const notSigning = (): Promise<never> => Promise.reject(new Error('this test miner asks for no tasks'));
 const GPUS: GpuOption[] = [
   { id: 'cuda:0', label: 'Test GPU 0', device: { provider: 'cuda', deviceId: 0 } },
   { id: 'cuda:1', label: 'Test GPU 1', device: { provider: 'cuda', deviceId: 1 } },
@@ -52,7 +54,7 @@ describe('miner GUI server', () => {
     writeFileSync(join(dist, 'index.html'), '<!doctype html><title>Ailo Wallet</title>');
     monitor = new MinerMonitor();
     // Not run: the GUI only reads and sets it. The node URL is never called except for the round, which fails.
-    miner = new Miner({ wallet: WALLET, nodeUrl: 'http://127.0.0.1:9', provider: 'cuda', deviceId: 0, power: 60, cacheDir: join(root, 'cache'), log: (l) => monitor.log(l) });
+    miner = new Miner({ wallet: WALLET, signTaskRequest: notSigning, nodeUrl: 'http://127.0.0.1:9', provider: 'cuda', deviceId: 0, power: 60, cacheDir: join(root, 'cache'), log: (l) => monitor.log(l) });
     gui = new MinerGui({ miner, monitor, gpus: GPUS, nodeUrl: 'http://127.0.0.1:9', wallet: WALLET, cacheDir: join(root, 'cache'), port: 0, dist });
     const url = await gui.start();
     port = Number(new URL(url).port);
@@ -158,7 +160,7 @@ describe('miner GUI server', () => {
   });
 
   it('on a machine with no GPU, keeps the miner on the CPU and says why', async () => {
-    const cpuOnly = new Miner({ wallet: WALLET, nodeUrl: 'http://127.0.0.1:9', provider: 'cpu', power: 50, cacheDir: join(root, 'cache') });
+    const cpuOnly = new Miner({ wallet: WALLET, signTaskRequest: notSigning, nodeUrl: 'http://127.0.0.1:9', provider: 'cpu', power: 50, cacheDir: join(root, 'cache') });
     const bare = new MinerGui({ miner: cpuOnly, monitor: new MinerMonitor(), gpus: [], nodeUrl: 'http://127.0.0.1:9', wallet: WALLET, cacheDir: join(root, 'cache'), port: 0, dist: join(root, 'dist') });
     const p = Number(new URL(await bare.start()).port);
     try {

@@ -1,14 +1,16 @@
 /**
- * `ailo-miner` as a real process against a node on loopback: argument checks, a run that earns confirmed
- * rewards, a restart served from the chunk cache, and Ctrl-C finishing cleanly with a summary.
+ * `ailo-miner` as a real process against a node on loopback: argument and key checks, a run that earns confirmed
+ * rewards (its task requests signed with the wallet's key), a restart served from the chunk cache, and Ctrl-C
+ * finishing cleanly with a summary.
  */
 import { spawn } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { toChecksumAddress } from '../../chain/address.js';
+import { toHex } from '../../chain/bytes.js';
 import { wallet } from '../../chain/test/fixtures.js';
 import { AiloNode } from '../node.js';
 import { testNet, type TestNet } from '../test/harness.js';
@@ -18,8 +20,12 @@ const miner = toChecksumAddress(wallet(301).address);
 
 interface Run { code: number | null; out: string }
 
-function startMiner(args: string[]): { done: Promise<Run>; output: () => string; kill: (s: NodeJS.Signals) => void } {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'node/miner/cli.ts', ...args], { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] });
+/** Runs ailo-miner; AILO_MINER_KEY is set only when `key` is given. */
+function startMiner(args: string[], key?: string): { done: Promise<Run>; output: () => string; kill: (s: NodeJS.Signals) => void } {
+  const env = { ...process.env };
+  delete env.AILO_MINER_KEY;
+  if (key !== undefined) env.AILO_MINER_KEY = key;
+  const child = spawn(process.execPath, ['--import', 'tsx', 'node/miner/cli.ts', ...args], { cwd: root, env, stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
   child.stdout.on('data', (d: Buffer) => (out += d.toString()));
   child.stderr.on('data', (d: Buffer) => (out += d.toString()));
@@ -31,10 +37,18 @@ describe('ailo-miner', () => {
   let net: TestNet;
   let node: AiloNode;
   let cache: string;
+  /** The miner's key in a file only its owner can read, and the same key readable by everyone. */
+  let keyFile: string;
+  let openKeyFile: string;
 
   beforeAll(async () => {
     net = testNet(50);
     cache = mkdtempSync(join(tmpdir(), 'ailo-miner-cli-'));
+    keyFile = join(net.root, 'miner.key');
+    writeFileSync(keyFile, `${toHex(wallet(301).key)}\n`, { mode: 0o600 });
+    openKeyFile = join(net.root, 'miner-open.key');
+    writeFileSync(openKeyFile, toHex(wallet(301).key));
+    chmodSync(openKeyFile, 0o644);
     node = await AiloNode.start({
       data: join(net.root, 'data'), host: '127.0.0.1', port: 0, genesisFile: net.genesisPath, coordinatorKeyFile: net.keyPath, log: () => {},
       federation: { batchSize: 4, seqLen: 32, steps: 6, lr: 3e-3, roundSize: 100, roundMs: 600_000 },
@@ -46,21 +60,39 @@ describe('ailo-miner', () => {
     rmSync(cache, { recursive: true, force: true });
   });
 
-  it('refuses a wallet with a broken EIP-55 checksum, a missing wallet and a power outside 20..90', async () => {
+  it('refuses a missing or unreadable key, a key file others can read, a wallet that is not the key\'s, a broken checksum and a power outside 20..90', async () => {
+    const key = toHex(wallet(301).key);
+    const runs = await Promise.all([
+      startMiner(['--no-gui']).done,
+      startMiner(['--no-gui', '--wallet', miner]).done,
+      startMiner(['--no-gui', '--key-file', join(net.root, 'no-such.key')]).done,
+      startMiner(['--no-gui', '--key-file', openKeyFile]).done,
+      startMiner(['--no-gui'], '0x1234').done,
+      startMiner(['--no-gui', '--wallet', toChecksumAddress(wallet(302).address)], key).done,
+    ]);
+    const expected = [
+      /the miner needs your wallet's key to sign its task requests: .*--key-file PATH.*AILO_MINER_KEY/,
+      /the miner needs your wallet's key.*--key-file PATH/,
+      /--key-file .*no-such\.key cannot be read \(ENOENT\)/,
+      /--key-file .*miner-open\.key may be read by other users \(mode 644\).*chmod 600/,
+      /AILO_MINER_KEY does not hold a private key/,
+      new RegExp(`--wallet ${toChecksumAddress(wallet(302).address)} is not the address of the key given \\(AILO_MINER_KEY\\), which is ${miner}`),
+    ];
+    runs.forEach((r, i) => expect([r.code, r.out], String(expected[i])).toEqual([2, expect.stringMatching(expected[i]!)]));
+
     const broken = miner.slice(0, 2) + (miner[2] === miner[2]!.toUpperCase() ? miner[2]!.toLowerCase() : miner[2]!.toUpperCase()) + miner.slice(3);
-    const bad = await startMiner(['--wallet', /[a-fA-F]/.test(miner[2]!) ? broken : miner.replace(/[a-f]/, (c) => c.toUpperCase()), '--no-gui']).done;
+    const bad = await startMiner(['--wallet', /[a-fA-F]/.test(miner[2]!) ? broken : miner.replace(/[a-f]/, (c) => c.toUpperCase()), '--no-gui'], key).done;
     expect(bad.code).toBe(2);
     expect(bad.out).toMatch(/EIP-55 checksum/);
-    const none = await startMiner(['--no-gui']).done;
-    expect([none.code, /--wallet is required/.test(none.out)]).toEqual([2, true]);
-    const power = await startMiner(['--wallet', miner, '--power', '95']).done;
+    const power = await startMiner(['--key-file', keyFile, '--power', '95']).done;
     expect([power.code, /--power must be an integer from 20 to 90/.test(power.out)]).toEqual([2, true]);
   }, 60_000);
 
   it('trains a task, gets it accepted and finds its reward confirmed on the ledger; a restart uses the chunk cache', async () => {
-    const args = ['--wallet', miner, '--node', node.url, '--cpu', '--no-gui', '--power', '90', '--cache', cache, '--tasks', '1'];
+    const args = ['--key-file', keyFile, '--node', node.url, '--cpu', '--no-gui', '--power', '90', '--cache', cache, '--tasks', '1'];
     const first = await startMiner(args).done;
     expect(first.code, first.out).toBe(0);
+    expect(first.out).toContain(`ailo-miner: wallet ${miner},`);
     expect(first.out).toMatch(/accepted 1, rejected 0, earned [0-9.]+ ALC/);
     expect(first.out).toContain('ledger: 1 of 1 contributions confirmed');
     const chunks = node.federation!.model.manifest.chunks.length;
@@ -72,7 +104,7 @@ describe('ailo-miner', () => {
   }, 120_000);
 
   it('Ctrl-C during training finishes cleanly with a summary', async () => {
-    const m = startMiner(['--wallet', miner, '--node', node.url, '--cpu', '--no-gui', '--cache', cache]);
+    const m = startMiner(['--wallet', miner, '--node', node.url, '--cpu', '--no-gui', '--cache', cache], toHex(wallet(301).key));
     const end = Date.now() + 60_000;
     while (!/model version \d+/.test(m.output())) {
       if (Date.now() > end) throw new Error(`the miner never loaded the model:\n${m.output()}`);

@@ -36,7 +36,7 @@ describe('gossip that failed', () => {
     const coordinatorUrl = `http://127.0.0.1:${port}`;
     const follower = await startTestNode(net, join(net.root, 'follower'), { coordinatorKeyFile: undefined, peers: [coordinatorUrl], federation: undefined });
     nodes.push(follower);
-    const sent = await post(`${follower.url}/api/ledger/transfer`, await signedTransfer(102, bob.address, 5n, 0n));
+    const sent = await post(`${follower.url}/api/ledger/transfer`, await signedTransfer(102, bob.address, 5n, 0n, net.network));
     expect(sent.status).toBe(202);
     const hash = sent.json.hash as string;
     expect((await get(`${follower.url}/api/ledger/tx/${hash}`)).json.status).toBe('pending');

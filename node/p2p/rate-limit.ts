@@ -10,10 +10,16 @@ export class RateLimiter {
     const b = this.buckets.get(key) ?? { tokens: this.burst, at: t };
     b.tokens = Math.min(this.burst, b.tokens + ((t - b.at) / 1000) * this.perSecond);
     b.at = t;
-    if (this.buckets.size > 10_000) this.buckets.clear(); // bounded memory under a spray of senders
+    if (this.buckets.size > 10_000) this.forgetFull(t);
     this.buckets.set(key, b);
     if (b.tokens < 1) return false;
     b.tokens -= 1;
     return true;
+  }
+
+  /** Bounded memory under a spray of senders: refilled buckets (the same as none) go first, all only if that is not enough. */
+  private forgetFull(t: number): void {
+    for (const [k, b] of this.buckets) if (b.tokens + ((t - b.at) / 1000) * this.perSecond >= this.burst) this.buckets.delete(k);
+    if (this.buckets.size > 10_000) this.buckets.clear();
   }
 }

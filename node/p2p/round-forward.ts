@@ -1,8 +1,9 @@
 /**
  * Training rounds with several coordinators: one coordinator, the first named in genesis, runs the rounds (tasks,
  * verification, aggregation, model versions), so versions never conflict and no contribution is paid twice. Every
- * other node (coordinator or follower) accepts the same routes and forwards them, unchanged, to that coordinator,
- * found among its peers by the address /api/status reports.
+ * other node (coordinator or follower) accepts the same routes and forwards them, unchanged, to that coordinator:
+ * to the peer URL whose handshake proved the coordinator's node id (its genesis address), never to a URL some
+ * answer or header merely names.
  */
 import type Router from '@koa/router';
 import type { Context } from 'koa';
@@ -17,26 +18,17 @@ const FORWARD_TIMEOUT_MS = 120_000;
 const FORWARDED_HEADERS = ['content-type', 'content-length', 'etag', 'cache-control', 'content-range', 'accept-ranges', 'retry-after'];
 
 export class RoundForwarder {
-  private target: string | undefined;
-
   constructor(private readonly roundCoordinator: Address, private readonly network: () => PeerNetwork) {}
 
-  /** The peer URL of the round coordinator, looked up among the peers (and remembered while it answers). */
+  /** The URL where the round coordinator proved its id in a handshake, if it is an active peer now. */
   private async coordinatorUrl(): Promise<string> {
-    if (this.target) return this.target;
-    for (const peer of this.network().peers.active()) {
-      try {
-        const res = await fetch(`${peer}/api/status`, { signal: AbortSignal.timeout(5_000) });
-        const status = (await res.json()) as { coordinator?: string };
-        if (typeof status.coordinator === 'string' && status.coordinator.toLowerCase() === this.roundCoordinator) {
-          this.target = peer;
-          return peer;
-        }
-      } catch {
-        // not this one
-      }
+    let url = this.network().peers.urlOf(this.roundCoordinator);
+    if (!url) {
+      await this.network().proveConfigured(); // just started: the first handshakes may still be under way
+      url = this.network().peers.urlOf(this.roundCoordinator);
     }
-    throw new ApiError(503, 'NO_ROUND_COORDINATOR', `training rounds run on coordinator ${this.roundCoordinator}, which none of this node's peers is right now; retry later or ask it directly`, { 'Retry-After': '5' });
+    if (url) return url;
+    throw new ApiError(503, 'NO_ROUND_COORDINATOR', `training rounds run on coordinator ${this.roundCoordinator}, which none of this node's peers has proven to be right now; retry later or ask it directly`, { 'Retry-After': '5' });
   }
 
   async forward(ctx: Context): Promise<void> {
@@ -53,7 +45,6 @@ export class RoundForwarder {
     try {
       res = await fetch(target + ctx.url, { method: ctx.method, headers, body: body ? new Uint8Array(body) : undefined, signal: AbortSignal.timeout(FORWARD_TIMEOUT_MS) });
     } catch (err) {
-      this.target = undefined;
       throw new ApiError(502, 'ROUND_COORDINATOR_UNREACHABLE', `could not reach the round coordinator at ${target}: ${(err as Error).message}`);
     }
     ctx.status = res.status;

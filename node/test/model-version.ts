@@ -34,7 +34,7 @@ export async function publishOneTensorVersion(node: AiloNode, tensor: string, de
   const tx = signTx({
     type: 'model_version', coordinator: coordinator.address, version: BigInt(version), parentVersion: BigInt(parent.version),
     manifestDigest: signed.manifestDigest, contributions: [],
-  } satisfies Omit<ModelVersionTx, 'signature'>, coordinator.key, spec.chainId);
+  } satisfies Omit<ModelVersionTx, 'signature'>, coordinator.key, node.ledger.network);
   await node.ledger.submit(tx);
   await waitFor(`model version ${version} in a block`, async () => (node.chain.view().meta().latestModelVersion === BigInt(version) ? true : undefined));
   const before = new Set(parent.manifest.chunks.map((c) => c.name));

@@ -1,9 +1,11 @@
 /**
  * A test proxy in front of one node: forwards HTTP to it, or, while a partition is on, refuses requests from
- * nodes of the other side (known by the x-ailo-peer header every node sends to its peers).
+ * nodes of the other side (known by the URL in the envelope every node signs its peer requests with; a test
+ * partition, not a security boundary).
  */
 import { createServer, request, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { ENVELOPE_HEADERS } from '../p2p/envelope.js';
 
 export class PartitionProxy {
   target = '';
@@ -15,7 +17,7 @@ export class PartitionProxy {
     const server = createServer();
     const proxy = new PartitionProxy(server);
     server.on('request', (req, res) => {
-      const from = req.headers['x-ailo-peer'];
+      const from = req.headers[ENVELOPE_HEADERS.url];
       if ((typeof from === 'string' && proxy.blocked.has(from)) || !proxy.target) {
         req.socket.destroy();
         return;

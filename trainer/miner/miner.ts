@@ -4,10 +4,10 @@
  * submission's `contribution` record with its reward reaches the ledger.
  */
 import { recoverAddress } from 'ethers';
-import { compressUpdate, matrixRowLengths, type TensorValues } from '../codec/compress.js';
 import { tokensFromBytes } from '../corpus/shard-format.js';
 import { trainLocally } from '../federated/local-training.js';
 import { TASK_CLOSED_CODES } from '../federated/task-rows.js';
+import { checkCodecVersion, compressTaskUpdate, measuredLine, type SubmitAccepted } from '../federated/task-update.js';
 import { checkManifest, manifestDigest, manifestSigningDigest, placeChunk, type SignedModelManifest } from '../federated/model-manifest.js';
 import type { ModelConfig } from '../model/config.js';
 import { checkWeights, type Weights } from '../model/weights.js';
@@ -31,9 +31,19 @@ export interface MinerTask {
   codecVersion: number;
 }
 
+/** The body of POST /api/task: a TaskRequest signed by the wallet with EIP-712 (see chain/tx/task-request.ts). */
+export interface SignedTaskRequestBody {
+  wallet: string;
+  issuedAt: string;
+  nonce: string;
+  signature: string;
+}
+
 export interface MinerOptions {
   /** EIP-55 checksummed wallet address that receives the rewards. */
   wallet: string;
+  /** Signs a fresh task request (new nonce, issued now) for `wallet`; called once per POST /api/task attempt. */
+  signTaskRequest: () => Promise<SignedTaskRequestBody>;
   nodeUrl: string;
   provider: Provider;
   /** The CUDA device index (cuda only; the provider's default device when absent). */
@@ -127,7 +137,6 @@ export class Miner {
   readonly client: NodeClient;
   readonly cache: ChunkCache;
   private model: { version: number; cfg: ModelConfig; weights: Weights } | undefined;
-  private residual: TensorValues | undefined;
   private coordinators: Set<string> | undefined;
   readonly status: MinerStatus;
   readonly summary: MinerSummary;
@@ -230,7 +239,7 @@ export class Miner {
 
   /** One task end to end; returns false when the miner was stopped before submitting. */
   async runTask(): Promise<boolean> {
-    const task = await this.client.postJson<MinerTask>('/api/task', { wallet: this.o.wallet });
+    const task = await this.client.postJson<MinerTask>('/api/task', this.o.signTaskRequest);
     // Until the node holds the task closed (accepted, or refused with a closing code), a stop, a failure or a refusal
     // that leaves it open gives it back: otherwise it would hold one of the wallet's task slots until its deadline.
     let closed = false;
@@ -245,6 +254,7 @@ export class Miner {
 
   /** Trains on the task and submits; says 'accepted', 'stopped' or the refusal's code. */
   private async trainAndSubmit(task: MinerTask): Promise<string> {
+    checkCodecVersion(task);
     if (!this.model || this.model.version !== task.modelVersion) await this.loadModel(task.modelVersion);
     const model = this.model!;
     const raw = await this.client.bytes(`/api/task/${task.taskId}/tokens`);
@@ -280,22 +290,21 @@ export class Miner {
     this.status.tasks = this.summary.tasks;
     if (!result) return 'stopped';
     this.setPhase('submitting');
-    const compressed = compressUpdate(result.update, this.residual, { density: task.density, maxAbs: task.maxAbs, rowLengths: matrixRowLengths(model.cfg) });
+    const compressed = compressTaskUpdate(model.cfg, result.update, task);
     const query = new URLSearchParams({
       username: this.o.wallet, taskId: task.taskId, modelVersion: String(task.modelVersion),
       loss: String(result.losses.at(-1)), batchSize: String(task.batchSize),
     });
     try {
-      const r = await this.client.json<{ contribution: string; reward: string; quality: number }>(`/api/submit_gradient?${query}`, {
+      const r = await this.client.json<SubmitAccepted>(`/api/submit_gradient?${query}`, {
         method: 'POST', headers: { 'content-type': 'application/octet-stream' }, body: new Uint8Array(compressed.bytes),
       });
-      this.residual = compressed.residual;
       const reward = BigInt(r.reward);
       this.summary.accepted.push({ taskId: task.taskId, modelVersion: task.modelVersion, contribution: r.contribution, reward, quality: r.quality, ledger: 'unchecked' });
       this.summary.earned += reward;
       this.status.accepted++;
       this.status.earned += reward;
-      this.log(`task ${task.taskId.slice(0, 10)} accepted: quality ${r.quality / 1000}x, ${compressed.bytes.length} bytes, contribution ${r.contribution}`);
+      this.log(`task ${task.taskId.slice(0, 10)} accepted: quality ${r.quality / 1000}x, ${compressed.bytes.length} bytes, contribution ${r.contribution}; measured by the node: ${measuredLine(r.measured)}`);
       this.o.onStatus?.(this.status);
       return 'accepted';
     } catch (err) {

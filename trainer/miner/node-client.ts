@@ -43,13 +43,16 @@ export class NodeClient {
     private readonly onRetry: (what: string, attempt: number, waitMs: number, why: string) => void = () => {},
   ) {}
 
-  /** A request with retries; returns the response of the first attempt that the node answered with < 500 (but 429). */
-  async request(path: string, init: RequestInit = {}): Promise<Response> {
+  /**
+   * A request with retries; returns the response of the first attempt that the node answered with < 500 (but 429).
+   * `init` may be a function, called for each attempt (a signed single-use body is signed afresh each time).
+   */
+  async request(path: string, init: RequestInit | (() => Promise<RequestInit>) = {}): Promise<Response> {
     let last = '';
     for (let attempt = 1; ; attempt++) {
       if (this.signal?.aborted) throw new NodeRequestError(0, 'ABORTED', 'stopped');
       try {
-        const res = await fetch(new URL(path, this.baseUrl), { ...init, signal: this.signal });
+        const res = await fetch(new URL(path, this.baseUrl), { ...(typeof init === 'function' ? await init() : init), signal: this.signal });
         if (res.status < 500 && res.status !== 429) return res;
         last = `HTTP ${res.status}`;
         await res.arrayBuffer().catch(() => undefined);
@@ -64,7 +67,7 @@ export class NodeClient {
     }
   }
 
-  async json<T>(path: string, init: RequestInit = {}): Promise<T> {
+  async json<T>(path: string, init: RequestInit | (() => Promise<RequestInit>) = {}): Promise<T> {
     const res = await this.request(path, init);
     const body = (await res.json().catch(() => ({}))) as { error?: ApiErrorBody };
     if (!res.ok) throw new NodeRequestError(res.status, body.error?.code ?? `HTTP_${res.status}`, body.error?.message ?? res.statusText);
@@ -99,7 +102,9 @@ export class NodeClient {
     }
   }
 
+  /** POSTs `body` as JSON; a function body is called for each attempt, so that no retry repeats a single-use body. */
   postJson<T>(path: string, body: unknown): Promise<T> {
-    return this.json<T>(path, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+    const init = (b: unknown): RequestInit => ({ method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(b) });
+    return this.json<T>(path, typeof body === 'function' ? async () => init(await (body as () => Promise<unknown>)()) : init(body));
   }
 }

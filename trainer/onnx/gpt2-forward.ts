@@ -101,7 +101,8 @@ export function oneHot(g: GraphBuilder, ids: string, vocab: number): string {
   return g.op("Relu", [g.sub(g.scalar(1), diff)]);
 }
 
-export interface CrossEntropyOut { loss: string; probs: string; target: string }
+/** `nll` is the per-position loss [N]; `loss` its mean. */
+export interface CrossEntropyOut { loss: string; nll: string; probs: string; target: string }
 
 /** Mean cross-entropy of logits [N, V] against int64 targets (any shape with N elements). */
 export function crossEntropy(g: GraphBuilder, logits2d: string, targets: string, vocab: number): CrossEntropyOut {
@@ -113,5 +114,5 @@ export function crossEntropy(g: GraphBuilder, logits2d: string, targets: string,
   const picked = g.reduceSum(g.mul(z, target), [1]);
   const nll = g.sub(g.op("Log", [se]), picked);
   const loss = g.reduceMean(nll, [0, 1], false);
-  return { loss, probs: g.div(e, se), target };
+  return { loss, nll, probs: g.div(e, se), target };
 }

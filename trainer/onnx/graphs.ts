@@ -34,7 +34,7 @@ export function causalBias(T: number, past = 0): Float32Array {
 export interface ForwardGraphOptions {
   /** Output logits [B, T, V]. */
   logits?: boolean;
-  /** Take `targets` [B, T] and output the mean cross-entropy `loss`. */
+  /** Take `targets` [B, T] and output the mean cross-entropy `loss` and each row's mean, `row_loss` [B]. */
   loss?: boolean;
   /** Take `past.{i}.key/value` and output `present.{i}.key/value` ([B, H, S, D]) for incremental decoding. */
   past?: boolean;
@@ -73,6 +73,8 @@ export function buildForwardGraph(cfg: ModelConfig, opts: ForwardGraphOptions = 
     inputs.push(targets);
     const ce = crossEntropy(g, g.reshape(logits, [-1, V]), targets, V);
     outputs.push(g.output(ce.loss, "loss", "float32", []));
+    const perPosition = g.op("Reshape", [ce.nll, g.op("Shape", [targets])]);
+    outputs.push(g.output(g.reduceMean(perPosition, [1], false), "row_loss", "float32", ["B"]));
   }
   if (opts.presents || opts.past) {
     fwd.presents.forEach((p, i) => {

@@ -151,6 +151,15 @@ export class ForwardSession {
 
   /** Mean cross-entropy of a batch (any batch and sequence sizes up to n_positions). */
   async loss(batch: TokenBatch, params: TensorMap = this.params): Promise<number> {
+    return (await this.runLoss(batch, params)).loss;
+  }
+
+  /** Each row's mean cross-entropy (nats), [B]: the samples a paired test over rows needs. */
+  async rowLosses(batch: TokenBatch, params: TensorMap = this.params): Promise<Float32Array> {
+    return (await this.runLoss(batch, params)).rows;
+  }
+
+  private async runLoss(batch: TokenBatch, params: TensorMap): Promise<{ loss: number; rows: Float32Array }> {
     this.lossSession ??= await createSession(buildForwardGraph(this.cfg, { loss: true }).bytes, this.provider);
     const T = batch.seq;
     const out = await this.lossSession.run({
@@ -159,7 +168,7 @@ export class ForwardSession {
       position_ids: new ort.Tensor("int64", BigInt64Array.from({ length: T }, (_, i) => BigInt(i)), [T]),
       attn_bias: new ort.Tensor("float32", causalBias(T), [T, T]),
     });
-    return (out.loss!.data as Float32Array)[0]!;
+    return { loss: (out.loss!.data as Float32Array)[0]!, rows: Float32Array.from(out.row_loss!.data as Float32Array) };
   }
 
   /** Logits [T, V] of one sequence, computed in full (no cache). */

@@ -16,7 +16,7 @@ import { parseAddress } from '../../chain/address.js';
 import { AiloNode } from '../../node/node.js';
 import { testNet, waitFor, type TestNet } from '../../node/test/harness.js';
 import { ensureUiBuilt } from '../tools/ui-build.js';
-import { registerAndOpenMining } from './mining-account.js';
+import { registerAndOpenMining, unlockAndStartMining } from './mining-account.js';
 
 const CHROMIUM = '/usr/bin/chromium';
 // No --disable-gpu: WebGPU then runs on SwiftShader (see RUNTIME.md). Dawn's zeroing of workgroup memory (a loop and
@@ -144,7 +144,7 @@ describe.skipIf(!existsSync(CHROMIUM))('browser mining in Chromium', () => {
     await page.reload();
     await page.getByRole('link', { name: 'Dashboard' }).click();
     await page.getByTestId('backend').selectOption('wasm');
-    await page.getByTestId('start-mining').click();
+    await unlockAndStartMining(page);
     await page.getByTestId('download').getByText(`${chunks} of ${chunks} chunks`).waitFor();
     expect(await page.getByTestId('download').textContent()).toMatch(new RegExp(`\\(${chunks} from this browser's cache, 0 downloaded\\)`));
     expect(chunkRequests).toHaveLength(chunks);
@@ -170,7 +170,7 @@ describe.skipIf(!existsSync(CHROMIUM))('browser mining in Chromium', () => {
     await page.reload();
     await page.getByRole('link', { name: 'Dashboard' }).click();
     await page.getByTestId('backend').selectOption('wasm');
-    const [worker] = await Promise.all([page.waitForEvent('worker'), page.getByTestId('start-mining').click()]);
+    const [worker] = await Promise.all([page.waitForEvent('worker'), unlockAndStartMining(page)]);
     await page.getByTestId('download').getByText(`${chunks} of ${chunks} chunks`).waitFor();
     expect(await page.getByTestId('download').textContent()).toMatch(new RegExp(`\\(${chunks - 1} from this browser's cache, 1 downloaded\\)`));
     await page.getByTestId('mining-stats').getByText(/^1 \/ \d+$/).waitFor();

@@ -129,7 +129,7 @@ describe.skipIf(!existsSync(CHROMIUM))('wallet UI in Chromium', () => {
     expect(await a.evaluate(() => navigator.clipboard.readText())).toBe(addressA);
 
     // Fund Alice's new wallet from the harness's funded key; the balance updates without a reload.
-    const funding = await post(`${node.url}/api/ledger/transfer`, await signedTransfer(102, addressA.toLowerCase() as never, 100n * ALC, 0n));
+    const funding = await post(`${node.url}/api/ledger/transfer`, await signedTransfer(102, addressA.toLowerCase() as never, 100n * ALC, 0n, net.network));
     expect(funding.status).toBe(202);
     await a.getByRole('link', { name: 'Wallet', exact: true }).click();
     await balanceIs(a, '100');

@@ -10,6 +10,8 @@ export interface NetworkStatus {
   isNetworkActive: boolean;
   network: string;
   chainId: string;
+  /** The genesis block hash: with chainId, the EIP-712 domain (its salt) every signature on this network is bound to. */
+  genesisHash: string;
   model: string;
   head: { height: string; hash: string; timestamp: string };
   pendingTransactions: number;
@@ -71,7 +73,9 @@ export interface TransferBody {
   amount: string;
   nonce: string;
   signature: string;
+  /** The network it was signed for; the node refuses another one as TX_WRONG_CHAIN. */
   chainId: string;
+  genesisHash: string;
 }
 
 /** The account record the node keeps: no password, no key, only what the browser sealed. */

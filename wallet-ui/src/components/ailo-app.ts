@@ -269,9 +269,9 @@ export class AiloApp extends LitElement {
       case '/login': return html`<ailo-login-page .api=${this.api}></ailo-login-page>`;
       case '/register': return html`<ailo-register-page .api=${this.api}></ailo-register-page>`;
       case '/recover': return html`<ailo-recover-page .api=${this.api}></ailo-recover-page>`;
-      case '/dashboard': return html`<ailo-dashboard-page .api=${this.api} .status=${this.status} .address=${s?.address} .head=${this.head}></ailo-dashboard-page>`;
+      case '/dashboard': return html`<ailo-dashboard-page .api=${this.api} .status=${this.status} .address=${s?.address} .session=${s} .head=${this.head}></ailo-dashboard-page>`;
       case '/wallet': return html`<ailo-wallet-page .api=${this.api} .session=${s} .ledger=${this.ledger} .head=${this.head} .pending=${this.pending}></ailo-wallet-page>`;
-      case '/send': return html`<ailo-send-page .session=${s} .ledger=${this.ledger} .chainId=${this.status?.chainId}></ailo-send-page>`;
+      case '/send': return html`<ailo-send-page .session=${s} .ledger=${this.ledger} .chainId=${this.status?.chainId} .genesisHash=${this.status?.genesisHash}></ailo-send-page>`;
       case '/receive': return html`<ailo-receive-page .address=${s?.address} .chainId=${this.status?.chainId}></ailo-receive-page>`;
       case '/settings': return html`<ailo-settings-page .session=${s}></ailo-settings-page>`;
     }

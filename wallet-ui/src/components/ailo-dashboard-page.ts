@@ -1,5 +1,6 @@
 /** <ailo-dashboard-page>: the network's figures from /api/status, and (when logged in) the user's training earnings. */
 import { LitElement, css, html, type PropertyValues, type TemplateResult } from 'lit';
+import type { AccountSession } from '../account/account-session.js';
 import type { NodeApi } from '../api/node-api.js';
 import type { ChainHead, HistoryItem, NetworkStatus } from '../api/types.js';
 import { formatAlc } from '../wallet/amount.js';
@@ -25,6 +26,7 @@ export class AiloDashboardPage extends LitElement {
     api: { attribute: false },
     status: { attribute: false },
     address: { attribute: false },
+    session: { attribute: false },
     head: { attribute: false },
     earnings: { state: true },
     earningsProblem: { state: true },
@@ -33,6 +35,8 @@ export class AiloDashboardPage extends LitElement {
   declare api: NodeApi;
   declare status: NetworkStatus | undefined;
   declare address: string | undefined;
+  /** The logged-in account: its wallet mines, and its key signs the task requests. */
+  declare session: AccountSession | undefined;
   declare head: ChainHead | undefined;
   declare earnings: Earnings | undefined;
   declare earningsProblem: string | undefined;
@@ -123,7 +127,7 @@ export class AiloDashboardPage extends LitElement {
       <h1 tabindex="-1">Dashboard</h1>
       <p class="lead">The network training AILO-1B together, and what your contributions have earned.</p>
       ${this.status ? this.figures(this.status) : html`<p class="muted">Asking the node for the network's figures…</p>`}
-      ${this.address ? html`<ailo-mining-panel .address=${this.address}></ailo-mining-panel>` : ''}
+      ${this.session ? html`<ailo-mining-panel .session=${this.session} .chainId=${this.status?.chainId} .genesisHash=${this.status?.genesisHash}></ailo-mining-panel>` : ''}
       ${this.earningsCard()}
     `;
   }

@@ -2,19 +2,35 @@
  * <ailo-mining-panel>: "Start Mining" for the logged-in wallet. Shows what the tab's miner is doing: the model
  * download, the device it chose (or why it cannot mine), live loss and tokens/s with charts, every submission's
  * outcome, the ALC earned, and its log. Mining keeps going on other pages of the app; Stop ends it at once.
+ * Task requests are signed here with the account's key (after a reload, the password unlocks it first).
  */
 import { LitElement, css, html, type TemplateResult } from 'lit';
+import type { AccountSession } from '../account/account-session.js';
+import { networkDomainOf } from '../api/network.js';
+import { WrongKeyError } from '../crypto/account-keys.js';
 import { miningController, type MiningState, type SubmissionOutcome } from '../mining/mining-controller.js';
 import type { BackendChoice, DownloadProgress } from '../mining/protocol.js';
+import { accountTaskSigner } from '../mining/task-signer.js';
 import { formatAlc } from '../wallet/amount.js';
 import './ailo-line-chart.js';
+import { problemText } from './events.js';
 import { baseStyles, statsStyles } from './shared-styles.js';
 
 export class AiloMiningPanel extends LitElement {
-  static override properties = { address: { attribute: false }, state: { state: true } };
+  static override properties = {
+    session: { attribute: false }, chainId: { attribute: false }, genesisHash: { attribute: false }, state: { state: true }, unlocking: { state: true },
+    startProblem: { state: true }, busy: { state: true },
+  };
 
-  declare address: string;
+  declare session: AccountSession;
+  /** The node's chain (from /api/status), part of what a task request signs. */
+  declare chainId: string | undefined;
+  declare genesisHash: string | undefined;
   declare state: MiningState;
+  /** The key is not in memory (the page was reloaded): the password form shows. */
+  declare unlocking: boolean;
+  declare startProblem: string | undefined;
+  declare busy: boolean;
   private readonly onChange = (): void => {
     this.state = miningController.state;
   };
@@ -22,6 +38,52 @@ export class AiloMiningPanel extends LitElement {
   constructor() {
     super();
     this.state = miningController.state;
+    this.unlocking = false;
+    this.busy = false;
+  }
+
+  private start(): void {
+    this.startProblem = undefined;
+    const network = networkDomainOf(this.chainId, this.genesisHash);
+    if (!network) {
+      this.startProblem = 'Waiting for the node to tell which network it runs; try again in a moment.';
+      return;
+    }
+    if (!this.session.unlocked) {
+      this.unlocking = true;
+      return;
+    }
+    const session = this.session;
+    miningController.start(session.address, accountTaskSigner(() => session.signingKey(), network));
+  }
+
+  private async unlockAndStart(e: SubmitEvent): Promise<void> {
+    e.preventDefault();
+    const password = String(new FormData(e.target as HTMLFormElement).get('password'));
+    this.busy = true;
+    this.startProblem = undefined;
+    try {
+      await this.session.unlock(password);
+    } catch (err) {
+      this.startProblem = err instanceof WrongKeyError ? 'Wrong password.' : problemText(err);
+      return;
+    } finally {
+      this.busy = false;
+    }
+    this.unlocking = false;
+    this.start();
+  }
+
+  private unlockForm(): TemplateResult {
+    return html`<form class="stack" @submit=${this.unlockAndStart} data-testid="mining-unlock">
+      <p class="notice info">Mining signs each task request with your wallet key, in this browser. Your session survived a page
+        reload, but the key did not: enter your password to unlock it and start.</p>
+      <label>Password <input name="password" type="password" autocomplete="current-password" required /></label>
+      <div class="actions">
+        <button type="submit" ?disabled=${this.busy}>${this.busy ? 'Unlocking…' : 'Unlock and start mining'}</button>
+        <button type="button" class="secondary" ?disabled=${this.busy} @click=${() => { this.unlocking = false; this.startProblem = undefined; }}>Cancel</button>
+      </div>
+    </form>`;
   }
 
   static override styles = [baseStyles, statsStyles, css`
@@ -96,8 +158,10 @@ export class AiloMiningPanel extends LitElement {
           <input type="range" min="10" max="100" step="5" .value=${String(st.power)} data-testid="power" aria-label="Power (share of time spent training)"
             @input=${(e: Event) => miningController.setPower(Number((e.target as HTMLInputElement).value))}></label>
         ${running ? html`<button class="danger" @click=${() => miningController.stop()}>Stop Mining</button>`
-          : html`<button @click=${() => miningController.start(this.address)} data-testid="start-mining">Start Mining</button>`}
+          : html`<button @click=${() => this.start()} ?disabled=${this.unlocking} data-testid="start-mining">Start Mining</button>`}
       </div>
+      ${this.unlocking && !running ? this.unlockForm() : ''}
+      ${this.startProblem ? html`<p class="notice error" role="alert" data-testid="mining-start-problem">${this.startProblem}</p>` : ''}
       ${st.problem ? html`<p class="notice ${st.phase === 'unsupported' ? 'warn' : 'error'}" role="alert" data-testid="mining-problem">${st.problem}</p>` : ''}
       ${st.device ? html`<p class="muted" data-testid="device">Training with ${st.device}.</p>` : ''}
       ${st.download ? this.downloadView(st.download) : running ? html`<p class="muted">Checking the model…</p>` : ''}

@@ -5,6 +5,7 @@
 import { LitElement, css, html, type TemplateResult } from 'lit';
 import { parseAddress, toChecksumAddress } from '../../../chain/address.js';
 import type { AccountSession } from '../account/account-session.js';
+import { networkDomainOf } from '../api/network.js';
 import { NodeApiError } from '../api/node-api.js';
 import type { LedgerAccount } from '../api/types.js';
 import { WrongKeyError } from '../crypto/account-keys.js';
@@ -42,6 +43,7 @@ export class AiloSendPage extends LitElement {
     session: { attribute: false },
     ledger: { attribute: false },
     chainId: { attribute: false },
+    genesisHash: { attribute: false },
     to: { state: true },
     amount: { state: true },
     touched: { state: true },
@@ -55,6 +57,7 @@ export class AiloSendPage extends LitElement {
   declare session: AccountSession;
   declare ledger: LedgerAccount | undefined;
   declare chainId: string | undefined;
+  declare genesisHash: string | undefined;
   declare to: string;
   declare amount: string;
   declare touched: { to: boolean; amount: boolean };
@@ -114,8 +117,8 @@ export class AiloSendPage extends LitElement {
       (this.renderRoot.querySelector(!to.ok ? '#to' : '#amount') as HTMLInputElement | null)?.focus();
       return;
     }
-    if (!this.chainId) {
-      this.problem = 'Waiting for the node to tell which chain it runs; try again in a moment.';
+    if (!networkDomainOf(this.chainId, this.genesisHash)) {
+      this.problem = 'Waiting for the node to tell which network it runs; try again in a moment.';
       return;
     }
     this.busy = true;
@@ -156,14 +159,14 @@ export class AiloSendPage extends LitElement {
 
   private async sign(): Promise<void> {
     const p = this.preview;
-    if (!p || !this.chainId) return;
+    const network = networkDomainOf(this.chainId, this.genesisHash);
+    if (!p || !network) return;
     this.busy = true;
     this.problem = undefined;
     try {
-      const chainId = BigInt(this.chainId);
       const body = this.signer === 'browser-wallet'
-        ? await signTransferWithProvider(browserWallet()!, p, chainId)
-        : signTransfer(p, this.session.signingKey(), chainId);
+        ? await signTransferWithProvider(browserWallet()!, p, network)
+        : signTransfer(p, this.session.signingKey(), network);
       const { hash } = await this.session.api.transfer(body);
       this.sent = { hash, to: body.to, amount: p.amount };
       this.preview = undefined;
@@ -237,7 +240,7 @@ export class AiloSendPage extends LitElement {
         <dt>Fee</dt><dd>none</dd>
         <dt>Nonce</dt><dd>${p.nonce.toString()}</dd>
       </dl>
-      <p class="muted">You sign an EIP-712 "Transfer" for chain ${this.chainId}${this.signer === 'account' ? ' with the key held in this tab' : ' in your browser wallet'}.
+      <p class="muted">You sign an EIP-712 "Transfer" for this network (chain ${this.chainId}, genesis ${this.genesisHash?.slice(0, 10)}…)${this.signer === 'account' ? ' with the key held in this tab' : ' in your browser wallet'}.
         A transfer cannot be undone.</p>
       ${this.problem ? html`<p class="notice error" role="alert">${this.problem}</p>` : ''}
       ${locked ? html`<form class="stack" @submit=${this.unlockAndSign}>

@@ -1,12 +1,14 @@
 /**
  * The browser miner's state for the whole tab: it owns the worker, so mining goes on while the user moves between
- * pages, and it stops with the session. It gives back the task a stopped or refused worker leaves open, and checks
- * that every accepted submission reaches the ledger as promised. Elements read `state` and listen for `change`.
+ * pages, and it stops with the session. It signs the worker's task requests with the signer it was started with (the
+ * wallet's key stays in the page), gives back the task a stopped or refused worker leaves open, and checks that every
+ * accepted submission reaches the ledger as promised. Elements read `state` and listen for `change`.
  */
 import { formatAlc } from '../wallet/amount.js';
 import { watchContribution, type LedgerCheck } from './ledger-check.js';
 import { TASK_CLOSED_CODES } from '../../../trainer/federated/task-rows.js';
 import type { BackendChoice, DownloadProgress, PageToWorker, WorkerToPage } from './protocol.js';
+import type { TaskRequestSigner } from './task-signer.js';
 
 const HISTORY = 120;
 const LOG_LINES = 200;
@@ -51,13 +53,15 @@ export class MiningController extends EventTarget {
     this.dispatchEvent(new Event('change'));
   }
 
-  start(wallet: string): void {
+  /** Mines for `wallet`; `sign` signs each of its task requests (with that wallet's key, held by the page). */
+  start(wallet: string, sign: TaskRequestSigner): void {
     this.stop();
     if (wallet !== this.state.wallet) this.update({ losses: [], speeds: [], outcomes: [], earned: 0n, log: [] });
     this.update({ phase: 'running', wallet, device: undefined, problem: undefined, download: undefined, step: undefined });
     const worker = new Worker(new URL('./mining-worker.ts', import.meta.url), { type: 'module', name: 'ailo-miner' });
     worker.onmessage = (e: MessageEvent<WorkerToPage>) => {
       if (e.data.type === 'ready') worker.postMessage({ type: 'start', wallet, power: this.state.power, backend: this.state.backend } satisfies PageToWorker);
+      else if (e.data.type === 'sign-task-request') this.signFor(worker, e.data.id, sign);
       else this.onWorker(e.data);
     };
     worker.onerror = (e) => this.fail(`the mining worker crashed: ${e.message || 'unknown error'}`);
@@ -90,6 +94,13 @@ export class MiningController extends EventTarget {
     this.stop();
     this.update({ phase, problem: message });
     this.addLog(message);
+  }
+
+  private signFor(worker: Worker, id: number, sign: TaskRequestSigner): void {
+    void sign().then(
+      (body) => worker.postMessage({ type: 'task-request', id, body } satisfies PageToWorker),
+      (err: Error) => worker.postMessage({ type: 'task-request', id, error: err.message } satisfies PageToWorker),
+    );
   }
 
   /** DELETE /api/task/:id; keepalive, so it still goes out when the page is closing. */
@@ -151,7 +162,7 @@ export class MiningController extends EventTarget {
         break;
       }
       case 'log': this.addLog(m.line); break;
-      case 'ready': case 'bench': break;
+      case 'ready': case 'bench': case 'sign-task-request': break;
     }
   }
 }

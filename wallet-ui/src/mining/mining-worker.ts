@@ -2,10 +2,12 @@
  * The browser miner, in a module worker so the page stays responsive: checks the device, loads the signed model
  * (chunks from IndexedDB or fetched in parallel and verified), then asks for tasks, trains, compresses and submits
  * under the wallet it was given, resting between steps by the power setting. The page stops it by terminating it.
+ * Each task request is signed by the page, which holds the wallet's key; the key never comes to the worker.
  */
 import { fromHex } from '../../../chain/bytes.js';
 import { recoverAddressJs } from '../../../chain/crypto/signature.js';
-import { compressUpdate, matrixRowLengths, type TensorValues } from '../../../trainer/codec/compress.js';
+import type { SignedTaskRequestBody } from '../../../chain/tx/task-request.js';
+import { checkCodecVersion, compressTaskUpdate, measuredLine, type SubmitAccepted } from '../../../trainer/federated/task-update.js';
 import { checkManifest, manifestDigest, manifestSigningDigest, placeChunk, type SignedModelManifest } from '../../../trainer/federated/model-manifest.js';
 import type { ModelConfig } from '../../../trainer/model/config.js';
 import { checkWeights, type Weights } from '../../../trainer/model/weights.js';
@@ -25,6 +27,7 @@ interface Task {
   lr: number;
   maxAbs: number;
   density: number;
+  codecVersion: number;
 }
 
 const scope = self as unknown as { postMessage(m: WorkerToPage): void; onmessage: ((e: MessageEvent<PageToWorker>) => void) | null };
@@ -41,7 +44,7 @@ class NodeRefusal extends Error {
 /** Retries while the node is unreachable, each retry in the panel's log. */
 const retrying = (what: string): RetryOptions => ({ what, onRetry: (line) => post({ type: 'log', line }) });
 
-async function call<T>(path: string, what: string, init: RequestInit = {}): Promise<T> {
+async function call<T>(path: string, what: string, init: RequestInit | (() => Promise<RequestInit>) = {}): Promise<T> {
   const res = await fetchWithRetry(`${origin}${path}`, init, retrying(what));
   const body = (await res.json().catch(() => ({}))) as T & { error?: { code: string; message: string } };
   if (!res.ok) throw new NodeRefusal(res.status, body.error?.code ?? `HTTP_${res.status}`, body.error?.message ?? `the node answered ${res.status} for ${path}`);
@@ -50,10 +53,22 @@ async function call<T>(path: string, what: string, init: RequestInit = {}): Prom
 
 const rest = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
+/** Signatures asked of the page and not yet answered, by id. */
+const signing = new Map<number, { resolve: (body: SignedTaskRequestBody) => void; reject: (err: Error) => void }>();
+let lastSigningId = 0;
+
+/** A task request signed by the page (with the logged-in wallet's key): fresh time and nonce on every call. */
+function signedTaskRequest(): Promise<SignedTaskRequestBody> {
+  const id = ++lastSigningId;
+  return new Promise((resolve, reject) => {
+    signing.set(id, { resolve, reject });
+    post({ type: 'sign-task-request', id });
+  });
+}
+
 class BrowserMiner {
   private power: number;
   private model: { version: number; cfg: ModelConfig; weights: Weights } | undefined;
-  private residual: TensorValues | undefined;
   private session: BrowserTrainSession | undefined;
   private backend: MiningBackend | undefined;
   private coordinators: Set<string> | undefined;
@@ -94,13 +109,14 @@ class BrowserMiner {
         progress.bytesReady += chunk.size;
         if (got.fromCache) progress.fromCache++;
         else progress.downloaded++;
-        post({ type: 'download', progress: { ...progress } });
+        // The last chunk is announced once the cache holds exactly this version: "ready" means ready to stop too.
+        if (progress.ready < progress.chunks) post({ type: 'download', progress: { ...progress } });
       }
     })]);
     checkWeights(config, weights);
     await this.store.keepOnly(new Set(chunks.map((c) => c.name)));
+    post({ type: 'download', progress: { ...progress } });
     this.model = { version, cfg: config, weights: new Map(Object.keys(tensorMap).map((n) => [n, weights.get(n)!])) };
-    this.residual = undefined;
     post({ type: 'log', line: `model version ${version}: ${chunks.length} chunks, ${progress.fromCache} from the cache, ${progress.downloaded} downloaded` });
     return session;
   }
@@ -119,9 +135,13 @@ class BrowserMiner {
   }
 
   async runTask(): Promise<void> {
-    const task = await call<Task>('/api/task', 'task', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ wallet: this.wallet }) });
+    // Signed afresh for each attempt: the node honours a signed request once.
+    const task = await call<Task>('/api/task', 'task', async () => ({
+      method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(await signedTaskRequest()),
+    }));
     // At once: the page abandons this task if the user stops before it is submitted.
     post({ type: 'task', taskId: task.taskId, modelVersion: task.modelVersion, steps: task.steps });
+    checkCodecVersion(task);
     const session = this.model?.version === task.modelVersion ? await this.prepare(this.model.cfg, task) : await this.loadModel(task.modelVersion, task);
     const model = this.model!;
     const res = await fetchWithRetry(`${origin}/api/task/${task.taskId}/tokens`, {}, retrying('tokens'));
@@ -138,16 +158,16 @@ class BrowserMiner {
       },
     });
     if (!result) return;
-    const compressed = compressUpdate(result.update, this.residual, { density: task.density, maxAbs: task.maxAbs, rowLengths: matrixRowLengths(model.cfg) });
+    const compressed = compressTaskUpdate(model.cfg, result.update, task);
     const query = new URLSearchParams({
       username: this.wallet, taskId: task.taskId, modelVersion: String(task.modelVersion),
       loss: String(result.losses.at(-1)), batchSize: String(task.batchSize),
     });
     try {
-      const r = await call<{ contribution: string; reward: string; quality: number }>(`/api/submit_gradient?${query}`, 'submit', {
+      const r = await call<SubmitAccepted>(`/api/submit_gradient?${query}`, 'submit', {
         method: 'POST', headers: { 'content-type': 'application/octet-stream' }, body: compressed.bytes as Uint8Array<ArrayBuffer>,
       });
-      this.residual = compressed.residual;
+      post({ type: 'log', line: `task ${task.taskId.slice(0, 10)} measured by the node: ${measuredLine(r.measured)}` });
       post({ type: 'accepted', taskId: task.taskId, reward: r.reward, quality: r.quality, contribution: r.contribution });
     } catch (err) {
       if (!(err instanceof NodeRefusal)) throw err;
@@ -178,6 +198,13 @@ let miner: BrowserMiner | undefined;
 scope.onmessage = (e) => {
   const m = e.data;
   if (m.type === 'power') return miner?.setPower(m.power);
+  if (m.type === 'task-request') {
+    const waiting = signing.get(m.id);
+    signing.delete(m.id);
+    if ('body' in m) waiting?.resolve(m.body);
+    else waiting?.reject(new Error(`could not sign the task request: ${m.error}`));
+    return;
+  }
   if (m.type === 'bench') {
     void benchTraining(m).then((result) => post({ type: 'bench', result }), (err: Error) => post({ type: 'failed', message: err.message }));
     return;

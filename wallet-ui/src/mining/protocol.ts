@@ -1,4 +1,5 @@
 /** Messages between the dashboard and the mining worker (structured-clone safe: no bigint in the payloads' types). */
+import type { SignedTaskRequestBody } from '../../../chain/tx/task-request.js';
 import type { ModelConfig } from '../../../trainer/model/config.js';
 
 export type MiningBackend = 'webgpu' | 'wasm';
@@ -7,6 +8,9 @@ export type BackendChoice = 'auto' | MiningBackend;
 export type PageToWorker =
   | { type: 'start'; wallet: string; power: number; backend: BackendChoice }
   | { type: 'power'; power: number }
+  /** The answer to the worker's 'sign-task-request' of the same id: the signed body, or why the page could not sign. */
+  | { type: 'task-request'; id: number; body: SignedTaskRequestBody }
+  | { type: 'task-request'; id: number; error: string }
   /** bench/browser.bench.ts: training speed on random weights and tokens, no node involved. */
   | { type: 'bench'; backend: MiningBackend; cfg: ModelConfig; batch: number; seq: number; warmup: number; steps: number };
 
@@ -35,6 +39,8 @@ export interface DownloadProgress {
 export type WorkerToPage =
   /** Sent once the worker's modules are evaluated: a message posted earlier could reach it before it listens. */
   | { type: 'ready' }
+  /** Before each POST /api/task: the wallet's key stays in the page, which signs the request and answers 'task-request'. */
+  | { type: 'sign-task-request'; id: number }
   | { type: 'device'; backend: MiningBackend; description: string }
   | { type: 'unsupported'; reason: string }
   | { type: 'download'; progress: DownloadProgress }

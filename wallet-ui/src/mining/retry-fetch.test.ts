@@ -48,6 +48,24 @@ describe('fetchWithRetry', () => {
     expect(calls()).toBe(4);
   });
 
+  it('makes a function init afresh for each attempt (a signed single-use body), and does not retry when making it fails', async () => {
+    const bodies: string[] = [];
+    const recording = (async (_url: string, init: RequestInit) => {
+      bodies.push(String(init.body));
+      return new Response('{}', { status: bodies.length < 3 ? 503 : 201 });
+    }) as typeof fetch;
+    let n = 0;
+    const res = await fetchWithRetry('http://node/api/task', async () => ({ method: 'POST', body: `signed ${++n}` }), {
+      what: 'task', policy: POLICY, fetch: recording, sleep: async () => {},
+    });
+    expect([res.status, bodies]).toEqual([201, ['signed 1', 'signed 2', 'signed 3']]);
+    const { fetch, calls } = scripted([201]);
+    const err = await fetchWithRetry('http://node/api/task', async () => { throw new Error('the wallet is locked'); }, {
+      what: 'task', policy: POLICY, fetch, sleep: async () => {},
+    }).catch((e: unknown) => e);
+    expect([(err as Error).message, calls()]).toEqual(['the wallet is locked', 0]);
+  });
+
   it('does not retry a request its caller aborted', async () => {
     const abort = new AbortController();
     abort.abort();

@@ -38,19 +38,22 @@ export function backoffMs(policy: RetryPolicy, attempt: number, random: number):
   return Math.min(policy.maxMs, policy.baseMs * 2 ** (attempt - 1)) * (0.75 + random / 2);
 }
 
-export async function fetchWithRetry(url: string, init: RequestInit, o: RetryOptions): Promise<Response> {
+/** `init` may be a function, called for each attempt: a single-use body (a signed task request) is made afresh each time. */
+export async function fetchWithRetry(url: string, init: RequestInit | (() => Promise<RequestInit>), o: RetryOptions): Promise<Response> {
   const policy = o.policy ?? MINER_RETRY;
   const doFetch = o.fetch ?? fetch;
   const sleep = o.sleep ?? ((ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms)));
   for (let attempt = 1; ; attempt++) {
     let why: string;
+    let attemptInit: RequestInit | undefined;
     try {
-      const res = await doFetch(url, init);
+      attemptInit = typeof init === 'function' ? await init() : init;
+      const res = await doFetch(url, attemptInit);
       if (!TRANSIENT.has(res.status)) return res;
       why = `HTTP ${res.status}`;
       await res.arrayBuffer().catch(() => undefined);
     } catch (err) {
-      if (init.signal?.aborted) throw err;
+      if (attemptInit === undefined || attemptInit.signal?.aborted) throw err;
       why = err instanceof Error ? err.message : String(err);
     }
     if (attempt >= policy.attempts) throw new NodeUnreachableError(o.what, attempt, why);

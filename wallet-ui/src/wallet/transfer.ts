@@ -2,7 +2,7 @@
 import { parseAddress, toChecksumAddress, type Address } from '../../../chain/address.js';
 import { toHex } from '../../../chain/bytes.js';
 import { signDigest } from '../../../chain/crypto/signature.js';
-import { EIP712_TYPES, eip712Domain, signingDigest } from '../../../chain/tx/eip712.js';
+import { EIP712_DOMAIN_FIELDS, EIP712_TYPES, eip712Domain, signingDigest, type NetworkDomain } from '../../../chain/tx/eip712.js';
 import type { TransferBody } from '../api/types.js';
 
 export interface TransferIntent {
@@ -12,15 +12,15 @@ export interface TransferIntent {
   nonce: bigint;
 }
 
-export function signTransfer(intent: TransferIntent, privateKey: Uint8Array, chainId: bigint): TransferBody {
-  const digest = signingDigest({ type: 'transfer', ...intent, signature: new Uint8Array(65) }, chainId);
-  return bodyOf(intent, toHex(signDigest(digest, privateKey)), chainId);
+export function signTransfer(intent: TransferIntent, privateKey: Uint8Array, network: NetworkDomain): TransferBody {
+  const digest = signingDigest({ type: 'transfer', ...intent, signature: new Uint8Array(65) }, network);
+  return bodyOf(intent, toHex(signDigest(digest, privateKey)), network);
 }
 
-function bodyOf(intent: TransferIntent, signature: string, chainId: bigint): TransferBody {
+function bodyOf(intent: TransferIntent, signature: string, network: NetworkDomain): TransferBody {
   return {
     from: toChecksumAddress(intent.from), to: toChecksumAddress(intent.to), amount: intent.amount.toString(),
-    nonce: intent.nonce.toString(), signature, chainId: chainId.toString(),
+    nonce: intent.nonce.toString(), signature, chainId: network.chainId.toString(), genesisHash: network.genesisHash,
   };
 }
 
@@ -41,14 +41,12 @@ export async function browserWalletAccount(provider: Eip1193Provider): Promise<A
 }
 
 /** Asks the wallet for eth_signTypedData_v4 over the same domain and type the ledger verifies. */
-export async function signTransferWithProvider(provider: Eip1193Provider, intent: TransferIntent, chainId: bigint): Promise<TransferBody> {
+export async function signTransferWithProvider(provider: Eip1193Provider, intent: TransferIntent, network: NetworkDomain): Promise<TransferBody> {
   const typedData = {
-    types: {
-      EIP712Domain: [{ name: 'name', type: 'string' }, { name: 'version', type: 'string' }, { name: 'chainId', type: 'uint256' }],
-      Transfer: EIP712_TYPES.Transfer,
-    },
+    types: { EIP712Domain: EIP712_DOMAIN_FIELDS, Transfer: EIP712_TYPES.Transfer },
     primaryType: 'Transfer',
-    domain: { ...eip712Domain(chainId), chainId: Number(chainId) },
+    // chainId as a decimal string: a JSON number loses precision above 2^53 (random chain ids reach that).
+    domain: { ...eip712Domain(network), chainId: network.chainId.toString() },
     message: { from: toChecksumAddress(intent.from), to: toChecksumAddress(intent.to), amount: intent.amount.toString(), nonce: intent.nonce.toString() },
   };
   const signature = await provider.request({ method: 'eth_signTypedData_v4', params: [toChecksumAddress(intent.from), JSON.stringify(typedData)] });
@@ -56,5 +54,5 @@ export async function signTransferWithProvider(provider: Eip1193Provider, intent
   // Some wallets return v as 0/1; the ledger wants 27/28.
   const v = parseInt(signature.slice(130), 16);
   const fixed = v < 27 ? signature.slice(0, 130) + (v + 27).toString(16) : signature;
-  return bodyOf(intent, fixed.toLowerCase(), chainId);
+  return bodyOf(intent, fixed.toLowerCase(), network);
 }

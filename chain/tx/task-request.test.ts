@@ -1,0 +1,126 @@
+import { Signature, TypedDataEncoder, Wallet, verifyTypedData } from 'ethers';
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import type { Address } from '../address.js';
+import { fromHex, toHex, type Hex } from '../bytes.js';
+import { arbAddress, arbHash, arbNetwork, arbU64, CURVE_N } from '../test/arbitraries.js';
+import { testKey, wallet } from '../test/fixtures.js';
+import { eip712Domain, type NetworkDomain } from './eip712.js';
+import {
+  parseSignedTaskRequest, recoverTaskRequestSigner, signTaskRequest, TASK_REQUEST_TYPES, taskRequestDigest, taskRequestMessage,
+  type SignedTaskRequestBody, type TaskRequest,
+} from './task-request.js';
+
+/** A network with chainId 777 (the node tests' chain), and a second one that shares the chainId but not the genesis. */
+const NET: NetworkDomain = { chainId: 777n, genesisHash: `0x${'77'.repeat(32)}` };
+const TWIN: NetworkDomain = { chainId: 777n, genesisHash: `0x${'78'.repeat(32)}` };
+const arbRequest: fc.Arbitrary<TaskRequest> = fc.record({ wallet: arbAddress, issuedAt: arbU64, nonce: arbHash });
+const types = { TaskRequest: [...TASK_REQUEST_TYPES.TaskRequest] };
+
+/** The signer the node would see for a POST body, or null where the body does not parse or the signature matches no key. */
+function signerOf(body: SignedTaskRequestBody, network: NetworkDomain): Address | null {
+  const parsed = parseSignedTaskRequest(body);
+  if (!parsed.ok) return null;
+  return recoverTaskRequestSigner(parsed.request, parsed.signature, network);
+}
+
+describe('task request typed data', () => {
+  it('the digest equals ethers TypedDataEncoder.hash over the transfer domain, for random requests and networks', () => {
+    fc.assert(fc.property(arbRequest, arbNetwork, (req, network) => {
+      expect(toHex(taskRequestDigest(req, network))).toBe(TypedDataEncoder.hash(eip712Domain(network), types, taskRequestMessage(req)));
+    }), { numRuns: 300 });
+    expect(TypedDataEncoder.from(types).encodeType('TaskRequest')).toBe('TaskRequest(address wallet,uint64 issuedAt,bytes32 nonce)');
+  });
+
+  it('matches a fixed vector', () => {
+    const req: TaskRequest = { wallet: wallet(102).address, issuedAt: 1_760_000_000_000n, nonce: `0x${'ab'.repeat(32)}` };
+    const digest = toHex(taskRequestDigest(req, NET));
+    expect(digest).toBe(TypedDataEncoder.hash(eip712Domain(NET), types, taskRequestMessage(req)));
+    expect(digest).toBe('0xf637985b1b7d06e494a7355b703a3d92d64de9b6865312e4ea0a151b0fa1bf2f');
+  });
+
+  it('a signature from ethers Wallet.signTypedData (as eth_signTypedData_v4 makes) verifies to the wallet', async () => {
+    await fc.assert(fc.asyncProperty(fc.bigInt(1n, CURVE_N - 1n), arbU64, arbHash, arbNetwork, async (key, issuedAt, nonce, network) => {
+      const w = new Wallet(toHex(fromHex('0x' + key.toString(16).padStart(64, '0'), 32)));
+      const message = { wallet: w.address, issuedAt, nonce };
+      const signature = await w.signTypedData(eip712Domain(network), types, message);
+      const body = { wallet: w.address, issuedAt: issuedAt.toString(), nonce, signature };
+      expect(signerOf(body, network)).toBe(w.address.toLowerCase());
+      // the same signature on another chain, or another genesis with the same chainId, recovers to someone else
+      expect(signerOf(body, { ...network, chainId: network.chainId === 1n ? 2n : network.chainId - 1n })).not.toBe(w.address.toLowerCase());
+      expect(signerOf(body, { ...network, genesisHash: network.genesisHash === NET.genesisHash ? TWIN.genesisHash : NET.genesisHash }))
+        .not.toBe(w.address.toLowerCase());
+    }), { numRuns: 30 });
+  });
+
+  it('signTaskRequest makes a fresh request that ethers verifyTypedData attributes to the key', () => {
+    const key = testKey(7);
+    const a = signTaskRequest(key, NET, 1_760_000_000_000);
+    const b = signTaskRequest(key, NET, 1_760_000_000_000);
+    expect(a.wallet).toBe(wallet(7).address);
+    expect(a.issuedAt).toBe('1760000000000');
+    expect(a.nonce).toMatch(/^0x[0-9a-f]{64}$/);
+    expect(b.nonce).not.toBe(a.nonce);
+    const message = { wallet: a.wallet, issuedAt: BigInt(a.issuedAt), nonce: a.nonce };
+    expect(verifyTypedData(eip712Domain(NET), types, message, a.signature).toLowerCase()).toBe(wallet(7).address);
+    expect(signerOf(a, NET)).toBe(wallet(7).address);
+  });
+
+  it('changing any field, the chain, the genesis or any signature byte breaks the signature', () => {
+    const key = testKey(9);
+    const who = wallet(9).address;
+    const signed = signTaskRequest(key, NET, 1_760_000_000_000);
+    const flip = (hex: string, at: number): string => {
+      const b = fromHex(hex);
+      b[at]! ^= 1;
+      return toHex(b);
+    };
+    fc.assert(fc.property(fc.nat(31), fc.nat(19), fc.nat(63), fc.bigInt(1n, 1n << 40n), (nonceByte, walletByte, sigByte, dt) => {
+      const tampered: SignedTaskRequestBody[] = [
+        { ...signed, wallet: flip(signed.wallet, walletByte) },
+        { ...signed, issuedAt: (BigInt(signed.issuedAt) + dt).toString() },
+        { ...signed, issuedAt: (BigInt(signed.issuedAt) - dt).toString() },
+        { ...signed, nonce: flip(signed.nonce, nonceByte) },
+        { ...signed, signature: flip(signed.signature, sigByte) },
+      ];
+      for (const body of tampered) expect(signerOf(body, NET)).not.toBe(who);
+      // the untouched request still verifies, so the refusals above are the tampering's doing
+      expect(signerOf(signed, NET)).toBe(who);
+    }), { numRuns: 100 });
+    expect(signerOf(signed, { ...NET, chainId: 778n })).not.toBe(who);
+    expect(signerOf(signed, TWIN)).not.toBe(who);
+    // naming another wallet with one's own signature recovers to the signer, not to the wallet named
+    expect(signerOf({ ...signed, wallet: wallet(10).address }, NET)).not.toBe(wallet(10).address);
+  });
+
+  it('reads v as 0/1 as well as 27/28, and refuses a high-s twin (EIP-2)', () => {
+    const signed = signTaskRequest(testKey(11), NET);
+    const sig = Signature.from(signed.signature);
+    const v01 = fromHex(signed.signature);
+    v01[64] = sig.yParity;
+    expect(signerOf({ ...signed, signature: toHex(v01) }, NET)).toBe(wallet(11).address);
+    const highS = fromHex(signed.signature);
+    highS.set(fromHex('0x' + (CURVE_N - BigInt(sig.s)).toString(16).padStart(64, '0'), 32), 32);
+    highS[64] = highS[64] === 27 ? 28 : 27;
+    expect(signerOf({ ...signed, signature: toHex(highS) }, NET)).toBeNull();
+  });
+
+  it('parses only well-formed bodies, naming the field', () => {
+    const good = signTaskRequest(testKey(12), NET);
+    const cases: [unknown, string][] = [
+      [null, 'body'], [[good], 'body'], ['x', 'body'],
+      [{ ...good, wallet: undefined }, 'wallet'], [{ ...good, wallet: '0x1234' }, 'wallet'],
+      [{ ...good, issuedAt: undefined }, 'issuedAt'], [{ ...good, issuedAt: 1760000000000 }, 'issuedAt'],
+      [{ ...good, issuedAt: '-1' }, 'issuedAt'], [{ ...good, issuedAt: '1e12' }, 'issuedAt'],
+      [{ ...good, issuedAt: (1n << 64n).toString() }, 'issuedAt'],
+      [{ ...good, nonce: undefined }, 'nonce'], [{ ...good, nonce: '0x' + '00'.repeat(31) }, 'nonce'], [{ ...good, nonce: 'ab'.repeat(32) }, 'nonce'],
+      [{ ...good, signature: undefined }, 'signature'], [{ ...good, signature: good.signature.slice(0, -2) }, 'signature'],
+    ];
+    for (const [body, field] of cases) {
+      const r = parseSignedTaskRequest(body);
+      expect(r.ok ? 'ok' : r.field).toBe(field);
+    }
+    const ok = parseSignedTaskRequest({ ...good, nonce: good.nonce.toUpperCase().replace('0X', '0x') });
+    expect(ok.ok && ok.request.nonce).toBe(good.nonce as Hex);
+  });
+});

@@ -1,0 +1,62 @@
+/** Freshness and single use of signed task requests, and that the nonces it keeps do not outlive the window. */
+import { describe, expect, it } from 'vitest';
+import type { Hex } from '../../chain/bytes.js';
+import { wallet } from '../../chain/test/fixtures.js';
+import type { TaskRequest } from '../../chain/tx/task-request.js';
+import { ApiError } from '../api/errors.js';
+import { TaskRequestGuard } from './task-request-guard.js';
+
+const W = 120_000;
+const nonce = (n: number): Hex => `0x${n.toString(16).padStart(64, '0')}`;
+const req = (issuedAt: number, n = 1, who = wallet(1).address): TaskRequest => ({ wallet: who, issuedAt: BigInt(issuedAt), nonce: nonce(n) });
+
+function code(fn: () => void): string {
+  try {
+    fn();
+  } catch (err) {
+    if (err instanceof ApiError) return `${err.status} ${err.code}`;
+    throw err;
+  }
+  return 'ok';
+}
+
+describe('TaskRequestGuard', () => {
+  it('honours requests within the window either side of the clock, and refuses the rest as stale', () => {
+    const now = 10_000_000;
+    const g = new TaskRequestGuard(W, () => now);
+    expect(code(() => g.check(req(now - W)))).toBe('ok');
+    expect(code(() => g.check(req(now + W)))).toBe('ok');
+    expect(code(() => g.check(req(now - W - 1)))).toBe('400 STALE_TASK_REQUEST');
+    expect(code(() => g.check(req(now + W + 1)))).toBe('400 STALE_TASK_REQUEST');
+    expect(code(() => g.check(req(0)))).toBe('400 STALE_TASK_REQUEST');
+    // the largest uint64 is far past what a Date holds: still a named refusal, not a crash
+    expect(code(() => g.check({ ...req(0), issuedAt: (1n << 64n) - 1n }))).toBe('400 STALE_TASK_REQUEST');
+  });
+
+  it('refuses a used (wallet, nonce) as long as its request is fresh, and forgets it afterwards', () => {
+    let now = 10_000_000;
+    const g = new TaskRequestGuard(W, () => now);
+    const r = req(now + W); // the latest a request can be fresh
+    g.use(r);
+    expect(code(() => g.check(r))).toBe('409 REPLAYED_TASK_REQUEST');
+    // another wallet's request with the same nonce is its own
+    expect(code(() => g.check(req(now + W, 1, wallet(2).address)))).toBe('ok');
+    now += 2 * W;
+    expect(code(() => g.check(r))).toBe('409 REPLAYED_TASK_REQUEST');
+    now += 1;
+    expect(code(() => g.check(r))).toBe('400 STALE_TASK_REQUEST');
+    expect(g.size).toBe(0);
+  });
+
+  it('keeps no more nonces than were used within two windows', () => {
+    let now = 10_000_000;
+    const g = new TaskRequestGuard(W, () => now);
+    for (let i = 0; i < 1000; i++) {
+      now += 1000;
+      const r = req(now, i);
+      g.check(r);
+      g.use(r);
+    }
+    expect(g.size).toBeLessThanOrEqual(2 * W / 1000 + 1);
+  });
+});

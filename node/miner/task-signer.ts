@@ -1,0 +1,16 @@
+/** The native miner's task-request signer: signs each POST /api/task with the wallet's key, for the node's network. */
+import type { NetworkDomain } from '../../chain/tx/eip712.js';
+import { signTaskRequest, type SignedTaskRequestBody } from '../../chain/tx/task-request.js';
+import { fetchNetworkDomain } from './node-network.js';
+
+/**
+ * A signer for MinerOptions.signTaskRequest. The network (chainId and genesis hash, the signed domain) is read once
+ * from the node's status; a failure to read it throws, and the miner's request loop retries as for any unreachable node.
+ */
+export function taskRequestSigner(privateKey: Uint8Array, nodeUrl: string): () => Promise<SignedTaskRequestBody> {
+  let network: NetworkDomain | undefined;
+  return async () => {
+    network ??= await fetchNetworkDomain(nodeUrl);
+    return signTaskRequest(privateKey, network);
+  };
+}

@@ -1,0 +1,14 @@
+/** Signing the browser miner's task requests in the page, with the logged-in account's wallet key (EIP-712). */
+import type { NetworkDomain } from '../../../chain/tx/eip712.js';
+import { signTaskRequest, type SignedTaskRequestBody } from '../../../chain/tx/task-request.js';
+
+/** Signs a fresh task request (issued now, random nonce) for the wallet being mined for. */
+export type TaskRequestSigner = () => Promise<SignedTaskRequestBody>;
+
+/**
+ * A signer over the account's key, read at each signature (`signingKey` throws while the wallet is locked, e.g. after
+ * logging out), for the node's network.
+ */
+export function accountTaskSigner(signingKey: () => Uint8Array, network: NetworkDomain): TaskRequestSigner {
+  return async () => signTaskRequest(signingKey(), network);
+}
