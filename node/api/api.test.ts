@@ -122,6 +122,14 @@ describe('node HTTP API', () => {
       ['a bad block range', () => get(`${url}/api/chain/blocks?from=-1`), 400, 'BAD_REQUEST'],
       ['a huge block limit', () => get(`${url}/api/chain/blocks?limit=100000`), 400, 'BAD_REQUEST'],
       ['a bad block id', () => get(`${url}/api/chain/block/latest`), 400, 'BAD_REQUEST'],
+      // Numbers past what a field holds (issue 17: these were 500 RangeError).
+      ['a block height of 2^64', () => get(`${url}/api/chain/block/18446744073709551616`), 400, 'BAD_REQUEST'],
+      ['a block height of 30 digits', () => get(`${url}/api/chain/block/${'9'.repeat(30)}`), 400, 'BAD_REQUEST'],
+      ['a cursor height of 2^64', () => get(`${url}/api/ledger/history/${alice.address}?before=18446744073709551616:0`), 400, 'BAD_REQUEST'],
+      ['a cursor height of 20 nines', () => get(`${url}/api/ledger/history/${alice.address}?before=99999999999999999999:1`), 400, 'BAD_REQUEST'],
+      ['a cursor index of 2^32', () => get(`${url}/api/ledger/history/${alice.address}?before=1:4294967296`), 400, 'BAD_REQUEST'],
+      ['a range start of 2^64', () => get(`${url}/api/chain/blocks?from=18446744073709551616`), 400, 'BAD_REQUEST'],
+      ['a limit of 2^64', () => get(`${url}/api/chain/blocks?limit=18446744073709551616`), 400, 'BAD_REQUEST'],
     ];
     it.each(cases)('%s', async (_name, request, status, code) => {
       await waitQuiet(url);

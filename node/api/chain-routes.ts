@@ -101,7 +101,7 @@ export function chainRoutes(router: Router, chain: Chain, genesisText: string): 
   router.get('/api/chain/block/:id', async (ctx) => {
     const id = ctx.params.id ?? '';
     let block;
-    if (/^[0-9]{1,20}$/.test(id)) block = await chain.blockByHeight(BigInt(id));
+    if (/^[0-9]+$/.test(id)) block = await chain.blockByHeight(uint64Param(id, 'block height'));
     else if (isHex(id, 32)) block = await chain.blockByHash(id.toLowerCase() as `0x${string}`);
     else throw badRequest('BAD_REQUEST', 'block id must be a height or a 0x-prefixed 32-byte hash');
     if (!block) throw notFound(`no block ${id}`);

@@ -57,9 +57,11 @@ export function ledgerRoutes(router: Router, ledger: LedgerService): void {
     let before: { height: bigint; index: number } | undefined;
     const cursor = ctx.query.before;
     if (cursor !== undefined) {
-      const m = typeof cursor === 'string' ? /^([0-9]{1,20}):([0-9]{1,9})$/.exec(cursor) : null;
+      const m = typeof cursor === 'string' ? /^([0-9]+):([0-9]+)$/.exec(cursor) : null;
       if (!m) throw badRequest('BAD_REQUEST', 'before must be a cursor "height:index" from a previous page');
-      before = { height: BigInt(m[1]!), index: Number(m[2]) };
+      const index = uint64Param(m[2], 'the index in before');
+      if (index > 0xffff_ffffn) throw badRequest('BAD_REQUEST', 'the index in before must be below 2^32: use a cursor from a previous page');
+      before = { height: uint64Param(m[1], 'the height in before'), index: Number(index) };
     }
     const entries = await chain.store.historyPage(address, limit + 1, before);
     const page = entries.slice(0, limit);

@@ -26,7 +26,7 @@ export function amountParam(value: unknown, field: string): bigint {
 export function uint64Param(value: unknown, field: string): bigint {
   let n: bigint;
   if (typeof value === 'number' && Number.isSafeInteger(value) && value >= 0) n = BigInt(value);
-  else if (typeof value === 'string' && /^[0-9]{1,20}$/.test(value)) n = BigInt(value);
+  else if (typeof value === 'string' && /^[0-9]{1,80}$/.test(value)) n = BigInt(value);
   else throw badRequest('BAD_REQUEST', `${field} must be a non-negative integer`);
   if (n > MAX_U64) throw badRequest('BAD_REQUEST', `${field} overflows 64 bits`);
   return n;
@@ -54,8 +54,7 @@ export function intQuery(value: string | string[] | undefined, field: string, fa
   return n;
 }
 
+/** An optional block height query parameter (a uint64 in decimal). */
 export function heightQuery(value: string | string[] | undefined, field: string): bigint | undefined {
-  if (value === undefined) return undefined;
-  if (typeof value !== 'string' || !/^[0-9]{1,20}$/.test(value)) throw badRequest('BAD_REQUEST', `${field} must be a block height`);
-  return BigInt(value);
+  return value === undefined ? undefined : uint64Param(value, field);
 }
