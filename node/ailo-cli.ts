@@ -19,7 +19,7 @@ const HELP = `ailo: tools for Ailo Network operators, wallets and auditors
                                   create a new network: genesis.json and fresh coordinator keys
                                   (without --chain-id, a random chain id)
 
-The default --node is http://127.0.0.1:${DEFAULT_PORT}. audit exits 1 when it finds any fault.`;
+The default --node is $AILO_NODE, else http://127.0.0.1:${DEFAULT_PORT}. audit exits 1 when it finds any fault.`;
 
 async function main(argv: string[]): Promise<number> {
   const [command = '', sub] = argv;
@@ -49,7 +49,7 @@ async function main(argv: string[]): Promise<number> {
     case 'send':
       await sendCommand({
         key: need(values.key, '--key FILE'), to: need(values.to, '--to ADDRESS'), amount: need(values.amount, '--amount ALC'),
-        node: values.node ?? `http://127.0.0.1:${DEFAULT_PORT}`, wait: values.wait,
+        node: values.node ?? (process.env.AILO_NODE || `http://127.0.0.1:${DEFAULT_PORT}`), wait: values.wait,
       });
       return 0;
     case 'key':

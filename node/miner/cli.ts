@@ -24,8 +24,8 @@ Usage: ailo-miner --key-file PATH [--wallet 0x...] [--node URL] [--power 20..90]
                    wallet's task slots; the key never leaves this machine. Or set AILO_MINER_KEY=0x... instead.
   --wallet 0x...   your wallet address (EIP-55 checksummed, or all lower case); rewards go here. Optional: it is
                    the key's address, and if given must match it
-  --node URL       the coordinator node (default http://127.0.0.1:8645)
-  --power P        duty cycle in percent, 20..90 (default 90): the miner rests between steps
+  --node URL       the coordinator node (default: $AILO_NODE, else http://127.0.0.1:8645)
+  --power P        duty cycle in percent, 20..90 (default 70): the miner rests between steps
   --cpu            train on the CPU even where a GPU is available
   --gpu N          which GPU to use (CUDA device index)
   --no-gui         console only: no local web page
@@ -86,8 +86,8 @@ async function main(): Promise<void> {
     options: {
       wallet: { type: 'string' },
       'key-file': { type: 'string' },
-      node: { type: 'string', default: 'http://127.0.0.1:8645' },
-      power: { type: 'string', default: '90' },
+      node: { type: 'string', default: process.env.AILO_NODE || 'http://127.0.0.1:8645' },
+      power: { type: 'string', default: '70' },
       cpu: { type: 'boolean', default: false },
       gpu: { type: 'string' },
       'no-gui': { type: 'boolean', default: false },

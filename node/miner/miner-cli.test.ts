@@ -21,10 +21,12 @@ const miner = toChecksumAddress(wallet(301).address);
 interface Run { code: number | null; out: string }
 
 /** Runs ailo-miner; AILO_MINER_KEY is set only when `key` is given. */
-function startMiner(args: string[], key?: string): { done: Promise<Run>; output: () => string; kill: (s: NodeJS.Signals) => void } {
+function startMiner(args: string[], key?: string, extraEnv: Record<string, string> = {}): { done: Promise<Run>; output: () => string; kill: (s: NodeJS.Signals) => void } {
   const env = { ...process.env };
   delete env.AILO_MINER_KEY;
   if (key !== undefined) env.AILO_MINER_KEY = key;
+  delete env.AILO_NODE;
+  Object.assign(env, extraEnv);
   const child = spawn(process.execPath, ['--import', 'tsx', 'node/miner/cli.ts', ...args], { cwd: root, env, stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
   child.stdout.on('data', (d: Buffer) => (out += d.toString()));
@@ -103,8 +105,8 @@ describe('ailo-miner', () => {
     expect(second.out).toContain(`chunks: ${chunks} from cache, 0 downloaded`);
   }, 120_000);
 
-  it('Ctrl-C during training finishes cleanly with a summary', async () => {
-    const m = startMiner(['--wallet', miner, '--node', node.url, '--cpu', '--no-gui', '--cache', cache], toHex(wallet(301).key));
+  it('Ctrl-C during training finishes cleanly with a summary (the node from AILO_NODE, the default power 70%)', async () => {
+    const m = startMiner(['--wallet', miner, '--cpu', '--no-gui', '--cache', cache], toHex(wallet(301).key), { AILO_NODE: node.url });
     const end = Date.now() + 60_000;
     while (!/model version \d+/.test(m.output())) {
       if (Date.now() > end) throw new Error(`the miner never loaded the model:\n${m.output()}`);
@@ -115,5 +117,7 @@ describe('ailo-miner', () => {
     expect(r.code, r.out).toBe(0);
     expect(r.out).toContain('SIGINT: finishing the current step');
     expect(r.out).toMatch(/summary: \d+ tasks/);
+    expect(r.out).toContain(`node ${node.url}, device`);
+    expect(r.out).toMatch(/, power 70%/);
   }, 90_000);
 });
