@@ -81,10 +81,12 @@ describe('federated rounds on loopback', () => {
     const accepted = summaries.flatMap((s) => s.accepted);
     // With two miners racing a round of two and a staleness window of one, a task can fall two versions behind.
     const reasons = summaries.flatMap((s) => s.rejections.map((r) => r.code));
-    // The coordinator's one-sided 1% tests refuse an honest update now and then (issue 11 measured 82 of 84 honest
-    // updates accepted): one NO_IMPROVEMENT among these is chance; any other refusal, or two, is a fault.
+    // The coordinator's one-sided 1% tests refuse an honest update now and then (issue 11 allows 5%; `npm run bench --
+    // acceptance` measured 47 of 48 accepted at this task size): one scored refusal among these is chance; any other
+    // refusal, or two, is a fault.
     const refused = reasons.filter((c) => c !== 'STALE_VERSION');
-    const byChance = refused.filter((c) => c === 'NO_IMPROVEMENT').length <= 1 ? refused.filter((c) => c !== 'NO_IMPROVEMENT') : refused;
+    const scored = (c: string): boolean => c === 'NO_IMPROVEMENT' || c === 'NOT_TASK_SPECIFIC' || c === 'TOO_LITTLE_WORK';
+    const byChance = refused.filter(scored).length <= 1 ? refused.filter((c) => !scored(c)) : refused;
     expect(byChance, JSON.stringify(summaries.map((s) => s.rejections))).toEqual([]);
     expect(accepted.length).toBeGreaterThanOrEqual(TASKS_PER_MINER);
     expect(node.chain.view().meta().latestModelVersion).toBeGreaterThanOrEqual(2n);

@@ -68,7 +68,7 @@ export interface FederationConfig {
 export const DEFAULT_FEDERATION: FederationConfig = {
   batchSize: 8, seqLen: 64, steps: 16, lr: 2e-3, taskTtlMs: 10 * 60_000, tasksPerWallet: 4,
   roundSize: 4, roundMs: 5 * 60_000, density: 0.01, maxStaleness: 2, outer: DILOCO_OUTER,
-  score: { taskRows: 64, unassignedRows: 64, heldOutRows: 64, minWorkRatio: 0.3, maxHarmRatio: 0.5, maxHeldOutLead: 0.5 },
+  score: { taskRows: 64, unassignedRows: 64, heldOutRows: 128, minWorkRatio: 0.3, maxHarmRatio: 0.5, maxHeldOutLead: 0.3 },
   referenceTasks: 2, copyCosine: 0.95, copyFraction: 0.2, initSeed: 1,
 };
 
@@ -166,8 +166,8 @@ export class FederationService {
     this.trainRows = listBatchAddresses(shards.manifest, 'train', 1, cfg.seqLen, rowStride);
     this.evalRows = listBatchAddresses(shards.manifest, 'eval', 1, cfg.seqLen, rowStride);
     if (this.taskAddresses.length === 0) throw new Error(`the training shards hold less than one task of ${cfg.steps}x${cfg.batchSize}x${cfg.seqLen + 1} tokens`);
-    if (this.evalRows.length < cfg.score.heldOutRows) {
-      throw new Error(`the eval split holds ${this.evalRows.length} rows of ${cfg.seqLen + 1} tokens; scoring draws ${cfg.score.heldOutRows}: add held-out text or lower score.heldOutRows`);
+    if (this.evalRows.length < MIN_ROWS) {
+      throw new Error(`the eval split holds ${this.evalRows.length} rows of ${cfg.seqLen + 1} tokens; scoring needs at least ${MIN_ROWS}: add held-out text`);
     }
     if (cfg.steps * cfg.batchSize < MIN_ROWS) {
       throw new Error(`a task of ${cfg.steps * cfg.batchSize} rows (steps x batchSize) is too few for the paired test, which needs ${MIN_ROWS}`);

@@ -17,7 +17,8 @@ HTTP only: random noise, updates trained on other text or on held-out rows, copi
 replayed) of an honest miner's accepted updates, the resale of a published model change, overfit updates that
 worsen held-out loss, half the asked work, and theft of another wallet's task slots. Each class uses fresh wallets.
 Prints a table (class, tries, accepted, ALC paid, verdict, refusal codes) and exits 1 if any attacker was paid,
-half work earned more than 60% of the honest reward, a task slot was stolen, or the honest miner was refused.
+half work earned more than 60% of the honest reward, a task slot was stolen, or the honest miner was refused more
+often than chance explains (one scored refusal, or 5% of a longer run).
 
   --tries N   rounds of attacks; each class tries each of its variants once per round (default 2,
               about 10 minutes on 2 cores; with --small about 2.5 minutes a round)

@@ -418,13 +418,24 @@ class RedTeamRun {
       switch (cls) {
         case 'honest control':
           notes.unshift(`acceptance ${accepted}/${attempts.length}, earned ${named} base units in ${accepted} contribution(s)`);
-          if (accepted < attempts.length) problems.push(`honest updates refused: ${JSON.stringify(codes)}`);
+          // The coordinator's one-sided 1% tests refuse an honest update now and then (issue 11 allows 5%;
+          // `npm run bench -- acceptance` measures the rate): one such refusal, or 5% of a longer run, is chance; any
+          // other refusal code, or more, is a fault.
+          {
+            const byChance = Object.entries(codes).filter(([c]) => STATISTICAL_REFUSALS.has(c)).reduce((n, [, k]) => n + k, 0);
+            const other = Object.entries(codes).filter(([c]) => !STATISTICAL_REFUSALS.has(c));
+            if (accepted === 0 || other.length > 0 || byChance > Math.max(1, Math.floor(0.05 * attempts.length))) problems.push(`honest updates refused: ${JSON.stringify(codes)}`);
+          }
           if (paid !== named) problems.push(`ledger balance ${paid} differs from the rewards the node named (${named})`);
           break;
         case 'half work': {
           const show = (r: number | null): string => (r === null ? 'n/a' : r.toFixed(3));
           notes.unshift(`reward vs honest on the same versions: half steps ${show(halfWorkRatio.half)}, quarter steps ${show(halfWorkRatio.quarter)} (limit ${maxRatio}; ${this.halfPairs.length} version(s) compared)`);
-          if (halfWorkRatio.half === null || halfWorkRatio.quarter === null) problems.push('no honest reward on the same version to compare with');
+          // Without an accepted honest update on the same version there is no ratio; half work that earned nothing is
+          // then within any limit.
+          if (halfWorkRatio.half === null || halfWorkRatio.quarter === null) {
+            if (accepted > 0) problems.push(`half work was paid (${named} base units) with no honest reward on the same version to compare with`);
+          }
           else if (halfWorkRatio.half > maxRatio || halfWorkRatio.quarter > maxRatio) problems.push(`earned more than ${maxRatio} of the honest reward (half ${show(halfWorkRatio.half)}, quarter ${show(halfWorkRatio.quarter)})`);
           break;
         }
@@ -455,6 +466,9 @@ class RedTeamRun {
     await this.probe?.dispose();
   }
 }
+
+/** The scored refusals an honest update gets by chance (the tests' false-refusal rate), not for a fault of its own. */
+const STATISTICAL_REFUSALS = new Set(['NO_IMPROVEMENT', 'NOT_TASK_SPECIFIC', 'TOO_LITTLE_WORK']);
 
 /** Runs every class `tries` times against the node at `o.url` and reports what each earned. */
 export async function runRedTeam(o: RedTeamOptions): Promise<RedTeamReport> {
