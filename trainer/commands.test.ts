@@ -29,12 +29,32 @@ async function run(...argv: string[]): Promise<{ code: number; out: string; err:
 }
 
 describe("ailo-trainer", () => {
-  it("init writes weights and a Hugging Face config.json beside them", async () => {
+  it("init writes weights that carry their own config: two models in one folder keep theirs (issue 17)", async () => {
     const r = await run("init", "--config", cfgPath, "--seed", "5", "--out", W);
     expect(r.code).toBe(0);
-    const cfg = parseModelConfig(JSON.parse(await readFile(join(dir, "config.json"), "utf8")));
-    expect(cfg.vocab_size).toBe(97);
+    const cfg = parseModelConfig(JSON.parse(await readFile(cfgPath, "utf8")));
     expect((await loadWeights(W, cfg)).size).toBe(28);
+    // Another model saved beside it used to overwrite the folder's one config.json; each file now names its own.
+    const small = join(dir, "w2.safetensors");
+    expect((await run("init", "--config", "ailo-tiny", "--out", small)).code).toBe(0);
+    const meta = await readSafetensors(W);
+    expect(parseModelConfig(JSON.parse(meta.metadata["ailo.config"]!))).toEqual(cfg);
+    const rows = join(dir, "rows.json");
+    await writeFile(rows, JSON.stringify({ tokens: [[1, 2, 3, 4]] }));
+    const g = await run("grad", "--weights", W, "--tokens", rows, "--out", join(dir, "g0.safetensors"));
+    expect(g.code, g.err).toBe(0);
+    await expect(readFile(join(dir, "config.json"))).rejects.toThrow();
+  });
+
+  it("creates --out folders, and refuses an --out it cannot write before doing the work", async () => {
+    const deep = join(dir, "new", "deeper", "w.safetensors");
+    const r = await run("init", "--config", cfgPath, "--out", deep);
+    expect(r.code, r.err).toBe(0);
+    expect((await loadWeights(deep, parseModelConfig(JSON.parse(await readFile(cfgPath, "utf8"))))).size).toBe(28);
+    const t = await run("train", "--config", cfgPath, "--steps", "1", "--out", join(dir, "new"));
+    expect(t.code).toBe(1);
+    expect(t.err).toMatch(/--out .*new is a folder: name a file inside it/);
+    expect(t.out).not.toMatch(/step 1/);
   });
 
   it("grad prints the mean cross-entropy and writes gradients that match the float64 reference", async () => {
@@ -42,9 +62,9 @@ describe("ailo-trainer", () => {
     const tokens = join(dir, "tokens.json");
     await writeFile(tokens, JSON.stringify({ tokens: rows }));
     const G = join(dir, "g.safetensors");
-    const r = await run("grad", "--config", join(dir, "config.json"), "--weights", W, "--tokens", tokens, "--out", G);
+    const r = await run("grad", "--config", cfgPath, "--weights", W, "--tokens", tokens, "--out", G);
     expect(r.code, r.err).toBe(0);
-    const cfg = parseModelConfig(JSON.parse(await readFile(join(dir, "config.json"), "utf8")));
+    const cfg = parseModelConfig(JSON.parse(await readFile(cfgPath, "utf8")));
     const ref = referenceLossAndGrads(cfg, toParams64(await loadWeights(W, cfg)), rows);
     const printed = Number(/loss (\S+)/.exec(r.out)![1]);
     expect(Math.abs(printed - ref.loss)).toBeLessThan(1e-5);
@@ -77,6 +97,15 @@ describe("ailo-trainer", () => {
     expect(r.out.startsWith("Hi")).toBe(true);
   });
 
+  it("generate gives every asked token past the context length, also after a prompt longer than it (issue 17)", async () => {
+    const W2 = join(dir, "tiny", "w.safetensors");
+    const prompt = "one two ".repeat(100).trim(); // 200 tokens; ailo-tiny's context is 128
+    const r = await run("generate", "--weights", W2, "--prompt", prompt, "--tokens", "150", "--temperature", "0");
+    expect(r.code, r.err).toBe(0);
+    const { encodeText } = await import("./corpus/tokenizer.js");
+    expect(encodeText(r.out.trimEnd()).length - encodeText(prompt).length).toBeGreaterThanOrEqual(140);
+  });
+
   it("names bad input: token out of range, truncated weights, shape mismatch, unknown provider, bad flag", async () => {
     const bad = join(dir, "bad.json");
     await writeFile(bad, JSON.stringify({ tokens: [[1, 2, 97]] }));
@@ -94,7 +123,7 @@ describe("ailo-trainer", () => {
     const cut = join(dir, "cut.safetensors");
     await writeFile(cut, await readFile(W));
     await truncate(cut, 5000);
-    r = await run("generate", "--weights", cut, "--config", join(dir, "config.json"), "--prompt", "x");
+    r = await run("generate", "--weights", cut, "--config", cfgPath, "--prompt", "x");
     expect(r.code).toBe(1);
     expect(r.err).toMatch(/cut\.safetensors is truncated/);
 

@@ -2,7 +2,7 @@
  * The `ailo-trainer` commands: initialize, train, evaluate and sample AILO models, and compute the gradient of an addressed
  * batch (what verifiers and auditors recompute). Run `ailo-trainer --help`.
  */
-import { readFile, stat } from "node:fs/promises";
+import { access, constants, mkdir, readFile, stat } from "node:fs/promises";
 import { dirname, join, resolve } from "node:path";
 import { parseArgs } from "node:util";
 import { DataError } from "./corpus/errors.js";
@@ -18,14 +18,14 @@ import { parseProvider } from "./runtime/provider.js";
 import { makeSampler } from "./runtime/sampling.js";
 import { tokenBatch } from "./runtime/tokens.js";
 import { BatchStream, learningRate } from "./training/batches.js";
-import { loadWeights, normalizeGpt2Names, readSafetensors, saveWeights, writeConfigBeside } from "./weights/safetensors.js";
+import { CONFIG_METADATA_KEY, loadWeights, normalizeGpt2Names, readSafetensors, readSafetensorsMetadata, saveWeights, writeConfigBeside } from "./weights/safetensors.js";
 import { DEFAULT_ADAMW } from "./onnx/graphs.js";
 
 const USAGE = `Usage: ailo-trainer <command> [options]
 
 Commands:
   init      --config PRESET|config.json [--seed N] --out W.safetensors
-            GPT-2 initialized weights; writes config.json beside them
+            GPT-2 initialized weights
   train     [--config ...] [--weights W.safetensors] [--data SHARD_DIR] [--steps N] [--batch B] [--seq T]
             [--lr X] [--provider cpu|webgpu|cuda] [--eval-batches N] [--seed N] --out W2.safetensors
             local AdamW training with a progress line (step, loss, tokens/s); data defaults to the default corpus
@@ -42,8 +42,10 @@ Commands:
             GPT-2 safetensors (Hugging Face names, F32/F16/BF16) into the trainer's float32 layout
   shards    build token shards from a dump (see \`ailo-trainer shards --help\`)
 
---config takes a preset (ailo-1b, ailo-small, ailo-tiny) or a Hugging Face config.json; without it the
-config.json beside --weights is used.
+--config takes a preset (ailo-1b, ailo-small, ailo-tiny) or a Hugging Face config.json; without it the config
+stored in --weights is used (every file this tool writes carries its own), else a config.json beside it (the
+Hugging Face layout, as export writes). --out folders are created; a command checks that it can write --out
+before it starts its work.
 `;
 
 function fail(message: string): never {
@@ -85,13 +87,40 @@ async function resolveConfig(config: string | undefined, weights: string | undef
     return parseModelConfig(await readJson(config, "config file"));
   }
   if (weights === undefined) fail("--config is required (a preset name or a config.json)");
+  const own = (await readSafetensorsMetadata(weights))[CONFIG_METADATA_KEY];
+  if (own !== undefined) {
+    try {
+      return parseModelConfig(JSON.parse(own));
+    } catch (e) {
+      fail(`the config stored in ${weights} is not valid (${(e as Error).message}): give --config`);
+    }
+  }
   const beside = join(dirname(weights), "config.json");
   try {
     await stat(beside);
   } catch {
-    fail(`no --config given and no config.json beside ${weights}`);
+    fail(`no --config given, ${weights} stores no config and there is no config.json beside it: give --config`);
   }
   return parseModelConfig(await readJson(beside, "config file"));
+}
+
+/**
+ * Makes sure `out` can be written before a command does its work: creates its folder, and refuses an `out` that is
+ * a folder or lies in one this process cannot write to (so a long `train` never ends in ENOENT or EACCES).
+ */
+async function prepareOut(out: string): Promise<void> {
+  const folder = dirname(resolve(out));
+  try {
+    await mkdir(folder, { recursive: true });
+  } catch (e) {
+    fail(`cannot create the folder of --out ${out}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+  }
+  if ((await stat(out).catch(() => undefined))?.isDirectory()) fail(`--out ${out} is a folder: name a file inside it, e.g. ${join(out, "model.safetensors")}`);
+  try {
+    await access(folder, constants.W_OK);
+  } catch {
+    fail(`cannot write to ${folder} (the folder of --out ${out})`);
+  }
 }
 
 function required(values: Record<string, unknown>, flag: string): string {
@@ -124,9 +153,9 @@ async function cmdInit(argv: string[]): Promise<void> {
   const out = required(v, "out");
   const cfg = await resolveConfig(v.config as string | undefined, undefined);
   const seed = intFlag(v.seed as string | undefined, "seed", 0, 0);
+  await prepareOut(out);
   await saveWeights(out, cfg, initWeights(cfg, seed), { seed: String(seed) });
-  const cfgPath = await writeConfigBeside(out, cfg);
-  log(`wrote ${out} (${paramCount(cfg).toLocaleString("en-US")} parameters, seed ${seed}) and ${cfgPath}`);
+  log(`wrote ${out} (${paramCount(cfg).toLocaleString("en-US")} parameters, seed ${seed}; its config is stored in the file)`);
 }
 
 async function openData(dir: string | undefined) {
@@ -152,6 +181,7 @@ async function cmdTrain(argv: string[]): Promise<void> {
   if (T > cfg.n_positions) fail(`--seq ${T} exceeds the model's n_positions ${cfg.n_positions}`);
   const lr = numFlag(v.lr as string | undefined, "lr", 3e-3);
   const evalBatches = intFlag(v["eval-batches"] as string | undefined, "eval-batches", 4, 0);
+  await prepareOut(out);
   const weights: Weights = weightsPath ? await loadWeights(weightsPath, cfg) : initWeights(cfg, intFlag(v.seed as string | undefined, "seed", 0, 0));
   const set = await openData(v.data as string | undefined);
   const train = new BatchStream(set, "train", cfg, B, T);
@@ -177,7 +207,6 @@ async function cmdTrain(argv: string[]): Promise<void> {
   const trained = await session.weights();
   await session.dispose();
   await saveWeights(out, cfg, trained, { steps: String(steps) });
-  await writeConfigBeside(out, cfg);
   if (held) {
     await fs.setWeights(trained);
     log(`held-out loss after: ${(await evalLoss(fs, held, evalBatches)).toFixed(4)}`);
@@ -211,6 +240,7 @@ async function cmdGrad(argv: string[]): Promise<void> {
   const provider = parseProvider((v.provider as string | undefined) ?? "cpu");
   const cfg = await resolveConfig(v.config as string | undefined, weightsPath);
   const json = (await readJson(tokensPath, "tokens file")) as { tokens?: unknown };
+  await prepareOut(out);
   const rows = json?.tokens;
   if (!Array.isArray(rows) || !rows.every((r) => Array.isArray(r))) fail(`tokens file ${tokensPath} must be {"tokens": [[ids...], ...]}`);
   const batch = tokenBatch(cfg, rows as number[][]);
@@ -250,7 +280,6 @@ async function cmdExport(argv: string[]): Promise<void> {
   const weightsPath = required(v, "weights");
   const outDir = required(v, "out");
   const cfg = await resolveConfig(v.config as string | undefined, weightsPath);
-  const { mkdir } = await import("node:fs/promises");
   await mkdir(outDir, { recursive: true });
   const target = join(outDir, "model.safetensors");
   await saveWeights(target, cfg, await loadWeights(weightsPath, cfg));
@@ -269,12 +298,12 @@ async function cmdImport(argv: string[]): Promise<void> {
     throw new TrainerError(TrainerErrorCode.WEIGHTS_MISSING, `${from} does not exist`);
   }
   const cfg = await resolveConfig(v.config as string | undefined, file);
+  await prepareOut(out);
   const src = normalizeGpt2Names(await readSafetensors(file));
   const w: Weights = new Map([...src.tensors].map(([k, t]) => [k, t.data]));
   // loadWeights re-checks names and shapes; do it on the normalized set by saving through the config's order.
   await saveWeights(out, cfg, w);
   await loadWeights(out, cfg);
-  await writeConfigBeside(out, cfg);
   log(`imported ${w.size} tensors (${paramCount(cfg).toLocaleString("en-US")} parameters) into ${out}`);
 }
 

@@ -197,44 +197,55 @@ export class ForwardSession {
   /**
    * Samples `count` tokens after `prompt`: one prefill run, then one run per token that reads and extends the
    * KV cache (kept on the device on webgpu). `sample` picks a token from the last position's logits.
+   * The context holds `n_positions` tokens: a longer prompt keeps its last `n_positions - 1`, and when the window is
+   * full it shifts to its last half (re-prefilled at positions from 0), so `count` tokens always come out
+   * (the context shift of llama.cpp; tokens before the window no longer condition the next ones).
    */
   async generate(prompt: number[], count: number, sample: (logits: Float32Array) => number): Promise<number[]> {
     const cfg = this.cfg;
     const V = cfg.vocab_size;
+    const ctx = cfg.n_positions;
     if (prompt.length === 0) throw new RangeError("the prompt needs at least one token");
-    const total = Math.min(cfg.n_positions, prompt.length + count);
     const cacheOutputs = this.cacheOutputs();
-    this.prefillSession ??= await this.createPrefill();
+    const prefill = this.prefillSession ??= await this.createPrefill();
     this.decodeSession ??= await createSession(buildForwardGraph(cfg, { logits: true, past: true }).bytes, this.provider, { deviceOutputs: cacheOutputs });
     const params = Object.fromEntries(this.params);
-    const tokens = [...prompt.slice(-total)];
-    const T = tokens.length;
-    let out = await this.prefillSession.run({
-      ...params,
-      input_ids: new ort.Tensor("int64", BigInt64Array.from(tokens, BigInt), [1, T]),
-      position_ids: new ort.Tensor("int64", BigInt64Array.from({ length: T }, (_, i) => BigInt(i)), [T]),
-      attn_bias: new ort.Tensor("float32", causalBias(T), [T, T]),
-    });
+    const run = (window: number[]): Promise<ort.InferenceSession.OnnxValueMapType> => {
+      const T = window.length;
+      return prefill.run({
+        ...params,
+        input_ids: new ort.Tensor("int64", BigInt64Array.from(window, BigInt), [1, T]),
+        position_ids: new ort.Tensor("int64", BigInt64Array.from({ length: T }, (_, i) => BigInt(i)), [T]),
+        attn_bias: new ort.Tensor("float32", causalBias(T), [T, T]),
+      });
+    };
+    let window = prompt.slice(-(ctx - 1));
+    let out = await run(window);
     const generated: number[] = [];
-    while (tokens.length < total) {
+    while (generated.length < count) {
       const logits = out.logits!.data as Float32Array;
       const next = sample(logits.subarray(logits.length - V));
-      tokens.push(next);
+      window.push(next);
       generated.push(next);
-      if (tokens.length >= total) break;
-      const pos = tokens.length - 1;
-      const feeds: Record<string, ort.Tensor> = {
-        ...params,
-        input_ids: new ort.Tensor("int64", BigInt64Array.of(BigInt(next)), [1, 1]),
-        position_ids: new ort.Tensor("int64", BigInt64Array.of(BigInt(pos)), [1]),
-        attn_bias: new ort.Tensor("float32", new Float32Array(pos + 1), [1, pos + 1]),
-      };
-      for (let i = 0; i < cfg.n_layer; i++) {
-        feeds[`past.${i}.key`] = out[`present.${i}.key`]!;
-        feeds[`past.${i}.value`] = out[`present.${i}.value`]!;
-      }
+      if (generated.length >= count) break;
       const prev = out;
-      out = await this.decodeSession.run(feeds);
+      if (window.length >= ctx) {
+        window = window.slice(-Math.max(1, Math.floor(ctx / 2)));
+        out = await run(window);
+      } else {
+        const pos = window.length - 1;
+        const feeds: Record<string, ort.Tensor> = {
+          ...params,
+          input_ids: new ort.Tensor("int64", BigInt64Array.of(BigInt(next)), [1, 1]),
+          position_ids: new ort.Tensor("int64", BigInt64Array.of(BigInt(pos)), [1]),
+          attn_bias: new ort.Tensor("float32", new Float32Array(pos + 1), [1, pos + 1]),
+        };
+        for (let i = 0; i < cfg.n_layer; i++) {
+          feeds[`past.${i}.key`] = out[`present.${i}.key`]!;
+          feeds[`past.${i}.value`] = out[`present.${i}.value`]!;
+        }
+        out = await this.decodeSession.run(feeds);
+      }
       disposeAll(cacheOutputs.map((n) => prev[n]!));
     }
     disposeAll(cacheOutputs.map((n) => out[n]!));

@@ -23,8 +23,13 @@ function f16ToF32(h: number): number {
   return s * (1 + m / 1024) * 2 ** (e - 15);
 }
 
-/** Reads every tensor as float32 (F16 and BF16 are widened). */
-export async function readSafetensors(path: string): Promise<TensorFile> {
+/** The metadata of a safetensors file (its header's `__metadata__`), without reading any tensor. */
+export async function readSafetensorsMetadata(path: string): Promise<Record<string, string>> {
+  return (await readSafetensors(path, { headerOnly: true })).metadata;
+}
+
+/** Reads every tensor as float32 (F16 and BF16 are widened); with `headerOnly`, only the metadata. */
+export async function readSafetensors(path: string, o: { headerOnly?: boolean } = {}): Promise<TensorFile> {
   let fh;
   try {
     fh = await open(path, "r");
@@ -52,6 +57,7 @@ export async function readSafetensors(path: string): Promise<TensorFile> {
     const dataLen = size - dataStart;
     const metadata = (header.__metadata__ ?? {}) as Record<string, string>;
     const tensors: TensorFile["tensors"] = new Map();
+    if (o.headerOnly) return { tensors, metadata };
     for (const [name, info] of Object.entries(header)) {
       if (name === "__metadata__") continue;
       const { dtype, shape, data_offsets: off } = info as { dtype: string; shape: number[]; data_offsets: [number, number] };
@@ -143,18 +149,24 @@ export async function loadWeights(path: string, cfg: ModelConfig): Promise<Weigh
   return w;
 }
 
-/** Saves weights (or gradients) under the config's names and layouts. */
+/** The metadata key under which a weights file carries its own config (Hugging Face config.json, as JSON text). */
+export const CONFIG_METADATA_KEY = "ailo.config";
+
+/**
+ * Saves weights (or gradients) under the config's names and layouts. The config goes into the file's metadata
+ * (`ailo.config`), so a file always names its own shapes: files in one folder never share, or overwrite, a config.
+ */
 export async function saveWeights(path: string, cfg: ModelConfig, w: Weights, metadata: Record<string, string> = {}): Promise<void> {
   checkWeights(cfg, w);
   const specs = paramSpecs(cfg);
   await writeSafetensors(
     path,
     specs.map((s) => [s.name, { shape: s.shape, data: w.get(s.name)! }] as [string, { shape: number[]; data: Float32Array }]),
-    { format: "pt", ...metadata },
+    { format: "pt", [CONFIG_METADATA_KEY]: JSON.stringify(toHfConfigJson(cfg)), ...metadata },
   );
 }
 
-/** Writes the Hugging Face `config.json` beside a weights file. */
+/** Writes the Hugging Face `config.json` beside a weights file (an export folder's layout, one model per folder). */
 export async function writeConfigBeside(weightsPath: string, cfg: ModelConfig): Promise<string> {
   const path = join(dirname(weightsPath), "config.json");
   await writeFile(path, JSON.stringify(toHfConfigJson(cfg), null, 2) + "\n");
