@@ -1,13 +1,9 @@
 /** The audit report as text for a person: what was checked, what the ledger holds, and every fault found. */
 import { toChecksumAddress } from '../address.js';
-import { ALC } from '../spec.js';
+import { formatAlc as formatAmount } from '../amount.js';
 import type { AuditReport } from './replay.js';
 
-export function formatAlc(units: bigint): string {
-  const whole = units / ALC;
-  const frac = (units % ALC).toString().padStart(18, '0').replace(/0+$/, '');
-  return `${whole.toLocaleString('en-US')}${frac ? '.' + frac : ''} ALC`;
-}
+const formatAlc = (units: bigint): string => `${formatAmount(units)} ALC`;
 
 export function formatReport(r: AuditReport, source: string): string {
   const txTotal = Object.values(r.txs).reduce((a, b) => a + b, 0);

@@ -69,6 +69,18 @@ describe('node HTTP API', () => {
     expect((await get(`${url}/readyz`)).json.status).toBe('ready');
   });
 
+  it('takes chainId in the forms Ethereum tools send: 0x hex (eth_chainId), a JSON number, a decimal string', async () => {
+    const nonce = BigInt((await account(alice.address)).pendingNonce);
+    const forms: unknown[] = [`0x${CHAIN_ID.toString(16)}`, Number(CHAIN_ID), CHAIN_ID.toString()];
+    let last = '';
+    for (const [i, chainId] of forms.entries()) {
+      const r = await transfer({ ...(await signedTransfer(102, bob.address, 1n, nonce + BigInt(i), net.network)), chainId });
+      expect(r.status, JSON.stringify(r.json)).toBe(202);
+      last = r.json.hash;
+    }
+    await confirmed(last);
+  });
+
   it('pages history newest first with a cursor', async () => {
     const before = Number((await account(alice.address)).pendingNonce);
     const hashes: string[] = [];
@@ -109,6 +121,10 @@ describe('node HTTP API', () => {
       }, 400, 'TX_BAD_SIGNATURE'],
       ['a malformed genesisHash field', async () => transfer({ ...(await signedTransfer(102, bob.address, 1n, 99n, net.network)), genesisHash: '0x12' }), 400, 'BAD_HASH'],
       ['a mismatched chainId field', async () => transfer({ ...(await signedTransfer(102, bob.address, 1n, 99n, net.network)), chainId: '1' }), 400, 'TX_WRONG_CHAIN'],
+      ['a mismatched hex chainId field', async () => transfer({ ...(await signedTransfer(102, bob.address, 1n, 99n, net.network)), chainId: '0x1' }), 400, 'TX_WRONG_CHAIN'],
+      // An array that stringifies to the right id was accepted (issue 17): a chainId is a number, never coerced.
+      ['a chainId in an array', async () => transfer({ ...(await signedTransfer(102, bob.address, 1n, 99n, net.network)), chainId: [Number(CHAIN_ID)] }), 400, 'BAD_REQUEST'],
+      ['a chainId of "0x"', async () => transfer({ ...(await signedTransfer(102, bob.address, 1n, 99n, net.network)), chainId: '0x' }), 400, 'BAD_REQUEST'],
       ['a used nonce', async () => transfer(await signedTransfer(102, bob.address, 2n * ALC, 0n, net.network)), 409, 'TX_BAD_NONCE'],
       ['a replayed transaction', async () => transfer(await signedTransfer(102, bob.address, 3n * ALC, 0n, net.network)), 409, 'TX_DUPLICATE'],
       ['a nonce gap', async () => transfer(await signedTransfer(102, bob.address, 1n, 1000n, net.network)), 409, 'TX_NONCE_GAP'],

@@ -7,7 +7,7 @@ import type { TransferTx } from '../../chain/tx/types.js';
 import type { LedgerService } from '../ledger-service.js';
 import { readJsonBody } from './body.js';
 import { ApiError, badRequest, notFound } from './errors.js';
-import { addressParam, amountParam, hashParam, intQuery, signatureParam, uint64Param } from './params.js';
+import { addressParam, amountParam, chainIdParam, hashParam, intQuery, signatureParam, uint64Param } from './params.js';
 import { txView } from './views.js';
 
 const TRANSFER_FIELDS = new Set(['from', 'to', 'amount', 'nonce', 'signature', 'chainId', 'genesisHash']);
@@ -21,11 +21,7 @@ export function ledgerRoutes(router: Router, ledger: LedgerService): void {
     if (unknown.length > 0) throw badRequest('BAD_REQUEST', `unknown field(s): ${unknown.join(', ')}`);
     // The network the wallet says it signed for; the ledger refuses another one as TX_WRONG_CHAIN, naming both.
     const signedFor: Partial<NetworkDomain> = {};
-    if (body.chainId !== undefined) {
-      const id = String(body.chainId);
-      if (!/^[0-9]{1,20}$/.test(id)) throw badRequest('TX_WRONG_CHAIN', `chainId ${id} is not this chain's (${chain.spec.chainId})`);
-      signedFor.chainId = BigInt(id);
-    }
+    if (body.chainId !== undefined) signedFor.chainId = chainIdParam(body.chainId, 'chainId');
     if (body.genesisHash !== undefined) signedFor.genesisHash = hashParam(body.genesisHash, 'genesisHash');
     const tx: TransferTx = {
       type: 'transfer',

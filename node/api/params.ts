@@ -32,6 +32,20 @@ export function uint64Param(value: unknown, field: string): bigint {
   return n;
 }
 
+/**
+ * A chain id in the forms Ethereum tools send it: a JSON integer, a decimal string, or a 0x-prefixed hex quantity
+ * (what `eth_chainId` returns, EIP-695). Anything else (an array, "0x", a float) is refused, never coerced.
+ */
+export function chainIdParam(value: unknown, field: string): bigint {
+  if (typeof value === 'string' && /^0x[0-9a-fA-F]{1,64}$/.test(value)) {
+    const n = BigInt(value);
+    if (n > MAX_U256) throw badRequest('BAD_REQUEST', `${field} overflows 256 bits`);
+    return n;
+  }
+  if (typeof value === 'number' || (typeof value === 'string' && /^[0-9]+$/.test(value))) return uint64Param(value, field);
+  throw badRequest('BAD_REQUEST', `${field} must be a number, a decimal string or a 0x-prefixed hex string (as eth_chainId returns), got ${JSON.stringify(value)}`);
+}
+
 export function signatureParam(value: unknown, field: string): Uint8Array {
   if (!isHex(value, 65)) throw badRequest('TX_BAD_SIGNATURE', `${field} must be 0x followed by 130 hex digits (r, s, v)`);
   const sig = fromHex(value, 65);

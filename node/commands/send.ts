@@ -5,8 +5,7 @@ import { EIP712_TYPES, eip712Domain } from '../../chain/tx/eip712.js';
 import { fetchNetworkDomain } from '../miner/node-network.js';
 import { parseAddress, toChecksumAddress } from '../../chain/address.js';
 import { toHex } from '../../chain/bytes.js';
-import { formatAlc } from '../../chain/audit/report.js';
-import { parseAlc } from './amount.js';
+import { formatAlc, parseAlc } from '../../chain/amount.js';
 
 async function call(url: string, init?: RequestInit): Promise<Record<string, unknown>> {
   const res = await fetch(url, init).catch((err: Error) => {
@@ -20,7 +19,9 @@ async function call(url: string, init?: RequestInit): Promise<Record<string, unk
 export async function sendCommand(o: { key: string; to: string; amount: string; node: string; wait: boolean }): Promise<void> {
   const wallet = new Wallet(toHex(readKeyFile(o.key)));
   const to = parseAddress(o.to, '--to');
-  const amount = parseAlc(o.amount);
+  const parsed = parseAlc(o.amount);
+  if (!parsed.ok) throw new Error(`--amount: ${parsed.problem}`);
+  const amount = parsed.value;
   if (amount === 0n) throw new Error('--amount must be more than 0');
   const node = o.node.replace(/\/+$/, '');
   const network = await fetchNetworkDomain(node).catch((err: Error) => {
@@ -38,7 +39,7 @@ export async function sendCommand(o: { key: string; to: string; amount: string; 
       chainId: network.chainId.toString(), genesisHash: network.genesisHash,
     }),
   });
-  console.log(`sent ${formatAlc(amount)} to ${message.to}: ${String(sent.hash)} (pending)`);
+  console.log(`sent ${formatAlc(amount)} ALC to ${message.to}: ${String(sent.hash)} (pending)`);
   if (!o.wait) return;
   const deadline = Date.now() + 60_000;
   while (Date.now() < deadline) {

@@ -8,7 +8,7 @@ import { NodeApi, NodeApiError } from '../api/node-api.js';
 import type { AccountRecord, ChainHead, LedgerAccount, NetworkStatus } from '../api/types.js';
 import type { AiloEvents, PendingTransfer } from './events.js';
 import { miningController } from '../mining/mining-controller.js';
-import { formatAlc } from '../wallet/amount.js';
+import { formatAlc } from '../../../chain/amount.js';
 import { shellStyles } from './shared-styles.js';
 import './ailo-dashboard-page.js';
 import './ailo-login-page.js';

@@ -9,7 +9,7 @@ import { networkDomainOf } from '../api/network.js';
 import { NodeApiError } from '../api/node-api.js';
 import type { LedgerAccount } from '../api/types.js';
 import { WrongKeyError } from '../crypto/account-keys.js';
-import { formatAlc, parseAlc } from '../wallet/amount.js';
+import { formatAlc, parseAlc } from '../../../chain/amount.js';
 import {
   browserWallet, browserWalletAccount, signTransfer, signTransferWithProvider, type TransferIntent,
 } from '../wallet/transfer.js';
@@ -232,7 +232,8 @@ export class AiloSendPage extends LitElement {
     return html`<section class="card" aria-labelledby="preview-title">
       <h2 id="preview-title" tabindex="-1">Check and sign</h2>
       <dl>
-        <dt>Send</dt><dd class="big" data-testid="preview-amount">${formatAlc(p.amount)} ALC</dd>
+        <!-- Ungrouped: "12,001" reads as 12.001 where the comma is the decimal mark; "12001" reads one way everywhere. -->
+        <dt>Send</dt><dd class="big" data-testid="preview-amount">${formatAlc(p.amount, { group: false })} ALC</dd>
         <dt>To</dt><dd class="mono">${toChecksumAddress(p.to)}</dd>
         <dt>From</dt><dd class="mono">${toChecksumAddress(p.from)}</dd>
         <dt>Balance now</dt><dd>${formatAlc(p.balance)} ALC</dd>

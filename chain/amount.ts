@@ -1,4 +1,7 @@
-/** ALC amounts as people write them ("12.5") and as the ledger keeps them (bigint base units, 18 decimals). */
+/**
+ * ALC amounts as people write them ("12.5") and as the ledger keeps them (bigint base units, 18 decimals): the one
+ * parser and formatter of the wallet UI and the ailo CLI (browser-safe).
+ */
 
 export const ALC_DECIMALS = 18;
 const UNIT = 10n ** BigInt(ALC_DECIMALS);
@@ -6,12 +9,21 @@ const MAX_U256 = (1n << 256n) - 1n;
 
 export type AmountParse = { ok: true; value: bigint } | { ok: false; problem: string };
 
-/** Parses a decimal ALC amount exactly (string arithmetic, never a float). Accepts "1", "1.5", "0.000000000000000001", "1,000.5". */
+/**
+ * Parses a decimal ALC amount exactly (string arithmetic, never a float). The point is the decimal mark. Accepts
+ * "1", "1.5", "0.000000000000000001", and thousands grouped by spaces, underscores or apostrophes ("12 001",
+ * "1'000") or by commas where they cannot be a decimal mark ("1,000.5", "1,000,000"). A lone comma is refused as
+ * ambiguous ("12,001" is twelve thousand and one in English and 12.001 in much of the world; "1,5" likewise).
+ */
 export function parseAlc(input: string): AmountParse {
   let text = input.trim();
   if (text === '') return { ok: false, problem: 'enter an amount' };
   const [wholePart, ...rest] = text.split('.');
-  if (/^\d{1,3}([, _]\d{3})+$/.test(wholePart!)) text = [wholePart!.replace(/[, _]/g, ''), ...rest].join('.');
+  const commas = (wholePart!.match(/,/g) ?? []).length;
+  if (commas === 1 && rest.length === 0) {
+    return { ok: false, problem: `"${text}" is ambiguous: a comma may be a decimal mark or a thousands separator; write ${text.replace(',', '')} or ${text.replace(',', '.')} (a point is the decimal mark)` };
+  }
+  if (/^\d{1,3}([, _']\d{3})+$/.test(wholePart!) && !(commas > 0 && /[ _']/.test(wholePart!))) text = [wholePart!.replace(/[, _']/g, ''), ...rest].join('.');
   if (text.startsWith('-')) return { ok: false, problem: 'the amount cannot be negative' };
   const m = /^(\d*)(?:\.(\d*))?$/.exec(text);
   if (!m || (m[1] === '' && (m[2] ?? '') === '')) return { ok: false, problem: 'write the amount as a number, e.g. 12.5' };

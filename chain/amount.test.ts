@@ -11,6 +11,10 @@ describe('ALC amounts', () => {
     expect(parseAlc('0.000000000000000001')).toEqual({ ok: true, value: 1n });
     expect(parseAlc('9007199254740993.000000000000000001')).toEqual({ ok: true, value: 9007199254740993n * ALC + 1n });
     expect(parseAlc(' 1,000,000.25 ')).toEqual({ ok: true, value: 1_000_000n * ALC + ALC / 4n });
+    expect(parseAlc('1,000,000')).toEqual({ ok: true, value: 1_000_000n * ALC });
+    expect(parseAlc('12,001.5')).toEqual({ ok: true, value: 12_001n * ALC + ALC / 2n });
+    expect(parseAlc('12 001')).toEqual({ ok: true, value: 12_001n * ALC });
+    expect(parseAlc("1'000")).toEqual({ ok: true, value: 1_000n * ALC });
     expect(parseAlc('.5')).toEqual({ ok: true, value: ALC / 2n });
     expect(parseAlc('5.')).toEqual({ ok: true, value: 5n * ALC });
   });
@@ -19,7 +23,9 @@ describe('ALC amounts', () => {
     expect(parseAlc('')).toMatchObject({ ok: false, problem: 'enter an amount' });
     expect(parseAlc('0.0000000000000000001')).toMatchObject({ ok: false, problem: expect.stringMatching(/18 decimal places/) });
     expect(parseAlc('-1')).toMatchObject({ ok: false, problem: expect.stringMatching(/negative/) });
-    for (const bad of ['1e18', '1,5', '1.2.3', 'abc', '.', '0x10', '1,0000', 'Infinity']) expect(parseAlc(bad).ok, bad).toBe(false);
+    for (const bad of ['1e18', '1,5', '1.2.3', 'abc', '.', '0x10', '1,0000', 'Infinity', '1,000 000', '1.000,5']) expect(parseAlc(bad).ok, bad).toBe(false);
+    // A lone comma is refused as ambiguous, with both readings offered (issue 17: "12,001" was read as 12001).
+    expect(parseAlc('12,001')).toMatchObject({ ok: false, problem: expect.stringMatching(/ambiguous.*write 12001 or 12\.001/) });
     expect(parseAlc('1' + '0'.repeat(80))).toMatchObject({ ok: false, problem: expect.stringMatching(/too large/) });
   });
 
