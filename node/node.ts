@@ -10,7 +10,7 @@ import { accountRoutes } from './accounts/account-routes.js';
 import { AccountVault } from './accounts/vault.js';
 import { chainRoutes } from './api/chain-routes.js';
 import { ledgerRoutes } from './api/ledger-routes.js';
-import { createApp } from './api/server.js';
+import { answerClientErrors, createApp } from './api/server.js';
 import { serveWalletUi } from './api/static.js';
 import { statusRoutes } from './api/status-routes.js';
 import { BlockProducer } from './block-producer.js';
@@ -115,6 +115,7 @@ export class AiloNode {
       }).catch((err: NodeJS.ErrnoException) => {
         throw err.code === 'EADDRINUSE' ? new Error(`port ${o.port} on ${o.host} is in use; pick another with --port`) : err;
       });
+      answerClientErrors(server);
       server.requestTimeout = 30_000;
       server.headersTimeout = 10_000;
       const address = server.address() as AddressInfo;

@@ -29,5 +29,11 @@ export function toApiError(err: unknown): ApiError {
   }
   if (err instanceof BlockError) return new ApiError(err.code === BlockErrorCode.BELOW_FINALITY ? 409 : 400, err.code, err.message);
   if (err instanceof AddressError) return badRequest('BAD_ADDRESS', err.message);
+  // The client hung up before its body arrived (Node's 'aborted' error): its fault, not the node's; nobody is left to
+  // read the answer, and it is not logged as an internal error.
+  const code = (err as NodeJS.ErrnoException | undefined)?.code;
+  if (code === 'ECONNRESET' || code === 'ECONNABORTED' || code === 'ERR_STREAM_PREMATURE_CLOSE') {
+    return badRequest('REQUEST_ABORTED', 'the request was closed before its whole body arrived: send the body Content-Length announces');
+  }
   return new ApiError(500, 'INTERNAL', 'internal error; the node logged the details');
 }

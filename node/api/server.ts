@@ -1,4 +1,6 @@
 /** The node's HTTP API: a Koa app with one error shape for every failure and the ledger, chain and status routes. */
+import type { Server } from 'node:http';
+import type { Duplex } from 'node:stream';
 import Koa from 'koa';
 import Router from '@koa/router';
 import { toApiError } from './errors.js';
@@ -35,4 +37,30 @@ export function createApp(mount: (router: Router) => void, log: (line: string) =
     log(`http: ${err.message}`);
   });
   return app;
+}
+
+/** Statuses for the HTTP parser's errors that are not plain malformed framing (Node's llhttp error codes). */
+const CLIENT_ERROR_STATUS: Record<string, [number, string]> = {
+  HPE_HEADER_OVERFLOW: [431, 'the request headers are too large'],
+  ERR_HTTP_REQUEST_TIMEOUT: [408, 'the request did not arrive in time'],
+  HPE_HEADERS_TIMEOUT: [408, 'the request headers did not arrive in time'],
+};
+
+/**
+ * Answers requests the HTTP parser refuses before Koa sees them (a negative or duplicate Content-Length, a bad
+ * chunk size, a malformed request line) in the API's one error shape, `{ error: { code, message } }` (Node's default
+ * is a bare 400), and closes the connection; a client that hung up gets nothing and is not logged.
+ */
+export function answerClientErrors(server: Server): void {
+  server.on('clientError', (err: NodeJS.ErrnoException, socket: Duplex) => {
+    const code = err.code ?? 'HPE_INVALID';
+    if (code === 'ECONNRESET' || !socket.writable) {
+      socket.destroy();
+      return;
+    }
+    const [status, what] = CLIENT_ERROR_STATUS[code] ?? [400, 'the request is not valid HTTP/1.1'];
+    const body = JSON.stringify({ error: { code: 'BAD_HTTP_REQUEST', message: `${what} (${code}: ${err.message}); send one valid Content-Length or a well-formed chunked body` } });
+    socket.end(`HTTP/1.1 ${status} ${status === 400 ? 'Bad Request' : status === 408 ? 'Request Timeout' : 'Request Header Fields Too Large'}\r\n` +
+      `Content-Type: application/json; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`);
+  });
 }

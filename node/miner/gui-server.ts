@@ -13,7 +13,7 @@ import { deviceName, type Miner, type MinerDevice, type MinerStatus, type StepPo
 import type { GpuOption } from '../../trainer/miner/provider-choice.js';
 import { readJsonBody } from '../api/body.js';
 import { ApiError, badRequest } from '../api/errors.js';
-import { createApp } from '../api/server.js';
+import { answerClientErrors, createApp } from '../api/server.js';
 import { NODE_VERSION } from '../api/status-routes.js';
 import { serveWalletUi, WALLET_UI_DIST } from '../api/static.js';
 import type { LogEntry, MinerMonitor, MonitorEvent } from './monitor.js';
@@ -74,6 +74,7 @@ export class MinerGui {
     const app = createApp((router) => this.routes(router), (line) => this.o.monitor.log(`gui: ${line}`, 'error'));
     app.use(serveWalletUi(this.o.dist ?? WALLET_UI_DIST, 'miner.html'));
     const server = createServer(app.callback());
+    answerClientErrors(server);
     this.server = server;
     const listen = (port: number): Promise<void> => new Promise<void>((resolve, reject) => {
       server.once('error', reject);
