@@ -11,6 +11,7 @@ describe('reward formula', () => {
     expect(full).toBe(Math.round(10_000 / FULL_WORK_RATIO));
     expect(half / full).toBeCloseTo(0.5, 2);
     expect(qualityFromWork(policy, FULL_WORK_RATIO)).toBe(10_000);
+    expect(qualityFromWork(policy, 1.6)).toBe(10_000); // more than the task's gain (overtraining) earns no more
     expect(qualityFromWork(policy, 50)).toBe(10_000);
     expect(qualityFromWork(policy, 0.01)).toBe(1000); // the chain's floor; the coordinator refuses such work before
     expect(() => qualityFromWork(policy, Number.NaN)).toThrow(RangeError);

@@ -11,8 +11,12 @@
  */
 import type { RewardPolicy } from './spec.js';
 
-/** Work ratio at which the multiplier reaches `maxQuality` (an honest task scores about 1; windows vary by about ±30%). */
-export const FULL_WORK_RATIO = 1.5;
+/**
+ * Work ratio at which the multiplier reaches `maxQuality`: a full, honest task (honest tasks measured 0.73-1.11,
+ * `npm run bench -- acceptance`). More than a full task's gain earns no more, so training longer or harder than the
+ * task asks (which overfits) never pays better than the task.
+ */
+export const FULL_WORK_RATIO = 1;
 
 /** The quality multiplier, thousandths, for `workRatio` (>= 0); clamped to the policy's range. */
 export function qualityFromWork(policy: RewardPolicy, workRatio: number): number {

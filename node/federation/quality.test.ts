@@ -4,7 +4,7 @@ import { judge, sharedTokens, type QualityMeasurement, type ScorePolicy } from '
 import { gainStats, pairedTest, welchTest, type GainStats } from './row-statistics.js';
 
 const rewards: RewardPolicy = { contributionBase: ALC / 10n, minQuality: 1000, maxQuality: 10_000, inferenceShare: ALC / 20n, maxStaleness: 4n };
-const policy: ScorePolicy = { taskRows: 128, unassignedRows: 128, heldOutRows: 64, minWorkRatio: 0.3, maxHarmRatio: 0.5, maxHeldOutLead: 0.3 };
+const policy: ScorePolicy = { taskRows: 128, unassignedRows: 128, heldOutRows: 64, minWorkRatio: 0.3, maxWorkRatio: 1.5, maxHarmRatio: 0.5, maxHeldOutLead: 0.3 };
 const REFERENCE = { gain: 0.2 };
 
 /**
@@ -30,7 +30,13 @@ describe('judge: the verdict on a measurement', () => {
     const v = judge(measured(honest), REFERENCE, policy, rewards);
     expect(v.accepted).toBe(true);
     expect(v.workRatio).toBeCloseTo(1, 9);
-    if (v.accepted) expect(v.quality).toBe(6667);
+    if (v.accepted) expect(v.quality).toBe(10_000);
+  });
+
+  it('refuses an update with far more task-specific gain than the task\'s steps produce (overtrained), and pays a little more no more', () => {
+    expect(judge(measured({ ...honest, taskLead: g(0.32, 0.05) }), REFERENCE, policy, rewards)).toMatchObject({ accepted: false, code: 'OVERTRAINED' });
+    const more = judge(measured({ ...honest, taskLead: g(0.26, 0.05) }), REFERENCE, policy, rewards);
+    expect(more).toMatchObject({ accepted: true, quality: 10_000 });
   });
 
   it('half the task-specific gain earns at most 60% of a full one', () => {

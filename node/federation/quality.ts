@@ -36,6 +36,11 @@ export interface ScorePolicy {
   heldOutRows: number;
   /** Least task-specific gain, as a fraction of the version's reference tasks', that is paid at all. */
   minWorkRatio: number;
+  /**
+   * Most task-specific gain, as a fraction of the reference tasks', that the task's steps at its learning rate
+   * produce; beyond it the update was trained longer or harder than asked (honest tasks: 0.73-1.11 measured).
+   */
+  maxWorkRatio: number;
   /** Most harm to held-out text (nats), as a fraction of the update's task-specific gain, that is tolerated. */
   maxHarmRatio: number;
   /**
@@ -119,7 +124,7 @@ export interface QualityMeasurement {
   specificGain: number;
 }
 
-export type RefusalCode = 'NO_IMPROVEMENT' | 'NOT_TASK_SPECIFIC' | 'TRAINED_ON_HELD_OUT' | 'HURTS_HELD_OUT' | 'TOO_LITTLE_WORK';
+export type RefusalCode = 'NO_IMPROVEMENT' | 'NOT_TASK_SPECIFIC' | 'TRAINED_ON_HELD_OUT' | 'HURTS_HELD_OUT' | 'OVERTRAINED' | 'TOO_LITTLE_WORK';
 
 /** What the coordinator's own reference tasks measured on a version: the yardstick of honest work. */
 export interface Reference {
@@ -170,6 +175,10 @@ export function judge(m: QualityMeasurement, reference: Reference, policy: Score
   }
   if (m.heldOutTest.t <= -m.heldOutTest.critical && -m.heldOut.mean > policy.maxHarmRatio * m.specificGain) {
     return refuse('HURTS_HELD_OUT', `the update makes held-out text significantly worse, by more than ${policy.maxHarmRatio} of what it taught its own rows: it overfits; use the task's learning rate and step count`);
+  }
+  if (workRatio > policy.maxWorkRatio) {
+    return refuse('OVERTRAINED',
+      `the update's task-specific gain is ${(workRatio * 100).toFixed(0)}% of a full task's on this version, more than the task's steps at its learning rate produce (at most ${(policy.maxWorkRatio * 100).toFixed(0)}%): it was trained longer or harder than asked, which overfits its rows; train exactly the task's steps at its lr`);
   }
   if (!(workRatio >= policy.minWorkRatio)) {
     return refuse('TOO_LITTLE_WORK',

@@ -30,5 +30,5 @@ export function taskTokenCount(task: LocalTrainingTask): number {
 export const TASK_CLOSED_CODES: ReadonlySet<string> = new Set([
   'TASK_USED', 'TASK_EXPIRED', 'TASK_ABANDONED', 'TASK_REFUSED', 'UNKNOWN_TASK', 'TASK_NOT_YOURS',
   // A scored refusal closes the task too (one scored try per task).
-  'NO_IMPROVEMENT', 'NOT_TASK_SPECIFIC', 'TRAINED_ON_HELD_OUT', 'HURTS_HELD_OUT', 'TOO_LITTLE_WORK',
+  'NO_IMPROVEMENT', 'NOT_TASK_SPECIFIC', 'TRAINED_ON_HELD_OUT', 'HURTS_HELD_OUT', 'OVERTRAINED', 'TOO_LITTLE_WORK',
 ]);

@@ -52,6 +52,11 @@ const NOISE_SIGMAS = [1e-4, 1e-3, 1e-2];
 /** Overfitting settings the worsening attack tries, most aggressive first. */
 const WORSENING = [{ stepsFactor: 4, lrFactor: 10 }, { stepsFactor: 4, lrFactor: 4 }, { stepsFactor: 3, lrFactor: 2 }];
 const PROBE_EVAL_ROWS = 16;
+/**
+ * How much more (nats, by the attacker's probe) an update must raise held-out loss than an honest update of the same
+ * task does, to count as worsening: late in training honest updates raise it a little too (they are averaged).
+ */
+const WORSE_THAN_HONEST = 0.05;
 
 interface AcceptedHonest {
   task: MinerTask;
@@ -292,6 +297,10 @@ class RedTeamRun {
       const held = this.evalRows(task.modelVersion + 1, task.seqLen).subarray(0, PROBE_EVAL_ROWS * width);
       this.probe ??= new LossProbe(cfg);
       let chosen: { bytes: Uint8Array; change: { task: LossChange; held: LossChange }; label: string } | undefined;
+      const honest = decodeFor(cfg, (await trainedUpdate(cfg, base, tokens, task)).bytes);
+      const honestHeld = await this.probe.change(base, honest, held, width);
+      const bar = honestHeld.after - honestHeld.before + WORSE_THAN_HONEST;
+      const worsens = (c: { task: LossChange; held: LossChange }): boolean => c.task.after < c.task.before && c.held.after - c.held.before > bar;
       for (const { stepsFactor, lrFactor } of WORSENING) {
         const steps = task.steps * stepsFactor;
         const made = await trainedUpdate(cfg, base, cycleRows(tokens, width, steps * task.batchSize), task, { steps, lr: task.lr * lrFactor });
@@ -300,9 +309,9 @@ class RedTeamRun {
         const candidate = { bytes: made.bytes, change, label: `${stepsFactor}x steps at ${lrFactor}x lr` };
         const rise = (c: typeof candidate): number => (c.change.task.after < c.change.task.before ? c.change.held.after - c.change.held.before : -Infinity);
         if (!chosen || rise(candidate) > rise(chosen)) chosen = candidate;
-        if (change.task.after < change.task.before && change.held.after > change.held.before) break;
+        if (worsens(change)) break;
       }
-      if (!(chosen!.change.task.after < chosen!.change.task.before && chosen!.change.held.after > chosen!.change.held.before)) {
+      if (!worsens(chosen!.change)) {
         // Early in training overfitting still helps held-out text: learn the task rows and unlearn the held-out split
         // (gradient ascent on all of it) in one update.
         const learn = await trainedUpdate(cfg, base, tokens, task);
@@ -316,7 +325,7 @@ class RedTeamRun {
       }
       this.worsening.push(chosen!.change);
       const d = (c: LossChange): string => `${c.before.toFixed(3)} -> ${c.after.toFixed(3)}`;
-      return { bytes: chosen!.bytes, note: `${chosen!.label}; attacker-measured task rows ${d(chosen!.change.task)}, held-out ${d(chosen!.change.held)}` };
+      return { bytes: chosen!.bytes, note: `${chosen!.label}; attacker-measured task rows ${d(chosen!.change.task)}, held-out ${d(chosen!.change.held)} (an honest update: ${d(honestHeld)})` };
     });
   }
 
