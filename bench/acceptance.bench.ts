@@ -21,7 +21,7 @@ import { compressTaskUpdate } from '../trainer/federated/task-update.js';
 import { numel, paramSpecs, presetConfig } from '../trainer/model/config.js';
 import { initWeights } from '../trainer/model/weights.js';
 
-type Kind = 'honest' | 'half steps' | 'other text' | 'held-out mix' | 'held-out 1/4' | 'noise 1e-3';
+type Kind = 'honest' | 'half steps' | '2x steps' | 'overtrained' | 'other text' | 'held-out mix' | 'held-out 1/4' | 'noise 1e-3';
 
 export async function run(): Promise<void> {
   const cache = await mkdtemp(join(tmpdir(), 'ailo-acceptance-bench-'));
@@ -54,8 +54,8 @@ export async function run(): Promise<void> {
     for (let v = 0; v < versions; v++) {
       const lr = fed.lr / Math.sqrt(1 + v / 10);
       const task: AttackTask = { steps, batchSize: B, seqLen: T, lr, density, maxAbs: 3 * lr * steps } as AttackTask;
-      const train = async (tokens: Uint16Array, s = steps): Promise<ModelUpdate> => {
-        const r = await trainLocally(cfg, 'cpu', base, tokens, { steps: s, batchSize: B, seqLen: T, lr });
+      const train = async (tokens: Uint16Array, s = steps, rate = lr): Promise<ModelUpdate> => {
+        const r = await trainLocally(cfg, 'cpu', base, tokens, { steps: s, batchSize: B, seqLen: T, lr: rate });
         return decodeUpdate(compressTaskUpdate(cfg, r!.update, { density, maxAbs: task.maxAbs }).bytes, sizes);
       };
       const pool = await meter.pool(base, draw(trainRows, 4 * score.unassignedRows), draw(evalRows, 4 * score.heldOutRows));
@@ -87,6 +87,11 @@ export async function run(): Promise<void> {
       while (sharedTokens(rangeOf(other), rangeOf(a)) > 0) other = windows[Math.floor(rng() * windows.length)]!;
       await scoreOn('half steps', await train(tokensOf(a).subarray(0, (steps / 2) * B * width), steps / 2), a);
       await scoreOn('other text', await train(tokensOf(other)), a);
+      // Trained longer or harder than asked, on the task's own rows (cycled): the red team's worsening attacker.
+      const own = tokensOf(a);
+      const cycled = (k: number): Uint16Array => Uint16Array.from({ length: k * own.length }, (_, i) => own[i % own.length]!);
+      await scoreOn('2x steps', await train(cycled(2), 2 * steps), a);
+      await scoreOn('overtrained', await train(cycled(4), 4 * steps, 10 * lr), a);
       for (let k = 0; k < 3; k++) {
         const b = windows[Math.floor(rng() * windows.length)]!;
         const from = evalTokens.subarray(k * 16 * width);
@@ -102,7 +107,7 @@ export async function run(): Promise<void> {
     }
     await meter.dispose();
 
-    const kinds: Kind[] = ['honest', 'half steps', 'other text', 'held-out mix', 'held-out 1/4', 'noise 1e-3'];
+    const kinds: Kind[] = ['honest', 'half steps', '2x steps', 'overtrained', 'other text', 'held-out mix', 'held-out 1/4', 'noise 1e-3'];
     const fs = (x: number): string => x.toFixed(3);
     for (const r of process.env.ACCEPTANCE_DETAIL ? results : []) {
       const m = r.m;
@@ -120,7 +125,8 @@ export async function run(): Promise<void> {
         if (verdict.accepted) paid += verdict.quality / 1000;
       }
       const accepted = codes.get('ACCEPTED') ?? 0;
-      console.log(`${kind.padEnd(13)} ${String(rs.length).padStart(3)} scored, ${((100 * accepted) / rs.length).toFixed(1)}% accepted: ${[...codes].map(([c, n]) => `${c} ${n}`).join(', ')}; mean quality paid ${(paid / rs.length).toFixed(2)}x`);
+      const ratios = rs.map((r) => judge(r.m, { gain: r.refGain }, score, DEFAULT_REWARDS).workRatio).sort((x, y) => x - y);
+      console.log(`${kind.padEnd(13)} work ratio ${ratios[0]!.toFixed(2)}-${ratios.at(-1)!.toFixed(2)}; ${String(rs.length).padStart(3)} scored, ${((100 * accepted) / rs.length).toFixed(1)}% accepted: ${[...codes].map(([c, n]) => `${c} ${n}`).join(', ')}; mean quality paid ${(paid / rs.length).toFixed(2)}x`);
     }
   } finally {
     await rm(cache, { recursive: true, force: true });

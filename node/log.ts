@@ -28,3 +28,29 @@ export function createLogger(level: LogLevel, format: 'text' | 'json', write: (l
   };
   return { debug: emit('debug'), info: emit('info'), warn: emit('warn'), error: emit('error') };
 }
+
+/**
+ * A log for lines that can repeat without bound (one per junk message a peer sends): per `kind` (a fixed string
+ * from the code, so the table stays small) it writes the first `burst` lines of each `windowMs` and counts the rest,
+ * then says how many it left out with the next line that is written.
+ */
+export function repeatLimited(log: (line: string) => void, o: { burst?: number; windowMs?: number; now?: () => number } = {}): (kind: string, line: string) => void {
+  const burst = o.burst ?? 5;
+  const windowMs = o.windowMs ?? 60_000;
+  const now = o.now ?? Date.now;
+  const kinds = new Map<string, { start: number; written: number; suppressed: number }>();
+  return (kind, line) => {
+    const t = now();
+    let k = kinds.get(kind);
+    if (!k || t - k.start >= windowMs) {
+      const left = k?.suppressed ?? 0;
+      k = { start: t, written: 0, suppressed: 0 };
+      kinds.set(kind, k);
+      if (left > 0) line += ` (and ${left} more like it in the last ${Math.round(windowMs / 1000)} s, not logged)`;
+    }
+    if (k.written < burst) {
+      k.written++;
+      log(line);
+    } else k.suppressed++;
+  };
+}

@@ -82,6 +82,9 @@ export function p2pRoutes(router: Router, chain: Chain, peerNetwork: () => PeerN
 
   gossipRoute(router, '/api/p2p/block', peerNetwork, { perSecond: limits.blocksPerSecond, burst: limits.blockBurst, maxBytes: MAX_BLOCK_BYTES }, async (ctx, body, from) => {
     const result = await peerNetwork().receiveBlock(body, from);
+    if (result === 'orphan') {
+      throw new ApiError(409, 'UNKNOWN_PARENT', 'the block\'s parent is not known here and this node does not sync from the sender: send its ancestors first (oldest first), or join as a peer (GET /api/p2p/hello, then gossip signed for your URL)');
+    }
     ctx.status = result === 'imported' ? 201 : 202;
     ctx.body = { result };
   });

@@ -75,6 +75,10 @@ export class MinerGui {
     app.use(serveWalletUi(this.o.dist ?? WALLET_UI_DIST, 'miner.html'));
     const server = createServer(app.callback());
     answerClientErrors(server);
+    // Idle keep-alive sockets stay open longer than clients keep them (undici: 4 s), so a client never sends a request
+    // on a socket the server is closing (ECONNRESET), even when a training step holds the event loop for seconds.
+    server.keepAliveTimeout = 65_000;
+    server.headersTimeout = 66_000;
     this.server = server;
     const listen = (port: number): Promise<void> => new Promise<void>((resolve, reject) => {
       server.once('error', reject);

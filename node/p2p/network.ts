@@ -24,6 +24,7 @@ import type { PeerRequest, PeerSender, RequestAuthenticator } from './authentica
 import { ENVELOPE_HEADERS, RESPONSE_SIGNATURE_HEADER, verifyHello, verifyResponse, type NodeIdentity } from './envelope.js';
 import { PeerSet } from './peer-set.js';
 import { RateLimiter } from './rate-limit.js';
+import { repeatLimited } from '../log.js';
 
 const REQUEST_TIMEOUT_MS = 10_000;
 const SYNC_PAGE = 100;
@@ -160,7 +161,11 @@ export class PeerNetwork {
     private readonly syncIntervalMs = Math.max(250, Math.min(chain.spec.blockPeriodMs, 2000)),
   ) {
     peers.selfId = identity.id;
+    this.logRepeated = repeatLimited(log);
   }
+
+  /** Lines a peer's junk can repeat without bound (penalties short of a ban), limited per kind. */
+  private readonly logRepeated: (kind: string, line: string) => void;
 
   start(): void {
     this.running = true;
@@ -335,8 +340,12 @@ export class PeerNetwork {
     if (added > 0) this.fruitlessVotes.delete(peer);
   }
 
-  /** A block gossiped by a peer: imported if it extends our head, otherwise a reason to sync with that peer. */
-  async receiveBlock(bytes: Uint8Array, from: PeerSender | undefined): Promise<'imported' | 'known' | 'syncing'> {
+  /**
+   * A block gossiped by a peer: imported if it extends our head, otherwise a reason to sync with that peer. An unknown
+   * parent from a sender this node will not sync from (anonymous, not a proven peer, and not carrying a coordinator's
+   * seal that would make it worth a dial) is 'orphan': nothing follows from it, and the answer says so.
+   */
+  async receiveBlock(bytes: Uint8Array, from: PeerSender | undefined): Promise<'imported' | 'known' | 'syncing' | 'orphan'> {
     let block: Block;
     try {
       block = decodeBlock(bytes);
@@ -360,14 +369,16 @@ export class PeerNetwork {
     }
     // A block on another fork (or an unknown parent) properly sealed by a coordinator is something new and valid: its
     // sender may be dialled (after the handshake), else a node nobody dials would never show us its heavier fork.
+    let worthDialling = false;
     if (from && !this.peers.has(from.url)) {
       const [sealer] = await this.ledger.verifier.recoverMany([sealDigest(block.header)], [block.signature]);
-      if (sealer === block.header.proposer && this.chain.spec.coordinators.includes(sealer)) this.learnFrom(from);
+      worthDialling = sealer === block.header.proposer && this.chain.spec.coordinators.includes(sealer);
+      if (worthDialling) this.learnFrom(from);
     }
-    // An unknown parent: sync from the sender if it is a proven peer; otherwise the next sync round finds the chain.
+    // An unknown parent: sync from the sender if it is a proven peer (or once a learned one passes the handshake).
     const peer = from && this.peers.urlOf(from.node);
     if (peer) void this.syncWith(peer).catch((err: Error) => this.log(`sync with ${peer}: ${err.message}`));
-    return 'syncing';
+    return peer || worthDialling ? 'syncing' : 'orphan';
   }
 
   /** A block whose time has not come: waited for if near (the next sync rounds import it), else not synced for a while. */
@@ -388,7 +399,7 @@ export class PeerNetwork {
   penalize(node: Address, points: number, why: string): void {
     this.counters.rejectedFromPeers++;
     if (this.peers.penalize(node, points)) this.log(`peer ${node} banned: ${why}`);
-    else this.log(`peer ${node}: ${why}`);
+    else this.logRepeated(`penalty: ${why.split(/[:(0-9]/)[0]}`, `peer ${node}: ${why}`);
   }
 
   /** Penalizes the node proven at `peer` (a URL in the table). */

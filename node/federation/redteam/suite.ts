@@ -53,9 +53,11 @@ const NOISE_SIGMAS = [1e-4, 1e-3, 1e-2];
 const WORSENING = [{ stepsFactor: 4, lrFactor: 10 }, { stepsFactor: 4, lrFactor: 4 }, { stepsFactor: 3, lrFactor: 2 }];
 const PROBE_EVAL_ROWS = 16;
 /**
- * How much more (nats, by the attacker's probe) an update must raise held-out loss than an honest update of the same
- * task does, to count as worsening: late in training honest updates raise it a little too (they are averaged).
+ * What counts as worsening (nats, by the attacker's probe): held-out loss rises by at least WORSENING_RISE, and by
+ * WORSE_THAN_HONEST more than an honest update of the same task raises it (late in training honest updates raise it a
+ * little too; the round's average is what improves).
  */
+const WORSENING_RISE = 0.1;
 const WORSE_THAN_HONEST = 0.05;
 
 interface AcceptedHonest {
@@ -299,7 +301,7 @@ class RedTeamRun {
       let chosen: { bytes: Uint8Array; change: { task: LossChange; held: LossChange }; label: string } | undefined;
       const honest = decodeFor(cfg, (await trainedUpdate(cfg, base, tokens, task)).bytes);
       const honestHeld = await this.probe.change(base, honest, held, width);
-      const bar = honestHeld.after - honestHeld.before + WORSE_THAN_HONEST;
+      const bar = Math.max(WORSENING_RISE, honestHeld.after - honestHeld.before + WORSE_THAN_HONEST);
       const worsens = (c: { task: LossChange; held: LossChange }): boolean => c.task.after < c.task.before && c.held.after - c.held.before > bar;
       for (const { stepsFactor, lrFactor } of WORSENING) {
         const steps = task.steps * stepsFactor;
