@@ -6,7 +6,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it, vi } from "vitest";
 import { main } from "./commands.js";
-import { parseModelConfig } from "./model/config.js";
+import { paramSpecs, parseModelConfig } from "./model/config.js";
+import { initWeights } from "./model/weights.js";
 import { referenceLossAndGrads, toParams64 } from "./reference/gpt2-f64.js";
 import { loadWeights, readSafetensors } from "./weights/safetensors.js";
 
@@ -15,6 +16,20 @@ afterAll(() => rm(dir, { recursive: true, force: true }));
 const cfgPath = join(dir, "tiny.json");
 const W = join(dir, "w.safetensors");
 await writeFile(cfgPath, JSON.stringify({ vocab_size: 97, n_positions: 16, n_embd: 16, n_layer: 2, n_head: 2, n_inner: 32 }));
+
+/** A safetensors file with any dtypes, as other tools write it (the trainer itself writes F32 only). */
+async function writeRawSafetensors(path: string, entries: [string, string, number[], Buffer][]): Promise<void> {
+  const header: Record<string, unknown> = {};
+  let offset = 0;
+  for (const [name, dtype, shape, bytes] of entries) {
+    header[name] = { dtype, shape, data_offsets: [offset, offset + bytes.length] };
+    offset += bytes.length;
+  }
+  const json = Buffer.from(JSON.stringify(header));
+  const len = Buffer.alloc(8);
+  len.writeBigUInt64LE(BigInt(json.length));
+  await writeFile(path, Buffer.concat([len, json, ...entries.map((e) => e[3])]));
+}
 
 async function run(...argv: string[]): Promise<{ code: number; out: string; err: string }> {
   let out = "", err = "";
@@ -86,6 +101,32 @@ describe("ailo-trainer", () => {
     expect(r.code, r.err).toBe(0);
     const cfg = parseModelConfig(JSON.parse(await readFile(join(out, "config.json"), "utf8")));
     expect((await loadWeights(back, cfg)).get("wte.weight")).toEqual((await loadWeights(W, cfg)).get("wte.weight"));
+  });
+
+  it("import reads files as other tools write them, and refuses a layout it would misread (issue 17)", async () => {
+    const cfg = parseModelConfig(JSON.parse(await readFile(cfgPath, "utf8")));
+    const w = initWeights(cfg, 9);
+    const f32 = (t: Float32Array): Buffer => Buffer.from(t.buffer, t.byteOffset, t.byteLength);
+    // Hugging Face names, the attention-mask buffers as U8 and BOOL, and (tied weights, as save_model writes them)
+    // only lm_head.weight for the embedding.
+    const entries: [string, string, number[], Buffer][] = paramSpecs(cfg)
+      .map((s) => [s.name === "wte.weight" ? "lm_head.weight" : `transformer.${s.name}`, "F32", s.shape, f32(w.get(s.name)!)] as [string, string, number[], Buffer]);
+    entries.push(["transformer.h.0.attn.bias", "U8", [1, 1, 16, 16], Buffer.alloc(256, 1)], ["transformer.h.1.attn.bias", "BOOL", [1, 1, 16, 16], Buffer.alloc(256, 1)]);
+    const hf = join(dir, "hf-like.safetensors");
+    await writeRawSafetensors(hf, entries);
+    const out = join(dir, "imported", "w.safetensors");
+    const r = await run("import", "--from", hf, "--config", cfgPath, "--out", out);
+    expect(r.code, r.err).toBe(0);
+    const back = await loadWeights(out, cfg);
+    expect(back.get("wte.weight")).toEqual(w.get("wte.weight"));
+    expect(back.get("h.1.attn.c_attn.weight")).toEqual(w.get("h.1.attn.c_attn.weight"));
+
+    // nn.Linear's layout ([out, in]) for a Conv1D matrix has the same number of values: refused by shape, not misread.
+    const linear = entries.map(([n, d, s, b]) => (n === "transformer.h.0.attn.c_attn.weight" ? [n, d, [...s].reverse(), b] : [n, d, s, b]) as [string, string, number[], Buffer]);
+    await writeRawSafetensors(hf, linear);
+    const bad = await run("import", "--from", hf, "--config", cfgPath, "--out", join(dir, "imported", "bad.safetensors"));
+    expect(bad.code).toBe(1);
+    expect(bad.err).toMatch(/"h\.0\.attn\.c_attn\.weight" has shape \[48,16\] but the config needs \[16,48\]/);
   });
 
   it("generate samples tokens with a KV cache", async () => {

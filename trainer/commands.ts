@@ -18,7 +18,7 @@ import { parseProvider } from "./runtime/provider.js";
 import { makeSampler } from "./runtime/sampling.js";
 import { tokenBatch } from "./runtime/tokens.js";
 import { BatchStream, learningRate } from "./training/batches.js";
-import { CONFIG_METADATA_KEY, loadWeights, normalizeGpt2Names, readSafetensors, readSafetensorsMetadata, saveWeights, writeConfigBeside } from "./weights/safetensors.js";
+import { CONFIG_METADATA_KEY, loadWeights, readSafetensorsMetadata, saveWeights, writeConfigBeside } from "./weights/safetensors.js";
 import { DEFAULT_ADAMW } from "./onnx/graphs.js";
 
 const USAGE = `Usage: ailo-trainer <command> [options]
@@ -299,11 +299,8 @@ async function cmdImport(argv: string[]): Promise<void> {
   }
   const cfg = await resolveConfig(v.config as string | undefined, file);
   await prepareOut(out);
-  const src = normalizeGpt2Names(await readSafetensors(file));
-  const w: Weights = new Map([...src.tensors].map(([k, t]) => [k, t.data]));
-  // loadWeights re-checks names and shapes; do it on the normalized set by saving through the config's order.
+  const w = await loadWeights(file, cfg);
   await saveWeights(out, cfg, w);
-  await loadWeights(out, cfg);
   log(`imported ${w.size} tensors (${paramCount(cfg).toLocaleString("en-US")} parameters) into ${out}`);
 }
 

@@ -61,6 +61,8 @@ export async function readSafetensors(path: string, o: { headerOnly?: boolean } 
     for (const [name, info] of Object.entries(header)) {
       if (name === "__metadata__") continue;
       const { dtype, shape, data_offsets: off } = info as { dtype: string; shape: number[]; data_offsets: [number, number] };
+      // Hugging Face GPT-2 files keep the attention mask as a buffer, stored as U8, BOOL or a float: never a weight.
+      if (isMaskBuffer(name)) continue;
       const width = DTYPE_BYTES[dtype];
       if (width === undefined) throw new TrainerError(TrainerErrorCode.WEIGHTS_MALFORMED, `tensor "${name}" in ${path} has dtype ${dtype}; only F32, F16 and BF16 are read`);
       if (!Array.isArray(shape) || !Array.isArray(off) || off.length !== 2) throw new TrainerError(TrainerErrorCode.WEIGHTS_MALFORMED, `tensor "${name}" in ${path} has a malformed header entry`);
@@ -117,21 +119,37 @@ export async function writeSafetensors(
   }
 }
 
+/** The attention-mask buffers (`attn.bias`, `attn.masked_bias`) GPT-2 checkpoints carry beside the weights. */
+function isMaskBuffer(name: string): boolean {
+  return /(^|\.)h\.\d+\.attn\.(bias|masked_bias)$/.test(name);
+}
+
 /**
- * Maps Hugging Face GPT-2 checkpoint names onto the trainer's: drops a `transformer.` prefix, the tied
- * `lm_head.weight`, and the attention-mask buffers (`attn.bias`, `attn.masked_bias`) older checkpoints carry.
+ * Maps Hugging Face GPT-2 checkpoint names onto the trainer's: drops a `transformer.` prefix and the attention-mask
+ * buffers; `lm_head.weight` is the tied embedding, so it stands for `wte.weight` when a file keeps only it (what
+ * `safetensors.torch.save_model` writes for tied weights) and is dropped otherwise.
  */
 export function normalizeGpt2Names(file: TensorFile): TensorFile {
   const tensors: TensorFile["tensors"] = new Map();
+  let head: { shape: number[]; data: Float32Array } | undefined;
   for (const [raw, t] of file.tensors) {
     const name = raw.startsWith("transformer.") ? raw.slice("transformer.".length) : raw;
-    if (name === "lm_head.weight" || /^h\.\d+\.attn\.(bias|masked_bias)$/.test(name)) continue;
+    if (isMaskBuffer(name)) continue;
+    if (name === "lm_head.weight") {
+      head = t;
+      continue;
+    }
     tensors.set(name, t);
   }
+  if (head && !tensors.has("wte.weight")) tensors.set("wte.weight", head);
   return { tensors, metadata: file.metadata };
 }
 
-/** Loads model weights and checks every name and shape against the config. */
+/**
+ * Reads model weights from a safetensors file and checks every name and shape against the config: the one check
+ * every reader (load, import) goes through, so a matrix stored in another layout (nn.Linear's [out, in] for GPT-2's
+ * Conv1D [in, out]) is refused by name and shape, never reinterpreted.
+ */
 export async function loadWeights(path: string, cfg: ModelConfig): Promise<Weights> {
   const file = normalizeGpt2Names(await readSafetensors(path));
   const w: Weights = new Map();
