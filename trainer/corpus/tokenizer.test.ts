@@ -1,6 +1,10 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { decodeTokens, encodeDocument, encodeText, EOT_TOKEN, VOCAB_SIZE } from './tokenizer.js';
+import { readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { encode } from 'gpt-tokenizer/encoding/gpt2';
+import { DEFAULT_CORPUS_DIR } from './default-corpus.js';
+import { decodeTokens, encodeDocument, encodeText, EOT_TOKEN, MAX_PIECE_CHARS, VOCAB_SIZE } from './tokenizer.js';
 
 describe('GPT-2 tokenizer', () => {
   it('matches known GPT-2 ids', () => {
@@ -9,6 +13,32 @@ describe('GPT-2 tokenizer', () => {
     expect(encodeText('\n\n')).toEqual([628]);
     expect(VOCAB_SIZE).toBe(50257);
     expect(EOT_TOKEN).toBe(50256);
+  });
+
+  it('gives the unbounded encoder\'s ids on the default corpus and on any text without long runs (issue 17)', () => {
+    const plain = { allowedSpecial: new Set<string>(), disallowedSpecial: new Set<string>() };
+    for (const file of readdirSync(DEFAULT_CORPUS_DIR).filter((f) => /\.(md|txt)$/.test(f))) {
+      const text = readFileSync(join(DEFAULT_CORPUS_DIR, file), 'utf8');
+      expect(encodeText(text), file).toEqual(encode(text, plain));
+    }
+    // Long runs mixed with text: every cut lies on a piece boundary, so the text around a run keeps its ids.
+    const around = `start  ${'^'.repeat(3 * MAX_PIECE_CHARS + 5)}  end of it, x ${'a'.repeat(MAX_PIECE_CHARS)} ok`;
+    const ids = encodeText(around);
+    expect(decodeTokens(ids)).toBe(around);
+    const head = encode('start ', plain);
+    const tail = encode(' ok', plain);
+    expect(ids.slice(0, head.length)).toEqual(head);
+    expect(ids.slice(-tail.length)).toEqual(tail);
+    fc.assert(fc.property(fc.string({ unit: 'grapheme', maxLength: 300 }), (text) => {
+      expect(encodeText(text)).toEqual(encode(text, plain));
+    }));
+  });
+
+  it('encodes long runs of one character class in linear time, round-tripping them', () => {
+    // Unbounded, these were super-linear: 100,000 "a" took 9.5 s and a million "^" did not finish in 300 s.
+    for (const text of ['a'.repeat(100_000), '^'.repeat(1_000_000), ' '.repeat(100_000), '7'.repeat(100_000), 'ACGT'.repeat(25_000)]) {
+      expect(decodeTokens(encodeText(text))).toBe(text);
+    }
   });
 
   it('starts each document with the end-of-text token', () => {
