@@ -1,8 +1,13 @@
 /**
- * Network activity as this node sees it: work reported by miners and peers over a sliding window, from which
- * the status route derives active nodes and the global training rate ("hashrate", in tokens a second).
+ * Network activity as this node sees it, from the miners it coordinates: who asked for a task or had work accepted
+ * recently (active miners), and the training rate ("hashrate", tokens a second) as an exponentially weighted moving
+ * average of accepted work, so both fall back to zero within minutes once every miner stops.
  */
-export const ACTIVITY_WINDOW_MS = 5 * 60_000;
+
+/** A miner counts as active for this long after its last task request or accepted submission. */
+export const ACTIVE_MINER_MS = 2 * 60_000;
+/** Time constant (ms) of the training rate's exponential decay: a stopped network's rate falls by e every minute. */
+export const RATE_TAU_MS = 60_000;
 
 interface WorkSample {
   at: number;
@@ -10,39 +15,46 @@ interface WorkSample {
 }
 
 export class NetworkStats {
-  private readonly work = new Map<string, WorkSample[]>();
+  private readonly seen = new Map<string, number>();
+  private samples: WorkSample[] = [];
 
   constructor(private readonly now: () => number = Date.now) {}
 
-  /** Records `tokens` trained by `participant` (a miner wallet or a peer id) just now. */
-  recordWork(participant: string, tokens: number): void {
-    const samples = this.work.get(participant) ?? [];
-    samples.push({ at: this.now(), tokens });
-    this.work.set(participant, samples);
+  /** `participant` (a miner wallet) asked for a task just now. */
+  recordSeen(participant: string): void {
+    this.seen.set(participant, this.now());
     this.prune();
+  }
+
+  /** `participant` had `tokens` of trained work accepted just now. */
+  recordWork(participant: string, tokens: number): void {
+    this.recordSeen(participant);
+    this.samples.push({ at: this.now(), tokens });
   }
 
   private prune(): void {
-    const cutoff = this.now() - ACTIVITY_WINDOW_MS;
-    for (const [who, samples] of this.work) {
-      const kept = samples.filter((s) => s.at >= cutoff);
-      if (kept.length === 0) this.work.delete(who);
-      else this.work.set(who, kept);
-    }
+    const t = this.now();
+    for (const [who, at] of this.seen) if (t - at > ACTIVE_MINER_MS) this.seen.delete(who);
+    // Samples older than 10 time constants weigh under 0.005%.
+    this.samples = this.samples.filter((s) => t - s.at <= 10 * RATE_TAU_MS);
   }
 
-  /** Participants that reported work within the window. */
+  /** Miners that asked for a task or had work accepted within ACTIVE_MINER_MS. */
   activeParticipants(): number {
     this.prune();
-    return this.work.size;
+    return this.seen.size;
   }
 
-  /** Tokens a second over the window. */
+  /**
+   * Tokens a second: sum of tokens * exp(-age / tau) / tau over accepted work (an exponentially weighted moving
+   * average of the rate; for a steady stream it equals that stream's rate).
+   */
   tokensPerSecond(): number {
     this.prune();
-    let tokens = 0;
-    for (const samples of this.work.values()) for (const s of samples) tokens += s.tokens;
-    return tokens / (ACTIVITY_WINDOW_MS / 1000);
+    const t = this.now();
+    let rate = 0;
+    for (const s of this.samples) rate += s.tokens * Math.exp(-(t - s.at) / RATE_TAU_MS);
+    return rate / (RATE_TAU_MS / 1000);
   }
 }
 

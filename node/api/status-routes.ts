@@ -36,7 +36,10 @@ export function statusRoutes(router: Router, s: StatusContext): void {
     const lastBlockAge = Date.now() - Number(chain.head.header.timestamp);
     const latestModelVersion = chain.view().meta().latestModelVersion;
     ctx.body = {
+      // This node, its peers heard from in the last minute, and miners active in the last two (see network-stats.ts).
       activeNodes: 1 + s.peers() + miners,
+      activeMiners: miners,
+      peers: s.peers(),
       globalHashrate: formatTokenRate(s.stats.tokensPerSecond()),
       globalParams,
       targetParams,

@@ -322,6 +322,7 @@ export class FederationService {
     if (this.stopped) throw federationError('NO_MODEL', 'the coordinator is stopping');
     const task = this.taskFor(req.wallet);
     this.taskRequests.use(req);
+    this.stats.recordSeen(req.wallet);
     return task;
   }
 

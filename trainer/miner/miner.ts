@@ -3,7 +3,7 @@
  * on exactly its tokens, send the compressed update (top-k with error feedback), and check that every accepted
  * submission's `contribution` record with its reward reaches the ledger.
  */
-import { recoverAddress } from 'ethers';
+import { formatUnits, recoverAddress } from 'ethers';
 import { tokensFromBytes } from '../corpus/shard-format.js';
 import { trainLocally } from '../federated/local-training.js';
 import { TASK_CLOSED_CODES } from '../federated/task-rows.js';
@@ -304,7 +304,7 @@ export class Miner {
       this.summary.earned += reward;
       this.status.accepted++;
       this.status.earned += reward;
-      this.log(`task ${task.taskId.slice(0, 10)} accepted: quality ${r.quality / 1000}x, ${compressed.bytes.length} bytes, contribution ${r.contribution}; measured by the node: ${measuredLine(r.measured)}`);
+      this.log(`task ${task.taskId.slice(0, 10)} accepted: earned ${formatUnits(reward, 18)} ALC (quality ${r.quality / 1000}x), ${compressed.bytes.length} bytes, contribution ${r.contribution}; measured by the node: ${measuredLine(r.measured)}`);
       this.o.onStatus?.(this.status);
       return 'accepted';
     } catch (err) {

@@ -87,6 +87,8 @@ describe.skipIf(!existsSync(CHROMIUM))('the miner GUI in Chromium', () => {
     // One accepted task earns 0.1 ALC x quality (1x-10x): more than nothing, often under 1 ALC.
     expect(await page.getByTestId('earned').textContent()).toMatch(/^(?!0 ALC$)(0\.\d*[1-9]|[1-9])[\d.,]* ALC$/);
     expect(Number(await page.getByTestId('loss').textContent())).toBeGreaterThan(0);
+    // The header's figure is this session's earnings, and says so (issue 17: it read like a balance).
+    expect(await page.getByTestId('session-earned').textContent()).toMatch(/ALC\s+this session$/);
     await waitFor('the reward on the ledger', async () => node.ledger.account(parseAddress(MINER)).balance > 0n || undefined, 30_000);
     await page.getByTestId('confirmed').filter({ hasText: /^[1-9]\d* \/ / }).waitFor();
     expect(await page.getByTestId('submissions').textContent()).toMatch(/confirmed/);

@@ -136,6 +136,12 @@ describe.skipIf(!existsSync(CHROMIUM))('browser mining in Chromium', () => {
     expect(balance).toBeGreaterThan(0n);
     // The dashboard's earnings, read from the ledger's history, show the contribution.
     await page.getByTestId('earnings').getByText(/Accepted contributions\s*1/).waitFor();
+    // On a phone (390 px) the dashboard, earnings chart included, fits the screen (issue 17: it was 513 px wide).
+    await page.setViewportSize({ width: 390, height: 844 });
+    await page.locator('ailo-earnings-chart').waitFor();
+    expect(await page.evaluate(() => document.documentElement.scrollWidth)).toBeLessThanOrEqual(390);
+    await shot(page, '02b-dashboard-mobile');
+    await page.setViewportSize({ width: 1280, height: 1000 });
     await page.getByRole('link', { name: 'Wallet', exact: true }).click();
     await page.getByTestId('balance').filter({ hasNotText: /^0ALC$/ }).waitFor();
     await shot(page, '03-wallet-after-mining');

@@ -158,6 +158,8 @@ describe.skipIf(!existsSync(CHROMIUM))('wallet UI in Chromium', () => {
     await a.getByRole('button', { name: 'Sign and send' }).click();
     const sentText = (await a.getByTestId('sent').textContent())!;
     const hash = /0x[0-9a-f]{64}/.exec(sentText)![0];
+    // The banner follows the transfer: it does not keep saying "pending" once the transfer is final (issue 17).
+    await a.getByTestId('sent-status').filter({ hasText: /final \(block \d+\)/ }).waitFor();
     await shot(a, '09-send-done');
 
     // Both histories show it once a block includes it; both balances follow.
@@ -179,6 +181,9 @@ describe.skipIf(!existsSync(CHROMIUM))('wallet UI in Chromium', () => {
 
     await a.getByRole('link', { name: 'Dashboard' }).click();
     await a.getByTestId('figures').waitFor();
+    // The network's actual model, not "training AILO-1B" beside a 3.3 M-parameter devnet model (issue 17).
+    expect(await a.getByTestId('model').textContent()).toMatch(/^ailo-tiny .*parameters; a small configuration/);
+    expect(await a.locator('p.lead').first().textContent()).toMatch(/trains ailo-tiny together \(a small configuration, not AILO-1B\)/);
     await a.getByTestId('earnings').getByText('Total from training').waitFor();
     await shot(a, '13-dashboard');
     await a.getByRole('link', { name: 'Settings' }).click();

@@ -3,6 +3,9 @@ import type { KdfParams, SealedKey } from '../crypto/account-keys.js';
 
 export interface NetworkStatus {
   activeNodes: number;
+  /** Of activeNodes: miners that asked for a task or had work accepted in the last 2 minutes, and peers heard from. */
+  activeMiners?: number;
+  peers?: number;
   globalHashrate: string;
   globalParams: number | null;
   targetParams: number | null;
@@ -63,6 +66,8 @@ export interface HistoryPage {
 
 export interface TxLookup {
   status: 'confirmed' | 'pending';
+  /** Confirmed and at or below the finalized height (Casper FFG): it can no longer be rolled back. */
+  final?: boolean;
   height?: string;
   tx: TxView;
 }

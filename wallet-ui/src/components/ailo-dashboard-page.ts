@@ -87,17 +87,16 @@ export class AiloDashboardPage extends LitElement {
   }
 
   private figures(s: NetworkStatus): TemplateResult {
-    const share = s.globalParams !== null && s.targetParams ? Math.min(1, s.globalParams / s.targetParams) : undefined;
     return html`<dl class="figures" data-testid="figures">
       <div class="card figure"><dt>Network</dt><dd><span class="pill ${s.isNetworkActive ? 'on' : 'off'}"><span class="dot" aria-hidden="true"></span>
         ${s.isNetworkActive ? 'Active' : 'Idle'}</span></dd></div>
-      <div class="card figure"><dt>Active nodes</dt><dd>${s.activeNodes}</dd></div>
+      <div class="card figure"><dt>Active nodes</dt><dd data-testid="active-nodes">${s.activeNodes}
+        ${s.activeMiners !== undefined ? html`<span class="hint">this node, ${s.peers} peer${s.peers === 1 ? '' : 's'} and ${s.activeMiners} miner${s.activeMiners === 1 ? '' : 's'} active in the last 2 minutes</span>` : ''}</dd></div>
       <div class="card figure"><dt>Training speed</dt><dd>${s.globalHashrate}</dd></div>
       <div class="card figure"><dt>Model version</dt><dd>v${s.globalModelVersion}</dd></div>
-      <div class="card figure params"><dt>Model size toward target</dt>
-        <dd>${formatParams(s.globalParams)} <span class="hint">of ${formatParams(s.targetParams)} parameters (${s.model})</span>
-          ${share !== undefined ? html`<progress max="1000" value=${Math.round(share * 1000)} aria-label="Share of the target model size">${(share * 100).toFixed(1)}%</progress>
-            <span class="hint">${(share * 100).toFixed(1)}% of the target</span>` : ''}</dd></div>
+      <div class="card figure params"><dt>Model</dt>
+        <dd data-testid="model">${s.model} <span class="hint">${formatParams(s.globalParams)} parameters${s.model === 'ailo-1b' ? ''
+          : html`; a small configuration this network trains (the network's target model, AILO-1B, has ${formatParams(s.targetParams)})`}</span></dd></div>
       <div class="card figure"><dt>Chain height</dt><dd>${s.head.height}</dd></div>
     </dl>
     <p class="muted meta">${s.network} · chain ${s.chainId} · ${s.pendingTransactions} pending transaction${s.pendingTransactions === 1 ? '' : 's'}</p>`;
@@ -125,7 +124,7 @@ export class AiloDashboardPage extends LitElement {
   override render(): TemplateResult {
     return html`
       <h1 tabindex="-1">Dashboard</h1>
-      <p class="lead">The network training AILO-1B together, and what your contributions have earned.</p>
+      <p class="lead">${this.status && this.status.model !== 'ailo-1b' ? `This network trains ${this.status.model} together (a small configuration, not AILO-1B)` : 'The network training AILO-1B together'}, and what your contributions have earned.</p>
       ${this.status ? this.figures(this.status) : html`<p class="muted">Asking the node for the network's figures…</p>`}
       ${this.session ? html`<ailo-mining-panel .session=${this.session} .chainId=${this.status?.chainId} .genesisHash=${this.status?.genesisHash}></ailo-mining-panel>` : ''}
       ${this.earningsCard()}

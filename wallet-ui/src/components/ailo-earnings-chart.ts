@@ -40,11 +40,12 @@ export class AiloEarningsChart extends LitElement {
         <line class="base" x1=${PAD.left} x2=${W - PAD.right} y1=${PAD.top + plotH + 0.5} y2=${PAD.top + plotH + 0.5}></line>
         ${bars}
       </svg>
-      <table class="sr-only">
+      <!-- In a block: a table ignores width 1px and overflow, and its columns pushed a 390 px page to 513 px. -->
+      <div class="sr-only"><table>
         <caption>${label}</caption>
         <thead><tr><th scope="col">Day</th><th scope="col">ALC</th></tr></thead>
         <tbody>${days.map((d) => html`<tr><td>${d.day}</td><td>${formatAlc(d.amount)}</td></tr>`)}</tbody>
-      </table>
+      </table></div>
     `;
   }
 }

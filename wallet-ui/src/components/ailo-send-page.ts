@@ -38,6 +38,10 @@ function nodeProblem(err: unknown): string {
   return problemText(err);
 }
 
+
+/** Where a sent transfer is: in the node's pool, in a block, or in a final block. */
+type SentState = { status: 'pending' } | { status: 'in-block' | 'final'; height: string };
+
 export class AiloSendPage extends LitElement {
   static override properties = {
     session: { attribute: false },
@@ -65,7 +69,7 @@ export class AiloSendPage extends LitElement {
   declare preview: Preview | undefined;
   declare busy: boolean;
   declare problem: string | undefined;
-  declare sent: { hash: string; to: string; amount: bigint } | undefined;
+  declare sent: { hash: string; to: string; amount: bigint; state: SentState } | undefined;
 
   constructor() {
     super();
@@ -168,7 +172,8 @@ export class AiloSendPage extends LitElement {
         ? await signTransferWithProvider(browserWallet()!, p, network)
         : signTransfer(p, this.session.signingKey(), network);
       const { hash } = await this.session.api.transfer(body);
-      this.sent = { hash, to: body.to, amount: p.amount };
+      this.sent = { hash, to: body.to, amount: p.amount, state: { status: 'pending' } };
+      void this.follow(hash);
       this.preview = undefined;
       this.to = '';
       this.amount = '';
@@ -258,13 +263,35 @@ export class AiloSendPage extends LitElement {
     </section>`;
   }
 
+  /** Polls the node for the sent transfer until it is final (or another is sent, or the page is left). */
+  private async follow(hash: string): Promise<void> {
+    for (let delay = 500; this.isConnected && this.sent?.hash === hash && this.sent.state.status !== 'final'; delay = Math.min(5000, delay * 1.5)) {
+      await new Promise((r) => setTimeout(r, delay));
+      try {
+        const found = await this.session.api.tx(hash);
+        if (this.sent?.hash !== hash) return;
+        if (found.status === 'confirmed') this.sent = { ...this.sent, state: { status: found.final ? 'final' : 'in-block', height: found.height ?? '?' } };
+      } catch {
+        // The node is unreachable for a moment: the next poll tries again.
+      }
+    }
+  }
+
+  private sentStatus(s: SentState): TemplateResult {
+    switch (s.status) {
+      case 'pending': return html`It is <strong>pending</strong> until a block includes it.`;
+      case 'in-block': return html`It is <strong>in block ${s.height}</strong>, not yet final.`;
+      case 'final': return html`It is <strong>final</strong> (block ${s.height}): it can no longer be undone.`;
+    }
+  }
+
   override render(): TemplateResult {
     return html`
       <h1 tabindex="-1">Send ALC</h1>
       <p class="lead">Transfers are signed here, in your browser; the node only checks and records them.</p>
       ${this.sent ? html`<p id="sent" class="notice ok" role="status" tabindex="-1" data-testid="sent">
-        Sent ${formatAlc(this.sent.amount)} ALC to <span class="mono">${this.sent.to}</span>. It is pending until a block includes it;
-        follow it in your <a href="/wallet">history</a>. Transaction <span class="mono">${this.sent.hash}</span>.</p>` : ''}
+        Sent ${formatAlc(this.sent.amount)} ALC to <span class="mono">${this.sent.to}</span>. <span data-testid="sent-status">${this.sentStatus(this.sent.state)}</span>
+        See it in your <a href="/wallet">history</a>. Transaction <span class="mono">${this.sent.hash}</span>.</p>` : ''}
       <div class="layout">
         ${this.preview ? this.previewCard(this.preview) : this.form()}
         <aside class="card side" aria-label="About sending">

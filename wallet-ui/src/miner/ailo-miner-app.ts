@@ -112,7 +112,7 @@ export class AiloMinerApp extends LitElement {
           <nav aria-label="Main">
             <ul>${ROUTES.map((r) => html`<li><a href=${r} aria-current=${this.route === r ? 'page' : 'false'}>${TITLES[r]}</a></li>`)}</ul>
           </nav>
-          ${s ? html`<span class="earned" aria-label=${`Earned ${formatAlc(BigInt(s.totals.earned))} ALC`}>${formatAlc(BigInt(s.totals.earned), { maxDecimals: 4 })} ALC</span>` : ''}
+          ${s ? html`<span class="earned" data-testid="session-earned" aria-label=${`Earned this session: ${formatAlc(BigInt(s.totals.earned))} ALC`}>${formatAlc(BigInt(s.totals.earned), { maxDecimals: 4 })} ALC <span class="muted">this session</span></span>` : ''}
         </div>
       </header>
       ${this.connected ? '' : html`<p class="offline" role="status">The miner is not answering (stopped, or restarting?). Reconnecting…</p>`}

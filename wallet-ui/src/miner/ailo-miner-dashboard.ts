@@ -56,7 +56,7 @@ export class AiloMinerDashboard extends LitElement {
       <section class="card" aria-labelledby="rewards-title">
         <h2 id="rewards-title">Rewards</h2>
         <div class="stats">
-          <div><span class="muted">Earned</span><strong data-testid="earned">${formatAlc(BigInt(totals.earned), { maxDecimals: 4 })} ALC</strong></div>
+          <div><span class="muted">Earned this session</span><strong data-testid="earned">${formatAlc(BigInt(totals.earned), { maxDecimals: 4 })} ALC</strong></div>
           <div><span class="muted">Accepted</span><strong class="ok" data-testid="accepted">${totals.accepted}</strong></div>
           <div><span class="muted">Rejected</span><strong class=${totals.rejected ? 'bad' : ''} data-testid="rejected">${totals.rejected}</strong></div>
           <div><span class="muted">On the ledger</span><strong data-testid="confirmed">${totals.confirmed} / ${totals.accepted}</strong></div>
