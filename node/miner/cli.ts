@@ -63,6 +63,7 @@ function printSummary(sum: MinerSummary): void {
   console.log(`\nsummary: ${sum.tasks} tasks in ${sum.seconds.toFixed(0)} s, ${sum.tokens} tokens trained`);
   console.log(`  accepted ${sum.accepted.length}, rejected ${sum.rejections.length}, earned ${formatUnits(sum.earned, 18)} ALC`);
   console.log(`  ledger: ${confirmed} of ${sum.accepted.length} contributions confirmed`);
+  if (sum.unanswered.length > 0) console.log(`  ${sum.unanswered.length} submission(s) stopped before the node answered: ${sum.unanswered.join(', ')}`);
   for (const r of sum.accepted.filter((x) => x.ledger !== 'confirmed')) console.log(`  ! contribution ${r.contribution} (task ${r.taskId}) is ${r.ledger} on the ledger`);
   const reasons = new Map<string, number>();
   for (const r of sum.rejections) reasons.set(r.code, (reasons.get(r.code) ?? 0) + 1);

@@ -113,10 +113,25 @@ export interface MinerSummary {
   tasks: number;
   accepted: SubmissionRecord[];
   rejections: { taskId: string; code: string; message: string }[];
+  /** Tasks submitted but stopped before the node's answer came (SUBMIT_ANSWER_GRACE_MS after a stop). */
+  unanswered: string[];
   earned: bigint;
   tokens: number;
   seconds: number;
   chunks: ChunkFetchStats;
+}
+
+/** How long a stopped miner still waits for the node's answer to a submission already sent. */
+export const SUBMIT_ANSWER_GRACE_MS = 60_000;
+
+/** A signal that aborts `ms` after `signal` does (never, without one). */
+function graceAfter(signal: AbortSignal | undefined, ms: number): AbortSignal | undefined {
+  if (!signal) return undefined;
+  const grace = new AbortController();
+  const start = (): void => void setTimeout(() => grace.abort(), ms).unref?.();
+  if (signal.aborted) start();
+  else signal.addEventListener('abort', start, { once: true });
+  return grace.signal;
 }
 
 /** Waits `ms`, or less: until `signal` aborts or the function handed to `onWake` is called. */
@@ -158,7 +173,7 @@ export class Miner {
     this.client = new NodeClient(o.nodeUrl, o.retry, o.signal, (what, attempt, wait, why) =>
       this.log(`node unreachable (${why}) on ${what}; retry ${attempt} in ${(wait / 1000).toFixed(1)} s`));
     this.cache = new ChunkCache(o.cacheDir);
-    this.summary = { tasks: 0, accepted: [], rejections: [], earned: 0n, tokens: 0, seconds: 0, chunks: { fromCache: 0, downloaded: 0, bytesDownloaded: 0, resumed: 0 } };
+    this.summary = { tasks: 0, accepted: [], rejections: [], unanswered: [], earned: 0n, tokens: 0, seconds: 0, chunks: { fromCache: 0, downloaded: 0, bytesDownloaded: 0, resumed: 0 } };
   }
 
   private get stopped(): boolean {
@@ -295,10 +310,15 @@ export class Miner {
       username: this.o.wallet, taskId: task.taskId, modelVersion: String(task.modelVersion),
       loss: String(result.losses.at(-1)), batchSize: String(task.batchSize),
     });
+    // A stop while the node verifies the update waits (bounded) for its answer: aborting would lose the task's result,
+    // and the task could not even be given back while the node holds it busy.
+    const onStop = (): void => this.log(`stopping: waiting up to ${SUBMIT_ANSWER_GRACE_MS / 1000} s for the node's answer on task ${task.taskId.slice(0, 10)}`);
+    if (this.o.signal?.aborted) onStop();
+    else this.o.signal?.addEventListener('abort', onStop, { once: true });
     try {
       const r = await this.client.json<SubmitAccepted>(`/api/submit_gradient?${query}`, {
         method: 'POST', headers: { 'content-type': 'application/octet-stream' }, body: new Uint8Array(compressed.bytes),
-      });
+      }, { signal: graceAfter(this.o.signal, SUBMIT_ANSWER_GRACE_MS) });
       const reward = BigInt(r.reward);
       this.summary.accepted.push({ taskId: task.taskId, modelVersion: task.modelVersion, contribution: r.contribution, reward, quality: r.quality, ledger: 'unchecked' });
       this.summary.earned += reward;
@@ -308,12 +328,19 @@ export class Miner {
       this.o.onStatus?.(this.status);
       return 'accepted';
     } catch (err) {
+      if (err instanceof NodeRequestError && err.code === 'ABORTED') {
+        this.summary.unanswered.push(task.taskId);
+        this.log(`task ${task.taskId.slice(0, 10)}: stopped before the node answered its submission; its result is unknown here (see the node's ledger)`);
+        return 'stopped';
+      }
       if (!(err instanceof NodeRequestError) || err.status === 0) throw err;
       this.status.rejected++;
       this.summary.rejections.push({ taskId: task.taskId, code: err.code, message: err.message });
       this.log(`task ${task.taskId.slice(0, 10)} rejected: ${err.code}: ${err.message}`);
       this.o.onStatus?.(this.status);
       return err.code;
+    } finally {
+      this.o.signal?.removeEventListener('abort', onStop);
     }
   }
 

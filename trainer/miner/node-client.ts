@@ -47,17 +47,19 @@ export class NodeClient {
    * A request with retries; returns the response of the first attempt that the node answered with < 500 (but 429).
    * `init` may be a function, called for each attempt (a signed single-use body is signed afresh each time).
    */
-  async request(path: string, init: RequestInit | (() => Promise<RequestInit>) = {}): Promise<Response> {
+  async request(path: string, init: RequestInit | (() => Promise<RequestInit>) = {}, o: { signal?: AbortSignal } = {}): Promise<Response> {
     let last = '';
+    // `o.signal` stands in for the stop signal: a request whose answer is worth waiting for after a stop.
+    const signal = o.signal ?? this.signal;
     for (let attempt = 1; ; attempt++) {
-      if (this.signal?.aborted) throw new NodeRequestError(0, 'ABORTED', 'stopped');
+      if (signal?.aborted) throw new NodeRequestError(0, 'ABORTED', 'stopped');
       try {
-        const res = await fetch(new URL(path, this.baseUrl), { ...(typeof init === 'function' ? await init() : init), signal: this.signal });
+        const res = await fetch(new URL(path, this.baseUrl), { ...(typeof init === 'function' ? await init() : init), signal });
         if (res.status < 500 && res.status !== 429) return res;
         last = `HTTP ${res.status}`;
         await res.arrayBuffer().catch(() => undefined);
       } catch (err) {
-        if (this.signal?.aborted) throw new NodeRequestError(0, 'ABORTED', 'stopped');
+        if (signal?.aborted) throw new NodeRequestError(0, 'ABORTED', 'stopped');
         last = (err as Error).cause ? String(((err as Error).cause as Error).message ?? (err as Error).cause) : (err as Error).message;
       }
       if (attempt >= this.retry.attempts) throw new NodeRequestError(0, 'UNREACHABLE', `${this.baseUrl}${path}: ${last} after ${attempt} attempts`);
@@ -67,8 +69,8 @@ export class NodeClient {
     }
   }
 
-  async json<T>(path: string, init: RequestInit | (() => Promise<RequestInit>) = {}): Promise<T> {
-    const res = await this.request(path, init);
+  async json<T>(path: string, init: RequestInit | (() => Promise<RequestInit>) = {}, o: { signal?: AbortSignal } = {}): Promise<T> {
+    const res = await this.request(path, init, o);
     const body = (await res.json().catch(() => ({}))) as { error?: ApiErrorBody };
     if (!res.ok) throw new NodeRequestError(res.status, body.error?.code ?? `HTTP_${res.status}`, body.error?.message ?? res.statusText);
     return body as T;
