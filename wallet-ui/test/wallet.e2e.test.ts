@@ -125,6 +125,13 @@ describe.skipIf(!existsSync(CHROMIUM))('wallet UI in Chromium', () => {
     const png = PNG.sync.read(await a.getByTestId('qr').screenshot());
     const decoded = jsQR(new Uint8ClampedArray(png.data), png.width, png.height);
     expect(decoded?.data).toBe(`ethereum:${addressA}@${CHAIN_ID}`);
+    // Asking for an amount puts EIP-681's value (base units) into the URI and the QR (issue 17).
+    await a.getByTestId('ask-amount').fill('2.5');
+    await a.getByTestId('uri').filter({ hasText: '?value=' }).waitFor();
+    expect(await a.getByTestId('uri').textContent()).toBe(`ethereum:${addressA}@${CHAIN_ID}?value=2500000000000000000`);
+    await a.getByTestId('ask-amount').fill('12,001');
+    await a.getByText(/ambiguous/).waitFor();
+    await a.getByTestId('ask-amount').fill('');
     await a.getByRole('button', { name: 'Copy address' }).click();
     expect(await a.evaluate(() => navigator.clipboard.readText())).toBe(addressA);
 
@@ -166,6 +173,12 @@ describe.skipIf(!existsSync(CHROMIUM))('wallet UI in Chromium', () => {
     await a.getByRole('link', { name: 'Wallet', exact: true }).click();
     await a.locator(`li[data-hash="${hash}"]:not([data-status="pending"])`).waitFor();
     expect(await a.locator(`li[data-hash="${hash}"]`).textContent()).toMatch(/Sent.*−12\.5 ALC.*(in block|final)/s);
+    // Each row opens to its detail: the hash, the block, the full counterparty address (issue 17).
+    await a.locator(`li[data-hash="${hash}"] summary`).click();
+    const detail = (await a.locator(`li[data-hash="${hash}"] [data-testid="tx-detail"]`).textContent())!;
+    expect(detail).toContain(hash);
+    expect(detail).toMatch(/block \d+/);
+    expect(detail).toContain(addressB);
     await balanceIs(a, '87.5');
     await shot(a, '10-wallet-history-sender');
     await b.getByRole('link', { name: 'Wallet', exact: true }).click();

@@ -58,6 +58,11 @@ export class AiloHistoryList extends LitElement {
     .what { font-weight: 600; }
     .who { color: var(--muted); font-size: 0.88rem; }
     .delta { font-weight: 700; text-align: right; font-variant-numeric: tabular-nums; }
+    .detail { grid-column: 2 / -1; font-size: 0.88rem; }
+    .detail summary { cursor: pointer; color: var(--muted); }
+    .detail dl { display: grid; grid-template-columns: max-content minmax(0, 1fr); gap: 0.2rem 0.8rem; margin: 0.4rem 0 0; }
+    .detail dt { color: var(--muted); }
+    .detail dd { margin: 0; }
     .sent .delta { color: var(--danger); }
     .received .delta, .reward .delta { color: var(--success); }
     .badge { display: inline-block; padding: 0.1rem 0.5rem; border-radius: 999px; font-weight: 600; font-size: 0.8rem; white-space: nowrap; }
@@ -125,6 +130,15 @@ export class AiloHistoryList extends LitElement {
         <span class="delta">${sign}${formatAlc(abs)} ALC</span>
         <span class="badge ${status.kind}">${statusLabel(status)}</span>
       </span>
+      <details class="detail" data-testid="tx-detail">
+        <summary>Details</summary>
+        <dl>
+          <dt>Transaction</dt><dd class="mono">${e.hash}</dd>
+          <dt>Status</dt><dd>${statusLabel(status)}</dd>
+          ${e.counterparty ? html`<dt>${e.direction === 'sent' || e.direction === 'self' ? 'To' : 'From'}</dt><dd class="mono">${e.counterparty}</dd>` : ''}
+          <dt>Amount</dt><dd>${sign}${formatAlc(abs, { group: false })} ALC</dd>
+        </dl>
+      </details>
     </li>`;
   }
 
@@ -146,7 +160,7 @@ export class AiloHistoryList extends LitElement {
         : html`<ol aria-label="Transactions, newest first" data-testid="history">${rows}</ol>`}
       ${this.next ? html`<div class="more"><button class="secondary" type="button" ?disabled=${this.loading} @click=${this.loadMore}>
         ${this.loading ? 'Loading…' : 'Show older transactions'}</button></div>` : ''}
-      ${rows.length > 0 ? html`<p class="muted footnote">A transaction is final once a majority of coordinators have built blocks on top of it.</p>` : ''}
+      ${rows.length > 0 ? html`<p class="muted footnote">A transaction is final once more than two thirds of the coordinators have voted for its block (Casper FFG): it can no longer be rolled back.</p>` : ''}
     </section>`;
   }
 }

@@ -1,11 +1,16 @@
-/** <ailo-receive-page>: the address, a copy button, and a QR code of the EIP-681 URI `ethereum:<address>@<chainId>`. */
+/**
+ * <ailo-receive-page>: the address, a copy button, and a QR code of the EIP-681 URI
+ * `ethereum:<address>@<chainId>[?value=<base units>]`, optionally asking for an amount.
+ */
 import { LitElement, css, html, type PropertyValues, type TemplateResult } from 'lit';
 import QRCode from 'qrcode';
+import { formatAlc, parseAlc } from '../../../chain/amount.js';
 import './ailo-copy-button.js';
 import { baseStyles } from './shared-styles.js';
 
-export function paymentUri(address: string, chainId: string): string {
-  return `ethereum:${address}@${chainId}`;
+/** The EIP-681 payment URI; `value` in base units (EIP-681's `value` is in the chain's smallest unit, like wei). */
+export function paymentUri(address: string, chainId: string, value?: bigint): string {
+  return `ethereum:${address}@${chainId}${value !== undefined && value > 0n ? `?value=${value}` : ''}`;
 }
 
 export class AiloReceivePage extends LitElement {
@@ -13,7 +18,22 @@ export class AiloReceivePage extends LitElement {
     address: { attribute: false },
     chainId: { attribute: false },
     problem: { state: true },
+    amount: { state: true },
   };
+
+  declare amount: string;
+
+  constructor() {
+    super();
+    this.amount = '';
+  }
+
+  /** The asked amount, when the field holds a valid one. */
+  private get asked(): { value?: bigint; problem?: string } {
+    if (this.amount.trim() === '') return {};
+    const parsed = parseAlc(this.amount);
+    return parsed.ok ? { value: parsed.value } : { problem: parsed.problem };
+  }
 
   declare address: string;
   declare chainId: string | undefined;
@@ -29,28 +49,34 @@ export class AiloReceivePage extends LitElement {
   `];
 
   protected override updated(changed: PropertyValues<this>): void {
-    if ((changed.has('address') || changed.has('chainId')) && this.address && this.chainId) void this.draw();
+    if ((changed.has('address') || changed.has('chainId') || changed.has('amount')) && this.address && this.chainId) void this.draw();
   }
 
   private async draw(): Promise<void> {
     const canvas = this.renderRoot.querySelector('canvas');
     if (!canvas || !this.chainId) return;
     try {
-      await QRCode.toCanvas(canvas, paymentUri(this.address, this.chainId), { errorCorrectionLevel: 'M', margin: 4, width: 240, color: { dark: '#111a33', light: '#ffffff' } });
+      await QRCode.toCanvas(canvas, paymentUri(this.address, this.chainId, this.asked.value), { errorCorrectionLevel: 'M', margin: 4, width: 240, color: { dark: '#111a33', light: '#ffffff' } });
     } catch (err) {
       this.problem = `Could not draw the QR code: ${(err as Error).message}`;
     }
   }
 
   override render(): TemplateResult {
-    const uri = this.chainId ? paymentUri(this.address, this.chainId) : undefined;
+    const asked = this.asked;
+    const uri = this.chainId ? paymentUri(this.address, this.chainId, asked.value) : undefined;
     return html`
       <h1 tabindex="-1">Receive ALC</h1>
       <p class="lead">Share your address, or let the sender scan the code. Anyone can send to it; only your key can spend from it.</p>
       <div class="layout">
         <section class="card qr" aria-label="QR code">
           ${uri ? html`<canvas width="240" height="240" role="img" aria-label=${`QR code of ${uri}`} data-testid="qr"></canvas>` : html`<p class="muted">Waiting for the node…</p>`}
-          <span class="muted">Scan to pay</span>
+          <span class="muted">${asked.value ? `Scan to pay ${formatAlc(asked.value, { group: false })} ALC` : 'Scan to pay'}</span>
+          <label class="field">Ask for an amount (optional, ALC)
+            <input data-testid="ask-amount" inputmode="decimal" autocomplete="off" .value=${this.amount}
+              @input=${(e: Event) => { this.amount = (e.target as HTMLInputElement).value; }} aria-invalid=${asked.problem ? 'true' : 'false'}>
+          </label>
+          ${asked.problem ? html`<span class="hint error" role="alert">${asked.problem}</span>` : ''}
         </section>
         <section class="card" aria-labelledby="addr-title">
           <h2 id="addr-title">Your address</h2>
