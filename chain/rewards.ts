@@ -12,8 +12,8 @@
 import type { RewardPolicy } from './spec.js';
 
 /**
- * Work ratio at which the multiplier reaches `maxQuality`: a full, honest task (honest tasks measured 0.73-1.11,
- * `npm run bench -- acceptance`). More than a full task's gain earns no more, so training longer or harder than the
+ * Work ratio at which the multiplier reaches `maxQuality`: a full, honest task (honest tasks scatter around 1: 0.73-1.11
+ * at the CI's task size, 0.34-1.62 at the devnet's). More than a full task's gain earns no more, so training longer or harder than the
  * task asks (which overfits) never pays better than the task.
  */
 export const FULL_WORK_RATIO = 1;

@@ -4,7 +4,7 @@ import { judge, sharedTokens, type QualityMeasurement, type ScorePolicy } from '
 import { gainStats, pairedTest, welchTest, type GainStats } from './row-statistics.js';
 
 const rewards: RewardPolicy = { contributionBase: ALC / 10n, minQuality: 1000, maxQuality: 10_000, inferenceShare: ALC / 20n, maxStaleness: 4n };
-const policy: ScorePolicy = { taskRows: 128, unassignedRows: 128, heldOutRows: 64, minWorkRatio: 0.3, maxWorkRatio: 1.5, maxHarmRatio: 0.5, maxHeldOutLead: 0.3 };
+const policy: ScorePolicy = { taskRows: 128, unassignedRows: 128, heldOutRows: 64, minWorkRatio: 0.3, maxWorkRatio: 3, maxHarmRatio: 0.5, maxHeldOutLead: 0.3 };
 const REFERENCE = { gain: 0.2 };
 
 /**
@@ -34,8 +34,8 @@ describe('judge: the verdict on a measurement', () => {
   });
 
   it('refuses an update with far more task-specific gain than the task\'s steps produce (overtrained), and pays a little more no more', () => {
-    expect(judge(measured({ ...honest, taskLead: g(0.32, 0.05) }), REFERENCE, policy, rewards)).toMatchObject({ accepted: false, code: 'OVERTRAINED' });
-    const more = judge(measured({ ...honest, taskLead: g(0.26, 0.05) }), REFERENCE, policy, rewards);
+    expect(judge(measured({ ...honest, taskLead: g(0.62, 0.05) }), REFERENCE, policy, rewards)).toMatchObject({ accepted: false, code: 'OVERTRAINED' });
+    const more = judge(measured({ ...honest, taskLead: g(0.34, 0.05) }), REFERENCE, policy, rewards);
     expect(more).toMatchObject({ accepted: true, quality: 10_000 });
   });
 

@@ -68,7 +68,7 @@ export interface FederationConfig {
 export const DEFAULT_FEDERATION: FederationConfig = {
   batchSize: 8, seqLen: 64, steps: 16, lr: 2e-3, taskTtlMs: 10 * 60_000, tasksPerWallet: 4,
   roundSize: 4, roundMs: 5 * 60_000, density: 0.01, maxStaleness: 2, outer: DILOCO_OUTER,
-  score: { taskRows: 64, unassignedRows: 64, heldOutRows: 128, minWorkRatio: 0.3, maxWorkRatio: 1.5, maxHarmRatio: 0.5, maxHeldOutLead: 0.3 },
+  score: { taskRows: 64, unassignedRows: 64, heldOutRows: 128, minWorkRatio: 0.3, maxWorkRatio: 3, maxHarmRatio: 0.5, maxHeldOutLead: 0.3 },
   referenceTasks: 2, copyCosine: 0.95, copyFraction: 0.2, initSeed: 1,
 };
 

@@ -53,11 +53,11 @@ const NOISE_SIGMAS = [1e-4, 1e-3, 1e-2];
 const WORSENING = [{ stepsFactor: 4, lrFactor: 10 }, { stepsFactor: 4, lrFactor: 4 }, { stepsFactor: 3, lrFactor: 2 }];
 const PROBE_EVAL_ROWS = 16;
 /**
- * What counts as worsening (nats, by the attacker's probe): held-out loss rises by at least WORSENING_RISE, and by
- * WORSE_THAN_HONEST more than an honest update of the same task raises it (late in training honest updates raise it a
- * little too; the round's average is what improves).
+ * What counts as worsening (nats, by the attacker's probe): held-out loss rises by at least WORSENING_RISE (the issue's
+ * example rose by 0.49), and by WORSE_THAN_HONEST more than an honest update of the same task raises it (late in
+ * training honest updates raise it by up to about 0.1 too; the round's average is what improves).
  */
-const WORSENING_RISE = 0.1;
+const WORSENING_RISE = 0.25;
 const WORSE_THAN_HONEST = 0.05;
 
 interface AcceptedHonest {
@@ -457,6 +457,16 @@ class RedTeamRun {
             if (this.victimQuota.granted !== this.victimQuota.of) problems.push(`the victim got ${this.victimQuota.granted} of ${this.victimQuota.of} task slots`);
           }
           break;
+        case 'worsening': {
+          // The claim is that an update which worsens held-out loss earns nothing. When the attacker could not make one
+          // on its version (its best try did not raise held-out loss by WORSENING_RISE on its own probe), what it sent
+          // was not a worsening update, and being paid for it is no failure of the claim.
+          const worsened = attempts.map((a, i) => ({ a, w: this.worsening[i] })).filter(({ w }) => w && w.held.after - w.held.before >= WORSENING_RISE);
+          const paidWorse = worsened.filter(({ a }) => a.code === 'ACCEPTED');
+          if (paidWorse.length > 0) problems.push(`paid ${sum(paidWorse.map(({ a }) => a.reward))} base units for ${paidWorse.length} update(s) that raised held-out loss by ${WORSENING_RISE} nats or more`);
+          if (worsened.length < attempts.length) notes.push(`${attempts.length - worsened.length} attempt(s) did not manage to worsen held-out loss by ${WORSENING_RISE} nats (not counted as worsening)`);
+          break;
+        }
         default:
           if (paid > 0n || named > 0n) problems.push(`paid ${paid} base units (answers named ${named})`);
       }
