@@ -72,9 +72,12 @@ describe('judge: the verdict on a measurement', () => {
     expect(judge(measured({ task: g(0.3), taskLead: g(0.2, 0.05), unLead: g(-0.25, 0.05), heldLead: g(0.04, 0.05) }), REFERENCE, policy, rewards).accepted).toBe(true);
   });
 
-  it('refuses an update that makes held-out text significantly worse by more than half its own gain (overfitting)', () => {
-    expect(judge(measured({ ...honest, held: g(-0.4) }), REFERENCE, policy, rewards)).toMatchObject({ accepted: false, code: 'HURTS_HELD_OUT' });
-    expect(judge(measured({ ...honest, held: g(-0.05) }), REFERENCE, policy, rewards).accepted).toBe(true);
+  it('refuses an update that makes held-out text significantly worse than honest work does, by more than half its own gain (overfitting)', () => {
+    expect(judge(measured({ ...honest, held: g(-0.4), heldLead: g(-0.35, 0.1) }), REFERENCE, policy, rewards)).toMatchObject({ accepted: false, code: 'HURTS_HELD_OUT' });
+    expect(judge(measured({ ...honest, held: g(-0.05), heldLead: g(-0.04, 0.1) }), REFERENCE, policy, rewards).accepted).toBe(true);
+    // Late in training every task may raise held-out loss a little: no worse than the control, it is honest work
+    // (the devnet at version 4: held-out 7.486 -> 7.582, 0.03 better than the control; it was refused before).
+    expect(judge(measured({ ...honest, held: g(-0.1), heldLead: g(0.03, 0.05) }), REFERENCE, policy, rewards).accepted).toBe(true);
   });
 
   it('being generically better than the control adds no credit; generically worse counts against', () => {

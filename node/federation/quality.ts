@@ -175,8 +175,14 @@ export function judge(m: QualityMeasurement, reference: Reference, policy: Score
     return refuse('TRAINED_ON_HELD_OUT',
       `the update beats honest work on the held-out split by ${lead.toFixed(3)} nats, more than ${policy.maxHeldOutLead} of its lead on its own rows: it was trained on held-out text; train on exactly the task's tokens`);
   }
-  if (m.heldOutTest.t <= -m.heldOutTest.critical && -m.heldOut.mean > policy.maxHarmRatio * m.specificGain) {
-    return refuse('HURTS_HELD_OUT', `the update makes held-out text significantly worse, by more than ${policy.maxHarmRatio} of what it taught its own rows: it overfits; use the task's learning rate and step count`);
+  // Harm is what the update does to held-out text beyond what honest work (the control) does on this version: late in
+  // training every task may raise held-out loss a little (the round's average is what improves), and an update is
+  // not refused for that; one that is significantly worse than the control, by more than maxHarmRatio of its own
+  // task-specific gain, overfits.
+  const harmBeyondHonest = -m.heldOutLead.mean;
+  const worseThanHonest = pairedTest({ ...m.heldOutLead, mean: harmBeyondHonest });
+  if (m.heldOutTest.t <= -m.heldOutTest.critical && worseThanHonest.t >= worseThanHonest.critical && harmBeyondHonest > policy.maxHarmRatio * m.specificGain) {
+    return refuse('HURTS_HELD_OUT', `the update makes held-out text significantly worse, ${harmBeyondHonest.toFixed(3)} nats worse than honest work on this version, more than ${policy.maxHarmRatio} of what it taught its own rows: it overfits; use the task's learning rate and step count`);
   }
   if (workRatio > policy.maxWorkRatio) {
     return refuse('OVERTRAINED',
