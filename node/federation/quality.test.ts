@@ -69,6 +69,9 @@ describe('judge: the verdict on a measurement', () => {
     // Honest updates measured up to 0.17 of their task-specific gain; a quarter of the rows from the held-out split, 0.2 and up.
     expect(judge(measured({ ...honest, heldLead: g(0.04, 0.05) }), REFERENCE, policy, rewards).accepted).toBe(true);
     expect(judge(measured({ ...honest, heldLead: g(0.07, 0.05) }), REFERENCE, policy, rewards)).toMatchObject({ accepted: false, code: 'TRAINED_ON_HELD_OUT' });
+    // A lead on held-out rows while held-out loss rose is no sign of it: the control raised it more (the devnet at
+    // version 4: held-out 7.520 -> 7.553, 0.076 better than the control; it was refused before).
+    expect(judge(measured({ ...honest, held: g(-0.03), heldLead: g(0.076, 0.05) }), REFERENCE, policy, rewards).accepted).toBe(true);
     expect(judge(measured({ task: g(0.3), taskLead: g(0.2, 0.05), unLead: g(-0.25, 0.05), heldLead: g(0.04, 0.05) }), REFERENCE, policy, rewards).accepted).toBe(true);
   });
 

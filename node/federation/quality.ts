@@ -171,7 +171,9 @@ export function judge(m: QualityMeasurement, reference: Reference, policy: Score
     return refuse('NOT_TASK_SPECIFIC', 'the update helps rows it was not given as much as the task\'s own rows, so it did not learn the task\'s tokens: train on exactly the tokens GET /api/task/:id/tokens returns');
   }
   const lead = m.heldOutLead.mean - Math.max(0, m.unassignedLead.mean);
-  if (m.heldOutLeadTest.t >= m.heldOutLeadTest.critical && lead > policy.maxHeldOutLead * Math.max(0, m.specificGain)) {
+  // Only an update that lowered held-out loss can have learned held-out text: late in training, when every task (the
+  // control included) raises held-out loss a little, an honest update that raises it less leads the control there.
+  if (m.heldOut.mean > 0 && m.heldOutLeadTest.t >= m.heldOutLeadTest.critical && lead > policy.maxHeldOutLead * Math.max(0, m.specificGain)) {
     return refuse('TRAINED_ON_HELD_OUT',
       `the update beats honest work on the held-out split by ${lead.toFixed(3)} nats, more than ${policy.maxHeldOutLead} of its lead on its own rows: it was trained on held-out text; train on exactly the task's tokens`);
   }
