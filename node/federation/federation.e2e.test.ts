@@ -170,6 +170,11 @@ describe('federated rounds on loopback', () => {
     await fs.dispose();
     console.log(`held-out loss: version 0 ${before.toFixed(3)}, version ${f.version} ${after.toFixed(3)}`);
     expect(before - after).toBeGreaterThan(1.0); // seen: 10.79 -> 8.2 to 8.9 after 3-4 versions
+    // The node serves its own per-version measure (what the browser's mining panel charts beside each task's loss).
+    const round = (await get(`${node.url}/api/round`)).json;
+    expect(round.heldOutLoss.length).toBeGreaterThanOrEqual(2);
+    expect(round.heldOutLoss[0]).toMatchObject({ version: 0 });
+    expect(round.heldOutLoss.at(-1).loss).toBeLessThan(round.heldOutLoss[0].loss);
   });
 
   it('hands out tasks on different tokens, even from a corpus as small as the devnet\'s', async () => {

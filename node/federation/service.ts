@@ -138,6 +138,8 @@ export class FederationService {
   private readonly evalRows: BatchAddress[];
   /** Per version: the scoring pools and the coordinator's reference task (see quality.ts). */
   private readonly scoring = new Map<number, Promise<VersionScoring>>();
+  /** Each recent version's held-out loss on the fixed eval rows (training's progress, served by GET /api/round). */
+  private readonly heldOutByVersion = new Map<number, number>();
   /** Recently published model changes (version -> its change from the parent, in sparse form) for the copy check. */
   private readonly changes = new Map<number, ModelUpdate>();
   private stopped = false;
@@ -268,8 +270,9 @@ export class FederationService {
     return version === this.current.version ? this.current.signed : this.recent.has(version) ? this.store.load(version) : undefined;
   }
 
-  roundStatus(): { version: number; accepted: number; roundSize: number; deadline: number; openTasks: number } {
-    return { version: this.current.version, accepted: this.round.length, roundSize: this.cfg.roundSize, deadline: this.roundDeadline, openTasks: this.tasks.open() };
+  roundStatus(): { version: number; accepted: number; roundSize: number; deadline: number; openTasks: number; heldOutLoss: { version: number; loss: number }[] } {
+    const heldOutLoss = [...this.heldOutByVersion].sort((a, b) => a[0] - b[0]).map(([version, loss]) => ({ version, loss }));
+    return { version: this.current.version, accepted: this.round.length, roundSize: this.cfg.roundSize, deadline: this.roundDeadline, openTasks: this.tasks.open(), heldOutLoss };
   }
 
   /** Runs `fn` after everything queued before it: submissions and round closing never interleave. */
@@ -486,6 +489,8 @@ export class FederationService {
     const pool = await this.meter.pool(base, draw(this.trainRows, 4 * c.score.unassignedRows), draw(this.evalRows, 4 * c.score.heldOutRows));
     // The version's held-out loss on a fixed set of eval rows (the same for every version): training's progress.
     const heldOutLoss = await this.heldOutLoss(base);
+    this.heldOutByVersion.set(version, heldOutLoss);
+    for (const v of this.heldOutByVersion.keys()) if (v <= version - 50) this.heldOutByVersion.delete(v);
     this.log(`federation: version ${version} held-out loss ${heldOutLoss.toFixed(4)} (${Math.min(256, this.evalRows.length)} eval rows)`);
     // Reference tasks on random windows that share as few tokens as the split allows (on the devnet's small corpus two
     // windows overlap a little; rows in the overlap are left out of each one's score). Each is the other's control,

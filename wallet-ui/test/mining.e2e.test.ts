@@ -128,6 +128,9 @@ describe.skipIf(!existsSync(CHROMIUM))('browser mining in Chromium', () => {
     expect(Number(await page.getByTestId('loss').textContent())).toBeGreaterThan(0);
     expect(chunkRequests).toHaveLength(chunks);
     expect(new Set(chunkRequests).size).toBe(chunks);
+    // Beside the per-task loss (a sawtooth: each task starts from its version's weights), the node's held-out loss by
+    // version, which is what shows training's progress (issue 17).
+    await page.getByTestId('version-loss').waitFor({ timeout: 30_000 });
     await shot(page, '02-mining-wasm-accepted');
     await page.getByRole('button', { name: 'Stop Mining' }).click();
     await page.getByTestId('start-mining').waitFor();

@@ -1,7 +1,7 @@
 /** The node's HTTP API from the browser: one fetch wrapper that turns `{ error: { code, message } }` into NodeApiError. */
 import type { KdfParams, SealedKey } from '../crypto/account-keys.js';
 import type {
-  AccountRecord, ChainHead, HistoryPage, LedgerAccount, NetworkStatus, RecoveryGrant, RecoverySeal, SessionGrant, TransferBody, TxLookup,
+  AccountRecord, ChainHead, HistoryPage, LedgerAccount, NetworkStatus, RecoveryGrant, RecoverySeal, RoundStatus, SessionGrant, TransferBody, TxLookup,
 } from './types.js';
 
 export class NodeApiError extends Error {
@@ -39,6 +39,7 @@ export class NodeApi {
   }
 
   status = (): Promise<NetworkStatus> => this.request('GET', '/api/status');
+  round = (): Promise<RoundStatus> => this.request('GET', '/api/round');
   head = (): Promise<ChainHead> => this.request('GET', '/api/chain/head');
   account = (address: string): Promise<LedgerAccount> => this.request('GET', `/api/ledger/account/${address}`);
   tx = (hash: string): Promise<TxLookup> => this.request('GET', `/api/ledger/tx/${hash}`);

@@ -110,3 +110,13 @@ export interface RecoverySeal {
   proof: string;
   wallet: SealedKey;
 }
+
+/** GET /api/round: the coordinator's open round, and each recent version's held-out loss (training's progress). */
+export interface RoundStatus {
+  version: number;
+  accepted: number;
+  roundSize: number;
+  deadline: number;
+  openTasks: number;
+  heldOutLoss?: { version: number; loss: number }[];
+}

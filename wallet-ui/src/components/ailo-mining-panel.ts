@@ -19,8 +19,20 @@ import { baseStyles, statsStyles } from './shared-styles.js';
 export class AiloMiningPanel extends LitElement {
   static override properties = {
     session: { attribute: false }, chainId: { attribute: false }, genesisHash: { attribute: false }, state: { state: true }, unlocking: { state: true },
-    startProblem: { state: true }, busy: { state: true },
+    startProblem: { state: true }, busy: { state: true }, versionLoss: { state: true },
   };
+
+  /** Each recent model version's held-out loss as the node measures it (GET /api/round). */
+  declare versionLoss: { version: number; loss: number }[];
+  private roundTimer: ReturnType<typeof setInterval> | undefined;
+
+  private async readRound(): Promise<void> {
+    try {
+      this.versionLoss = (await this.session.api.round()).heldOutLoss ?? [];
+    } catch {
+      // A node without rounds, or unreachable for a moment: the chart waits for the next read.
+    }
+  }
 
   declare session: AccountSession;
   /** The node's chain (from /api/status), part of what a task request signs. */
@@ -40,6 +52,7 @@ export class AiloMiningPanel extends LitElement {
     this.state = miningController.state;
     this.unlocking = false;
     this.busy = false;
+    this.versionLoss = [];
   }
 
   private start(): void {
@@ -103,11 +116,14 @@ export class AiloMiningPanel extends LitElement {
     super.connectedCallback();
     miningController.addEventListener('change', this.onChange);
     this.onChange();
+    void this.readRound();
+    this.roundTimer = setInterval(() => void this.readRound(), 10_000);
   }
 
   override disconnectedCallback(): void {
     super.disconnectedCallback();
     miningController.removeEventListener('change', this.onChange);
+    clearInterval(this.roundTimer);
   }
 
   private downloadView(d: DownloadProgress): TemplateResult {
@@ -173,9 +189,12 @@ export class AiloMiningPanel extends LitElement {
         <div><span class="muted">Earned this session</span><strong data-testid="earned">${formatAlc(st.earned)} ALC</strong></div>
       </div>
       <div class="charts">
-        <ailo-line-chart label="Loss" .values=${st.losses} .digits=${3}></ailo-line-chart>
+        <ailo-line-chart label="Loss of each step (every task starts again from its model version)" .values=${st.losses} .digits=${3}></ailo-line-chart>
         <ailo-line-chart label="Tokens/s" .values=${st.speeds} .digits=${0}></ailo-line-chart>
       </div>
+      ${this.versionLoss.length > 0 ? html`<div data-testid="version-loss">
+        <ailo-line-chart label=${`Held-out loss by model version, measured by the node (v${this.versionLoss[0]!.version}-v${this.versionLoss.at(-1)!.version})`}
+          .values=${this.versionLoss.map((v) => v.loss)} .digits=${3}></ailo-line-chart></div>` : ''}
       ${accepted ? this.ledgerSummary(st.outcomes) : ''}
       ${st.outcomes.length ? html`<ul class="outcomes" aria-label="Submissions" data-testid="outcomes">${st.outcomes.map((o) =>
         html`<li class=${o.accepted && o.ledger?.status !== 'mismatch' && o.ledger?.status !== 'missing' ? 'ok' : 'bad'}><span class="mono">${o.taskId.slice(0, 10)}</span> ${o.text}${this.ledgerView(o)}</li>`)}</ul>` : ''}
