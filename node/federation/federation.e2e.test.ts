@@ -92,7 +92,10 @@ describe('federated rounds on loopback', () => {
     expect(node.chain.view().meta().latestModelVersion).toBeGreaterThanOrEqual(2n);
     const status = (await get(`${node.url}/api/status`)).json;
     expect(status.globalModelVersion).toBe(Number(node.chain.view().meta().latestModelVersion));
-    expect(status.activeNodes).toBe(3); // this node and two miners
+    // This node, and the wallets that asked for a task or had work accepted in the last 2 minutes: the two miners (and
+    // mallory, whose task request in beforeAll may still be that recent).
+    expect(status.activeMiners).toBeGreaterThanOrEqual(2);
+    expect(status.activeNodes).toBe(1 + status.peers + status.activeMiners);
     expect(status.globalHashrate).not.toBe('0.0 Tok/s');
     expect(status.globalParams).toBeGreaterThan(3_000_000);
   });
