@@ -27,6 +27,8 @@ export class AiloMiningPanel extends LitElement {
   private roundTimer: ReturnType<typeof setInterval> | undefined;
 
   private async readRound(): Promise<void> {
+    // Only once this tab mines: a node that runs no rounds answers 404, which the browser logs as an error.
+    if (this.state.phase !== 'running' && this.state.outcomes.length === 0) return;
     try {
       this.versionLoss = (await this.session.api.round()).heldOutLoss ?? [];
     } catch {
@@ -182,7 +184,7 @@ export class AiloMiningPanel extends LitElement {
       ${st.device ? html`<p class="muted" data-testid="device">Training with ${st.device}.</p>` : ''}
       ${st.download ? this.downloadView(st.download) : running ? html`<p class="muted">Checking the model…</p>` : ''}
       <div class="stats" data-testid="mining-stats">
-        <div><span class="muted">Step</span><strong>${s ? `${s.step} / ${s.steps}` : '–'}</strong></div>
+        <div><span class="muted">Step</span><strong data-testid="step">${s ? `${s.step} / ${s.steps}` : '–'}</strong></div>
         <div><span class="muted">Loss</span><strong data-testid="loss">${s ? s.loss.toFixed(3) : '–'}</strong></div>
         <div><span class="muted">Tokens/s</span><strong>${s ? Math.round(s.tokensPerSecond) : '–'}</strong></div>
         <div><span class="muted">Accepted / rejected</span><strong data-testid="submissions">${accepted} / ${st.outcomes.length - accepted}</strong></div>
