@@ -7,12 +7,14 @@ import type { Chain } from '../chain/chain.js';
 import type { LedgerService } from './ledger-service.js';
 import type { PeerNetwork } from './p2p/network.js';
 
+/** GET /api/round: the open round, and each recent version's held-out loss (the one shape metrics and the route use). */
 export interface RoundStatus {
   version: number;
   accepted: number;
   roundSize: number;
   deadline: number;
   openTasks: number;
+  heldOutLoss: { version: number; loss: number }[];
 }
 
 export class NodeMetrics {

@@ -25,6 +25,7 @@ import { tokenBatch } from '../../trainer/runtime/tokens.js';
 import { tokensFromBytes } from '../../trainer/corpus/shard-format.js';
 import { taskRequestSigner } from '../miner/task-signer.js';
 import { AiloNode } from '../node.js';
+import { CHANCE_REFUSALS } from './quality.js';
 import { fetchNetworkDomain } from '../miner/node-network.js';
 import { get, testNet, waitFor, type TestNet } from '../test/harness.js';
 
@@ -85,7 +86,7 @@ describe('federated rounds on loopback', () => {
     // acceptance` measured 47 of 48 accepted at this task size): one scored refusal among these is chance; any other
     // refusal, or two, is a fault.
     const refused = reasons.filter((c) => c !== 'STALE_VERSION');
-    const scored = (c: string): boolean => c === 'NO_IMPROVEMENT' || c === 'NOT_TASK_SPECIFIC' || c === 'TOO_LITTLE_WORK';
+    const scored = (c: string): boolean => CHANCE_REFUSALS.has(c);
     const byChance = refused.filter(scored).length <= 1 ? refused.filter((c) => !scored(c)) : refused;
     expect(byChance, JSON.stringify(summaries.map((s) => s.rejections))).toEqual([]);
     expect(accepted.length).toBeGreaterThanOrEqual(TASKS_PER_MINER);

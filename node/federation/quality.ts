@@ -128,6 +128,12 @@ export interface QualityMeasurement {
 
 export type RefusalCode = 'NO_IMPROVEMENT' | 'NOT_TASK_SPECIFIC' | 'TRAINED_ON_HELD_OUT' | 'HURTS_HELD_OUT' | 'OVERTRAINED' | 'TOO_LITTLE_WORK';
 
+/**
+ * The refusals an honest update gets by chance, at the one-sided tests' false-refusal rate (each 1%; issue 11 allows
+ * 5% in all): what the red team and the end-to-end tests may see once among honest submissions without a fault.
+ */
+export const CHANCE_REFUSALS: ReadonlySet<string> = new Set<RefusalCode>(['NO_IMPROVEMENT', 'NOT_TASK_SPECIFIC', 'TOO_LITTLE_WORK']);
+
 /** What the coordinator's own reference tasks measured on a version: the yardstick of honest work. */
 export interface Reference {
   /** Their mean task-specific gain (nats), each measured against the other as its control. */

@@ -27,6 +27,7 @@ import { DILOCO_OUTER, federatedAverage, outerStep, type OuterOptimizerOptions }
 import { numel, paramSpecs, presetConfig, type ModelConfig } from '../../trainer/model/config.js';
 import { initWeights, weightDelta, type Weights } from '../../trainer/model/weights.js';
 import type { LedgerService } from '../ledger-service.js';
+import type { RoundStatus } from '../metrics.js';
 import type { NetworkStats } from '../network-stats.js';
 import { federationError } from './errors.js';
 import { ModelStore, sha256Hex } from './model-store.js';
@@ -270,7 +271,7 @@ export class FederationService {
     return version === this.current.version ? this.current.signed : this.recent.has(version) ? this.store.load(version) : undefined;
   }
 
-  roundStatus(): { version: number; accepted: number; roundSize: number; deadline: number; openTasks: number; heldOutLoss: { version: number; loss: number }[] } {
+  roundStatus(): RoundStatus {
     const heldOutLoss = [...this.heldOutByVersion].sort((a, b) => a[0] - b[0]).map(([version, loss]) => ({ version, loss }));
     return { version: this.current.version, accepted: this.round.length, roundSize: this.cfg.roundSize, deadline: this.roundDeadline, openTasks: this.tasks.open(), heldOutLoss };
   }

@@ -17,6 +17,7 @@ import { trainLocally } from '../../../trainer/federated/local-training.js';
 import { TASK_CLOSED_CODES } from '../../../trainer/federated/task-rows.js';
 import { compressTaskUpdate } from '../../../trainer/federated/task-update.js';
 import type { ModelConfig } from '../../../trainer/model/config.js';
+import { CHANCE_REFUSALS } from '../quality.js';
 import type { Weights } from '../../../trainer/model/weights.js';
 import {
   compressLikeMiner, cycleRows, decodeFor, mixHeldOut, noiseUpdate, partialCopy, publishedChange, reencodedF32, scaledUpdate, seededRng,
@@ -433,8 +434,8 @@ class RedTeamRun {
           // `npm run bench -- acceptance` measures the rate): one such refusal, or 5% of a longer run, is chance; any
           // other refusal code, or more, is a fault.
           {
-            const byChance = Object.entries(codes).filter(([c]) => STATISTICAL_REFUSALS.has(c)).reduce((n, [, k]) => n + k, 0);
-            const other = Object.entries(codes).filter(([c]) => !STATISTICAL_REFUSALS.has(c));
+            const byChance = Object.entries(codes).filter(([c]) => CHANCE_REFUSALS.has(c)).reduce((n, [, k]) => n + k, 0);
+            const other = Object.entries(codes).filter(([c]) => !CHANCE_REFUSALS.has(c));
             if (accepted === 0 || other.length > 0 || byChance > Math.max(1, Math.floor(0.05 * attempts.length))) problems.push(`honest updates refused: ${JSON.stringify(codes)}`);
           }
           if (paid !== named) problems.push(`ledger balance ${paid} differs from the rewards the node named (${named})`);
@@ -487,9 +488,6 @@ class RedTeamRun {
     await this.probe?.dispose();
   }
 }
-
-/** The scored refusals an honest update gets by chance (the tests' false-refusal rate), not for a fault of its own. */
-const STATISTICAL_REFUSALS = new Set(['NO_IMPROVEMENT', 'NOT_TASK_SPECIFIC', 'TOO_LITTLE_WORK']);
 
 /** Runs every class `tries` times against the node at `o.url` and reports what each earned. */
 export async function runRedTeam(o: RedTeamOptions): Promise<RedTeamReport> {
