@@ -59,6 +59,8 @@ describe('node HTTP API', () => {
   });
 
   it('serves Prometheus metrics, liveness and readiness', async () => {
+    // No block in flight (a finalizing block may still follow the last transfer) between the two reads below.
+    await waitQuiet(url);
     const res = await fetch(`${url}/metrics`);
     expect(res.headers.get('content-type')).toMatch(/^text\/plain; version=0\.0\.4/);
     const text = await res.text();
