@@ -6,6 +6,7 @@ import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 import { DUMP_FORMATS, type DumpFormat } from './document.js';
 import { DataError, DataErrorCode } from './errors.js';
+import { ByteProgress } from './input.js';
 import { readDocuments } from './readers.js';
 import { buildShards, type BuildShardsResult, DEFAULT_SHARD_TOKENS } from './shard-builder.js';
 
@@ -13,21 +14,24 @@ export const SHARDS_USAGE = `Usage: ailo-trainer shards --input PATH --format FO
 
 Tokenizes a dump (GPT-2 BPE) into uint16 token shards with a sha256 manifest.
 
-  --input PATH          a file, or for --format text a folder of .txt/.md files (.gz files are read directly)
+  --input PATH          a file, or for --format text a folder of .txt/.md files; compressed dumps are read as
+                        published, streaming: .gz, .bz2 (multistream too), .xz and .7z archives
   --format FORMAT       text | jsonl | wiki | stackexchange
                           text           each .txt/.md file is one document
                           jsonl          one JSON object a line; the text is in --field
-                          wiki           a Wikipedia pages-articles XML dump (decompress .bz2 first)
-                          stackexchange  a StackExchange Posts.xml (questions and answers)
+                          wiki           a Wikipedia pages-articles XML dump (e.g. enwiki-...-pages-articles-multistream.xml.bz2)
+                          stackexchange  a StackExchange site's .7z archive or its Posts.xml (questions and answers)
   --field NAME          jsonl: the field holding the text (default "text"; a.b reaches into objects)
   --out DIR             where the shards and manifest.json go
   --shard-tokens N      tokens per shard at most (default ${DEFAULT_SHARD_TOKENS})
   --heldout-every N     hold out every Nth document for evaluation (default 0: none)
   --max-documents N     stop after N documents
   --force               replace a shard set already in --out
-  --quiet               no progress lines
+  --quiet               no progress lines (otherwise one every 2 s on stderr: documents, tokens, bytes read)
   -h, --help            this text
 `;
+
+const mib = (n: number): string => (n / 2 ** 20).toFixed(1);
 
 function integerFlag(value: string | undefined, flag: string): number | undefined {
   if (value === undefined) return undefined;
@@ -81,7 +85,16 @@ export async function buildShardsCommand(argv: readonly string[]): Promise<Build
   const quiet = values.quiet ?? false;
   const started = performance.now();
   let lastReport = started;
-  const result = await buildShards(readDocuments(resolve(values.input), format, { field: values.field }), {
+  const bytes = new ByteProgress();
+  const report = ({ documents, tokens }: { documents: number; tokens: number }): void => {
+    const now = performance.now();
+    lastReport = now;
+    const rate = tokens / Math.max(1e-3, (now - started) / 1000);
+    const share = bytes.total > 0 ? ` (${((100 * bytes.read) / bytes.total).toFixed(1)}%)` : '';
+    process.stderr.write(`  ${documents} documents, ${tokens} tokens, ${mib(bytes.read)} of ${mib(bytes.total)} MiB read${share}, ${Math.round(rate)} tokens/s\n`);
+  };
+  let last = { documents: 0, tokens: 0 };
+  const result = await buildShards(readDocuments(resolve(values.input), format, { field: values.field, progress: bytes }), {
     outDir: resolve(values.out),
     shardTokens: integerFlag(values['shard-tokens'], '--shard-tokens'),
     heldOutEvery: integerFlag(values['heldout-every'], '--heldout-every'),
@@ -89,14 +102,12 @@ export async function buildShardsCommand(argv: readonly string[]): Promise<Build
     force: values.force ?? false,
     onProgress: quiet
       ? undefined
-      : ({ documents, tokens }) => {
-          const now = performance.now();
-          if (now - lastReport < 2000) return;
-          lastReport = now;
-          const rate = tokens / ((now - started) / 1000);
-          process.stderr.write(`  ${documents} documents, ${tokens} tokens, ${Math.round(rate)} tokens/s\n`);
+      : (progress) => {
+          last = progress;
+          if (performance.now() - lastReport >= 2000) report(progress);
         },
   });
+  if (!quiet) report(last);
   const seconds = (performance.now() - started) / 1000;
   const { manifest } = result;
   if (!quiet) {

@@ -2,11 +2,12 @@
 import { createInterface } from 'node:readline';
 import type { DocumentText } from './document.js';
 import { DataError, DataErrorCode } from './errors.js';
-import { openTextStream } from './input.js';
+import { openTextStream, type ByteProgress } from './input.js';
 
 export interface JsonlReaderOptions {
   /** The field that holds the document text; default `text`. */
   field?: string;
+  progress?: ByteProgress;
 }
 
 function fieldValue(record: unknown, field: string): unknown {
@@ -21,7 +22,7 @@ function fieldValue(record: unknown, field: string): unknown {
 /** Streams each line's text field as one document; blank lines and empty texts are skipped, anything else is an error. */
 export async function* readJsonlDocuments(path: string, options: JsonlReaderOptions = {}): AsyncGenerator<DocumentText> {
   const field = options.field ?? 'text';
-  const lines = createInterface({ input: await openTextStream(path), crlfDelay: Infinity });
+  const lines = createInterface({ input: await openTextStream(path, { progress: options.progress }), crlfDelay: Infinity });
   let lineNumber = 0;
   for await (const line of lines) {
     lineNumber++;

@@ -1,10 +1,13 @@
-import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { execFile } from 'node:child_process';
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { promisify } from 'node:util';
 import { gzipSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { DocumentText } from './document.js';
 import { DataErrorCode } from './errors.js';
+import { ByteProgress, sevenZip } from './input.js';
 import { readDocuments } from './readers.js';
 import { readTextDocuments } from './text-reader.js';
 import { encodeText } from './tokenizer.js';
@@ -18,6 +21,32 @@ beforeAll(async () => {
 afterAll(async () => {
   await rm(dir, { recursive: true, force: true });
 });
+
+const run = promisify(execFile);
+
+/** `content` compressed by 7-Zip as a single-file `bzip2` or `xz` stream. */
+async function compress(type: 'bzip2' | 'xz', name: string, content: string): Promise<Buffer> {
+  const source = await file(`src/${name}`, content);
+  const out = `${source}.${type}`;
+  await rm(out, { force: true });
+  await run(await sevenZip(), ['a', '-bd', `-t${type}`, out, source]);
+  return readFile(out);
+}
+
+/** A `.7z` archive holding `files` (name -> content) at its root. */
+async function archive(name: string, files: Record<string, string>): Promise<string> {
+  const src = join(dir, `src-${name}`);
+  for (const [entry, content] of Object.entries(files)) await file(join(`src-${name}`, entry), content);
+  const out = join(dir, name);
+  await run(await sevenZip(), ['a', '-bd', out, ...Object.keys(files)], { cwd: src });
+  return out;
+}
+
+/** How many 7-Zip processes this test process has running. */
+async function sevenZipProcesses(): Promise<number> {
+  const { stdout } = await run('ps', ['-o', 'comm=', '--ppid', String(process.pid)]).catch(() => ({ stdout: '' }));
+  return stdout.split('\n').filter((l) => l.trim() === '7za').length;
+}
 
 async function collect(docs: AsyncIterable<DocumentText>): Promise<DocumentText[]> {
   const out: DocumentText[] = [];
@@ -205,9 +234,41 @@ describe('Wikipedia XML dumps', () => {
     });
   });
 
-  it('rejects .bz2 dumps with a hint to decompress', async () => {
-    const path = await file('enwiki.xml.bz2', 'BZh9');
-    await expect(collect(readDocuments(path, 'wiki'))).rejects.toThrow(/decompress it first/);
+  it('reads a multistream .bz2 dump as published (two bzip2 streams, cut inside a page), counting the bytes read', async () => {
+    const cut = WIKI_DUMP.indexOf('<page>', WIKI_DUMP.indexOf('<page>') + 1) + 3;
+    const parts = [await compress('bzip2', 'part1.xml', WIKI_DUMP.slice(0, cut)), await compress('bzip2', 'part2.xml', WIKI_DUMP.slice(cut))];
+    const path = await file('enwiki-pages-articles-multistream.xml.bz2', Buffer.concat(parts));
+    const progress = new ByteProgress();
+    const docs = await collect(readDocuments(path, 'wiki', { progress }));
+    expect(docs.map((d) => d.source)).toEqual(['Lighthouse', 'AT&T Tower']);
+    expect(progress.total).toBe(parts[0]!.length + parts[1]!.length);
+    expect(progress.read).toBe(progress.total);
+  });
+
+  it('names a damaged .bz2 dump instead of yielding part of it silently', async () => {
+    const whole = await compress('bzip2', 'whole.xml', WIKI_DUMP.repeat(20));
+    const path = await file('truncated.xml.bz2', whole.subarray(0, Math.floor(whole.length / 2)));
+    await expect(collect(readDocuments(path, 'wiki'))).rejects.toMatchObject({
+      code: DataErrorCode.BAD_INPUT,
+      message: expect.stringMatching(/truncated\.xml\.bz2: 7-Zip could not decompress it .*download it again/),
+    });
+  });
+
+  it('refuses Zstandard with what to do', async () => {
+    const path = await file('enwiki.xml.zst', 'x');
+    await expect(collect(readDocuments(path, 'wiki'))).rejects.toThrow(/Zstandard.*decompress it first \(zstd -d\)/);
+  });
+});
+
+describe('compressed text', () => {
+  it('reads .xz text files in a folder, the progress total planned from every file', async () => {
+    const xz = await compress('xz', 'x.txt', 'Xylophones ring.');
+    await file('xzcorpus/x.txt.xz', xz);
+    await file('xzcorpus/y.txt', 'Yaks roam.');
+    const progress = new ByteProgress();
+    const docs = await collect(readDocuments(join(dir, 'xzcorpus'), 'text', { progress }));
+    expect(docs.map((d) => d.text)).toEqual(['Xylophones ring.', 'Yaks roam.']);
+    expect(progress).toMatchObject({ read: xz.length + 10, total: xz.length + 10 });
   });
 });
 
@@ -229,5 +290,31 @@ describe('StackExchange Posts.xml', () => {
       'Use:\n\ndu -sh * | sort -h',
     ]);
     expect(docs.map((d) => d.source)).toEqual(['post 1', 'post 3']);
+  });
+
+  it("reads Posts.xml straight from the site's .7z archive, beside the dump's other files", async () => {
+    const path = await archive('unix.stackexchange.com.7z', { 'Badges.xml': '<badges/>', 'Posts.xml': POSTS_XML, 'Users.xml': '<users/>' });
+    const progress = new ByteProgress();
+    const docs = await collect(readDocuments(path, 'stackexchange', { progress }));
+    expect(docs.map((d) => d.source)).toEqual(['post 1', 'post 3']);
+    expect(progress).toMatchObject({ read: Buffer.byteLength(POSTS_XML), total: Buffer.byteLength(POSTS_XML) });
+  });
+
+  it('names what an archive holds when Posts.xml is not among it, and a damaged archive', async () => {
+    const path = await archive('meta.7z', { 'Badges.xml': '<badges/>', 'Tags.xml': '<tags/>' });
+    await expect(collect(readDocuments(path, 'stackexchange'))).rejects.toThrow(/meta\.7z holds no Posts\.xml \(it holds Badges\.xml, Tags\.xml\)/);
+    const damaged = await file('damaged.7z', (await readFile(await archive('ok.7z', { 'Posts.xml': POSTS_XML }))).subarray(0, 40));
+    await expect(collect(readDocuments(damaged, 'stackexchange'))).rejects.toMatchObject({ code: DataErrorCode.BAD_INPUT, message: expect.stringMatching(/damaged\.7z: 7-Zip could not/) });
+  });
+
+  it('stops 7-Zip when the reader stops early', async () => {
+    const rows = Array.from({ length: 3000 }, (_, i) => `<row Id="${i}" PostTypeId="2" Body="answer ${i} ${'text '.repeat(50)}" />`).join('\n');
+    const path = await archive('big.7z', { 'Posts.xml': `<posts>${rows}</posts>` });
+    const before = await sevenZipProcesses();
+    for await (const doc of readDocuments(path, 'stackexchange')) {
+      expect(doc.source).toBe('post 0');
+      break;
+    }
+    await expect.poll(sevenZipProcesses, { timeout: 5000 }).toBe(before);
   });
 });

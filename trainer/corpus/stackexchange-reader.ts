@@ -1,14 +1,17 @@
 /**
  * StackExchange data dumps (`Posts.xml`): each `<row>` is a post whose `Body` attribute holds escaped HTML.
- * Questions become "title, blank line, body"; answers are their body. One post is one document.
+ * Questions become "title, blank line, body"; answers are their body. One post is one document. The input may be
+ * the site's `.7z` archive as published: its `Posts.xml` is read from it.
  */
 import type { DocumentText } from './document.js';
+import type { ByteProgress } from './input.js';
 import { htmlToText } from './html-text.js';
 import { streamXml } from './xml-stream.js';
 
 export interface StackExchangeReaderOptions {
   /** Which `PostTypeId`s to keep; default questions (1) and answers (2). */
   postTypes?: readonly string[];
+  progress?: ByteProgress;
 }
 
 export function readStackExchangeDocuments(
@@ -28,5 +31,5 @@ export function readStackExchangeDocuments(
       if (text === '') return;
       emit({ source: `post ${attributes.Id ?? '?'}`, text, endOfDocument: true });
     };
-  });
+  }, { entry: 'Posts.xml', progress: options.progress });
 }

@@ -1,17 +1,18 @@
 /** Plain text and Markdown: each `.txt` / `.md` file under a folder (or one file) is one document. */
-import { readdir } from 'node:fs/promises';
+import { readdir, stat } from 'node:fs/promises';
 import { join, relative, sep } from 'node:path';
 import type { DocumentText } from './document.js';
 import { DataError, DataErrorCode } from './errors.js';
-import { openTextStream, statInput } from './input.js';
+import { openTextStream, statInput, type ByteProgress } from './input.js';
 
-const TEXT_EXTENSIONS = /\.(txt|md|markdown)(\.gz)?$/i;
+const TEXT_EXTENSIONS = /\.(txt|md|markdown)(\.(gz|bz2|xz))?$/i;
 /** A file larger than this is handed to the builder in pieces of about this size. */
 export const TEXT_PIECE_CHARS = 4 << 20;
 
 export interface TextReaderOptions {
   /** Piece size for large files, in UTF-16 code units (tests use small values). */
   pieceChars?: number;
+  progress?: ByteProgress;
 }
 
 /** The text files under `root` in a fixed order (code-point order of their relative paths), hidden entries skipped. */
@@ -56,10 +57,15 @@ export async function* readTextDocuments(root: string, options: TextReaderOption
   if (files.length === 0) {
     throw new DataError(DataErrorCode.BAD_INPUT, `no .txt or .md files under ${root}`);
   }
+  if (options.progress) {
+    let bytes = 0;
+    for (const file of files) bytes += (await stat(file)).size;
+    options.progress.plan(bytes);
+  }
   for (const file of files) {
     let pending = '';
     let pieces = 0;
-    for await (const chunk of await openTextStream(file)) {
+    for await (const chunk of await openTextStream(file, { progress: options.progress })) {
       pending += pieces === 0 && pending === '' ? (chunk as string).replace(/^\ufeff/, '') : (chunk as string);
       while (pending.length >= pieceChars) {
         let cut = pieceCut(pending.slice(0, pieceChars));

@@ -3,12 +3,14 @@
  * redirect), its title as the first line and its wiki markup reduced to text.
  */
 import type { DocumentText } from './document.js';
+import type { ByteProgress } from './input.js';
 import { wikitextToText } from './wikitext.js';
 import { streamXml } from './xml-stream.js';
 
 export interface WikiReaderOptions {
   /** Articles whose reduced text is shorter than this many characters are skipped (stubs, disambiguation leftovers). */
   minChars?: number;
+  progress?: ByteProgress;
 }
 
 /** The fields of one `<page>` the reader keeps while parsing it. */
@@ -67,5 +69,5 @@ export function readWikiDocuments(path: string, options: WikiReaderOptions = {})
       if (body.length < minChars) return;
       emit({ source: title, text: title ? `${title}\n\n${body}` : body, endOfDocument: true });
     };
-  });
+  }, { progress: options.progress });
 }
