@@ -32,7 +32,10 @@ describe('ALC amounts', () => {
   it('format every significant decimal and round-trip', () => {
     expect(formatAlc(12n * ALC + ALC / 2n)).toBe('12.5');
     expect(formatAlc(1n)).toBe('0.000000000000000001');
-    expect(formatAlc(1_234_567n * ALC)).toBe('1,234,567');
+    // Grouped by narrow no-break spaces, never commas (issue 17: "20,000" printed by the CLI was refused when pasted).
+    expect(formatAlc(1_234_567n * ALC)).toBe('1\u202f234\u202f567');
+    for (const v of [20_000n * ALC, 1_000n * ALC + 1n, 999n * ALC]) expect(parseAlc(formatAlc(v))).toEqual({ ok: true, value: v });
+    expect(parseAlc('20\u00a0000')).toEqual({ ok: true, value: 20_000n * ALC });
     expect(formatAlc(1_234_567n * ALC, { group: false })).toBe('1234567');
     expect(formatAlc(-3n * ALC)).toBe('-3');
     expect(formatAlc(2n * ALC + 1n, { maxDecimals: 4 })).toBe('2.0000…');

@@ -6,13 +6,15 @@
 export const ALC_DECIMALS = 18;
 const UNIT = 10n ** BigInt(ALC_DECIMALS);
 const MAX_U256 = (1n << 256n) - 1n;
+/** The thousands separator `formatAlc` writes: narrow no-break space. */
+export const GROUP = '\u202f';
 
 export type AmountParse = { ok: true; value: bigint } | { ok: false; problem: string };
 
 /**
  * Parses a decimal ALC amount exactly (string arithmetic, never a float). The point is the decimal mark. Accepts
- * "1", "1.5", "0.000000000000000001", and thousands grouped by spaces, underscores or apostrophes ("12 001",
- * "1'000") or by commas where they cannot be a decimal mark ("1,000.5", "1,000,000"). A lone comma is refused as
+ * "1", "1.5", "0.000000000000000001", and thousands grouped by spaces (plain, no-break, thin or narrow no-break, as
+ * `formatAlc` writes), underscores or apostrophes ("12 001", "1'000") or by commas where they cannot be a decimal mark ("1,000.5", "1,000,000"). A lone comma is refused as
  * ambiguous ("12,001" is twelve thousand and one in English and 12.001 in much of the world; "1,5" likewise).
  */
 export function parseAlc(input: string): AmountParse {
@@ -23,7 +25,9 @@ export function parseAlc(input: string): AmountParse {
   if (commas === 1 && rest.length === 0) {
     return { ok: false, problem: `"${text}" is ambiguous: a comma may be a decimal mark or a thousands separator; write ${text.replace(',', '')} or ${text.replace(',', '.')} (a point is the decimal mark)` };
   }
-  if (/^\d{1,3}([, _']\d{3})+$/.test(wholePart!) && !(commas > 0 && /[ _']/.test(wholePart!))) text = [wholePart!.replace(/[, _']/g, ''), ...rest].join('.');
+  if (/^\d{1,3}([, _'\u00a0\u2009\u202f]\d{3})+$/.test(wholePart!) && !(commas > 0 && /[ _'\u00a0\u2009\u202f]/.test(wholePart!))) {
+    text = [wholePart!.replace(/[, _'\u00a0\u2009\u202f]/g, ''), ...rest].join('.');
+  }
   if (text.startsWith('-')) return { ok: false, problem: 'the amount cannot be negative' };
   const m = /^(\d*)(?:\.(\d*))?$/.exec(text);
   if (!m || (m[1] === '' && (m[2] ?? '') === '')) return { ok: false, problem: 'write the amount as a number, e.g. 12.5' };
@@ -36,7 +40,9 @@ export function parseAlc(input: string): AmountParse {
 }
 
 /**
- * Formats base units as ALC with every significant decimal ("12.5", "0.000000000000000001"), optionally grouped.
+ * Formats base units as ALC with every significant decimal ("12.5", "0.000000000000000001"), optionally with
+ * thousands grouped by a narrow no-break space (U+202F: "20 000"), as the SI brochure writes digit groups ("neither
+ * dots nor commas", BIPM 2019, 5.4.4): a comma could be read as a decimal mark, and `parseAlc` reads it back.
  * With `maxDecimals`, longer fractions are cut (never rounded up) and marked with "…", for tight spaces.
  */
 export function formatAlc(value: bigint, { group = true, maxDecimals }: { group?: boolean; maxDecimals?: number } = {}): string {
@@ -45,6 +51,6 @@ export function formatAlc(value: bigint, { group = true, maxDecimals }: { group?
   const whole = (v / UNIT).toString();
   let fraction = (v % UNIT).toString().padStart(ALC_DECIMALS, '0').replace(/0+$/, '');
   if (maxDecimals !== undefined && fraction.length > maxDecimals) fraction = fraction.slice(0, maxDecimals) + '…';
-  const grouped = group ? whole.replace(/\B(?=(\d{3})+(?!\d))/g, ',') : whole;
+  const grouped = group ? whole.replace(/\B(?=(\d{3})+(?!\d))/g, GROUP) : whole;
   return (negative ? '-' : '') + grouped + (fraction ? `.${fraction}` : '');
 }
