@@ -157,6 +157,12 @@ describe.skipIf(!existsSync(CHROMIUM))('wallet UI in Chromium', () => {
     await shot(a, '06-send-bad-checksum');
     await a.getByLabel('Recipient address').fill(addressB);
     await a.getByText('Valid address with checksum').waitFor();
+    // A lone comma is ambiguous (twelve thousand and one, or 12.001): refused with both readings, nothing sent (issue 17).
+    await a.getByLabel('Amount').fill('12,001');
+    await a.getByRole('button', { name: 'Review transfer' }).click();
+    await a.getByText(/"12,001" is ambiguous.*write 12001 or 12\.001/).waitFor();
+    expect(await a.getByTestId('preview-amount').count()).toBe(0);
+    await a.getByLabel('Amount').fill('12.5');
     await shot(a, '07-send-form');
     await a.getByRole('button', { name: 'Review transfer' }).click();
     expect(await a.getByTestId('preview-amount').textContent()).toBe('12.5 ALC');
@@ -187,15 +193,25 @@ describe.skipIf(!existsSync(CHROMIUM))('wallet UI in Chromium', () => {
     await balanceIs(b, '12.5');
     await shot(b, '11-wallet-history-receiver');
     await b.setViewportSize({ width: 390, height: 844 });
+    const pageWidth = (): Promise<number> => b.evaluate(() => document.documentElement.scrollWidth);
+    await b.locator(`li[data-hash="${hash}"] summary`).click();
+    await b.locator(`li[data-hash="${hash}"] [data-testid="tx-detail"][open]`).waitFor();
+    expect(await pageWidth(), 'wallet at 390 px with a transaction detail open').toBeLessThanOrEqual(390);
     await shot(b, '12-wallet-mobile');
     await b.getByRole('link', { name: 'Receive', exact: true }).first().click();
     await b.getByTestId('qr').waitFor();
+    expect(await pageWidth(), 'receive page at 390 px').toBeLessThanOrEqual(390);
     await shot(b, '12-receive-mobile');
+    await b.getByRole('link', { name: 'Send', exact: true }).first().click();
+    await b.getByLabel('Amount').waitFor();
+    expect(await pageWidth(), 'send page at 390 px').toBeLessThanOrEqual(390);
 
     await a.getByRole('link', { name: 'Dashboard' }).click();
     await a.getByTestId('figures').waitFor();
     // The network's actual model, not "training AILO-1B" beside a 3.3 M-parameter devnet model (issue 17).
     expect(await a.getByTestId('model').textContent()).toMatch(/^ailo-tiny .*parameters; a small configuration/);
+    // What "Active" means is said beside it: here blocks were made a moment ago and no miner trains.
+    expect(await a.getByTestId('network-meaning').textContent()).toBe('a block in the last 5 minutes; no miner is training now');
     expect(await a.locator('p.lead').first().textContent()).toMatch(/trains ailo-tiny together \(a small configuration, not AILO-1B\)/);
     await a.getByTestId('earnings').getByText('Total from training').waitFor();
     await shot(a, '13-dashboard');

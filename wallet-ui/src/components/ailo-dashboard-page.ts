@@ -54,7 +54,7 @@ export class AiloDashboardPage extends LitElement {
     .pill.off { background: var(--warning-bg); color: var(--warning); }
     .dot { width: 0.55rem; height: 0.55rem; border-radius: 50%; background: currentColor; }
     .params progress { width: 100%; height: 0.6rem; margin-top: 0.4rem; accent-color: var(--accent); }
-    .params .hint { display: block; }
+    .params .hint, .pill + .hint { display: block; }
     .earn-head { display: flex; flex-wrap: wrap; gap: 1.5rem; margin-bottom: 0.75rem; }
     .earn-head div { display: grid; }
     .earn-head strong { font-size: 1.35rem; }
@@ -89,7 +89,9 @@ export class AiloDashboardPage extends LitElement {
   private figures(s: NetworkStatus): TemplateResult {
     return html`<dl class="figures" data-testid="figures">
       <div class="card figure"><dt>Network</dt><dd><span class="pill ${s.isNetworkActive ? 'on' : 'off'}"><span class="dot" aria-hidden="true"></span>
-        ${s.isNetworkActive ? 'Active' : 'Idle'}</span></dd></div>
+        ${s.isNetworkActive ? 'Active' : 'Idle'}</span>
+        <span class="hint" data-testid="network-meaning">${s.activeMiners ? 'miners are training now'
+          : s.isNetworkActive ? 'a block in the last 5 minutes; no miner is training now' : 'no block and no miner in the last 5 minutes'}</span></dd></div>
       <div class="card figure"><dt>Active nodes</dt><dd data-testid="active-nodes">${s.activeNodes}
         ${s.activeMiners !== undefined ? html`<span class="hint">this node, ${s.peers} peer${s.peers === 1 ? '' : 's'} and ${s.activeMiners} miner${s.activeMiners === 1 ? '' : 's'} active in the last 2 minutes</span>` : ''}</dd></div>
       <div class="card figure"><dt>Training speed</dt><dd>${s.globalHashrate}</dd></div>
