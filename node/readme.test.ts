@@ -81,3 +81,26 @@ describe('README "Try it", as written', () => {
     expect(JSON.parse(account!).balance).toBe('2500000000000000000');
   }, 240_000);
 });
+
+describe('README and npm set-up, as a newcomer meets them', () => {
+  it('links only to files inside the repository, and each exists', () => {
+    const readme = readFileSync(join(root, 'README.md'), 'utf8');
+    // Markdown links and backticked paths: nothing outside the repository (issue 17: a pointer to ../shared/DESIGN.md).
+    expect(readme).not.toMatch(/\.\.\//);
+    for (const [, target] of readme.matchAll(/\]\(([^)#\s]+)(?:#[^)]*)?\)/g)) {
+      if (/^[a-z]+:/.test(target!)) continue;
+      expect(() => readFileSync(join(root, target!)), `README links to ${target}`).not.toThrow(/ENOENT/);
+    }
+  });
+
+  it('npm commands print no warning about the project config (.npmrc)', async () => {
+    const { stdout, stderr } = await run('npm', ['pkg', 'get', 'name'], { cwd: root, timeout: 60_000 });
+    expect(stdout.trim()).toBe('"ailo-network"');
+    expect(stderr).not.toMatch(/warn|Unknown project config/i);
+  });
+
+  it.each(['ailo', 'ailo-node', 'ailo-trainer', 'ailo-miner'])('`npx %s --help` runs from a clone (the bins are not on PATH)', async (bin) => {
+    const { stdout } = await run('npx', ['--no-install', bin, '--help'], { cwd: root, timeout: 60_000 });
+    expect(stdout).toContain(bin);
+  }, 70_000);
+});

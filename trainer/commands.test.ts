@@ -70,6 +70,11 @@ describe("ailo-trainer", () => {
     expect(t.code).toBe(1);
     expect(t.err).toMatch(/--out .*new is a folder: name a file inside it/);
     expect(t.out).not.toMatch(/step 1/);
+    // The example: train into a folder that does not exist yet keeps the result.
+    const trained = join(dir, "fresh", "a", "b", "trained.safetensors");
+    const ok = await run("train", "--config", "ailo-tiny", "--steps", "1", "--batch", "1", "--seq", "16", "--out", trained);
+    expect(ok.code, ok.err).toBe(0);
+    expect((await readFile(trained)).length).toBeGreaterThan(1_000_000);
   });
 
   it("grad prints the mean cross-entropy and writes gradients that match the float64 reference", async () => {

@@ -71,3 +71,27 @@ describe('gossip from a hostile peer', () => {
     expect((await gossipTo(node, '/api/p2p/tx', Uint8Array.of(0xff), testPeer(node, 'http://127.0.0.68:9'))).status).toBe(400);
   });
 });
+
+describe('junk gossip and the node log', () => {
+  it('writes a few lines, not one per junk message, whether one peer or hundreds send it (issue 17)', async () => {
+    const net = testNet();
+    const lines: string[] = [];
+    const node = await startTestNode(net, undefined, { log: (line) => lines.push(line), gossipLimits: { txPerSecond: 1000, txBurst: 1000, blocksPerSecond: 1000, blockBurst: 1000 } });
+    try {
+      await new Promise((resolve) => setTimeout(resolve, 200));
+      const before = lines.length;
+      const one = testPeer(node, 'http://127.0.0.70:9');
+      const statuses = new Set<number>();
+      for (let i = 0; i < 300; i++) statuses.add((await gossipTo(node, '/api/p2p/tx', Uint8Array.of(0xde, 0xad, i & 0xff), one)).status);
+      for (let i = 0; i < 300; i++) statuses.add((await gossipTo(node, '/api/p2p/tx', Uint8Array.of(0xbe, 0xef, i & 0xff), testPeer(node, `http://127.0.1.${i % 250}:9`))).status);
+      // Every message was answered (400, or 403 once the one peer is banned), and the log holds a handful of lines.
+      expect([...statuses].every((s) => s === 400 || s === 403), [...statuses].join()).toBe(true);
+      const junkLines = lines.slice(before);
+      expect(junkLines.length, junkLines.join('\n')).toBeLessThan(20);
+      expect((await get(`${node.url}/api/status`)).status).toBe(200);
+    } finally {
+      await node.stop();
+      net.remove();
+    }
+  });
+});

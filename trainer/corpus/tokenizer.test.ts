@@ -1,9 +1,17 @@
 import fc from 'fast-check';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { encode } from 'gpt-tokenizer/encoding/gpt2';
 import { DEFAULT_CORPUS_DIR } from './default-corpus.js';
+
+// Every text the BPE encoder is given, so a test can bound the pieces it sees (the encoder itself is unchanged).
+const bpeInputs = vi.hoisted(() => [] as string[]);
+vi.mock('gpt-tokenizer/encoding/gpt2', async (importOriginal) => {
+  const real = await importOriginal<typeof import('gpt-tokenizer/encoding/gpt2')>();
+  return { ...real, encode: (text: string, ...rest: unknown[]) => (bpeInputs.push(text), (real.encode as (...a: unknown[]) => number[])(text, ...rest)) };
+});
+
 import { decodeTokens, encodeDocument, encodeText, EOT_TOKEN, MAX_PIECE_CHARS, VOCAB_SIZE } from './tokenizer.js';
 
 describe('GPT-2 tokenizer', () => {
@@ -35,9 +43,15 @@ describe('GPT-2 tokenizer', () => {
   });
 
   it('encodes long runs of one character class in linear time, round-tripping them', () => {
-    // Unbounded, these were super-linear: 100,000 "a" took 9.5 s and a million "^" did not finish in 300 s.
+    // Unbounded, these were super-linear: 100,000 "a" took 9.5 s and a million "^" did not finish in 300 s. BPE's cost
+    // is quadratic in a piece's length and linear in the number of pieces, so the bound is that it never sees a piece
+    // longer than MAX_PIECE_CHARS.
+    const piece = /'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+/gu;
     for (const text of ['a'.repeat(100_000), '^'.repeat(1_000_000), ' '.repeat(100_000), '7'.repeat(100_000), 'ACGT'.repeat(25_000)]) {
+      bpeInputs.length = 0;
       expect(decodeTokens(encodeText(text))).toBe(text);
+      const longest = Math.max(...bpeInputs.map((t) => Math.max(0, ...Array.from(t.matchAll(piece), (m) => m[0].length))));
+      expect(longest, text.slice(0, 8)).toBeLessThanOrEqual(MAX_PIECE_CHARS);
     }
   });
 
