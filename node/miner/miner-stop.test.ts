@@ -3,6 +3,8 @@
  * could not be given back, "not abandoned: TASK_BUSY"): it waits for the node's answer, records it, and says so.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
+import { createServer, request as httpRequest, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -49,5 +51,43 @@ describe('a miner stopped mid-submission', () => {
     expect(summary.accepted.length + summary.rejections.length, lines.join('\n')).toBe(1);
     expect(summary.unanswered).toEqual([]);
     expect(lines.join('\n')).not.toMatch(/not abandoned/);
+  }, 120_000);
+
+  it('reports a submission the node never answers as unanswered once the grace runs out, and the CLI says so', async () => {
+    // A proxy in front of the node that forwards everything but holds every submission without an answer.
+    const held: ServerResponse[] = [];
+    const proxy = createServer((req, res) => {
+      if (req.url?.startsWith('/api/submit_gradient')) {
+        req.resume();
+        held.push(res);
+        return;
+      }
+      const upstream = httpRequest(node.url + req.url, { method: req.method, headers: req.headers }, (up) => {
+        res.writeHead(up.statusCode ?? 502, up.headers);
+        up.pipe(res);
+      });
+      req.pipe(upstream);
+    });
+    await new Promise<void>((resolve) => proxy.listen(0, '127.0.0.1', resolve));
+    const url = `http://127.0.0.1:${(proxy.address() as AddressInfo).port}`;
+    try {
+      const w = wallet(212);
+      const stop = new AbortController();
+      const lines: string[] = [];
+      const miner = new Miner({
+        wallet: toChecksumAddress(w.address), signTaskRequest: taskRequestSigner(w.key, url), nodeUrl: url, provider: 'cpu', power: 100,
+        cacheDir: cache, signal: stop.signal, log: (l) => lines.push(l), submitAnswerGraceMs: 1500,
+        onStatus: (s) => { if (s.phase === 'submitting') stop.abort(); },
+      });
+      const summary = await miner.run();
+      expect(held.length).toBe(1);
+      expect(lines.join('\n')).toMatch(/stopping: waiting up to 1.5 s for the node's answer/);
+      expect(summary.unanswered).toHaveLength(1);
+      expect(summary.accepted.length + summary.rejections.length).toBe(0);
+      expect(lines.join('\n')).toMatch(/stopped before the node answered its submission; its result is unknown here/);
+    } finally {
+      for (const res of held) res.destroy();
+      await new Promise((resolve) => proxy.close(resolve));
+    }
   }, 120_000);
 });

@@ -54,6 +54,8 @@ export interface MinerOptions {
   /** Stop after this many tasks (tests and benchmarks); unbounded by default. */
   maxTasks?: number;
   signal?: AbortSignal;
+  /** How long a stop waits for the node's answer to a submission in flight (default SUBMIT_ANSWER_GRACE_MS). */
+  submitAnswerGraceMs?: number;
   retry?: RetryPolicy;
   log?: (line: string) => void;
   onStatus?: (s: MinerStatus) => void;
@@ -312,13 +314,14 @@ export class Miner {
     });
     // A stop while the node verifies the update waits (bounded) for its answer: aborting would lose the task's result,
     // and the task could not even be given back while the node holds it busy.
-    const onStop = (): void => this.log(`stopping: waiting up to ${SUBMIT_ANSWER_GRACE_MS / 1000} s for the node's answer on task ${task.taskId.slice(0, 10)}`);
+    const grace = this.o.submitAnswerGraceMs ?? SUBMIT_ANSWER_GRACE_MS;
+    const onStop = (): void => this.log(`stopping: waiting up to ${grace / 1000} s for the node's answer on task ${task.taskId.slice(0, 10)}`);
     if (this.o.signal?.aborted) onStop();
     else this.o.signal?.addEventListener('abort', onStop, { once: true });
     try {
       const r = await this.client.json<SubmitAccepted>(`/api/submit_gradient?${query}`, {
         method: 'POST', headers: { 'content-type': 'application/octet-stream' }, body: new Uint8Array(compressed.bytes),
-      }, { signal: graceAfter(this.o.signal, SUBMIT_ANSWER_GRACE_MS) });
+      }, { signal: graceAfter(this.o.signal, grace) });
       const reward = BigInt(r.reward);
       this.summary.accepted.push({ taskId: task.taskId, modelVersion: task.modelVersion, contribution: r.contribution, reward, quality: r.quality, ledger: 'unchecked' });
       this.summary.earned += reward;
