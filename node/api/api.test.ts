@@ -162,6 +162,11 @@ describe('node HTTP API', () => {
       expect((await get(`${url}/api/chain/head`)).json.hash).toBe(head);
       expect(await account(alice.address)).toEqual(aliceBefore);
     });
+
+    it('names the range an out-of-range limit must be in, not "an integer"', async () => {
+      expect((await get(`${url}/api/chain/blocks?limit=18446744073709551616`)).json.error.message).toBe('limit must be from 1 to 500, got 18446744073709551616');
+      expect((await get(`${url}/api/chain/blocks?limit=1.5`)).json.error.message).toBe('limit must be a whole number from 1 to 500, got "1.5"');
+    });
   });
 
   it('refuses a duplicate while it is pending and once it is in a block', async () => {

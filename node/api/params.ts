@@ -62,9 +62,9 @@ export function hashParam(value: unknown, field: string): Hex {
 /** An optional integer query parameter within bounds. */
 export function intQuery(value: string | string[] | undefined, field: string, fallback: number, min: number, max: number): number {
   if (value === undefined) return fallback;
-  if (typeof value !== 'string' || !/^[0-9]{1,15}$/.test(value)) throw badRequest('BAD_REQUEST', `${field} must be an integer`);
+  if (typeof value !== 'string' || !/^[0-9]+$/.test(value)) throw badRequest('BAD_REQUEST', `${field} must be a whole number from ${min} to ${max}, got ${JSON.stringify(value)}`);
   const n = Number(value);
-  if (n < min || n > max) throw badRequest('BAD_REQUEST', `${field} must be from ${min} to ${max}`);
+  if (n < min || n > max) throw badRequest('BAD_REQUEST', `${field} must be from ${min} to ${max}, got ${value}`);
   return n;
 }
 
