@@ -2,10 +2,11 @@
  * Opens dump files as streams of UTF-8 text, as the dumps are published: plain, `.gz` (zlib), `.bz2` (Wikipedia's
  * pages-articles, multistream included) and `.xz` through 7-Zip's decoder fed from the file, and `.7z` archives
  * (StackExchange's, holding `Posts.xml` among others) through 7-Zip extracting one entry to its standard output.
- * Nothing is decompressed to disk and the whole file is never in memory. 7-Zip is the `7za` the npm package
- * `7zip-bin` ships for each platform (`USE_SYSTEM_7ZA=true` uses the one on PATH instead).
+ * Nothing is decompressed to disk and the whole file is never in memory. 7-Zip is the maintained `7zz` when it is on
+ * PATH (Debian's and Ubuntu's `7zip` package, 7-Zip's own Linux and macOS builds; `AILO_7ZIP` names another), else
+ * the `7za` the npm package `7zip-bin` ships for each platform (p7zip 16.02: older, but present on every install).
  */
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { createReadStream, type Stats } from 'node:fs';
 import { access, chmod, constants, stat } from 'node:fs/promises';
 import { basename } from 'node:path';
@@ -56,12 +57,16 @@ export async function statInput(path: string): Promise<Stats> {
   }
 }
 
+let found: string | undefined;
+
 /**
- * The 7-Zip executable, made executable on first use (npm unpacks `7zip-bin`'s binaries without the execute bit).
- * Throws a `DataError` saying what to install when it cannot be run.
+ * The 7-Zip executable: `AILO_7ZIP`, else `7zz` from PATH, else `7zip-bin`'s `7za` (made executable on first use:
+ * npm unpacks it without the execute bit). Throws a `DataError` saying what to install when none can be run.
  */
 export async function sevenZip(): Promise<string> {
-  if (path7za === '7za') return path7za;
+  if (process.env.AILO_7ZIP) return process.env.AILO_7ZIP;
+  found ??= spawnSync('7zz', ['i'], { stdio: 'ignore' }).status === 0 ? '7zz' : path7za;
+  if (found !== path7za || path7za === '7za') return found;
   try {
     await access(path7za, constants.X_OK);
   } catch {
@@ -69,7 +74,7 @@ export async function sevenZip(): Promise<string> {
       await chmod(path7za, 0o755);
     } catch (err) {
       throw new DataError(DataErrorCode.BAD_INPUT,
-        `cannot run 7-Zip at ${path7za} (${(err as Error).message}): install 7-Zip (Debian: apt install p7zip-full) and set USE_SYSTEM_7ZA=true, or decompress the input first`);
+        `cannot run 7-Zip at ${path7za} (${(err as Error).message}): install 7-Zip (Debian and Ubuntu: apt install 7zip), or decompress the input first`);
     }
   }
   return path7za;

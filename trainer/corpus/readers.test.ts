@@ -45,7 +45,7 @@ async function archive(name: string, files: Record<string, string>): Promise<str
 /** How many 7-Zip processes this test process has running. */
 async function sevenZipProcesses(): Promise<number> {
   const { stdout } = await run('ps', ['-o', 'comm=', '--ppid', String(process.pid)]).catch(() => ({ stdout: '' }));
-  return stdout.split('\n').filter((l) => l.trim() === '7za').length;
+  return stdout.split('\n').filter((l) => /^7z/.test(l.trim())).length;
 }
 
 async function collect(docs: AsyncIterable<DocumentText>): Promise<DocumentText[]> {
