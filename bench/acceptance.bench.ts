@@ -8,7 +8,7 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { DEFAULT_FEDERATION } from '../node/federation/service.js';
+import { DEFAULT_FEDERATION, taskLearningRate } from '../node/federation/service.js';
 import { applyUpdate, judge, QualityMeter, sampleIndices, sharedTokens, type ControlModel, type PoolRow, type QualityMeasurement, type TokenRange } from '../node/federation/quality.js';
 import { SMALL_FEDERATION } from '../node/federation/redteam/devnet-node.js';
 import { mixHeldOut, noiseUpdate, seededRng, type AttackTask } from '../node/federation/redteam/attacks.js';
@@ -52,7 +52,7 @@ export async function run(): Promise<void> {
     console.log(`ailo-tiny, task ${steps} steps x ${B}x${T}, rows scored: ${score.taskRows} task, ${score.unassignedRows} unassigned (of ${trainRows.length}), ${score.heldOutRows} held-out (of ${evalRows.length}); ${versions} versions, ${honestPerVersion} honest tasks and one of each fake a version`);
 
     for (let v = 0; v < versions; v++) {
-      const lr = fed.lr / Math.sqrt(1 + v / 10);
+      const lr = taskLearningRate(fed.lr, v);
       const task: AttackTask = { steps, batchSize: B, seqLen: T, lr, density, maxAbs: 3 * lr * steps } as AttackTask;
       const train = async (tokens: Uint16Array, s = steps, rate = lr): Promise<ModelUpdate> => {
         const r = await trainLocally(cfg, 'cpu', base, tokens, { steps: s, batchSize: B, seqLen: T, lr: rate });

@@ -109,6 +109,19 @@ function taskRowsOf(tokens: Uint16Array, seqLen: number): number[][] {
   return Array.from({ length: Math.floor(tokens.length / width) }, (_, r) => Array.from(tokens.subarray(r * width, (r + 1) * width)));
 }
 
+/**
+ * The local learning rate of tasks on `version`: `lr / sqrt(1 + version)`, an inverse square root decay (as in
+ * Vaswani et al. 2017). Once the first fast drop is over, tasks at a higher rate make held-out loss worse even on
+ * average: on the devnet's version 4 (held-out 7.51), the mean of four tasks' updates raised it by 0.053 nats at
+ * lr 1.8e-3 (the earlier, slower decay `lr / sqrt(1 + version / 10)`) and lowered it by 0.011 at 1e-3 and 0.018 at
+ * 7e-4; at version 2, 1e-3 lowered it twice as much as 1.9e-3 (`bench/honest-devnet.sh`, then the four tasks
+ * replayed on the saved version). The gauntlet measures task-specific gain relative to the reference tasks, which
+ * train at the same rate, so a lower rate does not make honest work look smaller.
+ */
+export function taskLearningRate(lr: number, version: number): number {
+  return lr / Math.sqrt(1 + version);
+}
+
 /** How many times a round whose average does not lower validation loss is extended by `roundSize` updates. */
 const MAX_ROUND_EXTENSIONS = 2;
 
@@ -294,17 +307,9 @@ export class FederationService {
     return 3 * this.taskLr(version) * this.cfg.steps;
   }
 
-  /**
-   * The local learning rate of tasks on `version`: `lr / sqrt(1 + version)`, an inverse square root decay (as in
-   * Vaswani et al. 2017). Once the first fast drop is over, tasks at a higher rate make held-out loss worse even on
-   * average: on the devnet's version 4 (held-out 7.51), the mean of four tasks' updates raised it by 0.053 nats at
-   * lr 1.8e-3 (the earlier, slower decay `lr / sqrt(1 + version / 10)`) and lowered it by 0.011 at 1e-3 and 0.018 at
-   * 7e-4; at version 2, 1e-3 lowered it twice as much as 1.9e-3 (`bench/honest-devnet.sh`, then the four tasks
-   * replayed on the saved version). The gauntlet measures task-specific gain relative to the reference tasks, which
-   * train at the same rate, so a lower rate does not make honest work look smaller.
-   */
+  /** The local learning rate of tasks on `version` (see taskLearningRate). */
   taskLr(version: number): number {
-    return this.cfg.lr / Math.sqrt(1 + version);
+    return taskLearningRate(this.cfg.lr, version);
   }
 
   /** Values an update may carry: each tensor's top-k and, for a matrix, its low-rank factors (rank LOW_RANK). */
