@@ -2,38 +2,49 @@
 import { fromHex, isHex, type Hex } from '../chain/bytes.js';
 import type { RawBlock } from '../chain/audit/replay.js';
 import { decodeVote } from '../chain/consensus/finality.js';
+import { NodeClient } from '../protocol/client.js';
+import { AiloError, NodeError, nodeErrorOf } from '../protocol/errors.js';
 
-export class SourceError extends Error {
+/** A chain source that cannot be read or answers in an unknown shape; `cause` holds the node's error, if any. */
+export class SourceError extends AiloError {
   override name = 'SourceError';
+
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('AUDIT_SOURCE', message, options);
+  }
 }
 
-async function getJson(url: string): Promise<unknown> {
-  let res: Response;
+/**
+ * The text of a success from the node at `nodeUrl`: each request may take up to a minute, and a node that restarts
+ * or is busy during a long audit is retried (the protocol client's policy).
+ */
+async function getText(nodeUrl: string, path: string): Promise<string> {
   try {
-    res = await fetch(url, { signal: AbortSignal.timeout(60_000) });
+    const res = await new NodeClient(nodeUrl).request(path, { signal: AbortSignal.timeout(60_000) });
+    if (!res.ok) throw await nodeErrorOf(res, path);
+    return await res.text();
   } catch (err) {
-    throw new SourceError(`cannot reach ${url}: ${(err as Error).message}`);
+    if (err instanceof NodeError) throw new SourceError(`${nodeUrl}${path}: ${err.unanswered ? 'cannot reach it' : `answered ${err.status}`}: ${err.message}`, { cause: err });
+    throw err;
   }
-  const text = await res.text();
-  if (!res.ok) throw new SourceError(`${url} answered ${res.status}: ${text.slice(0, 200)}`);
+}
+
+async function getJson(nodeUrl: string, path: string): Promise<unknown> {
+  const text = await getText(nodeUrl, path);
   try {
     return JSON.parse(text);
   } catch {
-    throw new SourceError(`${url} did not answer JSON`);
+    throw new SourceError(`${nodeUrl}${path} did not answer JSON`);
   }
 }
 
-export async function fetchGenesisText(nodeUrl: string): Promise<string> {
-  const res = await fetch(`${nodeUrl}/api/chain/genesis`).catch((err: Error) => {
-    throw new SourceError(`cannot reach ${nodeUrl}: ${err.message}`);
-  });
-  if (!res.ok) throw new SourceError(`${nodeUrl}/api/chain/genesis answered ${res.status}`);
-  return res.text();
+export function fetchGenesisText(nodeUrl: string): Promise<string> {
+  return getText(nodeUrl, '/api/chain/genesis');
 }
 
 /** The final block a node reports, read before the replay starts (the votes it serves must prove it). */
 export async function claimedFinal(nodeUrl: string): Promise<{ height: bigint; hash: Hex } | undefined> {
-  const head = (await getJson(`${nodeUrl}/api/chain/head`)) as { finalizedHeight?: unknown; finalizedHash?: unknown };
+  const head = (await getJson(nodeUrl, `/api/chain/head`)) as { finalizedHeight?: unknown; finalizedHash?: unknown };
   if (typeof head.finalizedHeight !== 'string' || !/^[0-9]+$/.test(head.finalizedHeight) || !isHex(head.finalizedHash, 32)) return undefined;
   return { height: BigInt(head.finalizedHeight), hash: head.finalizedHash.toLowerCase() as Hex };
 }
@@ -42,7 +53,7 @@ export async function claimedFinal(nodeUrl: string): Promise<{ height: bigint; h
 export async function* httpVotes(nodeUrl: string, pageSize = 10_000): AsyncGenerator<Uint8Array[]> {
   let from = 0n;
   for (;;) {
-    const page = (await getJson(`${nodeUrl}/api/chain/votes?from=${from}&limit=${pageSize}`)) as { votes?: unknown };
+    const page = (await getJson(nodeUrl, `/api/chain/votes?from=${from}&limit=${pageSize}`)) as { votes?: unknown };
     if (!Array.isArray(page.votes) || !page.votes.every((v) => isHex(v))) throw new SourceError(`${nodeUrl} answered /api/chain/votes in an unknown shape`);
     const votes = (page.votes as Hex[]).map((v) => fromHex(v));
     yield votes;
@@ -60,7 +71,7 @@ export async function* httpBlocks(nodeUrl: string, pageSize = 500): AsyncGenerat
   let from = 0n;
   let head: bigint | undefined;
   while (head === undefined || from <= head) {
-    const page = (await getJson(`${nodeUrl}/api/chain/blocks?from=${from}&limit=${pageSize}`)) as { head?: unknown; blocks?: unknown };
+    const page = (await getJson(nodeUrl, `/api/chain/blocks?from=${from}&limit=${pageSize}`)) as { head?: unknown; blocks?: unknown };
     if (typeof page.head !== 'string' || !/^[0-9]+$/.test(page.head) || !Array.isArray(page.blocks)) {
       throw new SourceError(`${nodeUrl} answered /api/chain/blocks in an unknown shape`);
     }

@@ -8,7 +8,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createApp } from '../api/server.js';
 import { accountRoutes, DEFAULT_THROTTLES } from './account-routes.js';
 import { AccountVault } from './vault.js';
-import { NodeApi, NodeApiError } from '../../wallet-ui/src/api/node-api.js';
+import { NodeError } from '../../protocol/errors.js';
+import { NodeApi } from '../../wallet-ui/src/api/node-api.js';
 import {
   changePassword, exportPrivateKey, logIn, recoverAccount, registerAccount, replaceRecoveryKey,
 } from '../../wallet-ui/src/account/account-session.js';
@@ -170,7 +171,7 @@ describe('account API', () => {
     expect(recovered.recoveryKey).not.toBe(recoveryKey);
     await expect(again.api.me()).rejects.toMatchObject({ code: 'SESSION_EXPIRED' }); // recovery ends every session
     const reused = await recoverAccount(new NodeApi(url), { username: 'frank', recoveryKey, newPassword: 'x'.repeat(10), kdfCost: CHEAP }).catch((e: unknown) => e);
-    expect(reused).toBeInstanceOf(NodeApiError);
+    expect(reused).toBeInstanceOf(NodeError);
     expect(reused).toMatchObject({ status: 401, code: 'RECOVERY_KEY_USED' });
     expect((reused as Error).message).toMatch(/already used/);
     await expect(logIn(new NodeApi(url), { username: 'frank', password: 'new password 3' })).resolves.toBeDefined();

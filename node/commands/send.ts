@@ -6,14 +6,17 @@ import { fetchNetworkDomain } from '../miner/node-network.js';
 import { parseAddress, toChecksumAddress } from '../../chain/address.js';
 import { toHex } from '../../chain/bytes.js';
 import { formatAlc, parseAlc } from '../../chain/amount.js';
+import { NO_RETRY, NodeClient } from '../../protocol/client.js';
+import { AiloError, NodeError } from '../../protocol/errors.js';
 
-async function call(url: string, init?: RequestInit): Promise<Record<string, unknown>> {
-  const res = await fetch(url, init).catch((err: Error) => {
-    throw new Error(`cannot reach ${url}: ${err.message}`);
-  });
-  const body = (await res.json().catch(() => ({}))) as Record<string, unknown> & { error?: { code: string; message: string } };
-  if (!res.ok) throw new Error(body.error ? `${body.error.code}: ${body.error.message}` : `${url} answered ${res.status}`);
-  return body;
+/** One try a request (the person running the command sees the error); a refusal reads "CODE: message". */
+async function call(client: NodeClient, path: string, init?: RequestInit): Promise<Record<string, unknown>> {
+  try {
+    return await client.json<Record<string, unknown>>(path, init);
+  } catch (err) {
+    if (err instanceof NodeError) throw new AiloError(err.code, err.unanswered ? `cannot reach ${client.url(path)}: ${err.message}` : `${err.code}: ${err.message}`, { cause: err });
+    throw err;
+  }
 }
 
 export async function sendCommand(o: { key: string; to: string; amount: string; node: string; wait: boolean }): Promise<void> {
@@ -27,11 +30,12 @@ export async function sendCommand(o: { key: string; to: string; amount: string; 
   const network = await fetchNetworkDomain(node).catch((err: Error) => {
     throw new Error(`cannot read the network of ${node}: ${err.message}`);
   });
-  const account = await call(`${node}/api/ledger/account/${wallet.address}`);
+  const client = new NodeClient(node, { retry: NO_RETRY });
+  const account = await call(client, `/api/ledger/account/${wallet.address}`);
   const nonce = BigInt(account.pendingNonce as string);
   const message = { from: wallet.address, to: toChecksumAddress(to), amount, nonce };
   const signature = await wallet.signTypedData(eip712Domain(network), { Transfer: [...EIP712_TYPES.Transfer] }, message);
-  const sent = await call(`${node}/api/ledger/transfer`, {
+  const sent = await call(client, '/api/ledger/transfer', {
     method: 'POST',
     headers: { 'content-type': 'application/json' },
     body: JSON.stringify({
@@ -43,7 +47,7 @@ export async function sendCommand(o: { key: string; to: string; amount: string; 
   if (!o.wait) return;
   const deadline = Date.now() + 60_000;
   while (Date.now() < deadline) {
-    const tx = await call(`${node}/api/ledger/tx/${String(sent.hash)}`);
+    const tx = await call(client, `/api/ledger/tx/${String(sent.hash)}`);
     if (tx.status === 'confirmed') {
       console.log(`confirmed in block ${String(tx.height)}`);
       return;

@@ -6,7 +6,7 @@ import { createHash } from 'node:crypto';
 import { appendFileSync, existsSync, mkdirSync, readFileSync, renameSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import type { ModelChunk } from '../federated/model-manifest.js';
-import type { NodeClient } from './node-client.js';
+import type { NodeClient } from '../../protocol/client.js';
 
 export interface ChunkFetchStats {
   fromCache: number;

@@ -13,7 +13,8 @@ import type { ModelConfig } from '../model/config.js';
 import { checkWeights, type Weights } from '../model/weights.js';
 import type { Provider } from '../runtime/provider.js';
 import { ChunkCache, parallel, type ChunkFetchStats } from './chunk-cache.js';
-import { NodeClient, NodeRequestError, type RetryPolicy } from './node-client.js';
+import { NO_RETRY, NodeClient, type RetryPolicy } from '../../protocol/client.js';
+import { NodeError, nodeErrorOf } from '../../protocol/errors.js';
 
 export interface MinerTask {
   taskId: string;
@@ -172,8 +173,7 @@ export class Miner {
       version: null, step: 0, steps: 0, loss: null, tokensPerSecond: 0, accepted: 0, rejected: 0, earned: 0n,
     };
     this.log = o.log ?? (() => {});
-    this.client = new NodeClient(o.nodeUrl, o.retry, o.signal, (what, attempt, wait, why) =>
-      this.log(`node unreachable (${why}) on ${what}; retry ${attempt} in ${(wait / 1000).toFixed(1)} s`));
+    this.client = new NodeClient(o.nodeUrl.replace(/\/+$/, ''), { retry: o.retry, signal: o.signal, onRetry: (e) => this.log(e.line) });
     this.cache = new ChunkCache(o.cacheDir);
     this.summary = { tasks: 0, accepted: [], rejections: [], unanswered: [], earned: 0n, tokens: 0, seconds: 0, chunks: { fromCache: 0, downloaded: 0, bytesDownloaded: 0, resumed: 0 } };
   }
@@ -265,7 +265,20 @@ export class Miner {
       closed = outcome === 'accepted' || TASK_CLOSED_CODES.has(outcome);
       return outcome !== 'stopped';
     } finally {
-      if (!closed) this.log(`task ${task.taskId.slice(0, 10)} ${await this.client.abandonTask(task.taskId, this.o.wallet)}`);
+      if (!closed) this.log(`task ${task.taskId.slice(0, 10)} ${await this.abandonTask(task.taskId)}`);
+    }
+  }
+
+  /**
+   * Gives a task back (DELETE /api/task/:id) so it no longer holds one of the wallet's task slots. Meant for a miner
+   * that was just stopped, so it ignores the stop signal: one try with a short timeout. Never throws; says what happened.
+   */
+  private async abandonTask(taskId: string, timeoutMs = 5_000): Promise<string> {
+    try {
+      await this.client.json(`/api/task/${taskId}?wallet=${this.o.wallet}`, { method: 'DELETE' }, { retry: NO_RETRY, signal: AbortSignal.timeout(timeoutMs), what: 'abandon' });
+      return 'abandoned';
+    } catch (err) {
+      return err instanceof NodeError && !err.unanswered ? `not abandoned: ${err.code}: ${err.message}` : `not abandoned: ${(err as Error).message}`;
     }
   }
 
@@ -331,12 +344,12 @@ export class Miner {
       this.o.onStatus?.(this.status);
       return 'accepted';
     } catch (err) {
-      if (err instanceof NodeRequestError && err.code === 'ABORTED') {
+      if (err instanceof NodeError && err.code === 'ABORTED') {
         this.summary.unanswered.push(task.taskId);
         this.log(`task ${task.taskId.slice(0, 10)}: stopped before the node answered its submission; its result is unknown here (see the node's ledger)`);
         return 'stopped';
       }
-      if (!(err instanceof NodeRequestError) || err.status === 0) throw err;
+      if (!(err instanceof NodeError) || err.unanswered) throw err;
       this.status.rejected++;
       this.summary.rejections.push({ taskId: task.taskId, code: err.code, message: err.message });
       this.log(`task ${task.taskId.slice(0, 10)} rejected: ${err.code}: ${err.message}`);
@@ -356,6 +369,7 @@ export class Miner {
         rec.ledger = 'missing';
         continue;
       }
+      if (!res.ok) throw await nodeErrorOf(res, 'ledger check');
       const body = (await res.json()) as { status: string; tx: { type: string; miner: string; reward: string; taskId: string } };
       if (body.tx.type !== 'contribution' || body.tx.miner.toLowerCase() !== this.o.wallet.toLowerCase() || BigInt(body.tx.reward) !== rec.reward || body.tx.taskId !== rec.taskId) {
         rec.ledger = 'mismatch';
@@ -385,7 +399,7 @@ export class Miner {
           await this.runTask();
         } catch (err) {
           if (this.stopped) break;
-          if (err instanceof NodeRequestError && err.code === 'TOO_MANY_TASKS') {
+          if (err instanceof NodeError && err.code === 'TOO_MANY_TASKS') {
             this.setPhase('waiting');
             await pause(2000, this.o.signal);
             continue;

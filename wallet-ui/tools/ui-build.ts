@@ -15,7 +15,7 @@ const STAMP = '.inputs';
 /** The built pages: the wallet (served by the node) and the miner's GUI (served by ailo-miner). */
 const PAGES = ['index.html', 'miner.html'];
 
-/** Everything the bundle is made from: the UI's sources, the browser-safe chain modules it imports, the lockfile. */
+/** Everything the bundle is made from: the UI's sources, the browser-safe modules it imports, the lockfile. */
 function inputFiles(): string[] {
   const out: string[] = [];
   const walk = (dir: string): void => {
@@ -29,6 +29,7 @@ function inputFiles(): string[] {
   walk(join(UI_ROOT, 'src'));
   if (existsSync(join(UI_ROOT, 'public'))) walk(join(UI_ROOT, 'public'));
   walk(join(REPO, 'chain'));
+  walk(join(REPO, 'protocol'));
   walk(join(REPO, 'trainer'));
   out.push(...PAGES.map((p) => join(UI_ROOT, p)), join(UI_ROOT, 'tools', 'ui-build.ts'), join(REPO, 'package-lock.json'));
   return out.sort();

@@ -1,41 +1,32 @@
-/** The node's HTTP API from the browser: one fetch wrapper that turns `{ error: { code, message } }` into NodeApiError. */
+/** The node's HTTP API from the wallet: typed calls over the protocol's client; refusals are `NodeError`s. */
+import { NO_RETRY, NodeClient } from '../../../protocol/client.js';
+import { NodeError } from '../../../protocol/errors.js';
 import type { KdfParams, SealedKey } from '../crypto/account-keys.js';
 import type {
   AccountRecord, ChainHead, HistoryPage, LedgerAccount, NetworkStatus, RecoveryGrant, RecoverySeal, RoundStatus, SessionGrant, TransferBody, TxLookup,
 } from './types.js';
 
-export class NodeApiError extends Error {
-  override name = 'NodeApiError';
-  constructor(readonly status: number, readonly code: string, message: string, readonly retryAfterSeconds?: number) {
-    super(message);
-  }
-}
-
 export class NodeApi {
   /** The session's bearer token, when logged in. */
   token: string | undefined;
+  private readonly client: NodeClient;
 
-  constructor(private readonly base = '') {}
+  /** `base`: the node's URL ('' for the node that serves the page). One try a request: a person sees the error. */
+  constructor(base = '') {
+    this.client = new NodeClient(base, { retry: NO_RETRY, headers: (): Record<string, string> => (this.token ? { authorization: `Bearer ${this.token}` } : {}) });
+  }
 
   private async request<T>(method: 'GET' | 'POST', path: string, body?: unknown): Promise<T> {
     const headers: Record<string, string> = { accept: 'application/json' };
     if (body !== undefined) headers['content-type'] = 'application/json';
-    if (this.token) headers.authorization = `Bearer ${this.token}`;
-    let res: Response;
     try {
-      res = await fetch(this.base + path, { method, headers, body: body === undefined ? undefined : JSON.stringify(body), cache: 'no-store' });
-    } catch {
-      throw new NodeApiError(0, 'NETWORK', 'The node did not answer. Check that it is running, then try again.');
+      return await this.client.json<T>(path, { method, headers, body: body === undefined ? undefined : JSON.stringify(body), cache: 'no-store' });
+    } catch (err) {
+      if (err instanceof NodeError && err.code === 'UNREACHABLE') {
+        throw new NodeError(0, 'UNREACHABLE', 'The node did not answer. Check that it is running, then try again.', undefined, { cause: err });
+      }
+      throw err;
     }
-    const json = (await res.json().catch(() => undefined)) as { error?: { code?: string; message?: string } } | undefined;
-    if (!res.ok) {
-      const retry = Number(res.headers.get('retry-after'));
-      throw new NodeApiError(
-        res.status, json?.error?.code ?? `HTTP_${res.status}`, json?.error?.message ?? `the node answered ${res.status}`,
-        Number.isFinite(retry) && retry > 0 ? retry : undefined,
-      );
-    }
-    return json as T;
   }
 
   status = (): Promise<NetworkStatus> => this.request('GET', '/api/status');

@@ -4,7 +4,8 @@
  */
 import { LitElement, css, html, type PropertyValues, type TemplateResult } from 'lit';
 import { AccountSession } from '../account/account-session.js';
-import { NodeApi, NodeApiError } from '../api/node-api.js';
+import { NodeError } from '../../../protocol/errors.js';
+import { NodeApi } from '../api/node-api.js';
 import type { AccountRecord, ChainHead, LedgerAccount, NetworkStatus } from '../api/types.js';
 import type { AiloEvents, PendingTransfer } from './events.js';
 import { miningController } from '../mining/mining-controller.js';
@@ -101,7 +102,7 @@ export class AiloApp extends LitElement {
     if (this.session) void this.api.me().then(({ account }) => {
       if (this.session) this.session.account = account;
     }, (err: unknown) => {
-      if (err instanceof NodeApiError && err.status === 401) this.endSession('Your session has ended. Please log in again.');
+      if (err instanceof NodeError && err.status === 401) this.endSession('Your session has ended. Please log in again.');
     });
     void this.poll();
   }
@@ -213,7 +214,7 @@ export class AiloApp extends LitElement {
       }
       this.connection = 'ok';
     } catch (err) {
-      if (err instanceof NodeApiError && err.code === 'NETWORK') this.connection = 'down';
+      if (err instanceof NodeError && err.code === 'UNREACHABLE') this.connection = 'down';
     } finally {
       this.polling = false;
       if (document.visibilityState === 'visible') this.pollTimer = setTimeout(() => void this.poll(), POLL_MS);

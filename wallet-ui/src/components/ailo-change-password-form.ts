@@ -1,7 +1,7 @@
 /** <ailo-change-password-form>: reseals the wallet key under a new password; other sessions end. */
 import { LitElement, html, type TemplateResult } from 'lit';
 import { changePassword, passwordProblem, type AccountSession } from '../account/account-session.js';
-import { NodeApiError } from '../api/node-api.js';
+import { NodeError } from '../../../protocol/errors.js';
 import { WrongKeyError } from '../crypto/account-keys.js';
 import { problemText } from './events.js';
 import { baseStyles } from './shared-styles.js';
@@ -45,7 +45,7 @@ export class AiloChangePasswordForm extends LitElement {
       form.reset();
       this.done = true;
     } catch (err) {
-      this.problem = err instanceof WrongKeyError || (err instanceof NodeApiError && err.code === 'WRONG_PASSWORD')
+      this.problem = err instanceof WrongKeyError || (err instanceof NodeError && err.code === 'WRONG_PASSWORD')
         ? 'The current password is wrong.' : problemText(err);
     } finally {
       this.busy = false;

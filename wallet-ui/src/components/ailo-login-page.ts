@@ -1,7 +1,8 @@
 /** <ailo-login-page>: username and password; the password never leaves the browser, only a proof derived from it. */
 import { LitElement, css, html, type TemplateResult } from 'lit';
 import { logIn } from '../account/account-session.js';
-import { NodeApiError, type NodeApi } from '../api/node-api.js';
+import { NodeError } from '../../../protocol/errors.js';
+import type { NodeApi } from '../api/node-api.js';
 import { emit, problemText } from './events.js';
 import { baseStyles } from './shared-styles.js';
 
@@ -42,7 +43,7 @@ export class AiloLoginPage extends LitElement {
       });
       emit(this, 'session-started', { session });
     } catch (err) {
-      this.problem = err instanceof NodeApiError && err.code === 'LOGIN_FAILED' ? 'Wrong username or password.' : problemText(err);
+      this.problem = err instanceof NodeError && err.code === 'LOGIN_FAILED' ? 'Wrong username or password.' : problemText(err);
       (form.elements.namedItem('password') as HTMLInputElement).select();
     } finally {
       this.busy = false;

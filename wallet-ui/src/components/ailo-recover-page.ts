@@ -1,7 +1,8 @@
 /** <ailo-recover-page>: forgot password. The recovery key opens the wallet's second copy; a new password and key replace the old ones. */
 import { LitElement, css, html, type TemplateResult } from 'lit';
 import { normalizeUsername, passwordProblem, recoverAccount, usernameProblem } from '../account/account-session.js';
-import { NodeApiError, type NodeApi } from '../api/node-api.js';
+import { NodeError } from '../../../protocol/errors.js';
+import type { NodeApi } from '../api/node-api.js';
 import { parseRecoveryKey } from '../crypto/account-keys.js';
 import { emit, problemText } from './events.js';
 import { baseStyles } from './shared-styles.js';
@@ -63,8 +64,8 @@ export class AiloRecoverPage extends LitElement {
       });
       emit(this, 'session-started', { session, recoveryKey, recovered: true });
     } catch (err) {
-      if (err instanceof NodeApiError && err.code === 'RECOVERY_KEY_WRONG') this.problem = 'This recovery key does not match that username. Check both and try again.';
-      else if (err instanceof NodeApiError && err.code === 'RECOVERY_KEY_USED') this.problem = `${problemText(err)}.`;
+      if (err instanceof NodeError && err.code === 'RECOVERY_KEY_WRONG') this.problem = 'This recovery key does not match that username. Check both and try again.';
+      else if (err instanceof NodeError && err.code === 'RECOVERY_KEY_USED') this.problem = `${problemText(err)}.`;
       else this.problem = problemText(err);
     } finally {
       this.busy = false;

@@ -1,7 +1,7 @@
 /** <ailo-recovery-key-settings>: when the recovery key was made, and making a new one (which retires the old). */
 import { LitElement, html, type TemplateResult } from 'lit';
 import { replaceRecoveryKey, type AccountSession } from '../account/account-session.js';
-import { NodeApiError } from '../api/node-api.js';
+import { NodeError } from '../../../protocol/errors.js';
 import { WrongKeyError } from '../crypto/account-keys.js';
 import { emit, problemText } from './events.js';
 import { baseStyles } from './shared-styles.js';
@@ -34,7 +34,7 @@ export class AiloRecoveryKeySettings extends LitElement {
       form.reset();
       emit(this, 'recovery-key-issued', { recoveryKey });
     } catch (err) {
-      this.problem = err instanceof WrongKeyError || (err instanceof NodeApiError && err.code === 'WRONG_PASSWORD')
+      this.problem = err instanceof WrongKeyError || (err instanceof NodeError && err.code === 'WRONG_PASSWORD')
         ? 'The password is wrong.' : problemText(err);
     } finally {
       this.busy = false;

@@ -3,7 +3,8 @@ import { LitElement, css, html, type TemplateResult } from 'lit';
 import {
   normalizeUsername, parsePrivateKey, passwordProblem, registerAccount, usernameProblem,
 } from '../account/account-session.js';
-import { NodeApiError, type NodeApi } from '../api/node-api.js';
+import { NodeError } from '../../../protocol/errors.js';
+import type { NodeApi } from '../api/node-api.js';
 import { emit, problemText } from './events.js';
 import { baseStyles } from './shared-styles.js';
 
@@ -79,7 +80,7 @@ export class AiloRegisterPage extends LitElement {
       form.reset();
       emit(this, 'session-started', { session, recoveryKey });
     } catch (err) {
-      if (err instanceof NodeApiError && err.code === 'USERNAME_TAKEN') this.fieldProblems = { username: 'This username is taken; pick another.' };
+      if (err instanceof NodeError && err.code === 'USERNAME_TAKEN') this.fieldProblems = { username: 'This username is taken; pick another.' };
       else this.problem = problemText(err);
     } finally {
       this.busy = false;

@@ -6,7 +6,7 @@ import { LitElement, css, html, type TemplateResult } from 'lit';
 import { parseAddress, toChecksumAddress } from '../../../chain/address.js';
 import type { AccountSession } from '../account/account-session.js';
 import { networkDomainOf } from '../api/network.js';
-import { NodeApiError } from '../api/node-api.js';
+import { NodeError } from '../../../protocol/errors.js';
 import type { LedgerAccount } from '../api/types.js';
 import { WrongKeyError } from '../crypto/account-keys.js';
 import { formatAlc, parseAlc } from '../../../chain/amount.js';
@@ -24,7 +24,7 @@ interface Preview extends TransferIntent {
 }
 
 function nodeProblem(err: unknown): string {
-  if (err instanceof NodeApiError) {
+  if (err instanceof NodeError) {
     switch (err.code) {
       case 'TX_INSUFFICIENT_BALANCE': return 'Not enough ALC: the node counts transfers still pending too. Lower the amount or wait for them to land.';
       case 'TX_BAD_NONCE':

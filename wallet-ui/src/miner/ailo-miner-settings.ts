@@ -4,7 +4,8 @@
  */
 import { LitElement, css, html, type TemplateResult } from 'lit';
 import { baseStyles } from '../components/shared-styles.js';
-import { changeSettings, MinerApiError } from './miner-api.js';
+import { NodeError } from '../../../protocol/errors.js';
+import { changeSettings } from './miner-api.js';
 import type { MinerState, SettingsChange } from './types.js';
 
 export class AiloMinerSettings extends LitElement {
@@ -40,7 +41,7 @@ export class AiloMinerSettings extends LitElement {
       this.dispatchEvent(new CustomEvent('miner-state', { detail: state, bubbles: true, composed: true }));
       this.saved = what;
     } catch (err) {
-      this.error = err instanceof MinerApiError ? err.message : String(err);
+      this.error = err instanceof NodeError ? err.message : String(err);
     } finally {
       this.busy = false;
       this.power = undefined;

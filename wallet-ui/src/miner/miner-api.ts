@@ -2,13 +2,9 @@
  * The page's link to the miner that serves it: one event stream (the whole state, then log lines, history points and
  * state changes as they come; the browser reconnects by itself) and the settings request.
  */
+import { NO_RETRY, NodeClient } from '../../../protocol/client.js';
+import { NodeError } from '../../../protocol/errors.js';
 import type { LogEntry, MinerState, SettingsChange, StepPoint } from './types.js';
-
-export class MinerApiError extends Error {
-  constructor(readonly status: number, readonly code: string, message: string) {
-    super(message);
-  }
-}
 
 export interface MinerFeed {
   onState(state: MinerState): void;
@@ -27,14 +23,15 @@ export function connect(feed: MinerFeed): () => void {
   return () => source.close();
 }
 
+/** The miner answers on the page's own origin; one try (the person changing a setting sees the error). */
+const miner = new NodeClient('', { retry: NO_RETRY });
+
+/** PUT /api/miner/settings; a refusal or a miner that does not answer is a NodeError. */
 export async function changeSettings(change: SettingsChange): Promise<MinerState> {
-  let res: Response;
   try {
-    res = await fetch('/api/miner/settings', { method: 'PUT', headers: { 'content-type': 'application/json' }, body: JSON.stringify(change) });
-  } catch {
-    throw new MinerApiError(0, 'UNREACHABLE', 'the miner is not answering; is it still running?');
+    return await miner.json<MinerState>('/api/miner/settings', { method: 'PUT', headers: { 'content-type': 'application/json' }, body: JSON.stringify(change) });
+  } catch (err) {
+    if (err instanceof NodeError && err.code === 'UNREACHABLE') throw new NodeError(0, 'UNREACHABLE', 'the miner is not answering; is it still running?', undefined, { cause: err });
+    throw err;
   }
-  const body = (await res.json().catch(() => ({}))) as { error?: { code: string; message: string } };
-  if (!res.ok) throw new MinerApiError(res.status, body.error?.code ?? `HTTP_${res.status}`, body.error?.message ?? `the miner answered ${res.status}`);
-  return body as MinerState;
 }

@@ -16,7 +16,8 @@ import { benchTraining } from './bench-training.js';
 import { ChunkStore } from './chunk-store.js';
 import { planDevice } from './device-check.js';
 import type { DownloadProgress, MiningBackend, PageToWorker, WorkerToPage } from './protocol.js';
-import { fetchWithRetry, type RetryOptions } from './retry-fetch.js';
+import { NodeClient } from '../../../protocol/client.js';
+import { NodeError } from '../../../protocol/errors.js';
 
 interface Task {
   taskId: string;
@@ -35,21 +36,10 @@ const post = (m: WorkerToPage): void => scope.postMessage(m);
 const origin = self.location.origin;
 const DOWNLOADS_IN_PARALLEL = 4;
 
-class NodeRefusal extends Error {
-  constructor(readonly status: number, readonly code: string, message: string) {
-    super(message);
-  }
-}
+/** The node that serves this page; retries while it is unreachable, each retry in the panel's log. */
+const client = new NodeClient(origin, { onRetry: (e) => post({ type: 'log', line: e.line }) });
 
-/** Retries while the node is unreachable, each retry in the panel's log. */
-const retrying = (what: string): RetryOptions => ({ what, onRetry: (line) => post({ type: 'log', line }) });
-
-async function call<T>(path: string, what: string, init: RequestInit | (() => Promise<RequestInit>) = {}): Promise<T> {
-  const res = await fetchWithRetry(`${origin}${path}`, init, retrying(what));
-  const body = (await res.json().catch(() => ({}))) as T & { error?: { code: string; message: string } };
-  if (!res.ok) throw new NodeRefusal(res.status, body.error?.code ?? `HTTP_${res.status}`, body.error?.message ?? `the node answered ${res.status} for ${path}`);
-  return body;
-}
+const call = <T>(path: string, what: string, init: RequestInit | (() => Promise<RequestInit>) = {}): Promise<T> => client.json<T>(path, init, { what });
 
 const rest = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
@@ -103,7 +93,7 @@ class BrowserMiner {
     const queue = [...chunks];
     const [session] = await Promise.all([this.prepare(config, task), ...Array.from({ length: DOWNLOADS_IN_PARALLEL }, async () => {
       for (let chunk = queue.shift(); chunk; chunk = queue.shift()) {
-        const got = await this.store.fetchChunk(origin, chunk, (url, init) => fetchWithRetry(url, init, retrying(`chunk ${chunk.name.slice(0, 12)}`)));
+        const got = await this.store.fetchChunk(origin, chunk, (url, init) => client.request(new URL(url).pathname, init, { what: `chunk ${chunk.name.slice(0, 12)}` }));
         placeChunk(signed.manifest, weights, chunk, got.bytes);
         progress.ready++;
         progress.bytesReady += chunk.size;
@@ -144,9 +134,7 @@ class BrowserMiner {
     checkCodecVersion(task);
     const session = this.model?.version === task.modelVersion ? await this.prepare(this.model.cfg, task) : await this.loadModel(task.modelVersion, task);
     const model = this.model!;
-    const res = await fetchWithRetry(`${origin}/api/task/${task.taskId}/tokens`, {}, retrying('tokens'));
-    if (!res.ok) throw new Error(`the node answered ${res.status} for the task's tokens`);
-    const raw = new Uint8Array(await res.arrayBuffer());
+    const raw = (await client.bytes(`/api/task/${task.taskId}/tokens`, {}, { what: 'tokens' })).bytes;
     const tokens = new Uint16Array(raw.buffer, 0, raw.byteLength >> 1);
     let stepStart = performance.now();
     const result = await session.train(model.weights, tokens, task, {
@@ -170,7 +158,7 @@ class BrowserMiner {
       post({ type: 'log', line: `task ${task.taskId.slice(0, 10)} measured by the node: ${measuredLine(r.measured)}` });
       post({ type: 'accepted', taskId: task.taskId, reward: r.reward, quality: r.quality, contribution: r.contribution });
     } catch (err) {
-      if (!(err instanceof NodeRefusal)) throw err;
+      if (!(err instanceof NodeError) || err.unanswered) throw err;
       post({ type: 'rejected', taskId: task.taskId, code: err.code, message: err.message });
     }
   }
@@ -180,7 +168,7 @@ class BrowserMiner {
       try {
         await this.runTask();
       } catch (err) {
-        if (err instanceof NodeRefusal && err.code === 'TOO_MANY_TASKS') {
+        if (err instanceof NodeError && err.code === 'TOO_MANY_TASKS') {
           post({ type: 'log', line: `the node has enough open tasks from this wallet; waiting (${err.message})` });
           await rest(2000);
           continue;
@@ -215,7 +203,8 @@ scope.onmessage = (e) => {
       miner = new BrowserMiner(m.wallet, m.power, m.backend, await ChunkStore.open());
       await miner.run();
     } catch (err) {
-      const message = err instanceof Error ? err.message : String(err);
+      const message = err instanceof NodeError && err.code === 'UNREACHABLE' ? `${err.message}; press Start Mining again once it is back`
+        : err instanceof Error ? err.message : String(err);
       post(err instanceof Unsupported ? { type: 'unsupported', reason: message } : { type: 'failed', message });
     }
   })();

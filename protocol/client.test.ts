@@ -1,0 +1,148 @@
+/** The one client's retry policy, single-use bodies, stops and errors (issue 16: two clients had drifted apart). */
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { backoffMs, NodeClient, type RetryEvent, type RetryPolicy } from './client.js';
+import { AiloError, NodeError } from './errors.js';
+
+const POLICY: RetryPolicy = { attempts: 4, baseMs: 500, maxMs: 1_500 };
+
+/** A fetch that plays `script` (a status, or 'throw' for a network error), one entry per call. */
+function scripted(script: (number | 'throw')[]): { fetch: typeof fetch; calls: () => number } {
+  let i = 0;
+  const fake = (async () => {
+    const step = script[Math.min(i++, script.length - 1)]!;
+    if (step === 'throw') throw new TypeError('Failed to fetch');
+    return new Response(JSON.stringify(step >= 400 ? { error: { code: `CODE_${step}`, message: `refused ${step}` } } : { status: step }), { status: step, headers: { 'retry-after': '7' } });
+  }) as typeof fetch;
+  return { fetch: fake, calls: () => i };
+}
+
+const quiet = { sleep: async () => {} };
+
+describe('NodeClient retries', () => {
+  it('retries network errors and 502/503/504 with growing waits, announcing each, until the node answers', async () => {
+    const { fetch, calls } = scripted(['throw', 502, 503, 200]);
+    const waits: number[] = [];
+    const events: RetryEvent[] = [];
+    const client = new NodeClient('http://node', { retry: POLICY, fetch, random: () => 0.5, onRetry: (e) => events.push(e), sleep: async (ms) => void waits.push(ms) });
+    expect(await client.json('/api/task', {}, { what: 'task' })).toEqual({ status: 200 });
+    expect(calls()).toBe(4);
+    expect(waits).toEqual([500, 1000, 1500]);
+    expect(events.map((e) => e.line)).toEqual([
+      'node unreachable (Failed to fetch) on task; retry 1 in 0.5 s',
+      'node unreachable (HTTP 502) on task; retry 2 in 1.0 s',
+      'node unreachable (HTTP 503) on task; retry 3 in 1.5 s',
+    ]);
+  });
+
+  it("returns the node's own answers at once, 429 and 500 included, as NodeErrors with its code and Retry-After", async () => {
+    for (const status of [404, 409, 429, 500]) {
+      const { fetch, calls } = scripted([status]);
+      const err = await new NodeClient('http://node', { retry: POLICY, fetch, ...quiet }).json('/x').catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(NodeError);
+      expect(err).toMatchObject({ status, code: `CODE_${status}`, message: `refused ${status}`, retryAfterSeconds: 7 });
+      expect(calls()).toBe(1);
+    }
+  });
+
+  it("gives up after the policy's attempts with UNREACHABLE, naming the request and the reason, the network error as cause", async () => {
+    const { fetch, calls } = scripted(['throw']);
+    const err = (await new NodeClient('http://node', { retry: POLICY, fetch, ...quiet }).request('/x', {}, { what: 'tokens' }).catch((e: unknown) => e)) as NodeError;
+    expect(err).toMatchObject({ status: 0, code: 'UNREACHABLE', unanswered: true });
+    expect(err.message).toMatch(/unreachable \(Failed to fetch\) on tokens after 4 attempts/);
+    expect(err.cause).toBeInstanceOf(TypeError);
+    expect(err.walk((e) => e instanceof TypeError)).toBe(err.cause);
+    expect(calls()).toBe(4);
+  });
+
+  it('makes a function init afresh for each attempt, and does not retry when making it fails', async () => {
+    const bodies: string[] = [];
+    const recording = (async (_url: string, init: RequestInit) => {
+      bodies.push(String(init.body));
+      return new Response('{}', { status: bodies.length < 3 ? 503 : 201 });
+    }) as typeof fetch;
+    let n = 0;
+    const client = new NodeClient('http://node', { retry: POLICY, fetch: recording, ...quiet });
+    const res = await client.request('/api/task', async () => ({ method: 'POST', body: `signed ${++n}` }));
+    expect([res.status, bodies]).toEqual([201, ['signed 1', 'signed 2', 'signed 3']]);
+    const { fetch, calls } = scripted([201]);
+    const err = await new NodeClient('http://node', { retry: POLICY, fetch, ...quiet }).request('/api/task', async () => { throw new Error('the wallet is locked'); }).catch((e: unknown) => e);
+    expect([(err as Error).message, calls()]).toEqual(['the wallet is locked', 0]);
+  });
+
+  it('ends with ABORTED, without retrying, when the caller stops (the client signal, a call signal or the init signal)', async () => {
+    const abort = new AbortController();
+    abort.abort();
+    const aborted = (async () => {
+      throw new DOMException('aborted', 'AbortError');
+    }) as typeof fetch;
+    for (const [o, c, init] of [[{ signal: abort.signal }, {}, {}], [{}, { signal: abort.signal }, {}], [{}, {}, { signal: abort.signal }]] as const) {
+      const err = await new NodeClient('http://node', { retry: POLICY, fetch: aborted, ...quiet, ...o }).request('/x', init, c).catch((e: unknown) => e);
+      expect(err).toMatchObject({ status: 0, code: 'ABORTED' });
+    }
+  });
+
+  it('adds the headers the client is given to every request', async () => {
+    const seen: Record<string, string>[] = [];
+    const recording = (async (_url: string, init: RequestInit) => (seen.push(init.headers as Record<string, string>), new Response('{}'))) as typeof fetch;
+    let token = 'a';
+    const client = new NodeClient('http://node', { fetch: recording, headers: () => ({ authorization: `Bearer ${token}` }) });
+    await client.json('/api/account/me');
+    token = 'b';
+    await client.postJson('/api/account/logout', {});
+    expect(seen).toEqual([{ authorization: 'Bearer a' }, { authorization: 'Bearer b', 'content-type': 'application/json' }]);
+  });
+
+  it('spreads waits by 0.75..1.25 and caps them', () => {
+    expect(backoffMs(POLICY, 1, 0)).toBe(375);
+    expect(backoffMs(POLICY, 1, 1)).toBe(625);
+    expect(backoffMs(POLICY, 10, 0.5)).toBe(1500);
+  });
+});
+
+describe('NodeClient.postJson against a real server', () => {
+  let server: Server;
+  let url: string;
+  const bodies: string[] = [];
+
+  beforeAll(async () => {
+    // Busy (503) twice, then a task; a replayed body would be refused.
+    server = createServer((req, res) => {
+      let body = '';
+      req.on('data', (d: Buffer) => (body += d.toString()));
+      req.on('end', () => {
+        const replayed = bodies.includes(body);
+        bodies.push(body);
+        res.writeHead(replayed ? 409 : bodies.length < 3 ? 503 : 201, { 'content-type': 'application/json' });
+        res.end(JSON.stringify(replayed ? { error: { code: 'REPLAYED_TASK_REQUEST', message: 'used' } } : { taskId: body }));
+      });
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  });
+  afterAll(() => new Promise<void>((resolve) => server.close(() => resolve())));
+
+  it('calls a function body once per attempt, so no retry repeats a signed request', async () => {
+    const client = new NodeClient(url, { retry: { attempts: 5, baseMs: 1, maxMs: 2 } });
+    let n = 0;
+    const task = await client.postJson<{ taskId: string }>('/api/task', async () => ({ nonce: ++n }));
+    expect(bodies).toEqual(['{"nonce":1}', '{"nonce":2}', '{"nonce":3}']);
+    expect(task.taskId).toBe('{"nonce":3}');
+    // A plain body is sent as it is, every time.
+    await expect(client.postJson('/api/task', { nonce: 3 })).rejects.toMatchObject({ code: 'REPLAYED_TASK_REQUEST', status: 409 });
+  });
+});
+
+describe('AiloError', () => {
+  it('keeps its cause chain, and stops at a cycle', () => {
+    const root = new TypeError('socket hang up');
+    const mid = new AiloError('MID', 'middle', { cause: root });
+    const top = new NodeError(0, 'UNREACHABLE', 'top', undefined, { cause: mid });
+    expect(top.chain()).toEqual([top, mid, root]);
+    const a = new AiloError('A', 'a');
+    const b = new AiloError('B', 'b', { cause: a });
+    (a as { cause?: unknown }).cause = b;
+    expect(b.chain()).toEqual([b, a]);
+  });
+});
