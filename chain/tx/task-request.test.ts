@@ -8,8 +8,9 @@ import { testKey, wallet } from '../test/fixtures.js';
 import { eip712Domain, type NetworkDomain } from './eip712.js';
 import {
   parseSignedTaskRequest, recoverTaskRequestSigner, signTaskRequest, TASK_REQUEST_TYPES, taskRequestDigest, taskRequestMessage,
-  type SignedTaskRequestBody, type TaskRequest,
+  type TaskRequest,
 } from './task-request.js';
+import type { SignedTaskRequestBody } from '../../protocol/federation.js';
 
 /** A network with chainId 777 (the node tests' chain), and a second one that shares the chainId but not the genesis. */
 const NET: NetworkDomain = { chainId: 777n, genesisHash: `0x${'77'.repeat(32)}` };

@@ -9,6 +9,7 @@ import { fromHex, isHex, toHex, type Hex } from '../bytes.js';
 import { keccak256 } from '../crypto/keccak.js';
 import { privateKeyToAddress, recoverAddressJs, signDigest, type Signature } from '../crypto/signature.js';
 import { domainSeparator, type NetworkDomain } from './eip712.js';
+import type { SignedTaskRequestBody } from '../../protocol/federation.js';
 
 /** The typed-data definition, in the shape ethers' signTypedData and eth_signTypedData_v4 take. */
 export const TASK_REQUEST_TYPES = {
@@ -25,14 +26,6 @@ export interface TaskRequest {
   issuedAt: bigint;
   /** 32 random bytes, unique per request. */
   nonce: Hex;
-}
-
-/** The JSON body of POST /api/task. */
-export interface SignedTaskRequestBody {
-  wallet: string;
-  issuedAt: string;
-  nonce: string;
-  signature: string;
 }
 
 const encoder = new TextEncoder();

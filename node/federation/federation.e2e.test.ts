@@ -19,7 +19,8 @@ import { batchRows, listBatchAddresses } from '../../trainer/corpus/shards.js';
 import { trainLocally } from '../../trainer/federated/local-training.js';
 import { paramSpecs, numel, presetConfig } from '../../trainer/model/config.js';
 import type { Weights } from '../../trainer/model/weights.js';
-import { Miner, type MinerSummary, type MinerTask } from '../../trainer/miner/miner.js';
+import type { Task } from '../../protocol/federation.js';
+import { Miner, type MinerSummary } from '../../trainer/miner/miner.js';
 import { ForwardSession } from '../../trainer/runtime/model-session.js';
 import { tokenBatch } from '../../trainer/runtime/tokens.js';
 import { tokensFromBytes } from '../../trainer/corpus/shard-format.js';
@@ -37,17 +38,17 @@ const minerB = wallet(202);
 const mallory = wallet(203);
 const trent = wallet(204);
 
-async function submit(url: string, who: string, task: MinerTask, body: Uint8Array, o: { modelVersion?: number; contentType?: string } = {}): Promise<{ status: number; json: any }> {
+async function submit(url: string, who: string, task: Task, body: Uint8Array, o: { modelVersion?: number; contentType?: string } = {}): Promise<{ status: number; json: any }> {
   const q = new URLSearchParams({ username: who, taskId: task.taskId, modelVersion: String(o.modelVersion ?? task.modelVersion), loss: '3.2', batchSize: String(task.batchSize) });
   const res = await fetch(`${url}/api/submit_gradient?${q}`, { method: 'POST', headers: { 'content-type': o.contentType ?? 'application/octet-stream' }, body: new Uint8Array(body) });
   return { status: res.status, json: await res.json() };
 }
 
 /** A task for a fixture wallet, asked for with a request signed by its key (as ailo-miner asks). */
-async function newTask(url: string, who: Wallet): Promise<MinerTask> {
+async function newTask(url: string, who: Wallet): Promise<Task> {
   const res = await fetch(`${url}/api/task`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(signTaskRequest(who.key, await fetchNetworkDomain(url))) });
   expect(res.status).toBe(201);
-  return (await res.json()) as MinerTask;
+  return (await res.json()) as Task;
 }
 
 describe('federated rounds on loopback', () => {
@@ -55,7 +56,7 @@ describe('federated rounds on loopback', () => {
   let node: AiloNode;
   let cache: string;
   let summaries: MinerSummary[] = [];
-  let staleTask: MinerTask;
+  let staleTask: Task;
   let firstWeights: Weights;
 
   beforeAll(async () => {
@@ -189,7 +190,7 @@ describe('federated rounds on loopback', () => {
 
   describe('hostile submissions', () => {
     const who = toChecksumAddress(mallory.address);
-    let honest: { task: MinerTask; body: Uint8Array; delta: Weights };
+    let honest: { task: Task; body: Uint8Array; delta: Weights };
 
     beforeAll(async () => {
       // One honest submission by Mallory, to replay and copy below.

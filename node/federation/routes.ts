@@ -18,6 +18,7 @@ import { federationError } from './errors.js';
 import { ModelStore } from './model-store.js';
 import type { FederationService } from './service.js';
 import type { TrainingTask } from './task-book.js';
+import type { SubmitAccepted, Task } from '../../protocol/federation.js';
 
 const UPDATE_TYPES = /^application\/(octet-stream|vnd\.ailo\.update)\b/i;
 
@@ -36,7 +37,8 @@ function intField(value: string, field: string): number {
   return Number(value);
 }
 
-export function taskView(t: TrainingTask): Record<string, unknown> {
+/** A task as the wire carries it (protocol/federation.ts). */
+export function taskView(t: TrainingTask): Task {
   return {
     taskId: t.id, wallet: toChecksumAddress(t.wallet), modelVersion: t.modelVersion,
     data: { shard: `0x${t.shardDigest}`, shardName: t.shardName, offset: t.offset, length: t.length },
@@ -158,6 +160,6 @@ export function federationRoutes(router: Router, f: FederationService): void {
         specificGain: a.measurement.specificGain,
         workRatio: a.workRatio,
       },
-    };
+    } satisfies SubmitAccepted;
   });
 }

@@ -11,7 +11,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { toChecksumAddress } from '../../chain/address.js';
 import { wallet } from '../../chain/test/fixtures.js';
 import { signTaskRequest } from '../../chain/tx/task-request.js';
-import { Miner, type MinerTask } from '../../trainer/miner/miner.js';
+import type { Task } from '../../protocol/federation.js';
+import { Miner } from '../../trainer/miner/miner.js';
 import { taskRequestSigner } from '../miner/task-signer.js';
 import { AiloNode } from '../node.js';
 import { get, startTestNode, testNet, type TestNet } from '../test/harness.js';
@@ -38,7 +39,7 @@ describe('abandoning a task', () => {
     rmSync(cache, { recursive: true, force: true });
   });
 
-  async function newTask(who: string): Promise<{ status: number; task: MinerTask & { error?: { code: string } } }> {
+  async function newTask(who: string): Promise<{ status: number; task: Task & { error?: { code: string } } }> {
     const res = await fetch(`${node.url}/api/task`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(signTaskRequest(keyOf(who), net.network)) });
     return { status: res.status, task: await res.json() };
   }

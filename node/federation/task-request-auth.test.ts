@@ -9,7 +9,8 @@ import { toChecksumAddress } from '../../chain/address.js';
 import { toHex } from '../../chain/bytes.js';
 import { wallet } from '../../chain/test/fixtures.js';
 import { eip712Domain } from '../../chain/tx/eip712.js';
-import { signTaskRequest, TASK_REQUEST_TYPES, type SignedTaskRequestBody } from '../../chain/tx/task-request.js';
+import type { SignedTaskRequestBody } from '../../protocol/federation.js';
+import { signTaskRequest, TASK_REQUEST_TYPES } from '../../chain/tx/task-request.js';
 import { AiloNode } from '../node.js';
 import { CHAIN_ID, post, startTestNode, testNet, type TestNet } from '../test/harness.js';
 

@@ -1,6 +1,7 @@
 /** The native miner's task-request signer: signs each POST /api/task with the wallet's key, for the node's network. */
 import type { NetworkDomain } from '../../chain/tx/eip712.js';
-import { signTaskRequest, type SignedTaskRequestBody } from '../../chain/tx/task-request.js';
+import type { SignedTaskRequestBody } from '../../protocol/federation.js';
+import { signTaskRequest } from '../../chain/tx/task-request.js';
 import { fetchNetworkDomain } from './node-network.js';
 
 /**

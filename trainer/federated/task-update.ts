@@ -9,6 +9,7 @@
 import { compressUpdate, matrixRowLengths, type CompressedUpdate, type TensorValues } from '../codec/compress.js';
 import { UPDATE_CODEC_VERSION } from '../codec/update-codec.js';
 import type { ModelConfig } from '../model/config.js';
+import type { SubmitAccepted } from '../../protocol/federation.js';
 
 /** What a task says about the update it wants: the share of each tensor's values, and the bound on each value. */
 export interface UpdateLimits {
@@ -19,22 +20,6 @@ export interface UpdateLimits {
 /** Compresses `delta` (local minus start weights, in the model's parameter order) for a task with `limits`. */
 export function compressTaskUpdate(cfg: ModelConfig, delta: TensorValues, limits: UpdateLimits): CompressedUpdate {
   return compressUpdate(delta, undefined, { density: limits.density, maxAbs: limits.maxAbs, rowLengths: matrixRowLengths(cfg) });
-}
-
-/** What POST /api/submit_gradient answers for an accepted update (the fields the miners read). */
-export interface SubmitAccepted {
-  contribution: string;
-  reward: string;
-  /** Thousandths: 1000 = 1x. */
-  quality: number;
-  measured: {
-    /** Mean loss (nats) before and after the update, on the task rows and on the held-out rows the node drew. */
-    taskLoss: [number, number];
-    heldOutLoss: [number, number];
-    /** Task-specific gain (task rows minus unassigned rows) and its share of a full reference task's. */
-    specificGain: number;
-    workRatio: number;
-  };
 }
 
 /** One log line with the node's measurement of an accepted update. */

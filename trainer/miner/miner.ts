@@ -7,7 +7,7 @@ import { formatUnits, recoverAddress } from 'ethers';
 import { tokensFromBytes } from '../corpus/shard-format.js';
 import { trainLocally } from '../federated/local-training.js';
 import { TASK_CLOSED_CODES } from '../federated/task-rows.js';
-import { checkCodecVersion, compressTaskUpdate, measuredLine, type SubmitAccepted } from '../federated/task-update.js';
+import { checkCodecVersion, compressTaskUpdate, measuredLine } from '../federated/task-update.js';
 import { checkManifest, manifestDigest, manifestSigningDigest, placeChunk, type SignedModelManifest } from '../federated/model-manifest.js';
 import type { ModelConfig } from '../model/config.js';
 import { checkWeights, type Weights } from '../model/weights.js';
@@ -15,30 +15,7 @@ import type { Provider } from '../runtime/provider.js';
 import { ChunkCache, parallel, type ChunkFetchStats } from './chunk-cache.js';
 import { NO_RETRY, NodeClient, type RetryPolicy } from '../../protocol/client.js';
 import { NodeError, nodeErrorOf } from '../../protocol/errors.js';
-
-export interface MinerTask {
-  taskId: string;
-  modelVersion: number;
-  data: { shard: string; shardName: string; offset: number; length: number };
-  batchSize: number;
-  seqLen: number;
-  steps: number;
-  lr: number;
-  deadline: number;
-  maxAbs: number;
-  density: number;
-  maxValues: number;
-  maxBytes: number;
-  codecVersion: number;
-}
-
-/** The body of POST /api/task: a TaskRequest signed by the wallet with EIP-712 (see chain/tx/task-request.ts). */
-export interface SignedTaskRequestBody {
-  wallet: string;
-  issuedAt: string;
-  nonce: string;
-  signature: string;
-}
+import type { SignedTaskRequestBody, SubmitAccepted, Task } from '../../protocol/federation.js';
 
 export interface MinerOptions {
   /** EIP-55 checksummed wallet address that receives the rewards. */
@@ -256,7 +233,7 @@ export class Miner {
 
   /** One task end to end; returns false when the miner was stopped before submitting. */
   async runTask(): Promise<boolean> {
-    const task = await this.client.postJson<MinerTask>('/api/task', this.o.signTaskRequest);
+    const task = await this.client.postJson<Task>('/api/task', this.o.signTaskRequest);
     // Until the node holds the task closed (accepted, or refused with a closing code), a stop, a failure or a refusal
     // that leaves it open gives it back: otherwise it would hold one of the wallet's task slots until its deadline.
     let closed = false;
@@ -283,7 +260,7 @@ export class Miner {
   }
 
   /** Trains on the task and submits; says 'accepted', 'stopped' or the refusal's code. */
-  private async trainAndSubmit(task: MinerTask): Promise<string> {
+  private async trainAndSubmit(task: Task): Promise<string> {
     checkCodecVersion(task);
     if (!this.model || this.model.version !== task.modelVersion) await this.loadModel(task.modelVersion);
     const model = this.model!;

@@ -10,12 +10,12 @@ import type { NetworkDomain } from '../../../chain/tx/eip712.js';
 import { signTaskRequest } from '../../../chain/tx/task-request.js';
 import { tokensFromBytes } from '../../../trainer/corpus/shard-format.js';
 import { placeChunk, type SignedModelManifest } from '../../../trainer/federated/model-manifest.js';
-import type { MinerTask } from '../../../trainer/miner/miner.js';
+import type { Task } from '../../../protocol/federation.js';
 import type { ModelConfig } from '../../../trainer/model/config.js';
 import type { Weights } from '../../../trainer/model/weights.js';
 import { fetchNetworkDomain } from '../../miner/node-network.js';
 
-export type { MinerTask } from '../../../trainer/miner/miner.js';
+
 
 /** A wallet of the red team: a fresh key per attacker, never funded. */
 export interface RedTeamWallet {
@@ -92,25 +92,25 @@ export class PublicApi {
   }
 
   /** A task for `w`, asked for with a fresh signed request; throws on anything but 201. */
-  async task(w: RedTeamWallet): Promise<MinerTask> {
+  async task(w: RedTeamWallet): Promise<Task> {
     const r = await this.postTaskRequest(signTaskRequest(w.key, await this.network()));
     if (r.status !== 201) throw new RedTeamRequestError(`POST /api/task for ${w.address}`, r.status, r.code, JSON.stringify(r.body));
-    return r.body as unknown as MinerTask;
+    return r.body as unknown as Task;
   }
 
   /** Gives a task back so it holds no slot of its wallet. */
-  async abandon(task: MinerTask, w: RedTeamWallet): Promise<ApiAnswer> {
+  async abandon(task: Task, w: RedTeamWallet): Promise<ApiAnswer> {
     return this.request(`/api/task/${task.taskId}?wallet=${w.address}`, { method: 'DELETE' });
   }
 
-  async tokens(task: MinerTask): Promise<Uint16Array> {
+  async tokens(task: Task): Promise<Uint16Array> {
     const res = await fetch(`${this.url}/api/task/${task.taskId}/tokens`);
     if (!res.ok) throw new RedTeamRequestError(`GET tokens of ${task.taskId}`, res.status, `HTTP_${res.status}`, await res.text());
     return tokensFromBytes(new Uint8Array(await res.arrayBuffer()));
   }
 
   /** POST /api/submit_gradient as the miner sends it; the reported loss is whatever the sender claims. */
-  async submit(w: RedTeamWallet, task: MinerTask, body: Uint8Array, claimedLoss = 0.5): Promise<SubmitOutcome> {
+  async submit(w: RedTeamWallet, task: Task, body: Uint8Array, claimedLoss = 0.5): Promise<SubmitOutcome> {
     const q = new URLSearchParams({
       username: w.address, taskId: task.taskId, modelVersion: String(task.modelVersion), loss: String(claimedLoss), batchSize: String(task.batchSize),
     });

@@ -24,7 +24,8 @@ import {
   textTokens, trainedUpdate, ulpNudged, type Rng,
 } from './attacks.js';
 import { LossProbe, type LossChange } from './loss-probe.js';
-import { freshWallet, PublicApi, type MinerTask, type RedTeamWallet, type SubmitOutcome } from './public-api.js';
+import type { Task } from '../../../protocol/federation.js';
+import { freshWallet, PublicApi, type RedTeamWallet, type SubmitOutcome } from './public-api.js';
 import { REDTEAM_CLASSES, type AttemptRecord, type ClassResult, type RedTeamClass, type RedTeamReport } from './report.js';
 
 export interface RedTeamOptions {
@@ -62,7 +63,7 @@ const WORSENING_RISE = 0.25;
 const WORSE_THAN_HONEST = 0.05;
 
 interface AcceptedHonest {
-  task: MinerTask;
+  task: Task;
   bytes: Uint8Array;
   update: ModelUpdate;
   reward: bigint;
@@ -74,7 +75,7 @@ interface Build {
 }
 
 interface AttackInput {
-  task: MinerTask;
+  task: Task;
   tokens: Uint16Array;
   cfg: ModelConfig;
   base: Weights;
@@ -112,7 +113,7 @@ class RedTeamRun {
     this.notes.set(cls, [...(this.notes.get(cls) ?? []), text]);
   }
 
-  private record(cls: RedTeamClass, variant: string, w: RedTeamWallet, task: MinerTask | undefined, out: SubmitOutcome, note?: string): void {
+  private record(cls: RedTeamClass, variant: string, w: RedTeamWallet, task: Task | undefined, out: SubmitOutcome, note?: string): void {
     const d = (x: [number, number] | undefined): string => (x ? `${x[0].toFixed(3)} -> ${x[1].toFixed(3)}` : '?');
     const measured = out.workRatio === undefined ? undefined
       : `node: task rows ${d(out.taskLoss)}, held-out ${d(out.heldOutLoss)}, ${(out.workRatio * 100).toFixed(0)}% of a full task's task-specific gain`;
@@ -124,14 +125,14 @@ class RedTeamRun {
   }
 
   /** Submits `bytes` on `task`; a refused task that the node keeps open is given back, as the miner does. */
-  async submitOn(cls: RedTeamClass, variant: string, w: RedTeamWallet, task: MinerTask, bytes: Uint8Array, note?: string): Promise<SubmitOutcome> {
+  async submitOn(cls: RedTeamClass, variant: string, w: RedTeamWallet, task: Task, bytes: Uint8Array, note?: string): Promise<SubmitOutcome> {
     const out = await this.api.submit(w, task, bytes);
     if (!out.accepted && !TASK_CLOSED_CODES.has(out.code)) await this.api.abandon(task, w);
     this.record(cls, variant, w, task, out, note);
     return out;
   }
 
-  private async input(task: MinerTask): Promise<AttackInput> {
+  private async input(task: Task): Promise<AttackInput> {
     const model = await this.api.weights(task.modelVersion);
     if (!model) throw new Skip(`version ${task.modelVersion} is no longer served`);
     return { task, tokens: await this.api.tokens(task), cfg: model.cfg, base: model.weights };
@@ -153,9 +154,9 @@ class RedTeamRun {
   }
 
   /** Tasks for several wallets on one model version (a round may close between two requests). */
-  private async tasksOnOneVersion(wallets: RedTeamWallet[]): Promise<MinerTask[]> {
+  private async tasksOnOneVersion(wallets: RedTeamWallet[]): Promise<Task[]> {
     for (let attempt = 0; ; attempt++) {
-      const tasks: MinerTask[] = [];
+      const tasks: Task[] = [];
       for (const w of wallets) tasks.push(await this.api.task(w));
       if (tasks.every((t) => t.modelVersion === tasks[0]!.modelVersion) || attempt === 3) return tasks;
       for (const [i, t] of tasks.entries()) await this.api.abandon(t, wallets[i]!);
@@ -163,7 +164,7 @@ class RedTeamRun {
   }
 
   /** The honest miner's update: `trainLocally` on the task's tokens and the miner's own compression (`compressTaskUpdate`). */
-  private async honestUpdate(task: MinerTask): Promise<{ bytes: Uint8Array; update: ModelUpdate }> {
+  private async honestUpdate(task: Task): Promise<{ bytes: Uint8Array; update: ModelUpdate }> {
     const x = await this.input(task);
     const result = await trainLocally(x.cfg, 'cpu', x.base, x.tokens, task);
     if (!result) throw new Error('honest training stopped');
@@ -171,14 +172,14 @@ class RedTeamRun {
     return { bytes: c.bytes, update: c.sent };
   }
 
-  private async honestSubmit(task: MinerTask, made: { bytes: Uint8Array; update: ModelUpdate }, variant: string): Promise<SubmitOutcome> {
+  private async honestSubmit(task: Task, made: { bytes: Uint8Array; update: ModelUpdate }, variant: string): Promise<SubmitOutcome> {
     const out = await this.submitOn('honest control', variant, this.wallet('honest control'), task, made.bytes);
     if (out.accepted) this.honest.push({ task, bytes: made.bytes, update: made.update, reward: out.reward });
     return out;
   }
 
   /** Half (divisor 2) or a quarter (4) of the asked steps, on the first rows of the task. */
-  private async partialWork(task: MinerTask, divisor: number): Promise<Uint8Array> {
+  private async partialWork(task: Task, divisor: number): Promise<Uint8Array> {
     const x = await this.input(task);
     const steps = Math.max(1, Math.floor(task.steps / divisor));
     const tokens = x.tokens.subarray(0, steps * task.batchSize * (task.seqLen + 1));
@@ -376,18 +377,18 @@ class RedTeamRun {
     const own = signTaskRequest(victim.key, network);
     const first = await this.api.postTaskRequest(own);
     if (first.status !== 201) throw new Error(`the victim's own signed task request was refused: ${first.status} ${first.code}`);
-    await this.api.abandon(first.body as unknown as MinerTask, victim);
+    await this.api.abandon(first.body as unknown as Task, victim);
     await steal("replay of the victim's used signed request", own);
   }
 
   /** After every theft: the victim asks for tasks until refused; it must get all `tasksPerWallet` of them. */
   async victimQuotaCheck(): Promise<void> {
     const victim = this.wallet('task-slot theft', 0);
-    const granted: MinerTask[] = [];
+    const granted: Task[] = [];
     for (let i = 0; i <= this.o.tasksPerWallet; i++) {
       const r = await this.api.postTaskRequest(signTaskRequest(victim.key, await this.api.network()));
       if (r.status !== 201) break;
-      granted.push(r.body as unknown as MinerTask);
+      granted.push(r.body as unknown as Task);
     }
     this.victimQuota = { granted: granted.length, of: this.o.tasksPerWallet };
     for (const t of granted) await this.api.abandon(t, victim);

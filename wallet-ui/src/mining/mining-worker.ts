@@ -6,8 +6,7 @@
  */
 import { fromHex } from '../../../chain/bytes.js';
 import { recoverAddressJs } from '../../../chain/crypto/signature.js';
-import type { SignedTaskRequestBody } from '../../../chain/tx/task-request.js';
-import { checkCodecVersion, compressTaskUpdate, measuredLine, type SubmitAccepted } from '../../../trainer/federated/task-update.js';
+import { checkCodecVersion, compressTaskUpdate, measuredLine } from '../../../trainer/federated/task-update.js';
 import { checkManifest, manifestDigest, manifestSigningDigest, placeChunk, type SignedModelManifest } from '../../../trainer/federated/model-manifest.js';
 import type { ModelConfig } from '../../../trainer/model/config.js';
 import { checkWeights, type Weights } from '../../../trainer/model/weights.js';
@@ -18,18 +17,8 @@ import { planDevice } from './device-check.js';
 import type { DownloadProgress, MiningBackend, PageToWorker, WorkerToPage } from './protocol.js';
 import { NodeClient } from '../../../protocol/client.js';
 import { NodeError } from '../../../protocol/errors.js';
+import type { SignedTaskRequestBody, SubmitAccepted, Task } from '../../../protocol/federation.js';
 
-interface Task {
-  taskId: string;
-  modelVersion: number;
-  batchSize: number;
-  seqLen: number;
-  steps: number;
-  lr: number;
-  maxAbs: number;
-  density: number;
-  codecVersion: number;
-}
 
 const scope = self as unknown as { postMessage(m: WorkerToPage): void; onmessage: ((e: MessageEvent<PageToWorker>) => void) | null };
 const post = (m: WorkerToPage): void => scope.postMessage(m);

@@ -1,5 +1,5 @@
 /** Messages between the dashboard and the mining worker (structured-clone safe: no bigint in the payloads' types). */
-import type { SignedTaskRequestBody } from '../../../chain/tx/task-request.js';
+import type { SignedTaskRequestBody } from '../../../protocol/federation.js';
 import type { ModelConfig } from '../../../trainer/model/config.js';
 
 export type MiningBackend = 'webgpu' | 'wasm';

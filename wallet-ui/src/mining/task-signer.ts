@@ -1,6 +1,7 @@
 /** Signing the browser miner's task requests in the page, with the logged-in account's wallet key (EIP-712). */
 import type { NetworkDomain } from '../../../chain/tx/eip712.js';
-import { signTaskRequest, type SignedTaskRequestBody } from '../../../chain/tx/task-request.js';
+import type { SignedTaskRequestBody } from '../../../protocol/federation.js';
+import { signTaskRequest } from '../../../chain/tx/task-request.js';
 
 /** Signs a fresh task request (issued now, random nonce) for the wallet being mined for. */
 export type TaskRequestSigner = () => Promise<SignedTaskRequestBody>;

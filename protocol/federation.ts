@@ -1,0 +1,67 @@
+/**
+ * The federated-training wire types (browser-safe), declared once: the node's routes build them and both miners read
+ * them. Numbers that can exceed 2^53 travel as decimal strings; addresses as EIP-55 strings; hashes as 0x hex.
+ */
+
+/** A training task: POST /api/task's answer (201), for the wallet that signed the request. */
+export interface Task {
+  taskId: string;
+  /** The wallet the task is tied to (EIP-55). */
+  wallet: string;
+  /** The model version to train from (GET /api/model?version=N). */
+  modelVersion: number;
+  /** The token range: the shard's sha256 (0x hex) and file name, an offset and a length in tokens. */
+  data: { shard: string; shardName: string; offset: number; length: number };
+  /** `steps` AdamW steps of `batchSize` rows of `seqLen` + 1 tokens each, at learning rate `lr`. */
+  batchSize: number;
+  seqLen: number;
+  steps: number;
+  lr: number;
+  /** When the task expires (ms since the epoch). */
+  deadline: number;
+  /** Bound on every value of the update; its density (share of each tensor's values) and size caps. */
+  maxAbs: number;
+  density: number;
+  maxValues: number;
+  maxBytes: number;
+  /** The update codec version the node reads (trainer/codec/update-codec.ts). */
+  codecVersion: number;
+  /** Where the task's tokens are served (GET, little-endian uint16). */
+  tokens: string;
+}
+
+/** What POST /api/submit_gradient answers for an accepted update. */
+export interface SubmitAccepted {
+  accepted: true;
+  taskId: string;
+  /** The `contribution` transaction's hash. */
+  contribution: string;
+  /** sha256 of the update's bytes, 0x hex. */
+  gradientDigest: string;
+  /** ALC base units, decimal. */
+  reward: string;
+  /** Thousandths: 1000 = 1x; `multiplier` is the same as a number (1.5 for 1500). */
+  quality: number;
+  multiplier: number;
+  /** The version of the round the update joins (a stale task's update is averaged into the current round). */
+  roundVersion: number;
+  measured: {
+    /** Mean loss (nats) before and after the update, on the task rows and on the held-out rows the node drew. */
+    taskLoss: [number, number];
+    heldOutLoss: [number, number];
+    /** Task-specific gain (task rows minus unassigned rows) and its share of a full reference task's. */
+    specificGain: number;
+    workRatio: number;
+  };
+}
+
+/**
+ * The body of POST /api/task: a TaskRequest signed by the wallet with EIP-712 (chain/tx/task-request.ts builds and
+ * checks it): `issuedAt` in ms since the epoch (decimal), a fresh 0x-hex `nonce`, the 65-byte signature as 0x hex.
+ */
+export interface SignedTaskRequestBody {
+  wallet: string;
+  issuedAt: string;
+  nonce: string;
+  signature: string;
+}
