@@ -6,16 +6,8 @@
 import type { Chain } from '../chain/chain.js';
 import type { LedgerService } from './ledger-service.js';
 import type { PeerNetwork } from './p2p/network.js';
+import type { RoundStatus } from '../protocol/ledger.js';
 
-/** GET /api/round: the open round, and each recent version's held-out loss (the one shape metrics and the route use). */
-export interface RoundStatus {
-  version: number;
-  accepted: number;
-  roundSize: number;
-  deadline: number;
-  openTasks: number;
-  heldOutLoss: { version: number; loss: number }[];
-}
 
 export class NodeMetrics {
   blocksApplied = 0;

@@ -1,25 +1,7 @@
 /** The account API's request fields, checked into typed values at the edge, with errors that name the field. */
 import { parseAddress, toChecksumAddress } from '../../chain/address.js';
 import { badRequest } from '../api/errors.js';
-
-export interface KdfParams {
-  name: 'scrypt';
-  N: number;
-  r: number;
-  p: number;
-  salt: string;
-}
-
-export interface SealedKey {
-  v: 1;
-  iv: string;
-  ct: string;
-}
-
-export interface RecoverySeal {
-  proof: string;
-  wallet: SealedKey;
-}
+import type { KdfParams, RecoverySeal, SealedKey } from '../../protocol/accounts.js';
 
 /** The cheapest scrypt cost the node stores; browsers use 2^17 and refuse less than 2^15. */
 export const MIN_KDF_N = 2 ** 14;

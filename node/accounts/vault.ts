@@ -5,7 +5,7 @@
  */
 import { createHash, createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 import { Level } from 'level';
-import type { KdfParams, RecoverySeal, SealedKey } from './account-params.js';
+import type { AccountRecord, KdfParams, RecoverySeal, SealedKey, SessionGrant } from '../../protocol/accounts.js';
 
 /** Retired sublevel names stay listed so they are never reused: (none yet). */
 const SUBLEVELS = { accounts: 'accounts', sessions: 'sessions', userSessions: 'user-sessions', meta: 'meta' } as const;
@@ -42,21 +42,6 @@ interface StoredSession {
 }
 
 /** What the owner of an account may read back: everything the browser needs to open its key again. */
-export interface AccountView {
-  username: string;
-  address: string;
-  kdf: KdfParams;
-  wallet: SealedKey;
-  createdAt: number;
-  recoveryKeyCreatedAt: number;
-}
-
-export interface SessionGrant {
-  token: string;
-  expiresAt: number;
-  account: AccountView;
-}
-
 export interface NewAccountInput {
   username: string;
   address: string;
@@ -108,7 +93,7 @@ function proofMatches(proof: string, stored: ProofHash): boolean {
   return timingSafeEqual(Buffer.from(hashProof(proof, stored.salt).hash, 'hex'), Buffer.from(stored.hash, 'hex'));
 }
 
-function view(a: StoredAccount): AccountView {
+function view(a: StoredAccount): AccountRecord {
   return { username: a.username, address: a.address, kdf: a.kdf, wallet: a.wallet, createdAt: a.createdAt, recoveryKeyCreatedAt: a.recovery.createdAt };
 }
 
@@ -181,7 +166,7 @@ export class AccountVault {
     return { name: 'scrypt', ...this.defaultKdf, salt: `0x${salt}` };
   }
 
-  async account(username: string): Promise<AccountView | undefined> {
+  async account(username: string): Promise<AccountRecord | undefined> {
     const a = await this.accounts.get(username);
     return a && view(a);
   }
@@ -210,7 +195,7 @@ export class AccountVault {
     });
   }
 
-  async session(token: string): Promise<{ username: string; expiresAt: number; account: AccountView } | undefined> {
+  async session(token: string): Promise<{ username: string; expiresAt: number; account: AccountRecord } | undefined> {
     const s = await this.sessions.get(tokenId(token));
     if (!s || s.expiresAt <= this.now()) return undefined;
     const a = await this.accounts.get(s.username);
@@ -231,7 +216,7 @@ export class AccountVault {
   }
 
   /** Reseals under a new password after checking the current one; other sessions of the user end. */
-  changePassword(username: string, currentProof: string, next: PasswordSeal, keepToken: string): Promise<AccountView | undefined> {
+  changePassword(username: string, currentProof: string, next: PasswordSeal, keepToken: string): Promise<AccountRecord | undefined> {
     return this.exclusive(async () => {
       const a = await this.accounts.get(username);
       if (!a || !proofMatches(currentProof, a.login)) return undefined;
@@ -243,7 +228,7 @@ export class AccountVault {
   }
 
   /** Retires the current recovery key for a new one, after checking the password's proof. */
-  replaceRecovery(username: string, currentProof: string, recovery: RecoverySeal): Promise<AccountView | undefined> {
+  replaceRecovery(username: string, currentProof: string, recovery: RecoverySeal): Promise<AccountRecord | undefined> {
     return this.exclusive(async () => {
       const a = await this.accounts.get(username);
       if (!a || !proofMatches(currentProof, a.login)) return undefined;

@@ -7,6 +7,7 @@ import { heightQuery, intQuery, uint64Param } from './params.js';
 import { encodeVote, faultTolerance, quorum } from '../../chain/consensus/finality.js';
 import { toChecksumAddress } from '../../chain/address.js';
 import { blockView, headerView } from './views.js';
+import type { ChainHead } from '../../protocol/ledger.js';
 
 /** Upper bound on the bytes of one /api/chain/blocks answer; `limit` is cut short to stay under it. */
 const MAX_RANGE_BYTES = 16 * 1024 * 1024;
@@ -34,7 +35,7 @@ export function chainRoutes(router: Router, chain: Chain, genesisText: string): 
       justifiedHeight: chain.finality.justified.height.toString(),
       justifiedHash: chain.finality.justified.hash,
       quorum: quorum(chain.spec.coordinators.length),
-    };
+    } satisfies ChainHead;
   });
 
   // The coordinator set of genesis with what the ledger says of each: convicted of equivocation or not.

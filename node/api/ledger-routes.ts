@@ -9,6 +9,7 @@ import { readJsonBody } from './body.js';
 import { ApiError, badRequest, notFound } from './errors.js';
 import { addressParam, amountParam, chainIdParam, hashParam, intQuery, signatureParam, uint64Param } from './params.js';
 import { txView } from './views.js';
+import type { LedgerAccount } from '../../protocol/ledger.js';
 
 const TRANSFER_FIELDS = new Set(['from', 'to', 'amount', 'nonce', 'signature', 'chainId', 'genesisHash']);
 
@@ -44,7 +45,7 @@ export function ledgerRoutes(router: Router, ledger: LedgerService): void {
     ctx.body = {
       address: toChecksumAddress(address), balance: balance.toString(), nonce: nonce.toString(),
       pendingNonce: pendingNonce.toString(), height: chain.height.toString(),
-    };
+    } satisfies LedgerAccount;
   });
 
   router.get('/api/ledger/history/:address', async (ctx) => {

@@ -2,7 +2,8 @@
 import type Router from '@koa/router';
 import type { Chain } from '../../chain/chain.js';
 import type { LedgerService } from '../ledger-service.js';
-import type { NodeMetrics, RoundStatus } from '../metrics.js';
+import type { NodeMetrics } from '../metrics.js';
+import type { RoundStatus } from '../../protocol/ledger.js';
 import type { PeerNetwork } from '../p2p/network.js';
 
 export function opsRoutes(router: Router, o: { chain: Chain; ledger: LedgerService; metrics: NodeMetrics; network: () => PeerNetwork | undefined; round?: () => RoundStatus }): void {

@@ -5,6 +5,7 @@ import type { Chain } from '../../chain/chain.js';
 import { paramCount, presetConfig } from '../../trainer/model/config.js';
 import { formatTokenRate, type NetworkStats } from '../network-stats.js';
 import type { LedgerService } from '../ledger-service.js';
+import type { NetworkStatus } from '../../protocol/ledger.js';
 
 /** The network counts as active while blocks or miners' work arrive within this window. */
 const ACTIVE_WITHIN_MS = 5 * 60_000;
@@ -54,6 +55,6 @@ export function statusRoutes(router: Router, s: StatusContext): void {
       pendingTransactions: s.ledger.pool.size,
       coordinator: s.coordinator ? toChecksumAddress(s.coordinator) : null,
       version: NODE_VERSION,
-    };
+    } satisfies NetworkStatus;
   });
 }

@@ -3,6 +3,7 @@ import { toChecksumAddress } from '../../chain/address.js';
 import { toHex } from '../../chain/bytes.js';
 import type { Block, BlockHeader } from '../../chain/block/block.js';
 import type { SignedTx } from '../../chain/tx/types.js';
+import type { HeaderView } from '../../protocol/ledger.js';
 
 export type Json = string | number | boolean | null | Json[] | { [k: string]: Json };
 
@@ -35,7 +36,7 @@ export function txView({ tx, hash, bytes }: SignedTx): Json {
   }
 }
 
-export function headerView(h: BlockHeader): { [k: string]: Json } {
+export function headerView(h: BlockHeader): HeaderView {
   return {
     chainId: h.chainId.toString(), height: h.height.toString(), parentHash: h.parentHash, timestamp: h.timestamp.toString(),
     proposer: toChecksumAddress(h.proposer), txRoot: h.txRoot, stateRoot: h.stateRoot,

@@ -27,7 +27,7 @@ import { DILOCO_OUTER, federatedAverage, outerStep, type OuterOptimizerOptions }
 import { numel, paramSpecs, presetConfig, type ModelConfig } from '../../trainer/model/config.js';
 import { initWeights, weightDelta, type Weights } from '../../trainer/model/weights.js';
 import type { LedgerService } from '../ledger-service.js';
-import type { RoundStatus } from '../metrics.js';
+import type { RoundStatus } from '../../protocol/ledger.js';
 import type { NetworkStats } from '../network-stats.js';
 import { federationError } from './errors.js';
 import { ModelStore, sha256Hex } from './model-store.js';

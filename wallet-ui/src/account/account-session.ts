@@ -7,10 +7,10 @@ import { toChecksumAddress } from '../../../chain/address.js';
 import { fromHex, toHex } from '../../../chain/bytes.js';
 import { privateKeyToAddress, randomPrivateKey } from '../../../chain/crypto/signature.js';
 import type { NodeApi } from '../api/node-api.js';
-import type { AccountRecord, RecoverySeal, SessionGrant } from '../api/types.js';
+import type { AccountRecord, KdfParams, RecoverySeal, SealedKey, SessionGrant } from '../../../protocol/accounts.js';
 import {
   DEFAULT_KDF_COST, derivePasswordKeys, deriveRecoveryKeys, kdfParamsProblem, newKdfParams, newRecoveryKey, openWalletKey, sealWalletKey,
-  WrongKeyError, type KdfParams, type SealedKey,
+  WrongKeyError,
 } from '../crypto/account-keys.js';
 
 export type KdfCost = { N: number; r: number; p: number };

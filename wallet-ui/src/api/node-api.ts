@@ -1,10 +1,8 @@
 /** The node's HTTP API from the wallet: typed calls over the protocol's client; refusals are `NodeError`s. */
 import { NO_RETRY, NodeClient } from '../../../protocol/client.js';
 import { NodeError } from '../../../protocol/errors.js';
-import type { KdfParams, SealedKey } from '../crypto/account-keys.js';
-import type {
-  AccountRecord, ChainHead, HistoryPage, LedgerAccount, NetworkStatus, RecoveryGrant, RecoverySeal, RoundStatus, SessionGrant, TransferBody, TxLookup,
-} from './types.js';
+import type { AccountRecord, KdfParams, RecoveryGrant, RecoverySeal, SealedKey, SessionGrant } from '../../../protocol/accounts.js';
+import type { ChainHead, HistoryPage, LedgerAccount, NetworkStatus, RoundStatus, TransferBody, TxLookup } from '../../../protocol/ledger.js';
 
 export class NodeApi {
   /** The session's bearer token, when logged in. */

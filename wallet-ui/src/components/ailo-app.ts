@@ -6,7 +6,8 @@ import { LitElement, css, html, type PropertyValues, type TemplateResult } from 
 import { AccountSession } from '../account/account-session.js';
 import { NodeError } from '../../../protocol/errors.js';
 import { NodeApi } from '../api/node-api.js';
-import type { AccountRecord, ChainHead, LedgerAccount, NetworkStatus } from '../api/types.js';
+import type { AccountRecord } from '../../../protocol/accounts.js';
+import type { ChainHead, LedgerAccount, NetworkStatus } from '../../../protocol/ledger.js';
 import type { AiloEvents, PendingTransfer } from './events.js';
 import { miningController } from '../mining/mining-controller.js';
 import { formatAlc } from '../../../chain/amount.js';

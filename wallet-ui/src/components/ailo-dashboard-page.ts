@@ -2,7 +2,7 @@
 import { LitElement, css, html, type PropertyValues, type TemplateResult } from 'lit';
 import type { AccountSession } from '../account/account-session.js';
 import type { NodeApi } from '../api/node-api.js';
-import type { ChainHead, HistoryItem, NetworkStatus } from '../api/types.js';
+import type { ChainHead, HistoryItem, NetworkStatus } from '../../../protocol/ledger.js';
 import { formatAlc } from '../../../chain/amount.js';
 import { earningsOf, type Earnings } from '../wallet/history.js';
 import './ailo-earnings-chart.js';

@@ -1,7 +1,7 @@
 /** <ailo-history-list>: incoming and outgoing transactions, newest first, paged, each with its status. */
 import { LitElement, css, html, type PropertyValues, type TemplateResult } from 'lit';
 import type { NodeApi } from '../api/node-api.js';
-import type { ChainHead, HistoryItem } from '../api/types.js';
+import type { ChainHead, HistoryItem } from '../../../protocol/ledger.js';
 import { formatAlc } from '../../../chain/amount.js';
 import { entryOfItem, historyEntry, statusLabel, txStatus, type HistoryEntry, type TxStatus } from '../wallet/history.js';
 import { problemText, type PendingTransfer } from './events.js';

@@ -7,7 +7,7 @@ import { parseAddress, toChecksumAddress } from '../../../chain/address.js';
 import type { AccountSession } from '../account/account-session.js';
 import { networkDomainOf } from '../api/network.js';
 import { NodeError } from '../../../protocol/errors.js';
-import type { LedgerAccount } from '../api/types.js';
+import type { LedgerAccount } from '../../../protocol/ledger.js';
 import { WrongKeyError } from '../crypto/account-keys.js';
 import { formatAlc, parseAlc } from '../../../chain/amount.js';
 import {

@@ -2,7 +2,7 @@
 import { LitElement, css, html, type TemplateResult } from 'lit';
 import type { AccountSession } from '../account/account-session.js';
 import type { NodeApi } from '../api/node-api.js';
-import type { ChainHead, LedgerAccount } from '../api/types.js';
+import type { ChainHead, LedgerAccount } from '../../../protocol/ledger.js';
 import { formatAlc } from '../../../chain/amount.js';
 import type { PendingTransfer } from './events.js';
 import './ailo-history-list.js';

@@ -3,8 +3,9 @@ import { describe, expect, it } from 'vitest';
 import { fromHex, toHex } from '../../../chain/bytes.js';
 import {
   DEFAULT_KDF_COST, derivePasswordKeys, deriveRecoveryKeys, formatRecoveryKey, newKdfParams, newRecoveryKey, openWalletKey, parseRecoveryKey,
-  randomBytes, RECOVERY_KEY_LENGTH, sealWalletKey, WrongKeyError, type SealedKey,
+  randomBytes, RECOVERY_KEY_LENGTH, sealWalletKey, WrongKeyError,
 } from './account-keys.js';
+import type { SealedKey } from '../../../protocol/accounts.js';
 
 const CHEAP = { N: 2 ** 10, r: 8, p: 1 };
 const ADDRESS = '0x' + 'ab'.repeat(20);

@@ -8,23 +8,7 @@ import { hkdf } from '@noble/hashes/hkdf.js';
 import { scryptAsync } from '@noble/hashes/scrypt.js';
 import { sha256 } from '@noble/hashes/sha2.js';
 import { fromHex, toHex, type Hex } from '../../../chain/bytes.js';
-
-export interface KdfParams {
-  name: 'scrypt';
-  /** Cost: a power of two. 2^17 with r = 8 needs 128 MiB and about a second. */
-  N: number;
-  r: number;
-  p: number;
-  /** 16 random bytes, hex. */
-  salt: Hex;
-}
-
-/** A wallet key sealed with AES-256-GCM: a 12-byte IV and 32 bytes of ciphertext plus the 16-byte tag. */
-export interface SealedKey {
-  v: 1;
-  iv: Hex;
-  ct: Hex;
-}
+import type { KdfParams, SealedKey } from '../../../protocol/accounts.js';
 
 export interface DerivedKeys {
   /** Opens and seals the wallet key; never leaves the browser. */

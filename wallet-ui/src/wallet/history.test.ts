@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import type { HistoryItem, TxView } from '../api/types.js';
+import type { HistoryItem, TxView } from '../../../protocol/ledger.js';
 import { earningsOf, historyEntry, statusLabel, txStatus } from './history.js';
 
 const ME = '0x' + 'aa'.repeat(20);

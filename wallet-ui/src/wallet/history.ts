@@ -1,5 +1,5 @@
 /** Reading the ledger's history for one account: direction, amount, status, and earnings from contributions. */
-import type { HistoryItem, TxView } from '../api/types.js';
+import type { HistoryItem, TxView } from '../../../protocol/ledger.js';
 
 export type TxStatus = { kind: 'pending' } | { kind: 'in-block'; height: bigint } | { kind: 'final'; height: bigint };
 

@@ -3,7 +3,7 @@ import { parseAddress, toChecksumAddress, type Address } from '../../../chain/ad
 import { toHex } from '../../../chain/bytes.js';
 import { signDigest } from '../../../chain/crypto/signature.js';
 import { EIP712_DOMAIN_FIELDS, EIP712_TYPES, eip712Domain, signingDigest, type NetworkDomain } from '../../../chain/tx/eip712.js';
-import type { TransferBody } from '../api/types.js';
+import type { TransferBody } from '../../../protocol/ledger.js';
 
 export interface TransferIntent {
   from: Address;

@@ -1,7 +1,12 @@
-/** The JSON the node answers with, as the UI reads it (amounts and heights stay decimal strings until used). */
-import type { KdfParams, SealedKey } from '../crypto/account-keys.js';
+/**
+ * The node's status, chain and ledger wire types (browser-safe), declared once: the node's routes build them, the
+ * wallet and the miners read them. Amounts, heights and nonces are decimal strings (they exceed 2^53); hashes 0x hex;
+ * addresses EIP-55.
+ */
 
+/** GET /api/status. */
 export interface NetworkStatus {
+  /** This node, its peers heard from in the last minute, and miners active in the last two. */
   activeNodes: number;
   /** Of activeNodes: miners that asked for a task or had work accepted in the last 2 minutes, and peers heard from. */
   activeMiners?: number;
@@ -18,19 +23,55 @@ export interface NetworkStatus {
   model: string;
   head: { height: string; hash: string; timestamp: string };
   pendingTransactions: number;
+  /** The coordinator this node signs as (EIP-55), or null for a follower. */
+  coordinator: string | null;
+  /** The node software's version. */
+  version: string;
 }
 
-export interface ChainHead {
+/** A block header as the API shows it. */
+export interface HeaderView {
+  chainId: string;
   height: string;
-  hash: string;
+  parentHash: string;
   timestamp: string;
-  finalizedHeight: string;
+  /** EIP-55. */
+  proposer: string;
+  txRoot: string;
+  stateRoot: string;
 }
 
+/** GET /api/chain/head: the head block, and what finality (Casper FFG) has reached. */
+export interface ChainHead extends HeaderView {
+  hash: string;
+  txCount: number;
+  totalWeight: string;
+  finalizedHeight: string;
+  finalizedHash: string;
+  justifiedHeight: string;
+  justifiedHash: string;
+  /** Votes that make a certificate: floor(2N/3) + 1 of the N coordinators. */
+  quorum: number;
+}
+
+/** GET /api/round: the coordinator's open round, and each recent version's held-out loss (training's progress). */
+export interface RoundStatus {
+  version: number;
+  accepted: number;
+  /** Accepted updates that close the round (more while a round is extended). */
+  roundSize: number;
+  /** When the round closes at the latest (ms since the epoch). */
+  deadline: number;
+  openTasks: number;
+  heldOutLoss?: { version: number; loss: number }[];
+}
+
+/** GET /api/ledger/account/:address. */
 export interface LedgerAccount {
   address: string;
   balance: string;
   nonce: string;
+  /** The nonce the next transfer signs: pending transfers counted. */
   pendingNonce: string;
   height: string;
 }
@@ -54,16 +95,20 @@ export interface TxView {
 export interface HistoryItem {
   height: string;
   index: number;
+  /** At or below the finalized height. */
+  final?: boolean;
   timestamp: string;
   tx: TxView;
 }
 
+/** GET /api/ledger/history/:address: newest first; `next` is the cursor of the next page. */
 export interface HistoryPage {
   address: string;
   items: HistoryItem[];
   next: string | null;
 }
 
+/** GET /api/ledger/tx/:hash. */
 export interface TxLookup {
   status: 'confirmed' | 'pending';
   /** Confirmed and at or below the finalized height (Casper FFG): it can no longer be rolled back. */
@@ -72,6 +117,7 @@ export interface TxLookup {
   tx: TxView;
 }
 
+/** POST /api/ledger/transfer: a transfer signed with EIP-712 by `from`. */
 export interface TransferBody {
   from: string;
   to: string;
@@ -81,42 +127,4 @@ export interface TransferBody {
   /** The network it was signed for; the node refuses another one as TX_WRONG_CHAIN. */
   chainId: string;
   genesisHash: string;
-}
-
-/** The account record the node keeps: no password, no key, only what the browser sealed. */
-export interface AccountRecord {
-  username: string;
-  address: string;
-  kdf: KdfParams;
-  wallet: SealedKey;
-  createdAt: number;
-  recoveryKeyCreatedAt: number;
-}
-
-export interface SessionGrant {
-  token: string;
-  expiresAt: number;
-  account: AccountRecord;
-}
-
-export interface RecoveryGrant {
-  recoveryToken: string;
-  expiresAt: number;
-  address: string;
-  wallet: SealedKey;
-}
-
-export interface RecoverySeal {
-  proof: string;
-  wallet: SealedKey;
-}
-
-/** GET /api/round: the coordinator's open round, and each recent version's held-out loss (training's progress). */
-export interface RoundStatus {
-  version: number;
-  accepted: number;
-  roundSize: number;
-  deadline: number;
-  openTasks: number;
-  heldOutLoss?: { version: number; loss: number }[];
 }
