@@ -1,6 +1,6 @@
 /**
- * The federated-training wire types (browser-safe), declared once: the node's routes build them and both miners read
- * them. Numbers that can exceed 2^53 travel as decimal strings; addresses as EIP-55 strings; hashes as 0x hex.
+ * The federated-training wire types and refusal codes (browser-safe), declared once: the node's routes build them and
+ * both miners read them. Numbers that can exceed 2^53 travel as decimal strings; addresses as EIP-55 strings; hashes as 0x hex.
  */
 
 /** A training task: POST /api/task's answer (201), for the wallet that signed the request. */
@@ -65,3 +65,54 @@ export interface SignedTaskRequestBody {
   nonce: string;
   signature: string;
 }
+
+/**
+ * The refusal codes of the federation routes (task requests, tasks, submissions, model chunks) and the HTTP status
+ * each is answered with. The scored refusals (422 from NO_IMPROVEMENT on) are explained in README "Proof of
+ * contribution".
+ */
+export const FEDERATION_ERRORS = {
+  UNKNOWN_TASK: 404,
+  TASK_NOT_YOURS: 403,
+  TASK_USED: 409,
+  TASK_BUSY: 409,
+  TASK_ABANDONED: 409,
+  TASK_EXPIRED: 410,
+  TASK_REFUSED: 409,
+  TOO_MANY_TASKS: 429,
+  UNSIGNED_TASK_REQUEST: 400,
+  BAD_TASK_REQUEST: 400,
+  BAD_TASK_SIGNATURE: 403,
+  STALE_TASK_REQUEST: 400,
+  REPLAYED_TASK_REQUEST: 409,
+  VERSION_MISMATCH: 409,
+  STALE_VERSION: 409,
+  BAD_UPDATE: 400,
+  SHAPE_MISMATCH: 400,
+  NON_FINITE: 422,
+  TOO_DENSE: 422,
+  NORM_EXCEEDED: 422,
+  DUPLICATE_UPDATE: 409,
+  COPIED_UPDATE: 409,
+  NO_IMPROVEMENT: 422,
+  NOT_TASK_SPECIFIC: 422,
+  TRAINED_ON_HELD_OUT: 422,
+  HURTS_HELD_OUT: 422,
+  OVERTRAINED: 422,
+  TOO_LITTLE_WORK: 422,
+  BAD_REQUEST: 400,
+  NO_MODEL: 503,
+} as const;
+
+export type FederationErrorCode = keyof typeof FEDERATION_ERRORS;
+
+/**
+ * Refusal codes after which the coordinator holds the task closed (submitted, scored and refused, expired, given
+ * back, not there, not this wallet's): a miner gives back a task refused with any other code, so it frees the wallet's slot at once.
+ */
+export const TASK_CLOSED_CODES: ReadonlySet<string> = new Set<FederationErrorCode>([
+  'TASK_USED', 'TASK_EXPIRED', 'TASK_ABANDONED', 'TASK_REFUSED', 'UNKNOWN_TASK', 'TASK_NOT_YOURS',
+  // A scored refusal closes the task too (one scored try per task).
+  'NO_IMPROVEMENT', 'NOT_TASK_SPECIFIC', 'TRAINED_ON_HELD_OUT', 'HURTS_HELD_OUT', 'OVERTRAINED', 'TOO_LITTLE_WORK',
+]);
+

@@ -1,6 +1,8 @@
 /** The API's one error shape, `{ error: { code, message } }`, and how domain errors map onto HTTP statuses. */
 import { AddressError } from '../../chain/address.js';
 import { BlockError, BlockErrorCode, TxError, TxErrorCode } from '../../chain/errors.js';
+import { FEDERATION_ERRORS } from '../../protocol/federation.js';
+import { FederationError } from '../federation/errors.js';
 
 export class ApiError extends Error {
   override name = 'ApiError';
@@ -23,6 +25,7 @@ const TX_STATUS: Partial<Record<TxErrorCode, number>> = {
 /** Converts any thrown value into an ApiError; anything unexpected becomes a 500 that names no internals. */
 export function toApiError(err: unknown): ApiError {
   if (err instanceof ApiError) return err;
+  if (err instanceof FederationError) return new ApiError(FEDERATION_ERRORS[err.code], err.code, err.message);
   if (err instanceof TxError) {
     const status = TX_STATUS[err.code] ?? 400;
     return new ApiError(status, err.code, err.message, status === 503 ? { 'Retry-After': '2' } : {});

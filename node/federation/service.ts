@@ -386,7 +386,7 @@ export class FederationService {
     return task;
   }
 
-  /** Verifies, scores and records one submission; throws an ApiError naming the reason for a refusal. */
+  /** Verifies, scores and records one submission; throws a FederationError naming the reason for a refusal. */
   submit(f: SubmissionFields, body: Uint8Array): Promise<AcceptedSubmission> {
     return this.exclusive(async () => {
       const task = this.precheck(f); // again: the round may have moved on while the body arrived

@@ -1,7 +1,8 @@
 /** The task book's rules: slots per wallet, single use, deadlines, and abandoning (what it frees, what it refuses). */
 import { describe, expect, it } from 'vitest';
 import { wallet } from '../../chain/test/fixtures.js';
-import { ApiError } from '../api/errors.js';
+import { toApiError } from '../api/errors.js';
+import { FederationError } from './errors.js';
 import { TaskBook, type TrainingTask } from './task-book.js';
 
 const alice = wallet(301).address;
@@ -18,7 +19,8 @@ function code(fn: () => unknown): string {
   try {
     fn();
   } catch (err) {
-    if (err instanceof ApiError) return `${err.status} ${err.code}`;
+    // The domain error, as the API answers it.
+    if (err instanceof FederationError) return `${toApiError(err).status} ${err.code}`;
     throw err;
   }
   return 'no error';

@@ -3,7 +3,8 @@ import { describe, expect, it } from 'vitest';
 import type { Hex } from '../../chain/bytes.js';
 import { wallet } from '../../chain/test/fixtures.js';
 import type { TaskRequest } from '../../chain/tx/task-request.js';
-import { ApiError } from '../api/errors.js';
+import { toApiError } from '../api/errors.js';
+import { FederationError } from './errors.js';
 import { TaskRequestGuard } from './task-request-guard.js';
 
 const W = 120_000;
@@ -14,7 +15,8 @@ function code(fn: () => void): string {
   try {
     fn();
   } catch (err) {
-    if (err instanceof ApiError) return `${err.status} ${err.code}`;
+    // The domain error, as the API answers it.
+    if (err instanceof FederationError) return `${toApiError(err).status} ${err.code}`;
     throw err;
   }
   return 'ok';

@@ -23,12 +23,3 @@ export function taskTokenCount(task: LocalTrainingTask): number {
 }
 
 
-/**
- * Refusal codes after which the coordinator holds the task closed (submitted, scored and refused, expired, given
- * back, not there, not this wallet's): a miner gives back a task refused with any other code, so it frees the wallet's slot at once.
- */
-export const TASK_CLOSED_CODES: ReadonlySet<string> = new Set([
-  'TASK_USED', 'TASK_EXPIRED', 'TASK_ABANDONED', 'TASK_REFUSED', 'UNKNOWN_TASK', 'TASK_NOT_YOURS',
-  // A scored refusal closes the task too (one scored try per task).
-  'NO_IMPROVEMENT', 'NOT_TASK_SPECIFIC', 'TRAINED_ON_HELD_OUT', 'HURTS_HELD_OUT', 'OVERTRAINED', 'TOO_LITTLE_WORK',
-]);

@@ -6,7 +6,7 @@
 import { formatUnits, recoverAddress } from 'ethers';
 import { tokensFromBytes } from '../corpus/shard-format.js';
 import { trainLocally } from '../federated/local-training.js';
-import { TASK_CLOSED_CODES } from '../federated/task-rows.js';
+import { TASK_CLOSED_CODES } from '../../protocol/federation.js';
 import { checkCodecVersion, compressTaskUpdate, measuredLine } from '../federated/task-update.js';
 import { checkManifest, manifestDigest, manifestSigningDigest, placeChunk, type SignedModelManifest } from '../federated/model-manifest.js';
 import type { ModelConfig } from '../model/config.js';

@@ -14,7 +14,7 @@ import type { ModelUpdate } from '../../../trainer/codec/update-codec.js';
 import { defaultCorpusShards } from '../../../trainer/corpus/default-corpus.js';
 import { listBatchAddresses, type ShardSet } from '../../../trainer/corpus/shards.js';
 import { trainLocally } from '../../../trainer/federated/local-training.js';
-import { TASK_CLOSED_CODES } from '../../../trainer/federated/task-rows.js';
+import { TASK_CLOSED_CODES } from '../../../protocol/federation.js';
 import { compressTaskUpdate } from '../../../trainer/federated/task-update.js';
 import type { ModelConfig } from '../../../trainer/model/config.js';
 import { CHANCE_REFUSALS } from '../quality.js';

@@ -6,7 +6,7 @@
  */
 import { formatAlc } from '../../../chain/amount.js';
 import { watchContribution, type LedgerCheck } from './ledger-check.js';
-import { TASK_CLOSED_CODES } from '../../../trainer/federated/task-rows.js';
+import { TASK_CLOSED_CODES } from '../../../protocol/federation.js';
 import type { BackendChoice, DownloadProgress, PageToWorker, WorkerToPage } from './protocol.js';
 import type { TaskRequestSigner } from './task-signer.js';
 
