@@ -79,7 +79,7 @@ export interface LedgerAccount {
 /** A transaction as the ledger serves it; which fields are present depends on `type`. */
 export interface TxView {
   hash: string;
-  type: 'transfer' | 'contribution' | 'model_version' | 'inference_reward';
+  type: 'transfer' | 'contribution' | 'model_version' | 'inference_reward' | 'equivocation';
   from?: string;
   to?: string;
   amount?: string;
@@ -90,6 +90,9 @@ export interface TxView {
   reward?: string;
   quality?: number;
   modelVersion?: string;
+  /** An equivocation: the coordinator convicted, and who reported it. */
+  offender?: string;
+  reporter?: string;
 }
 
 export interface HistoryItem {

@@ -12,7 +12,7 @@ import type { SignatureVerifier } from '../crypto/verifier.js';
 import { genesisBlock } from '../genesis-block.js';
 import type { ChainSpec } from '../spec.js';
 import { StateOverlay, WorldState } from '../state/world-state.js';
-import type { TxType } from '../tx/types.js';
+import { assertNever, txParties, type TxType } from '../tx/types.js';
 import type { FinalityReport } from './finality-audit.js';
 
 export interface RawBlock {
@@ -135,14 +135,24 @@ export async function replayChain(spec: ChainSpec, batches: AsyncIterable<RawBlo
       for (const t of block.txs) {
         report.txs[t.tx.type]++;
         const tx = t.tx;
-        if (tx.type === 'transfer') addresses.add(tx.from).add(tx.to);
-        else if (tx.type === 'contribution') {
-          addresses.add(tx.miner);
-          report.contributions.total++;
-          report.contributions.rewards += tx.reward;
-        } else if (tx.type === 'model_version') report.contributions.aggregated += tx.contributions.length;
-        else if (tx.type === 'inference_reward') addresses.add(tx.node);
-        else report.convictions.push({ offender: tx.offender, reporter: tx.reporter, kind: tx.kind, height: block.header.height, txHash: t.hash });
+        for (const address of txParties(tx)) addresses.add(address);
+        switch (tx.type) {
+          case 'contribution':
+            report.contributions.total++;
+            report.contributions.rewards += tx.reward;
+            break;
+          case 'model_version':
+            report.contributions.aggregated += tx.contributions.length;
+            break;
+          case 'equivocation':
+            report.convictions.push({ offender: tx.offender, reporter: tx.reporter, kind: tx.kind, height: block.header.height, txHash: t.hash });
+            break;
+          case 'transfer':
+          case 'inference_reward':
+            break;
+          default:
+            assertNever(tx, 'transaction type');
+        }
       }
       o.visit?.(block);
     }

@@ -75,6 +75,27 @@ export type Tx = TransferTx | ContributionTx | ModelVersionTx | InferenceRewardT
 export type TxType = Tx['type'];
 export type CoordinatorTx = ContributionTx | ModelVersionTx | InferenceRewardTx;
 
+/** For a `switch` over a union that must name every member: a new member makes the call a compile error. */
+export function assertNever(value: never, what = 'value'): never {
+  throw new Error(`unexpected ${what}: ${JSON.stringify(value)}`);
+}
+
+/**
+ * The accounts a transaction concerns, the one list the per-address history index and the audit's account set use:
+ * a transfer's sender and recipient, a contribution's miner, an inference reward's node, an equivocation's offender
+ * and reporter; a model version concerns no account. Exhaustive: a new type must say its parties.
+ */
+export function txParties(tx: Tx): Address[] {
+  switch (tx.type) {
+    case 'transfer': return [tx.from, tx.to];
+    case 'contribution': return [tx.miner];
+    case 'model_version': return [];
+    case 'inference_reward': return [tx.node];
+    case 'equivocation': return [tx.offender, tx.reporter];
+    default: return assertNever(tx, 'transaction type');
+  }
+}
+
 /** A decoded transaction with its canonical bytes and hash (keccak256 of those bytes). */
 export interface SignedTx {
   tx: Tx;

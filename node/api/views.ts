@@ -2,7 +2,7 @@
 import { toChecksumAddress } from '../../chain/address.js';
 import { toHex } from '../../chain/bytes.js';
 import type { Block, BlockHeader } from '../../chain/block/block.js';
-import type { SignedTx } from '../../chain/tx/types.js';
+import { assertNever, type SignedTx } from '../../chain/tx/types.js';
 import type { HeaderView } from '../../protocol/ledger.js';
 
 export type Json = string | number | boolean | null | Json[] | { [k: string]: Json };
@@ -33,6 +33,8 @@ export function txView({ tx, hash, bytes }: SignedTx): Json {
         ...common, reporter: toChecksumAddress(tx.reporter), offender: toChecksumAddress(tx.offender), kind: tx.kind,
         evidence: tx.evidence.map((e) => toHex(e)),
       };
+    default:
+      return assertNever(tx, 'transaction type');
   }
 }
 

@@ -27,6 +27,13 @@ describe('history', () => {
     expect(historyEntry({ hash: '0x1', type: 'contribution', miner: ME, reward: '7' }, ME)).toMatchObject({ direction: 'reward', delta: 7n });
   });
 
+  it('names every transaction type the ledger serves, equivocation from either side (issue 16: no silent default)', () => {
+    expect(historyEntry({ hash: '0x1', type: 'equivocation', offender: ME, reporter: OTHER }, ME)).toMatchObject({ what: 'Convicted of equivocation', counterparty: OTHER, delta: 0n });
+    expect(historyEntry({ hash: '0x1', type: 'equivocation', offender: OTHER, reporter: ME }, ME)).toMatchObject({ what: 'Reported an equivocation', counterparty: OTHER });
+    expect(historyEntry({ hash: '0x1', type: 'model_version', coordinator: ME }, ME)).toMatchObject({ what: 'Model version', delta: 0n });
+    expect(() => historyEntry({ hash: '0x1', type: 'burn' } as unknown as TxView, ME)).toThrow(/unexpected transaction type: "burn"/);
+  });
+
   it('sums only this miner’s contribution rewards, by UTC day, over the last days', () => {
     const items = [
       item({ type: 'contribution', miner: ME, reward: String(ALC / 10n) }, NOW),

@@ -1,5 +1,6 @@
 /** Reading the ledger's history for one account: direction, amount, status, and earnings from contributions. */
 import type { HistoryItem, TxView } from '../../../protocol/ledger.js';
+import { assertNever } from '../../../chain/tx/types.js';
 
 export type TxStatus = { kind: 'pending' } | { kind: 'in-block'; height: bigint } | { kind: 'final'; height: bigint };
 
@@ -41,8 +42,14 @@ export function historyEntry(tx: TxView, me: string, height?: bigint, timestamp?
       return { ...base, direction: 'reward', counterparty: tx.coordinator, delta: BigInt(tx.reward ?? '0'), what: 'Training reward' };
     case 'inference_reward':
       return { ...base, direction: 'reward', counterparty: tx.coordinator, delta: BigInt(tx.reward ?? '0'), what: 'Inference reward' };
+    case 'model_version':
+      return { ...base, direction: 'other', counterparty: tx.coordinator, delta: 0n, what: 'Model version' };
+    case 'equivocation':
+      return same(tx.offender, me)
+        ? { ...base, direction: 'other', counterparty: tx.reporter, delta: 0n, what: 'Convicted of equivocation' }
+        : { ...base, direction: 'other', counterparty: tx.offender, delta: 0n, what: 'Reported an equivocation' };
     default:
-      return { ...base, direction: 'other', delta: 0n, what: tx.type.replace('_', ' ') };
+      return assertNever(tx.type, 'transaction type');
   }
 }
 
