@@ -14,6 +14,7 @@ import { testKey, wallet } from '../../chain/test/fixtures.js';
 import { randomPrivateKey } from '../../chain/crypto/signature.js';
 import { AiloNode, type NodeOptions } from '../node.js';
 import { NodeIdentity } from '../p2p/envelope.js';
+import type { TransferBody as WireTransferBody } from '../../protocol/ledger.js';
 
 export const CHAIN_ID = 777n;
 export const coordinator = wallet(101);
@@ -57,15 +58,8 @@ export async function startTestNode(net: TestNet, data = join(net.root, 'data'),
   return AiloNode.start({ data, host: '127.0.0.1', port: 0, genesisFile: net.genesisPath, coordinatorKeyFile: net.keyPath, log: () => {}, ...extra });
 }
 
-export interface TransferBody {
-  from: string;
-  to: string;
-  amount: string;
-  nonce: string;
-  signature: string;
-  chainId?: string;
-  genesisHash?: string;
-}
+/** The wire's transfer body, with the network fields optional: tests also send bodies that leave them out. */
+export type TransferBody = Omit<WireTransferBody, 'chainId' | 'genesisHash'> & Partial<Pick<WireTransferBody, 'chainId' | 'genesisHash'>>;
 
 /**
  * Signs a transfer the way a wallet does (ethers' signTypedData over the EIP-712 domain and Transfer type), and names
