@@ -86,7 +86,6 @@ export class AiloNode {
       const now = o.now ?? Date.now;
       const chain = await Chain.open(store, prepared.spec, prepared.genesisText, { verifier, now: () => BigInt(now()) });
       const ledger = new LedgerService(chain, verifier, warn);
-      const metrics = new NodeMetrics(chain);
       const vault = await AccountVault.open(join(o.data, 'accounts'));
       opened.push(() => vault.close());
       const stats = new NetworkStats();
@@ -98,10 +97,11 @@ export class AiloNode {
       if (federation) opened.push(() => federation.stop());
       // Created once the server knows its own address; no request reaches the routes before that.
       let network: PeerNetwork | undefined;
+      const metrics = new NodeMetrics(chain, { ledger, network: () => network, round: federation ? () => federation.roundStatus() : undefined });
       const app = createApp((router) => {
         statusRoutes(router, { networkName: prepared.networkName, ledger, stats, coordinator: prepared.coordinator?.address, peers: () => network?.peers.reachable(60_000) ?? 0 });
         p2pRoutes(router, chain, () => network!, o.gossipLimits);
-        opsRoutes(router, { chain, ledger, metrics, network: () => network, round: federation ? () => federation.roundStatus() : undefined });
+        opsRoutes(router, { chain, metrics, network: () => network });
         ledgerRoutes(router, ledger);
         chainRoutes(router, chain, prepared.genesisText);
         if (federation) federationRoutes(router, federation);

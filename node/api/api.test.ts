@@ -67,6 +67,9 @@ describe('node HTTP API', () => {
     const height = (await get(`${url}/api/chain/head`)).json.height;
     expect(text).toMatch(new RegExp(`^ailo_head_height ${height}$`, 'm'));
     expect(text).toMatch(/^# TYPE ailo_txs_applied_total counter$/m);
+    // prom-client's standard process and Node.js metrics come with them.
+    expect(text).toMatch(/^process_resident_memory_bytes \d+$/m);
+    expect(text).toMatch(/^nodejs_eventloop_lag_seconds [\d.e-]+$/m);
     expect((await get(`${url}/healthz`)).json.status).toBe('ok');
     expect((await get(`${url}/readyz`)).json.status).toBe('ready');
   });

@@ -1,15 +1,13 @@
 /** Operations routes: Prometheus metrics, liveness and readiness. */
 import type Router from '@koa/router';
 import type { Chain } from '../../chain/chain.js';
-import type { LedgerService } from '../ledger-service.js';
 import type { NodeMetrics } from '../metrics.js';
-import type { RoundStatus } from '../../protocol/ledger.js';
 import type { PeerNetwork } from '../p2p/network.js';
 
-export function opsRoutes(router: Router, o: { chain: Chain; ledger: LedgerService; metrics: NodeMetrics; network: () => PeerNetwork | undefined; round?: () => RoundStatus }): void {
-  router.get('/metrics', (ctx) => {
-    ctx.type = 'text/plain; version=0.0.4';
-    ctx.body = o.metrics.render(o.ledger, o.network(), o.round?.());
+export function opsRoutes(router: Router, o: { chain: Chain; metrics: NodeMetrics; network: () => PeerNetwork | undefined }): void {
+  router.get('/metrics', async (ctx) => {
+    ctx.body = await o.metrics.render();
+    ctx.type = o.metrics.contentType;
   });
 
   router.get('/healthz', (ctx) => {
