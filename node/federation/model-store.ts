@@ -5,7 +5,7 @@
  * Files are written to a temporary name, synced and renamed, so a crash never leaves a partial chunk or manifest.
  */
 import { createHash } from 'node:crypto';
-import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, rmSync, writeSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Address } from '../../chain/address.js';
 import { toChecksumAddress } from '../../chain/address.js';
@@ -17,22 +17,9 @@ import {
   chunkBytesFor, chunkLayout, manifestDigest, manifestSigningDigest, MODEL_MANIFEST_FORMAT, placeChunk, weightBytes,
   type ModelManifest, type SignedModelManifest,
 } from '../../trainer/federated/model-manifest.js';
+import writeFileAtomic from 'write-file-atomic';
 
 const CHUNK_NAME = /^[0-9a-f]{64}$/;
-
-function writeAtomic(path: string, bytes: Uint8Array | string): void {
-  const tmp = `${path}.tmp-${process.pid}`;
-  const fd = openSync(tmp, 'w');
-  try {
-    const data = typeof bytes === 'string' ? Buffer.from(bytes) : bytes;
-    let done = 0;
-    while (done < data.length) done += writeSync(fd, data, done, data.length - done);
-    fsyncSync(fd);
-  } finally {
-    closeSync(fd);
-  }
-  renameSync(tmp, path);
-}
 
 export function sha256Hex(bytes: Uint8Array): string {
   return createHash('sha256').update(bytes).digest('hex');
@@ -66,7 +53,7 @@ export class ModelStore {
       const bytes = weightBytes(cfg, weights, tensorMap, offset, size);
       const name = sha256Hex(bytes);
       const path = join(this.chunkDir, name);
-      if (!existsSync(path)) writeAtomic(path, bytes);
+      if (!existsSync(path)) writeFileAtomic.sync(path, Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength));
       return { name, offset, size };
     });
     const manifest: ModelManifest = { format: MODEL_MANIFEST_FORMAT, model, version, config: { ...cfg }, totalBytes, chunks, tensorMap };
@@ -75,7 +62,7 @@ export class ModelStore {
       type: 'sharded', version, manifest, manifestDigest: digest, coordinator: toChecksumAddress(coordinator),
       signature: toHex(signDigest(manifestSigningDigest(digest), key)),
     };
-    writeAtomic(join(this.versionDir, `${version}.json`), JSON.stringify(signed));
+    writeFileAtomic.sync(join(this.versionDir, `${version}.json`), JSON.stringify(signed));
     return signed;
   }
 
@@ -121,7 +108,7 @@ export class ModelStore {
       bytes.set(new Uint8Array(t.buffer, t.byteOffset, t.byteLength), p);
       p += t.byteLength;
     }
-    writeAtomic(join(this.dir, 'momentum.bin'), bytes);
+    writeFileAtomic.sync(join(this.dir, 'momentum.bin'), Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength));
   }
 
   /** The outer momentum saved with `version`, or undefined (start from zero) if another version's is stored. */

@@ -4,11 +4,12 @@
  * coordinator that crashes mid-round restarts with the same round: no accepted contribution is lost, none is paid
  * twice (the same signed transaction is re-submitted, and the ledger refuses duplicates).
  */
-import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, rmSync, writeSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Address } from '../../chain/address.js';
 import { fromHex, toHex } from '../../chain/bytes.js';
 import type { Hash } from '../../chain/tx/types.js';
+import writeFileAtomic from 'write-file-atomic';
 
 export interface JournalEntry {
   contribution: Hash;
@@ -20,27 +21,15 @@ export interface JournalEntry {
   digest: string;
 }
 
-function writeDurably(path: string, bytes: Uint8Array): void {
-  const tmp = `${path}.tmp`;
-  const fd = openSync(tmp, 'w');
-  try {
-    writeSync(fd, bytes);
-    fsyncSync(fd);
-  } finally {
-    closeSync(fd);
-  }
-  renameSync(tmp, path);
-}
-
 export class RoundJournal {
   constructor(readonly dir: string) {
     mkdirSync(dir, { recursive: true });
   }
 
   add(e: JournalEntry): void {
-    writeDurably(join(this.dir, `${e.contribution}.update`), e.update);
+    writeFileAtomic.sync(join(this.dir, `${e.contribution}.update`), Buffer.from(e.update.buffer, e.update.byteOffset, e.update.byteLength));
     const meta = { contribution: e.contribution, tx: toHex(e.tx), wallet: e.wallet, tokens: e.tokens, digest: e.digest };
-    writeDurably(join(this.dir, `${e.contribution}.json`), new TextEncoder().encode(JSON.stringify(meta)));
+    writeFileAtomic.sync(join(this.dir, `${e.contribution}.json`), JSON.stringify(meta));
   }
 
   remove(contribution: Hash): void {
