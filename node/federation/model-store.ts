@@ -47,6 +47,9 @@ export class ModelStore {
 
   /** Writes the chunks that are not stored yet and the signed manifest of `version`. */
   publish(model: string, cfg: ModelConfig, version: number, weights: Weights, key: Uint8Array, coordinator: Address): SignedModelManifest {
+    for (const [name, w] of weights) {
+      for (let k = 0; k < w.length; k++) if (!Number.isFinite(w[k]!)) throw new RangeError(`refusing to publish version ${version}: tensor ${name} value ${k} is ${w[k]}`);
+    }
     const totalBytes = 4 * paramSpecs(cfg).reduce((n, s) => n + s.shape.reduce((a, b) => a * b, 1), 0);
     const { tensorMap, bounds } = chunkLayout(cfg, chunkBytesFor(totalBytes));
     const chunks = bounds.map(({ offset, size }) => {

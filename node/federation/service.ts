@@ -122,6 +122,12 @@ export function taskLearningRate(lr: number, version: number): number {
   return lr / Math.sqrt(1 + version);
 }
 
+/** The name of the first tensor holding a NaN or an infinity, if any. */
+export function firstNonFinite(weights: Weights): string | undefined {
+  for (const [name, w] of weights) for (let i = 0; i < w.length; i++) if (!Number.isFinite(w[i]!)) return name;
+  return undefined;
+}
+
 /** How many times a round whose average does not lower validation loss is extended by `roundSize` updates. */
 const MAX_ROUND_EXTENSIONS = 2;
 
@@ -136,7 +142,7 @@ interface RoundEntry {
 export class FederationService {
   readonly tasks: TaskBook;
   /** Signed task requests' freshness and nonces. */
-  private readonly taskRequests = new TaskRequestGuard();
+  private readonly taskRequests: TaskRequestGuard;
   private readonly sizes: Map<string, number>;
   private current!: { version: number; signed: SignedModelManifest; weights: Weights };
   /** Weights of recent versions, for scoring updates trained on them. */
@@ -180,6 +186,7 @@ export class FederationService {
     this.tasks = new TaskBook(cfg.tasksPerWallet);
     this.roundTarget = cfg.roundSize;
     this.journal = new RoundJournal(join(store.dir, 'open-round'));
+    this.taskRequests = new TaskRequestGuard(undefined, undefined, join(store.dir, 'used-task-requests.json'));
     this.sizes = new Map(paramSpecs(modelConfig).map((s) => [s.name, numel(s.shape)]));
     // Task windows start one row apart: on a small corpus (the devnet's) whole-task strides would leave only a
     // few distinct tasks, and the same tokens from the same version train to the same update, a duplicate.
@@ -403,7 +410,8 @@ export class FederationService {
       const { values, maxAbs } = updateStats(update);
       if (values > task.maxValues) throw federationError('TOO_DENSE', `the update carries ${values} values; the task allows ${task.maxValues} (density ${task.density})`);
       if (values === 0) throw federationError('BAD_UPDATE', 'the update carries no values');
-      if (maxAbs > task.maxAbs * 1.02) throw federationError('NORM_EXCEEDED', `a value of magnitude ${maxAbs.toExponential(3)} exceeds the task's bound ${task.maxAbs.toExponential(3)}`);
+      // Written so that NaN fails it too (a NaN compares false either way).
+      if (!(maxAbs <= task.maxAbs * 1.02)) throw federationError('NORM_EXCEEDED', `a value of magnitude ${maxAbs.toExponential(3)} exceeds the task's bound ${task.maxAbs.toExponential(3)}`);
       this.checkNotCopied(update);
       const base = this.recent.get(task.modelVersion);
       if (!base) throw federationError('STALE_VERSION', `version ${task.modelVersion} is no longer kept; ask for a new task`);
@@ -614,6 +622,12 @@ export class FederationService {
     const seen: string[] = [];
     for (const t of tries) {
       const step = outerStep(parent, t.momentum, mean, { ...this.cfg.outer, lr: t.lr });
+      // Defence in depth: a non-finite weight (in rows no validation row reaches, say) is never published.
+      const bad = firstNonFinite(step.weights);
+      if (bad) {
+        this.log(`federation: error: the round's average gives tensor ${bad} a non-finite value; the parent's weights are kept`);
+        break;
+      }
       const loss = await this.evalLoss(step.weights, 'validation');
       if (loss < base) return { ...step, lowered: true, what: `${t.what}: validation loss ${base.toFixed(4)} -> ${loss.toFixed(4)}${seen.length ? ` (raised it at ${seen.join(', ')})` : ''}` };
       seen.push(`${t.what} to ${loss.toFixed(4)}`);

@@ -6,6 +6,9 @@ import type { TaskRequest } from '../../chain/tx/task-request.js';
 import { toApiError } from '../api/errors.js';
 import { FederationError } from './errors.js';
 import { TaskRequestGuard } from './task-request-guard.js';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 
 const W = 120_000;
 const nonce = (n: number): Hex => `0x${n.toString(16).padStart(64, '0')}`;
@@ -60,5 +63,26 @@ describe('TaskRequestGuard', () => {
       g.use(r);
     }
     expect(g.size).toBeLessThanOrEqual(2 * W / 1000 + 1);
+  });
+
+  it('remembers used requests across a restart when given a file (a captured request cannot take a slot again)', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'ailo-guard-'));
+    try {
+      const file = join(dir, 'used.json');
+      let now = 10_000_000;
+      const before = new TaskRequestGuard(W, () => now, file);
+      const r = req(now);
+      before.check(r);
+      before.use(r);
+      now += 1000;
+      const after = new TaskRequestGuard(W, () => now, file);
+      expect(code(() => after.check(r))).toBe('409 REPLAYED_TASK_REQUEST');
+      expect(code(() => after.check(req(now, 2)))).toBe('ok');
+      // expired entries are dropped when read back
+      now += 2 * W + 1;
+      expect(new TaskRequestGuard(W, () => now, file).size).toBe(0);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });

@@ -1,8 +1,12 @@
 /**
  * Freshness and single use of signed task requests: a request is honoured only within `windowMs` of the node's clock
  * (either side, for clock skew), and each (wallet, nonce) only once. A nonce is remembered only until its request
- * could no longer be fresh, so memory is bounded by the requests honoured within two windows.
+ * could no longer be fresh, so memory is bounded by the requests honoured within two windows. With a `file`, the
+ * used nonces survive a restart (written atomically on every use): a request captured before a restart cannot take
+ * a wallet's slot again after it.
  */
+import { readFileSync } from 'node:fs';
+import writeFileAtomic from 'write-file-atomic';
 import type { Address } from '../../chain/address.js';
 import type { TaskRequest } from '../../chain/tx/task-request.js';
 import { federationError } from './errors.js';
@@ -13,7 +17,20 @@ export class TaskRequestGuard {
   /** `${wallet}:${nonce}` -> when it may be forgotten; insertion order is acceptance order, so expiry is too. */
   private readonly seen = new Map<string, number>();
 
-  constructor(readonly windowMs = TASK_REQUEST_WINDOW_MS, private readonly now: () => number = Date.now) {}
+  constructor(readonly windowMs = TASK_REQUEST_WINDOW_MS, private readonly now: () => number = Date.now, private readonly file?: string) {
+    if (!file) return;
+    let saved: unknown;
+    try {
+      saved = JSON.parse(readFileSync(file, 'utf8'));
+    } catch {
+      return; // none yet (or unreadable: then only requests issued after this start can be replays of nothing kept)
+    }
+    if (!Array.isArray(saved)) return;
+    for (const entry of saved) {
+      if (Array.isArray(entry) && typeof entry[0] === 'string' && typeof entry[1] === 'number') this.seen.set(entry[0], entry[1]);
+    }
+    this.prune(this.now());
+  }
 
   /** Throws STALE_TASK_REQUEST or REPLAYED_TASK_REQUEST; changes nothing. */
   check(req: TaskRequest): void {
@@ -35,6 +52,10 @@ export class TaskRequestGuard {
   use(req: TaskRequest): void {
     // Fresh for at most issuedAt + window, and issuedAt <= now + window: forgetting after now + 2 windows is safe.
     this.seen.set(key(req.wallet, req.nonce), this.now() + 2 * this.windowMs);
+    if (this.file) {
+      this.prune(this.now());
+      writeFileAtomic.sync(this.file, JSON.stringify([...this.seen]));
+    }
   }
 
   get size(): number {

@@ -186,6 +186,11 @@ describe('update codec properties', () => {
     const nanScale = tensor(0, 0, block(1, 10, 100), noValues);
     nanScale.set([0, 0, 0xc0, 0x7f], 24); // u's scale: NaN
     expect(() => decodeUpdate(nanScale, SIZES)).toThrow(expect.objectContaining({ code: UpdateCodecErrorCode.NON_FINITE }));
+    // A finite scale whose product overflows float32 (the "NaN bomb": 127 x 3e38 decoded to +Inf, Inf x 0 gave NaN in
+    // updateStats, and the NaN slipped past the bound check into a published version).
+    const hugeScale = tensor(0, 0, block(1, 10, 100, 127), noValues);
+    new DataView(hugeScale.buffer).setFloat32(24, 3e38, true);
+    expect(() => decodeUpdate(hugeScale, SIZES)).toThrow(expect.objectContaining({ code: UpdateCodecErrorCode.NON_FINITE, message: expect.stringMatching(/not finite in float32/) }));
     const f32 = encodeUpdate([{ name: 'x', numel: 1000, encoding: UpdateEncoding.F32, indices: Uint32Array.of(), values: Float32Array.of(), lowRank: [{ u: new Float32Array(100).fill(1), v: Float32Array.of(Infinity, 0, 0, 0, 0, 0, 0, 0, 0, 0) }] }]);
     expect(() => decodeUpdate(f32, SIZES)).toThrow(/factor 0 v value 0 is not finite/);
   });

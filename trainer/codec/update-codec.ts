@@ -283,6 +283,8 @@ export function decodeUpdate(bytes: Uint8Array, sizes: TensorSizes): ModelUpdate
             const q = (bytes[p++]! << 24) >> 24;
             if (q === -128) fail(UpdateCodecErrorCode.MALFORMED, `${what} value ${j} is -128, outside -127..127`);
             x[j] = q * scale;
+            // A finite scale can still overflow float32 (127 x 3e38): a value the receiver stores must be finite.
+            if (!Number.isFinite(x[j]!)) fail(UpdateCodecErrorCode.NON_FINITE, `${what} value ${j} (${q} x scale ${scale}) is not finite in float32`);
           }
         } else {
           for (let j = 0; j < len; j++, p += 4) {
@@ -350,6 +352,7 @@ export function decodeUpdate(bytes: Uint8Array, sizes: TensorSizes): ModelUpdate
         const q = (bytes[p++]! << 24) >> 24;
         if (q === -128) fail(UpdateCodecErrorCode.MALFORMED, `tensor ${name} value ${j} is -128, outside -127..127`);
         values[j] = q * scale;
+        if (!Number.isFinite(values[j]!)) fail(UpdateCodecErrorCode.NON_FINITE, `tensor ${name} value ${j} (${q} x scale ${scale}) is not finite in float32`);
       }
     } else {
       need(4 * n, `tensor ${name}'s values`);
