@@ -151,7 +151,11 @@ export class FederationService {
   private round: RoundEntry[] = [];
   /** Accepted updates that close the open round: `roundSize`, more while the round is extended (see closeRound). */
   private roundTarget: number;
-  private previousRound: RoundEntry[] = [];
+  /**
+   * The updates of the last rounds, as many as a task's version can be behind (maxStaleness + 1): a copy (even of the
+   * sender's own accepted update) can be sent on a stale task, so the copy check looks that far back.
+   */
+  private pastRounds: RoundEntry[][] = [];
   private roundDeadline = 0;
   private readonly digests = new Map<string, number>();
   private queue: Promise<unknown> = Promise.resolve();
@@ -471,7 +475,7 @@ export class FederationService {
    * (cosine above `copyCosine`).
    */
   private checkNotCopied(update: ModelUpdate): void {
-    for (const other of [...this.round, ...this.previousRound]) {
+    for (const other of [...this.round, ...this.pastRounds.flat()]) {
       const shared = Math.max(sharedValueFraction(update, other.update), sharedValueFraction(other.update, update));
       if (shared >= this.cfg.copyFraction) {
         throw federationError('COPIED_UPDATE', `${(shared * 100).toFixed(0)}% of the update's values are those of an accepted submission (${other.contribution}); only your own training is paid: train on your task's tokens`);
@@ -670,7 +674,7 @@ export class FederationService {
     this.recordChange(version, parent.weights, weights);
     for (const [d, v] of this.digests) if (v < version - this.cfg.maxStaleness - 1) this.digests.delete(d);
     this.store.prune(version - this.cfg.maxStaleness);
-    this.previousRound = entries;
+    this.pastRounds = [entries, ...this.pastRounds].slice(0, this.cfg.maxStaleness + 1);
     this.round = [];
     this.roundDeadline = Date.now() + this.cfg.roundMs;
     this.log(`federation: published model version ${version} from ${entries.length} updates (${what}${lowered ? '' : ": the parent's weights are kept and the momentum reset"}; ${tx.hash})`);
