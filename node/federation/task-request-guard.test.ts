@@ -6,7 +6,7 @@ import type { TaskRequest } from '../../chain/tx/task-request.js';
 import { toApiError } from '../api/errors.js';
 import { FederationError } from './errors.js';
 import { TaskRequestGuard } from './task-request-guard.js';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { appendFileSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
@@ -78,6 +78,23 @@ describe('TaskRequestGuard', () => {
       const after = new TaskRequestGuard(W, () => now, file);
       expect(code(() => after.check(r))).toBe('409 REPLAYED_TASK_REQUEST');
       expect(code(() => after.check(req(now, 2)))).toBe('ok');
+      // a line cut short by a crash mid-append loses nothing before it
+      appendFileSync(file, '["0xhalf-writ');
+      expect(code(() => new TaskRequestGuard(W, () => now, file).check(r))).toBe('409 REPLAYED_TASK_REQUEST');
+      // and the next use after it is a line of its own, read back
+      const next = req(now, 77);
+      new TaskRequestGuard(W, () => now, file).use(next);
+      expect(code(() => new TaskRequestGuard(W, () => now, file).check(next))).toBe('409 REPLAYED_TASK_REQUEST');
+      // the file is an append log, compacted to the live entries once it holds many expired ones
+      const busy = new TaskRequestGuard(W, () => now, file);
+      for (let i = 0; i < 3000; i++) {
+        now += 100;
+        busy.use(req(now, 1000 + i));
+      }
+      const lines = readFileSync(file, 'utf8').split('\n').filter(Boolean).length;
+      expect(lines).toBeLessThanOrEqual(2 * busy.size + 1001);
+      expect(lines).toBeGreaterThanOrEqual(busy.size);
+      expect(code(() => new TaskRequestGuard(W, () => now, file).check(req(now, 3999)))).toBe('409 REPLAYED_TASK_REQUEST');
       // expired entries are dropped when read back
       now += 2 * W + 1;
       expect(new TaskRequestGuard(W, () => now, file).size).toBe(0);

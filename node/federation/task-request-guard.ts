@@ -2,10 +2,11 @@
  * Freshness and single use of signed task requests: a request is honoured only within `windowMs` of the node's clock
  * (either side, for clock skew), and each (wallet, nonce) only once. A nonce is remembered only until its request
  * could no longer be fresh, so memory is bounded by the requests honoured within two windows. With a `file`, the
- * used nonces survive a restart (written atomically on every use): a request captured before a restart cannot take
- * a wallet's slot again after it.
+ * used nonces survive a restart: each use is appended as one JSON line (synced), read back at start, and the file is
+ * rewritten atomically with only the live entries once it holds twice as many lines as are live (plus 1,000), so
+ * a request captured before a restart cannot take a wallet's slot again after it, at one small append per request.
  */
-import { readFileSync } from 'node:fs';
+import { appendFileSync, readFileSync } from 'node:fs';
 import writeFileAtomic from 'write-file-atomic';
 import type { Address } from '../../chain/address.js';
 import type { TaskRequest } from '../../chain/tx/task-request.js';
@@ -17,18 +18,29 @@ export class TaskRequestGuard {
   /** `${wallet}:${nonce}` -> when it may be forgotten; insertion order is acceptance order, so expiry is too. */
   private readonly seen = new Map<string, number>();
 
+  /** Lines in the file now (live or expired). */
+  private lines = 0;
+
   constructor(readonly windowMs = TASK_REQUEST_WINDOW_MS, private readonly now: () => number = Date.now, private readonly file?: string) {
     if (!file) return;
-    let saved: unknown;
+    let text = '';
     try {
-      saved = JSON.parse(readFileSync(file, 'utf8'));
+      text = readFileSync(file, 'utf8');
     } catch {
-      return; // none yet (or unreadable: then only requests issued after this start can be replays of nothing kept)
+      return; // none yet
     }
-    if (!Array.isArray(saved)) return;
-    for (const entry of saved) {
-      if (Array.isArray(entry) && typeof entry[0] === 'string' && typeof entry[1] === 'number') this.seen.set(entry[0], entry[1]);
+    for (const line of text.split('\n')) {
+      if (line === '') continue;
+      this.lines++;
+      try {
+        const entry: unknown = JSON.parse(line);
+        if (Array.isArray(entry) && typeof entry[0] === 'string' && typeof entry[1] === 'number') this.seen.set(entry[0], entry[1]);
+      } catch {
+        // a line cut short by a crash mid-append: the entries before it stand
+      }
     }
+    // End a line cut short, so that the next append starts a line of its own.
+    if (text.length > 0 && !text.endsWith('\n')) appendFileSync(file, '\n', { flush: true });
     this.prune(this.now());
   }
 
@@ -51,10 +63,17 @@ export class TaskRequestGuard {
   /** Records a request that was honoured, so that it cannot be used again. */
   use(req: TaskRequest): void {
     // Fresh for at most issuedAt + window, and issuedAt <= now + window: forgetting after now + 2 windows is safe.
-    this.seen.set(key(req.wallet, req.nonce), this.now() + 2 * this.windowMs);
-    if (this.file) {
-      this.prune(this.now());
-      writeFileAtomic.sync(this.file, JSON.stringify([...this.seen]));
+    const k = key(req.wallet, req.nonce);
+    const until = this.now() + 2 * this.windowMs;
+    this.seen.set(k, until);
+    if (!this.file) return;
+    this.prune(this.now());
+    if (this.lines >= 2 * this.seen.size + 1000) {
+      writeFileAtomic.sync(this.file, [...this.seen].map((e) => JSON.stringify(e) + '\n').join(''));
+      this.lines = this.seen.size;
+    } else {
+      appendFileSync(this.file, JSON.stringify([k, until]) + '\n', { flush: true });
+      this.lines++;
     }
   }
 
