@@ -151,6 +151,8 @@ export class FederationService {
   private round: RoundEntry[] = [];
   /** Accepted updates that close the open round: `roundSize`, more while the round is extended (see closeRound). */
   private roundTarget: number;
+  /** How often the open round has been extended (see closeRound). */
+  private extensions = 0;
   /**
    * The updates of the last rounds, as many as a task's version can be behind (maxStaleness + 1): a copy (even of the
    * sender's own accepted update) can be sent on a stale task, so the copy check looks that far back.
@@ -165,6 +167,8 @@ export class FederationService {
   /** Single rows (overlapping by half) of the training and eval splits, from which each version's pools are drawn. */
   private readonly trainRows: BatchAddress[];
   private readonly evalRows: BatchAddress[];
+  /** The eval rows' tokens, split in the two fixed halves evalLoss scores (read on first use). */
+  private evalHalves: { validation: number[][]; test: number[][] } | undefined;
   /** Per version: the scoring pools and the coordinator's reference task (see quality.ts). */
   private readonly scoring = new Map<number, Promise<VersionScoring>>();
   /** Each recent version's held-out loss on the fixed eval rows (training's progress, served by GET /api/round). */
@@ -600,10 +604,17 @@ export class FederationService {
    * what the outer step is tuned on, so the published figure is never the one a step was chosen by.
    */
   private async evalLoss(weights: Weights, half: 'validation' | 'test'): Promise<number> {
-    const rows = this.evalRows.filter((_, i) => i % 2 === (half === 'validation' ? 0 : 1)).slice(0, 128)
-      .map((a) => Array.from(this.shards.readTokens(a.shard, a.offset, a.seqLen + 1)));
-    const losses = await this.meter.rowLosses(weights, rows);
+    this.evalHalves ??= {
+      validation: this.evalRowsOf((i) => i % 2 === 0),
+      test: this.evalRowsOf((i) => i % 2 === 1),
+    };
+    const losses = await this.meter.rowLosses(weights, this.evalHalves[half]);
     return losses.reduce((a, b) => a + b, 0) / losses.length;
+  }
+
+  /** The tokens of up to 128 eval rows whose index passes `keep`, read once. */
+  private evalRowsOf(keep: (i: number) => boolean): number[][] {
+    return this.evalRows.filter((_, i) => keep(i)).slice(0, 128).map((a) => Array.from(this.shards.readTokens(a.shard, a.offset, a.seqLen + 1)));
   }
 
   /**
@@ -649,13 +660,16 @@ export class FederationService {
     const entries = this.round;
     const parent = this.current;
     const { weights, momentum, lowered, what } = await this.controlledOuterStep(parent.weights, federatedAverage(parent.weights, entries));
-    if (!lowered && entries.length < (1 + MAX_ROUND_EXTENSIONS) * this.cfg.roundSize) {
+    // Counted in extensions, not updates: a round closed by its deadline with few updates is extended at most as often.
+    if (!lowered && this.extensions < MAX_ROUND_EXTENSIONS) {
+      this.extensions++;
       this.roundTarget = entries.length + this.cfg.roundSize;
       this.roundDeadline = Date.now() + this.cfg.roundMs;
       this.log(`federation: round of version ${parent.version} extended to ${this.roundTarget} updates: ${what}`);
       return;
     }
     this.roundTarget = this.cfg.roundSize;
+    this.extensions = 0;
     const version = parent.version + 1;
     const signed = this.store.publish(this.ledger.chain.spec.model, this.modelConfig, version, weights, this.key, this.coordinator);
     const tx = signTx({
