@@ -1,9 +1,14 @@
 /**
- * A copy sent on a stale task (outside attack on issue 11): a task is submittable for `maxStaleness` versions, so a
- * task of version v, held open while two rounds close, could carry a 1-ulp copy of an update accepted on v. The copy
- * check used to remember only the current and the previous round; it now looks back as far as a task can be stale.
+ * Submissions from the outside attack on issue 11, through the node's HTTP routes:
+ * - a copy sent on a stale task: a task is submittable for `maxStaleness` versions, so a task of version v, held open
+ *   while two rounds close, could carry a 1-ulp copy of an update accepted on v. The copy check used to remember only
+ *   the current and the previous round; it now looks back as far as a task can be stale.
+ * - the "NaN bomb": an honest update plus a q8 value whose finite scale overflows float32 (127 x 3e38 = +Inf). It
+ *   passed the bound check (Inf x 0 = NaN) and was paid, and the published version held non-finite weights.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { encodeUpdate, quantizeQ8, UpdateEncoding } from '../../trainer/codec/update-codec.js';
+import { paramSpecs } from '../../trainer/model/config.js';
 import type { Task } from '../../protocol/federation.js';
 import type { AiloNode } from '../node.js';
 import { startTestNode, testNet, type TestNet } from '../test/harness.js';
@@ -52,4 +57,30 @@ describe('a copy held back on a stale task', () => {
     expect(out.code, out.message).toBe('COPIED_UPDATE');
     expect(await api.balance(attacker.address)).toBe(0n);
   }, 240_000);
+
+  it('refuses an update with a value that overflows float32 as NON_FINITE, and pays nothing', async () => {
+    const bomber = freshWallet();
+    const task = await api.task(bomber);
+    const model = (await api.weights(task.modelVersion))!;
+    const made = await trainedUpdate(model.cfg, model.weights, await api.tokens(task), task);
+    // The honest update, plus one q8 value in a position rows of seqLen tokens never reach (wpe row 100), with its
+    // scale set to 3e38 after encoding: 127 x 3e38 is +Inf in float32.
+    const values = Float32Array.of(0.0123);
+    const wpe = { name: 'wpe.weight', numel: model.weights.get('wpe.weight')!.length, encoding: UpdateEncoding.Q8, indices: Uint32Array.of(100 * model.cfg.n_embd), values, lowRank: null };
+    const order = paramSpecs(model.cfg).map((spec) => spec.name);
+    const update = [...decodeFor(model.cfg, made.bytes).filter((t) => t.name !== 'wpe.weight'), wpe].sort((a, b) => order.indexOf(a.name) - order.indexOf(b.name));
+    const bytes = encodeUpdate(update);
+    const scaleAt = findFloat32(bytes, quantizeQ8(values).scale);
+    new DataView(bytes.buffer, bytes.byteOffset).setFloat32(scaleAt, 3e38, true);
+    const out = await api.submit(bomber, task, bytes);
+    expect(out.code, out.message).toBe('NON_FINITE');
+    expect(await api.balance(bomber.address)).toBe(0n);
+  }, 120_000);
 });
+
+/** Where the little-endian float32 `x` first lies in `bytes` (the test's own marker value). */
+function findFloat32(bytes: Uint8Array, x: number): number {
+  const want = new Uint8Array(Float32Array.of(x).buffer);
+  for (let p = 0; p + 4 <= bytes.length; p++) if (bytes[p] === want[0] && bytes[p + 1] === want[1] && bytes[p + 2] === want[2] && bytes[p + 3] === want[3]) return p;
+  throw new Error(`float32 ${x} is not in the encoded update`);
+}
