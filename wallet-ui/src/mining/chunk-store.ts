@@ -50,13 +50,13 @@ export class ChunkStore {
     await Promise.all(keys.filter((k) => !names.has(k)).map((k) => request(store.delete(k))));
   }
 
-  /** A chunk from the cache, or fetched (with `load`: the miner's retrying fetch), verified and cached; `fromCache` tells which. */
-  async fetchChunk(origin: string, chunk: ModelChunk, load: (url: string, init: RequestInit) => Promise<Response> = fetch): Promise<{ bytes: Uint8Array; fromCache: boolean }> {
+  /** A chunk from the cache, or fetched (`load` GETs a path of the node: the miner's retrying client), verified and cached; `fromCache` tells which. */
+  async fetchChunk(chunk: ModelChunk, load: (path: string, init: RequestInit) => Promise<Response>): Promise<{ bytes: Uint8Array; fromCache: boolean }> {
     const cached = await this.get(chunk.name);
     // Checked again on every read: storage can be damaged, and a bad chunk would poison every update.
     if (cached && cached.length === chunk.size && (await sha256Hex(cached)) === chunk.name) return { bytes: cached, fromCache: true };
     // IndexedDB is the cache: a second copy in the HTTP cache would double the disk a large model takes.
-    const res = await load(`${origin}/api/model/chunk/${chunk.name}`, { cache: 'no-store' });
+    const res = await load(`/api/model/chunk/${chunk.name}`, { cache: 'no-store' });
     if (!res.ok) throw new Error(`the node answered ${res.status} for weight chunk ${chunk.name.slice(0, 12)}`);
     const bytes = new Uint8Array(await res.arrayBuffer());
     const digest = await sha256Hex(bytes);

@@ -82,7 +82,7 @@ class BrowserMiner {
     const queue = [...chunks];
     const [session] = await Promise.all([this.prepare(config, task), ...Array.from({ length: DOWNLOADS_IN_PARALLEL }, async () => {
       for (let chunk = queue.shift(); chunk; chunk = queue.shift()) {
-        const got = await this.store.fetchChunk(origin, chunk, (url, init) => client.request(new URL(url).pathname, init, { what: `chunk ${chunk.name.slice(0, 12)}` }));
+        const got = await this.store.fetchChunk(chunk, (path, init) => client.request(path, init, { what: `chunk ${chunk.name.slice(0, 12)}` }));
         placeChunk(signed.manifest, weights, chunk, got.bytes);
         progress.ready++;
         progress.bytesReady += chunk.size;
