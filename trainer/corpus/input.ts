@@ -57,7 +57,8 @@ export async function statInput(path: string): Promise<Stats> {
   }
 }
 
-let found: string | undefined;
+/** The 7-Zip chosen on first use (see sevenZip). */
+let chosen: string | undefined;
 
 /**
  * The 7-Zip executable: `AILO_7ZIP`, else `7zz` from PATH, else `7zip-bin`'s `7za` (made executable on first use:
@@ -65,8 +66,8 @@ let found: string | undefined;
  */
 export async function sevenZip(): Promise<string> {
   if (process.env.AILO_7ZIP) return process.env.AILO_7ZIP;
-  found ??= spawnSync('7zz', ['i'], { stdio: 'ignore' }).status === 0 ? '7zz' : path7za;
-  if (found !== path7za || path7za === '7za') return found;
+  chosen ??= spawnSync('7zz', ['i'], { stdio: 'ignore' }).status === 0 ? '7zz' : path7za;
+  if (chosen !== path7za || path7za === '7za') return chosen;
   try {
     await access(path7za, constants.X_OK);
   } catch {
