@@ -2,15 +2,13 @@
 // how often honest updates are accepted, and fakes paid, over several model versions of ailo-tiny. Each version gets
 // its pools and two reference tasks as the coordinator prepares them; each submission is scored against the reference
 // whose rows overlap its own least. Versions advance by the mean of two honest updates (a round of two).
-// ACCEPTANCE_VERSIONS (default 6), ACCEPTANCE_HONEST (honest tasks a version, default 10), ACCEPTANCE_SIZE=devnet for
-// the devnet's task size instead of the CI's (4 rows x 32 tokens x 12 steps), ACCEPTANCE_DETAIL=1 for each
-// submission's measurement. Issue 11 asks for at most 5% of honest updates refused and at most 1% of noise paid.
+// Tasks are the devnet's (4 rows x 32 tokens x 12 steps). ACCEPTANCE_VERSIONS (default 6), ACCEPTANCE_HONEST (honest
+// tasks a version, default 10), ACCEPTANCE_DETAIL=1 for each submission's measurement. Issue 11 asks for at most 5% of honest updates refused and at most 1% of noise paid.
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DEFAULT_FEDERATION, taskLearningRate } from '../node/federation/service.js';
 import { applyUpdate, judge, QualityMeter, sampleIndices, sharedTokens, type ControlModel, type PoolRow, type QualityMeasurement, type TokenRange } from '../node/federation/quality.js';
-import { SMALL_FEDERATION } from '../node/federation/redteam/devnet-node.js';
 import { mixHeldOut, noiseUpdate, seededRng, type AttackTask } from '../node/federation/redteam/attacks.js';
 import { DEFAULT_REWARDS } from '../genesis/devnet.js';
 import { decodeUpdate, type ModelUpdate } from '../trainer/codec/update-codec.js';
@@ -27,7 +25,7 @@ export async function run(): Promise<void> {
   const cache = await mkdtemp(join(tmpdir(), 'ailo-acceptance-bench-'));
   try {
     const cfg = presetConfig('ailo-tiny');
-    const fed = { ...DEFAULT_FEDERATION, ...(process.env.ACCEPTANCE_SIZE === 'devnet' ? {} : SMALL_FEDERATION) };
+    const fed = DEFAULT_FEDERATION;
     const versions = Number(process.env.ACCEPTANCE_VERSIONS ?? 6);
     const honestPerVersion = Number(process.env.ACCEPTANCE_HONEST ?? 10);
     const { batchSize: B, seqLen: T, steps, density } = fed;

@@ -11,7 +11,7 @@ const REFERENCE = { gain: 0.2 };
  * A measurement from summary statistics (what QualityMeter.measure returns, without a model): the task rows' gain,
  * the lead over the control model on task, unassigned and held-out rows, and the held-out gain.
  */
-function measured(o: { task: GainStats; taskLead: GainStats; unLead: GainStats; heldLead?: GainStats; held?: GainStats }): QualityMeasurement {
+function measured(o: { task: GainStats; taskLead: GainStats; unLead: GainStats; heldLead?: GainStats; held?: GainStats; unpaidShare?: number }): QualityMeasurement {
   const held = o.held ?? g(0.02);
   const heldLead = o.heldLead ?? g(0, 0.05);
   return {
@@ -20,6 +20,7 @@ function measured(o: { task: GainStats; taskLead: GainStats; unLead: GainStats; 
     taskTest: pairedTest(o.task), taskLeadTest: pairedTest(o.taskLead), specificTest: welchTest(o.taskLead, o.unLead), heldOutTest: pairedTest(held),
     heldOutLeadTest: pairedTest({ ...heldLead, mean: heldLead.mean - Math.max(0, o.unLead.mean) }),
     specificGain: o.taskLead.mean - Math.max(0, o.unLead.mean),
+    unpaidShare: o.unpaidShare ?? 1,
   };
 }
 const g = (mean: number, sd = 0.1, n = 64): GainStats => ({ mean, sd, n });
@@ -92,6 +93,19 @@ describe('judge: the verdict on a measurement', () => {
     const v = judge(measured({ task: g(0.05, 0.01), taskLead: g(0.05, 0.01), unLead: g(0, 0.01) }), REFERENCE, policy, rewards);
     expect(v).toMatchObject({ accepted: false, code: 'TOO_LITTLE_WORK' });
     expect(v.workRatio).toBeCloseTo(0.25, 9);
+  });
+
+  it('pays only the share of the task\'s rows not already paid on the version', () => {
+    const full = judge(measured(honest), REFERENCE, policy, rewards);
+    const half = judge(measured({ ...honest, unpaidShare: 0.5 }), REFERENCE, policy, rewards);
+    expect(half.accepted && full.accepted).toBe(true);
+    expect(half.workRatio).toBeCloseTo(full.workRatio / 2, 9);
+    // A copy of an update accepted on an overlapping window: most rows paid, and honest-looking gain on the rest.
+    const copy = judge(measured({ ...honest, unpaidShare: 0.14 }), REFERENCE, policy, rewards);
+    expect(copy).toMatchObject({ accepted: false, code: 'TOO_LITTLE_WORK' });
+    expect(copy.accepted || copy.message).toMatch(/14% of the task's rows were not already paid/);
+    // Overtraining is judged on the gain per row, before the share: a copy cannot hide it behind paid rows.
+    expect(judge(measured({ ...honest, taskLead: g(0.7, 0.05), unpaidShare: 0.3 }), REFERENCE, policy, rewards)).toMatchObject({ accepted: false, code: 'OVERTRAINED' });
   });
 
   it('pays nothing when the version has no reference gain to measure against', () => {

@@ -30,7 +30,7 @@ export interface ScorePolicy {
   taskRows: number;
   /**
    * Unassigned training rows and held-out rows drawn per submission from this version's pools (all of a pool's rows
-   * when it holds fewer: the devnet's eval split holds 166 rows of 33 tokens, 85 of 65).
+   * when it holds fewer: the devnet's eval split holds 166 rows of 33 tokens).
    */
   unassignedRows: number;
   heldOutRows: number;
@@ -38,9 +38,9 @@ export interface ScorePolicy {
   minWorkRatio: number;
   /**
    * Most task-specific gain, as a fraction of the reference tasks', that the task's steps at its learning rate
-   * produce; beyond it the update was trained longer or harder than asked. Honest tasks measured 0.73-1.11 at the CI's
-   * task size (144, `npm run bench -- acceptance`) but 0.34-1.62 at the devnet's (16, bench/honest-devnet.sh): task
-   * windows differ, and the yardstick is the mean of only two reference tasks.
+   * produce; beyond it the update was trained longer or harder than asked. Honest tasks measured 0.73-1.11 (144,
+   * `npm run bench -- acceptance`) and 0.75-1.36 (41, bench/honest-devnet.sh; 0.34-1.62 at the earlier 8 x 64 x 16
+   * task size): task windows differ, and the yardstick is the mean of only two reference tasks.
    */
   maxWorkRatio: number;
   /** Most harm to held-out text (nats), as a fraction of the update's task-specific gain, that is tolerated. */
@@ -48,9 +48,9 @@ export interface ScorePolicy {
   /**
    * Most lead over the control on held-out rows (beyond any generic lead), as a fraction of the update's own
    * task-specific gain, before it counts as trained on the (public) held-out split. `npm run bench -- acceptance`
-   * measured honest updates at up to 0.17 (96 tasks at the CI's size) and updates trained half on held-out rows at
-   * 0.65 and up (a quarter on them: 0.20 to 0.72, 18 each; 128 held-out rows scored); on the devnet, whose eval split
-   * is a few documents (85 rows of 65 tokens), honest tasks on text like those documents measured up to 0.42
+   * measured honest updates at up to 0.17 (96 tasks) and updates trained half on held-out rows at 0.65 and up (a
+   * quarter on them: 0.20 to 0.72, 18 each; 128 held-out rows scored); at the earlier devnet task size (8 x 64 x 16),
+   * whose eval split was 85 rows of 65 tokens, honest tasks on text like those documents measured up to 0.42
    * (bench/honest-devnet.sh, 30 tasks).
    */
   maxHeldOutLead: number;
@@ -126,6 +126,11 @@ export interface QualityMeasurement {
    * control earns nothing; being generically worse counts against it.
    */
   specificGain: number;
+  /**
+   * Share (0..1) of the task's rows that no update accepted on the same model version was trained on: only these rows
+   * are scored, and only this share of the work is paid (each row of the training split is paid once per version).
+   */
+  unpaidShare: number;
 }
 
 export type RefusalCode = 'NO_IMPROVEMENT' | 'NOT_TASK_SPECIFIC' | 'TRAINED_ON_HELD_OUT' | 'HURTS_HELD_OUT' | 'OVERTRAINED' | 'TOO_LITTLE_WORK';
@@ -152,7 +157,8 @@ const f1 = (x: number): string => (Number.isFinite(x) ? x.toFixed(1) : String(x)
 /** One line with the evidence, for refusals, logs and the miner. */
 export function describeMeasurement(m: QualityMeasurement): string {
   const t = (x: TTest): string => `t ${f1(x.t)} of ${x.critical}`;
-  return `task rows ${f3(m.taskLossBefore)} -> ${f3(m.taskLossAfter)} (gain ${f3(m.task.mean)}, ${t(m.taskTest)}, ${m.task.n} rows; lead over the control ${t(m.taskLeadTest)}); ` +
+  const unpaid = m.unpaidShare < 1 ? `${(m.unpaidShare * 100).toFixed(0)}% of the task's rows unpaid on this version, only they scored; ` : '';
+  return `${unpaid}task rows ${f3(m.taskLossBefore)} -> ${f3(m.taskLossAfter)} (gain ${f3(m.task.mean)}, ${t(m.taskTest)}, ${m.task.n} rows; lead over the control ${t(m.taskLeadTest)}); ` +
     `unassigned rows gain ${f3(m.unassigned.mean)}; held-out ${f3(m.heldLossBefore)} -> ${f3(m.heldLossAfter)} (${t(m.heldOutTest)}); ` +
     `lead over the control: task rows ${f3(m.taskLead.mean)}, unassigned ${f3(m.unassignedLead.mean)} (task minus unassigned ${t(m.specificTest)}), ` +
     `held-out ${f3(m.heldOutLead.mean)} (${t(m.heldOutLeadTest)}); task-specific gain ${f3(m.specificGain)}`;
@@ -164,7 +170,9 @@ export function describeMeasurement(m: QualityMeasurement): string {
  */
 export function judge(m: QualityMeasurement, reference: Reference, policy: ScorePolicy, rewards: RewardPolicy): Verdict {
   const referenceGain = reference.gain;
-  const workRatio = referenceGain > 0 ? Math.max(0, m.specificGain / referenceGain) : 0;
+  // The gain per row measured on the unpaid rows, relative to a full task's, times the share of rows that are unpaid.
+  const measuredRatio = referenceGain > 0 ? Math.max(0, m.specificGain / referenceGain) : 0;
+  const workRatio = measuredRatio * m.unpaidShare;
   const evidence = describeMeasurement(m);
   const refuse = (code: RefusalCode, what: string): Verdict => ({ accepted: false, code, message: `${what} (${evidence})`, workRatio });
   if (!(referenceGain > 0)) {
@@ -194,15 +202,28 @@ export function judge(m: QualityMeasurement, reference: Reference, policy: Score
   if (m.heldOutTest.t <= -m.heldOutTest.critical && worseThanHonest.t >= worseThanHonest.critical && harmBeyondHonest > policy.maxHarmRatio * m.specificGain) {
     return refuse('HURTS_HELD_OUT', `the update makes held-out text significantly worse, ${harmBeyondHonest.toFixed(3)} nats worse than honest work on this version, more than ${policy.maxHarmRatio} of what it taught its own rows: it overfits; use the task's learning rate and step count`);
   }
-  if (workRatio > policy.maxWorkRatio) {
+  if (measuredRatio > policy.maxWorkRatio) {
     return refuse('OVERTRAINED',
-      `the update's task-specific gain is ${(workRatio * 100).toFixed(0)}% of a full task's on this version, more than the task's steps at its learning rate produce (at most ${(policy.maxWorkRatio * 100).toFixed(0)}%): it was trained longer or harder than asked, which overfits its rows; train exactly the task's steps at its lr`);
+      `the update's task-specific gain is ${(measuredRatio * 100).toFixed(0)}% of a full task's on this version, more than the task's steps at its learning rate produce (at most ${(policy.maxWorkRatio * 100).toFixed(0)}%): it was trained longer or harder than asked, which overfits its rows; train exactly the task's steps at its lr`);
+  }
+  if (!(workRatio >= policy.minWorkRatio) && m.unpaidShare < 1) {
+    return refuse('TOO_LITTLE_WORK',
+      `only ${(m.unpaidShare * 100).toFixed(0)}% of the task's rows were not already paid on this model version, and on them the update's task-specific gain is ${(measuredRatio * 100).toFixed(0)}% of a full task's: ` +
+      `${(workRatio * 100).toFixed(0)}% of a task's work is new (at least ${(policy.minWorkRatio * 100).toFixed(0)}% is paid); each row is paid once per version: ask for a new task`);
   }
   if (!(workRatio >= policy.minWorkRatio)) {
     return refuse('TOO_LITTLE_WORK',
       `the update's task-specific gain is ${(workRatio * 100).toFixed(0)}% of a full task's on this version (at least ${(policy.minWorkRatio * 100).toFixed(0)}% is paid): run all of the task's steps and send the whole update`);
   }
   return { accepted: true, quality: qualityFromWork(rewards, workRatio), workRatio };
+}
+
+/** Fewer than MIN_ROWS of a task's rows are unpaid on its version: updates accepted on it were trained on the rest. */
+export class UnpaidRowsError extends Error {
+  constructor(readonly unpaid: number, readonly rows: number) {
+    super(`${rows - unpaid} of the task's ${rows} rows were already paid on this model version (updates accepted on it were trained on them), ` +
+      `${unpaid} are not, too few to score (at least ${MIN_ROWS}): each row is paid once per version; ask for a new task`);
+  }
 }
 
 /** `base + update` as new tensors (only the touched tensors are copied). */
@@ -266,16 +287,21 @@ export class QualityMeter {
 
   /**
    * Measures `update` on `base`: `taskRows` are the task's rows (seqLen + 1 ids each) from `taskRange`; `control` is
-   * the reference to compare with. Task rows inside the control's range, and pool rows inside either range, are left
-   * out. Throws when fewer than MIN_ROWS rows remain for a test.
+   * the reference to compare with; `paid` are the ranges of updates already accepted on this version. Task rows inside
+   * a paid range are neither scored nor paid (an update that learned them, or a copy of one, was paid for them
+   * already); nor are task rows inside the control's range, nor pool rows inside the task's or the control's range.
+   * Throws UnpaidRowsError when fewer than MIN_ROWS unpaid task rows remain, an Error when the split is too small.
    */
-  async measure(base: Weights, pool: VersionPool, update: ModelUpdate, taskRows: number[][], taskRange: TokenRange, control: ControlModel): Promise<QualityMeasurement> {
+  async measure(base: Weights, pool: VersionPool, update: ModelUpdate, taskRows: number[][], taskRange: TokenRange, control: ControlModel, paid: readonly TokenRange[] = []): Promise<QualityMeasurement> {
     const p = this.policy;
     const width = taskRows[0]?.length ?? 0;
-    const own = taskRows.flatMap((ids, r) => (overlaps({ shard: taskRange.shard, offset: taskRange.offset + r * width, ids }, control.range) ? [] : [r]));
+    const rowAt = (ids: number[], r: number): PoolRow => ({ shard: taskRange.shard, offset: taskRange.offset + r * width, ids });
+    const unpaid = taskRows.flatMap((ids, r) => (paid.some((range) => overlaps(rowAt(ids, r), range)) ? [] : [r]));
+    if (unpaid.length < MIN_ROWS) throw new UnpaidRowsError(unpaid.length, taskRows.length);
+    const own = unpaid.filter((r) => !overlaps(rowAt(taskRows[r]!, r), control.range));
     const outside = pool.unassigned.flatMap((r, i) => (overlaps(r, taskRange) || overlaps(r, control.range) ? [] : [i]));
     if (own.length < MIN_ROWS || outside.length < MIN_ROWS) {
-      throw new Error(`only ${own.length} task rows and ${outside.length} unassigned rows lie outside the reference task; the training split is too small for the gauntlet`);
+      throw new Error(`only ${own.length} unpaid task rows and ${outside.length} unassigned rows lie outside the reference task; the training split is too small for the gauntlet`);
     }
     const task = sampleIndices(own.length, p.taskRows).map((i) => taskRows[own[i]!]!);
     const un = sampleIndices(outside.length, p.unassignedRows).map((i) => outside[i]!);
@@ -303,6 +329,7 @@ export class QualityMeter {
       taskTest: pairedTest(t), taskLeadTest: pairedTest(taskLead), specificTest: welchTest(taskLead, unassignedLead), heldOutTest: pairedTest(h),
       heldOutLeadTest: pairedTest({ ...heldOutLead, mean: heldOutLead.mean - Math.max(0, unassignedLead.mean) }),
       specificGain: taskLead.mean - Math.max(0, unassignedLead.mean),
+      unpaidShare: unpaid.length / taskRows.length,
     };
   }
 

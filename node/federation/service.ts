@@ -31,7 +31,7 @@ import type { RoundStatus } from '../../protocol/ledger.js';
 import type { NetworkStats } from '../network-stats.js';
 import { federationError } from './errors.js';
 import { ModelStore, sha256Hex } from './model-store.js';
-import { describeMeasurement, judge, QualityMeter, sampleIndices, sharedTokens, type ControlModel, type Reference, type TokenRange, type PoolRow, type QualityMeasurement, type ScorePolicy, type VersionPool } from './quality.js';
+import { describeMeasurement, judge, QualityMeter, sampleIndices, sharedTokens, UnpaidRowsError, type ControlModel, type Reference, type TokenRange, type PoolRow, type QualityMeasurement, type ScorePolicy, type VersionPool } from './quality.js';
 import { MIN_ROWS } from './row-statistics.js';
 import { TaskBook, type TrainingTask } from './task-book.js';
 import { TaskRequestGuard } from './task-request-guard.js';
@@ -66,8 +66,14 @@ export interface FederationConfig {
   initSeed: number;
 }
 
+/**
+ * The devnet's federation settings. Tasks of 12 steps of 4 rows of 33 tokens (1,584 tokens): each row of the training
+ * split is paid once per version (see chooseWindow), so a round of four, extended twice, needs up to twelve disjoint
+ * windows, which is what the built-in corpus's training split (19,687 tokens) holds at this size; at the earlier
+ * 8 x 64 x 16 it held two.
+ */
 export const DEFAULT_FEDERATION: FederationConfig = {
-  batchSize: 8, seqLen: 64, steps: 16, lr: 2e-3, taskTtlMs: 10 * 60_000, tasksPerWallet: 4,
+  batchSize: 4, seqLen: 32, steps: 12, lr: 3e-3, taskTtlMs: 10 * 60_000, tasksPerWallet: 4,
   roundSize: 4, roundMs: 5 * 60_000, density: 0.01, maxStaleness: 2, outer: DILOCO_OUTER,
   score: { taskRows: 64, unassignedRows: 64, heldOutRows: 128, minWorkRatio: 0.3, maxWorkRatio: 3, maxHarmRatio: 0.5, maxHeldOutLead: 0.5 },
   referenceTasks: 2, copyCosine: 0.95, copyFraction: 0.2, initSeed: 1,
@@ -103,6 +109,9 @@ interface VersionScoring {
   heldOutLoss: number;
 }
 
+/** The token range of a task window. */
+const rangeOfAddress = (a: BatchAddress): TokenRange => ({ shard: a.shard, offset: a.offset, length: a.batchSize * (a.seqLen + 1) });
+
 /** A task's tokens as rows of seqLen + 1 ids. */
 function taskRowsOf(tokens: Uint16Array, seqLen: number): number[][] {
   const width = seqLen + 1;
@@ -133,6 +142,9 @@ const MAX_ROUND_EXTENSIONS = 2;
 
 interface RoundEntry {
   wallet: Address;
+  /** The model version the update was trained on, and the task's token range: rows paid on that version. */
+  version: number;
+  range: TokenRange;
   update: ModelUpdate;
   tokens: number;
   contribution: Hash;
@@ -162,7 +174,6 @@ export class FederationService {
   private readonly digests = new Map<string, number>();
   private queue: Promise<unknown> = Promise.resolve();
   private timer: NodeJS.Timeout | undefined;
-  private taskCursor: number;
   private readonly taskAddresses: BatchAddress[];
   /** Single rows (overlapping by half) of the training and eval splits, from which each version's pools are drawn. */
   private readonly trainRows: BatchAddress[];
@@ -209,7 +220,6 @@ export class FederationService {
     if (cfg.steps * cfg.batchSize < MIN_ROWS) {
       throw new Error(`a task of ${cfg.steps * cfg.batchSize} rows (steps x batchSize) is too few for the paired test, which needs ${MIN_ROWS}`);
     }
-    this.taskCursor = Math.floor(Math.random() * this.taskAddresses.length);
   }
 
   static async start(o: {
@@ -287,7 +297,14 @@ export class FederationService {
           }
         }
       }
-      this.round.push({ wallet: e.wallet, update: decodeUpdate(e.update, this.sizes), tokens: e.tokens, contribution: e.contribution, digest: e.digest });
+      const shard = this.shards.manifest.shards.find((x) => `0x${x.sha256}` === tx.shard);
+      if (!shard) {
+        this.log(`federation: dropped journaled contribution ${e.contribution}: its shard ${tx.shard} is not in the corpus`);
+        this.journal.remove(e.contribution);
+        continue;
+      }
+      const range = { shard: shard.name, offset: Number(tx.offset), length: Number(tx.length) };
+      this.round.push({ wallet: e.wallet, version: Number(tx.modelVersion), range, update: decodeUpdate(e.update, this.sizes), tokens: e.tokens, contribution: e.contribution, digest: e.digest });
       this.digests.set(e.digest, this.current.version);
     }
     if (this.round.length > 0) this.log(`federation: resumed a round of ${this.round.length} accepted update(s) from ${this.journal.dir}`);
@@ -352,16 +369,58 @@ export class FederationService {
     // Again after the await: the same request may have been honoured meanwhile.
     this.taskRequests.check(req);
     if (this.stopped) throw federationError('NO_MODEL', 'the coordinator is stopping');
-    const task = this.taskFor(req.wallet);
+    let window = this.chooseWindow();
+    if (window.exhausted) {
+      // Every window of the training split is mostly paid on this version: its data is used up, so its round closes
+      // now (no extension can be filled) and the task is on the next version.
+      await this.exclusive(() => (this.chooseWindow().exhausted ? this.closeRound(true) : undefined));
+      this.taskRequests.check(req);
+      if (this.stopped) throw federationError('NO_MODEL', 'the coordinator is stopping');
+      window = this.chooseWindow();
+    }
+    const task = this.taskFor(req.wallet, window.address);
     this.taskRequests.use(req);
     this.stats.recordSeen(req.wallet);
     return task;
   }
 
-  private taskFor(wallet: Address): TrainingTask {
-    // Consecutive tasks step far apart through the overlapping windows (a golden-ratio walk), so they share few tokens.
+  /** Token ranges of the updates accepted on `version` (in the open round or the last ones): its paid rows. */
+  private paidRanges(version: number): TokenRange[] {
+    return [...this.round, ...this.pastRounds.flat()].filter((e) => e.version === version).map((e) => e.range);
+  }
+
+  /**
+   * The task window for the next task on the current version: the one sharing the fewest tokens with the version's
+   * paid rows and open tasks, packed against them or a shard's end (a window that leaves no gap keeps whole windows
+   * free for later tasks), at random among equals. `exhausted` when every window has more than half of its rows paid.
+   */
+  private chooseWindow(): { address: BatchAddress; exhausted: boolean } {
+    const version = this.current.version;
+    const paid = this.paidRanges(version);
+    const live = [...paid, ...this.tasks.live(version).map((t) => ({ shard: t.shardName, offset: t.offset, length: t.length }))];
     const n = this.taskAddresses.length;
-    const address = this.taskAddresses[Math.floor(((this.taskCursor++ * 0.6180339887498949) % 1) * n)]!;
+    const start = randomInt(n);
+    let best: { address: BatchAddress; shared: number; gap: number } | undefined;
+    let leastPaid = Infinity;
+    for (let k = 0; k < n; k++) {
+      const address = this.taskAddresses[(start + k) % n]!;
+      const range = rangeOfAddress(address);
+      let shared = 0;
+      let paidShared = 0;
+      // Packed against the shard's ends or the live windows, so that no gap too short for a window is left.
+      let gap = Math.min(range.offset, this.shards.shard(range.shard).tokens - (range.offset + range.length));
+      for (const l of live) {
+        shared += sharedTokens(range, l);
+        if (l.shard === range.shard) gap = Math.min(gap, Math.max(range.offset - (l.offset + l.length), l.offset - (range.offset + range.length), 0));
+      }
+      for (const p of paid) paidShared += sharedTokens(range, p);
+      leastPaid = Math.min(leastPaid, paidShared / range.length);
+      if (!best || shared < best.shared || (shared === best.shared && gap < best.gap)) best = { address, shared, gap };
+    }
+    return { address: best!.address, exhausted: leastPaid > 0.5 };
+  }
+
+  private taskFor(wallet: Address, address: BatchAddress): TrainingTask {
     const shard = this.shards.shard(address.shard);
     const maxValues = this.maxValues();
     let headerBytes = 8;
@@ -430,7 +489,15 @@ export class FederationService {
         const range = { shard: task.shardName, offset: task.offset, length: task.length };
         // The control whose reference rows overlap the task's least.
         const control = scoring.controls.reduce((a, b) => (sharedTokens(b.range, range) < sharedTokens(a.range, range) ? b : a));
-        const m = await this.meter.measure(base, scoring.pool, update, taskRowsOf(tokens, task.seqLen), range, control);
+        let m: QualityMeasurement;
+        try {
+          m = await this.meter.measure(base, scoring.pool, update, taskRowsOf(tokens, task.seqLen), range, control, this.paidRanges(task.modelVersion));
+        } catch (err) {
+          if (!(err instanceof UnpaidRowsError)) throw err;
+          task.state = 'refused';
+          this.log(`federation: refused task ${task.id.slice(0, 10)} from ${f.wallet} (v${task.modelVersion}): ${err.message}`);
+          throw federationError('TOO_LITTLE_WORK', err.message);
+        }
         const spec = this.ledger.chain.spec;
         const verdict = judge(m, scoring.reference, this.cfg.score, spec.rewards);
         if (!verdict.accepted) {
@@ -456,7 +523,7 @@ export class FederationService {
         }
         task.state = 'used';
         this.digests.set(digest, this.current.version);
-        this.round.push({ wallet: f.wallet, update, tokens: tokensTrained, contribution: tx.hash, digest });
+        this.round.push({ wallet: f.wallet, version: task.modelVersion, range, update, tokens: tokensTrained, contribution: tx.hash, digest });
         this.stats.recordWork(f.wallet, tokensTrained);
         this.log(`federation: accepted task ${task.id.slice(0, 10)} from ${f.wallet} (v${task.modelVersion}, quality ${verdict.quality / 1000}x, work ${verdict.workRatio.toFixed(2)} of the reference; ${describeMeasurement(m)})`);
         const accepted: AcceptedSubmission = {
@@ -525,7 +592,6 @@ export class FederationService {
     // Reference tasks on random windows that share as few tokens as the split allows (on the devnet's small corpus two
     // windows overlap a little; rows in the overlap are left out of each one's score). Each is the other's control,
     // and their mean task-specific gain is the yardstick (windows differ by about ±30%).
-    const rangeOf = (a: BatchAddress): TokenRange => ({ shard: a.shard, offset: a.offset, length: a.batchSize * (a.seqLen + 1) });
     const order = Array.from(this.taskAddresses.keys());
     for (let i = order.length - 1; i > 0; i--) {
       const j = randomInt(i + 1);
@@ -537,7 +603,7 @@ export class FederationService {
       let bestShared = Infinity;
       for (const i of order) {
         const a = this.taskAddresses[i]!;
-        const shared = windows.reduce((n, w) => n + sharedTokens(rangeOf(a), rangeOf(w)), 0);
+        const shared = windows.reduce((n, w) => n + sharedTokens(rangeOfAddress(a), rangeOfAddress(w)), 0);
         if (!windows.includes(a) && shared < bestShared) [best, bestShared] = [a, shared];
       }
       windows.push(best!);
@@ -545,7 +611,7 @@ export class FederationService {
     if (windows.length < 2) throw new Error('the training split holds only one task window; the reference tasks need two');
     const trained: { update: ModelUpdate; range: TokenRange; rows: number[][]; seconds: number }[] = [];
     for (const a of windows) {
-      const range = rangeOf(a);
+      const range = rangeOfAddress(a);
       const tokens = this.shards.readTokens(range.shard, range.offset, range.length);
       const started = performance.now();
       const result = await trainLocally(this.modelConfig, 'cpu', base, tokens, { steps: c.steps, batchSize: c.batchSize, seqLen: c.seqLen, lr: this.taskLr(version) });
@@ -656,12 +722,13 @@ export class FederationService {
    * average of more tasks is less noisy), up to MAX_ROUND_EXTENSIONS times; after that the version is published with
    * its parent's weights and the momentum reset, so that the contributions are aggregated and the round moves on.
    */
-  private async closeRound(): Promise<void> {
+  private async closeRound(dataExhausted = false): Promise<void> {
     const entries = this.round;
+    if (entries.length === 0) return;
     const parent = this.current;
     const { weights, momentum, lowered, what } = await this.controlledOuterStep(parent.weights, federatedAverage(parent.weights, entries));
     // Counted in extensions, not updates: a round closed by its deadline with few updates is extended at most as often.
-    if (!lowered && this.extensions < MAX_ROUND_EXTENSIONS) {
+    if (!lowered && this.extensions < MAX_ROUND_EXTENSIONS && !dataExhausted) {
       this.extensions++;
       this.roundTarget = entries.length + this.cfg.roundSize;
       this.roundDeadline = Date.now() + this.cfg.roundMs;

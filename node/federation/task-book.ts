@@ -80,6 +80,12 @@ export class TaskBook {
     return task;
   }
 
+  /** Tasks on `version` that may still be submitted (open and unexpired) or are being verified. */
+  live(version: number): TrainingTask[] {
+    const now = this.now();
+    return [...this.tasks.values()].filter((t) => t.modelVersion === version && (t.state === 'busy' || (t.state === 'open' && now <= t.deadline)));
+  }
+
   open(): number {
     return [...this.tasks.values()].filter((t) => t.state === 'open' && t.deadline >= this.now()).length;
   }

@@ -197,3 +197,43 @@ export function publishedChange(older: Weights, newer: Weights, scale: number): 
   }
   return delta;
 }
+
+/**
+ * The low-rank part of another update with its factor pairs mixed by a random orthogonal k x k matrix Q (u'_j =
+ * sum_i Q_ji u_i, likewise v'), its sparse values dropped: the same weight change sum_i u_i v_i^T from other bytes and
+ * other factor values, which a copy check on values cannot see. Tensors without factors are left out.
+ */
+export function rotatedLowRank(source: ModelUpdate, rng: Rng): Uint8Array {
+  const out: TensorUpdate[] = [];
+  for (const t of source) {
+    const factors = t.lowRank;
+    if (!factors || factors.length === 0) continue;
+    const q = randomOrthogonal(factors.length, rng);
+    const lowRank = q.map((row) => {
+      const u = new Float32Array(factors[0]!.u.length);
+      const v = new Float32Array(factors[0]!.v.length);
+      row.forEach((c, i) => {
+        for (let a = 0; a < u.length; a++) u[a] = u[a]! + c * factors[i]!.u[a]!;
+        for (let b = 0; b < v.length; b++) v[b] = v[b]! + c * factors[i]!.v[b]!;
+      });
+      return { u, v };
+    });
+    out.push({ ...t, indices: new Uint32Array(0), values: new Float32Array(0), lowRank });
+  }
+  return encodeUpdate(out);
+}
+
+/** A random k x k matrix with orthonormal rows (Gram-Schmidt on gaussian rows). */
+function randomOrthogonal(k: number, rng: Rng): number[][] {
+  const rows: number[][] = [];
+  while (rows.length < k) {
+    let v = Array.from({ length: k }, () => gaussian(rng));
+    for (const w of rows) {
+      const d = v.reduce((s, x, j) => s + x * w[j]!, 0);
+      v = v.map((x, j) => x - d * w[j]!);
+    }
+    const norm = Math.hypot(...v);
+    if (norm > 1e-6) rows.push(v.map((x) => x / norm));
+  }
+  return rows;
+}

@@ -6,11 +6,11 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { REDTEAM_FEDERATION, SMALL_FEDERATION, startDevnetTarget } from './devnet-node.js';
+import { REDTEAM_FEDERATION, startDevnetTarget } from './devnet-node.js';
 import { formatReport } from './report.js';
 import { runRedTeam } from './suite.js';
 
-const HELP = `npm run redteam -- [--tries N] [--small] [--seed N] [--detail] [--verbose] [--keep]
+const HELP = `npm run redteam -- [--tries N] [--seed N] [--detail] [--verbose] [--keep]
 
 Starts a devnet node (ailo-tiny) on 127.0.0.1 with a fresh data folder, then attacks its proof of contribution over
 HTTP only: random noise, updates trained on other text or on held-out rows, copies (partial, scaled, sign-flipped,
@@ -20,9 +20,8 @@ Prints a table (class, tries, accepted, ALC paid, verdict, refusal codes) and ex
 half work earned more than 60% of the honest reward, a task slot was stolen, or the honest miner was refused more
 often than chance explains (one scored refusal, or 5% of a longer run).
 
-  --tries N   rounds of attacks; each class tries each of its variants once per round (default 2,
-              about 10 minutes on 2 cores; with --small about 2.5 minutes a round)
-  --small     the CI's task size (4 rows x 32 tokens x 12 steps) instead of the devnet's (8 x 64 x 16)
+  --tries N   rounds of attacks; each class tries each of its variants once per round (default 2; about
+              2.5 minutes a round on 2 cores at the devnet's task size, 4 rows x 32 tokens x 12 steps)
   --seed N    seed of the attackers' random choices (default: random; printed)
   --detail    list every attempt under the table
   --verbose   print the node's log and each attempt as it happens
@@ -38,7 +37,7 @@ async function main(): Promise<number> {
   try {
     args = parseArgs({
       options: {
-        tries: { type: 'string' }, seed: { type: 'string' }, small: { type: 'boolean' }, detail: { type: 'boolean' },
+        tries: { type: 'string' }, seed: { type: 'string' }, detail: { type: 'boolean' },
         verbose: { type: 'boolean' }, keep: { type: 'boolean' }, help: { type: 'boolean', short: 'h' },
       },
       strict: true,
@@ -54,11 +53,11 @@ async function main(): Promise<number> {
   if (!Number.isInteger(tries) || tries < 1 || tries > 100) fail(`--tries must be an integer 1..100, got ${args.tries}`);
   const seed = args.seed === undefined ? undefined : Number(args.seed);
   if (seed !== undefined && !(Number.isInteger(seed) && seed >= 0 && seed < 2 ** 32)) fail(`--seed must be an integer 0..2^32-1, got ${args.seed}`);
-  const federation = args.small ? SMALL_FEDERATION : REDTEAM_FEDERATION;
+  const federation = REDTEAM_FEDERATION;
   const verbose = (line: string): void => console.error(line);
   const target = await startDevnetTarget({ federation, log: args.verbose ? (l) => verbose(`node: ${l}`) : undefined, keep: args.keep });
   const corpusCache = mkdtempSync(join(tmpdir(), 'ailo-redteam-corpus-'));
-  console.error(`redteam: devnet node at ${target.url} (data ${target.dataDir}); ${tries} round(s)${args.small ? ', small tasks' : ''}`);
+  console.error(`redteam: devnet node at ${target.url} (data ${target.dataDir}); ${tries} round(s)`);
   try {
     const report = await runRedTeam({
       url: target.url, tries, tasksPerWallet: federation.tasksPerWallet, corpusCacheDir: corpusCache, seed,

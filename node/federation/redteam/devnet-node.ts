@@ -10,8 +10,6 @@ import { AiloNode } from '../../node.js';
 
 /** The devnet's federation settings, with rounds of two so that versions (and their resale) come quickly. */
 export const REDTEAM_FEDERATION = { roundSize: 2, tasksPerWallet: 8, maxStaleness: 2 } as const satisfies Partial<FederationConfig>;
-/** The CI's smaller tasks (as in federation.e2e.test.ts). */
-export const SMALL_FEDERATION = { ...REDTEAM_FEDERATION, batchSize: 4, seqLen: 32, steps: 12, lr: 3e-3, density: 0.01 } as const satisfies Partial<FederationConfig>;
 
 export interface RedTeamTarget {
   node: AiloNode;

@@ -6,7 +6,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { SMALL_FEDERATION, startDevnetTarget, type RedTeamTarget } from './devnet-node.js';
+import { REDTEAM_FEDERATION, startDevnetTarget, type RedTeamTarget } from './devnet-node.js';
 import { formatReport, REDTEAM_CLASSES, type RedTeamReport } from './report.js';
 import { runRedTeam } from './suite.js';
 
@@ -16,9 +16,9 @@ describe('red team: fakes earn nothing', () => {
   let report: RedTeamReport;
 
   beforeAll(async () => {
-    target = await startDevnetTarget({ federation: SMALL_FEDERATION });
+    target = await startDevnetTarget({ federation: REDTEAM_FEDERATION });
     corpusCache = mkdtempSync(join(tmpdir(), 'ailo-redteam-corpus-'));
-    report = await runRedTeam({ url: target.url, tries: 1, tasksPerWallet: SMALL_FEDERATION.tasksPerWallet, corpusCacheDir: corpusCache });
+    report = await runRedTeam({ url: target.url, tries: 1, tasksPerWallet: REDTEAM_FEDERATION.tasksPerWallet, corpusCacheDir: corpusCache });
     console.log(formatReport(report, { detail: true }));
   }, 420_000);
 

@@ -17,11 +17,11 @@ import { trainLocally } from '../../../trainer/federated/local-training.js';
 import { TASK_CLOSED_CODES } from '../../../protocol/federation.js';
 import { compressTaskUpdate } from '../../../trainer/federated/task-update.js';
 import type { ModelConfig } from '../../../trainer/model/config.js';
-import { CHANCE_REFUSALS } from '../quality.js';
+import { CHANCE_REFUSALS, sharedTokens } from '../quality.js';
 import type { Weights } from '../../../trainer/model/weights.js';
 import {
   compressLikeMiner, cycleRows, decodeFor, mixHeldOut, noiseUpdate, partialCopy, publishedChange, reencodedF32, scaledUpdate, seededRng,
-  textTokens, trainedUpdate, ulpNudged, type Rng,
+  textTokens, trainedUpdate, ulpNudged, type Rng, rotatedLowRank,
 } from './attacks.js';
 import { LossProbe, type LossChange } from './loss-probe.js';
 import type { Task } from '../../../protocol/federation.js';
@@ -243,6 +243,7 @@ class RedTeamRun {
     }
     await this.attack('partial copy', '100% of an honest update, f32 (new digest)', P, () => ({ bytes: reencodedF32(latest.update) }));
     await this.attack('partial copy', 'honest bytes of task A on own task B', this.wallet('partial copy', 1), () => ({ bytes: latest.bytes }));
+    await this.rotatedCopy(latest);
     const F = this.wallet('sign/scale of honest');
     for (const factor of [-1, 0.1, 0.01]) {
       await this.attack('sign/scale of honest', `honest update x ${factor}`, F, () => ({ bytes: scaledUpdate(latest.update, factor) }));
@@ -251,6 +252,24 @@ class RedTeamRun {
     await this.attack('replays', `oldest accepted (v${oldest.task.modelVersion}) byte-identical`, R, () => ({ bytes: oldest.bytes }));
     await this.attack('replays', `oldest accepted (v${oldest.task.modelVersion}) f32, 1 ulp`, R, () => ({ bytes: ulpNudged(oldest.update) }));
     await this.attack('replays', `latest accepted (v${latest.task.modelVersion}) f32, 1 ulp`, R, () => ({ bytes: ulpNudged(latest.update) }));
+  }
+
+  /**
+   * The honest update's low-rank factors mixed by a random rotation, its sparse values dropped (the same weight change
+   * from other bytes), sent on whichever of three fresh tasks shares the most of the honest task's window on its
+   * version: what a miner paid once tries to be paid for again.
+   */
+  private async rotatedCopy(source: { task: Task; update: ModelUpdate }): Promise<void> {
+    const w = this.wallet('partial copy', 2);
+    const range = (t: Task) => ({ shard: t.data.shardName, offset: t.data.offset, length: t.data.length });
+    const shared = (t: Task): number => (t.modelVersion === source.task.modelVersion ? sharedTokens(range(t), range(source.task)) / t.data.length : -1);
+    const tasks: Task[] = [];
+    for (let i = 0; i < 3; i++) tasks.push(await this.api.task(w));
+    tasks.sort((a, b) => shared(b) - shared(a));
+    for (const t of tasks.slice(1)) await this.api.abandon(t, w);
+    const task = tasks[0]!;
+    const where = shared(task) < 0 ? 'on a task of another version' : `on a task sharing ${(shared(task) * 100).toFixed(0)}% of its window`;
+    await this.submitOn('partial copy', `an honest update's low-rank factors rotated, sparse values dropped, ${where}`, w, task, rotatedLowRank(source.update, this.rng));
   }
 
   private async noise(): Promise<void> {
