@@ -1,6 +1,8 @@
 /**
- * protocol/ stays a leaf that runs in a browser (issue 16): compiled on its own (protocol/tsconfig.json), an import of
- * another layer or of a Node module is a compile error. Each probe file is added, compiled and removed.
+ * The layers' dependency directions hold at compile time (issue 16): protocol/ is a browser-safe leaf (its own project,
+ * no Node types, nothing outside itself); chain/ and trainer/ are composite projects that may import protocol/ and
+ * nothing else of the repository; the browser code (wallet-ui/src) compiles without Node types, with every module it
+ * imports. Each probe file is added, compiled with the layer's project and removed.
  */
 import { execFile } from 'node:child_process';
 import { rmSync, writeFileSync } from 'node:fs';
@@ -9,42 +11,61 @@ import { promisify } from 'node:util';
 import { describe, expect, it } from 'vitest';
 
 const run = promisify(execFile);
-const here = new URL('.', import.meta.url).pathname;
-const tsc = join(here, '..', 'node_modules', '.bin', 'tsc');
+const root = join(new URL('.', import.meta.url).pathname, '..');
+const tsc = join(root, 'node_modules', '.bin', 'tsc');
 
-async function compile(): Promise<{ ok: boolean; out: string }> {
+/** `tsc` with `args` in the repository root: ok, or the compiler's output. */
+async function compile(...args: string[]): Promise<{ ok: boolean; out: string }> {
   try {
-    await run(tsc, ['--noEmit', '-p', join(here, 'tsconfig.json')], { timeout: 120_000 });
+    await run(tsc, args, { cwd: root, timeout: 300_000 });
     return { ok: true, out: '' };
   } catch (err) {
     return { ok: false, out: String((err as { stdout?: string }).stdout ?? err) };
   }
 }
 
-async function withProbe(source: string): Promise<{ ok: boolean; out: string }> {
-  const probe = join(here, `direction-probe-${process.pid}.ts`);
-  writeFileSync(probe, source);
+const buildLayers = (): Promise<{ ok: boolean; out: string }> => compile('-b', 'protocol', 'chain', 'trainer');
+const compileBrowser = (): Promise<{ ok: boolean; out: string }> => compile('--noEmit', '-p', 'wallet-ui/src');
+
+/** Writes each probe (path relative to the root -> source), runs `check`, removes them. */
+async function withProbes<T>(probes: Record<string, string>, check: () => Promise<T>): Promise<T> {
+  const paths = Object.keys(probes).map((p) => join(root, p));
   try {
-    return await compile();
+    for (const [p, source] of Object.entries(probes)) writeFileSync(join(root, p), source);
+    return await check();
   } finally {
-    rmSync(probe, { force: true });
+    for (const p of paths) rmSync(p, { force: true });
   }
 }
 
-describe('protocol/ dependency direction', () => {
-  it('compiles on its own, without Node types', async () => {
-    expect(await compile()).toEqual({ ok: true, out: '' });
-  }, 130_000);
+const probe = `direction-probe-${process.pid}`;
 
-  it('refuses an import of the node layer (outside protocol/)', async () => {
-    const r = await withProbe("import { repeatLimited } from '../node/log.js';\nexport const x = repeatLimited;\n");
-    expect(r.ok).toBe(false);
-    expect(r.out).toMatch(/TS6059|is not under 'rootDir'/);
-  }, 130_000);
+describe('dependency directions, checked by the compiler', () => {
+  it('every layer compiles on its own: protocol, chain and trainer as projects, the browser code without Node types', async () => {
+    expect(await buildLayers()).toEqual({ ok: true, out: '' });
+    expect(await compileBrowser()).toEqual({ ok: true, out: '' });
+  }, 600_000);
 
-  it('refuses a Node module (browser code cannot have one)', async () => {
-    const r = await withProbe("import { readFileSync } from 'node:fs';\nexport const x = readFileSync;\n");
+  it('refuses chain -> node, trainer -> chain and browser code -> a Node module', async () => {
+    const [layers, browser] = await withProbes({
+      [`chain/${probe}.ts`]: "import { repeatLimited } from '../node/log.js';\nexport const x = repeatLimited;\n",
+      [`trainer/${probe}.ts`]: "import { toHex } from '../chain/bytes.js';\nexport const y = toHex;\n",
+      [`wallet-ui/src/${probe}.ts`]: "import { readFileSync } from 'node:fs';\nexport const z = readFileSync;\n",
+    }, async () => [await compile('-b', 'chain', 'trainer'), await compileBrowser()] as const);
+    expect(layers.ok).toBe(false);
+    expect(layers.out).toMatch(/node\/log\.ts' is not listed within the file list of project '.*chain\/tsconfig\.json'/);
+    expect(layers.out).toMatch(/chain\/bytes\.ts' is not listed within the file list of project '.*trainer\/tsconfig\.json'/);
+    expect(browser.ok).toBe(false);
+    expect(browser.out).toMatch(/Cannot find module 'node:fs'/);
+  }, 600_000);
+
+  it('refuses protocol -> node and protocol -> a Node module', async () => {
+    const r = await withProbes({
+      [`protocol/${probe}-a.ts`]: "import { repeatLimited } from '../node/log.js';\nexport const x = repeatLimited;\n",
+      [`protocol/${probe}-b.ts`]: "import { readFileSync } from 'node:fs';\nexport const y = readFileSync;\n",
+    }, () => compile('-b', 'protocol'));
     expect(r.ok).toBe(false);
-    expect(r.out).toMatch(/TS2307|Cannot find module 'node:fs'/);
-  }, 130_000);
+    expect(r.out).toMatch(/node\/log\.ts' is not (under 'rootDir'|listed within the file list)/);
+    expect(r.out).toMatch(/Cannot find module 'node:fs'/);
+  }, 600_000);
 });

@@ -30,6 +30,23 @@ export interface Task {
   tokens: string;
 }
 
+/** The query of POST /api/submit_gradient (the body is the encoded update). */
+export interface SubmitQuery {
+  /** The wallet the task was given to (EIP-55), which earns the reward. */
+  wallet: string;
+  taskId: string;
+  modelVersion: number;
+  /** The miner's own last training loss: logged by the node, never used for rewards. */
+  loss: number;
+  batchSize: number;
+}
+
+/** The path and query string of a submission: `/api/submit_gradient?wallet=0x..&taskId=0x..&modelVersion=N&loss=X&batchSize=N`. */
+export function submitPath(q: SubmitQuery): string {
+  const params = new URLSearchParams({ wallet: q.wallet, taskId: q.taskId, modelVersion: String(q.modelVersion), loss: String(q.loss), batchSize: String(q.batchSize) });
+  return `/api/submit_gradient?${params}`;
+}
+
 /** What POST /api/submit_gradient answers for an accepted update. */
 export interface SubmitAccepted {
   accepted: true;

@@ -39,7 +39,7 @@ const mallory = wallet(203);
 const trent = wallet(204);
 
 async function submit(url: string, who: string, task: Task, body: Uint8Array, o: { modelVersion?: number; contentType?: string } = {}): Promise<{ status: number; json: any }> {
-  const q = new URLSearchParams({ username: who, taskId: task.taskId, modelVersion: String(o.modelVersion ?? task.modelVersion), loss: '3.2', batchSize: String(task.batchSize) });
+  const q = new URLSearchParams({ wallet: who, taskId: task.taskId, modelVersion: String(o.modelVersion ?? task.modelVersion), loss: '3.2', batchSize: String(task.batchSize) });
   const res = await fetch(`${url}/api/submit_gradient?${q}`, { method: 'POST', headers: { 'content-type': o.contentType ?? 'application/octet-stream' }, body: new Uint8Array(body) });
   return { status: res.status, json: await res.json() };
 }

@@ -3,7 +3,7 @@
  *
  * POST /api/submit_gradient carries the update as the raw body (`Content-Type: application/octet-stream`, the
  * codec of trainer/codec/update-codec.ts) and the seed's other fields in the query string:
- * `?username=0x..&taskId=0x..&modelVersion=N&loss=X&batchSize=N`.
+ * `?wallet=0x..&taskId=0x..&modelVersion=N&loss=X&batchSize=N` (protocol/federation.ts `submitPath`).
  */
 import { createReadStream, statSync } from 'node:fs';
 import type Router from '@koa/router';
@@ -30,6 +30,14 @@ const HOW_TO_SIGN = 'signature being the wallet\'s EIP-712 signature (eth_signTy
 function one(value: string | string[] | undefined, field: string): string {
   if (typeof value !== 'string') throw badRequest('BAD_REQUEST', `query parameter ${field} is required (once)`);
   return value;
+}
+
+/** The submission's `wallet`; the earlier name `username` (a wallet address, not a login name) gets a 400 that says so. */
+function walletParam(q: Record<string, string | string[] | undefined>): string {
+  if (q.wallet === undefined && q.username !== undefined) {
+    throw badRequest('BAD_REQUEST', 'the query parameter username= is now wallet= (the 0x address the task was given to): update the miner');
+  }
+  return one(q.wallet, 'wallet');
 }
 
 function intField(value: string, field: string): number {
@@ -142,7 +150,7 @@ export function federationRoutes(router: Router, f: FederationService): void {
     const loss = Number(one(q.loss, 'loss'));
     if (!Number.isFinite(loss)) throw badRequest('BAD_REQUEST', 'loss must be a finite number');
     const fields = {
-      wallet: addressParam(one(q.username, 'username'), 'username'),
+      wallet: addressParam(walletParam(q), 'wallet'),
       taskId: hashParam(one(q.taskId, 'taskId'), 'taskId'),
       modelVersion: intField(one(q.modelVersion, 'modelVersion'), 'modelVersion'),
       loss,

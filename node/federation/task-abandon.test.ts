@@ -67,9 +67,16 @@ describe('abandoning a task', () => {
 
     const again = await abandon(first.taskId, `?wallet=${carol}`);
     expect([again.status, again.json.error.code]).toEqual([409, 'TASK_ABANDONED']);
-    const q = new URLSearchParams({ username: carol, taskId: first.taskId, modelVersion: String(first.modelVersion), loss: '3', batchSize: String(first.batchSize) });
+    const q = new URLSearchParams({ wallet: carol, taskId: first.taskId, modelVersion: String(first.modelVersion), loss: '3', batchSize: String(first.batchSize) });
     const submit = await fetch(`${node.url}/api/submit_gradient?${q}`, { method: 'POST', headers: { 'content-type': 'application/octet-stream' }, body: new Uint8Array(8) });
     expect([submit.status, ((await submit.json()) as any).error.code]).toEqual([409, 'TASK_ABANDONED']);
+    // The query's earlier name for the wallet (a login name elsewhere in the API) is refused by name.
+    q.delete('wallet');
+    q.set('username', carol);
+    const renamed = await fetch(`${node.url}/api/submit_gradient?${q}`, { method: 'POST', headers: { 'content-type': 'application/octet-stream' }, body: new Uint8Array(8) });
+    const body = (await renamed.json()) as any;
+    expect([renamed.status, body.error.code]).toEqual([400, 'BAD_REQUEST']);
+    expect(body.error.message).toMatch(/username= is now wallet=/);
   });
 
   it('refuses a bad request, an unknown task, another wallet\'s task and an expired task by name, changing nothing', async () => {

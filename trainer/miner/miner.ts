@@ -12,10 +12,11 @@ import { checkManifest, manifestDigest, manifestSigningDigest, placeChunk, type 
 import type { ModelConfig } from '../model/config.js';
 import { checkWeights, type Weights } from '../model/weights.js';
 import type { Provider } from '../runtime/provider.js';
+import type { MinerDevice, MinerPhase, MinerStatus, StepPoint, SubmissionRecord } from './status.js';
 import { ChunkCache, parallel, type ChunkFetchStats } from './chunk-cache.js';
 import { NO_RETRY, NodeClient, type RetryPolicy } from '../../protocol/client.js';
 import { NodeError, nodeErrorOf } from '../../protocol/errors.js';
-import type { SignedTaskRequestBody, SubmitAccepted, Task } from '../../protocol/federation.js';
+import { submitPath, type SignedTaskRequestBody, type SubmitAccepted, type Task } from '../../protocol/federation.js';
 
 export interface MinerOptions {
   /** EIP-55 checksummed wallet address that receives the rewards. */
@@ -39,54 +40,6 @@ export interface MinerOptions {
   onStatus?: (s: MinerStatus) => void;
   /** After every training step, once: the points of the loss and tokens/s history. */
   onStep?: (p: StepPoint) => void;
-}
-
-/** What the miner is doing now. */
-export type MinerPhase = 'starting' | 'loading-model' | 'training' | 'resting' | 'submitting' | 'waiting' | 'stopped';
-
-/** Where the miner trains: the provider, and for cuda the device index. */
-export interface MinerDevice {
-  provider: Provider;
-  deviceId?: number;
-}
-
-export interface StepPoint {
-  /** Unix ms. */
-  at: number;
-  modelVersion: number;
-  taskId: string;
-  step: number;
-  loss: number;
-  tokensPerSecond: number;
-  /** The device that trained the step and the power its rest follows (as set when the step ended). */
-  device: string;
-  power: number;
-}
-
-export interface MinerStatus {
-  phase: MinerPhase;
-  /** The device the current task trains on (a device change applies from the next task). */
-  device: MinerDevice;
-  power: number;
-  tasks: number;
-  version: number | null;
-  step: number;
-  steps: number;
-  loss: number | null;
-  tokensPerSecond: number;
-  accepted: number;
-  rejected: number;
-  earned: bigint;
-}
-
-export interface SubmissionRecord {
-  taskId: string;
-  modelVersion: number;
-  contribution: string;
-  reward: bigint;
-  quality: number;
-  /** confirmed: on the ledger with this miner and reward; pending: in the node's pool; missing: neither. */
-  ledger: 'unchecked' | 'confirmed' | 'pending' | 'missing' | 'mismatch';
 }
 
 export interface MinerSummary {
@@ -298,10 +251,7 @@ export class Miner {
     if (!result) return 'stopped';
     this.setPhase('submitting');
     const compressed = compressTaskUpdate(model.cfg, result.update, task);
-    const query = new URLSearchParams({
-      username: this.o.wallet, taskId: task.taskId, modelVersion: String(task.modelVersion),
-      loss: String(result.losses.at(-1)), batchSize: String(task.batchSize),
-    });
+    const path = submitPath({ wallet: this.o.wallet, taskId: task.taskId, modelVersion: task.modelVersion, loss: result.losses.at(-1)!, batchSize: task.batchSize });
     // A stop while the node verifies the update waits (bounded) for its answer: aborting would lose the task's result,
     // and the task could not even be given back while the node holds it busy.
     const grace = this.o.submitAnswerGraceMs ?? SUBMIT_ANSWER_GRACE_MS;
@@ -309,7 +259,7 @@ export class Miner {
     if (this.o.signal?.aborted) onStop();
     else this.o.signal?.addEventListener('abort', onStop, { once: true });
     try {
-      const r = await this.client.json<SubmitAccepted>(`/api/submit_gradient?${query}`, {
+      const r = await this.client.json<SubmitAccepted>(path, {
         method: 'POST', headers: { 'content-type': 'application/octet-stream' }, body: new Uint8Array(compressed.bytes),
       }, { signal: graceAfter(this.o.signal, grace) });
       const reward = BigInt(r.reward);

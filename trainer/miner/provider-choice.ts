@@ -6,7 +6,7 @@
 import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { assertProviderAvailable } from '../runtime/provider.js';
-import type { MinerDevice } from './miner.js';
+import type { MinerDevice } from './status.js';
 
 const PROBE = fileURLToPath(new URL('./probe-webgpu.ts', import.meta.url));
 

@@ -4,8 +4,9 @@ import { createRequire } from "node:module";
 import { dirname, join } from "node:path";
 import { TrainerError, TrainerErrorCode } from "../errors.js";
 
-export const PROVIDERS = ["cpu", "webgpu", "cuda"] as const;
-export type Provider = (typeof PROVIDERS)[number];
+import { PROVIDERS, type Provider } from "./provider-names.js";
+
+export { PROVIDERS, type Provider };
 
 export function parseProvider(name: string): Provider {
   if ((PROVIDERS as readonly string[]).includes(name)) return name as Provider;

@@ -10,7 +10,7 @@ import type { NetworkDomain } from '../../../chain/tx/eip712.js';
 import { signTaskRequest } from '../../../chain/tx/task-request.js';
 import { tokensFromBytes } from '../../../trainer/corpus/shard-format.js';
 import { placeChunk, type SignedModelManifest } from '../../../trainer/federated/model-manifest.js';
-import type { Task } from '../../../protocol/federation.js';
+import { submitPath, type Task } from '../../../protocol/federation.js';
 import type { ModelConfig } from '../../../trainer/model/config.js';
 import type { Weights } from '../../../trainer/model/weights.js';
 import { fetchNetworkDomain } from '../../miner/node-network.js';
@@ -111,10 +111,8 @@ export class PublicApi {
 
   /** POST /api/submit_gradient as the miner sends it; the reported loss is whatever the sender claims. */
   async submit(w: RedTeamWallet, task: Task, body: Uint8Array, claimedLoss = 0.5): Promise<SubmitOutcome> {
-    const q = new URLSearchParams({
-      username: w.address, taskId: task.taskId, modelVersion: String(task.modelVersion), loss: String(claimedLoss), batchSize: String(task.batchSize),
-    });
-    const r = await this.request<{ reward?: string; quality?: number; contribution?: string; measured?: { workRatio?: number; taskLoss?: [number, number]; heldOutLoss?: [number, number] }; error?: { message?: string } }>(`/api/submit_gradient?${q}`, {
+    const path = submitPath({ wallet: w.address, taskId: task.taskId, modelVersion: task.modelVersion, loss: claimedLoss, batchSize: task.batchSize });
+    const r = await this.request<{ reward?: string; quality?: number; contribution?: string; measured?: { workRatio?: number; taskLoss?: [number, number]; heldOutLoss?: [number, number] }; error?: { message?: string } }>(path, {
       method: 'POST', headers: { 'content-type': 'application/octet-stream' }, body: new Uint8Array(body),
     });
     if (r.status === 200) {

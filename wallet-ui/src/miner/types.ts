@@ -2,9 +2,9 @@
  * The miner GUI's API (node/miner/gui-server.ts): amounts are decimal strings of base units, times Unix ms. Types
  * only from the miner's loop: nothing of it is bundled into the page.
  */
-import type { MinerStatus, StepPoint, SubmissionRecord } from '../../../trainer/miner/miner.js';
+import type { MinerStatus, StepPoint, SubmissionRecord } from '../../../trainer/miner/status.js';
 
-export type { MinerPhase, StepPoint } from '../../../trainer/miner/miner.js';
+export type { MinerPhase, StepPoint } from '../../../trainer/miner/status.js';
 
 export interface LogEntry {
   at: number;

@@ -17,7 +17,7 @@ import { planDevice } from './device-check.js';
 import type { DownloadProgress, MiningBackend, PageToWorker, WorkerToPage } from './protocol.js';
 import { NodeClient } from '../../../protocol/client.js';
 import { NodeError } from '../../../protocol/errors.js';
-import type { SignedTaskRequestBody, SubmitAccepted, Task } from '../../../protocol/federation.js';
+import { submitPath, type SignedTaskRequestBody, type SubmitAccepted, type Task } from '../../../protocol/federation.js';
 
 
 const scope = self as unknown as { postMessage(m: WorkerToPage): void; onmessage: ((e: MessageEvent<PageToWorker>) => void) | null };
@@ -136,12 +136,9 @@ class BrowserMiner {
     });
     if (!result) return;
     const compressed = compressTaskUpdate(model.cfg, result.update, task);
-    const query = new URLSearchParams({
-      username: this.wallet, taskId: task.taskId, modelVersion: String(task.modelVersion),
-      loss: String(result.losses.at(-1)), batchSize: String(task.batchSize),
-    });
+    const path = submitPath({ wallet: this.wallet, taskId: task.taskId, modelVersion: task.modelVersion, loss: result.losses.at(-1)!, batchSize: task.batchSize });
     try {
-      const r = await call<SubmitAccepted>(`/api/submit_gradient?${query}`, 'submit', {
+      const r = await call<SubmitAccepted>(path, 'submit', {
         method: 'POST', headers: { 'content-type': 'application/octet-stream' }, body: compressed.bytes as Uint8Array<ArrayBuffer>,
       });
       post({ type: 'log', line: `task ${task.taskId.slice(0, 10)} measured by the node: ${measuredLine(r.measured)}` });
