@@ -15,7 +15,8 @@ import { TxError, TxErrorCode } from '../chain/errors.js';
 import { networkDomain } from '../chain/genesis-block.js';
 import { signingDigest, type NetworkDomain } from '../chain/tx/eip712.js';
 import { TxPool } from '../chain/txpool.js';
-import { txSigner, type SignedTx } from '../chain/tx/types.js';
+import { txSigner } from '../chain/tx/kinds.js';
+import type { SignedTx } from '../chain/tx/types.js';
 
 const networkText = (n: NetworkDomain): string => `chainId ${n.chainId}, genesis ${n.genesisHash}`;
 

@@ -12,7 +12,8 @@ import type { SignatureVerifier } from '../crypto/verifier.js';
 import { genesisBlock } from '../genesis-block.js';
 import type { ChainSpec } from '../spec.js';
 import { StateOverlay, WorldState } from '../state/world-state.js';
-import { assertNever, txParties, type TxType } from '../tx/types.js';
+import { txParties } from '../tx/kinds.js';
+import { assertNever, type TxType } from '../tx/types.js';
 import type { FinalityReport } from './finality-audit.js';
 
 export interface RawBlock {

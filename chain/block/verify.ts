@@ -14,7 +14,7 @@ import type { StateChange } from '../state/state-tree.js';
 import { StateOverlay, type WorldState } from '../state/world-state.js';
 import { networkDomain } from '../genesis-block.js';
 import { signingDigest } from '../tx/eip712.js';
-import { txSigner } from '../tx/types.js';
+import { txSigner } from '../tx/kinds.js';
 import { sealDigest, txRootOf, type Block } from './block.js';
 
 export interface ParentContext {

@@ -1,7 +1,7 @@
 /** Which addresses a block's transactions appear under in the per-address history index. */
 import type { Address } from '../address.js';
 import type { Block } from '../block/block.js';
-import { txParties } from '../tx/types.js';
+import { txParties } from '../tx/kinds.js';
 import type { HistoryEntry } from './chain-store.js';
 
 export function historyOf(block: Block): HistoryEntry[] {

@@ -7,11 +7,12 @@ import { addressFromBytes } from '../address.js';
 import { decodeRlp, encodeRlp, type RlpItem } from '../encoding/rlp.js';
 import { arbAddress, arbTx, arbU256, arbU64, HALF_N } from '../test/arbitraries.js';
 import { wallet } from '../test/fixtures.js';
-import { decodeTx, encodeTx, MAX_CONTRIBUTIONS_PER_VERSION, signedTx, TxDecodeError } from './codec.js';
+import { decodeTx, encodeTx, signedTx, TxDecodeError } from './codec.js';
+import { MAX_CONTRIBUTIONS_PER_VERSION } from './kinds.js';
 import { signingDigest } from './eip712.js';
 import { signTx } from './sign.js';
 import type { Tx } from './types.js';
-import { txSigner } from './types.js';
+import { txSigner } from './kinds.js';
 
 const network = { chainId: 31337n, genesisHash: `0x${'ab'.repeat(32)}` } as const;
 

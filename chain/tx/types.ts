@@ -73,27 +73,9 @@ export interface EquivocationTx {
 
 export type Tx = TransferTx | ContributionTx | ModelVersionTx | InferenceRewardTx | EquivocationTx;
 export type TxType = Tx['type'];
-export type CoordinatorTx = ContributionTx | ModelVersionTx | InferenceRewardTx;
-
 /** For a `switch` over a union that must name every member: a new member makes the call a compile error. */
 export function assertNever(value: never, what = 'value'): never {
   throw new Error(`unexpected ${what}: ${JSON.stringify(value)}`);
-}
-
-/**
- * The accounts a transaction concerns, the one list the per-address history index and the audit's account set use:
- * a transfer's sender and recipient, a contribution's miner, an inference reward's node, an equivocation's offender
- * and reporter; a model version concerns no account. Exhaustive: a new type must say its parties.
- */
-export function txParties(tx: Tx): Address[] {
-  switch (tx.type) {
-    case 'transfer': return [tx.from, tx.to];
-    case 'contribution': return [tx.miner];
-    case 'model_version': return [];
-    case 'inference_reward': return [tx.node];
-    case 'equivocation': return [tx.offender, tx.reporter];
-    default: return assertNever(tx, 'transaction type');
-  }
 }
 
 /** A decoded transaction with its canonical bytes and hash (keccak256 of those bytes). */
@@ -101,11 +83,4 @@ export interface SignedTx {
   tx: Tx;
   bytes: Uint8Array;
   hash: Hash;
-}
-
-/** Who must have signed the transaction. */
-export function txSigner(tx: Tx): Address {
-  if (tx.type === 'transfer') return tx.from;
-  if (tx.type === 'equivocation') return tx.reporter;
-  return tx.coordinator;
 }
