@@ -9,7 +9,7 @@
  */
 import { fromHex, hexInto, uintInto, uintToBytes, type Hex } from '../bytes.js';
 import { keccak256 } from '../crypto/keccak.js';
-import { TX_KINDS, txKind, type Eip712Field, type Eip712Message, type PrimaryType } from './kinds.js';
+import { eip712Message, TX_KINDS, txKind, type Eip712Field, type Eip712Message, type PrimaryType } from './kinds.js';
 import type { Tx } from './types.js';
 
 
@@ -78,16 +78,19 @@ export function domainSeparator(network: NetworkDomain): Uint8Array {
 /** hashStruct(message) of a transaction: each field one word, addresses left-padded, integers big-endian. */
 function structHash(tx: Tx): Uint8Array {
   const kind = txKind(tx);
-  const message = kind.message(tx);
+  // A type whose struct is its own fields is read from the transaction, without building a message (block import).
+  const message = kind.message ? kind.message(tx) : (tx as unknown as Eip712Message);
+  const fields = kind.eip712;
   const w = STRUCT_WORDS.get(kind.primaryType)!;
   w.fill(0, 32);
-  kind.eip712.forEach((f, i) => {
+  for (let i = 0; i < fields.length; i++) {
+    const f = fields[i]!;
     const at = 32 * (i + 1);
     const value = message[f.name]!;
     if (f.type === 'address') hexInto(value as string, w, at + 12);
     else if (f.type === 'bytes32') hexInto(value as string, w, at);
-    else uintInto(BigInt(value), w, at, 32);
-  });
+    else uintInto(typeof value === 'bigint' ? value : BigInt(value), w, at, 32);
+  }
   return keccak256(w);
 }
 
@@ -100,6 +103,5 @@ export function signingDigest(tx: Tx, network: NetworkDomain): Uint8Array {
 
 /** The typed-data message of a transaction, as an EIP-712 wallet is asked to sign it. */
 export function typedDataOf(tx: Tx): { primaryType: PrimaryType; message: Eip712Message } {
-  const kind = txKind(tx);
-  return { primaryType: kind.primaryType, message: kind.message(tx) };
+  return { primaryType: txKind(tx).primaryType, message: eip712Message(tx) };
 }

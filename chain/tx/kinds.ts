@@ -44,8 +44,11 @@ export interface TxKind<T extends Tx> {
   fields: readonly FieldEntry<T>[];
   primaryType: PrimaryType;
   eip712: readonly Eip712Field[];
-  /** The signed EIP-712 message, one value per `eip712` field. */
-  message(tx: T): Eip712Message;
+  /**
+   * The signed EIP-712 message, one value per `eip712` field; absent where the struct's fields are the transaction's
+   * own (same names), which are then read from the transaction itself.
+   */
+  message?: (tx: T) => Eip712Message;
   /** The address whose signature the transaction must carry. */
   signer(tx: T): Address;
   /** The accounts it concerns: the per-address history index and the audit's account set. */
@@ -115,11 +118,6 @@ const evidencePair: FieldCodec<[Uint8Array, Uint8Array]> = {
   json: (v) => v.map((e) => toHex(e)),
 };
 
-/** The EIP-712 message of a type whose struct is its fields, with the same names. */
-function fieldsMessage<T extends Tx>(fields: readonly FieldEntry<T>[]): (tx: T) => Eip712Message {
-  return (tx) => Object.fromEntries(fields.map(([name]) => [name, tx[name] as Eip712Message[string]]));
-}
-
 const transferFields: readonly FieldEntry<TransferTx>[] = [['from', address], ['to', address], ['amount', u256], ['nonce', u64]];
 const contributionFields: readonly FieldEntry<ContributionTx>[] = [
   ['coordinator', address], ['miner', address], ['taskId', bytes32], ['modelVersion', u64], ['shard', bytes32], ['offset', u64],
@@ -141,7 +139,6 @@ export const TX_KINDS: { [K in TxType]: TxKind<Extract<Tx, { type: K }>> } = {
     fields: transferFields,
     primaryType: 'Transfer',
     eip712: [{ name: 'from', type: 'address' }, { name: 'to', type: 'address' }, { name: 'amount', type: 'uint256' }, { name: 'nonce', type: 'uint64' }],
-    message: fieldsMessage(transferFields),
     signer: (tx) => tx.from,
     parties: (tx) => [tx.from, tx.to],
   },
@@ -155,7 +152,6 @@ export const TX_KINDS: { [K in TxType]: TxKind<Extract<Tx, { type: K }>> } = {
       { name: 'length', type: 'uint64' }, { name: 'gradientDigest', type: 'bytes32' }, { name: 'quality', type: 'uint32' },
       { name: 'reward', type: 'uint256' },
     ],
-    message: fieldsMessage(contributionFields),
     signer: (tx) => tx.coordinator,
     parties: (tx) => [tx.miner],
   },
@@ -182,7 +178,6 @@ export const TX_KINDS: { [K in TxType]: TxKind<Extract<Tx, { type: K }>> } = {
       { name: 'coordinator', type: 'address' }, { name: 'node', type: 'address' }, { name: 'requestId', type: 'bytes32' },
       { name: 'shares', type: 'uint64' }, { name: 'reward', type: 'uint256' },
     ],
-    message: fieldsMessage(inferenceFields),
     signer: (tx) => tx.coordinator,
     parties: (tx) => [tx.node],
   },
@@ -196,6 +191,14 @@ export const TX_KINDS: { [K in TxType]: TxKind<Extract<Tx, { type: K }>> } = {
     parties: (tx) => [tx.offender, tx.reporter],
   },
 };
+
+/** The EIP-712 message of `tx` (its kind's `message`, or its own fields). */
+export function eip712Message(tx: Tx): Eip712Message {
+  const kind = txKind(tx);
+  if (kind.message) return kind.message(tx);
+  const values = tx as unknown as Eip712Message;
+  return Object.fromEntries(kind.eip712.map((f) => [f.name, values[f.name]!]));
+}
 
 /** The table's entry for `tx`'s type (typed for any member of `Tx`). */
 export function txKind<T extends Tx>(tx: T): TxKind<T> {
