@@ -10,7 +10,7 @@ import { verifyTypedData } from 'ethers';
 import { auditStore } from '../chain/audit/store-audit.js';
 import { decodeBlock, type Block } from '../chain/block/block.js';
 import { Chain } from '../chain/chain.js';
-import { toHex } from '../chain/bytes.js';
+import { toHex } from '../protocol/bytes.js';
 import { WorkerPoolVerifier } from '../chain/crypto/recover-pool.js';
 import { ALC } from '../chain/spec.js';
 import { networkDomain } from '../chain/genesis-block.js';
@@ -20,7 +20,7 @@ import type { TransferTx } from '../chain/tx/types.js';
 import { tempDir, testSpec, wallet } from '../chain/test/fixtures.js';
 import { decodeVote } from '../chain/consensus/finality.js';
 import { auditFinality } from '../chain/audit/finality-audit.js';
-import type { Hex } from '../chain/bytes.js';
+import type { Hex } from '../protocol/bytes.js';
 import { PER_BLOCK, SENDERS, sealChain } from './transfer-chain.js';
 
 const rate = (n: number, ms: number): string => `${Math.round((n / ms) * 1000).toLocaleString('en-US')}/s`;

@@ -14,7 +14,7 @@ import { tempDir, wallet } from '../chain/test/fixtures.js';
 import { genesisFor } from '../genesis/devnet.js';
 import { formatGenesis, parseGenesis } from '../genesis/genesis.js';
 import { AiloNode } from '../node/node.js';
-import { toHex } from '../chain/bytes.js';
+import { toHex } from '../protocol/bytes.js';
 import { PER_BLOCK, SENDERS, sealChain } from './transfer-chain.js';
 
 const BLOCKS = 20;

@@ -3,7 +3,7 @@ import { BlockError, BlockErrorCode, TxErrorCode } from './errors.js';
 import { ALC } from './spec.js';
 import { sealBlock, txRootOf } from './block/block.js';
 import { verifyMerkleProof } from './merkle.js';
-import { fromHex } from './bytes.js';
+import { fromHex } from '../protocol/bytes.js';
 import { nextTimestamp, openTestChain, tempDir, testSpec, transfer, wallet } from './test/fixtures.js';
 
 const coordinator = wallet(1);

@@ -3,8 +3,8 @@
  * Every block, whether sealed here or received, goes through the same checks (header, proposer rules,
  * signatures, tx root, state transition, state root) before one atomic commit. Commits are serialized.
  */
-import type { Address } from './address.js';
-import { bytesToUint, concatBytes, fromHex, toHex, uintToBytes, type Hex } from './bytes.js';
+import type { Address } from '../protocol/address.js';
+import { bytesToUint, concatBytes, fromHex, toHex, uintToBytes, type Hex } from '../protocol/bytes.js';
 import { blockWeight, checkClique, recentWindow, SealedSlots, type ChainTip } from './consensus/clique.js';
 import {
   decodeVote, encodeVote, FinalityTracker, needsFinalizingBlock, nextVote, signVote, voteDigest, type Checkpoint, type ChainView, type FinalityStatus, type Vote,

@@ -3,9 +3,9 @@
  * Its parentHash is the hash of the canonical encoding of the whole spec, so chains that differ in any
  * parameter (coordinators, rewards, period) have different genesis hashes and never sync with each other.
  */
-import { addressToBytes, ZERO_ADDRESS } from './address.js';
-import { compareBytes, fromHex, toHex, type Hex } from './bytes.js';
-import { keccak256 } from './crypto/keccak.js';
+import { addressToBytes, ZERO_ADDRESS } from '../protocol/address.js';
+import { compareBytes, fromHex, toHex, type Hex } from '../protocol/bytes.js';
+import { keccak256 } from '../protocol/keccak.js';
 import { encodeRlp, uintToRlp } from './encoding/rlp.js';
 import { blockHash, type Block, type BlockHeader } from './block/block.js';
 import { EMPTY_ROOT } from './merkle.js';

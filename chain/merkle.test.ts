@@ -1,7 +1,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { bytesEqual, fromHex, toHex } from './bytes.js';
-import { keccak256 } from './crypto/keccak.js';
+import { bytesEqual, fromHex, toHex } from '../protocol/bytes.js';
+import { keccak256 } from '../protocol/keccak.js';
 import { EMPTY_ROOT, merkleProof, merkleRoot, verifyMerkleProof } from './merkle.js';
 
 const arbLeaves = (min: number, max: number) =>

@@ -3,8 +3,8 @@
  * Leaves and inner nodes are hashed with distinct prefixes, and an odd node is carried up unpaired
  * rather than duplicated, so no two different leaf lists share a root.
  */
-import { bytesEqual, fromHex, toHex, type Hex } from './bytes.js';
-import { keccak256 } from './crypto/keccak.js';
+import { bytesEqual, fromHex, toHex, type Hex } from '../protocol/bytes.js';
+import { keccak256 } from '../protocol/keccak.js';
 
 const LEAF = Uint8Array.of(0);
 const NODE = Uint8Array.of(1);

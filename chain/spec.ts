@@ -1,5 +1,5 @@
 /** The chain's fixed parameters, read once from its genesis (see genesis/). */
-import type { Address } from './address.js';
+import type { Address } from '../protocol/address.js';
 
 export interface RewardPolicy {
   /** Base units paid per accepted contribution at a 1x multiplier (0.1 ALC). */

@@ -5,10 +5,10 @@
  * With one coordinator the finality quorum (floor(2N/3)+1) is that coordinator's own vote: final blocks come at once,
  * and no fault is tolerated; a network that must survive a byzantine coordinator needs N >= 4 (README, finality).
  */
-import type { Address } from '../chain/address.js';
-import { randomPrivateKey, privateKeyToAddress } from '../chain/crypto/signature.js';
+import type { Address } from '../protocol/address.js';
+import { randomPrivateKey, privateKeyToAddress } from '../protocol/signature.js';
 import { ALC, type ChainSpec } from '../chain/spec.js';
-import { toHex } from '../chain/bytes.js';
+import { toHex } from '../protocol/bytes.js';
 import { formatGenesis, toGenesisFile, type GenesisFile } from './genesis.js';
 
 export const DEVNET_CHAIN_ID = 41232n; // 0xA110

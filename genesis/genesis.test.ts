@@ -4,7 +4,7 @@ import { ALC } from '../chain/spec.js';
 import { devnetGenesis, newNetwork } from './devnet.js';
 import { formatGenesis, parseGenesis } from './genesis.js';
 import { wallet } from '../chain/test/fixtures.js';
-import { toChecksumAddress } from '../chain/address.js';
+import { toChecksumAddress } from '../protocol/address.js';
 
 const coordinator = wallet(1).address;
 /** The coordinator's EIP-55 form with the case of its first letter flipped. */

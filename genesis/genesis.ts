@@ -2,8 +2,8 @@
  * Genesis files: the JSON an operator writes (or `ailo genesis new` creates) and the ChainSpec the ledger runs on.
  * Amounts are decimal strings of base units, as in geth's `alloc`; every field is checked with a message naming it.
  */
-import { parseAddress, toChecksumAddress, type Address } from '../chain/address.js';
-import { isHex } from '../chain/bytes.js';
+import { parseAddress, toChecksumAddress, type Address } from '../protocol/address.js';
+import { isHex } from '../protocol/bytes.js';
 import type { ChainSpec } from '../chain/spec.js';
 
 export interface GenesisFile {

@@ -1,7 +1,7 @@
 /** `ailo`: the operator's and auditor's tool: audit a chain, send ALC, create keys and genesis files. */
 import { parseArgs } from 'node:util';
-import { toChecksumAddress } from '../chain/address.js';
-import { privateKeyToAddress, randomPrivateKey } from '../chain/crypto/signature.js';
+import { toChecksumAddress } from '../protocol/address.js';
+import { privateKeyToAddress, randomPrivateKey } from '../protocol/signature.js';
 import { auditCommand } from './commands/audit.js';
 import { genesisNewCommand } from './commands/genesis.js';
 import { sendCommand } from './commands/send.js';

@@ -1,5 +1,5 @@
 /** Where `ailo audit` reads a chain from: a node's HTTP API (blocks as served for sync) or a data folder. */
-import { fromHex, isHex, type Hex } from '../chain/bytes.js';
+import { fromHex, isHex, type Hex } from '../protocol/bytes.js';
 import type { RawBlock } from '../chain/audit/replay.js';
 import { decodeVote } from '../chain/consensus/finality.js';
 import { NodeClient } from '../protocol/client.js';

@@ -4,7 +4,7 @@
  * With nothing pending it seals only the one empty block that finality of the latest transactions needs
  * (finality.ts `needsFinalizingBlock`). It never seals a second child of one block (clique.ts SealedSlots).
  */
-import type { Address } from '../chain/address.js';
+import type { Address } from '../protocol/address.js';
 import { earliestTimestamp, recentWindow } from '../chain/consensus/clique.js';
 import { MAX_TXS_PER_BLOCK } from '../chain/block/block.js';
 import type { LedgerService } from './ledger-service.js';

@@ -1,7 +1,7 @@
 import { existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { privateKeyToAddress } from '../chain/crypto/signature.js';
+import { privateKeyToAddress } from '../protocol/signature.js';
 import { tempDir } from '../chain/test/fixtures.js';
 import { prepareDataDir, readKeyFile } from './data-dir.js';
 import { testNet } from './test/harness.js';

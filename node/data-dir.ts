@@ -6,9 +6,9 @@
  */
 import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import type { Address } from '../chain/address.js';
-import { fromHex, isHex, toHex } from '../chain/bytes.js';
-import { privateKeyToAddress, randomPrivateKey } from '../chain/crypto/signature.js';
+import type { Address } from '../protocol/address.js';
+import { fromHex, isHex, toHex } from '../protocol/bytes.js';
+import { privateKeyToAddress, randomPrivateKey } from '../protocol/signature.js';
 import { genesisBlock } from '../chain/genesis-block.js';
 import type { ChainSpec } from '../chain/spec.js';
 import { devnetGenesis } from '../genesis/devnet.js';

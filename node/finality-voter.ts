@@ -3,7 +3,7 @@
  * justification changes, it votes on its head from the highest justified checkpoint, once the chain has written
  * its promise (Chain.voteOnHead), and gossips the vote.
  */
-import type { Address } from '../chain/address.js';
+import type { Address } from '../protocol/address.js';
 import type { Chain } from '../chain/chain.js';
 
 export class FinalityVoter {

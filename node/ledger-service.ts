@@ -8,7 +8,7 @@
  * transaction is refused as TX_WRONG_CHAIN before anything else, and the message says whether the signature is
  * indeed valid there, so a wallet knows to sign again for this node. The claim never lets anything in.
  */
-import type { Address } from '../chain/address.js';
+import type { Address } from '../protocol/address.js';
 import type { Chain } from '../chain/chain.js';
 import type { SignatureVerifier } from '../chain/crypto/verifier.js';
 import { TxError, TxErrorCode } from '../chain/errors.js';

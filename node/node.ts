@@ -25,7 +25,7 @@ import { NodeIdentity } from './p2p/envelope.js';
 import { PeerNetwork } from './p2p/network.js';
 import { FinalityVoter } from './finality-voter.js';
 import { EvidenceReporter } from './p2p/evidence-reporter.js';
-import { privateKeyToAddress, randomPrivateKey } from '../chain/crypto/signature.js';
+import { privateKeyToAddress, randomPrivateKey } from '../protocol/signature.js';
 import { PeerSet } from './p2p/peer-set.js';
 import { forwardedRoundRoutes, RoundForwarder } from './p2p/round-forward.js';
 import { opsRoutes } from './api/ops-routes.js';

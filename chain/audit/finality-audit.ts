@@ -5,8 +5,8 @@
  * not prove (or one off the replayed chain) is a fault; two conflicting votes of one coordinator are listed as
  * equivocation seen.
  */
-import type { Address } from '../address.js';
-import type { Hex } from '../bytes.js';
+import type { Address } from '../../protocol/address.js';
+import type { Hex } from '../../protocol/bytes.js';
 import { decodeVote, FinalityTracker, quorum, voteDigest, type Checkpoint, type Vote } from '../consensus/finality.js';
 import type { SignatureVerifier } from '../crypto/verifier.js';
 import { networkDomain } from '../genesis-block.js';

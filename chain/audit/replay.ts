@@ -3,8 +3,8 @@
  * API), checking each block's claimed hash, its link, seal, Clique rules, every transaction signature and state
  * transition and the state root, exactly as a live node does. Stops at the first bad block and names it.
  */
-import type { Address } from '../address.js';
-import { bytesEqual, type Hex } from '../bytes.js';
+import type { Address } from '../../protocol/address.js';
+import { bytesEqual, type Hex } from '../../protocol/bytes.js';
 import { decodeBlock, encodeBlock, type Block } from '../block/block.js';
 import { recoverBlockSigners, verifyBlock } from '../block/verify.js';
 import { recentWindow } from '../consensus/clique.js';

@@ -1,6 +1,6 @@
 /** The audit report as text for a person: what was checked, what the ledger holds, and every fault found. */
-import { toChecksumAddress } from '../address.js';
-import { formatAlc as formatAmount } from '../amount.js';
+import { toChecksumAddress } from '../../protocol/address.js';
+import { formatAlc as formatAmount } from '../../protocol/amount.js';
 import type { AuditReport } from './replay.js';
 
 const formatAlc = (units: bigint): string => `${formatAmount(units)} ALC`;

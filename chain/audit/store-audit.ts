@@ -3,7 +3,7 @@
  * every index the node serves from agrees with the replay: head pointer, transaction locations, per-address
  * history, and the stored state entry by entry.
  */
-import { bytesToUint, toHex, type Hex } from '../bytes.js';
+import { bytesToUint, toHex, type Hex } from '../../protocol/bytes.js';
 import { auditFinality } from './finality-audit.js';
 import type { Block } from '../block/block.js';
 import type { ChainSpec } from '../spec.js';

@@ -6,10 +6,10 @@
  *   block bytes  = 0x01 || rlp([header fields, signature, [tx bytes...]])
  * Timestamps are milliseconds since the Unix epoch.
  */
-import { addressFromBytes, addressToBytes, type Address } from '../address.js';
-import { concatBytes, fromHex, toHex, type Hex } from '../bytes.js';
-import { keccak256 } from '../crypto/keccak.js';
-import { signDigest, signatureShapeError } from '../crypto/signature.js';
+import { addressFromBytes, addressToBytes, type Address } from '../../protocol/address.js';
+import { concatBytes, fromHex, toHex, type Hex } from '../../protocol/bytes.js';
+import { keccak256 } from '../../protocol/keccak.js';
+import { signDigest, signatureShapeError } from '../../protocol/signature.js';
 import { decodeRlp, encodeRlp, rlpToBytes, rlpToList, rlpToUint, uintToRlp, type RlpItem } from '../encoding/rlp.js';
 import { merkleRoot } from '../merkle.js';
 import { decodeTx } from '../tx/codec.js';

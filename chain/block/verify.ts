@@ -3,8 +3,8 @@
  * the Clique rules, the time, the transaction root, each transaction's signer and state transition, and the
  * resulting state root. Live import (Chain) and the audit run exactly this.
  */
-import type { Address } from '../address.js';
-import { toHex } from '../bytes.js';
+import type { Address } from '../../protocol/address.js';
+import { toHex } from '../../protocol/bytes.js';
 import { checkClique } from '../consensus/clique.js';
 import type { SignatureVerifier } from '../crypto/verifier.js';
 import { BlockError, BlockErrorCode } from '../errors.js';

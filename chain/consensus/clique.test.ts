@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import type { Address } from '../address.js';
+import type { Address } from '../../protocol/address.js';
 import { sealBlock, type BlockHeader } from '../block/block.js';
 import type { Chain } from '../chain.js';
 import { BlockErrorCode } from '../errors.js';

@@ -7,8 +7,8 @@
  *   heaviest, ties broken by the lower head hash;
  * - finality comes from votes (finality.ts), never from who signed blocks.
  */
-import type { Address } from '../address.js';
-import type { Hex } from '../bytes.js';
+import type { Address } from '../../protocol/address.js';
+import type { Hex } from '../../protocol/bytes.js';
 import type { ChainSpec } from '../spec.js';
 import type { BlockHeader } from '../block/block.js';
 

@@ -16,8 +16,8 @@ import { signTx } from '../tx/sign.js';
 import type { Chain } from '../chain.js';
 import { sealBlock, txRootOf } from '../block/block.js';
 import { headerEvidence, voteEvidence } from './evidence.js';
-import { toHex } from '../bytes.js';
-import { keccak256 } from '../crypto/keccak.js';
+import { toHex } from '../../protocol/bytes.js';
+import { keccak256 } from '../../protocol/keccak.js';
 import { encodeVote, signVote, type Checkpoint } from './finality.js';
 
 const coordinators = [wallet(31), wallet(32), wallet(33), wallet(34)];

@@ -5,9 +5,9 @@
  *   a second child of a block, clique.ts SealedSlots; sealing again at a height on another fork is honest).
  * Self-authenticating: anyone can check it against the genesis coordinator set, so anyone may report it.
  */
-import type { Address } from '../address.js';
+import type { Address } from '../../protocol/address.js';
 import { decodeBlock, encodeBlock, sealDigest, type Block } from '../block/block.js';
-import { recoverAddressJs } from '../crypto/signature.js';
+import { recoverAddressJs } from '../../protocol/signature.js';
 import { networkDomain } from '../genesis-block.js';
 import type { ChainSpec } from '../spec.js';
 import type { EquivocationTx } from '../tx/types.js';

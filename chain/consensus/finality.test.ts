@@ -1,9 +1,9 @@
 /** Casper FFG over the Clique chain (finality.ts): links, justification, finality, slashing conditions. */
 import { describe, expect, it } from 'vitest';
-import type { Hex } from '../bytes.js';
-import { toHex } from '../bytes.js';
-import { keccak256 } from '../crypto/keccak.js';
-import { recoverAddressJs } from '../crypto/signature.js';
+import type { Hex } from '../../protocol/bytes.js';
+import { toHex } from '../../protocol/bytes.js';
+import { keccak256 } from '../../protocol/keccak.js';
+import { recoverAddressJs } from '../../protocol/signature.js';
 import { wallet } from '../test/fixtures.js';
 import {
   decodeVote, encodeVote, FinalityTracker, mayVote, needsFinalizingBlock, nextVote, quorum, signVote, voteDigest, votesConflict, type Checkpoint,

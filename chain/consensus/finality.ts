@@ -21,10 +21,10 @@
  *
  * Everything here is pure (no I/O): the live chain, the audit and the consensus simulation use the same code.
  */
-import type { Address } from '../address.js';
-import { concatBytes, fromHex, toHex, uintToBytes, type Hex } from '../bytes.js';
-import { keccak256 } from '../crypto/keccak.js';
-import { signDigest, signatureShapeError } from '../crypto/signature.js';
+import type { Address } from '../../protocol/address.js';
+import { concatBytes, fromHex, toHex, uintToBytes, type Hex } from '../../protocol/bytes.js';
+import { keccak256 } from '../../protocol/keccak.js';
+import { signDigest, signatureShapeError } from '../../protocol/signature.js';
 import { decodeRlp, encodeRlp, rlpToBytes, rlpToList, rlpToUint, uintToRlp } from '../encoding/rlp.js';
 
 export interface Checkpoint {

@@ -3,12 +3,12 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
-import { concatBytes, uintToBytes } from '../bytes.js';
-import { keccak256 } from './keccak.js';
+import { concatBytes, uintToBytes } from '../../protocol/bytes.js';
+import { keccak256 } from '../../protocol/keccak.js';
 import { CURVE_N } from '../test/arbitraries.js';
 import { tempDir, wallet } from '../test/fixtures.js';
 import { WorkerPoolVerifier } from './recover-pool.js';
-import { signDigest } from './signature.js';
+import { signDigest } from '../../protocol/signature.js';
 import { JsVerifier } from './verifier.js';
 
 const signers = [wallet(1), wallet(2), wallet(3), wallet(4), wallet(5)];
@@ -96,7 +96,7 @@ describe('WorkerPoolVerifier', () => {
     try {
       const script = join(t.dir, 'pool-exit.mjs');
       const poolUrl = new URL('./recover-pool.ts', import.meta.url).href;
-      const signatureUrl = new URL('./signature.ts', import.meta.url).href;
+      const signatureUrl = new URL('../../protocol/signature.ts', import.meta.url).href;
       writeFileSync(script, `
         import { WorkerPoolVerifier } from ${JSON.stringify(poolUrl)};
         import { signDigest } from ${JSON.stringify(signatureUrl)};

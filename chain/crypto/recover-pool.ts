@@ -4,7 +4,7 @@
  */
 import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
-import { addressFromBytes, type Address } from '../address.js';
+import { addressFromBytes, type Address } from '../../protocol/address.js';
 import { backend, recoverBatch } from './recover-core.js';
 import type { SignatureVerifier } from './verifier.js';
 

@@ -1,10 +1,10 @@
 import { secp256k1 } from '@noble/curves/secp256k1.js';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { concatBytes, toHex, uintToBytes } from '../bytes.js';
+import { concatBytes, toHex, uintToBytes } from '../../protocol/bytes.js';
 import { CURVE_N, HALF_N } from '../test/arbitraries.js';
 import { recoverBatch } from './recover-core.js';
-import { privateKeyToAddress, recoverAddressJs, signatureShapeError, signDigest } from './signature.js';
+import { privateKeyToAddress, recoverAddressJs, signatureShapeError, signDigest } from '../../protocol/signature.js';
 
 const arbKey = fc.bigInt(1n, CURVE_N - 1n).map((k) => uintToBytes(k, 32));
 const arbDigest = fc.uint8Array({ minLength: 32, maxLength: 32 });

@@ -1,6 +1,6 @@
 /** The interface block import and the mempool use to check signatures, so browsers and Node can differ. */
-import type { Address } from '../address.js';
-import { recoverAddressJs } from './signature.js';
+import type { Address } from '../../protocol/address.js';
+import { recoverAddressJs } from '../../protocol/signature.js';
 
 export interface SignatureVerifier {
   /** The signer of each (digest, signature) pair, or null where the signature matches no key. */

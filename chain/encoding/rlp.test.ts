@@ -1,7 +1,7 @@
 import { encodeRlp as ethersEncodeRlp } from 'ethers';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { concatBytes, fromHex, toHex } from '../bytes.js';
+import { concatBytes, fromHex, toHex } from '../../protocol/bytes.js';
 import { decodeRlp, encodeRlp, RlpError, rlpToUint, uintToRlp, type RlpItem } from './rlp.js';
 
 const { item: arbItem } = fc.letrec<{ item: RlpItem; list: RlpItem[] }>((tie) => ({

@@ -3,7 +3,7 @@
  * The decoder rejects every non-canonical form (non-minimal lengths, single bytes wrapped in a string,
  * trailing bytes), so each value has exactly one encoding and hashes are well defined.
  */
-import { bytesToUint, concatBytes } from '../bytes.js';
+import { bytesToUint, concatBytes } from '../../protocol/bytes.js';
 
 export type RlpItem = Uint8Array | RlpItem[];
 

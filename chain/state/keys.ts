@@ -2,9 +2,9 @@
  * State entry keys and value encodings. Every key is keccak256(namespace byte || id), so entries spread
  * evenly over the state tree's buckets. Retired namespace bytes stay listed so they are never reused.
  */
-import { addressFromBytes, addressToBytes, type Address } from '../address.js';
-import { fromHex, toHex, uintToBytes, type Hex } from '../bytes.js';
-import { keccak256 } from '../crypto/keccak.js';
+import { addressFromBytes, addressToBytes, type Address } from '../../protocol/address.js';
+import { fromHex, toHex, uintToBytes, type Hex } from '../../protocol/bytes.js';
+import { keccak256 } from '../../protocol/keccak.js';
 import { decodeRlp, encodeRlp, rlpToBytes, rlpToList, rlpToUint, uintToRlp } from '../encoding/rlp.js';
 
 export enum StateNamespace {

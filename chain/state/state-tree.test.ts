@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { toHex } from '../bytes.js';
+import { toHex } from '../../protocol/bytes.js';
 import { StateTree, type StateChange } from './state-tree.js';
 
 // Keys drawn from a small pool, often sharing a bucket (first two bytes), so updates and deletes collide.

@@ -4,8 +4,8 @@
  * its leaves in key order; empty buckets and subtrees hash to precomputed constants. Applying a block
  * rehashes only the buckets it touched and their paths, so the root costs O(changes), not O(state).
  */
-import { concatBytes, toHex, ZERO32 } from '../bytes.js';
-import { keccak256 } from '../crypto/keccak.js';
+import { concatBytes, toHex, ZERO32 } from '../../protocol/bytes.js';
+import { keccak256 } from '../../protocol/keccak.js';
 
 export const BUCKET_BITS = 16;
 const BUCKETS = 1 << BUCKET_BITS;

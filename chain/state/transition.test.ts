@@ -1,7 +1,7 @@
 import fc from 'fast-check';
 import { afterEach, describe, expect, it } from 'vitest';
-import { toHex } from '../bytes.js';
-import { keccak256 } from '../crypto/keccak.js';
+import { toHex } from '../../protocol/bytes.js';
+import { keccak256 } from '../../protocol/keccak.js';
 import { BlockErrorCode, TxError, TxErrorCode } from '../errors.js';
 import { genesisBlock, networkDomain } from '../genesis-block.js';
 import { ALC } from '../spec.js';

@@ -2,7 +2,7 @@
  * The state transition: what one transaction (already signature-checked) does to the ledger.
  * Deterministic; every node and the audit run exactly this. A rejected transaction leaves the overlay unchanged.
  */
-import type { Address } from '../address.js';
+import type { Address } from '../../protocol/address.js';
 import { TxError, TxErrorCode } from '../errors.js';
 import { contributionReward } from '../rewards.js';
 import { evidenceFault } from '../consensus/evidence.js';

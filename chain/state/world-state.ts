@@ -3,8 +3,8 @@
  * and overlays in which a block's transactions are applied before the block is accepted.
  */
 import { decodeRlp, rlpToBytes, rlpToList } from '../encoding/rlp.js';
-import type { Address } from '../address.js';
-import { toHex, type Hex } from '../bytes.js';
+import type { Address } from '../../protocol/address.js';
+import { toHex, type Hex } from '../../protocol/bytes.js';
 import {
   accountKeyWithHex, contributionKey, decodeAccount, decodeContribution, decodeMeta, decodeModelVersion, EMPTY_ACCOUNT,
   encodeAccount, encodeContribution, encodeMeta, encodeModelVersion, encodeTxRef, convictedKey, inferenceKey, META_KEY, modelVersionKey, taskKey,

@@ -19,9 +19,9 @@
  */
 import { Level } from 'level';
 import type { AbstractSublevel } from 'abstract-level';
-import type { Address } from '../address.js';
-import { addressFromBytes, addressToBytes } from '../address.js';
-import { bytesToUint, concatBytes, fromHex, hexInto, toHex, uintInto, uintToBytes, type Hex } from '../bytes.js';
+import type { Address } from '../../protocol/address.js';
+import { addressFromBytes, addressToBytes } from '../../protocol/address.js';
+import { bytesToUint, concatBytes, fromHex, hexInto, toHex, uintInto, uintToBytes, type Hex } from '../../protocol/bytes.js';
 import type { StateChange } from '../state/state-tree.js';
 import { decodeRlp, encodeRlp, rlpToBytes, rlpToList } from '../encoding/rlp.js';
 

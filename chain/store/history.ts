@@ -1,5 +1,5 @@
 /** Which addresses a block's transactions appear under in the per-address history index. */
-import type { Address } from '../address.js';
+import type { Address } from '../../protocol/address.js';
 import type { Block } from '../block/block.js';
 import { txParties } from '../tx/kinds.js';
 import type { HistoryEntry } from './chain-store.js';

@@ -1,7 +1,7 @@
 /** fast-check arbitraries for chain values: addresses, hashes, well-formed (unverified) signatures and transactions. */
 import fc from 'fast-check';
-import type { Address } from '../address.js';
-import { toHex, uintToBytes, type Hex } from '../bytes.js';
+import type { Address } from '../../protocol/address.js';
+import { toHex, uintToBytes, type Hex } from '../../protocol/bytes.js';
 import type { NetworkDomain } from '../tx/eip712.js';
 import type { ContributionTx, InferenceRewardTx, ModelVersionTx, TransferTx, Tx } from '../tx/types.js';
 

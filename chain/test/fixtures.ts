@@ -2,9 +2,9 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { Address } from '../address.js';
-import { fromHex } from '../bytes.js';
-import { privateKeyToAddress } from '../crypto/signature.js';
+import type { Address } from '../../protocol/address.js';
+import { fromHex } from '../../protocol/bytes.js';
+import { privateKeyToAddress } from '../../protocol/signature.js';
 import { JsVerifier, type SignatureVerifier } from '../crypto/verifier.js';
 import { Chain } from '../chain.js';
 import { networkDomain } from '../genesis-block.js';

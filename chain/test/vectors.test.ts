@@ -6,10 +6,10 @@
 import { readFileSync } from 'node:fs';
 import { AbiCoder, concat, decodeRlp, encodeRlp, keccak256, recoverAddress, toBeArray, TypedDataEncoder, Wallet } from 'ethers';
 import { describe, expect, it } from 'vitest';
-import type { Address } from '../address.js';
-import { fromHex, toHex } from '../bytes.js';
+import type { Address } from '../../protocol/address.js';
+import { fromHex, toHex } from '../../protocol/bytes.js';
 import { decodeBlock, encodeBlock, encodeHeader, sealBlock, sealDigest, txRootOf, type BlockHeader } from '../block/block.js';
-import { recoverAddressJs } from '../crypto/signature.js';
+import { recoverAddressJs } from '../../protocol/signature.js';
 import { decodeTx, encodeTx } from '../tx/codec.js';
 import { EIP712_TYPES, eip712Domain, signingDigest, typedDataOf } from '../tx/eip712.js';
 import { signTx, type UnsignedTx } from '../tx/sign.js';

@@ -1,9 +1,9 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { concatBytes, fromHex, toHex } from '../bytes.js';
-import { keccak256 } from '../crypto/keccak.js';
+import { concatBytes, fromHex, toHex } from '../../protocol/bytes.js';
+import { keccak256 } from '../../protocol/keccak.js';
 import { recoverBatch } from '../crypto/recover-core.js';
-import { addressFromBytes } from '../address.js';
+import { addressFromBytes } from '../../protocol/address.js';
 import { decodeRlp, encodeRlp, type RlpItem } from '../encoding/rlp.js';
 import { arbAddress, arbTx, arbU256, arbU64, HALF_N } from '../test/arbitraries.js';
 import { wallet } from '../test/fixtures.js';

@@ -2,9 +2,9 @@
  * Canonical transaction encoding, version 1: one type byte, then the RLP list of the fields in wire order (each type's
  * entry in kinds.ts) followed by the 65-byte signature. The hash of a transaction is keccak256 of these bytes.
  */
-import { toHex } from '../bytes.js';
-import { keccak256 } from '../crypto/keccak.js';
-import { signatureShapeError } from '../crypto/signature.js';
+import { toHex } from '../../protocol/bytes.js';
+import { keccak256 } from '../../protocol/keccak.js';
+import { signatureShapeError } from '../../protocol/signature.js';
 import { decodeRlp, encodeRlp, rlpToBytes, rlpToList } from '../encoding/rlp.js';
 import { TX_KINDS, txKind, type FieldCodec, type TxKind } from './kinds.js';
 import type { SignedTx, Tx, TxType } from './types.js';

@@ -1,8 +1,8 @@
 import { Signature, TypedDataEncoder, Wallet } from 'ethers';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { fromHex, toHex } from '../bytes.js';
-import { recoverAddressJs } from '../crypto/signature.js';
+import { fromHex, toHex } from '../../protocol/bytes.js';
+import { recoverAddressJs } from '../../protocol/signature.js';
 import { arbAddress, arbHash, arbNetwork, arbTx, arbU256, arbU64, CURVE_N } from '../test/arbitraries.js';
 import { decodeTx, encodeTx } from './codec.js';
 import { domainSeparator, EIP712_DOMAIN_FIELDS, EIP712_TYPES, eip712Domain, signingDigest, typedDataOf } from './eip712.js';

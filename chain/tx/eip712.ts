@@ -7,8 +7,8 @@
  * Two networks that share a chainId (every devnet, or a genesis copied with new allocations) still differ in
  * genesis, so a transfer signed for one recovers to a stranger's address on the other.
  */
-import { fromHex, hexInto, uintInto, uintToBytes, type Hex } from '../bytes.js';
-import { keccak256 } from '../crypto/keccak.js';
+import { fromHex, hexInto, uintInto, uintToBytes, type Hex } from '../../protocol/bytes.js';
+import { keccak256 } from '../../protocol/keccak.js';
 import { eip712Message, TX_KINDS, txKind, type Eip712Field, type Eip712Message, type PrimaryType } from './kinds.js';
 import type { Tx } from './types.js';
 

@@ -5,9 +5,9 @@
  * API's JSON view are generic over this table. Adding a type: its interface in types.ts (a member of `Tx`), its entry
  * here and its state transition (state/transition.ts); until each is written the compiler refuses the table.
  */
-import { addressFromBytes, addressToBytes, toChecksumAddress, type Address } from '../address.js';
-import { fromHex, toHex, type Hex } from '../bytes.js';
-import { keccak256 } from '../crypto/keccak.js';
+import { addressFromBytes, addressToBytes, toChecksumAddress, type Address } from '../../protocol/address.js';
+import { fromHex, toHex, type Hex } from '../../protocol/bytes.js';
+import { keccak256 } from '../../protocol/keccak.js';
 import { encodeRlp, rlpToBytes, rlpToList, rlpToUint, uintToRlp, type RlpItem } from '../encoding/rlp.js';
 import { merkleRoot } from '../merkle.js';
 import type { ContributionTx, EquivocationTx, InferenceRewardTx, ModelVersionTx, TransferTx, Tx, TxType } from './types.js';

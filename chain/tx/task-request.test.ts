@@ -1,8 +1,8 @@
 import { Signature, TypedDataEncoder, Wallet, verifyTypedData } from 'ethers';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import type { Address } from '../address.js';
-import { fromHex, toHex, type Hex } from '../bytes.js';
+import type { Address } from '../../protocol/address.js';
+import { fromHex, toHex, type Hex } from '../../protocol/bytes.js';
 import { arbAddress, arbHash, arbNetwork, arbU64, CURVE_N } from '../test/arbitraries.js';
 import { testKey, wallet } from '../test/fixtures.js';
 import { eip712Domain, type NetworkDomain } from './eip712.js';

@@ -4,10 +4,10 @@
  * keeps seen nonces for the freshness window only, and `issuedAt` bounds that window.
  * Browser-safe: no Node imports.
  */
-import { parseAddress, type Address } from '../address.js';
-import { fromHex, isHex, toHex, type Hex } from '../bytes.js';
-import { keccak256 } from '../crypto/keccak.js';
-import { privateKeyToAddress, recoverAddressJs, signDigest, type Signature } from '../crypto/signature.js';
+import { parseAddress, type Address } from '../../protocol/address.js';
+import { fromHex, isHex, toHex, type Hex } from '../../protocol/bytes.js';
+import { keccak256 } from '../../protocol/keccak.js';
+import { privateKeyToAddress, recoverAddressJs, signDigest, type Signature } from '../../protocol/signature.js';
 import { domainSeparator, type NetworkDomain } from './eip712.js';
 import type { SignedTaskRequestBody } from '../../protocol/federation.js';
 

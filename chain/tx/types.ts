@@ -1,6 +1,6 @@
 /** The ledger's transaction types (DESIGN.md, Chain). Amounts are bigint base units (18 decimals). */
-import type { Address } from '../address.js';
-import type { Hex } from '../bytes.js';
+import type { Address } from '../../protocol/address.js';
+import type { Hex } from '../../protocol/bytes.js';
 
 export type Hash = Hex;
 

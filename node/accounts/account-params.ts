@@ -1,5 +1,5 @@
 /** The account API's request fields, checked into typed values at the edge, with errors that name the field. */
-import { parseAddress, toChecksumAddress } from '../../chain/address.js';
+import { parseAddress, toChecksumAddress } from '../../protocol/address.js';
 import { badRequest } from '../api/errors.js';
 import type { KdfParams, RecoverySeal, SealedKey } from '../../protocol/accounts.js';
 

@@ -14,9 +14,9 @@ import {
   changePassword, exportPrivateKey, logIn, recoverAccount, registerAccount, replaceRecoveryKey,
 } from '../../wallet-ui/src/account/account-session.js';
 import { WrongKeyError } from '../../wallet-ui/src/crypto/account-keys.js';
-import { privateKeyToAddress } from '../../chain/crypto/signature.js';
-import { toChecksumAddress } from '../../chain/address.js';
-import { fromHex } from '../../chain/bytes.js';
+import { privateKeyToAddress } from '../../protocol/signature.js';
+import { toChecksumAddress } from '../../protocol/address.js';
+import { fromHex } from '../../protocol/bytes.js';
 
 const hex = (n: number): string => '0x' + randomBytes(n).toString('hex');
 const sealed = () => ({ v: 1, iv: hex(12), ct: hex(48) });

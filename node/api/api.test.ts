@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { fromHex } from '../../chain/bytes.js';
+import { fromHex } from '../../protocol/bytes.js';
 import { verifyMerkleProof } from '../../chain/merkle.js';
 import { ALC } from '../../chain/spec.js';
 import type { AiloNode } from '../node.js';

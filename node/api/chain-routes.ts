@@ -1,11 +1,11 @@
 /** Chain routes: the head, blocks by height or hash, ranges of raw blocks for sync, and the genesis file. */
 import type Router from '@koa/router';
-import { toHex, isHex } from '../../chain/bytes.js';
+import { toHex, isHex } from '../../protocol/bytes.js';
 import type { Chain } from '../../chain/chain.js';
 import { badRequest, notFound } from './errors.js';
 import { heightQuery, intQuery, uint64Param } from './params.js';
 import { encodeVote, faultTolerance, quorum } from '../../chain/consensus/finality.js';
-import { toChecksumAddress } from '../../chain/address.js';
+import { toChecksumAddress } from '../../protocol/address.js';
 import { blockView, headerView } from './views.js';
 import type { ChainHead } from '../../protocol/ledger.js';
 

@@ -1,5 +1,5 @@
 /** The API's one error shape, `{ error: { code, message } }`, and how domain errors map onto HTTP statuses. */
-import { AddressError } from '../../chain/address.js';
+import { AddressError } from '../../protocol/address.js';
 import { BlockError, BlockErrorCode, TxError, TxErrorCode } from '../../chain/errors.js';
 import { FEDERATION_ERRORS } from '../../protocol/federation.js';
 import { FederationError } from '../federation/errors.js';

@@ -1,6 +1,6 @@
 /** Ledger routes: submit a signed transfer, read accounts, histories and transactions (with Merkle proofs). */
 import type Router from '@koa/router';
-import { toChecksumAddress } from '../../chain/address.js';
+import { toChecksumAddress } from '../../protocol/address.js';
 import { signedTx } from '../../chain/tx/codec.js';
 import type { NetworkDomain } from '../../chain/tx/eip712.js';
 import type { TransferTx } from '../../chain/tx/types.js';

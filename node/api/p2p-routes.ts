@@ -6,7 +6,7 @@
 import type Router from '@koa/router';
 import type { Context } from 'koa';
 import type { Chain } from '../../chain/chain.js';
-import { isHex } from '../../chain/bytes.js';
+import { isHex } from '../../protocol/bytes.js';
 import { MAX_BLOCK_BYTES } from '../../chain/block/block.js';
 import { MAX_TX_BYTES } from '../../chain/tx/codec.js';
 import type { PeerSender } from '../p2p/authenticator.js';

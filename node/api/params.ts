@@ -1,7 +1,7 @@
 /** Turns untrusted request fields into typed values once, at the edge, with errors that name the field. */
-import { parseAddress, type Address } from '../../chain/address.js';
-import { fromHex, isHex, type Hex } from '../../chain/bytes.js';
-import { signatureShapeError } from '../../chain/crypto/signature.js';
+import { parseAddress, type Address } from '../../protocol/address.js';
+import { fromHex, isHex, type Hex } from '../../protocol/bytes.js';
+import { signatureShapeError } from '../../protocol/signature.js';
 import { badRequest } from './errors.js';
 
 const MAX_U256 = (1n << 256n) - 1n;

@@ -1,6 +1,6 @@
 /** GET /api/status: the seed's network fields, plus the head and the network's identity (chain id, genesis hash). */
 import type Router from '@koa/router';
-import { toChecksumAddress, type Address } from '../../chain/address.js';
+import { toChecksumAddress, type Address } from '../../protocol/address.js';
 import type { Chain } from '../../chain/chain.js';
 import { paramCount, presetConfig } from '../../trainer/model/config.js';
 import { formatTokenRate, type NetworkStats } from '../network-stats.js';

@@ -1,6 +1,6 @@
 /** JSON forms of ledger objects: amounts and big integers as decimal strings, addresses checksummed. */
-import { toChecksumAddress } from '../../chain/address.js';
-import { toHex } from '../../chain/bytes.js';
+import { toChecksumAddress } from '../../protocol/address.js';
+import { toHex } from '../../protocol/bytes.js';
 import type { Block, BlockHeader } from '../../chain/block/block.js';
 import { txFieldsJson, type Json } from '../../chain/tx/kinds.js';
 import type { SignedTx } from '../../chain/tx/types.js';

@@ -7,7 +7,7 @@ import { cpSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { fromHex } from '../../chain/bytes.js';
+import { fromHex } from '../../protocol/bytes.js';
 import { encodeVote, signVote } from '../../chain/consensus/finality.js';
 import { wallet } from '../../chain/test/fixtures.js';
 import { ChainStore } from '../../chain/store/chain-store.js';

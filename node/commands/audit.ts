@@ -9,7 +9,7 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { claimedFinal, fetchGenesisText, httpBlocks, httpVotes } from '../audit-sources.js';
 import { auditFinality } from '../../chain/audit/finality-audit.js';
-import type { Hex } from '../../chain/bytes.js';
+import type { Hex } from '../../protocol/bytes.js';
 
 export async function auditCommand(o: { data?: string; node?: string; quiet?: boolean }): Promise<number> {
   if (!o.data === !o.node) throw new Error('give exactly one of --data DIR or --node URL');

@@ -1,8 +1,8 @@
 /** `ailo genesis new`: a new network's genesis with fresh coordinator keys, written to a folder. */
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { privateKeyToAddress } from '../../chain/crypto/signature.js';
-import { toChecksumAddress } from '../../chain/address.js';
+import { privateKeyToAddress } from '../../protocol/signature.js';
+import { toChecksumAddress } from '../../protocol/address.js';
 import { newNetwork, randomChainId } from '../../genesis/devnet.js';
 import { parseGenesis } from '../../genesis/genesis.js';
 import { writeKeyFile } from '../data-dir.js';

@@ -1,11 +1,10 @@
-/** `ailo send`: sign an EIP-712 transfer with ethers (as any wallet would) and submit it to a node. */
-import { Wallet } from 'ethers';
+/** `ailo send`: sign an EIP-712 transfer with the key file's key and submit it to a node. */
 import { readKeyFile } from '../data-dir.js';
-import { EIP712_TYPES, eip712Domain } from '../../chain/tx/eip712.js';
+import { signTransfer } from '../../chain/tx/sign.js';
+import { privateKeyToAddress } from '../../protocol/signature.js';
 import { fetchNetworkDomain } from '../miner/node-network.js';
-import { parseAddress, toChecksumAddress } from '../../chain/address.js';
-import { toHex } from '../../chain/bytes.js';
-import { formatAlc, parseAlc } from '../../chain/amount.js';
+import { parseAddress, toChecksumAddress } from '../../protocol/address.js';
+import { formatAlc, parseAlc } from '../../protocol/amount.js';
 import { NO_RETRY, NodeClient } from '../../protocol/client.js';
 import { AiloError, NodeError } from '../../protocol/errors.js';
 
@@ -20,7 +19,8 @@ async function call(client: NodeClient, path: string, init?: RequestInit): Promi
 }
 
 export async function sendCommand(o: { key: string; to: string; amount: string; node: string; wait: boolean }): Promise<void> {
-  const wallet = new Wallet(toHex(readKeyFile(o.key)));
+  const key = readKeyFile(o.key);
+  const from = privateKeyToAddress(key);
   const to = parseAddress(o.to, '--to');
   const parsed = parseAlc(o.amount);
   if (!parsed.ok) throw new Error(`--amount: ${parsed.problem}`);
@@ -31,19 +31,11 @@ export async function sendCommand(o: { key: string; to: string; amount: string; 
     throw new Error(`cannot read the network of ${node}: ${err.message}`);
   });
   const client = new NodeClient(node, { retry: NO_RETRY });
-  const account = await call(client, `/api/ledger/account/${wallet.address}`);
+  const account = await call(client, `/api/ledger/account/${toChecksumAddress(from)}`);
   const nonce = BigInt(account.pendingNonce as string);
-  const message = { from: wallet.address, to: toChecksumAddress(to), amount, nonce };
-  const signature = await wallet.signTypedData(eip712Domain(network), { Transfer: [...EIP712_TYPES.Transfer] }, message);
-  const sent = await call(client, '/api/ledger/transfer', {
-    method: 'POST',
-    headers: { 'content-type': 'application/json' },
-    body: JSON.stringify({
-      ...message, amount: amount.toString(), nonce: nonce.toString(), signature,
-      chainId: network.chainId.toString(), genesisHash: network.genesisHash,
-    }),
-  });
-  console.log(`sent ${formatAlc(amount)} ALC to ${message.to}: ${String(sent.hash)} (pending)`);
+  const body = signTransfer({ from, to, amount, nonce }, key, network);
+  const sent = await call(client, '/api/ledger/transfer', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+  console.log(`sent ${formatAlc(amount)} ALC to ${body.to}: ${String(sent.hash)} (pending)`);
   if (!o.wait) return;
   const deadline = Date.now() + 60_000;
   while (Date.now() < deadline) {

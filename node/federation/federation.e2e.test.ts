@@ -7,7 +7,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { toChecksumAddress } from '../../chain/address.js';
+import { toChecksumAddress } from '../../protocol/address.js';
 import { WorkerPoolVerifier } from '../../chain/crypto/recover-pool.js';
 import { auditStore } from '../../chain/audit/store-audit.js';
 import { ChainStore } from '../../chain/store/chain-store.js';

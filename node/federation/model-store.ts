@@ -7,10 +7,10 @@
 import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import type { Address } from '../../chain/address.js';
-import { toChecksumAddress } from '../../chain/address.js';
-import { toHex } from '../../chain/bytes.js';
-import { signDigest } from '../../chain/crypto/signature.js';
+import type { Address } from '../../protocol/address.js';
+import { toChecksumAddress } from '../../protocol/address.js';
+import { toHex } from '../../protocol/bytes.js';
+import { signDigest } from '../../protocol/signature.js';
 import { paramSpecs, type ModelConfig } from '../../trainer/model/config.js';
 import type { Weights } from '../../trainer/model/weights.js';
 import {

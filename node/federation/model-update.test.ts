@@ -7,7 +7,7 @@ import type { IncomingMessage, Server } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { toChecksumAddress } from '../../chain/address.js';
+import { toChecksumAddress } from '../../protocol/address.js';
 import { wallet } from '../../chain/test/fixtures.js';
 import { Miner } from '../../trainer/miner/miner.js';
 import { taskRequestSigner } from '../miner/task-signer.js';

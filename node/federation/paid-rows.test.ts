@@ -10,7 +10,7 @@ import { copyFileSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { Hex } from '../../chain/bytes.js';
+import type { Hex } from '../../protocol/bytes.js';
 import type { Task } from '../../protocol/federation.js';
 import { DEFAULT_CORPUS_DIR } from '../../trainer/corpus/default-corpus.js';
 import { buildShards } from '../../trainer/corpus/shard-builder.js';

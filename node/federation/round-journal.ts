@@ -6,8 +6,8 @@
  */
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import type { Address } from '../../chain/address.js';
-import { fromHex, toHex } from '../../chain/bytes.js';
+import type { Address } from '../../protocol/address.js';
+import { fromHex, toHex } from '../../protocol/bytes.js';
 import type { Hash } from '../../chain/tx/types.js';
 import writeFileAtomic from 'write-file-atomic';
 

@@ -7,7 +7,7 @@
  */
 import { createReadStream, statSync } from 'node:fs';
 import type Router from '@koa/router';
-import { toChecksumAddress } from '../../chain/address.js';
+import { toChecksumAddress } from '../../protocol/address.js';
 import { parseSignedTaskRequest } from '../../chain/tx/task-request.js';
 import { readJsonBody, readRawBody } from '../api/body.js';
 import { ApiError, badRequest, notFound } from '../api/errors.js';

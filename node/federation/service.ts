@@ -6,13 +6,13 @@
  */
 import { randomInt } from 'node:crypto';
 import { join } from 'node:path';
-import type { Address } from '../../chain/address.js';
-import type { Hex } from '../../chain/bytes.js';
+import type { Address } from '../../protocol/address.js';
+import type { Hex } from '../../protocol/bytes.js';
 import { TxError, TxErrorCode } from '../../chain/errors.js';
 import { decodeTx } from '../../chain/tx/codec.js';
 import { contributionReward } from '../../chain/rewards.js';
 import { signTx } from '../../chain/tx/sign.js';
-import type { Signature } from '../../chain/crypto/signature.js';
+import type { Signature } from '../../protocol/signature.js';
 import { taskRequestDigest, type TaskRequest } from '../../chain/tx/task-request.js';
 import type { ContributionTx, Hash, ModelVersionTx } from '../../chain/tx/types.js';
 import { compressUpdate, LOW_RANK, lowRankValues, matrixRowLengths, topkCount, updateCosine } from '../../trainer/codec/compress.js';

@@ -8,7 +8,7 @@ import type { IncomingMessage, Server } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { toChecksumAddress } from '../../chain/address.js';
+import { toChecksumAddress } from '../../protocol/address.js';
 import { wallet } from '../../chain/test/fixtures.js';
 import { signTaskRequest } from '../../chain/tx/task-request.js';
 import type { Task } from '../../protocol/federation.js';

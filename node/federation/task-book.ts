@@ -4,8 +4,8 @@
  * Kept in memory; after a restart miners simply ask for new ones.
  */
 import { randomBytes } from 'node:crypto';
-import type { Address } from '../../chain/address.js';
-import { toHex, type Hex } from '../../chain/bytes.js';
+import type { Address } from '../../protocol/address.js';
+import { toHex, type Hex } from '../../protocol/bytes.js';
 import { federationError } from './errors.js';
 
 export interface TrainingTask {

@@ -5,8 +5,8 @@
  */
 import { Wallet } from 'ethers';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { toChecksumAddress } from '../../chain/address.js';
-import { toHex } from '../../chain/bytes.js';
+import { toChecksumAddress } from '../../protocol/address.js';
+import { toHex } from '../../protocol/bytes.js';
 import { wallet } from '../../chain/test/fixtures.js';
 import { eip712Domain } from '../../chain/tx/eip712.js';
 import type { SignedTaskRequestBody } from '../../protocol/federation.js';

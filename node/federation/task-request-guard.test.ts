@@ -1,6 +1,6 @@
 /** Freshness and single use of signed task requests, and that the nonces it keeps do not outlive the window. */
 import { describe, expect, it } from 'vitest';
-import type { Hex } from '../../chain/bytes.js';
+import type { Hex } from '../../protocol/bytes.js';
 import { wallet } from '../../chain/test/fixtures.js';
 import type { TaskRequest } from '../../chain/tx/task-request.js';
 import { toApiError } from '../api/errors.js';

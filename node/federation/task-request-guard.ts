@@ -8,7 +8,7 @@
  */
 import { appendFileSync, readFileSync } from 'node:fs';
 import writeFileAtomic from 'write-file-atomic';
-import type { Address } from '../../chain/address.js';
+import type { Address } from '../../protocol/address.js';
 import type { TaskRequest } from '../../chain/tx/task-request.js';
 import { federationError } from './errors.js';
 

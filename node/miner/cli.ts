@@ -5,7 +5,8 @@
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { formatUnits, getAddress } from 'ethers';
+import { formatAlc } from '../../protocol/amount.js';
+import { parseAddress, toChecksumAddress } from '../../protocol/address.js';
 import { deviceName, Miner, type MinerSummary } from '../../trainer/miner/miner.js';
 import type { MinerStatus } from '../../trainer/miner/status.js';
 import { chooseDevice, listGpus } from '../../trainer/miner/provider-choice.js';
@@ -48,7 +49,7 @@ function fail(message: string): never {
 export function parseWallet(value: string): string {
   if (!/^0x[0-9a-fA-F]{40}$/.test(value)) fail(`--wallet ${value} is not a 20-byte hex address`);
   try {
-    return getAddress(value);
+    return toChecksumAddress(parseAddress(value, '--wallet'));
   } catch {
     fail(`--wallet ${value} fails its EIP-55 checksum; copy the address again from your wallet`);
   }
@@ -56,13 +57,13 @@ export function parseWallet(value: string): string {
 
 function statusLine(s: MinerStatus): string {
   const rate = s.tokensPerSecond >= 1000 ? `${(s.tokensPerSecond / 1000).toFixed(1)} kTok/s` : `${s.tokensPerSecond.toFixed(0)} Tok/s`;
-  return `v${s.version ?? '-'} step ${s.step}/${s.steps} loss ${s.loss?.toFixed(3) ?? '-'} ${rate} accepted ${s.accepted} rejected ${s.rejected} earned ${formatUnits(s.earned, 18)} ALC`;
+  return `v${s.version ?? '-'} step ${s.step}/${s.steps} loss ${s.loss?.toFixed(3) ?? '-'} ${rate} accepted ${s.accepted} rejected ${s.rejected} earned ${formatAlc(s.earned)} ALC`;
 }
 
 function printSummary(sum: MinerSummary): void {
   const confirmed = sum.accepted.filter((r) => r.ledger === 'confirmed').length;
   console.log(`\nsummary: ${sum.tasks} tasks in ${sum.seconds.toFixed(0)} s, ${sum.tokens} tokens trained`);
-  console.log(`  accepted ${sum.accepted.length}, rejected ${sum.rejections.length}, earned ${formatUnits(sum.earned, 18)} ALC`);
+  console.log(`  accepted ${sum.accepted.length}, rejected ${sum.rejections.length}, earned ${formatAlc(sum.earned)} ALC`);
   console.log(`  ledger: ${confirmed} of ${sum.accepted.length} contributions confirmed`);
   if (sum.unanswered.length > 0) console.log(`  ${sum.unanswered.length} submission(s) stopped before the node answered: ${sum.unanswered.join(', ')}`);
   for (const r of sum.accepted.filter((x) => x.ledger !== 'confirmed')) console.log(`  ! contribution ${r.contribution} (task ${r.taskId}) is ${r.ledger} on the ledger`);

@@ -1,5 +1,5 @@
 /** The network a node serves, read from its GET /api/status the way a client that signs for it needs it. */
-import { isHex, type Hex } from '../../chain/bytes.js';
+import { isHex, type Hex } from '../../protocol/bytes.js';
 import type { NetworkDomain } from '../../chain/tx/eip712.js';
 import { NO_RETRY, NodeClient } from '../../protocol/client.js';
 

@@ -3,9 +3,9 @@
  * so only the wallet's owner can take the wallet's task slots; the key never leaves this process.
  */
 import { readFileSync, statSync } from 'node:fs';
-import { toChecksumAddress } from '../../chain/address.js';
-import { fromHex } from '../../chain/bytes.js';
-import { privateKeyToAddress } from '../../chain/crypto/signature.js';
+import { toChecksumAddress } from '../../protocol/address.js';
+import { fromHex } from '../../protocol/bytes.js';
+import { privateKeyToAddress } from '../../protocol/signature.js';
 
 export const KEY_ENV = 'AILO_MINER_KEY';
 

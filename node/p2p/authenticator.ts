@@ -3,8 +3,8 @@
  * A missing or bad signature makes a request anonymous (served like any client's, limited by IP, never blamed on a
  * node); a proven envelope outside the clock window, or one seen before, is refused.
  */
-import type { Address } from '../../chain/address.js';
-import { toHex, type Hex } from '../../chain/bytes.js';
+import type { Address } from '../../protocol/address.js';
+import { toHex, type Hex } from '../../protocol/bytes.js';
 import type { SignatureVerifier } from '../../chain/crypto/verifier.js';
 import { ApiError } from '../api/errors.js';
 import { MAX_CLOCK_SKEW_MS, readEnvelope, requestDigest, sha256 } from './envelope.js';

@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { auditStore } from '../../chain/audit/store-audit.js';
 import { decodeBlock, encodeBlock, sealBlock, txRootOf } from '../../chain/block/block.js';
-import { toHex, type Hex } from '../../chain/bytes.js';
+import { toHex, type Hex } from '../../protocol/bytes.js';
 import { earliestTimestamp } from '../../chain/consensus/clique.js';
 import { decodeVote, encodeVote, signVote } from '../../chain/consensus/finality.js';
 import { JsVerifier } from '../../chain/crypto/verifier.js';

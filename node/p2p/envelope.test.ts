@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { toHex, type Hex } from '../../chain/bytes.js';
+import { toHex, type Hex } from '../../protocol/bytes.js';
 import { JsVerifier } from '../../chain/crypto/verifier.js';
 import { wallet } from '../../chain/test/fixtures.js';
 import { RequestAuthenticator } from './authenticator.js';

@@ -11,10 +11,10 @@
  *   block pages): over (genesis hash, the request's signature, sha256 of the answer), so it answers that request only.
  */
 import { createHash } from 'node:crypto';
-import { type Address } from '../../chain/address.js';
-import { fromHex, isHex, toHex, type Hex } from '../../chain/bytes.js';
-import { keccak256 } from '../../chain/crypto/keccak.js';
-import { privateKeyToAddress, recoverAddressJs, signDigest } from '../../chain/crypto/signature.js';
+import { type Address } from '../../protocol/address.js';
+import { fromHex, isHex, toHex, type Hex } from '../../protocol/bytes.js';
+import { keccak256 } from '../../protocol/keccak.js';
+import { privateKeyToAddress, recoverAddressJs, signDigest } from '../../protocol/signature.js';
 
 export const ENVELOPE_HEADERS = {
   node: 'x-ailo-node',

@@ -5,7 +5,7 @@
  * signed with this node's key (it needs no funds) and enters the pool like any transaction, so it is gossiped and
  * sealed; the pool refuses a second report against an offender already convicted or reported.
  */
-import type { Address } from '../../chain/address.js';
+import type { Address } from '../../protocol/address.js';
 import { sealDigest, type Block } from '../../chain/block/block.js';
 import { headerEvidence, voteEvidence } from '../../chain/consensus/evidence.js';
 import type { Vote } from '../../chain/consensus/finality.js';

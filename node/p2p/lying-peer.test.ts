@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { encodeBlock, type Block } from '../../chain/block/block.js';
 import { inTurnProposer } from '../../chain/consensus/clique.js';
-import { randomPrivateKey } from '../../chain/crypto/signature.js';
+import { randomPrivateKey } from '../../protocol/signature.js';
 import { openTestChain, wallet } from '../../chain/test/fixtures.js';
 import { genesisFor } from '../../genesis/devnet.js';
 import { formatGenesis, parseGenesis } from '../../genesis/genesis.js';

@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { auditStore } from '../../chain/audit/store-audit.js';
-import { toHex } from '../../chain/bytes.js';
+import { toHex } from '../../protocol/bytes.js';
 import { JsVerifier } from '../../chain/crypto/verifier.js';
 import { ALC } from '../../chain/spec.js';
 import { ChainStore } from '../../chain/store/chain-store.js';

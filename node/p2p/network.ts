@@ -8,11 +8,11 @@
  * temporary (a block from the near future, an unknown parent, a peer behind, a fork below our finality) is deferred
  * and retried, never punished.
  */
-import { concatBytes, isHex, type Hex } from '../../chain/bytes.js';
+import { concatBytes, isHex, type Hex } from '../../protocol/bytes.js';
 import { decodeBlock, encodeBlock, MAX_BLOCK_BYTES, sealDigest, type Block } from '../../chain/block/block.js';
 import type { Chain } from '../../chain/chain.js';
 import { preferTip, type ChainTip } from '../../chain/consensus/clique.js';
-import type { Address } from '../../chain/address.js';
+import type { Address } from '../../protocol/address.js';
 import { randomBytes } from 'node:crypto';
 import { BlockError, BlockErrorCode, TxError, TxErrorCode } from '../../chain/errors.js';
 import { decodeTx } from '../../chain/tx/codec.js';

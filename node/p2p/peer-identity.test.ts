@@ -15,7 +15,7 @@ import {
   alice, bob, coordinator, get, gossipTo, post, signedTransfer, startTestNode, testNet, testPeer, waitFor, type TestNet,
 } from '../test/harness.js';
 import { ENVELOPE_HEADERS, NodeIdentity, RESPONSE_SIGNATURE_HEADER } from './envelope.js';
-import { randomPrivateKey } from '../../chain/crypto/signature.js';
+import { randomPrivateKey } from '../../protocol/signature.js';
 
 /** A coordinator and a follower that lists it in --peers, once the follower has proven the coordinator's id. */
 async function pair(net: TestNet, coordinatorOptions: Parameters<typeof startTestNode>[2] = {}, followerLog?: (line: string) => void): Promise<{ c: AiloNode; f: AiloNode }> {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import type { Address } from '../../chain/address.js';
+import type { Address } from '../../protocol/address.js';
 import { wallet } from '../../chain/test/fixtures.js';
 import { MAX_CANDIDATES, MAX_PEERS, PeerSet } from './peer-set.js';
 

@@ -7,7 +7,7 @@
  *   data it signed loses points, and below the ban line it is left alone for a while. Failing to answer is no fault:
  *   it only backs the URL off.
  */
-import type { Address } from '../../chain/address.js';
+import type { Address } from '../../protocol/address.js';
 import { originOf } from './envelope.js';
 
 export const MAX_PEERS = 32;

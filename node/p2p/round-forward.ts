@@ -7,7 +7,7 @@
  */
 import type Router from '@koa/router';
 import type { Context } from 'koa';
-import type { Address } from '../../chain/address.js';
+import type { Address } from '../../protocol/address.js';
 import { readRawBody } from '../api/body.js';
 import { ApiError } from '../api/errors.js';
 import type { PeerNetwork } from './network.js';

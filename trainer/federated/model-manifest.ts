@@ -6,8 +6,8 @@
  * coordinator signs keccak256("Ailo model manifest v1\n" || digest).
  */
 import { sha256 } from '@noble/hashes/sha2.js';
-import { keccak_256 } from '@noble/hashes/sha3.js';
 import { bytesToHex, utf8ToBytes } from '@noble/hashes/utils.js';
+import { keccak256 } from '../../protocol/keccak.js';
 import { numel, paramCount, paramSpecs, presetConfig, type ModelConfig } from '../model/config.js';
 import type { Weights } from '../model/weights.js';
 
@@ -138,7 +138,7 @@ export function manifestSigningDigest(digest: `0x${string}`): Uint8Array {
   const bytes = new Uint8Array(prefix.length + 32);
   bytes.set(prefix);
   for (let i = 0; i < 32; i++) bytes[prefix.length + i] = parseInt(d.slice(2 * i, 2 * i + 2), 16);
-  return keccak_256(bytes);
+  return keccak256(bytes);
 }
 
 /** Checks a manifest's structure against its config: every tensor placed, the chunks covering the stream. */

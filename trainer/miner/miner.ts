@@ -3,7 +3,6 @@
  * on exactly its tokens, send the compressed update (top-k with error feedback), and check that every accepted
  * submission's `contribution` record with its reward reaches the ledger.
  */
-import { formatUnits, recoverAddress } from 'ethers';
 import { tokensFromBytes } from '../corpus/shard-format.js';
 import { trainLocally } from '../federated/local-training.js';
 import { TASK_CLOSED_CODES } from '../../protocol/federation.js';
@@ -14,7 +13,10 @@ import { checkWeights, type Weights } from '../model/weights.js';
 import type { Provider } from '../runtime/provider.js';
 import type { MinerDevice, MinerPhase, MinerStatus, StepPoint, SubmissionRecord } from './status.js';
 import { ChunkCache, parallel, type ChunkFetchStats } from './chunk-cache.js';
+import { formatAlc } from '../../protocol/amount.js';
+import { fromHex } from '../../protocol/bytes.js';
 import { NO_RETRY, NodeClient, type RetryPolicy } from '../../protocol/client.js';
+import { recoverAddressJs } from '../../protocol/signature.js';
 import { NodeError, nodeErrorOf } from '../../protocol/errors.js';
 import { submitPath, type SignedTaskRequestBody, type SubmitAccepted, type Task } from '../../protocol/federation.js';
 
@@ -160,8 +162,8 @@ export class Miner {
     if (problem) throw new Error(`the node's model manifest is malformed: ${problem}`);
     const digest = manifestDigest(signed.manifest);
     if (digest !== signed.manifestDigest) throw new Error(`the model manifest's digest is ${digest}, not the ${signed.manifestDigest} it claims`);
-    const signer = recoverAddress(manifestSigningDigest(digest), signed.signature).toLowerCase();
-    if (!this.coordinators.has(signer)) throw new Error(`model version ${signed.version} is signed by ${signer}, who is not a coordinator of this chain`);
+    const signer = /^0x[0-9a-fA-F]{130}$/.test(signed.signature) ? recoverAddressJs(manifestSigningDigest(digest), fromHex(signed.signature, 65)) : null;
+    if (!signer || !this.coordinators.has(signer)) throw new Error(`model version ${signed.version} is signed by ${signer}, who is not a coordinator of this chain`);
     return signed;
   }
 
@@ -267,7 +269,7 @@ export class Miner {
       this.summary.earned += reward;
       this.status.accepted++;
       this.status.earned += reward;
-      this.log(`task ${task.taskId.slice(0, 10)} accepted: earned ${formatUnits(reward, 18)} ALC (quality ${r.quality / 1000}x), ${compressed.bytes.length} bytes, contribution ${r.contribution}; measured by the node: ${measuredLine(r.measured)}`);
+      this.log(`task ${task.taskId.slice(0, 10)} accepted: earned ${formatAlc(reward)} ALC (quality ${r.quality / 1000}x), ${compressed.bytes.length} bytes, contribution ${r.contribution}; measured by the node: ${measuredLine(r.measured)}`);
       this.o.onStatus?.(this.status);
       return 'accepted';
     } catch (err) {

@@ -12,7 +12,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { parseAddress } from '../../chain/address.js';
+import { parseAddress } from '../../protocol/address.js';
 import { AiloNode } from '../../node/node.js';
 import { testNet, waitFor, type TestNet } from '../../node/test/harness.js';
 import { ensureUiBuilt } from '../tools/ui-build.js';

@@ -12,8 +12,8 @@ import { chromium, type Browser, type BrowserContext, type Page } from 'playwrig
 import { PNG } from 'pngjs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Wallet } from 'ethers';
-import { toChecksumAddress } from '../../chain/address.js';
-import { toHex } from '../../chain/bytes.js';
+import { toChecksumAddress } from '../../protocol/address.js';
+import { toHex } from '../../protocol/bytes.js';
 import { testKey, wallet } from '../../chain/test/fixtures.js';
 import { ALC } from '../../chain/spec.js';
 import type { AiloNode } from '../../node/node.js';

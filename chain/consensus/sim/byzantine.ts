@@ -5,7 +5,7 @@
  * children whenever Clique allows (ignoring any promise about heights), and where several honest nodes share a
  * head it may seal twin blocks at one height and show each half of them a different twin, with votes to match.
  */
-import type { Address } from '../../address.js';
+import type { Address } from '../../../protocol/address.js';
 import type { ChainSpec } from '../../spec.js';
 import { mayPropose, recentWindow } from '../clique.js';
 import { FinalityTracker, type Checkpoint, type Vote } from '../finality.js';

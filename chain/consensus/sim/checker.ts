@@ -4,7 +4,7 @@
  * the other in the global tree), no node's final goes down or changes at one height, and every transaction any
  * honest node reported final is on every honest node's chain at the end.
  */
-import type { Hex } from '../../bytes.js';
+import type { Hex } from '../../../protocol/bytes.js';
 import type { Checkpoint } from '../finality.js';
 import type { BlockTree, TipView } from './tree.js';
 

@@ -2,7 +2,7 @@
  * The simulated network: every message gets a seeded delay, may be lost, is dropped between the two sides of a
  * partition, and is lost when it reaches a node that is down.
  */
-import type { Hex } from '../../bytes.js';
+import type { Hex } from '../../../protocol/bytes.js';
 import type { Vote } from '../finality.js';
 import type { VirtualClock } from './clock.js';
 import type { Rng } from './rng.js';

@@ -4,8 +4,8 @@
  * What survives a crash is what the real node persists: blocks, received votes, the vote guard, the last sealed
  * height, the final checkpoint, the followed head (and, here, the transaction pool).
  */
-import type { Address } from '../../address.js';
-import type { Hex } from '../../bytes.js';
+import type { Address } from '../../../protocol/address.js';
+import type { Hex } from '../../../protocol/bytes.js';
 import type { ChainSpec } from '../../spec.js';
 import { checkClique, earliestTimestamp, mayPropose, preferTip, recentWindow, SealedSlots, type ChainTip } from '../clique.js';
 import {

@@ -3,7 +3,7 @@
  * partitions, crashes, clock offsets and a stream of transactions; then a healing period with everyone up and
  * connected, no loss and no byzantine traffic; then the safety checker's verdict and the liveness smoke check.
  */
-import type { Address } from '../../address.js';
+import type { Address } from '../../../protocol/address.js';
 import type { ChainSpec } from '../../spec.js';
 import { faultTolerance, quorum } from '../finality.js';
 import { Coalition, type CoalitionMember } from './byzantine.js';

@@ -2,10 +2,10 @@
  * Every block any simulated node ever sealed, honest or byzantine: the global block tree the nodes store their
  * blocks in (each node knows a subset) and the safety checker judges ancestry in.
  */
-import type { Address } from '../../address.js';
-import { toHex, type Hex } from '../../bytes.js';
+import type { Address } from '../../../protocol/address.js';
+import { toHex, type Hex } from '../../../protocol/bytes.js';
 import type { BlockHeader } from '../../block/block.js';
-import { keccak256 } from '../../crypto/keccak.js';
+import { keccak256 } from '../../../protocol/keccak.js';
 import type { ChainSpec } from '../../spec.js';
 import { blockWeight } from '../clique.js';
 import type { ChainView, Checkpoint } from '../finality.js';

@@ -4,8 +4,8 @@
  * balances are read back from the ledger routes.
  */
 import { createHash } from 'node:crypto';
-import { toChecksumAddress } from '../../../chain/address.js';
-import { privateKeyToAddress, randomPrivateKey } from '../../../chain/crypto/signature.js';
+import { toChecksumAddress } from '../../../protocol/address.js';
+import { privateKeyToAddress, randomPrivateKey } from '../../../protocol/signature.js';
 import type { NetworkDomain } from '../../../chain/tx/eip712.js';
 import { signTaskRequest } from '../../../chain/tx/task-request.js';
 import { tokensFromBytes } from '../../../trainer/corpus/shard-format.js';

@@ -7,8 +7,8 @@
  */
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { parseAddress } from '../../../chain/address.js';
-import { signDigest } from '../../../chain/crypto/signature.js';
+import { parseAddress } from '../../../protocol/address.js';
+import { signDigest } from '../../../protocol/signature.js';
 import { newTaskRequest, signTaskRequest, taskRequestBody, taskRequestDigest } from '../../../chain/tx/task-request.js';
 import type { ModelUpdate } from '../../../trainer/codec/update-codec.js';
 import { defaultCorpusShards } from '../../../trainer/corpus/default-corpus.js';

@@ -3,9 +3,9 @@
  * in memory only. The account flows (register, log in, recover, change password, new recovery key, export) live here,
  * apart from any element, so tests can drive them against a real node.
  */
-import { toChecksumAddress } from '../../../chain/address.js';
-import { fromHex, toHex } from '../../../chain/bytes.js';
-import { privateKeyToAddress, randomPrivateKey } from '../../../chain/crypto/signature.js';
+import { toChecksumAddress } from '../../../protocol/address.js';
+import { fromHex, toHex } from '../../../protocol/bytes.js';
+import { privateKeyToAddress, randomPrivateKey } from '../../../protocol/signature.js';
 import type { NodeApi } from '../api/node-api.js';
 import type { AccountRecord, KdfParams, RecoverySeal, SealedKey, SessionGrant } from '../../../protocol/accounts.js';
 import {

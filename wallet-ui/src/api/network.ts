@@ -1,5 +1,5 @@
 /** The network the node serves, as signatures bind it: chainId and genesis hash from GET /api/status. */
-import { isHex, type Hex } from '../../../chain/bytes.js';
+import { isHex, type Hex } from '../../../protocol/bytes.js';
 import type { NetworkDomain } from '../../../chain/tx/eip712.js';
 
 /** The signing domain of a status's chainId and genesisHash, or undefined until the node has told both. */

@@ -10,7 +10,7 @@ import type { AccountRecord } from '../../../protocol/accounts.js';
 import type { ChainHead, LedgerAccount, NetworkStatus } from '../../../protocol/ledger.js';
 import type { AiloEvents, PendingTransfer } from './events.js';
 import { miningController } from '../mining/mining-controller.js';
-import { formatAlc } from '../../../chain/amount.js';
+import { formatAlc } from '../../../protocol/amount.js';
 import { shellStyles } from './shared-styles.js';
 import './ailo-dashboard-page.js';
 import './ailo-login-page.js';

@@ -3,7 +3,7 @@ import { LitElement, css, html, type PropertyValues, type TemplateResult } from 
 import type { AccountSession } from '../account/account-session.js';
 import type { NodeApi } from '../api/node-api.js';
 import type { ChainHead, HistoryItem, NetworkStatus } from '../../../protocol/ledger.js';
-import { formatAlc } from '../../../chain/amount.js';
+import { formatAlc } from '../../../protocol/amount.js';
 import { earningsOf, type Earnings } from '../wallet/history.js';
 import './ailo-earnings-chart.js';
 import './ailo-mining-panel.js';

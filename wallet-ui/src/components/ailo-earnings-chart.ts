@@ -1,6 +1,6 @@
 /** <ailo-earnings-chart>: ALC earned per day as bars, with the figures also in a table for screen readers. */
 import { LitElement, css, html, svg, type TemplateResult } from 'lit';
-import { formatAlc } from '../../../chain/amount.js';
+import { formatAlc } from '../../../protocol/amount.js';
 import type { Earnings } from '../wallet/history.js';
 import { baseStyles } from './shared-styles.js';
 

@@ -2,7 +2,7 @@
 import { LitElement, css, html, type PropertyValues, type TemplateResult } from 'lit';
 import type { NodeApi } from '../api/node-api.js';
 import type { ChainHead, HistoryItem } from '../../../protocol/ledger.js';
-import { formatAlc } from '../../../chain/amount.js';
+import { formatAlc } from '../../../protocol/amount.js';
 import { entryOfItem, historyEntry, statusLabel, txStatus, type HistoryEntry, type TxStatus } from '../wallet/history.js';
 import { problemText, type PendingTransfer } from './events.js';
 import { baseStyles } from './shared-styles.js';

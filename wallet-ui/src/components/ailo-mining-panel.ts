@@ -11,7 +11,7 @@ import { WrongKeyError } from '../crypto/account-keys.js';
 import { miningController, type MiningState, type SubmissionOutcome } from '../mining/mining-controller.js';
 import type { BackendChoice, DownloadProgress } from '../mining/protocol.js';
 import { accountTaskSigner } from '../mining/task-signer.js';
-import { formatAlc } from '../../../chain/amount.js';
+import { formatAlc } from '../../../protocol/amount.js';
 import './ailo-line-chart.js';
 import { problemText } from './events.js';
 import { baseStyles, statsStyles } from './shared-styles.js';

@@ -4,7 +4,7 @@
  */
 import { LitElement, css, html, type PropertyValues, type TemplateResult } from 'lit';
 import QRCode from 'qrcode';
-import { formatAlc, parseAlc } from '../../../chain/amount.js';
+import { formatAlc, parseAlc } from '../../../protocol/amount.js';
 import './ailo-copy-button.js';
 import { baseStyles } from './shared-styles.js';
 

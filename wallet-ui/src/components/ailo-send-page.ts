@@ -3,16 +3,15 @@
  * EIP-712 Transfer signed in this browser (or by an EIP-1193 wallet such as MetaMask) and posted to the node.
  */
 import { LitElement, css, html, type TemplateResult } from 'lit';
-import { parseAddress, toChecksumAddress } from '../../../chain/address.js';
+import { parseAddress, toChecksumAddress } from '../../../protocol/address.js';
 import type { AccountSession } from '../account/account-session.js';
 import { networkDomainOf } from '../api/network.js';
 import { NodeError } from '../../../protocol/errors.js';
 import type { LedgerAccount } from '../../../protocol/ledger.js';
 import { WrongKeyError } from '../crypto/account-keys.js';
-import { formatAlc, parseAlc } from '../../../chain/amount.js';
-import {
-  browserWallet, browserWalletAccount, signTransfer, signTransferWithProvider, type TransferIntent,
-} from '../wallet/transfer.js';
+import { formatAlc, parseAlc } from '../../../protocol/amount.js';
+import { signTransfer, type TransferIntent } from '../../../chain/tx/sign.js';
+import { browserWallet, browserWalletAccount, signTransferWithProvider } from '../wallet/transfer.js';
 import { checkRecipient, type AddressCheck } from '../wallet/recipient.js';
 import { emit, problemText } from './events.js';
 import { baseStyles } from './shared-styles.js';

@@ -3,7 +3,7 @@ import { LitElement, css, html, type TemplateResult } from 'lit';
 import type { AccountSession } from '../account/account-session.js';
 import type { NodeApi } from '../api/node-api.js';
 import type { ChainHead, LedgerAccount } from '../../../protocol/ledger.js';
-import { formatAlc } from '../../../chain/amount.js';
+import { formatAlc } from '../../../protocol/amount.js';
 import type { PendingTransfer } from './events.js';
 import './ailo-history-list.js';
 import { baseStyles } from './shared-styles.js';

@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { fromHex, toHex } from '../../../chain/bytes.js';
+import { fromHex, toHex } from '../../../protocol/bytes.js';
 import {
   DEFAULT_KDF_COST, derivePasswordKeys, deriveRecoveryKeys, formatRecoveryKey, newKdfParams, newRecoveryKey, openWalletKey, parseRecoveryKey,
   randomBytes, RECOVERY_KEY_LENGTH, sealWalletKey, WrongKeyError,

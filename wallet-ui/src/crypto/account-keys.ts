@@ -7,7 +7,7 @@
 import { hkdf } from '@noble/hashes/hkdf.js';
 import { scryptAsync } from '@noble/hashes/scrypt.js';
 import { sha256 } from '@noble/hashes/sha2.js';
-import { fromHex, toHex, type Hex } from '../../../chain/bytes.js';
+import { fromHex, toHex, type Hex } from '../../../protocol/bytes.js';
 import type { KdfParams, SealedKey } from '../../../protocol/accounts.js';
 
 export interface DerivedKeys {

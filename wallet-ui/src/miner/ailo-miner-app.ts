@@ -4,7 +4,7 @@
  */
 import { LitElement, css, html, type TemplateResult } from 'lit';
 import { shellStyles } from '../components/shared-styles.js';
-import { formatAlc } from '../../../chain/amount.js';
+import { formatAlc } from '../../../protocol/amount.js';
 import { connect } from './miner-api.js';
 import type { LogEntry, MinerState, StepPoint } from './types.js';
 import './ailo-miner-about.js';

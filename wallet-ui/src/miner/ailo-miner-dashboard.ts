@@ -5,7 +5,7 @@
 import { LitElement, css, html, type TemplateResult } from 'lit';
 import '../components/ailo-line-chart.js';
 import { baseStyles, statsStyles } from '../components/shared-styles.js';
-import { formatAlc } from '../../../chain/amount.js';
+import { formatAlc } from '../../../protocol/amount.js';
 import { formatRate, PHASES } from './format.js';
 import type { MinerState, StepPoint } from './types.js';
 

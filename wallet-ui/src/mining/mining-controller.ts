@@ -4,7 +4,7 @@
  * wallet's key stays in the page), gives back the task a stopped or refused worker leaves open, and checks that every
  * accepted submission reaches the ledger as promised. Elements read `state` and listen for `change`.
  */
-import { formatAlc } from '../../../chain/amount.js';
+import { formatAlc } from '../../../protocol/amount.js';
 import { watchContribution, type LedgerCheck } from './ledger-check.js';
 import { TASK_CLOSED_CODES } from '../../../protocol/federation.js';
 import type { BackendChoice, DownloadProgress, PageToWorker, WorkerToPage } from './protocol.js';

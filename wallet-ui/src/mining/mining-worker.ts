@@ -4,8 +4,8 @@
  * under the wallet it was given, resting between steps by the power setting. The page stops it by terminating it.
  * Each task request is signed by the page, which holds the wallet's key; the key never comes to the worker.
  */
-import { fromHex } from '../../../chain/bytes.js';
-import { recoverAddressJs } from '../../../chain/crypto/signature.js';
+import { fromHex } from '../../../protocol/bytes.js';
+import { recoverAddressJs } from '../../../protocol/signature.js';
 import { checkCodecVersion, compressTaskUpdate, measuredLine } from '../../../trainer/federated/task-update.js';
 import { checkManifest, manifestDigest, manifestSigningDigest, placeChunk, type SignedModelManifest } from '../../../trainer/federated/model-manifest.js';
 import type { ModelConfig } from '../../../trainer/model/config.js';

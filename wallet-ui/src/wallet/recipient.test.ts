@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { toChecksumAddress } from '../../../chain/address.js';
+import { toChecksumAddress } from '../../../protocol/address.js';
 import { checkRecipient } from './recipient.js';
 
 const SELF = toChecksumAddress('0x' + '11'.repeat(20));

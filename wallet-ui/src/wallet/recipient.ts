@@ -1,5 +1,5 @@
 /** Checking an address a person typed before anything is signed: format, EIP-55 checksum, and not the sender itself. */
-import { parseAddress, type Address } from '../../../chain/address.js';
+import { parseAddress, type Address } from '../../../protocol/address.js';
 
 export type AddressCheck = { ok: true; address: Address; note?: string } | { ok: false; problem: string };
 

@@ -1,28 +1,8 @@
 /** Signing a `transfer` in the browser: with the account's own key (EIP-712 digest + secp256k1), or an EIP-1193 wallet. */
-import { parseAddress, toChecksumAddress, type Address } from '../../../chain/address.js';
-import { toHex } from '../../../chain/bytes.js';
-import { signDigest } from '../../../chain/crypto/signature.js';
-import { EIP712_DOMAIN_FIELDS, EIP712_TYPES, eip712Domain, signingDigest, type NetworkDomain } from '../../../chain/tx/eip712.js';
+import { parseAddress, toChecksumAddress, type Address } from '../../../protocol/address.js';
+import { EIP712_DOMAIN_FIELDS, EIP712_TYPES, eip712Domain, type NetworkDomain } from '../../../chain/tx/eip712.js';
+import { transferBody, type TransferIntent } from '../../../chain/tx/sign.js';
 import type { TransferBody } from '../../../protocol/ledger.js';
-
-export interface TransferIntent {
-  from: Address;
-  to: Address;
-  amount: bigint;
-  nonce: bigint;
-}
-
-export function signTransfer(intent: TransferIntent, privateKey: Uint8Array, network: NetworkDomain): TransferBody {
-  const digest = signingDigest({ type: 'transfer', ...intent, signature: new Uint8Array(65) }, network);
-  return bodyOf(intent, toHex(signDigest(digest, privateKey)), network);
-}
-
-function bodyOf(intent: TransferIntent, signature: string, network: NetworkDomain): TransferBody {
-  return {
-    from: toChecksumAddress(intent.from), to: toChecksumAddress(intent.to), amount: intent.amount.toString(),
-    nonce: intent.nonce.toString(), signature, chainId: network.chainId.toString(), genesisHash: network.genesisHash,
-  };
-}
 
 /** The subset of EIP-1193 a browser wallet (MetaMask and others) offers as `window.ethereum`. */
 export interface Eip1193Provider {
@@ -54,5 +34,5 @@ export async function signTransferWithProvider(provider: Eip1193Provider, intent
   // Some wallets return v as 0/1; the ledger wants 27/28.
   const v = parseInt(signature.slice(130), 16);
   const fixed = v < 27 ? signature.slice(0, 130) + (v + 27).toString(16) : signature;
-  return bodyOf(intent, fixed.toLowerCase(), network);
+  return transferBody(intent, fixed.toLowerCase(), network);
 }

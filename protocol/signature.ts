@@ -3,8 +3,8 @@
  * Pure JS (noble-curves) so it runs in browsers; Node code verifies in bulk through the native pool instead.
  */
 import { secp256k1 } from '@noble/curves/secp256k1.js';
-import { addressFromPublicKey, type Address } from '../address.js';
-import { bytesToUint } from '../bytes.js';
+import { addressFromPublicKey, type Address } from './address.js';
+import { bytesToUint } from './bytes.js';
 
 export type Signature = Uint8Array;
 

@@ -1,6 +1,6 @@
 /** Ethereum addresses: 20 bytes, written as EIP-55 checksummed hex at every edge. */
 import { fromHex, toHex, type Hex } from './bytes.js';
-import { keccak256 } from './crypto/keccak.js';
+import { keccak256 } from './keccak.js';
 
 /** A lowercase 0x-prefixed 20-byte address: the one in-memory form, so equality is string equality. */
 export type Address = Hex & { readonly __address: unique symbol };
