@@ -20,7 +20,6 @@ export enum StateNamespace {
 const key = (ns: StateNamespace, id: Uint8Array): Uint8Array => keccak256(Uint8Array.of(ns), id);
 
 export const META_KEY = key(StateNamespace.META, new Uint8Array(0));
-export const accountKey = (a: Address): Uint8Array => accountKeyWithHex(a).key;
 
 /** Account keys are looked up several times per transfer; their hashes are kept (bounded) instead of recomputed. */
 const accountKeyCache = new Map<Address, { key: Uint8Array; hex: string }>();

@@ -11,7 +11,6 @@ export const MANIFEST_FILE = 'manifest.json';
 
 /** `train` shards feed tasks; `eval` shards hold the documents held out to measure loss. */
 export type ShardSplit = 'train' | 'eval';
-export const SHARD_SPLITS: readonly ShardSplit[] = ['train', 'eval'];
 
 export interface ShardEntry {
   /** File name inside the shard folder, e.g. `train-000000.bin`. */

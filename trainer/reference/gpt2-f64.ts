@@ -197,7 +197,3 @@ export function referenceLossAndGrads(cfg: ModelConfig, P: Params64, rows: numbe
   return { loss, grads: G };
 }
 
-/** Loss only (the forward above without the backward), for finite differences. */
-export function referenceLoss(cfg: ModelConfig, P: Params64, rows: number[][]): number {
-  return referenceLossAndGrads(cfg, P, rows).loss;
-}
