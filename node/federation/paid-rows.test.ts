@@ -152,3 +152,55 @@ describe('a version whose training split is all paid', () => {
     expect(await api.currentVersion()).toBe(1);
   }, 120_000);
 });
+
+describe('an accepted update sent again on a later version', () => {
+  let net: TestNet;
+  let node: AiloNode;
+  let api: PublicApi;
+
+  beforeAll(async () => {
+    net = testNet(53);
+    node = await startTestNode(net, undefined, { federation: { ...FED, roundSize: 2 } });
+    api = new PublicApi(node.url);
+  }, 60_000);
+  afterAll(async () => {
+    await node?.stop();
+    net?.remove();
+  });
+
+  /** An honest update of `task`, submitted by `w`; returns its bytes (accepted). */
+  async function honest(w: RedTeamWallet, task: Task): Promise<Uint8Array> {
+    const model = (await api.weights(task.modelVersion))!;
+    const bytes = (await trainedUpdate(model.cfg, model.weights, await api.tokens(task), task)).bytes;
+    const out = await api.submit(w, task, bytes);
+    expect(out.code, out.message).toBe('ACCEPTED');
+    return bytes;
+  }
+
+  /** Closes the open round with honest updates of a driver wallet. */
+  async function nextVersion(): Promise<void> {
+    const driver = freshWallet();
+    const from = await api.currentVersion();
+    while ((await api.currentVersion()) === from) await honest(driver, await api.task(driver));
+  }
+
+  it('is not issued its window again while it is recent, and earns nothing on the nearest window it can get', async () => {
+    const attacker = freshWallet();
+    const first = await api.task(attacker);
+    const bytes = await honest(attacker, first);
+    const model = (await api.weights(first.modelVersion))!;
+    const original = decodeFor(model.cfg, bytes);
+    await nextVersion();
+    // The attacker asks for tasks until it holds its slots, keeps the one sharing most of its first window, gives back the rest.
+    const tasks: Task[] = [];
+    for (let i = 0; i < FED.tasksPerWallet; i++) tasks.push(await api.task(attacker));
+    const shared = (t: Task): number => sharedTokens(rangeOf(t), rangeOf(first)) / first.data.length;
+    tasks.sort((a, b) => shared(b) - shared(a));
+    expect(shared(tasks[0]!)).toBe(0);
+    for (const t of tasks.slice(1)) await api.abandon(t, attacker);
+    const before = await api.balance(attacker.address);
+    const out = await api.submit(attacker, tasks[0]!, rotatedLowRank(original, seededRng(9)));
+    expect(out.accepted, `${out.code}: ${out.message}`).toBe(false);
+    expect(await api.balance(attacker.address)).toBe(before);
+  }, 300_000);
+});

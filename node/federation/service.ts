@@ -109,6 +109,12 @@ interface VersionScoring {
   heldOutLoss: number;
 }
 
+/** Whether `a` sorts before `b` (same length), comparing element by element. */
+function lexicographicLess(a: number[], b: number[]): boolean {
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return a[i]! < b[i]!;
+  return false;
+}
+
 /** The token range of a task window. */
 const rangeOfAddress = (a: BatchAddress): TokenRange => ({ shard: a.shard, offset: a.offset, length: a.batchSize * (a.seqLen + 1) });
 
@@ -390,32 +396,36 @@ export class FederationService {
   }
 
   /**
-   * The task window for the next task on the current version: the one sharing the fewest tokens with the version's
-   * paid rows and open tasks, packed against them or a shard's end (a window that leaves no gap keeps whole windows
-   * free for later tasks), at random among equals. `exhausted` when every window has more than half of its rows paid.
+   * The task window for the next task on the current version, by these keys in order: fewest tokens paid on this
+   * version; fewest paid on the last `maxStaleness + 1` versions, the latest weighing most (an update accepted on a
+   * window stays a good update of the same rows for a few versions, so a window issued again too soon could be paid
+   * twice for one training: `node/federation/paid-rows.test.ts`); fewest in open tasks (two miners on one window race
+   * for its pay; an open task that is never submitted costs nothing, so holding many open tasks cannot push others onto
+   * paid rows); packed against a shard's end or the live windows (no gap too short for a window is left); at random
+   * among equals. `exhausted` when every window has more than half of its rows paid on this version.
    */
   private chooseWindow(): { address: BatchAddress; exhausted: boolean } {
     const version = this.current.version;
+    const lookback = this.cfg.maxStaleness + 1;
     const paid = this.paidRanges(version);
-    const live = [...paid, ...this.tasks.live(version).map((t) => ({ shard: t.shardName, offset: t.offset, length: t.length }))];
+    const recent = [...this.round, ...this.pastRounds.flat()].filter((e) => e.version < version && e.version >= version - lookback);
+    const open = this.tasks.live(version).map((t) => ({ shard: t.shardName, offset: t.offset, length: t.length }));
+    const live = [...paid, ...open];
     const n = this.taskAddresses.length;
     const start = randomInt(n);
-    let best: { address: BatchAddress; shared: number; gap: number } | undefined;
+    let best: { address: BatchAddress; key: number[] } | undefined;
     let leastPaid = Infinity;
     for (let k = 0; k < n; k++) {
       const address = this.taskAddresses[(start + k) % n]!;
       const range = rangeOfAddress(address);
-      let shared = 0;
-      let paidShared = 0;
-      // Packed against the shard's ends or the live windows, so that no gap too short for a window is left.
+      const paidNow = paid.reduce((sum, p) => sum + sharedTokens(range, p), 0);
+      const paidRecently = recent.reduce((sum, e) => sum + sharedTokens(range, e.range) * (lookback + 1 - (version - e.version)), 0);
+      const inOpen = open.reduce((sum, o) => sum + sharedTokens(range, o), 0);
       let gap = Math.min(range.offset, this.shards.shard(range.shard).tokens - (range.offset + range.length));
-      for (const l of live) {
-        shared += sharedTokens(range, l);
-        if (l.shard === range.shard) gap = Math.min(gap, Math.max(range.offset - (l.offset + l.length), l.offset - (range.offset + range.length), 0));
-      }
-      for (const p of paid) paidShared += sharedTokens(range, p);
-      leastPaid = Math.min(leastPaid, paidShared / range.length);
-      if (!best || shared < best.shared || (shared === best.shared && gap < best.gap)) best = { address, shared, gap };
+      for (const l of live) if (l.shard === range.shard) gap = Math.min(gap, Math.max(range.offset - (l.offset + l.length), l.offset - (range.offset + range.length), 0));
+      leastPaid = Math.min(leastPaid, paidNow / range.length);
+      const key = [paidNow, paidRecently, inOpen, gap];
+      if (!best || lexicographicLess(key, best.key)) best = { address, key };
     }
     return { address: best!.address, exhausted: leastPaid > 0.5 };
   }
