@@ -13,6 +13,7 @@ import { placeChunk, type SignedModelManifest } from '../../../trainer/federated
 import { submitPath, type Task } from '../../../protocol/federation.js';
 import type { ModelConfig } from '../../../trainer/model/config.js';
 import type { Weights } from '../../../trainer/model/weights.js';
+import { NO_RETRY, NodeClient } from '../../../protocol/client.js';
 import { fetchNetworkDomain } from '../../miner/node-network.js';
 
 
@@ -65,10 +66,16 @@ export class PublicApi {
   private networkValue: NetworkDomain | undefined;
   private readonly weightsByVersion = new Map<number, { cfg: ModelConfig; weights: Weights }>();
 
-  constructor(readonly url: string) {}
+  /** The node's one client, without retries: an attacker sees every answer as it comes. */
+  private readonly client: NodeClient;
 
+  constructor(readonly url: string) {
+    this.client = new NodeClient(url, { retry: NO_RETRY });
+  }
+
+  /** Any request, answered with its status, refusal code and body (never thrown, whatever the status). */
   async request<T = Record<string, unknown>>(path: string, init: RequestInit = {}): Promise<ApiAnswer<T>> {
-    const res = await fetch(`${this.url}${path}`, init);
+    const res = await this.client.request(path, init);
     const text = await res.text();
     let body: unknown = {};
     try {
@@ -104,7 +111,7 @@ export class PublicApi {
   }
 
   async tokens(task: Task): Promise<Uint16Array> {
-    const res = await fetch(`${this.url}/api/task/${task.taskId}/tokens`);
+    const res = await this.client.request(`/api/task/${task.taskId}/tokens`);
     if (!res.ok) throw new RedTeamRequestError(`GET tokens of ${task.taskId}`, res.status, `HTTP_${res.status}`, await res.text());
     return tokensFromBytes(new Uint8Array(await res.arrayBuffer()));
   }
@@ -150,7 +157,7 @@ export class PublicApi {
   }
 
   private async chunk(name: string): Promise<Uint8Array> {
-    const res = await fetch(`${this.url}/api/model/chunk/${name}`);
+    const res = await this.client.request(`/api/model/chunk/${name}`);
     if (!res.ok) throw new RedTeamRequestError(`GET chunk ${name}`, res.status, `HTTP_${res.status}`, await res.text());
     const bytes = new Uint8Array(await res.arrayBuffer());
     const digest = createHash('sha256').update(bytes).digest('hex');
