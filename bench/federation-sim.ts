@@ -39,7 +39,9 @@ export async function simulateRounds(o: SimOptions): Promise<SimResult> {
   const sizes = new Map(paramSpecs(o.cfg).map((s) => [s.name, numel(s.shape)]));
   const rowLengths = matrixRowLengths(o.cfg);
   const tasks = listBatchAddresses(o.set.manifest, 'train', o.steps * o.batchSize, o.seqLen);
-  const held = listBatchAddresses(o.set.manifest, 'eval', 4, o.seqLen).slice(0, 4).map((a) => tokenBatch(o.cfg, batchRows(o.set.readBatch(a))));
+  const held = listBatchAddresses(o.set.manifest, 'eval', 4, o.seqLen)
+    .slice(0, 4)
+    .map((a) => tokenBatch(o.cfg, batchRows(o.set.readBatch(a))));
   const fs = new ForwardSession(o.cfg, 'cpu');
   const heldLoss = async (w: Weights): Promise<number> => {
     await fs.setWeights(w);
@@ -63,8 +65,19 @@ export async function simulateRounds(o: SimOptions): Promise<SimResult> {
     for (let m = 0; m < o.miners; m++) {
       const a = tasks[next++ % tasks.length]!;
       const tokens = o.set.readTokens(a.shard, a.offset, a.batchSize * (a.seqLen + 1));
-      const trained = await trainLocally(o.cfg, 'cpu', weights, tokens, { steps: o.steps, batchSize: o.batchSize, seqLen: o.seqLen, lr: o.lr });
-      const c = compressUpdate(trained!.update, residuals[m], { density: o.density, maxAbs, encoding: o.encoding, rowLengths, feedback: o.feedback });
+      const trained = await trainLocally(o.cfg, 'cpu', weights, tokens, {
+        steps: o.steps,
+        batchSize: o.batchSize,
+        seqLen: o.seqLen,
+        lr: o.lr,
+      });
+      const c = compressUpdate(trained!.update, residuals[m], {
+        density: o.density,
+        maxAbs,
+        encoding: o.encoding,
+        rowLengths,
+        feedback: o.feedback,
+      });
       residuals[m] = c.residual;
       bytes += c.bytes.length;
       values += c.values;
@@ -79,5 +92,11 @@ export async function simulateRounds(o: SimOptions): Promise<SimResult> {
     losses.push(await heldLoss(weights));
   }
   await fs.dispose();
-  return { heldLoss: losses, bytesPerSubmission: bytes / submissions, valuesPerSubmission: values / submissions, aggregateSeconds, aggregatedParams };
+  return {
+    heldLoss: losses,
+    bytesPerSubmission: bytes / submissions,
+    valuesPerSubmission: values / submissions,
+    aggregateSeconds,
+    aggregatedParams,
+  };
 }

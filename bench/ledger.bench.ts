@@ -29,14 +29,19 @@ export async function run(): Promise<void> {
   // Four coordinators (quorum 3, one byzantine tolerated): every block carries four FFG votes to check.
   const coordinators = [wallet(1), wallet(2), wallet(3), wallet(4)];
   const senders = Array.from({ length: SENDERS }, (_, i) => wallet(1000 + i));
-  const spec = testSpec(coordinators.map((c) => c.address), senders.map((s) => [s.address, 1_000_000n * ALC]));
+  const spec = testSpec(
+    coordinators.map((c) => c.address),
+    senders.map((s) => [s.address, 1_000_000n * ALC]),
+  );
   const verifier = new WorkerPoolVerifier();
   console.log(`signature backend: ${verifier.backend}, ${verifier.threads} worker thread(s)`);
   const tmp = tempDir('ailo-bench-');
   try {
     const t0 = performance.now();
     const sample = await sealChain(join(tmp.dir, 'a'), spec, coordinators, senders, 20, verifier);
-    console.log(`prepared and sealed ${(20 * PER_BLOCK).toLocaleString('en-US')} signed transfers in 20 blocks in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
+    console.log(
+      `prepared and sealed ${(20 * PER_BLOCK).toLocaleString('en-US')} signed transfers in 20 blocks in ${((performance.now() - t0) / 1000).toFixed(1)} s`,
+    );
 
     // 1. A fresh chain imports stored blocks as a syncing node would: raw bytes, decoded, then everything verified,
     //    applied and committed, two blocks per batch, each batch followed by the blocks' finality votes (signers
@@ -52,7 +57,10 @@ export async function run(): Promise<void> {
       }
       return out;
     };
-    const follower = await Chain.open(await ChainStore.open(join(tmp.dir, 'b')), spec, '{"bench":true}', { verifier, now: () => 1n << 62n });
+    const follower = await Chain.open(await ChainStore.open(join(tmp.dir, 'b')), spec, '{"bench":true}', {
+      verifier,
+      now: () => 1n << 62n,
+    });
     await follower.importBlocks([await raw(1)]);
     await follower.addVotes(await votesFor(1, 1));
     let importCount = 0;
@@ -91,9 +99,15 @@ export async function run(): Promise<void> {
     const ethersMs = performance.now() - t2;
     const ours = (importCount / importMs) * 1000;
     const theirs = (sample.length / ethersMs) * 1000;
-    console.log(`transfers verified + applied + committed (block import, ${voteCount} finality votes checked, final to ${finalOnFollower}): ${rate(importCount, importMs)} over ${importCount.toLocaleString('en-US')} (target >= 10,000/s)`);
-    console.log(`the same import without finality votes (baseline, same run):  ${rate(importCount, bareMs)}; with votes at ${((bareMs / importMs) * 100).toFixed(0)}% of its speed`);
-    console.log(`ethers verifyTypedData (baseline, same run):            ${rate(sample.length, ethersMs)} over ${sample.length.toLocaleString('en-US')}`);
+    console.log(
+      `transfers verified + applied + committed (block import, ${voteCount} finality votes checked, final to ${finalOnFollower}): ${rate(importCount, importMs)} over ${importCount.toLocaleString('en-US')} (target >= 10,000/s)`,
+    );
+    console.log(
+      `the same import without finality votes (baseline, same run):  ${rate(importCount, bareMs)}; with votes at ${((bareMs / importMs) * 100).toFixed(0)}% of its speed`,
+    );
+    console.log(
+      `ethers verifyTypedData (baseline, same run):            ${rate(sample.length, ethersMs)} over ${sample.length.toLocaleString('en-US')}`,
+    );
     console.log(`ratio: ${(ours / theirs).toFixed(1)}x ethers`);
 
     // 2. Audit replay of the whole data folder (100,000 transfers), indexes included.
@@ -101,7 +115,9 @@ export async function run(): Promise<void> {
     const report = await auditStore(store, spec, { verifier });
     await store.close();
     if (report.faults.length > 0) throw new Error(`bench chain failed its audit: ${report.faults[0]!.what}`);
-    console.log(`audit replay (ailo audit --data): ${report.txs.transfer.toLocaleString('en-US')} transfers in ${(report.elapsedMs / 1000).toFixed(2)} s = ${rate(report.txs.transfer, report.elapsedMs)} (replay and verification of every block; the index checks that follow are not timed)`);
+    console.log(
+      `audit replay (ailo audit --data): ${report.txs.transfer.toLocaleString('en-US')} transfers in ${(report.elapsedMs / 1000).toFixed(2)} s = ${rate(report.txs.transfer, report.elapsedMs)} (replay and verification of every block; the index checks that follow are not timed)`,
+    );
     const t3 = performance.now();
     const hashes: Hex[] = [report.genesisHash];
     const again = await ChainStore.open(join(tmp.dir, 'a'));
@@ -114,8 +130,10 @@ export async function run(): Promise<void> {
     const finality = await auditFinality(spec, hashes, votePages(), verifier);
     await again.close();
     const finalityMs = performance.now() - t3;
-    console.log(`audit of finality certificates: ${finality.votes} votes in ${(finalityMs / 1000).toFixed(2)} s, final to height ${finality.finalized.height} of ${report.headHeight}; ` +
-      `audit with certificates: ${rate(report.txs.transfer, report.elapsedMs + finalityMs)}`);
+    console.log(
+      `audit of finality certificates: ${finality.votes} votes in ${(finalityMs / 1000).toFixed(2)} s, final to height ${finality.finalized.height} of ${report.headHeight}; ` +
+        `audit with certificates: ${rate(report.txs.transfer, report.elapsedMs + finalityMs)}`,
+    );
   } finally {
     await verifier.close();
     tmp.remove();

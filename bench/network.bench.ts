@@ -22,10 +22,17 @@ const BLOCKS = 20;
 export async function run(): Promise<void> {
   const coordinator = wallet(1);
   const senders = Array.from({ length: SENDERS }, (_, i) => wallet(1000 + i));
-  const genesisText = formatGenesis(genesisFor({
-    name: 'ailo-bench', chainId: 4242n, coordinators: [coordinator.address], alloc: new Map(senders.map((s) => [s.address, 1_000_000n * ALC])),
-    blockPeriodMs: 1000, outOfTurnDelayMs: 500, timestamp: 1_700_000_000_000n,
-  }));
+  const genesisText = formatGenesis(
+    genesisFor({
+      name: 'ailo-bench',
+      chainId: 4242n,
+      coordinators: [coordinator.address],
+      alloc: new Map(senders.map((s) => [s.address, 1_000_000n * ALC])),
+      blockPeriodMs: 1000,
+      outOfTurnDelayMs: 500,
+      timestamp: 1_700_000_000_000n,
+    }),
+  );
   const { spec } = parseGenesis(genesisText);
   const tmp = tempDir('ailo-net-bench-');
   const verifier = new WorkerPoolVerifier();
@@ -44,7 +51,8 @@ export async function run(): Promise<void> {
     const t0 = performance.now();
     for (let h = 1n; h <= BigInt(BLOCKS); h += 2n) {
       const batch = [];
-      for (let k = h; k < h + 2n && k <= BigInt(BLOCKS); k++) batch.push(decodeBlock((await source.blockBytes((await source.hashAtHeight(k))!))!));
+      for (let k = h; k < h + 2n && k <= BigInt(BLOCKS); k++)
+        batch.push(decodeBlock((await source.blockBytes((await source.hashAtHeight(k))!))!));
       await local.importBlocks(batch);
     }
     const localMs = performance.now() - t0;
@@ -52,9 +60,23 @@ export async function run(): Promise<void> {
     await source.close();
 
     const quiet = { log: () => {} };
-    const peer = await AiloNode.start({ ...quiet, data: sourceDir, host: '127.0.0.1', port: 0, genesisFile: join(tmp.dir, 'genesis.json'), coordinatorKeyFile: join(tmp.dir, 'coordinator.key') });
+    const peer = await AiloNode.start({
+      ...quiet,
+      data: sourceDir,
+      host: '127.0.0.1',
+      port: 0,
+      genesisFile: join(tmp.dir, 'genesis.json'),
+      coordinatorKeyFile: join(tmp.dir, 'coordinator.key'),
+    });
     const t1 = performance.now();
-    const follower = await AiloNode.start({ ...quiet, data: join(tmp.dir, 'follower'), host: '127.0.0.1', port: 0, genesisFile: join(tmp.dir, 'genesis.json'), peers: [peer.url] });
+    const follower = await AiloNode.start({
+      ...quiet,
+      data: join(tmp.dir, 'follower'),
+      host: '127.0.0.1',
+      port: 0,
+      genesisFile: join(tmp.dir, 'genesis.json'),
+      peers: [peer.url],
+    });
     await new Promise<void>((resolve, reject) => {
       const deadline = setTimeout(() => reject(new Error('follower did not sync within 10 minutes')), 600_000);
       const check = (): void => {
@@ -73,8 +95,10 @@ export async function run(): Promise<void> {
     if (!same) throw new Error('the follower ended on another head');
 
     const perSec = (n: number, ms: number): string => Math.round((n / ms) * 1000).toLocaleString('en-US');
-    console.log(`follower sync over loopback HTTP: ${BLOCKS} blocks, ${transfers.toLocaleString('en-US')} transfers in ${(syncMs / 1000).toFixed(1)} s = ` +
-      `${((BLOCKS / syncMs) * 1000).toFixed(1)} blocks/s, ${perSec(transfers, syncMs)} transfers/s (target >= 10,000/s; node start included)`);
+    console.log(
+      `follower sync over loopback HTTP: ${BLOCKS} blocks, ${transfers.toLocaleString('en-US')} transfers in ${(syncMs / 1000).toFixed(1)} s = ` +
+        `${((BLOCKS / syncMs) * 1000).toFixed(1)} blocks/s, ${perSec(transfers, syncMs)} transfers/s (target >= 10,000/s; node start included)`,
+    );
     console.log(`baseline, same blocks imported from disk in-process: ${perSec(transfers, localMs)} transfers/s`);
     console.log(`ratio: sync runs at ${((localMs / syncMs) * 100).toFixed(0)}% of the in-process import`);
   } finally {

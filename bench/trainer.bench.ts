@@ -1,28 +1,37 @@
 // Trainer benchmarks: training tokens/s on cpu and webgpu (and PyTorch on the same config and batch when
 // python3-torch is installed), peak memory of a small config's training step, and ailo-1b's memory plan.
-import { spawnSync } from "node:child_process";
-import { writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { dirname, join } from "node:path";
-import { fileURLToPath } from "node:url";
-import { createRequire } from "node:module";
-import { paramCount, presetConfig, toHfConfigJson } from "../trainer/model/config.js";
-import { formatBytes, trainingMemoryPlan } from "../trainer/model/memory-plan.js";
-import { findTorchPython, TORCH_SCRIPT } from "../trainer/reference/torch.js";
+import { spawnSync } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { createRequire } from 'node:module';
+import { paramCount, presetConfig, toHfConfigJson } from '../trainer/model/config.js';
+import { formatBytes, trainingMemoryPlan } from '../trainer/model/memory-plan.js';
+import { findTorchPython, TORCH_SCRIPT } from '../trainer/reference/torch.js';
 
-const root = join(dirname(fileURLToPath(import.meta.url)), "..");
-const tsx = createRequire(import.meta.url).resolve("tsx/cli");
+const root = join(dirname(fileURLToPath(import.meta.url)), '..');
+const tsx = createRequire(import.meta.url).resolve('tsx/cli');
 
-interface Probe { tokensPerSecond: number; msPerStep: number; rssBefore: number; maxRss: number }
+interface Probe {
+  tokensPerSecond: number;
+  msPerStep: number;
+  rssBefore: number;
+  maxRss: number;
+}
 
 function probe(preset: string, provider: string, batch: number, seq: number, steps: number): Probe | undefined {
-  const r = spawnSync(process.execPath, [tsx, join(root, "trainer/training/step-probe.ts"), preset, provider, String(batch), String(seq), String(steps)], {
-    encoding: "utf8",
-    env: { ...process.env, XDG_RUNTIME_DIR: process.env.XDG_RUNTIME_DIR ?? tmpdir() },
-  });
-  const line = r.stdout.split("\n").find((l) => l.startsWith("{"));
+  const r = spawnSync(
+    process.execPath,
+    [tsx, join(root, 'trainer/training/step-probe.ts'), preset, provider, String(batch), String(seq), String(steps)],
+    {
+      encoding: 'utf8',
+      env: { ...process.env, XDG_RUNTIME_DIR: process.env.XDG_RUNTIME_DIR ?? tmpdir() },
+    },
+  );
+  const line = r.stdout.split('\n').find((l) => l.startsWith('{'));
   if (r.status !== 0 || !line) {
-    console.log(`  ${preset} ${provider}: failed (${r.stderr.trim().split("\n").pop()})`);
+    console.log(`  ${preset} ${provider}: failed (${r.stderr.trim().split('\n').pop()})`);
     return undefined;
   }
   return JSON.parse(line) as Probe;
@@ -31,32 +40,42 @@ function probe(preset: string, provider: string, batch: number, seq: number, ste
 function torchTokensPerSecond(python: string, preset: string, batch: number, seq: number, steps: number): number | undefined {
   const cfgPath = join(tmpdir(), `ailo-bench-${preset}.json`);
   writeFileSync(cfgPath, JSON.stringify(toHfConfigJson(presetConfig(preset))));
-  const r = spawnSync(python, [TORCH_SCRIPT, "bench", cfgPath, String(batch), String(seq), String(steps), "2"], { encoding: "utf8" });
+  const r = spawnSync(python, [TORCH_SCRIPT, 'bench', cfgPath, String(batch), String(seq), String(steps), '2'], { encoding: 'utf8' });
   const m = /tokens_per_s (\S+)/.exec(r.stdout);
   return m ? Number(m[1]) : undefined;
 }
 
 export async function run(): Promise<void> {
   const python = findTorchPython();
-  const tiny = { preset: "ailo-tiny", batch: 8, seq: 64 };
-  console.log(`training speed, ${tiny.preset} (${paramCount(presetConfig(tiny.preset)).toLocaleString("en-US")} params), batch ${tiny.batch}x${tiny.seq}, fused forward+backward+AdamW:`);
-  const cpu = probe(tiny.preset, "cpu", tiny.batch, tiny.seq, 8);
+  const tiny = { preset: 'ailo-tiny', batch: 8, seq: 64 };
+  console.log(
+    `training speed, ${tiny.preset} (${paramCount(presetConfig(tiny.preset)).toLocaleString('en-US')} params), batch ${tiny.batch}x${tiny.seq}, fused forward+backward+AdamW:`,
+  );
+  const cpu = probe(tiny.preset, 'cpu', tiny.batch, tiny.seq, 8);
   if (cpu) console.log(`  onnxruntime cpu:    ${cpu.tokensPerSecond.toFixed(0)} tokens/s (${cpu.msPerStep.toFixed(0)} ms/step)`);
-  const gpu = probe(tiny.preset, "webgpu", tiny.batch, tiny.seq, 3);
-  if (gpu) console.log(`  onnxruntime webgpu: ${gpu.tokensPerSecond.toFixed(0)} tokens/s (${gpu.msPerStep.toFixed(0)} ms/step; lavapipe here: a CPU Vulkan, not a GPU)`);
+  const gpu = probe(tiny.preset, 'webgpu', tiny.batch, tiny.seq, 3);
+  if (gpu)
+    console.log(
+      `  onnxruntime webgpu: ${gpu.tokensPerSecond.toFixed(0)} tokens/s (${gpu.msPerStep.toFixed(0)} ms/step; lavapipe here: a CPU Vulkan, not a GPU)`,
+    );
   if (python) {
     const t = torchTokensPerSecond(python, tiny.preset, tiny.batch, tiny.seq, 3);
-    if (t) console.log(`  pytorch cpu (2 threads): ${t.toFixed(0)} tokens/s; onnxruntime cpu / pytorch = ${cpu ? (cpu.tokensPerSecond / t).toFixed(2) : "n/a"}x`);
-    else console.log("  pytorch: failed to run");
-  } else console.log("  pytorch: not installed (apt-get install python3-torch), no comparison");
+    if (t)
+      console.log(
+        `  pytorch cpu (2 threads): ${t.toFixed(0)} tokens/s; onnxruntime cpu / pytorch = ${cpu ? (cpu.tokensPerSecond / t).toFixed(2) : 'n/a'}x`,
+      );
+    else console.log('  pytorch: failed to run');
+  } else console.log('  pytorch: not installed (apt-get install python3-torch), no comparison');
 
-  const small = { preset: "ailo-small", batch: 4, seq: 128 };
+  const small = { preset: 'ailo-small', batch: 4, seq: 128 };
   const cfg = presetConfig(small.preset);
-  console.log(`\n${small.preset} (${paramCount(cfg).toLocaleString("en-US")} params), batch ${small.batch}x${small.seq}, cpu:`);
-  const s = probe(small.preset, "cpu", small.batch, small.seq, 3);
+  console.log(`\n${small.preset} (${paramCount(cfg).toLocaleString('en-US')} params), batch ${small.batch}x${small.seq}, cpu:`);
+  const s = probe(small.preset, 'cpu', small.batch, small.seq, 3);
   if (s) {
     console.log(`  ${s.tokensPerSecond.toFixed(0)} tokens/s (${s.msPerStep.toFixed(0)} ms/step)`);
-    console.log(`  peak memory of the training process: ${formatBytes(s.maxRss)} (${formatBytes(s.maxRss - s.rssBefore)} above the ${formatBytes(s.rssBefore)} it started with)`);
+    console.log(
+      `  peak memory of the training process: ${formatBytes(s.maxRss)} (${formatBytes(s.maxRss - s.rssBefore)} above the ${formatBytes(s.rssBefore)} it started with)`,
+    );
     console.log(`  computed plan for this step: ${formatBytes(trainingMemoryPlan(cfg, small.batch, small.seq).total)}`);
   }
   if (python && process.env.AILO_BENCH_TORCH_SMALL) {
@@ -64,11 +83,15 @@ export async function run(): Promise<void> {
     if (t && s) console.log(`  pytorch cpu: ${t.toFixed(1)} tokens/s; ratio ${(s.tokensPerSecond / t).toFixed(2)}x`);
   }
 
-  const big = presetConfig("ailo-1b");
+  const big = presetConfig('ailo-1b');
   for (const seq of [1024, 2048]) {
     const plan = trainingMemoryPlan(big, 1, seq);
-    console.log(`\nailo-1b memory plan, batch 1x${seq} (${plan.params.toLocaleString("en-US")} params, float32, fused step):`);
-    console.log(`  weights ${formatBytes(plan.weights)}, gradients ${formatBytes(plan.gradients)}, AdamW moments ${formatBytes(plan.adamMoments)}, updated state ${formatBytes(plan.updatedState)}`);
-    console.log(`  activations ${formatBytes(plan.activations)}, vocabulary head ${formatBytes(plan.head)}; total ${formatBytes(plan.total)}`);
+    console.log(`\nailo-1b memory plan, batch 1x${seq} (${plan.params.toLocaleString('en-US')} params, float32, fused step):`);
+    console.log(
+      `  weights ${formatBytes(plan.weights)}, gradients ${formatBytes(plan.gradients)}, AdamW moments ${formatBytes(plan.adamMoments)}, updated state ${formatBytes(plan.updatedState)}`,
+    );
+    console.log(
+      `  activations ${formatBytes(plan.activations)}, vocabulary head ${formatBytes(plan.head)}; total ${formatBytes(plan.total)}`,
+    );
   }
 }

@@ -25,7 +25,14 @@ export function makeTransfers(senders: Wallet[], count: number, network: Network
   for (let i = 0; i < count; i++) {
     const s = i % senders.length;
     const from = senders[s]!;
-    const unsigned: TransferTx = { type: 'transfer', from: from.address, to: senders[(s + 1) % senders.length]!.address, amount: 1000n + BigInt(i), nonce: nonces[s]!++, signature: new Uint8Array(65) };
+    const unsigned: TransferTx = {
+      type: 'transfer',
+      from: from.address,
+      to: senders[(s + 1) % senders.length]!.address,
+      amount: 1000n + BigInt(i),
+      nonce: nonces[s]!++,
+      signature: new Uint8Array(65),
+    };
     const { signature, recid } = secp.ecdsaSign(signingDigest(unsigned, network), from.key);
     const sig = new Uint8Array(65);
     sig.set(signature);
@@ -40,7 +47,15 @@ export function makeTransfers(senders: Wallet[], count: number, network: Network
  * coordinators (the spec's, in order) take turns as Clique's in-turn proposer, and after each block every one of
  * them casts its FFG vote (parent -> block), so the folder holds the certificates a live network would.
  */
-export async function sealChain(dir: string, spec: ChainSpec, coordinators: Wallet[], senders: Wallet[], blocks: number, verifier: SignatureVerifier, genesisJson = '{"bench":true}'): Promise<SignedTx[]> {
+export async function sealChain(
+  dir: string,
+  spec: ChainSpec,
+  coordinators: Wallet[],
+  senders: Wallet[],
+  blocks: number,
+  verifier: SignatureVerifier,
+  genesisJson = '{"bench":true}',
+): Promise<SignedTx[]> {
   const chain = await Chain.open(await ChainStore.open(dir), spec, genesisJson, { verifier, now: () => 1n << 62n });
   const nonces = senders.map(() => 0n);
   let sample: SignedTx[] = [];
@@ -49,7 +64,12 @@ export async function sealChain(dir: string, spec: ChainSpec, coordinators: Wall
     if (i === 0) sample = txs.slice(0, 2_000);
     const proposer = coordinators.find((c) => c.address === inTurnProposer(spec, chain.height + 1n))!;
     const parent: Checkpoint = { hash: chain.head.hash, height: chain.height };
-    const { block, rejected } = await chain.buildBlock(txs, proposer.key, proposer.address, chain.head.header.timestamp + BigInt(spec.blockPeriodMs));
+    const { block, rejected } = await chain.buildBlock(
+      txs,
+      proposer.key,
+      proposer.address,
+      chain.head.header.timestamp + BigInt(spec.blockPeriodMs),
+    );
     if (rejected.length > 0) throw new Error(`bench setup: ${rejected[0]!.error.message}`);
     const target: Checkpoint = { hash: block.hash, height: block.header.height };
     await chain.addVotes(coordinators.map((c) => encodeVote(signVote(chain.genesisHash, parent, target, c.key, c.address))));
@@ -57,4 +77,3 @@ export async function sealChain(dir: string, spec: ChainSpec, coordinators: Wall
   await chain.store.close();
   return sample;
 }
-

@@ -27,7 +27,11 @@ export async function run(): Promise<void> {
     const base = initWeights(cfg, 1);
     const sizes = new Map(paramSpecs(cfg).map((s) => [s.name, numel(s.shape)]));
     const windows = listBatchAddresses(shards.manifest, 'train', steps * B, T, width);
-    const rowOf = (a: { shard: string; offset: number }): PoolRow => ({ shard: a.shard, offset: a.offset, ids: Array.from(shards.readTokens(a.shard, a.offset, width)) });
+    const rowOf = (a: { shard: string; offset: number }): PoolRow => ({
+      shard: a.shard,
+      offset: a.offset,
+      ids: Array.from(shards.readTokens(a.shard, a.offset, width)),
+    });
     const rows = (split: 'train' | 'eval', n: number): PoolRow[] => {
       const all = listBatchAddresses(shards.manifest, split, 1, T, Math.ceil(width / 2));
       return sampleIndices(all.length, n).map((i) => rowOf(all[i]!));
@@ -42,7 +46,12 @@ export async function run(): Promise<void> {
       const t0 = performance.now();
       const trained = await trainLocally(cfg, 'cpu', base, tokens, { steps, batchSize: B, seqLen: T, lr: fed.lr });
       const bytes = compressTaskUpdate(cfg, trained!.update, { density, maxAbs: 3 * fed.lr * steps }).bytes;
-      tasks.push({ bytes, address, trainMs: performance.now() - t0, rows: Array.from({ length: steps * B }, (_, r) => Array.from(tokens.subarray(r * width, (r + 1) * width))) });
+      tasks.push({
+        bytes,
+        address,
+        trainMs: performance.now() - t0,
+        rows: Array.from({ length: steps * B }, (_, r) => Array.from(tokens.subarray(r * width, (r + 1) * width))),
+      });
     }
     const trainMs = tasks.reduce((s, t) => s + t.trainMs, 0) / tasks.length;
 
@@ -53,9 +62,15 @@ export async function run(): Promise<void> {
     const sub = tasks[4]!;
     const accepted = tasks.slice(0, 4).map((t) => decodeUpdate(t.bytes, sizes));
     // A control (the coordinator's reference update), once per version: the task window farthest from the submission's.
-    const ctrl = tasks.slice(0, 4).reduce((a, b) => (Math.abs(b.address.offset - sub.address.offset) > Math.abs(a.address.offset - sub.address.offset) ? b : a));
+    const ctrl = tasks
+      .slice(0, 4)
+      .reduce((a, b) => (Math.abs(b.address.offset - sub.address.offset) > Math.abs(a.address.offset - sub.address.offset) ? b : a));
     t0 = performance.now();
-    const control = await meter.control(base, pool, decodeUpdate(ctrl.bytes, sizes), { shard: ctrl.address.shard, offset: ctrl.address.offset, length: steps * B * width });
+    const control = await meter.control(base, pool, decodeUpdate(ctrl.bytes, sizes), {
+      shard: ctrl.address.shard,
+      offset: ctrl.address.offset,
+      length: steps * B * width,
+    });
     const controlMs = performance.now() - t0;
     const reps = 3;
     let decodeMs = 0;
@@ -67,11 +82,18 @@ export async function run(): Promise<void> {
       decodeMs += performance.now() - t0;
       t0 = performance.now();
       // 4 accepted updates (both directions) and 3 published changes (as wide as 4 updates: counted as 4 each).
-      for (const other of accepted) sharedValueFraction(update, other), sharedValueFraction(other, update);
+      for (const other of accepted) (sharedValueFraction(update, other), sharedValueFraction(other, update));
       for (let k = 0; k < 3; k++) for (const other of accepted) sharedValueFraction(update, other);
       copyMs += performance.now() - t0;
       t0 = performance.now();
-      await meter.measure(base, pool, update, sub.rows, { shard: sub.address.shard, offset: sub.address.offset, length: steps * B * width }, control);
+      await meter.measure(
+        base,
+        pool,
+        update,
+        sub.rows,
+        { shard: sub.address.shard, offset: sub.address.offset, length: steps * B * width },
+        control,
+      );
       scoreMs += performance.now() - t0;
     }
     await meter.dispose();
@@ -83,9 +105,15 @@ export async function run(): Promise<void> {
     const rowsScored = 3 * Math.min(score.taskRows, steps * B) + score.unassignedRows + score.heldOutRows;
     console.log(`ailo-tiny (${paramCount(cfg)} params), task ${steps} steps x ${B}x${T}, density ${density}`);
     console.log(`bytes per submission: ${sub.bytes.length}`);
-    console.log(`verification per submission: ${verifyMs.toFixed(0)} ms = decode ${decodeMs.toFixed(1)} + copy check ${copyMs.toFixed(1)} + scoring ${scoreMs.toFixed(0)} (${rowsScored} row forwards)`);
-    console.log(`the miner's training of the same task: ${trainMs.toFixed(0)} ms; verification / training = ${(verifyMs / trainMs).toFixed(2)}`);
-    console.log(`per model version, once: pools ${poolMs.toFixed(0)} ms (${pool.unassigned.length + pool.heldOut.length} rows) + ${fed.referenceTasks} reference tasks (about ${(fed.referenceTasks * (trainMs + scoreMs + controlMs)).toFixed(0)} ms: training, their controls' pool losses ${controlMs.toFixed(0)} ms each, scoring)`);
+    console.log(
+      `verification per submission: ${verifyMs.toFixed(0)} ms = decode ${decodeMs.toFixed(1)} + copy check ${copyMs.toFixed(1)} + scoring ${scoreMs.toFixed(0)} (${rowsScored} row forwards)`,
+    );
+    console.log(
+      `the miner's training of the same task: ${trainMs.toFixed(0)} ms; verification / training = ${(verifyMs / trainMs).toFixed(2)}`,
+    );
+    console.log(
+      `per model version, once: pools ${poolMs.toFixed(0)} ms (${pool.unassigned.length + pool.heldOut.length} rows) + ${fed.referenceTasks} reference tasks (about ${(fed.referenceTasks * (trainMs + scoreMs + controlMs)).toFixed(0)} ms: training, their controls' pool losses ${controlMs.toFixed(0)} ms each, scoring)`,
+    );
 
     // ailo-1b by FLOPs: a forward pass costs ~2 x params per token, a training step ~6 x params per token.
     const big = presetConfig('ailo-1b');
@@ -95,9 +123,11 @@ export async function run(): Promise<void> {
     const bigBatch = 8;
     const scoreFlops = rowsScored * T1 * 2 * P;
     const trainFlops = bigSteps * bigBatch * T1 * 6 * P;
-    console.log(`ailo-1b (computed; a task of ${bigSteps} steps x ${bigBatch}x${T1}): scoring ${rowsScored} rows = ${(scoreFlops / 1e12).toFixed(0)} TFLOP ` +
-      `vs the miner's ${(trainFlops / 1e12).toFixed(0)} TFLOP of training (${((scoreFlops / trainFlops) * 100).toFixed(0)}%); ` +
-      `at 100 TFLOP/s achieved on one GPU: ${(scoreFlops / 1e14).toFixed(1)} s a submission, reference tasks ${(fed.referenceTasks * trainFlops / 1e14 / 60).toFixed(1)} min a version`);
+    console.log(
+      `ailo-1b (computed; a task of ${bigSteps} steps x ${bigBatch}x${T1}): scoring ${rowsScored} rows = ${(scoreFlops / 1e12).toFixed(0)} TFLOP ` +
+        `vs the miner's ${(trainFlops / 1e12).toFixed(0)} TFLOP of training (${((scoreFlops / trainFlops) * 100).toFixed(0)}%); ` +
+        `at 100 TFLOP/s achieved on one GPU: ${(scoreFlops / 1e14).toFixed(1)} s a submission, reference tasks ${((fed.referenceTasks * trainFlops) / 1e14 / 60).toFixed(1)} min a version`,
+    );
   } finally {
     await rm(cache, { recursive: true, force: true });
   }

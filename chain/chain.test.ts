@@ -54,7 +54,12 @@ describe('Chain', () => {
   it('imports a block sealed elsewhere and refuses tampered ones', async () => {
     const a = await openTestChain(spec, fresh());
     const b = await openTestChain(spec, fresh());
-    const { block } = await a.buildBlock([transfer(alice, bob.address, 7n, 0n, spec)], coordinator.key, coordinator.address, nextTimestamp(a));
+    const { block } = await a.buildBlock(
+      [transfer(alice, bob.address, 7n, 0n, spec)],
+      coordinator.key,
+      coordinator.address,
+      nextTimestamp(a),
+    );
 
     const forgedState = sealBlock({ ...block.header, stateRoot: block.header.txRoot }, block.txs, coordinator.key);
     await expect(b.importBlock(forgedState)).rejects.toMatchObject({ code: BlockErrorCode.BAD_STATE_ROOT });

@@ -7,7 +7,17 @@ import type { Address } from '../protocol/address.js';
 import { bytesToUint, concatBytes, fromHex, toHex, uintToBytes, type Hex } from '../protocol/bytes.js';
 import { blockWeight, checkClique, recentWindow, SealedSlots, type ChainTip } from './consensus/clique.js';
 import {
-  decodeVote, encodeVote, FinalityTracker, needsFinalizingBlock, nextVote, signVote, voteDigest, type Checkpoint, type ChainView, type FinalityStatus, type Vote,
+  decodeVote,
+  encodeVote,
+  FinalityTracker,
+  needsFinalizingBlock,
+  nextVote,
+  signVote,
+  voteDigest,
+  type Checkpoint,
+  type ChainView,
+  type FinalityStatus,
+  type Vote,
 } from './consensus/finality.js';
 import { recoverBlockSigners, verifyBlock } from './block/verify.js';
 import type { StateChange } from './state/state-tree.js';
@@ -100,13 +110,22 @@ export class Chain {
     let headHash = await store.headHash();
     if (!headHash) {
       await store.writeGenesis(genesisJson, {
-        hash: genesis.block.hash, height: 0n, bytes: encodeBlock(genesis.block), txHashes: [], stateChanges: genesis.stateChanges, history: [], undo: [], weight: 0n,
+        hash: genesis.block.hash,
+        height: 0n,
+        bytes: encodeBlock(genesis.block),
+        txHashes: [],
+        stateChanges: genesis.stateChanges,
+        history: [],
+        undo: [],
+        weight: 0n,
       });
       headHash = genesis.block.hash;
     }
     const storedGenesis = await store.hashAtHeight(0n);
     if (storedGenesis !== genesis.block.hash) {
-      throw new Error(`the data folder holds a different chain (genesis ${storedGenesis}, expected ${genesis.block.hash}): use the genesis it was created with, or another --data folder`);
+      throw new Error(
+        `the data folder holds a different chain (genesis ${storedGenesis}, expected ${genesis.block.hash}): use the genesis it was created with, or another --data folder`,
+      );
     }
     const changes = [];
     for await (const change of store.stateEntries()) changes.push(change);
@@ -114,17 +133,25 @@ export class Chain {
     const head = await chain.blockByHash(headHash);
     if (!head) throw new Error(`store is missing its head block ${headHash}`);
     if (toHex(chain.state.root()) !== head.header.stateRoot) {
-      throw new Error(`stored state does not match head block ${head.header.height}'s state root: the data folder is corrupt (run 'ailo audit --data')`);
+      throw new Error(
+        `stored state does not match head block ${head.header.height}'s state root: the data folder is corrupt (run 'ailo audit --data')`,
+      );
     }
     chain.headBlock = head;
     await chain.loadRecentProposers();
     chain.totalWeightValue = (await store.headWeight()) ?? 0n;
     for await (const { height, hash } of store.heightIndex()) chain.canonical[Number(height)] = hash;
-    if (chain.canonical.length !== Number(chain.height) + 1) throw new Error('the height index has gaps: the data folder is corrupt (run \'ailo audit --data\')');
+    if (chain.canonical.length !== Number(chain.height) + 1)
+      throw new Error("the height index has gaps: the data folder is corrupt (run 'ailo audit --data')");
     chain.sealed = SealedSlots.decode(await store.metaBytes('sealed'));
     const final = await store.metaBytes('finalized');
     await chain.loadConvictions();
-    chain.finalityTracker = new FinalityTracker(spec.coordinators, chain.genesisHash, () => chain.convictions, final ? { height: bytesToUint(final.subarray(0, 8)), hash: toHex(final.subarray(8, 40)) } : undefined);
+    chain.finalityTracker = new FinalityTracker(
+      spec.coordinators,
+      chain.genesisHash,
+      () => chain.convictions,
+      final ? { height: bytesToUint(final.subarray(0, 8)), hash: toHex(final.subarray(8, 40)) } : undefined,
+    );
     // The votes that can still matter: those above the final block, and a window below it for equivocation checks.
     const since = chain.finalityTracker.finalized.height > 1024n ? chain.finalityTracker.finalized.height - 1024n : 0n;
     for await (const { voter, bytes } of store.voteEntries(since)) chain.finalityTracker.add({ voter, ...decodeVote(bytes) });
@@ -165,7 +192,8 @@ export class Chain {
       for (const h of this.unfinalTxs.keys()) if (h <= status.finalized.height) this.unfinalTxs.delete(h);
       await this.store.putMetaBytes('finalized', concatBytes(uintToBytes(status.finalized.height, 8), fromHex(status.finalized.hash, 32)));
     }
-    if (status.justified.hash !== justified.hash || status.finalized.hash !== finalized.hash) for (const listener of this.finalityListeners) listener(status);
+    if (status.justified.hash !== justified.hash || status.finalized.hash !== finalized.hash)
+      for (const listener of this.finalityListeners) listener(status);
   }
 
   /** The highest justified and final checkpoints of the canonical chain (Casper FFG, consensus/finality.ts). */
@@ -186,7 +214,13 @@ export class Chain {
    */
   needsFinalizingBlock(): boolean {
     const txHeight = this.highestUnfinalTxHeight;
-    return needsFinalizingBlock(this.finality, { hash: this.head.hash, height: this.height }, txHeight, this.finalityTracker.votersSince(txHeight), this.finalityTracker.quorum);
+    return needsFinalizingBlock(
+      this.finality,
+      { hash: this.head.hash, height: this.height },
+      txHeight,
+      this.finalityTracker.votersSince(txHeight),
+      this.finalityTracker.quorum,
+    );
   }
 
   /**
@@ -203,14 +237,18 @@ export class Chain {
       if (b.header.height !== forkPoint + 1n + BigInt(i) || b.header.parentHash !== parentHash) return undefined;
       parentHash = b.hash;
     }
-    const signers = await this.opts.verifier.recoverMany(blocks.map((b) => sealDigest(b.header)), blocks.map((b) => b.signature));
+    const signers = await this.opts.verifier.recoverMany(
+      blocks.map((b) => sealDigest(b.header)),
+      blocks.map((b) => b.signature),
+    );
     if (blocks.some((b, i) => signers[i] !== b.header.proposer || !this.spec.coordinators.includes(b.header.proposer))) return undefined;
     let weight = this.totalWeightValue;
     for (let h = forkPoint + 1n; h <= this.height; h++) weight -= blockWeight(this.spec, (await this.blockByHeight(h))!.header);
     for (const b of blocks) weight += blockWeight(this.spec, b.header);
     const top = forkPoint + BigInt(blocks.length);
     const status = this.finalityTracker.evaluate({
-      height: top, hashAt: (h) => (h <= forkPoint ? this.canonical[Number(h)] : h <= top ? blocks[Number(h - forkPoint - 1n)]!.hash : undefined),
+      height: top,
+      hashAt: (h) => (h <= forkPoint ? this.canonical[Number(h)] : h <= top ? blocks[Number(h - forkPoint - 1n)]!.hash : undefined),
     });
     return status ? { hash: blocks.at(-1)!.hash, totalWeight: weight, justifiedHeight: status.justified.height } : undefined;
   }
@@ -264,7 +302,10 @@ export class Chain {
         intake.invalid.push({ index, reason: `malformed vote: ${(err as Error).message}` });
       }
     });
-    const signers = await this.opts.verifier.recoverMany(decoded.map((d) => voteDigest(this.genesisHash, d.fields.source, d.fields.target)), decoded.map((d) => d.fields.signature));
+    const signers = await this.opts.verifier.recoverMany(
+      decoded.map((d) => voteDigest(this.genesisHash, d.fields.source, d.fields.target)),
+      decoded.map((d) => d.fields.signature),
+    );
     return this.serialize(async () => {
       const toStore: Parameters<ChainStore['putVotes']>[0] = [];
       // A coordinator caught equivocating may flood votes for made-up blocks: of its votes, only those for blocks
@@ -272,12 +313,16 @@ export class Chain {
       const unknownTargets = new Set<Hex>();
       for (const [i, d] of decoded.entries()) {
         const voter = signers[i];
-        if (voter && this.finalityTracker.caught(voter) && !(await this.store.blockBytes(d.fields.target.hash))) unknownTargets.add(d.fields.target.hash);
+        if (voter && this.finalityTracker.caught(voter) && !(await this.store.blockBytes(d.fields.target.hash)))
+          unknownTargets.add(d.fields.target.hash);
       }
       decoded.forEach(({ index, fields }, i) => {
         const voter = signers[i];
         if (!voter || !this.spec.coordinators.includes(voter)) {
-          intake.invalid.push({ index, reason: voter ? `vote signed by ${voter}, who is not a coordinator of this network` : 'vote signature matches no key' });
+          intake.invalid.push({
+            index,
+            reason: voter ? `vote signed by ${voter}, who is not a coordinator of this network` : 'vote signature matches no key',
+          });
           return;
         }
         const vote: Vote = { voter, ...fields };
@@ -313,7 +358,9 @@ export class Chain {
   voteOnHead(key: Uint8Array, voter: Address): Promise<Uint8Array | undefined> {
     return this.serialize(async () => {
       const guardBytes = await this.store.metaBytes('vote-guard');
-      const guard = guardBytes ? { lastSourceHeight: bytesToUint(guardBytes.subarray(0, 8)), lastTargetHeight: bytesToUint(guardBytes.subarray(8, 16)) } : undefined;
+      const guard = guardBytes
+        ? { lastSourceHeight: bytesToUint(guardBytes.subarray(0, 8)), lastTargetHeight: bytesToUint(guardBytes.subarray(8, 16)) }
+        : undefined;
       const head: Checkpoint = { hash: this.head.hash, height: this.height };
       const link = nextVote(this.finality, head, guard);
       if (!link) return undefined;
@@ -386,7 +433,12 @@ export class Chain {
         const undo = await this.store.undoOf(block.header.height);
         const weight = this.totalWeightValue - blockWeight(this.spec, block.header);
         await this.store.rollbackBlock({
-          height: block.header.height, parentHash: parent.hash, txHashes: block.txs.map((t) => t.hash), history: historyOf(block), undo, weight,
+          height: block.header.height,
+          parentHash: parent.hash,
+          txHashes: block.txs.map((t) => t.hash),
+          history: historyOf(block),
+          undo,
+          weight,
         });
         this.state.apply(undo);
         this.headBlock = parent;
@@ -448,10 +500,17 @@ export class Chain {
   }
 
   private async verifyAndCommit(block: Block, signers: (Address | null)[], options: ImportOptions): Promise<void> {
-    const changes = verifyBlock({
-      spec: this.spec, state: this.state, parent: this.headBlock, recentProposers: this.recentProposers,
-      latestAllowedTimestamp: options.checkFutureTime === false ? undefined : this.opts.now() + BigInt(this.opts.maxFutureMs),
-    }, block, signers);
+    const changes = verifyBlock(
+      {
+        spec: this.spec,
+        state: this.state,
+        parent: this.headBlock,
+        recentProposers: this.recentProposers,
+        latestAllowedTimestamp: options.checkFutureTime === false ? undefined : this.opts.now() + BigInt(this.opts.maxFutureMs),
+      },
+      block,
+      signers,
+    );
     await this.commit(block, changes);
   }
 
@@ -460,7 +519,17 @@ export class Chain {
     const history = historyOf(block);
     const undo = changes.map((c) => ({ key: c.key, value: this.state.getRaw(toHex(c.key)) ?? null }));
     const weight = this.totalWeightValue + blockWeight(this.spec, block.header);
-    await this.store.commitBlock({ hash: block.hash, height, bytes: encodeBlock(block), txHashes: block.txs.map((t) => t.hash), stateChanges: changes, history, undo, weight, sealedSlots: sealedSlots?.encode() });
+    await this.store.commitBlock({
+      hash: block.hash,
+      height,
+      bytes: encodeBlock(block),
+      txHashes: block.txs.map((t) => t.hash),
+      stateChanges: changes,
+      history,
+      undo,
+      weight,
+      sealedSlots: sealedSlots?.encode(),
+    });
     this.state.apply(changes);
     this.headBlock = block;
     this.totalWeightValue = weight;
@@ -503,10 +572,15 @@ export class Chain {
       };
       const violation = checkClique(this.spec, this.headBlock.header, header, this.recentProposers);
       if (violation) throw new BlockError(BlockErrorCode[violation.code], `cannot propose: ${violation.message}`, header.height);
-      if (this.view().convicted(proposer)) throw new BlockError(BlockErrorCode.NOT_AUTHORIZED, `cannot propose: ${proposer} was convicted of equivocation`, header.height);
+      if (this.view().convicted(proposer))
+        throw new BlockError(BlockErrorCode.NOT_AUTHORIZED, `cannot propose: ${proposer} was convicted of equivocation`, header.height);
       const parentSlot = { hash: this.headBlock.hash, height: this.height };
       if (this.sealed.sealedOn(parentSlot)) {
-        throw new BlockError(BlockErrorCode.ALREADY_SEALED, `cannot propose: this node already sealed a child of block ${this.height} (two would be equivocation)`, header.height);
+        throw new BlockError(
+          BlockErrorCode.ALREADY_SEALED,
+          `cannot propose: this node already sealed a child of block ${this.height} (two would be equivocation)`,
+          header.height,
+        );
       }
       const block = sealBlock(header, included, proposerKey);
       const slots = SealedSlots.decode(this.sealed.encode());
@@ -538,10 +612,18 @@ export class Chain {
     if (!location) return undefined;
     const block = await this.blockByHeight(location.height);
     const tx = block?.txs[location.index];
-    if (!block || !tx || tx.hash !== hash) throw new Error(`transaction index for ${hash} points at the wrong place: the data folder is corrupt`);
+    if (!block || !tx || tx.hash !== hash)
+      throw new Error(`transaction index for ${hash} points at the wrong place: the data folder is corrupt`);
     return {
-      tx, height: location.height, index: location.index, blockHash: block.hash, txRoot: block.header.txRoot,
-      proof: merkleProof(block.txs.map((t) => fromHex(t.hash, 32)), location.index),
+      tx,
+      height: location.height,
+      index: location.index,
+      blockHash: block.hash,
+      txRoot: block.header.txRoot,
+      proof: merkleProof(
+        block.txs.map((t) => fromHex(t.hash, 32)),
+        location.index,
+      ),
     };
   }
 

@@ -19,7 +19,10 @@ export enum TxErrorCode {
 
 export class TxError extends Error {
   override name = 'TxError';
-  constructor(readonly code: TxErrorCode, message: string) {
+  constructor(
+    readonly code: TxErrorCode,
+    message: string,
+  ) {
     super(message);
   }
 }
@@ -44,7 +47,11 @@ export enum BlockErrorCode {
 
 export class BlockError extends Error {
   override name = 'BlockError';
-  constructor(readonly code: BlockErrorCode, message: string, readonly height?: bigint) {
+  constructor(
+    readonly code: BlockErrorCode,
+    message: string,
+    readonly height?: bigint,
+  ) {
     super(message);
   }
 }

@@ -21,12 +21,28 @@ export function specHash(spec: ChainSpec): Hex {
     .map(([a, v]) => [addressToBytes(a), uintToRlp(v)] as [Uint8Array, Uint8Array])
     .sort((x, y) => compareBytes(x[0], y[0]));
   const r = spec.rewards;
-  return toHex(keccak256(encodeRlp([
-    encoder.encode('ailo-genesis-v1'), uintToRlp(spec.chainId), spec.coordinators.map(addressToBytes), alloc,
-    uintToRlp(spec.blockPeriodMs), uintToRlp(spec.outOfTurnDelayMs), uintToRlp(spec.genesisTimestamp),
-    [uintToRlp(r.contributionBase), uintToRlp(r.minQuality), uintToRlp(r.maxQuality), uintToRlp(r.inferenceShare), uintToRlp(r.maxStaleness)],
-    encoder.encode(spec.model), fromHex(spec.genesisModelDigest, 32),
-  ])));
+  return toHex(
+    keccak256(
+      encodeRlp([
+        encoder.encode('ailo-genesis-v1'),
+        uintToRlp(spec.chainId),
+        spec.coordinators.map(addressToBytes),
+        alloc,
+        uintToRlp(spec.blockPeriodMs),
+        uintToRlp(spec.outOfTurnDelayMs),
+        uintToRlp(spec.genesisTimestamp),
+        [
+          uintToRlp(r.contributionBase),
+          uintToRlp(r.minQuality),
+          uintToRlp(r.maxQuality),
+          uintToRlp(r.inferenceShare),
+          uintToRlp(r.maxStaleness),
+        ],
+        encoder.encode(spec.model),
+        fromHex(spec.genesisModelDigest, 32),
+      ]),
+    ),
+  );
 }
 
 export interface GenesisBlock {

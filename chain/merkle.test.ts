@@ -9,39 +9,48 @@ const arbLeaves = (min: number, max: number) =>
 
 describe('Merkle tree', () => {
   it('proves every index of random leaf sets of 1..40 leaves', () => {
-    fc.assert(fc.property(arbLeaves(1, 40), (leaves) => {
-      const root = merkleRoot(leaves);
-      leaves.forEach((leaf, i) => {
-        const proof = merkleProof(leaves, i);
-        expect(proof.length).toBeLessThanOrEqual(Math.ceil(Math.log2(leaves.length)));
-        expect(verifyMerkleProof(leaf, proof, root)).toBe(true);
-      });
-    }), { numRuns: 150 });
+    fc.assert(
+      fc.property(arbLeaves(1, 40), (leaves) => {
+        const root = merkleRoot(leaves);
+        leaves.forEach((leaf, i) => {
+          const proof = merkleProof(leaves, i);
+          expect(proof.length).toBeLessThanOrEqual(Math.ceil(Math.log2(leaves.length)));
+          expect(verifyMerkleProof(leaf, proof, root)).toBe(true);
+        });
+      }),
+      { numRuns: 150 },
+    );
   });
 
-  it('refuses a wrong leaf, another index\'s leaf, a flipped direction and a wrong root', () => {
-    fc.assert(fc.property(arbLeaves(2, 40), fc.nat(), fc.nat(), fc.uint8Array({ minLength: 32, maxLength: 32 }), (leaves, a, b, stranger) => {
-      const i = a % leaves.length;
-      const j = b % leaves.length;
-      const root = merkleRoot(leaves);
-      const proof = merkleProof(leaves, i);
-      fc.pre(!leaves.some((l) => bytesEqual(l, stranger)));
-      expect(verifyMerkleProof(stranger, proof, root)).toBe(false);
-      if (j !== i) expect(verifyMerkleProof(leaves[j]!, proof, root)).toBe(false);
-      const k = b % proof.length;
-      const flipped = proof.map((s, n) => (n === k ? { ...s, left: !s.left } : s));
-      expect(verifyMerkleProof(leaves[i]!, flipped, root)).toBe(false);
-      expect(verifyMerkleProof(leaves[i]!, proof, merkleRoot(leaves.slice(1)))).toBe(false);
-    }), { numRuns: 300 });
+  it("refuses a wrong leaf, another index's leaf, a flipped direction and a wrong root", () => {
+    fc.assert(
+      fc.property(arbLeaves(2, 40), fc.nat(), fc.nat(), fc.uint8Array({ minLength: 32, maxLength: 32 }), (leaves, a, b, stranger) => {
+        const i = a % leaves.length;
+        const j = b % leaves.length;
+        const root = merkleRoot(leaves);
+        const proof = merkleProof(leaves, i);
+        fc.pre(!leaves.some((l) => bytesEqual(l, stranger)));
+        expect(verifyMerkleProof(stranger, proof, root)).toBe(false);
+        if (j !== i) expect(verifyMerkleProof(leaves[j]!, proof, root)).toBe(false);
+        const k = b % proof.length;
+        const flipped = proof.map((s, n) => (n === k ? { ...s, left: !s.left } : s));
+        expect(verifyMerkleProof(leaves[i]!, flipped, root)).toBe(false);
+        expect(verifyMerkleProof(leaves[i]!, proof, merkleRoot(leaves.slice(1)))).toBe(false);
+      }),
+      { numRuns: 300 },
+    );
   });
 
   it('gives different leaf lists different roots (reorder, append, duplicate last, drop)', () => {
-    fc.assert(fc.property(arbLeaves(1, 20), (leaves) => {
-      const root = toHex(merkleRoot(leaves));
-      const variants = [[...leaves, leaves[leaves.length - 1]!], leaves.slice(0, -1), [...leaves, new Uint8Array(32)]];
-      if (leaves.length > 1) variants.push([...leaves].reverse());
-      for (const v of variants) expect(toHex(merkleRoot(v))).not.toBe(root);
-    }), { numRuns: 200 });
+    fc.assert(
+      fc.property(arbLeaves(1, 20), (leaves) => {
+        const root = toHex(merkleRoot(leaves));
+        const variants = [[...leaves, leaves[leaves.length - 1]!], leaves.slice(0, -1), [...leaves, new Uint8Array(32)]];
+        if (leaves.length > 1) variants.push([...leaves].reverse());
+        for (const v of variants) expect(toHex(merkleRoot(v))).not.toBe(root);
+      }),
+      { numRuns: 200 },
+    );
   });
 
   it('hashes leaves and nodes with distinct prefixes and carries an odd node up', () => {

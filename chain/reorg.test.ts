@@ -68,7 +68,8 @@ describe('rolling back to a heavier fork', () => {
     const g = { hash: chain.genesisHash, height: 0n };
     const cp1 = { hash: b1.hash, height: 1n };
     const cp2 = { hash: b2.hash, height: 2n };
-    const votes = (s: typeof g, t: typeof g, who = [c1, c2, c3]) => who.map((w) => encodeVote(signVote(chain.genesisHash, s, t, w.key, w.address)));
+    const votes = (s: typeof g, t: typeof g, who = [c1, c2, c3]) =>
+      who.map((w) => encodeVote(signVote(chain.genesisHash, s, t, w.key, w.address)));
     // Two of three votes are no quorum (floor(2*3/3)+1 = 3).
     await chain.addVotes(votes(g, cp1, [c1, c2]));
     expect(chain.finality.justified.height).toBe(0n);
@@ -99,8 +100,14 @@ describe('rolling back to a heavier fork', () => {
   it("keeps a coordinator's vote promise across a restart: it never casts two votes for one height", async () => {
     // `chain` is coordinator c2's node; the other stores stand for c1's and c3's.
     const chain = await open();
-    const b1 = (await (await open()).buildBlock([transfer(alice, bob.address, 1n, 0n, spec)], c1.key, c1.address, after(chain, spec.outOfTurnDelayMs))).block;
-    const b1alt = (await (await open()).buildBlock([transfer(alice, carol.address, 1n, 0n, spec)], c3.key, c3.address, after(chain, spec.outOfTurnDelayMs + 1))).block;
+    const b1 = (
+      await (await open()).buildBlock([transfer(alice, bob.address, 1n, 0n, spec)], c1.key, c1.address, after(chain, spec.outOfTurnDelayMs))
+    ).block;
+    const b1alt = (
+      await (
+        await open()
+      ).buildBlock([transfer(alice, carol.address, 1n, 0n, spec)], c3.key, c3.address, after(chain, spec.outOfTurnDelayMs + 1))
+    ).block;
     await chain.importBlock(b1);
     expect(await chain.voteOnHead(c2.key, c2.address)).toBeDefined();
     expect(await chain.voteOnHead(c2.key, c2.address)).toBeUndefined();
@@ -116,7 +123,9 @@ describe('rolling back to a heavier fork', () => {
     await reopened.buildBlock([], c1.key, c1.address, after(reopened, spec.outOfTurnDelayMs));
     expect(await reopened.voteOnHead(c2.key, c2.address)).toBeDefined();
     await reopened.rollbackTo(1n);
-    await expect(reopened.buildBlock([], c1.key, c1.address, after(reopened, spec.outOfTurnDelayMs))).rejects.toMatchObject({ code: BlockErrorCode.ALREADY_SEALED });
+    await expect(reopened.buildBlock([], c1.key, c1.address, after(reopened, spec.outOfTurnDelayMs))).rejects.toMatchObject({
+      code: BlockErrorCode.ALREADY_SEALED,
+    });
     await reopened.store.close();
   });
 });

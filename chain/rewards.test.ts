@@ -2,7 +2,13 @@ import { describe, expect, it } from 'vitest';
 import { contributionReward, FULL_WORK_RATIO, qualityFromWork } from './rewards.js';
 import { ALC, type RewardPolicy } from './spec.js';
 
-const policy: RewardPolicy = { contributionBase: ALC / 10n, minQuality: 1000, maxQuality: 10_000, inferenceShare: ALC / 20n, maxStaleness: 4n };
+const policy: RewardPolicy = {
+  contributionBase: ALC / 10n,
+  minQuality: 1000,
+  maxQuality: 10_000,
+  inferenceShare: ALC / 20n,
+  maxStaleness: 4n,
+};
 
 describe('reward formula', () => {
   it('pays in proportion to verified work: half the work, half the multiplier', () => {
@@ -20,6 +26,6 @@ describe('reward formula', () => {
 
   it('reward = contributionBase * quality / 1000', () => {
     expect(contributionReward(policy, 1000)).toBe(ALC / 10n);
-    expect(contributionReward(policy, 6667)).toBe((ALC / 10n) * 6667n / 1000n);
+    expect(contributionReward(policy, 6667)).toBe(((ALC / 10n) * 6667n) / 1000n);
   });
 });

@@ -87,9 +87,17 @@ describe('TxPool', () => {
       const { block } = await chain.buildBlock([a0, rival], coordinator.key, coordinator.address, nextTimestamp(chain));
       expect(block.txs.map((x) => x.hash)).toEqual([a0.hash, rival.hash]);
 
-      const dropped = pool.rebase(chain.state, block.txs.map((x) => x.hash));
+      const dropped = pool.rebase(
+        chain.state,
+        block.txs.map((x) => x.hash),
+      );
       const reasons = new Map(dropped.map((d: { tx: SignedTx; error: TxError }) => [d.tx.hash, d.error.code]));
-      expect(reasons).toEqual(new Map([[a1.hash, TxErrorCode.BAD_NONCE], [a2.hash, TxErrorCode.INSUFFICIENT_BALANCE]]));
+      expect(reasons).toEqual(
+        new Map([
+          [a1.hash, TxErrorCode.BAD_NONCE],
+          [a2.hash, TxErrorCode.INSUFFICIENT_BALANCE],
+        ]),
+      );
       expect(pool.take(10).map((x) => x.hash)).toEqual([b0.hash]);
       expect(pool.get(a0.hash)).toBeUndefined();
       expect(pool.get(a1.hash)).toBeUndefined();

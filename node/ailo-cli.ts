@@ -27,10 +27,19 @@ async function main(argv: string[]): Promise<number> {
   const { values } = parseArgs({
     args: rest,
     options: {
-      data: { type: 'string' }, node: { type: 'string' }, key: { type: 'string' }, to: { type: 'string' }, amount: { type: 'string' },
-      wait: { type: 'boolean', default: false }, out: { type: 'string' }, name: { type: 'string', default: 'ailo-network' },
-      'chain-id': { type: 'string' }, coordinators: { type: 'string', default: '1' },
-      'period-ms': { type: 'string', default: '2000' }, model: { type: 'string', default: 'ailo-1b' }, quiet: { type: 'boolean', default: false },
+      data: { type: 'string' },
+      node: { type: 'string' },
+      key: { type: 'string' },
+      to: { type: 'string' },
+      amount: { type: 'string' },
+      wait: { type: 'boolean', default: false },
+      out: { type: 'string' },
+      name: { type: 'string', default: 'ailo-network' },
+      'chain-id': { type: 'string' },
+      coordinators: { type: 'string', default: '1' },
+      'period-ms': { type: 'string', default: '2000' },
+      model: { type: 'string', default: 'ailo-1b' },
+      quiet: { type: 'boolean', default: false },
       help: { type: 'boolean', short: 'h' },
     },
     strict: true,
@@ -48,8 +57,11 @@ async function main(argv: string[]): Promise<number> {
       return auditCommand({ data: values.data, node: values.node, quiet: values.quiet });
     case 'send':
       await sendCommand({
-        key: need(values.key, '--key FILE'), to: need(values.to, '--to ADDRESS'), amount: need(values.amount, '--amount ALC'),
-        node: values.node ?? (process.env.AILO_NODE || `http://127.0.0.1:${DEFAULT_PORT}`), wait: values.wait,
+        key: need(values.key, '--key FILE'),
+        to: need(values.to, '--to ADDRESS'),
+        amount: need(values.amount, '--amount ALC'),
+        node: values.node ?? (process.env.AILO_NODE || `http://127.0.0.1:${DEFAULT_PORT}`),
+        wait: values.wait,
       });
       return 0;
     case 'key':
@@ -63,15 +75,22 @@ async function main(argv: string[]): Promise<number> {
     case 'genesis':
       if (sub !== 'new') break;
       genesisNewCommand({
-        out: need(values.out, '--out DIR'), name: values.name, chainId: values['chain-id'], coordinators: values.coordinators,
-        periodMs: values['period-ms'], model: values.model,
+        out: need(values.out, '--out DIR'),
+        name: values.name,
+        chainId: values['chain-id'],
+        coordinators: values.coordinators,
+        periodMs: values['period-ms'],
+        model: values.model,
       });
       return 0;
   }
   throw new Error(`unknown command "${argv.join(' ')}"; run ailo --help`);
 }
 
-main(process.argv.slice(2)).then((code) => process.exit(code), (err: Error) => {
-  console.error(`ailo: ${err.message}`);
-  process.exit(1);
-});
+main(process.argv.slice(2)).then(
+  (code) => process.exit(code),
+  (err: Error) => {
+    console.error(`ailo: ${err.message}`);
+    process.exit(1);
+  },
+);

@@ -24,7 +24,10 @@ async function getText(nodeUrl: string, path: string): Promise<string> {
     if (!res.ok) throw await nodeErrorOf(res, path);
     return await res.text();
   } catch (err) {
-    if (err instanceof NodeError) throw new SourceError(`${nodeUrl}${path}: ${err.unanswered ? 'cannot reach it' : `answered ${err.status}`}: ${err.message}`, { cause: err });
+    if (err instanceof NodeError)
+      throw new SourceError(`${nodeUrl}${path}: ${err.unanswered ? 'cannot reach it' : `answered ${err.status}`}: ${err.message}`, {
+        cause: err,
+      });
     throw err;
   }
 }
@@ -45,7 +48,8 @@ export function fetchGenesisText(nodeUrl: string): Promise<string> {
 /** The final block a node reports, read before the replay starts (the votes it serves must prove it). */
 export async function claimedFinal(nodeUrl: string): Promise<{ height: bigint; hash: Hex } | undefined> {
   const head = (await getJson(nodeUrl, `/api/chain/head`)) as { finalizedHeight?: unknown; finalizedHash?: unknown };
-  if (typeof head.finalizedHeight !== 'string' || !/^[0-9]+$/.test(head.finalizedHeight) || !isHex(head.finalizedHash, 32)) return undefined;
+  if (typeof head.finalizedHeight !== 'string' || !/^[0-9]+$/.test(head.finalizedHeight) || !isHex(head.finalizedHash, 32))
+    return undefined;
   return { height: BigInt(head.finalizedHeight), hash: head.finalizedHash.toLowerCase() as Hex };
 }
 
@@ -54,7 +58,8 @@ export async function* httpVotes(nodeUrl: string, pageSize = 10_000): AsyncGener
   let from = 0n;
   for (;;) {
     const page = (await getJson(nodeUrl, `/api/chain/votes?from=${from}&limit=${pageSize}`)) as { votes?: unknown };
-    if (!Array.isArray(page.votes) || !page.votes.every((v) => isHex(v))) throw new SourceError(`${nodeUrl} answered /api/chain/votes in an unknown shape`);
+    if (!Array.isArray(page.votes) || !page.votes.every((v) => isHex(v)))
+      throw new SourceError(`${nodeUrl} answered /api/chain/votes in an unknown shape`);
     const votes = (page.votes as Hex[]).map((v) => fromHex(v));
     yield votes;
     if (votes.length < pageSize) return;

@@ -52,23 +52,40 @@ async function main(): Promise<void> {
   const logger = createLogger(parseLogLevel(values['log-level']), format);
   const node = await AiloNode.start({
     logger,
-    data: values.data, port, host: values.host, genesisFile: values.genesis, coordinatorKeyFile: values['coordinator-key'],
+    data: values.data,
+    port,
+    host: values.host,
+    genesisFile: values.genesis,
+    coordinatorKeyFile: values['coordinator-key'],
     federation: values['no-federation'] ? undefined : {},
-    peers: values.peers ? values.peers.split(',').map((p) => p.trim()).filter(Boolean) : [], publicUrl: values['public-url'],
+    peers: values.peers
+      ? values.peers
+          .split(',')
+          .map((p) => p.trim())
+          .filter(Boolean)
+      : [],
+    publicUrl: values['public-url'],
   });
   const p = node.prepared;
   logger.info(`ailo-node: ${p.networkName} (chainId ${p.spec.chainId}) at height ${node.chain.height}, head ${node.chain.head.hash}`);
-  logger.info(p.coordinator ? `coordinator ${p.coordinator.address}: sealing blocks${node.federation ? `, training rounds on model version ${node.federation.version}` : ''}` : 'follower: not a coordinator of this chain');
+  logger.info(
+    p.coordinator
+      ? `coordinator ${p.coordinator.address}: sealing blocks${node.federation ? `, training rounds on model version ${node.federation.version}` : ''}`
+      : 'follower: not a coordinator of this chain',
+  );
   logger.info(`listening on ${node.url} (status: ${node.url}/api/status)`, { peers: node.network.peers.active().length });
   let stopping = false;
   const shutdown = (signal: string): void => {
     if (stopping) return;
     stopping = true;
     logger.info(`${signal}: stopping`);
-    node.stop().then(() => process.exit(0), (err: Error) => {
-      logger.error(err.message);
-      process.exit(1);
-    });
+    node.stop().then(
+      () => process.exit(0),
+      (err: Error) => {
+        logger.error(err.message);
+        process.exit(1);
+      },
+    );
   };
   process.on('SIGINT', () => shutdown('SIGINT'));
   process.on('SIGTERM', () => shutdown('SIGTERM'));

@@ -28,17 +28,21 @@ describe('SIGKILL at any moment', () => {
         expect(r.json.status, `round ${round}: ${hash}`).toBe('confirmed');
         expect(r.json.height).toBe(height);
       }
-      nonce = BigInt((await get(`${node.url}/api/ledger/account/${(await signedTransfer(102, bob.address, 1n, 0n, net.network)).from}`)).json.nonce);
+      nonce = BigInt(
+        (await get(`${node.url}/api/ledger/account/${(await signedTransfer(102, bob.address, 1n, 0n, net.network)).from}`)).json.nonce,
+      );
       const target = confirmed.size + 15 + round * 7;
       let killed = false;
       const posted: string[] = [];
       // Transfers stream in without waiting for blocks, while another loop watches for confirmations.
       const sender = (async () => {
         while (!killed) {
-          const r = await post(`${node.url}/api/ledger/transfer`, await signedTransfer(102, bob.address, 1n, nonce, net.network)).catch((err: Error) => {
-            if (killed) return undefined;
-            throw err;
-          });
+          const r = await post(`${node.url}/api/ledger/transfer`, await signedTransfer(102, bob.address, 1n, nonce, net.network)).catch(
+            (err: Error) => {
+              if (killed) return undefined;
+              throw err;
+            },
+          );
           if (!r) return;
           if (r.status !== 202) throw new Error(`transfer refused: ${JSON.stringify(r.json)}`);
           posted.push(r.json.hash as string);

@@ -89,7 +89,9 @@ export function prepareDataDir(o: DataDirOptions): PreparedDataDir {
     if (existsSync(storedGenesisPath)) {
       const stored = readGenesis(storedGenesisPath);
       if (genesisBlock(stored.parsed.spec).block.hash !== genesisBlock(parsed.spec).block.hash) {
-        throw new ConfigError(`${o.data} holds the chain of another genesis (${storedGenesisPath}); use that genesis or another --data folder`);
+        throw new ConfigError(
+          `${o.data} holds the chain of another genesis (${storedGenesisPath}); use that genesis or another --data folder`,
+        );
       }
     } else {
       writeFileSync(storedGenesisPath, genesisText);

@@ -7,7 +7,10 @@ const composeBinary = ['/usr/bin/docker-compose', '/usr/local/bin/docker-compose
 
 describe('docker-compose.yml', () => {
   it.skipIf(!composeBinary)('validates and runs three coordinators, a follower and a miner', () => {
-    const services = execFileSync(composeBinary!, ['-f', 'docker-compose.yml', 'config', '--services'], { encoding: 'utf8' }).trim().split('\n').sort();
+    const services = execFileSync(composeBinary!, ['-f', 'docker-compose.yml', 'config', '--services'], { encoding: 'utf8' })
+      .trim()
+      .split('\n')
+      .sort();
     expect(services).toEqual(['c1', 'c2', 'c3', 'follower', 'miner']);
   });
 

@@ -28,15 +28,25 @@ export class LedgerService {
   /** Equivocation reports refused for evidence that proves nothing, by hash (bounded). */
   private readonly badEvidence = new Map<string, TxError>();
 
-  constructor(readonly chain: Chain, readonly verifier: SignatureVerifier, warn: (line: string) => void = console.warn) {
+  constructor(
+    readonly chain: Chain,
+    readonly verifier: SignatureVerifier,
+    warn: (line: string) => void = console.warn,
+  ) {
     this.pool = new TxPool(chain.spec, chain.state);
     this.network = networkDomain(chain.spec);
     chain.onBlock((block) => {
-      const dropped = this.pool.rebase(chain.state, block.txs.map((t) => t.hash));
+      const dropped = this.pool.rebase(
+        chain.state,
+        block.txs.map((t) => t.hash),
+      );
       for (const { tx, error } of dropped) warn(`pool: dropped ${tx.hash}: ${error.message}`);
     });
     chain.onRollback((removed) => {
-      const txs = removed.slice().reverse().flatMap((b) => b.txs);
+      const txs = removed
+        .slice()
+        .reverse()
+        .flatMap((b) => b.txs);
       for (const { tx, error } of this.pool.restore(chain.state, txs)) warn(`pool: dropped ${tx.hash} after a reorg: ${error.message}`);
       // Announce what came back, so peers that never saw it (e.g. across a healed partition) can seal it.
       for (const tx of txs) if (this.pool.get(tx.hash)) for (const listener of this.added) listener(tx);
@@ -54,16 +64,21 @@ export class LedgerService {
     if (claimed.chainId !== here.chainId || claimed.genesisHash !== here.genesisHash) {
       const [there] = await this.verifier.recoverMany([signingDigest(tx.tx, claimed)], [tx.tx.signature]);
       const what = there === expected ? `it is signed by ${expected} for another network` : 'it names another network';
-      throw new TxError(TxErrorCode.WRONG_CHAIN,
-        `${what} (${networkText(claimed)}); this node's network is ${networkText(here)}: sign it again for this network`);
+      throw new TxError(
+        TxErrorCode.WRONG_CHAIN,
+        `${what} (${networkText(claimed)}); this node's network is ${networkText(here)}: sign it again for this network`,
+      );
     }
     const [signer] = await this.verifier.recoverMany([signingDigest(tx.tx, here)], [tx.tx.signature]);
     if (signer !== expected) {
-      throw new TxError(TxErrorCode.BAD_SIGNATURE,
+      throw new TxError(
+        TxErrorCode.BAD_SIGNATURE,
         `signature is not by ${expected} for this network (${networkText(here)}); it recovers to ${signer ?? 'no key'}. ` +
-        'A signature made for another network recovers to a different address here: sign it again for this network');
+          'A signature made for another network recovers to a different address here: sign it again for this network',
+      );
     }
-    if (await this.chain.store.txLocation(tx.hash)) throw new TxError(TxErrorCode.DUPLICATE, `transaction ${tx.hash} is already in a block`);
+    if (await this.chain.store.txLocation(tx.hash))
+      throw new TxError(TxErrorCode.DUPLICATE, `transaction ${tx.hash} is already in a block`);
     // Evidence is checked in pure JS (two signature recoveries); the same bogus report sent again is answered from memory.
     const refused = this.badEvidence.get(tx.hash);
     if (refused) throw refused;

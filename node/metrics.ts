@@ -22,14 +22,19 @@ export class NodeMetrics {
   readonly registry = new Registry();
   readonly contentType = this.registry.contentType;
 
-  constructor(private readonly chain: Chain, private readonly o: MetricSources) {
+  constructor(
+    private readonly chain: Chain,
+    private readonly o: MetricSources,
+  ) {
     const r = this.registry;
     collectDefaultMetrics({ register: r });
     const started = Date.now();
     /** A gauge whose value is read at scrape time; `undefined` leaves it out of the scrape. */
     const gauge = (name: string, help: string, read: () => number | bigint | undefined): void => {
       new Gauge({
-        name, help, registers: [r],
+        name,
+        help,
+        registers: [r],
         collect() {
           const v = read();
           this.reset();
@@ -40,7 +45,9 @@ export class NodeMetrics {
     /** A counter kept elsewhere (the peer network's), read at scrape time. */
     const counted = (name: string, help: string, read: () => number): void => {
       new Counter({
-        name, help, registers: [r],
+        name,
+        help,
+        registers: [r],
         collect() {
           this.reset();
           this.inc(read());
@@ -53,9 +60,17 @@ export class NodeMetrics {
     gauge('ailo_peers', 'Peers that answered within the last minute.', () => o.network()?.peers.reachable(60_000) ?? 0);
     gauge('ailo_peers_known', 'Peers known, banned ones included.', () => o.network()?.peers.list().length ?? 0);
     gauge('ailo_txpool_pending', 'Transactions waiting for a block.', () => o.ledger.pool.size);
-    const blocks = new Counter({ name: 'ailo_blocks_applied_total', help: 'Blocks verified and committed since start (sealed here or received).', registers: [r] });
+    const blocks = new Counter({
+      name: 'ailo_blocks_applied_total',
+      help: 'Blocks verified and committed since start (sealed here or received).',
+      registers: [r],
+    });
     const txs = new Counter({ name: 'ailo_txs_applied_total', help: 'Transactions verified and committed since start.', registers: [r] });
-    const rolledBack = new Counter({ name: 'ailo_blocks_rolled_back_total', help: 'Blocks taken off the canonical chain by reorgs.', registers: [r] });
+    const rolledBack = new Counter({
+      name: 'ailo_blocks_rolled_back_total',
+      help: 'Blocks taken off the canonical chain by reorgs.',
+      registers: [r],
+    });
     chain.onBlock((block) => {
       blocks.inc();
       txs.inc(block.txs.length);

@@ -91,15 +91,34 @@ export class AiloNode {
       const stats = new NetworkStats();
       // Rounds run on the first coordinator named in genesis; every other node forwards the round routes to it.
       const roundCoordinator = prepared.spec.coordinators[0]!;
-      const federation = prepared.coordinator?.address === roundCoordinator && o.federation
-        ? await FederationService.start({ dataDir: o.data, ledger, stats, key: prepared.coordinator.key, coordinator: prepared.coordinator.address, config: o.federation, log })
-        : undefined;
+      const federation =
+        prepared.coordinator?.address === roundCoordinator && o.federation
+          ? await FederationService.start({
+              dataDir: o.data,
+              ledger,
+              stats,
+              key: prepared.coordinator.key,
+              coordinator: prepared.coordinator.address,
+              config: o.federation,
+              log,
+            })
+          : undefined;
       if (federation) opened.push(() => federation.stop());
       // Created once the server knows its own address; no request reaches the routes before that.
       let network: PeerNetwork | undefined;
-      const metrics = new NodeMetrics(chain, { ledger, network: () => network, round: federation ? () => federation.roundStatus() : undefined });
+      const metrics = new NodeMetrics(chain, {
+        ledger,
+        network: () => network,
+        round: federation ? () => federation.roundStatus() : undefined,
+      });
       const app = createApp((router) => {
-        statusRoutes(router, { networkName: prepared.networkName, ledger, stats, coordinator: prepared.coordinator?.address, peers: () => network?.peers.reachable(60_000) ?? 0 });
+        statusRoutes(router, {
+          networkName: prepared.networkName,
+          ledger,
+          stats,
+          coordinator: prepared.coordinator?.address,
+          peers: () => network?.peers.reachable(60_000) ?? 0,
+        });
         p2pRoutes(router, chain, () => network!, o.gossipLimits);
         opsRoutes(router, { chain, metrics, network: () => network });
         ledgerRoutes(router, ledger);
@@ -123,15 +142,36 @@ export class AiloNode {
       const origin = new URL(self).origin;
       const domain = genesisBlock(prepared.spec).block.hash;
       network = new PeerNetwork(
-        chain, ledger, new PeerSet(origin, o.peers ?? [], now, new Set(prepared.spec.coordinators)),
-        new NodeIdentity(prepared.nodeKey.key, origin, domain, now), new RequestAuthenticator(domain, origin, verifier, now), log,
+        chain,
+        ledger,
+        new PeerSet(origin, o.peers ?? [], now, new Set(prepared.spec.coordinators)),
+        new NodeIdentity(prepared.nodeKey.key, origin, domain, now),
+        new RequestAuthenticator(domain, origin, verifier, now),
+        log,
       );
       network.start();
-      const producer = prepared.coordinator ? new BlockProducer(ledger, prepared.coordinator.key, prepared.coordinator.address, { warn, error: o.log ?? ((line) => logger.error(line)) }, undefined, () => network?.isSyncing ?? false, now) : undefined;
+      const producer = prepared.coordinator
+        ? new BlockProducer(
+            ledger,
+            prepared.coordinator.key,
+            prepared.coordinator.address,
+            { warn, error: o.log ?? ((line) => logger.error(line)) },
+            undefined,
+            () => network?.isSyncing ?? false,
+            now,
+          )
+        : undefined;
       producer?.start();
       const net = network;
       const voter = prepared.coordinator
-        ? new FinalityVoter(chain, prepared.coordinator.key, prepared.coordinator.address, (vote) => net.broadcastVote(vote), warn, () => net.isSyncing)
+        ? new FinalityVoter(
+            chain,
+            prepared.coordinator.key,
+            prepared.coordinator.address,
+            (vote) => net.broadcastVote(vote),
+            warn,
+            () => net.isSyncing,
+          )
         : undefined;
       voter?.start();
       // Equivocation this node witnesses becomes an `equivocation` transaction, signed with its coordinator key or,

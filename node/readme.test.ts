@@ -20,7 +20,10 @@ const root = new URL('..', import.meta.url).pathname;
 function tryItCommands(readme: string): string[] {
   const block = /Try it:\s*```sh\n([\s\S]*?)```/.exec(readme);
   if (!block) throw new Error('README has no "Try it:" sh block');
-  return block[1]!.split('\n').map((l) => l.trim()).filter((l) => l !== '' && !l.startsWith('#'));
+  return block[1]!
+    .split('\n')
+    .map((l) => l.trim())
+    .filter((l) => l !== '' && !l.startsWith('#'));
 }
 
 async function freePort(): Promise<number> {
@@ -42,11 +45,17 @@ describe('README "Try it", as written', () => {
     port = await freePort();
     // `npm start -- --port N --data DIR`, as the README says options are passed.
     node = spawn('npm', ['start', '--', '--port', String(port), '--data', join(dir, 'data'), '--no-federation'], {
-      cwd: root, stdio: ['ignore', 'pipe', 'pipe'], detached: true,
+      cwd: root,
+      stdio: ['ignore', 'pipe', 'pipe'],
+      detached: true,
     });
     node.stdout!.on('data', (d) => (log += d));
     node.stderr!.on('data', (d) => (log += d));
-    await waitFor('the node to answer', async () => (await fetch(`http://127.0.0.1:${port}/api/status`).catch(() => undefined))?.ok || undefined, 90_000);
+    await waitFor(
+      'the node to answer',
+      async () => (await fetch(`http://127.0.0.1:${port}/api/status`).catch(() => undefined))?.ok || undefined,
+      90_000,
+    );
   }, 120_000);
 
   afterAll(async () => {
@@ -69,7 +78,11 @@ describe('README "Try it", as written', () => {
       const command = written.replaceAll('127.0.0.1:8645', `127.0.0.1:${port}`).replaceAll('data/', `${join(dir, 'data')}/`);
       try {
         // AILO_NODE: the node the CLI commands use when they name none (the README's rely on the default port).
-        const { stdout } = await run('bash', ['-c', command], { cwd: root, timeout: 90_000, env: { ...process.env, AILO_NODE: `http://127.0.0.1:${port}` } });
+        const { stdout } = await run('bash', ['-c', command], {
+          cwd: root,
+          timeout: 90_000,
+          env: { ...process.env, AILO_NODE: `http://127.0.0.1:${port}` },
+        });
         outputs.push(stdout);
       } catch (err) {
         throw new Error(`README command failed: ${written}\n${(err as { stderr?: string }).stderr ?? String(err)}\nnode log:\n${log}`);
@@ -99,8 +112,12 @@ describe('README and npm set-up, as a newcomer meets them', () => {
     expect(stderr).not.toMatch(/warn|Unknown project config/i);
   });
 
-  it.each(['ailo', 'ailo-node', 'ailo-trainer', 'ailo-miner'])('`npx %s --help` runs from a clone (the bins are not on PATH)', async (bin) => {
-    const { stdout } = await run('npx', ['--no-install', bin, '--help'], { cwd: root, timeout: 60_000 });
-    expect(stdout).toContain(bin);
-  }, 70_000);
+  it.each(['ailo', 'ailo-node', 'ailo-trainer', 'ailo-miner'])(
+    '`npx %s --help` runs from a clone (the bins are not on PATH)',
+    async (bin) => {
+      const { stdout } = await run('npx', ['--no-install', bin, '--help'], { cwd: root, timeout: 60_000 });
+      expect(stdout).toContain(bin);
+    },
+    70_000,
+  );
 });

@@ -23,7 +23,10 @@ export function parseAlc(input: string): AmountParse {
   const [wholePart, ...rest] = text.split('.');
   const commas = (wholePart!.match(/,/g) ?? []).length;
   if (commas === 1 && rest.length === 0) {
-    return { ok: false, problem: `"${text}" is ambiguous: a comma may be a decimal mark or a thousands separator; write ${text.replace(',', '')} or ${text.replace(',', '.')} (a point is the decimal mark)` };
+    return {
+      ok: false,
+      problem: `"${text}" is ambiguous: a comma may be a decimal mark or a thousands separator; write ${text.replace(',', '')} or ${text.replace(',', '.')} (a point is the decimal mark)`,
+    };
   }
   if (/^\d{1,3}([, _'\u00a0\u2009\u202f]\d{3})+$/.test(wholePart!) && !(commas > 0 && /[ _'\u00a0\u2009\u202f]/.test(wholePart!))) {
     text = [wholePart!.replace(/[, _'\u00a0\u2009\u202f]/g, ''), ...rest].join('.');
@@ -33,7 +36,8 @@ export function parseAlc(input: string): AmountParse {
   if (!m || (m[1] === '' && (m[2] ?? '') === '')) return { ok: false, problem: 'write the amount as a number, e.g. 12.5' };
   const whole = m[1] || '0';
   const fraction = m[2] ?? '';
-  if (fraction.length > ALC_DECIMALS) return { ok: false, problem: `ALC has ${ALC_DECIMALS} decimal places; this amount has ${fraction.length}` };
+  if (fraction.length > ALC_DECIMALS)
+    return { ok: false, problem: `ALC has ${ALC_DECIMALS} decimal places; this amount has ${fraction.length}` };
   const value = BigInt(whole) * UNIT + BigInt(fraction.padEnd(ALC_DECIMALS, '0') || '0');
   if (value > MAX_U256) return { ok: false, problem: 'the amount is too large' };
   return { ok: true, value };

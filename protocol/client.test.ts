@@ -13,7 +13,10 @@ function scripted(script: (number | 'throw')[]): { fetch: typeof fetch; calls: (
   const fake = (async () => {
     const step = script[Math.min(i++, script.length - 1)]!;
     if (step === 'throw') throw new TypeError('Failed to fetch');
-    return new Response(JSON.stringify(step >= 400 ? { error: { code: `CODE_${step}`, message: `refused ${step}` } } : { status: step }), { status: step, headers: { 'retry-after': '7' } });
+    return new Response(JSON.stringify(step >= 400 ? { error: { code: `CODE_${step}`, message: `refused ${step}` } } : { status: step }), {
+      status: step,
+      headers: { 'retry-after': '7' },
+    });
   }) as typeof fetch;
   return { fetch: fake, calls: () => i };
 }
@@ -25,7 +28,13 @@ describe('NodeClient retries', () => {
     const { fetch, calls } = scripted(['throw', 502, 503, 200]);
     const waits: number[] = [];
     const events: RetryEvent[] = [];
-    const client = new NodeClient('http://node', { retry: POLICY, fetch, random: () => 0.5, onRetry: (e) => events.push(e), sleep: async (ms) => void waits.push(ms) });
+    const client = new NodeClient('http://node', {
+      retry: POLICY,
+      fetch,
+      random: () => 0.5,
+      onRetry: (e) => events.push(e),
+      sleep: async (ms) => void waits.push(ms),
+    });
     expect(await client.json('/api/task', {}, { what: 'task' })).toEqual({ status: 200 });
     expect(calls()).toBe(4);
     expect(waits).toEqual([500, 1000, 1500]);
@@ -48,7 +57,9 @@ describe('NodeClient retries', () => {
 
   it("gives up after the policy's attempts with UNREACHABLE, naming the request and the reason, the network error as cause", async () => {
     const { fetch, calls } = scripted(['throw']);
-    const err = (await new NodeClient('http://node', { retry: POLICY, fetch, ...quiet }).request('/x', {}, { what: 'tokens' }).catch((e: unknown) => e)) as NodeError;
+    const err = (await new NodeClient('http://node', { retry: POLICY, fetch, ...quiet })
+      .request('/x', {}, { what: 'tokens' })
+      .catch((e: unknown) => e)) as NodeError;
     expect(err).toMatchObject({ status: 0, code: 'UNREACHABLE', unanswered: true });
     expect(err.message).toMatch(/unreachable \(Failed to fetch\) on tokens after 4 attempts/);
     expect(err.cause).toBeInstanceOf(TypeError);
@@ -67,7 +78,11 @@ describe('NodeClient retries', () => {
     const res = await client.request('/api/task', async () => ({ method: 'POST', body: `signed ${++n}` }));
     expect([res.status, bodies]).toEqual([201, ['signed 1', 'signed 2', 'signed 3']]);
     const { fetch, calls } = scripted([201]);
-    const err = await new NodeClient('http://node', { retry: POLICY, fetch, ...quiet }).request('/api/task', async () => { throw new Error('the wallet is locked'); }).catch((e: unknown) => e);
+    const err = await new NodeClient('http://node', { retry: POLICY, fetch, ...quiet })
+      .request('/api/task', async () => {
+        throw new Error('the wallet is locked');
+      })
+      .catch((e: unknown) => e);
     expect([(err as Error).message, calls()]).toEqual(['the wallet is locked', 0]);
   });
 
@@ -77,15 +92,24 @@ describe('NodeClient retries', () => {
     const aborted = (async () => {
       throw new DOMException('aborted', 'AbortError');
     }) as typeof fetch;
-    for (const [o, c, init] of [[{ signal: abort.signal }, {}, {}], [{}, { signal: abort.signal }, {}], [{}, {}, { signal: abort.signal }]] as const) {
-      const err = await new NodeClient('http://node', { retry: POLICY, fetch: aborted, ...quiet, ...o }).request('/x', init, c).catch((e: unknown) => e);
+    for (const [o, c, init] of [
+      [{ signal: abort.signal }, {}, {}],
+      [{}, { signal: abort.signal }, {}],
+      [{}, {}, { signal: abort.signal }],
+    ] as const) {
+      const err = await new NodeClient('http://node', { retry: POLICY, fetch: aborted, ...quiet, ...o })
+        .request('/x', init, c)
+        .catch((e: unknown) => e);
       expect(err).toMatchObject({ status: 0, code: 'ABORTED' });
     }
   });
 
   it('adds the headers the client is given to every request', async () => {
     const seen: Record<string, string>[] = [];
-    const recording = (async (_url: string, init: RequestInit) => (seen.push(init.headers as Record<string, string>), new Response('{}'))) as typeof fetch;
+    const recording = (async (_url: string, init: RequestInit) => (
+      seen.push(init.headers as Record<string, string>),
+      new Response('{}')
+    )) as typeof fetch;
     let token = 'a';
     const client = new NodeClient('http://node', { fetch: recording, headers: () => ({ authorization: `Bearer ${token}` }) });
     await client.json('/api/account/me');

@@ -88,7 +88,10 @@ const describe = (err: unknown): string => {
 
 export class NodeClient {
   /** `baseUrl`: the node, e.g. http://127.0.0.1:8645 ('' in a page the node serves: its own origin). */
-  constructor(readonly baseUrl: string, private readonly o: ClientOptions = {}) {}
+  constructor(
+    readonly baseUrl: string,
+    private readonly o: ClientOptions = {},
+  ) {}
 
   url(path: string): string {
     return this.baseUrl + path;
@@ -124,10 +127,22 @@ export class NodeClient {
         cause = err;
       }
       if (attempt >= policy.attempts) {
-        throw new NodeError(0, 'UNREACHABLE', `the node is unreachable (${why}) on ${what} after ${attempt} attempt${attempt === 1 ? '' : 's'}`, undefined, { cause });
+        throw new NodeError(
+          0,
+          'UNREACHABLE',
+          `the node is unreachable (${why}) on ${what} after ${attempt} attempt${attempt === 1 ? '' : 's'}`,
+          undefined,
+          { cause },
+        );
       }
       const waitMs = backoffMs(policy, attempt, (this.o.random ?? Math.random)());
-      this.o.onRetry?.({ what, attempt, waitMs, why, line: `node unreachable (${why}) on ${what}; retry ${attempt} in ${(waitMs / 1000).toFixed(1)} s` });
+      this.o.onRetry?.({
+        what,
+        attempt,
+        waitMs,
+        why,
+        line: `node unreachable (${why}) on ${what}; retry ${attempt} in ${(waitMs / 1000).toFixed(1)} s`,
+      });
       await (this.o.sleep ?? sleepFor)(waitMs, signal);
     }
   }
@@ -141,12 +156,20 @@ export class NodeClient {
 
   /** POSTs `body` as JSON; a function body is called for each attempt, so that no retry repeats a single-use body. */
   postJson<T>(path: string, body: unknown, c: CallOptions = {}): Promise<T> {
-    const init = (b: unknown): RequestInit => ({ method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(b) });
+    const init = (b: unknown): RequestInit => ({
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify(b),
+    });
     return this.json<T>(path, typeof body === 'function' ? async () => init(await (body as () => Promise<unknown>)()) : init(body), c);
   }
 
   /** The bytes of a success (with its status and headers); a refusal throws its NodeError. */
-  async bytes(path: string, headers: Record<string, string> = {}, c: CallOptions = {}): Promise<{ status: number; bytes: Uint8Array; headers: Headers }> {
+  async bytes(
+    path: string,
+    headers: Record<string, string> = {},
+    c: CallOptions = {},
+  ): Promise<{ status: number; bytes: Uint8Array; headers: Headers }> {
     const res = await this.request(path, { headers }, c);
     if (!res.ok) throw await nodeErrorOf(res, c.what ?? path);
     return { status: res.status, bytes: new Uint8Array(await res.arrayBuffer()), headers: res.headers };

@@ -50,11 +50,14 @@ describe('dependency directions, checked by the compiler', () => {
 
   it('refuses chain -> node, trainer -> chain and browser code -> a Node module', async () => {
     expect((await buildLayers()).ok).toBe(true); // protocol's declarations, which chain and trainer compile against
-    const [chain, trainer, browser] = await withProbes({
-      [`chain/${probe}.ts`]: "import { repeatLimited } from '../node/log.js';\nexport const x = repeatLimited;\n",
-      [`trainer/${probe}.ts`]: "import { merkleRoot } from '../chain/merkle.js';\nexport const y = merkleRoot;\n",
-      [`wallet-ui/src/${probe}.ts`]: "import { readFileSync } from 'node:fs';\nexport const z = readFileSync;\n",
-    }, async () => [await checkLayer('chain'), await checkLayer('trainer'), await compileBrowser()] as const);
+    const [chain, trainer, browser] = await withProbes(
+      {
+        [`chain/${probe}.ts`]: "import { repeatLimited } from '../node/log.js';\nexport const x = repeatLimited;\n",
+        [`trainer/${probe}.ts`]: "import { merkleRoot } from '../chain/merkle.js';\nexport const y = merkleRoot;\n",
+        [`wallet-ui/src/${probe}.ts`]: "import { readFileSync } from 'node:fs';\nexport const z = readFileSync;\n",
+      },
+      async () => [await checkLayer('chain'), await checkLayer('trainer'), await compileBrowser()] as const,
+    );
     expect(chain.ok).toBe(false);
     expect(chain.out).toMatch(/node\/log\.ts' is not listed within the file list of project '.*chain\/tsconfig\.json'/);
     expect(trainer.ok).toBe(false);
@@ -64,10 +67,13 @@ describe('dependency directions, checked by the compiler', () => {
   }, 600_000);
 
   it('refuses protocol -> node and protocol -> a Node module', async () => {
-    const r = await withProbes({
-      [`protocol/${probe}-a.ts`]: "import { repeatLimited } from '../node/log.js';\nexport const x = repeatLimited;\n",
-      [`protocol/${probe}-b.ts`]: "import { readFileSync } from 'node:fs';\nexport const y = readFileSync;\n",
-    }, () => checkLayer('protocol'));
+    const r = await withProbes(
+      {
+        [`protocol/${probe}-a.ts`]: "import { repeatLimited } from '../node/log.js';\nexport const x = repeatLimited;\n",
+        [`protocol/${probe}-b.ts`]: "import { readFileSync } from 'node:fs';\nexport const y = readFileSync;\n",
+      },
+      () => checkLayer('protocol'),
+    );
     expect(r.ok).toBe(false);
     expect(r.out).toMatch(/node\/log\.ts' is not (under 'rootDir'|listed within the file list)/);
     expect(r.out).toMatch(/Cannot find module 'node:fs'/);

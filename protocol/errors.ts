@@ -13,7 +13,11 @@ export interface ErrorBody {
 export class AiloError extends Error {
   override name = 'AiloError';
 
-  constructor(readonly code: string, message: string, options?: { cause?: unknown }) {
+  constructor(
+    readonly code: string,
+    message: string,
+    options?: { cause?: unknown },
+  ) {
     super(message, options);
   }
 
@@ -38,7 +42,13 @@ export class AiloError extends Error {
 export class NodeError extends AiloError {
   override name = 'NodeError';
 
-  constructor(readonly status: number, code: string, message: string, readonly retryAfterSeconds?: number, options?: { cause?: unknown }) {
+  constructor(
+    readonly status: number,
+    code: string,
+    message: string,
+    readonly retryAfterSeconds?: number,
+    options?: { cause?: unknown },
+  ) {
     super(code, message, options);
   }
 
@@ -58,6 +68,10 @@ export async function nodeErrorOf(res: Response, what: string): Promise<NodeErro
     // not JSON: a proxy's page, or nothing
   }
   const retry = Number(res.headers.get('retry-after'));
-  return new NodeError(res.status, body?.error?.code ?? `HTTP_${res.status}`, body?.error?.message ?? `${what}: the node answered ${res.status} ${res.statusText}`.trim(),
-    Number.isFinite(retry) && retry > 0 ? retry : undefined);
+  return new NodeError(
+    res.status,
+    body?.error?.code ?? `HTTP_${res.status}`,
+    body?.error?.message ?? `${what}: the node answered ${res.status} ${res.statusText}`.trim(),
+    Number.isFinite(retry) && retry > 0 ? retry : undefined,
+  );
 }

@@ -43,7 +43,13 @@ export interface SubmitQuery {
 
 /** The path and query string of a submission: `/api/submit_gradient?wallet=0x..&taskId=0x..&modelVersion=N&loss=X&batchSize=N`. */
 export function submitPath(q: SubmitQuery): string {
-  const params = new URLSearchParams({ wallet: q.wallet, taskId: q.taskId, modelVersion: String(q.modelVersion), loss: String(q.loss), batchSize: String(q.batchSize) });
+  const params = new URLSearchParams({
+    wallet: q.wallet,
+    taskId: q.taskId,
+    modelVersion: String(q.modelVersion),
+    loss: String(q.loss),
+    batchSize: String(q.batchSize),
+  });
   return `/api/submit_gradient?${params}`;
 }
 
@@ -128,8 +134,17 @@ export type FederationErrorCode = keyof typeof FEDERATION_ERRORS;
  * back, not there, not this wallet's): a miner gives back a task refused with any other code, so it frees the wallet's slot at once.
  */
 export const TASK_CLOSED_CODES: ReadonlySet<string> = new Set<FederationErrorCode>([
-  'TASK_USED', 'TASK_EXPIRED', 'TASK_ABANDONED', 'TASK_REFUSED', 'UNKNOWN_TASK', 'TASK_NOT_YOURS',
+  'TASK_USED',
+  'TASK_EXPIRED',
+  'TASK_ABANDONED',
+  'TASK_REFUSED',
+  'UNKNOWN_TASK',
+  'TASK_NOT_YOURS',
   // A scored refusal closes the task too (one scored try per task).
-  'NO_IMPROVEMENT', 'NOT_TASK_SPECIFIC', 'TRAINED_ON_HELD_OUT', 'HURTS_HELD_OUT', 'OVERTRAINED', 'TOO_LITTLE_WORK',
+  'NO_IMPROVEMENT',
+  'NOT_TASK_SPECIFIC',
+  'TRAINED_ON_HELD_OUT',
+  'HURTS_HELD_OUT',
+  'OVERTRAINED',
+  'TOO_LITTLE_WORK',
 ]);
-

@@ -30,12 +30,21 @@ const BATCH = 8192;
  * `claimed` the final block the source says it has, if it says one.
  */
 export async function auditFinality(
-  spec: ChainSpec, hashes: readonly Hex[], votes: AsyncIterable<Uint8Array[]>, verifier: SignatureVerifier, claimed?: Checkpoint,
+  spec: ChainSpec,
+  hashes: readonly Hex[],
+  votes: AsyncIterable<Uint8Array[]>,
+  verifier: SignatureVerifier,
+  claimed?: Checkpoint,
 ): Promise<FinalityReport> {
   const { genesisHash } = networkDomain(spec);
   const tracker = new FinalityTracker(spec.coordinators, genesisHash);
   const report: FinalityReport = {
-    votes: 0, quorum: quorum(spec.coordinators.length), justified: { hash: genesisHash, height: 0n }, finalized: { hash: genesisHash, height: 0n }, equivocators: [], faults: [],
+    votes: 0,
+    quorum: quorum(spec.coordinators.length),
+    justified: { hash: genesisHash, height: 0n },
+    finalized: { hash: genesisHash, height: 0n },
+    equivocators: [],
+    faults: [],
   };
   const equivocators = new Set<Address>();
   for await (const page of votes) {
@@ -49,11 +58,17 @@ export async function auditFinality(
           report.faults.push({ what: `a stored finality vote is malformed: ${(err as Error).message}` });
         }
       }
-      const signers = await verifier.recoverMany(decoded.map((d) => voteDigest(genesisHash, d.source, d.target)), decoded.map((d) => d.signature));
+      const signers = await verifier.recoverMany(
+        decoded.map((d) => voteDigest(genesisHash, d.source, d.target)),
+        decoded.map((d) => d.signature),
+      );
       decoded.forEach((fields, i) => {
         const voter = signers[i];
         if (!voter || !spec.coordinators.includes(voter)) {
-          report.faults.push({ height: fields.target.height, what: `a stored finality vote for ${fields.target.hash} is signed by ${voter ?? 'no key'}, not a coordinator` });
+          report.faults.push({
+            height: fields.target.height,
+            what: `a stored finality vote for ${fields.target.hash} is signed by ${voter ?? 'no key'}, not a coordinator`,
+          });
           return;
         }
         const vote: Vote = { voter, ...fields };
@@ -70,9 +85,15 @@ export async function auditFinality(
   report.equivocators = [...equivocators];
   if (claimed && claimed.height > 0n) {
     if (hashes[Number(claimed.height)] !== claimed.hash) {
-      report.faults.push({ height: claimed.height, what: `the source claims block ${claimed.hash} final, but the replayed chain holds ${hashes[Number(claimed.height)] ?? 'nothing'} at that height` });
+      report.faults.push({
+        height: claimed.height,
+        what: `the source claims block ${claimed.hash} final, but the replayed chain holds ${hashes[Number(claimed.height)] ?? 'nothing'} at that height`,
+      });
     } else if (claimed.height > status.finalized.height) {
-      report.faults.push({ height: claimed.height, what: `the source claims block ${claimed.height} final, but its votes prove finality only up to ${status.finalized.height}` });
+      report.faults.push({
+        height: claimed.height,
+        what: `the source claims block ${claimed.height} final, but its votes prove finality only up to ${status.finalized.height}`,
+      });
     }
   }
   return report;

@@ -66,10 +66,20 @@ export async function replayChain(spec: ChainSpec, batches: AsyncIterable<RawBlo
   const state = new WorldState();
   state.apply(genesis.stateChanges);
   const report: AuditReport = {
-    chainId: spec.chainId, genesisHash: genesis.block.hash, headHeight: 0n, headHash: genesis.block.hash, blocks: 0,
-    txs: { transfer: 0, contribution: 0, model_version: 0, inference_reward: 0, equivocation: 0 }, proposers: new Map(), accounts: 0, convictions: [],
-    totalSupply: 0n, contributions: { total: 0, aggregated: 0, awaitingVersion: 0, rewards: 0n }, modelVersions: 0n,
-    faults: [], elapsedMs: 0,
+    chainId: spec.chainId,
+    genesisHash: genesis.block.hash,
+    headHeight: 0n,
+    headHash: genesis.block.hash,
+    blocks: 0,
+    txs: { transfer: 0, contribution: 0, model_version: 0, inference_reward: 0, equivocation: 0 },
+    proposers: new Map(),
+    accounts: 0,
+    convictions: [],
+    totalSupply: 0n,
+    contributions: { total: 0, aggregated: 0, awaitingVersion: 0, rewards: 0n },
+    modelVersions: 0n,
+    faults: [],
+    elapsedMs: 0,
   };
   const fault = (what: string, height?: bigint): void => {
     report.faults.push({ height, what });
@@ -146,7 +156,13 @@ export async function replayChain(spec: ChainSpec, batches: AsyncIterable<RawBlo
             report.contributions.aggregated += tx.contributions.length;
             break;
           case 'equivocation':
-            report.convictions.push({ offender: tx.offender, reporter: tx.reporter, kind: tx.kind, height: block.header.height, txHash: t.hash });
+            report.convictions.push({
+              offender: tx.offender,
+              reporter: tx.reporter,
+              kind: tx.kind,
+              height: block.header.height,
+              txHash: t.hash,
+            });
             break;
           case 'transfer':
           case 'inference_reward':
@@ -182,5 +198,6 @@ function summarizeState(state: WorldState, addresses: Set<Address>, report: Audi
   report.totalSupply = meta.totalSupply;
   report.modelVersions = meta.latestModelVersion;
   report.contributions.awaitingVersion = report.contributions.total - report.contributions.aggregated;
-  if (balances !== meta.totalSupply) report.faults.push({ what: `balances add up to ${balances}, but the recorded supply is ${meta.totalSupply}` });
+  if (balances !== meta.totalSupply)
+    report.faults.push({ what: `balances add up to ${balances}, but the recorded supply is ${meta.totalSupply}` });
 }

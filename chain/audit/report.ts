@@ -22,14 +22,18 @@ export function formatReport(r: AuditReport, source: string): string {
     `  contributions     ${r.contributions.total} (${r.contributions.aggregated} in published model versions, ` +
       `${r.contributions.awaitingVersion} awaiting one), rewards ${formatAlc(r.contributions.rewards)}`,
     `  model version     ${r.modelVersions}`,
-    ...(r.finality ? [
-      `  finality          ${r.finality.votes} coordinator votes checked against genesis (quorum ${r.finality.quorum}): ` +
-        `final to height ${r.finality.finalized.height}, justified to ${r.finality.justified.height} (Casper FFG)`,
-    ] : []),
-    ...(r.convictions.length > 0 || (r.finality?.equivocators.length ?? 0) > 0 ? [
-      `  equivocation      ${r.convictions.map((c) => `${toChecksumAddress(c.offender)} convicted at block ${c.height} (${c.kind})`).join('; ') || 'none convicted'}` +
-        `${r.finality?.equivocators.length ? `; conflicting votes held from ${r.finality.equivocators.map(toChecksumAddress).join(', ')}` : ''}`,
-    ] : []),
+    ...(r.finality
+      ? [
+          `  finality          ${r.finality.votes} coordinator votes checked against genesis (quorum ${r.finality.quorum}): ` +
+            `final to height ${r.finality.finalized.height}, justified to ${r.finality.justified.height} (Casper FFG)`,
+        ]
+      : []),
+    ...(r.convictions.length > 0 || (r.finality?.equivocators.length ?? 0) > 0
+      ? [
+          `  equivocation      ${r.convictions.map((c) => `${toChecksumAddress(c.offender)} convicted at block ${c.height} (${c.kind})`).join('; ') || 'none convicted'}` +
+            `${r.finality?.equivocators.length ? `; conflicting votes held from ${r.finality.equivocators.map(toChecksumAddress).join(', ')}` : ''}`,
+        ]
+      : []),
     `  replay speed      ${seconds.toFixed(2)} s, ${Math.round(txTotal / Math.max(seconds, 1e-3)).toLocaleString('en-US')} tx/s`,
   ];
   if (r.faults.length === 0) lines.push('', 'RESULT: OK, no faults');

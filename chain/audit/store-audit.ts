@@ -67,14 +67,17 @@ export async function auditStore(store: ChainStore, spec: ChainSpec, o: Omit<Rep
   for await (const e of store.txIndexEntries()) {
     const expected = txIndex.get(e.hash);
     if (expected === undefined) indexFault(`transaction index lists ${e.hash}, which no block holds`, e.height);
-    else if (expected !== `${e.height}:${e.index}`) indexFault(`transaction index puts ${e.hash} at ${e.height}:${e.index}, the block holds it at ${expected}`, e.height);
+    else if (expected !== `${e.height}:${e.index}`)
+      indexFault(`transaction index puts ${e.hash} at ${e.height}:${e.index}, the block holds it at ${expected}`, e.height);
     txIndex.delete(e.hash);
   }
-  for (const [hash, at] of txIndex) indexFault(`transaction ${hash} (block:index ${at}) is missing from the transaction index`, BigInt(at.split(':')[0]!));
+  for (const [hash, at] of txIndex)
+    indexFault(`transaction ${hash} (block:index ${at}) is missing from the transaction index`, BigInt(at.split(':')[0]!));
 
   for await (const e of store.historyEntries()) {
     const key = `${e.address}:${e.height}:${e.index}:${e.txHash}`;
-    if (!history.delete(key)) indexFault(`history of ${e.address} lists ${e.txHash} at ${e.height}:${e.index}, which no block puts there`, e.height);
+    if (!history.delete(key))
+      indexFault(`history of ${e.address} lists ${e.txHash} at ${e.height}:${e.index}, which no block puts there`, e.height);
   }
   for (const key of history) indexFault(`history entry ${key} is missing`);
 

@@ -38,8 +38,15 @@ export interface Block {
 }
 
 function headerFields(h: BlockHeader): RlpItem[] {
-  return [uintToRlp(h.chainId), uintToRlp(h.height), fromHex(h.parentHash, 32), uintToRlp(h.timestamp),
-    addressToBytes(h.proposer), fromHex(h.txRoot, 32), fromHex(h.stateRoot, 32)];
+  return [
+    uintToRlp(h.chainId),
+    uintToRlp(h.height),
+    fromHex(h.parentHash, 32),
+    uintToRlp(h.timestamp),
+    addressToBytes(h.proposer),
+    fromHex(h.txRoot, 32),
+    fromHex(h.stateRoot, 32),
+  ];
 }
 
 export function encodeHeader(h: BlockHeader): Uint8Array {

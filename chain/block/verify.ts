@@ -63,14 +63,16 @@ export function verifyBlock(ctx: ParentContext, block: Block, signers: (Address 
   if (signers[0] !== header.proposer) fail(BlockErrorCode.BAD_SIGNATURE, `seal is not signed by the proposer ${header.proposer}`);
   const violation = checkClique(spec, parent.header, header, ctx.recentProposers);
   if (violation) fail(BlockErrorCode[violation.code], violation.message);
-  if (new StateOverlay(ctx.state).convicted(header.proposer)) fail(BlockErrorCode.NOT_AUTHORIZED, `${header.proposer} was convicted of equivocation and may no longer seal blocks`);
+  if (new StateOverlay(ctx.state).convicted(header.proposer))
+    fail(BlockErrorCode.NOT_AUTHORIZED, `${header.proposer} was convicted of equivocation and may no longer seal blocks`);
   if (ctx.latestAllowedTimestamp !== undefined && header.timestamp > ctx.latestAllowedTimestamp) {
     fail(BlockErrorCode.FUTURE_TIMESTAMP, `timestamp ${header.timestamp} is too far in the future`);
   }
   if (txRootOf(block.txs) !== header.txRoot) fail(BlockErrorCode.BAD_TX_ROOT, 'transaction root does not match its transactions');
   const overlay = new StateOverlay(ctx.state);
   block.txs.forEach((t, i) => {
-    if (signers[i + 1] !== txSigner(t.tx)) fail(BlockErrorCode.INVALID_TX, `transaction ${i} (${t.hash}): signature is not by ${txSigner(t.tx)}`);
+    if (signers[i + 1] !== txSigner(t.tx))
+      fail(BlockErrorCode.INVALID_TX, `transaction ${i} (${t.hash}): signature is not by ${txSigner(t.tx)}`);
     try {
       applyTx(overlay, t, spec);
     } catch (err) {
@@ -78,6 +80,7 @@ export function verifyBlock(ctx: ParentContext, block: Block, signers: (Address 
     }
   });
   const changes = [...overlay.changes.values()];
-  if (toHex(ctx.state.rootWith(changes)) !== header.stateRoot) fail(BlockErrorCode.BAD_STATE_ROOT, 'state root does not match the state after its transactions');
+  if (toHex(ctx.state.rootWith(changes)) !== header.stateRoot)
+    fail(BlockErrorCode.BAD_STATE_ROOT, 'state root does not match the state after its transactions');
   return changes;
 }

@@ -5,7 +5,15 @@ import type { Chain } from '../chain.js';
 import { BlockErrorCode } from '../errors.js';
 import { nextTimestamp, openTestChain, tempDir, testSpec, wallet, type Wallet } from '../test/fixtures.js';
 import {
-  blockWeight, checkClique, earliestTimestamp, inTurnProposer, isInTurn, mayPropose, preferTip, recentWindow, signerLimit,
+  blockWeight,
+  checkClique,
+  earliestTimestamp,
+  inTurnProposer,
+  isInTurn,
+  mayPropose,
+  preferTip,
+  recentWindow,
+  signerLimit,
 } from './clique.js';
 
 const four = [wallet(11), wallet(12), wallet(13), wallet(14)];

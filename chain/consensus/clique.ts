@@ -41,21 +41,27 @@ export function earliestTimestamp(spec: ChainSpec, parent: BlockHeader, proposer
 }
 
 export type CliqueViolation =
-  | { code: 'NOT_AUTHORIZED'; message: string }
-  | { code: 'SIGNED_RECENTLY'; message: string }
-  | { code: 'BAD_TIMESTAMP'; message: string };
+  { code: 'NOT_AUTHORIZED'; message: string } | { code: 'SIGNED_RECENTLY'; message: string } | { code: 'BAD_TIMESTAMP'; message: string };
 
 /**
  * Checks a header against the rules; `recentProposers` are the proposers of its parent and the ancestors
  * before it, newest first (at least recentWindow(spec) of them where the chain is that long).
  */
-export function checkClique(spec: ChainSpec, parent: BlockHeader, header: BlockHeader, recentProposers: Address[]): CliqueViolation | undefined {
+export function checkClique(
+  spec: ChainSpec,
+  parent: BlockHeader,
+  header: BlockHeader,
+  recentProposers: Address[],
+): CliqueViolation | undefined {
   if (!spec.coordinators.includes(header.proposer)) {
     return { code: 'NOT_AUTHORIZED', message: `${header.proposer} is not a coordinator` };
   }
   const window = recentProposers.slice(0, recentWindow(spec));
   if (window.includes(header.proposer)) {
-    return { code: 'SIGNED_RECENTLY', message: `${header.proposer} signed one of the last ${window.length} blocks (limit 1 in ${signerLimit(spec)})` };
+    return {
+      code: 'SIGNED_RECENTLY',
+      message: `${header.proposer} signed one of the last ${window.length} blocks (limit 1 in ${signerLimit(spec)})`,
+    };
   }
   const earliest = earliestTimestamp(spec, parent, header.proposer);
   if (header.timestamp < earliest) {
@@ -123,7 +129,8 @@ export class SealedSlots {
 
   static decode(bytes: Uint8Array | undefined, limit = 256): SealedSlots {
     const s = new SealedSlots(limit);
-    if (bytes && bytes.length > 0) for (const key of new TextDecoder().decode(bytes).split('\n')) if (/^[0-9]+:0x[0-9a-f]{64}$/.test(key)) s.slots.push(key);
+    if (bytes && bytes.length > 0)
+      for (const key of new TextDecoder().decode(bytes).split('\n')) if (/^[0-9]+:0x[0-9a-f]{64}$/.test(key)) s.slots.push(key);
     return s;
   }
 }

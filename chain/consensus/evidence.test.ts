@@ -22,14 +22,18 @@ import { encodeVote, signVote, type Checkpoint } from './finality.js';
 
 const coordinators = [wallet(31), wallet(32), wallet(33), wallet(34)];
 const [alice, bob, reporter] = [wallet(35), wallet(36), wallet(37)];
-const spec = testSpec(coordinators.map((c) => c.address), [[alice.address, 10n * ALC]]);
+const spec = testSpec(
+  coordinators.map((c) => c.address),
+  [[alice.address, 10n * ALC]],
+);
 const network = networkDomain(spec);
 
 describe('equivocation evidence', () => {
   const { open, cleanup } = testChains(spec);
   afterEach(cleanup);
   const at = (chain: Chain, delay = 0) => chain.head.header.timestamp + BigInt(spec.blockPeriodMs + delay);
-  const report = (ev: ReturnType<typeof voteEvidence>) => signTx({ type: 'equivocation', reporter: reporter.address, ...ev }, reporter.key, network);
+  const report = (ev: ReturnType<typeof voteEvidence>) =>
+    signTx({ type: 'equivocation', reporter: reporter.address, ...ev }, reporter.key, network);
 
   it('convicts a double-voting coordinator: its later votes count for nothing and its blocks are refused', async () => {
     const chain = await open();
@@ -46,7 +50,9 @@ describe('equivocation evidence', () => {
     expect(intake.conflicts).toHaveLength(1);
     expect(intake.conflicts[0]!.kind).toBe('double');
     // Once caught, its votes for blocks this node does not hold are not kept: a flood of them costs nothing.
-    const flood = Array.from({ length: 50 }, (_, i) => encodeVote(signVote(chain.genesisHash, g, { hash: toHex(keccak256(Uint8Array.of(i))), height: 1n }, c3.key, c3.address)));
+    const flood = Array.from({ length: 50 }, (_, i) =>
+      encodeVote(signVote(chain.genesisHash, g, { hash: toHex(keccak256(Uint8Array.of(i))), height: 1n }, c3.key, c3.address)),
+    );
     const afterFlood = await chain.addVotes(flood);
     expect([afterFlood.added.length, afterFlood.conflicts.length, afterFlood.stale]).toEqual([0, 0, 50]);
     let stored = 0;
@@ -55,7 +61,9 @@ describe('equivocation evidence', () => {
 
     // Evidence that proves nothing is refused by name, and changes nothing.
     const view = new StateOverlay(chain.state);
-    const notConflicting = report(voteEvidence(honest, signVote(chain.genesisHash, cp1, { hash: `0x${'cd'.repeat(32)}`, height: 2n }, c3.key, c3.address)));
+    const notConflicting = report(
+      voteEvidence(honest, signVote(chain.genesisHash, cp1, { hash: `0x${'cd'.repeat(32)}`, height: 2n }, c3.key, c3.address)),
+    );
     expect(() => applyTx(view, notConflicting, spec)).toThrow(expect.objectContaining({ code: TxErrorCode.BAD_EVIDENCE }));
     const framed = report({ ...voteEvidence(honest, twin), offender: c2.address });
     expect(() => applyTx(view, framed, spec)).toThrow(/both votes must be signed by/);
@@ -66,7 +74,9 @@ describe('equivocation evidence', () => {
     expect(b2.txs).toHaveLength(1);
     expect(chain.view().convicted(c3.address)).toBe(true);
     // A second report of the same offender is a duplicate.
-    expect(() => applyTx(new StateOverlay(chain.state), report(voteEvidence(twin, honest)), spec)).toThrow(expect.objectContaining({ code: TxErrorCode.DUPLICATE }));
+    expect(() => applyTx(new StateOverlay(chain.state), report(voteEvidence(twin, honest)), spec)).toThrow(
+      expect.objectContaining({ code: TxErrorCode.DUPLICATE }),
+    );
 
     // From here on c3's votes do not count: three votes of four are a quorum, but not with c3 among them.
     const cp2: Checkpoint = { hash: b2.hash, height: 2n };
@@ -77,9 +87,19 @@ describe('equivocation evidence', () => {
     // ...and its blocks are refused (c3 is in turn at height 3).
     await expect(chain.buildBlock([], c3.key, c3.address, at(chain))).rejects.toMatchObject({ code: BlockErrorCode.NOT_AUTHORIZED });
     // A block c3 seals anyway (say its node missed the conviction) is refused on import by name.
-    const forged = sealBlock({
-      chainId: spec.chainId, height: 3n, parentHash: b2.hash, timestamp: at(chain), proposer: c3.address, txRoot: txRootOf([]), stateRoot: b2.header.stateRoot,
-    }, [], c3.key);
+    const forged = sealBlock(
+      {
+        chainId: spec.chainId,
+        height: 3n,
+        parentHash: b2.hash,
+        timestamp: at(chain),
+        proposer: c3.address,
+        txRoot: txRootOf([]),
+        stateRoot: b2.header.stateRoot,
+      },
+      [],
+      c3.key,
+    );
     await expect(chain.importBlock(forged)).rejects.toThrow(/convicted of equivocation/);
 
     const audit = await auditStore(chain.store, spec, { verifier: new JsVerifier() });
@@ -93,14 +113,43 @@ describe('equivocation evidence', () => {
     const x = (await a.buildBlock([transfer(alice, bob.address, 1n, 0n, spec)], c1.key, c1.address, at(a))).block;
     const y = (await b.buildBlock([transfer(alice, bob.address, 2n, 0n, spec)], c1.key, c1.address, at(b))).block;
     const view = new StateOverlay(a.state);
-    applyTx(view, signTx({ type: 'equivocation', reporter: reporter.address, offender: c1.address, kind: 'headers', evidence: [headerEvidence(x), headerEvidence(y)] }, reporter.key, network), spec);
+    applyTx(
+      view,
+      signTx(
+        {
+          type: 'equivocation',
+          reporter: reporter.address,
+          offender: c1.address,
+          kind: 'headers',
+          evidence: [headerEvidence(x), headerEvidence(y)],
+        },
+        reporter.key,
+        network,
+      ),
+      spec,
+    );
     expect(view.convicted(c1.address)).toBe(true);
     // Blocks at one height on different parents are what an honest proposer seals after switching forks.
     const c2 = coordinators[2]!;
     const onX = (await a.buildBlock([], c2.key, c2.address, at(a))).block;
     const onY = (await b.buildBlock([], c2.key, c2.address, at(b))).block;
     expect([onX.header.height, onY.header.height]).toEqual([2n, 2n]);
-    expect(() => applyTx(new StateOverlay(a.state), signTx({ type: 'equivocation', reporter: reporter.address, offender: c2.address, kind: 'headers', evidence: [headerEvidence(onX), headerEvidence(onY)] }, reporter.key, network), spec))
-      .toThrow(/not children of one parent/);
+    expect(() =>
+      applyTx(
+        new StateOverlay(a.state),
+        signTx(
+          {
+            type: 'equivocation',
+            reporter: reporter.address,
+            offender: c2.address,
+            kind: 'headers',
+            evidence: [headerEvidence(onX), headerEvidence(onY)],
+          },
+          reporter.key,
+          network,
+        ),
+        spec,
+      ),
+    ).toThrow(/not children of one parent/);
   });
 });

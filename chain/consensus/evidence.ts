@@ -35,7 +35,8 @@ export function evidenceFault(spec: ChainSpec, tx: Pick<EquivocationTx, 'offende
         return { voter, ...fields };
       }) as [Vote & { voter: Address | null }, Vote & { voter: Address | null }];
       if (a.voter !== tx.offender || b.voter !== tx.offender) return `both votes must be signed by ${tx.offender} on this network`;
-      if (!votesConflict(a as Vote, b as Vote)) return 'the two votes break no slashing condition (neither a double vote nor a surround vote)';
+      if (!votesConflict(a as Vote, b as Vote))
+        return 'the two votes break no slashing condition (neither a double vote nor a surround vote)';
       return undefined;
     }
     const [a, b] = tx.evidence.map((bytes) => decodeBlock(bytes)) as [Block, Block];
@@ -46,7 +47,8 @@ export function evidenceFault(spec: ChainSpec, tx: Pick<EquivocationTx, 'offende
         return `both blocks must be sealed by ${tx.offender}`;
       }
     }
-    if (a.header.height !== b.header.height || a.header.parentHash !== b.header.parentHash) return 'the two blocks are not children of one parent';
+    if (a.header.height !== b.header.height || a.header.parentHash !== b.header.parentHash)
+      return 'the two blocks are not children of one parent';
     if (a.hash === b.hash) return 'the two blocks are the same block';
     return undefined;
   } catch (err) {

@@ -6,7 +6,17 @@ import { keccak256 } from '../../protocol/keccak.js';
 import { recoverAddressJs } from '../../protocol/signature.js';
 import { wallet } from '../test/fixtures.js';
 import {
-  decodeVote, encodeVote, FinalityTracker, mayVote, needsFinalizingBlock, nextVote, quorum, signVote, voteDigest, votesConflict, type Checkpoint,
+  decodeVote,
+  encodeVote,
+  FinalityTracker,
+  mayVote,
+  needsFinalizingBlock,
+  nextVote,
+  quorum,
+  signVote,
+  voteDigest,
+  votesConflict,
+  type Checkpoint,
 } from './finality.js';
 
 const G = toHex(keccak256(new TextEncoder().encode('genesis'))) as Hex;
@@ -80,7 +90,7 @@ describe('Casper FFG finality', () => {
     expect(t.update(chainView('main', 3)).justified.height).toBe(3n);
   });
 
-  it('reports a voter\'s first conflict once, keeps counting its votes, and never un-justifies', () => {
+  it("reports a voter's first conflict once, keeps counting its votes, and never un-justifies", () => {
     const t = new FinalityTracker(coordinators, G);
     const first = vote(3, cp('main', 0), cp('main', 1));
     expect(t.add(first)).toBe('added');

@@ -58,9 +58,16 @@ export function faultTolerance(n: number): number {
  * || targetHash || targetHeight (8)). The genesis hash binds the vote to one network.
  */
 export function voteDigest(genesisHash: Hex, source: Checkpoint, target: Checkpoint): Uint8Array {
-  return keccak256(concatBytes(
-    VOTE_TAG, fromHex(genesisHash, 32), fromHex(source.hash, 32), uintToBytes(source.height, 8), fromHex(target.hash, 32), uintToBytes(target.height, 8),
-  ));
+  return keccak256(
+    concatBytes(
+      VOTE_TAG,
+      fromHex(genesisHash, 32),
+      fromHex(source.hash, 32),
+      uintToBytes(source.height, 8),
+      fromHex(target.hash, 32),
+      uintToBytes(target.height, 8),
+    ),
+  );
 }
 
 export function signVote(genesisHash: Hex, source: Checkpoint, target: Checkpoint, key: Uint8Array, voter: Address): Vote {
@@ -70,9 +77,16 @@ export function signVote(genesisHash: Hex, source: Checkpoint, target: Checkpoin
 
 /** 0x01 || rlp([sourceHash, sourceHeight, targetHash, targetHeight, signature]); the voter is recovered. */
 export function encodeVote(v: Vote): Uint8Array {
-  return concatBytes(Uint8Array.of(VOTE_CODEC_VERSION), encodeRlp([
-    fromHex(v.source.hash, 32), uintToRlp(v.source.height), fromHex(v.target.hash, 32), uintToRlp(v.target.height), v.signature,
-  ]));
+  return concatBytes(
+    Uint8Array.of(VOTE_CODEC_VERSION),
+    encodeRlp([
+      fromHex(v.source.hash, 32),
+      uintToRlp(v.source.height),
+      fromHex(v.target.hash, 32),
+      uintToRlp(v.target.height),
+      v.signature,
+    ]),
+  );
 }
 
 /** A decoded vote whose voter is not yet known (recover it from `voteDigest`). */
@@ -197,7 +211,8 @@ export class FinalityTracker {
     if (!this.coordinators.includes(vote.voter)) throw new Error(`${vote.voter} is not a coordinator`);
     let mine = this.byVoter.get(vote.voter);
     const atHeight = mine?.get(vote.target.height) ?? [];
-    const same = (v: Vote): boolean => v.target.hash === vote.target.hash && v.source.hash === vote.source.hash && v.source.height === vote.source.height;
+    const same = (v: Vote): boolean =>
+      v.target.hash === vote.target.hash && v.source.hash === vote.source.hash && v.source.height === vote.source.height;
     if (atHeight.some(same)) return 'known';
     let conflict: { conflict: Vote; kind: 'double' | 'surround' } | undefined;
     if (!this.proven.has(vote.voter)) {
@@ -283,7 +298,9 @@ export class FinalityTracker {
     let newFinal = finalized;
     const links = new Map<Hex, Checkpoint>();
     // Only heights with votes can be justified (a sticky link came from votes too), so only those are walked.
-    const heights = [...this.targetHeights].filter((h) => h > finalized.height && h <= view.height).sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
+    const heights = [...this.targetHeights]
+      .filter((h) => h > finalized.height && h <= view.height)
+      .sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
     for (const h of heights) {
       const hash = view.hashAt(h);
       if (!hash) break;
@@ -334,7 +351,11 @@ export class FinalityTracker {
  * The vote an honest coordinator casts on adopting `head`, or undefined: FFG's honest rule, source = the highest
  * justified checkpoint on its chain below the head, target = the head, and only if `mayVote` allows it.
  */
-export function nextVote(status: FinalityStatus, head: Checkpoint, guard: VoteGuardState | undefined): { source: Checkpoint; target: Checkpoint } | undefined {
+export function nextVote(
+  status: FinalityStatus,
+  head: Checkpoint,
+  guard: VoteGuardState | undefined,
+): { source: Checkpoint; target: Checkpoint } | undefined {
   const source = status.justified;
   if (source.height >= head.height) return undefined;
   return mayVote(guard, source, head) ? { source, target: head } : undefined;
@@ -350,6 +371,17 @@ export function nextVote(status: FinalityStatus, head: Checkpoint, guard: VoteGu
  * with a vote for a target at or above the transactions' block): a network that cannot finalize (fewer than a quorum
  * up, or a minority side of a partition) makes no empty blocks, only the blocks its transactions need.
  */
-export function needsFinalizingBlock(status: FinalityStatus, head: Checkpoint, highestTxHeight: bigint, activeVoters: number, quorumSize: number): boolean {
-  return activeVoters >= quorumSize && status.finalized.height < head.height && highestTxHeight > status.finalized.height && highestTxHeight <= head.height;
+export function needsFinalizingBlock(
+  status: FinalityStatus,
+  head: Checkpoint,
+  highestTxHeight: bigint,
+  activeVoters: number,
+  quorumSize: number,
+): boolean {
+  return (
+    activeVoters >= quorumSize &&
+    status.finalized.height < head.height &&
+    highestTxHeight > status.finalized.height &&
+    highestTxHeight <= head.height
+  );
 }

@@ -25,10 +25,14 @@ function mixedBatch(): { digests: Uint8Array[]; sigs: Uint8Array[]; expected: (s
     let sig = good;
     let signer: string | null = null;
     switch (i % 10) {
-      case 0: case 1: case 2: case 3:
+      case 0:
+      case 1:
+      case 2:
+      case 3:
         signer = who.address;
         break;
-      case 4: { // high-s twin of a valid signature
+      case 4: {
+        // high-s twin of a valid signature
         sig = good.slice();
         sig.set(uintToBytes(CURVE_N - BigInt('0x' + Buffer.from(good.subarray(32, 64)).toString('hex')), 32), 32);
         sig[64] = good[64] === 27 ? 28 : 27;
@@ -84,7 +88,9 @@ describe('WorkerPoolVerifier', () => {
     const { digests, sigs } = mixedBatch();
     const reversed = [digests.slice().reverse(), sigs.slice().reverse()] as const;
     const [a, b, small] = await Promise.all([
-      pool.recoverMany(digests, sigs), pool.recoverMany(...reversed), pool.recoverMany(digests.slice(0, 5), sigs.slice(0, 5)),
+      pool.recoverMany(digests, sigs),
+      pool.recoverMany(...reversed),
+      pool.recoverMany(digests.slice(0, 5), sigs.slice(0, 5)),
     ]);
     expect(b).toEqual(a.slice().reverse());
     expect(small).toEqual(a.slice(0, 5));
@@ -97,7 +103,9 @@ describe('WorkerPoolVerifier', () => {
       const script = join(t.dir, 'pool-exit.mjs');
       const poolUrl = new URL('./recover-pool.ts', import.meta.url).href;
       const signatureUrl = new URL('../../protocol/signature.ts', import.meta.url).href;
-      writeFileSync(script, `
+      writeFileSync(
+        script,
+        `
         import { WorkerPoolVerifier } from ${JSON.stringify(poolUrl)};
         import { signDigest } from ${JSON.stringify(signatureUrl)};
         const v = new WorkerPoolVerifier(2);
@@ -105,7 +113,8 @@ describe('WorkerPoolVerifier', () => {
         const s = signDigest(d, new Uint8Array(32).fill(1));
         const out = await v.recoverMany(Array(5000).fill(d), Array(5000).fill(s));
         console.log('recovered', out.filter((a) => a === out[0]).length);
-      `);
+      `,
+      );
       const root = fileURLToPath(new URL('../..', import.meta.url));
       // the timeout only guards against a hang; it is not what the test measures
       const run = spawnSync(process.execPath, ['--import', 'tsx', script], { cwd: root, encoding: 'utf8', timeout: 30_000 });

@@ -20,27 +20,33 @@ function highSTwin(sig: Uint8Array): Uint8Array {
 
 describe('secp256k1 signatures', () => {
   it('sign low-s and recover to the signer (pure JS and native agree)', () => {
-    fc.assert(fc.property(arbKey, arbDigest, (key, digest) => {
-      const sig = signDigest(digest, key);
-      expect(BigInt(toHex(sig.subarray(32, 64))) <= HALF_N).toBe(true);
-      expect(signatureShapeError(sig)).toBeUndefined();
-      const address = privateKeyToAddress(key);
-      expect(recoverAddressJs(digest, sig)).toBe(address);
-      const { addresses, ok } = recoverBatch(digest.slice(), sig.slice());
-      expect(ok[0]).toBe(1);
-      expect(toHex(addresses)).toBe(address);
-    }), { numRuns: 100 });
+    fc.assert(
+      fc.property(arbKey, arbDigest, (key, digest) => {
+        const sig = signDigest(digest, key);
+        expect(BigInt(toHex(sig.subarray(32, 64))) <= HALF_N).toBe(true);
+        expect(signatureShapeError(sig)).toBeUndefined();
+        const address = privateKeyToAddress(key);
+        expect(recoverAddressJs(digest, sig)).toBe(address);
+        const { addresses, ok } = recoverBatch(digest.slice(), sig.slice());
+        expect(ok[0]).toBe(1);
+        expect(toHex(addresses)).toBe(address);
+      }),
+      { numRuns: 100 },
+    );
   });
 
   it('reject the high-s twin that other libraries accept (EIP-2 malleability)', () => {
-    fc.assert(fc.property(arbKey, arbDigest, (key, digest) => {
-      const twin = highSTwin(signDigest(digest, key));
-      // the twin is a real signature by the same key: plain ECDSA verification (no low-s rule) accepts it
-      expect(secp256k1.verify(twin.subarray(0, 64), digest, secp256k1.getPublicKey(key), { prehash: false, lowS: false })).toBe(true);
-      expect(signatureShapeError(twin)).toMatch(/upper half/);
-      expect(recoverAddressJs(digest, twin)).toBeNull();
-      expect(recoverBatch(digest.slice(), twin).ok[0]).toBe(0);
-    }), { numRuns: 100 });
+    fc.assert(
+      fc.property(arbKey, arbDigest, (key, digest) => {
+        const twin = highSTwin(signDigest(digest, key));
+        // the twin is a real signature by the same key: plain ECDSA verification (no low-s rule) accepts it
+        expect(secp256k1.verify(twin.subarray(0, 64), digest, secp256k1.getPublicKey(key), { prehash: false, lowS: false })).toBe(true);
+        expect(signatureShapeError(twin)).toMatch(/upper half/);
+        expect(recoverAddressJs(digest, twin)).toBeNull();
+        expect(recoverBatch(digest.slice(), twin).ok[0]).toBe(0);
+      }),
+      { numRuns: 100 },
+    );
   });
 
   it('reject bad v, zero r or s, and wrong lengths', () => {

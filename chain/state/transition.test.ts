@@ -29,24 +29,52 @@ function genesisState(): StateOverlay {
   return new StateOverlay(world);
 }
 
-function contribution(o: { task?: string; quality?: number; reward?: bigint; modelVersion?: bigint; length?: bigint; by?: typeof coordinator } = {}): SignedTx {
+function contribution(
+  o: { task?: string; quality?: number; reward?: bigint; modelVersion?: bigint; length?: bigint; by?: typeof coordinator } = {},
+): SignedTx {
   const quality = o.quality ?? 2000;
   const by = o.by ?? coordinator;
-  return signTx({
-    type: 'contribution', coordinator: by.address, miner: miner.address, taskId: id(o.task ?? 'task'), modelVersion: o.modelVersion ?? 0n,
-    shard: id('shard'), offset: 0n, length: o.length ?? 512n, gradientDigest: id(`grad-${o.task ?? 'task'}`), quality,
-    reward: o.reward ?? (BASE * BigInt(quality)) / 1000n,
-  }, by.key, networkDomain(spec));
+  return signTx(
+    {
+      type: 'contribution',
+      coordinator: by.address,
+      miner: miner.address,
+      taskId: id(o.task ?? 'task'),
+      modelVersion: o.modelVersion ?? 0n,
+      shard: id('shard'),
+      offset: 0n,
+      length: o.length ?? 512n,
+      gradientDigest: id(`grad-${o.task ?? 'task'}`),
+      quality,
+      reward: o.reward ?? (BASE * BigInt(quality)) / 1000n,
+    },
+    by.key,
+    networkDomain(spec),
+  );
 }
 
 function modelVersion(version: bigint, contributions: Hash[], o: { parent?: bigint; by?: typeof coordinator } = {}): SignedTx {
   const by = o.by ?? coordinator;
-  return signTx({ type: 'model_version', coordinator: by.address, version, parentVersion: o.parent ?? version - 1n,
-    manifestDigest: id(`manifest-${version}`), contributions }, by.key, networkDomain(spec));
+  return signTx(
+    {
+      type: 'model_version',
+      coordinator: by.address,
+      version,
+      parentVersion: o.parent ?? version - 1n,
+      manifestDigest: id(`manifest-${version}`),
+      contributions,
+    },
+    by.key,
+    networkDomain(spec),
+  );
 }
 
 function inference(request: string, shares: bigint, reward = shares * SHARE, by = coordinator): SignedTx {
-  return signTx({ type: 'inference_reward', coordinator: by.address, node: bob.address, requestId: id(request), shares, reward }, by.key, networkDomain(spec));
+  return signTx(
+    { type: 'inference_reward', coordinator: by.address, node: bob.address, requestId: id(request), shares, reward },
+    by.key,
+    networkDomain(spec),
+  );
 }
 
 /** Applies and expects a TxError with `code`, checking the state is left exactly as it was. */
@@ -65,14 +93,26 @@ function rejects(state: StateOverlay, tx: SignedTx, code: TxErrorCode): void {
 
 describe('contribution', () => {
   it('pays exactly base * quality / 1000 for any quality in bounds, and nothing else', () => {
-    fc.assert(fc.property(fc.integer({ min: spec.rewards.minQuality, max: spec.rewards.maxQuality }), fc.bigInt(1n, ALC), fc.boolean(), (quality, delta, up) => {
-      const state = genesisState();
-      const expected = (BASE * BigInt(quality)) / 1000n;
-      rejects(state, contribution({ quality, reward: up || delta > expected ? expected + delta : expected - delta }), TxErrorCode.BAD_REWARD);
-      applyTx(state, contribution({ quality }), spec);
-      expect(state.account(miner.address).balance).toBe(expected);
-      expect(state.meta().totalSupply).toBe(GENESIS_SUPPLY + expected);
-    }), { numRuns: 40 });
+    fc.assert(
+      fc.property(
+        fc.integer({ min: spec.rewards.minQuality, max: spec.rewards.maxQuality }),
+        fc.bigInt(1n, ALC),
+        fc.boolean(),
+        (quality, delta, up) => {
+          const state = genesisState();
+          const expected = (BASE * BigInt(quality)) / 1000n;
+          rejects(
+            state,
+            contribution({ quality, reward: up || delta > expected ? expected + delta : expected - delta }),
+            TxErrorCode.BAD_REWARD,
+          );
+          applyTx(state, contribution({ quality }), spec);
+          expect(state.account(miner.address).balance).toBe(expected);
+          expect(state.meta().totalSupply).toBe(GENESIS_SUPPLY + expected);
+        },
+      ),
+      { numRuns: 40 },
+    );
   });
 
   it('keeps quality within 1x..10x', () => {
@@ -189,11 +229,20 @@ describe('state transition through Chain', () => {
     const c1 = contribution({ task: 't1', quality: 2500 });
     const c2 = contribution({ task: 't2', quality: 1000 });
     const dup = contribution({ task: 't1', quality: 1000 });
-    const { block: b1, rejected } = await chain.buildBlock([c1, c2, dup, inference('q', 2n)], coordinator.key, coordinator.address, nextTimestamp(chain));
+    const { block: b1, rejected } = await chain.buildBlock(
+      [c1, c2, dup, inference('q', 2n)],
+      coordinator.key,
+      coordinator.address,
+      nextTimestamp(chain),
+    );
     expect(b1.txs.map((t) => t.hash)).toEqual([c1.hash, c2.hash, b1.txs[2]!.hash]);
     expect(rejected.map((r) => [r.tx.hash, r.error.code])).toEqual([[dup.hash, TxErrorCode.DUPLICATE]]);
-    const { block: b2 } = await chain.buildBlock([modelVersion(1n, [c1.hash, c2.hash]), transfer(alice, bob.address, ALC, 0n, spec)],
-      coordinator.key, coordinator.address, nextTimestamp(chain));
+    const { block: b2 } = await chain.buildBlock(
+      [modelVersion(1n, [c1.hash, c2.hash]), transfer(alice, bob.address, ALC, 0n, spec)],
+      coordinator.key,
+      coordinator.address,
+      nextTimestamp(chain),
+    );
     expect(b2.txs).toHaveLength(2);
     const minted = (BASE * 2500n) / 1000n + BASE + 2n * SHARE;
     expect(chain.view().meta()).toEqual({ latestModelVersion: 1n, totalSupply: GENESIS_SUPPLY + minted });
@@ -209,8 +258,11 @@ describe('state transition through Chain', () => {
   it('refuses a block carrying a coordinator transaction signed by someone else', async () => {
     const chain = await openTestChain(spec, fresh());
     const source = await openTestChain(spec, fresh());
-    const forged = signTx({ type: 'inference_reward', coordinator: coordinator.address, node: outsider.address, requestId: id('f'), shares: 1n,
-      reward: SHARE }, outsider.key, networkDomain(spec));
+    const forged = signTx(
+      { type: 'inference_reward', coordinator: coordinator.address, node: outsider.address, requestId: id('f'), shares: 1n, reward: SHARE },
+      outsider.key,
+      networkDomain(spec),
+    );
     const { block } = await source.buildBlock([forged], coordinator.key, coordinator.address, nextTimestamp(source));
     await expect(chain.importBlock(block)).rejects.toMatchObject({ code: BlockErrorCode.INVALID_TX });
     expect(chain.account(outsider.address).balance).toBe(0n);

@@ -39,11 +39,14 @@ type Transition<T extends Tx> = (state: StateOverlay, tx: T, hash: Hash, spec: C
 /** The state transition of each transaction type (the compiler checks there is one per member of `Tx`). */
 const TRANSITIONS: { [K in TxType]: Transition<Extract<Tx, { type: K }>> } = {
   transfer: (state, tx) => {
-    if (tx.amount <= 0n || tx.amount > MAX_U256) throw new TxError(TxErrorCode.BAD_AMOUNT, 'amount must be a positive integer of base units');
+    if (tx.amount <= 0n || tx.amount > MAX_U256)
+      throw new TxError(TxErrorCode.BAD_AMOUNT, 'amount must be a positive integer of base units');
     const sender = state.account(tx.from);
     if (tx.nonce !== sender.nonce) {
-      throw new TxError(tx.nonce < sender.nonce ? TxErrorCode.BAD_NONCE : TxErrorCode.NONCE_GAP,
-        `nonce ${tx.nonce} does not match the sender's next nonce ${sender.nonce}`);
+      throw new TxError(
+        tx.nonce < sender.nonce ? TxErrorCode.BAD_NONCE : TxErrorCode.NONCE_GAP,
+        `nonce ${tx.nonce} does not match the sender's next nonce ${sender.nonce}`,
+      );
     }
     if (sender.balance < tx.amount) {
       throw new TxError(TxErrorCode.INSUFFICIENT_BALANCE, `balance ${sender.balance} is below the amount ${tx.amount}`);
@@ -64,7 +67,8 @@ const TRANSITIONS: { [K in TxType]: Transition<Extract<Tx, { type: K }>> } = {
       throw new TxError(TxErrorCode.BAD_REWARD, `quality ${tx.quality} is outside ${minQuality}..${maxQuality}`);
     }
     const expected = contributionReward(spec.rewards, tx.quality);
-    if (tx.reward !== expected) throw new TxError(TxErrorCode.BAD_REWARD, `reward ${tx.reward} should be ${expected} for quality ${tx.quality}`);
+    if (tx.reward !== expected)
+      throw new TxError(TxErrorCode.BAD_REWARD, `reward ${tx.reward} should be ${expected} for quality ${tx.quality}`);
     state.markTaskUsed(tx.taskId, hash);
     state.setContribution(hash, { taskId: tx.taskId, miner: tx.miner, modelVersion: tx.modelVersion, aggregatedIn: 0n });
     mint(state, tx.miner, tx.reward);
@@ -73,8 +77,10 @@ const TRANSITIONS: { [K in TxType]: Transition<Extract<Tx, { type: K }>> } = {
     requireCoordinator(tx, spec);
     const meta = state.meta();
     if (tx.parentVersion !== meta.latestModelVersion || tx.version !== meta.latestModelVersion + 1n) {
-      throw new TxError(TxErrorCode.BAD_MODEL_VERSION,
-        `version ${tx.version} with parent ${tx.parentVersion} does not follow the latest version ${meta.latestModelVersion}`);
+      throw new TxError(
+        TxErrorCode.BAD_MODEL_VERSION,
+        `version ${tx.version} with parent ${tx.parentVersion} does not follow the latest version ${meta.latestModelVersion}`,
+      );
     }
     const seen = new Set<string>();
     for (const contributionHash of tx.contributions) {
@@ -85,11 +91,16 @@ const TRANSITIONS: { [K in TxType]: Transition<Extract<Tx, { type: K }>> } = {
       const entry = state.contribution(contributionHash);
       if (!entry) throw new TxError(TxErrorCode.UNKNOWN_CONTRIBUTION, `no contribution with hash ${contributionHash}`);
       if (entry.aggregatedIn !== 0n) {
-        throw new TxError(TxErrorCode.DUPLICATE, `contribution ${contributionHash} was already aggregated into version ${entry.aggregatedIn}`);
+        throw new TxError(
+          TxErrorCode.DUPLICATE,
+          `contribution ${contributionHash} was already aggregated into version ${entry.aggregatedIn}`,
+        );
       }
       if (entry.modelVersion > tx.parentVersion || tx.parentVersion - entry.modelVersion > spec.rewards.maxStaleness) {
-        throw new TxError(TxErrorCode.BAD_MODEL_VERSION,
-          `contribution ${contributionHash} trained on version ${entry.modelVersion}, too far from parent ${tx.parentVersion}`);
+        throw new TxError(
+          TxErrorCode.BAD_MODEL_VERSION,
+          `contribution ${contributionHash} trained on version ${entry.modelVersion}, too far from parent ${tx.parentVersion}`,
+        );
       }
       state.setContribution(contributionHash, { ...entry, aggregatedIn: tx.version });
     }
@@ -101,7 +112,8 @@ const TRANSITIONS: { [K in TxType]: Transition<Extract<Tx, { type: K }>> } = {
     if (state.inferenceRequestSeen(tx.requestId)) throw new TxError(TxErrorCode.DUPLICATE, `request ${tx.requestId} was already rewarded`);
     if (tx.shares <= 0n) throw new TxError(TxErrorCode.BAD_REWARD, 'shares must be positive');
     const expected = tx.shares * spec.rewards.inferenceShare;
-    if (tx.reward !== expected) throw new TxError(TxErrorCode.BAD_REWARD, `reward ${tx.reward} should be ${expected} for ${tx.shares} shares`);
+    if (tx.reward !== expected)
+      throw new TxError(TxErrorCode.BAD_REWARD, `reward ${tx.reward} should be ${expected} for ${tx.shares} shares`);
     state.markInferenceRequest(tx.requestId, hash);
     mint(state, tx.node, tx.reward);
   },

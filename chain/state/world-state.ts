@@ -6,9 +6,27 @@ import { decodeRlp, rlpToBytes, rlpToList } from '../encoding/rlp.js';
 import type { Address } from '../../protocol/address.js';
 import { toHex, type Hex } from '../../protocol/bytes.js';
 import {
-  accountKeyWithHex, contributionKey, decodeAccount, decodeContribution, decodeMeta, decodeModelVersion, EMPTY_ACCOUNT,
-  encodeAccount, encodeContribution, encodeMeta, encodeModelVersion, encodeTxRef, convictedKey, inferenceKey, META_KEY, modelVersionKey, taskKey,
-  type Account, type ContributionEntry, type Meta, type ModelVersionEntry,
+  accountKeyWithHex,
+  contributionKey,
+  decodeAccount,
+  decodeContribution,
+  decodeMeta,
+  decodeModelVersion,
+  EMPTY_ACCOUNT,
+  encodeAccount,
+  encodeContribution,
+  encodeMeta,
+  encodeModelVersion,
+  encodeTxRef,
+  convictedKey,
+  inferenceKey,
+  META_KEY,
+  modelVersionKey,
+  taskKey,
+  type Account,
+  type ContributionEntry,
+  type Meta,
+  type ModelVersionEntry,
 } from './keys.js';
 import { StateTree, type StateChange } from './state-tree.js';
 

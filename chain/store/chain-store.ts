@@ -93,7 +93,10 @@ function encodeUndo(undo: StateChange[]): Uint8Array {
 function decodeUndo(bytes: Uint8Array): StateChange[] {
   return rlpToList(decodeRlp(bytes), undefined, 'undo').map((item, i) => {
     const [key, value, existed] = rlpToList(item, 3, `undo[${i}]`);
-    return { key: rlpToBytes(key!, 32, 'undo key'), value: rlpToBytes(existed!, undefined, 'undo flag').length > 0 ? rlpToBytes(value!, undefined, 'undo value') : null };
+    return {
+      key: rlpToBytes(key!, 32, 'undo key'),
+      value: rlpToBytes(existed!, undefined, 'undo flag').length > 0 ? rlpToBytes(value!, undefined, 'undo value') : null,
+    };
   });
 }
 
@@ -122,8 +125,17 @@ export class ChainStore {
       throw new Error(`cannot open the chain database ${dir}: ${(err as Error).message}`);
     }
     const sub = (name: string): Sub => db.sublevel<Bin, Bin>(name, BIN) as unknown as Sub;
-    return new ChainStore(db, db.sublevel<string, Bin>('meta', { valueEncoding: 'view' }) as unknown as MetaSub,
-      sub('blocks'), sub('heights'), sub('txs'), sub('state'), sub('history'), sub('undo'), sub('votes'));
+    return new ChainStore(
+      db,
+      db.sublevel<string, Bin>('meta', { valueEncoding: 'view' }) as unknown as MetaSub,
+      sub('blocks'),
+      sub('heights'),
+      sub('txs'),
+      sub('state'),
+      sub('history'),
+      sub('undo'),
+      sub('votes'),
+    );
   }
 
   async close(): Promise<void> {
@@ -152,11 +164,22 @@ export class ChainStore {
   }
 
   /** Stores signature-checked finality votes (see the votes sublevel above). */
-  async putVotes(votes: { vote: { voter: Address; source: { hash: Hex; height: bigint }; target: { hash: Hex; height: bigint } }; bytes: Uint8Array }[]): Promise<void> {
+  async putVotes(
+    votes: { vote: { voter: Address; source: { hash: Hex; height: bigint }; target: { hash: Hex; height: bigint } }; bytes: Uint8Array }[],
+  ): Promise<void> {
     if (votes.length === 0) return;
     const batch = this.votes.batch();
     for (const { vote: v, bytes } of votes) {
-      batch.put(concatBytes(uintToBytes(v.target.height, 8), fromHex(v.target.hash, 32), addressToBytes(v.voter), uintToBytes(v.source.height, 8), fromHex(v.source.hash, 32)), bytes);
+      batch.put(
+        concatBytes(
+          uintToBytes(v.target.height, 8),
+          fromHex(v.target.hash, 32),
+          addressToBytes(v.voter),
+          uintToBytes(v.source.height, 8),
+          fromHex(v.source.hash, 32),
+        ),
+        bytes,
+      );
     }
     await batch.write();
   }
@@ -164,7 +187,10 @@ export class ChainStore {
   /** Every stored vote from target height `from` up (or only for the block `target`), in height order, with its voter. */
   async *voteEntries(from = 0n, target?: Hex): AsyncGenerator<{ voter: Address; bytes: Uint8Array }> {
     const range = target
-      ? { gte: concatBytes(uintToBytes(from, 8), fromHex(target, 32)), lt: concatBytes(uintToBytes(from, 8), fromHex(target, 32), new Uint8Array(60).fill(0xff)) }
+      ? {
+          gte: concatBytes(uintToBytes(from, 8), fromHex(target, 32)),
+          lt: concatBytes(uintToBytes(from, 8), fromHex(target, 32), new Uint8Array(60).fill(0xff)),
+        }
       : { gte: uintToBytes(from, 8) };
     for await (const [key, value] of this.votes.iterator(range)) {
       yield { voter: addressFromBytes((key as Uint8Array).subarray(40, 60)), bytes: value };
@@ -198,7 +224,9 @@ export class ChainStore {
   /** A page of an address's history, newest first; `before` is the (height, index) to continue below. */
   async historyPage(address: Address, limit: number, before?: { height: bigint; index: number }): Promise<HistoryEntry[]> {
     const prefix = addressToBytes(address);
-    const lt = before ? concatBytes(prefix, uintToBytes(before.height, 8), uintToBytes(BigInt(before.index), 4)) : concatBytes(prefix, new Uint8Array(12).fill(0xff));
+    const lt = before
+      ? concatBytes(prefix, uintToBytes(before.height, 8), uintToBytes(BigInt(before.index), 4))
+      : concatBytes(prefix, new Uint8Array(12).fill(0xff));
     const out: HistoryEntry[] = [];
     for await (const [key, value] of this.history.iterator({ gte: prefix, lt, reverse: true, limit })) {
       const k = key as Uint8Array;
@@ -223,7 +251,12 @@ export class ChainStore {
   async *historyEntries(): AsyncGenerator<HistoryEntry> {
     for await (const [key, value] of this.history.iterator()) {
       const k = key as Uint8Array;
-      yield { address: addressFromBytes(k.subarray(0, 20)), height: bytesToUint(k.subarray(20, 28)), index: Number(bytesToUint(k.subarray(28, 32))), txHash: toHex(value) };
+      yield {
+        address: addressFromBytes(k.subarray(0, 20)),
+        height: bytesToUint(k.subarray(20, 28)),
+        index: Number(bytesToUint(k.subarray(28, 32))),
+        txHash: toHex(value),
+      };
     }
   }
 

@@ -26,23 +26,47 @@ export const arbSignatureShape: fc.Arbitrary<Uint8Array> = fc
   });
 
 export const arbTransfer: fc.Arbitrary<TransferTx> = fc.record({
-  type: fc.constant('transfer' as const), from: arbAddress, to: arbAddress, amount: arbU256, nonce: arbU64, signature: arbSignatureShape,
+  type: fc.constant('transfer' as const),
+  from: arbAddress,
+  to: arbAddress,
+  amount: arbU256,
+  nonce: arbU64,
+  signature: arbSignatureShape,
 });
 
 export const arbContribution: fc.Arbitrary<ContributionTx> = fc.record({
-  type: fc.constant('contribution' as const), coordinator: arbAddress, miner: arbAddress, taskId: arbHash, modelVersion: arbU64,
-  shard: arbHash, offset: arbU64, length: arbU64, gradientDigest: arbHash, quality: fc.integer({ min: 0, max: 2 ** 32 - 1 }),
-  reward: arbU256, signature: arbSignatureShape,
+  type: fc.constant('contribution' as const),
+  coordinator: arbAddress,
+  miner: arbAddress,
+  taskId: arbHash,
+  modelVersion: arbU64,
+  shard: arbHash,
+  offset: arbU64,
+  length: arbU64,
+  gradientDigest: arbHash,
+  quality: fc.integer({ min: 0, max: 2 ** 32 - 1 }),
+  reward: arbU256,
+  signature: arbSignatureShape,
 });
 
 export const arbModelVersion: fc.Arbitrary<ModelVersionTx> = fc.record({
-  type: fc.constant('model_version' as const), coordinator: arbAddress, version: arbU64, parentVersion: arbU64, manifestDigest: arbHash,
-  contributions: fc.array(arbHash, { maxLength: 24 }), signature: arbSignatureShape,
+  type: fc.constant('model_version' as const),
+  coordinator: arbAddress,
+  version: arbU64,
+  parentVersion: arbU64,
+  manifestDigest: arbHash,
+  contributions: fc.array(arbHash, { maxLength: 24 }),
+  signature: arbSignatureShape,
 });
 
 export const arbInferenceReward: fc.Arbitrary<InferenceRewardTx> = fc.record({
-  type: fc.constant('inference_reward' as const), coordinator: arbAddress, node: arbAddress, requestId: arbHash, shares: arbU64,
-  reward: arbU256, signature: arbSignatureShape,
+  type: fc.constant('inference_reward' as const),
+  coordinator: arbAddress,
+  node: arbAddress,
+  requestId: arbHash,
+  shares: arbU64,
+  reward: arbU256,
+  signature: arbSignatureShape,
 });
 
 export const arbTx: fc.Arbitrary<Tx> = fc.oneof(arbTransfer, arbContribution, arbModelVersion, arbInferenceReward);

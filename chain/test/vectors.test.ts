@@ -54,8 +54,13 @@ function unsignedOf(fields: Record<string, unknown>): UnsignedTx {
 
 function headerOf(h: Record<string, string>): BlockHeader {
   return {
-    chainId: BigInt(h.chainId!), height: BigInt(h.height!), parentHash: h.parentHash as `0x${string}`, timestamp: BigInt(h.timestamp!),
-    proposer: h.proposer as Address, txRoot: h.txRoot as `0x${string}`, stateRoot: h.stateRoot as `0x${string}`,
+    chainId: BigInt(h.chainId!),
+    height: BigInt(h.height!),
+    parentHash: h.parentHash as `0x${string}`,
+    timestamp: BigInt(h.timestamp!),
+    proposer: h.proposer as Address,
+    txRoot: h.txRoot as `0x${string}`,
+    stateRoot: h.stateRoot as `0x${string}`,
   };
 }
 
@@ -68,7 +73,18 @@ function ethersEncoding(f: Record<string, unknown>, signature: string): string {
       fields = [f.from, f.to, n('amount'), n('nonce')];
       break;
     case 'contribution':
-      fields = [f.coordinator, f.miner, f.taskId, n('modelVersion'), f.shard, n('offset'), n('length'), f.gradientDigest, n('quality'), n('reward')];
+      fields = [
+        f.coordinator,
+        f.miner,
+        f.taskId,
+        n('modelVersion'),
+        f.shard,
+        n('offset'),
+        n('length'),
+        f.gradientDigest,
+        n('quality'),
+        n('reward'),
+      ];
       break;
     case 'model_version':
       fields = [f.coordinator, n('version'), n('parentVersion'), f.manifestDigest, f.contributions];
@@ -128,9 +144,21 @@ describe('transaction vectors', () => {
     const coder = AbiCoder.defaultAbiCoder();
     const typeHash = keccak256(new TextEncoder().encode('Transfer(address from,address to,uint256 amount,uint64 nonce)'));
     const domainTypeHash = keccak256(new TextEncoder().encode('EIP712Domain(string name,string version,uint256 chainId,bytes32 salt)'));
-    const separator = keccak256(coder.encode(['bytes32', 'bytes32', 'bytes32', 'uint256', 'bytes32'],
-      [domainTypeHash, keccak256(new TextEncoder().encode('Ailo Network')), keccak256(new TextEncoder().encode('1')), chainId, vectors.genesisHash]));
-    const struct = keccak256(coder.encode(['bytes32', 'address', 'address', 'uint256', 'uint64'], [typeHash, f.from, f.to, BigInt(f.amount!), BigInt(f.nonce!)]));
+    const separator = keccak256(
+      coder.encode(
+        ['bytes32', 'bytes32', 'bytes32', 'uint256', 'bytes32'],
+        [
+          domainTypeHash,
+          keccak256(new TextEncoder().encode('Ailo Network')),
+          keccak256(new TextEncoder().encode('1')),
+          chainId,
+          vectors.genesisHash,
+        ],
+      ),
+    );
+    const struct = keccak256(
+      coder.encode(['bytes32', 'address', 'address', 'uint256', 'uint64'], [typeHash, f.from, f.to, BigInt(f.amount!), BigInt(f.nonce!)]),
+    );
     expect(keccak256(concat(['0x1901', separator, struct]))).toBe(v.eip712Digest);
   });
 });
@@ -160,8 +188,15 @@ describe('block vector', () => {
 
   it('matches ethers: header RLP, seal digest, hash, Merkle root and seal signer', () => {
     const h = v.header;
-    const headerRlp = encodeRlp([toBeArray(BigInt(h.chainId!)), toBeArray(BigInt(h.height!)), h.parentHash!, toBeArray(BigInt(h.timestamp!)),
-      h.proposer!, h.txRoot!, h.stateRoot!]);
+    const headerRlp = encodeRlp([
+      toBeArray(BigInt(h.chainId!)),
+      toBeArray(BigInt(h.height!)),
+      h.parentHash!,
+      toBeArray(BigInt(h.timestamp!)),
+      h.proposer!,
+      h.txRoot!,
+      h.stateRoot!,
+    ]);
     const headerBytes = concat(['0x01', headerRlp]);
     expect(toHex(encodeHeader(header))).toBe(headerBytes);
     expect(keccak256(headerBytes)).toBe(v.sealDigest);

@@ -32,27 +32,41 @@ function withBody(bytes: Uint8Array, edit: (fields: RlpItem[]) => RlpItem[]): Ui
 
 describe('transaction codec', () => {
   it('round trips random valid transactions of all four types, with a stable hash', () => {
-    fc.assert(fc.property(arbTx, (tx) => {
-      const bytes = encodeTx(tx);
-      const decoded = decodeTx(bytes);
-      expect(decoded.tx).toEqual(tx);
-      expect(toHex(encodeTx(decoded.tx))).toBe(toHex(bytes));
-      expect(decoded.hash).toBe(toHex(keccak256(bytes)));
-      expect(decoded.hash).toBe(signedTx(tx).hash);
-    }), { numRuns: 600 });
+    fc.assert(
+      fc.property(arbTx, (tx) => {
+        const bytes = encodeTx(tx);
+        const decoded = decodeTx(bytes);
+        expect(decoded.tx).toEqual(tx);
+        expect(toHex(encodeTx(decoded.tx))).toBe(toHex(bytes));
+        expect(decoded.hash).toBe(toHex(keccak256(bytes)));
+        expect(decoded.hash).toBe(signedTx(tx).hash);
+      }),
+      { numRuns: 600 },
+    );
   });
 
   it('gives different transactions different encodings', () => {
-    fc.assert(fc.property(arbTx, arbTx, (a, b) => {
-      fc.pre(JSON.stringify(a, (_k, v) => (typeof v === 'bigint' ? v.toString() : v instanceof Uint8Array ? toHex(v) : v))
-        !== JSON.stringify(b, (_k, v) => (typeof v === 'bigint' ? v.toString() : v instanceof Uint8Array ? toHex(v) : v)));
-      expect(toHex(encodeTx(a))).not.toBe(toHex(encodeTx(b)));
-    }), { numRuns: 300 });
+    fc.assert(
+      fc.property(arbTx, arbTx, (a, b) => {
+        fc.pre(
+          JSON.stringify(a, (_k, v) => (typeof v === 'bigint' ? v.toString() : v instanceof Uint8Array ? toHex(v) : v)) !==
+            JSON.stringify(b, (_k, v) => (typeof v === 'bigint' ? v.toString() : v instanceof Uint8Array ? toHex(v) : v)),
+        );
+        expect(toHex(encodeTx(a))).not.toBe(toHex(encodeTx(b)));
+      }),
+      { numRuns: 300 },
+    );
   });
 
   it('rejects integers with leading zeros, unknown types, wrong field counts and trailing bytes', () => {
-    const t = signTx({ type: 'transfer', from: wallet(2).address, to: wallet(3).address, amount: 1000n, nonce: 1n }, wallet(2).key, network);
-    expect(() => decodeTx(withBody(t.bytes, (f) => [f[0]!, f[1]!, concatBytes(Uint8Array.of(0), f[2] as Uint8Array), f[3]!, f[4]!]))).toThrow(/amount.*leading zero/);
+    const t = signTx(
+      { type: 'transfer', from: wallet(2).address, to: wallet(3).address, amount: 1000n, nonce: 1n },
+      wallet(2).key,
+      network,
+    );
+    expect(() =>
+      decodeTx(withBody(t.bytes, (f) => [f[0]!, f[1]!, concatBytes(Uint8Array.of(0), f[2] as Uint8Array), f[3]!, f[4]!])),
+    ).toThrow(/amount.*leading zero/);
     expect(() => decodeTx(withBody(t.bytes, (f) => [f[0]!, f[1]!, f[2]!, Uint8Array.of(0, 1), f[4]!]))).toThrow(/nonce.*leading zero/);
     expect(() => decodeTx(withBody(t.bytes, (f) => f.slice(0, 4)))).toThrow(/expected 5 fields/);
     expect(() => decodeTx(withBody(t.bytes, (f) => [...f, new Uint8Array(0)]))).toThrow(/expected 5 fields/);
@@ -64,21 +78,36 @@ describe('transaction codec', () => {
   });
 
   it('rejects a model version naming more than the allowed number of contributions', () => {
-    const contributions = Array.from({ length: MAX_CONTRIBUTIONS_PER_VERSION + 1 }, (_, i) => toHex(keccak256(Uint8Array.of(i & 0xff, i >> 8))));
-    const tx: Tx = { type: 'model_version', coordinator: wallet(1).address, version: 1n, parentVersion: 0n,
-      manifestDigest: contributions[0]!, contributions, signature: signTx({ type: 'transfer', from: wallet(1).address, to: wallet(1).address, amount: 1n, nonce: 0n }, wallet(1).key, network).tx.signature };
+    const contributions = Array.from({ length: MAX_CONTRIBUTIONS_PER_VERSION + 1 }, (_, i) =>
+      toHex(keccak256(Uint8Array.of(i & 0xff, i >> 8))),
+    );
+    const tx: Tx = {
+      type: 'model_version',
+      coordinator: wallet(1).address,
+      version: 1n,
+      parentVersion: 0n,
+      manifestDigest: contributions[0]!,
+      contributions,
+      signature: signTx({ type: 'transfer', from: wallet(1).address, to: wallet(1).address, amount: 1n, nonce: 0n }, wallet(1).key, network)
+        .tx.signature,
+    };
     expect(() => decodeTx(encodeTx(tx))).toThrow(/more than 1024 contributions/);
-    expect(decodeTx(encodeTx({ ...tx, contributions: contributions.slice(0, MAX_CONTRIBUTIONS_PER_VERSION) })).tx).toMatchObject({ version: 1n });
+    expect(decodeTx(encodeTx({ ...tx, contributions: contributions.slice(0, MAX_CONTRIBUTIONS_PER_VERSION) })).tx).toMatchObject({
+      version: 1n,
+    });
   });
 
   it('never throws anything but TxDecodeError on random bytes after a valid type byte', () => {
-    fc.assert(fc.property(fc.integer({ min: 0, max: 6 }), fc.uint8Array({ maxLength: 200 }), (type, body) => {
-      try {
-        decodeTx(concatBytes(Uint8Array.of(type), body));
-      } catch (err) {
-        expect(err).toBeInstanceOf(TxDecodeError);
-      }
-    }), { numRuns: 1000 });
+    fc.assert(
+      fc.property(fc.integer({ min: 0, max: 6 }), fc.uint8Array({ maxLength: 200 }), (type, body) => {
+        try {
+          decodeTx(concatBytes(Uint8Array.of(type), body));
+        } catch (err) {
+          expect(err).toBeInstanceOf(TxDecodeError);
+        }
+      }),
+      { numRuns: 1000 },
+    );
   });
 });
 
@@ -106,7 +135,11 @@ describe('tamper detection', () => {
   };
 
   it('catches every single-bit flip of every byte of a signed transfer', () => {
-    const t = signTx({ type: 'transfer', from: alice.address, to: wallet(3).address, amount: 123_456_789n, nonce: 42n }, alice.key, network);
+    const t = signTx(
+      { type: 'transfer', from: alice.address, to: wallet(3).address, amount: 123_456_789n, nonce: 42n },
+      alice.key,
+      network,
+    );
     expect(recovered([t.tx])).toEqual([alice.address]);
     const tampered: Uint8Array[] = [];
     for (let i = 0; i < t.bytes.length; i++) for (let bit = 0; bit < 8; bit++) tampered.push(flips(t.bytes, i, 1 << bit));
@@ -114,10 +147,20 @@ describe('tamper detection', () => {
   });
 
   it('catches any byte flip of random signed transfers', () => {
-    fc.assert(fc.property(arbAddress, arbU256.filter((a) => a > 0n), arbU64, fc.nat(), fc.integer({ min: 1, max: 255 }), (to, amount, nonce, at, mask) => {
-      const t = signTx({ type: 'transfer', from: alice.address, to, amount, nonce }, alice.key, network);
-      check(t.bytes, [flips(t.bytes, at % t.bytes.length, mask)]);
-    }), { numRuns: 300 });
+    fc.assert(
+      fc.property(
+        arbAddress,
+        arbU256.filter((a) => a > 0n),
+        arbU64,
+        fc.nat(),
+        fc.integer({ min: 1, max: 255 }),
+        (to, amount, nonce, at, mask) => {
+          const t = signTx({ type: 'transfer', from: alice.address, to, amount, nonce }, alice.key, network);
+          check(t.bytes, [flips(t.bytes, at % t.bytes.length, mask)]);
+        },
+      ),
+      { numRuns: 300 },
+    );
   });
 
   it('refuses the high-s twin of a valid signature in the codec', () => {
@@ -126,7 +169,10 @@ describe('tamper detection', () => {
     const s = BigInt(toHex(sig.subarray(32, 64)));
     expect(s <= HALF_N).toBe(true);
     const twin = sig.slice();
-    twin.set(fromHex('0x' + (0xfffffffffffffffffffffffffffffffebaaedce6af48a03bbfd25e8cd0364141n - s).toString(16).padStart(64, '0'), 32), 32);
+    twin.set(
+      fromHex('0x' + (0xfffffffffffffffffffffffffffffffebaaedce6af48a03bbfd25e8cd0364141n - s).toString(16).padStart(64, '0'), 32),
+      32,
+    );
     twin[64] = sig[64] === 27 ? 28 : 27;
     expect(() => decodeTx(encodeTx({ ...t.tx, signature: twin }))).toThrow(/upper half/);
   });

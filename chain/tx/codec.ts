@@ -16,7 +16,8 @@ const KIND_BY_BYTE = new Map<number, TxKind<Tx>>(Object.values(TX_KINDS).map((k)
 const TYPE_BY_BYTE = new Map<number, TxType>(Object.entries(TX_KINDS).map(([type, k]) => [k.byte, type as TxType]));
 
 /** The fields of a kind, typed loosely for the generic walk (each codec matches its field; the table checks that). */
-const entries = (kind: TxKind<Tx>): readonly (readonly [string, FieldCodec<unknown>])[] => kind.fields as readonly (readonly [string, FieldCodec<unknown>])[];
+const entries = (kind: TxKind<Tx>): readonly (readonly [string, FieldCodec<unknown>])[] =>
+  kind.fields as readonly (readonly [string, FieldCodec<unknown>])[];
 
 export function encodeTx(tx: Tx): Uint8Array {
   const kind = txKind(tx) as unknown as TxKind<Tx>;

@@ -12,14 +12,16 @@ import { keccak256 } from '../../protocol/keccak.js';
 import { eip712Message, TX_KINDS, txKind, type Eip712Field, type Eip712Message, type PrimaryType } from './kinds.js';
 import type { Tx } from './types.js';
 
-
 const encoder = new TextEncoder();
 
 export const DOMAIN_NAME = 'Ailo Network';
 export const DOMAIN_VERSION = '1';
 
 /** The typed-data definitions (kinds.ts), in the shape ethers' signTypedData and eth_signTypedData_v4 take. */
-export const EIP712_TYPES = Object.fromEntries(Object.values(TX_KINDS).map((k) => [k.primaryType, k.eip712])) as Record<PrimaryType, readonly Eip712Field[]>;
+export const EIP712_TYPES = Object.fromEntries(Object.values(TX_KINDS).map((k) => [k.primaryType, k.eip712])) as Record<
+  PrimaryType,
+  readonly Eip712Field[]
+>;
 
 const typeString = (name: PrimaryType): string => `${name}(${EIP712_TYPES[name].map((f) => `${f.type} ${f.name}`).join(',')})`;
 const typeHash = (s: string): Uint8Array => keccak256(encoder.encode(s));
@@ -28,11 +30,13 @@ const typeHash = (s: string): Uint8Array => keccak256(encoder.encode(s));
  * Per primary type, a reusable buffer typeHash || one 32-byte word per field: hashStruct is keccak256 of it (EIP-712
  * encodeData for static fields). Transfers are the hot path of block import, so no buffer is allocated per call.
  */
-const STRUCT_WORDS = new Map<PrimaryType, Uint8Array>(Object.values(TX_KINDS).map((k) => {
-  const words = new Uint8Array(32 * (1 + k.eip712.length));
-  words.set(typeHash(typeString(k.primaryType)), 0);
-  return [k.primaryType, words];
-}));
+const STRUCT_WORDS = new Map<PrimaryType, Uint8Array>(
+  Object.values(TX_KINDS).map((k) => {
+    const words = new Uint8Array(32 * (1 + k.eip712.length));
+    words.set(typeHash(typeString(k.primaryType)), 0);
+    return [k.primaryType, words];
+  }),
+);
 
 const DOMAIN_TYPE_HASH = typeHash('EIP712Domain(string name,string version,uint256 chainId,bytes32 salt)');
 

@@ -118,13 +118,30 @@ const evidencePair: FieldCodec<[Uint8Array, Uint8Array]> = {
   json: (v) => v.map((e) => toHex(e)),
 };
 
-const transferFields: readonly FieldEntry<TransferTx>[] = [['from', address], ['to', address], ['amount', u256], ['nonce', u64]];
+const transferFields: readonly FieldEntry<TransferTx>[] = [
+  ['from', address],
+  ['to', address],
+  ['amount', u256],
+  ['nonce', u64],
+];
 const contributionFields: readonly FieldEntry<ContributionTx>[] = [
-  ['coordinator', address], ['miner', address], ['taskId', bytes32], ['modelVersion', u64], ['shard', bytes32], ['offset', u64],
-  ['length', u64], ['gradientDigest', bytes32], ['quality', u32], ['reward', u256],
+  ['coordinator', address],
+  ['miner', address],
+  ['taskId', bytes32],
+  ['modelVersion', u64],
+  ['shard', bytes32],
+  ['offset', u64],
+  ['length', u64],
+  ['gradientDigest', bytes32],
+  ['quality', u32],
+  ['reward', u256],
 ];
 const inferenceFields: readonly FieldEntry<InferenceRewardTx>[] = [
-  ['coordinator', address], ['node', address], ['requestId', bytes32], ['shares', u64], ['reward', u256],
+  ['coordinator', address],
+  ['node', address],
+  ['requestId', bytes32],
+  ['shares', u64],
+  ['reward', u256],
 ];
 
 /** keccak256 of the evidence pair's RLP: what an equivocation's EIP-712 message names instead of the evidence. */
@@ -138,7 +155,12 @@ export const TX_KINDS: { [K in TxType]: TxKind<Extract<Tx, { type: K }>> } = {
     byte: 0x01,
     fields: transferFields,
     primaryType: 'Transfer',
-    eip712: [{ name: 'from', type: 'address' }, { name: 'to', type: 'address' }, { name: 'amount', type: 'uint256' }, { name: 'nonce', type: 'uint64' }],
+    eip712: [
+      { name: 'from', type: 'address' },
+      { name: 'to', type: 'address' },
+      { name: 'amount', type: 'uint256' },
+      { name: 'nonce', type: 'uint64' },
+    ],
     signer: (tx) => tx.from,
     parties: (tx) => [tx.from, tx.to],
   },
@@ -147,9 +169,15 @@ export const TX_KINDS: { [K in TxType]: TxKind<Extract<Tx, { type: K }>> } = {
     fields: contributionFields,
     primaryType: 'Contribution',
     eip712: [
-      { name: 'coordinator', type: 'address' }, { name: 'miner', type: 'address' }, { name: 'taskId', type: 'bytes32' },
-      { name: 'modelVersion', type: 'uint64' }, { name: 'shard', type: 'bytes32' }, { name: 'offset', type: 'uint64' },
-      { name: 'length', type: 'uint64' }, { name: 'gradientDigest', type: 'bytes32' }, { name: 'quality', type: 'uint32' },
+      { name: 'coordinator', type: 'address' },
+      { name: 'miner', type: 'address' },
+      { name: 'taskId', type: 'bytes32' },
+      { name: 'modelVersion', type: 'uint64' },
+      { name: 'shard', type: 'bytes32' },
+      { name: 'offset', type: 'uint64' },
+      { name: 'length', type: 'uint64' },
+      { name: 'gradientDigest', type: 'bytes32' },
+      { name: 'quality', type: 'uint32' },
       { name: 'reward', type: 'uint256' },
     ],
     signer: (tx) => tx.coordinator,
@@ -157,15 +185,29 @@ export const TX_KINDS: { [K in TxType]: TxKind<Extract<Tx, { type: K }>> } = {
   },
   model_version: {
     byte: 0x03,
-    fields: [['coordinator', address], ['version', u64], ['parentVersion', u64], ['manifestDigest', bytes32], ['contributions', contributionList]],
+    fields: [
+      ['coordinator', address],
+      ['version', u64],
+      ['parentVersion', u64],
+      ['manifestDigest', bytes32],
+      ['contributions', contributionList],
+    ],
     primaryType: 'ModelVersion',
     eip712: [
-      { name: 'coordinator', type: 'address' }, { name: 'version', type: 'uint64' }, { name: 'parentVersion', type: 'uint64' },
-      { name: 'manifestDigest', type: 'bytes32' }, { name: 'contributionsRoot', type: 'bytes32' }, { name: 'contributionCount', type: 'uint32' },
+      { name: 'coordinator', type: 'address' },
+      { name: 'version', type: 'uint64' },
+      { name: 'parentVersion', type: 'uint64' },
+      { name: 'manifestDigest', type: 'bytes32' },
+      { name: 'contributionsRoot', type: 'bytes32' },
+      { name: 'contributionCount', type: 'uint32' },
     ],
     message: (tx) => ({
-      coordinator: tx.coordinator, version: tx.version, parentVersion: tx.parentVersion, manifestDigest: tx.manifestDigest,
-      contributionsRoot: toHex(merkleRoot(tx.contributions.map((h) => fromHex(h, 32)))), contributionCount: tx.contributions.length,
+      coordinator: tx.coordinator,
+      version: tx.version,
+      parentVersion: tx.parentVersion,
+      manifestDigest: tx.manifestDigest,
+      contributionsRoot: toHex(merkleRoot(tx.contributions.map((h) => fromHex(h, 32)))),
+      contributionCount: tx.contributions.length,
     }),
     signer: (tx) => tx.coordinator,
     parties: () => [],
@@ -175,17 +217,29 @@ export const TX_KINDS: { [K in TxType]: TxKind<Extract<Tx, { type: K }>> } = {
     fields: inferenceFields,
     primaryType: 'InferenceReward',
     eip712: [
-      { name: 'coordinator', type: 'address' }, { name: 'node', type: 'address' }, { name: 'requestId', type: 'bytes32' },
-      { name: 'shares', type: 'uint64' }, { name: 'reward', type: 'uint256' },
+      { name: 'coordinator', type: 'address' },
+      { name: 'node', type: 'address' },
+      { name: 'requestId', type: 'bytes32' },
+      { name: 'shares', type: 'uint64' },
+      { name: 'reward', type: 'uint256' },
     ],
     signer: (tx) => tx.coordinator,
     parties: (tx) => [tx.node],
   },
   equivocation: {
     byte: 0x05,
-    fields: [['reporter', address], ['offender', address], ['kind', evidenceKind], ['evidence', evidencePair]],
+    fields: [
+      ['reporter', address],
+      ['offender', address],
+      ['kind', evidenceKind],
+      ['evidence', evidencePair],
+    ],
     primaryType: 'Equivocation',
-    eip712: [{ name: 'reporter', type: 'address' }, { name: 'offender', type: 'address' }, { name: 'evidenceHash', type: 'bytes32' }],
+    eip712: [
+      { name: 'reporter', type: 'address' },
+      { name: 'offender', type: 'address' },
+      { name: 'evidenceHash', type: 'bytes32' },
+    ],
     message: (tx) => ({ reporter: tx.reporter, offender: tx.offender, evidenceHash: evidenceHash(tx.evidence) }),
     signer: (tx) => tx.reporter,
     parties: (tx) => [tx.offender, tx.reporter],
@@ -222,6 +276,7 @@ export function txParties(tx: Tx): Address[] {
 /** The JSON form of a transaction's fields, in wire order (see FieldCodec.json). */
 export function txFieldsJson(tx: Tx): { [k: string]: Json } {
   const out: { [k: string]: Json } = {};
-  for (const [name, codec] of txKind(tx).fields as readonly (readonly [string, FieldCodec<unknown>])[]) out[name] = codec.json((tx as unknown as Record<string, unknown>)[name]);
+  for (const [name, codec] of txKind(tx).fields as readonly (readonly [string, FieldCodec<unknown>])[])
+    out[name] = codec.json((tx as unknown as Record<string, unknown>)[name]);
   return out;
 }

@@ -27,8 +27,13 @@ export interface TransferIntent {
 /** The body of POST /api/ledger/transfer for `intent` with its 65-byte `signature` (0x hex, v = 27 or 28). */
 export function transferBody(intent: TransferIntent, signature: string, network: NetworkDomain): TransferBody {
   return {
-    from: toChecksumAddress(intent.from), to: toChecksumAddress(intent.to), amount: intent.amount.toString(),
-    nonce: intent.nonce.toString(), signature, chainId: network.chainId.toString(), genesisHash: network.genesisHash,
+    from: toChecksumAddress(intent.from),
+    to: toChecksumAddress(intent.to),
+    amount: intent.amount.toString(),
+    nonce: intent.nonce.toString(),
+    signature,
+    chainId: network.chainId.toString(),
+    genesisHash: network.genesisHash,
   };
 }
 

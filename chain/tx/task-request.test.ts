@@ -7,7 +7,12 @@ import { arbAddress, arbHash, arbNetwork, arbU64, CURVE_N } from '../test/arbitr
 import { testKey, wallet } from '../test/fixtures.js';
 import { eip712Domain, type NetworkDomain } from './eip712.js';
 import {
-  parseSignedTaskRequest, recoverTaskRequestSigner, signTaskRequest, TASK_REQUEST_TYPES, taskRequestDigest, taskRequestMessage,
+  parseSignedTaskRequest,
+  recoverTaskRequestSigner,
+  signTaskRequest,
+  TASK_REQUEST_TYPES,
+  taskRequestDigest,
+  taskRequestMessage,
   type TaskRequest,
 } from './task-request.js';
 import type { SignedTaskRequestBody } from '../../protocol/federation.js';
@@ -27,9 +32,12 @@ function signerOf(body: SignedTaskRequestBody, network: NetworkDomain): Address 
 
 describe('task request typed data', () => {
   it('the digest equals ethers TypedDataEncoder.hash over the transfer domain, for random requests and networks', () => {
-    fc.assert(fc.property(arbRequest, arbNetwork, (req, network) => {
-      expect(toHex(taskRequestDigest(req, network))).toBe(TypedDataEncoder.hash(eip712Domain(network), types, taskRequestMessage(req)));
-    }), { numRuns: 300 });
+    fc.assert(
+      fc.property(arbRequest, arbNetwork, (req, network) => {
+        expect(toHex(taskRequestDigest(req, network))).toBe(TypedDataEncoder.hash(eip712Domain(network), types, taskRequestMessage(req)));
+      }),
+      { numRuns: 300 },
+    );
     expect(TypedDataEncoder.from(types).encodeType('TaskRequest')).toBe('TaskRequest(address wallet,uint64 issuedAt,bytes32 nonce)');
   });
 
@@ -41,17 +49,23 @@ describe('task request typed data', () => {
   });
 
   it('a signature from ethers Wallet.signTypedData (as eth_signTypedData_v4 makes) verifies to the wallet', async () => {
-    await fc.assert(fc.asyncProperty(fc.bigInt(1n, CURVE_N - 1n), arbU64, arbHash, arbNetwork, async (key, issuedAt, nonce, network) => {
-      const w = new Wallet(toHex(fromHex('0x' + key.toString(16).padStart(64, '0'), 32)));
-      const message = { wallet: w.address, issuedAt, nonce };
-      const signature = await w.signTypedData(eip712Domain(network), types, message);
-      const body = { wallet: w.address, issuedAt: issuedAt.toString(), nonce, signature };
-      expect(signerOf(body, network)).toBe(w.address.toLowerCase());
-      // the same signature on another chain, or another genesis with the same chainId, recovers to someone else
-      expect(signerOf(body, { ...network, chainId: network.chainId === 1n ? 2n : network.chainId - 1n })).not.toBe(w.address.toLowerCase());
-      expect(signerOf(body, { ...network, genesisHash: network.genesisHash === NET.genesisHash ? TWIN.genesisHash : NET.genesisHash }))
-        .not.toBe(w.address.toLowerCase());
-    }), { numRuns: 30 });
+    await fc.assert(
+      fc.asyncProperty(fc.bigInt(1n, CURVE_N - 1n), arbU64, arbHash, arbNetwork, async (key, issuedAt, nonce, network) => {
+        const w = new Wallet(toHex(fromHex('0x' + key.toString(16).padStart(64, '0'), 32)));
+        const message = { wallet: w.address, issuedAt, nonce };
+        const signature = await w.signTypedData(eip712Domain(network), types, message);
+        const body = { wallet: w.address, issuedAt: issuedAt.toString(), nonce, signature };
+        expect(signerOf(body, network)).toBe(w.address.toLowerCase());
+        // the same signature on another chain, or another genesis with the same chainId, recovers to someone else
+        expect(signerOf(body, { ...network, chainId: network.chainId === 1n ? 2n : network.chainId - 1n })).not.toBe(
+          w.address.toLowerCase(),
+        );
+        expect(
+          signerOf(body, { ...network, genesisHash: network.genesisHash === NET.genesisHash ? TWIN.genesisHash : NET.genesisHash }),
+        ).not.toBe(w.address.toLowerCase());
+      }),
+      { numRuns: 30 },
+    );
   });
 
   it('signTaskRequest makes a fresh request that ethers verifyTypedData attributes to the key', () => {
@@ -76,18 +90,21 @@ describe('task request typed data', () => {
       b[at]! ^= 1;
       return toHex(b);
     };
-    fc.assert(fc.property(fc.nat(31), fc.nat(19), fc.nat(63), fc.bigInt(1n, 1n << 40n), (nonceByte, walletByte, sigByte, dt) => {
-      const tampered: SignedTaskRequestBody[] = [
-        { ...signed, wallet: flip(signed.wallet, walletByte) },
-        { ...signed, issuedAt: (BigInt(signed.issuedAt) + dt).toString() },
-        { ...signed, issuedAt: (BigInt(signed.issuedAt) - dt).toString() },
-        { ...signed, nonce: flip(signed.nonce, nonceByte) },
-        { ...signed, signature: flip(signed.signature, sigByte) },
-      ];
-      for (const body of tampered) expect(signerOf(body, NET)).not.toBe(who);
-      // the untouched request still verifies, so the refusals above are the tampering's doing
-      expect(signerOf(signed, NET)).toBe(who);
-    }), { numRuns: 100 });
+    fc.assert(
+      fc.property(fc.nat(31), fc.nat(19), fc.nat(63), fc.bigInt(1n, 1n << 40n), (nonceByte, walletByte, sigByte, dt) => {
+        const tampered: SignedTaskRequestBody[] = [
+          { ...signed, wallet: flip(signed.wallet, walletByte) },
+          { ...signed, issuedAt: (BigInt(signed.issuedAt) + dt).toString() },
+          { ...signed, issuedAt: (BigInt(signed.issuedAt) - dt).toString() },
+          { ...signed, nonce: flip(signed.nonce, nonceByte) },
+          { ...signed, signature: flip(signed.signature, sigByte) },
+        ];
+        for (const body of tampered) expect(signerOf(body, NET)).not.toBe(who);
+        // the untouched request still verifies, so the refusals above are the tampering's doing
+        expect(signerOf(signed, NET)).toBe(who);
+      }),
+      { numRuns: 100 },
+    );
     expect(signerOf(signed, { ...NET, chainId: 778n })).not.toBe(who);
     expect(signerOf(signed, TWIN)).not.toBe(who);
     // naming another wallet with one's own signature recovers to the signer, not to the wallet named
@@ -109,13 +126,21 @@ describe('task request typed data', () => {
   it('parses only well-formed bodies, naming the field', () => {
     const good = signTaskRequest(testKey(12), NET);
     const cases: [unknown, string][] = [
-      [null, 'body'], [[good], 'body'], ['x', 'body'],
-      [{ ...good, wallet: undefined }, 'wallet'], [{ ...good, wallet: '0x1234' }, 'wallet'],
-      [{ ...good, issuedAt: undefined }, 'issuedAt'], [{ ...good, issuedAt: 1760000000000 }, 'issuedAt'],
-      [{ ...good, issuedAt: '-1' }, 'issuedAt'], [{ ...good, issuedAt: '1e12' }, 'issuedAt'],
+      [null, 'body'],
+      [[good], 'body'],
+      ['x', 'body'],
+      [{ ...good, wallet: undefined }, 'wallet'],
+      [{ ...good, wallet: '0x1234' }, 'wallet'],
+      [{ ...good, issuedAt: undefined }, 'issuedAt'],
+      [{ ...good, issuedAt: 1760000000000 }, 'issuedAt'],
+      [{ ...good, issuedAt: '-1' }, 'issuedAt'],
+      [{ ...good, issuedAt: '1e12' }, 'issuedAt'],
       [{ ...good, issuedAt: (1n << 64n).toString() }, 'issuedAt'],
-      [{ ...good, nonce: undefined }, 'nonce'], [{ ...good, nonce: '0x' + '00'.repeat(31) }, 'nonce'], [{ ...good, nonce: 'ab'.repeat(32) }, 'nonce'],
-      [{ ...good, signature: undefined }, 'signature'], [{ ...good, signature: good.signature.slice(0, -2) }, 'signature'],
+      [{ ...good, nonce: undefined }, 'nonce'],
+      [{ ...good, nonce: '0x' + '00'.repeat(31) }, 'nonce'],
+      [{ ...good, nonce: 'ab'.repeat(32) }, 'nonce'],
+      [{ ...good, signature: undefined }, 'signature'],
+      [{ ...good, signature: good.signature.slice(0, -2) }, 'signature'],
     ];
     for (const [body, field] of cases) {
       const r = parseSignedTaskRequest(body);

@@ -29,9 +29,7 @@ export interface TaskRequest {
 }
 
 const encoder = new TextEncoder();
-const TYPE_HASH = keccak256(
-  encoder.encode(`TaskRequest(${TASK_REQUEST_TYPES.TaskRequest.map((f) => `${f.type} ${f.name}`).join(',')})`),
-);
+const TYPE_HASH = keccak256(encoder.encode(`TaskRequest(${TASK_REQUEST_TYPES.TaskRequest.map((f) => `${f.type} ${f.name}`).join(',')})`));
 const PREFIX = Uint8Array.of(0x19, 0x01);
 const UINT64_MAX = (1n << 64n) - 1n;
 

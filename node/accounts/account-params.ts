@@ -19,14 +19,18 @@ export function usernameField(value: unknown): string {
   if (typeof value !== 'string') throw badRequest('BAD_USERNAME', 'username must be a string');
   const username = value.trim().toLowerCase();
   if (!/^[a-z0-9][a-z0-9._-]{2,31}$/.test(username)) {
-    throw badRequest('BAD_USERNAME', 'username must be 3 to 32 letters, digits, dots, dashes or underscores, starting with a letter or digit');
+    throw badRequest(
+      'BAD_USERNAME',
+      'username must be 3 to 32 letters, digits, dots, dashes or underscores, starting with a letter or digit',
+    );
   }
   return username;
 }
 
 /** A login or recovery proof: 32 bytes of hex. */
 export function proofField(value: unknown, field: string): string {
-  if (typeof value !== 'string' || !/^0x[0-9a-fA-F]{64}$/.test(value)) throw badRequest('BAD_PROOF', `${field} must be 0x followed by 64 hex digits`);
+  if (typeof value !== 'string' || !/^0x[0-9a-fA-F]{64}$/.test(value))
+    throw badRequest('BAD_PROOF', `${field} must be 0x followed by 64 hex digits`);
   return value.toLowerCase();
 }
 
@@ -40,7 +44,8 @@ export function kdfField(value: unknown): KdfParams {
   }
   if (r !== 8) throw badRequest('BAD_KDF', 'kdf.r must be 8');
   if (typeof p !== 'number' || !Number.isInteger(p) || p < 1 || p > 4) throw badRequest('BAD_KDF', 'kdf.p must be an integer from 1 to 4');
-  if (typeof salt !== 'string' || !/^0x[0-9a-f]{32,64}$/.test(salt)) throw badRequest('BAD_KDF', 'kdf.salt must be 16 to 32 bytes of lowercase hex');
+  if (typeof salt !== 'string' || !/^0x[0-9a-f]{32,64}$/.test(salt))
+    throw badRequest('BAD_KDF', 'kdf.salt must be 16 to 32 bytes of lowercase hex');
   return { name, N, r, p, salt };
 }
 
@@ -48,7 +53,8 @@ export function sealedKeyField(value: unknown, field: string): SealedKey {
   if (!isRecord(value)) throw badRequest('BAD_SEALED_KEY', `${field} must be an object { v: 1, iv, ct }`);
   onlyFields(value, ['v', 'iv', 'ct'], field);
   if (value.v !== 1) throw badRequest('BAD_SEALED_KEY', `${field}.v must be 1`);
-  if (typeof value.iv !== 'string' || !/^0x[0-9a-f]{24}$/.test(value.iv)) throw badRequest('BAD_SEALED_KEY', `${field}.iv must be 12 bytes of lowercase hex`);
+  if (typeof value.iv !== 'string' || !/^0x[0-9a-f]{24}$/.test(value.iv))
+    throw badRequest('BAD_SEALED_KEY', `${field}.iv must be 12 bytes of lowercase hex`);
   if (typeof value.ct !== 'string' || !/^0x[0-9a-f]{96}$/.test(value.ct)) {
     throw badRequest('BAD_SEALED_KEY', `${field}.ct must be 48 bytes of lowercase hex (a 32-byte key and the 16-byte GCM tag)`);
   }
@@ -67,6 +73,7 @@ export function addressField(value: unknown): string {
 
 /** A session or recovery token: 32 random bytes in base64url. */
 export function tokenField(value: unknown, field: string): string {
-  if (typeof value !== 'string' || !/^[A-Za-z0-9_-]{43}$/.test(value)) throw badRequest('BAD_TOKEN', `${field} must be a token this node issued`);
+  if (typeof value !== 'string' || !/^[A-Za-z0-9_-]{43}$/.test(value))
+    throw badRequest('BAD_TOKEN', `${field} must be a token this node issued`);
   return value;
 }

@@ -11,7 +11,12 @@ import { AccountVault } from './vault.js';
 import { NodeError } from '../../protocol/errors.js';
 import { NodeApi } from '../../wallet-ui/src/api/node-api.js';
 import {
-  changePassword, exportPrivateKey, logIn, recoverAccount, registerAccount, replaceRecoveryKey,
+  changePassword,
+  exportPrivateKey,
+  logIn,
+  recoverAccount,
+  registerAccount,
+  replaceRecoveryKey,
 } from '../../wallet-ui/src/account/account-session.js';
 import { WrongKeyError } from '../../wallet-ui/src/crypto/account-keys.js';
 import { privateKeyToAddress } from '../../protocol/signature.js';
@@ -33,10 +38,14 @@ describe('account API', () => {
   beforeAll(async () => {
     dir = mkdtempSync(join(tmpdir(), 'ailo-accounts-'));
     vault = await AccountVault.open(join(dir, 'accounts'), { now: () => clock, defaultKdf: CHEAP });
-    const app = createApp((router) => accountRoutes(router, vault, {
-      now: () => clock,
-      throttles: { registerPerIp: { ...DEFAULT_THROTTLES.registerPerIp, freeFailures: 1000 } },
-    }), () => {});
+    const app = createApp(
+      (router) =>
+        accountRoutes(router, vault, {
+          now: () => clock,
+          throttles: { registerPerIp: { ...DEFAULT_THROTTLES.registerPerIp, freeFailures: 1000 } },
+        }),
+      () => {},
+    );
     server = await new Promise<Server>((resolve) => {
       const s = app.listen(0, '127.0.0.1', () => resolve(s));
     });
@@ -59,7 +68,11 @@ describe('account API', () => {
     return { status: res.status, json: await res.json() };
   };
   const rawAccount = (username: string, loginProof = hex(32)) => ({
-    username, address: toChecksumAddress(privateKeyToAddress(fromHex(hex(32), 32))), kdf: kdf(), loginProof, wallet: sealed(),
+    username,
+    address: toChecksumAddress(privateKeyToAddress(fromHex(hex(32), 32))),
+    kdf: kdf(),
+    loginProof,
+    wallet: sealed(),
     recovery: { proof: hex(32), wallet: sealed() },
   });
 
@@ -103,7 +116,8 @@ describe('account API', () => {
     const account = rawAccount('dave');
     await post('/api/account/register', account);
     const attempts = [];
-    for (let i = 0; i < DEFAULT_THROTTLES.loginPerUser.freeFailures; i++) attempts.push((await post('/api/account/login', { username: 'dave', loginProof: hex(32) })).status);
+    for (let i = 0; i < DEFAULT_THROTTLES.loginPerUser.freeFailures; i++)
+      attempts.push((await post('/api/account/login', { username: 'dave', loginProof: hex(32) })).status);
     expect(attempts.every((s) => s === 401)).toBe(true);
     const locked = await post('/api/account/login', { username: 'dave', loginProof: hex(32) });
     expect(locked.status).toBe(401); // the failure that crosses the threshold still gets its answer
@@ -166,11 +180,21 @@ describe('account API', () => {
     const exported = await exportPrivateKey(again, 'battery staple');
     expect(privateKeyToAddress(fromHex(exported, 32))).toBe(address.toLowerCase());
 
-    const recovered = await recoverAccount(new NodeApi(url), { username: 'frank', recoveryKey, newPassword: 'new password 3', kdfCost: CHEAP });
+    const recovered = await recoverAccount(new NodeApi(url), {
+      username: 'frank',
+      recoveryKey,
+      newPassword: 'new password 3',
+      kdfCost: CHEAP,
+    });
     expect(recovered.session.address).toBe(address);
     expect(recovered.recoveryKey).not.toBe(recoveryKey);
     await expect(again.api.me()).rejects.toMatchObject({ code: 'SESSION_EXPIRED' }); // recovery ends every session
-    const reused = await recoverAccount(new NodeApi(url), { username: 'frank', recoveryKey, newPassword: 'x'.repeat(10), kdfCost: CHEAP }).catch((e: unknown) => e);
+    const reused = await recoverAccount(new NodeApi(url), {
+      username: 'frank',
+      recoveryKey,
+      newPassword: 'x'.repeat(10),
+      kdfCost: CHEAP,
+    }).catch((e: unknown) => e);
     expect(reused).toBeInstanceOf(NodeError);
     expect(reused).toMatchObject({ status: 401, code: 'RECOVERY_KEY_USED' });
     expect((reused as Error).message).toMatch(/already used/);
@@ -178,9 +202,17 @@ describe('account API', () => {
 
     // A replaced key is refused too, and the new one works.
     const newest = await replaceRecoveryKey(recovered.session, { password: 'new password 3' });
-    await expect(recoverAccount(new NodeApi(url), { username: 'frank', recoveryKey: recovered.recoveryKey, newPassword: 'y'.repeat(10), kdfCost: CHEAP }))
-      .rejects.toMatchObject({ code: 'RECOVERY_KEY_USED' });
-    await expect(recoverAccount(new NodeApi(url), { username: 'frank', recoveryKey: newest, newPassword: 'z'.repeat(10), kdfCost: CHEAP })).resolves.toBeDefined();
+    await expect(
+      recoverAccount(new NodeApi(url), {
+        username: 'frank',
+        recoveryKey: recovered.recoveryKey,
+        newPassword: 'y'.repeat(10),
+        kdfCost: CHEAP,
+      }),
+    ).rejects.toMatchObject({ code: 'RECOVERY_KEY_USED' });
+    await expect(
+      recoverAccount(new NodeApi(url), { username: 'frank', recoveryKey: newest, newPassword: 'z'.repeat(10), kdfCost: CHEAP }),
+    ).resolves.toBeDefined();
   });
 
   it('finishes a recovery once per token, and not after the key changed under it', async () => {

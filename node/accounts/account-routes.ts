@@ -8,7 +8,14 @@ import type { Context } from 'koa';
 import { readJsonBody } from '../api/body.js';
 import { ApiError } from '../api/errors.js';
 import {
-  addressField, kdfField, onlyFields, proofField, recoveryField, sealedKeyField, tokenField, usernameField,
+  addressField,
+  kdfField,
+  onlyFields,
+  proofField,
+  recoveryField,
+  sealedKeyField,
+  tokenField,
+  usernameField,
 } from './account-params.js';
 import { FailureThrottle, type ThrottlePolicy } from './throttle.js';
 import { UsernameTakenError, type AccountVault } from './vault.js';
@@ -47,7 +54,12 @@ function limited(retryMs: number, what: string): ApiError {
 class PairThrottle {
   private readonly user: FailureThrottle;
   private readonly ip: FailureThrottle;
-  constructor(userPolicy: ThrottlePolicy, ipPolicy: ThrottlePolicy, now: () => number, private readonly what: string) {
+  constructor(
+    userPolicy: ThrottlePolicy,
+    ipPolicy: ThrottlePolicy,
+    now: () => number,
+    private readonly what: string,
+  ) {
     this.user = new FailureThrottle(userPolicy, now);
     this.ip = new FailureThrottle(ipPolicy, now);
   }
@@ -79,7 +91,8 @@ export function accountRoutes(router: Router, vault: AccountVault, o: AccountRou
   const session = async (ctx: Context) => {
     const token = bearer(ctx);
     const s = await vault.session(token);
-    if (!s) throw new ApiError(401, 'SESSION_EXPIRED', 'this session has ended (logged out, expired, or the password changed); log in again');
+    if (!s)
+      throw new ApiError(401, 'SESSION_EXPIRED', 'this session has ended (logged out, expired, or the password changed); log in again');
     return { ...s, token };
   };
   const noStore = (ctx: Context): void => {
@@ -107,7 +120,8 @@ export function accountRoutes(router: Router, vault: AccountVault, o: AccountRou
       wallet: sealedKeyField(body.wallet, 'wallet'),
       recovery: recoveryField(body.recovery),
     };
-    if (input.recovery.proof === input.loginProof) throw new ApiError(400, 'BAD_PROOF', 'the recovery proof must differ from the login proof');
+    if (input.recovery.proof === input.loginProof)
+      throw new ApiError(400, 'BAD_PROOF', 'the recovery proof must differ from the login proof');
     try {
       const grant = await vault.register(input);
       registrations.fail(ctx.ip);
@@ -152,7 +166,11 @@ export function accountRoutes(router: Router, vault: AccountVault, o: AccountRou
     const body = await readJsonBody(ctx);
     onlyFields(body, ['currentLoginProof', 'kdf', 'loginProof', 'wallet']);
     const current = proofField(body.currentLoginProof, 'currentLoginProof');
-    const next = { kdf: kdfField(body.kdf), loginProof: proofField(body.loginProof, 'loginProof'), wallet: sealedKeyField(body.wallet, 'wallet') };
+    const next = {
+      kdf: kdfField(body.kdf),
+      loginProof: proofField(body.loginProof, 'loginProof'),
+      wallet: sealedKeyField(body.wallet, 'wallet'),
+    };
     login.check(s.username, ctx.ip);
     const account = await vault.changePassword(s.username, current, next, s.token);
     if (!account) {
@@ -190,9 +208,13 @@ export function accountRoutes(router: Router, vault: AccountVault, o: AccountRou
       recovery.fail(username, ctx.ip);
       if (r.reason === 'wrong') throw new ApiError(401, 'RECOVERY_KEY_WRONG', 'this recovery key does not belong to this username');
       const when = new Date(r.retiredAt).toISOString().slice(0, 16).replace('T', ' ');
-      throw new ApiError(401, 'RECOVERY_KEY_USED', r.reason === 'used'
-        ? `this recovery key was already used (${when} UTC); each key works once. Use the newer key you were given then`
-        : `this recovery key was replaced by a newer one (${when} UTC); use the newer key`);
+      throw new ApiError(
+        401,
+        'RECOVERY_KEY_USED',
+        r.reason === 'used'
+          ? `this recovery key was already used (${when} UTC); each key works once. Use the newer key you were given then`
+          : `this recovery key was replaced by a newer one (${when} UTC); use the newer key`,
+      );
     }
     recovery.succeed(username);
     noStore(ctx);
@@ -204,13 +226,19 @@ export function accountRoutes(router: Router, vault: AccountVault, o: AccountRou
     onlyFields(body, ['recoveryToken', 'kdf', 'loginProof', 'wallet', 'recovery']);
     const token = tokenField(body.recoveryToken, 'recoveryToken');
     const next = {
-      kdf: kdfField(body.kdf), loginProof: proofField(body.loginProof, 'loginProof'), wallet: sealedKeyField(body.wallet, 'wallet'),
+      kdf: kdfField(body.kdf),
+      loginProof: proofField(body.loginProof, 'loginProof'),
+      wallet: sealedKeyField(body.wallet, 'wallet'),
       recovery: recoveryField(body.recovery),
     };
     const r = await vault.recoverFinish(token, next);
     if (!r.ok) {
       throw r.reason === 'superseded'
-        ? new ApiError(409, 'RECOVERY_SUPERSEDED', 'the recovery key changed while this recovery was under way; start again with the newest key')
+        ? new ApiError(
+            409,
+            'RECOVERY_SUPERSEDED',
+            'the recovery key changed while this recovery was under way; start again with the newest key',
+          )
         : new ApiError(401, 'RECOVERY_TOKEN_INVALID', 'this recovery has expired or was already finished; start again');
     }
     noStore(ctx);

@@ -7,8 +7,12 @@ import { AccountVault } from './vault.js';
 
 const hex = (n: number): string => '0x' + randomBytes(n).toString('hex');
 const input = (username: string, loginProof = hex(32), recoveryProof = hex(32)) => ({
-  username, address: '0x' + '11'.repeat(20), kdf: { name: 'scrypt' as const, N: 2 ** 15, r: 8, p: 1, salt: hex(16) }, loginProof,
-  wallet: { v: 1 as const, iv: hex(12), ct: hex(48) }, recovery: { proof: recoveryProof, wallet: { v: 1 as const, iv: hex(12), ct: hex(48) } },
+  username,
+  address: '0x' + '11'.repeat(20),
+  kdf: { name: 'scrypt' as const, N: 2 ** 15, r: 8, p: 1, salt: hex(16) },
+  loginProof,
+  wallet: { v: 1 as const, iv: hex(12), ct: hex(48) },
+  recovery: { proof: recoveryProof, wallet: { v: 1 as const, iv: hex(12), ct: hex(48) } },
 });
 
 describe('AccountVault', () => {
@@ -44,7 +48,9 @@ describe('AccountVault', () => {
     const recovery = hex(32);
     await vault.register(input('bea', login, recovery));
     await vault.close();
-    const files = readdirSync(dir).map((f) => readFileSync(join(dir, f)).toString('latin1')).join('');
+    const files = readdirSync(dir)
+      .map((f) => readFileSync(join(dir, f)).toString('latin1'))
+      .join('');
     expect(files).toContain('bea');
     expect(files).not.toContain(login.slice(2));
     expect(files).not.toContain(recovery.slice(2));

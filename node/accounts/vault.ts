@@ -86,7 +86,13 @@ const newToken = (): string => randomBytes(32).toString('base64url');
 const tokenId = (token: string): string => createHash('sha256').update(token).digest('hex');
 
 function hashProof(proof: string, salt = randomBytes(16).toString('hex')): ProofHash {
-  return { salt, hash: createHash('sha256').update(Buffer.from(salt, 'hex')).update(Buffer.from(proof.slice(2), 'hex')).digest('hex') };
+  return {
+    salt,
+    hash: createHash('sha256')
+      .update(Buffer.from(salt, 'hex'))
+      .update(Buffer.from(proof.slice(2), 'hex'))
+      .digest('hex'),
+  };
 }
 
 function proofMatches(proof: string, stored: ProofHash): boolean {
@@ -94,7 +100,14 @@ function proofMatches(proof: string, stored: ProofHash): boolean {
 }
 
 function view(a: StoredAccount): AccountRecord {
-  return { username: a.username, address: a.address, kdf: a.kdf, wallet: a.wallet, createdAt: a.createdAt, recoveryKeyCreatedAt: a.recovery.createdAt };
+  return {
+    username: a.username,
+    address: a.address,
+    kdf: a.kdf,
+    wallet: a.wallet,
+    createdAt: a.createdAt,
+    recoveryKeyCreatedAt: a.recovery.createdAt,
+  };
 }
 
 export class AccountVault {
@@ -110,7 +123,11 @@ export class AccountVault {
   private readonly maxSessionsPerUser: number;
   private readonly defaultKdf: { N: number; r: number; p: number };
 
-  private constructor(private readonly db: Level<string, unknown>, private readonly secret: Buffer, o: VaultOptions) {
+  private constructor(
+    private readonly db: Level<string, unknown>,
+    private readonly secret: Buffer,
+    o: VaultOptions,
+  ) {
     this.accounts = db.sublevel<string, StoredAccount>(SUBLEVELS.accounts, { valueEncoding: 'json' });
     this.sessions = db.sublevel<string, StoredSession>(SUBLEVELS.sessions, { valueEncoding: 'json' });
     this.userSessions = db.sublevel<string, number>(SUBLEVELS.userSessions, { valueEncoding: 'json' });
@@ -173,12 +190,19 @@ export class AccountVault {
 
   register(input: NewAccountInput): Promise<SessionGrant> {
     return this.exclusive(async () => {
-      if ((await this.accounts.get(input.username)) !== undefined) throw new UsernameTakenError(`the username "${input.username}" is taken`);
+      if ((await this.accounts.get(input.username)) !== undefined)
+        throw new UsernameTakenError(`the username "${input.username}" is taken`);
       const now = this.now();
       const account: StoredAccount = {
-        username: input.username, address: input.address, kdf: input.kdf, login: hashProof(input.loginProof), wallet: input.wallet,
+        username: input.username,
+        address: input.address,
+        kdf: input.kdf,
+        login: hashProof(input.loginProof),
+        wallet: input.wallet,
         recovery: { ...hashProof(input.recovery.proof), wallet: input.recovery.wallet, generation: 1, createdAt: now },
-        retiredRecovery: [], createdAt: now, passwordChangedAt: now,
+        retiredRecovery: [],
+        createdAt: now,
+        passwordChangedAt: now,
       };
       await this.write([{ type: 'put', sublevel: 'accounts', key: account.username, value: account }]);
       return this.grant(account);
@@ -220,7 +244,13 @@ export class AccountVault {
     return this.exclusive(async () => {
       const a = await this.accounts.get(username);
       if (!a || !proofMatches(currentProof, a.login)) return undefined;
-      const updated: StoredAccount = { ...a, kdf: next.kdf, login: hashProof(next.loginProof), wallet: next.wallet, passwordChangedAt: this.now() };
+      const updated: StoredAccount = {
+        ...a,
+        kdf: next.kdf,
+        login: hashProof(next.loginProof),
+        wallet: next.wallet,
+        passwordChangedAt: this.now(),
+      };
       await this.write([{ type: 'put', sublevel: 'accounts', key: username, value: updated }]);
       await this.endSessions(username, tokenId(keepToken));
       return view(updated);
@@ -270,7 +300,10 @@ export class AccountVault {
       if (a.recovery.generation !== t.generation) return { ok: false, reason: 'superseded' };
       const updated = {
         ...this.withNewRecovery(a, next.recovery, 'used'),
-        kdf: next.kdf, login: hashProof(next.loginProof), wallet: next.wallet, passwordChangedAt: this.now(),
+        kdf: next.kdf,
+        login: hashProof(next.loginProof),
+        wallet: next.wallet,
+        passwordChangedAt: this.now(),
       };
       await this.write([{ type: 'put', sublevel: 'accounts', key: a.username, value: updated }]);
       await this.endSessions(a.username);
@@ -294,7 +327,8 @@ export class AccountVault {
     const now = this.now();
     const expiresAt = now + this.sessionTtlMs;
     const mine: { key: string; expiresAt: number }[] = [];
-    for await (const [key, exp] of this.userSessions.iterator({ gt: `${a.username}!`, lt: `${a.username}!~` })) mine.push({ key, expiresAt: exp });
+    for await (const [key, exp] of this.userSessions.iterator({ gt: `${a.username}!`, lt: `${a.username}!~` }))
+      mine.push({ key, expiresAt: exp });
     // Beyond the cap, the sessions closest to expiry give way.
     const evict = mine.sort((x, y) => x.expiresAt - y.expiresAt).slice(0, Math.max(0, mine.length - this.maxSessionsPerUser + 1));
     await this.write([

@@ -3,7 +3,19 @@ import { fromHex } from '../../protocol/bytes.js';
 import { verifyMerkleProof } from '../../chain/merkle.js';
 import { ALC } from '../../chain/spec.js';
 import type { AiloNode } from '../node.js';
-import { alice, bob, CHAIN_ID, get, post, signedTransfer, startTestNode, testNet, waitFor, waitQuiet, type TestNet } from '../test/harness.js';
+import {
+  alice,
+  bob,
+  CHAIN_ID,
+  get,
+  post,
+  signedTransfer,
+  startTestNode,
+  testNet,
+  waitFor,
+  waitQuiet,
+  type TestNet,
+} from '../test/harness.js';
 
 describe('node HTTP API', () => {
   let net: TestNet;
@@ -31,7 +43,14 @@ describe('node HTTP API', () => {
   it('reports status with the seed fields, the head and the chain id', async () => {
     const { status, json } = await get(`${url}/api/status`);
     expect(status).toBe(200);
-    expect(json).toMatchObject({ activeNodes: 1, globalHashrate: '0.0 Tok/s', globalModelVersion: 0, isNetworkActive: false, chainId: '777', targetParams: 821_470_400 });
+    expect(json).toMatchObject({
+      activeNodes: 1,
+      globalHashrate: '0.0 Tok/s',
+      globalModelVersion: 0,
+      isNetworkActive: false,
+      chainId: '777',
+      targetParams: 821_470_400,
+    });
     expect(json.genesisHash).toBe(net.network.genesisHash);
     expect(json.genesisHash).toBe((await get(`${url}/api/chain/block/0`)).json.hash);
     expect(typeof json.globalParams).toBe('number');
@@ -105,36 +124,130 @@ describe('node HTTP API', () => {
     const cases: [string, () => Promise<{ status: number; json: any }>, number, string][] = [
       ['malformed JSON', () => post(`${url}/api/ledger/transfer`, '{"from": '), 400, 'BAD_JSON'],
       ['a JSON array', () => post(`${url}/api/ledger/transfer`, '[]'), 400, 'BAD_JSON'],
-      ['a form body', () => post(`${url}/api/ledger/transfer`, 'a=b', { 'content-type': 'application/x-www-form-urlencoded' }), 415, 'UNSUPPORTED_MEDIA_TYPE'],
+      [
+        'a form body',
+        () => post(`${url}/api/ledger/transfer`, 'a=b', { 'content-type': 'application/x-www-form-urlencoded' }),
+        415,
+        'UNSUPPORTED_MEDIA_TYPE',
+      ],
       ['an oversized body', () => post(`${url}/api/ledger/transfer`, JSON.stringify({ pad: 'x'.repeat(100_000) })), 413, 'BODY_TOO_LARGE'],
-      ['an unknown field', async () => transfer({ ...(await signedTransfer(102, bob.address, 1n, 99n, net.network)), memo: 'hi' }), 400, 'BAD_REQUEST'],
-      ['a wrong-typed amount', async () => transfer({ ...(await signedTransfer(102, bob.address, 1n, 99n, net.network)), amount: 5 }), 400, 'BAD_AMOUNT'],
-      ['a negative amount', async () => transfer({ ...(await signedTransfer(102, bob.address, 1n, 99n, net.network)), amount: '-5' }), 400, 'BAD_AMOUNT'],
-      ['an amount over 2^256', async () => transfer({ ...(await signedTransfer(102, bob.address, 1n, 99n, net.network)), amount: (1n << 256n).toString() }), 400, 'BAD_AMOUNT'],
+      [
+        'an unknown field',
+        async () => transfer({ ...(await signedTransfer(102, bob.address, 1n, 99n, net.network)), memo: 'hi' }),
+        400,
+        'BAD_REQUEST',
+      ],
+      [
+        'a wrong-typed amount',
+        async () => transfer({ ...(await signedTransfer(102, bob.address, 1n, 99n, net.network)), amount: 5 }),
+        400,
+        'BAD_AMOUNT',
+      ],
+      [
+        'a negative amount',
+        async () => transfer({ ...(await signedTransfer(102, bob.address, 1n, 99n, net.network)), amount: '-5' }),
+        400,
+        'BAD_AMOUNT',
+      ],
+      [
+        'an amount over 2^256',
+        async () => transfer({ ...(await signedTransfer(102, bob.address, 1n, 99n, net.network)), amount: (1n << 256n).toString() }),
+        400,
+        'BAD_AMOUNT',
+      ],
       ['a zero amount', async () => transfer(await signedTransfer(102, bob.address, 0n, 99n, net.network)), 400, 'TX_BAD_AMOUNT'],
-      ['a bad address checksum', async () => {
-        const b = await signedTransfer(102, bob.address, 1n, 99n, net.network);
-        const flipped = b.from.replace(/[a-f]/, (c) => c.toUpperCase()).replace(/[A-F](?=[^A-F]*$)/, (c) => c.toLowerCase());
-        return transfer({ ...b, from: flipped === b.from ? b.from.toLowerCase().replace('0x', '0X') : flipped });
-      }, 400, 'BAD_ADDRESS'],
-      ['a malformed signature', async () => transfer({ ...(await signedTransfer(102, bob.address, 1n, 99n, net.network)), signature: '0x1234' }), 400, 'TX_BAD_SIGNATURE'],
-      ['a signature by someone else', async () => transfer({ ...(await signedTransfer(103, bob.address, 1n, 1n, net.network)), from: alice.address }), 400, 'TX_BAD_SIGNATURE'],
-      ['a signature for another chainId', async () => transfer(await signedTransfer(102, bob.address, 1n, 99n, { ...net.network, chainId: CHAIN_ID + 1n })), 400, 'TX_WRONG_CHAIN'],
-      ['a signature for another chainId, not naming it', async () => {
-        const { chainId: _, genesisHash: __, ...bare } = await signedTransfer(102, bob.address, 1n, 99n, { ...net.network, chainId: CHAIN_ID + 1n });
-        return transfer(bare);
-      }, 400, 'TX_BAD_SIGNATURE'],
-      ['a malformed genesisHash field', async () => transfer({ ...(await signedTransfer(102, bob.address, 1n, 99n, net.network)), genesisHash: '0x12' }), 400, 'BAD_HASH'],
-      ['a mismatched chainId field', async () => transfer({ ...(await signedTransfer(102, bob.address, 1n, 99n, net.network)), chainId: '1' }), 400, 'TX_WRONG_CHAIN'],
-      ['a mismatched hex chainId field', async () => transfer({ ...(await signedTransfer(102, bob.address, 1n, 99n, net.network)), chainId: '0x1' }), 400, 'TX_WRONG_CHAIN'],
+      [
+        'a bad address checksum',
+        async () => {
+          const b = await signedTransfer(102, bob.address, 1n, 99n, net.network);
+          const flipped = b.from.replace(/[a-f]/, (c) => c.toUpperCase()).replace(/[A-F](?=[^A-F]*$)/, (c) => c.toLowerCase());
+          return transfer({ ...b, from: flipped === b.from ? b.from.toLowerCase().replace('0x', '0X') : flipped });
+        },
+        400,
+        'BAD_ADDRESS',
+      ],
+      [
+        'a malformed signature',
+        async () => transfer({ ...(await signedTransfer(102, bob.address, 1n, 99n, net.network)), signature: '0x1234' }),
+        400,
+        'TX_BAD_SIGNATURE',
+      ],
+      [
+        'a signature by someone else',
+        async () => transfer({ ...(await signedTransfer(103, bob.address, 1n, 1n, net.network)), from: alice.address }),
+        400,
+        'TX_BAD_SIGNATURE',
+      ],
+      [
+        'a signature for another chainId',
+        async () => transfer(await signedTransfer(102, bob.address, 1n, 99n, { ...net.network, chainId: CHAIN_ID + 1n })),
+        400,
+        'TX_WRONG_CHAIN',
+      ],
+      [
+        'a signature for another chainId, not naming it',
+        async () => {
+          const {
+            chainId: _,
+            genesisHash: __,
+            ...bare
+          } = await signedTransfer(102, bob.address, 1n, 99n, { ...net.network, chainId: CHAIN_ID + 1n });
+          return transfer(bare);
+        },
+        400,
+        'TX_BAD_SIGNATURE',
+      ],
+      [
+        'a malformed genesisHash field',
+        async () => transfer({ ...(await signedTransfer(102, bob.address, 1n, 99n, net.network)), genesisHash: '0x12' }),
+        400,
+        'BAD_HASH',
+      ],
+      [
+        'a mismatched chainId field',
+        async () => transfer({ ...(await signedTransfer(102, bob.address, 1n, 99n, net.network)), chainId: '1' }),
+        400,
+        'TX_WRONG_CHAIN',
+      ],
+      [
+        'a mismatched hex chainId field',
+        async () => transfer({ ...(await signedTransfer(102, bob.address, 1n, 99n, net.network)), chainId: '0x1' }),
+        400,
+        'TX_WRONG_CHAIN',
+      ],
       // An array that stringifies to the right id was accepted (issue 17): a chainId is a number, never coerced.
-      ['a chainId in an array', async () => transfer({ ...(await signedTransfer(102, bob.address, 1n, 99n, net.network)), chainId: [Number(CHAIN_ID)] }), 400, 'BAD_REQUEST'],
-      ['a chainId of "0x"', async () => transfer({ ...(await signedTransfer(102, bob.address, 1n, 99n, net.network)), chainId: '0x' }), 400, 'BAD_REQUEST'],
+      [
+        'a chainId in an array',
+        async () => transfer({ ...(await signedTransfer(102, bob.address, 1n, 99n, net.network)), chainId: [Number(CHAIN_ID)] }),
+        400,
+        'BAD_REQUEST',
+      ],
+      [
+        'a chainId of "0x"',
+        async () => transfer({ ...(await signedTransfer(102, bob.address, 1n, 99n, net.network)), chainId: '0x' }),
+        400,
+        'BAD_REQUEST',
+      ],
       ['a used nonce', async () => transfer(await signedTransfer(102, bob.address, 2n * ALC, 0n, net.network)), 409, 'TX_BAD_NONCE'],
-      ['a replayed transaction', async () => transfer(await signedTransfer(102, bob.address, 3n * ALC, 0n, net.network)), 409, 'TX_DUPLICATE'],
+      [
+        'a replayed transaction',
+        async () => transfer(await signedTransfer(102, bob.address, 3n * ALC, 0n, net.network)),
+        409,
+        'TX_DUPLICATE',
+      ],
       ['a nonce gap', async () => transfer(await signedTransfer(102, bob.address, 1n, 1000n, net.network)), 409, 'TX_NONCE_GAP'],
-      ['a nonce over 64 bits', async () => transfer({ ...(await signedTransfer(102, bob.address, 1n, 0n, net.network)), nonce: (1n << 64n).toString() }), 400, 'BAD_REQUEST'],
-      ['an overdraft', async () => transfer(await signedTransfer(103, alice.address, 1_000_000n * ALC, 0n, net.network)), 422, 'TX_INSUFFICIENT_BALANCE'],
+      [
+        'a nonce over 64 bits',
+        async () => transfer({ ...(await signedTransfer(102, bob.address, 1n, 0n, net.network)), nonce: (1n << 64n).toString() }),
+        400,
+        'BAD_REQUEST',
+      ],
+      [
+        'an overdraft',
+        async () => transfer(await signedTransfer(103, alice.address, 1_000_000n * ALC, 0n, net.network)),
+        422,
+        'TX_INSUFFICIENT_BALANCE',
+      ],
       ['an unknown route', () => get(`${url}/api/nope`), 404, 'NOT_FOUND'],
       ['a bad account address', () => get(`${url}/api/ledger/account/0x12`), 400, 'BAD_ADDRESS'],
       ['a bad tx hash', () => get(`${url}/api/ledger/tx/xyz`), 400, 'BAD_HASH'],
@@ -146,8 +259,18 @@ describe('node HTTP API', () => {
       // Numbers past what a field holds (issue 17: these were 500 RangeError).
       ['a block height of 2^64', () => get(`${url}/api/chain/block/18446744073709551616`), 400, 'BAD_REQUEST'],
       ['a block height of 30 digits', () => get(`${url}/api/chain/block/${'9'.repeat(30)}`), 400, 'BAD_REQUEST'],
-      ['a cursor height of 2^64', () => get(`${url}/api/ledger/history/${alice.address}?before=18446744073709551616:0`), 400, 'BAD_REQUEST'],
-      ['a cursor height of 20 nines', () => get(`${url}/api/ledger/history/${alice.address}?before=99999999999999999999:1`), 400, 'BAD_REQUEST'],
+      [
+        'a cursor height of 2^64',
+        () => get(`${url}/api/ledger/history/${alice.address}?before=18446744073709551616:0`),
+        400,
+        'BAD_REQUEST',
+      ],
+      [
+        'a cursor height of 20 nines',
+        () => get(`${url}/api/ledger/history/${alice.address}?before=99999999999999999999:1`),
+        400,
+        'BAD_REQUEST',
+      ],
       ['a cursor index of 2^32', () => get(`${url}/api/ledger/history/${alice.address}?before=1:4294967296`), 400, 'BAD_REQUEST'],
       ['a range start of 2^64', () => get(`${url}/api/chain/blocks?from=18446744073709551616`), 400, 'BAD_REQUEST'],
       ['a limit of 2^64', () => get(`${url}/api/chain/blocks?limit=18446744073709551616`), 400, 'BAD_REQUEST'],
@@ -167,8 +290,12 @@ describe('node HTTP API', () => {
     });
 
     it('names the range an out-of-range limit must be in, not "an integer"', async () => {
-      expect((await get(`${url}/api/chain/blocks?limit=18446744073709551616`)).json.error.message).toBe('limit must be from 1 to 500, got 18446744073709551616');
-      expect((await get(`${url}/api/chain/blocks?limit=1.5`)).json.error.message).toBe('limit must be a whole number from 1 to 500, got "1.5"');
+      expect((await get(`${url}/api/chain/blocks?limit=18446744073709551616`)).json.error.message).toBe(
+        'limit must be from 1 to 500, got 18446744073709551616',
+      );
+      expect((await get(`${url}/api/chain/blocks?limit=1.5`)).json.error.message).toBe(
+        'limit must be a whole number from 1 to 500, got "1.5"',
+      );
     });
   });
 

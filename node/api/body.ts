@@ -11,7 +11,8 @@ export const MAX_BODY_BYTES = 64 * 1024;
 export async function readRawBody(ctx: Context, o: { limit: number; type: RegExp; typeName: string; what?: string }): Promise<Uint8Array> {
   const what = o.what ?? 'body';
   const type = ctx.get('content-type');
-  if (!o.type.test(type)) throw new ApiError(415, 'UNSUPPORTED_MEDIA_TYPE', `send the ${what} as ${o.typeName} (got "${type || 'no content type'}")`);
+  if (!o.type.test(type))
+    throw new ApiError(415, 'UNSUPPORTED_MEDIA_TYPE', `send the ${what} as ${o.typeName} (got "${type || 'no content type'}")`);
   const declared = Number(ctx.get('content-length') || '0');
   if (declared > o.limit) throw new ApiError(413, 'BODY_TOO_LARGE', `${what} is ${declared} bytes; the limit is ${o.limit}`);
   const chunks: Buffer[] = [];

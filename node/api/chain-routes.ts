@@ -28,7 +28,9 @@ function frame(items: Uint8Array[]): Uint8Array {
 export function chainRoutes(router: Router, chain: Chain, genesisText: string): void {
   router.get('/api/chain/head', async (ctx) => {
     ctx.body = {
-      hash: chain.head.hash, ...headerView(chain.head.header), txCount: chain.head.txs.length,
+      hash: chain.head.hash,
+      ...headerView(chain.head.header),
+      txCount: chain.head.txs.length,
       totalWeight: chain.totalWeight.toString(),
       finalizedHeight: chain.finalizedHeight().toString(),
       finalizedHash: chain.finality.finalized.hash,
@@ -42,7 +44,8 @@ export function chainRoutes(router: Router, chain: Chain, genesisText: string): 
   router.get('/api/chain/coordinators', (ctx) => {
     const convicted = chain.convicted();
     ctx.body = {
-      quorum: quorum(chain.spec.coordinators.length), faultTolerance: faultTolerance(chain.spec.coordinators.length),
+      quorum: quorum(chain.spec.coordinators.length),
+      faultTolerance: faultTolerance(chain.spec.coordinators.length),
       coordinators: chain.spec.coordinators.map((address) => ({ address: toChecksumAddress(address), convicted: convicted.has(address) })),
     };
   });
@@ -69,7 +72,9 @@ export function chainRoutes(router: Router, chain: Chain, genesisText: string): 
     const votes = await chain.certificate(height);
     if (!votes) throw notFound(`block ${height} has no finality certificate on this node (not justified, or not held)`);
     ctx.body = {
-      height: height.toString(), hash: votes[0]!.target.hash, quorum: quorum(chain.spec.coordinators.length),
+      height: height.toString(),
+      hash: votes[0]!.target.hash,
+      quorum: quorum(chain.spec.coordinators.length),
       source: { height: votes[0]!.source.height.toString(), hash: votes[0]!.source.hash },
       votes: votes.map((v) => ({ voter: v.voter, raw: toHex(encodeVote(v)) })),
     };
@@ -96,7 +101,10 @@ export function chainRoutes(router: Router, chain: Chain, genesisText: string): 
       ctx.body = Buffer.from(frame(blocks.map((b) => b.bytes)));
       return;
     }
-    ctx.body = { head: chain.height.toString(), blocks: blocks.map((b) => ({ height: b.height.toString(), hash: b.hash, raw: toHex(b.bytes) })) };
+    ctx.body = {
+      head: chain.height.toString(),
+      blocks: blocks.map((b) => ({ height: b.height.toString(), hash: b.hash, raw: toHex(b.bytes) })),
+    };
   });
 
   router.get('/api/chain/block/:id', async (ctx) => {

@@ -6,7 +6,12 @@ import { FederationError } from '../federation/errors.js';
 
 export class ApiError extends Error {
   override name = 'ApiError';
-  constructor(readonly status: number, readonly code: string, message: string, readonly headers: Record<string, string> = {}) {
+  constructor(
+    readonly status: number,
+    readonly code: string,
+    message: string,
+    readonly headers: Record<string, string> = {},
+  ) {
     super(message);
   }
 }

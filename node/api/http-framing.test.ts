@@ -44,13 +44,14 @@ describe('bad HTTP framing', () => {
     net.remove();
   });
 
-  const post = (headers: string): string => `POST /api/ledger/transfer HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n${headers}\r\n`;
+  const post = (headers: string): string =>
+    `POST /api/ledger/transfer HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n${headers}\r\n`;
   it.each([
     ['a negative Content-Length', `${post('Content-Length: -5\r\n')}{}`],
     ['two different Content-Lengths', `${post('Content-Length: 2\r\nContent-Length: 3\r\n')}{}`],
     ['a bad chunk size', `${post('Transfer-Encoding: chunked\r\n')}zz\r\n{}\r\n0\r\n\r\n`],
     ['a malformed request line', 'POST /api/ledger/transfer HTTP/9\r\n\r\n'],
-  ])('%s gets 400 with the API\'s error body', async (_name, raw) => {
+  ])("%s gets 400 with the API's error body", async (_name, raw) => {
     const r = parse(await rawRequest(node.url, raw));
     expect(r.status).toBe(400);
     expect(r.json.error.code).toBe('BAD_HTTP_REQUEST');

@@ -43,8 +43,11 @@ export function ledgerRoutes(router: Router, ledger: LedgerService): void {
     const address = addressParam(ctx.params.address, 'address');
     const { balance, nonce, pendingNonce } = ledger.account(address);
     ctx.body = {
-      address: toChecksumAddress(address), balance: balance.toString(), nonce: nonce.toString(),
-      pendingNonce: pendingNonce.toString(), height: chain.height.toString(),
+      address: toChecksumAddress(address),
+      balance: balance.toString(),
+      nonce: nonce.toString(),
+      pendingNonce: pendingNonce.toString(),
+      height: chain.height.toString(),
     } satisfies LedgerAccount;
   });
 
@@ -57,7 +60,8 @@ export function ledgerRoutes(router: Router, ledger: LedgerService): void {
       const m = typeof cursor === 'string' ? /^([0-9]+):([0-9]+)$/.exec(cursor) : null;
       if (!m) throw badRequest('BAD_REQUEST', 'before must be a cursor "height:index" from a previous page');
       const index = uint64Param(m[2], 'the index in before');
-      if (index > 0xffff_ffffn) throw badRequest('BAD_REQUEST', 'the index in before must be below 2^32: use a cursor from a previous page');
+      if (index > 0xffff_ffffn)
+        throw badRequest('BAD_REQUEST', 'the index in before must be below 2^32: use a cursor from a previous page');
       before = { height: uint64Param(m[1], 'the height in before'), index: Number(index) };
     }
     const entries = await chain.store.historyPage(address, limit + 1, before);
@@ -68,7 +72,13 @@ export function ledgerRoutes(router: Router, ledger: LedgerService): void {
       const block = await chain.blockByHeight(e.height);
       const tx = block?.txs[e.index];
       if (!block || !tx) throw new ApiError(500, 'INTERNAL', `history of ${address} points at a missing transaction`);
-      items.push({ height: e.height.toString(), index: e.index, final: e.height <= finalized, timestamp: block.header.timestamp.toString(), tx: txView(tx) });
+      items.push({
+        height: e.height.toString(),
+        index: e.index,
+        final: e.height <= finalized,
+        timestamp: block.header.timestamp.toString(),
+        tx: txView(tx),
+      });
     }
     const last = page.at(-1);
     ctx.body = {
@@ -91,8 +101,14 @@ export function ledgerRoutes(router: Router, ledger: LedgerService): void {
     found ??= await chain.txByHash(hash);
     if (found) {
       ctx.body = {
-        status: 'confirmed', final: found.height <= chain.finalizedHeight(), height: found.height.toString(), index: found.index,
-        blockHash: found.blockHash, txRoot: found.txRoot, proof: found.proof.map((s) => ({ sibling: s.sibling, left: s.left })), tx: txView(found.tx),
+        status: 'confirmed',
+        final: found.height <= chain.finalizedHeight(),
+        height: found.height.toString(),
+        index: found.index,
+        blockHash: found.blockHash,
+        txRoot: found.txRoot,
+        proof: found.proof.map((s) => ({ sibling: s.sibling, left: s.left })),
+        tx: txView(found.tx),
       };
       return;
     }

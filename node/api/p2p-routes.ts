@@ -41,14 +41,22 @@ export interface GossipRouteOptions {
  * anonymous) and sets the answer. Penalties for what the body holds are the handler's, through the network.
  */
 export function gossipRoute(
-  router: Router, path: string, network: () => PeerNetwork, options: GossipRouteOptions,
+  router: Router,
+  path: string,
+  network: () => PeerNetwork,
+  options: GossipRouteOptions,
   handle: (ctx: Context, body: Uint8Array, from: PeerSender | undefined) => Promise<void>,
 ): void {
   const limiter = new RateLimiter(options.perSecond, options.burst);
   router.post(path, async (ctx) => {
-    const body = await readRawBody(ctx, { limit: options.maxBytes, type: /^application\/octet-stream\b/i, typeName: 'application/octet-stream' });
+    const body = await readRawBody(ctx, {
+      limit: options.maxBytes,
+      type: /^application\/octet-stream\b/i,
+      typeName: 'application/octet-stream',
+    });
     const from = await network().authenticate({ method: ctx.method, url: ctx.url, header: (name) => ctx.get(name) || undefined, body });
-    if (from && network().peers.isBanned(from.node)) throw new ApiError(403, 'PEER_BANNED', 'this node sent invalid data and is banned for a while');
+    if (from && network().peers.isBanned(from.node))
+      throw new ApiError(403, 'PEER_BANNED', 'this node sent invalid data and is banned for a while');
     if (!limiter.take(from ? `node:${from.node}` : `ip:${ctx.ip}`)) {
       throw new ApiError(429, 'RATE_LIMITED', 'too much gossip from this sender; slow down', { 'Retry-After': '1' });
     }
@@ -70,32 +78,56 @@ export function p2pRoutes(router: Router, chain: Chain, peerNetwork: () => PeerN
   router.get('/api/p2p/hello', (ctx) => {
     const nonce = ctx.query.nonce;
     if (!isHex(nonce, 32)) throw badRequest('BAD_NONCE', 'nonce must be 0x followed by 64 hex digits (32 random bytes)');
-    if (!hellos.take(ctx.ip)) throw new ApiError(429, 'RATE_LIMITED', 'too many handshakes from this address; slow down', { 'Retry-After': '1' });
+    if (!hellos.take(ctx.ip))
+      throw new ApiError(429, 'RATE_LIMITED', 'too many handshakes from this address; slow down', { 'Retry-After': '1' });
     ctx.body = peerNetwork().identity.hello(nonce);
   });
 
-  gossipRoute(router, '/api/p2p/tx', peerNetwork, { perSecond: limits.txPerSecond, burst: limits.txBurst, maxBytes: MAX_TX_BYTES }, async (ctx, body, from) => {
-    const result = await peerNetwork().receiveTx(body, from);
-    ctx.status = result === 'accepted' ? 202 : 200;
-    ctx.body = { result };
-  });
+  gossipRoute(
+    router,
+    '/api/p2p/tx',
+    peerNetwork,
+    { perSecond: limits.txPerSecond, burst: limits.txBurst, maxBytes: MAX_TX_BYTES },
+    async (ctx, body, from) => {
+      const result = await peerNetwork().receiveTx(body, from);
+      ctx.status = result === 'accepted' ? 202 : 200;
+      ctx.body = { result };
+    },
+  );
 
-  gossipRoute(router, '/api/p2p/block', peerNetwork, { perSecond: limits.blocksPerSecond, burst: limits.blockBurst, maxBytes: MAX_BLOCK_BYTES }, async (ctx, body, from) => {
-    const result = await peerNetwork().receiveBlock(body, from);
-    if (result === 'orphan') {
-      throw new ApiError(409, 'UNKNOWN_PARENT', 'the block\'s parent is not known here and this node does not sync from the sender: send its ancestors first (oldest first), or join as a peer (GET /api/p2p/hello, then gossip signed for your URL)');
-    }
-    ctx.status = result === 'imported' ? 201 : 202;
-    ctx.body = { result };
-  });
+  gossipRoute(
+    router,
+    '/api/p2p/block',
+    peerNetwork,
+    { perSecond: limits.blocksPerSecond, burst: limits.blockBurst, maxBytes: MAX_BLOCK_BYTES },
+    async (ctx, body, from) => {
+      const result = await peerNetwork().receiveBlock(body, from);
+      if (result === 'orphan') {
+        throw new ApiError(
+          409,
+          'UNKNOWN_PARENT',
+          "the block's parent is not known here and this node does not sync from the sender: send its ancestors first (oldest first), or join as a peer (GET /api/p2p/hello, then gossip signed for your URL)",
+        );
+      }
+      ctx.status = result === 'imported' ? 201 : 202;
+      ctx.body = { result };
+    },
+  );
 
   // A finality vote (chain/consensus/finality.ts): counted if signed by a coordinator, then passed on.
-  gossipRoute(router, '/api/p2p/vote', peerNetwork, { perSecond: limits.txPerSecond, burst: limits.txBurst, maxBytes: 256 }, async (ctx, body, from) => {
-    const result = await peerNetwork().receiveVotes([body], from);
-    if (result.invalid > 0) throw new ApiError(400, 'VOTE_INVALID', 'the vote is malformed or not signed by a coordinator of this network');
-    ctx.status = result.added > 0 ? 202 : 200;
-    ctx.body = { result: result.added > 0 ? 'accepted' : 'known' };
-  });
+  gossipRoute(
+    router,
+    '/api/p2p/vote',
+    peerNetwork,
+    { perSecond: limits.txPerSecond, burst: limits.txBurst, maxBytes: 256 },
+    async (ctx, body, from) => {
+      const result = await peerNetwork().receiveVotes([body], from);
+      if (result.invalid > 0)
+        throw new ApiError(400, 'VOTE_INVALID', 'the vote is malformed or not signed by a coordinator of this network');
+      ctx.status = result.added > 0 ? 202 : 200;
+      ctx.body = { result: result.added > 0 ? 'accepted' : 'known' };
+    },
+  );
 
   router.get('/api/peers', (ctx) => {
     const { peers, identity } = peerNetwork();

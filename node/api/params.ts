@@ -43,7 +43,10 @@ export function chainIdParam(value: unknown, field: string): bigint {
     return n;
   }
   if (typeof value === 'number' || (typeof value === 'string' && /^[0-9]+$/.test(value))) return uint64Param(value, field);
-  throw badRequest('BAD_REQUEST', `${field} must be a number, a decimal string or a 0x-prefixed hex string (as eth_chainId returns), got ${JSON.stringify(value)}`);
+  throw badRequest(
+    'BAD_REQUEST',
+    `${field} must be a number, a decimal string or a 0x-prefixed hex string (as eth_chainId returns), got ${JSON.stringify(value)}`,
+  );
 }
 
 export function signatureParam(value: unknown, field: string): Uint8Array {
@@ -62,7 +65,8 @@ export function hashParam(value: unknown, field: string): Hex {
 /** An optional integer query parameter within bounds. */
 export function intQuery(value: string | string[] | undefined, field: string, fallback: number, min: number, max: number): number {
   if (value === undefined) return fallback;
-  if (typeof value !== 'string' || !/^[0-9]+$/.test(value)) throw badRequest('BAD_REQUEST', `${field} must be a whole number from ${min} to ${max}, got ${JSON.stringify(value)}`);
+  if (typeof value !== 'string' || !/^[0-9]+$/.test(value))
+    throw badRequest('BAD_REQUEST', `${field} must be a whole number from ${min} to ${max}, got ${JSON.stringify(value)}`);
   const n = Number(value);
   if (n < min || n > max) throw badRequest('BAD_REQUEST', `${field} must be from ${min} to ${max}, got ${value}`);
   return n;

@@ -59,8 +59,15 @@ export function answerClientErrors(server: Server): void {
       return;
     }
     const [status, what] = CLIENT_ERROR_STATUS[code] ?? [400, 'the request is not valid HTTP/1.1'];
-    const body = JSON.stringify({ error: { code: 'BAD_HTTP_REQUEST', message: `${what} (${code}: ${err.message}); send one valid Content-Length or a well-formed chunked body` } });
-    socket.end(`HTTP/1.1 ${status} ${status === 400 ? 'Bad Request' : status === 408 ? 'Request Timeout' : 'Request Header Fields Too Large'}\r\n` +
-      `Content-Type: application/json; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`);
+    const body = JSON.stringify({
+      error: {
+        code: 'BAD_HTTP_REQUEST',
+        message: `${what} (${code}: ${err.message}); send one valid Content-Length or a well-formed chunked body`,
+      },
+    });
+    socket.end(
+      `HTTP/1.1 ${status} ${status === 400 ? 'Bad Request' : status === 408 ? 'Request Timeout' : 'Request Header Fields Too Large'}\r\n` +
+        `Content-Type: application/json; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
+    );
   });
 }

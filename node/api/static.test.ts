@@ -12,10 +12,17 @@ describe('wallet UI static serving', () => {
   let server: Server;
   let url: string;
   const start = async (dist: string): Promise<{ server: Server; url: string }> => {
-    const app = createApp((router) => {
-      router.get('/api/hello', (ctx) => { ctx.body = { hello: true }; });
-      router.post('/api/only-post', (ctx) => { ctx.body = {}; });
-    }, () => {});
+    const app = createApp(
+      (router) => {
+        router.get('/api/hello', (ctx) => {
+          ctx.body = { hello: true };
+        });
+        router.post('/api/only-post', (ctx) => {
+          ctx.body = {};
+        });
+      },
+      () => {},
+    );
     app.use(serveWalletUi(dist));
     const s = await new Promise<Server>((resolve) => {
       const l = app.listen(0, '127.0.0.1', () => resolve(l));
@@ -26,7 +33,10 @@ describe('wallet UI static serving', () => {
   beforeAll(async () => {
     root = mkdtempSync(join(tmpdir(), 'ailo-static-'));
     mkdirSync(join(root, 'dist', 'assets'), { recursive: true });
-    writeFileSync(join(root, 'dist', 'index.html'), '<!doctype html><title>Ailo</title><script type="module" src="/assets/index-AbC123xy.js"></script>');
+    writeFileSync(
+      join(root, 'dist', 'index.html'),
+      '<!doctype html><title>Ailo</title><script type="module" src="/assets/index-AbC123xy.js"></script>',
+    );
     writeFileSync(join(root, 'dist', 'assets', 'index-AbC123xy.js'), 'console.log(1)');
     writeFileSync(join(root, 'dist', 'assets', 'style-Zz9_8-7q.css'), 'body{}');
     writeFileSync(join(root, 'dist', 'favicon.svg'), '<svg/>');
@@ -60,9 +70,13 @@ describe('wallet UI static serving', () => {
     expect(svg.headers.get('content-type')).toBe('image/svg+xml');
     expect(svg.headers.get('cache-control')).toBe('no-cache');
     // fetch adds "Cache-Control: no-cache" to conditional requests unless the caller sets its own.
-    const again = await fetch(url + '/favicon.svg', { headers: { 'if-none-match': svg.headers.get('etag')!, 'cache-control': 'max-age=0' } });
+    const again = await fetch(url + '/favicon.svg', {
+      headers: { 'if-none-match': svg.headers.get('etag')!, 'cache-control': 'max-age=0' },
+    });
     expect(again.status).toBe(304);
-    const index = await fetch(url + '/wallet', { headers: { 'if-modified-since': svg.headers.get('last-modified')!, 'cache-control': 'max-age=0' } });
+    const index = await fetch(url + '/wallet', {
+      headers: { 'if-modified-since': svg.headers.get('last-modified')!, 'cache-control': 'max-age=0' },
+    });
     expect(index.status).toBe(304);
     const head = await fetch(url + '/assets/index-AbC123xy.js', { method: 'HEAD' });
     expect([head.status, head.headers.get('content-length'), await head.text()]).toEqual([200, '14', '']);

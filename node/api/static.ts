@@ -119,7 +119,12 @@ export function serveWalletUi(root = WALLET_UI_DIST, page = 'index.html'): (ctx:
     ctx.set('Cache-Control', 'no-cache');
     if (!index) {
       ctx.status = 503;
-      ctx.body = { error: { code: 'UI_NOT_BUILT', message: `the web UI (${page}) is not built: run "npm run build:ui" (npm start and ailo-miner do it for you), then reload` } };
+      ctx.body = {
+        error: {
+          code: 'UI_NOT_BUILT',
+          message: `the web UI (${page}) is not built: run "npm run build:ui" (npm start and ailo-miner do it for you), then reload`,
+        },
+      };
       return;
     }
     ctx.type = TYPES['.html']!;

@@ -6,7 +6,6 @@ import { txFieldsJson, type Json } from '../../chain/tx/kinds.js';
 import type { SignedTx } from '../../chain/tx/types.js';
 import type { HeaderView } from '../../protocol/ledger.js';
 
-
 /** A transaction as the API shows it: hash, type, signature and raw bytes, then its fields (chain/tx/kinds.ts). */
 export function txView({ tx, hash, bytes }: SignedTx): Json {
   return { hash, type: tx.type, signature: toHex(tx.signature), raw: toHex(bytes), ...txFieldsJson(tx) };
@@ -14,14 +13,22 @@ export function txView({ tx, hash, bytes }: SignedTx): Json {
 
 export function headerView(h: BlockHeader): HeaderView {
   return {
-    chainId: h.chainId.toString(), height: h.height.toString(), parentHash: h.parentHash, timestamp: h.timestamp.toString(),
-    proposer: toChecksumAddress(h.proposer), txRoot: h.txRoot, stateRoot: h.stateRoot,
+    chainId: h.chainId.toString(),
+    height: h.height.toString(),
+    parentHash: h.parentHash,
+    timestamp: h.timestamp.toString(),
+    proposer: toChecksumAddress(h.proposer),
+    txRoot: h.txRoot,
+    stateRoot: h.stateRoot,
   };
 }
 
 export function blockView(b: Block, withTxs: boolean): Json {
   return {
-    hash: b.hash, ...headerView(b.header), signature: toHex(b.signature), txCount: b.txs.length,
+    hash: b.hash,
+    ...headerView(b.header),
+    signature: toHex(b.signature),
+    txCount: b.txs.length,
     ...(withTxs ? { txs: b.txs.map(txView) } : { txHashes: b.txs.map((t) => t.hash) }),
   };
 }

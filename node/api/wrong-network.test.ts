@@ -45,8 +45,10 @@ describe('a transfer signed for another network with the same chainId', () => {
     const body = await signedTransfer(102, bob.address, 60n * ALC, 0n, net1.network);
     const sent = await post(`${node1.url}/api/ledger/transfer`, body);
     expect(sent.status).toBe(202);
-    await waitFor('the transfer in a block on net1', async () =>
-      (await get(`${node1.url}/api/ledger/tx/${sent.json.hash}`)).json.status === 'confirmed' || undefined);
+    await waitFor(
+      'the transfer in a block on net1',
+      async () => (await get(`${node1.url}/api/ledger/tx/${sent.json.hash}`)).json.status === 'confirmed' || undefined,
+    );
     expect((await get(`${node1.url}/api/ledger/account/${bob.address}`)).json.balance).toBe((60n * ALC).toString());
 
     const before = await snapshot(node2.url, sent.json.hash);

@@ -52,7 +52,9 @@ describe('ailo audit', () => {
     const hashes: `0x${string}`[] = [];
     for (let nonce = 0n; nonce < 3n; nonce++) {
       const r = await post(`${node.url}/api/ledger/transfer`, await signedTransfer(102, bob.address, 10n + nonce, nonce, net.network));
-      await waitFor('confirmation', async () => ((await get(`${node.url}/api/ledger/tx/${r.json.hash}`)).json.status === 'confirmed' ? true : undefined));
+      await waitFor('confirmation', async () =>
+        (await get(`${node.url}/api/ledger/tx/${r.json.hash}`)).json.status === 'confirmed' ? true : undefined,
+      );
       hashes.push(r.json.hash);
     }
     await waitQuiet(node.url);
@@ -90,7 +92,13 @@ describe('ailo audit', () => {
     const forged = await corruptedCopy(net, 'stranger-vote', async (store) => {
       const stranger = wallet(999);
       const hash = (await store.hashAtHeight(1n))!;
-      const vote = signVote(net.network.genesisHash, { hash: net.network.genesisHash, height: 0n }, { hash, height: 1n }, stranger.key, stranger.address);
+      const vote = signVote(
+        net.network.genesisHash,
+        { hash: net.network.genesisHash, height: 0n },
+        { hash, height: 1n },
+        stranger.key,
+        stranger.address,
+      );
       await store.putVotes([{ vote: { ...vote, voter: coordinator.address }, bytes: encodeVote(vote) }]);
     });
     const b = await audit('--data', forged);

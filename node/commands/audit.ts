@@ -36,7 +36,11 @@ export async function auditCommand(o: { data?: string; node?: string; quiet?: bo
       const { spec } = parseGenesis(await fetchGenesisText(url));
       const claimed = await claimedFinal(url);
       const hashes: Hex[] = [];
-      ({ report } = await replayChain(spec, httpBlocks(url), { verifier, onProgress: progress, visit: (b) => (hashes[Number(b.header.height)] = b.hash) }));
+      ({ report } = await replayChain(spec, httpBlocks(url), {
+        verifier,
+        onProgress: progress,
+        visit: (b) => (hashes[Number(b.header.height)] = b.hash),
+      }));
       if (report.faults.length === 0) {
         hashes[0] = report.genesisHash;
         report.finality = await auditFinality(spec, hashes, httpVotes(url), verifier, claimed);

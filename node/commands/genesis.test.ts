@@ -13,7 +13,16 @@ const run = promisify(execFile);
 const root = mkdtempSync(join(tmpdir(), 'ailo-genesis-new-'));
 
 async function genesisNew(out: string, ...args: string[]): Promise<{ stdout: string; chainId: bigint; genesisHash: string }> {
-  const { stdout } = await run(process.execPath, ['--import', 'tsx', 'node/ailo-cli.ts', 'genesis', 'new', '--out', join(root, out), ...args]);
+  const { stdout } = await run(process.execPath, [
+    '--import',
+    'tsx',
+    'node/ailo-cli.ts',
+    'genesis',
+    'new',
+    '--out',
+    join(root, out),
+    ...args,
+  ]);
   const { spec } = parseGenesis(readFileSync(join(root, out, 'genesis.json'), 'utf8'));
   return { stdout, chainId: spec.chainId, genesisHash: genesisBlock(spec).block.hash };
 }
@@ -37,6 +46,7 @@ describe('ailo genesis new', () => {
   it('randomChainId stays in its bounds and does not repeat over many draws', () => {
     const drawn = Array.from({ length: 2000 }, randomChainId);
     expect(new Set(drawn).size).toBe(drawn.length);
-    for (const id of drawn) expect(id >= RANDOM_CHAIN_ID_MIN && id <= MAX_SAFE_CHAIN_ID && id <= BigInt(Number.MAX_SAFE_INTEGER)).toBe(true);
+    for (const id of drawn)
+      expect(id >= RANDOM_CHAIN_ID_MIN && id <= MAX_SAFE_CHAIN_ID && id <= BigInt(Number.MAX_SAFE_INTEGER)).toBe(true);
   });
 });

@@ -13,7 +13,10 @@ async function call(client: NodeClient, path: string, init?: RequestInit): Promi
   try {
     return await client.json<Record<string, unknown>>(path, init);
   } catch (err) {
-    if (err instanceof NodeError) throw new AiloError(err.code, err.unanswered ? `cannot reach ${client.url(path)}: ${err.message}` : `${err.code}: ${err.message}`, { cause: err });
+    if (err instanceof NodeError)
+      throw new AiloError(err.code, err.unanswered ? `cannot reach ${client.url(path)}: ${err.message}` : `${err.code}: ${err.message}`, {
+        cause: err,
+      });
     throw err;
   }
 }
@@ -34,7 +37,11 @@ export async function sendCommand(o: { key: string; to: string; amount: string; 
   const account = await call(client, `/api/ledger/account/${toChecksumAddress(from)}`);
   const nonce = BigInt(account.pendingNonce as string);
   const body = signTransfer({ from, to, amount, nonce }, key, network);
-  const sent = await call(client, '/api/ledger/transfer', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+  const sent = await call(client, '/api/ledger/transfer', {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify(body),
+  });
   console.log(`sent ${formatAlc(amount)} ALC to ${body.to}: ${String(sent.hash)} (pending)`);
   if (!o.wait) return;
   const deadline = Date.now() + 60_000;

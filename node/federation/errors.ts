@@ -9,7 +9,11 @@ import type { FederationErrorCode } from '../../protocol/federation.js';
 export class FederationError extends AiloError {
   override name = 'FederationError';
 
-  constructor(override readonly code: FederationErrorCode, message: string, options?: { cause?: unknown }) {
+  constructor(
+    override readonly code: FederationErrorCode,
+    message: string,
+    options?: { cause?: unknown },
+  ) {
     super(code, message, options);
   }
 }

@@ -31,22 +31,52 @@ import { fetchNetworkDomain } from '../miner/node-network.js';
 import { get, testNet, waitFor, type TestNet } from '../test/harness.js';
 
 const cfg = presetConfig('ailo-tiny');
-const FED = { batchSize: 4, seqLen: 32, steps: 12, lr: 3e-3, roundSize: 2, roundMs: 120_000, maxStaleness: 1, density: 0.01, tasksPerWallet: 16 };
+const FED = {
+  batchSize: 4,
+  seqLen: 32,
+  steps: 12,
+  lr: 3e-3,
+  roundSize: 2,
+  roundMs: 120_000,
+  maxStaleness: 1,
+  density: 0.01,
+  tasksPerWallet: 16,
+};
 const TASKS_PER_MINER = 4;
 const minerA = wallet(201);
 const minerB = wallet(202);
 const mallory = wallet(203);
 const trent = wallet(204);
 
-async function submit(url: string, who: string, task: Task, body: Uint8Array, o: { modelVersion?: number; contentType?: string } = {}): Promise<{ status: number; json: any }> {
-  const q = new URLSearchParams({ wallet: who, taskId: task.taskId, modelVersion: String(o.modelVersion ?? task.modelVersion), loss: '3.2', batchSize: String(task.batchSize) });
-  const res = await fetch(`${url}/api/submit_gradient?${q}`, { method: 'POST', headers: { 'content-type': o.contentType ?? 'application/octet-stream' }, body: new Uint8Array(body) });
+async function submit(
+  url: string,
+  who: string,
+  task: Task,
+  body: Uint8Array,
+  o: { modelVersion?: number; contentType?: string } = {},
+): Promise<{ status: number; json: any }> {
+  const q = new URLSearchParams({
+    wallet: who,
+    taskId: task.taskId,
+    modelVersion: String(o.modelVersion ?? task.modelVersion),
+    loss: '3.2',
+    batchSize: String(task.batchSize),
+  });
+  const res = await fetch(`${url}/api/submit_gradient?${q}`, {
+    method: 'POST',
+    headers: { 'content-type': o.contentType ?? 'application/octet-stream' },
+    body: new Uint8Array(body),
+  });
   return { status: res.status, json: await res.json() };
 }
 
 /** A task for a fixture wallet, asked for with a request signed by its key (as ailo-miner asks). */
 async function newTask(url: string, who: Wallet): Promise<Task> {
-  const res = await fetch(`${url}/api/task`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(signTaskRequest(who.key, await fetchNetworkDomain(url))) });
+  const res = await fetch(`${url}/api/task`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify(signTaskRequest(who.key, await fetchNetworkDomain(url))),
+  });
   expect(res.status).toBe(201);
   return (await res.json()) as Task;
 }
@@ -62,13 +92,29 @@ describe('federated rounds on loopback', () => {
   beforeAll(async () => {
     net = testNet(50);
     cache = mkdtempSync(join(tmpdir(), 'ailo-miner-'));
-    node = await AiloNode.start({ data: join(net.root, 'data'), host: '127.0.0.1', port: 0, genesisFile: net.genesisPath, coordinatorKeyFile: net.keyPath, log: () => {}, federation: FED });
+    node = await AiloNode.start({
+      data: join(net.root, 'data'),
+      host: '127.0.0.1',
+      port: 0,
+      genesisFile: net.genesisPath,
+      coordinatorKeyFile: net.keyPath,
+      log: () => {},
+      federation: FED,
+    });
     firstWeights = node.federation!.store.weights(node.federation!.model);
     staleTask = await newTask(node.url, mallory);
-    const miners = [minerA, minerB].map((w, i) => new Miner({
-      wallet: toChecksumAddress(w.address), signTaskRequest: taskRequestSigner(w.key, node.url), nodeUrl: node.url, provider: 'cpu', power: 100,
-      cacheDir: join(cache, `m${i}`), maxTasks: TASKS_PER_MINER,
-    }));
+    const miners = [minerA, minerB].map(
+      (w, i) =>
+        new Miner({
+          wallet: toChecksumAddress(w.address),
+          signTaskRequest: taskRequestSigner(w.key, node.url),
+          nodeUrl: node.url,
+          provider: 'cpu',
+          power: 100,
+          cacheDir: join(cache, `m${i}`),
+          maxTasks: TASKS_PER_MINER,
+        }),
+    );
     summaries = await Promise.all(miners.map((m) => m.run()));
     for (const m of miners) await m.settle(20_000);
   }, 300_000);
@@ -79,7 +125,7 @@ describe('federated rounds on loopback', () => {
     rmSync(cache, { recursive: true, force: true });
   });
 
-  it('accepts the miners\' updates and advances the model version', async () => {
+  it("accepts the miners' updates and advances the model version", async () => {
     const accepted = summaries.flatMap((s) => s.accepted);
     // With two miners racing a round of two and a staleness window of one, a task can fall two versions behind.
     const reasons = summaries.flatMap((s) => s.rejections.map((r) => r.code));
@@ -163,7 +209,9 @@ describe('federated rounds on loopback', () => {
     const f = node.federation!;
     const last = f.store.weights(f.model);
     const fs = new ForwardSession(cfg, 'cpu');
-    const held = listBatchAddresses(f.shards.manifest, 'eval', 4, 32).slice(0, 4).map((a) => tokenBatch(cfg, batchRows(f.shards.readBatch(a))));
+    const held = listBatchAddresses(f.shards.manifest, 'eval', 4, 32)
+      .slice(0, 4)
+      .map((a) => tokenBatch(cfg, batchRows(f.shards.readBatch(a))));
     const heldLoss = async (w: Weights): Promise<number> => {
       await fs.setWeights(w);
       let s = 0;
@@ -182,7 +230,7 @@ describe('federated rounds on loopback', () => {
     expect(round.heldOutLoss.at(-1).loss).toBeLessThan(round.heldOutLoss[0].loss);
   });
 
-  it('hands out tasks on different tokens, even from a corpus as small as the devnet\'s', async () => {
+  it("hands out tasks on different tokens, even from a corpus as small as the devnet's", async () => {
     const tasks = [];
     for (let i = 0; i < 4; i++) tasks.push(await newTask(node.url, wallet(4242)));
     expect(new Set(tasks.map((t) => `${t.data.shard}:${t.data.offset}`)).size).toBe(4);
@@ -199,7 +247,11 @@ describe('federated rounds on loopback', () => {
       const base = node.federation!.store.weights(node.federation!.manifest(task.modelVersion)!);
       const ordered: Weights = new Map(paramSpecs(cfg).map((s) => [s.name, base.get(s.name)!]));
       const trained = await trainLocally(cfg, 'cpu', ordered, tokens, task);
-      const body = compressUpdate(trained!.update, undefined, { density: task.density, maxAbs: task.maxAbs, rowLengths: matrixRowLengths(cfg) }).bytes;
+      const body = compressUpdate(trained!.update, undefined, {
+        density: task.density,
+        maxAbs: task.maxAbs,
+        rowLengths: matrixRowLengths(cfg),
+      }).bytes;
       const r = await submit(node.url, who, task, body);
       expect(r.status, JSON.stringify(r.json)).toBe(200);
       honest = { task, body, delta: trained!.update };
@@ -213,18 +265,45 @@ describe('federated rounds on loopback', () => {
 
     it('NaN values: NON_FINITE', async () => {
       const task = await newTask(node.url, mallory);
-      const body = encodeUpdate([{ name: 'ln_f.bias', numel: cfg.n_embd, encoding: UpdateEncoding.F32, indices: Uint32Array.of(0, 5), values: Float32Array.of(NaN, 0.001), lowRank: null }]);
+      const body = encodeUpdate([
+        {
+          name: 'ln_f.bias',
+          numel: cfg.n_embd,
+          encoding: UpdateEncoding.F32,
+          indices: Uint32Array.of(0, 5),
+          values: Float32Array.of(NaN, 0.001),
+          lowRank: null,
+        },
+      ]);
       const r = await submit(node.url, who, task, body);
       expect([r.status, r.json.error.code]).toEqual([422, 'NON_FINITE']);
     });
 
     it('a value beyond the bound: NORM_EXCEEDED; more values than allowed: TOO_DENSE', async () => {
       const task = await newTask(node.url, mallory);
-      const big = encodeUpdate([{ name: 'ln_f.bias', numel: cfg.n_embd, encoding: UpdateEncoding.F32, indices: Uint32Array.of(3), values: Float32Array.of(task.maxAbs * 10), lowRank: null }]);
+      const big = encodeUpdate([
+        {
+          name: 'ln_f.bias',
+          numel: cfg.n_embd,
+          encoding: UpdateEncoding.F32,
+          indices: Uint32Array.of(3),
+          values: Float32Array.of(task.maxAbs * 10),
+          lowRank: null,
+        },
+      ]);
       const r = await submit(node.url, who, task, big);
       expect([r.status, r.json.error.code]).toEqual([422, 'NORM_EXCEEDED']);
       const n = numel([cfg.vocab_size, cfg.n_embd]);
-      const dense = encodeUpdate([{ name: 'wte.weight', numel: n, encoding: UpdateEncoding.Q8, indices: Uint32Array.from({ length: task.maxValues + 1 }, (_, i) => i), values: new Float32Array(task.maxValues + 1).fill(1e-5), lowRank: null }]);
+      const dense = encodeUpdate([
+        {
+          name: 'wte.weight',
+          numel: n,
+          encoding: UpdateEncoding.Q8,
+          indices: Uint32Array.from({ length: task.maxValues + 1 }, (_, i) => i),
+          values: new Float32Array(task.maxValues + 1).fill(1e-5),
+          lowRank: null,
+        },
+      ]);
       const r2 = await submit(node.url, who, task, dense);
       expect([r2.status, r2.json.error.code]).toEqual([422, 'TOO_DENSE']);
     });
@@ -256,7 +335,7 @@ describe('federated rounds on loopback', () => {
       expect([near.status, near.json.error.code]).toEqual([409, 'COPIED_UPDATE']);
     });
 
-    it('stale version: STALE_VERSION; a claimed version that is not the task\'s: VERSION_MISMATCH', async () => {
+    it("stale version: STALE_VERSION; a claimed version that is not the task's: VERSION_MISMATCH", async () => {
       expect(node.federation!.version - staleTask.modelVersion).toBeGreaterThan(1);
       const r = await submit(node.url, who, staleTask, honest.body);
       expect([r.status, r.json.error.code]).toEqual([409, 'STALE_VERSION']);
@@ -265,15 +344,23 @@ describe('federated rounds on loopback', () => {
       expect([r2.status, r2.json.error.code]).toEqual([409, 'VERSION_MISMATCH']);
     });
 
-    it('an update that does not lower the loss on the task\'s tokens: NO_IMPROVEMENT', async () => {
+    it("an update that does not lower the loss on the task's tokens: NO_IMPROVEMENT", async () => {
       const task = await newTask(node.url, trent);
       // Gradient ascent: the honest update turned around, well formed and within every bound.
       const ascent = new Map([...honest.delta].map(([name, d]) => [name, d.map((v) => -v)]));
-      const body = compressUpdate(ascent, undefined, { density: task.density, maxAbs: task.maxAbs, rowLengths: matrixRowLengths(cfg) }).bytes;
+      const body = compressUpdate(ascent, undefined, {
+        density: task.density,
+        maxAbs: task.maxAbs,
+        rowLengths: matrixRowLengths(cfg),
+      }).bytes;
       const r = await submit(node.url, toChecksumAddress(trent.address), task, body);
       expect([r.status, r.json.error.code]).toEqual([422, 'NO_IMPROVEMENT']);
       // A second ticket in the same lottery: another update for the task that was scored and refused.
-      const half = compressUpdate(new Map([...ascent].map(([name, d]) => [name, d.map((v) => v / 2)])), undefined, { density: task.density, maxAbs: task.maxAbs, rowLengths: matrixRowLengths(cfg) }).bytes;
+      const half = compressUpdate(new Map([...ascent].map(([name, d]) => [name, d.map((v) => v / 2)])), undefined, {
+        density: task.density,
+        maxAbs: task.maxAbs,
+        rowLengths: matrixRowLengths(cfg),
+      }).bytes;
       const retry = await submit(node.url, toChecksumAddress(trent.address), task, half);
       expect([retry.status, retry.json.error.code]).toEqual([409, 'TASK_REFUSED']);
     });

@@ -14,8 +14,15 @@ import { signDigest } from '../../protocol/signature.js';
 import { paramSpecs, type ModelConfig } from '../../trainer/model/config.js';
 import type { Weights } from '../../trainer/model/weights.js';
 import {
-  chunkBytesFor, chunkLayout, manifestDigest, manifestSigningDigest, MODEL_MANIFEST_FORMAT, placeChunk, weightBytes,
-  type ModelManifest, type SignedModelManifest,
+  chunkBytesFor,
+  chunkLayout,
+  manifestDigest,
+  manifestSigningDigest,
+  MODEL_MANIFEST_FORMAT,
+  placeChunk,
+  weightBytes,
+  type ModelManifest,
+  type SignedModelManifest,
 } from '../../trainer/federated/model-manifest.js';
 import writeFileAtomic from 'write-file-atomic';
 
@@ -48,7 +55,8 @@ export class ModelStore {
   /** Writes the chunks that are not stored yet and the signed manifest of `version`. */
   publish(model: string, cfg: ModelConfig, version: number, weights: Weights, key: Uint8Array, coordinator: Address): SignedModelManifest {
     for (const [name, w] of weights) {
-      for (let k = 0; k < w.length; k++) if (!Number.isFinite(w[k]!)) throw new RangeError(`refusing to publish version ${version}: tensor ${name} value ${k} is ${w[k]}`);
+      for (let k = 0; k < w.length; k++)
+        if (!Number.isFinite(w[k]!)) throw new RangeError(`refusing to publish version ${version}: tensor ${name} value ${k} is ${w[k]}`);
     }
     const totalBytes = 4 * paramSpecs(cfg).reduce((n, s) => n + s.shape.reduce((a, b) => a * b, 1), 0);
     const { tensorMap, bounds } = chunkLayout(cfg, chunkBytesFor(totalBytes));
@@ -62,7 +70,11 @@ export class ModelStore {
     const manifest: ModelManifest = { format: MODEL_MANIFEST_FORMAT, model, version, config: { ...cfg }, totalBytes, chunks, tensorMap };
     const digest = manifestDigest(manifest);
     const signed: SignedModelManifest = {
-      type: 'sharded', version, manifest, manifestDigest: digest, coordinator: toChecksumAddress(coordinator),
+      type: 'sharded',
+      version,
+      manifest,
+      manifestDigest: digest,
+      coordinator: toChecksumAddress(coordinator),
       signature: toHex(signDigest(manifestSigningDigest(digest), key)),
     };
     writeFileAtomic.sync(join(this.versionDir, `${version}.json`), JSON.stringify(signed));
@@ -87,7 +99,9 @@ export class ModelStore {
   }
 
   versions(): number[] {
-    return readdirSync(this.versionDir).flatMap((f) => (/^[0-9]+\.json$/.test(f) ? [Number(f.slice(0, -5))] : [])).sort((a, b) => a - b);
+    return readdirSync(this.versionDir)
+      .flatMap((f) => (/^[0-9]+\.json$/.test(f) ? [Number(f.slice(0, -5))] : []))
+      .sort((a, b) => a - b);
   }
 
   /** Drops manifests below `keepFrom` and the chunks no kept manifest names. */

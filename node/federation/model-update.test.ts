@@ -44,7 +44,14 @@ describe('a new model version reaches ailo-miner as the chunks that changed', ()
   });
 
   it('downloads only the changed chunk into its disk cache and loads the new weights', async () => {
-    const miner = new Miner({ wallet: toChecksumAddress(wallet(321).address), signTaskRequest: taskRequestSigner(wallet(321).key, node.url), nodeUrl: node.url, provider: 'cpu', power: 100, cacheDir: cache });
+    const miner = new Miner({
+      wallet: toChecksumAddress(wallet(321).address),
+      signTaskRequest: taskRequestSigner(wallet(321).key, node.url),
+      nodeUrl: node.url,
+      provider: 'cpu',
+      power: 100,
+      cacheDir: cache,
+    });
     await miner.loadModel();
     const chunks = node.federation!.model.manifest.chunks.map((c) => c.name);
     expect(miner.summary.chunks).toMatchObject({ downloaded: chunks.length, fromCache: 0 });

@@ -24,7 +24,11 @@ import { sharedTokens } from './quality.js';
 // The CI's task size: 48 rows of 33 tokens, so the default corpus's training split holds 12 disjoint windows.
 const FED = { batchSize: 4, seqLen: 32, steps: 12, lr: 3e-3, roundSize: 8, roundMs: 600_000, tasksPerWallet: 6 };
 
-const rangeOf = (t: Task): { shard: string; offset: number; length: number } => ({ shard: t.data.shardName, offset: t.data.offset, length: t.data.length });
+const rangeOf = (t: Task): { shard: string; offset: number; length: number } => ({
+  shard: t.data.shardName,
+  offset: t.data.offset,
+  length: t.data.length,
+});
 
 describe('rows paid once per model version', () => {
   let net: TestNet;
@@ -62,18 +66,19 @@ describe('rows paid once per model version', () => {
     const fits = of.data.offset + shift + of.data.length <= federation.shards.shard(of.data.shardName).tokens;
     const offset = fits ? of.data.offset + shift : of.data.offset - shift;
     const { id, state, issuedAt, ...rest } = fields;
-    void id, state, issuedAt;
+    (void id, state, issuedAt);
     const t = federation.tasks.issue({ ...rest, shardName: of.data.shardName, shardDigest: of.data.shard.slice(2), offset });
     return { ...issued, taskId: t.id, data: { ...of.data, offset } };
   }
 
-  it('issues windows that share no token with the version\'s paid rows or open tasks while free ones remain', async () => {
+  it("issues windows that share no token with the version's paid rows or open tasks while free ones remain", async () => {
     const others = [freshWallet(), freshWallet()];
     const tasks: Task[] = [first];
     for (let i = 0; i < 5; i++) tasks.push(await api.task(others[i % 2]!));
     expect(new Set(tasks.map((t) => t.modelVersion))).toEqual(new Set([0]));
     for (let i = 0; i < tasks.length; i++) {
-      for (let j = i + 1; j < tasks.length; j++) expect(sharedTokens(rangeOf(tasks[i]!), rangeOf(tasks[j]!)), `tasks ${i} and ${j}`).toBe(0);
+      for (let j = i + 1; j < tasks.length; j++)
+        expect(sharedTokens(rangeOf(tasks[i]!), rangeOf(tasks[j]!)), `tasks ${i} and ${j}`).toBe(0);
     }
     for (const [i, t] of tasks.slice(1).entries()) await api.abandon(t, others[i % 2]!);
   }, 60_000);

@@ -133,7 +133,8 @@ export interface QualityMeasurement {
   unpaidShare: number;
 }
 
-export type RefusalCode = 'NO_IMPROVEMENT' | 'NOT_TASK_SPECIFIC' | 'TRAINED_ON_HELD_OUT' | 'HURTS_HELD_OUT' | 'OVERTRAINED' | 'TOO_LITTLE_WORK';
+export type RefusalCode =
+  'NO_IMPROVEMENT' | 'NOT_TASK_SPECIFIC' | 'TRAINED_ON_HELD_OUT' | 'HURTS_HELD_OUT' | 'OVERTRAINED' | 'TOO_LITTLE_WORK';
 
 /**
  * The refusals an honest update gets by chance, at the one-sided tests' false-refusal rate (each 1%; issue 11 allows
@@ -148,8 +149,7 @@ export interface Reference {
 }
 
 export type Verdict =
-  | { accepted: true; quality: number; workRatio: number }
-  | { accepted: false; code: RefusalCode; message: string; workRatio: number };
+  { accepted: true; quality: number; workRatio: number } | { accepted: false; code: RefusalCode; message: string; workRatio: number };
 
 const f3 = (x: number): string => x.toFixed(3);
 const f1 = (x: number): string => (Number.isFinite(x) ? x.toFixed(1) : String(x));
@@ -157,11 +157,14 @@ const f1 = (x: number): string => (Number.isFinite(x) ? x.toFixed(1) : String(x)
 /** One line with the evidence, for refusals, logs and the miner. */
 export function describeMeasurement(m: QualityMeasurement): string {
   const t = (x: TTest): string => `t ${f1(x.t)} of ${x.critical}`;
-  const unpaid = m.unpaidShare < 1 ? `${(m.unpaidShare * 100).toFixed(0)}% of the task's rows unpaid on this version, only they scored; ` : '';
-  return `${unpaid}task rows ${f3(m.taskLossBefore)} -> ${f3(m.taskLossAfter)} (gain ${f3(m.task.mean)}, ${t(m.taskTest)}, ${m.task.n} rows; lead over the control ${t(m.taskLeadTest)}); ` +
+  const unpaid =
+    m.unpaidShare < 1 ? `${(m.unpaidShare * 100).toFixed(0)}% of the task's rows unpaid on this version, only they scored; ` : '';
+  return (
+    `${unpaid}task rows ${f3(m.taskLossBefore)} -> ${f3(m.taskLossAfter)} (gain ${f3(m.task.mean)}, ${t(m.taskTest)}, ${m.task.n} rows; lead over the control ${t(m.taskLeadTest)}); ` +
     `unassigned rows gain ${f3(m.unassigned.mean)}; held-out ${f3(m.heldLossBefore)} -> ${f3(m.heldLossAfter)} (${t(m.heldOutTest)}); ` +
     `lead over the control: task rows ${f3(m.taskLead.mean)}, unassigned ${f3(m.unassignedLead.mean)} (task minus unassigned ${t(m.specificTest)}), ` +
-    `held-out ${f3(m.heldOutLead.mean)} (${t(m.heldOutLeadTest)}); task-specific gain ${f3(m.specificGain)}`;
+    `held-out ${f3(m.heldOutLead.mean)} (${t(m.heldOutLeadTest)}); task-specific gain ${f3(m.specificGain)}`
+  );
 }
 
 /**
@@ -176,22 +179,37 @@ export function judge(m: QualityMeasurement, reference: Reference, policy: Score
   const evidence = describeMeasurement(m);
   const refuse = (code: RefusalCode, what: string): Verdict => ({ accepted: false, code, message: `${what} (${evidence})`, workRatio });
   if (!(referenceGain > 0)) {
-    return refuse('TOO_LITTLE_WORK', 'the coordinator\'s reference tasks show no task-specific gain on this model version, so no work can be measured on it: ask for a task on the next version');
+    return refuse(
+      'TOO_LITTLE_WORK',
+      "the coordinator's reference tasks show no task-specific gain on this model version, so no work can be measured on it: ask for a task on the next version",
+    );
   }
   // Lower in absolute terms, or lower than honest work on other rows leaves them (what the update adds to an average
   // of honest updates; some versions are shaken by every task's first steps, so that all of them raise the loss a bit).
   if (!(m.taskTest.t >= m.taskTest.critical || m.taskLeadTest.t >= m.taskLeadTest.critical)) {
-    return refuse('NO_IMPROVEMENT', 'the update does not significantly lower the loss on the task\'s own rows, neither in itself nor compared with honest work on other rows: train every step of the task on exactly its tokens from the task\'s model version, and send the result of this task only');
+    return refuse(
+      'NO_IMPROVEMENT',
+      "the update does not significantly lower the loss on the task's own rows, neither in itself nor compared with honest work on other rows: train every step of the task on exactly its tokens from the task's model version, and send the result of this task only",
+    );
   }
   if (!(m.specificTest.t >= m.specificTest.critical)) {
-    return refuse('NOT_TASK_SPECIFIC', 'the update helps rows it was not given as much as the task\'s own rows, so it did not learn the task\'s tokens: train on exactly the tokens GET /api/task/:id/tokens returns');
+    return refuse(
+      'NOT_TASK_SPECIFIC',
+      "the update helps rows it was not given as much as the task's own rows, so it did not learn the task's tokens: train on exactly the tokens GET /api/task/:id/tokens returns",
+    );
   }
   const lead = m.heldOutLead.mean - Math.max(0, m.unassignedLead.mean);
   // Only an update that lowered held-out loss can have learned held-out text: late in training, when every task (the
   // control included) raises held-out loss a little, an honest update that raises it less leads the control there.
-  if (m.heldOut.mean > 0 && m.heldOutLeadTest.t >= m.heldOutLeadTest.critical && lead > policy.maxHeldOutLead * Math.max(0, m.specificGain)) {
-    return refuse('TRAINED_ON_HELD_OUT',
-      `the update beats honest work on the held-out split by ${lead.toFixed(3)} nats, more than ${policy.maxHeldOutLead} of its lead on its own rows: it was trained on held-out text; train on exactly the task's tokens`);
+  if (
+    m.heldOut.mean > 0 &&
+    m.heldOutLeadTest.t >= m.heldOutLeadTest.critical &&
+    lead > policy.maxHeldOutLead * Math.max(0, m.specificGain)
+  ) {
+    return refuse(
+      'TRAINED_ON_HELD_OUT',
+      `the update beats honest work on the held-out split by ${lead.toFixed(3)} nats, more than ${policy.maxHeldOutLead} of its lead on its own rows: it was trained on held-out text; train on exactly the task's tokens`,
+    );
   }
   // Harm is what the update does to held-out text beyond what honest work (the control) does on this version: late in
   // training every task may raise held-out loss a little (the round's average is what improves), and an update is
@@ -199,30 +217,48 @@ export function judge(m: QualityMeasurement, reference: Reference, policy: Score
   // task-specific gain, overfits.
   const harmBeyondHonest = -m.heldOutLead.mean;
   const worseThanHonest = pairedTest({ ...m.heldOutLead, mean: harmBeyondHonest });
-  if (m.heldOutTest.t <= -m.heldOutTest.critical && worseThanHonest.t >= worseThanHonest.critical && harmBeyondHonest > policy.maxHarmRatio * m.specificGain) {
-    return refuse('HURTS_HELD_OUT', `the update makes held-out text significantly worse, ${harmBeyondHonest.toFixed(3)} nats worse than honest work on this version, more than ${policy.maxHarmRatio} of what it taught its own rows: it overfits; use the task's learning rate and step count`);
+  if (
+    m.heldOutTest.t <= -m.heldOutTest.critical &&
+    worseThanHonest.t >= worseThanHonest.critical &&
+    harmBeyondHonest > policy.maxHarmRatio * m.specificGain
+  ) {
+    return refuse(
+      'HURTS_HELD_OUT',
+      `the update makes held-out text significantly worse, ${harmBeyondHonest.toFixed(3)} nats worse than honest work on this version, more than ${policy.maxHarmRatio} of what it taught its own rows: it overfits; use the task's learning rate and step count`,
+    );
   }
   if (measuredRatio > policy.maxWorkRatio) {
-    return refuse('OVERTRAINED',
-      `the update's task-specific gain is ${(measuredRatio * 100).toFixed(0)}% of a full task's on this version, more than the task's steps at its learning rate produce (at most ${(policy.maxWorkRatio * 100).toFixed(0)}%): it was trained longer or harder than asked, which overfits its rows; train exactly the task's steps at its lr`);
+    return refuse(
+      'OVERTRAINED',
+      `the update's task-specific gain is ${(measuredRatio * 100).toFixed(0)}% of a full task's on this version, more than the task's steps at its learning rate produce (at most ${(policy.maxWorkRatio * 100).toFixed(0)}%): it was trained longer or harder than asked, which overfits its rows; train exactly the task's steps at its lr`,
+    );
   }
   if (!(workRatio >= policy.minWorkRatio) && m.unpaidShare < 1) {
-    return refuse('TOO_LITTLE_WORK',
+    return refuse(
+      'TOO_LITTLE_WORK',
       `only ${(m.unpaidShare * 100).toFixed(0)}% of the task's rows were not already paid on this model version, and on them the update's task-specific gain is ${(measuredRatio * 100).toFixed(0)}% of a full task's: ` +
-      `${(workRatio * 100).toFixed(0)}% of a task's work is new (at least ${(policy.minWorkRatio * 100).toFixed(0)}% is paid); each row is paid once per version: ask for a new task`);
+        `${(workRatio * 100).toFixed(0)}% of a task's work is new (at least ${(policy.minWorkRatio * 100).toFixed(0)}% is paid); each row is paid once per version: ask for a new task`,
+    );
   }
   if (!(workRatio >= policy.minWorkRatio)) {
-    return refuse('TOO_LITTLE_WORK',
-      `the update's task-specific gain is ${(workRatio * 100).toFixed(0)}% of a full task's on this version (at least ${(policy.minWorkRatio * 100).toFixed(0)}% is paid): run all of the task's steps and send the whole update`);
+    return refuse(
+      'TOO_LITTLE_WORK',
+      `the update's task-specific gain is ${(workRatio * 100).toFixed(0)}% of a full task's on this version (at least ${(policy.minWorkRatio * 100).toFixed(0)}% is paid): run all of the task's steps and send the whole update`,
+    );
   }
   return { accepted: true, quality: qualityFromWork(rewards, workRatio), workRatio };
 }
 
 /** Fewer than MIN_ROWS of a task's rows are unpaid on its version: updates accepted on it were trained on the rest. */
 export class UnpaidRowsError extends Error {
-  constructor(readonly unpaid: number, readonly rows: number) {
-    super(`${rows - unpaid} of the task's ${rows} rows were already paid on this model version (updates accepted on it were trained on them), ` +
-      `${unpaid} are not, too few to score (at least ${MIN_ROWS}): each row is paid once per version; ask for a new task`);
+  constructor(
+    readonly unpaid: number,
+    readonly rows: number,
+  ) {
+    super(
+      `${rows - unpaid} of the task's ${rows} rows were already paid on this model version (updates accepted on it were trained on them), ` +
+        `${unpaid} are not, too few to score (at least ${MIN_ROWS}): each row is paid once per version; ask for a new task`,
+    );
   }
 }
 
@@ -251,9 +287,15 @@ const ROWS_PER_RUN = 32;
 export class QualityMeter {
   private readonly session: ForwardSession;
 
-  constructor(readonly cfg: ModelConfig, provider: Provider, readonly policy: ScorePolicy) {
+  constructor(
+    readonly cfg: ModelConfig,
+    provider: Provider,
+    readonly policy: ScorePolicy,
+  ) {
     if (policy.taskRows < MIN_ROWS || policy.unassignedRows < MIN_ROWS || policy.heldOutRows < MIN_ROWS) {
-      throw new RangeError(`each test needs at least ${MIN_ROWS} rows (taskRows ${policy.taskRows}, unassignedRows ${policy.unassignedRows}, heldOutRows ${policy.heldOutRows})`);
+      throw new RangeError(
+        `each test needs at least ${MIN_ROWS} rows (taskRows ${policy.taskRows}, unassignedRows ${policy.unassignedRows}, heldOutRows ${policy.heldOutRows})`,
+      );
     }
     this.session = new ForwardSession(cfg, provider);
   }
@@ -262,16 +304,24 @@ export class QualityMeter {
   async rowLosses(weights: Weights, rows: number[][]): Promise<Float32Array> {
     await this.session.setWeights(weights);
     const out = new Float32Array(rows.length);
-    for (let i = 0; i < rows.length; i += ROWS_PER_RUN) out.set(await this.session.rowLosses(tokenBatch(this.cfg, rows.slice(i, i + ROWS_PER_RUN))), i);
+    for (let i = 0; i < rows.length; i += ROWS_PER_RUN)
+      out.set(await this.session.rowLosses(tokenBatch(this.cfg, rows.slice(i, i + ROWS_PER_RUN))), i);
     return out;
   }
 
   /** The version's pools with their losses on `base`. */
   async pool(base: Weights, unassigned: PoolRow[], heldOut: PoolRow[]): Promise<VersionPool> {
     return {
-      unassigned, heldOut,
-      unassignedLoss: await this.rowLosses(base, unassigned.map((r) => r.ids)),
-      heldOutLoss: await this.rowLosses(base, heldOut.map((r) => r.ids)),
+      unassigned,
+      heldOut,
+      unassignedLoss: await this.rowLosses(
+        base,
+        unassigned.map((r) => r.ids),
+      ),
+      heldOutLoss: await this.rowLosses(
+        base,
+        heldOut.map((r) => r.ids),
+      ),
     };
   }
 
@@ -279,9 +329,16 @@ export class QualityMeter {
   async control(base: Weights, pool: VersionPool, update: ModelUpdate, range: TokenRange): Promise<ControlModel> {
     const weights = applyUpdate(base, update);
     return {
-      weights, range,
-      unassignedLoss: await this.rowLosses(weights, pool.unassigned.map((r) => r.ids)),
-      heldOutLoss: await this.rowLosses(weights, pool.heldOut.map((r) => r.ids)),
+      weights,
+      range,
+      unassignedLoss: await this.rowLosses(
+        weights,
+        pool.unassigned.map((r) => r.ids),
+      ),
+      heldOutLoss: await this.rowLosses(
+        weights,
+        pool.heldOut.map((r) => r.ids),
+      ),
     };
   }
 
@@ -292,7 +349,15 @@ export class QualityMeter {
    * already); nor are task rows inside the control's range, nor pool rows inside the task's or the control's range.
    * Throws UnpaidRowsError when fewer than MIN_ROWS unpaid task rows remain, an Error when the split is too small.
    */
-  async measure(base: Weights, pool: VersionPool, update: ModelUpdate, taskRows: number[][], taskRange: TokenRange, control: ControlModel, paid: readonly TokenRange[] = []): Promise<QualityMeasurement> {
+  async measure(
+    base: Weights,
+    pool: VersionPool,
+    update: ModelUpdate,
+    taskRows: number[][],
+    taskRange: TokenRange,
+    control: ControlModel,
+    paid: readonly TokenRange[] = [],
+  ): Promise<QualityMeasurement> {
     const p = this.policy;
     const width = taskRows[0]?.length ?? 0;
     const rowAt = (ids: number[], r: number): PoolRow => ({ shard: taskRange.shard, offset: taskRange.offset + r * width, ids });
@@ -301,7 +366,9 @@ export class QualityMeter {
     const own = unpaid.filter((r) => !overlaps(rowAt(taskRows[r]!, r), control.range));
     const outside = pool.unassigned.flatMap((r, i) => (overlaps(r, taskRange) || overlaps(r, control.range) ? [] : [i]));
     if (own.length < MIN_ROWS || outside.length < MIN_ROWS) {
-      throw new Error(`only ${own.length} unpaid task rows and ${outside.length} unassigned rows lie outside the reference task; the training split is too small for the gauntlet`);
+      throw new Error(
+        `only ${own.length} unpaid task rows and ${outside.length} unassigned rows lie outside the reference task; the training split is too small for the gauntlet`,
+      );
     }
     const task = sampleIndices(own.length, p.taskRows).map((i) => taskRows[own[i]!]!);
     const un = sampleIndices(outside.length, p.unassignedRows).map((i) => outside[i]!);
@@ -310,23 +377,49 @@ export class QualityMeter {
     const taskControl = await this.rowLosses(control.weights, task);
     const after = applyUpdate(base, update);
     const taskAfter = await this.rowLosses(after, task);
-    const unAfter = await this.rowLosses(after, un.map((i) => pool.unassigned[i]!.ids));
-    const heldAfter = await this.rowLosses(after, held.map((i) => pool.heldOut[i]!.ids));
+    const unAfter = await this.rowLosses(
+      after,
+      un.map((i) => pool.unassigned[i]!.ids),
+    );
+    const heldAfter = await this.rowLosses(
+      after,
+      held.map((i) => pool.heldOut[i]!.ids),
+    );
     const heldBefore = held.map((i) => pool.heldOutLoss[i]!);
     const t = gainStats(taskBefore, taskAfter);
     const h = gainStats(heldBefore, heldAfter);
     const taskLead = gainStats(taskControl, taskAfter);
-    const unassignedLead = gainStats(un.map((i) => control.unassignedLoss[i]!), unAfter);
-    const heldOutLead = gainStats(held.map((i) => control.heldOutLoss[i]!), heldAfter);
+    const unassignedLead = gainStats(
+      un.map((i) => control.unassignedLoss[i]!),
+      unAfter,
+    );
+    const heldOutLead = gainStats(
+      held.map((i) => control.heldOutLoss[i]!),
+      heldAfter,
+    );
     const mean = (a: ArrayLike<number>): number => {
       let s = 0;
       for (let i = 0; i < a.length; i++) s += a[i]!;
       return s / a.length;
     };
     return {
-      task: t, unassigned: gainStats(un.map((i) => pool.unassignedLoss[i]!), unAfter), heldOut: h, taskLead, unassignedLead, heldOutLead,
-      taskLossBefore: mean(taskBefore), taskLossAfter: mean(taskAfter), heldLossBefore: mean(heldBefore), heldLossAfter: mean(heldAfter),
-      taskTest: pairedTest(t), taskLeadTest: pairedTest(taskLead), specificTest: welchTest(taskLead, unassignedLead), heldOutTest: pairedTest(h),
+      task: t,
+      unassigned: gainStats(
+        un.map((i) => pool.unassignedLoss[i]!),
+        unAfter,
+      ),
+      heldOut: h,
+      taskLead,
+      unassignedLead,
+      heldOutLead,
+      taskLossBefore: mean(taskBefore),
+      taskLossAfter: mean(taskAfter),
+      heldLossBefore: mean(heldBefore),
+      heldLossAfter: mean(heldAfter),
+      taskTest: pairedTest(t),
+      taskLeadTest: pairedTest(taskLead),
+      specificTest: welchTest(taskLead, unassignedLead),
+      heldOutTest: pairedTest(h),
       heldOutLeadTest: pairedTest({ ...heldOutLead, mean: heldOutLead.mean - Math.max(0, unassignedLead.mean) }),
       specificGain: taskLead.mean - Math.max(0, unassignedLead.mean),
       unpaidShare: unpaid.length / taskRows.length,

@@ -27,7 +27,15 @@ describe('an interrupted round', () => {
   });
 
   const mine = async (n: number, url: string) => {
-    const m = new Miner({ wallet: toChecksumAddress(wallet(505).address), signTaskRequest: taskRequestSigner(wallet(505).key, url), nodeUrl: url, provider: 'cpu', power: 100, cacheDir: cache, maxTasks: n });
+    const m = new Miner({
+      wallet: toChecksumAddress(wallet(505).address),
+      signTaskRequest: taskRequestSigner(wallet(505).key, url),
+      nodeUrl: url,
+      provider: 'cpu',
+      power: 100,
+      cacheDir: cache,
+      maxTasks: n,
+    });
     const summary = await m.run();
     expect(summary.accepted, JSON.stringify(summary.rejections)).toHaveLength(n);
     return summary.accepted.map((a) => a.contribution as `0x${string}`);
@@ -36,14 +44,20 @@ describe('an interrupted round', () => {
   it('is resumed after a restart and its contributions are aggregated into the next version', async () => {
     node = await startTestNode(net, data, { federation: FED });
     const [first] = await mine(1, node.url);
-    await waitFor('the first contribution in a block', async () => ((await get(`${node!.url}/api/ledger/tx/${first}`)).json.status === 'confirmed' ? true : undefined));
+    await waitFor('the first contribution in a block', async () =>
+      (await get(`${node!.url}/api/ledger/tx/${first}`)).json.status === 'confirmed' ? true : undefined,
+    );
     expect((await get(`${node.url}/api/round`)).json.accepted).toBe(1);
     await node.stop();
 
     node = await startTestNode(net, data, { federation: FED });
     expect((await get(`${node.url}/api/round`)).json).toMatchObject({ version: 0, accepted: 1 });
     const [second] = await mine(1, node.url);
-    const version = await waitFor('model version 1 on the ledger', async () => (node!.chain.view().meta().latestModelVersion === 1n ? true : undefined), 60_000);
+    const version = await waitFor(
+      'model version 1 on the ledger',
+      async () => (node!.chain.view().meta().latestModelVersion === 1n ? true : undefined),
+      60_000,
+    );
     expect(version).toBe(true);
     const view = node.chain.view();
     expect(view.contribution(first!)?.aggregatedIn).toBe(1n);

@@ -27,7 +27,10 @@ export class RoundJournal {
   }
 
   add(e: JournalEntry): void {
-    writeFileAtomic.sync(join(this.dir, `${e.contribution}.update`), Buffer.from(e.update.buffer, e.update.byteOffset, e.update.byteLength));
+    writeFileAtomic.sync(
+      join(this.dir, `${e.contribution}.update`),
+      Buffer.from(e.update.buffer, e.update.byteOffset, e.update.byteLength),
+    );
     const meta = { contribution: e.contribution, tx: toHex(e.tx), wallet: e.wallet, tokens: e.tokens, digest: e.digest };
     writeFileAtomic.sync(join(this.dir, `${e.contribution}.json`), JSON.stringify(meta));
   }
@@ -46,7 +49,13 @@ export class RoundJournal {
         continue;
       }
       if (!name.endsWith('.json')) continue;
-      const meta = JSON.parse(readFileSync(join(this.dir, name), 'utf8')) as { contribution: Hash; tx: string; wallet: Address; tokens: number; digest: string };
+      const meta = JSON.parse(readFileSync(join(this.dir, name), 'utf8')) as {
+        contribution: Hash;
+        tx: string;
+        wallet: Address;
+        tokens: number;
+        digest: string;
+      };
       const updatePath = join(this.dir, `${meta.contribution}.update`);
       if (!existsSync(updatePath)) {
         this.remove(meta.contribution);
@@ -56,7 +65,8 @@ export class RoundJournal {
     }
     for (const name of readdirSync(this.dir)) {
       // an update whose metadata never got written: its contribution was never submitted
-      if (name.endsWith('.update') && !existsSync(join(this.dir, name.replace(/\.update$/, '.json')))) rmSync(join(this.dir, name), { force: true });
+      if (name.endsWith('.update') && !existsSync(join(this.dir, name.replace(/\.update$/, '.json'))))
+        rmSync(join(this.dir, name), { force: true });
     }
     return out;
   }

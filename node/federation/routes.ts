@@ -22,7 +22,8 @@ import type { SubmitAccepted, Task } from '../../protocol/federation.js';
 
 const UPDATE_TYPES = /^application\/(octet-stream|vnd\.ailo\.update)\b/i;
 
-const HOW_TO_SIGN = 'signature being the wallet\'s EIP-712 signature (eth_signTypedData_v4) of ' +
+const HOW_TO_SIGN =
+  "signature being the wallet's EIP-712 signature (eth_signTypedData_v4) of " +
   'TaskRequest(address wallet,uint64 issuedAt,bytes32 nonce) in the domain { name: "Ailo Network", version: "1", chainId, salt } of this network ' +
   '(chainId and salt = genesisHash as GET /api/status gives them), ' +
   'issuedAt the time in unix milliseconds and nonce 32 fresh random bytes (ailo-miner signs with --key-file; the dashboard with the logged-in account)';
@@ -35,7 +36,10 @@ function one(value: string | string[] | undefined, field: string): string {
 /** The submission's `wallet`; the earlier name `username` (a wallet address, not a login name) gets a 400 that says so. */
 function walletParam(q: Record<string, string | string[] | undefined>): string {
   if (q.wallet === undefined && q.username !== undefined) {
-    throw badRequest('BAD_REQUEST', 'the query parameter username= is now wallet= (the 0x address the task was given to): update the miner');
+    throw badRequest(
+      'BAD_REQUEST',
+      'the query parameter username= is now wallet= (the 0x address the task was given to): update the miner',
+    );
   }
   return one(q.wallet, 'wallet');
 }
@@ -48,10 +52,20 @@ function intField(value: string, field: string): number {
 /** A task as the wire carries it (protocol/federation.ts). */
 export function taskView(t: TrainingTask): Task {
   return {
-    taskId: t.id, wallet: toChecksumAddress(t.wallet), modelVersion: t.modelVersion,
+    taskId: t.id,
+    wallet: toChecksumAddress(t.wallet),
+    modelVersion: t.modelVersion,
     data: { shard: `0x${t.shardDigest}`, shardName: t.shardName, offset: t.offset, length: t.length },
-    batchSize: t.batchSize, seqLen: t.seqLen, steps: t.steps, lr: t.lr, deadline: t.deadline,
-    maxAbs: t.maxAbs, density: t.density, maxValues: t.maxValues, maxBytes: t.maxBytes, codecVersion: UPDATE_CODEC_VERSION,
+    batchSize: t.batchSize,
+    seqLen: t.seqLen,
+    steps: t.steps,
+    lr: t.lr,
+    deadline: t.deadline,
+    maxAbs: t.maxAbs,
+    density: t.density,
+    maxValues: t.maxValues,
+    maxBytes: t.maxBytes,
+    codecVersion: UPDATE_CODEC_VERSION,
     tokens: `/api/task/${t.id}/tokens`,
   };
 }
@@ -81,7 +95,13 @@ export function federationRoutes(router: Router, f: FederationService): void {
     ctx.set('Cache-Control', 'public, max-age=31536000, immutable');
     ctx.set('Accept-Ranges', 'bytes');
     ctx.type = 'application/octet-stream';
-    if (ctx.get('if-none-match').split(',').map((s) => s.trim()).includes(etag)) {
+    if (
+      ctx
+        .get('if-none-match')
+        .split(',')
+        .map((s) => s.trim())
+        .includes(etag)
+    ) {
       ctx.status = 304;
       return;
     }
@@ -113,10 +133,14 @@ export function federationRoutes(router: Router, f: FederationService): void {
   router.post('/api/task', async (ctx) => {
     const body = await readJsonBody(ctx);
     if (body.signature === undefined) {
-      throw federationError('UNSIGNED_TASK_REQUEST', `a task request must be signed by its wallet: send { wallet, issuedAt, nonce, signature }, ${HOW_TO_SIGN}`);
+      throw federationError(
+        'UNSIGNED_TASK_REQUEST',
+        `a task request must be signed by its wallet: send { wallet, issuedAt, nonce, signature }, ${HOW_TO_SIGN}`,
+      );
     }
     const parsed = parseSignedTaskRequest(body);
-    if (!parsed.ok) throw federationError('BAD_TASK_REQUEST', `${parsed.message}; the body is { wallet, issuedAt, nonce, signature }, ${HOW_TO_SIGN}`);
+    if (!parsed.ok)
+      throw federationError('BAD_TASK_REQUEST', `${parsed.message}; the body is { wallet, issuedAt, nonce, signature }, ${HOW_TO_SIGN}`);
     ctx.status = 201;
     ctx.body = taskView(await f.issueTask(parsed.request, parsed.signature));
   });
@@ -160,8 +184,14 @@ export function federationRoutes(router: Router, f: FederationService): void {
     const body = await readRawBody(ctx, { limit: task.maxBytes, type: UPDATE_TYPES, typeName: 'application/octet-stream', what: 'update' });
     const a = await f.submit(fields, body);
     ctx.body = {
-      accepted: true, taskId: a.taskId, contribution: a.contribution, gradientDigest: a.gradientDigest,
-      quality: a.quality, multiplier: a.quality / 1000, reward: a.reward.toString(), roundVersion: a.roundVersion,
+      accepted: true,
+      taskId: a.taskId,
+      contribution: a.contribution,
+      gradientDigest: a.gradientDigest,
+      quality: a.quality,
+      multiplier: a.quality / 1000,
+      reward: a.reward.toString(),
+      roundVersion: a.roundVersion,
       measured: {
         taskLoss: [a.measurement.taskLossBefore, a.measurement.taskLossAfter],
         heldOutLoss: [a.measurement.heldLossBefore, a.measurement.heldLossAfter],

@@ -31,7 +31,21 @@ import type { RoundStatus } from '../../protocol/ledger.js';
 import type { NetworkStats } from '../network-stats.js';
 import { federationError } from './errors.js';
 import { ModelStore, sha256Hex } from './model-store.js';
-import { describeMeasurement, judge, QualityMeter, sampleIndices, sharedTokens, UnpaidRowsError, type ControlModel, type Reference, type TokenRange, type PoolRow, type QualityMeasurement, type ScorePolicy, type VersionPool } from './quality.js';
+import {
+  describeMeasurement,
+  judge,
+  QualityMeter,
+  sampleIndices,
+  sharedTokens,
+  UnpaidRowsError,
+  type ControlModel,
+  type Reference,
+  type TokenRange,
+  type PoolRow,
+  type QualityMeasurement,
+  type ScorePolicy,
+  type VersionPool,
+} from './quality.js';
 import { MIN_ROWS } from './row-statistics.js';
 import { TaskBook, type TrainingTask } from './task-book.js';
 import { TaskRequestGuard } from './task-request-guard.js';
@@ -73,10 +87,22 @@ export interface FederationConfig {
  * 8 x 64 x 16 it held two.
  */
 export const DEFAULT_FEDERATION: FederationConfig = {
-  batchSize: 4, seqLen: 32, steps: 12, lr: 3e-3, taskTtlMs: 10 * 60_000, tasksPerWallet: 4,
-  roundSize: 4, roundMs: 5 * 60_000, density: 0.01, maxStaleness: 2, outer: DILOCO_OUTER,
+  batchSize: 4,
+  seqLen: 32,
+  steps: 12,
+  lr: 3e-3,
+  taskTtlMs: 10 * 60_000,
+  tasksPerWallet: 4,
+  roundSize: 4,
+  roundMs: 5 * 60_000,
+  density: 0.01,
+  maxStaleness: 2,
+  outer: DILOCO_OUTER,
   score: { taskRows: 64, unassignedRows: 64, heldOutRows: 128, minWorkRatio: 0.3, maxWorkRatio: 3, maxHarmRatio: 0.5, maxHeldOutLead: 0.5 },
-  referenceTasks: 2, copyCosine: 0.95, copyFraction: 0.2, initSeed: 1,
+  referenceTasks: 2,
+  copyCosine: 0.95,
+  copyFraction: 0.2,
+  initSeed: 1,
 };
 
 export interface SubmissionFields {
@@ -219,12 +245,17 @@ export class FederationService {
     const rowStride = Math.ceil((cfg.seqLen + 1) / 2);
     this.trainRows = listBatchAddresses(shards.manifest, 'train', 1, cfg.seqLen, rowStride);
     this.evalRows = listBatchAddresses(shards.manifest, 'eval', 1, cfg.seqLen, rowStride);
-    if (this.taskAddresses.length === 0) throw new Error(`the training shards hold less than one task of ${cfg.steps}x${cfg.batchSize}x${cfg.seqLen + 1} tokens`);
+    if (this.taskAddresses.length === 0)
+      throw new Error(`the training shards hold less than one task of ${cfg.steps}x${cfg.batchSize}x${cfg.seqLen + 1} tokens`);
     if (this.evalRows.length < MIN_ROWS) {
-      throw new Error(`the eval split holds ${this.evalRows.length} rows of ${cfg.seqLen + 1} tokens; scoring needs at least ${MIN_ROWS}: add held-out text`);
+      throw new Error(
+        `the eval split holds ${this.evalRows.length} rows of ${cfg.seqLen + 1} tokens; scoring needs at least ${MIN_ROWS}: add held-out text`,
+      );
     }
     if (cfg.steps * cfg.batchSize < MIN_ROWS) {
-      throw new Error(`a task of ${cfg.steps * cfg.batchSize} rows (steps x batchSize) is too few for the paired test, which needs ${MIN_ROWS}`);
+      throw new Error(
+        `a task of ${cfg.steps * cfg.batchSize} rows (steps x batchSize) is too few for the paired test, which needs ${MIN_ROWS}`,
+      );
     }
   }
 
@@ -245,11 +276,25 @@ export class FederationService {
     const shards = cfg.shardsDir ? await openShardSet(cfg.shardsDir) : await defaultCorpusShards(join(o.dataDir, 'cache'));
     cfg.score = { ...DEFAULT_FEDERATION.score, ...o.config?.score };
     const meter = new QualityMeter(modelConfig, 'cpu', cfg.score);
-    const s = new FederationService(cfg, modelConfig, new ModelStore(root), shards, o.ledger, o.stats, o.key, o.coordinator, meter, o.log ?? console.log);
+    const s = new FederationService(
+      cfg,
+      modelConfig,
+      new ModelStore(root),
+      shards,
+      o.ledger,
+      o.stats,
+      o.key,
+      o.coordinator,
+      meter,
+      o.log ?? console.log,
+    );
     s.loadCurrent();
     await s.resumeRound();
     s.roundDeadline = Date.now() + cfg.roundMs;
-    s.timer = setInterval(() => void s.exclusive(() => s.maybeCloseRound()).catch((err: Error) => s.log(`federation: ${err.message}`)), 250);
+    s.timer = setInterval(
+      () => void s.exclusive(() => s.maybeCloseRound()).catch((err: Error) => s.log(`federation: ${err.message}`)),
+      250,
+    );
     return s;
   }
 
@@ -310,7 +355,15 @@ export class FederationService {
         continue;
       }
       const range = { shard: shard.name, offset: Number(tx.offset), length: Number(tx.length) };
-      this.round.push({ wallet: e.wallet, version: Number(tx.modelVersion), range, update: decodeUpdate(e.update, this.sizes), tokens: e.tokens, contribution: e.contribution, digest: e.digest });
+      this.round.push({
+        wallet: e.wallet,
+        version: Number(tx.modelVersion),
+        range,
+        update: decodeUpdate(e.update, this.sizes),
+        tokens: e.tokens,
+        contribution: e.contribution,
+        digest: e.digest,
+      });
       this.digests.set(e.digest, this.current.version);
     }
     if (this.round.length > 0) this.log(`federation: resumed a round of ${this.round.length} accepted update(s) from ${this.journal.dir}`);
@@ -330,7 +383,14 @@ export class FederationService {
 
   roundStatus(): RoundStatus {
     const heldOutLoss = [...this.heldOutByVersion].sort((a, b) => a[0] - b[0]).map(([version, loss]) => ({ version, loss }));
-    return { version: this.current.version, accepted: this.round.length, roundSize: this.roundTarget, deadline: this.roundDeadline, openTasks: this.tasks.open(), heldOutLoss };
+    return {
+      version: this.current.version,
+      accepted: this.round.length,
+      roundSize: this.roundTarget,
+      deadline: this.roundDeadline,
+      openTasks: this.tasks.open(),
+      heldOutLoss,
+    };
   }
 
   /** Runs `fn` after everything queued before it: submissions and round closing never interleave. */
@@ -353,7 +413,8 @@ export class FederationService {
   /** Values an update may carry: each tensor's top-k and, for a matrix, its low-rank factors (rank LOW_RANK). */
   maxValues(): number {
     let n = 0;
-    for (const s of paramSpecs(this.modelConfig)) n += topkCount(numel(s.shape), this.cfg.density) + (s.shape.length === 2 ? lowRankValues(s.shape[0]!, s.shape[1]!) : 0);
+    for (const s of paramSpecs(this.modelConfig))
+      n += topkCount(numel(s.shape), this.cfg.density) + (s.shape.length === 2 ? lowRankValues(s.shape[0]!, s.shape[1]!) : 0);
     return n;
   }
 
@@ -367,10 +428,12 @@ export class FederationService {
     const network = this.ledger.network;
     const [signer] = await this.ledger.verifier.recoverMany([taskRequestDigest(req, network)], [signature]);
     if (signer !== req.wallet) {
-      throw federationError('BAD_TASK_SIGNATURE',
+      throw federationError(
+        'BAD_TASK_SIGNATURE',
         `the task request is not signed by ${req.wallet} for this network (chainId ${network.chainId}, genesis ${network.genesisHash}; ` +
-        `it recovers to ${signer ?? 'no key'}); sign the TaskRequest typed data with that wallet's key ` +
-        '(EIP-712, domain "Ailo Network" version 1 with this chainId and the genesis hash as salt, both in GET /api/status)');
+          `it recovers to ${signer ?? 'no key'}); sign the TaskRequest typed data with that wallet's key ` +
+          '(EIP-712, domain "Ailo Network" version 1 with this chainId and the genesis hash as salt, both in GET /api/status)',
+      );
     }
     // Again after the await: the same request may have been honoured meanwhile.
     this.taskRequests.check(req);
@@ -422,7 +485,9 @@ export class FederationService {
       const paidRecently = recent.reduce((sum, e) => sum + sharedTokens(range, e.range) * (lookback + 1 - (version - e.version)), 0);
       const inOpen = open.reduce((sum, o) => sum + sharedTokens(range, o), 0);
       let gap = Math.min(range.offset, this.shards.shard(range.shard).tokens - (range.offset + range.length));
-      for (const l of live) if (l.shard === range.shard) gap = Math.min(gap, Math.max(range.offset - (l.offset + l.length), l.offset - (range.offset + range.length), 0));
+      for (const l of live)
+        if (l.shard === range.shard)
+          gap = Math.min(gap, Math.max(range.offset - (l.offset + l.length), l.offset - (range.offset + range.length), 0));
       leastPaid = Math.min(leastPaid, paidNow / range.length);
       const key = [paidNow, paidRecently, inOpen, gap];
       if (!best || lexicographicLess(key, best.key)) best = { address, key };
@@ -435,12 +500,23 @@ export class FederationService {
     const maxValues = this.maxValues();
     let headerBytes = 8;
     // Per tensor: name, numel, encoding, count, rank, scale, index bytes; per matrix: row length and a scale per factor vector.
-    for (const s of paramSpecs(this.modelConfig)) headerBytes += 1 + s.name.length + 9 + 1 + 8 + (s.shape.length === 2 ? 4 + 8 * LOW_RANK : 0);
+    for (const s of paramSpecs(this.modelConfig))
+      headerBytes += 1 + s.name.length + 9 + 1 + 8 + (s.shape.length === 2 ? 4 + 8 * LOW_RANK : 0);
     return this.tasks.issue({
-      wallet, modelVersion: this.current.version, shardName: shard.name, shardDigest: shard.sha256,
-      offset: address.offset, length: address.batchSize * (address.seqLen + 1), batchSize: this.cfg.batchSize,
-      seqLen: this.cfg.seqLen, steps: this.cfg.steps, lr: this.taskLr(this.current.version), deadline: Date.now() + this.cfg.taskTtlMs,
-      maxAbs: this.maxAbs(this.current.version), density: this.cfg.density, maxValues,
+      wallet,
+      modelVersion: this.current.version,
+      shardName: shard.name,
+      shardDigest: shard.sha256,
+      offset: address.offset,
+      length: address.batchSize * (address.seqLen + 1),
+      batchSize: this.cfg.batchSize,
+      seqLen: this.cfg.seqLen,
+      steps: this.cfg.steps,
+      lr: this.taskLr(this.current.version),
+      deadline: Date.now() + this.cfg.taskTtlMs,
+      maxAbs: this.maxAbs(this.current.version),
+      density: this.cfg.density,
+      maxValues,
       maxBytes: headerBytes + 9 * maxValues,
     });
   }
@@ -460,13 +536,19 @@ export class FederationService {
   precheck(f: SubmissionFields): TrainingTask {
     const task = this.tasks.claimable(f.taskId, f.wallet);
     if (f.modelVersion !== task.modelVersion) {
-      throw federationError('VERSION_MISMATCH', `task ${task.id} is on model version ${task.modelVersion}, the submission says ${f.modelVersion}`);
+      throw federationError(
+        'VERSION_MISMATCH',
+        `task ${task.id} is on model version ${task.modelVersion}, the submission says ${f.modelVersion}`,
+      );
     }
     if (this.current.version - task.modelVersion > this.cfg.maxStaleness) {
-      throw federationError('STALE_VERSION',
-        `version ${task.modelVersion} is ${this.current.version - task.modelVersion} versions behind the current ${this.current.version} (window: ${this.cfg.maxStaleness}); fetch the model and ask for a new task`);
+      throw federationError(
+        'STALE_VERSION',
+        `version ${task.modelVersion} is ${this.current.version - task.modelVersion} versions behind the current ${this.current.version} (window: ${this.cfg.maxStaleness}); fetch the model and ask for a new task`,
+      );
     }
-    if (f.batchSize !== task.batchSize) throw federationError('BAD_REQUEST', `batchSize ${f.batchSize} is not the task's ${task.batchSize}`);
+    if (f.batchSize !== task.batchSize)
+      throw federationError('BAD_REQUEST', `batchSize ${f.batchSize} is not the task's ${task.batchSize}`);
     return task;
   }
 
@@ -475,20 +557,34 @@ export class FederationService {
     return this.exclusive(async () => {
       const task = this.precheck(f); // again: the round may have moved on while the body arrived
       const digest = sha256Hex(body);
-      if (this.digests.has(digest)) throw federationError('DUPLICATE_UPDATE', `an identical update (sha256 ${digest}) was already submitted`);
+      if (this.digests.has(digest))
+        throw federationError('DUPLICATE_UPDATE', `an identical update (sha256 ${digest}) was already submitted`);
       let update: ModelUpdate;
       try {
         update = decodeUpdate(body, this.sizes);
       } catch (err) {
         if (!(err instanceof UpdateCodecError)) throw err;
-        const code = err.code === UpdateCodecErrorCode.NON_FINITE ? 'NON_FINITE' : err.code === UpdateCodecErrorCode.SHAPE_MISMATCH || err.code === UpdateCodecErrorCode.UNKNOWN_TENSOR ? 'SHAPE_MISMATCH' : 'BAD_UPDATE';
+        const code =
+          err.code === UpdateCodecErrorCode.NON_FINITE
+            ? 'NON_FINITE'
+            : err.code === UpdateCodecErrorCode.SHAPE_MISMATCH || err.code === UpdateCodecErrorCode.UNKNOWN_TENSOR
+              ? 'SHAPE_MISMATCH'
+              : 'BAD_UPDATE';
         throw federationError(code, `the update does not decode: ${err.message}`);
       }
       const { values, maxAbs } = updateStats(update);
-      if (values > task.maxValues) throw federationError('TOO_DENSE', `the update carries ${values} values; the task allows ${task.maxValues} (density ${task.density})`);
+      if (values > task.maxValues)
+        throw federationError(
+          'TOO_DENSE',
+          `the update carries ${values} values; the task allows ${task.maxValues} (density ${task.density})`,
+        );
       if (values === 0) throw federationError('BAD_UPDATE', 'the update carries no values');
       // Written so that NaN fails it too (a NaN compares false either way).
-      if (!(maxAbs <= task.maxAbs * 1.02)) throw federationError('NORM_EXCEEDED', `a value of magnitude ${maxAbs.toExponential(3)} exceeds the task's bound ${task.maxAbs.toExponential(3)}`);
+      if (!(maxAbs <= task.maxAbs * 1.02))
+        throw federationError(
+          'NORM_EXCEEDED',
+          `a value of magnitude ${maxAbs.toExponential(3)} exceeds the task's bound ${task.maxAbs.toExponential(3)}`,
+        );
       this.checkNotCopied(update);
       const base = this.recent.get(task.modelVersion);
       if (!base) throw federationError('STALE_VERSION', `version ${task.modelVersion} is no longer kept; ask for a new task`);
@@ -501,7 +597,15 @@ export class FederationService {
         const control = scoring.controls.reduce((a, b) => (sharedTokens(b.range, range) < sharedTokens(a.range, range) ? b : a));
         let m: QualityMeasurement;
         try {
-          m = await this.meter.measure(base, scoring.pool, update, taskRowsOf(tokens, task.seqLen), range, control, this.paidRanges(task.modelVersion));
+          m = await this.meter.measure(
+            base,
+            scoring.pool,
+            update,
+            taskRowsOf(tokens, task.seqLen),
+            range,
+            control,
+            this.paidRanges(task.modelVersion),
+          );
         } catch (err) {
           if (!(err instanceof UnpaidRowsError)) throw err;
           task.state = 'refused';
@@ -513,15 +617,29 @@ export class FederationService {
         if (!verdict.accepted) {
           // One scored try per task: the rows are drawn at random, so a second try would be a second lottery ticket.
           task.state = 'refused';
-          this.log(`federation: refused task ${task.id.slice(0, 10)} from ${f.wallet} (v${task.modelVersion}): ${verdict.code}, work ${verdict.workRatio.toFixed(2)} of the reference; ${describeMeasurement(m)}`);
+          this.log(
+            `federation: refused task ${task.id.slice(0, 10)} from ${f.wallet} (v${task.modelVersion}): ${verdict.code}, work ${verdict.workRatio.toFixed(2)} of the reference; ${describeMeasurement(m)}`,
+          );
           throw federationError(verdict.code, verdict.message);
         }
         const reward = contributionReward(spec.rewards, verdict.quality);
-        const tx = signTx({
-          type: 'contribution', coordinator: this.coordinator, miner: f.wallet, taskId: task.id, modelVersion: BigInt(task.modelVersion),
-          shard: `0x${task.shardDigest}`, offset: BigInt(task.offset), length: BigInt(task.length), gradientDigest: `0x${digest}`,
-          quality: verdict.quality, reward,
-        } satisfies Omit<ContributionTx, 'signature'>, this.key, this.ledger.network);
+        const tx = signTx(
+          {
+            type: 'contribution',
+            coordinator: this.coordinator,
+            miner: f.wallet,
+            taskId: task.id,
+            modelVersion: BigInt(task.modelVersion),
+            shard: `0x${task.shardDigest}`,
+            offset: BigInt(task.offset),
+            length: BigInt(task.length),
+            gradientDigest: `0x${digest}`,
+            quality: verdict.quality,
+            reward,
+          } satisfies Omit<ContributionTx, 'signature'>,
+          this.key,
+          this.ledger.network,
+        );
         // Journal first: a crash after the ledger has the contribution must not lose its update.
         const tokensTrained = task.steps * task.batchSize * task.seqLen;
         this.journal.add({ contribution: tx.hash, tx: tx.bytes, update: body, wallet: f.wallet, tokens: tokensTrained, digest });
@@ -533,12 +651,28 @@ export class FederationService {
         }
         task.state = 'used';
         this.digests.set(digest, this.current.version);
-        this.round.push({ wallet: f.wallet, version: task.modelVersion, range, update, tokens: tokensTrained, contribution: tx.hash, digest });
+        this.round.push({
+          wallet: f.wallet,
+          version: task.modelVersion,
+          range,
+          update,
+          tokens: tokensTrained,
+          contribution: tx.hash,
+          digest,
+        });
         this.stats.recordWork(f.wallet, tokensTrained);
-        this.log(`federation: accepted task ${task.id.slice(0, 10)} from ${f.wallet} (v${task.modelVersion}, quality ${verdict.quality / 1000}x, work ${verdict.workRatio.toFixed(2)} of the reference; ${describeMeasurement(m)})`);
+        this.log(
+          `federation: accepted task ${task.id.slice(0, 10)} from ${f.wallet} (v${task.modelVersion}, quality ${verdict.quality / 1000}x, work ${verdict.workRatio.toFixed(2)} of the reference; ${describeMeasurement(m)})`,
+        );
         const accepted: AcceptedSubmission = {
-          taskId: task.id, contribution: tx.hash, quality: verdict.quality, reward, measurement: m, workRatio: verdict.workRatio,
-          gradientDigest: `0x${digest}`, roundVersion: this.current.version,
+          taskId: task.id,
+          contribution: tx.hash,
+          quality: verdict.quality,
+          reward,
+          measurement: m,
+          workRatio: verdict.workRatio,
+          gradientDigest: `0x${digest}`,
+          roundVersion: this.current.version,
         };
         await this.maybeCloseRound();
         return accepted;
@@ -559,17 +693,26 @@ export class FederationService {
     for (const other of [...this.round, ...this.pastRounds.flat()]) {
       const shared = Math.max(sharedValueFraction(update, other.update), sharedValueFraction(other.update, update));
       if (shared >= this.cfg.copyFraction) {
-        throw federationError('COPIED_UPDATE', `${(shared * 100).toFixed(0)}% of the update's values are those of an accepted submission (${other.contribution}); only your own training is paid: train on your task's tokens`);
+        throw federationError(
+          'COPIED_UPDATE',
+          `${(shared * 100).toFixed(0)}% of the update's values are those of an accepted submission (${other.contribution}); only your own training is paid: train on your task's tokens`,
+        );
       }
       const cos = updateCosine(update, other.update);
       if (cos > this.cfg.copyCosine) {
-        throw federationError('COPIED_UPDATE', `the update is a rescaled copy of an accepted submission (${other.contribution}, cosine ${cos.toFixed(4)}); only your own training is paid`);
+        throw federationError(
+          'COPIED_UPDATE',
+          `the update is a rescaled copy of an accepted submission (${other.contribution}, cosine ${cos.toFixed(4)}); only your own training is paid`,
+        );
       }
     }
     for (const [version, change] of this.changes) {
       const shared = sharedValueFraction(update, change);
       if (shared >= this.cfg.copyFraction) {
-        throw federationError('COPIED_UPDATE', `${(shared * 100).toFixed(0)}% of the update's values are those of the published change to model version ${version}; a resold change is not training: train on your task's tokens`);
+        throw federationError(
+          'COPIED_UPDATE',
+          `${(shared * 100).toFixed(0)}% of the update's values are those of the published change to model version ${version}; a resold change is not training: train on your task's tokens`,
+        );
       }
     }
   }
@@ -591,14 +734,24 @@ export class FederationService {
    */
   private async prepareScoring(version: number, base: Weights): Promise<VersionScoring> {
     const c = this.cfg;
-    const rowOf = (a: BatchAddress): PoolRow => ({ shard: a.shard, offset: a.offset, ids: Array.from(this.shards.readTokens(a.shard, a.offset, a.seqLen + 1)) });
+    const rowOf = (a: BatchAddress): PoolRow => ({
+      shard: a.shard,
+      offset: a.offset,
+      ids: Array.from(this.shards.readTokens(a.shard, a.offset, a.seqLen + 1)),
+    });
     const draw = (from: BatchAddress[], n: number): PoolRow[] => sampleIndices(from.length, n).map((i) => rowOf(from[i]!));
-    const pool = await this.meter.pool(base, draw(this.trainRows, 4 * c.score.unassignedRows), draw(this.evalRows, 4 * c.score.heldOutRows));
+    const pool = await this.meter.pool(
+      base,
+      draw(this.trainRows, 4 * c.score.unassignedRows),
+      draw(this.evalRows, 4 * c.score.heldOutRows),
+    );
     // The version's held-out loss on a fixed set of eval rows (the same for every version): training's progress.
     const heldOutLoss = await this.evalLoss(base, 'test');
     this.heldOutByVersion.set(version, heldOutLoss);
     for (const v of this.heldOutByVersion.keys()) if (v <= version - 50) this.heldOutByVersion.delete(v);
-    this.log(`federation: version ${version} held-out loss ${heldOutLoss.toFixed(4)} (${Math.min(128, Math.floor(this.evalRows.length / 2))} eval rows)`);
+    this.log(
+      `federation: version ${version} held-out loss ${heldOutLoss.toFixed(4)} (${Math.min(128, Math.floor(this.evalRows.length / 2))} eval rows)`,
+    );
     // Reference tasks on random windows that share as few tokens as the split allows (on the devnet's small corpus two
     // windows overlap a little; rows in the overlap are left out of each one's score). Each is the other's control,
     // and their mean task-specific gain is the yardstick (windows differ by about ±30%).
@@ -624,7 +777,12 @@ export class FederationService {
       const range = rangeOfAddress(a);
       const tokens = this.shards.readTokens(range.shard, range.offset, range.length);
       const started = performance.now();
-      const result = await trainLocally(this.modelConfig, 'cpu', base, tokens, { steps: c.steps, batchSize: c.batchSize, seqLen: c.seqLen, lr: this.taskLr(version) });
+      const result = await trainLocally(this.modelConfig, 'cpu', base, tokens, {
+        steps: c.steps,
+        batchSize: c.batchSize,
+        seqLen: c.seqLen,
+        lr: this.taskLr(version),
+      });
       const update = compressTaskUpdate(this.modelConfig, result!.update, { density: c.density, maxAbs: this.maxAbs(version) }).sent;
       trained.push({ update, range, rows: taskRowsOf(tokens, c.seqLen), seconds: (performance.now() - started) / 1000 });
     }
@@ -639,16 +797,25 @@ export class FederationService {
       gains.push(m.specificGain);
     }
     const reference: Reference = { gain: gains.reduce((a, b) => a + b, 0) / gains.length };
-    if (!(reference.gain > 0)) this.log(`federation: warning: version ${version}'s reference tasks show no task-specific gain; submissions on it will be refused as TOO_LITTLE_WORK`);
+    if (!(reference.gain > 0))
+      this.log(
+        `federation: warning: version ${version}'s reference tasks show no task-specific gain; submissions on it will be refused as TOO_LITTLE_WORK`,
+      );
     return { pool, reference, controls, heldOutLoss };
   }
 
   /** Keeps version's change from its parent in sparse form (wider than a task's top-k) for the copy check. */
   private recordChange(version: number, parent: Weights, weights: Weights): void {
     const change = weightDelta(parent, weights);
-    this.changes.set(version, compressUpdate(change, undefined, {
-      density: Math.min(1, 4 * this.cfg.density), maxAbs: Number.MAX_VALUE, encoding: 'f32', rowLengths: matrixRowLengths(this.modelConfig),
-    }).sent);
+    this.changes.set(
+      version,
+      compressUpdate(change, undefined, {
+        density: Math.min(1, 4 * this.cfg.density),
+        maxAbs: Number.MAX_VALUE,
+        encoding: 'f32',
+        rowLengths: matrixRowLengths(this.modelConfig),
+      }).sent,
+    );
     for (const v of this.changes.keys()) if (v < version - this.cfg.maxStaleness) this.changes.delete(v);
   }
 
@@ -690,7 +857,10 @@ export class FederationService {
 
   /** The tokens of up to 128 eval rows whose index passes `keep`, read once. */
   private evalRowsOf(keep: (i: number) => boolean): number[][] {
-    return this.evalRows.filter((_, i) => keep(i)).slice(0, 128).map((a) => Array.from(this.shards.readTokens(a.shard, a.offset, a.seqLen + 1)));
+    return this.evalRows
+      .filter((_, i) => keep(i))
+      .slice(0, 128)
+      .map((a) => Array.from(this.shards.readTokens(a.shard, a.offset, a.seqLen + 1)));
   }
 
   /**
@@ -702,7 +872,10 @@ export class FederationService {
    * (The devnet's rounds of four 16-step tasks overshoot after the first fast drop: 7.52 -> 7.76 at the full rate,
    * 7.53 still at a sixteenth with the momentum, `bench/honest-devnet.sh`.)
    */
-  private async controlledOuterStep(parent: Weights, mean: Weights): Promise<{ weights: Weights; momentum: Weights; lowered: boolean; what: string }> {
+  private async controlledOuterStep(
+    parent: Weights,
+    mean: Weights,
+  ): Promise<{ weights: Weights; momentum: Weights; lowered: boolean; what: string }> {
     const base = await this.evalLoss(parent, 'validation');
     const lr = this.cfg.outer.lr;
     const tries: { momentum: Weights | undefined; lr: number; what: string }[] = [
@@ -720,10 +893,20 @@ export class FederationService {
         break;
       }
       const loss = await this.evalLoss(step.weights, 'validation');
-      if (loss < base) return { ...step, lowered: true, what: `${t.what}: validation loss ${base.toFixed(4)} -> ${loss.toFixed(4)}${seen.length ? ` (raised it at ${seen.join(', ')})` : ''}` };
+      if (loss < base)
+        return {
+          ...step,
+          lowered: true,
+          what: `${t.what}: validation loss ${base.toFixed(4)} -> ${loss.toFixed(4)}${seen.length ? ` (raised it at ${seen.join(', ')})` : ''}`,
+        };
       seen.push(`${t.what} to ${loss.toFixed(4)}`);
     }
-    return { weights: parent, momentum: new Map([...parent].map(([k, v]) => [k, new Float32Array(v.length)])), lowered: false, what: `no outer step lowers validation loss ${base.toFixed(4)} (${seen.join(', ')})` };
+    return {
+      weights: parent,
+      momentum: new Map([...parent].map(([k, v]) => [k, new Float32Array(v.length)])),
+      lowered: false,
+      what: `no outer step lowers validation loss ${base.toFixed(4)} (${seen.join(', ')})`,
+    };
   }
 
   /**
@@ -749,10 +932,18 @@ export class FederationService {
     this.extensions = 0;
     const version = parent.version + 1;
     const signed = this.store.publish(this.ledger.chain.spec.model, this.modelConfig, version, weights, this.key, this.coordinator);
-    const tx = signTx({
-      type: 'model_version', coordinator: this.coordinator, version: BigInt(version), parentVersion: BigInt(parent.version),
-      manifestDigest: signed.manifestDigest, contributions: entries.map((e) => e.contribution),
-    } satisfies Omit<ModelVersionTx, 'signature'>, this.key, this.ledger.network);
+    const tx = signTx(
+      {
+        type: 'model_version',
+        coordinator: this.coordinator,
+        version: BigInt(version),
+        parentVersion: BigInt(parent.version),
+        manifestDigest: signed.manifestDigest,
+        contributions: entries.map((e) => e.contribution),
+      } satisfies Omit<ModelVersionTx, 'signature'>,
+      this.key,
+      this.ledger.network,
+    );
     await this.ledger.submit(tx);
     // Journal entries go once a block holds this version (pruneJournal); a crash before that replays the round.
     for (const e of entries) this.awaitingAggregation.add(e.contribution);
@@ -768,9 +959,13 @@ export class FederationService {
     this.pastRounds = [entries, ...this.pastRounds].slice(0, this.cfg.maxStaleness + 1);
     this.round = [];
     this.roundDeadline = Date.now() + this.cfg.roundMs;
-    this.log(`federation: published model version ${version} from ${entries.length} updates (${what}${lowered ? '' : ": the parent's weights are kept and the momentum reset"}; ${tx.hash})`);
+    this.log(
+      `federation: published model version ${version} from ${entries.length} updates (${what}${lowered ? '' : ": the parent's weights are kept and the momentum reset"}; ${tx.hash})`,
+    );
     // The new version's pools and reference task, ready before its first submission arrives.
-    void this.exclusive(() => this.versionScoring(version, weights)).catch((err: Error) => this.log(`federation: scoring version ${version}: ${err.message}`));
+    void this.exclusive(() => this.versionScoring(version, weights)).catch((err: Error) =>
+      this.log(`federation: scoring version ${version}: ${err.message}`),
+    );
   }
 
   async stop(): Promise<void> {

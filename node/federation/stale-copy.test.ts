@@ -66,9 +66,18 @@ describe('a copy held back on a stale task', () => {
     // The honest update, plus one q8 value in a position rows of seqLen tokens never reach (wpe row 100), with its
     // scale set to 3e38 after encoding: 127 x 3e38 is +Inf in float32.
     const values = Float32Array.of(0.0123);
-    const wpe = { name: 'wpe.weight', numel: model.weights.get('wpe.weight')!.length, encoding: UpdateEncoding.Q8, indices: Uint32Array.of(100 * model.cfg.n_embd), values, lowRank: null };
+    const wpe = {
+      name: 'wpe.weight',
+      numel: model.weights.get('wpe.weight')!.length,
+      encoding: UpdateEncoding.Q8,
+      indices: Uint32Array.of(100 * model.cfg.n_embd),
+      values,
+      lowRank: null,
+    };
     const order = paramSpecs(model.cfg).map((spec) => spec.name);
-    const update = [...decodeFor(model.cfg, made.bytes).filter((t) => t.name !== 'wpe.weight'), wpe].sort((a, b) => order.indexOf(a.name) - order.indexOf(b.name));
+    const update = [...decodeFor(model.cfg, made.bytes).filter((t) => t.name !== 'wpe.weight'), wpe].sort(
+      (a, b) => order.indexOf(a.name) - order.indexOf(b.name),
+    );
     const bytes = encodeUpdate(update);
     const scaleAt = findFloat32(bytes, quantizeQ8(values).scale);
     new DataView(bytes.buffer, bytes.byteOffset).setFloat32(scaleAt, 3e38, true);
@@ -81,6 +90,7 @@ describe('a copy held back on a stale task', () => {
 /** Where the little-endian float32 `x` first lies in `bytes` (the test's own marker value). */
 function findFloat32(bytes: Uint8Array, x: number): number {
   const want = new Uint8Array(Float32Array.of(x).buffer);
-  for (let p = 0; p + 4 <= bytes.length; p++) if (bytes[p] === want[0] && bytes[p + 1] === want[1] && bytes[p + 2] === want[2] && bytes[p + 3] === want[3]) return p;
+  for (let p = 0; p + 4 <= bytes.length; p++)
+    if (bytes[p] === want[0] && bytes[p + 1] === want[1] && bytes[p + 2] === want[2] && bytes[p + 3] === want[3]) return p;
   throw new Error(`float32 ${x} is not in the encoded update`);
 }

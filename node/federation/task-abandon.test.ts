@@ -40,7 +40,11 @@ describe('abandoning a task', () => {
   });
 
   async function newTask(who: string): Promise<{ status: number; task: Task & { error?: { code: string } } }> {
-    const res = await fetch(`${node.url}/api/task`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(signTaskRequest(keyOf(who), net.network)) });
+    const res = await fetch(`${node.url}/api/task`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify(signTaskRequest(keyOf(who), net.network)),
+    });
     return { status: res.status, task: await res.json() };
   }
 
@@ -51,7 +55,7 @@ describe('abandoning a task', () => {
 
   const state = async (taskId: string): Promise<string> => (await get(`${node.url}/api/task/${taskId}`)).json.state;
 
-  it('frees the wallet\'s slot, and the abandoned task cannot be submitted or abandoned again', async () => {
+  it("frees the wallet's slot, and the abandoned task cannot be submitted or abandoned again", async () => {
     const first = (await newTask(carol)).task;
     await newTask(carol);
     const refused = await newTask(carol);
@@ -67,19 +71,33 @@ describe('abandoning a task', () => {
 
     const again = await abandon(first.taskId, `?wallet=${carol}`);
     expect([again.status, again.json.error.code]).toEqual([409, 'TASK_ABANDONED']);
-    const q = new URLSearchParams({ wallet: carol, taskId: first.taskId, modelVersion: String(first.modelVersion), loss: '3', batchSize: String(first.batchSize) });
-    const submit = await fetch(`${node.url}/api/submit_gradient?${q}`, { method: 'POST', headers: { 'content-type': 'application/octet-stream' }, body: new Uint8Array(8) });
+    const q = new URLSearchParams({
+      wallet: carol,
+      taskId: first.taskId,
+      modelVersion: String(first.modelVersion),
+      loss: '3',
+      batchSize: String(first.batchSize),
+    });
+    const submit = await fetch(`${node.url}/api/submit_gradient?${q}`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/octet-stream' },
+      body: new Uint8Array(8),
+    });
     expect([submit.status, ((await submit.json()) as any).error.code]).toEqual([409, 'TASK_ABANDONED']);
     // The query's earlier name for the wallet (a login name elsewhere in the API) is refused by name.
     q.delete('wallet');
     q.set('username', carol);
-    const renamed = await fetch(`${node.url}/api/submit_gradient?${q}`, { method: 'POST', headers: { 'content-type': 'application/octet-stream' }, body: new Uint8Array(8) });
+    const renamed = await fetch(`${node.url}/api/submit_gradient?${q}`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/octet-stream' },
+      body: new Uint8Array(8),
+    });
     const body = (await renamed.json()) as any;
     expect([renamed.status, body.error.code]).toEqual([400, 'BAD_REQUEST']);
     expect(body.error.message).toMatch(/username= is now wallet=/);
   });
 
-  it('refuses a bad request, an unknown task, another wallet\'s task and an expired task by name, changing nothing', async () => {
+  it("refuses a bad request, an unknown task, another wallet's task and an expired task by name, changing nothing", async () => {
     const task = (await newTask(dave)).task;
     const cases: [string, string, number, string][] = [
       [task.taskId, '', 400, 'BAD_REQUEST'],
@@ -102,7 +120,15 @@ describe('abandoning a task', () => {
   });
 
   it('a task with an accepted submission stays used; ailo-miner stopped mid-task abandons its task', async () => {
-    const done = new Miner({ wallet: erin, signTaskRequest: taskRequestSigner(keyOf(erin), node.url), nodeUrl: node.url, provider: 'cpu', power: 100, cacheDir: cache, maxTasks: 1 });
+    const done = new Miner({
+      wallet: erin,
+      signTaskRequest: taskRequestSigner(keyOf(erin), node.url),
+      nodeUrl: node.url,
+      provider: 'cpu',
+      power: 100,
+      cacheDir: cache,
+      maxTasks: 1,
+    });
     const summary = await done.run();
     expect(summary.accepted).toHaveLength(1);
     const used = summary.accepted[0]!.taskId;
@@ -120,7 +146,14 @@ describe('abandoning a task', () => {
     const stop = new AbortController();
     const lines: string[] = [];
     const stopped = new Miner({
-      wallet: erin, signTaskRequest: taskRequestSigner(keyOf(erin), node.url), nodeUrl: node.url, provider: 'cpu', power: 100, cacheDir: cache, signal: stop.signal, log: (l) => lines.push(l),
+      wallet: erin,
+      signTaskRequest: taskRequestSigner(keyOf(erin), node.url),
+      nodeUrl: node.url,
+      provider: 'cpu',
+      power: 100,
+      cacheDir: cache,
+      signal: stop.signal,
+      log: (l) => lines.push(l),
       onStatus: (st) => {
         if (st.step >= 1) stop.abort();
       },
@@ -137,7 +170,13 @@ describe('abandoning a task', () => {
     const stop = new AbortController();
     const lines: string[] = [];
     const early = new Miner({
-      wallet: erin, signTaskRequest: taskRequestSigner(keyOf(erin), node.url), nodeUrl: node.url, provider: 'cpu', power: 100, cacheDir: mkdtempSync(join(tmpdir(), 'ailo-abandon-cold-')), signal: stop.signal,
+      wallet: erin,
+      signTaskRequest: taskRequestSigner(keyOf(erin), node.url),
+      nodeUrl: node.url,
+      provider: 'cpu',
+      power: 100,
+      cacheDir: mkdtempSync(join(tmpdir(), 'ailo-abandon-cold-')),
+      signal: stop.signal,
       log: (l) => lines.push(l),
       onStatus: (st) => {
         if (st.phase === 'loading-model') stop.abort();

@@ -10,8 +10,21 @@ const bob = wallet(302).address;
 
 function fields(who = alice, deadline = 10_000): Omit<TrainingTask, 'id' | 'state' | 'issuedAt'> {
   return {
-    wallet: who, modelVersion: 0, shardName: 's', shardDigest: '00'.repeat(32), offset: 0, length: 10, batchSize: 1, seqLen: 9,
-    steps: 1, lr: 1e-3, deadline, maxAbs: 1, density: 0.01, maxValues: 10, maxBytes: 100,
+    wallet: who,
+    modelVersion: 0,
+    shardName: 's',
+    shardDigest: '00'.repeat(32),
+    offset: 0,
+    length: 10,
+    batchSize: 1,
+    seqLen: 9,
+    steps: 1,
+    lr: 1e-3,
+    deadline,
+    maxAbs: 1,
+    density: 0.01,
+    maxValues: 10,
+    maxBytes: 100,
   };
 }
 
@@ -27,7 +40,7 @@ function code(fn: () => unknown): string {
 }
 
 describe('TaskBook', () => {
-  it('abandoning an open task frees its wallet\'s slot and the task can never be claimed again', () => {
+  it("abandoning an open task frees its wallet's slot and the task can never be claimed again", () => {
     const book = new TaskBook(2, () => 1_000);
     const a = book.issue(fields());
     book.issue(fields());

@@ -38,15 +38,23 @@ export interface TrainingTask {
 export class TaskBook {
   private readonly tasks = new Map<Hex, TrainingTask>();
 
-  constructor(private readonly perWallet: number, private readonly now: () => number = Date.now) {}
+  constructor(
+    private readonly perWallet: number,
+    private readonly now: () => number = Date.now,
+  ) {}
 
   issue(fields: Omit<TrainingTask, 'id' | 'state' | 'issuedAt'>): TrainingTask {
     this.prune();
     const now = this.now();
     // Expired, used and abandoned tasks hold no slot (an expired one stays listed a while for its error message).
-    const open = [...this.tasks.values()].filter((t) => t.wallet === fields.wallet && (t.state === 'busy' || (t.state === 'open' && now <= t.deadline))).length;
+    const open = [...this.tasks.values()].filter(
+      (t) => t.wallet === fields.wallet && (t.state === 'busy' || (t.state === 'open' && now <= t.deadline)),
+    ).length;
     if (open >= this.perWallet) {
-      throw federationError('TOO_MANY_TASKS', `wallet ${fields.wallet} already holds ${open} open tasks; submit or abandon them (DELETE /api/task/:id), or let them expire first`);
+      throw federationError(
+        'TOO_MANY_TASKS',
+        `wallet ${fields.wallet} already holds ${open} open tasks; submit or abandon them (DELETE /api/task/:id), or let them expire first`,
+      );
     }
     const task: TrainingTask = { ...fields, id: toHex(randomBytes(32)), state: 'open', issuedAt: this.now() };
     this.tasks.set(task.id, task);
@@ -64,9 +72,11 @@ export class TaskBook {
     if (task.wallet !== wallet) throw federationError('TASK_NOT_YOURS', `task ${id} was given to another wallet`);
     if (task.state === 'used') throw federationError('TASK_USED', `task ${id} already has an accepted submission`);
     if (task.state === 'busy') throw federationError('TASK_BUSY', `a submission for task ${id} is being verified`);
-    if (task.state === 'refused') throw federationError('TASK_REFUSED', `task ${id} already had its one scored submission refused; ask for a new task`);
+    if (task.state === 'refused')
+      throw federationError('TASK_REFUSED', `task ${id} already had its one scored submission refused; ask for a new task`);
     if (task.state === 'abandoned') throw federationError('TASK_ABANDONED', `task ${id} was abandoned by its miner; ask for a new one`);
-    if (this.now() > task.deadline) throw federationError('TASK_EXPIRED', `task ${id} expired at ${new Date(task.deadline).toISOString()}; ask for a new one`);
+    if (this.now() > task.deadline)
+      throw federationError('TASK_EXPIRED', `task ${id} expired at ${new Date(task.deadline).toISOString()}; ask for a new one`);
     return task;
   }
 
@@ -83,7 +93,9 @@ export class TaskBook {
   /** Tasks on `version` that may still be submitted (open and unexpired) or are being verified. */
   live(version: number): TrainingTask[] {
     const now = this.now();
-    return [...this.tasks.values()].filter((t) => t.modelVersion === version && (t.state === 'busy' || (t.state === 'open' && now <= t.deadline)));
+    return [...this.tasks.values()].filter(
+      (t) => t.modelVersion === version && (t.state === 'busy' || (t.state === 'open' && now <= t.deadline)),
+    );
   }
 
   open(): number {

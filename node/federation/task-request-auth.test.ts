@@ -37,28 +37,82 @@ describe('task requests must be signed by the wallet', () => {
   /** The wallet's open tasks on the node. */
   const openTasks = (): number => node.federation!.roundStatus().openTasks;
 
-  it('refuses every way of asking for VICTIM\'s tasks without VICTIM\'s key, and VICTIM still gets all 4 slots', async () => {
+  it("refuses every way of asking for VICTIM's tasks without VICTIM's key, and VICTIM still gets all 4 slots", async () => {
     const theirs = signTaskRequest(attacker.key, net.network);
     // The attacker signs typed data that names VICTIM, as a browser wallet would sign it.
     const attackerWallet = new Wallet(toHex(attacker.key));
     const naming = { wallet: VICTIM, issuedAt: BigInt(Date.now()), nonce: toHex(crypto.getRandomValues(new Uint8Array(32))) };
     const namingVictim: SignedTaskRequestBody = {
-      wallet: VICTIM, issuedAt: naming.issuedAt.toString(), nonce: naming.nonce,
-      signature: await attackerWallet.signTypedData(eip712Domain(net.network), { TaskRequest: [...TASK_REQUEST_TYPES.TaskRequest] }, naming),
+      wallet: VICTIM,
+      issuedAt: naming.issuedAt.toString(),
+      nonce: naming.nonce,
+      signature: await attackerWallet.signTypedData(
+        eip712Domain(net.network),
+        { TaskRequest: [...TASK_REQUEST_TYPES.TaskRequest] },
+        naming,
+      ),
     };
     const attacks: [string, unknown, number, string, RegExp][] = [
       ['the old unsigned form', { wallet: VICTIM }, 400, 'UNSIGNED_TASK_REQUEST', /must be signed.*signature.*EIP-712/],
-      ['the seed\'s unsigned form', { username: VICTIM }, 400, 'UNSIGNED_TASK_REQUEST', /must be signed/],
-      ['the attacker\'s signed request with VICTIM put in', { ...theirs, wallet: VICTIM }, 403, 'BAD_TASK_SIGNATURE', /not signed by 0x/],
-      ['typed data naming VICTIM signed by the attacker', namingVictim, 403, 'BAD_TASK_SIGNATURE', new RegExp(`recovers to ${attacker.address}`)],
-      ['VICTIM\'s request signed for another chain', signTaskRequest(victim.key, { ...net.network, chainId: CHAIN_ID + 1n }), 403, 'BAD_TASK_SIGNATURE', /chainId 777, genesis 0x/],
-      ['VICTIM\'s request signed for another genesis', signTaskRequest(victim.key, { ...net.network, genesisHash: `0x${'11'.repeat(32)}` }), 403, 'BAD_TASK_SIGNATURE', /for this network/],
-      ['a stale request of VICTIM\'s', signTaskRequest(victim.key, net.network, Date.now() - 3 * MINUTE), 400, 'STALE_TASK_REQUEST', /s old.*check this computer's clock/],
-      ['a request of VICTIM\'s from the future', signTaskRequest(victim.key, net.network, Date.now() + 3 * MINUTE), 400, 'STALE_TASK_REQUEST', /in the future/],
-      ['the largest issuedAt', { ...signTaskRequest(victim.key, net.network), issuedAt: ((1n << 64n) - 1n).toString() }, 400, 'STALE_TASK_REQUEST', /18446744073709551615 ms/],
+      ["the seed's unsigned form", { username: VICTIM }, 400, 'UNSIGNED_TASK_REQUEST', /must be signed/],
+      ["the attacker's signed request with VICTIM put in", { ...theirs, wallet: VICTIM }, 403, 'BAD_TASK_SIGNATURE', /not signed by 0x/],
+      [
+        'typed data naming VICTIM signed by the attacker',
+        namingVictim,
+        403,
+        'BAD_TASK_SIGNATURE',
+        new RegExp(`recovers to ${attacker.address}`),
+      ],
+      [
+        "VICTIM's request signed for another chain",
+        signTaskRequest(victim.key, { ...net.network, chainId: CHAIN_ID + 1n }),
+        403,
+        'BAD_TASK_SIGNATURE',
+        /chainId 777, genesis 0x/,
+      ],
+      [
+        "VICTIM's request signed for another genesis",
+        signTaskRequest(victim.key, { ...net.network, genesisHash: `0x${'11'.repeat(32)}` }),
+        403,
+        'BAD_TASK_SIGNATURE',
+        /for this network/,
+      ],
+      [
+        "a stale request of VICTIM's",
+        signTaskRequest(victim.key, net.network, Date.now() - 3 * MINUTE),
+        400,
+        'STALE_TASK_REQUEST',
+        /s old.*check this computer's clock/,
+      ],
+      [
+        "a request of VICTIM's from the future",
+        signTaskRequest(victim.key, net.network, Date.now() + 3 * MINUTE),
+        400,
+        'STALE_TASK_REQUEST',
+        /in the future/,
+      ],
+      [
+        'the largest issuedAt',
+        { ...signTaskRequest(victim.key, net.network), issuedAt: ((1n << 64n) - 1n).toString() },
+        400,
+        'STALE_TASK_REQUEST',
+        /18446744073709551615 ms/,
+      ],
       ['a malformed nonce', { ...signTaskRequest(victim.key, net.network), nonce: '0x1234' }, 400, 'BAD_TASK_REQUEST', /nonce must be/],
-      ['a malformed signature', { ...signTaskRequest(victim.key, net.network), signature: '0xzz' }, 400, 'BAD_TASK_REQUEST', /signature must be/],
-      ['a number for issuedAt', { ...signTaskRequest(victim.key, net.network), issuedAt: Date.now() }, 400, 'BAD_TASK_REQUEST', /issuedAt must be/],
+      [
+        'a malformed signature',
+        { ...signTaskRequest(victim.key, net.network), signature: '0xzz' },
+        400,
+        'BAD_TASK_REQUEST',
+        /signature must be/,
+      ],
+      [
+        'a number for issuedAt',
+        { ...signTaskRequest(victim.key, net.network), issuedAt: Date.now() },
+        400,
+        'BAD_TASK_REQUEST',
+        /issuedAt must be/,
+      ],
       ['a malformed wallet', { ...signTaskRequest(victim.key, net.network), wallet: '0x1234' }, 400, 'BAD_TASK_REQUEST', /wallet must be/],
     ];
     for (let round = 0; round < 4; round++) {

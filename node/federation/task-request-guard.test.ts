@@ -12,7 +12,11 @@ import { join } from 'node:path';
 
 const W = 120_000;
 const nonce = (n: number): Hex => `0x${n.toString(16).padStart(64, '0')}`;
-const req = (issuedAt: number, n = 1, who = wallet(1).address): TaskRequest => ({ wallet: who, issuedAt: BigInt(issuedAt), nonce: nonce(n) });
+const req = (issuedAt: number, n = 1, who = wallet(1).address): TaskRequest => ({
+  wallet: who,
+  issuedAt: BigInt(issuedAt),
+  nonce: nonce(n),
+});
 
 function code(fn: () => void): string {
   try {
@@ -62,7 +66,7 @@ describe('TaskRequestGuard', () => {
       g.check(r);
       g.use(r);
     }
-    expect(g.size).toBeLessThanOrEqual(2 * W / 1000 + 1);
+    expect(g.size).toBeLessThanOrEqual((2 * W) / 1000 + 1);
   });
 
   it('remembers used requests across a restart when given a file (a captured request cannot take a slot again)', () => {

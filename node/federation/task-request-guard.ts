@@ -21,7 +21,11 @@ export class TaskRequestGuard {
   /** Lines in the file now (live or expired). */
   private lines = 0;
 
-  constructor(readonly windowMs = TASK_REQUEST_WINDOW_MS, private readonly now: () => number = Date.now, private readonly file?: string) {
+  constructor(
+    readonly windowMs = TASK_REQUEST_WINDOW_MS,
+    private readonly now: () => number = Date.now,
+    private readonly file?: string,
+  ) {
     if (!file) return;
     let text = '';
     try {
@@ -51,12 +55,17 @@ export class TaskRequestGuard {
     const skew = Number(req.issuedAt) - now;
     if (Math.abs(skew) > this.windowMs) {
       const how = skew < 0 ? `${Math.round(-skew / 1000)} s old` : `${Math.round(skew / 1000)} s in the future`;
-      throw federationError('STALE_TASK_REQUEST',
+      throw federationError(
+        'STALE_TASK_REQUEST',
         `the task request was issued at ${instant(req.issuedAt)}, ${how} by this node's clock (${new Date(now).toISOString()}); ` +
-        `a request must be signed within ${this.windowMs / 1000} s of it: check this computer's clock, then sign a new request`);
+          `a request must be signed within ${this.windowMs / 1000} s of it: check this computer's clock, then sign a new request`,
+      );
     }
     if (this.seen.has(key(req.wallet, req.nonce))) {
-      throw federationError('REPLAYED_TASK_REQUEST', `this signed task request (nonce ${req.nonce}) was already used; sign a new request with a fresh random nonce`);
+      throw federationError(
+        'REPLAYED_TASK_REQUEST',
+        `this signed task request (nonce ${req.nonce}) was already used; sign a new request with a fresh random nonce`,
+      );
     }
   }
 

@@ -65,12 +65,16 @@ function printSummary(sum: MinerSummary): void {
   console.log(`\nsummary: ${sum.tasks} tasks in ${sum.seconds.toFixed(0)} s, ${sum.tokens} tokens trained`);
   console.log(`  accepted ${sum.accepted.length}, rejected ${sum.rejections.length}, earned ${formatAlc(sum.earned)} ALC`);
   console.log(`  ledger: ${confirmed} of ${sum.accepted.length} contributions confirmed`);
-  if (sum.unanswered.length > 0) console.log(`  ${sum.unanswered.length} submission(s) stopped before the node answered: ${sum.unanswered.join(', ')}`);
-  for (const r of sum.accepted.filter((x) => x.ledger !== 'confirmed')) console.log(`  ! contribution ${r.contribution} (task ${r.taskId}) is ${r.ledger} on the ledger`);
+  if (sum.unanswered.length > 0)
+    console.log(`  ${sum.unanswered.length} submission(s) stopped before the node answered: ${sum.unanswered.join(', ')}`);
+  for (const r of sum.accepted.filter((x) => x.ledger !== 'confirmed'))
+    console.log(`  ! contribution ${r.contribution} (task ${r.taskId}) is ${r.ledger} on the ledger`);
   const reasons = new Map<string, number>();
   for (const r of sum.rejections) reasons.set(r.code, (reasons.get(r.code) ?? 0) + 1);
   for (const [code, n] of reasons) console.log(`  rejected ${n}x: ${code}`);
-  console.log(`  chunks: ${sum.chunks.fromCache} from cache, ${sum.chunks.downloaded} downloaded (${sum.chunks.bytesDownloaded} bytes, ${sum.chunks.resumed} resumed)`);
+  console.log(
+    `  chunks: ${sum.chunks.fromCache} from cache, ${sum.chunks.downloaded} downloaded (${sum.chunks.bytesDownloaded} bytes, ${sum.chunks.resumed} resumed)`,
+  );
 }
 
 /** Builds the web UI (which holds the miner's page) when its sources changed, as `npm start` does for the node. */
@@ -115,14 +119,18 @@ async function main(): Promise<void> {
   })();
   const wallet = key.wallet;
   if (values.wallet !== undefined && parseWallet(values.wallet) !== wallet) {
-    fail(`--wallet ${values.wallet} is not the address of the key given (${values['key-file'] !== undefined ? `--key-file ${values['key-file']}` : KEY_ENV}), ` +
-      `which is ${wallet}; drop --wallet, or give that wallet's key`);
+    fail(
+      `--wallet ${values.wallet} is not the address of the key given (${values['key-file'] !== undefined ? `--key-file ${values['key-file']}` : KEY_ENV}), ` +
+        `which is ${wallet}; drop --wallet, or give that wallet's key`,
+    );
   }
   const signTaskRequest = taskRequestSigner(key.privateKey, values.node);
   const power = Number(values.power);
-  if (!Number.isInteger(power) || power < POWER_RANGE.min || power > POWER_RANGE.max) fail(`--power must be an integer from ${POWER_RANGE.min} to ${POWER_RANGE.max}, got ${values.power}`);
+  if (!Number.isInteger(power) || power < POWER_RANGE.min || power > POWER_RANGE.max)
+    fail(`--power must be an integer from ${POWER_RANGE.min} to ${POWER_RANGE.max}, got ${values.power}`);
   const guiPort = Number(values['gui-port']);
-  if (!Number.isInteger(guiPort) || guiPort < 0 || guiPort > 65535) fail(`--gui-port must be a port number (0 picks a free one), got ${values['gui-port']}`);
+  if (!Number.isInteger(guiPort) || guiPort < 0 || guiPort > 65535)
+    fail(`--gui-port must be a port number (0 picks a free one), got ${values['gui-port']}`);
   let gpu: number | undefined;
   if (values.gpu !== undefined) {
     gpu = Number(values.gpu);
@@ -168,7 +176,15 @@ async function main(): Promise<void> {
   process.on('SIGTERM', () => onSignal('SIGTERM'));
 
   const miner = new Miner({
-    wallet, signTaskRequest, nodeUrl: values.node, provider: device.provider, deviceId: device.deviceId, power, cacheDir: values.cache, maxTasks, signal: controller.signal,
+    wallet,
+    signTaskRequest,
+    nodeUrl: values.node,
+    provider: device.provider,
+    deviceId: device.deviceId,
+    power,
+    cacheDir: values.cache,
+    maxTasks,
+    signal: controller.signal,
     log,
     onStatus: (s) => {
       monitor.statusChanged();
@@ -197,7 +213,15 @@ async function main(): Promise<void> {
   if (!tty) console.log(statusLine(miner.status));
   if (miner.summary.accepted.length > 0) {
     // A fresh client: the stop signal must not cut the ledger check short.
-    const checker = new Miner({ wallet, signTaskRequest, nodeUrl: values.node, provider: 'cpu', power: 100, cacheDir: values.cache, retry: { attempts: 3, baseMs: 500, maxMs: 2000 } });
+    const checker = new Miner({
+      wallet,
+      signTaskRequest,
+      nodeUrl: values.node,
+      provider: 'cpu',
+      power: 100,
+      cacheDir: values.cache,
+      retry: { attempts: 3, baseMs: 500, maxMs: 2000 },
+    });
     checker.summary.accepted.push(...miner.summary.accepted);
     try {
       await checker.settle(controller.signal.aborted ? 5_000 : 15_000);

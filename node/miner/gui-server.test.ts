@@ -23,7 +23,10 @@ const GPUS: GpuOption[] = [
 ];
 
 /** A raw request, so Host and Origin can be set to anything. */
-function call(port: number, o: { method?: string; path: string; headers?: Record<string, string>; body?: string }): Promise<{ status: number; headers: Record<string, string | string[] | undefined>; body: string }> {
+function call(
+  port: number,
+  o: { method?: string; path: string; headers?: Record<string, string>; body?: string },
+): Promise<{ status: number; headers: Record<string, string | string[] | undefined>; body: string }> {
   return new Promise((resolve, reject) => {
     const req = request({ host: '127.0.0.1', port, method: o.method ?? 'GET', path: o.path, headers: o.headers }, (res) => {
       let body = '';
@@ -41,10 +44,13 @@ describe('miner GUI server', () => {
   let miner: Miner;
   let gui: MinerGui;
   let port: number;
-  const put = (body: unknown, headers: Record<string, string> = {}) => call(port, {
-    method: 'PUT', path: '/api/miner/settings', body: JSON.stringify(body),
-    headers: { host: `127.0.0.1:${port}`, 'content-type': 'application/json', origin: `http://127.0.0.1:${port}`, ...headers },
-  });
+  const put = (body: unknown, headers: Record<string, string> = {}) =>
+    call(port, {
+      method: 'PUT',
+      path: '/api/miner/settings',
+      body: JSON.stringify(body),
+      headers: { host: `127.0.0.1:${port}`, 'content-type': 'application/json', origin: `http://127.0.0.1:${port}`, ...headers },
+    });
 
   beforeAll(async () => {
     root = mkdtempSync(join(tmpdir(), 'ailo-miner-gui-'));
@@ -54,8 +60,26 @@ describe('miner GUI server', () => {
     writeFileSync(join(dist, 'index.html'), '<!doctype html><title>Ailo Wallet</title>');
     monitor = new MinerMonitor();
     // Not run: the GUI only reads and sets it. The node URL is never called except for the round, which fails.
-    miner = new Miner({ wallet: WALLET, signTaskRequest: notSigning, nodeUrl: 'http://127.0.0.1:9', provider: 'cuda', deviceId: 0, power: 60, cacheDir: join(root, 'cache'), log: (l) => monitor.log(l) });
-    gui = new MinerGui({ miner, monitor, gpus: GPUS, nodeUrl: 'http://127.0.0.1:9', wallet: WALLET, cacheDir: join(root, 'cache'), port: 0, dist });
+    miner = new Miner({
+      wallet: WALLET,
+      signTaskRequest: notSigning,
+      nodeUrl: 'http://127.0.0.1:9',
+      provider: 'cuda',
+      deviceId: 0,
+      power: 60,
+      cacheDir: join(root, 'cache'),
+      log: (l) => monitor.log(l),
+    });
+    gui = new MinerGui({
+      miner,
+      monitor,
+      gpus: GPUS,
+      nodeUrl: 'http://127.0.0.1:9',
+      wallet: WALLET,
+      cacheDir: join(root, 'cache'),
+      port: 0,
+      dist,
+    });
     const url = await gui.start();
     port = Number(new URL(url).port);
   });
@@ -69,7 +93,14 @@ describe('miner GUI server', () => {
     expect(r.status).toBe(200);
     const s = JSON.parse(r.body) as MinerStateView;
     expect(s.status).toMatchObject({ phase: 'starting', device: 'cuda:0', deviceLabel: 'Test GPU 0', power: 60, earned: '0' });
-    expect(s.settings).toEqual({ power: 60, useCpu: false, gpu: 'cuda:0', nextDevice: 'cuda:0', nextDeviceLabel: 'Test GPU 0', pending: false });
+    expect(s.settings).toEqual({
+      power: 60,
+      useCpu: false,
+      gpu: 'cuda:0',
+      nextDevice: 'cuda:0',
+      nextDeviceLabel: 'Test GPU 0',
+      pending: false,
+    });
     expect(s.gpus.map((g) => g.id)).toEqual(['cuda:0', 'cuda:1']);
     expect(s.round).toBeNull();
     expect(s.roundError).toMatch(/the node did not answer/);
@@ -91,7 +122,9 @@ describe('miner GUI server', () => {
     expect(s.settings).toMatchObject({ useCpu: true, gpu: 'cuda:1', nextDeviceLabel: 'CPU', pending: true });
     r = await put({ useCpu: false });
     expect(miner.settings.device).toEqual({ provider: 'cuda', deviceId: 1 });
-    expect(monitor.logs.map((e) => e.text)).toEqual(expect.arrayContaining(['power set to 25%', 'device set to cuda:1', 'device set to cpu']));
+    expect(monitor.logs.map((e) => e.text)).toEqual(
+      expect.arrayContaining(['power set to 25%', 'device set to cuda:1', 'device set to cpu']),
+    );
   });
 
   it('refuses bad settings with a named error and changes nothing', async () => {
@@ -111,7 +144,12 @@ describe('miner GUI server', () => {
       const r = await put(body);
       expect([r.status, (JSON.parse(r.body) as { error: { code: string } }).error.code], JSON.stringify(body)).toEqual([status, code]);
     }
-    const form = await call(port, { method: 'PUT', path: '/api/miner/settings', body: 'power=40', headers: { host: `127.0.0.1:${port}`, 'content-type': 'application/x-www-form-urlencoded' } });
+    const form = await call(port, {
+      method: 'PUT',
+      path: '/api/miner/settings',
+      body: 'power=40',
+      headers: { host: `127.0.0.1:${port}`, 'content-type': 'application/x-www-form-urlencoded' },
+    });
     expect(form.status).toBe(415);
     expect(miner.settings).toEqual(before);
   });
@@ -135,7 +173,10 @@ describe('miner GUI server', () => {
     expect(text.headers['content-disposition']).toMatch(/^attachment; filename="ailo-miner-.*\.log"$/);
     expect(text.body).toMatch(/^\d{4}-\d\d-\d\dT[\d:.]+Z warn  a warning for the export$/m);
     const jsonl = await call(port, { path: '/api/miner/logs?format=jsonl', headers: { host: `127.0.0.1:${port}` } });
-    const lines = jsonl.body.trim().split('\n').map((l) => JSON.parse(l) as { level: string; text: string });
+    const lines = jsonl.body
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as { level: string; text: string });
     expect(lines.at(-1)).toMatchObject({ level: 'warn', text: 'a warning for the export' });
     expect(lines.length).toBe(monitor.logs.length);
     const bad = await call(port, { path: '/api/miner/logs?format=pdf', headers: { host: `127.0.0.1:${port}` } });
@@ -152,7 +193,16 @@ describe('miner GUI server', () => {
     };
     await until(/event: state\ndata: .*\n\n/);
     expect(text).toContain('"history":[]');
-    monitor.point({ at: Date.now(), modelVersion: 3, taskId: '0xabc', step: 1, loss: 7.5, tokensPerSecond: 900, device: 'cuda:1', power: 25 });
+    monitor.point({
+      at: Date.now(),
+      modelVersion: 3,
+      taskId: '0xabc',
+      step: 1,
+      loss: 7.5,
+      tokensPerSecond: 900,
+      device: 'cuda:1',
+      power: 25,
+    });
     monitor.log('a line for the stream');
     await until(/event: point\ndata: \{[^\n]*"loss":7\.5[^\n]*\n\n[\s\S]*event: log\ndata: [^\n]*a line for the stream/);
     await until(/event: state[\s\S]*event: state\ndata: /);
@@ -160,13 +210,31 @@ describe('miner GUI server', () => {
   });
 
   it('on a machine with no GPU, keeps the miner on the CPU and says why', async () => {
-    const cpuOnly = new Miner({ wallet: WALLET, signTaskRequest: notSigning, nodeUrl: 'http://127.0.0.1:9', provider: 'cpu', power: 50, cacheDir: join(root, 'cache') });
-    const bare = new MinerGui({ miner: cpuOnly, monitor: new MinerMonitor(), gpus: [], nodeUrl: 'http://127.0.0.1:9', wallet: WALLET, cacheDir: join(root, 'cache'), port: 0, dist: join(root, 'dist') });
+    const cpuOnly = new Miner({
+      wallet: WALLET,
+      signTaskRequest: notSigning,
+      nodeUrl: 'http://127.0.0.1:9',
+      provider: 'cpu',
+      power: 50,
+      cacheDir: join(root, 'cache'),
+    });
+    const bare = new MinerGui({
+      miner: cpuOnly,
+      monitor: new MinerMonitor(),
+      gpus: [],
+      nodeUrl: 'http://127.0.0.1:9',
+      wallet: WALLET,
+      cacheDir: join(root, 'cache'),
+      port: 0,
+      dist: join(root, 'dist'),
+    });
     const p = Number(new URL(await bare.start()).port);
     try {
       expect(bare.state().settings).toMatchObject({ useCpu: true, gpu: null, pending: false });
       const r = await call(p, {
-        method: 'PUT', path: '/api/miner/settings', body: JSON.stringify({ useCpu: false }),
+        method: 'PUT',
+        path: '/api/miner/settings',
+        body: JSON.stringify({ useCpu: false }),
         headers: { host: `127.0.0.1:${p}`, 'content-type': 'application/json' },
       });
       expect([r.status, r.body]).toEqual([409, expect.stringContaining('NO_GPU')]);

@@ -72,7 +72,10 @@ export class MinerGui {
   }
 
   async start(): Promise<string> {
-    const app = createApp((router) => this.routes(router), (line) => this.o.monitor.log(`gui: ${line}`, 'error'));
+    const app = createApp(
+      (router) => this.routes(router),
+      (line) => this.o.monitor.log(`gui: ${line}`, 'error'),
+    );
     app.use(serveWalletUi(this.o.dist ?? WALLET_UI_DIST, 'miner.html'));
     const server = createServer(app.callback());
     answerClientErrors(server);
@@ -81,13 +84,14 @@ export class MinerGui {
     server.keepAliveTimeout = 65_000;
     server.headersTimeout = 66_000;
     this.server = server;
-    const listen = (port: number): Promise<void> => new Promise<void>((resolve, reject) => {
-      server.once('error', reject);
-      server.listen(port, '127.0.0.1', () => {
-        server.off('error', reject);
-        resolve();
+    const listen = (port: number): Promise<void> =>
+      new Promise<void>((resolve, reject) => {
+        server.once('error', reject);
+        server.listen(port, '127.0.0.1', () => {
+          server.off('error', reject);
+          resolve();
+        });
       });
-    });
     try {
       await listen(this.o.port);
     } catch (err) {
@@ -147,7 +151,8 @@ export class MinerGui {
 
   private applySettings(body: Record<string, unknown>): void {
     for (const key of Object.keys(body)) {
-      if (key !== 'power' && key !== 'useCpu' && key !== 'gpu') throw badRequest('UNKNOWN_SETTING', `no setting "${key}" (settings: power, useCpu, gpu)`);
+      if (key !== 'power' && key !== 'useCpu' && key !== 'gpu')
+        throw badRequest('UNKNOWN_SETTING', `no setting "${key}" (settings: power, useCpu, gpu)`);
     }
     const next = { ...this.choice };
     let power = this.o.miner.settings.power;
@@ -159,16 +164,21 @@ export class MinerGui {
       power = p;
     }
     if (body.useCpu !== undefined) {
-      if (typeof body.useCpu !== 'boolean') throw badRequest('BAD_USE_CPU', `useCpu must be true or false, got ${JSON.stringify(body.useCpu)}`);
+      if (typeof body.useCpu !== 'boolean')
+        throw badRequest('BAD_USE_CPU', `useCpu must be true or false, got ${JSON.stringify(body.useCpu)}`);
       next.useCpu = body.useCpu;
     }
     if (body.gpu !== undefined) {
       if (typeof body.gpu !== 'string' || !this.o.gpus.some((g) => g.id === body.gpu)) {
-        throw badRequest('UNKNOWN_GPU', `no GPU ${JSON.stringify(body.gpu)} here (GPUs: ${this.o.gpus.map((g) => g.id).join(', ') || 'none'})`);
+        throw badRequest(
+          'UNKNOWN_GPU',
+          `no GPU ${JSON.stringify(body.gpu)} here (GPUs: ${this.o.gpus.map((g) => g.id).join(', ') || 'none'})`,
+        );
       }
       next.gpu = body.gpu;
     }
-    if (!next.useCpu && next.gpu === null) throw new ApiError(409, 'NO_GPU', 'this machine has no GPU the miner can train on, so it trains on the CPU');
+    if (!next.useCpu && next.gpu === null)
+      throw new ApiError(409, 'NO_GPU', 'this machine has no GPU the miner can train on, so it trains on the CPU');
     Object.assign(this.choice, next);
     this.o.miner.setPower(power);
     this.o.miner.setDevice(this.chosenDevice());
@@ -193,7 +203,7 @@ export class MinerGui {
   }
 
   private label(d: MinerDevice): string {
-    return d.provider === 'cpu' ? 'CPU' : this.o.gpus.find((g) => sameDevice(g.device, d))?.label ?? deviceName(d);
+    return d.provider === 'cpu' ? 'CPU' : (this.o.gpus.find((g) => sameDevice(g.device, d))?.label ?? deviceName(d));
   }
 
   /** Everything the page shows (the log and history only with `full`); amounts are decimal strings of base units. */
@@ -204,21 +214,36 @@ export class MinerGui {
     const { power, device: next } = miner.settings;
     return {
       status: { ...statusView(s), deviceLabel: this.label(s.device) },
-      settings: { power, ...this.choice, nextDevice: deviceName(next), nextDeviceLabel: this.label(next), pending: !sameDevice(next, s.device) },
+      settings: {
+        power,
+        ...this.choice,
+        nextDevice: deviceName(next),
+        nextDeviceLabel: this.label(next),
+        pending: !sameDevice(next, s.device),
+      },
       gpus: this.o.gpus.map((g) => ({ id: g.id, label: g.label })),
       powerRange: POWER_RANGE,
       totals: {
-        tasks: summary.tasks, accepted: summary.accepted.length, rejected: summary.rejections.length, earned: summary.earned.toString(),
-        tokens: summary.tokens, rounds: new Set(summary.accepted.map((r) => r.modelVersion)).size,
+        tasks: summary.tasks,
+        accepted: summary.accepted.length,
+        rejected: summary.rejections.length,
+        earned: summary.earned.toString(),
+        tokens: summary.tokens,
+        rounds: new Set(summary.accepted.map((r) => r.modelVersion)).size,
         confirmed: summary.accepted.filter((r) => r.ledger === 'confirmed').length,
       },
       submissions: summary.accepted.slice(-50).map(submissionView).reverse(),
       rejections: summary.rejections.slice(-50).reverse(),
-      round: this.round.value, roundError: this.round.error,
+      round: this.round.value,
+      roundError: this.round.error,
       history: full ? monitor.points.slice(-2000) : undefined,
       logs: full ? monitor.logs.slice(-500) : undefined,
       about: {
-        version: NODE_VERSION, node: this.o.nodeUrl, wallet: this.o.wallet, cache: this.o.cacheDir, startedAt: this.startedAt,
+        version: NODE_VERSION,
+        node: this.o.nodeUrl,
+        wallet: this.o.wallet,
+        cache: this.o.cacheDir,
+        startedAt: this.startedAt,
         runtime: `Node.js ${process.versions.node}, ${process.platform}/${process.arch}`,
         links: [
           { label: 'Wallet and dashboard on the node', href: new URL('/dashboard', this.o.nodeUrl).href },
@@ -293,5 +318,13 @@ export interface MinerStateView {
   roundError: string | null;
   history: StepPoint[] | undefined;
   logs: LogEntry[] | undefined;
-  about: { version: string; node: string; wallet: string; cache: string; startedAt: number; runtime: string; links: { label: string; href: string }[] };
+  about: {
+    version: string;
+    node: string;
+    wallet: string;
+    cache: string;
+    startedAt: number;
+    runtime: string;
+    links: { label: string; href: string }[];
+  };
 }

@@ -18,16 +18,27 @@ import { testNet, type TestNet } from '../test/harness.js';
 const root = fileURLToPath(new URL('../..', import.meta.url));
 const miner = toChecksumAddress(wallet(301).address);
 
-interface Run { code: number | null; out: string }
+interface Run {
+  code: number | null;
+  out: string;
+}
 
 /** Runs ailo-miner; AILO_MINER_KEY is set only when `key` is given. */
-function startMiner(args: string[], key?: string, extraEnv: Record<string, string> = {}): { done: Promise<Run>; output: () => string; kill: (s: NodeJS.Signals) => void } {
+function startMiner(
+  args: string[],
+  key?: string,
+  extraEnv: Record<string, string> = {},
+): { done: Promise<Run>; output: () => string; kill: (s: NodeJS.Signals) => void } {
   const env = { ...process.env };
   delete env.AILO_MINER_KEY;
   if (key !== undefined) env.AILO_MINER_KEY = key;
   delete env.AILO_NODE;
   Object.assign(env, extraEnv);
-  const child = spawn(process.execPath, ['--import', 'tsx', 'node/miner/cli.ts', ...args], { cwd: root, env, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, ['--import', 'tsx', 'node/miner/cli.ts', ...args], {
+    cwd: root,
+    env,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   let out = '';
   child.stdout.on('data', (d: Buffer) => (out += d.toString()));
   child.stderr.on('data', (d: Buffer) => (out += d.toString()));
@@ -52,7 +63,12 @@ describe('ailo-miner', () => {
     writeFileSync(openKeyFile, toHex(wallet(301).key));
     chmodSync(openKeyFile, 0o644);
     node = await AiloNode.start({
-      data: join(net.root, 'data'), host: '127.0.0.1', port: 0, genesisFile: net.genesisPath, coordinatorKeyFile: net.keyPath, log: () => {},
+      data: join(net.root, 'data'),
+      host: '127.0.0.1',
+      port: 0,
+      genesisFile: net.genesisPath,
+      coordinatorKeyFile: net.keyPath,
+      log: () => {},
       federation: { batchSize: 4, seqLen: 32, steps: 6, lr: 3e-3, roundSize: 100, roundMs: 600_000 },
     });
   });
@@ -62,7 +78,7 @@ describe('ailo-miner', () => {
     rmSync(cache, { recursive: true, force: true });
   });
 
-  it('refuses a missing or unreadable key, a key file others can read, a wallet that is not the key\'s, a broken checksum and a power outside 20..90', async () => {
+  it("refuses a missing or unreadable key, a key file others can read, a wallet that is not the key's, a broken checksum and a power outside 20..90", async () => {
     const key = toHex(wallet(301).key);
     const runs = await Promise.all([
       startMiner(['--no-gui']).done,
@@ -78,12 +94,18 @@ describe('ailo-miner', () => {
       /--key-file .*no-such\.key cannot be read \(ENOENT\)/,
       /--key-file .*miner-open\.key may be read by other users \(mode 644\).*chmod 600/,
       /AILO_MINER_KEY does not hold a private key/,
-      new RegExp(`--wallet ${toChecksumAddress(wallet(302).address)} is not the address of the key given \\(AILO_MINER_KEY\\), which is ${miner}`),
+      new RegExp(
+        `--wallet ${toChecksumAddress(wallet(302).address)} is not the address of the key given \\(AILO_MINER_KEY\\), which is ${miner}`,
+      ),
     ];
     runs.forEach((r, i) => expect([r.code, r.out], String(expected[i])).toEqual([2, expect.stringMatching(expected[i]!)]));
 
-    const broken = miner.slice(0, 2) + (miner[2] === miner[2]!.toUpperCase() ? miner[2]!.toLowerCase() : miner[2]!.toUpperCase()) + miner.slice(3);
-    const bad = await startMiner(['--wallet', /[a-fA-F]/.test(miner[2]!) ? broken : miner.replace(/[a-f]/, (c) => c.toUpperCase()), '--no-gui'], key).done;
+    const broken =
+      miner.slice(0, 2) + (miner[2] === miner[2]!.toUpperCase() ? miner[2]!.toLowerCase() : miner[2]!.toUpperCase()) + miner.slice(3);
+    const bad = await startMiner(
+      ['--wallet', /[a-fA-F]/.test(miner[2]!) ? broken : miner.replace(/[a-f]/, (c) => c.toUpperCase()), '--no-gui'],
+      key,
+    ).done;
     expect(bad.code).toBe(2);
     expect(bad.out).toMatch(/EIP-55 checksum/);
     const power = await startMiner(['--key-file', keyFile, '--power', '95']).done;

@@ -25,7 +25,15 @@ describe('a miner stopped mid-submission', () => {
   beforeAll(async () => {
     net = testNet(50);
     cache = mkdtempSync(join(tmpdir(), 'ailo-miner-stop-'));
-    node = await AiloNode.start({ data: join(net.root, 'data'), host: '127.0.0.1', port: 0, genesisFile: net.genesisPath, coordinatorKeyFile: net.keyPath, log: () => {}, federation: FED });
+    node = await AiloNode.start({
+      data: join(net.root, 'data'),
+      host: '127.0.0.1',
+      port: 0,
+      genesisFile: net.genesisPath,
+      coordinatorKeyFile: net.keyPath,
+      log: () => {},
+      federation: FED,
+    });
   }, 120_000);
 
   afterAll(async () => {
@@ -34,15 +42,23 @@ describe('a miner stopped mid-submission', () => {
     rmSync(cache, { recursive: true, force: true });
   });
 
-  it('waits for the node\'s answer, records it in the summary, and does not try to give the task back', async () => {
+  it("waits for the node's answer, records it in the summary, and does not try to give the task back", async () => {
     const w = wallet(211);
     const stop = new AbortController();
     const lines: string[] = [];
     const miner = new Miner({
-      wallet: toChecksumAddress(w.address), signTaskRequest: taskRequestSigner(w.key, node.url), nodeUrl: node.url, provider: 'cpu', power: 100,
-      cacheDir: cache, signal: stop.signal, log: (l) => lines.push(l),
+      wallet: toChecksumAddress(w.address),
+      signTaskRequest: taskRequestSigner(w.key, node.url),
+      nodeUrl: node.url,
+      provider: 'cpu',
+      power: 100,
+      cacheDir: cache,
+      signal: stop.signal,
+      log: (l) => lines.push(l),
       // Ctrl-C the moment the update is on its way to the node.
-      onStatus: (s) => { if (s.phase === 'submitting') stop.abort(); },
+      onStatus: (s) => {
+        if (s.phase === 'submitting') stop.abort();
+      },
     });
     const summary = await miner.run();
     expect(stop.signal.aborted).toBe(true);
@@ -75,9 +91,18 @@ describe('a miner stopped mid-submission', () => {
       const stop = new AbortController();
       const lines: string[] = [];
       const miner = new Miner({
-        wallet: toChecksumAddress(w.address), signTaskRequest: taskRequestSigner(w.key, url), nodeUrl: url, provider: 'cpu', power: 100,
-        cacheDir: cache, signal: stop.signal, log: (l) => lines.push(l), submitAnswerGraceMs: 1500,
-        onStatus: (s) => { if (s.phase === 'submitting') stop.abort(); },
+        wallet: toChecksumAddress(w.address),
+        signTaskRequest: taskRequestSigner(w.key, url),
+        nodeUrl: url,
+        provider: 'cpu',
+        power: 100,
+        cacheDir: cache,
+        signal: stop.signal,
+        log: (l) => lines.push(l),
+        submitAnswerGraceMs: 1500,
+        onStatus: (s) => {
+          if (s.phase === 'submitting') stop.abort();
+        },
       });
       const summary = await miner.run();
       expect(held.length).toBe(1);

@@ -46,7 +46,8 @@ export class MinerMonitor {
 
   /** The log as a file: one line per entry, `ISO-time level text`, or JSON lines. */
   exportLogs(format: 'text' | 'jsonl'): string {
-    if (format === 'jsonl') return this.logs.map((e) => JSON.stringify({ at: new Date(e.at).toISOString(), level: e.level, text: e.text })).join('\n') + '\n';
+    if (format === 'jsonl')
+      return this.logs.map((e) => JSON.stringify({ at: new Date(e.at).toISOString(), level: e.level, text: e.text })).join('\n') + '\n';
     return this.logs.map((e) => `${new Date(e.at).toISOString()} ${e.level.padEnd(5)} ${e.text}`).join('\n') + '\n';
   }
 

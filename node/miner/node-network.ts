@@ -6,8 +6,10 @@ import { NO_RETRY, NodeClient } from '../../protocol/client.js';
 /** The chainId and genesis hash (the EIP-712 domain's salt) of the node at `nodeUrl`; throws naming what is missing. */
 export async function fetchNetworkDomain(nodeUrl: string): Promise<NetworkDomain> {
   const url = `${nodeUrl.replace(/\/+$/, '')}/api/status`;
-  const status = await new NodeClient(nodeUrl.replace(/\/+$/, ''), { retry: NO_RETRY })
-    .json<{ chainId?: unknown; genesisHash?: unknown }>('/api/status', { signal: AbortSignal.timeout(10_000) });
+  const status = await new NodeClient(nodeUrl.replace(/\/+$/, ''), { retry: NO_RETRY }).json<{ chainId?: unknown; genesisHash?: unknown }>(
+    '/api/status',
+    { signal: AbortSignal.timeout(10_000) },
+  );
   if (typeof status.chainId !== 'string' || !/^[0-9]{1,20}$/.test(status.chainId)) throw new Error(`${url} has no chainId`);
   if (!isHex(status.genesisHash, 32)) throw new Error(`${url} has no genesisHash (a node older than the network-bound signatures?)`);
   return { chainId: BigInt(status.chainId), genesisHash: status.genesisHash.toLowerCase() as Hex };

@@ -2,9 +2,12 @@
 import { spawn } from 'node:child_process';
 
 export function openInBrowser(url: string, log: (line: string) => void): void {
-  const [command, args] = process.platform === 'darwin' ? ['open', [url]]
-    : process.platform === 'win32' ? ['cmd', ['/c', 'start', '""', url]]
-      : ['xdg-open', [url]];
+  const [command, args] =
+    process.platform === 'darwin'
+      ? ['open', [url]]
+      : process.platform === 'win32'
+        ? ['cmd', ['/c', 'start', '""', url]]
+        : ['xdg-open', [url]];
   const done = (why: string): void => log(`could not open a browser (${why}); open ${url} yourself`);
   try {
     const child = spawn(command, args, { stdio: 'ignore', detached: true });

@@ -19,7 +19,8 @@ export interface WalletKey {
   wallet: string;
 }
 
-const HOW = `give the wallet's private key (0x followed by 64 hex digits) in a file only you can read: --key-file PATH ` +
+const HOW =
+  `give the wallet's private key (0x followed by 64 hex digits) in a file only you can read: --key-file PATH ` +
   `(chmod 600 PATH), or in the environment variable ${KEY_ENV}`;
 
 /** Parses a key as written in a key file or the environment: 0x-hex (or bare hex), surrounding whitespace ignored. */
@@ -41,11 +42,15 @@ export function loadWalletKey(o: { keyFile?: string; env?: string; platform?: No
     try {
       mode = statSync(o.keyFile).mode;
     } catch (err) {
-      throw new WalletKeyError(`--key-file ${o.keyFile} cannot be read (${(err as NodeJS.ErrnoException).code ?? (err as Error).message}): ${HOW}`);
+      throw new WalletKeyError(
+        `--key-file ${o.keyFile} cannot be read (${(err as NodeJS.ErrnoException).code ?? (err as Error).message}): ${HOW}`,
+      );
     }
     if ((o.platform ?? process.platform) !== 'win32' && (mode & 0o077) !== 0) {
-      throw new WalletKeyError(`--key-file ${o.keyFile} may be read by other users (mode ${(mode & 0o777).toString(8)}); ` +
-        `anyone who reads it can spend your ALC. Run: chmod 600 ${o.keyFile}`);
+      throw new WalletKeyError(
+        `--key-file ${o.keyFile} may be read by other users (mode ${(mode & 0o777).toString(8)}); ` +
+          `anyone who reads it can spend your ALC. Run: chmod 600 ${o.keyFile}`,
+      );
     }
     return parseWalletKey(readFileSync(o.keyFile, 'utf8'), `--key-file ${o.keyFile}`);
   }

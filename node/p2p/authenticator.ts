@@ -27,7 +27,8 @@ export interface PeerRequest {
 /** Envelopes remembered against replay; past this many within the window, new ones count as anonymous. */
 const MAX_REMEMBERED = 100_000;
 
-const replayed = (): ApiError => new ApiError(401, 'PEER_REPLAYED', 'this signed peer message was already received; a peer signs every message afresh');
+const replayed = (): ApiError =>
+  new ApiError(401, 'PEER_REPLAYED', 'this signed peer message was already received; a peer signs every message afresh');
 
 export class RequestAuthenticator {
   /** Digest of each proven envelope -> when it leaves the window. */
@@ -48,7 +49,11 @@ export class RequestAuthenticator {
     const t = this.now();
     const skew = envelope.time - t;
     if (Math.abs(skew) > MAX_CLOCK_SKEW_MS) {
-      throw new ApiError(401, 'PEER_CLOCK_SKEW', `the sender's clock is ${Math.round(skew / 1000)} s ${skew > 0 ? 'ahead of' : 'behind'} this node's (at most ${MAX_CLOCK_SKEW_MS / 1000} s allowed); fix the clock (NTP) on one of them`);
+      throw new ApiError(
+        401,
+        'PEER_CLOCK_SKEW',
+        `the sender's clock is ${Math.round(skew / 1000)} s ${skew > 0 ? 'ahead of' : 'behind'} this node's (at most ${MAX_CLOCK_SKEW_MS / 1000} s allowed); fix the clock (NTP) on one of them`,
+      );
     }
     const digestBytes = requestDigest(this.domain, req.method, req.url, envelope.time, this.self, envelope.url, sha256(req.body));
     const digest = toHex(digestBytes);

@@ -31,10 +31,17 @@ const sink = wallet(520);
 describe('one equivocating coordinator of four', () => {
   const root = mkdtempSync(join(tmpdir(), 'ailo-byz-'));
   const genesisPath = join(root, 'genesis.json');
-  const genesisText = formatGenesis(genesisFor({
-    name: 'ailo-byzantine', chainId: 781n, coordinators: coordinators.map((c) => c.address),
-    alloc: new Map([[wallet(sender).address, 100n * ALC]]), blockPeriodMs: 200, outOfTurnDelayMs: 200, timestamp: 1_700_000_000_000n,
-  }));
+  const genesisText = formatGenesis(
+    genesisFor({
+      name: 'ailo-byzantine',
+      chainId: 781n,
+      coordinators: coordinators.map((c) => c.address),
+      alloc: new Map([[wallet(sender).address, 100n * ALC]]),
+      blockPeriodMs: 200,
+      outOfTurnDelayMs: 200,
+      timestamp: 1_700_000_000_000n,
+    }),
+  );
   writeFileSync(genesisPath, genesisText);
   const spec = parseGenesis(genesisText).spec;
   const network = networkOfGenesis(genesisText);
@@ -50,8 +57,15 @@ describe('one equivocating coordinator of four', () => {
     const urls: string[] = [];
     for (const [i, name] of names.entries()) {
       const node = await spawnNode([
-        '--data', join(root, name), '--port', '0', '--genesis', genesisPath, '--no-federation',
-        ...(i < 3 ? ['--coordinator-key', join(root, `c${i}.key`)] : []), ...(urls.length ? ['--peers', urls.join(',')] : []),
+        '--data',
+        join(root, name),
+        '--port',
+        '0',
+        '--genesis',
+        genesisPath,
+        '--no-federation',
+        ...(i < 3 ? ['--coordinator-key', join(root, `c${i}.key`)] : []),
+        ...(urls.length ? ['--peers', urls.join(',')] : []),
       ]);
       running.push(node);
       urls.push(node.url);
@@ -59,27 +73,47 @@ describe('one equivocating coordinator of four', () => {
     const head = (url: string) => get(`${url}/api/chain/head`).then((r) => r.json);
     let nonce = 0n;
     const send = async (): Promise<string> => {
-      const r = await post(`${urls[Number(nonce) % 3]}/api/ledger/transfer`, await signedTransfer(sender, sink.address, 1n, nonce, network));
+      const r = await post(
+        `${urls[Number(nonce) % 3]}/api/ledger/transfer`,
+        await signedTransfer(sender, sink.address, 1n, nonce, network),
+      );
       expect(r.status, JSON.stringify(r.json)).toBe(202);
       nonce++;
       return r.json.hash as string;
     };
-    const finalEverywhere = (hash: string) => waitFor(`${hash} final on every node`, async () => {
-      for (const url of urls) {
-        const t = (await get(`${url}/api/ledger/tx/${hash}`)).json;
-        if (t.status !== 'confirmed' || !t.final) return undefined;
-      }
-      return true;
-    }, 60_000).catch(async (err: Error) => {
-      const lines = [];
-      for (const [i, url] of urls.entries()) {
-        const hd = await head(url);
-        const votes = ((await get(`${url}/api/chain/votes?from=0`)).json.votes as string[]).map((v) => decodeVote(Uint8Array.from(Buffer.from(v.slice(2), 'hex'))));
-        const blocks = ((await get(`${url}/api/chain/blocks?from=1`)).json.blocks as { hash: string; raw: string }[]).map((b) => decodeBlock(Uint8Array.from(Buffer.from(b.raw.slice(2), 'hex'))));
-        lines.push(`${names[i]} head ${hd.height} justified ${hd.justifiedHeight} final ${hd.finalizedHeight}; blocks ${blocks.map((b) => `${b.header.height}:${b.hash.slice(0, 8)} by ${b.header.proposer.slice(0, 8)}`).join(', ')}; votes ${votes.map((v) => `${v.source.height}->${v.target.height}:${v.target.hash.slice(0, 8)}`).join(', ')}\n${running[i]!.output().split('\n').filter((l) => /fork|reorg|sync|vote/i.test(l)).slice(-6).join('\n')}`);
-      }
-      throw new Error(`${err.message}\n${lines.join('\n')}`);
-    });
+    const finalEverywhere = (hash: string) =>
+      waitFor(
+        `${hash} final on every node`,
+        async () => {
+          for (const url of urls) {
+            const t = (await get(`${url}/api/ledger/tx/${hash}`)).json;
+            if (t.status !== 'confirmed' || !t.final) return undefined;
+          }
+          return true;
+        },
+        60_000,
+      ).catch(async (err: Error) => {
+        const lines = [];
+        for (const [i, url] of urls.entries()) {
+          const hd = await head(url);
+          const votes = ((await get(`${url}/api/chain/votes?from=0`)).json.votes as string[]).map((v) =>
+            decodeVote(Uint8Array.from(Buffer.from(v.slice(2), 'hex'))),
+          );
+          const blocks = ((await get(`${url}/api/chain/blocks?from=1`)).json.blocks as { hash: string; raw: string }[]).map((b) =>
+            decodeBlock(Uint8Array.from(Buffer.from(b.raw.slice(2), 'hex'))),
+          );
+          lines.push(
+            `${names[i]} head ${hd.height} justified ${hd.justifiedHeight} final ${hd.finalizedHeight}; blocks ${blocks.map((b) => `${b.header.height}:${b.hash.slice(0, 8)} by ${b.header.proposer.slice(0, 8)}`).join(', ')}; votes ${votes.map((v) => `${v.source.height}->${v.target.height}:${v.target.hash.slice(0, 8)}`).join(', ')}\n${running[
+              i
+            ]!.output()
+              .split('\n')
+              .filter((l) => /fork|reorg|sync|vote/i.test(l))
+              .slice(-6)
+              .join('\n')}`,
+          );
+        }
+        throw new Error(`${err.message}\n${lines.join('\n')}`);
+      });
 
     // Three honest coordinators are a quorum: transactions become final without the fourth.
     await finalEverywhere(await send());
@@ -90,28 +124,53 @@ describe('one equivocating coordinator of four', () => {
     const target = { hash: h.hash as Hex, height: BigInt(h.height) };
     const genesisHash = network.genesisHash;
     const fake = { hash: `0x${'5a'.repeat(32)}` as Hex, height: target.height };
-    const honestLooking = encodeVote(signVote(genesisHash, source.height < target.height ? source : { hash: genesisHash, height: 0n }, target, byzantine.key, byzantine.address));
+    const honestLooking = encodeVote(
+      signVote(
+        genesisHash,
+        source.height < target.height ? source : { hash: genesisHash, height: 0n },
+        target,
+        byzantine.key,
+        byzantine.address,
+      ),
+    );
     const twin = encodeVote(signVote(genesisHash, { hash: genesisHash, height: 0n }, fake, byzantine.key, byzantine.address));
-    const gossip = (url: string, path: string, body: Uint8Array) => fetch(url + path, { method: 'POST', headers: { 'content-type': 'application/octet-stream' }, body: new Uint8Array(body) });
+    const gossip = (url: string, path: string, body: Uint8Array) =>
+      fetch(url + path, { method: 'POST', headers: { 'content-type': 'application/octet-stream' }, body: new Uint8Array(body) });
     expect((await gossip(urls[0]!, '/api/p2p/vote', honestLooking)).status).toBeLessThan(300);
     expect((await gossip(urls[1]!, '/api/p2p/vote', twin)).status).toBeLessThan(300);
 
     // Every node's ledger convicts it.
-    await waitFor('the byzantine coordinator convicted on every node', async () => {
-      for (const url of urls) {
-        const { coordinators: set } = (await get(`${url}/api/chain/coordinators`)).json as { coordinators: { address: string; convicted: boolean }[] };
-        if (!set.find((c) => c.address.toLowerCase() === byzantine.address.toLowerCase())!.convicted) return undefined;
-      }
-      return true;
-    }, 60_000);
+    await waitFor(
+      'the byzantine coordinator convicted on every node',
+      async () => {
+        for (const url of urls) {
+          const { coordinators: set } = (await get(`${url}/api/chain/coordinators`)).json as {
+            coordinators: { address: string; convicted: boolean }[];
+          };
+          if (!set.find((c) => c.address.toLowerCase() === byzantine.address.toLowerCase())!.convicted) return undefined;
+        }
+        return true;
+      },
+      60_000,
+    );
 
     // Its blocks are refused from then on: two children of the head, one for each of two nodes.
     const parentRaw = (await get(`${urls[0]}/api/chain/blocks?from=${(await head(urls[0]!)).height}&limit=1`)).json.blocks[0].raw as string;
     const parent = decodeBlock(Uint8Array.from(Buffer.from(parentRaw.slice(2), 'hex')));
-    const child = (ts: bigint) => sealBlock({
-      chainId: spec.chainId, height: parent.header.height + 1n, parentHash: parent.hash, timestamp: ts, proposer: byzantine.address,
-      txRoot: txRootOf([]), stateRoot: parent.header.stateRoot,
-    }, [], byzantine.key);
+    const child = (ts: bigint) =>
+      sealBlock(
+        {
+          chainId: spec.chainId,
+          height: parent.header.height + 1n,
+          parentHash: parent.hash,
+          timestamp: ts,
+          proposer: byzantine.address,
+          txRoot: txRootOf([]),
+          stateRoot: parent.header.stateRoot,
+        },
+        [],
+        byzantine.key,
+      );
     const due = earliestTimestamp(spec, parent.header, byzantine.address);
     for (const [i, block] of [child(due), child(due + 1n)].entries()) {
       const r = await gossip(urls[i]!, '/api/p2p/block', encodeBlock(block));
@@ -138,7 +197,10 @@ describe('one equivocating coordinator of four', () => {
       try {
         const report = await auditStore(store, spec, { verifier: new JsVerifier() });
         expect(report.faults, name).toEqual([]);
-        expect(report.convictions.map((c) => [c.offender, c.kind]), name).toEqual([[byzantine.address, 'votes']]);
+        expect(
+          report.convictions.map((c) => [c.offender, c.kind]),
+          name,
+        ).toEqual([[byzantine.address, 'votes']]);
       } finally {
         await store.close();
       }

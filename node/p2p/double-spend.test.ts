@@ -31,10 +31,17 @@ const [toX, toY, sink] = [wallet(420), wallet(421), wallet(422)];
 describe('two forks that spend one nonce', () => {
   const root = mkdtempSync(join(tmpdir(), 'ailo-split-'));
   const genesisPath = join(root, 'genesis.json');
-  const genesisText = formatGenesis(genesisFor({
-    name: 'ailo-split', chainId: CHAIN_ID, coordinators: X.map((c) => c.address),
-    alloc: new Map([U, ...others].map((k) => [wallet(k).address, 100n * ALC])), blockPeriodMs: 500, outOfTurnDelayMs: 250, timestamp: 1_700_000_000_000n,
-  }));
+  const genesisText = formatGenesis(
+    genesisFor({
+      name: 'ailo-split',
+      chainId: CHAIN_ID,
+      coordinators: X.map((c) => c.address),
+      alloc: new Map([U, ...others].map((k) => [wallet(k).address, 100n * ALC])),
+      blockPeriodMs: 500,
+      outOfTurnDelayMs: 250,
+      timestamp: 1_700_000_000_000n,
+    }),
+  );
   writeFileSync(genesisPath, genesisText);
   const network = networkOfGenesis(genesisText);
   X.forEach((c, i) => writeFileSync(join(root, `x${i}.key`), toHex(c.key)));
@@ -51,8 +58,18 @@ describe('two forks that spend one nonce', () => {
   const start = async (name: string, peers: string[]): Promise<string> => {
     const proxy = proxies.get(name)!;
     const node = await spawnNode([
-      '--data', join(root, name), '--port', '0', '--genesis', genesisPath, '--no-federation', '--coordinator-key', join(root, keyOf[name]!),
-      '--public-url', proxy.url, ...(peers.length ? ['--peers', peers.map((p) => proxies.get(p)!.url).join(',')] : []),
+      '--data',
+      join(root, name),
+      '--port',
+      '0',
+      '--genesis',
+      genesisPath,
+      '--no-federation',
+      '--coordinator-key',
+      join(root, keyOf[name]!),
+      '--public-url',
+      proxy.url,
+      ...(peers.length ? ['--peers', peers.map((p) => proxies.get(p)!.url).join(',')] : []),
     ]);
     proxy.target = node.url;
     running.set(name, node);
@@ -69,10 +86,11 @@ describe('two forks that spend one nonce', () => {
   const tx = (name: string, hash: string) => get(`${url(name)}/api/ledger/tx/${hash}`).then((r) => r.json);
   const head = (name: string) => get(`${url(name)}/api/chain/head`).then((r) => r.json);
   const confirmedOn = (name: string, hash: string) =>
-    waitFor(`${hash} confirmed on ${name}`, async () => ((await tx(name, hash)).status === 'confirmed' ? true : undefined), 30_000)
-      .catch((err: Error) => {
+    waitFor(`${hash} confirmed on ${name}`, async () => ((await tx(name, hash)).status === 'confirmed' ? true : undefined), 30_000).catch(
+      (err: Error) => {
         throw new Error(`${err.message}\n${name}'s log:\n${running.get(name)?.output().split('\n').slice(-15).join('\n')}`);
-      });
+      },
+    );
 
   it('ends on one chain with the double spend impossible, nothing final on either fork alone, and nobody banned', async () => {
     for (const name of ['A', 'B', 'C']) proxies.set(name, await PartitionProxy.start());
@@ -107,7 +125,11 @@ describe('two forks that spend one nonce', () => {
 
     // All three, each with the others as peers; transfers keep coming for a while.
     for (const name of ['A', 'B', 'C']) await stop(name);
-    for (const name of ['A', 'B', 'C']) await start(name, ['A', 'B', 'C'].filter((n) => n !== name));
+    for (const name of ['A', 'B', 'C'])
+      await start(
+        name,
+        ['A', 'B', 'C'].filter((n) => n !== name),
+      );
     const sent: string[] = [];
     const nonces = new Map(others.map((k) => [k, 0n]));
     nonces.set(others[0]!, 1n);
@@ -127,20 +149,26 @@ describe('two forks that spend one nonce', () => {
       const lines = [];
       for (const name of ['A', 'B', 'C']) {
         const h = await head(name);
-        lines.push(`${name} head ${h.height} ${h.hash} justified ${h.justifiedHeight} final ${h.finalizedHeight}\n${running.get(name)!.output().split('\n').slice(-10).join('\n')}`);
+        lines.push(
+          `${name} head ${h.height} ${h.hash} justified ${h.justifiedHeight} final ${h.finalizedHeight}\n${running.get(name)!.output().split('\n').slice(-10).join('\n')}`,
+        );
       }
       return lines.join('\n');
     };
     // One chain, final beyond everything sent, on every node.
-    const agreed = await waitFor('one head, final past every transfer, on every node', async () => {
-      const heads = await Promise.all(['A', 'B', 'C'].map(head));
-      if (!heads.every((h) => h.hash === heads[0].hash)) return undefined;
-      for (const hash of sent) {
-        const t = await tx('A', hash);
-        if (t.status !== 'confirmed' || !t.final) return undefined;
-      }
-      return heads[0] as { hash: string; finalizedHeight: string };
-    }, 60_000).catch(async (err: Error) => {
+    const agreed = await waitFor(
+      'one head, final past every transfer, on every node',
+      async () => {
+        const heads = await Promise.all(['A', 'B', 'C'].map(head));
+        if (!heads.every((h) => h.hash === heads[0].hash)) return undefined;
+        for (const hash of sent) {
+          const t = await tx('A', hash);
+          if (t.status !== 'confirmed' || !t.final) return undefined;
+        }
+        return heads[0] as { hash: string; finalizedHeight: string };
+      },
+      60_000,
+    ).catch(async (err: Error) => {
       throw new Error(`${err.message}\n${await diagnose()}`);
     });
     expect(BigInt(agreed.finalizedHeight)).toBeGreaterThan(0n);
@@ -149,7 +177,10 @@ describe('two forks that spend one nonce', () => {
     const spends = [];
     for (const name of ['A', 'B', 'C']) {
       const [a, b] = [await tx(name, t1.json.hash), await tx(name, t1b.json.hash)];
-      expect([a.status, b.status].filter((s) => s === 'confirmed'), name).toHaveLength(1);
+      expect(
+        [a.status, b.status].filter((s) => s === 'confirmed'),
+        name,
+      ).toHaveLength(1);
       const winner = a.status === 'confirmed' ? a : b;
       expect(winner.final, name).toBe(true);
       spends.push(winner.blockHash);
@@ -160,7 +191,10 @@ describe('two forks that spend one nonce', () => {
     // A fork choice that went the other way is no misbehaviour: nobody is banned.
     for (const name of ['A', 'B', 'C']) {
       const { scores } = (await get(`${url(name)}/api/peers`)).json as { scores: { bannedUntil: number }[] };
-      expect(scores.filter((s) => s.bannedUntil > Date.now()), name).toEqual([]);
+      expect(
+        scores.filter((s) => s.bannedUntil > Date.now()),
+        name,
+      ).toEqual([]);
     }
 
     // At rest (nothing pending, the last transactions final), the three heads are one; then the audits.

@@ -12,9 +12,17 @@ const T = 1_700_000_000_000;
 const sender = new NodeIdentity(wallet(601).key, 'http://127.0.0.1:1', domain, () => T);
 
 /** Authenticates a request as the recipient would, with any field of it changed. */
-async function receive(headers: Record<string, string>, o: { method?: string; url?: string; body?: Uint8Array; self?: string; domain?: Hex; now?: number } = {}) {
+async function receive(
+  headers: Record<string, string>,
+  o: { method?: string; url?: string; body?: Uint8Array; self?: string; domain?: Hex; now?: number } = {},
+) {
   const auth = new RequestAuthenticator(o.domain ?? domain, o.self ?? recipient, new JsVerifier(), () => o.now ?? T);
-  return auth.authenticate({ method: o.method ?? 'POST', url: o.url ?? '/api/p2p/tx', header: (n) => headers[n], body: o.body ?? Uint8Array.of(1, 2, 3) });
+  return auth.authenticate({
+    method: o.method ?? 'POST',
+    url: o.url ?? '/api/p2p/tx',
+    header: (n) => headers[n],
+    body: o.body ?? Uint8Array.of(1, 2, 3),
+  });
 }
 
 describe('peer request envelope', () => {
@@ -22,12 +30,14 @@ describe('peer request envelope', () => {
 
   it('proves its sender, and pins the digest (fixed vector)', async () => {
     expect(await receive(headers)).toEqual({ node: sender.id, url: sender.url });
-    expect(toHex(requestDigest(domain, 'post', '/api/p2p/tx?a=1', T, recipient, sender.url, `0x${'00'.repeat(32)}` as Hex)))
-      .toBe(toHex(requestDigest(domain, 'POST', '/api/p2p/tx?a=1', T, recipient, sender.url, `0x${'00'.repeat(32)}` as Hex)));
+    expect(toHex(requestDigest(domain, 'post', '/api/p2p/tx?a=1', T, recipient, sender.url, `0x${'00'.repeat(32)}` as Hex))).toBe(
+      toHex(requestDigest(domain, 'POST', '/api/p2p/tx?a=1', T, recipient, sender.url, `0x${'00'.repeat(32)}` as Hex)),
+    );
     // keccak256 of the UTF-8 of ["ailo-peer-request/1","0x11…11","POST","/p","1","http://a:1","http://b:2","0x00…00"],
     // checked with ethers' keccak256.
-    expect(toHex(requestDigest(domain, 'POST', '/p', 1, 'http://a:1', 'http://b:2', `0x${'00'.repeat(32)}` as Hex)))
-      .toBe('0xf7b5fa12a76b03ae426b37527cab378f478c944fa0b94d97eccd7207a6f7f4ef');
+    expect(toHex(requestDigest(domain, 'POST', '/p', 1, 'http://a:1', 'http://b:2', `0x${'00'.repeat(32)}` as Hex))).toBe(
+      '0xf7b5fa12a76b03ae426b37527cab378f478c944fa0b94d97eccd7207a6f7f4ef',
+    );
   });
 
   it('is anonymous when anything signed was changed, or the signature or a header is missing', async () => {
@@ -53,8 +63,15 @@ describe('peer request envelope', () => {
     const req = { method: 'POST', url: '/api/p2p/tx', header: (n: string) => headers[n], body: Uint8Array.of(1, 2, 3) };
     expect(await auth.authenticate(req)).toBeDefined();
     await expect(auth.authenticate(req)).rejects.toMatchObject({ status: 401, code: 'PEER_REPLAYED' });
-    await expect(receive(headers, { now: T - 31_000 })).rejects.toMatchObject({ status: 401, code: 'PEER_CLOCK_SKEW', message: expect.stringMatching(/31 s ahead/) });
-    await expect(receive(headers, { now: T + 45_000 })).rejects.toMatchObject({ code: 'PEER_CLOCK_SKEW', message: expect.stringMatching(/45 s behind/) });
+    await expect(receive(headers, { now: T - 31_000 })).rejects.toMatchObject({
+      status: 401,
+      code: 'PEER_CLOCK_SKEW',
+      message: expect.stringMatching(/31 s ahead/),
+    });
+    await expect(receive(headers, { now: T + 45_000 })).rejects.toMatchObject({
+      code: 'PEER_CLOCK_SKEW',
+      message: expect.stringMatching(/45 s behind/),
+    });
     expect(await receive(headers, { now: T + 29_000 })).toBeDefined();
   });
 });

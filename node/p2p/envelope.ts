@@ -65,8 +65,18 @@ export function originOf(raw: unknown): string | undefined {
 }
 
 /** Fields are JSON-encoded as one array, so no two field lists share an encoding. */
-export function requestDigest(domain: Hex, method: string, pathAndQuery: string, time: number, recipient: string, url: string, bodyHash: Hex): Uint8Array {
-  return keccak256(encoder.encode(JSON.stringify([REQUEST_DOMAIN, domain, method.toUpperCase(), pathAndQuery, String(time), recipient, url, bodyHash])));
+export function requestDigest(
+  domain: Hex,
+  method: string,
+  pathAndQuery: string,
+  time: number,
+  recipient: string,
+  url: string,
+  bodyHash: Hex,
+): Uint8Array {
+  return keccak256(
+    encoder.encode(JSON.stringify([REQUEST_DOMAIN, domain, method.toUpperCase(), pathAndQuery, String(time), recipient, url, bodyHash])),
+  );
 }
 
 export function responseDigest(domain: Hex, requestSignature: string, bodyHash: Hex): Uint8Array {
@@ -144,7 +154,9 @@ export function verifyHello(answer: unknown, domain: Hex, nonce: Hex, dialled: s
     throw new HandshakeError(`${dialled} answered the handshake in an unknown shape`);
   }
   const signer = recoverAddressJs(helloDigest(domain, nonce, a.url), fromHex(a.signature, 65));
-  if (signer !== a.node.toLowerCase()) throw new HandshakeError(`${dialled} answered the handshake with a signature that is not ${a.node}'s (or is for another network)`);
-  if (originOf(a.url) !== dialled) throw new HandshakeError(`${dialled} answered the handshake as ${a.url}; that node must be dialled there (or set its --public-url)`);
+  if (signer !== a.node.toLowerCase())
+    throw new HandshakeError(`${dialled} answered the handshake with a signature that is not ${a.node}'s (or is for another network)`);
+  if (originOf(a.url) !== dialled)
+    throw new HandshakeError(`${dialled} answered the handshake as ${a.url}; that node must be dialled there (or set its --public-url)`);
   return signer;
 }

@@ -19,7 +19,7 @@ describe('equivocation reports', () => {
   const { open, cleanup } = testChains(spec);
   afterEach(cleanup);
 
-  it('reports two real children of one block even after a forged block took the proposer\'s slot', async () => {
+  it("reports two real children of one block even after a forged block took the proposer's slot", async () => {
     const proposer = coordinators[1]!; // in turn at height 1
     const at = (chain: Chain, extra: bigint) => chain.head.header.timestamp + BigInt(spec.blockPeriodMs) + extra;
     const [a, b, node] = [await open(), await open(), await open()];

@@ -53,7 +53,10 @@ export class EvidenceReporter {
    * the evidence of a real second child: both seals are checked here, and a forged one just gives up its slot.
    */
   private async twoChildren(slot: string, earlier: Block, block: Block): Promise<void> {
-    const sealers = await this.ledger.verifier.recoverMany([sealDigest(earlier.header), sealDigest(block.header)], [earlier.signature, block.signature]);
+    const sealers = await this.ledger.verifier.recoverMany(
+      [sealDigest(earlier.header), sealDigest(block.header)],
+      [earlier.signature, block.signature],
+    );
     const [earlierSealed, blockSealed] = [sealers[0] === earlier.header.proposer, sealers[1] === block.header.proposer];
     if (!blockSealed) return;
     if (!earlierSealed) {

@@ -34,7 +34,11 @@ describe('gossip that failed', () => {
   it('is announced again until a coordinator has the transaction and seals it', async () => {
     const port = await freePort();
     const coordinatorUrl = `http://127.0.0.1:${port}`;
-    const follower = await startTestNode(net, join(net.root, 'follower'), { coordinatorKeyFile: undefined, peers: [coordinatorUrl], federation: undefined });
+    const follower = await startTestNode(net, join(net.root, 'follower'), {
+      coordinatorKeyFile: undefined,
+      peers: [coordinatorUrl],
+      federation: undefined,
+    });
     nodes.push(follower);
     const sent = await post(`${follower.url}/api/ledger/transfer`, await signedTransfer(102, bob.address, 5n, 0n, net.network));
     expect(sent.status).toBe(202);
@@ -44,7 +48,15 @@ describe('gossip that failed', () => {
     const coordinator = await startTestNode(net, join(net.root, 'coordinator'), { port });
     nodes.push(coordinator);
     // Nothing else brings it there: the coordinator has no peers and the transfer went to the follower only.
-    await waitFor('the transfer sealed by the coordinator', async () => ((await get(`${coordinatorUrl}/api/ledger/tx/${hash}`)).json.status === 'confirmed' ? true : undefined), 30_000);
-    await waitFor('the follower to see it in a block', async () => ((await get(`${follower.url}/api/ledger/tx/${hash}`)).json.status === 'confirmed' ? true : undefined), 30_000);
+    await waitFor(
+      'the transfer sealed by the coordinator',
+      async () => ((await get(`${coordinatorUrl}/api/ledger/tx/${hash}`)).json.status === 'confirmed' ? true : undefined),
+      30_000,
+    );
+    await waitFor(
+      'the follower to see it in a block',
+      async () => ((await get(`${follower.url}/api/ledger/tx/${hash}`)).json.status === 'confirmed' ? true : undefined),
+      30_000,
+    );
   });
 });

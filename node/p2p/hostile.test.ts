@@ -35,7 +35,17 @@ describe('gossip from a hostile peer', () => {
 
     const outsider = wallet(666);
     const parent = node.chain.head.header;
-    const forged = sealBlock({ ...parent, height: parent.height + 1n, parentHash: node.chain.head.hash, timestamp: parent.timestamp + 1000n, proposer: outsider.address }, [], outsider.key);
+    const forged = sealBlock(
+      {
+        ...parent,
+        height: parent.height + 1n,
+        parentHash: node.chain.head.hash,
+        timestamp: parent.timestamp + 1000n,
+        proposer: outsider.address,
+      },
+      [],
+      outsider.key,
+    );
     const refused = await gossipTo(node, '/api/p2p/block', encodeBlock(forged), evil);
     expect([refused.status, refused.json.error?.code]).toEqual([400, 'BLOCK_NOT_AUTHORIZED']);
 
@@ -76,16 +86,25 @@ describe('junk gossip and the node log', () => {
   it('writes a few lines, not one per junk message, whether one peer or hundreds send it (issue 17)', async () => {
     const net = testNet();
     const lines: string[] = [];
-    const node = await startTestNode(net, undefined, { log: (line) => lines.push(line), gossipLimits: { txPerSecond: 1000, txBurst: 1000, blocksPerSecond: 1000, blockBurst: 1000 } });
+    const node = await startTestNode(net, undefined, {
+      log: (line) => lines.push(line),
+      gossipLimits: { txPerSecond: 1000, txBurst: 1000, blocksPerSecond: 1000, blockBurst: 1000 },
+    });
     try {
       await new Promise((resolve) => setTimeout(resolve, 200));
       const before = lines.length;
       const one = testPeer(node, 'http://127.0.0.70:9');
       const statuses = new Set<number>();
       for (let i = 0; i < 300; i++) statuses.add((await gossipTo(node, '/api/p2p/tx', Uint8Array.of(0xde, 0xad, i & 0xff), one)).status);
-      for (let i = 0; i < 300; i++) statuses.add((await gossipTo(node, '/api/p2p/tx', Uint8Array.of(0xbe, 0xef, i & 0xff), testPeer(node, `http://127.0.1.${i % 250}:9`))).status);
+      for (let i = 0; i < 300; i++)
+        statuses.add(
+          (await gossipTo(node, '/api/p2p/tx', Uint8Array.of(0xbe, 0xef, i & 0xff), testPeer(node, `http://127.0.1.${i % 250}:9`))).status,
+        );
       // Every message was answered (400, or 403 once the one peer is banned), and the log holds a handful of lines.
-      expect([...statuses].every((s) => s === 400 || s === 403), [...statuses].join()).toBe(true);
+      expect(
+        [...statuses].every((s) => s === 400 || s === 403),
+        [...statuses].join(),
+      ).toBe(true);
       const junkLines = lines.slice(before);
       expect(junkLines.length, junkLines.join('\n')).toBeLessThan(20);
       expect((await get(`${node.url}/api/status`)).status).toBe(200);

@@ -32,9 +32,16 @@ describe('a peer that lies about its chain', () => {
   });
 
   it('gets no rollback from a claimed justified height its blocks do not bear out', async () => {
-    const genesisText = formatGenesis(genesisFor({
-      name: 'ailo-liar', chainId: 782n, coordinators: coordinators.map((c) => c.address), blockPeriodMs: 100, outOfTurnDelayMs: 100, timestamp: 1_700_000_000_000n,
-    }));
+    const genesisText = formatGenesis(
+      genesisFor({
+        name: 'ailo-liar',
+        chainId: 782n,
+        coordinators: coordinators.map((c) => c.address),
+        blockPeriodMs: 100,
+        outOfTurnDelayMs: 100,
+        timestamp: 1_700_000_000_000n,
+      }),
+    );
     writeFileSync(join(root, 'genesis.json'), genesisText);
     const spec = parseGenesis(genesisText).spec;
     // Eight honest blocks, sealed in turn, none final (no votes).
@@ -45,9 +52,20 @@ describe('a peer that lies about its chain', () => {
       blocks.push((await source.buildBlock([], who.key, who.address, source.head.header.timestamp + 100n)).block);
     }
     const lines: string[] = [];
-    const victim = await AiloNode.start({ data: join(root, 'victim'), host: '127.0.0.1', port: 0, genesisFile: join(root, 'genesis.json'), log: (l) => lines.push(l) });
+    const victim = await AiloNode.start({
+      data: join(root, 'victim'),
+      host: '127.0.0.1',
+      port: 0,
+      genesisFile: join(root, 'genesis.json'),
+      log: (l) => lines.push(l),
+    });
     cleanups.push(() => victim.stop());
-    for (const b of blocks) await fetch(`${victim.url}/api/p2p/block`, { method: 'POST', headers: { 'content-type': 'application/octet-stream' }, body: new Uint8Array(encodeBlock(b)) });
+    for (const b of blocks)
+      await fetch(`${victim.url}/api/p2p/block`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/octet-stream' },
+        body: new Uint8Array(encodeBlock(b)),
+      });
     await waitFor('the victim to hold the eight blocks', async () => (victim.chain.height === 8n ? true : undefined));
     const head = victim.chain.head.hash;
     expect(victim.chain.finalizedHeight()).toBe(0n);

@@ -27,17 +27,31 @@ const receiver = wallet(220);
 describe('a network of three coordinators and a follower', () => {
   const root = mkdtempSync(join(tmpdir(), 'ailo-net-'));
   const genesisPath = join(root, 'genesis.json');
-  const genesisText = formatGenesis(genesisFor({
-    name: 'ailo-sim', chainId: CHAIN_ID, coordinators: coordinators.map((c) => c.address),
-    alloc: new Map(senders.map((s) => [s.address, 100n * ALC])), blockPeriodMs: 150, outOfTurnDelayMs: 150, timestamp: 1_700_000_000_000n,
-  }));
+  const genesisText = formatGenesis(
+    genesisFor({
+      name: 'ailo-sim',
+      chainId: CHAIN_ID,
+      coordinators: coordinators.map((c) => c.address),
+      alloc: new Map(senders.map((s) => [s.address, 100n * ALC])),
+      blockPeriodMs: 150,
+      outOfTurnDelayMs: 150,
+      timestamp: 1_700_000_000_000n,
+    }),
+  );
   writeFileSync(genesisPath, genesisText);
   const network = networkOfGenesis(genesisText);
   coordinators.forEach((c, i) => writeFileSync(join(root, `c${i}.key`), toHex(c.key)));
   const running: NodeProcess[] = [];
   const args = (name: string, peers: string[], key?: string): string[] => [
-    '--data', join(root, name), '--port', '0', '--genesis', genesisPath, '--no-federation',
-    ...(key ? ['--coordinator-key', join(root, key)] : []), ...(peers.length ? ['--peers', peers.join(',')] : []),
+    '--data',
+    join(root, name),
+    '--port',
+    '0',
+    '--genesis',
+    genesisPath,
+    '--no-federation',
+    ...(key ? ['--coordinator-key', join(root, key)] : []),
+    ...(peers.length ? ['--peers', peers.join(',')] : []),
   ];
   afterAll(() => {
     for (const n of running) n.child.kill('SIGKILL');
@@ -60,26 +74,39 @@ describe('a network of three coordinators and a follower', () => {
   /** Waits until every node in `urls` has every transfer in a block; on a timeout, says where the one missing stands. */
   const confirmedEverywhere = async (urls: string[], hashes: string[]) => {
     let missing: { url: string; hash: string } | undefined;
-    await waitFor(`${hashes.length} transfers confirmed on ${urls.length} nodes`, async () => {
-      for (const url of urls) {
-        for (const hash of hashes) {
-          if ((await get(`${url}/api/ledger/tx/${hash}`)).json.status !== 'confirmed') {
-            missing = { url, hash };
-            return undefined;
+    await waitFor(
+      `${hashes.length} transfers confirmed on ${urls.length} nodes`,
+      async () => {
+        for (const url of urls) {
+          for (const hash of hashes) {
+            if ((await get(`${url}/api/ledger/tx/${hash}`)).json.status !== 'confirmed') {
+              missing = { url, hash };
+              return undefined;
+            }
           }
         }
-      }
-      return true;
-    }, 60_000).catch(async (err: Error) => {
-      const where = await Promise.all(running.map(async (n) => `${n.url}: ${(await get(`${n.url}/api/ledger/tx/${missing!.hash}`)).json.status ?? 'not known'} at height ${(await head(n.url)).height}`));
+        return true;
+      },
+      60_000,
+    ).catch(async (err: Error) => {
+      const where = await Promise.all(
+        running.map(
+          async (n) =>
+            `${n.url}: ${(await get(`${n.url}/api/ledger/tx/${missing!.hash}`)).json.status ?? 'not known'} at height ${(await head(n.url)).height}`,
+        ),
+      );
       throw new Error(`${err.message}: ${missing!.hash} on ${where.join(', ')}`);
     });
   };
   const agreed = (urls: string[]) =>
-    waitFor('the nodes to agree on one head', async () => {
-      const heads = await Promise.all(urls.map(head));
-      return heads.every((h) => h.hash === heads[0]!.hash) ? heads[0] : undefined;
-    }, 60_000);
+    waitFor(
+      'the nodes to agree on one head',
+      async () => {
+        const heads = await Promise.all(urls.map(head));
+        return heads.every((h) => h.hash === heads[0]!.hash) ? heads[0] : undefined;
+      },
+      60_000,
+    );
 
   it('agrees on one chain, survives a coordinator crash, and every data folder passes the audit', async () => {
     const c0 = await spawnNode(args('c0', [], 'c0.key'));
@@ -103,7 +130,10 @@ describe('a network of three coordinators and a follower', () => {
       const round = hashes.slice(-senders.length);
       for (let i = 0; i < senders.length; i++) await confirmedEverywhere([nodes[i]!.url], [round[i]!]);
     }
-    await confirmedEverywhere(nodes.map((n) => n.url), hashes);
+    await confirmedEverywhere(
+      nodes.map((n) => n.url),
+      hashes,
+    );
     const first = await agreed(nodes.map((n) => n.url));
     const proposers = new Set<string>();
     for (let h = 1; h <= Number(first.height); h++) proposers.add((await get(`${c0.url}/api/chain/block/${h}`)).json.proposer);
@@ -119,7 +149,10 @@ describe('a network of three coordinators and a follower', () => {
     const more: string[] = [];
     for (let n = 3n; n < 8n; n++) {
       for (let i = 0; i < 2; i++) {
-        const r = await post(`${nodes[i]!.url}/api/ledger/transfer`, await signedTransfer(senderKeys[i]!, receiver.address, 9n, n, network));
+        const r = await post(
+          `${nodes[i]!.url}/api/ledger/transfer`,
+          await signedTransfer(senderKeys[i]!, receiver.address, 9n, n, network),
+        );
         expect(r.status, JSON.stringify(r.json)).toBe(202);
         more.push(r.json.hash);
       }

@@ -51,8 +51,12 @@ const DEFER_SYNC_MS = 30_000;
  * its chain conflicts with what is final here (another fork, not invalid data).
  */
 function notTheSendersFault(err: BlockError): boolean {
-  return err.code === BlockErrorCode.PARENT_MISMATCH || err.code === BlockErrorCode.WRONG_HEIGHT
-    || err.code === BlockErrorCode.FUTURE_TIMESTAMP || err.code === BlockErrorCode.BELOW_FINALITY;
+  return (
+    err.code === BlockErrorCode.PARENT_MISMATCH ||
+    err.code === BlockErrorCode.WRONG_HEIGHT ||
+    err.code === BlockErrorCode.FUTURE_TIMESTAMP ||
+    err.code === BlockErrorCode.BELOW_FINALITY
+  );
 }
 
 /** What `request` sends: bytes only, so the envelope can sign exactly the body that goes out. */
@@ -113,7 +117,7 @@ export async function readCapped(res: Response, max: number, what: string): Prom
 export function readFrames(body: Uint8Array, what: string): Uint8Array[] {
   const view = new DataView(body.buffer, body.byteOffset, body.byteLength);
   const out: Uint8Array[] = [];
-  for (let at = 0; at < body.length; ) {
+  for (let at = 0; at < body.length;) {
     if (at + 4 > body.length) throw new PeerError(`truncated ${what}`);
     const length = view.getUint32(at);
     if (at + 4 + length > body.length) throw new PeerError(`truncated ${what}`);
@@ -149,7 +153,15 @@ export class PeerNetwork {
   /** Peer URL -> the head of a fork judged not better than ours (see syncWith). */
   private readonly judged = new Map<string, Hex>();
   private readonly handshakes = new RateLimiter(HANDSHAKES_PER_SECOND, HANDSHAKES_PER_SECOND);
-  readonly counters: NetworkCounters = { rounds: 0, blocksImported: 0, txsImported: 0, votesImported: 0, syncs: 0, reorgs: 0, rejectedFromPeers: 0 };
+  readonly counters: NetworkCounters = {
+    rounds: 0,
+    blocksImported: 0,
+    txsImported: 0,
+    votesImported: 0,
+    syncs: 0,
+    reorgs: 0,
+    rejectedFromPeers: 0,
+  };
 
   constructor(
     private readonly chain: Chain,
@@ -213,14 +225,22 @@ export class PeerNetwork {
     const headers = { ...init.headers, ...envelope };
     let res: Response;
     try {
-      res = await fetch(peer + path, { method, headers, body: init.body ? new Uint8Array(init.body) : undefined, signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS) });
+      res = await fetch(peer + path, {
+        method,
+        headers,
+        body: init.body ? new Uint8Array(init.body) : undefined,
+        signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS),
+      });
     } catch (err) {
       this.peers.unreachable(peer);
       throw new PeerError(`${peer} did not answer: ${(err as Error).message}`);
     }
     this.peers.seen(peer);
     if (res.status === 401) {
-      const answer = await res.clone().json().catch(() => undefined) as { error?: { message?: string } } | undefined;
+      const answer = (await res
+        .clone()
+        .json()
+        .catch(() => undefined)) as { error?: { message?: string } } | undefined;
       this.log(`peer ${peer} refused our signed request: ${answer?.error?.message ?? '401'}`);
     }
     return { res, signature: envelope[ENVELOPE_HEADERS.signature] };
@@ -244,8 +264,10 @@ export class PeerNetwork {
   broadcast(path: string, bytes: Uint8Array, except?: string): void {
     for (const peer of this.peers.active()) {
       if (peer === except) continue;
-      this.request(peer, path, { method: 'POST', body: bytes, headers: { 'content-type': 'application/octet-stream' } })
-        .then((r) => r.body?.cancel(), () => undefined);
+      this.request(peer, path, { method: 'POST', body: bytes, headers: { 'content-type': 'application/octet-stream' } }).then(
+        (r) => r.body?.cancel(),
+        () => undefined,
+      );
     }
   }
 
@@ -292,8 +314,10 @@ export class PeerNetwork {
       await this.ledger.submit(tx);
     } catch (err) {
       if (err instanceof TxError && err.code === TxErrorCode.DUPLICATE) return 'known';
-      if (err instanceof TxError && err.code === TxErrorCode.BAD_SIGNATURE && from) this.penalize(from.node, 5, `sent a badly signed transaction ${tx.hash}`);
-      if (err instanceof TxError && err.code === TxErrorCode.BAD_EVIDENCE && from) this.penalize(from.node, 5, `sent an equivocation report whose evidence proves nothing (${tx.hash})`);
+      if (err instanceof TxError && err.code === TxErrorCode.BAD_SIGNATURE && from)
+        this.penalize(from.node, 5, `sent a badly signed transaction ${tx.hash}`);
+      if (err instanceof TxError && err.code === TxErrorCode.BAD_EVIDENCE && from)
+        this.penalize(from.node, 5, `sent an equivocation report whose evidence proves nothing (${tx.hash})`);
       throw err;
     }
     this.counters.txsImported++;
@@ -305,14 +329,20 @@ export class PeerNetwork {
    * Finality votes from a peer (gossip, or a page it served): kept and counted if signed by a coordinator, passed on
    * if new. Votes signed by no coordinator are the sender's fault. Evidence of equivocation goes to `onConflict`.
    */
-  async receiveVotes(votes: Uint8Array[], from: PeerSender | undefined, relay = true): Promise<{ added: number; known: number; invalid: number }> {
+  async receiveVotes(
+    votes: Uint8Array[],
+    from: PeerSender | undefined,
+    relay = true,
+  ): Promise<{ added: number; known: number; invalid: number }> {
     const intake = await this.chain.addVotes(votes);
-    if (intake.invalid.length > 0 && from) this.penalize(from.node, 5, `sent ${intake.invalid.length} invalid vote(s): ${intake.invalid[0]!.reason}`);
+    if (intake.invalid.length > 0 && from)
+      this.penalize(from.node, 5, `sent ${intake.invalid.length} invalid vote(s): ${intake.invalid[0]!.reason}`);
     for (const c of intake.conflicts) this.onConflict?.(c);
     this.counters.votesImported += intake.added.length;
     if (intake.added.length > 0) this.learnFrom(from);
     // New votes go on, and so does the second vote of a conflict, once: every node then holds the evidence.
-    if (relay) for (const v of [...intake.added, ...intake.conflicts.map((c) => c.b)]) this.broadcast('/api/p2p/vote', encodeVote(v), from?.url);
+    if (relay)
+      for (const v of [...intake.added, ...intake.conflicts.map((c) => c.b)]) this.broadcast('/api/p2p/vote', encodeVote(v), from?.url);
     return { added: intake.added.length, known: intake.known + intake.stale, invalid: intake.invalid.length };
   }
 
@@ -359,8 +389,10 @@ export class PeerNetwork {
       try {
         await this.chain.importBlock(block);
       } catch (err) {
-        if (err instanceof BlockError && err.code === BlockErrorCode.FUTURE_TIMESTAMP) this.futureBlock(block, from ? this.peers.urlOf(from.node) : undefined);
-        else if (err instanceof BlockError && from && !notTheSendersFault(err)) this.penalize(from.node, 10, `sent an invalid block: ${err.message}`);
+        if (err instanceof BlockError && err.code === BlockErrorCode.FUTURE_TIMESTAMP)
+          this.futureBlock(block, from ? this.peers.urlOf(from.node) : undefined);
+        else if (err instanceof BlockError && from && !notTheSendersFault(err))
+          this.penalize(from.node, 10, `sent an invalid block: ${err.message}`);
         throw err;
       }
       this.counters.blocksImported++;
@@ -385,9 +417,13 @@ export class PeerNetwork {
   private futureBlock(block: Block, peer: string | undefined): void {
     const ahead = Number(block.header.timestamp) - this.identity.now();
     if (ahead <= FUTURE_WAIT_MS) {
-      this.log(`block ${block.header.height} from ${peer ?? 'a peer'} is stamped ${Math.round(ahead / 1000)} s ahead of this node's clock; importing it when its time comes`);
+      this.log(
+        `block ${block.header.height} from ${peer ?? 'a peer'} is stamped ${Math.round(ahead / 1000)} s ahead of this node's clock; importing it when its time comes`,
+      );
     } else {
-      this.log(`block ${block.header.height} from ${peer ?? 'a peer'} is stamped ${Math.round(ahead / 1000)} s in the future; refused (check that node's clock)`);
+      this.log(
+        `block ${block.header.height} from ${peer ?? 'a peer'} is stamped ${Math.round(ahead / 1000)} s in the future; refused (check that node's clock)`,
+      );
       if (peer) this.deferred.set(peer, this.identity.now() + DEFER_SYNC_MS);
     }
   }
@@ -422,7 +458,11 @@ export class PeerNetwork {
       try {
         const head = await this.peerHead(peer);
         const { finality } = this.chain;
-        if (head.justifiedHeight > finality.justified.height || head.finalizedHeight > finality.finalized.height || head.hash === this.chain.head.hash && head.justifiedHeight !== finality.justified.height) {
+        if (
+          head.justifiedHeight > finality.justified.height ||
+          head.finalizedHeight > finality.finalized.height ||
+          (head.hash === this.chain.head.hash && head.justifiedHeight !== finality.justified.height)
+        ) {
           await this.syncVotes(peer).catch((err: Error) => this.log(`votes from ${peer}: ${err.message}`));
         }
         if (this.isBetterTip(head, best?.head)) best = { peer, head };
@@ -447,7 +487,14 @@ export class PeerNetwork {
   }
 
   /** Whether `tip` wins Clique's fork choice against `than` (default: our own head). */
-  private isBetterTip(tip: ChainTip, than: ChainTip = { hash: this.chain.head.hash, totalWeight: this.chain.totalWeight, justifiedHeight: this.chain.finality.justified.height }): boolean {
+  private isBetterTip(
+    tip: ChainTip,
+    than: ChainTip = {
+      hash: this.chain.head.hash,
+      totalWeight: this.chain.totalWeight,
+      justifiedHeight: this.chain.finality.justified.height,
+    },
+  ): boolean {
     return tip.hash !== than.hash && preferTip(tip, than) === tip;
   }
 
@@ -480,12 +527,21 @@ export class PeerNetwork {
   private async peerHead(peer: string): Promise<PeerHead> {
     const h = await this.getJson(peer, '/api/chain/head');
     const uint = (v: unknown, digits: number): v is string => typeof v === 'string' && new RegExp(`^[0-9]{1,${digits}}$`).test(v);
-    if (!uint(h.height, 20) || !isHex(h.hash, 32) || !uint(h.totalWeight, 30) || !uint(h.justifiedHeight, 20) || !uint(h.finalizedHeight, 20)) {
+    if (
+      !uint(h.height, 20) ||
+      !isHex(h.hash, 32) ||
+      !uint(h.totalWeight, 30) ||
+      !uint(h.justifiedHeight, 20) ||
+      !uint(h.finalizedHeight, 20)
+    ) {
       throw new PeerError(`${peer} answered /api/chain/head in an unknown shape`);
     }
     return {
-      height: BigInt(h.height), hash: h.hash.toLowerCase() as Hex, totalWeight: BigInt(h.totalWeight),
-      justifiedHeight: BigInt(h.justifiedHeight), finalizedHeight: BigInt(h.finalizedHeight),
+      height: BigInt(h.height),
+      hash: h.hash.toLowerCase() as Hex,
+      totalWeight: BigInt(h.totalWeight),
+      justifiedHeight: BigInt(h.justifiedHeight),
+      finalizedHeight: BigInt(h.finalizedHeight),
     };
   }
 
@@ -504,7 +560,8 @@ export class PeerNetwork {
     if (!res.ok) throw new PeerError(`${peer} answered ${res.status} for blocks from ${from}`);
     const body = await readCapped(res, MAX_BLOCK_PAGE_BYTES, `block page from ${peer}`);
     const node = this.peers.nodeAt(peer);
-    const signed = node !== undefined && verifyResponse(this.identity.domain, signature, body, res.headers.get(RESPONSE_SIGNATURE_HEADER), node);
+    const signed =
+      node !== undefined && verifyResponse(this.identity.domain, signature, body, res.headers.get(RESPONSE_SIGNATURE_HEADER), node);
     const blocks: Block[] = [];
     for (const bytes of readFrames(body, `block page from ${peer}`)) {
       try {
@@ -526,7 +583,8 @@ export class PeerNetwork {
     this.syncing = true;
     try {
       const head = await this.peerHead(peer);
-      if (!this.isBetterTip(head) || (this.judged.get(peer) === head.hash && this.chain.finality.justified.height >= head.justifiedHeight)) return;
+      if (!this.isBetterTip(head) || (this.judged.get(peer) === head.hash && this.chain.finality.justified.height >= head.justifiedHeight))
+        return;
       this.counters.syncs++;
       // The peer's votes first: the fork's justification counts as soon as its blocks are in.
       await this.syncVotes(peer).catch((err: Error) => this.log(`votes from ${peer}: ${err.message}`));
@@ -546,10 +604,13 @@ export class PeerNetwork {
       const final = this.chain.finalizedHeight();
       if (lo < final) {
         // A chain that left ours below a final block is never followed. Which case it is, the peer's own claim says.
-        const why = head.finalizedHeight > lo
-          ? `it reports block ${head.finalizedHeight} final on that chain, so either more than f coordinators equivocated or it is another network started from the same genesis`
-          : `nothing on its side of the fork is final, so it is behind and will follow ours once it has our votes`;
-        this.log(`peer ${peer} (${this.peers.nodeAt(peer)}) is on a chain that left ours at ${lo}, below our final block ${final}: ${why}; not following it`);
+        const why =
+          head.finalizedHeight > lo
+            ? `it reports block ${head.finalizedHeight} final on that chain, so either more than f coordinators equivocated or it is another network started from the same genesis`
+            : `nothing on its side of the fork is final, so it is behind and will follow ours once it has our votes`;
+        this.log(
+          `peer ${peer} (${this.peers.nodeAt(peer)}) is on a chain that left ours at ${lo}, below our final block ${final}: ${why}; not following it`,
+        );
         this.deferred.set(peer, this.identity.now() + DEFER_SYNC_MS);
         return;
       }
@@ -567,7 +628,9 @@ export class PeerNetwork {
         }
         const tip = await this.chain.forkTip(forkPoint, forkBlocks);
         if (!tip || !this.isBetterTip(tip)) {
-          this.log(`peer ${peer} offered a fork from ${forkPoint} (claimed weight ${head.totalWeight}, justified ${head.justifiedHeight}) that is ${tip ? `not better than ours (weight ${tip.totalWeight}, justified ${tip.justifiedHeight})` : 'not a valid chain of sealed blocks'}; staying`);
+          this.log(
+            `peer ${peer} offered a fork from ${forkPoint} (claimed weight ${head.totalWeight}, justified ${head.justifiedHeight}) that is ${tip ? `not better than ours (weight ${tip.totalWeight}, justified ${tip.justifiedHeight})` : 'not a valid chain of sealed blocks'}; staying`,
+          );
           // Not fetched again while the peer's head stays this one (a fork that grows or gains votes is judged anew).
           this.judged.set(peer, head.hash);
           return;
@@ -575,7 +638,8 @@ export class PeerNetwork {
       }
       // The next page downloads while the current one is verified and committed. A fork's blocks are applied
       // together with the rollback, so nothing sealed here in between can split them.
-      const firstPage = forkPoint !== undefined ? Promise.resolve({ blocks: forkBlocks, signed: forkSigned }) : this.fetchBlocks(peer, lo + 1n);
+      const firstPage =
+        forkPoint !== undefined ? Promise.resolve({ blocks: forkBlocks, signed: forkSigned }) : this.fetchBlocks(peer, lo + 1n);
       let next: Promise<BlockPage> | undefined = firstPage;
       while (next) {
         const { blocks, signed }: BlockPage = await next;
@@ -606,10 +670,13 @@ export class PeerNetwork {
   /** Why a synced page was refused decides whether the peer is at fault (see notTheSendersFault). */
   private refusedFromSync(peer: string, err: BlockError, blocks: Block[], signed: boolean): void {
     if (err.code === BlockErrorCode.FUTURE_TIMESTAMP) {
-      const block = blocks.find((b) => b.header.height === err.height) ?? blocks.find((b) => BigInt(this.identity.now()) < b.header.timestamp);
+      const block =
+        blocks.find((b) => b.header.height === err.height) ?? blocks.find((b) => BigInt(this.identity.now()) < b.header.timestamp);
       if (block) this.futureBlock(block, peer);
     } else if (err.code === BlockErrorCode.BELOW_FINALITY) {
-      this.log(`peer ${peer} (${this.peers.nodeAt(peer)}) is on another fork that conflicts with our final blocks (${err.message}); not following it`);
+      this.log(
+        `peer ${peer} (${this.peers.nodeAt(peer)}) is on another fork that conflicts with our final blocks (${err.message}); not following it`,
+      );
       this.deferred.set(peer, this.identity.now() + DEFER_SYNC_MS);
     } else if (!notTheSendersFault(err)) {
       if (signed) this.penalizeAt(peer, 25, `served an invalid block: ${err.message}`);

@@ -28,10 +28,17 @@ const receiver = wallet(320);
 describe('a partitioned network', () => {
   const root = mkdtempSync(join(tmpdir(), 'ailo-part-'));
   const genesisPath = join(root, 'genesis.json');
-  const genesisText = formatGenesis(genesisFor({
-    name: 'ailo-partition', chainId: CHAIN_ID, coordinators: coordinators.map((c) => c.address),
-    alloc: new Map(senderKeys.map((k) => [wallet(k).address, 100n * ALC])), blockPeriodMs: 150, outOfTurnDelayMs: 150, timestamp: 1_700_000_000_000n,
-  }));
+  const genesisText = formatGenesis(
+    genesisFor({
+      name: 'ailo-partition',
+      chainId: CHAIN_ID,
+      coordinators: coordinators.map((c) => c.address),
+      alloc: new Map(senderKeys.map((k) => [wallet(k).address, 100n * ALC])),
+      blockPeriodMs: 150,
+      outOfTurnDelayMs: 150,
+      timestamp: 1_700_000_000_000n,
+    }),
+  );
   writeFileSync(genesisPath, genesisText);
   const network = networkOfGenesis(genesisText);
   coordinators.forEach((c, i) => writeFileSync(join(root, `c${i}.key`), toHex(c.key)));
@@ -50,9 +57,22 @@ describe('a partitioned network', () => {
     for (let i = 0; i < names.length; i++) proxies.push(await PartitionProxy.start());
     const nodes: NodeProcess[] = [];
     for (let i = 0; i < names.length; i++) {
-      const peers = proxies.filter((_, j) => j !== i).map((p) => p.url).join(',');
+      const peers = proxies
+        .filter((_, j) => j !== i)
+        .map((p) => p.url)
+        .join(',');
       const node = await spawnNode([
-        '--data', join(root, names[i]!), '--port', '0', '--genesis', genesisPath, '--no-federation', '--public-url', proxies[i]!.url, '--peers', peers,
+        '--data',
+        join(root, names[i]!),
+        '--port',
+        '0',
+        '--genesis',
+        genesisPath,
+        '--no-federation',
+        '--public-url',
+        proxies[i]!.url,
+        '--peers',
+        peers,
         ...(i < 4 ? ['--coordinator-key', join(root, `c${i}.key`)] : []),
       ]);
       proxies[i]!.target = node.url;
@@ -64,15 +84,25 @@ describe('a partitioned network', () => {
       const lines = [];
       for (let i = 0; i < urls.length; i++) {
         const h = (await get(`${urls[i]}/api/chain/head`)).json;
-        const st = await Promise.all([majority.json.hash, minority.json.hash].map((x) => tx(urls[i]!, x).then((t) => t.status ?? t.error?.code)));
-        lines.push(`${names[i]} head ${h.height} ${h.hash} w${h.totalWeight} final ${h.finalizedHeight} txs ${st.join(',')} pending ${(await get(`${urls[i]}/api/status`)).json.pendingTransactions}\n${nodes[i]!.output().split('\n').slice(-8).join('\n')}`);
+        const st = await Promise.all(
+          [majority.json.hash, minority.json.hash].map((x) => tx(urls[i]!, x).then((t) => t.status ?? t.error?.code)),
+        );
+        lines.push(
+          `${names[i]} head ${h.height} ${h.hash} w${h.totalWeight} final ${h.finalizedHeight} txs ${st.join(',')} pending ${(await get(`${urls[i]}/api/status`)).json.pendingTransactions}\n${nodes[i]!.output().split('\n').slice(-8).join('\n')}`,
+        );
       }
       return lines.join('\n');
     };
 
     // Split: {c0, c1, c2} | {c3, follower}.
-    const sides = [[0, 1, 2], [3, 4]];
-    for (const [a, b] of [[0, 1], [1, 0]] as const) {
+    const sides = [
+      [0, 1, 2],
+      [3, 4],
+    ];
+    for (const [a, b] of [
+      [0, 1],
+      [1, 0],
+    ] as const) {
       for (const i of sides[a]!) for (const j of sides[b]!) proxies[i]!.blocked.add(proxies[j]!.url);
     }
     let majority = { json: { hash: '' } } as { status: number; json: { hash: string } };
@@ -81,16 +111,31 @@ describe('a partitioned network', () => {
     minority = await post(`${urls[3]}/api/ledger/transfer`, await signedTransfer(senderKeys[1]!, receiver.address, 7n, 0n, network));
     expect([majority.status, minority.status]).toEqual([202, 202]);
     // The majority side seals its transfer and more; the minority side seals its own (c3 alone, out of turn).
-    await waitFor('the minority transfer sealed on its side', async () => ((await tx(urls[3]!, minority.json.hash)).status === 'confirmed' ? true : undefined), 30_000);
+    await waitFor(
+      'the minority transfer sealed on its side',
+      async () => ((await tx(urls[3]!, minority.json.hash)).status === 'confirmed' ? true : undefined),
+      30_000,
+    );
     for (let n = 1n; n <= 3n; n++) {
-      const r = await post(`${urls[Number(n % 3n)]}/api/ledger/transfer`, await signedTransfer(senderKeys[0]!, receiver.address, 1n, n, network));
+      const r = await post(
+        `${urls[Number(n % 3n)]}/api/ledger/transfer`,
+        await signedTransfer(senderKeys[0]!, receiver.address, 1n, n, network),
+      );
       expect(r.status, JSON.stringify(r.json)).toBe(202);
-      await waitFor(`majority transfer ${n}`, async () => ((await tx(urls[0]!, r.json.hash)).status === 'confirmed' ? true : undefined), 30_000);
+      await waitFor(
+        `majority transfer ${n}`,
+        async () => ((await tx(urls[0]!, r.json.hash)).status === 'confirmed' ? true : undefined),
+        30_000,
+      );
     }
-    const finalOnMajority = await waitFor('the majority transfer to be final', async () => {
-      const t = await tx(urls[0]!, majority.json.hash);
-      return t.status === 'confirmed' && t.final ? t : undefined;
-    }, 30_000).catch(async (e: Error) => {
+    const finalOnMajority = await waitFor(
+      'the majority transfer to be final',
+      async () => {
+        const t = await tx(urls[0]!, majority.json.hash);
+        return t.status === 'confirmed' && t.final ? t : undefined;
+      },
+      30_000,
+    ).catch(async (e: Error) => {
       throw new Error(`${e.message}\n${await diagnose()}`);
     });
     const minorityHead = (await get(`${urls[3]}/api/chain/head`)).json;
@@ -99,16 +144,25 @@ describe('a partitioned network', () => {
 
     // Heal: everyone converges on the heavier chain; the minority's transfer is re-sealed there, the final one kept.
     for (const p of proxies) p.blocked.clear();
-    await waitFor('both transfers confirmed on every node', async () => {
-      for (const url of urls) for (const h of [majority.json.hash, minority.json.hash]) if ((await tx(url, h)).status !== 'confirmed') return undefined;
-      return true;
-    }, 90_000).catch(async (err: Error) => {
+    await waitFor(
+      'both transfers confirmed on every node',
+      async () => {
+        for (const url of urls)
+          for (const h of [majority.json.hash, minority.json.hash]) if ((await tx(url, h)).status !== 'confirmed') return undefined;
+        return true;
+      },
+      90_000,
+    ).catch(async (err: Error) => {
       throw new Error(`${err.message}\n${await diagnose()}`);
     });
-    await waitFor('one head everywhere', async () => {
-      const heads = await Promise.all(urls.map((u) => get(`${u}/api/chain/head`).then((r) => r.json.hash as string)));
-      return heads.every((h) => h === heads[0]) ? heads[0] : undefined;
-    }, 60_000);
+    await waitFor(
+      'one head everywhere',
+      async () => {
+        const heads = await Promise.all(urls.map((u) => get(`${u}/api/chain/head`).then((r) => r.json.hash as string)));
+        return heads.every((h) => h === heads[0]) ? heads[0] : undefined;
+      },
+      60_000,
+    );
     for (const url of urls) {
       const t = await tx(url, majority.json.hash);
       expect(t.height, url).toBe(finalOnMajority.height);

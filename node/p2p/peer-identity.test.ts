@@ -12,21 +12,46 @@ import { wallet } from '../../chain/test/fixtures.js';
 import { signTx } from '../../chain/tx/sign.js';
 import type { AiloNode } from '../node.js';
 import {
-  alice, bob, coordinator, get, gossipTo, post, signedTransfer, startTestNode, testNet, testPeer, waitFor, type TestNet,
+  alice,
+  bob,
+  coordinator,
+  get,
+  gossipTo,
+  post,
+  signedTransfer,
+  startTestNode,
+  testNet,
+  testPeer,
+  waitFor,
+  type TestNet,
 } from '../test/harness.js';
 import { ENVELOPE_HEADERS, NodeIdentity, RESPONSE_SIGNATURE_HEADER } from './envelope.js';
 import { randomPrivateKey } from '../../protocol/signature.js';
 
 /** A coordinator and a follower that lists it in --peers, once the follower has proven the coordinator's id. */
-async function pair(net: TestNet, coordinatorOptions: Parameters<typeof startTestNode>[2] = {}, followerLog?: (line: string) => void): Promise<{ c: AiloNode; f: AiloNode }> {
+async function pair(
+  net: TestNet,
+  coordinatorOptions: Parameters<typeof startTestNode>[2] = {},
+  followerLog?: (line: string) => void,
+): Promise<{ c: AiloNode; f: AiloNode }> {
   const c = await startTestNode(net, join(net.root, 'c'), coordinatorOptions);
-  const f = await startTestNode(net, join(net.root, 'f'), { coordinatorKeyFile: undefined, peers: [c.url], log: followerLog ?? (() => {}) });
-  await waitFor('the follower to prove its coordinator', async () => (f.network.peers.urlOf(coordinator.address) === c.url ? true : undefined));
+  const f = await startTestNode(net, join(net.root, 'f'), {
+    coordinatorKeyFile: undefined,
+    peers: [c.url],
+    log: followerLog ?? (() => {}),
+  });
+  await waitFor('the follower to prove its coordinator', async () =>
+    f.network.peers.urlOf(coordinator.address) === c.url ? true : undefined,
+  );
   return { c, f };
 }
 
 const confirmedOn = (node: AiloNode, hash: string, deadlineMs = 20_000): Promise<true> =>
-  waitFor(`${hash} confirmed on ${node.url}`, async () => ((await get(`${node.url}/api/ledger/tx/${hash}`)).json.status === 'confirmed' ? true : undefined), deadlineMs);
+  waitFor(
+    `${hash} confirmed on ${node.url}`,
+    async () => ((await get(`${node.url}/api/ledger/tx/${hash}`)).json.status === 'confirmed' ? true : undefined),
+    deadlineMs,
+  );
 
 /** Resolves once `node` has finished `n` more sync rounds (each would dial any queued candidate). */
 async function rounds(node: AiloNode, n: number): Promise<void> {
@@ -59,7 +84,10 @@ async function recorders(n: number): Promise<{ urls: string[]; received: string[
  * A peer that proves its id in the handshake and offers a heavier chain whose first page holds a malformed block,
  * signing its answers or not.
  */
-async function badPagePeer(domain: () => NodeIdentity['domain'], signPages: boolean): Promise<{ url: string; id: () => string; close: () => Promise<void> }> {
+async function badPagePeer(
+  domain: () => NodeIdentity['domain'],
+  signPages: boolean,
+): Promise<{ url: string; id: () => string; close: () => Promise<void> }> {
   let identity: NodeIdentity | undefined;
   const server = createServer((req, res) => {
     const me = identity!;
@@ -67,7 +95,14 @@ async function badPagePeer(domain: () => NodeIdentity['domain'], signPages: bool
     const url = new URL(req.url!, me.url);
     if (url.pathname === '/api/p2p/hello') return json(me.hello(url.searchParams.get('nonce') as NodeIdentity['domain']));
     // The signing peer offers the heavier tip, so it is the one synced from once known.
-    if (url.pathname === '/api/chain/head') return json({ height: '5', hash: `0x${(signPages ? 'cd' : 'ce').repeat(32)}`, totalWeight: signPages ? '200' : '100', justifiedHeight: '0', finalizedHeight: '0' });
+    if (url.pathname === '/api/chain/head')
+      return json({
+        height: '5',
+        hash: `0x${(signPages ? 'cd' : 'ce').repeat(32)}`,
+        totalWeight: signPages ? '200' : '100',
+        justifiedHeight: '0',
+        finalizedHeight: '0',
+      });
     if (url.pathname === '/api/chain/hashes') return json({ head: '5', hashes: [domain()] });
     if (url.pathname === '/api/chain/blocks') {
       const page = Buffer.from([0, 0, 0, 3, 1, 2, 3]);
@@ -102,7 +137,12 @@ describe('peer identity', () => {
     for (let i = 0; i < 10; i++) {
       const bytes = Uint8Array.of(1, 2, 3, i);
       // A real envelope for other bytes, with the node and URL headers swapped for the coordinator's.
-      const forged = { ...forger.sign('POST', f.url, '/api/p2p/block', Uint8Array.of(0)), [ENVELOPE_HEADERS.node]: coordinator.address, [ENVELOPE_HEADERS.url]: c.url, 'x-ailo-peer': c.url };
+      const forged = {
+        ...forger.sign('POST', f.url, '/api/p2p/block', Uint8Array.of(0)),
+        [ENVELOPE_HEADERS.node]: coordinator.address,
+        [ENVELOPE_HEADERS.url]: c.url,
+        'x-ailo-peer': c.url,
+      };
       const r = await gossipTo(f, '/api/p2p/block', bytes, undefined, forged);
       expect([r.status, r.json.error?.code]).toEqual([400, 'BLOCK_MALFORMED']);
     }
@@ -124,7 +164,11 @@ describe('peer identity', () => {
     const known = signTx({ type: 'transfer', from: alice.address, to: bob.address, amount: 1n, nonce: 0n }, alice.key, net.network);
     expect((await post(`${f.url}/api/ledger/transfer`, await signedTransfer(102, bob.address, 1n, 0n, net.network))).status).toBe(202);
     const outsider = wallet(667);
-    const orphan = sealBlock({ ...f.chain.head.header, height: 5n, parentHash: `0x${'ab'.repeat(32)}`, proposer: outsider.address }, [], outsider.key);
+    const orphan = sealBlock(
+      { ...f.chain.head.header, height: 5n, parentHash: `0x${'ab'.repeat(32)}`, proposer: outsider.address },
+      [],
+      outsider.key,
+    );
 
     // Validly signed gossip that teaches nothing (junk, a known transfer, a block off an unknown parent) from 40 ids.
     for (const url of made.urls) {
@@ -146,7 +190,11 @@ describe('peer identity', () => {
     // a handshake: the recorders get nothing but handshakes (which they fail), at most 2 a second (burst 2).
     const started = Date.now();
     for (let i = 0; i < made.urls.length; i++) {
-      const tx = signTx({ type: 'transfer', from: alice.address, to: bob.address, amount: 1n, nonce: BigInt(i + 1) }, alice.key, net.network);
+      const tx = signTx(
+        { type: 'transfer', from: alice.address, to: bob.address, amount: 1n, nonce: BigInt(i + 1) },
+        alice.key,
+        net.network,
+      );
       expect((await gossipTo(f, '/api/p2p/tx', tx.bytes, testPeer(f, made.urls[i]!))).json.result).toBe('accepted');
     }
     await waitFor('the queued candidates to be tried', async () => (f.network.peers.candidateCount === 0 ? true : undefined));
@@ -166,7 +214,11 @@ describe('peer identity', () => {
     const peer = testPeer(f, 'http://127.0.0.70:9');
     const tx = signTx({ type: 'transfer', from: alice.address, to: bob.address, amount: 1n, nonce: 0n }, alice.key, net.network).bytes;
     const headers = { 'content-type': 'application/octet-stream', ...peer.sign('POST', f.url, '/api/p2p/tx', tx) };
-    const send = () => fetch(`${f.url}/api/p2p/tx`, { method: 'POST', headers, body: new Uint8Array(tx) }).then(async (r) => ({ status: r.status, json: (await r.json()) as any }));
+    const send = () =>
+      fetch(`${f.url}/api/p2p/tx`, { method: 'POST', headers, body: new Uint8Array(tx) }).then(async (r) => ({
+        status: r.status,
+        json: (await r.json()) as any,
+      }));
     expect((await send()).status).toBe(202);
     const replay = await send();
     expect([replay.status, replay.json.error.code]).toEqual([401, 'PEER_REPLAYED']);
@@ -187,7 +239,9 @@ describe('peer identity', () => {
     await confirmedOn(c, sent.json.hash);
     const block = (await get(`${c.url}/api/ledger/tx/${sent.json.hash}`)).json;
     // The follower refuses the block for now (it is 35 s ahead; 15 s is the limit), then imports it about 20 s later.
-    await waitFor('the follower to wait for the early block', async () => (lines.some((l) => /ahead of this node's clock/.test(l)) ? true : undefined));
+    await waitFor('the follower to wait for the early block', async () =>
+      lines.some((l) => /ahead of this node's clock/.test(l)) ? true : undefined,
+    );
     expect(f.chain.height).toBe(0n);
     await confirmedOn(f, sent.json.hash, 45_000);
     expect((await get(`${f.url}/api/ledger/tx/${sent.json.hash}`)).json.blockHash).toBe(block.blockHash);
@@ -215,7 +269,11 @@ describe('peer identity', () => {
     }
     expect(y.chain.height).toBeGreaterThan(f.chain.height);
     f.network.peers.addConfigured(y.url);
-    await waitFor('the follower to see the fork below its finality', async () => (lines.some((l) => /a chain that left ours at 0, below our final block \d+: it reports block \d+ final on that chain/.test(l)) ? true : undefined));
+    await waitFor('the follower to see the fork below its finality', async () =>
+      lines.some((l) => /a chain that left ours at 0, below our final block \d+: it reports block \d+ final on that chain/.test(l))
+        ? true
+        : undefined,
+    );
     await rounds(f, 3);
     expect(f.network.counters.rejectedFromPeers).toBe(0);
     expect(f.network.peers.isBanned(coordinator.address)).toBe(false);
@@ -232,15 +290,23 @@ describe('peer identity', () => {
     const signed = await badPagePeer(domain, true);
     cleanups.push(unsigned.close, signed.close);
     const lines: string[] = [];
-    const f = await startTestNode(net, join(net.root, 'f'), { coordinatorKeyFile: undefined, peers: [unsigned.url], log: (l) => lines.push(l) });
+    const f = await startTestNode(net, join(net.root, 'f'), {
+      coordinatorKeyFile: undefined,
+      peers: [unsigned.url],
+      log: (l) => lines.push(l),
+    });
     nodes.unshift(f);
-    await waitFor('an unsigned bad page', async () => (lines.some((l) => /unsigned page with a malformed block/.test(l)) ? true : undefined));
+    await waitFor('an unsigned bad page', async () =>
+      lines.some((l) => /unsigned page with a malformed block/.test(l)) ? true : undefined,
+    );
     await rounds(f, 3);
     expect(f.network.counters.rejectedFromPeers).toBe(0);
     expect(f.network.peers.isBanned(unsigned.id() as typeof coordinator.address)).toBe(false);
 
     f.network.peers.addConfigured(signed.url);
-    await waitFor('the signer of bad pages to be banned', async () => (f.network.peers.isBanned(signed.id() as typeof coordinator.address) ? true : undefined));
+    await waitFor('the signer of bad pages to be banned', async () =>
+      f.network.peers.isBanned(signed.id() as typeof coordinator.address) ? true : undefined,
+    );
     expect(f.network.peers.isBanned(unsigned.id() as typeof coordinator.address)).toBe(false);
   }, 60_000);
 });

@@ -81,7 +81,8 @@ export class PeerSet {
   /** Queues a learned URL for a handshake; false when it is known already, malformed, or the queue is full. */
   propose(raw: string): boolean {
     const url = originOf(raw);
-    if (!url || url === this.self || this.peers.has(url) || this.candidates.has(url) || this.candidates.size >= MAX_CANDIDATES) return false;
+    if (!url || url === this.self || this.peers.has(url) || this.candidates.has(url) || this.candidates.size >= MAX_CANDIDATES)
+      return false;
     this.candidates.add(url);
     return true;
   }

@@ -2,7 +2,11 @@
 export class RateLimiter {
   private readonly buckets = new Map<string, { tokens: number; at: number }>();
 
-  constructor(private readonly perSecond: number, private readonly burst: number, private readonly now: () => number = Date.now) {}
+  constructor(
+    private readonly perSecond: number,
+    private readonly burst: number,
+    private readonly now: () => number = Date.now,
+  ) {}
 
   /** Takes one token for `key`; false when its bucket is empty. */
   take(key: string): boolean {

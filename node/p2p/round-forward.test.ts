@@ -40,10 +40,11 @@ async function impostor(realCoordinator: () => string): Promise<{ url: string; r
   return {
     url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
     received,
-    close: () => new Promise<void>((resolve) => {
-      server.closeAllConnections();
-      server.close(() => resolve());
-    }),
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.closeAllConnections();
+        server.close(() => resolve());
+      }),
   };
 }
 
@@ -60,7 +61,15 @@ describe('training rounds through a follower', () => {
     net = testNet(50);
     cache = mkdtempSync(join(tmpdir(), 'ailo-fwd-'));
     coordinator = await startTestNode(net, join(net.root, 'c'), { federation: FED });
-    follower = await AiloNode.start({ data: join(net.root, 'f'), host: '127.0.0.1', port: 0, genesisFile: net.genesisPath, peers: [coordinator.url], federation: {}, log: () => {} });
+    follower = await AiloNode.start({
+      data: join(net.root, 'f'),
+      host: '127.0.0.1',
+      port: 0,
+      genesisFile: net.genesisPath,
+      peers: [coordinator.url],
+      federation: {},
+      log: () => {},
+    });
   }, 60_000);
   afterAll(async () => {
     await follower?.stop();
@@ -73,12 +82,24 @@ describe('training rounds through a follower', () => {
     const round = await get(`${follower.url}/api/round`);
     expect(round.status).toBe(200);
     expect(round.json.roundSize).toBe(2);
-    const m = new Miner({ wallet: toChecksumAddress(miner.address), signTaskRequest: taskRequestSigner(miner.key, follower.url), nodeUrl: follower.url, provider: 'cpu', power: 100, cacheDir: cache, maxTasks: 1 });
+    const m = new Miner({
+      wallet: toChecksumAddress(miner.address),
+      signTaskRequest: taskRequestSigner(miner.key, follower.url),
+      nodeUrl: follower.url,
+      provider: 'cpu',
+      power: 100,
+      cacheDir: cache,
+      maxTasks: 1,
+    });
     const summary = await m.run();
     expect(summary.accepted).toHaveLength(1);
     const contribution = summary.accepted[0]!.contribution;
     for (const node of [follower, coordinator]) {
-      await waitFor(`contribution on ${node.url}`, async () => ((await get(`${node.url}/api/ledger/tx/${contribution}`)).json.status === 'confirmed' ? true : undefined), 30_000);
+      await waitFor(
+        `contribution on ${node.url}`,
+        async () => ((await get(`${node.url}/api/ledger/tx/${contribution}`)).json.status === 'confirmed' ? true : undefined),
+        30_000,
+      );
     }
     expect(BigInt((await get(`${follower.url}/api/ledger/account/${miner.address}`)).json.balance)).toBe(summary.accepted[0]!.reward);
 
@@ -96,9 +117,16 @@ describe('training rounds through a follower', () => {
     expect([used.status, ((await used.json()) as any).error.code]).toEqual([409, 'TASK_USED']);
   }, 120_000);
 
-  it('passes the signed task request through intact, and the round coordinator\'s refusals back by name', async () => {
-    const forwarded = async (body: unknown, to = follower): Promise<{ status: number; code?: string; message?: string; via: string | null }> => {
-      const res = await fetch(`${to.url}/api/task`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+  it("passes the signed task request through intact, and the round coordinator's refusals back by name", async () => {
+    const forwarded = async (
+      body: unknown,
+      to = follower,
+    ): Promise<{ status: number; code?: string; message?: string; via: string | null }> => {
+      const res = await fetch(`${to.url}/api/task`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify(body),
+      });
       const json = (await res.json()) as any;
       return { status: res.status, code: json.error?.code, message: json.error?.message, via: res.headers.get('x-ailo-forwarded-to') };
     };
@@ -122,12 +150,24 @@ describe('training rounds through a follower', () => {
     expect((await forwarded(signed, coordinator)).code).toBe('REPLAYED_TASK_REQUEST');
   }, 60_000);
 
-  it('forwards only to the peer that proved the round coordinator\'s id, never to one that merely claims it', async () => {
+  it("forwards only to the peer that proved the round coordinator's id, never to one that merely claims it", async () => {
     const fake = await impostor(() => coordinator.url);
     // The impostor is named first, so a lookup by /api/status answers would pick it.
-    const duped = await AiloNode.start({ data: join(net.root, 'f2'), host: '127.0.0.1', port: 0, genesisFile: net.genesisPath, peers: [fake.url, coordinator.url], federation: {}, log: () => {} });
+    const duped = await AiloNode.start({
+      data: join(net.root, 'f2'),
+      host: '127.0.0.1',
+      port: 0,
+      genesisFile: net.genesisPath,
+      peers: [fake.url, coordinator.url],
+      federation: {},
+      log: () => {},
+    });
     try {
-      const res = await fetch(`${duped.url}/api/task`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(signTaskRequest(wallet(406).key, net.network)) });
+      const res = await fetch(`${duped.url}/api/task`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify(signTaskRequest(wallet(406).key, net.network)),
+      });
       expect([res.status, res.headers.get('x-ailo-forwarded-to')]).toEqual([201, coordinator.url]);
       expect(duped.network.peers.nodeAt(fake.url)).toBeUndefined();
       expect(duped.network.peers.urlOf(coordinatorWallet.address)).toBe(coordinator.url);

@@ -18,7 +18,10 @@ const FORWARD_TIMEOUT_MS = 120_000;
 const FORWARDED_HEADERS = ['content-type', 'content-length', 'etag', 'cache-control', 'content-range', 'accept-ranges', 'retry-after'];
 
 export class RoundForwarder {
-  constructor(private readonly roundCoordinator: Address, private readonly network: () => PeerNetwork) {}
+  constructor(
+    private readonly roundCoordinator: Address,
+    private readonly network: () => PeerNetwork,
+  ) {}
 
   /** The URL where the round coordinator proved its id in a handshake, if it is an active peer now. */
   private async coordinatorUrl(): Promise<string> {
@@ -28,14 +31,24 @@ export class RoundForwarder {
       url = this.network().peers.urlOf(this.roundCoordinator);
     }
     if (url) return url;
-    throw new ApiError(503, 'NO_ROUND_COORDINATOR', `training rounds run on coordinator ${this.roundCoordinator}, which none of this node's peers has proven to be right now; retry later or ask it directly`, { 'Retry-After': '5' });
+    throw new ApiError(
+      503,
+      'NO_ROUND_COORDINATOR',
+      `training rounds run on coordinator ${this.roundCoordinator}, which none of this node's peers has proven to be right now; retry later or ask it directly`,
+      { 'Retry-After': '5' },
+    );
   }
 
   async forward(ctx: Context): Promise<void> {
     const target = await this.coordinatorUrl();
-    const body = ctx.method === 'GET' || ctx.method === 'HEAD' || ctx.method === 'DELETE'
-      ? undefined
-      : await readRawBody(ctx, { limit: MAX_FORWARD_BYTES, type: /^application\/(json|octet-stream|vnd\.ailo\.update)\b/i, typeName: 'application/json or application/octet-stream' });
+    const body =
+      ctx.method === 'GET' || ctx.method === 'HEAD' || ctx.method === 'DELETE'
+        ? undefined
+        : await readRawBody(ctx, {
+            limit: MAX_FORWARD_BYTES,
+            type: /^application\/(json|octet-stream|vnd\.ailo\.update)\b/i,
+            typeName: 'application/json or application/octet-stream',
+          });
     const headers: Record<string, string> = {};
     for (const h of ['content-type', 'range', 'if-none-match']) {
       const v = ctx.get(h);
@@ -43,9 +56,18 @@ export class RoundForwarder {
     }
     let res: Response;
     try {
-      res = await fetch(target + ctx.url, { method: ctx.method, headers, body: body ? new Uint8Array(body) : undefined, signal: AbortSignal.timeout(FORWARD_TIMEOUT_MS) });
+      res = await fetch(target + ctx.url, {
+        method: ctx.method,
+        headers,
+        body: body ? new Uint8Array(body) : undefined,
+        signal: AbortSignal.timeout(FORWARD_TIMEOUT_MS),
+      });
     } catch (err) {
-      throw new ApiError(502, 'ROUND_COORDINATOR_UNREACHABLE', `could not reach the round coordinator at ${target}: ${(err as Error).message}`);
+      throw new ApiError(
+        502,
+        'ROUND_COORDINATOR_UNREACHABLE',
+        `could not reach the round coordinator at ${target}: ${(err as Error).message}`,
+      );
     }
     ctx.status = res.status;
     for (const h of FORWARDED_HEADERS) {

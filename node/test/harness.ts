@@ -42,8 +42,12 @@ export function networkOfGenesis(genesisText: string): NetworkDomain {
 export function testNet(periodMs = 50, o: { extraAlloc?: [Address, bigint][] } = {}): TestNet {
   const root = mkdtempSync(join(tmpdir(), 'ailo-node-'));
   const genesis = genesisFor({
-    name: 'ailo-test', chainId: CHAIN_ID, coordinators: [coordinator.address],
-    alloc: new Map([[alice.address, 1000n * ALC], [coordinator.address, 10n * ALC], ...(o.extraAlloc ?? [])]), blockPeriodMs: periodMs, outOfTurnDelayMs: periodMs,
+    name: 'ailo-test',
+    chainId: CHAIN_ID,
+    coordinators: [coordinator.address],
+    alloc: new Map([[alice.address, 1000n * ALC], [coordinator.address, 10n * ALC], ...(o.extraAlloc ?? [])]),
+    blockPeriodMs: periodMs,
+    outOfTurnDelayMs: periodMs,
     timestamp: 1_700_000_000_000n,
   });
   const genesisPath = join(root, 'genesis.json');
@@ -51,11 +55,25 @@ export function testNet(periodMs = 50, o: { extraAlloc?: [Address, bigint][] } =
   writeFileSync(genesisPath, genesisText);
   const keyPath = join(root, 'coordinator.key');
   writeFileSync(keyPath, toHex(coordinator.key));
-  return { root, genesisPath, keyPath, network: networkOfGenesis(genesisText), remove: () => rmSync(root, { recursive: true, force: true }) };
+  return {
+    root,
+    genesisPath,
+    keyPath,
+    network: networkOfGenesis(genesisText),
+    remove: () => rmSync(root, { recursive: true, force: true }),
+  };
 }
 
 export async function startTestNode(net: TestNet, data = join(net.root, 'data'), extra: Partial<NodeOptions> = {}): Promise<AiloNode> {
-  return AiloNode.start({ data, host: '127.0.0.1', port: 0, genesisFile: net.genesisPath, coordinatorKeyFile: net.keyPath, log: () => {}, ...extra });
+  return AiloNode.start({
+    data,
+    host: '127.0.0.1',
+    port: 0,
+    genesisFile: net.genesisPath,
+    coordinatorKeyFile: net.keyPath,
+    log: () => {},
+    ...extra,
+  });
 }
 
 /** The wire's transfer body, with the network fields optional: tests also send bodies that leave them out. */
@@ -65,17 +83,32 @@ export type TransferBody = Omit<WireTransferBody, 'chainId' | 'genesisHash'> & P
  * Signs a transfer the way a wallet does (ethers' signTypedData over the EIP-712 domain and Transfer type), and names
  * the network it signed for in the body as the wallet UI does.
  */
-export async function signedTransfer(fromKeyNumber: number, to: Address, amount: bigint, nonce: bigint, network: NetworkDomain): Promise<TransferBody> {
+export async function signedTransfer(
+  fromKeyNumber: number,
+  to: Address,
+  amount: bigint,
+  nonce: bigint,
+  network: NetworkDomain,
+): Promise<TransferBody> {
   const w = new Wallet(toHex(testKey(fromKeyNumber)));
   const message = { from: w.address, to, amount, nonce };
   const signature = await w.signTypedData(eip712Domain(network), { Transfer: [...EIP712_TYPES.Transfer] }, message);
   return {
-    from: w.address, to, amount: amount.toString(), nonce: nonce.toString(), signature,
-    chainId: network.chainId.toString(), genesisHash: network.genesisHash,
+    from: w.address,
+    to,
+    amount: amount.toString(),
+    nonce: nonce.toString(),
+    signature,
+    chainId: network.chainId.toString(),
+    genesisHash: network.genesisHash,
   };
 }
 
-export async function post(url: string, body: unknown, headers: Record<string, string> = { 'content-type': 'application/json' }): Promise<{ status: number; json: any }> {
+export async function post(
+  url: string,
+  body: unknown,
+  headers: Record<string, string> = { 'content-type': 'application/json' },
+): Promise<{ status: number; json: any }> {
   const res = await fetch(url, { method: 'POST', headers, body: typeof body === 'string' ? body : JSON.stringify(body) });
   return { status: res.status, json: await res.json() };
 }
@@ -115,7 +148,13 @@ export function testPeer(node: AiloNode, url: string, key: Uint8Array = randomPr
 }
 
 /** POSTs gossip to `node` signed by `as` (or unsigned when `as` is undefined), with any extra headers. */
-export async function gossipTo(node: AiloNode, path: string, body: Uint8Array, as: NodeIdentity | undefined, extra: Record<string, string> = {}): Promise<{ status: number; json: any }> {
+export async function gossipTo(
+  node: AiloNode,
+  path: string,
+  body: Uint8Array,
+  as: NodeIdentity | undefined,
+  extra: Record<string, string> = {},
+): Promise<{ status: number; json: any }> {
   const headers = { 'content-type': 'application/octet-stream', ...extra, ...(as ? as.sign('POST', node.url, path, body) : {}) };
   const res = await fetch(node.url + path, { method: 'POST', headers, body: new Uint8Array(body) });
   return { status: res.status, json: await res.json() };

@@ -27,16 +27,29 @@ export async function publishOneTensorVersion(node: AiloNode, tensor: string, de
   const weights: Weights = new Map(fed.store.weights(parent));
   const values = weights.get(tensor);
   if (!values) throw new Error(`the model has no tensor ${tensor}`);
-  weights.set(tensor, values.map((v) => v + delta));
+  weights.set(
+    tensor,
+    values.map((v) => v + delta),
+  );
   const version = parent.version + 1;
   const spec = node.chain.spec;
   const signed = fed.store.publish(spec.model, fed.modelConfig, version, weights, coordinator.key, coordinator.address);
-  const tx = signTx({
-    type: 'model_version', coordinator: coordinator.address, version: BigInt(version), parentVersion: BigInt(parent.version),
-    manifestDigest: signed.manifestDigest, contributions: [],
-  } satisfies Omit<ModelVersionTx, 'signature'>, coordinator.key, node.ledger.network);
+  const tx = signTx(
+    {
+      type: 'model_version',
+      coordinator: coordinator.address,
+      version: BigInt(version),
+      parentVersion: BigInt(parent.version),
+      manifestDigest: signed.manifestDigest,
+      contributions: [],
+    } satisfies Omit<ModelVersionTx, 'signature'>,
+    coordinator.key,
+    node.ledger.network,
+  );
   await node.ledger.submit(tx);
-  await waitFor(`model version ${version} in a block`, async () => (node.chain.view().meta().latestModelVersion === BigInt(version) ? true : undefined));
+  await waitFor(`model version ${version} in a block`, async () =>
+    node.chain.view().meta().latestModelVersion === BigInt(version) ? true : undefined,
+  );
   const before = new Set(parent.manifest.chunks.map((c) => c.name));
   return { parent, signed, weights, changedChunks: signed.manifest.chunks.map((c) => c.name).filter((n) => !before.has(n)) };
 }

@@ -4,7 +4,6 @@ import { fileURLToPath } from 'node:url';
 
 const root = fileURLToPath(new URL('../..', import.meta.url));
 
-
 export interface NodeProcess {
   child: ChildProcess;
   url: string;

@@ -6,7 +6,16 @@
  * error included, for next time.
  */
 import { paramSpecs, type ModelConfig } from '../model/config.js';
-import { addLowRankInto, denseValues, encodeUpdate, quantizeQ8, UpdateEncoding, type LowRankFactor, type ModelUpdate, type TensorUpdate } from './update-codec.js';
+import {
+  addLowRankInto,
+  denseValues,
+  encodeUpdate,
+  quantizeQ8,
+  UpdateEncoding,
+  type LowRankFactor,
+  type ModelUpdate,
+  type TensorUpdate,
+} from './update-codec.js';
 
 export type TensorValues = Map<string, Float32Array>;
 
@@ -129,8 +138,14 @@ function rowDots(a: Float32Array, at: number, V: readonly Float64Array[], out: F
   const cols = V[0]!.length;
   let k = 0;
   for (; k + 4 <= V.length; k += 4) {
-    const v0 = V[k]!, v1 = V[k + 1]!, v2 = V[k + 2]!, v3 = V[k + 3]!;
-    let s0 = 0, s1 = 0, s2 = 0, s3 = 0;
+    const v0 = V[k]!,
+      v1 = V[k + 1]!,
+      v2 = V[k + 2]!,
+      v3 = V[k + 3]!;
+    let s0 = 0,
+      s1 = 0,
+      s2 = 0,
+      s3 = 0;
     for (let j = 0; j < cols; j++) {
       const x = a[at + j]!;
       s0 += x * v0[j]!;
@@ -156,8 +171,14 @@ function rowAxpy(a: Float32Array, at: number, c: Float64Array, W: Float64Array[]
   const cols = W[0]!.length;
   let k = 0;
   for (; k + 4 <= W.length; k += 4) {
-    const w0 = W[k]!, w1 = W[k + 1]!, w2 = W[k + 2]!, w3 = W[k + 3]!;
-    const c0 = c[k]!, c1 = c[k + 1]!, c2 = c[k + 2]!, c3 = c[k + 3]!;
+    const w0 = W[k]!,
+      w1 = W[k + 1]!,
+      w2 = W[k + 2]!,
+      w3 = W[k + 3]!;
+    const c0 = c[k]!,
+      c1 = c[k + 1]!,
+      c2 = c[k + 2]!,
+      c3 = c[k + 3]!;
     for (let j = 0; j < cols; j++) {
       const x = a[at + j]!;
       w0[j] = w0[j]! + x * c0;
@@ -249,7 +270,8 @@ export function compressUpdate(delta: TensorValues, residual: TensorValues | und
     if (rowLen && rowLen < d.length && d.length % rowLen === 0) {
       const found = lowRankFactors(target, rowLen, o.rank ?? LOW_RANK);
       if (found.length > 0) {
-        const send = (f: LowRankFactor[]): LowRankFactor[] => (encoding === 'q8' ? f.map(({ u, v }) => ({ u: quantizeQ8(u).decoded, v: quantizeQ8(v).decoded })) : f);
+        const send = (f: LowRankFactor[]): LowRankFactor[] =>
+          encoding === 'q8' ? f.map(({ u, v }) => ({ u: quantizeQ8(u).decoded, v: quantizeQ8(v).decoded })) : f;
         lowRank = send(found);
         // The product alone must keep to the bound wherever no sparse value corrects it.
         const max = productMaxAbs(lowRank);
@@ -268,14 +290,21 @@ export function compressUpdate(delta: TensorValues, residual: TensorValues | und
       const above = indices.slice(0, n);
       const chosen = new Uint8Array(target.length);
       for (const i of above) chosen[i] = 1;
-      for (let i = 0; i < target.length && n < k; i++) if (!chosen[i] && Math.abs(target[i]!) === threshold) chosen[i] = 1, n++;
+      for (let i = 0; i < target.length && n < k; i++) if (!chosen[i] && Math.abs(target[i]!) === threshold) ((chosen[i] = 1), n++);
       n = 0;
       for (let i = 0; i < target.length; i++) if (chosen[i]) indices[n++] = i;
     }
     const raw = new Float32Array(k);
     for (let j = 0; j < k; j++) raw[j] = target[indices[j]!]!;
     const decoded = encoding === 'q8' ? quantizeQ8(raw).decoded : raw;
-    const tensor: TensorUpdate = { name, numel: d.length, encoding: encoding === 'q8' ? UpdateEncoding.Q8 : UpdateEncoding.F32, indices, values: decoded, lowRank };
+    const tensor: TensorUpdate = {
+      name,
+      numel: d.length,
+      encoding: encoding === 'q8' ? UpdateEncoding.Q8 : UpdateEncoding.F32,
+      indices,
+      values: decoded,
+      lowRank,
+    };
     sent.push(tensor);
     for (let j = 0; j < k; j++) target[indices[j]!] = target[indices[j]!]! - decoded[j]!;
     nextResidual.set(name, target);

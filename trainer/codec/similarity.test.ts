@@ -4,11 +4,17 @@ import { sharedValueFraction } from './similarity.js';
 import { UpdateEncoding, type LowRankFactor, type TensorUpdate } from './update-codec.js';
 
 let seed = 7;
-const rand = (): number => ((seed = (Math.imul(seed, 1103515245) + 12345) >>> 0) / 2 ** 32) - 0.5;
+const rand = (): number => (seed = (Math.imul(seed, 1103515245) + 12345) >>> 0) / 2 ** 32 - 0.5;
 const vector = (n: number): Float32Array => Float32Array.from({ length: n }, rand);
 const pair = (): LowRankFactor => ({ u: vector(100), v: vector(50) });
-const tensor = (indices: number[], values: Float32Array, lowRank: LowRankFactor[] | null): TensorUpdate =>
-  ({ name: 'z', numel: 5000, encoding: UpdateEncoding.Q8, indices: Uint32Array.from(indices), values, lowRank });
+const tensor = (indices: number[], values: Float32Array, lowRank: LowRankFactor[] | null): TensorUpdate => ({
+  name: 'z',
+  numel: 5000,
+  encoding: UpdateEncoding.Q8,
+  indices: Uint32Array.from(indices),
+  values,
+  lowRank,
+});
 const positions = Array.from({ length: 200 }, (_, i) => i * 25);
 
 describe('sharedValueFraction', () => {

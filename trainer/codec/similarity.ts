@@ -50,7 +50,9 @@ function cosine(a: Float32Array, b: Float32Array): number {
 function factorMatches(a: readonly LowRankFactor[], ref: readonly LowRankFactor[]): number {
   let same = 0;
   for (const { u, v } of a) {
-    const copied = ref.some((r) => r.u.length === u.length && r.v.length === v.length && cosine(u, r.u) * cosine(v, r.v) >= FACTOR_COPY_COSINE);
+    const copied = ref.some(
+      (r) => r.u.length === u.length && r.v.length === v.length && cosine(u, r.u) * cosine(v, r.v) >= FACTOR_COPY_COSINE,
+    );
     if (copied) same += u.length + v.length;
   }
   return same;

@@ -64,7 +64,10 @@ export enum UpdateCodecErrorCode {
 
 export class UpdateCodecError extends Error {
   override readonly name = 'UpdateCodecError';
-  constructor(readonly code: UpdateCodecErrorCode, message: string) {
+  constructor(
+    readonly code: UpdateCodecErrorCode,
+    message: string,
+  ) {
     super(message);
   }
 }
@@ -114,8 +117,10 @@ function factorShape(t: TensorUpdate): { rows: number; cols: number } | null {
   if (t.encoding === UpdateEncoding.DENSE) throw new RangeError(`dense tensor ${t.name} cannot carry low-rank factors`);
   const rows = f[0]!.u.length;
   const cols = f[0]!.v.length;
-  if (rows === 0 || cols === 0 || rows * cols !== t.numel) throw new RangeError(`tensor ${t.name}: factors of ${rows} x ${cols} do not make ${t.numel} values`);
-  if (f.some((x) => x.u.length !== rows || x.v.length !== cols)) throw new RangeError(`tensor ${t.name}: every factor must be ${rows} x ${cols}`);
+  if (rows === 0 || cols === 0 || rows * cols !== t.numel)
+    throw new RangeError(`tensor ${t.name}: factors of ${rows} x ${cols} do not make ${t.numel} values`);
+  if (f.some((x) => x.u.length !== rows || x.v.length !== cols))
+    throw new RangeError(`tensor ${t.name}: every factor must be ${rows} x ${cols}`);
   if (f.length > Math.min(255, rows, cols)) throw new RangeError(`tensor ${t.name}: rank ${f.length} exceeds min(255, ${rows}, ${cols})`);
   return { rows, cols };
 }
@@ -131,7 +136,8 @@ export function encodeUpdate(update: ModelUpdate): Uint8Array {
     if (names[i]!.length === 0 || names[i]!.length > 255) throw new RangeError(`tensor name "${t.name}" must be 1..255 bytes`);
     size += 1 + names[i]!.length + 4 + 1 + 4 + 1;
     const shape = shapes[i];
-    if (shape) size += 4 + t.lowRank!.length * (t.encoding === UpdateEncoding.Q8 ? 8 + shape.rows + shape.cols : 4 * (shape.rows + shape.cols));
+    if (shape)
+      size += 4 + t.lowRank!.length * (t.encoding === UpdateEncoding.Q8 ? 8 + shape.rows + shape.cols : 4 * (shape.rows + shape.cols));
     if (t.encoding === UpdateEncoding.DENSE) {
       if (t.values.length !== t.numel) throw new RangeError(`dense tensor ${t.name} needs ${t.numel} values, has ${t.values.length}`);
       size += 4 * t.numel;
@@ -190,7 +196,8 @@ export function encodeUpdate(update: ModelUpdate): Uint8Array {
     p += 4;
     let prev = -1;
     for (let j = 0; j < idx.length; j++) {
-      if (idx[j]! <= prev || idx[j]! >= t.numel) throw new RangeError(`tensor ${t.name}: indices must increase strictly and stay below ${t.numel}`);
+      if (idx[j]! <= prev || idx[j]! >= t.numel)
+        throw new RangeError(`tensor ${t.name}: indices must increase strictly and stay below ${t.numel}`);
       let gap = idx[j]! - prev - 1;
       prev = idx[j]!;
       while (gap >= 0x80) {
@@ -225,11 +232,17 @@ export function decodeUpdate(bytes: Uint8Array, sizes: TensorSizes): ModelUpdate
   need(8, 'the header');
   if (view.getUint32(0, true) !== UPDATE_MAGIC) fail(UpdateCodecErrorCode.BAD_HEADER, 'not an Ailo update (magic "AILU" missing)');
   if (bytes[4] === 1) {
-    fail(UpdateCodecErrorCode.UNSUPPORTED_VERSION,
+    fail(
+      UpdateCodecErrorCode.UNSUPPORTED_VERSION,
       `update codec version 1 (mean rows) is no longer accepted; this node reads version ${UPDATE_CODEC_VERSION} (low-rank factors): ` +
-      'update the miner (a new ailo-miner, or reload the browser miner\'s page); the task\'s codecVersion names the version to send');
+        "update the miner (a new ailo-miner, or reload the browser miner's page); the task's codecVersion names the version to send",
+    );
   }
-  if (bytes[4] !== UPDATE_CODEC_VERSION) fail(UpdateCodecErrorCode.UNSUPPORTED_VERSION, `update codec version ${bytes[4]} is not supported (this node reads ${UPDATE_CODEC_VERSION})`);
+  if (bytes[4] !== UPDATE_CODEC_VERSION)
+    fail(
+      UpdateCodecErrorCode.UNSUPPORTED_VERSION,
+      `update codec version ${bytes[4]} is not supported (this node reads ${UPDATE_CODEC_VERSION})`,
+    );
   if (bytes[5] !== 0) fail(UpdateCodecErrorCode.BAD_HEADER, `unknown update flags ${bytes[5]}`);
   const count = view.getUint16(6, true);
   p = 8;
@@ -258,9 +271,11 @@ export function decodeUpdate(bytes: Uint8Array, sizes: TensorSizes): ModelUpdate
     const encoding = bytes[p + 4]!;
     const n = view.getUint32(p + 5, true);
     p += 9;
-    if (numel !== expected) fail(UpdateCodecErrorCode.SHAPE_MISMATCH, `tensor ${name} has ${expected} values in the model, the update says ${numel}`);
+    if (numel !== expected)
+      fail(UpdateCodecErrorCode.SHAPE_MISMATCH, `tensor ${name} has ${expected} values in the model, the update says ${numel}`);
     if (n > numel) fail(UpdateCodecErrorCode.MALFORMED, `tensor ${name} lists ${n} values for ${numel} positions`);
-    if (encoding !== UpdateEncoding.Q8 && encoding !== UpdateEncoding.F32 && encoding !== UpdateEncoding.DENSE) fail(UpdateCodecErrorCode.MALFORMED, `tensor ${name} has unknown encoding ${encoding}`);
+    if (encoding !== UpdateEncoding.Q8 && encoding !== UpdateEncoding.F32 && encoding !== UpdateEncoding.DENSE)
+      fail(UpdateCodecErrorCode.MALFORMED, `tensor ${name} has unknown encoding ${encoding}`);
     need(1, `tensor ${name}'s rank`);
     const rank = bytes[p++]!;
     let lowRank: LowRankFactor[] | null = null;
@@ -269,7 +284,8 @@ export function decodeUpdate(bytes: Uint8Array, sizes: TensorSizes): ModelUpdate
       need(4, `tensor ${name}'s row length`);
       const cols = view.getUint32(p, true);
       p += 4;
-      if (cols === 0 || numel % cols !== 0) fail(UpdateCodecErrorCode.SHAPE_MISMATCH, `tensor ${name}: row length ${cols} does not divide ${numel}`);
+      if (cols === 0 || numel % cols !== 0)
+        fail(UpdateCodecErrorCode.SHAPE_MISMATCH, `tensor ${name}: row length ${cols} does not divide ${numel}`);
       const rows = numel / cols;
       if (rank > Math.min(rows, cols)) fail(UpdateCodecErrorCode.MALFORMED, `tensor ${name} has rank ${rank}, above min(${rows}, ${cols})`);
       const readVector = (len: number, what: string): Float32Array => {
@@ -277,14 +293,16 @@ export function decodeUpdate(bytes: Uint8Array, sizes: TensorSizes): ModelUpdate
         const x = new Float32Array(len);
         if (encoding === UpdateEncoding.Q8) {
           const scale = view.getFloat32(p, true);
-          if (!Number.isFinite(scale) || scale < 0) fail(UpdateCodecErrorCode.NON_FINITE, `${what} has scale ${scale}; it must be finite and non-negative`);
+          if (!Number.isFinite(scale) || scale < 0)
+            fail(UpdateCodecErrorCode.NON_FINITE, `${what} has scale ${scale}; it must be finite and non-negative`);
           p += 4;
           for (let j = 0; j < len; j++) {
             const q = (bytes[p++]! << 24) >> 24;
             if (q === -128) fail(UpdateCodecErrorCode.MALFORMED, `${what} value ${j} is -128, outside -127..127`);
             x[j] = q * scale;
             // A finite scale can still overflow float32 (127 x 3e38): a value the receiver stores must be finite.
-            if (!Number.isFinite(x[j]!)) fail(UpdateCodecErrorCode.NON_FINITE, `${what} value ${j} (${q} x scale ${scale}) is not finite in float32`);
+            if (!Number.isFinite(x[j]!))
+              fail(UpdateCodecErrorCode.NON_FINITE, `${what} value ${j} (${q} x scale ${scale}) is not finite in float32`);
           }
         } else {
           for (let j = 0; j < len; j++, p += 4) {
@@ -319,7 +337,8 @@ export function decodeUpdate(bytes: Uint8Array, sizes: TensorSizes): ModelUpdate
       need(4, `tensor ${name}'s scale`);
       scale = view.getFloat32(p, true);
       p += 4;
-      if (!Number.isFinite(scale) || scale < 0) fail(UpdateCodecErrorCode.NON_FINITE, `tensor ${name} has scale ${scale}; it must be finite and non-negative`);
+      if (!Number.isFinite(scale) || scale < 0)
+        fail(UpdateCodecErrorCode.NON_FINITE, `tensor ${name} has scale ${scale}; it must be finite and non-negative`);
     }
     need(4, `tensor ${name}'s index length`);
     const idxLen = view.getUint32(p, true);
@@ -352,7 +371,8 @@ export function decodeUpdate(bytes: Uint8Array, sizes: TensorSizes): ModelUpdate
         const q = (bytes[p++]! << 24) >> 24;
         if (q === -128) fail(UpdateCodecErrorCode.MALFORMED, `tensor ${name} value ${j} is -128, outside -127..127`);
         values[j] = q * scale;
-        if (!Number.isFinite(values[j]!)) fail(UpdateCodecErrorCode.NON_FINITE, `tensor ${name} value ${j} (${q} x scale ${scale}) is not finite in float32`);
+        if (!Number.isFinite(values[j]!))
+          fail(UpdateCodecErrorCode.NON_FINITE, `tensor ${name} value ${j} (${q} x scale ${scale}) is not finite in float32`);
       }
     } else {
       need(4 * n, `tensor ${name}'s values`);
@@ -403,7 +423,8 @@ export function updateStats(update: ModelUpdate): { values: number; maxAbs: numb
       for (const f of factors) s += f.u[Math.floor(i / f.v.length)]! * f.v[i % f.v.length]!;
       return s;
     };
-    for (let j = 0; j < t.values.length; j++) maxAbs = Math.max(maxAbs, Math.abs(t.values[j]! + (factors.length ? at(t.indices ? t.indices[j]! : j) : 0)));
+    for (let j = 0; j < t.values.length; j++)
+      maxAbs = Math.max(maxAbs, Math.abs(t.values[j]! + (factors.length ? at(t.indices ? t.indices[j]! : j) : 0)));
     if (factors.length === 0) continue;
     let bound = 0;
     for (const f of factors) bound += maxAbsOf(f.u) * maxAbsOf(f.v);

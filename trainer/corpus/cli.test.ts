@@ -25,8 +25,19 @@ describe('buildShardsCommand', () => {
   it('builds a verified shard set from flags', async () => {
     const out = join(dir, 'out');
     const result = await buildShardsCommand([
-      '--input', join(dir, 'in.jsonl'), '--format', 'jsonl', '--field', 'body', '--out', out,
-      '--shard-tokens', '4', '--heldout-every', '3', '--quiet',
+      '--input',
+      join(dir, 'in.jsonl'),
+      '--format',
+      'jsonl',
+      '--field',
+      'body',
+      '--out',
+      out,
+      '--shard-tokens',
+      '4',
+      '--heldout-every',
+      '3',
+      '--quiet',
     ]);
     expect(result?.manifest.documents).toEqual({ train: 2, eval: 1 });
     const set = await openShardSet(out);
@@ -43,11 +54,19 @@ describe('buildShardsCommand', () => {
     [['--input', 'x', '--out', 'y', '--format', 'jsonl', '--shard-tokens', '1e6'], /--shard-tokens must be a whole number/],
     [['--input', 'x', '--out', 'y', '--format', 'jsonl', '--bogus'], /Unknown option '--bogus'/],
   ])('rejects %j', async (argv, message) => {
-    await expect(buildShardsCommand(argv)).rejects.toMatchObject({ code: DataErrorCode.BAD_OPTION, message: expect.stringMatching(message) });
+    await expect(buildShardsCommand(argv)).rejects.toMatchObject({
+      code: DataErrorCode.BAD_OPTION,
+      message: expect.stringMatching(message),
+    });
   });
 
   it("builds from a StackExchange site's .7z archive as published, printing progress in documents and bytes", async () => {
-    const posts = '<posts>\n' + Array.from({ length: 5 }, (_, i) => `  <row Id="${i + 1}" PostTypeId="2" Body="&lt;p&gt;Answer number ${i + 1}.&lt;/p&gt;" />`).join('\n') + '\n</posts>\n';
+    const posts =
+      '<posts>\n' +
+      Array.from({ length: 5 }, (_, i) => `  <row Id="${i + 1}" PostTypeId="2" Body="&lt;p&gt;Answer number ${i + 1}.&lt;/p&gt;" />`).join(
+        '\n',
+      ) +
+      '\n</posts>\n';
     const src = join(dir, 'se');
     await mkdir(src);
     await writeFile(join(src, 'Posts.xml'), posts);
@@ -65,7 +84,9 @@ describe('buildShardsCommand', () => {
       out.mockRestore();
     }
     const bytes = (Buffer.byteLength(posts) / 2 ** 20).toFixed(1);
-    expect(lines.at(-1)).toMatch(new RegExp(`^  5 documents, \\d+ tokens, ${bytes} of ${bytes} MiB read \\(100\\.0%\\), \\d+ tokens/s\\n$`));
+    expect(lines.at(-1)).toMatch(
+      new RegExp(`^  5 documents, \\d+ tokens, ${bytes} of ${bytes} MiB read \\(100\\.0%\\), \\d+ tokens/s\\n$`),
+    );
   });
 
   it('names a missing input', async () => {

@@ -91,7 +91,9 @@ export async function buildShardsCommand(argv: readonly string[]): Promise<Build
     lastReport = now;
     const rate = tokens / Math.max(1e-3, (now - started) / 1000);
     const share = bytes.total > 0 ? ` (${((100 * bytes.read) / bytes.total).toFixed(1)}%)` : '';
-    process.stderr.write(`  ${documents} documents, ${tokens} tokens, ${mib(bytes.read)} of ${mib(bytes.total)} MiB read${share}, ${Math.round(rate)} tokens/s\n`);
+    process.stderr.write(
+      `  ${documents} documents, ${tokens} tokens, ${mib(bytes.read)} of ${mib(bytes.total)} MiB read${share}, ${Math.round(rate)} tokens/s\n`,
+    );
   };
   let last = { documents: 0, tokens: 0 };
   const result = await buildShards(readDocuments(resolve(values.input), format, { field: values.field, progress: bytes }), {

@@ -23,7 +23,10 @@ export enum DataErrorCode {
 
 export class DataError extends Error {
   override name = 'DataError';
-  constructor(readonly code: DataErrorCode, message: string) {
+  constructor(
+    readonly code: DataErrorCode,
+    message: string,
+  ) {
     super(message);
   }
 }

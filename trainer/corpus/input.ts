@@ -74,8 +74,10 @@ export async function sevenZip(): Promise<string> {
     try {
       await chmod(path7za, 0o755);
     } catch (err) {
-      throw new DataError(DataErrorCode.BAD_INPUT,
-        `cannot run 7-Zip at ${path7za} (${(err as Error).message}): install 7-Zip (Debian and Ubuntu: apt install 7zip), or decompress the input first`);
+      throw new DataError(
+        DataErrorCode.BAD_INPUT,
+        `cannot run 7-Zip at ${path7za} (${(err as Error).message}): install 7-Zip (Debian and Ubuntu: apt install 7zip), or decompress the input first`,
+      );
     }
   }
   return path7za;
@@ -97,9 +99,14 @@ async function sevenZipOutput(args: string[], path: string): Promise<string> {
 }
 
 function sevenZipFailure(path: string, code: number | null, output: string): DataError {
-  const lines = output.split('\n').map((l) => l.trim()).filter((l) => /error|warning|unexpected|not archive|can ?not/i.test(l));
-  return new DataError(DataErrorCode.BAD_INPUT,
-    `${path}: 7-Zip could not decompress it (exit ${code}${lines.length ? `: ${lines.slice(0, 3).join('; ')}` : ''}); the file is damaged or truncated: download it again`);
+  const lines = output
+    .split('\n')
+    .map((l) => l.trim())
+    .filter((l) => /error|warning|unexpected|not archive|can ?not/i.test(l));
+  return new DataError(
+    DataErrorCode.BAD_INPUT,
+    `${path}: 7-Zip could not decompress it (exit ${code}${lines.length ? `: ${lines.slice(0, 3).join('; ')}` : ''}); the file is damaged or truncated: download it again`,
+  );
 }
 
 /** One file inside a `.7z` archive, as `7za l -slt` lists it. */
@@ -128,7 +135,8 @@ function pickEntry(path: string, entries: ArchiveEntry[], wanted: string | undef
   const names = entries.map((e) => e.path).join(', ') || 'no files';
   if (wanted !== undefined) {
     const found = entries.find((e) => basename(e.path.replace(/\\/g, '/')).toLowerCase() === wanted.toLowerCase());
-    if (!found) throw new DataError(DataErrorCode.BAD_INPUT, `${path} holds no ${wanted} (it holds ${names}); pass the archive that has it`);
+    if (!found)
+      throw new DataError(DataErrorCode.BAD_INPUT, `${path} holds no ${wanted} (it holds ${names}); pass the archive that has it`);
     return found;
   }
   if (entries.length !== 1) {
@@ -185,7 +193,10 @@ export async function openTextStream(path: string, options: OpenTextOptions = {}
   const lower = path.toLowerCase();
   const progress = options.progress;
   if (lower.endsWith('.zst')) {
-    throw new DataError(DataErrorCode.BAD_INPUT, `input ${path} is Zstandard-compressed, which the builder does not read; decompress it first (zstd -d), or use .gz, .bz2, .xz or .7z`);
+    throw new DataError(
+      DataErrorCode.BAD_INPUT,
+      `input ${path} is Zstandard-compressed, which the builder does not read; decompress it first (zstd -d), or use .gz, .bz2, .xz or .7z`,
+    );
   }
   let stream: Readable;
   if (lower.endsWith('.7z')) {

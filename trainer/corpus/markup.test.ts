@@ -22,9 +22,7 @@ describe('htmlToText', () => {
     const html =
       '<p>Use <code>git rebase -i</code> &amp; <strong>squash</strong>.</p>\n<ul>\n<li>one</li>\n<li>two</li>\n</ul>\n' +
       '<pre><code>if (a &lt; b) {\n  x();\n}\n</code></pre>\n<p>See <a href="https://example.org/x">the docs</a>.<br/>Done</p>';
-    expect(htmlToText(html)).toBe(
-      'Use git rebase -i & squash.\n\n- one\n- two\n\nif (a < b) {\n  x();\n}\n\nSee the docs.\nDone',
-    );
+    expect(htmlToText(html)).toBe('Use git rebase -i & squash.\n\n- one\n- two\n\nif (a < b) {\n  x();\n}\n\nSee the docs.\nDone');
   });
 
   it('drops scripts, styles and comments with their content', () => {
@@ -79,9 +77,7 @@ describe('wikitextToText', () => {
   });
 
   it('keeps nowiki content as literal text', () => {
-    expect(wikitextToText("Write <nowiki>[[not a link]] and ''quotes''</nowiki> here.")).toBe(
-      "Write [[not a link]] and ''quotes'' here.",
-    );
+    expect(wikitextToText("Write <nowiki>[[not a link]] and ''quotes''</nowiki> here.")).toBe("Write [[not a link]] and ''quotes'' here.");
   });
 
   it('survives unclosed markup without losing the text before it', () => {

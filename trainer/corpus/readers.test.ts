@@ -236,7 +236,10 @@ describe('Wikipedia XML dumps', () => {
 
   it('reads a multistream .bz2 dump as published (two bzip2 streams, cut inside a page), counting the bytes read', async () => {
     const cut = WIKI_DUMP.indexOf('<page>', WIKI_DUMP.indexOf('<page>') + 1) + 3;
-    const parts = [await compress('bzip2', 'part1.xml', WIKI_DUMP.slice(0, cut)), await compress('bzip2', 'part2.xml', WIKI_DUMP.slice(cut))];
+    const parts = [
+      await compress('bzip2', 'part1.xml', WIKI_DUMP.slice(0, cut)),
+      await compress('bzip2', 'part2.xml', WIKI_DUMP.slice(cut)),
+    ];
     const path = await file('enwiki-pages-articles-multistream.xml.bz2', Buffer.concat(parts));
     const progress = new ByteProgress();
     const docs = await collect(readDocuments(path, 'wiki', { progress }));
@@ -302,13 +305,20 @@ describe('StackExchange Posts.xml', () => {
 
   it('names what an archive holds when Posts.xml is not among it, and a damaged archive', async () => {
     const path = await archive('meta.7z', { 'Badges.xml': '<badges/>', 'Tags.xml': '<tags/>' });
-    await expect(collect(readDocuments(path, 'stackexchange'))).rejects.toThrow(/meta\.7z holds no Posts\.xml \(it holds Badges\.xml, Tags\.xml\)/);
+    await expect(collect(readDocuments(path, 'stackexchange'))).rejects.toThrow(
+      /meta\.7z holds no Posts\.xml \(it holds Badges\.xml, Tags\.xml\)/,
+    );
     const damaged = await file('damaged.7z', (await readFile(await archive('ok.7z', { 'Posts.xml': POSTS_XML }))).subarray(0, 40));
-    await expect(collect(readDocuments(damaged, 'stackexchange'))).rejects.toMatchObject({ code: DataErrorCode.BAD_INPUT, message: expect.stringMatching(/damaged\.7z: 7-Zip could not/) });
+    await expect(collect(readDocuments(damaged, 'stackexchange'))).rejects.toMatchObject({
+      code: DataErrorCode.BAD_INPUT,
+      message: expect.stringMatching(/damaged\.7z: 7-Zip could not/),
+    });
   });
 
   it('stops 7-Zip when the reader stops early', async () => {
-    const rows = Array.from({ length: 3000 }, (_, i) => `<row Id="${i}" PostTypeId="2" Body="answer ${i} ${'text '.repeat(50)}" />`).join('\n');
+    const rows = Array.from({ length: 3000 }, (_, i) => `<row Id="${i}" PostTypeId="2" Body="answer ${i} ${'text '.repeat(50)}" />`).join(
+      '\n',
+    );
     const path = await archive('big.7z', { 'Posts.xml': `<posts>${rows}</posts>` });
     const before = await sevenZipProcesses();
     for await (const doc of readDocuments(path, 'stackexchange')) {

@@ -83,7 +83,13 @@ describe('buildShards', () => {
     await buildShards(pieces, { outDir: out });
     const set = await openShardSet(out);
     const all = Array.from(set.readTokens('train-000000.bin', 0, set.manifest.totalTokens));
-    expect(all).toEqual([EOT_TOKEN, ...encodeText('First part of a long'), ...encodeText(' document, continued.'), EOT_TOKEN, ...encodeText('Next.')]);
+    expect(all).toEqual([
+      EOT_TOKEN,
+      ...encodeText('First part of a long'),
+      ...encodeText(' document, continued.'),
+      EOT_TOKEN,
+      ...encodeText('Next.'),
+    ]);
     expect(set.manifest.documents.train).toBe(2);
   });
 
@@ -126,7 +132,9 @@ describe('openShardSet', () => {
 
   it('rejects reads outside the shard, bad numbers and unknown shards', async () => {
     const set = await openShardSet(out);
-    expect(() => set.readTokens('train-000000.bin', 20, 6)).toThrow(/tokens \[20, 26\) reach past the end of shard train-000000\.bin, which holds 25 tokens/);
+    expect(() => set.readTokens('train-000000.bin', 20, 6)).toThrow(
+      /tokens \[20, 26\) reach past the end of shard train-000000\.bin, which holds 25 tokens/,
+    );
     expect(() => set.readTokens('train-000000.bin', -1, 2)).toThrow(expect.objectContaining({ code: DataErrorCode.OUT_OF_RANGE }));
     expect(() => set.readTokens('train-000000.bin', 0.5, 2)).toThrow(/offset must be a non-negative integer/);
     expect(() => set.readTokens('train-000000.bin', 0, 0)).toThrow(/length must be a positive integer/);
@@ -157,7 +165,9 @@ describe('openShardSet', () => {
     expect(listBatchAddresses(set.manifest, 'eval', 2, 5)).toEqual([]);
     // With a stride of one row, windows overlap: every start that leaves room for a whole batch.
     const overlapping = listBatchAddresses(set.manifest, 'train', 2, 5, 6);
-    expect(overlapping).toHaveLength(set.shards.filter((s) => s.split === 'train').reduce((n, s) => n + Math.max(0, Math.floor((s.tokens - 12) / 6) + 1), 0));
+    expect(overlapping).toHaveLength(
+      set.shards.filter((s) => s.split === 'train').reduce((n, s) => n + Math.max(0, Math.floor((s.tokens - 12) / 6) + 1), 0),
+    );
     expect(overlapping[1]).toEqual({ shard: 'train-000000.bin', offset: 6, batchSize: 2, seqLen: 5 });
     expect(() => listBatchAddresses(set.manifest, 'train', 2, 5, 0)).toThrow(/stride must be a positive integer/);
   });

@@ -14,22 +14,23 @@ export interface StackExchangeReaderOptions {
   progress?: ByteProgress;
 }
 
-export function readStackExchangeDocuments(
-  path: string,
-  options: StackExchangeReaderOptions = {},
-): AsyncGenerator<DocumentText> {
+export function readStackExchangeDocuments(path: string, options: StackExchangeReaderOptions = {}): AsyncGenerator<DocumentText> {
   const postTypes = new Set(options.postTypes ?? ['1', '2']);
-  return streamXml<DocumentText>(path, (parser, emit) => {
-    parser.onopentag = (tag) => {
-      if (tag.name !== 'row') return;
-      const attributes = tag.attributes as Record<string, string>;
-      const type = attributes.PostTypeId;
-      if (type !== undefined && !postTypes.has(type)) return;
-      const body = htmlToText(attributes.Body ?? '');
-      const title = (attributes.Title ?? '').trim();
-      const text = title && body ? `${title}\n\n${body}` : title || body;
-      if (text === '') return;
-      emit({ source: `post ${attributes.Id ?? '?'}`, text, endOfDocument: true });
-    };
-  }, { entry: 'Posts.xml', progress: options.progress });
+  return streamXml<DocumentText>(
+    path,
+    (parser, emit) => {
+      parser.onopentag = (tag) => {
+        if (tag.name !== 'row') return;
+        const attributes = tag.attributes as Record<string, string>;
+        const type = attributes.PostTypeId;
+        if (type !== undefined && !postTypes.has(type)) return;
+        const body = htmlToText(attributes.Body ?? '');
+        const title = (attributes.Title ?? '').trim();
+        const text = title && body ? `${title}\n\n${body}` : title || body;
+        if (text === '') return;
+        emit({ source: `post ${attributes.Id ?? '?'}`, text, endOfDocument: true });
+      };
+    },
+    { entry: 'Posts.xml', progress: options.progress },
+  );
 }

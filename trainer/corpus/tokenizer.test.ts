@@ -9,7 +9,10 @@ import { DEFAULT_CORPUS_DIR } from './default-corpus.js';
 const bpeInputs = vi.hoisted(() => [] as string[]);
 vi.mock('gpt-tokenizer/encoding/gpt2', async (importOriginal) => {
   const real = await importOriginal<typeof import('gpt-tokenizer/encoding/gpt2')>();
-  return { ...real, encode: (text: string, ...rest: unknown[]) => (bpeInputs.push(text), (real.encode as (...a: unknown[]) => number[])(text, ...rest)) };
+  return {
+    ...real,
+    encode: (text: string, ...rest: unknown[]) => (bpeInputs.push(text), (real.encode as (...a: unknown[]) => number[])(text, ...rest)),
+  };
 });
 
 import { decodeTokens, encodeDocument, encodeText, EOT_TOKEN, MAX_PIECE_CHARS, VOCAB_SIZE } from './tokenizer.js';
@@ -23,7 +26,7 @@ describe('GPT-2 tokenizer', () => {
     expect(EOT_TOKEN).toBe(50256);
   });
 
-  it('gives the unbounded encoder\'s ids on the default corpus and on any text without long runs (issue 17)', () => {
+  it("gives the unbounded encoder's ids on the default corpus and on any text without long runs (issue 17)", () => {
     const plain = { allowedSpecial: new Set<string>(), disallowedSpecial: new Set<string>() };
     for (const file of readdirSync(DEFAULT_CORPUS_DIR).filter((f) => /\.(md|txt)$/.test(f))) {
       const text = readFileSync(join(DEFAULT_CORPUS_DIR, file), 'utf8');
@@ -37,9 +40,11 @@ describe('GPT-2 tokenizer', () => {
     const tail = encode(' ok', plain);
     expect(ids.slice(0, head.length)).toEqual(head);
     expect(ids.slice(-tail.length)).toEqual(tail);
-    fc.assert(fc.property(fc.string({ unit: 'grapheme', maxLength: 300 }), (text) => {
-      expect(encodeText(text)).toEqual(encode(text, plain));
-    }));
+    fc.assert(
+      fc.property(fc.string({ unit: 'grapheme', maxLength: 300 }), (text) => {
+        expect(encodeText(text)).toEqual(encode(text, plain));
+      }),
+    );
   });
 
   it('encodes long runs of one character class in linear time, round-tripping them', () => {

@@ -22,7 +22,10 @@ export const MAX_PIECE_CHARS = 256;
 
 /** GPT-2's pre-tokenizer (the `pat` of its encoder.py), as a JavaScript regular expression. */
 const GPT2_PIECES = /'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+/gu;
-const LONG_RUN = new RegExp(`\\p{L}{${MAX_PIECE_CHARS},}|\\p{N}{${MAX_PIECE_CHARS},}|[^\\s\\p{L}\\p{N}]{${MAX_PIECE_CHARS},}|\\s{${MAX_PIECE_CHARS},}`, 'u');
+const LONG_RUN = new RegExp(
+  `\\p{L}{${MAX_PIECE_CHARS},}|\\p{N}{${MAX_PIECE_CHARS},}|[^\\s\\p{L}\\p{N}]{${MAX_PIECE_CHARS},}|\\s{${MAX_PIECE_CHARS},}`,
+  'u',
+);
 
 /** Encodes text into GPT-2 token ids, treating special-token strings as plain text; linear in the text's length. */
 export function encodeText(text: string): number[] {

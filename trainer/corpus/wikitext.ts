@@ -7,7 +7,8 @@ import { decodeEntities } from './entities.js';
 import { tidyText } from './html-text.js';
 
 // Tags whose content is not prose: references, formulas, galleries and similar.
-const DROP_TAG_CONTENT = /<(ref|math|chem|gallery|timeline|imagemap|score|graph|mapframe|templatedata|syntaxhighlight|source|hiero)\b[^>]*?(?:\/>|>[\s\S]*?<\/\1\s*>)/gi;
+const DROP_TAG_CONTENT =
+  /<(ref|math|chem|gallery|timeline|imagemap|score|graph|mapframe|templatedata|syntaxhighlight|source|hiero)\b[^>]*?(?:\/>|>[\s\S]*?<\/\1\s*>)/gi;
 const COMMENT = /<!--[\s\S]*?(?:-->|$)/g;
 const NOWIKI = /<nowiki\s*>([\s\S]*?)<\/nowiki\s*>/gi;
 const LINE_BREAK_TAG = /<br\s*\/?>/gi;
@@ -19,7 +20,8 @@ const LIST_MARKER = /^[*#:;]+[ \t]*/gm;
 const RULE = /^-{4,}\s*$/gm;
 const BOLD_ITALIC = /'{2,5}/g;
 // Sections that hold only citations and navigation once the links are reduced.
-const TRAILING_SECTIONS = /^==\s*(?:References|Notes|Footnotes|Citations|Sources|Bibliography|Further reading|External links|See also)\s*==\s*$/im;
+const TRAILING_SECTIONS =
+  /^==\s*(?:References|Notes|Footnotes|Citations|Sources|Bibliography|Further reading|External links|See also)\s*==\s*$/im;
 
 // Link namespaces whose targets are media or page metadata, never prose.
 const DROPPED_LINK_PREFIXES = new Set(['file', 'image', 'media', 'category']);
@@ -129,7 +131,10 @@ function linkText(inner: string): string {
   const label = inner.slice(pipe + 1);
   if (label.trim() === '') {
     // The pipe trick: [[Paris (band)|]] shows "Paris".
-    return inner.slice(0, pipe).replace(/^.*:/, '').replace(/\s*\(.*\)\s*$/, '');
+    return inner
+      .slice(0, pipe)
+      .replace(/^.*:/, '')
+      .replace(/\s*\(.*\)\s*$/, '');
   }
   return reduceLinks(label);
 }

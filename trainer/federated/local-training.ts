@@ -32,9 +32,16 @@ export async function trainLocally(
   hooks: { onStep?: (r: LocalStepReport) => void | Promise<void>; shouldStop?: () => boolean; deviceId?: number } = {},
 ): Promise<LocalTrainingResult | undefined> {
   if (tokens.length !== taskTokenCount(task)) {
-    throw new RangeError(`the task needs ${taskTokenCount(task)} tokens (${task.steps} steps of ${task.batchSize}x${task.seqLen + 1}), got ${tokens.length}`);
+    throw new RangeError(
+      `the task needs ${taskTokenCount(task)} tokens (${task.steps} steps of ${task.batchSize}x${task.seqLen + 1}), got ${tokens.length}`,
+    );
   }
-  const session = await TrainSession.create(cfg, provider, { batch: task.batchSize, seq: task.seqLen, weights: start, deviceId: hooks.deviceId });
+  const session = await TrainSession.create(cfg, provider, {
+    batch: task.batchSize,
+    seq: task.seqLen,
+    weights: start,
+    deviceId: hooks.deviceId,
+  });
   try {
     const losses: number[] = [];
     for (let s = 0; s < task.steps; s++) {

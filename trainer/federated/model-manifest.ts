@@ -55,7 +55,10 @@ export function chunkBytesFor(totalBytes: number): number {
 }
 
 /** Chunk boundaries: whole tensors packed up to `chunkBytes`, a larger tensor cut into `chunkBytes` pieces. */
-export function chunkLayout(cfg: ModelConfig, chunkBytes: number): { tensorMap: Record<string, TensorPlacement>; bounds: { offset: number; size: number }[]; totalBytes: number } {
+export function chunkLayout(
+  cfg: ModelConfig,
+  chunkBytes: number,
+): { tensorMap: Record<string, TensorPlacement>; bounds: { offset: number; size: number }[]; totalBytes: number } {
   const tensorMap: Record<string, TensorPlacement> = {};
   const bounds: { offset: number; size: number }[] = [];
   let offset = 0;
@@ -80,7 +83,13 @@ export function chunkLayout(cfg: ModelConfig, chunkBytes: number): { tensorMap: 
 }
 
 /** The float32 little-endian bytes of [offset, offset + size) of the weight stream. */
-export function weightBytes(cfg: ModelConfig, weights: Weights, tensorMap: Record<string, TensorPlacement>, offset: number, size: number): Uint8Array {
+export function weightBytes(
+  cfg: ModelConfig,
+  weights: Weights,
+  tensorMap: Record<string, TensorPlacement>,
+  offset: number,
+  size: number,
+): Uint8Array {
   const out = new Uint8Array(size);
   for (const spec of paramSpecs(cfg)) {
     const place = tensorMap[spec.name]!;
@@ -105,21 +114,30 @@ export function placeChunk(manifest: ModelManifest, weights: Weights, chunk: Mod
       t = new Float32Array(place.size / 4);
       weights.set(name, t);
     }
-    new Uint8Array(t.buffer, t.byteOffset, t.byteLength).set(bytes.subarray(start - chunk.offset, end - chunk.offset), start - place.offset);
+    new Uint8Array(t.buffer, t.byteOffset, t.byteLength).set(
+      bytes.subarray(start - chunk.offset, end - chunk.offset),
+      start - place.offset,
+    );
   }
 }
 
 export function canonicalManifestJson(m: ModelManifest): string {
   const tensorMap: Record<string, TensorPlacement> = {};
-  for (const [name, p] of Object.entries(m.tensorMap)) tensorMap[name] = { shape: [...p.shape], dtype: p.dtype, offset: p.offset, size: p.size };
+  for (const [name, p] of Object.entries(m.tensorMap))
+    tensorMap[name] = { shape: [...p.shape], dtype: p.dtype, offset: p.offset, size: p.size };
   const c = m.config;
   return JSON.stringify({
     format: m.format,
     model: m.model,
     version: m.version,
     config: {
-      vocab_size: c.vocab_size, n_positions: c.n_positions, n_embd: c.n_embd, n_layer: c.n_layer, n_head: c.n_head,
-      n_inner: c.n_inner, layer_norm_epsilon: c.layer_norm_epsilon,
+      vocab_size: c.vocab_size,
+      n_positions: c.n_positions,
+      n_embd: c.n_embd,
+      n_layer: c.n_layer,
+      n_head: c.n_head,
+      n_inner: c.n_inner,
+      layer_norm_epsilon: c.layer_norm_epsilon,
     },
     totalBytes: m.totalBytes,
     chunks: m.chunks.map((k) => ({ name: k.name, offset: k.offset, size: k.size })),

@@ -21,5 +21,3 @@ export function stepRows(tokens: Uint16Array, task: LocalTrainingTask, s: number
 export function taskTokenCount(task: LocalTrainingTask): number {
   return task.steps * task.batchSize * (task.seqLen + 1);
 }
-
-

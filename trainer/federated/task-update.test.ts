@@ -37,10 +37,12 @@ afterAll(async () => {
 });
 
 const plus = (w: Weights, delta: ReadonlyMap<string, Float32Array>): Weights =>
-  new Map([...w].map(([name, x]) => {
-    const d = delta.get(name);
-    return [name, d ? Float32Array.from(x, (v, i) => v + d[i]!) : x];
-  }));
+  new Map(
+    [...w].map(([name, x]) => {
+      const d = delta.get(name);
+      return [name, d ? Float32Array.from(x, (v, i) => v + d[i]!) : x];
+    }),
+  );
 
 function taskTokens(window: number): Uint16Array {
   const windows = listBatchAddresses(shards.manifest, 'train', task.steps * task.batchSize, task.seqLen, width);
@@ -62,15 +64,17 @@ async function gains(start: Weights, window: number): Promise<{ dense: number; s
   const trained = (await trainLocally(cfg, 'cpu', start, tokens, task))!;
   const compressed = compressTaskUpdate(cfg, trained.update, limits);
   const before = await meanLoss(start, rows);
-  const dense = before - await meanLoss(plus(start, trained.update), rows);
-  const sent = before - await meanLoss(plus(start, new Map(compressed.sent.map((t) => [t.name, denseValues(t)]))), rows);
+  const dense = before - (await meanLoss(plus(start, trained.update), rows));
+  const sent = before - (await meanLoss(plus(start, new Map(compressed.sent.map((t) => [t.name, denseValues(t)]))), rows));
   return { dense, sent, bytes: compressed.bytes.length };
 }
 
 describe('compressTaskUpdate on ailo-tiny tasks', () => {
   it('keeps >= 90% of the loss gain from the init weights', async () => {
     const g = await gains(initWeights(cfg, 1), 3);
-    console.log(`init weights: gain ${g.dense.toFixed(3)} nats uncompressed, ${g.sent.toFixed(3)} sent (${(100 * g.sent / g.dense).toFixed(1)}%), ${g.bytes} bytes`);
+    console.log(
+      `init weights: gain ${g.dense.toFixed(3)} nats uncompressed, ${g.sent.toFixed(3)} sent (${((100 * g.sent) / g.dense).toFixed(1)}%), ${g.bytes} bytes`,
+    );
     expect(g.dense).toBeGreaterThan(1);
     expect(g.sent / g.dense).toBeGreaterThanOrEqual(0.9);
   });
@@ -79,7 +83,9 @@ describe('compressTaskUpdate on ailo-tiny tasks', () => {
     let w = initWeights(cfg, 1);
     for (const window of [11, 48, 85]) w = plus(w, (await trainLocally(cfg, 'cpu', w, taskTokens(window), task))!.update);
     const g = await gains(w, 40);
-    console.log(`after 3 tasks: gain ${g.dense.toFixed(3)} nats uncompressed, ${g.sent.toFixed(3)} sent (${(100 * g.sent / g.dense).toFixed(1)}%), ${g.bytes} bytes`);
+    console.log(
+      `after 3 tasks: gain ${g.dense.toFixed(3)} nats uncompressed, ${g.sent.toFixed(3)} sent (${((100 * g.sent) / g.dense).toFixed(1)}%), ${g.bytes} bytes`,
+    );
     expect(g.dense).toBeGreaterThan(0.05);
     expect(g.sent / g.dense).toBeGreaterThanOrEqual(0.9);
   });

@@ -25,8 +25,10 @@ export function compressTaskUpdate(cfg: ModelConfig, delta: TensorValues, limits
 /** One log line with the node's measurement of an accepted update. */
 export function measuredLine(m: SubmitAccepted['measured']): string {
   const f = (x: number): string => x.toFixed(3);
-  return `task loss ${f(m.taskLoss[0])} -> ${f(m.taskLoss[1])}, held-out ${f(m.heldOutLoss[0])} -> ${f(m.heldOutLoss[1])}, ` +
-    `task-specific gain ${f(m.specificGain)} nats (${(m.workRatio * 100).toFixed(0)}% of a full task)`;
+  return (
+    `task loss ${f(m.taskLoss[0])} -> ${f(m.taskLoss[1])}, held-out ${f(m.heldOutLoss[0])} -> ${f(m.heldOutLoss[1])}, ` +
+    `task-specific gain ${f(m.specificGain)} nats (${(m.workRatio * 100).toFixed(0)}% of a full task)`
+  );
 }
 
 /**
@@ -35,6 +37,8 @@ export function measuredLine(m: SubmitAccepted['measured']): string {
  */
 export function checkCodecVersion(task: { codecVersion?: number }): void {
   if (task.codecVersion !== UPDATE_CODEC_VERSION) {
-    throw new Error(`the node asks for update codec v${task.codecVersion ?? '?'}, this miner sends v${UPDATE_CODEC_VERSION}: update the miner (git pull && npm ci) or reload the page`);
+    throw new Error(
+      `the node asks for update codec v${task.codecVersion ?? '?'}, this miner sends v${UPDATE_CODEC_VERSION}: update the miner (git pull && npm ci) or reload the page`,
+    );
   }
 }

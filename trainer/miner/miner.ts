@@ -101,13 +101,32 @@ export class Miner {
     this.power = o.power;
     this.device = { provider: o.provider, deviceId: o.deviceId };
     this.status = {
-      phase: 'starting', device: { ...this.device }, power: o.power, tasks: 0,
-      version: null, step: 0, steps: 0, loss: null, tokensPerSecond: 0, accepted: 0, rejected: 0, earned: 0n,
+      phase: 'starting',
+      device: { ...this.device },
+      power: o.power,
+      tasks: 0,
+      version: null,
+      step: 0,
+      steps: 0,
+      loss: null,
+      tokensPerSecond: 0,
+      accepted: 0,
+      rejected: 0,
+      earned: 0n,
     };
     this.log = o.log ?? (() => {});
     this.client = new NodeClient(o.nodeUrl.replace(/\/+$/, ''), { retry: o.retry, signal: o.signal, onRetry: (e) => this.log(e.line) });
     this.cache = new ChunkCache(o.cacheDir);
-    this.summary = { tasks: 0, accepted: [], rejections: [], unanswered: [], earned: 0n, tokens: 0, seconds: 0, chunks: { fromCache: 0, downloaded: 0, bytesDownloaded: 0, resumed: 0 } };
+    this.summary = {
+      tasks: 0,
+      accepted: [],
+      rejections: [],
+      unanswered: [],
+      earned: 0n,
+      tokens: 0,
+      seconds: 0,
+      chunks: { fromCache: 0, downloaded: 0, bytesDownloaded: 0, resumed: 0 },
+    };
   }
 
   private get stopped(): boolean {
@@ -134,7 +153,9 @@ export class Miner {
   setDevice(device: MinerDevice): void {
     if (device.provider === this.device.provider && device.deviceId === this.device.deviceId) return;
     this.device = { ...device };
-    this.log(`device set to ${deviceName(device)}${this.status.phase === 'training' || this.status.phase === 'resting' ? ', from the next task' : ''}`);
+    this.log(
+      `device set to ${deviceName(device)}${this.status.phase === 'training' || this.status.phase === 'resting' ? ', from the next task' : ''}`,
+    );
   }
 
   private setPhase(phase: MinerPhase): void {
@@ -161,9 +182,13 @@ export class Miner {
     const problem = checkManifest(signed.manifest);
     if (problem) throw new Error(`the node's model manifest is malformed: ${problem}`);
     const digest = manifestDigest(signed.manifest);
-    if (digest !== signed.manifestDigest) throw new Error(`the model manifest's digest is ${digest}, not the ${signed.manifestDigest} it claims`);
-    const signer = /^0x[0-9a-fA-F]{130}$/.test(signed.signature) ? recoverAddressJs(manifestSigningDigest(digest), fromHex(signed.signature, 65)) : null;
-    if (!signer || !this.coordinators.has(signer)) throw new Error(`model version ${signed.version} is signed by ${signer}, who is not a coordinator of this chain`);
+    if (digest !== signed.manifestDigest)
+      throw new Error(`the model manifest's digest is ${digest}, not the ${signed.manifestDigest} it claims`);
+    const signer = /^0x[0-9a-fA-F]{130}$/.test(signed.signature)
+      ? recoverAddressJs(manifestSigningDigest(digest), fromHex(signed.signature, 65))
+      : null;
+    if (!signer || !this.coordinators.has(signer))
+      throw new Error(`model version ${signed.version} is signed by ${signer}, who is not a coordinator of this chain`);
     return signed;
   }
 
@@ -183,7 +208,9 @@ export class Miner {
     const ordered: Weights = new Map(Object.keys(signed.manifest.tensorMap).map((n) => [n, weights.get(n)!]));
     this.model = { version: signed.version, cfg, weights: ordered };
     this.status.version = signed.version;
-    this.log(`model version ${signed.version}: ${signed.manifest.chunks.length} chunks, ${this.summary.chunks.downloaded - before} downloaded`);
+    this.log(
+      `model version ${signed.version}: ${signed.manifest.chunks.length} chunks, ${this.summary.chunks.downloaded - before} downloaded`,
+    );
   }
 
   /** One task end to end; returns false when the miner was stopped before submitting. */
@@ -207,10 +234,16 @@ export class Miner {
    */
   private async abandonTask(taskId: string, timeoutMs = 5_000): Promise<string> {
     try {
-      await this.client.json(`/api/task/${taskId}?wallet=${this.o.wallet}`, { method: 'DELETE' }, { retry: NO_RETRY, signal: AbortSignal.timeout(timeoutMs), what: 'abandon' });
+      await this.client.json(
+        `/api/task/${taskId}?wallet=${this.o.wallet}`,
+        { method: 'DELETE' },
+        { retry: NO_RETRY, signal: AbortSignal.timeout(timeoutMs), what: 'abandon' },
+      );
       return 'abandoned';
     } catch (err) {
-      return err instanceof NodeError && !err.unanswered ? `not abandoned: ${err.code}: ${err.message}` : `not abandoned: ${(err as Error).message}`;
+      return err instanceof NodeError && !err.unanswered
+        ? `not abandoned: ${err.code}: ${err.message}`
+        : `not abandoned: ${(err as Error).message}`;
     }
   }
 
@@ -224,7 +257,8 @@ export class Miner {
     this.status.steps = task.steps;
     this.status.step = 0;
     const device = { ...this.device };
-    if (device.provider !== this.status.device.provider || device.deviceId !== this.status.device.deviceId) this.log(`training on ${deviceName(device)} from task ${task.taskId.slice(0, 10)}`);
+    if (device.provider !== this.status.device.provider || device.deviceId !== this.status.device.deviceId)
+      this.log(`training on ${deviceName(device)} from task ${task.taskId.slice(0, 10)}`);
     this.status.device = device;
     this.setPhase('training');
     let stepStart = performance.now();
@@ -238,7 +272,16 @@ export class Miner {
         this.status.loss = loss;
         this.status.tokensPerSecond = (n / took) * 1000;
         this.summary.tokens += n;
-        this.o.onStep?.({ at: Date.now(), modelVersion: task.modelVersion, taskId: task.taskId, step, loss, tokensPerSecond: this.status.tokensPerSecond, device: deviceName(device), power: this.power });
+        this.o.onStep?.({
+          at: Date.now(),
+          modelVersion: task.modelVersion,
+          taskId: task.taskId,
+          step,
+          loss,
+          tokensPerSecond: this.status.tokensPerSecond,
+          device: deviceName(device),
+          power: this.power,
+        });
         if (this.power < 100) {
           this.setPhase('resting');
           await this.rest(took, now);
@@ -253,29 +296,53 @@ export class Miner {
     if (!result) return 'stopped';
     this.setPhase('submitting');
     const compressed = compressTaskUpdate(model.cfg, result.update, task);
-    const path = submitPath({ wallet: this.o.wallet, taskId: task.taskId, modelVersion: task.modelVersion, loss: result.losses.at(-1)!, batchSize: task.batchSize });
+    const path = submitPath({
+      wallet: this.o.wallet,
+      taskId: task.taskId,
+      modelVersion: task.modelVersion,
+      loss: result.losses.at(-1)!,
+      batchSize: task.batchSize,
+    });
     // A stop while the node verifies the update waits (bounded) for its answer: aborting would lose the task's result,
     // and the task could not even be given back while the node holds it busy.
     const grace = this.o.submitAnswerGraceMs ?? SUBMIT_ANSWER_GRACE_MS;
-    const onStop = (): void => this.log(`stopping: waiting up to ${grace / 1000} s for the node's answer on task ${task.taskId.slice(0, 10)}`);
+    const onStop = (): void =>
+      this.log(`stopping: waiting up to ${grace / 1000} s for the node's answer on task ${task.taskId.slice(0, 10)}`);
     if (this.o.signal?.aborted) onStop();
     else this.o.signal?.addEventListener('abort', onStop, { once: true });
     try {
-      const r = await this.client.json<SubmitAccepted>(path, {
-        method: 'POST', headers: { 'content-type': 'application/octet-stream' }, body: new Uint8Array(compressed.bytes),
-      }, { signal: graceAfter(this.o.signal, grace) });
+      const r = await this.client.json<SubmitAccepted>(
+        path,
+        {
+          method: 'POST',
+          headers: { 'content-type': 'application/octet-stream' },
+          body: new Uint8Array(compressed.bytes),
+        },
+        { signal: graceAfter(this.o.signal, grace) },
+      );
       const reward = BigInt(r.reward);
-      this.summary.accepted.push({ taskId: task.taskId, modelVersion: task.modelVersion, contribution: r.contribution, reward, quality: r.quality, ledger: 'unchecked' });
+      this.summary.accepted.push({
+        taskId: task.taskId,
+        modelVersion: task.modelVersion,
+        contribution: r.contribution,
+        reward,
+        quality: r.quality,
+        ledger: 'unchecked',
+      });
       this.summary.earned += reward;
       this.status.accepted++;
       this.status.earned += reward;
-      this.log(`task ${task.taskId.slice(0, 10)} accepted: earned ${formatAlc(reward)} ALC (quality ${r.quality / 1000}x), ${compressed.bytes.length} bytes, contribution ${r.contribution}; measured by the node: ${measuredLine(r.measured)}`);
+      this.log(
+        `task ${task.taskId.slice(0, 10)} accepted: earned ${formatAlc(reward)} ALC (quality ${r.quality / 1000}x), ${compressed.bytes.length} bytes, contribution ${r.contribution}; measured by the node: ${measuredLine(r.measured)}`,
+      );
       this.o.onStatus?.(this.status);
       return 'accepted';
     } catch (err) {
       if (err instanceof NodeError && err.code === 'ABORTED') {
         this.summary.unanswered.push(task.taskId);
-        this.log(`task ${task.taskId.slice(0, 10)}: stopped before the node answered its submission; its result is unknown here (see the node's ledger)`);
+        this.log(
+          `task ${task.taskId.slice(0, 10)}: stopped before the node answered its submission; its result is unknown here (see the node's ledger)`,
+        );
         return 'stopped';
       }
       if (!(err instanceof NodeError) || err.unanswered) throw err;
@@ -300,7 +367,12 @@ export class Miner {
       }
       if (!res.ok) throw await nodeErrorOf(res, 'ledger check');
       const body = (await res.json()) as { status: string; tx: { type: string; miner: string; reward: string; taskId: string } };
-      if (body.tx.type !== 'contribution' || body.tx.miner.toLowerCase() !== this.o.wallet.toLowerCase() || BigInt(body.tx.reward) !== rec.reward || body.tx.taskId !== rec.taskId) {
+      if (
+        body.tx.type !== 'contribution' ||
+        body.tx.miner.toLowerCase() !== this.o.wallet.toLowerCase() ||
+        BigInt(body.tx.reward) !== rec.reward ||
+        body.tx.taskId !== rec.taskId
+      ) {
         rec.ledger = 'mismatch';
       } else {
         rec.ledger = body.status === 'confirmed' ? 'confirmed' : 'pending';
@@ -341,7 +413,8 @@ export class Miner {
         const before = new Map(this.summary.accepted.map((r) => [r, r.ledger]));
         try {
           for (const r of await this.checkLedger()) {
-            if ((r.ledger === 'missing' || r.ledger === 'mismatch') && before.get(r) !== r.ledger) this.log(`ledger: contribution ${r.contribution} for task ${r.taskId.slice(0, 10)} is ${r.ledger}`);
+            if ((r.ledger === 'missing' || r.ledger === 'mismatch') && before.get(r) !== r.ledger)
+              this.log(`ledger: contribution ${r.contribution} for task ${r.taskId.slice(0, 10)} is ${r.ledger}`);
           }
         } catch (err) {
           if (this.stopped) break;

@@ -27,19 +27,30 @@ export function cudaInstalled(): boolean {
 }
 
 export function webgpuWorks(): boolean {
-  const r = spawnSync(process.execPath, ['--import', 'tsx', PROBE], { encoding: 'utf8', timeout: 60_000, env: { ...process.env, XDG_RUNTIME_DIR: process.env.XDG_RUNTIME_DIR ?? '/tmp' } });
+  const r = spawnSync(process.execPath, ['--import', 'tsx', PROBE], {
+    encoding: 'utf8',
+    timeout: 60_000,
+    env: { ...process.env, XDG_RUNTIME_DIR: process.env.XDG_RUNTIME_DIR ?? '/tmp' },
+  });
   return r.status === 0 && r.stdout.includes('webgpu ok');
 }
 
 /** The CUDA devices nvidia-smi reports (index, name, memory); device 0 alone where nvidia-smi is missing. */
 function cudaDevices(): GpuOption[] {
-  const r = spawnSync('nvidia-smi', ['--query-gpu=index,name,memory.total', '--format=csv,noheader,nounits'], { encoding: 'utf8', timeout: 10_000 });
+  const r = spawnSync('nvidia-smi', ['--query-gpu=index,name,memory.total', '--format=csv,noheader,nounits'], {
+    encoding: 'utf8',
+    timeout: 10_000,
+  });
   const rows = r.status === 0 ? r.stdout.trim().split('\n').filter(Boolean) : [];
   if (rows.length === 0) return [{ id: 'cuda:0', label: 'CUDA device 0', device: { provider: 'cuda', deviceId: 0 } }];
   return rows.map((row) => {
     const [index, name, mib] = row.split(',').map((x) => x.trim());
     const deviceId = Number(index);
-    return { id: `cuda:${deviceId}`, label: `${name} (CUDA ${deviceId}, ${(Number(mib) / 1024).toFixed(0)} GiB)`, device: { provider: 'cuda', deviceId } };
+    return {
+      id: `cuda:${deviceId}`,
+      label: `${name} (CUDA ${deviceId}, ${(Number(mib) / 1024).toFixed(0)} GiB)`,
+      device: { provider: 'cuda', deviceId },
+    };
   });
 }
 
@@ -61,4 +72,3 @@ export function chooseDevice(o: { forceCpu: boolean; gpu?: number }, gpus: GpuOp
   if (!first) return { device: { provider: 'cpu' }, why: 'no CUDA provider and no working WebGPU adapter' };
   return { device: first.device, why: first.device.provider === 'cuda' ? 'the CUDA provider is installed' : 'a WebGPU adapter answered' };
 }
-

@@ -51,4 +51,3 @@ export interface SubmissionRecord {
   /** confirmed: on the ledger with this miner and reward; pending: in the node's pool; missing: neither. */
   ledger: 'unchecked' | 'confirmed' | 'pending' | 'missing' | 'mismatch';
 }
-

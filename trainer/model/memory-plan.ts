@@ -1,5 +1,5 @@
 // What a training step holds in memory, computed from the config: the plan a miner checks its device against.
-import { type ModelConfig, paramCount } from "./config.js";
+import { type ModelConfig, paramCount } from './config.js';
 
 export interface MemoryPlan {
   params: number;
@@ -18,7 +18,10 @@ export interface MemoryPlan {
 
 export function trainingMemoryPlan(cfg: ModelConfig, batch: number, seq: number): MemoryPlan {
   const P = paramCount(cfg);
-  const N = batch * seq, C = cfg.n_embd, F = cfg.n_inner, H = cfg.n_head;
+  const N = batch * seq,
+    C = cfg.n_embd,
+    F = cfg.n_inner,
+    H = cfg.n_head;
   // Per layer: x, ln1 (xhat, y), q/k/v, o, x1, ln2 (xhat, y) = 10 [N, C]; f, tanh(f), gelu(f) = 3 [N, F];
   // two rstd vectors; the attention probabilities [B, H, T, T].
   const perLayer = N * (10 * C + 3 * F + 2) + batch * H * seq * seq;
@@ -30,8 +33,11 @@ export function trainingMemoryPlan(cfg: ModelConfig, batch: number, seq: number)
 }
 
 export function formatBytes(n: number): string {
-  const units = ["B", "KiB", "MiB", "GiB"];
+  const units = ['B', 'KiB', 'MiB', 'GiB'];
   let i = 0;
-  while (n >= 1024 && i < units.length - 1) { n /= 1024; i++; }
+  while (n >= 1024 && i < units.length - 1) {
+    n /= 1024;
+    i++;
+  }
   return `${n.toFixed(i === 0 ? 0 : 2)} ${units[i]}`;
 }

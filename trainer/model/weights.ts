@@ -1,6 +1,6 @@
 // The parameter set of a model: float32 tensors by Hugging Face GPT-2 name, and its deterministic GPT-2 init.
-import { TrainerError, TrainerErrorCode } from "../errors.js";
-import { type ModelConfig, numel, paramSpecs } from "./config.js";
+import { TrainerError, TrainerErrorCode } from '../errors.js';
+import { type ModelConfig, numel, paramSpecs } from './config.js';
 
 export type Weights = Map<string, Float32Array>;
 
@@ -17,11 +17,19 @@ function tensorRng(seed: number, name: string): () => number {
     z = Math.imul(z ^ (z >>> 13), 0xc2b2ae35);
     return (z ^ (z >>> 16)) >>> 0;
   };
-  let a = splitmix(), b = splitmix(), c = splitmix(), d = splitmix();
+  let a = splitmix(),
+    b = splitmix(),
+    c = splitmix(),
+    d = splitmix();
   return () => {
     const r = Math.imul(rotl(Math.imul(b, 5), 7), 9) >>> 0;
     const t = b << 9;
-    c ^= a; d ^= b; b ^= c; a ^= d; c ^= t; d = rotl(d, 11);
+    c ^= a;
+    d ^= b;
+    b ^= c;
+    a ^= d;
+    c ^= t;
+    d = rotl(d, 11);
     return r;
   };
 }
@@ -36,7 +44,7 @@ export function initWeights(cfg: ModelConfig, seed: number): Weights {
   const w: Weights = new Map();
   for (const spec of paramSpecs(cfg)) {
     const t = new Float32Array(numel(spec.shape));
-    if (spec.kind === "norm_weight") t.fill(1);
+    if (spec.kind === 'norm_weight') t.fill(1);
     else if (spec.initStd > 0) {
       const next = tensorRng(seed, spec.name);
       for (let i = 0; i < t.length; i += 2) {
@@ -58,19 +66,32 @@ export function checkWeights(cfg: ModelConfig, w: Weights, shapes?: Map<string, 
   const specs = paramSpecs(cfg);
   for (const spec of specs) {
     const t = w.get(spec.name);
-    if (!t) throw new TrainerError(TrainerErrorCode.SHAPE_MISMATCH, `weights lack tensor "${spec.name}" that the config needs (shape [${spec.shape}])`);
+    if (!t)
+      throw new TrainerError(
+        TrainerErrorCode.SHAPE_MISMATCH,
+        `weights lack tensor "${spec.name}" that the config needs (shape [${spec.shape}])`,
+      );
     const shape = shapes?.get(spec.name);
     if (shape && (shape.length !== spec.shape.length || shape.some((d, i) => d !== spec.shape[i]))) {
-      throw new TrainerError(TrainerErrorCode.SHAPE_MISMATCH, `tensor "${spec.name}" has shape [${shape}] but the config needs [${spec.shape}]`);
+      throw new TrainerError(
+        TrainerErrorCode.SHAPE_MISMATCH,
+        `tensor "${spec.name}" has shape [${shape}] but the config needs [${spec.shape}]`,
+      );
     }
     if (t.length !== numel(spec.shape)) {
-      throw new TrainerError(TrainerErrorCode.SHAPE_MISMATCH, `tensor "${spec.name}" has ${t.length} values but the config needs [${spec.shape}] (${numel(spec.shape)})`);
+      throw new TrainerError(
+        TrainerErrorCode.SHAPE_MISMATCH,
+        `tensor "${spec.name}" has ${t.length} values but the config needs [${spec.shape}] (${numel(spec.shape)})`,
+      );
     }
   }
   if (w.size !== specs.length) {
     const known = new Set(specs.map((s) => s.name));
     const extra = [...w.keys()].filter((k) => !known.has(k));
-    throw new TrainerError(TrainerErrorCode.SHAPE_MISMATCH, `weights hold tensors the config does not have: ${extra.slice(0, 5).join(", ")}${extra.length > 5 ? ", ..." : ""}`);
+    throw new TrainerError(
+      TrainerErrorCode.SHAPE_MISMATCH,
+      `weights hold tensors the config does not have: ${extra.slice(0, 5).join(', ')}${extra.length > 5 ? ', ...' : ''}`,
+    );
   }
 }
 

@@ -1,13 +1,13 @@
 // A small builder for ONNX graphs over `onnx-proto`: named values, nodes with typed attributes, constants,
 // and serialization. Opset 17 of the default domain only, so the graphs run on onnxruntime's CPU, WebGPU,
 // CUDA and WASM providers alike.
-import onnxProto from "onnx-proto";
+import onnxProto from 'onnx-proto';
 
 const { onnx } = onnxProto;
 
 export const OPSET = 17;
 
-export type ElemType = "float32" | "int64" | "bool";
+export type ElemType = 'float32' | 'int64' | 'bool';
 export type Dim = number | string;
 
 const ELEM: Record<ElemType, number> = {
@@ -28,7 +28,7 @@ function valueInfo(name: string, elem: ElemType, shape: Dim[]): onnxProto.onnx.I
     type: {
       tensorType: {
         elemType: ELEM[elem],
-        shape: { dim: shape.map((d) => (typeof d === "number" ? { dimValue: d } : { dimParam: d })) },
+        shape: { dim: shape.map((d) => (typeof d === 'number' ? { dimValue: d } : { dimParam: d })) },
       },
     },
   };
@@ -55,19 +55,19 @@ export class GraphBuilder {
 
   /** Marks `value` as a graph output called `name` (through an Identity when the names differ). */
   output(value: string, name: string, elem: ElemType, shape: Dim[]): string {
-    if (value !== name) this.nodes.push({ opType: "Identity", input: [value], output: [name], name: this.fresh("out") });
+    if (value !== name) this.nodes.push({ opType: 'Identity', input: [value], output: [name], name: this.fresh('out') });
     this.outputs.push(valueInfo(name, elem, shape));
     return name;
   }
 
   /** A float32 or int64 constant, stored as an initializer; identical small constants are shared. */
-  constant(values: ArrayLike<number>, dims: number[], elem: "float32" | "int64" = "float32", hint = "const"): string {
+  constant(values: ArrayLike<number>, dims: number[], elem: 'float32' | 'int64' = 'float32', hint = 'const'): string {
     const small = values.length <= 16;
-    const key = small ? `${elem}|${dims.join(",")}|${Array.from(values).join(",")}` : "";
+    const key = small ? `${elem}|${dims.join(',')}|${Array.from(values).join(',')}` : '';
     if (small && this.constCache.has(key)) return this.constCache.get(key)!;
     const name = this.fresh(hint);
     const raw =
-      elem === "float32"
+      elem === 'float32'
         ? new Uint8Array(Float32Array.from(values).buffer)
         : new Uint8Array(BigInt64Array.from(Array.from(values, (v) => BigInt(v))).buffer);
     this.initializers.push({ name, dims, dataType: ELEM[elem], rawData: raw });
@@ -76,20 +76,20 @@ export class GraphBuilder {
   }
 
   scalar(v: number): string {
-    return this.constant([v], [], "float32", "scalar");
+    return this.constant([v], [], 'float32', 'scalar');
   }
 
   i64(values: number[]): string {
-    return this.constant(values, [values.length], "int64", "shape");
+    return this.constant(values, [values.length], 'int64', 'shape');
   }
 
   /** Adds a node and returns its output names. */
   node(opType: string, inputs: string[], attrs: Record<string, Attr> = {}, nOutputs = 1, hint?: string): string[] {
     const outs = Array.from({ length: nOutputs }, () => this.fresh(hint ?? opType.toLowerCase()));
     const attribute: onnxProto.onnx.IAttributeProto[] = Object.entries(attrs).map(([name, a]) => {
-      if ("i" in a) return { name, type: onnx.AttributeProto.AttributeType.INT, i: a.i };
-      if ("f" in a) return { name, type: onnx.AttributeProto.AttributeType.FLOAT, f: a.f };
-      if ("ints" in a) return { name, type: onnx.AttributeProto.AttributeType.INTS, ints: a.ints };
+      if ('i' in a) return { name, type: onnx.AttributeProto.AttributeType.INT, i: a.i };
+      if ('f' in a) return { name, type: onnx.AttributeProto.AttributeType.FLOAT, f: a.f };
+      if ('ints' in a) return { name, type: onnx.AttributeProto.AttributeType.INTS, ints: a.ints };
       return { name, type: onnx.AttributeProto.AttributeType.STRING, s: new TextEncoder().encode(a.s) };
     });
     this.nodes.push({ opType, input: inputs, output: outs, attribute, name: this.fresh(`n_${opType}`) });
@@ -101,30 +101,44 @@ export class GraphBuilder {
   }
 
   // Shorthands for the ops the model uses.
-  add(a: string, b: string): string { return this.op("Add", [a, b]); }
-  sub(a: string, b: string): string { return this.op("Sub", [a, b]); }
-  mul(a: string, b: string): string { return this.op("Mul", [a, b]); }
-  div(a: string, b: string): string { return this.op("Div", [a, b]); }
-  matmul(a: string, b: string): string { return this.op("MatMul", [a, b]); }
+  add(a: string, b: string): string {
+    return this.op('Add', [a, b]);
+  }
+  sub(a: string, b: string): string {
+    return this.op('Sub', [a, b]);
+  }
+  mul(a: string, b: string): string {
+    return this.op('Mul', [a, b]);
+  }
+  div(a: string, b: string): string {
+    return this.op('Div', [a, b]);
+  }
+  matmul(a: string, b: string): string {
+    return this.op('MatMul', [a, b]);
+  }
   /** Gemm on 2-D operands: op(a) @ op(b). */
   gemm(a: string, b: string, transA = false, transB = false): string {
-    return this.op("Gemm", [a, b], { transA: int(transA ? 1 : 0), transB: int(transB ? 1 : 0) });
+    return this.op('Gemm', [a, b], { transA: int(transA ? 1 : 0), transB: int(transB ? 1 : 0) });
   }
-  reshape(x: string, shape: number[]): string { return this.op("Reshape", [x, this.i64(shape)]); }
-  transpose(x: string, perm: number[]): string { return this.op("Transpose", [x], { perm: ints(perm) }); }
+  reshape(x: string, shape: number[]): string {
+    return this.op('Reshape', [x, this.i64(shape)]);
+  }
+  transpose(x: string, perm: number[]): string {
+    return this.op('Transpose', [x], { perm: ints(perm) });
+  }
   reduceMean(x: string, axes: number[], keep = true): string {
-    return this.op("ReduceMean", [x], { axes: ints(axes), keepdims: int(keep ? 1 : 0) });
+    return this.op('ReduceMean', [x], { axes: ints(axes), keepdims: int(keep ? 1 : 0) });
   }
   reduceSum(x: string, axes: number[] | null, keep = true): string {
-    return this.op("ReduceSum", axes ? [x, this.i64(axes)] : [x], { keepdims: int(keep ? 1 : 0) });
+    return this.op('ReduceSum', axes ? [x, this.i64(axes)] : [x], { keepdims: int(keep ? 1 : 0) });
   }
 
-  toModelProto(docString = ""): onnxProto.onnx.ModelProto {
+  toModelProto(docString = ''): onnxProto.onnx.ModelProto {
     return onnx.ModelProto.create({
       irVersion: 8,
-      producerName: "ailo-trainer",
+      producerName: 'ailo-trainer',
       docString,
-      opsetImport: [{ domain: "", version: OPSET }],
+      opsetImport: [{ domain: '', version: OPSET }],
       graph: {
         name: this.name,
         node: this.nodes,
@@ -135,7 +149,7 @@ export class GraphBuilder {
     });
   }
 
-  toBytes(docString = ""): Uint8Array {
+  toBytes(docString = ''): Uint8Array {
     return onnx.ModelProto.encode(this.toModelProto(docString)).finish();
   }
 

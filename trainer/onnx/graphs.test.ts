@@ -1,13 +1,41 @@
 // Graph structure: the full ailo-1b graphs build without any weights, take exactly the model's parameters as
 // inputs, and use only ops that every target provider (cpu, webgpu, cuda, wasm) runs.
-import onnxProto from "onnx-proto";
-import { describe, expect, it } from "vitest";
-import { numel, paramSpecs, presetConfig } from "../model/config.js";
-import { buildForwardGraph, buildOptimizerGraph, buildTrainingGraph } from "./graphs.js";
+import onnxProto from 'onnx-proto';
+import { describe, expect, it } from 'vitest';
+import { numel, paramSpecs, presetConfig } from '../model/config.js';
+import { buildForwardGraph, buildOptimizerGraph, buildTrainingGraph } from './graphs.js';
 
 const PORTABLE_OPS = new Set([
-  "Abs", "Add", "Clip", "Concat", "Div", "Exp", "Gather", "GatherElements", "Gemm", "Identity", "Log", "MatMul", "Mul", "Neg", "Pad", "Pow",
-  "ReduceMax", "ReduceMean", "ReduceSum", "ReduceSumSquare", "Relu", "Reshape", "ScatterElements", "ScatterND", "Softmax", "Split", "Sqrt", "Sub", "Tanh", "Transpose",
+  'Abs',
+  'Add',
+  'Clip',
+  'Concat',
+  'Div',
+  'Exp',
+  'Gather',
+  'GatherElements',
+  'Gemm',
+  'Identity',
+  'Log',
+  'MatMul',
+  'Mul',
+  'Neg',
+  'Pad',
+  'Pow',
+  'ReduceMax',
+  'ReduceMean',
+  'ReduceSum',
+  'ReduceSumSquare',
+  'Relu',
+  'Reshape',
+  'ScatterElements',
+  'ScatterND',
+  'Softmax',
+  'Split',
+  'Sqrt',
+  'Sub',
+  'Tanh',
+  'Transpose',
 ]);
 
 function paramInputCount(bytes: Uint8Array, names: Set<string>): number {
@@ -20,29 +48,33 @@ function paramInputCount(bytes: Uint8Array, names: Set<string>): number {
   return n;
 }
 
-describe("ailo-1b graphs", () => {
-  const cfg = presetConfig("ailo-1b");
+describe('ailo-1b graphs', () => {
+  const cfg = presetConfig('ailo-1b');
   const names = new Set(paramSpecs(cfg).map((s) => s.name));
 
-  it("the training graph (with fused AdamW) builds and its parameter inputs total 821,470,400", () => {
-    const g = buildTrainingGraph(cfg, { batch: 1, seq: 1024, optimizer: { beta1: 0.9, beta2: 0.95, eps: 1e-8, weightDecay: 0.1, clipNorm: 1 } });
+  it('the training graph (with fused AdamW) builds and its parameter inputs total 821,470,400', () => {
+    const g = buildTrainingGraph(cfg, {
+      batch: 1,
+      seq: 1024,
+      optimizer: { beta1: 0.9, beta2: 0.95, eps: 1e-8, weightDecay: 0.1, clipNorm: 1 },
+    });
     expect(paramInputCount(g.bytes, names)).toBe(821_470_400);
-    expect(g.outputs.filter((o) => o.startsWith("new."))).toHaveLength(names.size);
+    expect(g.outputs.filter((o) => o.startsWith('new.'))).toHaveLength(names.size);
     for (const op of g.opTypes) expect(PORTABLE_OPS, op).toContain(op);
   });
 
-  it("the gradient graph outputs one gradient per parameter", () => {
+  it('the gradient graph outputs one gradient per parameter', () => {
     const g = buildTrainingGraph(cfg, { batch: 1, seq: 256 });
-    expect(g.outputs.filter((o) => o.startsWith("grad."))).toEqual([...names].map((n) => `grad.${n}`));
+    expect(g.outputs.filter((o) => o.startsWith('grad.'))).toEqual([...names].map((n) => `grad.${n}`));
     for (const op of g.opTypes) expect(PORTABLE_OPS, op).toContain(op);
   });
 
-  it("the forward and optimizer graphs build", () => {
+  it('the forward and optimizer graphs build', () => {
     const f = buildForwardGraph(cfg, { logits: true, past: true });
     expect(paramInputCount(f.bytes, names)).toBe(821_470_400);
-    expect(f.outputs).toContain("present.23.value");
+    expect(f.outputs).toContain('present.23.value');
     const o = buildOptimizerGraph(cfg);
-    expect(o.outputs).toContain("grad_norm");
+    expect(o.outputs).toContain('grad_norm');
     for (const op of [...f.opTypes, ...o.opTypes]) expect(PORTABLE_OPS, op).toContain(op);
   });
 });

@@ -1,9 +1,9 @@
 // The model's ONNX graphs: forward (logits, KV cache, loss), training (loss and every parameter's gradient,
 // the backward written out in standard ops), and the AdamW optimizer step. Parameters are graph inputs named
 // as in the safetensors file; gradients are outputs named `grad.<param>`.
-import { type ModelConfig, paramSpecs, type ParamSpec } from "../model/config.js";
-import { type Dim, type ElemType, GraphBuilder, int } from "./builder.js";
-import { crossEntropy, forwardBody, GELU_C, GELU_S, type LayerNormOut, MASKED } from "./gpt2-forward.js";
+import { type ModelConfig, paramSpecs, type ParamSpec } from '../model/config.js';
+import { type Dim, type ElemType, GraphBuilder, int } from './builder.js';
+import { crossEntropy, forwardBody, GELU_C, GELU_S, type LayerNormOut, MASKED } from './gpt2-forward.js';
 
 export interface BuiltGraph {
   bytes: Uint8Array;
@@ -17,9 +17,9 @@ function finish(g: GraphBuilder, inputs: string[], outputs: string[], doc: strin
   return { bytes: g.toBytes(doc), inputs, outputs, nodeCount: g.nodeCount, opTypes: [...g.opTypes()].sort() };
 }
 
-function addParamInputs(g: GraphBuilder, cfg: ModelConfig, prefix = ""): ParamSpec[] {
+function addParamInputs(g: GraphBuilder, cfg: ModelConfig, prefix = ''): ParamSpec[] {
   const specs = paramSpecs(cfg);
-  for (const s of specs) g.input(prefix + s.name, "float32", s.shape);
+  for (const s of specs) g.input(prefix + s.name, 'float32', s.shape);
   return specs;
 }
 
@@ -46,43 +46,46 @@ export interface ForwardGraphOptions {
  * causalBias), and with `past`, the cache. Batch and sequence lengths are symbolic.
  */
 export function buildForwardGraph(cfg: ModelConfig, opts: ForwardGraphOptions = { logits: true }): BuiltGraph {
-  const g = new GraphBuilder("ailo_forward");
-  const C = cfg.n_embd, H = cfg.n_head, D = C / H, V = cfg.vocab_size;
+  const g = new GraphBuilder('ailo_forward');
+  const C = cfg.n_embd,
+    H = cfg.n_head,
+    D = C / H,
+    V = cfg.vocab_size;
   const specs = addParamInputs(g, cfg);
   const inputs = specs.map((s) => s.name);
-  const ids = g.input("input_ids", "int64", ["B", "T"]);
-  const positions = g.input("position_ids", "int64", ["T"]);
-  const bias = g.input("attn_bias", "float32", ["T", "S"]);
+  const ids = g.input('input_ids', 'int64', ['B', 'T']);
+  const positions = g.input('position_ids', 'int64', ['T']);
+  const bias = g.input('attn_bias', 'float32', ['T', 'S']);
   inputs.push(ids, positions, bias);
   let past: { key: string; value: string }[] | undefined;
   if (opts.past) {
     past = [];
     for (let i = 0; i < cfg.n_layer; i++) {
-      const key = g.input(`past.${i}.key`, "float32", ["B", H, "P", D]);
-      const value = g.input(`past.${i}.value`, "float32", ["B", H, "P", D]);
+      const key = g.input(`past.${i}.key`, 'float32', ['B', H, 'P', D]);
+      const value = g.input(`past.${i}.value`, 'float32', ['B', H, 'P', D]);
       past.push({ key, value });
       inputs.push(key, value);
     }
   }
   const fwd = forwardBody(g, cfg, { ids, positions, bias, past });
   const outputs: string[] = [];
-  const logits = g.matmul(fwd.hf, g.transpose("wte.weight", [1, 0]));
-  if (opts.logits) outputs.push(g.output(logits, "logits", "float32", ["B", "T", V]));
+  const logits = g.matmul(fwd.hf, g.transpose('wte.weight', [1, 0]));
+  if (opts.logits) outputs.push(g.output(logits, 'logits', 'float32', ['B', 'T', V]));
   if (opts.loss) {
-    const targets = g.input("targets", "int64", ["B", "T"]);
+    const targets = g.input('targets', 'int64', ['B', 'T']);
     inputs.push(targets);
     const ce = crossEntropy(g, g.reshape(logits, [-1, V]), targets, V);
-    outputs.push(g.output(ce.loss, "loss", "float32", []));
-    const perPosition = g.op("Reshape", [ce.nll, g.op("Shape", [targets])]);
-    outputs.push(g.output(g.reduceMean(perPosition, [1], false), "row_loss", "float32", ["B"]));
+    outputs.push(g.output(ce.loss, 'loss', 'float32', []));
+    const perPosition = g.op('Reshape', [ce.nll, g.op('Shape', [targets])]);
+    outputs.push(g.output(g.reduceMean(perPosition, [1], false), 'row_loss', 'float32', ['B']));
   }
   if (opts.presents || opts.past) {
     fwd.presents.forEach((p, i) => {
-      outputs.push(g.output(p.key, `present.${i}.key`, "float32", ["B", H, "S", D]));
-      outputs.push(g.output(p.value, `present.${i}.value`, "float32", ["B", H, "S", D]));
+      outputs.push(g.output(p.key, `present.${i}.key`, 'float32', ['B', H, 'S', D]));
+      outputs.push(g.output(p.value, `present.${i}.value`, 'float32', ['B', H, 'S', D]));
     });
   }
-  return finish(g, inputs, outputs, "AILO GPT-2 forward");
+  return finish(g, inputs, outputs, 'AILO GPT-2 forward');
 }
 
 export interface AdamWOptions {
@@ -98,39 +101,48 @@ export const DEFAULT_ADAMW: AdamWOptions = { beta1: 0.9, beta2: 0.95, eps: 1e-8,
 
 /** GPT-2 practice: decay matrices and embeddings, not biases or LayerNorm parameters. */
 export function decays(spec: ParamSpec): boolean {
-  return spec.kind === "matrix" || spec.kind === "embedding";
+  return spec.kind === 'matrix' || spec.kind === 'embedding';
 }
 
 /**
  * AdamW with global-norm clipping, for params `p`, grads `g`, moments `m`, `v`; `lr` and `step` (1-based,
  * float) are scalar inputs. Writes `new.<p>`, `new_m.<p>`, `new_v.<p>` and the pre-clip `grad_norm`.
  */
-function adamWNodes(g: GraphBuilder, specs: ParamSpec[], grads: Map<string, string>, opt: AdamWOptions, lr: string, step: string): Map<string, { p: string; m: string; v: string }> & { gradNorm?: string } {
+function adamWNodes(
+  g: GraphBuilder,
+  specs: ParamSpec[],
+  grads: Map<string, string>,
+  opt: AdamWOptions,
+  lr: string,
+  step: string,
+): Map<string, { p: string; m: string; v: string }> & { gradNorm?: string } {
   let sumsq: string | undefined;
   for (const s of specs) {
-    const gs = g.op("ReduceSumSquare", [grads.get(s.name)!], { keepdims: int(0) });
+    const gs = g.op('ReduceSumSquare', [grads.get(s.name)!], { keepdims: int(0) });
     sumsq = sumsq ? g.add(sumsq, gs) : gs;
   }
-  const norm = g.op("Sqrt", [sumsq!]);
+  const norm = g.op('Sqrt', [sumsq!]);
   let clip = g.scalar(1);
   if (opt.clipNorm > 0) {
-    clip = g.op("Clip", [g.div(g.scalar(opt.clipNorm), g.add(norm, g.scalar(1e-6))), "", g.scalar(1)]);
+    clip = g.op('Clip', [g.div(g.scalar(opt.clipNorm), g.add(norm, g.scalar(1e-6))), '', g.scalar(1)]);
   }
-  const bc1 = g.sub(g.scalar(1), g.op("Pow", [g.scalar(opt.beta1), step]));
-  const bc2 = g.sub(g.scalar(1), g.op("Pow", [g.scalar(opt.beta2), step]));
+  const bc1 = g.sub(g.scalar(1), g.op('Pow', [g.scalar(opt.beta1), step]));
+  const bc2 = g.sub(g.scalar(1), g.op('Pow', [g.scalar(opt.beta2), step]));
   // Fold the bias corrections and the clip factor into scalars once: p -= lr * (m/bc1) / (sqrt(v/bc2) + eps).
   const gScaleM = g.mul(clip, g.scalar(1 - opt.beta1));
   const clip2 = g.mul(clip, clip);
   const gScaleV = g.mul(clip2, g.scalar(1 - opt.beta2));
   const stepSize = g.div(lr, bc1);
-  const sqrtBc2 = g.op("Sqrt", [bc2]);
+  const sqrtBc2 = g.op('Sqrt', [bc2]);
   const decayFactor = g.sub(g.scalar(1), g.mul(lr, g.scalar(opt.weightDecay)));
-  const out = new Map<string, { p: string; m: string; v: string }>() as Map<string, { p: string; m: string; v: string }> & { gradNorm?: string };
+  const out = new Map<string, { p: string; m: string; v: string }>() as Map<string, { p: string; m: string; v: string }> & {
+    gradNorm?: string;
+  };
   for (const s of specs) {
     const grad = grads.get(s.name)!;
     const m = g.add(g.mul(`m.${s.name}`, g.scalar(opt.beta1)), g.mul(grad, gScaleM));
     const v = g.add(g.mul(`v.${s.name}`, g.scalar(opt.beta2)), g.mul(g.mul(grad, grad), gScaleV));
-    const denom = g.add(g.div(g.op("Sqrt", [v]), sqrtBc2), g.scalar(opt.eps));
+    const denom = g.add(g.div(g.op('Sqrt', [v]), sqrtBc2), g.scalar(opt.eps));
     const upd = g.mul(g.div(m, denom), stepSize);
     const base = decays(s) && opt.weightDecay > 0 ? g.mul(s.name, decayFactor) : s.name;
     out.set(s.name, { p: g.sub(base, upd), m, v });
@@ -142,34 +154,34 @@ function adamWNodes(g: GraphBuilder, specs: ParamSpec[], grads: Map<string, stri
 function addOptimizerOutputs(g: GraphBuilder, specs: ParamSpec[], upd: ReturnType<typeof adamWNodes>, outputs: string[]): void {
   for (const s of specs) {
     const u = upd.get(s.name)!;
-    outputs.push(g.output(u.p, `new.${s.name}`, "float32", s.shape));
-    outputs.push(g.output(u.m, `new_m.${s.name}`, "float32", s.shape));
-    outputs.push(g.output(u.v, `new_v.${s.name}`, "float32", s.shape));
+    outputs.push(g.output(u.p, `new.${s.name}`, 'float32', s.shape));
+    outputs.push(g.output(u.m, `new_m.${s.name}`, 'float32', s.shape));
+    outputs.push(g.output(u.v, `new_v.${s.name}`, 'float32', s.shape));
   }
-  outputs.push(g.output(upd.gradNorm!, "grad_norm", "float32", []));
+  outputs.push(g.output(upd.gradNorm!, 'grad_norm', 'float32', []));
 }
 
 function addStateInputs(g: GraphBuilder, specs: ParamSpec[], inputs: string[]): { lr: string; step: string } {
-  for (const s of specs) inputs.push(g.input(`m.${s.name}`, "float32", s.shape));
-  for (const s of specs) inputs.push(g.input(`v.${s.name}`, "float32", s.shape));
-  const lr = g.input("lr", "float32", []);
-  const step = g.input("step", "float32", []);
+  for (const s of specs) inputs.push(g.input(`m.${s.name}`, 'float32', s.shape));
+  for (const s of specs) inputs.push(g.input(`v.${s.name}`, 'float32', s.shape));
+  const lr = g.input('lr', 'float32', []);
+  const step = g.input('step', 'float32', []);
   inputs.push(lr, step);
   return { lr, step };
 }
 
 /** The optimizer alone: inputs params, `grad.<p>`, `m.<p>`, `v.<p>`, `lr`, `step`. */
 export function buildOptimizerGraph(cfg: ModelConfig, opt: AdamWOptions = DEFAULT_ADAMW): BuiltGraph {
-  const g = new GraphBuilder("ailo_adamw");
+  const g = new GraphBuilder('ailo_adamw');
   const specs = addParamInputs(g, cfg);
   const inputs = specs.map((s) => s.name);
   const grads = new Map<string, string>();
-  for (const s of specs) grads.set(s.name, g.input(`grad.${s.name}`, "float32", s.shape));
+  for (const s of specs) grads.set(s.name, g.input(`grad.${s.name}`, 'float32', s.shape));
   inputs.push(...specs.map((s) => `grad.${s.name}`));
   const { lr, step } = addStateInputs(g, specs, inputs);
   const outputs: string[] = [];
   addOptimizerOutputs(g, specs, adamWNodes(g, specs, grads, opt, lr, step), outputs);
-  return finish(g, inputs, outputs, "AILO AdamW step");
+  return finish(g, inputs, outputs, 'AILO AdamW step');
 }
 
 export interface TrainingGraphOptions {
@@ -186,16 +198,26 @@ export interface TrainingGraphOptions {
 export function buildTrainingGraph(cfg: ModelConfig, opts: TrainingGraphOptions): BuiltGraph {
   const { batch: B, seq: T } = opts;
   if (T > cfg.n_positions) throw new RangeError(`sequence length ${T} exceeds n_positions ${cfg.n_positions}`);
-  const g = new GraphBuilder("ailo_train");
-  const C = cfg.n_embd, H = cfg.n_head, D = C / H, V = cfg.vocab_size, F = cfg.n_inner, N = B * T;
+  const g = new GraphBuilder('ailo_train');
+  const C = cfg.n_embd,
+    H = cfg.n_head,
+    D = C / H,
+    V = cfg.vocab_size,
+    F = cfg.n_inner,
+    N = B * T;
   const specs = addParamInputs(g, cfg);
   const inputs = specs.map((s) => s.name);
   // [B, T, 1]: the index layout GatherElements/ScatterND/ScatterElements take, since webgpu cannot reshape int64.
-  const ids = g.input("input_ids", "int64", [B, T, 1]);
-  const targets = g.input("targets", "int64", [B, T, 1]);
+  const ids = g.input('input_ids', 'int64', [B, T, 1]);
+  const targets = g.input('targets', 'int64', [B, T, 1]);
   inputs.push(ids, targets);
-  const positions = g.constant(Array.from({ length: T }, (_, i) => i), [T], "int64", "positions");
-  const bias = g.constant(causalBias(T), [T, T], "float32", "causal_bias");
+  const positions = g.constant(
+    Array.from({ length: T }, (_, i) => i),
+    [T],
+    'int64',
+    'positions',
+  );
+  const bias = g.constant(causalBias(T), [T, T], 'float32', 'causal_bias');
   const fwd = forwardBody(g, cfg, { ids, positions, bias });
 
   const flat = (x: string, width: number): string => g.reshape(x, [N, width]);
@@ -203,18 +225,18 @@ export function buildTrainingGraph(cfg: ModelConfig, opts: TrainingGraphOptions)
   // The head keeps three [N, V] tensors alive (logits, softmax, its gradient): at GPT-2's vocabulary these dominate
   // a small model's step, so the loss is -log softmax[target] read through GatherElements (no one-hot, no second
   // pass for a log-sum-exp). The clip only matters past 87 nats, where float32 softmax underflows.
-  const logits3 = g.reshape(g.gemm(hf2, "wte.weight", false, true), [B, T, V]);
-  const probs = g.op("Softmax", [logits3], { axis: int(-1) });
-  const pickedProb = g.op("GatherElements", [probs, targets], { axis: int(2) });
-  const nll = g.op("Neg", [g.op("Log", [g.op("Clip", [pickedProb, g.scalar(1e-38), ""])])]);
+  const logits3 = g.reshape(g.gemm(hf2, 'wte.weight', false, true), [B, T, V]);
+  const probs = g.op('Softmax', [logits3], { axis: int(-1) });
+  const pickedProb = g.op('GatherElements', [probs, targets], { axis: int(2) });
+  const nll = g.op('Neg', [g.op('Log', [g.op('Clip', [pickedProb, g.scalar(1e-38), ''])])]);
   const loss = g.reduceMean(nll, [0, 1, 2], false);
   const grads = new Map<string, string>();
 
   // d loss / d logits = (softmax - onehot) / N; the 1/N is applied to the two products instead of the [N, V] tensor.
-  const dl = flat(g.op("ScatterElements", [probs, targets, g.sub(pickedProb, g.scalar(1))], { axis: int(2) }), V);
+  const dl = flat(g.op('ScatterElements', [probs, targets, g.sub(pickedProb, g.scalar(1))], { axis: int(2) }), V);
   const invN = g.scalar(1 / N);
   const dwteOut = g.mul(g.gemm(dl, hf2, true, false), invN);
-  let dx = g.mul(g.gemm(dl, "wte.weight"), invN); // [N, C]
+  let dx = g.mul(g.gemm(dl, 'wte.weight'), invN); // [N, C]
 
   const lnBack = (dy: string, ln: LayerNormOut, w: string, name: string): string => {
     const xhat = flat(ln.xhat, C);
@@ -231,7 +253,7 @@ export function buildTrainingGraph(cfg: ModelConfig, opts: TrainingGraphOptions)
     return g.gemm(dy, `${name}.weight`, false, true);
   };
 
-  dx = lnBack(dx, fwd.lnf, "ln_f.weight", "ln_f");
+  dx = lnBack(dx, fwd.lnf, 'ln_f.weight', 'ln_f');
   const scale = g.scalar(1 / Math.sqrt(D));
   const fromHeads = (t4: string): string => g.reshape(g.transpose(t4, [0, 2, 1, 3]), [N, C]);
   for (let i = cfg.n_layer - 1; i >= 0; i--) {
@@ -239,7 +261,8 @@ export function buildTrainingGraph(cfg: ModelConfig, opts: TrainingGraphOptions)
     const s = fwd.blocks[i]!;
     // MLP
     const dgl = linearBack(dx, flat(s.gl, F), `${h}.mlp.c_proj`);
-    const f = flat(s.f, F), t = flat(s.t, F);
+    const f = flat(s.f, F),
+      t = flat(s.t, F);
     const ff = g.mul(f, f);
     const dtanh = g.mul(g.sub(g.scalar(1), g.mul(t, t)), g.mul(g.add(g.mul(ff, g.scalar(3 * GELU_C * GELU_S)), g.scalar(GELU_S)), f));
     const dgelu = g.mul(g.add(g.add(t, g.scalar(1)), dtanh), g.scalar(0.5));
@@ -253,26 +276,26 @@ export function buildTrainingGraph(cfg: ModelConfig, opts: TrainingGraphOptions)
     const ds = g.mul(g.mul(s.p, g.sub(dp, g.reduceSum(g.mul(dp, s.p), [-1]))), scale);
     const dq4 = g.matmul(ds, s.k4);
     const dk4 = g.matmul(g.transpose(ds, [0, 1, 3, 2]), s.q4);
-    const dqkv = g.op("Concat", [fromHeads(dq4), fromHeads(dk4), fromHeads(dv4)], { axis: int(1) });
+    const dqkv = g.op('Concat', [fromHeads(dq4), fromHeads(dk4), fromHeads(dv4)], { axis: int(1) });
     const da = linearBack(dqkv, flat(s.ln1.y, C), `${h}.attn.c_attn`);
     dx = g.add(dx, lnBack(da, s.ln1, `${h}.ln_1.weight`, `${h}.ln_1`));
   }
   // Embeddings: the rows each token used get its gradient added (duplicates accumulate).
-  grads.set("wte.weight", g.op("ScatterND", [dwteOut, ids, g.reshape(dx, [B, T, C])], { reduction: { s: "add" } }));
+  grads.set('wte.weight', g.op('ScatterND', [dwteOut, ids, g.reshape(dx, [B, T, C])], { reduction: { s: 'add' } }));
   const dpos = g.reduceSum(g.reshape(dx, [B, T, C]), [0], false); // [T, C]
   grads.set(
-    "wpe.weight",
-    T === cfg.n_positions ? dpos : g.op("Pad", [dpos, g.i64([0, 0, cfg.n_positions - T, 0]), g.scalar(0)], { mode: { s: "constant" } }),
+    'wpe.weight',
+    T === cfg.n_positions ? dpos : g.op('Pad', [dpos, g.i64([0, 0, cfg.n_positions - T, 0]), g.scalar(0)], { mode: { s: 'constant' } }),
   );
 
-  const outputs = [g.output(loss, "loss", "float32", [])];
+  const outputs = [g.output(loss, 'loss', 'float32', [])];
   if (opts.optimizer) {
     const { lr, step } = addStateInputs(g, specs, inputs);
     addOptimizerOutputs(g, specs, adamWNodes(g, specs, grads, opts.optimizer, lr, step), outputs);
   } else {
-    for (const sp of specs) outputs.push(g.output(grads.get(sp.name)!, `grad.${sp.name}`, "float32", sp.shape));
+    for (const sp of specs) outputs.push(g.output(grads.get(sp.name)!, `grad.${sp.name}`, 'float32', sp.shape));
   }
-  return finish(g, inputs, outputs, opts.optimizer ? "AILO GPT-2 train step (loss, backward, AdamW)" : "AILO GPT-2 loss and gradients");
+  return finish(g, inputs, outputs, opts.optimizer ? 'AILO GPT-2 train step (loss, backward, AdamW)' : 'AILO GPT-2 loss and gradients');
 }
 
 export type { Dim, ElemType };

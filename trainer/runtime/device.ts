@@ -1,17 +1,17 @@
 // Moving parameter tensors between the host and the provider's device. On `webgpu` an Identity session with
 // gpu-buffer (or cpu) outputs does the copy, so nothing ever calls getData() on a gpu-buffer tensor (that
 // aborts the process in onnxruntime-node).
-import type { ParamSpec } from "../model/config.js";
-import { GraphBuilder } from "../onnx/builder.js";
-import { keepsStateOnDevice, type Provider } from "./provider.js";
-import { createSession, ort } from "./session.js";
+import type { ParamSpec } from '../model/config.js';
+import { GraphBuilder } from '../onnx/builder.js';
+import { keepsStateOnDevice, type Provider } from './provider.js';
+import { createSession, ort } from './session.js';
 
 export type TensorMap = Map<string, ort.Tensor>;
 
 function copyGraph(specs: readonly { name: string; shape: number[] }[]): Uint8Array {
-  const g = new GraphBuilder("ailo_copy");
-  for (const s of specs) g.input(`in.${s.name}`, "float32", s.shape);
-  for (const s of specs) g.output(`in.${s.name}`, `out.${s.name}`, "float32", s.shape);
+  const g = new GraphBuilder('ailo_copy');
+  for (const s of specs) g.input(`in.${s.name}`, 'float32', s.shape);
+  for (const s of specs) g.output(`in.${s.name}`, `out.${s.name}`, 'float32', s.shape);
   return g.toBytes();
 }
 
@@ -20,13 +20,16 @@ export class DeviceTransfer {
   private downSession?: ort.InferenceSession;
   private readonly onDevice: boolean;
 
-  constructor(readonly provider: Provider, private readonly specs: readonly ParamSpec[] | readonly { name: string; shape: number[] }[]) {
+  constructor(
+    readonly provider: Provider,
+    private readonly specs: readonly ParamSpec[] | readonly { name: string; shape: number[] }[],
+  ) {
     this.onDevice = keepsStateOnDevice(provider);
   }
 
   /** Host arrays to tensors the provider's sessions take (device-resident on webgpu). */
   async upload(values: Map<string, Float32Array>): Promise<TensorMap> {
-    const host = new Map(this.specs.map((s) => [s.name, new ort.Tensor("float32", values.get(s.name)!, s.shape)]));
+    const host = new Map(this.specs.map((s) => [s.name, new ort.Tensor('float32', values.get(s.name)!, s.shape)]));
     if (!this.onDevice) return host;
     this.upSession ??= await createSession(copyGraph(this.specs), this.provider, { deviceOutputs: this.specs.map((s) => `out.${s.name}`) });
     const out = await this.upSession.run(Object.fromEntries(this.specs.map((s) => [`in.${s.name}`, host.get(s.name)!])));
@@ -35,7 +38,7 @@ export class DeviceTransfer {
 
   /** Tensors (on the device or not) back to host arrays. */
   async download(tensors: TensorMap): Promise<Map<string, Float32Array>> {
-    if (!this.onDevice || this.specs.every((s) => tensors.get(s.name)!.location === "cpu")) {
+    if (!this.onDevice || this.specs.every((s) => tensors.get(s.name)!.location === 'cpu')) {
       return new Map(this.specs.map((s) => [s.name, tensors.get(s.name)!.data as Float32Array]));
     }
     this.downSession ??= await createSession(copyGraph(this.specs), this.provider);
@@ -51,5 +54,5 @@ export class DeviceTransfer {
 
 /** Frees device buffers; host tensors are left to the garbage collector. */
 export function disposeAll(tensors: Iterable<ort.Tensor>): void {
-  for (const t of tensors) if (t.location === "gpu-buffer") t.dispose();
+  for (const t of tensors) if (t.location === 'gpu-buffer') t.dispose();
 }

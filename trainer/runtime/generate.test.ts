@@ -1,11 +1,11 @@
 // Incremental decoding with the KV cache gives the same tokens as recomputing the whole window each time, also once
 // the context is full (it shifts) and from a prompt longer than the context.
-import { describe, expect, it } from "vitest";
-import type { ModelConfig } from "../model/config.js";
-import { initWeights } from "../model/weights.js";
-import { ForwardSession } from "./model-session.js";
-import type { Provider } from "./provider.js";
-import { makeSampler } from "./sampling.js";
+import { describe, expect, it } from 'vitest';
+import type { ModelConfig } from '../model/config.js';
+import { initWeights } from '../model/weights.js';
+import { ForwardSession } from './model-session.js';
+import type { Provider } from './provider.js';
+import { makeSampler } from './sampling.js';
 
 const cfg: ModelConfig = { vocab_size: 101, n_positions: 24, n_embd: 32, n_layer: 2, n_head: 4, n_inner: 64, layer_norm_epsilon: 1e-5 };
 
@@ -15,8 +15,8 @@ function argmax(x: Float32Array): number {
   return b;
 }
 
-describe.each(["cpu", "webgpu"] as Provider[])("generation on %s", (provider) => {
-  it("greedy decoding with the KV cache equals full recomputation of the window, past n_positions and from a prompt longer than it", async () => {
+describe.each(['cpu', 'webgpu'] as Provider[])('generation on %s', (provider) => {
+  it('greedy decoding with the KV cache equals full recomputation of the window, past n_positions and from a prompt longer than it', async () => {
     const w = initWeights(cfg, 3);
     for (const t of w.values()) for (let i = 0; i < t.length; i++) t[i]! *= 20; // sharper logits, fewer near-ties
     const fs = new ForwardSession(cfg, provider);
@@ -49,8 +49,8 @@ describe.each(["cpu", "webgpu"] as Provider[])("generation on %s", (provider) =>
   });
 });
 
-describe("sampling", () => {
-  it("top-k keeps only the k best tokens and a seed repeats the draw", () => {
+describe('sampling', () => {
+  it('top-k keeps only the k best tokens and a seed repeats the draw', () => {
     const logits = Float32Array.from({ length: 50 }, (_, i) => (i % 7 === 0 ? 5 : 0));
     const s = makeSampler({ temperature: 1, topK: 3, seed: 9 });
     const draws = Array.from({ length: 200 }, () => s(logits));

@@ -1,16 +1,17 @@
 // The training graph's gradients against the float64 reference, and the reference against central finite
 // differences, on cpu and on webgpu (lavapipe here).
-import { afterAll, describe, expect, it } from "vitest";
-import { type ModelConfig, paramSpecs } from "../model/config.js";
-import { initWeights, type Weights } from "../model/weights.js";
-import { referenceLossAndGrads, toParams64 } from "../reference/gpt2-f64.js";
-import { ForwardSession, GradientSession } from "./model-session.js";
-import { tokenBatch } from "./tokens.js";
-import type { Provider } from "./provider.js";
+import { afterAll, describe, expect, it } from 'vitest';
+import { type ModelConfig, paramSpecs } from '../model/config.js';
+import { initWeights, type Weights } from '../model/weights.js';
+import { referenceLossAndGrads, toParams64 } from '../reference/gpt2-f64.js';
+import { ForwardSession, GradientSession } from './model-session.js';
+import { tokenBatch } from './tokens.js';
+import type { Provider } from './provider.js';
 
 // Tiny but complete: 2 layers, 2 heads, FFN not 4*C, T < n_positions (so wpe's gradient is padded).
 const cfg: ModelConfig = { vocab_size: 61, n_positions: 12, n_embd: 16, n_layer: 2, n_head: 2, n_inner: 40, layer_norm_epsilon: 1e-5 };
-const B = 2, T = 7;
+const B = 2,
+  T = 7;
 
 /** GPT-2 init plus noise on every tensor (LN weights, biases) so no gradient path is trivially zero. */
 function testWeights(): Weights {
@@ -19,8 +20,8 @@ function testWeights(): Weights {
   for (const s of paramSpecs(cfg)) {
     const t = w.get(s.name)!;
     const n = noise.get(s.name)!;
-    const wte = noise.get("wte.weight")!;
-    for (let i = 0; i < t.length; i++) t[i] = t[i]! * 8 + (s.kind === "matrix" || s.kind === "embedding" ? n[i]! * 4 : wte[i]! * 10);
+    const wte = noise.get('wte.weight')!;
+    for (let i = 0; i < t.length; i++) t[i] = t[i]! * 8 + (s.kind === 'matrix' || s.kind === 'embedding' ? n[i]! * 4 : wte[i]! * 10);
   }
   return w;
 }
@@ -32,8 +33,12 @@ function rows(): number[][] {
 }
 
 function relErr(a: ArrayLike<number>, b: ArrayLike<number>): number {
-  let num = 0, den = 0;
-  for (let i = 0; i < a.length; i++) { num += (a[i]! - b[i]!) ** 2; den += b[i]! ** 2; }
+  let num = 0,
+    den = 0;
+  for (let i = 0; i < a.length; i++) {
+    num += (a[i]! - b[i]!) ** 2;
+    den += b[i]! ** 2;
+  }
   return Math.sqrt(num / Math.max(den, 1e-30));
 }
 
@@ -41,8 +46,8 @@ const weights = testWeights();
 const tokens = rows();
 const ref = referenceLossAndGrads(cfg, toParams64(weights), tokens);
 
-describe("float64 reference", () => {
-  it("matches central finite differences on every tensor (relative error < 1e-5)", () => {
+describe('float64 reference', () => {
+  it('matches central finite differences on every tensor (relative error < 1e-5)', () => {
     const p64 = toParams64(weights);
     const h = 1e-5;
     let worst = 0;
@@ -51,8 +56,10 @@ describe("float64 reference", () => {
       // A few coordinates per tensor, including the first and last.
       for (const i of [0, Math.floor(t.length / 3), t.length - 1]) {
         const orig = t[i]!;
-        t[i] = orig + h; const lp = referenceLossAndGrads(cfg, p64, tokens).loss;
-        t[i] = orig - h; const lm = referenceLossAndGrads(cfg, p64, tokens).loss;
+        t[i] = orig + h;
+        const lp = referenceLossAndGrads(cfg, p64, tokens).loss;
+        t[i] = orig - h;
+        const lm = referenceLossAndGrads(cfg, p64, tokens).loss;
         t[i] = orig;
         const fd = (lp - lm) / (2 * h);
         const an = ref.grads.get(s.name)![i]!;
@@ -65,18 +72,24 @@ describe("float64 reference", () => {
 });
 
 const sessions: { dispose(): Promise<void> }[] = [];
-afterAll(async () => { for (const s of sessions) await s.dispose(); });
+afterAll(async () => {
+  for (const s of sessions) await s.dispose();
+});
 
-describe.each(["cpu", "webgpu"] as Provider[])("training graph on %s", (provider) => {
-  it("loss and every gradient match the float64 reference (relative error < 1e-4 per tensor)", async () => {
-    const gs = await GradientSession.create(cfg, provider, B, T, { forbidCpuFallback: provider === "webgpu" });
+describe.each(['cpu', 'webgpu'] as Provider[])('training graph on %s', (provider) => {
+  it('loss and every gradient match the float64 reference (relative error < 1e-4 per tensor)', async () => {
+    const gs = await GradientSession.create(cfg, provider, B, T, { forbidCpuFallback: provider === 'webgpu' });
     sessions.push(gs);
     const { loss, grads } = await gs.run(weights, tokenBatch(cfg, tokens));
     expect(Math.abs(loss - ref.loss) / ref.loss).toBeLessThan(1e-5);
-    let worst = 0, worstName = "";
+    let worst = 0,
+      worstName = '';
     for (const s of paramSpecs(cfg)) {
       const e = relErr(grads.get(s.name)!, ref.grads.get(s.name)!);
-      if (e > worst) { worst = e; worstName = s.name; }
+      if (e > worst) {
+        worst = e;
+        worstName = s.name;
+      }
     }
     // float32 against float64, steep test weights: seen 2.9e-5 on cpu and 3.8e-5 on webgpu (h.0.ln_1.weight).
     expect(worst, `worst tensor ${worstName}`).toBeLessThan(1e-4);
@@ -92,7 +105,8 @@ describe.each(["cpu", "webgpu"] as Provider[])("training graph on %s", (provider
     const dir = new Map([...weights].map(([k, v]) => [k, v.map((_, i) => Math.sin(i * 12.9898 + k.length))]));
     const norm = Math.sqrt([...dir.values()].reduce((a, d) => a + d.reduce((x, y) => x + y * y, 0), 0));
     const eps = 1e-3 / norm;
-    const shifted = (sign: number): Weights => new Map([...weights].map(([k, v]) => [k, v.map((x, i) => x + sign * eps * dir.get(k)![i]!)]));
+    const shifted = (sign: number): Weights =>
+      new Map([...weights].map(([k, v]) => [k, v.map((x, i) => x + sign * eps * dir.get(k)![i]!)]));
     let gd = 0;
     for (const [k, g] of ref.grads) g.forEach((gi, i) => (gd += gi * dir.get(k)![i]!));
     await fs.setWeights(shifted(1));

@@ -1,17 +1,17 @@
 // The trainer's runtime interface: the same calls on every provider. Parameters and AdamW moments stay on
 // the device between steps where the provider allows (webgpu gpu-buffer outputs fed back as inputs).
-import { type ModelConfig, numel, paramSpecs, type ParamSpec } from "../model/config.js";
-import { checkWeights, type Weights } from "../model/weights.js";
-import { type AdamWOptions, buildForwardGraph, buildTrainingGraph, causalBias, DEFAULT_ADAMW } from "../onnx/graphs.js";
-import { DeviceTransfer, disposeAll, type TensorMap } from "./device.js";
-import type { Provider } from "./provider.js";
-import { createSession, ort } from "./session.js";
-import type { TokenBatch } from "./tokens.js";
+import { type ModelConfig, numel, paramSpecs, type ParamSpec } from '../model/config.js';
+import { checkWeights, type Weights } from '../model/weights.js';
+import { type AdamWOptions, buildForwardGraph, buildTrainingGraph, causalBias, DEFAULT_ADAMW } from '../onnx/graphs.js';
+import { DeviceTransfer, disposeAll, type TensorMap } from './device.js';
+import type { Provider } from './provider.js';
+import { createSession, ort } from './session.js';
+import type { TokenBatch } from './tokens.js';
 
 /** The training graph takes ids as [B, T, 1], the forward graph as [B, T]. */
-function batchFeeds(b: TokenBatch, layout: "train" | "forward"): Record<string, ort.Tensor> {
-  const dims = layout === "train" ? [b.batch, b.seq, 1] : [b.batch, b.seq];
-  return { input_ids: new ort.Tensor("int64", b.ids, dims), targets: new ort.Tensor("int64", b.targets, dims) };
+function batchFeeds(b: TokenBatch, layout: 'train' | 'forward'): Record<string, ort.Tensor> {
+  const dims = layout === 'train' ? [b.batch, b.seq, 1] : [b.batch, b.seq];
+  return { input_ids: new ort.Tensor('int64', b.ids, dims), targets: new ort.Tensor('int64', b.targets, dims) };
 }
 
 function assertShape(b: TokenBatch, batch: number, seq: number): void {
@@ -29,7 +29,13 @@ export class GradientSession {
     private readonly transfer: DeviceTransfer,
   ) {}
 
-  static async create(cfg: ModelConfig, provider: Provider, batch: number, seq: number, opts: { forbidCpuFallback?: boolean } = {}): Promise<GradientSession> {
+  static async create(
+    cfg: ModelConfig,
+    provider: Provider,
+    batch: number,
+    seq: number,
+    opts: { forbidCpuFallback?: boolean } = {},
+  ): Promise<GradientSession> {
     const graph = buildTrainingGraph(cfg, { batch, seq });
     const session = await createSession(graph.bytes, provider, opts);
     return new GradientSession(cfg, provider, batch, seq, session, new DeviceTransfer(provider, paramSpecs(cfg)));
@@ -39,7 +45,7 @@ export class GradientSession {
     assertShape(batch, this.batch, this.seq);
     checkWeights(this.cfg, weights);
     const params = await this.transfer.upload(weights);
-    const out = await this.session.run({ ...Object.fromEntries(params), ...batchFeeds(batch, "train") });
+    const out = await this.session.run({ ...Object.fromEntries(params), ...batchFeeds(batch, 'train') });
     disposeAll(params.values());
     const grads: Weights = new Map(paramSpecs(this.cfg).map((s) => [s.name, out[`grad.${s.name}`]!.data as Float32Array]));
     return { loss: (out.loss!.data as Float32Array)[0]!, grads };
@@ -51,7 +57,10 @@ export class GradientSession {
   }
 }
 
-export interface TrainStepResult { loss: number; gradNorm: number }
+export interface TrainStepResult {
+  loss: number;
+  gradNorm: number;
+}
 
 /** Local training: one fused graph runs forward, backward and AdamW per step. */
 export class TrainSession {
@@ -81,7 +90,11 @@ export class TrainSession {
     const specs = paramSpecs(cfg);
     const graph = buildTrainingGraph(cfg, { batch: opts.batch, seq: opts.seq, optimizer: opts.adamw ?? DEFAULT_ADAMW });
     const deviceOutputs = specs.flatMap((s) => [`new.${s.name}`, `new_m.${s.name}`, `new_v.${s.name}`]);
-    const session = await createSession(graph.bytes, provider, { deviceOutputs, forbidCpuFallback: opts.forbidCpuFallback, deviceId: opts.deviceId });
+    const session = await createSession(graph.bytes, provider, {
+      deviceOutputs,
+      forbidCpuFallback: opts.forbidCpuFallback,
+      deviceId: opts.deviceId,
+    });
     const t = new TrainSession(cfg, provider, opts.batch, opts.seq, session, new DeviceTransfer(provider, specs));
     t.params = await t.transfer.upload(opts.weights);
     const zeros = new Map(specs.map((s) => [s.name, new Float32Array(numel(s.shape))]));
@@ -96,14 +109,14 @@ export class TrainSession {
 
   async step(batch: TokenBatch, lr: number): Promise<TrainStepResult> {
     assertShape(batch, this.batch, this.seq);
-    const feeds: Record<string, ort.Tensor> = batchFeeds(batch, "train");
+    const feeds: Record<string, ort.Tensor> = batchFeeds(batch, 'train');
     for (const s of this.specs) {
       feeds[s.name] = this.params.get(s.name)!;
       feeds[`m.${s.name}`] = this.m.get(s.name)!;
       feeds[`v.${s.name}`] = this.v.get(s.name)!;
     }
-    feeds.lr = new ort.Tensor("float32", Float32Array.of(lr), []);
-    feeds.step = new ort.Tensor("float32", Float32Array.of(this.stepCount + 1), []);
+    feeds.lr = new ort.Tensor('float32', Float32Array.of(lr), []);
+    feeds.step = new ort.Tensor('float32', Float32Array.of(this.stepCount + 1), []);
     const out = await this.session.run(feeds);
     const old = [...this.params.values(), ...this.m.values(), ...this.v.values()];
     this.params = new Map(this.specs.map((s) => [s.name, out[`new.${s.name}`]!]));
@@ -139,7 +152,10 @@ export class ForwardSession {
   private readonly transfer: DeviceTransfer;
   private params: TensorMap = new Map();
 
-  constructor(readonly cfg: ModelConfig, readonly provider: Provider) {
+  constructor(
+    readonly cfg: ModelConfig,
+    readonly provider: Provider,
+  ) {
     this.transfer = new DeviceTransfer(provider, paramSpecs(cfg));
   }
 
@@ -164,9 +180,13 @@ export class ForwardSession {
     const T = batch.seq;
     const out = await this.lossSession.run({
       ...Object.fromEntries(params),
-      ...batchFeeds(batch, "forward"),
-      position_ids: new ort.Tensor("int64", BigInt64Array.from({ length: T }, (_, i) => BigInt(i)), [T]),
-      attn_bias: new ort.Tensor("float32", causalBias(T), [T, T]),
+      ...batchFeeds(batch, 'forward'),
+      position_ids: new ort.Tensor(
+        'int64',
+        BigInt64Array.from({ length: T }, (_, i) => BigInt(i)),
+        [T],
+      ),
+      attn_bias: new ort.Tensor('float32', causalBias(T), [T, T]),
     });
     return { loss: (out.loss!.data as Float32Array)[0]!, rows: Float32Array.from(out.row_loss!.data as Float32Array) };
   }
@@ -177,9 +197,13 @@ export class ForwardSession {
     const T = tokens.length;
     const out = await this.prefillSession.run({
       ...Object.fromEntries(this.params),
-      input_ids: new ort.Tensor("int64", BigInt64Array.from(tokens, BigInt), [1, T]),
-      position_ids: new ort.Tensor("int64", BigInt64Array.from({ length: T }, (_, i) => BigInt(i)), [T]),
-      attn_bias: new ort.Tensor("float32", causalBias(T), [T, T]),
+      input_ids: new ort.Tensor('int64', BigInt64Array.from(tokens, BigInt), [1, T]),
+      position_ids: new ort.Tensor(
+        'int64',
+        BigInt64Array.from({ length: T }, (_, i) => BigInt(i)),
+        [T],
+      ),
+      attn_bias: new ort.Tensor('float32', causalBias(T), [T, T]),
     });
     const logits = out.logits!.data as Float32Array;
     disposeAll(this.cacheOutputs().map((n) => out[n]!));
@@ -191,7 +215,9 @@ export class ForwardSession {
   }
 
   private createPrefill(): Promise<ort.InferenceSession> {
-    return createSession(buildForwardGraph(this.cfg, { logits: true, presents: true }).bytes, this.provider, { deviceOutputs: this.cacheOutputs() });
+    return createSession(buildForwardGraph(this.cfg, { logits: true, presents: true }).bytes, this.provider, {
+      deviceOutputs: this.cacheOutputs(),
+    });
   }
 
   /**
@@ -205,18 +231,24 @@ export class ForwardSession {
     const cfg = this.cfg;
     const V = cfg.vocab_size;
     const ctx = cfg.n_positions;
-    if (prompt.length === 0) throw new RangeError("the prompt needs at least one token");
+    if (prompt.length === 0) throw new RangeError('the prompt needs at least one token');
     const cacheOutputs = this.cacheOutputs();
-    const prefill = this.prefillSession ??= await this.createPrefill();
-    this.decodeSession ??= await createSession(buildForwardGraph(cfg, { logits: true, past: true }).bytes, this.provider, { deviceOutputs: cacheOutputs });
+    const prefill = (this.prefillSession ??= await this.createPrefill());
+    this.decodeSession ??= await createSession(buildForwardGraph(cfg, { logits: true, past: true }).bytes, this.provider, {
+      deviceOutputs: cacheOutputs,
+    });
     const params = Object.fromEntries(this.params);
     const run = (window: number[]): Promise<ort.InferenceSession.OnnxValueMapType> => {
       const T = window.length;
       return prefill.run({
         ...params,
-        input_ids: new ort.Tensor("int64", BigInt64Array.from(window, BigInt), [1, T]),
-        position_ids: new ort.Tensor("int64", BigInt64Array.from({ length: T }, (_, i) => BigInt(i)), [T]),
-        attn_bias: new ort.Tensor("float32", causalBias(T), [T, T]),
+        input_ids: new ort.Tensor('int64', BigInt64Array.from(window, BigInt), [1, T]),
+        position_ids: new ort.Tensor(
+          'int64',
+          BigInt64Array.from({ length: T }, (_, i) => BigInt(i)),
+          [T],
+        ),
+        attn_bias: new ort.Tensor('float32', causalBias(T), [T, T]),
       });
     };
     let window = prompt.slice(-(ctx - 1));
@@ -236,9 +268,9 @@ export class ForwardSession {
         const pos = window.length - 1;
         const feeds: Record<string, ort.Tensor> = {
           ...params,
-          input_ids: new ort.Tensor("int64", BigInt64Array.of(BigInt(next)), [1, 1]),
-          position_ids: new ort.Tensor("int64", BigInt64Array.of(BigInt(pos)), [1]),
-          attn_bias: new ort.Tensor("float32", new Float32Array(pos + 1), [1, pos + 1]),
+          input_ids: new ort.Tensor('int64', BigInt64Array.of(BigInt(next)), [1, 1]),
+          position_ids: new ort.Tensor('int64', BigInt64Array.of(BigInt(pos)), [1]),
+          attn_bias: new ort.Tensor('float32', new Float32Array(pos + 1), [1, pos + 1]),
         };
         for (let i = 0; i < cfg.n_layer; i++) {
           feeds[`past.${i}.key`] = out[`present.${i}.key`]!;

@@ -12,7 +12,11 @@ export function makeSampler(opts: SamplingOptions): (logits: Float32Array) => nu
   let s = opts.seed >>> 0 || 1;
   const uniform = (): number => {
     // xorshift32
-    s ^= s << 13; s >>>= 0; s ^= s >>> 17; s ^= s << 5; s >>>= 0;
+    s ^= s << 13;
+    s >>>= 0;
+    s ^= s >>> 17;
+    s ^= s << 5;
+    s >>>= 0;
     return s / 4294967296;
   };
   return (logits) => {

@@ -1,6 +1,6 @@
 // Creating onnxruntime sessions for a provider, with outputs placed on the device or on the CPU.
-import * as ort from "onnxruntime-node";
-import { assertProviderAvailable, keepsStateOnDevice, type Provider } from "./provider.js";
+import * as ort from 'onnxruntime-node';
+import { assertProviderAvailable, keepsStateOnDevice, type Provider } from './provider.js';
 
 export { ort };
 
@@ -16,23 +16,23 @@ export interface SessionOptions {
 
 export async function createSession(model: Uint8Array, provider: Provider, opts: SessionOptions = {}): Promise<ort.InferenceSession> {
   assertProviderAvailable(provider);
-  if (provider === "webgpu") process.env.XDG_RUNTIME_DIR ??= "/tmp";
+  if (provider === 'webgpu') process.env.XDG_RUNTIME_DIR ??= '/tmp';
   const o: ort.InferenceSession.SessionOptions = {
-    executionProviders: [provider === "cuda" && opts.deviceId !== undefined ? { name: "cuda", deviceId: opts.deviceId } : provider],
-    graphOptimizationLevel: "all",
+    executionProviders: [provider === 'cuda' && opts.deviceId !== undefined ? { name: 'cuda', deviceId: opts.deviceId } : provider],
+    graphOptimizationLevel: 'all',
     logSeverityLevel: 3,
   };
   if (opts.intraOpThreads) o.intraOpNumThreads = opts.intraOpThreads;
-  if (opts.forbidCpuFallback) o.extra = { session: { disable_cpu_ep_fallback: "1" } };
+  if (opts.forbidCpuFallback) o.extra = { session: { disable_cpu_ep_fallback: '1' } };
   if (keepsStateOnDevice(provider) && opts.deviceOutputs?.length) {
     const device = new Set(opts.deviceOutputs);
     // The per-output map must name every output; read them from a throwaway parse of the model's names.
-    o.preferredOutputLocation = Object.fromEntries(outputNames(model).map((n) => [n, device.has(n) ? "gpu-buffer" : "cpu"]));
+    o.preferredOutputLocation = Object.fromEntries(outputNames(model).map((n) => [n, device.has(n) ? 'gpu-buffer' : 'cpu']));
   }
   return ort.InferenceSession.create(model, o);
 }
 
-import onnxProto from "onnx-proto";
+import onnxProto from 'onnx-proto';
 function outputNames(model: Uint8Array): string[] {
   return onnxProto.onnx.ModelProto.decode(model).graph!.output!.map((v) => v.name!);
 }

@@ -1,39 +1,58 @@
 // The AdamW graph against a JavaScript AdamW, and the fused train step on cpu and webgpu (state kept on the
 // device there) against the separate gradient and optimizer graphs.
-import { afterAll, describe, expect, it } from "vitest";
-import { type ModelConfig, paramSpecs } from "../model/config.js";
-import { initWeights, type Weights } from "../model/weights.js";
-import { buildOptimizerGraph, decays, DEFAULT_ADAMW } from "../onnx/graphs.js";
-import { GradientSession, TrainSession } from "./model-session.js";
-import type { Provider } from "./provider.js";
-import { createSession, ort } from "./session.js";
-import { tokenBatch } from "./tokens.js";
+import { afterAll, describe, expect, it } from 'vitest';
+import { type ModelConfig, paramSpecs } from '../model/config.js';
+import { initWeights, type Weights } from '../model/weights.js';
+import { buildOptimizerGraph, decays, DEFAULT_ADAMW } from '../onnx/graphs.js';
+import { GradientSession, TrainSession } from './model-session.js';
+import type { Provider } from './provider.js';
+import { createSession, ort } from './session.js';
+import { tokenBatch } from './tokens.js';
 
 const cfg: ModelConfig = { vocab_size: 53, n_positions: 16, n_embd: 16, n_layer: 2, n_head: 4, n_inner: 32, layer_norm_epsilon: 1e-5 };
 const specs = paramSpecs(cfg);
-const B = 2, T = 16;
+const B = 2,
+  T = 16;
 const opt = { ...DEFAULT_ADAMW, clipNorm: 0.5 };
-const rows = (k: number): number[][] => Array.from({ length: B }, (_, b) => Array.from({ length: T + 1 }, (_, i) => (i * (b + 2) + k * 7) % 53));
+const rows = (k: number): number[][] =>
+  Array.from({ length: B }, (_, b) => Array.from({ length: T + 1 }, (_, i) => (i * (b + 2) + k * 7) % 53));
 
 /** The textbook AdamW step, float64, with global-norm clipping. */
-function adamw(p: Weights, g: Weights, m: Weights, v: Weights, lr: number, step: number): { p: Weights; m: Weights; v: Weights; norm: number } {
+function adamw(
+  p: Weights,
+  g: Weights,
+  m: Weights,
+  v: Weights,
+  lr: number,
+  step: number,
+): { p: Weights; m: Weights; v: Weights; norm: number } {
   let sq = 0;
   for (const t of g.values()) for (const x of t) sq += x * x;
   const norm = Math.sqrt(sq);
   const clip = Math.min(1, opt.clipNorm / (norm + 1e-6));
-  const P: Weights = new Map(), M: Weights = new Map(), V: Weights = new Map();
+  const P: Weights = new Map(),
+    M: Weights = new Map(),
+    V: Weights = new Map();
   for (const s of specs) {
-    const pp = p.get(s.name)!, gg = g.get(s.name)!, mm = m.get(s.name)!, vv = v.get(s.name)!;
-    const np = new Float32Array(pp.length), nm = new Float32Array(pp.length), nv = new Float32Array(pp.length);
+    const pp = p.get(s.name)!,
+      gg = g.get(s.name)!,
+      mm = m.get(s.name)!,
+      vv = v.get(s.name)!;
+    const np = new Float32Array(pp.length),
+      nm = new Float32Array(pp.length),
+      nv = new Float32Array(pp.length);
     for (let i = 0; i < pp.length; i++) {
       const gi = gg[i]! * clip;
       nm[i] = opt.beta1 * mm[i]! + (1 - opt.beta1) * gi;
       nv[i] = opt.beta2 * vv[i]! + (1 - opt.beta2) * gi * gi;
-      const mhat = nm[i]! / (1 - opt.beta1 ** step), vhat = nv[i]! / (1 - opt.beta2 ** step);
+      const mhat = nm[i]! / (1 - opt.beta1 ** step),
+        vhat = nv[i]! / (1 - opt.beta2 ** step);
       const decayed = decays(s) ? pp[i]! * (1 - lr * opt.weightDecay) : pp[i]!;
       np[i] = decayed - (lr * mhat) / (Math.sqrt(vhat) + opt.eps);
     }
-    P.set(s.name, np); M.set(s.name, nm); V.set(s.name, nv);
+    P.set(s.name, np);
+    M.set(s.name, nm);
+    V.set(s.name, nv);
   }
   return { p: P, m: M, v: V, norm };
 }
@@ -42,45 +61,62 @@ function maxRel(a: Weights, b: Weights): number {
   let worst = 0;
   for (const [k, x] of a) {
     const y = b.get(k)!;
-    let num = 0, den = 0;
-    for (let i = 0; i < x.length; i++) { num += (x[i]! - y[i]!) ** 2; den += y[i]! ** 2; }
+    let num = 0,
+      den = 0;
+    for (let i = 0; i < x.length; i++) {
+      num += (x[i]! - y[i]!) ** 2;
+      den += y[i]! ** 2;
+    }
     worst = Math.max(worst, Math.sqrt(num / Math.max(den, 1e-30)));
   }
   return worst;
 }
 
 const closers: { dispose(): Promise<void> }[] = [];
-afterAll(async () => { for (const c of closers) await c.dispose(); });
+afterAll(async () => {
+  for (const c of closers) await c.dispose();
+});
 
-describe("AdamW graph", () => {
-  it("matches a float64 AdamW step with clipping and decoupled weight decay (relative error < 1e-5)", async () => {
-    const p = initWeights(cfg, 1), g = initWeights(cfg, 2), m = initWeights(cfg, 3);
+describe('AdamW graph', () => {
+  it('matches a float64 AdamW step with clipping and decoupled weight decay (relative error < 1e-5)', async () => {
+    const p = initWeights(cfg, 1),
+      g = initWeights(cfg, 2),
+      m = initWeights(cfg, 3);
     const v: Weights = new Map([...initWeights(cfg, 4)].map(([k, t]) => [k, t.map((x) => x * x)]));
-    const session = await createSession(buildOptimizerGraph(cfg, opt).bytes, "cpu");
-    const feeds: Record<string, ort.Tensor> = { lr: new ort.Tensor("float32", Float32Array.of(0.01), []), step: new ort.Tensor("float32", Float32Array.of(3), []) };
+    const session = await createSession(buildOptimizerGraph(cfg, opt).bytes, 'cpu');
+    const feeds: Record<string, ort.Tensor> = {
+      lr: new ort.Tensor('float32', Float32Array.of(0.01), []),
+      step: new ort.Tensor('float32', Float32Array.of(3), []),
+    };
     for (const s of specs) {
-      feeds[s.name] = new ort.Tensor("float32", p.get(s.name)!, s.shape);
-      feeds[`grad.${s.name}`] = new ort.Tensor("float32", g.get(s.name)!, s.shape);
-      feeds[`m.${s.name}`] = new ort.Tensor("float32", m.get(s.name)!, s.shape);
-      feeds[`v.${s.name}`] = new ort.Tensor("float32", v.get(s.name)!, s.shape);
+      feeds[s.name] = new ort.Tensor('float32', p.get(s.name)!, s.shape);
+      feeds[`grad.${s.name}`] = new ort.Tensor('float32', g.get(s.name)!, s.shape);
+      feeds[`m.${s.name}`] = new ort.Tensor('float32', m.get(s.name)!, s.shape);
+      feeds[`v.${s.name}`] = new ort.Tensor('float32', v.get(s.name)!, s.shape);
     }
     const out = await session.run(feeds);
     const want = adamw(p, g, m, v, 0.01, 3);
     expect(want.norm).toBeGreaterThan(opt.clipNorm); // so clipping is exercised
     expect(Math.abs((out.grad_norm!.data as Float32Array)[0]! - want.norm) / want.norm).toBeLessThan(1e-5);
     const pick = (prefix: string): Weights => new Map(specs.map((s) => [s.name, out[`${prefix}${s.name}`]!.data as Float32Array]));
-    expect(maxRel(pick("new."), want.p)).toBeLessThan(1e-5);
-    expect(maxRel(pick("new_m."), want.m)).toBeLessThan(1e-5);
-    expect(maxRel(pick("new_v."), want.v)).toBeLessThan(1e-5);
+    expect(maxRel(pick('new.'), want.p)).toBeLessThan(1e-5);
+    expect(maxRel(pick('new_m.'), want.m)).toBeLessThan(1e-5);
+    expect(maxRel(pick('new_v.'), want.v)).toBeLessThan(1e-5);
     await session.release();
   });
 });
 
-describe.each(["cpu", "webgpu"] as Provider[])("fused train step on %s", (provider) => {
-  it("three steps equal gradient graph + JavaScript AdamW (relative error < 1e-4), state kept between steps", async () => {
+describe.each(['cpu', 'webgpu'] as Provider[])('fused train step on %s', (provider) => {
+  it('three steps equal gradient graph + JavaScript AdamW (relative error < 1e-4), state kept between steps', async () => {
     const w0 = initWeights(cfg, 11);
-    const train = await TrainSession.create(cfg, provider, { batch: B, seq: T, adamw: opt, weights: w0, forbidCpuFallback: provider === "webgpu" });
-    const grad = await GradientSession.create(cfg, "cpu", B, T);
+    const train = await TrainSession.create(cfg, provider, {
+      batch: B,
+      seq: T,
+      adamw: opt,
+      weights: w0,
+      forbidCpuFallback: provider === 'webgpu',
+    });
+    const grad = await GradientSession.create(cfg, 'cpu', B, T);
     closers.push(train, grad);
     let p = w0;
     let m: Weights = new Map(specs.map((s) => [s.name, new Float32Array(p.get(s.name)!.length)]));

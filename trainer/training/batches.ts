@@ -1,17 +1,26 @@
 // Training and held-out batches from a token shard set: whole, non-overlapping (shard, offset) addresses, so
 // any batch can be named and recomputed by someone else.
-import { batchRows, listBatchAddresses, type BatchAddress, type ShardSet, type ShardSplit } from "../corpus/shards.js";
-import { TrainerError, TrainerErrorCode } from "../errors.js";
-import type { ModelConfig } from "../model/config.js";
-import { tokenBatch, type TokenBatch } from "../runtime/tokens.js";
+import { batchRows, listBatchAddresses, type BatchAddress, type ShardSet, type ShardSplit } from '../corpus/shards.js';
+import { TrainerError, TrainerErrorCode } from '../errors.js';
+import type { ModelConfig } from '../model/config.js';
+import { tokenBatch, type TokenBatch } from '../runtime/tokens.js';
 
-export interface AddressedBatch { address: BatchAddress; batch: TokenBatch }
+export interface AddressedBatch {
+  address: BatchAddress;
+  batch: TokenBatch;
+}
 
 export class BatchStream {
   private next = 0;
   readonly addresses: BatchAddress[];
 
-  constructor(readonly set: ShardSet, readonly split: ShardSplit, readonly cfg: ModelConfig, readonly batchSize: number, readonly seqLen: number) {
+  constructor(
+    readonly set: ShardSet,
+    readonly split: ShardSplit,
+    readonly cfg: ModelConfig,
+    readonly batchSize: number,
+    readonly seqLen: number,
+  ) {
     this.addresses = listBatchAddresses(set.manifest, split, batchSize, seqLen);
     if (this.addresses.length === 0) {
       throw new TrainerError(

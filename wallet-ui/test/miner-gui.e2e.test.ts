@@ -51,16 +51,44 @@ describe.skipIf(!existsSync(CHROMIUM))('the miner GUI in Chromium', () => {
     cache = mkdtempSync(join(tmpdir(), 'ailo-miner-gui-cache-'));
     net = testNet(50);
     node = await AiloNode.start({
-      data: join(net.root, 'data'), host: '127.0.0.1', port: 0, genesisFile: net.genesisPath, coordinatorKeyFile: net.keyPath, log: () => {},
+      data: join(net.root, 'data'),
+      host: '127.0.0.1',
+      port: 0,
+      genesisFile: net.genesisPath,
+      coordinatorKeyFile: net.keyPath,
+      log: () => {},
       federation: { batchSize: 4, seqLen: 32, steps: 8, lr: 3e-3, roundSize: 100, roundMs: 600_000, tasksPerWallet: 16 },
     });
     // The key that signs the miner's task requests, from the environment (--key-file is the other way).
-    miner = spawn(process.execPath, ['--import', 'tsx', 'node/miner/cli.ts', '--wallet', MINER, '--node', node.url, '--cpu', '--power', '90',
-      '--gui-port', '0', '--no-open', '--cache', cache], { cwd: ROOT, env: { ...process.env, AILO_MINER_KEY: toHex(wallet(411).key) }, stdio: ['ignore', 'pipe', 'pipe'] });
+    miner = spawn(
+      process.execPath,
+      [
+        '--import',
+        'tsx',
+        'node/miner/cli.ts',
+        '--wallet',
+        MINER,
+        '--node',
+        node.url,
+        '--cpu',
+        '--power',
+        '90',
+        '--gui-port',
+        '0',
+        '--no-open',
+        '--cache',
+        cache,
+      ],
+      { cwd: ROOT, env: { ...process.env, AILO_MINER_KEY: toHex(wallet(411).key) }, stdio: ['ignore', 'pipe', 'pipe'] },
+    );
     miner.stdout!.on('data', (d: Buffer) => (output += d.toString()));
     miner.stderr!.on('data', (d: Buffer) => (output += d.toString()));
     gui = await waitFor('the miner GUI URL', async () => /miner GUI: (http:\/\/127\.0\.0\.1:\d+\/)/.exec(output)?.[1], 120_000);
-    browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--no-sandbox', '--disable-background-networking', '--no-first-run'], headless: true });
+    browser = await chromium.launch({
+      executablePath: CHROMIUM,
+      args: ['--no-sandbox', '--disable-background-networking', '--no-first-run'],
+      headless: true,
+    });
     const context = await browser.newContext({ viewport: { width: 1200, height: 900 }, acceptDownloads: true });
     page = await context.newPage();
     page.setDefaultTimeout(WAIT.timeout);
@@ -90,7 +118,10 @@ describe.skipIf(!existsSync(CHROMIUM))('the miner GUI in Chromium', () => {
     // The header's figure is this session's earnings, and says so (issue 17: it read like a balance).
     expect(await page.getByTestId('session-earned').textContent()).toMatch(/ALC\s+this session$/);
     await waitFor('the reward on the ledger', async () => node.ledger.account(parseAddress(MINER)).balance > 0n || undefined, 30_000);
-    await page.getByTestId('confirmed').filter({ hasText: /^[1-9]\d* \/ / }).waitFor();
+    await page
+      .getByTestId('confirmed')
+      .filter({ hasText: /^[1-9]\d* \/ / })
+      .waitFor();
     expect(await page.getByTestId('submissions').textContent()).toMatch(/confirmed/);
     await shot('01-dashboard');
   });
@@ -99,7 +130,10 @@ describe.skipIf(!existsSync(CHROMIUM))('the miner GUI in Chromium', () => {
     const pid = miner.pid;
     const before = await state();
     expect(before.settings).toMatchObject({ power: 90, useCpu: true });
-    expect(before.gpus.map((g) => g.id), 'this machine has WebGPU (lavapipe, see RUNTIME.md)').toContain('webgpu');
+    expect(
+      before.gpus.map((g) => g.id),
+      'this machine has WebGPU (lavapipe, see RUNTIME.md)',
+    ).toContain('webgpu');
     await go('Settings');
     await shot('02-settings-before');
 
@@ -113,7 +147,10 @@ describe.skipIf(!existsSync(CHROMIUM))('the miner GUI in Chromium', () => {
 
     await page.getByTestId('gpu').selectOption('webgpu');
     await page.getByTestId('use-cpu').uncheck();
-    await page.getByTestId('device-now').filter({ hasText: /WebGPU .* from the next task|Training on WebGPU/ }).waitFor();
+    await page
+      .getByTestId('device-now')
+      .filter({ hasText: /WebGPU .* from the next task|Training on WebGPU/ })
+      .waitFor();
     await shot('03-settings-after');
     await page.getByTestId('power').fill('90');
     await page.getByTestId('power-value').filter({ hasText: '90%' }).waitFor();

@@ -19,7 +19,14 @@ import { ensureUiBuilt } from '../tools/ui-build.js';
 import { registerAndOpenMining } from './mining-account.js';
 
 const CHROMIUM = '/usr/bin/chromium';
-const FLAGS = ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'];
+const FLAGS = [
+  '--no-sandbox',
+  '--disable-gpu',
+  '--disable-background-networking',
+  '--disable-component-update',
+  '--disable-sync',
+  '--no-first-run',
+];
 const SHOTS = process.env.AILO_SCREENSHOTS ?? join(tmpdir(), 'ailo-mining-screens');
 const WAIT = { timeout: 60_000 };
 // The default tasksPerWallet (4): a Stop that left its task open would hit TOO_MANY_TASKS by the fifth start.
@@ -60,18 +67,23 @@ class FaultyProxy {
         return;
       }
       const tamper = req.method === 'GET' && this.tamper?.path.test(url) ? this.tamper : undefined;
-      const up = request({ host: this.target.hostname, port: this.target.port, method: req.method, path: url, headers: req.headers }, (answer) => {
-        if (!tamper || answer.statusCode !== 200) {
-          res.writeHead(answer.statusCode!, answer.headers);
-          answer.pipe(res);
-          return;
-        }
-        const parts: Buffer[] = [];
-        answer.on('data', (c: Buffer) => parts.push(c)).on('end', () => {
-          const body = JSON.stringify(tamper.edit(url, JSON.parse(Buffer.concat(parts).toString('utf8'))));
-          res.writeHead(200, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) }).end(body);
-        });
-      });
+      const up = request(
+        { host: this.target.hostname, port: this.target.port, method: req.method, path: url, headers: req.headers },
+        (answer) => {
+          if (!tamper || answer.statusCode !== 200) {
+            res.writeHead(answer.statusCode!, answer.headers);
+            answer.pipe(res);
+            return;
+          }
+          const parts: Buffer[] = [];
+          answer
+            .on('data', (c: Buffer) => parts.push(c))
+            .on('end', () => {
+              const body = JSON.stringify(tamper.edit(url, JSON.parse(Buffer.concat(parts).toString('utf8'))));
+              res.writeHead(200, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) }).end(body);
+            });
+        },
+      );
       up.on('error', () => res.destroy());
       req.pipe(up);
     });
@@ -99,7 +111,12 @@ describe.skipIf(!existsSync(CHROMIUM))('browser mining when the node misbehaves'
     mkdirSync(SHOTS, { recursive: true });
     net = testNet(50);
     node = await AiloNode.start({
-      data: join(net.root, 'data'), host: '127.0.0.1', port: 0, genesisFile: net.genesisPath, coordinatorKeyFile: net.keyPath, log: () => {},
+      data: join(net.root, 'data'),
+      host: '127.0.0.1',
+      port: 0,
+      genesisFile: net.genesisPath,
+      coordinatorKeyFile: net.keyPath,
+      log: () => {},
       federation: FEDERATION,
     });
     proxy = new FaultyProxy(new URL(node.url));
@@ -146,7 +163,9 @@ describe.skipIf(!existsSync(CHROMIUM))('browser mining when the node misbehaves'
   async function explain(page: Page, wait: Promise<unknown>, name: string): Promise<void> {
     await wait.catch(async (err: Error) => {
       await shot(page, name);
-      throw new Error(`${err.message}\nthe miner's panel: ${(await page.getByTestId('mining').innerText()).replace(/\s+/g, ' ')}\nlog: ${await minerLog(page)}`);
+      throw new Error(
+        `${err.message}\nthe miner's panel: ${(await page.getByTestId('mining').innerText()).replace(/\s+/g, ' ')}\nlog: ${await minerLog(page)}`,
+      );
     });
   }
 
@@ -188,7 +207,14 @@ describe.skipIf(!existsSync(CHROMIUM))('browser mining when the node misbehaves'
     await shot(page, '11-mining-retries-ledger-confirmed');
 
     // The miner goes on to the next task; that contribution's record (as the proxy serves it) differs.
-    await explain(page, page.getByTestId('ledger-status').getByText(/On ledger 1\/2 \(1 differ/).waitFor({ timeout: 90_000 }), 'failed-ledger-mismatch');
+    await explain(
+      page,
+      page
+        .getByTestId('ledger-status')
+        .getByText(/On ledger 1\/2 \(1 differ/)
+        .waitFor({ timeout: 90_000 }),
+      'failed-ledger-mismatch',
+    );
     expect(await outcomes.first().textContent()).toMatch(/ledger record differs: .*reward 1 \(accepted with \d+\)/);
     expect(await outcomes.first().getAttribute('class')).toBe('bad');
     await page.getByText(/^Log \(/).click();
@@ -202,7 +228,11 @@ describe.skipIf(!existsSync(CHROMIUM))('browser mining when the node misbehaves'
     const page = await newPage();
     await registerAndOpenDashboard(page, 'stop-start-miner');
     const before = proxy.seen.length;
-    const abandonedAt = (): string[] => proxy.seen.slice(before).filter((r) => r.method === 'DELETE').map((r) => /^\/api\/task\/(0x[0-9a-f]{64})\?/.exec(r.url)?.[1] ?? r.url);
+    const abandonedAt = (): string[] =>
+      proxy.seen
+        .slice(before)
+        .filter((r) => r.method === 'DELETE')
+        .map((r) => /^\/api\/task\/(0x[0-9a-f]{64})\?/.exec(r.url)?.[1] ?? r.url);
     const tasks: string[] = [];
     for (let round = 1; round <= 5; round++) {
       const taskLines = (await minerLog(page)).match(/task 0x[0-9a-f]{8}: model/g)?.length ?? 0;
@@ -216,7 +246,10 @@ describe.skipIf(!existsSync(CHROMIUM))('browser mining when the node misbehaves'
       const taskId = abandonedAt().at(-1)!;
       tasks.push(taskId);
       await expect.poll(() => taskState(taskId), WAIT).toBe('abandoned');
-      await page.getByTestId('mining-log').getByText(`task ${taskId.slice(0, 10)} abandoned`).waitFor({ state: 'attached' });
+      await page
+        .getByTestId('mining-log')
+        .getByText(`task ${taskId.slice(0, 10)} abandoned`)
+        .waitFor({ state: 'attached' });
     }
     expect(new Set(tasks).size).toBe(5);
     expect(await minerLog(page)).not.toMatch(/enough open tasks/);
@@ -226,7 +259,10 @@ describe.skipIf(!existsSync(CHROMIUM))('browser mining when the node misbehaves'
     // While the node is unreachable the miner retries; Stop ends that at once (the worker is terminated).
     proxy.faults.push({ method: 'POST', path: /^\/api\/task$/, kind: 503, times: 1_000 });
     const [worker] = await Promise.all([page.waitForEvent('worker'), page.getByTestId('start-mining').click()]);
-    await page.getByTestId('mining-log').getByText(/on task; retry 2 in/).waitFor({ state: 'attached' });
+    await page
+      .getByTestId('mining-log')
+      .getByText(/on task; retry 2 in/)
+      .waitFor({ state: 'attached' });
     const closed = new Promise((resolve) => worker.once('close', resolve));
     await page.getByRole('button', { name: 'Stop Mining' }).click();
     await closed;

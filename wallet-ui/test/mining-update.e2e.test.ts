@@ -17,7 +17,14 @@ import { ensureUiBuilt } from '../tools/ui-build.js';
 import { registerAndOpenMining } from './mining-account.js';
 
 const CHROMIUM = '/usr/bin/chromium';
-const FLAGS = ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'];
+const FLAGS = [
+  '--no-sandbox',
+  '--disable-gpu',
+  '--disable-background-networking',
+  '--disable-component-update',
+  '--disable-sync',
+  '--no-first-run',
+];
 const SHOTS = process.env.AILO_SCREENSHOTS ?? join(tmpdir(), 'ailo-mining-screens');
 const FEDERATION = { batchSize: 4, seqLen: 32, steps: 4, lr: 3e-3, roundSize: 100, roundMs: 600_000 };
 const TENSOR = 'h.0.ln_1.bias';
@@ -51,17 +58,21 @@ describe.skipIf(!existsSync(CHROMIUM))('a new model version in the browser miner
     console.log(`browser mining screenshots: ${SHOTS}`);
   });
 
-  const cachedChunkNames = (page: Page): Promise<string[]> => page.evaluate(() => new Promise<string[]>((resolve, reject) => {
-    const open = indexedDB.open('ailo-model-chunks');
-    open.onerror = () => reject(open.error);
-    open.onsuccess = () => {
-      const keys = open.result.transaction('chunks', 'readonly').objectStore('chunks').getAllKeys();
-      keys.onsuccess = () => {
-        open.result.close();
-        resolve((keys.result as string[]).sort());
-      };
-    };
-  }));
+  const cachedChunkNames = (page: Page): Promise<string[]> =>
+    page.evaluate(
+      () =>
+        new Promise<string[]>((resolve, reject) => {
+          const open = indexedDB.open('ailo-model-chunks');
+          open.onerror = () => reject(open.error);
+          open.onsuccess = () => {
+            const keys = open.result.transaction('chunks', 'readonly').objectStore('chunks').getAllKeys();
+            keys.onsuccess = () => {
+              open.result.close();
+              resolve((keys.result as string[]).sort());
+            };
+          };
+        }),
+    );
 
   /** Starts mining, waits until the model is loaded, stops; returns the download line. */
   async function loadModelInPage(page: Page, version: number, chunks: number): Promise<string> {

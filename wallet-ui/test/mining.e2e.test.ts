@@ -22,8 +22,16 @@ const CHROMIUM = '/usr/bin/chromium';
 // No --disable-gpu: WebGPU then runs on SwiftShader (see RUNTIME.md). Dawn's zeroing of workgroup memory (a loop and
 // a barrier at the start of every workgroup; the shaders write it before reading) nearly doubled SwiftShader's shader
 // compilation and slowed its steps: off, a WebGPU training step's results are the same and the round takes half as long.
-const FLAGS = ['--no-sandbox', '--enable-unsafe-webgpu', '--use-webgpu-adapter=swiftshader', '--enable-dawn-features=disable_workgroup_init',
-  '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'];
+const FLAGS = [
+  '--no-sandbox',
+  '--enable-unsafe-webgpu',
+  '--use-webgpu-adapter=swiftshader',
+  '--enable-dawn-features=disable_workgroup_init',
+  '--disable-background-networking',
+  '--disable-component-update',
+  '--disable-sync',
+  '--no-first-run',
+];
 const SHOTS = process.env.AILO_SCREENSHOTS ?? join(tmpdir(), 'ailo-mining-screens');
 const WAIT = { timeout: 60_000 };
 const FEDERATION = { batchSize: 4, seqLen: 32, steps: 6, lr: 3e-3, roundSize: 100, roundMs: 600_000 };
@@ -31,9 +39,16 @@ const FEDERATION = { batchSize: 4, seqLen: 32, steps: 6, lr: 3e-3, roundSize: 10
 // round's node hands out tasks of 3 steps.
 const WEBGPU_FEDERATION = { ...FEDERATION, steps: 3 };
 
-const startNode = (net: TestNet, federation: typeof FEDERATION): Promise<AiloNode> => AiloNode.start({
-  data: join(net.root, 'data'), host: '127.0.0.1', port: 0, genesisFile: net.genesisPath, coordinatorKeyFile: net.keyPath, log: () => {}, federation,
-});
+const startNode = (net: TestNet, federation: typeof FEDERATION): Promise<AiloNode> =>
+  AiloNode.start({
+    data: join(net.root, 'data'),
+    host: '127.0.0.1',
+    port: 0,
+    genesisFile: net.genesisPath,
+    coordinatorKeyFile: net.keyPath,
+    log: () => {},
+    federation,
+  });
 
 describe.skipIf(!existsSync(CHROMIUM))('browser mining in Chromium', () => {
   let net: TestNet;
@@ -109,10 +124,14 @@ describe.skipIf(!existsSync(CHROMIUM))('browser mining in Chromium', () => {
   }
 
   async function rewardOnLedger(address: string, on = node): Promise<bigint> {
-    return waitFor('the reward on the ledger', async () => {
-      const balance = on.ledger.account(parseAddress(address)).balance;
-      return balance > 0n ? balance : undefined;
-    }, 30_000);
+    return waitFor(
+      'the reward on the ledger',
+      async () => {
+        const balance = on.ledger.account(parseAddress(address)).balance;
+        return balance > 0n ? balance : undefined;
+      },
+      30_000,
+    );
   }
 
   it('mines a round with WASM, gets it accepted and paid; a reload trains from the cached chunks', async () => {
@@ -124,7 +143,9 @@ describe.skipIf(!existsSync(CHROMIUM))('browser mining in Chromium', () => {
     const outcome = await mineOneTask(page, 'wasm');
     expect(outcome).toMatch(/accepted, quality [\d.]+x, [\d.]+ ALC/);
     await expect.poll(() => page.getByTestId('device').textContent()).toMatch(/WASM/);
-    expect(await page.getByTestId('download').textContent()).toMatch(new RegExp(`${chunks} of ${chunks} chunks\\s+\\(0 from this browser's cache, ${chunks} downloaded\\)`));
+    expect(await page.getByTestId('download').textContent()).toMatch(
+      new RegExp(`${chunks} of ${chunks} chunks\\s+\\(0 from this browser's cache, ${chunks} downloaded\\)`),
+    );
     expect(Number(await page.getByTestId('loss').textContent())).toBeGreaterThan(0);
     expect(chunkRequests).toHaveLength(chunks);
     expect(new Set(chunkRequests).size).toBe(chunks);
@@ -138,7 +159,10 @@ describe.skipIf(!existsSync(CHROMIUM))('browser mining in Chromium', () => {
     const balance = await rewardOnLedger(address);
     expect(balance).toBeGreaterThan(0n);
     // The dashboard's earnings, read from the ledger's history, show the contribution.
-    await page.getByTestId('earnings').getByText(/Accepted contributions\s*1/).waitFor();
+    await page
+      .getByTestId('earnings')
+      .getByText(/Accepted contributions\s*1/)
+      .waitFor();
     // On a phone (390 px) the dashboard, earnings chart included, fits the screen (issue 17: it was 513 px wide).
     await page.setViewportSize({ width: 390, height: 844 });
     await page.locator('ailo-earnings-chart').waitFor();
@@ -146,7 +170,10 @@ describe.skipIf(!existsSync(CHROMIUM))('browser mining in Chromium', () => {
     await shot(page, '02b-dashboard-mobile');
     await page.setViewportSize({ width: 1280, height: 1000 });
     await page.getByRole('link', { name: 'Wallet', exact: true }).click();
-    await page.getByTestId('balance').filter({ hasNotText: /^0ALC$/ }).waitFor();
+    await page
+      .getByTestId('balance')
+      .filter({ hasNotText: /^0ALC$/ })
+      .waitFor();
     await shot(page, '03-wallet-after-mining');
 
     // The session survives a reload (sessionStorage), and every chunk comes from IndexedDB.
@@ -160,29 +187,37 @@ describe.skipIf(!existsSync(CHROMIUM))('browser mining in Chromium', () => {
     await page.getByRole('button', { name: 'Stop Mining' }).click();
 
     // Damage one cached chunk (same size, wrong bytes): the next load must notice and fetch that one again.
-    const damaged = await page.evaluate(() => new Promise<string>((resolve, reject) => {
-      const open = indexedDB.open('ailo-model-chunks');
-      open.onerror = () => reject(open.error);
-      open.onsuccess = () => {
-        const store = open.result.transaction('chunks', 'readwrite').objectStore('chunks');
-        const cursor = store.openCursor();
-        cursor.onsuccess = () => {
-          const c = cursor.result!;
-          const bytes = new Uint8Array(c.value as ArrayBuffer);
-          bytes[0] = bytes[0]! ^ 0xff;
-          c.update(bytes.buffer);
-          store.transaction.oncomplete = () => resolve(c.key as string);
-        };
-      };
-    }));
+    const damaged = await page.evaluate(
+      () =>
+        new Promise<string>((resolve, reject) => {
+          const open = indexedDB.open('ailo-model-chunks');
+          open.onerror = () => reject(open.error);
+          open.onsuccess = () => {
+            const store = open.result.transaction('chunks', 'readwrite').objectStore('chunks');
+            const cursor = store.openCursor();
+            cursor.onsuccess = () => {
+              const c = cursor.result!;
+              const bytes = new Uint8Array(c.value as ArrayBuffer);
+              bytes[0] = bytes[0]! ^ 0xff;
+              c.update(bytes.buffer);
+              store.transaction.oncomplete = () => resolve(c.key as string);
+            };
+          };
+        }),
+    );
 
     await page.reload();
     await page.getByRole('link', { name: 'Dashboard' }).click();
     await page.getByTestId('backend').selectOption('wasm');
     const [worker] = await Promise.all([page.waitForEvent('worker'), unlockAndStartMining(page)]);
     await page.getByTestId('download').getByText(`${chunks} of ${chunks} chunks`).waitFor();
-    expect(await page.getByTestId('download').textContent()).toMatch(new RegExp(`\\(${chunks - 1} from this browser's cache, 1 downloaded\\)`));
-    await page.getByTestId('step').filter({ hasText: /^[1-9]\d* \/ \d+$/ }).waitFor();
+    expect(await page.getByTestId('download').textContent()).toMatch(
+      new RegExp(`\\(${chunks - 1} from this browser's cache, 1 downloaded\\)`),
+    );
+    await page
+      .getByTestId('step')
+      .filter({ hasText: /^[1-9]\d* \/ \d+$/ })
+      .waitFor();
     expect(chunkRequests).toHaveLength(chunks + 1);
     expect(chunkRequests.at(-1)).toBe(`/api/model/chunk/${damaged}`);
     await shot(page, '04-mining-after-reload');
@@ -206,12 +241,17 @@ describe.skipIf(!existsSync(CHROMIUM))('browser mining in Chromium', () => {
       console.log(`WebGPU round on SwiftShader: ${((Date.now() - started) / 1000).toFixed(0)} s from Start Mining to the node's answer`);
       expect(await page.getByTestId('device').textContent()).toMatch(/WebGPU on google swiftshader/i);
       expect(outcome).toMatch(/accepted, quality [\d.]+x, [\d.]+ ALC/);
-      expect(await page.getByTestId('mining-stats').textContent()).toMatch(new RegExp(`${WEBGPU_FEDERATION.steps} / ${WEBGPU_FEDERATION.steps}`));
+      expect(await page.getByTestId('mining-stats').textContent()).toMatch(
+        new RegExp(`${WEBGPU_FEDERATION.steps} / ${WEBGPU_FEDERATION.steps}`),
+      );
       await page.getByRole('button', { name: 'Stop Mining' }).click();
       expect(await rewardOnLedger(address, gpuNode)).toBeGreaterThan(0n);
       // The reward reaches the balance in the header and the dashboard's earnings.
       await page.getByLabel(/^Balance (?!0 ALC$)/).waitFor();
-      await page.getByTestId('earnings').getByText(/Accepted contributions\s*1/).waitFor();
+      await page
+        .getByTestId('earnings')
+        .getByText(/Accepted contributions\s*1/)
+        .waitFor();
       await shot(page, '05-mining-webgpu-accepted');
       expect(problems).toEqual([]);
     } finally {

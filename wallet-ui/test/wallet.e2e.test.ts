@@ -24,7 +24,14 @@ import { ensureUiBuilt } from '../tools/ui-build.js';
 const jsQR = ((jsQRImport as unknown as { default?: unknown }).default ?? jsQRImport) as unknown as typeof jsQRImport.default;
 
 const CHROMIUM = '/usr/bin/chromium';
-const FLAGS = ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'];
+const FLAGS = [
+  '--no-sandbox',
+  '--disable-gpu',
+  '--disable-background-networking',
+  '--disable-component-update',
+  '--disable-sync',
+  '--no-first-run',
+];
 const SHOTS = process.env.AILO_SCREENSHOTS ?? join(tmpdir(), 'ailo-wallet-ui-screens');
 const WAIT = { timeout: 30_000 };
 
@@ -81,7 +88,11 @@ describe.skipIf(!existsSync(CHROMIUM))('wallet UI in Chromium', () => {
     return (await page.getByTestId('address').textContent())!.trim();
   }
 
-  const balanceIs = (page: Page, alc: string) => page.getByTestId('balance').filter({ hasText: new RegExp(`^${alc.replace('.', '\\.')}ALC$`) }).waitFor();
+  const balanceIs = (page: Page, alc: string) =>
+    page
+      .getByTestId('balance')
+      .filter({ hasText: new RegExp(`^${alc.replace('.', '\\.')}ALC$`) })
+      .waitFor();
 
   it('registers, sends, receives, shows history and QR, and recovers with a one-time key', async () => {
     const a = await newPage();
@@ -136,7 +147,10 @@ describe.skipIf(!existsSync(CHROMIUM))('wallet UI in Chromium', () => {
     expect(await a.evaluate(() => navigator.clipboard.readText())).toBe(addressA);
 
     // Fund Alice's new wallet from the harness's funded key; the balance updates without a reload.
-    const funding = await post(`${node.url}/api/ledger/transfer`, await signedTransfer(102, addressA.toLowerCase() as never, 100n * ALC, 0n, net.network));
+    const funding = await post(
+      `${node.url}/api/ledger/transfer`,
+      await signedTransfer(102, addressA.toLowerCase() as never, 100n * ALC, 0n, net.network),
+    );
     expect(funding.status).toBe(202);
     await a.getByRole('link', { name: 'Wallet', exact: true }).click();
     await balanceIs(a, '100');
@@ -149,11 +163,15 @@ describe.skipIf(!existsSync(CHROMIUM))('wallet UI in Chromium', () => {
 
     // Send: a mistyped checksum is caught, then a preview, then the signed transfer.
     await a.getByRole('link', { name: 'Send', exact: true }).first().click();
-    const flipped = addressB.slice(0, 2) + [...addressB.slice(2)].map((c, i) => (i === addressB.slice(2).search(/[a-f]/i) ? (c === c.toLowerCase() ? c.toUpperCase() : c.toLowerCase()) : c)).join('');
+    const flipped =
+      addressB.slice(0, 2) +
+      [...addressB.slice(2)]
+        .map((c, i) => (i === addressB.slice(2).search(/[a-f]/i) ? (c === c.toLowerCase() ? c.toUpperCase() : c.toLowerCase()) : c))
+        .join('');
     await a.getByLabel('Recipient address').fill(flipped);
     await a.getByLabel('Amount').fill('12.5');
     await a.getByRole('button', { name: 'Review transfer' }).click();
-    await a.getByText('do not match this address\'s EIP-55 checksum').waitFor();
+    await a.getByText("do not match this address's EIP-55 checksum").waitFor();
     await shot(a, '06-send-bad-checksum');
     await a.getByLabel('Recipient address').fill(addressB);
     await a.getByText('Valid address with checksum').waitFor();
@@ -172,7 +190,10 @@ describe.skipIf(!existsSync(CHROMIUM))('wallet UI in Chromium', () => {
     const sentText = (await a.getByTestId('sent').textContent())!;
     const hash = /0x[0-9a-f]{64}/.exec(sentText)![0];
     // The banner follows the transfer: it does not keep saying "pending" once the transfer is final (issue 17).
-    await a.getByTestId('sent-status').filter({ hasText: /final \(block \d+\)/ }).waitFor();
+    await a
+      .getByTestId('sent-status')
+      .filter({ hasText: /final \(block \d+\)/ })
+      .waitFor();
     await shot(a, '09-send-done');
 
     // Both histories show it once a block includes it; both balances follow.
@@ -266,7 +287,11 @@ describe.skipIf(!existsSync(CHROMIUM))('wallet UI in Chromium', () => {
     // A stand-in for MetaMask: window.ethereum whose signatures come from Alice's key, held by the test.
     const aliceWallet = new Wallet(toHex(testKey(102)));
     await page.exposeFunction('__ailoTestSign', async (json: string) => {
-      const typed = JSON.parse(json) as { domain: Record<string, unknown>; types: Record<string, { name: string; type: string }[]>; message: Record<string, unknown> };
+      const typed = JSON.parse(json) as {
+        domain: Record<string, unknown>;
+        types: Record<string, { name: string; type: string }[]>;
+        message: Record<string, unknown>;
+      };
       const { EIP712Domain: _, ...types } = typed.types;
       return aliceWallet.signTypedData(typed.domain, types, typed.message);
     });

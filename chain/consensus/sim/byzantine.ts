@@ -75,11 +75,18 @@ export class Coalition {
     const justified = this.tracker.evaluate(this.tree.view(target))!.justified;
     const source: Checkpoint = this.rng.chance(0.15) ? { hash: this.tree.genesis.hash, height: 0n } : justified;
     if (source.height >= target.header.height) return;
-    const vote: Vote = { voter: m.address, source, target: { hash: target.hash, height: target.header.height }, signature: DUMMY_SIGNATURE };
+    const vote: Vote = {
+      voter: m.address,
+      source,
+      target: { hash: target.hash, height: target.header.height },
+      signature: DUMMY_SIGNATURE,
+    };
     this.tracker.add(vote);
     this.votes++;
     this.send(m, audience, { kind: 'vote', vote });
-    this.log?.(`${(this.clock.now / 1000).toFixed(3).padStart(8)}s byz ${short(m.address)}: votes ${source.height} -> ${target.header.height} ${short(target.hash)} to ${audience.map((n) => n.name).join(',')}`);
+    this.log?.(
+      `${(this.clock.now / 1000).toFixed(3).padStart(8)}s byz ${short(m.address)}: votes ${source.height} -> ${target.header.height} ${short(target.hash)} to ${audience.map((n) => n.name).join(',')}`,
+    );
   }
 
   private seal(m: CoalitionMember, parent: SimBlock, audience: SimNode[]): void {
@@ -95,7 +102,9 @@ export class Coalition {
     groups.forEach((group, variant) => {
       const block = this.tree.seal(parent, m.address, now, variant === 0 ? txs : txs.slice(1), variant + 1);
       this.blocks++;
-      this.log?.(`${(this.clock.now / 1000).toFixed(3).padStart(8)}s byz ${short(m.address)}: seals ${block.header.height} ${short(block.hash)} to ${group.map((n) => n.name).join(',')}`);
+      this.log?.(
+        `${(this.clock.now / 1000).toFixed(3).padStart(8)}s byz ${short(m.address)}: seals ${block.header.height} ${short(block.hash)} to ${group.map((n) => n.name).join(',')}`,
+      );
       this.send(m, group, { kind: 'block', block });
       for (const voter of this.members) this.vote(voter, block, group);
     });

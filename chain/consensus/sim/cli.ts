@@ -24,8 +24,14 @@ function int(name: string, value: string | undefined): number | undefined {
 function main(): number {
   const { values } = parseArgs({
     options: {
-      seed: { type: 'string' }, from: { type: 'string' }, count: { type: 'string' }, n: { type: 'string' }, byzantine: { type: 'string' },
-      verbose: { type: 'boolean', default: false }, 'no-control': { type: 'boolean', default: false }, help: { type: 'boolean', default: false },
+      seed: { type: 'string' },
+      from: { type: 'string' },
+      count: { type: 'string' },
+      n: { type: 'string' },
+      byzantine: { type: 'string' },
+      verbose: { type: 'boolean', default: false },
+      'no-control': { type: 'boolean', default: false },
+      help: { type: 'boolean', default: false },
     },
   });
   if (values.help) {

@@ -37,7 +37,11 @@ export class Network {
   private sides: Map<number, number> | undefined;
   sent = 0;
 
-  constructor(private readonly clock: VirtualClock, private readonly rng: Rng, public conditions: NetworkConditions) {}
+  constructor(
+    private readonly clock: VirtualClock,
+    private readonly rng: Rng,
+    public conditions: NetworkConditions,
+  ) {}
 
   attach(peer: Peer): void {
     this.peers[peer.id] = peer;

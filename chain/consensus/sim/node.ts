@@ -9,7 +9,13 @@ import type { Hex } from '../../../protocol/bytes.js';
 import type { ChainSpec } from '../../spec.js';
 import { checkClique, earliestTimestamp, mayPropose, preferTip, recentWindow, SealedSlots, type ChainTip } from '../clique.js';
 import {
-  FinalityTracker, needsFinalizingBlock, nextVote, type Checkpoint, type FinalityStatus, type Vote, type VoteGuardState,
+  FinalityTracker,
+  needsFinalizingBlock,
+  nextVote,
+  type Checkpoint,
+  type FinalityStatus,
+  type Vote,
+  type VoteGuardState,
 } from '../finality.js';
 import type { VirtualClock } from './clock.js';
 import type { Message, Network, Peer } from './network.js';
@@ -92,7 +98,7 @@ export class SimNode implements Peer {
     this.headHash = g.hash;
     this.finalCheckpoint = { hash: g.hash, height: 0n };
     this.resetVolatile();
-    this.scheduleSync(this.clock.now + (config.id * 97) % config.syncIntervalMs);
+    this.scheduleSync(this.clock.now + ((config.id * 97) % config.syncIntervalMs));
   }
 
   private readonly clockOffsetMs: number;
@@ -204,7 +210,11 @@ export class SimNode implements Peer {
       if (!this.up || epoch !== this.epoch) return;
       const fin = this.finalCheckpoint.height;
       const msg: Message = {
-        kind: 'status', head: this.headHash, finalizedHeight: fin, voteDigest: voteKeyDigest(this.votesAbove(fin)), pendingTxs: this.pendingTxs(),
+        kind: 'status',
+        head: this.headHash,
+        finalizedHeight: fin,
+        voteDigest: voteKeyDigest(this.votesAbove(fin)),
+        pendingTxs: this.pendingTxs(),
       };
       this.net.broadcast(this.id, msg);
       this.scheduleSync(this.clock.now + this.syncIntervalMs);
@@ -223,7 +233,8 @@ export class SimNode implements Peer {
     this.wakeAt = undefined;
     // As the real node: the persisted final checkpoint, then the stored votes in target-height order (the store's).
     this.tracker = new FinalityTracker(this.spec.coordinators, this.tree.genesis.hash, undefined, this.finalCheckpoint);
-    for (const h of [...this.votesByTarget.keys()].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0))) for (const v of this.votesByTarget.get(h)!) this.tracker.add(v);
+    for (const h of [...this.votesByTarget.keys()].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0)))
+      for (const v of this.votesByTarget.get(h)!) this.tracker.add(v);
     this.headView = this.tree.view(this.head);
     this.status = this.tracker.update(this.headView);
   }
@@ -312,7 +323,8 @@ export class SimNode implements Peer {
       const old = this.head;
       this.headHash = best.hash;
       this.headView = best.view;
-      if (old.hash !== best.view.hashAt(old.header.height)) this.log(`switches fork: ${old.header.height} ${short(old.hash)} -> ${best.view.height} ${short(best.hash)}`);
+      if (old.hash !== best.view.hashAt(old.header.height))
+        this.log(`switches fork: ${old.header.height} ${short(old.hash)} -> ${best.view.height} ${short(best.hash)}`);
     }
     const fin = this.status.finalized;
     if (fin.hash !== before.hash) {
@@ -359,7 +371,11 @@ export class SimNode implements Peer {
     const pending = this.pendingTxs();
     const headCp = { hash: parent.hash, height: parent.header.height };
     const txHeight = this.highestTxHeight();
-    if (pending.length === 0 && !needsFinalizingBlock(this.status, headCp, txHeight, this.tracker.votersSince(txHeight), this.tracker.quorum)) return;
+    if (
+      pending.length === 0 &&
+      !needsFinalizingBlock(this.status, headCp, txHeight, this.tracker.votersSince(txHeight), this.tracker.quorum)
+    )
+      return;
     const recent = this.tree.recentProposers(parent.hash, recentWindow(this.spec));
     const now = this.localNow();
     if (!mayPropose(this.spec, parent.header, this.address, recent, now)) {

@@ -53,9 +53,15 @@ export function reproduceCommand(opts: RunOptions): string {
 export function simSpec(n: number): ChainSpec {
   const coordinators = Array.from({ length: n }, (_, i) => `0x${(i + 1).toString(16).padStart(40, '0')}` as Address);
   return {
-    chainId: 31337n, coordinators, alloc: new Map(), blockPeriodMs: 1000, outOfTurnDelayMs: 500, genesisTimestamp: 1_700_000_000_000n,
+    chainId: 31337n,
+    coordinators,
+    alloc: new Map(),
+    blockPeriodMs: 1000,
+    outOfTurnDelayMs: 500,
+    genesisTimestamp: 1_700_000_000_000n,
     rewards: { contributionBase: 0n, minQuality: 1000, maxQuality: 10_000, inferenceShare: 0n, maxStaleness: 4n },
-    model: 'ailo-tiny', genesisModelDigest: ('0x' + '00'.repeat(32)) as `0x${string}`,
+    model: 'ailo-tiny',
+    genesisModelDigest: ('0x' + '00'.repeat(32)) as `0x${string}`,
   };
 }
 
@@ -92,14 +98,19 @@ export function runSeed(opts: RunOptions): RunResult {
   let id = 0;
   spec.coordinators.forEach((address, i) => {
     if (byzIndexes.has(i)) members.push({ id: id++, address, clockOffsetMs: offset() });
-    else honest.push(new SimNode({ id: id++, name: `c${i}`, address, clockOffsetMs: offset(), syncIntervalMs: 1000 }, spec, tree, clock, net, events));
+    else
+      honest.push(
+        new SimNode({ id: id++, name: `c${i}`, address, clockOffsetMs: offset(), syncIntervalMs: 1000 }, spec, tree, clock, net, events),
+      );
   });
   for (let i = 0; i < FOLLOWERS; i++) {
     honest.push(new SimNode({ id: id++, name: `f${i}`, clockOffsetMs: offset(), syncIntervalMs: 1000 }, spec, tree, clock, net, events));
   }
   for (const node of honest) net.attach(node);
   coalition = new Coalition(members, honest, spec, tree, clock, net, rng, say);
-  say?.(`seed ${opts.seed}: N=${n} (quorum ${quorum(n)}, f=${f}), byzantine ${members.map((m) => `c${spec.coordinators.indexOf(m.address)}`).join(',') || 'none'}, ${FOLLOWERS} followers, delay 1-${maxDelay} ms, loss ${loss}`);
+  say?.(
+    `seed ${opts.seed}: N=${n} (quorum ${quorum(n)}, f=${f}), byzantine ${members.map((m) => `c${spec.coordinators.indexOf(m.address)}`).join(',') || 'none'}, ${FOLLOWERS} followers, delay 1-${maxDelay} ms, loss ${loss}`,
+  );
 
   const txCount = rng.int(5, 30);
   for (let i = 0; i < txCount; i++) {
@@ -116,7 +127,16 @@ export function runSeed(opts: RunOptions): RunResult {
     const end = Math.min(ACTIVE_MS, start + rng.int(1000, 12_000));
     const sides = new Map(honest.map((x) => [x.id, rng.int(0, 1)]));
     clock.at(start, () => {
-      say?.(`${(clock.now / 1000).toFixed(3).padStart(8)}s partition ${[0, 1].map((s) => honest.filter((x) => sides.get(x.id) === s).map((x) => x.name).join(',')).join(' | ')}`);
+      say?.(
+        `${(clock.now / 1000).toFixed(3).padStart(8)}s partition ${[0, 1]
+          .map((s) =>
+            honest
+              .filter((x) => sides.get(x.id) === s)
+              .map((x) => x.name)
+              .join(','),
+          )
+          .join(' | ')}`,
+      );
       net.partition(sides);
     });
     clock.at(end, () => {
@@ -151,23 +171,39 @@ export function runSeed(opts: RunOptions): RunResult {
         let at: bigint | undefined;
         for (let h = chain.height; h > 0n && at === undefined; h--) if (tree.get(chain.hashAt(h)!)!.txs.includes(tx)) at = h;
         if (at === undefined) livenessFailures.push(`${node.name}: ${tx} is not on its chain (head ${chain.height}, final ${fin})`);
-        else if (at > fin) livenessFailures.push(`${node.name}: ${tx} at height ${at} is not final (final ${fin}, justified ${node.justified.height}, head ${chain.height})`);
+        else if (at > fin)
+          livenessFailures.push(
+            `${node.name}: ${tx} at height ${at} is not final (final ${fin}, justified ${node.justified.height}, head ${chain.height})`,
+          );
       }
     }
   }
   const result: RunResult = {
-    seed: opts.seed, n, byzantine, followers: FOLLOWERS, events: clock.events, blocks: tree.size - 1, votes: votes + coalition.votes,
-    finalHeight: Number(checker.finalHeight), violations: checker.violations, livenessFailures, log, command: reproduceCommand(opts),
+    seed: opts.seed,
+    n,
+    byzantine,
+    followers: FOLLOWERS,
+    events: clock.events,
+    blocks: tree.size - 1,
+    votes: votes + coalition.votes,
+    finalHeight: Number(checker.finalHeight),
+    violations: checker.violations,
+    livenessFailures,
+    log,
+    command: reproduceCommand(opts),
   };
   if (opts.verbose) {
-    for (const node of honest) log.push(`end ${node.name}: head ${node.head.header.height}, justified ${node.justified.height}, final ${node.finalized.height}`);
+    for (const node of honest)
+      log.push(`end ${node.name}: head ${node.head.header.height}, justified ${node.justified.height}, final ${node.finalized.height}`);
     log.push(verdict(result));
   }
   return result;
 }
 
 export function verdict(r: RunResult): string {
-  const lines = [`seed ${r.seed} (N=${r.n}, byzantine ${r.byzantine}): ${r.violations.length === 0 ? 'SAFE' : `${r.violations.length} SAFETY VIOLATION(S)`}, ${r.livenessFailures.length === 0 ? 'live' : `${r.livenessFailures.length} LIVENESS FAILURE(S)`}, final height ${r.finalHeight}, ${r.blocks} blocks, ${r.votes} votes, ${r.events} events`];
+  const lines = [
+    `seed ${r.seed} (N=${r.n}, byzantine ${r.byzantine}): ${r.violations.length === 0 ? 'SAFE' : `${r.violations.length} SAFETY VIOLATION(S)`}, ${r.livenessFailures.length === 0 ? 'live' : `${r.livenessFailures.length} LIVENESS FAILURE(S)`}, final height ${r.finalHeight}, ${r.blocks} blocks, ${r.votes} votes, ${r.events} events`,
+  ];
   for (const v of r.violations) lines.push(`  ${describeViolation(v)}`);
   for (const l of r.livenessFailures.slice(0, 10)) lines.push(`  liveness: ${l}`);
   if (r.violations.length > 0 || r.livenessFailures.length > 0) lines.push(`  reproduce: ${r.command}`);

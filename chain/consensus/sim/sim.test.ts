@@ -8,7 +8,6 @@ import { CONTROL_RUNS, runSeeds, summarize } from './suite.js';
 
 const SEEDS = 300;
 
-
 describe('consensus simulation', () => {
   it(`keeps every final block within f byzantine coordinators (${SEEDS} seeds)`, () => {
     const s = runSeeds(Array.from({ length: SEEDS }, (_, i) => ({ seed: i + 1 })));

@@ -26,7 +26,16 @@ export const CONTROL_RUNS: RunOptions[] = [
 export function runSeeds(runs: RunOptions[]): SuiteResult {
   const started = performance.now();
   const out: SuiteResult = {
-    runs: 0, events: 0, blocks: 0, votes: 0, finalHeights: [], violatingSeeds: [], livenessFailedSeeds: [], failed: [], byN: new Map(), wallMs: 0,
+    runs: 0,
+    events: 0,
+    blocks: 0,
+    votes: 0,
+    finalHeights: [],
+    violatingSeeds: [],
+    livenessFailedSeeds: [],
+    failed: [],
+    byN: new Map(),
+    wallMs: 0,
   };
   for (const opts of runs) {
     const r = runSeed(opts);
@@ -48,12 +57,29 @@ export function runSeeds(runs: RunOptions[]): SuiteResult {
 export function summarize(label: string, s: SuiteResult): string {
   const h = [...s.finalHeights].sort((a, b) => a - b);
   const pct = (p: number): number => h[Math.min(h.length - 1, Math.floor(p * h.length))] ?? 0;
-  const byN = [...s.byN].sort((a, b) => a[0] - b[0]).map(([n, k]) => `N=${n}:${k}`).join(' ');
+  const byN = [...s.byN]
+    .sort((a, b) => a[0] - b[0])
+    .map(([n, k]) => `N=${n}:${k}`)
+    .join(' ');
   return [
     `${label}: ${s.runs} seeds (${byN}), ${s.events} events, ${s.blocks} blocks, ${s.votes} votes`,
     `  final heights: min ${h[0] ?? 0}, median ${pct(0.5)}, max ${h[h.length - 1] ?? 0}`,
-    `  safety violations: ${s.violatingSeeds.length} seeds${s.violatingSeeds.length ? ` (${s.violatingSeeds.slice(0, 10).map((r) => r.seed).join(', ')})` : ''}`,
-    `  liveness failures: ${s.livenessFailedSeeds.length} seeds${s.livenessFailedSeeds.length ? ` (${s.livenessFailedSeeds.slice(0, 10).map((r) => r.seed).join(', ')})` : ''}`,
+    `  safety violations: ${s.violatingSeeds.length} seeds${
+      s.violatingSeeds.length
+        ? ` (${s.violatingSeeds
+            .slice(0, 10)
+            .map((r) => r.seed)
+            .join(', ')})`
+        : ''
+    }`,
+    `  liveness failures: ${s.livenessFailedSeeds.length} seeds${
+      s.livenessFailedSeeds.length
+        ? ` (${s.livenessFailedSeeds
+            .slice(0, 10)
+            .map((r) => r.seed)
+            .join(', ')})`
+        : ''
+    }`,
     `  wall time: ${(s.wallMs / 1000).toFixed(1)} s`,
   ].join('\n');
 }

@@ -27,8 +27,13 @@ export class BlockTree {
 
   constructor(readonly spec: ChainSpec) {
     const header: BlockHeader = {
-      chainId: spec.chainId, height: 0n, parentHash: ZERO, timestamp: spec.genesisTimestamp,
-      proposer: ('0x' + '00'.repeat(20)) as Address, txRoot: ZERO, stateRoot: ZERO,
+      chainId: spec.chainId,
+      height: 0n,
+      parentHash: ZERO,
+      timestamp: spec.genesisTimestamp,
+      proposer: ('0x' + '00'.repeat(20)) as Address,
+      txRoot: ZERO,
+      stateRoot: ZERO,
     };
     this.genesis = { hash: toHex(keccak256(text.encode(`genesis:${spec.chainId}`))), header, txs: [], totalWeight: 0n };
     this.blocks.set(this.genesis.hash, this.genesis);
@@ -87,7 +92,10 @@ export class TipView implements ChainView {
   private readonly hashes: Hex[];
   private cursor: SimBlock;
 
-  constructor(private readonly tree: BlockTree, readonly tip: SimBlock) {
+  constructor(
+    private readonly tree: BlockTree,
+    readonly tip: SimBlock,
+  ) {
     this.height = tip.header.height;
     this.hashes = [tip.hash];
     this.cursor = tip;

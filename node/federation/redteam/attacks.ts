@@ -65,7 +65,11 @@ export function noiseUpdate(cfg: ModelConfig, task: AttackTask, sigma: number, r
  * task's shape; `steps` and `lr` default to the task's.
  */
 export async function trainedUpdate(
-  cfg: ModelConfig, base: Weights, tokens: Uint16Array, task: AttackTask, o: { steps?: number; lr?: number } = {},
+  cfg: ModelConfig,
+  base: Weights,
+  tokens: Uint16Array,
+  task: AttackTask,
+  o: { steps?: number; lr?: number } = {},
 ): Promise<{ bytes: Uint8Array; delta: Weights }> {
   const local: LocalTrainingTask = { steps: o.steps ?? task.steps, batchSize: task.batchSize, seqLen: task.seqLen, lr: o.lr ?? task.lr };
   const result = await trainLocally(cfg, 'cpu', base, tokens, local);
@@ -78,7 +82,7 @@ export function cycleRows(source: Uint16Array, width: number, rows: number): Uin
   const available = Math.floor(source.length / width);
   if (available === 0) throw new RangeError(`need at least one row of ${width} tokens, have ${source.length} tokens`);
   const out = new Uint16Array(rows * width);
-  for (let r = 0; r < rows; r++) out.set(source.subarray((r % available) * width, (r % available + 1) * width), r * width);
+  for (let r = 0; r < rows; r++) out.set(source.subarray((r % available) * width, ((r % available) + 1) * width), r * width);
   return out;
 }
 
@@ -91,7 +95,13 @@ export function textTokens(text: string, task: AttackTask, steps = task.steps): 
  * The task's rows with held-out rows mixed in, for `steps` batches: in every batch, the last `evalFraction` of the
  * rows are taken from `evalRows` in turn (1: held-out rows only), the others from the task's rows in order (cycled).
  */
-export function mixHeldOut(taskTokens: Uint16Array, evalRows: Uint16Array, task: AttackTask, evalFraction: number, steps = task.steps): Uint16Array {
+export function mixHeldOut(
+  taskTokens: Uint16Array,
+  evalRows: Uint16Array,
+  task: AttackTask,
+  evalFraction: number,
+  steps = task.steps,
+): Uint16Array {
   const width = task.seqLen + 1;
   const fromEval = Math.round(task.batchSize * evalFraction);
   const held = cycleRows(evalRows, width, steps * fromEval);
@@ -153,16 +163,25 @@ export function partialCopy(source: ModelUpdate, fraction: number, rest: 'noise'
       }
     }
     const indices = Uint32Array.from([...entries.keys()].sort((a, b) => a - b));
-    out.push({ ...t, indices, values: Float32Array.from(indices, (i) => entries.get(i)!), lowRank: t.lowRank && t.lowRank.map((f) => ({ u: Float32Array.from(f.u), v: Float32Array.from(f.v) })) });
+    out.push({
+      ...t,
+      indices,
+      values: Float32Array.from(indices, (i) => entries.get(i)!),
+      lowRank: t.lowRank && t.lowRank.map((f) => ({ u: Float32Array.from(f.u), v: Float32Array.from(f.v) })),
+    });
   }
   return encodeUpdate(out);
 }
 
 /** `factor` times an update (values and mean rows), in the same encoding. */
 export function scaledUpdate(source: ModelUpdate, factor: number): Uint8Array {
-  return encodeUpdate(source.map((t): TensorUpdate => ({
-    ...t, values: t.values.map((v) => v * factor), lowRank: t.lowRank && t.lowRank.map((f) => ({ u: f.u.map((x) => x * factor), v: f.v })),
-  })));
+  return encodeUpdate(
+    source.map((t): TensorUpdate => ({
+      ...t,
+      values: t.values.map((v) => v * factor),
+      lowRank: t.lowRank && t.lowRank.map((f) => ({ u: f.u.map((x) => x * factor), v: f.v })),
+    })),
+  );
 }
 
 /** The same update in f32 encoding: other bytes (another digest), the same values. */
@@ -175,17 +194,19 @@ export function ulpNudged(source: ModelUpdate): Uint8Array {
   const bits = new Uint32Array(1);
   const f = new Float32Array(bits.buffer);
   let nudged = false;
-  return encodeUpdate(source.map((t): TensorUpdate => {
-    const values = Float32Array.from(t.values);
-    if (!nudged && t.indices !== null && values.length > 0) {
-      const j = values.findIndex((v) => v !== 0);
-      f[0] = values[Math.max(0, j)]!;
-      bits[0] = bits[0]! + 1;
-      values[Math.max(0, j)] = f[0];
-      nudged = true;
-    }
-    return { ...t, encoding: t.indices === null ? t.encoding : UpdateEncoding.F32, values };
-  }));
+  return encodeUpdate(
+    source.map((t): TensorUpdate => {
+      const values = Float32Array.from(t.values);
+      if (!nudged && t.indices !== null && values.length > 0) {
+        const j = values.findIndex((v) => v !== 0);
+        f[0] = values[Math.max(0, j)]!;
+        bits[0] = bits[0]! + 1;
+        values[Math.max(0, j)] = f[0];
+        nudged = true;
+      }
+      return { ...t, encoding: t.indices === null ? t.encoding : UpdateEncoding.F32, values };
+    }),
+  );
 }
 
 /** `scale` times the change from one published version to the next, as a dense delta to compress like an update. */
@@ -193,7 +214,10 @@ export function publishedChange(older: Weights, newer: Weights, scale: number): 
   const delta: Weights = new Map();
   for (const [name, w] of newer) {
     const o = older.get(name)!;
-    delta.set(name, Float32Array.from(w, (v, i) => (v - o[i]!) * scale));
+    delta.set(
+      name,
+      Float32Array.from(w, (v, i) => (v - o[i]!) * scale),
+    );
   }
   return delta;
 }

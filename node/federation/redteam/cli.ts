@@ -37,8 +37,12 @@ async function main(): Promise<number> {
   try {
     args = parseArgs({
       options: {
-        tries: { type: 'string' }, seed: { type: 'string' }, detail: { type: 'boolean' },
-        verbose: { type: 'boolean' }, keep: { type: 'boolean' }, help: { type: 'boolean', short: 'h' },
+        tries: { type: 'string' },
+        seed: { type: 'string' },
+        detail: { type: 'boolean' },
+        verbose: { type: 'boolean' },
+        keep: { type: 'boolean' },
+        help: { type: 'boolean', short: 'h' },
       },
       strict: true,
     }).values;
@@ -52,7 +56,8 @@ async function main(): Promise<number> {
   const tries = args.tries === undefined ? 2 : Number(args.tries);
   if (!Number.isInteger(tries) || tries < 1 || tries > 100) fail(`--tries must be an integer 1..100, got ${args.tries}`);
   const seed = args.seed === undefined ? undefined : Number(args.seed);
-  if (seed !== undefined && !(Number.isInteger(seed) && seed >= 0 && seed < 2 ** 32)) fail(`--seed must be an integer 0..2^32-1, got ${args.seed}`);
+  if (seed !== undefined && !(Number.isInteger(seed) && seed >= 0 && seed < 2 ** 32))
+    fail(`--seed must be an integer 0..2^32-1, got ${args.seed}`);
   const federation = REDTEAM_FEDERATION;
   const verbose = (line: string): void => console.error(line);
   const target = await startDevnetTarget({ federation, log: args.verbose ? (l) => verbose(`node: ${l}`) : undefined, keep: args.keep });
@@ -60,7 +65,11 @@ async function main(): Promise<number> {
   console.error(`redteam: devnet node at ${target.url} (data ${target.dataDir}); ${tries} round(s)`);
   try {
     const report = await runRedTeam({
-      url: target.url, tries, tasksPerWallet: federation.tasksPerWallet, corpusCacheDir: corpusCache, seed,
+      url: target.url,
+      tries,
+      tasksPerWallet: federation.tasksPerWallet,
+      corpusCacheDir: corpusCache,
+      seed,
       log: args.verbose ? verbose : undefined,
     });
     console.log(formatReport(report, { detail: args.detail }));
@@ -72,7 +81,10 @@ async function main(): Promise<number> {
   }
 }
 
-main().then((code) => process.exit(code), (err: Error) => {
-  console.error(`redteam: ${err.stack ?? err.message}`);
-  process.exit(2);
-});
+main().then(
+  (code) => process.exit(code),
+  (err: Error) => {
+    console.error(`redteam: ${err.stack ?? err.message}`);
+    process.exit(2);
+  },
+);

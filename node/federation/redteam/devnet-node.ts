@@ -19,7 +19,11 @@ export interface RedTeamTarget {
   stop: () => Promise<void>;
 }
 
-export async function startDevnetTarget(o: { federation: Partial<FederationConfig>; log?: (line: string) => void; keep?: boolean }): Promise<RedTeamTarget> {
+export async function startDevnetTarget(o: {
+  federation: Partial<FederationConfig>;
+  log?: (line: string) => void;
+  keep?: boolean;
+}): Promise<RedTeamTarget> {
   const dataDir = mkdtempSync(join(tmpdir(), 'ailo-redteam-'));
   let node: AiloNode;
   try {

@@ -16,8 +16,6 @@ import type { Weights } from '../../../trainer/model/weights.js';
 import { NO_RETRY, NodeClient } from '../../../protocol/client.js';
 import { fetchNetworkDomain } from '../../miner/node-network.js';
 
-
-
 /** A wallet of the red team: a fresh key per attacker, never funded. */
 export interface RedTeamWallet {
   key: Uint8Array;
@@ -57,7 +55,12 @@ export interface SubmitOutcome {
 
 export class RedTeamRequestError extends Error {
   override readonly name = 'RedTeamRequestError';
-  constructor(readonly what: string, readonly status: number, readonly code: string, message: string) {
+  constructor(
+    readonly what: string,
+    readonly status: number,
+    readonly code: string,
+    message: string,
+  ) {
     super(`${what}: HTTP ${status} ${code}: ${message}`);
   }
 }
@@ -118,15 +121,35 @@ export class PublicApi {
 
   /** POST /api/submit_gradient as the miner sends it; the reported loss is whatever the sender claims. */
   async submit(w: RedTeamWallet, task: Task, body: Uint8Array, claimedLoss = 0.5): Promise<SubmitOutcome> {
-    const path = submitPath({ wallet: w.address, taskId: task.taskId, modelVersion: task.modelVersion, loss: claimedLoss, batchSize: task.batchSize });
-    const r = await this.request<{ reward?: string; quality?: number; contribution?: string; measured?: { workRatio?: number; taskLoss?: [number, number]; heldOutLoss?: [number, number] }; error?: { message?: string } }>(path, {
-      method: 'POST', headers: { 'content-type': 'application/octet-stream' }, body: new Uint8Array(body),
+    const path = submitPath({
+      wallet: w.address,
+      taskId: task.taskId,
+      modelVersion: task.modelVersion,
+      loss: claimedLoss,
+      batchSize: task.batchSize,
+    });
+    const r = await this.request<{
+      reward?: string;
+      quality?: number;
+      contribution?: string;
+      measured?: { workRatio?: number; taskLoss?: [number, number]; heldOutLoss?: [number, number] };
+      error?: { message?: string };
+    }>(path, {
+      method: 'POST',
+      headers: { 'content-type': 'application/octet-stream' },
+      body: new Uint8Array(body),
     });
     if (r.status === 200) {
       return {
-        accepted: true, status: 200, code: 'ACCEPTED', reward: BigInt(r.body.reward ?? '0'), quality: r.body.quality, contribution: r.body.contribution,
+        accepted: true,
+        status: 200,
+        code: 'ACCEPTED',
+        reward: BigInt(r.body.reward ?? '0'),
+        quality: r.body.quality,
+        contribution: r.body.contribution,
         workRatio: typeof r.body.measured?.workRatio === 'number' ? r.body.measured.workRatio : undefined,
-        taskLoss: r.body.measured?.taskLoss, heldOutLoss: r.body.measured?.heldOutLoss,
+        taskLoss: r.body.measured?.taskLoss,
+        heldOutLoss: r.body.measured?.heldOutLoss,
       };
     }
     return { accepted: false, status: r.status, code: r.code, reward: 0n, message: r.body.error?.message };

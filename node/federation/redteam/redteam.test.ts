@@ -18,7 +18,12 @@ describe('red team: fakes earn nothing', () => {
   beforeAll(async () => {
     target = await startDevnetTarget({ federation: REDTEAM_FEDERATION });
     corpusCache = mkdtempSync(join(tmpdir(), 'ailo-redteam-corpus-'));
-    report = await runRedTeam({ url: target.url, tries: 1, tasksPerWallet: REDTEAM_FEDERATION.tasksPerWallet, corpusCacheDir: corpusCache });
+    report = await runRedTeam({
+      url: target.url,
+      tries: 1,
+      tasksPerWallet: REDTEAM_FEDERATION.tasksPerWallet,
+      corpusCacheDir: corpusCache,
+    });
     console.log(formatReport(report, { detail: true }));
   }, 420_000);
 

@@ -87,22 +87,34 @@ function verdict(c: ClassResult): string {
 export function formatReport(r: RedTeamReport, o: { detail?: boolean } = {}): string {
   const header = ['class', 'tries', 'accepted', 'ALC paid', 'verdict', 'refusal codes'];
   const rows = r.rows.map((c) => [
-    c.cls, String(c.tries), String(c.accepted), c.cls === 'task-slot theft' ? '-' : formatAlc(c.paid),
-    verdict(c), codesText(c.codes),
+    c.cls,
+    String(c.tries),
+    String(c.accepted),
+    c.cls === 'task-slot theft' ? '-' : formatAlc(c.paid),
+    verdict(c),
+    codesText(c.codes),
   ]);
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((row) => row[i]!.length)));
   const right = new Set([1, 2, 3]);
-  const line = (cells: string[]): string => cells.map((cell, i) => (i === cells.length - 1 ? cell : right.has(i) ? cell.padStart(widths[i]!) : cell.padEnd(widths[i]!))).join('  ');
+  const line = (cells: string[]): string =>
+    cells.map((cell, i) => (i === cells.length - 1 ? cell : right.has(i) ? cell.padStart(widths[i]!) : cell.padEnd(widths[i]!))).join('  ');
   const out = [line(header), widths.map((w) => '-'.repeat(w)).join('  '), ...rows.map(line)];
   const notes = r.rows.flatMap((c) => c.notes.map((n) => `  ${c.cls}: ${n}`));
   if (notes.length > 0) out.push('', 'notes:', ...notes);
   if (o.detail) {
     out.push('', 'attempts:');
     for (const a of r.attempts) {
-      out.push(`  ${a.cls.padEnd(20)} ${a.variant.padEnd(34)} v${a.modelVersion ?? '-'}  ${a.code}${a.reward > 0n ? ` ${formatAlc(a.reward)} ALC` : ''}${a.note ? `  (${a.note})` : ''}`);
+      out.push(
+        `  ${a.cls.padEnd(20)} ${a.variant.padEnd(34)} v${a.modelVersion ?? '-'}  ${a.code}${a.reward > 0n ? ` ${formatAlc(a.reward)} ALC` : ''}${a.note ? `  (${a.note})` : ''}`,
+      );
     }
   }
-  out.push('', r.violations.length === 0 ? `no attacker was paid (${r.seconds.toFixed(0)} s, seed ${r.seed})` : `violations (${r.violations.length}; ${r.seconds.toFixed(0)} s, seed ${r.seed}):`);
+  out.push(
+    '',
+    r.violations.length === 0
+      ? `no attacker was paid (${r.seconds.toFixed(0)} s, seed ${r.seed})`
+      : `violations (${r.violations.length}; ${r.seconds.toFixed(0)} s, seed ${r.seed}):`,
+  );
   for (const v of r.violations) out.push(`  - ${v}`);
   return out.join('\n');
 }

@@ -20,8 +20,21 @@ import type { ModelConfig } from '../../../trainer/model/config.js';
 import { CHANCE_REFUSALS, sharedTokens } from '../quality.js';
 import type { Weights } from '../../../trainer/model/weights.js';
 import {
-  compressLikeMiner, cycleRows, decodeFor, mixHeldOut, noiseUpdate, partialCopy, publishedChange, reencodedF32, scaledUpdate, seededRng,
-  textTokens, trainedUpdate, ulpNudged, type Rng, rotatedLowRank,
+  compressLikeMiner,
+  cycleRows,
+  decodeFor,
+  mixHeldOut,
+  noiseUpdate,
+  partialCopy,
+  publishedChange,
+  reencodedF32,
+  scaledUpdate,
+  seededRng,
+  textTokens,
+  trainedUpdate,
+  ulpNudged,
+  type Rng,
+  rotatedLowRank,
 } from './attacks.js';
 import { LossProbe, type LossChange } from './loss-probe.js';
 import type { Task } from '../../../protocol/federation.js';
@@ -52,7 +65,11 @@ const README_PATH = fileURLToPath(new URL('../../../README.md', import.meta.url)
 const OLD_RULE_HELD_OUT_ROWS = 4;
 const NOISE_SIGMAS = [1e-4, 1e-3, 1e-2];
 /** Overfitting settings the worsening attack tries, most aggressive first. */
-const WORSENING = [{ stepsFactor: 4, lrFactor: 10 }, { stepsFactor: 4, lrFactor: 4 }, { stepsFactor: 3, lrFactor: 2 }];
+const WORSENING = [
+  { stepsFactor: 4, lrFactor: 10 },
+  { stepsFactor: 4, lrFactor: 4 },
+  { stepsFactor: 3, lrFactor: 2 },
+];
 const PROBE_EVAL_ROWS = 16;
 /**
  * What counts as worsening (nats, by the attacker's probe): held-out loss rises by at least WORSENING_RISE (the issue's
@@ -96,7 +113,12 @@ class RedTeamRun {
   private readonly readme = readFileSync(README_PATH, 'utf8');
   private readonly log: (line: string) => void;
 
-  constructor(readonly api: PublicApi, readonly o: RedTeamOptions, readonly shards: ShardSet, private readonly rng: Rng) {
+  constructor(
+    readonly api: PublicApi,
+    readonly o: RedTeamOptions,
+    readonly shards: ShardSet,
+    private readonly rng: Rng,
+  ) {
     const started = performance.now();
     const log = o.log ?? (() => {});
     this.log = (line) => log(`[${((performance.now() - started) / 1000).toFixed(1).padStart(6)} s] ${line}`);
@@ -115,17 +137,35 @@ class RedTeamRun {
 
   private record(cls: RedTeamClass, variant: string, w: RedTeamWallet, task: Task | undefined, out: SubmitOutcome, note?: string): void {
     const d = (x: [number, number] | undefined): string => (x ? `${x[0].toFixed(3)} -> ${x[1].toFixed(3)}` : '?');
-    const measured = out.workRatio === undefined ? undefined
-      : `node: task rows ${d(out.taskLoss)}, held-out ${d(out.heldOutLoss)}, ${(out.workRatio * 100).toFixed(0)}% of a full task's task-specific gain`;
+    const measured =
+      out.workRatio === undefined
+        ? undefined
+        : `node: task rows ${d(out.taskLoss)}, held-out ${d(out.heldOutLoss)}, ${(out.workRatio * 100).toFixed(0)}% of a full task's task-specific gain`;
     this.attempts.push({
-      cls, variant, wallet: w.address, modelVersion: task?.modelVersion, code: out.code, status: out.status, reward: out.reward,
-      contribution: out.contribution, note: [note, measured ?? (out.accepted ? undefined : out.message?.slice(0, 160))].filter(Boolean).join('; ') || undefined,
+      cls,
+      variant,
+      wallet: w.address,
+      modelVersion: task?.modelVersion,
+      code: out.code,
+      status: out.status,
+      reward: out.reward,
+      contribution: out.contribution,
+      note: [note, measured ?? (out.accepted ? undefined : out.message?.slice(0, 160))].filter(Boolean).join('; ') || undefined,
     });
-    this.log(`${cls} | ${variant} | v${task?.modelVersion ?? '-'} | ${out.code}${out.accepted ? ` reward ${out.reward}` : ''}${note ? ` | ${note}` : ''}`);
+    this.log(
+      `${cls} | ${variant} | v${task?.modelVersion ?? '-'} | ${out.code}${out.accepted ? ` reward ${out.reward}` : ''}${note ? ` | ${note}` : ''}`,
+    );
   }
 
   /** Submits `bytes` on `task`; a refused task that the node keeps open is given back, as the miner does. */
-  async submitOn(cls: RedTeamClass, variant: string, w: RedTeamWallet, task: Task, bytes: Uint8Array, note?: string): Promise<SubmitOutcome> {
+  async submitOn(
+    cls: RedTeamClass,
+    variant: string,
+    w: RedTeamWallet,
+    task: Task,
+    bytes: Uint8Array,
+    note?: string,
+  ): Promise<SubmitOutcome> {
     const out = await this.api.submit(w, task, bytes);
     if (!out.accepted && !TASK_CLOSED_CODES.has(out.code)) await this.api.abandon(task, w);
     this.record(cls, variant, w, task, out, note);
@@ -139,7 +179,12 @@ class RedTeamRun {
   }
 
   /** A fresh task for `w`, the update `build` makes for it, and the submission. */
-  async attack(cls: RedTeamClass, variant: string, w: RedTeamWallet, build: (x: AttackInput) => Promise<Build> | Build): Promise<SubmitOutcome | undefined> {
+  async attack(
+    cls: RedTeamClass,
+    variant: string,
+    w: RedTeamWallet,
+    build: (x: AttackInput) => Promise<Build> | Build,
+  ): Promise<SubmitOutcome | undefined> {
     const task = await this.api.task(w);
     let made: Build;
     try {
@@ -222,7 +267,13 @@ class RedTeamRun {
     const quarter = await this.partialWork(quarterTask!, 4);
     const h = await this.honestSubmit(hTask!, honest, 'trained as ailo-miner');
     const hf = await this.submitOn('half work', `${Math.floor(halfTask!.steps / 2)} of ${halfTask!.steps} steps`, HW, halfTask!, half);
-    const q = await this.submitOn('half work', `${Math.floor(quarterTask!.steps / 4)} of ${quarterTask!.steps} steps`, HW, quarterTask!, quarter);
+    const q = await this.submitOn(
+      'half work',
+      `${Math.floor(quarterTask!.steps / 4)} of ${quarterTask!.steps} steps`,
+      HW,
+      quarterTask!,
+      quarter,
+    );
     if (h.accepted && hTask!.modelVersion === halfTask!.modelVersion && hTask!.modelVersion === quarterTask!.modelVersion) {
       this.halfPairs.push({ honest: h.reward, half: hf.reward, quarter: q.reward });
     }
@@ -234,15 +285,25 @@ class RedTeamRun {
     const latest = this.honest.at(-1);
     const oldest = this.honest[0];
     if (!latest || !oldest) {
-      for (const cls of ['partial copy', 'sign/scale of honest', 'replays'] as const) this.note(cls, 'skipped a round: no accepted honest update to copy');
+      for (const cls of ['partial copy', 'sign/scale of honest', 'replays'] as const)
+        this.note(cls, 'skipped a round: no accepted honest update to copy');
       return;
     }
     const P = this.wallet('partial copy');
-    for (const [fraction, rest] of [[0.25, 'noise'], [0.5, 'noise'], [0.25, 'zero'], [0.5, 'zero']] as const) {
-      await this.attack('partial copy', `${fraction * 100}% of an honest update, rest ${rest}`, P, ({ task }) => ({ bytes: partialCopy(latest.update, fraction, rest, task.maxAbs, this.rng) }));
+    for (const [fraction, rest] of [
+      [0.25, 'noise'],
+      [0.5, 'noise'],
+      [0.25, 'zero'],
+      [0.5, 'zero'],
+    ] as const) {
+      await this.attack('partial copy', `${fraction * 100}% of an honest update, rest ${rest}`, P, ({ task }) => ({
+        bytes: partialCopy(latest.update, fraction, rest, task.maxAbs, this.rng),
+      }));
     }
     await this.attack('partial copy', '100% of an honest update, f32 (new digest)', P, () => ({ bytes: reencodedF32(latest.update) }));
-    await this.attack('partial copy', 'honest bytes of task A on own task B', this.wallet('partial copy', 1), () => ({ bytes: latest.bytes }));
+    await this.attack('partial copy', 'honest bytes of task A on own task B', this.wallet('partial copy', 1), () => ({
+      bytes: latest.bytes,
+    }));
     await this.rotatedCopy(latest);
     const F = this.wallet('sign/scale of honest');
     for (const factor of [-1, 0.1, 0.01]) {
@@ -250,8 +311,12 @@ class RedTeamRun {
     }
     const R = this.wallet('replays');
     await this.attack('replays', `oldest accepted (v${oldest.task.modelVersion}) byte-identical`, R, () => ({ bytes: oldest.bytes }));
-    await this.attack('replays', `oldest accepted (v${oldest.task.modelVersion}) f32, 1 ulp`, R, () => ({ bytes: ulpNudged(oldest.update) }));
-    await this.attack('replays', `latest accepted (v${latest.task.modelVersion}) f32, 1 ulp`, R, () => ({ bytes: ulpNudged(latest.update) }));
+    await this.attack('replays', `oldest accepted (v${oldest.task.modelVersion}) f32, 1 ulp`, R, () => ({
+      bytes: ulpNudged(oldest.update),
+    }));
+    await this.attack('replays', `latest accepted (v${latest.task.modelVersion}) f32, 1 ulp`, R, () => ({
+      bytes: ulpNudged(latest.update),
+    }));
   }
 
   /**
@@ -262,20 +327,29 @@ class RedTeamRun {
   private async rotatedCopy(source: { task: Task; update: ModelUpdate }): Promise<void> {
     const w = this.wallet('partial copy', 2);
     const range = (t: Task) => ({ shard: t.data.shardName, offset: t.data.offset, length: t.data.length });
-    const shared = (t: Task): number => (t.modelVersion === source.task.modelVersion ? sharedTokens(range(t), range(source.task)) / t.data.length : -1);
+    const shared = (t: Task): number =>
+      t.modelVersion === source.task.modelVersion ? sharedTokens(range(t), range(source.task)) / t.data.length : -1;
     const tasks: Task[] = [];
     for (let i = 0; i < 3; i++) tasks.push(await this.api.task(w));
     tasks.sort((a, b) => shared(b) - shared(a));
     for (const t of tasks.slice(1)) await this.api.abandon(t, w);
     const task = tasks[0]!;
     const where = shared(task) < 0 ? 'on a task of another version' : `on a task sharing ${(shared(task) * 100).toFixed(0)}% of its window`;
-    await this.submitOn('partial copy', `an honest update's low-rank factors rotated, sparse values dropped, ${where}`, w, task, rotatedLowRank(source.update, this.rng));
+    await this.submitOn(
+      'partial copy',
+      `an honest update's low-rank factors rotated, sparse values dropped, ${where}`,
+      w,
+      task,
+      rotatedLowRank(source.update, this.rng),
+    );
   }
 
   private async noise(): Promise<void> {
     const N = this.wallet('noise');
     for (const sigma of NOISE_SIGMAS) {
-      await this.attack('noise', `top-k gaussian sigma ${sigma}`, N, ({ cfg, task }) => ({ bytes: noiseUpdate(cfg, task, sigma, this.rng) }));
+      await this.attack('noise', `top-k gaussian sigma ${sigma}`, N, ({ cfg, task }) => ({
+        bytes: noiseUpdate(cfg, task, sigma, this.rng),
+      }));
     }
   }
 
@@ -323,14 +397,22 @@ class RedTeamRun {
       const honest = decodeFor(cfg, (await trainedUpdate(cfg, base, tokens, task)).bytes);
       const honestHeld = await this.probe.change(base, honest, held, width);
       const bar = Math.max(WORSENING_RISE, honestHeld.after - honestHeld.before + WORSE_THAN_HONEST);
-      const worsens = (c: { task: LossChange; held: LossChange }): boolean => c.task.after < c.task.before && c.held.after - c.held.before > bar;
+      const worsens = (c: { task: LossChange; held: LossChange }): boolean =>
+        c.task.after < c.task.before && c.held.after - c.held.before > bar;
       for (const { stepsFactor, lrFactor } of WORSENING) {
         const steps = task.steps * stepsFactor;
-        const made = await trainedUpdate(cfg, base, cycleRows(tokens, width, steps * task.batchSize), task, { steps, lr: task.lr * lrFactor });
+        const made = await trainedUpdate(cfg, base, cycleRows(tokens, width, steps * task.batchSize), task, {
+          steps,
+          lr: task.lr * lrFactor,
+        });
         const update = decodeFor(cfg, made.bytes);
-        const change = { task: await this.probe.change(base, update, tokens, width), held: await this.probe.change(base, update, held, width) };
+        const change = {
+          task: await this.probe.change(base, update, tokens, width),
+          held: await this.probe.change(base, update, held, width),
+        };
         const candidate = { bytes: made.bytes, change, label: `${stepsFactor}x steps at ${lrFactor}x lr` };
-        const rise = (c: typeof candidate): number => (c.change.task.after < c.change.task.before ? c.change.held.after - c.change.held.before : -Infinity);
+        const rise = (c: typeof candidate): number =>
+          c.change.task.after < c.change.task.before ? c.change.held.after - c.change.held.before : -Infinity;
         if (!chosen || rise(candidate) > rise(chosen)) chosen = candidate;
         if (worsens(change)) break;
       }
@@ -343,12 +425,18 @@ class RedTeamRun {
         const delta = new Map([...learn.delta].map(([n, d]) => [n, Float32Array.from(d, (x, i) => x - unlearn.delta.get(n)![i]!)]));
         const bytes = compressLikeMiner(cfg, delta, task).bytes;
         const update = decodeFor(cfg, bytes);
-        const change = { task: await this.probe.change(base, update, tokens, width), held: await this.probe.change(base, update, held, width) };
+        const change = {
+          task: await this.probe.change(base, update, tokens, width),
+          held: await this.probe.change(base, update, held, width),
+        };
         chosen = { bytes, change, label: 'task rows learned, held-out rows unlearned' };
       }
       this.worsening.push(chosen!.change);
       const d = (c: LossChange): string => `${c.before.toFixed(3)} -> ${c.after.toFixed(3)}`;
-      return { bytes: chosen!.bytes, note: `${chosen!.label}; attacker-measured task rows ${d(chosen!.change.task)}, held-out ${d(chosen!.change.held)} (an honest update: ${d(honestHeld)})` };
+      return {
+        bytes: chosen!.bytes,
+        note: `${chosen!.label}; attacker-measured task rows ${d(chosen!.change.task)}, held-out ${d(chosen!.change.held)} (an honest update: ${d(honestHeld)})`,
+      };
     });
   }
 
@@ -388,11 +476,19 @@ class RedTeamRun {
       const r = await this.api.postTaskRequest(body);
       const granted = r.status >= 200 && r.status < 300;
       if (granted) this.stolen.push({ taskId: String((r.body as { taskId?: string }).taskId) });
-      this.record('task-slot theft', variant, thief, undefined, { accepted: granted, status: r.status, code: granted ? 'ACCEPTED' : r.code, reward: 0n });
+      this.record('task-slot theft', variant, thief, undefined, {
+        accepted: granted,
+        status: r.status,
+        code: granted ? 'ACCEPTED' : r.code,
+        reward: 0n,
+      });
     };
     await steal('unsigned request naming the victim', { wallet: victim.address });
     const forged = newTaskRequest(parseAddress(victim.address));
-    await steal("victim's wallet, signed by the thief's key", taskRequestBody(forged, signDigest(taskRequestDigest(forged, network), thief.key)));
+    await steal(
+      "victim's wallet, signed by the thief's key",
+      taskRequestBody(forged, signDigest(taskRequestDigest(forged, network), thief.key)),
+    );
     const own = signTaskRequest(victim.key, network);
     const first = await this.api.postTaskRequest(own);
     if (first.status !== 201) throw new Error(`the victim's own signed task request was refused: ${first.status} ${first.code}`);
@@ -428,11 +524,17 @@ class RedTeamRun {
   async report(seconds: number, seed: number): Promise<RedTeamReport> {
     const unsettled = await this.settle();
     const violations: string[] = [];
-    if (unsettled.length > 0) violations.push(`${unsettled.length} accepted contribution(s) not in a block after ${(this.o.settleMs ?? 30_000) / 1000} s: ${unsettled.join(', ')}`);
+    if (unsettled.length > 0)
+      violations.push(
+        `${unsettled.length} accepted contribution(s) not in a block after ${(this.o.settleMs ?? 30_000) / 1000} s: ${unsettled.join(', ')}`,
+      );
     const sum = (xs: bigint[]): bigint => xs.reduce((a, b) => a + b, 0n);
     const ratio = (part: bigint, whole: bigint): number | null => (whole > 0n ? Number((part * 1_000_000n) / whole) / 1_000_000 : null);
     const honestSum = sum(this.halfPairs.map((p) => p.honest));
-    const halfWorkRatio = { half: ratio(sum(this.halfPairs.map((p) => p.half)), honestSum), quarter: ratio(sum(this.halfPairs.map((p) => p.quarter)), honestSum) };
+    const halfWorkRatio = {
+      half: ratio(sum(this.halfPairs.map((p) => p.half)), honestSum),
+      quarter: ratio(sum(this.halfPairs.map((p) => p.quarter)), honestSum),
+    };
     const maxRatio = this.o.halfWorkMaxRatio ?? 0.6;
     const rows: ClassResult[] = [];
     for (const cls of REDTEAM_CLASSES) {
@@ -454,38 +556,55 @@ class RedTeamRun {
           // `npm run bench -- acceptance` measures the rate): one such refusal, or 5% of a longer run, is chance; any
           // other refusal code, or more, is a fault.
           {
-            const byChance = Object.entries(codes).filter(([c]) => CHANCE_REFUSALS.has(c)).reduce((n, [, k]) => n + k, 0);
+            const byChance = Object.entries(codes)
+              .filter(([c]) => CHANCE_REFUSALS.has(c))
+              .reduce((n, [, k]) => n + k, 0);
             const other = Object.entries(codes).filter(([c]) => !CHANCE_REFUSALS.has(c));
-            if (accepted === 0 || other.length > 0 || byChance > Math.max(1, Math.floor(0.05 * attempts.length))) problems.push(`honest updates refused: ${JSON.stringify(codes)}`);
+            if (accepted === 0 || other.length > 0 || byChance > Math.max(1, Math.floor(0.05 * attempts.length)))
+              problems.push(`honest updates refused: ${JSON.stringify(codes)}`);
           }
           if (paid !== named) problems.push(`ledger balance ${paid} differs from the rewards the node named (${named})`);
           break;
         case 'half work': {
           const show = (r: number | null): string => (r === null ? 'n/a' : r.toFixed(3));
-          notes.unshift(`reward vs honest on the same versions: half steps ${show(halfWorkRatio.half)}, quarter steps ${show(halfWorkRatio.quarter)} (limit ${maxRatio}; ${this.halfPairs.length} version(s) compared)`);
+          notes.unshift(
+            `reward vs honest on the same versions: half steps ${show(halfWorkRatio.half)}, quarter steps ${show(halfWorkRatio.quarter)} (limit ${maxRatio}; ${this.halfPairs.length} version(s) compared)`,
+          );
           // Without an accepted honest update on the same version there is no ratio; half work that earned nothing is
           // then within any limit.
           if (halfWorkRatio.half === null || halfWorkRatio.quarter === null) {
-            if (accepted > 0) problems.push(`half work was paid (${named} base units) with no honest reward on the same version to compare with`);
-          }
-          else if (halfWorkRatio.half > maxRatio || halfWorkRatio.quarter > maxRatio) problems.push(`earned more than ${maxRatio} of the honest reward (half ${show(halfWorkRatio.half)}, quarter ${show(halfWorkRatio.quarter)})`);
+            if (accepted > 0)
+              problems.push(`half work was paid (${named} base units) with no honest reward on the same version to compare with`);
+          } else if (halfWorkRatio.half > maxRatio || halfWorkRatio.quarter > maxRatio)
+            problems.push(
+              `earned more than ${maxRatio} of the honest reward (half ${show(halfWorkRatio.half)}, quarter ${show(halfWorkRatio.quarter)})`,
+            );
           break;
         }
         case 'task-slot theft':
           if (accepted > 0) problems.push(`${accepted} of ${attempts.length} requests for the victim's slots were granted`);
           if (this.victimQuota) {
             notes.unshift(`victim then got ${this.victimQuota.granted} of its ${this.victimQuota.of} task slots`);
-            if (this.victimQuota.granted !== this.victimQuota.of) problems.push(`the victim got ${this.victimQuota.granted} of ${this.victimQuota.of} task slots`);
+            if (this.victimQuota.granted !== this.victimQuota.of)
+              problems.push(`the victim got ${this.victimQuota.granted} of ${this.victimQuota.of} task slots`);
           }
           break;
         case 'worsening': {
           // The claim is that an update which worsens held-out loss earns nothing. When the attacker could not make one
           // on its version (its best try did not raise held-out loss by WORSENING_RISE on its own probe), what it sent
           // was not a worsening update, and being paid for it is no failure of the claim.
-          const worsened = attempts.map((a, i) => ({ a, w: this.worsening[i] })).filter(({ w }) => w && w.held.after - w.held.before >= WORSENING_RISE);
+          const worsened = attempts
+            .map((a, i) => ({ a, w: this.worsening[i] }))
+            .filter(({ w }) => w && w.held.after - w.held.before >= WORSENING_RISE);
           const paidWorse = worsened.filter(({ a }) => a.code === 'ACCEPTED');
-          if (paidWorse.length > 0) problems.push(`paid ${sum(paidWorse.map(({ a }) => a.reward))} base units for ${paidWorse.length} update(s) that raised held-out loss by ${WORSENING_RISE} nats or more`);
-          if (worsened.length < attempts.length) notes.push(`${attempts.length - worsened.length} attempt(s) did not manage to worsen held-out loss by ${WORSENING_RISE} nats (not counted as worsening)`);
+          if (paidWorse.length > 0)
+            problems.push(
+              `paid ${sum(paidWorse.map(({ a }) => a.reward))} base units for ${paidWorse.length} update(s) that raised held-out loss by ${WORSENING_RISE} nats or more`,
+            );
+          if (worsened.length < attempts.length)
+            notes.push(
+              `${attempts.length - worsened.length} attempt(s) did not manage to worsen held-out loss by ${WORSENING_RISE} nats (not counted as worsening)`,
+            );
           break;
         }
         default:
@@ -494,8 +613,11 @@ class RedTeamRun {
       if (cls === 'worsening' && this.worsening.length > 0) {
         const worse = this.worsening.filter((w) => w.held.after > w.held.before).length;
         const lower = this.worsening.filter((w) => w.task.after < w.task.before).length;
-        const mean = (f: (w: { task: LossChange; held: LossChange }) => number): string => (this.worsening.reduce((s, w) => s + f(w), 0) / this.worsening.length).toFixed(3);
-        notes.unshift(`attacker-measured: task-row loss fell in ${lower}/${this.worsening.length} (mean ${mean((w) => w.task.after - w.task.before)} nats), held-out loss rose in ${worse}/${this.worsening.length} (mean ${mean((w) => w.held.after - w.held.before)} nats)`);
+        const mean = (f: (w: { task: LossChange; held: LossChange }) => number): string =>
+          (this.worsening.reduce((s, w) => s + f(w), 0) / this.worsening.length).toFixed(3);
+        notes.unshift(
+          `attacker-measured: task-row loss fell in ${lower}/${this.worsening.length} (mean ${mean((w) => w.task.after - w.task.before)} nats), held-out loss rose in ${worse}/${this.worsening.length} (mean ${mean((w) => w.held.after - w.held.before)} nats)`,
+        );
       }
       const row: ClassResult = { cls, tries: attempts.length, accepted, paid, codes, ok: problems.length === 0, problems, notes };
       rows.push(row);

@@ -9,7 +9,14 @@ import { privateKeyToAddress, randomPrivateKey } from '../../../protocol/signatu
 import type { NodeApi } from '../api/node-api.js';
 import type { AccountRecord, KdfParams, RecoverySeal, SealedKey, SessionGrant } from '../../../protocol/accounts.js';
 import {
-  DEFAULT_KDF_COST, derivePasswordKeys, deriveRecoveryKeys, kdfParamsProblem, newKdfParams, newRecoveryKey, openWalletKey, sealWalletKey,
+  DEFAULT_KDF_COST,
+  derivePasswordKeys,
+  deriveRecoveryKeys,
+  kdfParamsProblem,
+  newKdfParams,
+  newRecoveryKey,
+  openWalletKey,
+  sealWalletKey,
   WrongKeyError,
 } from '../crypto/account-keys.js';
 
@@ -23,7 +30,8 @@ export function normalizeUsername(input: string): string {
 }
 
 export function usernameProblem(username: string): string | undefined {
-  if (!/^[a-z0-9][a-z0-9._-]{2,31}$/.test(username)) return 'a username is 3 to 32 letters, digits, dots, dashes or underscores, starting with a letter or digit';
+  if (!/^[a-z0-9][a-z0-9._-]{2,31}$/.test(username))
+    return 'a username is 3 to 32 letters, digits, dots, dashes or underscores, starting with a letter or digit';
   return undefined;
 }
 
@@ -92,17 +100,28 @@ export class AccountSession {
 
 async function openChecked(sealed: SealedKey, address: string, key: CryptoKey): Promise<Uint8Array> {
   const privateKey = await openWalletKey(sealed, address, key);
-  if (privateKeyToAddress(privateKey) !== address.toLowerCase()) throw new WrongKeyError('the stored wallet key does not belong to this account');
+  if (privateKeyToAddress(privateKey) !== address.toLowerCase())
+    throw new WrongKeyError('the stored wallet key does not belong to this account');
   return privateKey;
 }
 
-async function sealRecovery(privateKey: Uint8Array, address: string, username: string): Promise<{ recoveryKey: string; recovery: RecoverySeal }> {
+async function sealRecovery(
+  privateKey: Uint8Array,
+  address: string,
+  username: string,
+): Promise<{ recoveryKey: string; recovery: RecoverySeal }> {
   const recoveryKey = newRecoveryKey();
   const keys = await deriveRecoveryKeys(recoveryKey, username);
   return { recoveryKey, recovery: { proof: keys.proof, wallet: await sealWalletKey(privateKey, address, keys.encryptionKey) } };
 }
 
-async function sealPassword(privateKey: Uint8Array, address: string, password: string, cost: KdfCost, onProgress?: Progress): Promise<{ kdf: KdfParams; loginProof: string; wallet: SealedKey }> {
+async function sealPassword(
+  privateKey: Uint8Array,
+  address: string,
+  password: string,
+  cost: KdfCost,
+  onProgress?: Progress,
+): Promise<{ kdf: KdfParams; loginProof: string; wallet: SealedKey }> {
   const kdf = newKdfParams(cost);
   const keys = await derivePasswordKeys(password, kdf, onProgress);
   return { kdf, loginProof: keys.proof, wallet: await sealWalletKey(privateKey, address, keys.encryptionKey) };
@@ -115,7 +134,8 @@ export interface NewAccount {
 }
 
 export async function registerAccount(
-  api: NodeApi, o: { username: string; password: string; importKey?: Uint8Array; kdfCost?: KdfCost; onProgress?: Progress },
+  api: NodeApi,
+  o: { username: string; password: string; importKey?: Uint8Array; kdfCost?: KdfCost; onProgress?: Progress },
 ): Promise<NewAccount> {
   const username = normalizeUsername(o.username);
   const privateKey = o.importKey ? o.importKey.slice() : randomPrivateKey();
@@ -139,7 +159,8 @@ export async function logIn(api: NodeApi, o: { username: string; password: strin
 
 /** Forgot password: the recovery key opens the second copy, a new password seals it, and a new recovery key replaces the used one. */
 export async function recoverAccount(
-  api: NodeApi, o: { username: string; recoveryKey: string; newPassword: string; kdfCost?: KdfCost; onProgress?: Progress },
+  api: NodeApi,
+  o: { username: string; recoveryKey: string; newPassword: string; kdfCost?: KdfCost; onProgress?: Progress },
 ): Promise<NewAccount> {
   const username = normalizeUsername(o.username);
   const recoveryKeys = await deriveRecoveryKeys(o.recoveryKey, username);
@@ -151,14 +172,19 @@ export async function recoverAccount(
   return { session: AccountSession.fromGrant(api, session, privateKey), recoveryKey: next.recoveryKey };
 }
 
-async function currentProof(session: AccountSession, password: string, onProgress?: Progress): Promise<{ proof: string; privateKey: Uint8Array }> {
+async function currentProof(
+  session: AccountSession,
+  password: string,
+  onProgress?: Progress,
+): Promise<{ proof: string; privateKey: Uint8Array }> {
   const keys = await derivePasswordKeys(password, session.account.kdf, onProgress);
   const privateKey = await openChecked(session.account.wallet, session.account.address, keys.encryptionKey);
   return { proof: keys.proof, privateKey };
 }
 
 export async function changePassword(
-  session: AccountSession, o: { currentPassword: string; newPassword: string; kdfCost?: KdfCost; onProgress?: Progress },
+  session: AccountSession,
+  o: { currentPassword: string; newPassword: string; kdfCost?: KdfCost; onProgress?: Progress },
 ): Promise<void> {
   const { proof, privateKey } = await currentProof(session, o.currentPassword, o.onProgress);
   const sealed = await sealPassword(privateKey, session.account.address, o.newPassword, o.kdfCost ?? DEFAULT_KDF_COST, o.onProgress);

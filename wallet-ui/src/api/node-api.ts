@@ -2,7 +2,15 @@
 import { NO_RETRY, NodeClient } from '../../../protocol/client.js';
 import { NodeError } from '../../../protocol/errors.js';
 import type { AccountRecord, KdfParams, RecoveryGrant, RecoverySeal, SealedKey, SessionGrant } from '../../../protocol/accounts.js';
-import type { ChainHead, HistoryPage, LedgerAccount, NetworkStatus, RoundStatus, TransferBody, TxLookup } from '../../../protocol/ledger.js';
+import type {
+  ChainHead,
+  HistoryPage,
+  LedgerAccount,
+  NetworkStatus,
+  RoundStatus,
+  TransferBody,
+  TxLookup,
+} from '../../../protocol/ledger.js';
 
 export class NodeApi {
   /** The session's bearer token, when logged in. */
@@ -11,17 +19,27 @@ export class NodeApi {
 
   /** `base`: the node's URL ('' for the node that serves the page). One try a request: a person sees the error. */
   constructor(base = '') {
-    this.client = new NodeClient(base, { retry: NO_RETRY, headers: (): Record<string, string> => (this.token ? { authorization: `Bearer ${this.token}` } : {}) });
+    this.client = new NodeClient(base, {
+      retry: NO_RETRY,
+      headers: (): Record<string, string> => (this.token ? { authorization: `Bearer ${this.token}` } : {}),
+    });
   }
 
   private async request<T>(method: 'GET' | 'POST', path: string, body?: unknown): Promise<T> {
     const headers: Record<string, string> = { accept: 'application/json' };
     if (body !== undefined) headers['content-type'] = 'application/json';
     try {
-      return await this.client.json<T>(path, { method, headers, body: body === undefined ? undefined : JSON.stringify(body), cache: 'no-store' });
+      return await this.client.json<T>(path, {
+        method,
+        headers,
+        body: body === undefined ? undefined : JSON.stringify(body),
+        cache: 'no-store',
+      });
     } catch (err) {
       if (err instanceof NodeError && err.code === 'UNREACHABLE') {
-        throw new NodeError(0, 'UNREACHABLE', 'The node did not answer. Check that it is running, then try again.', undefined, { cause: err });
+        throw new NodeError(0, 'UNREACHABLE', 'The node did not answer. Check that it is running, then try again.', undefined, {
+          cause: err,
+        });
       }
       throw err;
     }
@@ -36,18 +54,35 @@ export class NodeApi {
     this.request('GET', `/api/ledger/history/${address}?limit=${limit}${before ? `&before=${encodeURIComponent(before)}` : ''}`);
   transfer = (body: TransferBody): Promise<{ hash: string; status: 'pending' }> => this.request('POST', '/api/ledger/transfer', body);
 
-  prelogin = (username: string): Promise<{ username: string; kdf: KdfParams }> => this.request('POST', '/api/account/prelogin', { username });
-  register = (body: { username: string; address: string; kdf: KdfParams; loginProof: string; wallet: SealedKey; recovery: RecoverySeal }): Promise<SessionGrant> =>
-    this.request('POST', '/api/account/register', body);
-  login = (username: string, loginProof: string): Promise<SessionGrant> => this.request('POST', '/api/account/login', { username, loginProof });
+  prelogin = (username: string): Promise<{ username: string; kdf: KdfParams }> =>
+    this.request('POST', '/api/account/prelogin', { username });
+  register = (body: {
+    username: string;
+    address: string;
+    kdf: KdfParams;
+    loginProof: string;
+    wallet: SealedKey;
+    recovery: RecoverySeal;
+  }): Promise<SessionGrant> => this.request('POST', '/api/account/register', body);
+  login = (username: string, loginProof: string): Promise<SessionGrant> =>
+    this.request('POST', '/api/account/login', { username, loginProof });
   logout = (): Promise<{ loggedOut: true }> => this.request('POST', '/api/account/logout', {});
   me = (): Promise<{ account: AccountRecord; expiresAt: number }> => this.request('GET', '/api/account/me');
-  changePassword = (body: { currentLoginProof: string; kdf: KdfParams; loginProof: string; wallet: SealedKey }): Promise<{ account: AccountRecord }> =>
-    this.request('POST', '/api/account/password', body);
+  changePassword = (body: {
+    currentLoginProof: string;
+    kdf: KdfParams;
+    loginProof: string;
+    wallet: SealedKey;
+  }): Promise<{ account: AccountRecord }> => this.request('POST', '/api/account/password', body);
   replaceRecoveryKey = (body: { currentLoginProof: string; recovery: RecoverySeal }): Promise<{ account: AccountRecord }> =>
     this.request('POST', '/api/account/recovery-key', body);
   recoverStart = (username: string, recoveryProof: string): Promise<RecoveryGrant> =>
     this.request('POST', '/api/account/recover/start', { username, recoveryProof });
-  recoverFinish = (body: { recoveryToken: string; kdf: KdfParams; loginProof: string; wallet: SealedKey; recovery: RecoverySeal }): Promise<SessionGrant> =>
-    this.request('POST', '/api/account/recover/finish', body);
+  recoverFinish = (body: {
+    recoveryToken: string;
+    kdf: KdfParams;
+    loginProof: string;
+    wallet: SealedKey;
+    recovery: RecoverySeal;
+  }): Promise<SessionGrant> => this.request('POST', '/api/account/recover/finish', body);
 }

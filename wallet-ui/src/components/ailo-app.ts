@@ -26,8 +26,14 @@ type Route = '/login' | '/register' | '/recover' | '/dashboard' | '/wallet' | '/
 const ROUTES: Route[] = ['/login', '/register', '/recover', '/dashboard', '/wallet', '/send', '/receive', '/settings'];
 const PUBLIC: Route[] = ['/login', '/register', '/recover', '/dashboard'];
 const TITLES: Record<Route, string> = {
-  '/login': 'Log in', '/register': 'Create account', '/recover': 'Forgot password', '/dashboard': 'Dashboard',
-  '/wallet': 'Wallet', '/send': 'Send', '/receive': 'Receive', '/settings': 'Settings',
+  '/login': 'Log in',
+  '/register': 'Create account',
+  '/recover': 'Forgot password',
+  '/dashboard': 'Dashboard',
+  '/wallet': 'Wallet',
+  '/send': 'Send',
+  '/receive': 'Receive',
+  '/settings': 'Settings',
 };
 const NAV: Route[] = ['/dashboard', '/wallet', '/send', '/receive', '/settings'];
 const STORAGE_KEY = 'ailo.session';
@@ -100,11 +106,15 @@ export class AiloApp extends LitElement {
     });
     this.listen('log-out', () => void this.logOut());
     if (location.pathname !== this.route) history.replaceState(null, '', this.route);
-    if (this.session) void this.api.me().then(({ account }) => {
-      if (this.session) this.session.account = account;
-    }, (err: unknown) => {
-      if (err instanceof NodeError && err.status === 401) this.endSession('Your session has ended. Please log in again.');
-    });
+    if (this.session)
+      void this.api.me().then(
+        ({ account }) => {
+          if (this.session) this.session.account = account;
+        },
+        (err: unknown) => {
+          if (err instanceof NodeError && err.status === 401) this.endSession('Your session has ended. Please log in again.');
+        },
+      );
     void this.poll();
   }
 
@@ -134,7 +144,15 @@ export class AiloApp extends LitElement {
   /** Keeps the token and the sealed record for this tab only; the opened key stays in memory. */
   private persistSession(): void {
     if (!this.session) sessionStorage.removeItem(STORAGE_KEY);
-    else sessionStorage.setItem(STORAGE_KEY, JSON.stringify({ token: this.session.token, expiresAt: this.session.expiresAt, account: this.session.account } satisfies StoredSession));
+    else
+      sessionStorage.setItem(
+        STORAGE_KEY,
+        JSON.stringify({
+          token: this.session.token,
+          expiresAt: this.session.expiresAt,
+          account: this.session.account,
+        } satisfies StoredSession),
+      );
   }
 
   private startSession(session: AccountSession, recoveryKey?: string): void {
@@ -209,7 +227,14 @@ export class AiloApp extends LitElement {
       if (this.session) {
         this.ledger = await this.api.account(this.session.address);
         if (this.pending.length > 0) {
-          const landed = await Promise.all(this.pending.map((p) => this.api.tx(p.hash).then((t) => t.status === 'confirmed', () => false)));
+          const landed = await Promise.all(
+            this.pending.map((p) =>
+              this.api.tx(p.hash).then(
+                (t) => t.status === 'confirmed',
+                () => false,
+              ),
+            ),
+          );
           if (landed.some(Boolean)) this.pending = this.pending.filter((_, i) => !landed[i]);
         }
       }
@@ -236,21 +261,60 @@ export class AiloApp extends LitElement {
     (page?.shadowRoot?.querySelector('h1') as HTMLElement | null)?.focus();
   }
 
-  static override styles = [shellStyles, css`
-    .who { margin-left: auto; display: flex; align-items: center; gap: 0.75rem; font-size: 0.9rem; color: #c8d2f0; }
-    .who strong { color: #fff; font-weight: 600; }
-    .balance { color: #fff; background: rgb(255 255 255 / 10%); padding: 0.3rem 0.6rem; border-radius: 999px; white-space: nowrap; }
-    .who button {
-      font: inherit; font-weight: 600; color: #fff; background: transparent; border: 1px solid rgb(255 255 255 / 35%);
-      border-radius: 8px; padding: 0.4rem 0.8rem; cursor: pointer;
-    }
-    .who button:hover { background: rgb(255 255 255 / 10%); }
-    .flash { max-width: 1040px; margin: 1rem auto 0; padding: 0 1.25rem; }
-    .flash p { background: #e6f6ed; color: #067647; border-radius: 8px; padding: 0.7rem 0.9rem; margin: 0; }
-    @media (max-width: 720px) {
-      .who .name { display: none; }
-    }
-  `];
+  static override styles = [
+    shellStyles,
+    css`
+      .who {
+        margin-left: auto;
+        display: flex;
+        align-items: center;
+        gap: 0.75rem;
+        font-size: 0.9rem;
+        color: #c8d2f0;
+      }
+      .who strong {
+        color: #fff;
+        font-weight: 600;
+      }
+      .balance {
+        color: #fff;
+        background: rgb(255 255 255 / 10%);
+        padding: 0.3rem 0.6rem;
+        border-radius: 999px;
+        white-space: nowrap;
+      }
+      .who button {
+        font: inherit;
+        font-weight: 600;
+        color: #fff;
+        background: transparent;
+        border: 1px solid rgb(255 255 255 / 35%);
+        border-radius: 8px;
+        padding: 0.4rem 0.8rem;
+        cursor: pointer;
+      }
+      .who button:hover {
+        background: rgb(255 255 255 / 10%);
+      }
+      .flash {
+        max-width: 1040px;
+        margin: 1rem auto 0;
+        padding: 0 1.25rem;
+      }
+      .flash p {
+        background: #e6f6ed;
+        color: #067647;
+        border-radius: 8px;
+        padding: 0.7rem 0.9rem;
+        margin: 0;
+      }
+      @media (max-width: 720px) {
+        .who .name {
+          display: none;
+        }
+      }
+    `,
+  ];
 
   private nav(): TemplateResult {
     const visible = this.session ? NAV : (['/dashboard', '/login', '/register'] as Route[]);
@@ -264,18 +328,50 @@ export class AiloApp extends LitElement {
   private page(): TemplateResult {
     const s = this.session;
     if (s && this.recoveryKey) {
-      return html`<ailo-recovery-key-notice .recoveryKey=${this.recoveryKey} .username=${s.account.username} .reason=${this.recoveryReason}
-        @done=${() => { this.recoveryKey = undefined; void this.focusHeading(); }}></ailo-recovery-key-notice>`;
+      return html`<ailo-recovery-key-notice
+        .recoveryKey=${this.recoveryKey}
+        .username=${s.account.username}
+        .reason=${this.recoveryReason}
+        @done=${() => {
+          this.recoveryKey = undefined;
+          void this.focusHeading();
+        }}
+      ></ailo-recovery-key-notice>`;
     }
     switch (this.route) {
-      case '/login': return html`<ailo-login-page .api=${this.api}></ailo-login-page>`;
-      case '/register': return html`<ailo-register-page .api=${this.api}></ailo-register-page>`;
-      case '/recover': return html`<ailo-recover-page .api=${this.api}></ailo-recover-page>`;
-      case '/dashboard': return html`<ailo-dashboard-page .api=${this.api} .status=${this.status} .address=${s?.address} .session=${s} .head=${this.head}></ailo-dashboard-page>`;
-      case '/wallet': return html`<ailo-wallet-page .api=${this.api} .session=${s} .ledger=${this.ledger} .head=${this.head} .pending=${this.pending}></ailo-wallet-page>`;
-      case '/send': return html`<ailo-send-page .session=${s} .ledger=${this.ledger} .chainId=${this.status?.chainId} .genesisHash=${this.status?.genesisHash}></ailo-send-page>`;
-      case '/receive': return html`<ailo-receive-page .address=${s?.address} .chainId=${this.status?.chainId}></ailo-receive-page>`;
-      case '/settings': return html`<ailo-settings-page .session=${s}></ailo-settings-page>`;
+      case '/login':
+        return html`<ailo-login-page .api=${this.api}></ailo-login-page>`;
+      case '/register':
+        return html`<ailo-register-page .api=${this.api}></ailo-register-page>`;
+      case '/recover':
+        return html`<ailo-recover-page .api=${this.api}></ailo-recover-page>`;
+      case '/dashboard':
+        return html`<ailo-dashboard-page
+          .api=${this.api}
+          .status=${this.status}
+          .address=${s?.address}
+          .session=${s}
+          .head=${this.head}
+        ></ailo-dashboard-page>`;
+      case '/wallet':
+        return html`<ailo-wallet-page
+          .api=${this.api}
+          .session=${s}
+          .ledger=${this.ledger}
+          .head=${this.head}
+          .pending=${this.pending}
+        ></ailo-wallet-page>`;
+      case '/send':
+        return html`<ailo-send-page
+          .session=${s}
+          .ledger=${this.ledger}
+          .chainId=${this.status?.chainId}
+          .genesisHash=${this.status?.genesisHash}
+        ></ailo-send-page>`;
+      case '/receive':
+        return html`<ailo-receive-page .address=${s?.address} .chainId=${this.status?.chainId}></ailo-receive-page>`;
+      case '/settings':
+        return html`<ailo-settings-page .session=${s}></ailo-settings-page>`;
     }
   }
 
@@ -286,12 +382,24 @@ export class AiloApp extends LitElement {
         <div class="bar">
           <a class="brand" href=${s ? '/wallet' : '/login'}><span class="mark" aria-hidden="true">A</span>Ailo Wallet</a>
           ${this.nav()}
-          ${s ? html`<div class="who">
-            <span class="name"><span class="sr-only">Signed in as </span><strong>${s.account.username}</strong></span>
-            ${this.ledger ? html`<span class="balance" title=${`${formatAlc(BigInt(this.ledger.balance))} ALC`}
-              aria-label=${`Balance ${formatAlc(BigInt(this.ledger.balance))} ALC`}>${formatAlc(BigInt(this.ledger.balance), { maxDecimals: 4 })} ALC</span>` : ''}
-            <button type="button" @click=${() => void this.logOut()}>Log out</button>
-          </div>` : ''}
+          ${
+            s
+              ? html`<div class="who">
+                  <span class="name"><span class="sr-only">Signed in as </span><strong>${s.account.username}</strong></span>
+                  ${
+                    this.ledger
+                      ? html`<span
+                          class="balance"
+                          title=${`${formatAlc(BigInt(this.ledger.balance))} ALC`}
+                          aria-label=${`Balance ${formatAlc(BigInt(this.ledger.balance))} ALC`}
+                          >${formatAlc(BigInt(this.ledger.balance), { maxDecimals: 4 })} ALC</span
+                        >`
+                      : ''
+                  }
+                  <button type="button" @click=${() => void this.logOut()}>Log out</button>
+                </div>`
+              : ''
+          }
         </div>
       </header>
       ${this.connection === 'down' ? html`<p class="offline" role="status">The node is not answering. Figures may be out of date; retrying…</p>` : ''}

@@ -45,8 +45,10 @@ export class AiloChangePasswordForm extends LitElement {
       form.reset();
       this.done = true;
     } catch (err) {
-      this.problem = err instanceof WrongKeyError || (err instanceof NodeError && err.code === 'WRONG_PASSWORD')
-        ? 'The current password is wrong.' : problemText(err);
+      this.problem =
+        err instanceof WrongKeyError || (err instanceof NodeError && err.code === 'WRONG_PASSWORD')
+          ? 'The current password is wrong.'
+          : problemText(err);
     } finally {
       this.busy = false;
     }

@@ -24,7 +24,17 @@ export class AiloExportKeyForm extends LitElement {
     this.busy = false;
   }
 
-  static override styles = [baseStyles, css`.key { background: var(--danger-bg); padding: 0.75rem; border-radius: 8px; margin: 0; }`];
+  static override styles = [
+    baseStyles,
+    css`
+      .key {
+        background: var(--danger-bg);
+        padding: 0.75rem;
+        border-radius: 8px;
+        margin: 0;
+      }
+    `,
+  ];
 
   override disconnectedCallback(): void {
     super.disconnectedCallback();
@@ -50,17 +60,29 @@ export class AiloExportKeyForm extends LitElement {
     return html`<section class="card" aria-labelledby="export-title">
       <h2 id="export-title">Export private key</h2>
       <p class="muted">For use in another wallet (MetaMask: "Import account"). Anyone who sees this key controls your ALC.</p>
-      ${this.privateKey ? html`
-        <p class="mono key" data-testid="private-key">${this.privateKey}</p>
-        <div class="actions">
-          <ailo-copy-button .text=${this.privateKey} label="Copy key"></ailo-copy-button>
-          <button type="button" class="secondary" @click=${() => { this.privateKey = undefined; }}>Hide</button>
-        </div>` : html`
-        <form class="stack" @submit=${this.submit}>
-          <label>Password <input name="password" type="password" autocomplete="current-password" required /></label>
-          ${this.problem ? html`<p class="notice error" role="alert">${this.problem}</p>` : ''}
-          <div class="actions"><button type="submit" class="danger" ?disabled=${this.busy}>${this.busy ? 'Opening…' : 'Show private key'}</button></div>
-        </form>`}
+      ${
+        this.privateKey
+          ? html` <p class="mono key" data-testid="private-key">${this.privateKey}</p>
+              <div class="actions">
+                <ailo-copy-button .text=${this.privateKey} label="Copy key"></ailo-copy-button>
+                <button
+                  type="button"
+                  class="secondary"
+                  @click=${() => {
+                    this.privateKey = undefined;
+                  }}
+                >
+                  Hide
+                </button>
+              </div>`
+          : html` <form class="stack" @submit=${this.submit}>
+              <label>Password <input name="password" type="password" autocomplete="current-password" required /></label>
+              ${this.problem ? html`<p class="notice error" role="alert">${this.problem}</p>` : ''}
+              <div class="actions">
+                <button type="submit" class="danger" ?disabled=${this.busy}>${this.busy ? 'Opening…' : 'Show private key'}</button>
+              </div>
+            </form>`
+      }
     </section>`;
   }
 }

@@ -39,14 +39,47 @@ export class AiloReceivePage extends LitElement {
   declare chainId: string | undefined;
   declare problem: string | undefined;
 
-  static override styles = [baseStyles, css`
-    .layout { display: grid; gap: 1.25rem; grid-template-columns: auto minmax(0, 1fr); align-items: start; }
-    @media (max-width: 720px) { .layout { grid-template-columns: 1fr; } .qr { justify-self: center; } }
-    .qr { display: grid; justify-items: center; gap: 0.5rem; }
-    canvas { display: block; width: 240px; height: 240px; border-radius: 8px; background: #fff; }
-    .address { font-size: 1.15rem; background: var(--accent-soft); padding: 0.75rem 0.9rem; border-radius: 8px; margin: 0 0 0.9rem; }
-    .uri { font-size: 0.85rem; }
-  `];
+  static override styles = [
+    baseStyles,
+    css`
+      .layout {
+        display: grid;
+        gap: 1.25rem;
+        grid-template-columns: auto minmax(0, 1fr);
+        align-items: start;
+      }
+      @media (max-width: 720px) {
+        .layout {
+          grid-template-columns: 1fr;
+        }
+        .qr {
+          justify-self: center;
+        }
+      }
+      .qr {
+        display: grid;
+        justify-items: center;
+        gap: 0.5rem;
+      }
+      canvas {
+        display: block;
+        width: 240px;
+        height: 240px;
+        border-radius: 8px;
+        background: #fff;
+      }
+      .address {
+        font-size: 1.15rem;
+        background: var(--accent-soft);
+        padding: 0.75rem 0.9rem;
+        border-radius: 8px;
+        margin: 0 0 0.9rem;
+      }
+      .uri {
+        font-size: 0.85rem;
+      }
+    `,
+  ];
 
   protected override updated(changed: PropertyValues<this>): void {
     if ((changed.has('address') || changed.has('chainId') || changed.has('amount')) && this.address && this.chainId) void this.draw();
@@ -56,7 +89,12 @@ export class AiloReceivePage extends LitElement {
     const canvas = this.renderRoot.querySelector('canvas');
     if (!canvas || !this.chainId) return;
     try {
-      await QRCode.toCanvas(canvas, paymentUri(this.address, this.chainId, this.asked.value), { errorCorrectionLevel: 'M', margin: 4, width: 240, color: { dark: '#111a33', light: '#ffffff' } });
+      await QRCode.toCanvas(canvas, paymentUri(this.address, this.chainId, this.asked.value), {
+        errorCorrectionLevel: 'M',
+        margin: 4,
+        width: 240,
+        color: { dark: '#111a33', light: '#ffffff' },
+      });
     } catch (err) {
       this.problem = `Could not draw the QR code: ${(err as Error).message}`;
     }
@@ -72,9 +110,18 @@ export class AiloReceivePage extends LitElement {
         <section class="card qr" aria-label="QR code">
           ${uri ? html`<canvas width="240" height="240" role="img" aria-label=${`QR code of ${uri}`} data-testid="qr"></canvas>` : html`<p class="muted">Waiting for the node…</p>`}
           <span class="muted">${asked.value ? `Scan to pay ${formatAlc(asked.value, { group: false })} ALC` : 'Scan to pay'}</span>
-          <label class="field">Ask for an amount (optional, ALC)
-            <input data-testid="ask-amount" inputmode="decimal" autocomplete="off" .value=${this.amount}
-              @input=${(e: Event) => { this.amount = (e.target as HTMLInputElement).value; }} aria-invalid=${asked.problem ? 'true' : 'false'}>
+          <label class="field"
+            >Ask for an amount (optional, ALC)
+            <input
+              data-testid="ask-amount"
+              inputmode="decimal"
+              autocomplete="off"
+              .value=${this.amount}
+              @input=${(e: Event) => {
+                this.amount = (e.target as HTMLInputElement).value;
+              }}
+              aria-invalid=${asked.problem ? 'true' : 'false'}
+            />
           </label>
           ${asked.problem ? html`<span class="hint error" role="alert">${asked.problem}</span>` : ''}
         </section>

@@ -1,8 +1,6 @@
 /** <ailo-register-page>: a new account with a wallet key made in this browser, or one the user imports. */
 import { LitElement, css, html, type TemplateResult } from 'lit';
-import {
-  normalizeUsername, parsePrivateKey, passwordProblem, registerAccount, usernameProblem,
-} from '../account/account-session.js';
+import { normalizeUsername, parsePrivateKey, passwordProblem, registerAccount, usernameProblem } from '../account/account-session.js';
 import { NodeError } from '../../../protocol/errors.js';
 import type { NodeApi } from '../api/node-api.js';
 import { emit, problemText } from './events.js';
@@ -35,14 +33,42 @@ export class AiloRegisterPage extends LitElement {
     this.importing = false;
   }
 
-  static override styles = [baseStyles, css`
-    .wrap { max-width: 520px; margin: 1.5rem auto 0; }
-    .links { margin-top: 1.1rem; font-size: 0.95rem; }
-    fieldset { border: 1px dashed var(--border-strong); border-radius: 8px; padding: 0.75rem 0.9rem; margin: 0; display: grid; gap: 0.75rem; }
-    legend { font-weight: 600; font-size: 0.92rem; padding: 0 0.3rem; }
-    .check { display: flex; gap: 0.55rem; align-items: flex-start; font-weight: 500; }
-    .check input { width: auto; margin-top: 0.25rem; }
-  `];
+  static override styles = [
+    baseStyles,
+    css`
+      .wrap {
+        max-width: 520px;
+        margin: 1.5rem auto 0;
+      }
+      .links {
+        margin-top: 1.1rem;
+        font-size: 0.95rem;
+      }
+      fieldset {
+        border: 1px dashed var(--border-strong);
+        border-radius: 8px;
+        padding: 0.75rem 0.9rem;
+        margin: 0;
+        display: grid;
+        gap: 0.75rem;
+      }
+      legend {
+        font-weight: 600;
+        font-size: 0.92rem;
+        padding: 0 0.3rem;
+      }
+      .check {
+        display: flex;
+        gap: 0.55rem;
+        align-items: flex-start;
+        font-weight: 500;
+      }
+      .check input {
+        width: auto;
+        margin-top: 0.25rem;
+      }
+    `,
+  ];
 
   private check(data: FormData): Partial<Record<Field, string>> {
     const problems: Partial<Record<Field, string>> = {};
@@ -74,13 +100,18 @@ export class AiloRegisterPage extends LitElement {
     try {
       const parsed = this.importing ? parsePrivateKey(String(data.get('privateKey'))) : undefined;
       const { session, recoveryKey } = await registerAccount(this.api, {
-        username: String(data.get('username')), password: String(data.get('password')),
-        importKey: parsed?.ok ? parsed.key : undefined, onProgress: (p) => { this.progress = p; },
+        username: String(data.get('username')),
+        password: String(data.get('password')),
+        importKey: parsed?.ok ? parsed.key : undefined,
+        onProgress: (p) => {
+          this.progress = p;
+        },
       });
       form.reset();
       emit(this, 'session-started', { session, recoveryKey });
     } catch (err) {
-      if (err instanceof NodeError && err.code === 'USERNAME_TAKEN') this.fieldProblems = { username: 'This username is taken; pick another.' };
+      if (err instanceof NodeError && err.code === 'USERNAME_TAKEN')
+        this.fieldProblems = { username: 'This username is taken; pick another.' };
       else this.problem = problemText(err);
     } finally {
       this.busy = false;
@@ -92,8 +123,13 @@ export class AiloRegisterPage extends LitElement {
     return html`<div class="field">
       <label for=${name}>${label}</label>
       ${input}
-      ${problem ? html`<span class="field-error" id="${name}-error">${problem}</span>`
-        : hint ? html`<span class="hint" id="${name}-hint">${hint}</span>` : ''}
+      ${
+        problem
+          ? html`<span class="field-error" id="${name}-error">${problem}</span>`
+          : hint
+            ? html`<span class="hint" id="${name}-hint">${hint}</span>`
+            : ''
+      }
     </div>`;
   }
 
@@ -104,27 +140,85 @@ export class AiloRegisterPage extends LitElement {
       <h1 tabindex="-1">Create an account</h1>
       <p class="lead">Your wallet key is created and encrypted in this browser. The node stores only the encrypted copy.</p>
       <form class="card" @submit=${this.submit} novalidate>
-        ${this.field('username', 'Username', html`<input id="username" name="username" autocomplete="username" autocapitalize="none" spellcheck="false"
-          required aria-invalid=${fp.username ? 'true' : 'false'} aria-describedby=${described('username', true)} />`,
-          '3 to 32 letters, digits, dots, dashes or underscores.')}
-        ${this.field('password', 'Password', html`<input id="password" name="password" type="password" autocomplete="new-password" required
-          aria-invalid=${fp.password ? 'true' : 'false'} aria-describedby=${described('password', true)} />`,
-          'At least 8 characters. A long passphrase is best: nobody can reset it for you without your recovery key.')}
-        ${this.field('confirm', 'Repeat the password', html`<input id="confirm" name="confirm" type="password" autocomplete="new-password" required
-          aria-invalid=${fp.confirm ? 'true' : 'false'} aria-describedby=${described('confirm')} />`)}
+        ${this.field(
+          'username',
+          'Username',
+          html`<input
+            id="username"
+            name="username"
+            autocomplete="username"
+            autocapitalize="none"
+            spellcheck="false"
+            required
+            aria-invalid=${fp.username ? 'true' : 'false'}
+            aria-describedby=${described('username', true)}
+          />`,
+          '3 to 32 letters, digits, dots, dashes or underscores.',
+        )}
+        ${this.field(
+          'password',
+          'Password',
+          html`<input
+            id="password"
+            name="password"
+            type="password"
+            autocomplete="new-password"
+            required
+            aria-invalid=${fp.password ? 'true' : 'false'}
+            aria-describedby=${described('password', true)}
+          />`,
+          'At least 8 characters. A long passphrase is best: nobody can reset it for you without your recovery key.',
+        )}
+        ${this.field(
+          'confirm',
+          'Repeat the password',
+          html`<input
+            id="confirm"
+            name="confirm"
+            type="password"
+            autocomplete="new-password"
+            required
+            aria-invalid=${fp.confirm ? 'true' : 'false'}
+            aria-describedby=${described('confirm')}
+          />`,
+        )}
         <fieldset>
           <legend>Wallet key</legend>
-          <label class="check"><input type="checkbox" .checked=${this.importing} @change=${(e: Event) => { this.importing = (e.target as HTMLInputElement).checked; }} />
-            I already have a private key and want to use it</label>
-          ${this.importing
-            ? this.field('privateKey', 'Private key', html`<input id="privateKey" name="privateKey" type="password" autocomplete="off" spellcheck="false" class="mono"
-                aria-invalid=${fp.privateKey ? 'true' : 'false'} aria-describedby=${described('privateKey', true)} />`,
-                '64 hex digits. It is encrypted here before anything is sent.')
-            : html`<p class="hint">A new key will be created for you.</p>`}
+          <label class="check"
+            ><input
+              type="checkbox"
+              .checked=${this.importing}
+              @change=${(e: Event) => {
+                this.importing = (e.target as HTMLInputElement).checked;
+              }}
+            />
+            I already have a private key and want to use it</label
+          >
+          ${
+            this.importing
+              ? this.field(
+                  'privateKey',
+                  'Private key',
+                  html`<input
+                    id="privateKey"
+                    name="privateKey"
+                    type="password"
+                    autocomplete="off"
+                    spellcheck="false"
+                    class="mono"
+                    aria-invalid=${fp.privateKey ? 'true' : 'false'}
+                    aria-describedby=${described('privateKey', true)}
+                  />`,
+                  '64 hex digits. It is encrypted here before anything is sent.',
+                )
+              : html`<p class="hint">A new key will be created for you.</p>`
+          }
         </fieldset>
         ${this.problem ? html`<p class="notice error" role="alert">${this.problem}</p>` : ''}
         <div class="actions">
-          <button type="submit" ?disabled=${this.busy}>${this.busy ? `Creating… ${Math.round(this.progress * 100)}%` : 'Create account'}</button>
+          <button type="submit" ?disabled=${this.busy}>
+            ${this.busy ? `Creating… ${Math.round(this.progress * 100)}%` : 'Create account'}
+          </button>
         </div>
       </form>
       <p class="links">Already registered? <a href="/login">Log in</a></p>

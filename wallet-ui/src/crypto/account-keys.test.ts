@@ -2,8 +2,18 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { fromHex, toHex } from '../../../protocol/bytes.js';
 import {
-  DEFAULT_KDF_COST, derivePasswordKeys, deriveRecoveryKeys, formatRecoveryKey, newKdfParams, newRecoveryKey, openWalletKey, parseRecoveryKey,
-  randomBytes, RECOVERY_KEY_LENGTH, sealWalletKey, WrongKeyError,
+  DEFAULT_KDF_COST,
+  derivePasswordKeys,
+  deriveRecoveryKeys,
+  formatRecoveryKey,
+  newKdfParams,
+  newRecoveryKey,
+  openWalletKey,
+  parseRecoveryKey,
+  randomBytes,
+  RECOVERY_KEY_LENGTH,
+  sealWalletKey,
+  WrongKeyError,
 } from './account-keys.js';
 import type { SealedKey } from '../../../protocol/accounts.js';
 
@@ -28,12 +38,19 @@ describe('wallet key sealing', () => {
   });
 
   it('round-trips any key and password', async () => {
-    await fc.assert(fc.asyncProperty(fc.uint8Array({ minLength: 32, maxLength: 32 }), fc.string({ minLength: 1, maxLength: 40 }), async (secret, password) => {
-      const kdf = newKdfParams(CHEAP);
-      const sealed = await sealWalletKey(secret, ADDRESS, (await derivePasswordKeys(password, kdf, undefined, CHEAP.N)).encryptionKey);
-      const opened = await openWalletKey(sealed, ADDRESS, (await derivePasswordKeys(password, kdf, undefined, CHEAP.N)).encryptionKey);
-      expect(opened).toEqual(secret);
-    }), { numRuns: 12 });
+    await fc.assert(
+      fc.asyncProperty(
+        fc.uint8Array({ minLength: 32, maxLength: 32 }),
+        fc.string({ minLength: 1, maxLength: 40 }),
+        async (secret, password) => {
+          const kdf = newKdfParams(CHEAP);
+          const sealed = await sealWalletKey(secret, ADDRESS, (await derivePasswordKeys(password, kdf, undefined, CHEAP.N)).encryptionKey);
+          const opened = await openWalletKey(sealed, ADDRESS, (await derivePasswordKeys(password, kdf, undefined, CHEAP.N)).encryptionKey);
+          expect(opened).toEqual(secret);
+        },
+      ),
+      { numRuns: 12 },
+    );
   });
 
   it('refuses a wrong password, another salt, another address, and any changed byte', async () => {
@@ -47,11 +64,19 @@ describe('wallet key sealing', () => {
     await expect(openWalletKey(sealed, ADDRESS, otherSalt.encryptionKey)).rejects.toBeInstanceOf(WrongKeyError);
     await expect(openWalletKey(sealed, '0x' + 'cd'.repeat(20), keys.encryptionKey)).rejects.toBeInstanceOf(WrongKeyError);
     for (let byte = 0; byte < 48; byte++) {
-      await expect(openWalletKey({ ...sealed, ct: flipBit(sealed.ct, byte) }, ADDRESS, keys.encryptionKey)).rejects.toBeInstanceOf(WrongKeyError);
+      await expect(openWalletKey({ ...sealed, ct: flipBit(sealed.ct, byte) }, ADDRESS, keys.encryptionKey)).rejects.toBeInstanceOf(
+        WrongKeyError,
+      );
     }
-    await expect(openWalletKey({ ...sealed, iv: flipBit(sealed.iv, 0) }, ADDRESS, keys.encryptionKey)).rejects.toBeInstanceOf(WrongKeyError);
-    await expect(openWalletKey({ ...sealed, ct: sealed.ct.slice(0, -2) as `0x${string}` }, ADDRESS, keys.encryptionKey)).rejects.toBeInstanceOf(WrongKeyError);
-    await expect(openWalletKey({ ...sealed, v: 2 } as unknown as SealedKey, ADDRESS, keys.encryptionKey)).rejects.toBeInstanceOf(WrongKeyError);
+    await expect(openWalletKey({ ...sealed, iv: flipBit(sealed.iv, 0) }, ADDRESS, keys.encryptionKey)).rejects.toBeInstanceOf(
+      WrongKeyError,
+    );
+    await expect(
+      openWalletKey({ ...sealed, ct: sealed.ct.slice(0, -2) as `0x${string}` }, ADDRESS, keys.encryptionKey),
+    ).rejects.toBeInstanceOf(WrongKeyError);
+    await expect(openWalletKey({ ...sealed, v: 2 } as unknown as SealedKey, ADDRESS, keys.encryptionKey)).rejects.toBeInstanceOf(
+      WrongKeyError,
+    );
   });
 
   it('never seals the same way twice, and the login proof is not the encryption key', async () => {
@@ -63,7 +88,9 @@ describe('wallet key sealing', () => {
     expect(a.iv).not.toBe(b.iv);
     expect(a.ct).not.toBe(b.ct);
     // The proof cannot open the key: used as an AES key it fails.
-    const proofAsKey = await globalThis.crypto.subtle.importKey('raw', fromHex(keys.proof) as Uint8Array<ArrayBuffer>, 'AES-GCM', false, ['decrypt']);
+    const proofAsKey = await globalThis.crypto.subtle.importKey('raw', fromHex(keys.proof) as Uint8Array<ArrayBuffer>, 'AES-GCM', false, [
+      'decrypt',
+    ]);
     await expect(openWalletKey(a, ADDRESS, proofAsKey)).rejects.toBeInstanceOf(WrongKeyError);
   });
 
@@ -120,9 +147,15 @@ describe('recovery keys', () => {
     const keys = await deriveRecoveryKeys(key, 'ann');
     const secret = randomBytes(32);
     const sealed = await sealWalletKey(secret, ADDRESS, keys.encryptionKey);
-    expect(await openWalletKey(sealed, ADDRESS, (await deriveRecoveryKeys(formatRecoveryKey(key).toLowerCase(), 'ann')).encryptionKey)).toEqual(secret);
-    await expect(openWalletKey(sealed, ADDRESS, (await deriveRecoveryKeys(key, 'bob')).encryptionKey)).rejects.toBeInstanceOf(WrongKeyError);
-    await expect(openWalletKey(sealed, ADDRESS, (await deriveRecoveryKeys(newRecoveryKey(), 'ann')).encryptionKey)).rejects.toBeInstanceOf(WrongKeyError);
+    expect(
+      await openWalletKey(sealed, ADDRESS, (await deriveRecoveryKeys(formatRecoveryKey(key).toLowerCase(), 'ann')).encryptionKey),
+    ).toEqual(secret);
+    await expect(openWalletKey(sealed, ADDRESS, (await deriveRecoveryKeys(key, 'bob')).encryptionKey)).rejects.toBeInstanceOf(
+      WrongKeyError,
+    );
+    await expect(openWalletKey(sealed, ADDRESS, (await deriveRecoveryKeys(newRecoveryKey(), 'ann')).encryptionKey)).rejects.toBeInstanceOf(
+      WrongKeyError,
+    );
     expect((await deriveRecoveryKeys(key, 'ann')).proof).toBe(keys.proof);
     expect((await deriveRecoveryKeys(key, 'bob')).proof).not.toBe(keys.proof);
   });

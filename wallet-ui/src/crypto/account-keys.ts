@@ -39,7 +39,8 @@ export function newKdfParams(cost: { N: number; r: number; p: number } = DEFAULT
 /** Why these KDF parameters must not be used, or undefined when they are acceptable. */
 export function kdfParamsProblem(kdf: KdfParams, minN = MIN_KDF_N): string | undefined {
   if (kdf.name !== 'scrypt') return `unknown key derivation "${String(kdf.name)}"`;
-  if (!Number.isInteger(kdf.N) || kdf.N < minN || kdf.N > 2 ** 20 || (kdf.N & (kdf.N - 1)) !== 0) return `scrypt N must be a power of two from ${minN} to 2^20`;
+  if (!Number.isInteger(kdf.N) || kdf.N < minN || kdf.N > 2 ** 20 || (kdf.N & (kdf.N - 1)) !== 0)
+    return `scrypt N must be a power of two from ${minN} to 2^20`;
   if (kdf.r !== 8) return 'scrypt r must be 8';
   if (!Number.isInteger(kdf.p) || kdf.p < 1 || kdf.p > 4) return 'scrypt p must be 1 to 4';
   if (!/^0x[0-9a-f]{32,64}$/.test(kdf.salt)) return 'salt must be 16 to 32 bytes of hex';
@@ -58,12 +59,20 @@ async function split(master: Uint8Array, domain: string): Promise<DerivedKeys> {
 
 /** scrypt(NFKC(password), salt) split into the encryption key and the login proof. */
 export async function derivePasswordKeys(
-  password: string, kdf: KdfParams, onProgress?: (fraction: number) => void, minN = MIN_KDF_N,
+  password: string,
+  kdf: KdfParams,
+  onProgress?: (fraction: number) => void,
+  minN = MIN_KDF_N,
 ): Promise<DerivedKeys> {
   const problem = kdfParamsProblem(kdf, minN);
   if (problem) throw new Error(`refusing key derivation parameters: ${problem}`);
   const master = await scryptAsync(utf8(password.normalize('NFKC')), fromHex(kdf.salt), {
-    N: kdf.N, r: kdf.r, p: kdf.p, dkLen: 32, asyncTick: 20, ...(onProgress ? { onProgress } : {}),
+    N: kdf.N,
+    r: kdf.r,
+    p: kdf.p,
+    dkLen: 32,
+    asyncTick: 20,
+    ...(onProgress ? { onProgress } : {}),
   });
   return split(master, 'password');
 }
@@ -92,10 +101,12 @@ export type RecoveryKeyParse = { ok: true; key: string } | { ok: false; problem:
 /** Accepts what a person types: any case, spaces or dashes, O for 0 and I or L for 1. */
 export function parseRecoveryKey(input: string): RecoveryKeyParse {
   const key = input.toUpperCase().replace(/[\s-]/g, '').replace(/O/g, '0').replace(/[IL]/g, '1');
-  if (key.length !== RECOVERY_KEY_LENGTH) return { ok: false, problem: `a recovery key has ${RECOVERY_KEY_LENGTH} characters (dashes aside); this has ${key.length}` };
+  if (key.length !== RECOVERY_KEY_LENGTH)
+    return { ok: false, problem: `a recovery key has ${RECOVERY_KEY_LENGTH} characters (dashes aside); this has ${key.length}` };
   const bad = [...key].find((c) => !RECOVERY_ALPHABET.includes(c));
   if (bad) return { ok: false, problem: `"${bad}" does not occur in recovery keys` };
-  if (recoveryCheckChar(key.slice(0, -1)) !== key.at(-1)) return { ok: false, problem: 'this is not a valid recovery key; check it for a typing mistake' };
+  if (recoveryCheckChar(key.slice(0, -1)) !== key.at(-1))
+    return { ok: false, problem: 'this is not a valid recovery key; check it for a typing mistake' };
   return { ok: true, key };
 }
 
@@ -113,18 +124,25 @@ const aad = (address: string): Uint8Array<ArrayBuffer> => utf8(`ailo-wallet-key/
 export async function sealWalletKey(privateKey: Uint8Array, address: string, key: CryptoKey): Promise<SealedKey> {
   if (privateKey.length !== 32) throw new Error('a wallet key is 32 bytes');
   const iv = randomBytes(12);
-  const ct = new Uint8Array(await subtle().encrypt(
-    { name: 'AES-GCM', iv: iv as Uint8Array<ArrayBuffer>, additionalData: aad(address) }, key, privateKey as Uint8Array<ArrayBuffer>,
-  ));
+  const ct = new Uint8Array(
+    await subtle().encrypt(
+      { name: 'AES-GCM', iv: iv as Uint8Array<ArrayBuffer>, additionalData: aad(address) },
+      key,
+      privateKey as Uint8Array<ArrayBuffer>,
+    ),
+  );
   return { v: 1, iv: toHex(iv), ct: toHex(ct) };
 }
 
 /** Opens a sealed wallet key; a wrong key, a changed ciphertext or another address all throw WrongKeyError. */
 export async function openWalletKey(sealed: SealedKey, address: string, key: CryptoKey): Promise<Uint8Array> {
-  if (sealed.v !== 1 || !/^0x[0-9a-f]{24}$/.test(sealed.iv) || !/^0x[0-9a-f]{96}$/.test(sealed.ct)) throw new WrongKeyError('the sealed wallet key is malformed');
+  if (sealed.v !== 1 || !/^0x[0-9a-f]{24}$/.test(sealed.iv) || !/^0x[0-9a-f]{96}$/.test(sealed.ct))
+    throw new WrongKeyError('the sealed wallet key is malformed');
   try {
     const plain = await subtle().decrypt(
-      { name: 'AES-GCM', iv: fromHex(sealed.iv) as Uint8Array<ArrayBuffer>, additionalData: aad(address) }, key, fromHex(sealed.ct) as Uint8Array<ArrayBuffer>,
+      { name: 'AES-GCM', iv: fromHex(sealed.iv) as Uint8Array<ArrayBuffer>, additionalData: aad(address) },
+      key,
+      fromHex(sealed.ct) as Uint8Array<ArrayBuffer>,
     );
     return new Uint8Array(plain);
   } catch {

@@ -15,7 +15,13 @@ import './ailo-miner-settings.js';
 
 type Route = '/' | '/history' | '/logs' | '/settings' | '/about';
 const ROUTES: Route[] = ['/', '/history', '/logs', '/settings', '/about'];
-const TITLES: Record<Route, string> = { '/': 'Dashboard', '/history': 'History', '/logs': 'Logs', '/settings': 'Settings', '/about': 'About' };
+const TITLES: Record<Route, string> = {
+  '/': 'Dashboard',
+  '/history': 'History',
+  '/logs': 'Logs',
+  '/settings': 'Settings',
+  '/about': 'About',
+};
 /** What the page keeps; the miner keeps more and exports the whole log. */
 const KEEP = { logs: 2000, points: 5000 };
 
@@ -43,9 +49,19 @@ export class AiloMinerApp extends LitElement {
     this.connected = true;
   }
 
-  static override styles = [shellStyles, css`
-    .earned { margin-left: auto; color: #fff; background: rgb(255 255 255 / 10%); padding: 0.3rem 0.6rem; border-radius: 999px; white-space: nowrap; }
-  `];
+  static override styles = [
+    shellStyles,
+    css`
+      .earned {
+        margin-left: auto;
+        color: #fff;
+        background: rgb(255 255 255 / 10%);
+        padding: 0.3rem 0.6rem;
+        border-radius: 999px;
+        white-space: nowrap;
+      }
+    `,
+  ];
 
   override connectedCallback(): void {
     super.connectedCallback();
@@ -95,11 +111,16 @@ export class AiloMinerApp extends LitElement {
     const s = this.state;
     if (!s) return html`<p class="muted">Connecting to the miner…</p>`;
     switch (this.route) {
-      case '/': return html`<ailo-miner-dashboard .state=${s} .points=${this.points}></ailo-miner-dashboard>`;
-      case '/history': return html`<ailo-miner-history .state=${s} .points=${this.points}></ailo-miner-history>`;
-      case '/logs': return html`<ailo-miner-logs .logs=${this.logs}></ailo-miner-logs>`;
-      case '/settings': return html`<ailo-miner-settings .state=${s}></ailo-miner-settings>`;
-      case '/about': return html`<ailo-miner-about .state=${s}></ailo-miner-about>`;
+      case '/':
+        return html`<ailo-miner-dashboard .state=${s} .points=${this.points}></ailo-miner-dashboard>`;
+      case '/history':
+        return html`<ailo-miner-history .state=${s} .points=${this.points}></ailo-miner-history>`;
+      case '/logs':
+        return html`<ailo-miner-logs .logs=${this.logs}></ailo-miner-logs>`;
+      case '/settings':
+        return html`<ailo-miner-settings .state=${s}></ailo-miner-settings>`;
+      case '/about':
+        return html`<ailo-miner-about .state=${s}></ailo-miner-about>`;
     }
   }
 
@@ -110,7 +131,9 @@ export class AiloMinerApp extends LitElement {
         <div class="bar">
           <a class="brand" href="/"><span class="mark" aria-hidden="true">A</span>Ailo Miner</a>
           <nav aria-label="Main">
-            <ul>${ROUTES.map((r) => html`<li><a href=${r} aria-current=${this.route === r ? 'page' : 'false'}>${TITLES[r]}</a></li>`)}</ul>
+            <ul>
+              ${ROUTES.map((r) => html`<li><a href=${r} aria-current=${this.route === r ? 'page' : 'false'}>${TITLES[r]}</a></li>`)}
+            </ul>
           </nav>
           ${s ? html`<span class="earned" data-testid="session-earned" aria-label=${`Earned this session: ${formatAlc(BigInt(s.totals.earned))} ALC`}>${formatAlc(BigInt(s.totals.earned), { maxDecimals: 4 })} ALC <span class="muted">this session</span></span>` : ''}
         </div>

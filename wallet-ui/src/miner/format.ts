@@ -2,13 +2,13 @@
 import type { MinerPhase } from './types.js';
 
 export const PHASES: Record<MinerPhase, string> = {
-  'starting': 'Starting',
+  starting: 'Starting',
   'loading-model': 'Loading the model',
-  'training': 'Training',
-  'resting': 'Resting (power limit)',
-  'submitting': 'Submitting',
-  'waiting': 'Waiting for a task',
-  'stopped': 'Stopped',
+  training: 'Training',
+  resting: 'Resting (power limit)',
+  submitting: 'Submitting',
+  waiting: 'Waiting for a task',
+  stopped: 'Stopped',
 };
 
 export function formatRate(tokensPerSecond: number): string {

@@ -29,9 +29,14 @@ const miner = new NodeClient('', { retry: NO_RETRY });
 /** PUT /api/miner/settings; a refusal or a miner that does not answer is a NodeError. */
 export async function changeSettings(change: SettingsChange): Promise<MinerState> {
   try {
-    return await miner.json<MinerState>('/api/miner/settings', { method: 'PUT', headers: { 'content-type': 'application/json' }, body: JSON.stringify(change) });
+    return await miner.json<MinerState>('/api/miner/settings', {
+      method: 'PUT',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify(change),
+    });
   } catch (err) {
-    if (err instanceof NodeError && err.code === 'UNREACHABLE') throw new NodeError(0, 'UNREACHABLE', 'the miner is not answering; is it still running?', undefined, { cause: err });
+    if (err instanceof NodeError && err.code === 'UNREACHABLE')
+      throw new NodeError(0, 'UNREACHABLE', 'the miner is not answering; is it still running?', undefined, { cause: err });
     throw err;
   }
 }

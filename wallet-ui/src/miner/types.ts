@@ -28,7 +28,15 @@ export interface MinerState {
   /** Only in the first state of a connection: later `state` events and settings answers leave them out (points and log lines come as their own events). */
   history?: StepPoint[];
   logs?: LogEntry[];
-  about: { version: string; node: string; wallet: string; cache: string; startedAt: number; runtime: string; links: { label: string; href: string }[] };
+  about: {
+    version: string;
+    node: string;
+    wallet: string;
+    cache: string;
+    startedAt: number;
+    runtime: string;
+    links: { label: string; href: string }[];
+  };
 }
 
 export interface SettingsChange {

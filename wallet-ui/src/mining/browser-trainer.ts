@@ -75,7 +75,11 @@ export class BrowserTrainSession {
   static async create(cfg: ModelConfig, backend: MiningBackend, batch: number, seq: number): Promise<BrowserTrainSession> {
     const ort = await runtime(backend);
     const graph = buildTrainingGraph(cfg, { batch, seq, optimizer: DEFAULT_ADAMW });
-    const options: Ort.InferenceSession.SessionOptions = { executionProviders: [backend], graphOptimizationLevel: 'all', logSeverityLevel: 3 };
+    const options: Ort.InferenceSession.SessionOptions = {
+      executionProviders: [backend],
+      graphOptimizationLevel: 'all',
+      logSeverityLevel: 3,
+    };
     if (backend === 'webgpu') {
       // The map must name every output: the new state stays on the GPU, the loss and the norm come back.
       const onGpu = new Set(paramSpecs(cfg).flatMap(stateOutputs));

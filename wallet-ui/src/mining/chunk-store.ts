@@ -51,7 +51,10 @@ export class ChunkStore {
   }
 
   /** A chunk from the cache, or fetched (`load` GETs a path of the node: the miner's retrying client), verified and cached; `fromCache` tells which. */
-  async fetchChunk(chunk: ModelChunk, load: (path: string, init: RequestInit) => Promise<Response>): Promise<{ bytes: Uint8Array; fromCache: boolean }> {
+  async fetchChunk(
+    chunk: ModelChunk,
+    load: (path: string, init: RequestInit) => Promise<Response>,
+  ): Promise<{ bytes: Uint8Array; fromCache: boolean }> {
     const cached = await this.get(chunk.name);
     // Checked again on every read: storage can be damaged, and a bad chunk would poison every update.
     if (cached && cached.length === chunk.size && (await sha256Hex(cached)) === chunk.name) return { bytes: cached, fromCache: true };
@@ -61,7 +64,9 @@ export class ChunkStore {
     const bytes = new Uint8Array(await res.arrayBuffer());
     const digest = await sha256Hex(bytes);
     if (digest !== chunk.name || bytes.length !== chunk.size) {
-      throw new Error(`weight chunk ${chunk.name.slice(0, 12)} arrived corrupted (sha256 ${digest.slice(0, 12)}, ${bytes.length} bytes); try again`);
+      throw new Error(
+        `weight chunk ${chunk.name.slice(0, 12)} arrived corrupted (sha256 ${digest.slice(0, 12)}, ${bytes.length} bytes); try again`,
+      );
     }
     await this.put(chunk.name, bytes);
     return { bytes, fromCache: false };

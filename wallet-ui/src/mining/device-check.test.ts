@@ -6,7 +6,10 @@ const tiny = presetConfig('ailo-tiny');
 const shape = { batchSize: 4, seqLen: 32 };
 const GiB = 1024 ** 3;
 const adapter = (binding: number) => ({
-  requestAdapter: async () => ({ limits: { maxStorageBufferBindingSize: binding, maxBufferSize: binding }, info: { vendor: 'acme', architecture: 'gpu9' } }),
+  requestAdapter: async () => ({
+    limits: { maxStorageBufferBindingSize: binding, maxBufferSize: binding },
+    info: { vendor: 'acme', architecture: 'gpu9' },
+  }),
 });
 
 describe('planDevice', () => {

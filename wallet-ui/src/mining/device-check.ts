@@ -41,11 +41,19 @@ interface NavigatorWithGpu {
 
 const mib = (n: number): string => `${Math.round(n / 1024 ** 2)} MiB`;
 
-export async function planDevice(cfg: ModelConfig, shape: TrainingShape, choice: BackendChoice, nav: NavigatorWithGpu = navigator as NavigatorWithGpu): Promise<DevicePlan> {
+export async function planDevice(
+  cfg: ModelConfig,
+  shape: TrainingShape,
+  choice: BackendChoice,
+  nav: NavigatorWithGpu = navigator as NavigatorWithGpu,
+): Promise<DevicePlan> {
   const need = memoryNeed(cfg, shape);
   // navigator.deviceMemory is rounded down and capped at 8 (GiB); half of it is what a tab can expect to get.
   if (nav.deviceMemory !== undefined && need.totalBytes > (nav.deviceMemory * 1024 ** 3) / 2) {
-    return { ok: false, reason: `training this model needs about ${mib(need.totalBytes)} of memory, and this device reports ${nav.deviceMemory} GiB; use the native miner (ailo-miner) on a machine with more memory` };
+    return {
+      ok: false,
+      reason: `training this model needs about ${mib(need.totalBytes)} of memory, and this device reports ${nav.deviceMemory} GiB; use the native miner (ailo-miner) on a machine with more memory`,
+    };
   }
   let gpuProblem = choice === 'wasm' ? 'WASM was chosen' : '';
   if (choice !== 'wasm') {
@@ -54,16 +62,21 @@ export async function planDevice(cfg: ModelConfig, shape: TrainingShape, choice:
     else if (!adapter) gpuProblem = 'WebGPU found no graphics adapter';
     else {
       const limit = Math.min(adapter.limits.maxStorageBufferBindingSize, adapter.limits.maxBufferSize);
-      if (limit < need.largestBufferBytes) gpuProblem = `the graphics adapter binds at most ${mib(limit)} per buffer and training needs ${mib(need.largestBufferBytes)}`;
+      if (limit < need.largestBufferBytes)
+        gpuProblem = `the graphics adapter binds at most ${mib(limit)} per buffer and training needs ${mib(need.largestBufferBytes)}`;
       else {
-        const name = [adapter.info?.vendor, adapter.info?.architecture || adapter.info?.description].filter(Boolean).join(' ') || 'a graphics adapter';
+        const name =
+          [adapter.info?.vendor, adapter.info?.architecture || adapter.info?.description].filter(Boolean).join(' ') || 'a graphics adapter';
         return { ok: true, backend: 'webgpu', description: `WebGPU on ${name}, about ${mib(need.totalBytes)} needed` };
       }
     }
     if (choice === 'webgpu') return { ok: false, reason: `cannot mine with WebGPU: ${gpuProblem}. Choose WASM (slower) instead.` };
   }
   if (need.totalBytes > WASM_MAX_BYTES) {
-    return { ok: false, reason: `training this model needs about ${mib(need.totalBytes)}, more than WebAssembly can address (4 GiB), and ${gpuProblem}; use the native miner (ailo-miner)` };
+    return {
+      ok: false,
+      reason: `training this model needs about ${mib(need.totalBytes)}, more than WebAssembly can address (4 GiB), and ${gpuProblem}; use the native miner (ailo-miner)`,
+    };
   }
   return { ok: true, backend: 'wasm', description: `WASM on the CPU (${gpuProblem}), about ${mib(need.totalBytes)} needed` };
 }

@@ -5,7 +5,9 @@ const WALLET = '0x8ba1f109551bD432803012645Ac136ddd64DBA72';
 const TASK = `0x${'ab'.repeat(32)}`;
 const expected: AcceptedContribution = { contribution: `0x${'cd'.repeat(32)}`, taskId: TASK, wallet: WALLET, reward: '100000000000000000' };
 const record = (over: Record<string, unknown> = {}, status = 'confirmed'): Record<string, unknown> => ({
-  status, height: '12', tx: { type: 'contribution', miner: WALLET, reward: '100000000000000000', taskId: TASK, ...over },
+  status,
+  height: '12',
+  tx: { type: 'contribution', miner: WALLET, reward: '100000000000000000', taskId: TASK, ...over },
 });
 
 /** Answers with `bodies` in turn (a number: that status with an empty body), repeating the last. */
@@ -26,7 +28,10 @@ describe('ledger check of an accepted submission', () => {
   });
 
   it('flags each field that differs from the promise, pending or not', () => {
-    expect(judgeLedgerRecord(record({ reward: '1' }), expected)).toEqual({ status: 'mismatch', detail: 'reward 1 (accepted with 100000000000000000)' });
+    expect(judgeLedgerRecord(record({ reward: '1' }), expected)).toEqual({
+      status: 'mismatch',
+      detail: 'reward 1 (accepted with 100000000000000000)',
+    });
     expect(judgeLedgerRecord(record({ miner: '0x0000000000000000000000000000000000000001' }, 'pending'), expected).status).toBe('mismatch');
     expect(judgeLedgerRecord(record({ type: 'transfer' }), expected).status).toBe('mismatch');
     expect(judgeLedgerRecord(record({ taskId: `0x${'00'.repeat(32)}` }), expected).status).toBe('mismatch');
@@ -44,7 +49,13 @@ describe('ledger check of an accepted submission', () => {
   it('reports a record that never appears as missing at the deadline, and stops at a mismatch', async () => {
     let t = 0;
     const clock = { now: () => t, sleep: async (ms: number) => void (t += ms) };
-    const gone = await watchContribution(expected, { origin: 'http://n', fetch: node([404]).fetch, deadlineMs: 5_000, intervalMs: 1_000, ...clock });
+    const gone = await watchContribution(expected, {
+      origin: 'http://n',
+      fetch: node([404]).fetch,
+      deadlineMs: 5_000,
+      intervalMs: 1_000,
+      ...clock,
+    });
     expect(gone).toEqual({ status: 'missing', detail: 'not in a block after 5 s: the ledger does not know it' });
     const wrong = node([record({}, 'pending'), record({ reward: '7' })]);
     expect((await watchContribution(expected, { origin: 'http://n', fetch: wrong.fetch, ...clock })).status).toBe('mismatch');

@@ -41,8 +41,19 @@ export interface MiningState {
 
 export class MiningController extends EventTarget {
   state: MiningState = {
-    phase: 'idle', wallet: undefined, backend: 'auto', power: 80, device: undefined, problem: undefined, download: undefined,
-    step: undefined, losses: [], speeds: [], outcomes: [], earned: 0n, log: [],
+    phase: 'idle',
+    wallet: undefined,
+    backend: 'auto',
+    power: 80,
+    device: undefined,
+    problem: undefined,
+    download: undefined,
+    step: undefined,
+    losses: [],
+    speeds: [],
+    outcomes: [],
+    earned: 0n,
+    log: [],
   };
   private worker: Worker | undefined;
   /** The task the worker holds and has not submitted: given back to the node if the worker stops. */
@@ -60,7 +71,8 @@ export class MiningController extends EventTarget {
     this.update({ phase: 'running', wallet, device: undefined, problem: undefined, download: undefined, step: undefined });
     const worker = new Worker(new URL('./mining-worker.ts', import.meta.url), { type: 'module', name: 'ailo-miner' });
     worker.onmessage = (e: MessageEvent<WorkerToPage>) => {
-      if (e.data.type === 'ready') worker.postMessage({ type: 'start', wallet, power: this.state.power, backend: this.state.backend } satisfies PageToWorker);
+      if (e.data.type === 'ready')
+        worker.postMessage({ type: 'start', wallet, power: this.state.power, backend: this.state.backend } satisfies PageToWorker);
       else if (e.data.type === 'sign-task-request') this.signFor(worker, e.data.id, sign);
       else this.onWorker(e.data);
     };
@@ -77,7 +89,9 @@ export class MiningController extends EventTarget {
       // A download cut short is not 'loading' any more: the chunks it got stay cached for the next start.
       const d = this.state.download;
       this.update({ phase: 'idle', download: d && d.ready < d.chunks ? undefined : d });
-      this.addLog(d && d.ready < d.chunks ? `stopped during the model download (${d.ready} of ${d.chunks} chunks kept in this browser)` : 'stopped');
+      this.addLog(
+        d && d.ready < d.chunks ? `stopped during the model download (${d.ready} of ${d.chunks} chunks kept in this browser)` : 'stopped',
+      );
     }
   }
 
@@ -107,12 +121,14 @@ export class MiningController extends EventTarget {
   private abandon(task: { taskId: string; wallet: string }): void {
     if (this.openTask?.taskId === task.taskId) this.openTask = undefined;
     const label = `task ${task.taskId.slice(0, 10)}`;
-    void fetch(`/api/task/${task.taskId}?wallet=${task.wallet}`, { method: 'DELETE', keepalive: true })
-      .then(async (res) => {
+    void fetch(`/api/task/${task.taskId}?wallet=${task.wallet}`, { method: 'DELETE', keepalive: true }).then(
+      async (res) => {
         if (res.ok) return this.addLog(`${label} abandoned`);
         const body = (await res.json().catch(() => ({}))) as { error?: { code: string; message: string } };
         this.addLog(`${label} not abandoned: ${body.error?.code ?? res.status}: ${body.error?.message ?? res.statusText}`);
-      }, (err: Error) => this.addLog(`${label} not abandoned: ${err.message}`));
+      },
+      (err: Error) => this.addLog(`${label} not abandoned: ${err.message}`),
+    );
   }
 
   private setLedger(taskId: string, ledger: LedgerCheck): void {
@@ -122,7 +138,8 @@ export class MiningController extends EventTarget {
   private checkLedger(taskId: string, contribution: string, reward: string, wallet: string): void {
     void watchContribution({ contribution, taskId, wallet, reward }, { origin: location.origin }).then((verdict) => {
       this.setLedger(taskId, verdict);
-      if (verdict.status !== 'confirmed') this.addLog(`ledger: contribution ${contribution} for task ${taskId.slice(0, 10)} is ${verdict.status}: ${verdict.detail}`);
+      if (verdict.status !== 'confirmed')
+        this.addLog(`ledger: contribution ${contribution} for task ${taskId.slice(0, 10)} is ${verdict.status}: ${verdict.detail}`);
     });
   }
 
@@ -133,13 +150,23 @@ export class MiningController extends EventTarget {
   private onWorker(m: WorkerToPage): void {
     const s = this.state;
     switch (m.type) {
-      case 'device': this.update({ device: m.description }); this.addLog(`training with ${m.description}`); break;
-      case 'unsupported': this.fail(m.reason, 'unsupported'); break;
-      case 'failed': this.fail(m.message); break;
-      case 'download': this.update({ download: m.progress }); break;
+      case 'device':
+        this.update({ device: m.description });
+        this.addLog(`training with ${m.description}`);
+        break;
+      case 'unsupported':
+        this.fail(m.reason, 'unsupported');
+        break;
+      case 'failed':
+        this.fail(m.message);
+        break;
+      case 'download':
+        this.update({ download: m.progress });
+        break;
       case 'task':
         if (s.wallet) this.openTask = { taskId: m.taskId, wallet: s.wallet };
-        this.addLog(`task ${m.taskId.slice(0, 10)}: model v${m.modelVersion}, ${m.steps} steps`); break;
+        this.addLog(`task ${m.taskId.slice(0, 10)}: model v${m.modelVersion}, ${m.steps} steps`);
+        break;
       case 'step':
         this.update({ step: m, losses: [...s.losses, m.loss].slice(-HISTORY), speeds: [...s.speeds, m.tokensPerSecond].slice(-HISTORY) });
         break;
@@ -161,8 +188,13 @@ export class MiningController extends EventTarget {
         if (this.openTask?.taskId === m.taskId && !TASK_CLOSED_CODES.has(m.code)) this.abandon(this.openTask);
         break;
       }
-      case 'log': this.addLog(m.line); break;
-      case 'ready': case 'bench': case 'sign-task-request': break;
+      case 'log':
+        this.addLog(m.line);
+        break;
+      case 'ready':
+      case 'bench':
+      case 'sign-task-request':
+        break;
     }
   }
 }

@@ -7,7 +7,13 @@
 import { fromHex } from '../../../protocol/bytes.js';
 import { recoverAddressJs } from '../../../protocol/signature.js';
 import { checkCodecVersion, compressTaskUpdate, measuredLine } from '../../../trainer/federated/task-update.js';
-import { checkManifest, manifestDigest, manifestSigningDigest, placeChunk, type SignedModelManifest } from '../../../trainer/federated/model-manifest.js';
+import {
+  checkManifest,
+  manifestDigest,
+  manifestSigningDigest,
+  placeChunk,
+  type SignedModelManifest,
+} from '../../../trainer/federated/model-manifest.js';
 import type { ModelConfig } from '../../../trainer/model/config.js';
 import { checkWeights, type Weights } from '../../../trainer/model/weights.js';
 import { BrowserTrainSession } from './browser-trainer.js';
@@ -19,7 +25,6 @@ import { NodeClient } from '../../../protocol/client.js';
 import { NodeError } from '../../../protocol/errors.js';
 import { submitPath, type SignedTaskRequestBody, type SubmitAccepted, type Task } from '../../../protocol/federation.js';
 
-
 const scope = self as unknown as { postMessage(m: WorkerToPage): void; onmessage: ((e: MessageEvent<PageToWorker>) => void) | null };
 const post = (m: WorkerToPage): void => scope.postMessage(m);
 const origin = self.location.origin;
@@ -28,7 +33,8 @@ const DOWNLOADS_IN_PARALLEL = 4;
 /** The node that serves this page; retries while it is unreachable, each retry in the panel's log. */
 const client = new NodeClient(origin, { onRetry: (e) => post({ type: 'log', line: e.line }) });
 
-const call = <T>(path: string, what: string, init: RequestInit | (() => Promise<RequestInit>) = {}): Promise<T> => client.json<T>(path, init, { what });
+const call = <T>(path: string, what: string, init: RequestInit | (() => Promise<RequestInit>) = {}): Promise<T> =>
+  client.json<T>(path, init, { what });
 
 const rest = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
@@ -52,7 +58,12 @@ class BrowserMiner {
   private backend: MiningBackend | undefined;
   private coordinators: Set<string> | undefined;
 
-  constructor(private readonly wallet: string, power: number, private readonly choice: 'auto' | MiningBackend, private readonly store: ChunkStore) {
+  constructor(
+    private readonly wallet: string,
+    power: number,
+    private readonly choice: 'auto' | MiningBackend,
+    private readonly store: ChunkStore,
+  ) {
     this.power = power;
   }
 
@@ -61,14 +72,18 @@ class BrowserMiner {
   }
 
   private async manifest(version: number): Promise<SignedModelManifest> {
-    this.coordinators ??= new Set((await call<{ coordinators: string[] }>('/api/chain/genesis', 'genesis')).coordinators.map((a) => a.toLowerCase()));
+    this.coordinators ??= new Set(
+      (await call<{ coordinators: string[] }>('/api/chain/genesis', 'genesis')).coordinators.map((a) => a.toLowerCase()),
+    );
     const signed = await call<SignedModelManifest>(`/api/model?version=${version}`, 'model manifest');
     const problem = checkManifest(signed.manifest);
     if (problem) throw new Error(`the node's model manifest is malformed: ${problem}`);
     const digest = manifestDigest(signed.manifest);
-    if (digest !== signed.manifestDigest) throw new Error(`the model manifest's digest is ${digest}, not the ${signed.manifestDigest} it claims`);
+    if (digest !== signed.manifestDigest)
+      throw new Error(`the model manifest's digest is ${digest}, not the ${signed.manifestDigest} it claims`);
     const signer = recoverAddressJs(manifestSigningDigest(digest), fromHex(signed.signature))?.toLowerCase();
-    if (!signer || !this.coordinators.has(signer)) throw new Error(`model version ${signed.version} is not signed by a coordinator of this chain`);
+    if (!signer || !this.coordinators.has(signer))
+      throw new Error(`model version ${signed.version} is not signed by a coordinator of this chain`);
     return signed;
   }
 
@@ -76,27 +91,43 @@ class BrowserMiner {
   private async loadModel(version: number, task: Task): Promise<BrowserTrainSession> {
     const signed = await this.manifest(version);
     const { chunks, tensorMap, config } = signed.manifest;
-    const progress: DownloadProgress = { version, chunks: chunks.length, ready: 0, fromCache: 0, downloaded: 0, bytesTotal: signed.manifest.totalBytes, bytesReady: 0 };
+    const progress: DownloadProgress = {
+      version,
+      chunks: chunks.length,
+      ready: 0,
+      fromCache: 0,
+      downloaded: 0,
+      bytesTotal: signed.manifest.totalBytes,
+      bytesReady: 0,
+    };
     post({ type: 'download', progress: { ...progress } });
     const weights: Weights = new Map();
     const queue = [...chunks];
-    const [session] = await Promise.all([this.prepare(config, task), ...Array.from({ length: DOWNLOADS_IN_PARALLEL }, async () => {
-      for (let chunk = queue.shift(); chunk; chunk = queue.shift()) {
-        const got = await this.store.fetchChunk(chunk, (path, init) => client.request(path, init, { what: `chunk ${chunk.name.slice(0, 12)}` }));
-        placeChunk(signed.manifest, weights, chunk, got.bytes);
-        progress.ready++;
-        progress.bytesReady += chunk.size;
-        if (got.fromCache) progress.fromCache++;
-        else progress.downloaded++;
-        // The last chunk is announced once the cache holds exactly this version: "ready" means ready to stop too.
-        if (progress.ready < progress.chunks) post({ type: 'download', progress: { ...progress } });
-      }
-    })]);
+    const [session] = await Promise.all([
+      this.prepare(config, task),
+      ...Array.from({ length: DOWNLOADS_IN_PARALLEL }, async () => {
+        for (let chunk = queue.shift(); chunk; chunk = queue.shift()) {
+          const got = await this.store.fetchChunk(chunk, (path, init) =>
+            client.request(path, init, { what: `chunk ${chunk.name.slice(0, 12)}` }),
+          );
+          placeChunk(signed.manifest, weights, chunk, got.bytes);
+          progress.ready++;
+          progress.bytesReady += chunk.size;
+          if (got.fromCache) progress.fromCache++;
+          else progress.downloaded++;
+          // The last chunk is announced once the cache holds exactly this version: "ready" means ready to stop too.
+          if (progress.ready < progress.chunks) post({ type: 'download', progress: { ...progress } });
+        }
+      }),
+    ]);
     checkWeights(config, weights);
     await this.store.keepOnly(new Set(chunks.map((c) => c.name)));
     post({ type: 'download', progress: { ...progress } });
     this.model = { version, cfg: config, weights: new Map(Object.keys(tensorMap).map((n) => [n, weights.get(n)!])) };
-    post({ type: 'log', line: `model version ${version}: ${chunks.length} chunks, ${progress.fromCache} from the cache, ${progress.downloaded} downloaded` });
+    post({
+      type: 'log',
+      line: `model version ${version}: ${chunks.length} chunks, ${progress.fromCache} from the cache, ${progress.downloaded} downloaded`,
+    });
     return session;
   }
 
@@ -116,12 +147,15 @@ class BrowserMiner {
   async runTask(): Promise<void> {
     // Signed afresh for each attempt: the node honours a signed request once.
     const task = await call<Task>('/api/task', 'task', async () => ({
-      method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(await signedTaskRequest()),
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify(await signedTaskRequest()),
     }));
     // At once: the page abandons this task if the user stops before it is submitted.
     post({ type: 'task', taskId: task.taskId, modelVersion: task.modelVersion, steps: task.steps });
     checkCodecVersion(task);
-    const session = this.model?.version === task.modelVersion ? await this.prepare(this.model.cfg, task) : await this.loadModel(task.modelVersion, task);
+    const session =
+      this.model?.version === task.modelVersion ? await this.prepare(this.model.cfg, task) : await this.loadModel(task.modelVersion, task);
     const model = this.model!;
     const raw = (await client.bytes(`/api/task/${task.taskId}/tokens`, {}, { what: 'tokens' })).bytes;
     const tokens = new Uint16Array(raw.buffer, 0, raw.byteLength >> 1);
@@ -136,10 +170,18 @@ class BrowserMiner {
     });
     if (!result) return;
     const compressed = compressTaskUpdate(model.cfg, result.update, task);
-    const path = submitPath({ wallet: this.wallet, taskId: task.taskId, modelVersion: task.modelVersion, loss: result.losses.at(-1)!, batchSize: task.batchSize });
+    const path = submitPath({
+      wallet: this.wallet,
+      taskId: task.taskId,
+      modelVersion: task.modelVersion,
+      loss: result.losses.at(-1)!,
+      batchSize: task.batchSize,
+    });
     try {
       const r = await call<SubmitAccepted>(path, 'submit', {
-        method: 'POST', headers: { 'content-type': 'application/octet-stream' }, body: compressed.bytes as Uint8Array<ArrayBuffer>,
+        method: 'POST',
+        headers: { 'content-type': 'application/octet-stream' },
+        body: compressed.bytes as Uint8Array<ArrayBuffer>,
       });
       post({ type: 'log', line: `task ${task.taskId.slice(0, 10)} measured by the node: ${measuredLine(r.measured)}` });
       post({ type: 'accepted', taskId: task.taskId, reward: r.reward, quality: r.quality, contribution: r.contribution });
@@ -180,7 +222,10 @@ scope.onmessage = (e) => {
     return;
   }
   if (m.type === 'bench') {
-    void benchTraining(m).then((result) => post({ type: 'bench', result }), (err: Error) => post({ type: 'failed', message: err.message }));
+    void benchTraining(m).then(
+      (result) => post({ type: 'bench', result }),
+      (err: Error) => post({ type: 'failed', message: err.message }),
+    );
     return;
   }
   if (m.type !== 'start' || miner) return;
@@ -189,8 +234,12 @@ scope.onmessage = (e) => {
       miner = new BrowserMiner(m.wallet, m.power, m.backend, await ChunkStore.open());
       await miner.run();
     } catch (err) {
-      const message = err instanceof NodeError && err.code === 'UNREACHABLE' ? `${err.message}; press Start Mining again once it is back`
-        : err instanceof Error ? err.message : String(err);
+      const message =
+        err instanceof NodeError && err.code === 'UNREACHABLE'
+          ? `${err.message}; press Start Mining again once it is back`
+          : err instanceof Error
+            ? err.message
+            : String(err);
       post(err instanceof Unsupported ? { type: 'unsupported', reason: message } : { type: 'failed', message });
     }
   })();

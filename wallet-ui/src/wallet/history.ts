@@ -34,7 +34,8 @@ export function historyEntry(tx: TxView, me: string, height?: bigint, timestamp?
   switch (tx.type) {
     case 'transfer': {
       const amount = BigInt(tx.amount ?? '0');
-      if (same(tx.from, me) && same(tx.to, me)) return { ...base, direction: 'self', counterparty: tx.to, delta: 0n, what: 'Sent to yourself' };
+      if (same(tx.from, me) && same(tx.to, me))
+        return { ...base, direction: 'self', counterparty: tx.to, delta: 0n, what: 'Sent to yourself' };
       if (same(tx.from, me)) return { ...base, direction: 'sent', counterparty: tx.to, delta: -amount, what: 'Sent' };
       return { ...base, direction: 'received', counterparty: tx.from, delta: amount, what: 'Received' };
     }

@@ -12,11 +12,12 @@ export function checkRecipient(input: string, self?: string): AddressCheck {
     const address = parseAddress(text, 'address');
     if (self !== undefined && address === self.toLowerCase()) return { ok: false, problem: 'This is your own address.' };
     const body = text.slice(2);
-    const note = body === body.toLowerCase() || body === body.toUpperCase()
-      ? 'This address has no checksum (all one case), so a typo cannot be detected. Compare it carefully.'
-      : undefined;
+    const note =
+      body === body.toLowerCase() || body === body.toUpperCase()
+        ? 'This address has no checksum (all one case), so a typo cannot be detected. Compare it carefully.'
+        : undefined;
     return { ok: true, address, note };
   } catch {
-    return { ok: false, problem: 'The capital letters do not match this address\'s EIP-55 checksum: it is probably mistyped.' };
+    return { ok: false, problem: "The capital letters do not match this address's EIP-55 checksum: it is probably mistyped." };
   }
 }

@@ -21,16 +21,29 @@ export async function browserWalletAccount(provider: Eip1193Provider): Promise<A
 }
 
 /** Asks the wallet for eth_signTypedData_v4 over the same domain and type the ledger verifies. */
-export async function signTransferWithProvider(provider: Eip1193Provider, intent: TransferIntent, network: NetworkDomain): Promise<TransferBody> {
+export async function signTransferWithProvider(
+  provider: Eip1193Provider,
+  intent: TransferIntent,
+  network: NetworkDomain,
+): Promise<TransferBody> {
   const typedData = {
     types: { EIP712Domain: EIP712_DOMAIN_FIELDS, Transfer: EIP712_TYPES.Transfer },
     primaryType: 'Transfer',
     // chainId as a decimal string: a JSON number loses precision above 2^53 (random chain ids reach that).
     domain: { ...eip712Domain(network), chainId: network.chainId.toString() },
-    message: { from: toChecksumAddress(intent.from), to: toChecksumAddress(intent.to), amount: intent.amount.toString(), nonce: intent.nonce.toString() },
+    message: {
+      from: toChecksumAddress(intent.from),
+      to: toChecksumAddress(intent.to),
+      amount: intent.amount.toString(),
+      nonce: intent.nonce.toString(),
+    },
   };
-  const signature = await provider.request({ method: 'eth_signTypedData_v4', params: [toChecksumAddress(intent.from), JSON.stringify(typedData)] });
-  if (typeof signature !== 'string' || !/^0x[0-9a-fA-F]{130}$/.test(signature)) throw new Error('the browser wallet returned no usable signature');
+  const signature = await provider.request({
+    method: 'eth_signTypedData_v4',
+    params: [toChecksumAddress(intent.from), JSON.stringify(typedData)],
+  });
+  if (typeof signature !== 'string' || !/^0x[0-9a-fA-F]{130}$/.test(signature))
+    throw new Error('the browser wallet returned no usable signature');
   // Some wallets return v as 0/1; the ledger wants 27/28.
   const v = parseInt(signature.slice(130), 16);
   const fixed = v < 27 ? signature.slice(0, 130) + (v + 27).toString(16) : signature;
