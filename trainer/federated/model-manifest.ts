@@ -7,7 +7,10 @@
  */
 import { sha256 } from '@noble/hashes/sha2.js';
 import { bytesToHex, utf8ToBytes } from '@noble/hashes/utils.js';
+import { fromHex } from '../../protocol/bytes.js';
+import type { NodeClient } from '../../protocol/client.js';
 import { keccak256 } from '../../protocol/keccak.js';
+import { recoverAddressJs } from '../../protocol/signature.js';
 import { numel, paramCount, paramSpecs, presetConfig, type ModelConfig } from '../model/config.js';
 import type { Weights } from '../model/weights.js';
 
@@ -183,4 +186,39 @@ export function checkManifest(m: ModelManifest): string | undefined {
   }
   if (at !== m.totalBytes) return `chunks cover ${at} of ${m.totalBytes} bytes`;
   return undefined;
+}
+
+/** The chain's coordinators (lowercase addresses), from GET /api/chain/genesis: who may sign a model version. */
+export async function fetchCoordinators(client: NodeClient): Promise<Set<string>> {
+  const genesis = await client.json<{ coordinators: string[] }>('/api/chain/genesis', {}, { what: 'genesis' });
+  return new Set(genesis.coordinators.map((a) => a.toLowerCase()));
+}
+
+/**
+ * The signed manifest of `version` (the latest when undefined) from GET /api/model, checked as both miners check it:
+ * its layout (checkManifest), its digest, and its signature by one of `coordinators` (lowercase addresses). Throws an
+ * Error saying which check failed; a refusal of the node throws its NodeError.
+ */
+export async function fetchVerifiedManifest(
+  client: NodeClient,
+  coordinators: ReadonlySet<string>,
+  version?: number,
+): Promise<SignedModelManifest> {
+  const signed = await client.json<SignedModelManifest>(
+    `/api/model${version === undefined ? '' : `?version=${version}`}`,
+    {},
+    { what: 'model manifest' },
+  );
+  const problem = checkManifest(signed.manifest);
+  if (problem) throw new Error(`the node's model manifest is malformed: ${problem}`);
+  const digest = manifestDigest(signed.manifest);
+  if (digest !== signed.manifestDigest)
+    throw new Error(`the model manifest's digest is ${digest}, not the ${signed.manifestDigest} it claims`);
+  const signer = /^0x[0-9a-fA-F]{130}$/.test(signed.signature)
+    ? recoverAddressJs(manifestSigningDigest(digest), fromHex(signed.signature, 65))
+    : null;
+  if (!signer || !coordinators.has(signer)) {
+    throw new Error(`model version ${signed.version} is signed by ${signer ?? 'no valid key'}, who is not a coordinator of this chain`);
+  }
+  return signed;
 }

@@ -7,16 +7,14 @@ import { tokensFromBytes } from '../corpus/shard-format.js';
 import { trainLocally } from '../federated/local-training.js';
 import { TASK_CLOSED_CODES } from '../../protocol/federation.js';
 import { checkCodecVersion, compressTaskUpdate, measuredLine } from '../federated/task-update.js';
-import { checkManifest, manifestDigest, manifestSigningDigest, placeChunk, type SignedModelManifest } from '../federated/model-manifest.js';
+import { fetchCoordinators, fetchVerifiedManifest, placeChunk, type SignedModelManifest } from '../federated/model-manifest.js';
 import type { ModelConfig } from '../model/config.js';
 import { checkWeights, type Weights } from '../model/weights.js';
 import type { Provider } from '../runtime/provider.js';
 import type { MinerDevice, MinerPhase, MinerStatus, StepPoint, SubmissionRecord } from './status.js';
 import { ChunkCache, parallel, type ChunkFetchStats } from './chunk-cache.js';
 import { formatAlc } from '../../protocol/amount.js';
-import { fromHex } from '../../protocol/bytes.js';
 import { NO_RETRY, NodeClient, type RetryPolicy } from '../../protocol/client.js';
-import { recoverAddressJs } from '../../protocol/signature.js';
 import { NodeError, nodeErrorOf } from '../../protocol/errors.js';
 import { submitPath, type SignedTaskRequestBody, type SubmitAccepted, type Task } from '../../protocol/federation.js';
 
@@ -174,22 +172,8 @@ export class Miner {
 
   /** The signed manifest of `version`, checked: its digest, the signature by a coordinator of this chain, its layout. */
   async fetchManifest(version?: number): Promise<SignedModelManifest> {
-    if (!this.coordinators) {
-      const genesis = await this.client.json<{ coordinators: string[] }>('/api/chain/genesis');
-      this.coordinators = new Set(genesis.coordinators.map((a) => a.toLowerCase()));
-    }
-    const signed = await this.client.json<SignedModelManifest>(`/api/model${version === undefined ? '' : `?version=${version}`}`);
-    const problem = checkManifest(signed.manifest);
-    if (problem) throw new Error(`the node's model manifest is malformed: ${problem}`);
-    const digest = manifestDigest(signed.manifest);
-    if (digest !== signed.manifestDigest)
-      throw new Error(`the model manifest's digest is ${digest}, not the ${signed.manifestDigest} it claims`);
-    const signer = /^0x[0-9a-fA-F]{130}$/.test(signed.signature)
-      ? recoverAddressJs(manifestSigningDigest(digest), fromHex(signed.signature, 65))
-      : null;
-    if (!signer || !this.coordinators.has(signer))
-      throw new Error(`model version ${signed.version} is signed by ${signer}, who is not a coordinator of this chain`);
-    return signed;
+    this.coordinators ??= await fetchCoordinators(this.client);
+    return fetchVerifiedManifest(this.client, this.coordinators, version);
   }
 
   /** Loads a version's weights, downloading only chunks the cache lacks. */

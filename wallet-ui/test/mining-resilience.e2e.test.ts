@@ -7,7 +7,7 @@
  * Screenshots go to $AILO_SCREENSHOTS (default: in the OS temp dir).
  */
 import { existsSync, mkdirSync } from 'node:fs';
-import { createServer, request, type IncomingMessage, type Server } from 'node:http';
+import { createServer, request, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';

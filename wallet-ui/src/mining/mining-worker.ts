@@ -4,13 +4,10 @@
  * under the wallet it was given, resting between steps by the power setting. The page stops it by terminating it.
  * Each task request is signed by the page, which holds the wallet's key; the key never comes to the worker.
  */
-import { fromHex } from '../../../protocol/bytes.js';
-import { recoverAddressJs } from '../../../protocol/signature.js';
 import { checkCodecVersion, compressTaskUpdate, measuredLine } from '../../../trainer/federated/task-update.js';
 import {
-  checkManifest,
-  manifestDigest,
-  manifestSigningDigest,
+  fetchCoordinators,
+  fetchVerifiedManifest,
   placeChunk,
   type SignedModelManifest,
 } from '../../../trainer/federated/model-manifest.js';
@@ -72,19 +69,8 @@ class BrowserMiner {
   }
 
   private async manifest(version: number): Promise<SignedModelManifest> {
-    this.coordinators ??= new Set(
-      (await call<{ coordinators: string[] }>('/api/chain/genesis', 'genesis')).coordinators.map((a) => a.toLowerCase()),
-    );
-    const signed = await call<SignedModelManifest>(`/api/model?version=${version}`, 'model manifest');
-    const problem = checkManifest(signed.manifest);
-    if (problem) throw new Error(`the node's model manifest is malformed: ${problem}`);
-    const digest = manifestDigest(signed.manifest);
-    if (digest !== signed.manifestDigest)
-      throw new Error(`the model manifest's digest is ${digest}, not the ${signed.manifestDigest} it claims`);
-    const signer = recoverAddressJs(manifestSigningDigest(digest), fromHex(signed.signature))?.toLowerCase();
-    if (!signer || !this.coordinators.has(signer))
-      throw new Error(`model version ${signed.version} is not signed by a coordinator of this chain`);
-    return signed;
+    this.coordinators ??= await fetchCoordinators(client);
+    return fetchVerifiedManifest(client, this.coordinators, version);
   }
 
   /** Loads model `version` and, meanwhile, the session for `task`: the graph needs only the manifest's config. */
