@@ -4,7 +4,7 @@
  * coordinator that crashes mid-round restarts with the same round: no accepted contribution is lost, none is paid
  * twice (the same signed transaction is re-submitted, and the ledger refuses duplicates).
  */
-import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Address } from '../../protocol/address.js';
 import { fromHex, toHex } from '../../protocol/bytes.js';
@@ -33,6 +33,14 @@ export class RoundJournal {
     );
     const meta = { contribution: e.contribution, tx: toHex(e.tx), wallet: e.wallet, tokens: e.tokens, digest: e.digest };
     writeFileAtomic.sync(join(this.dir, `${e.contribution}.json`), JSON.stringify(meta));
+  }
+
+  /** Moves an entry to `to` (a folder on the same file system): the update first, so a crash leaves no metadata without it. */
+  moveTo(to: RoundJournal, contribution: Hash): void {
+    for (const ext of ['update', 'json']) {
+      const from = join(this.dir, `${contribution}.${ext}`);
+      if (existsSync(from)) renameSync(from, join(to.dir, `${contribution}.${ext}`));
+    }
   }
 
   remove(contribution: Hash): void {

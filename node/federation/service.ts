@@ -49,7 +49,7 @@ import {
 import { MIN_ROWS } from './row-statistics.js';
 import { TaskBook, type TrainingTask } from './task-book.js';
 import { TaskRequestGuard } from './task-request-guard.js';
-import { RoundJournal } from './round-journal.js';
+import { RoundJournal, type JournalEntry } from './round-journal.js';
 
 export interface FederationConfig {
   /** Local training each task asks for (`lr` at version 0; see taskLr). */
@@ -220,6 +220,11 @@ export class FederationService {
   private readonly changes = new Map<number, ModelUpdate>();
   private stopped = false;
   private readonly journal: RoundJournal;
+  /**
+   * The aggregated updates of the last maxStaleness + 1 rounds (pastRounds) on disk, so that a restarted coordinator
+   * still refuses their copies and replays and still knows which rows they were paid for.
+   */
+  private readonly recentJournal: RoundJournal;
   private readonly awaitingAggregation = new Set<Hash>();
 
   private constructor(
@@ -237,6 +242,7 @@ export class FederationService {
     this.tasks = new TaskBook(cfg.tasksPerWallet);
     this.roundTarget = cfg.roundSize;
     this.journal = new RoundJournal(join(store.dir, 'open-round'));
+    this.recentJournal = new RoundJournal(join(store.dir, 'recent-rounds'));
     this.taskRequests = new TaskRequestGuard(undefined, undefined, join(store.dir, 'used-task-requests.json'));
     this.sizes = new Map(paramSpecs(modelConfig).map((s) => [s.name, numel(s.shape)]));
     // Task windows start one row apart: on a small corpus (the devnet's) whole-task strides would leave only a
@@ -320,8 +326,9 @@ export class FederationService {
 
   /**
    * Takes back the round a crash interrupted: re-submits each journaled contribution (the ledger ignores one it
-   * already holds) and keeps its update for the next aggregation, unless a version already aggregated it or it is
-   * now too stale to be aggregated.
+   * already holds) and keeps its update for the next aggregation, unless a version already aggregated it (it then
+   * belongs to a past round) or it is now too stale to be aggregated. Then the last maxStaleness + 1 rounds' updates
+   * (recent-rounds/), for the copy check, the duplicate check and the rows they were paid for.
    */
   private async resumeRound(): Promise<void> {
     const view = this.ledger.pool.pendingState;
@@ -333,7 +340,11 @@ export class FederationService {
         continue;
       }
       const recorded = view.contribution(e.contribution);
-      if ((recorded && recorded.aggregatedIn > 0n) || this.current.version - Number(tx.modelVersion) > this.cfg.maxStaleness) {
+      if (recorded && recorded.aggregatedIn > 0n) {
+        this.journal.moveTo(this.recentJournal, e.contribution);
+        continue;
+      }
+      if (this.current.version - Number(tx.modelVersion) > this.cfg.maxStaleness) {
         this.journal.remove(e.contribution);
         continue;
       }
@@ -348,25 +359,48 @@ export class FederationService {
           }
         }
       }
-      const shard = this.shards.manifest.shards.find((x) => `0x${x.sha256}` === tx.shard);
-      if (!shard) {
-        this.log(`federation: dropped journaled contribution ${e.contribution}: its shard ${tx.shard} is not in the corpus`);
+      const entry = this.roundEntryOf(e, tx);
+      if (!entry) {
         this.journal.remove(e.contribution);
         continue;
       }
-      const range = { shard: shard.name, offset: Number(tx.offset), length: Number(tx.length) };
-      this.round.push({
-        wallet: e.wallet,
-        version: Number(tx.modelVersion),
-        range,
-        update: decodeUpdate(e.update, this.sizes),
-        tokens: e.tokens,
-        contribution: e.contribution,
-        digest: e.digest,
-      });
+      this.round.push(entry);
       this.digests.set(e.digest, this.current.version);
     }
     if (this.round.length > 0) this.log(`federation: resumed a round of ${this.round.length} accepted update(s) from ${this.journal.dir}`);
+    const kept = this.cfg.maxStaleness + 1;
+    const past: RoundEntry[][] = Array.from({ length: kept }, () => []);
+    for (const e of this.recentJournal.entries()) {
+      const signed = decodeTx(e.tx);
+      const age = this.current.version - Number(view.contribution(e.contribution)?.aggregatedIn ?? 0n);
+      const entry =
+        signed.tx.type === 'contribution' && signed.hash === e.contribution && age < kept ? this.roundEntryOf(e, signed.tx) : undefined;
+      if (!entry) {
+        this.recentJournal.remove(e.contribution);
+        continue;
+      }
+      past[age]!.push(entry);
+      this.digests.set(e.digest, this.current.version - age);
+    }
+    this.pastRounds = past;
+  }
+
+  /** A journaled contribution as a round's entry, or undefined when its shard is not in the corpus (logged). */
+  private roundEntryOf(e: JournalEntry, tx: ContributionTx): RoundEntry | undefined {
+    const shard = this.shards.manifest.shards.find((x) => `0x${x.sha256}` === tx.shard);
+    if (!shard) {
+      this.log(`federation: dropped journaled contribution ${e.contribution}: its shard ${tx.shard} is not in the corpus`);
+      return undefined;
+    }
+    return {
+      wallet: e.wallet,
+      version: Number(tx.modelVersion),
+      range: { shard: shard.name, offset: Number(tx.offset), length: Number(tx.length) },
+      update: decodeUpdate(e.update, this.sizes),
+      tokens: e.tokens,
+      contribution: e.contribution,
+      digest: e.digest,
+    };
   }
 
   get version(): number {
@@ -823,7 +857,7 @@ export class FederationService {
     const view = this.ledger.chain.view();
     for (const hash of this.awaitingAggregation) {
       if ((view.contribution(hash)?.aggregatedIn ?? 0n) > 0n) {
-        this.journal.remove(hash);
+        this.journal.moveTo(this.recentJournal, hash);
         this.awaitingAggregation.delete(hash);
       }
     }
@@ -956,7 +990,9 @@ export class FederationService {
     this.recordChange(version, parent.weights, weights);
     for (const [d, v] of this.digests) if (v < version - this.cfg.maxStaleness - 1) this.digests.delete(d);
     this.store.prune(version - this.cfg.maxStaleness);
-    this.pastRounds = [entries, ...this.pastRounds].slice(0, this.cfg.maxStaleness + 1);
+    const kept = this.cfg.maxStaleness + 1;
+    for (const e of this.pastRounds.slice(kept - 1).flat()) this.recentJournal.remove(e.contribution);
+    this.pastRounds = [entries, ...this.pastRounds].slice(0, kept);
     this.round = [];
     this.roundDeadline = Date.now() + this.cfg.roundMs;
     this.log(

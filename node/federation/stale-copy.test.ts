@@ -6,6 +6,8 @@
  * - the "NaN bomb": an honest update plus a q8 value whose finite scale overflows float32 (127 x 3e38 = +Inf). It
  *   passed the bound check (Inf x 0 = NaN) and was paid, and the published version held non-finite weights.
  */
+import { readdirSync } from 'node:fs';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { encodeUpdate, quantizeQ8, UpdateEncoding } from '../../trainer/codec/update-codec.js';
 import { paramSpecs } from '../../trainer/model/config.js';
@@ -94,3 +96,39 @@ function findFloat32(bytes: Uint8Array, x: number): number {
     if (bytes[p] === want[0] && bytes[p + 1] === want[1] && bytes[p + 2] === want[2] && bytes[p + 3] === want[3]) return p;
   throw new Error(`float32 ${x} is not in the encoded update`);
 }
+
+describe('a copy sent after the coordinator restarted', () => {
+  let net: TestNet;
+  let node: AiloNode | undefined;
+
+  beforeAll(() => {
+    net = testNet(50);
+  });
+  afterAll(async () => {
+    await node?.stop();
+    net?.remove();
+  });
+
+  it("is still refused: the last rounds' updates are kept on disk (a restart used to forget them, and a replay was paid)", async () => {
+    node = await startTestNode(net, undefined, { federation: FED });
+    let api = new PublicApi(node.url);
+    const miner = freshWallet();
+    const task = await api.task(miner);
+    const model = (await api.weights(task.modelVersion))!;
+    const made = await trainedUpdate(model.cfg, model.weights, await api.tokens(task), task);
+    expect((await api.submit(miner, task, made.bytes)).code).toBe('ACCEPTED'); // closes round 0 (roundSize 1)
+    await expect.poll(() => api.currentVersion(), { timeout: 60_000 }).toBe(1);
+    // Once a block holds version 1, its update leaves the open round's journal for the recent rounds'.
+    const dir = join(net.root, 'data', 'federation');
+    await expect.poll(() => readdirSync(join(dir, 'open-round')).length, { timeout: 30_000 }).toBe(0);
+    await node.stop();
+    node = await startTestNode(net, undefined, { federation: FED });
+    api = new PublicApi(node.url);
+    const attacker = freshWallet();
+    const replay = await api.submit(attacker, await api.task(attacker), made.bytes);
+    expect(replay.code, replay.message).toBe('DUPLICATE_UPDATE');
+    const copy = await api.submit(attacker, await api.task(attacker), ulpNudged(decodeFor(model.cfg, made.bytes)));
+    expect(copy.code, copy.message).toBe('COPIED_UPDATE');
+    expect(await api.balance(attacker.address)).toBe(0n);
+  }, 240_000);
+});
