@@ -123,6 +123,7 @@ export const FEDERATION_ERRORS = {
   HURTS_HELD_OUT: 422,
   OVERTRAINED: 422,
   TOO_LITTLE_WORK: 422,
+  UPDATE_MISMATCH: 422,
   BAD_REQUEST: 400,
   NO_MODEL: 503,
 } as const;
@@ -147,4 +148,5 @@ export const TASK_CLOSED_CODES: ReadonlySet<string> = new Set<FederationErrorCod
   'HURTS_HELD_OUT',
   'OVERTRAINED',
   'TOO_LITTLE_WORK',
+  'UPDATE_MISMATCH',
 ]);

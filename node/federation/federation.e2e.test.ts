@@ -344,7 +344,7 @@ describe('federated rounds on loopback', () => {
       expect([r2.status, r2.json.error.code]).toEqual([409, 'VERSION_MISMATCH']);
     });
 
-    it("an update that does not lower the loss on the task's tokens: NO_IMPROVEMENT", async () => {
+    it("an update that is not the task's training (gradient ascent, within every bound): UPDATE_MISMATCH, one scored try", async () => {
       const task = await newTask(node.url, trent);
       // Gradient ascent: the honest update turned around, well formed and within every bound.
       const ascent = new Map([...honest.delta].map(([name, d]) => [name, d.map((v) => -v)]));
@@ -354,7 +354,7 @@ describe('federated rounds on loopback', () => {
         rowLengths: matrixRowLengths(cfg),
       }).bytes;
       const r = await submit(node.url, toChecksumAddress(trent.address), task, body);
-      expect([r.status, r.json.error.code]).toEqual([422, 'NO_IMPROVEMENT']);
+      expect([r.status, r.json.error.code]).toEqual([422, 'UPDATE_MISMATCH']);
       // A second ticket in the same lottery: another update for the task that was scored and refused.
       const half = compressUpdate(new Map([...ascent].map(([name, d]) => [name, d.map((v) => v / 2)])), undefined, {
         density: task.density,

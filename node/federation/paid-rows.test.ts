@@ -30,6 +30,24 @@ const rangeOf = (t: Task): { shard: string; offset: number; length: number } => 
   length: t.data.length,
 });
 
+/**
+ * A task for `w` on the current version whose window is `rows` rows after `of`'s (before it, where the shard ends first),
+ * made by the node's own task book: the coordinator itself would not issue it.
+ */
+async function taskAt(api: PublicApi, node: AiloNode, w: RedTeamWallet, of: Task, rows: number): Promise<Task> {
+  const issued = await api.task(w);
+  const federation = node.federation!;
+  const fields = federation.tasks.get(issued.taskId as Hex)!;
+  await api.abandon(issued, w);
+  const shift = rows * (of.seqLen + 1);
+  const fits = of.data.offset + shift + of.data.length <= federation.shards.shard(of.data.shardName).tokens;
+  const offset = fits ? of.data.offset + shift : of.data.offset - shift;
+  const { id, state, issuedAt, ...rest } = fields;
+  (void id, state, issuedAt);
+  const t = federation.tasks.issue({ ...rest, shardName: of.data.shardName, shardDigest: of.data.shard.slice(2), offset });
+  return { ...issued, taskId: t.id, data: { ...of.data, offset } };
+}
+
 describe('rows paid once per model version', () => {
   let net: TestNet;
   let node: AiloNode;
@@ -40,7 +58,8 @@ describe('rows paid once per model version', () => {
 
   beforeAll(async () => {
     net = testNet(51);
-    node = await startTestNode(net, undefined, { federation: FED });
+    // The rows' bookkeeping on its own: without the recomputation check, which refuses these copies before scoring.
+    node = await startTestNode(net, undefined, { federation: { ...FED, recomputeCosine: 0 } });
     api = new PublicApi(node.url);
     first = await api.task(miner);
     const model = (await api.weights(first.modelVersion))!;
@@ -52,24 +71,6 @@ describe('rows paid once per model version', () => {
     await node?.stop();
     net?.remove();
   });
-
-  /**
-   * A task for `w` on `of`'s version whose window is `rows` rows after `of`'s (before it, where the shard ends first),
-   * made by the node's own task book: the coordinator itself would not issue it.
-   */
-  async function taskAt(w: RedTeamWallet, of: Task, rows: number): Promise<Task> {
-    const issued = await api.task(w);
-    const federation = node.federation!;
-    const fields = federation.tasks.get(issued.taskId as Hex)!;
-    await api.abandon(issued, w);
-    const shift = rows * (of.seqLen + 1);
-    const fits = of.data.offset + shift + of.data.length <= federation.shards.shard(of.data.shardName).tokens;
-    const offset = fits ? of.data.offset + shift : of.data.offset - shift;
-    const { id, state, issuedAt, ...rest } = fields;
-    (void id, state, issuedAt);
-    const t = federation.tasks.issue({ ...rest, shardName: of.data.shardName, shardDigest: of.data.shard.slice(2), offset });
-    return { ...issued, taskId: t.id, data: { ...of.data, offset } };
-  }
 
   it("issues windows that share no token with the version's paid rows or open tasks while free ones remain", async () => {
     const others = [freshWallet(), freshWallet()];
@@ -85,7 +86,7 @@ describe('rows paid once per model version', () => {
 
   it('pays nothing for a rotated copy of an accepted update sent on a window 87% inside it', async () => {
     const attacker = freshWallet();
-    const task = await taskAt(attacker, first, 6);
+    const task = await taskAt(api, node, attacker, first, 6);
     expect(sharedTokens(rangeOf(task), rangeOf(first)) / task.data.length).toBeCloseTo(42 / 48, 9);
     const model = (await api.weights(first.modelVersion))!;
     const out = await api.submit(attacker, task, rotatedLowRank(decodeFor(model.cfg, firstBytes), seededRng(7)));
@@ -96,7 +97,7 @@ describe('rows paid once per model version', () => {
 
   it('pays nothing for the same copy on a window half inside it: scored on the unpaid rows only, which it never learned', async () => {
     const attacker = freshWallet();
-    const task = await taskAt(attacker, first, 24);
+    const task = await taskAt(api, node, attacker, first, 24);
     const model = (await api.weights(first.modelVersion))!;
     const out = await api.submit(attacker, task, rotatedLowRank(decodeFor(model.cfg, firstBytes), seededRng(8)));
     expect(out.accepted, `${out.code}: ${out.message}`).toBe(false);
@@ -106,7 +107,7 @@ describe('rows paid once per model version', () => {
 
   it('pays honest work on a window a quarter inside paid rows for the three quarters that are new', async () => {
     const honest = freshWallet();
-    const task = await taskAt(honest, first, 36);
+    const task = await taskAt(api, node, honest, first, 36);
     const model = (await api.weights(first.modelVersion))!;
     const made = await trainedUpdate(model.cfg, model.weights, await api.tokens(task), task);
     const out = await api.submit(honest, task, made.bytes);
@@ -189,7 +190,7 @@ describe('an accepted update sent again on a later version', () => {
     while ((await api.currentVersion()) === from) await honest(driver, await api.task(driver));
   }
 
-  it('is not issued its window again while it is recent, and earns nothing on the nearest window it can get', async () => {
+  it('is not issued its window again while it is recent, earns nothing on the nearest window it can get, nor on its own window (recomputed)', async () => {
     const attacker = freshWallet();
     const first = await api.task(attacker);
     const bytes = await honest(attacker, first);
@@ -206,6 +207,12 @@ describe('an accepted update sent again on a later version', () => {
     const before = await api.balance(attacker.address);
     const out = await api.submit(attacker, tasks[0]!, rotatedLowRank(original, seededRng(9)));
     expect(out.accepted, `${out.code}: ${out.message}`).toBe(false);
+    expect(await api.balance(attacker.address)).toBe(before);
+    // Given its own window again anyway (made by the node's task book), the same copy is not the task's training.
+    const again = await taskAt(api, node, attacker, first, 0);
+    const reuse = await api.submit(attacker, again, rotatedLowRank(original, seededRng(10)));
+    expect(reuse.code, reuse.message).toBe('UPDATE_MISMATCH');
+    expect(reuse.message).toMatch(/cosine of 0\.9\d+ with the coordinator's own recomputation/);
     expect(await api.balance(attacker.address)).toBe(before);
   }, 300_000);
 });

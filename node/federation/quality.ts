@@ -262,6 +262,19 @@ export class UnpaidRowsError extends Error {
   }
 }
 
+/**
+ * The indices of the task's rows (seqLen + 1 ids each, from `taskRange`) that lie outside every `paid` range. Throws
+ * UnpaidRowsError when fewer than MIN_ROWS remain.
+ */
+export function unpaidRows(taskRows: number[][], taskRange: TokenRange, paid: readonly TokenRange[]): number[] {
+  const width = taskRows[0]?.length ?? 0;
+  const unpaid = taskRows.flatMap((ids, r) =>
+    paid.some((range) => overlaps({ shard: taskRange.shard, offset: taskRange.offset + r * width, ids }, range)) ? [] : [r],
+  );
+  if (unpaid.length < MIN_ROWS) throw new UnpaidRowsError(unpaid.length, taskRows.length);
+  return unpaid;
+}
+
 /** `base + update` as new tensors (only the touched tensors are copied). */
 export function applyUpdate(base: Weights, update: ModelUpdate): Weights {
   const out: Weights = new Map(base);
@@ -361,8 +374,7 @@ export class QualityMeter {
     const p = this.policy;
     const width = taskRows[0]?.length ?? 0;
     const rowAt = (ids: number[], r: number): PoolRow => ({ shard: taskRange.shard, offset: taskRange.offset + r * width, ids });
-    const unpaid = taskRows.flatMap((ids, r) => (paid.some((range) => overlaps(rowAt(ids, r), range)) ? [] : [r]));
-    if (unpaid.length < MIN_ROWS) throw new UnpaidRowsError(unpaid.length, taskRows.length);
+    const unpaid = unpaidRows(taskRows, taskRange, paid);
     const own = unpaid.filter((r) => !overlaps(rowAt(taskRows[r]!, r), control.range));
     const outside = pool.unassigned.flatMap((r, i) => (overlaps(r, taskRange) || overlaps(r, control.range) ? [] : [i]));
     if (own.length < MIN_ROWS || outside.length < MIN_ROWS) {

@@ -15,7 +15,15 @@ import { signTx } from '../../chain/tx/sign.js';
 import type { Signature } from '../../protocol/signature.js';
 import { taskRequestDigest, type TaskRequest } from '../../chain/tx/task-request.js';
 import type { ContributionTx, Hash, ModelVersionTx } from '../../chain/tx/types.js';
-import { compressUpdate, LOW_RANK, lowRankValues, matrixRowLengths, topkCount, updateCosine } from '../../trainer/codec/compress.js';
+import {
+  compressUpdate,
+  LOW_RANK,
+  lowRankValues,
+  matrixRowLengths,
+  topkCount,
+  updateCosine,
+  weightChangeCosine,
+} from '../../trainer/codec/compress.js';
 import { sharedValueFraction } from '../../trainer/codec/similarity.js';
 import { trainLocally } from '../../trainer/federated/local-training.js';
 import { compressTaskUpdate } from '../../trainer/federated/task-update.js';
@@ -37,6 +45,7 @@ import {
   QualityMeter,
   sampleIndices,
   sharedTokens,
+  unpaidRows,
   UnpaidRowsError,
   type ControlModel,
   type Reference,
@@ -71,6 +80,11 @@ export interface FederationConfig {
   score: ScorePolicy;
   /** Reference tasks the coordinator trains itself per version (at least 2: each is another's control). */
   referenceTasks: number;
+  /**
+   * Least cosine between a submission's weight change and the coordinator's recomputation of its task (see
+   * checkRecomputed); 0 turns the recomputation off (it costs one training of the task per submission).
+   */
+  recomputeCosine: number;
   /** Cosine similarity above which an update counts as a copy of an accepted one. */
   copyCosine: number;
   /** Fraction of an update's values equal to another's (an accepted update, a published change) that makes it a copy. */
@@ -100,6 +114,7 @@ export const DEFAULT_FEDERATION: FederationConfig = {
   outer: DILOCO_OUTER,
   score: { taskRows: 64, unassignedRows: 64, heldOutRows: 128, minWorkRatio: 0.3, maxWorkRatio: 3, maxHarmRatio: 0.5, maxHeldOutLead: 0.5 },
   referenceTasks: 2,
+  recomputeCosine: 0.997,
   copyCosine: 0.95,
   copyFraction: 0.2,
   initSeed: 1,
@@ -629,17 +644,13 @@ export class FederationService {
         const range = { shard: task.shardName, offset: task.offset, length: task.length };
         // The control whose reference rows overlap the task's least.
         const control = scoring.controls.reduce((a, b) => (sharedTokens(b.range, range) < sharedTokens(a.range, range) ? b : a));
+        const rows = taskRowsOf(tokens, task.seqLen);
+        const paid = this.paidRanges(task.modelVersion);
         let m: QualityMeasurement;
         try {
-          m = await this.meter.measure(
-            base,
-            scoring.pool,
-            update,
-            taskRowsOf(tokens, task.seqLen),
-            range,
-            control,
-            this.paidRanges(task.modelVersion),
-          );
+          unpaidRows(rows, range, paid); // before the recomputation: it costs nothing
+          if (this.cfg.recomputeCosine > 0) await this.checkRecomputed(task, base, tokens, update, f.wallet);
+          m = await this.meter.measure(base, scoring.pool, update, rows, range, control, paid);
         } catch (err) {
           if (!(err instanceof UnpaidRowsError)) throw err;
           task.state = 'refused';
@@ -716,6 +727,42 @@ export class FederationService {
         throw err;
       }
     });
+  }
+
+  /**
+   * Proof-of-learning check by recomputation (in the manner of Jia et al. 2021 and Gensyn's Verde, here over the whole
+   * task): the coordinator trains the task itself from its exact inputs (the version's weights, the task's tokens,
+   * steps and lr) and compresses the result as ailo-miner does; the submission's weight change must have a cosine of
+   * at least `recomputeCosine` with it. Honest updates measured 1.000000 (native cpu and webgpu against the
+   * coordinator's cpu); an update trained one version earlier on the same tokens, 0.984-0.992, two versions earlier
+   * 0.92-0.96 (devnet, versions 13-15, four windows): a miner paid once for a window cannot be paid again for the
+   * same training on a later version. Refused: UPDATE_MISMATCH (the task is closed, one scored try).
+   */
+  private async checkRecomputed(
+    task: TrainingTask,
+    base: Weights,
+    tokens: Uint16Array,
+    update: ModelUpdate,
+    wallet: Address,
+  ): Promise<void> {
+    const result = await trainLocally(this.modelConfig, 'cpu', base, tokens, {
+      steps: task.steps,
+      batchSize: task.batchSize,
+      seqLen: task.seqLen,
+      lr: task.lr,
+    });
+    const own = compressTaskUpdate(this.modelConfig, result!.update, { density: task.density, maxAbs: task.maxAbs }).sent;
+    const cosine = weightChangeCosine(update, own);
+    if (cosine >= this.cfg.recomputeCosine) return;
+    task.state = 'refused';
+    const message =
+      `the update is not what the task's training gives: its weight change has a cosine of ${cosine.toFixed(4)} with the coordinator's own ` +
+      `recomputation of the task (at least ${this.cfg.recomputeCosine}): train exactly the task's ${task.steps} steps from model version ` +
+      `${task.modelVersion} on its tokens at lr ${task.lr}, compressed as ailo-miner does, and send that update only`;
+    this.log(
+      `federation: refused task ${task.id.slice(0, 10)} from ${wallet} (v${task.modelVersion}): UPDATE_MISMATCH, cosine ${cosine.toFixed(4)}`,
+    );
+    throw federationError('UPDATE_MISMATCH', message);
   }
 
   /**

@@ -347,6 +347,28 @@ export function updateCosine(a: ModelUpdate, b: ModelUpdate): number {
   return na === 0 || nb === 0 ? 0 : dot / Math.sqrt(na * nb);
 }
 
+/**
+ * Cosine similarity of the weight changes two updates make (sparse values and low-rank products together, over every
+ * tensor either one touches): 1 for the same change, whatever its encoding or factorisation. 0 when either is empty.
+ */
+export function weightChangeCosine(a: ModelUpdate, b: ModelUpdate): number {
+  const byName = new Map(b.map((t) => [t.name, t]));
+  let dot = 0;
+  let na = 0;
+  let nb = 0;
+  for (const t of b) for (const x of denseValues(t)) nb += x * x;
+  for (const t of a) {
+    const da = denseValues(t);
+    const u = byName.get(t.name);
+    const db = u ? denseValues(u) : undefined;
+    for (let i = 0; i < da.length; i++) {
+      na += da[i]! * da[i]!;
+      if (db) dot += da[i]! * db[i]!;
+    }
+  }
+  return na === 0 || nb === 0 ? 0 : dot / Math.sqrt(na * nb);
+}
+
 /** Row lengths of a model's matrices (the last dimension of every 2-D parameter), for CompressOptions.rowLengths. */
 export function matrixRowLengths(cfg: ModelConfig): Map<string, number> {
   return new Map(paramSpecs(cfg).flatMap((s) => (s.shape.length === 2 ? [[s.name, s.shape[1]!] as [string, number]] : [])));
