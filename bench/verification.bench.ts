@@ -1,10 +1,12 @@
 // The coordinator's verification cost per submission (issue 11): bytes received, and ms for decoding, the copy check
-// against a round's accepted updates and recent published changes, and the scoring forward passes; the per-version
+// against a round's accepted updates and recent published changes, the recomputation of the task and the scoring forward
+// passes; the per-version
 // preparation (pools and reference tasks) apart. Measured on ailo-tiny at the devnet's task size against the miner's
 // own training time for the same task (same run, same machine); ailo-1b figures are computed from FLOPs.
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { weightChangeCosine } from '../trainer/codec/compress.js';
 import { sharedValueFraction } from '../trainer/codec/similarity.js';
 import { decodeUpdate } from '../trainer/codec/update-codec.js';
 import { defaultCorpusShards } from '../trainer/corpus/default-corpus.js';
@@ -76,6 +78,8 @@ export async function run(): Promise<void> {
     let decodeMs = 0;
     let copyMs = 0;
     let scoreMs = 0;
+    let recomputeMs = 0;
+    const subTokens = shards.readTokens(sub.address.shard, sub.address.offset, steps * B * width);
     for (let r = 0; r < reps; r++) {
       t0 = performance.now();
       const update = decodeUpdate(sub.bytes, sizes);
@@ -85,6 +89,12 @@ export async function run(): Promise<void> {
       for (const other of accepted) (sharedValueFraction(update, other), sharedValueFraction(other, update));
       for (let k = 0; k < 3; k++) for (const other of accepted) sharedValueFraction(update, other);
       copyMs += performance.now() - t0;
+      // The recomputation check: the coordinator trains the task itself, compresses it as the miner does, compares.
+      t0 = performance.now();
+      const own = await trainLocally(cfg, 'cpu', base, subTokens, { steps, batchSize: B, seqLen: T, lr: fed.lr });
+      const cosine = weightChangeCosine(update, compressTaskUpdate(cfg, own!.update, { density, maxAbs: 3 * fed.lr * steps }).sent);
+      if (!(cosine >= fed.recomputeCosine)) throw new Error(`the honest submission's recomputation cosine is ${cosine}`);
+      recomputeMs += performance.now() - t0;
       t0 = performance.now();
       await meter.measure(
         base,
@@ -100,13 +110,14 @@ export async function run(): Promise<void> {
     decodeMs /= reps;
     copyMs /= reps;
     scoreMs /= reps;
-    const verifyMs = decodeMs + copyMs + scoreMs;
+    recomputeMs /= reps;
+    const verifyMs = decodeMs + copyMs + recomputeMs + scoreMs;
     // Task rows: before, on the control and after; unassigned and held-out rows: after (their other losses are pooled).
     const rowsScored = 3 * Math.min(score.taskRows, steps * B) + score.unassignedRows + score.heldOutRows;
     console.log(`ailo-tiny (${paramCount(cfg)} params), task ${steps} steps x ${B}x${T}, density ${density}`);
     console.log(`bytes per submission: ${sub.bytes.length}`);
     console.log(
-      `verification per submission: ${verifyMs.toFixed(0)} ms = decode ${decodeMs.toFixed(1)} + copy check ${copyMs.toFixed(1)} + scoring ${scoreMs.toFixed(0)} (${rowsScored} row forwards)`,
+      `verification per submission: ${verifyMs.toFixed(0)} ms = decode ${decodeMs.toFixed(1)} + copy check ${copyMs.toFixed(1)} + recomputation ${recomputeMs.toFixed(0)} + scoring ${scoreMs.toFixed(0)} (${rowsScored} row forwards)`,
     );
     console.log(
       `the miner's training of the same task: ${trainMs.toFixed(0)} ms; verification / training = ${(verifyMs / trainMs).toFixed(2)}`,
@@ -126,7 +137,8 @@ export async function run(): Promise<void> {
     console.log(
       `ailo-1b (computed; a task of ${bigSteps} steps x ${bigBatch}x${T1}): scoring ${rowsScored} rows = ${(scoreFlops / 1e12).toFixed(0)} TFLOP ` +
         `vs the miner's ${(trainFlops / 1e12).toFixed(0)} TFLOP of training (${((scoreFlops / trainFlops) * 100).toFixed(0)}%); ` +
-        `at 100 TFLOP/s achieved on one GPU: ${(scoreFlops / 1e14).toFixed(1)} s a submission, reference tasks ${((fed.referenceTasks * trainFlops) / 1e14 / 60).toFixed(1)} min a version`,
+        `at 100 TFLOP/s achieved on one GPU: ${(scoreFlops / 1e14).toFixed(1)} s a submission, reference tasks ${((fed.referenceTasks * trainFlops) / 1e14 / 60).toFixed(1)} min a version; ` +
+        `recomputing every submission would add the whole ${(trainFlops / 1e14 / 60).toFixed(1)} min of training (100% of the miners' compute), so at this size it has to be a sampled spot check`,
     );
   } finally {
     await rm(cache, { recursive: true, force: true });
