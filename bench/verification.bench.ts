@@ -1,7 +1,8 @@
 // The coordinator's verification cost per submission (issue 11): bytes received, and ms for decoding, the copy check
 // against a round's accepted updates and recent published changes, the recomputation of the task and the scoring
-// forward passes; the per-version preparation (pools and reference tasks) apart. Measured on ailo-tiny at the devnet's task size against the miner's
-// own training time for the same task (same run, same machine); ailo-1b figures are computed from FLOPs.
+// forward passes; the per-version preparation (pools and reference tasks) apart. Measured on ailo-tiny at the
+// devnet's task size against the miner's own training time for the same task (same run, same machine); ailo-1b figures
+// are computed from FLOPs.
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
