@@ -509,12 +509,12 @@ export class FederationService {
 
   /**
    * The task window for the next task on the current version, by these keys in order: fewest tokens paid on this
-   * version; fewest paid on the last `maxStaleness + 1` versions, the latest weighing most (an update accepted on a
-   * window stays a good update of the same rows for a few versions, so a window issued again too soon could be paid
-   * twice for one training: `node/federation/paid-rows.test.ts`); fewest in open tasks (two miners on one window race
-   * for its pay; an open task that is never submitted costs nothing, so holding many open tasks cannot push others onto
-   * paid rows); packed against a shard's end or the live windows (no gap too short for a window is left); at random
-   * among equals. `exhausted` when every window has more than half of its rows paid on this version.
+   * version; fewest in open tasks (two miners on one window race for its pay: the second is paid only for rows the
+   * first did not have); fewest paid on the last `maxStaleness + 1` versions, the latest weighing most (the data is
+   * gone through evenly, and a window's rows are not trained again while the model still holds its last update; an
+   * old update re-sent is refused by the recomputation); packed against a shard's end or the live windows (no gap too
+   * short for a window is left); at random among equals. `exhausted` when every window has more than half of its rows
+   * paid on this version.
    */
   private chooseWindow(): { address: BatchAddress; exhausted: boolean } {
     const version = this.current.version;
@@ -538,7 +538,7 @@ export class FederationService {
         if (l.shard === range.shard)
           gap = Math.min(gap, Math.max(range.offset - (l.offset + l.length), l.offset - (range.offset + range.length), 0));
       leastPaid = Math.min(leastPaid, paidNow / range.length);
-      const key = [paidNow, paidRecently, inOpen, gap];
+      const key = [paidNow, inOpen, paidRecently, gap];
       if (!best || lexicographicLess(key, best.key)) best = { address, key };
     }
     return { address: best!.address, exhausted: leastPaid > 0.5 };
