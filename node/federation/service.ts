@@ -187,6 +187,13 @@ export function firstNonFinite(weights: Weights): string | undefined {
 /** How many times a round whose average does not lower validation loss is extended by `roundSize` updates. */
 const MAX_ROUND_EXTENSIONS = 2;
 
+/**
+ * Least fall of validation loss (nats) that counts as lowering it: a smaller one is within noise (a step that lowered
+ * validation loss by 0.0002 raised the other half's by 0.0001, bench/honest-devnet.sh at version 8), so the round is
+ * extended as when nothing lowers it.
+ */
+const MIN_VALIDATION_GAIN = 1e-3;
+
 interface RoundEntry {
   wallet: Address;
   /** The model version the update was trained on, and the task's token range: rows paid on that version. */
@@ -974,11 +981,11 @@ export class FederationService {
         break;
       }
       const loss = await this.evalLoss(step.weights, 'validation');
-      if (loss < base)
+      if (loss < base - MIN_VALIDATION_GAIN)
         return {
           ...step,
           lowered: true,
-          what: `${t.what}: validation loss ${base.toFixed(4)} -> ${loss.toFixed(4)}${seen.length ? ` (raised it at ${seen.join(', ')})` : ''}`,
+          what: `${t.what}: validation loss ${base.toFixed(4)} -> ${loss.toFixed(4)}${seen.length ? ` (not lower by ${MIN_VALIDATION_GAIN} at ${seen.join(', ')})` : ''}`,
         };
       seen.push(`${t.what} to ${loss.toFixed(4)}`);
     }
@@ -986,7 +993,7 @@ export class FederationService {
       weights: parent,
       momentum: new Map([...parent].map(([k, v]) => [k, new Float32Array(v.length)])),
       lowered: false,
-      what: `no outer step lowers validation loss ${base.toFixed(4)} (${seen.join(', ')})`,
+      what: `no outer step lowers validation loss ${base.toFixed(4)} by ${MIN_VALIDATION_GAIN} (${seen.join(', ')})`,
     };
   }
 
