@@ -17,6 +17,8 @@ export type Json = string | number | boolean | null | Json[] | { [k: string]: Js
 
 /** How one field's value travels: its RLP item, back (throwing an Error that names `what`), and its JSON form. */
 export interface FieldCodec<V> {
+  /** The field's EIP-712 type where the field is signed as itself (every field of a plain struct). */
+  eip712?: Eip712FieldType;
   encode(value: V): RlpItem;
   decode(item: RlpItem, what: string): V;
   json(value: V): Json;
@@ -56,12 +58,14 @@ export interface TxKind<T extends Tx> {
 }
 
 const address: FieldCodec<Address> = {
+  eip712: 'address',
   encode: (v) => addressToBytes(v),
   decode: (item, what) => addressFromBytes(rlpToBytes(item, 20, what)),
   json: (v) => toChecksumAddress(v),
 };
 /** An unsigned integer of at most `bytes` bytes (8: uint64, 32: uint256), as a bigint; a decimal string in JSON. */
-const uint = (bytes: number): FieldCodec<bigint> => ({
+const uint = (bytes: 8 | 32): FieldCodec<bigint> => ({
+  eip712: bytes === 8 ? 'uint64' : 'uint256',
   encode: (v) => uintToRlp(v),
   decode: (item, what) => rlpToUint(item, bytes, what),
   json: (v) => v.toString(),
@@ -70,11 +74,13 @@ const u64 = uint(8);
 const u256 = uint(32);
 /** A uint32 kept as a JS number (a number in JSON too). */
 const u32: FieldCodec<number> = {
+  eip712: 'uint32',
   encode: (v) => uintToRlp(v),
   decode: (item, what) => Number(rlpToUint(item, 4, what)),
   json: (v) => v,
 };
 const bytes32: FieldCodec<Hex> = {
+  eip712: 'bytes32',
   encode: (v) => fromHex(v, 32),
   decode: (item, what) => toHex(rlpToBytes(item, 32, what)),
   json: (v) => v,
@@ -118,6 +124,15 @@ const evidencePair: FieldCodec<[Uint8Array, Uint8Array]> = {
   json: (v) => v.map((e) => toHex(e)),
 };
 
+/** The EIP-712 struct of fields signed as themselves, in their order. */
+function structOf<T extends Tx>(fields: readonly FieldEntry<T>[]): Eip712Field[] {
+  return fields.map(([name, codec]) => {
+    const type = (codec as FieldCodec<unknown>).eip712;
+    if (!type) throw new Error(`field ${name} has no EIP-712 type of its own; give the struct explicitly`);
+    return { name, type };
+  });
+}
+
 const transferFields: readonly FieldEntry<TransferTx>[] = [
   ['from', address],
   ['to', address],
@@ -155,12 +170,7 @@ export const TX_KINDS: { [K in TxType]: TxKind<Extract<Tx, { type: K }>> } = {
     byte: 0x01,
     fields: transferFields,
     primaryType: 'Transfer',
-    eip712: [
-      { name: 'from', type: 'address' },
-      { name: 'to', type: 'address' },
-      { name: 'amount', type: 'uint256' },
-      { name: 'nonce', type: 'uint64' },
-    ],
+    eip712: structOf(transferFields),
     signer: (tx) => tx.from,
     parties: (tx) => [tx.from, tx.to],
   },
@@ -168,18 +178,7 @@ export const TX_KINDS: { [K in TxType]: TxKind<Extract<Tx, { type: K }>> } = {
     byte: 0x02,
     fields: contributionFields,
     primaryType: 'Contribution',
-    eip712: [
-      { name: 'coordinator', type: 'address' },
-      { name: 'miner', type: 'address' },
-      { name: 'taskId', type: 'bytes32' },
-      { name: 'modelVersion', type: 'uint64' },
-      { name: 'shard', type: 'bytes32' },
-      { name: 'offset', type: 'uint64' },
-      { name: 'length', type: 'uint64' },
-      { name: 'gradientDigest', type: 'bytes32' },
-      { name: 'quality', type: 'uint32' },
-      { name: 'reward', type: 'uint256' },
-    ],
+    eip712: structOf(contributionFields),
     signer: (tx) => tx.coordinator,
     parties: (tx) => [tx.miner],
   },
@@ -216,13 +215,7 @@ export const TX_KINDS: { [K in TxType]: TxKind<Extract<Tx, { type: K }>> } = {
     byte: 0x04,
     fields: inferenceFields,
     primaryType: 'InferenceReward',
-    eip712: [
-      { name: 'coordinator', type: 'address' },
-      { name: 'node', type: 'address' },
-      { name: 'requestId', type: 'bytes32' },
-      { name: 'shares', type: 'uint64' },
-      { name: 'reward', type: 'uint256' },
-    ],
+    eip712: structOf(inferenceFields),
     signer: (tx) => tx.coordinator,
     parties: (tx) => [tx.node],
   },
