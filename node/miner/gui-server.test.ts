@@ -11,7 +11,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Miner } from '../../trainer/miner/miner.js';
 import type { GpuOption } from '../../trainer/miner/provider-choice.js';
 import { WALLET_UI_CSP } from '../api/static.js';
-import { MinerGui, type MinerStateView } from './gui-server.js';
+import { MinerGui } from './gui-server.js';
+import type { MinerStateView } from '../../trainer/miner/status.js';
 import { MinerMonitor } from './monitor.js';
 
 const WALLET = '0x00000000000000000000000000000000000000A1';

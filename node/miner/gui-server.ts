@@ -10,14 +10,23 @@ import { PassThrough } from 'node:stream';
 import type Router from '@koa/router';
 import type { Context, Next } from 'koa';
 import { deviceName, type Miner } from '../../trainer/miner/miner.js';
-import type { MinerDevice, MinerStatus, StepPoint, SubmissionRecord } from '../../trainer/miner/status.js';
+import type {
+  GuiSettings,
+  LogEntry,
+  MinerDevice,
+  MinerStateView,
+  MinerStatus,
+  RoundView,
+  StepPoint,
+  SubmissionRecord,
+} from '../../trainer/miner/status.js';
 import type { GpuOption } from '../../trainer/miner/provider-choice.js';
 import { readJsonBody } from '../api/body.js';
 import { ApiError, badRequest } from '../api/errors.js';
 import { answerClientErrors, createApp } from '../api/server.js';
 import { NODE_VERSION } from '../api/status-routes.js';
 import { serveWalletUi, WALLET_UI_DIST } from '../api/static.js';
-import type { LogEntry, MinerMonitor, MonitorEvent } from './monitor.js';
+import type { MinerMonitor, MonitorEvent } from './monitor.js';
 
 export const POWER_RANGE = { min: 20, max: 90 } as const;
 
@@ -34,21 +43,6 @@ export interface MinerGuiOptions {
   dist?: string;
   /** How often the node's round is polled for the dashboard. */
   roundPollMs?: number;
-}
-
-export interface GuiSettings {
-  power: number;
-  /** Train on the CPU even though a GPU is available. */
-  useCpu: boolean;
-  /** The chosen GPU's id (`cuda:0`, `webgpu`), or null where the machine has none. */
-  gpu: string | null;
-}
-
-export interface RoundView {
-  version: number;
-  accepted: number;
-  roundSize: number;
-  deadline: number;
 }
 
 export class MinerGui {
@@ -303,28 +297,4 @@ function statusView(s: MinerStatus): Omit<MinerStateView['status'], 'deviceLabel
 
 function submissionView(r: SubmissionRecord): MinerStateView['submissions'][number] {
   return { ...r, reward: r.reward.toString() };
-}
-
-/** The JSON the page reads (GET /api/miner/state and the `state` events). */
-export interface MinerStateView {
-  status: Omit<MinerStatus, 'device' | 'earned'> & { device: string; deviceLabel: string; earned: string };
-  settings: GuiSettings & { nextDevice: string; nextDeviceLabel: string; pending: boolean };
-  gpus: { id: string; label: string }[];
-  powerRange: { min: number; max: number };
-  totals: { tasks: number; accepted: number; rejected: number; earned: string; tokens: number; rounds: number; confirmed: number };
-  submissions: (Omit<SubmissionRecord, 'reward'> & { reward: string })[];
-  rejections: { taskId: string; code: string; message: string }[];
-  round: RoundView | null;
-  roundError: string | null;
-  history: StepPoint[] | undefined;
-  logs: LogEntry[] | undefined;
-  about: {
-    version: string;
-    node: string;
-    wallet: string;
-    cache: string;
-    startedAt: number;
-    runtime: string;
-    links: { label: string; href: string }[];
-  };
 }

@@ -2,16 +2,7 @@
  * What the miner's GUI shows besides the miner's own status: the log with timestamps, the loss and tokens/s
  * history, and listeners (the GUI's event streams) told of each change. Bounded: old entries drop off the front.
  */
-import type { StepPoint } from '../../trainer/miner/status.js';
-
-export type LogLevel = 'info' | 'warn' | 'error';
-
-export interface LogEntry {
-  /** Unix ms. */
-  at: number;
-  level: LogLevel;
-  text: string;
-}
+import type { LogEntry, LogLevel, StepPoint } from '../../trainer/miner/status.js';
 
 export type MonitorEvent = { type: 'log'; entry: LogEntry } | { type: 'point'; point: StepPoint } | { type: 'status' };
 

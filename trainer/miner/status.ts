@@ -1,6 +1,7 @@
 /**
- * What a miner reports about itself (browser-safe types): the native miner produces them, its GUI page and the
- * wallet's mining panel read them.
+ * What a miner reports about itself (browser-safe types): the native miner produces them; its GUI's API
+ * (node/miner/gui-server.ts) serves them as JSON and the GUI's page (wallet-ui/src/miner) reads them. In the JSON,
+ * amounts are decimal strings of base units and times Unix ms.
  */
 import type { Provider } from '../runtime/provider-names.js';
 
@@ -50,4 +51,66 @@ export interface SubmissionRecord {
   quality: number;
   /** confirmed: on the ledger with this miner and reward; pending: in the node's pool; missing: neither. */
   ledger: 'unchecked' | 'confirmed' | 'pending' | 'missing' | 'mismatch';
+}
+
+export type LogLevel = 'info' | 'warn' | 'error';
+
+/** One line of the miner's log. */
+export interface LogEntry {
+  /** Unix ms. */
+  at: number;
+  level: LogLevel;
+  text: string;
+}
+
+/** The GUI's device and power settings. */
+export interface GuiSettings {
+  power: number;
+  /** Train on the CPU even though a GPU is available. */
+  useCpu: boolean;
+  /** The chosen GPU's id (`cuda:0`, `webgpu`), or null where the machine has none. */
+  gpu: string | null;
+}
+
+/** PUT /api/miner/settings: the settings to change. */
+export interface SettingsChange {
+  power?: number;
+  useCpu?: boolean;
+  gpu?: string;
+}
+
+/** The node's open round, as the GUI shows it. */
+export interface RoundView {
+  version: number;
+  accepted: number;
+  roundSize: number;
+  deadline: number;
+}
+
+/** A submission the node accepted, in JSON; `ledger` says whether its contribution is in a block. */
+export type SubmissionView = Omit<SubmissionRecord, 'reward'> & { reward: string };
+
+/** GET /api/miner/state and the `state` events of GET /api/miner/events. */
+export interface MinerStateView {
+  status: Omit<MinerStatus, 'device' | 'earned'> & { device: string; deviceLabel: string; earned: string };
+  settings: GuiSettings & { nextDevice: string; nextDeviceLabel: string; pending: boolean };
+  gpus: { id: string; label: string }[];
+  powerRange: { min: number; max: number };
+  totals: { tasks: number; accepted: number; rejected: number; earned: string; tokens: number; rounds: number; confirmed: number };
+  submissions: SubmissionView[];
+  rejections: { taskId: string; code: string; message: string }[];
+  round: RoundView | null;
+  roundError: string | null;
+  /** Only in the first state of a connection: later `state` events and settings answers leave them out (points and log lines come as their own events). */
+  history?: StepPoint[];
+  logs?: LogEntry[];
+  about: {
+    version: string;
+    node: string;
+    wallet: string;
+    cache: string;
+    startedAt: number;
+    runtime: string;
+    links: { label: string; href: string }[];
+  };
 }

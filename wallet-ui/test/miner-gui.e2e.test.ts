@@ -16,7 +16,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseAddress, toChecksumAddress } from '../../protocol/address.js';
 import { toHex } from '../../protocol/bytes.js';
 import { wallet } from '../../chain/test/fixtures.js';
-import type { MinerStateView } from '../../node/miner/gui-server.js';
+import type { MinerStateView } from '../../trainer/miner/status.js';
 import { AiloNode } from '../../node/node.js';
 import { testNet, waitFor, type TestNet } from '../../node/test/harness.js';
 import { ensureUiBuilt } from '../tools/ui-build.js';

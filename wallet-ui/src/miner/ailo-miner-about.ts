@@ -2,12 +2,12 @@
 import { LitElement, css, html, type TemplateResult } from 'lit';
 import '../components/ailo-copy-button.js';
 import { baseStyles } from '../components/shared-styles.js';
-import type { MinerState } from './types.js';
+import type { MinerStateView } from '../../../trainer/miner/status.js';
 
 export class AiloMinerAbout extends LitElement {
   static override properties = { state: { attribute: false } };
 
-  declare state: MinerState;
+  declare state: MinerStateView;
 
   static override styles = [
     baseStyles,

@@ -6,7 +6,7 @@ import { LitElement, css, html, type TemplateResult } from 'lit';
 import { shellStyles } from '../components/shared-styles.js';
 import { formatAlc } from '../../../protocol/amount.js';
 import { connect } from './miner-api.js';
-import type { LogEntry, MinerState, StepPoint } from './types.js';
+import type { LogEntry, MinerStateView, StepPoint } from '../../../trainer/miner/status.js';
 import './ailo-miner-about.js';
 import './ailo-miner-dashboard.js';
 import './ailo-miner-history.js';
@@ -35,7 +35,7 @@ export class AiloMinerApp extends LitElement {
   };
 
   declare route: Route;
-  declare state: MinerState | undefined;
+  declare state: MinerStateView | undefined;
   declare logs: LogEntry[];
   declare points: StepPoint[];
   declare connected: boolean;
@@ -67,7 +67,7 @@ export class AiloMinerApp extends LitElement {
     super.connectedCallback();
     window.addEventListener('popstate', this.onPopState);
     this.addEventListener('click', this.onLinkClick);
-    this.addEventListener('miner-state', (e) => this.takeState((e as CustomEvent<MinerState>).detail));
+    this.addEventListener('miner-state', (e) => this.takeState((e as CustomEvent<MinerStateView>).detail));
     this.disconnect = connect({
       onState: (s) => this.takeState(s),
       onLog: (entry) => (this.logs = [...this.logs, entry].slice(-KEEP.logs)),
@@ -85,7 +85,7 @@ export class AiloMinerApp extends LitElement {
   }
 
   /** A full state (on connecting, and after a settings change) replaces the log and history; a `state` event keeps them. */
-  private takeState(s: MinerState): void {
+  private takeState(s: MinerStateView): void {
     if (s.logs) this.logs = s.logs;
     if (s.history) this.points = s.history;
     this.state = s;

@@ -7,7 +7,7 @@ import '../components/ailo-line-chart.js';
 import { baseStyles, statsStyles } from '../components/shared-styles.js';
 import { formatAlc } from '../../../protocol/amount.js';
 import { formatRate, PHASES } from './format.js';
-import type { MinerState, StepPoint } from './types.js';
+import type { MinerStateView, StepPoint } from '../../../trainer/miner/status.js';
 
 /** The dashboard's charts show the latest steps; the history page shows them all. */
 const RECENT = 120;
@@ -15,7 +15,7 @@ const RECENT = 120;
 export class AiloMinerDashboard extends LitElement {
   static override properties = { state: { attribute: false }, points: { attribute: false } };
 
-  declare state: MinerState;
+  declare state: MinerStateView;
   declare points: StepPoint[];
 
   static override styles = [

@@ -3,14 +3,14 @@ import { LitElement, css, html, type TemplateResult } from 'lit';
 import '../components/ailo-line-chart.js';
 import { baseStyles, statsStyles } from '../components/shared-styles.js';
 import { formatRate, thin } from './format.js';
-import type { MinerState, StepPoint } from './types.js';
+import type { MinerStateView, StepPoint } from '../../../trainer/miner/status.js';
 
 const DRAWN = 400;
 
 export class AiloMinerHistory extends LitElement {
   static override properties = { state: { attribute: false }, points: { attribute: false } };
 
-  declare state: MinerState;
+  declare state: MinerStateView;
   declare points: StepPoint[];
 
   static override styles = [

@@ -1,7 +1,7 @@
 /** <ailo-miner-logs>: the miner's log, newest last, with a level filter and export of the whole log as a file. */
 import { LitElement, css, html, type PropertyValues, type TemplateResult } from 'lit';
 import { baseStyles } from '../components/shared-styles.js';
-import type { LogEntry } from './types.js';
+import type { LogEntry } from '../../../trainer/miner/status.js';
 
 export class AiloMinerLogs extends LitElement {
   static override properties = { logs: { attribute: false }, onlyProblems: { state: true } };

@@ -6,7 +6,7 @@ import { LitElement, css, html, type TemplateResult } from 'lit';
 import { baseStyles } from '../components/shared-styles.js';
 import { NodeError } from '../../../protocol/errors.js';
 import { changeSettings } from './miner-api.js';
-import type { MinerState, SettingsChange } from './types.js';
+import type { MinerStateView, SettingsChange } from '../../../trainer/miner/status.js';
 
 export class AiloMinerSettings extends LitElement {
   static override properties = {
@@ -17,7 +17,7 @@ export class AiloMinerSettings extends LitElement {
     saved: { state: true },
   };
 
-  declare state: MinerState;
+  declare state: MinerStateView;
   /** The slider's value while it is dragged (sent when let go). */
   declare power: number | undefined;
   declare busy: boolean;

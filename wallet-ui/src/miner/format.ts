@@ -1,5 +1,5 @@
 /** How the miner GUI words the miner's phases and figures. */
-import type { MinerPhase } from './types.js';
+import type { MinerPhase } from '../../../trainer/miner/status.js';
 
 export const PHASES: Record<MinerPhase, string> = {
   starting: 'Starting',

@@ -4,10 +4,10 @@
  */
 import { NO_RETRY, NodeClient } from '../../../protocol/client.js';
 import { NodeError } from '../../../protocol/errors.js';
-import type { LogEntry, MinerState, SettingsChange, StepPoint } from './types.js';
+import type { LogEntry, MinerStateView, SettingsChange, StepPoint } from '../../../trainer/miner/status.js';
 
 export interface MinerFeed {
-  onState(state: MinerState): void;
+  onState(state: MinerStateView): void;
   onLog(entry: LogEntry): void;
   onPoint(point: StepPoint): void;
   onConnection(up: boolean): void;
@@ -17,7 +17,7 @@ export function connect(feed: MinerFeed): () => void {
   const source = new EventSource('/api/miner/events');
   source.addEventListener('open', () => feed.onConnection(true));
   source.addEventListener('error', () => feed.onConnection(false));
-  source.addEventListener('state', (e) => feed.onState(JSON.parse((e as MessageEvent<string>).data) as MinerState));
+  source.addEventListener('state', (e) => feed.onState(JSON.parse((e as MessageEvent<string>).data) as MinerStateView));
   source.addEventListener('log', (e) => feed.onLog(JSON.parse((e as MessageEvent<string>).data) as LogEntry));
   source.addEventListener('point', (e) => feed.onPoint(JSON.parse((e as MessageEvent<string>).data) as StepPoint));
   return () => source.close();
@@ -27,9 +27,9 @@ export function connect(feed: MinerFeed): () => void {
 const miner = new NodeClient('', { retry: NO_RETRY });
 
 /** PUT /api/miner/settings; a refusal or a miner that does not answer is a NodeError. */
-export async function changeSettings(change: SettingsChange): Promise<MinerState> {
+export async function changeSettings(change: SettingsChange): Promise<MinerStateView> {
   try {
-    return await miner.json<MinerState>('/api/miner/settings', {
+    return await miner.json<MinerStateView>('/api/miner/settings', {
       method: 'PUT',
       headers: { 'content-type': 'application/json' },
       body: JSON.stringify(change),
