@@ -52,3 +52,28 @@ export interface RecoveryGrant {
   address: string;
   wallet: SealedKey;
 }
+
+/** A key sealed under a new password: its KDF parameters, the login proof derived from it, the sealed wallet key. */
+export interface PasswordSeal {
+  kdf: KdfParams;
+  loginProof: string;
+  wallet: SealedKey;
+}
+
+/** POST /api/account/register's body: everything the browser needs later to open its key again. */
+export interface RegisterBody extends PasswordSeal {
+  username: string;
+  address: string;
+  recovery: RecoverySeal;
+}
+
+/** POST /api/account/password's body. */
+export interface ChangePasswordBody extends PasswordSeal {
+  currentLoginProof: string;
+}
+
+/** POST /api/account/recover/finish's body. */
+export interface RecoverFinishBody extends PasswordSeal {
+  recoveryToken: string;
+  recovery: RecoverySeal;
+}

@@ -10,7 +10,7 @@ import { fromHex, toHex, type Hex } from '../../protocol/bytes.js';
 import { keccak256 } from '../../protocol/keccak.js';
 import { encodeRlp, rlpToBytes, rlpToList, rlpToUint, uintToRlp, type RlpItem } from '../encoding/rlp.js';
 import { merkleRoot } from '../merkle.js';
-import type { ContributionTx, EquivocationTx, InferenceRewardTx, ModelVersionTx, TransferTx, Tx, TxType } from './types.js';
+import type { ContributionTx, EquivocationTx, InferenceRewardTx, TransferTx, Tx, TxType } from './types.js';
 
 /** A JSON value of the API's views (amounts and big integers as decimal strings, addresses checksummed). */
 export type Json = string | number | boolean | null | Json[] | { [k: string]: Json };

@@ -5,7 +5,15 @@
  */
 import { createHash, createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 import { Level } from 'level';
-import type { AccountRecord, KdfParams, RecoverySeal, SealedKey, SessionGrant } from '../../protocol/accounts.js';
+import type {
+  AccountRecord,
+  KdfParams,
+  PasswordSeal,
+  RecoverySeal,
+  RegisterBody,
+  SealedKey,
+  SessionGrant,
+} from '../../protocol/accounts.js';
 
 /** Retired sublevel names stay listed so they are never reused: (none yet). */
 const SUBLEVELS = { accounts: 'accounts', sessions: 'sessions', userSessions: 'user-sessions', meta: 'meta' } as const;
@@ -39,22 +47,6 @@ interface StoredSession {
   username: string;
   createdAt: number;
   expiresAt: number;
-}
-
-/** What the owner of an account may read back: everything the browser needs to open its key again. */
-export interface NewAccountInput {
-  username: string;
-  address: string;
-  kdf: KdfParams;
-  loginProof: string;
-  wallet: SealedKey;
-  recovery: RecoverySeal;
-}
-
-export interface PasswordSeal {
-  kdf: KdfParams;
-  loginProof: string;
-  wallet: SealedKey;
 }
 
 export type RecoverStartResult =
@@ -188,7 +180,7 @@ export class AccountVault {
     return a && view(a);
   }
 
-  register(input: NewAccountInput): Promise<SessionGrant> {
+  register(input: RegisterBody): Promise<SessionGrant> {
     return this.exclusive(async () => {
       if ((await this.accounts.get(input.username)) !== undefined)
         throw new UsernameTakenError(`the username "${input.username}" is taken`);

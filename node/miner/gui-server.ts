@@ -10,16 +10,7 @@ import { PassThrough } from 'node:stream';
 import type Router from '@koa/router';
 import type { Context, Next } from 'koa';
 import { deviceName, type Miner } from '../../trainer/miner/miner.js';
-import type {
-  GuiSettings,
-  LogEntry,
-  MinerDevice,
-  MinerStateView,
-  MinerStatus,
-  RoundView,
-  StepPoint,
-  SubmissionRecord,
-} from '../../trainer/miner/status.js';
+import type { GuiSettings, MinerDevice, MinerStateView, MinerStatus, RoundView, SubmissionRecord } from '../../trainer/miner/status.js';
 import type { GpuOption } from '../../trainer/miner/provider-choice.js';
 import { readJsonBody } from '../api/body.js';
 import { ApiError, badRequest } from '../api/errors.js';

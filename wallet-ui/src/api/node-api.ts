@@ -1,7 +1,16 @@
 /** The node's HTTP API from the wallet: typed calls over the protocol's client; refusals are `NodeError`s. */
 import { NO_RETRY, NodeClient } from '../../../protocol/client.js';
 import { NodeError } from '../../../protocol/errors.js';
-import type { AccountRecord, KdfParams, RecoveryGrant, RecoverySeal, SealedKey, SessionGrant } from '../../../protocol/accounts.js';
+import type {
+  AccountRecord,
+  ChangePasswordBody,
+  KdfParams,
+  RecoverFinishBody,
+  RecoveryGrant,
+  RecoverySeal,
+  RegisterBody,
+  SessionGrant,
+} from '../../../protocol/accounts.js';
 import type {
   ChainHead,
   HistoryPage,
@@ -56,33 +65,15 @@ export class NodeApi {
 
   prelogin = (username: string): Promise<{ username: string; kdf: KdfParams }> =>
     this.request('POST', '/api/account/prelogin', { username });
-  register = (body: {
-    username: string;
-    address: string;
-    kdf: KdfParams;
-    loginProof: string;
-    wallet: SealedKey;
-    recovery: RecoverySeal;
-  }): Promise<SessionGrant> => this.request('POST', '/api/account/register', body);
+  register = (body: RegisterBody): Promise<SessionGrant> => this.request('POST', '/api/account/register', body);
   login = (username: string, loginProof: string): Promise<SessionGrant> =>
     this.request('POST', '/api/account/login', { username, loginProof });
   logout = (): Promise<{ loggedOut: true }> => this.request('POST', '/api/account/logout', {});
   me = (): Promise<{ account: AccountRecord; expiresAt: number }> => this.request('GET', '/api/account/me');
-  changePassword = (body: {
-    currentLoginProof: string;
-    kdf: KdfParams;
-    loginProof: string;
-    wallet: SealedKey;
-  }): Promise<{ account: AccountRecord }> => this.request('POST', '/api/account/password', body);
+  changePassword = (body: ChangePasswordBody): Promise<{ account: AccountRecord }> => this.request('POST', '/api/account/password', body);
   replaceRecoveryKey = (body: { currentLoginProof: string; recovery: RecoverySeal }): Promise<{ account: AccountRecord }> =>
     this.request('POST', '/api/account/recovery-key', body);
   recoverStart = (username: string, recoveryProof: string): Promise<RecoveryGrant> =>
     this.request('POST', '/api/account/recover/start', { username, recoveryProof });
-  recoverFinish = (body: {
-    recoveryToken: string;
-    kdf: KdfParams;
-    loginProof: string;
-    wallet: SealedKey;
-    recovery: RecoverySeal;
-  }): Promise<SessionGrant> => this.request('POST', '/api/account/recover/finish', body);
+  recoverFinish = (body: RecoverFinishBody): Promise<SessionGrant> => this.request('POST', '/api/account/recover/finish', body);
 }
