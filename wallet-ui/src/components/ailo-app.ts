@@ -264,56 +264,20 @@ export class AiloApp extends LitElement {
   static override styles = [
     shellStyles,
     css`
-      .who {
-        margin-left: auto;
-        display: flex;
-        align-items: center;
-        gap: 0.75rem;
-        font-size: 0.9rem;
-        color: #c8d2f0;
-      }
-      .who strong {
-        color: #fff;
-        font-weight: 600;
-      }
-      .balance {
-        color: #fff;
-        background: rgb(255 255 255 / 10%);
-        padding: 0.3rem 0.6rem;
-        border-radius: 999px;
-        white-space: nowrap;
-      }
-      .who button {
-        font: inherit;
-        font-weight: 600;
-        color: #fff;
-        background: transparent;
-        border: 1px solid rgb(255 255 255 / 35%);
-        border-radius: 8px;
-        padding: 0.4rem 0.8rem;
-        cursor: pointer;
-      }
-      .who button:hover {
-        background: rgb(255 255 255 / 10%);
-      }
-      .flash {
-        max-width: 1040px;
-        margin: 1rem auto 0;
-        padding: 0 1.25rem;
-      }
-      .flash p {
-        background: #e6f6ed;
-        color: #067647;
-        border-radius: 8px;
-        padding: 0.7rem 0.9rem;
-        margin: 0;
-      }
-      @media (max-width: 720px) {
-        .who .name {
-          display: none;
-        }
-      }
-    `,
+    .who { margin-left: auto; display: flex; align-items: center; gap: 0.75rem; font-size: 0.9rem; color: #c8d2f0; }
+    .who strong { color: #fff; font-weight: 600; }
+    .balance { color: #fff; background: rgb(255 255 255 / 10%); padding: 0.3rem 0.6rem; border-radius: 999px; white-space: nowrap; }
+    .who button {
+      font: inherit; font-weight: 600; color: #fff; background: transparent; border: 1px solid rgb(255 255 255 / 35%);
+      border-radius: 8px; padding: 0.4rem 0.8rem; cursor: pointer;
+    }
+    .who button:hover { background: rgb(255 255 255 / 10%); }
+    .flash { max-width: 1040px; margin: 1rem auto 0; padding: 0 1.25rem; }
+    .flash p { background: #e6f6ed; color: #067647; border-radius: 8px; padding: 0.7rem 0.9rem; margin: 0; }
+    @media (max-width: 720px) {
+      .who .name { display: none; }
+    }
+  `,
   ];
 
   private nav(): TemplateResult {
@@ -328,15 +292,11 @@ export class AiloApp extends LitElement {
   private page(): TemplateResult {
     const s = this.session;
     if (s && this.recoveryKey) {
-      return html`<ailo-recovery-key-notice
-        .recoveryKey=${this.recoveryKey}
-        .username=${s.account.username}
-        .reason=${this.recoveryReason}
+      return html`<ailo-recovery-key-notice .recoveryKey=${this.recoveryKey} .username=${s.account.username} .reason=${this.recoveryReason}
         @done=${() => {
           this.recoveryKey = undefined;
           void this.focusHeading();
-        }}
-      ></ailo-recovery-key-notice>`;
+        }}></ailo-recovery-key-notice>`;
     }
     switch (this.route) {
       case '/login':
@@ -346,28 +306,11 @@ export class AiloApp extends LitElement {
       case '/recover':
         return html`<ailo-recover-page .api=${this.api}></ailo-recover-page>`;
       case '/dashboard':
-        return html`<ailo-dashboard-page
-          .api=${this.api}
-          .status=${this.status}
-          .address=${s?.address}
-          .session=${s}
-          .head=${this.head}
-        ></ailo-dashboard-page>`;
+        return html`<ailo-dashboard-page .api=${this.api} .status=${this.status} .address=${s?.address} .session=${s} .head=${this.head}></ailo-dashboard-page>`;
       case '/wallet':
-        return html`<ailo-wallet-page
-          .api=${this.api}
-          .session=${s}
-          .ledger=${this.ledger}
-          .head=${this.head}
-          .pending=${this.pending}
-        ></ailo-wallet-page>`;
+        return html`<ailo-wallet-page .api=${this.api} .session=${s} .ledger=${this.ledger} .head=${this.head} .pending=${this.pending}></ailo-wallet-page>`;
       case '/send':
-        return html`<ailo-send-page
-          .session=${s}
-          .ledger=${this.ledger}
-          .chainId=${this.status?.chainId}
-          .genesisHash=${this.status?.genesisHash}
-        ></ailo-send-page>`;
+        return html`<ailo-send-page .session=${s} .ledger=${this.ledger} .chainId=${this.status?.chainId} .genesisHash=${this.status?.genesisHash}></ailo-send-page>`;
       case '/receive':
         return html`<ailo-receive-page .address=${s?.address} .chainId=${this.status?.chainId}></ailo-receive-page>`;
       case '/settings':
@@ -385,19 +328,15 @@ export class AiloApp extends LitElement {
           ${
             s
               ? html`<div class="who">
-                  <span class="name"><span class="sr-only">Signed in as </span><strong>${s.account.username}</strong></span>
-                  ${
-                    this.ledger
-                      ? html`<span
-                          class="balance"
-                          title=${`${formatAlc(BigInt(this.ledger.balance))} ALC`}
-                          aria-label=${`Balance ${formatAlc(BigInt(this.ledger.balance))} ALC`}
-                          >${formatAlc(BigInt(this.ledger.balance), { maxDecimals: 4 })} ALC</span
-                        >`
-                      : ''
-                  }
-                  <button type="button" @click=${() => void this.logOut()}>Log out</button>
-                </div>`
+            <span class="name"><span class="sr-only">Signed in as </span><strong>${s.account.username}</strong></span>
+            ${
+              this.ledger
+                ? html`<span class="balance" title=${`${formatAlc(BigInt(this.ledger.balance))} ALC`}
+              aria-label=${`Balance ${formatAlc(BigInt(this.ledger.balance))} ALC`}>${formatAlc(BigInt(this.ledger.balance), { maxDecimals: 4 })} ALC</span>`
+                : ''
+            }
+            <button type="button" @click=${() => void this.logOut()}>Log out</button>
+          </div>`
               : ''
           }
         </div>

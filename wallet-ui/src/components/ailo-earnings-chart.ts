@@ -16,25 +16,12 @@ export class AiloEarningsChart extends LitElement {
   static override styles = [
     baseStyles,
     css`
-      svg {
-        width: 100%;
-        height: auto;
-        display: block;
-      }
-      .bar {
-        fill: var(--accent);
-      }
-      .bar.zero {
-        fill: var(--border);
-      }
-      .axis {
-        fill: var(--muted);
-        font-size: 11px;
-      }
-      .base {
-        stroke: var(--border-strong);
-      }
-    `,
+    svg { width: 100%; height: auto; display: block; }
+    .bar { fill: var(--accent); }
+    .bar.zero { fill: var(--border); }
+    .axis { fill: var(--muted); font-size: 11px; }
+    .base { stroke: var(--border-strong); }
+  `,
   ];
 
   override render(): TemplateResult {
@@ -57,28 +44,11 @@ export class AiloEarningsChart extends LitElement {
         ${bars}
       </svg>
       <!-- In a block: a table ignores width 1px and overflow, and its columns pushed a 390 px page to 513 px. -->
-      <div class="sr-only">
-        <table>
-          <caption>
-            ${label}
-          </caption>
-          <thead>
-            <tr>
-              <th scope="col">Day</th>
-              <th scope="col">ALC</th>
-            </tr>
-          </thead>
-          <tbody>
-            ${days.map(
-              (d) =>
-                html`<tr>
-                  <td>${d.day}</td>
-                  <td>${formatAlc(d.amount)}</td>
-                </tr>`,
-            )}
-          </tbody>
-        </table>
-      </div>
+      <div class="sr-only"><table>
+        <caption>${label}</caption>
+        <thead><tr><th scope="col">Day</th><th scope="col">ALC</th></tr></thead>
+        <tbody>${days.map((d) => html`<tr><td>${d.day}</td><td>${formatAlc(d.amount)}</td></tr>`)}</tbody>
+      </table></div>
     `;
   }
 }

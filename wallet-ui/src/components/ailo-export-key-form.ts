@@ -24,17 +24,7 @@ export class AiloExportKeyForm extends LitElement {
     this.busy = false;
   }
 
-  static override styles = [
-    baseStyles,
-    css`
-      .key {
-        background: var(--danger-bg);
-        padding: 0.75rem;
-        border-radius: 8px;
-        margin: 0;
-      }
-    `,
-  ];
+  static override styles = [baseStyles, css`.key { background: var(--danger-bg); padding: 0.75rem; border-radius: 8px; margin: 0; }`];
 
   override disconnectedCallback(): void {
     super.disconnectedCallback();
@@ -62,26 +52,20 @@ export class AiloExportKeyForm extends LitElement {
       <p class="muted">For use in another wallet (MetaMask: "Import account"). Anyone who sees this key controls your ALC.</p>
       ${
         this.privateKey
-          ? html` <p class="mono key" data-testid="private-key">${this.privateKey}</p>
-              <div class="actions">
-                <ailo-copy-button .text=${this.privateKey} label="Copy key"></ailo-copy-button>
-                <button
-                  type="button"
-                  class="secondary"
-                  @click=${() => {
-                    this.privateKey = undefined;
-                  }}
-                >
-                  Hide
-                </button>
-              </div>`
-          : html` <form class="stack" @submit=${this.submit}>
-              <label>Password <input name="password" type="password" autocomplete="current-password" required /></label>
-              ${this.problem ? html`<p class="notice error" role="alert">${this.problem}</p>` : ''}
-              <div class="actions">
-                <button type="submit" class="danger" ?disabled=${this.busy}>${this.busy ? 'Opening…' : 'Show private key'}</button>
-              </div>
-            </form>`
+          ? html`
+        <p class="mono key" data-testid="private-key">${this.privateKey}</p>
+        <div class="actions">
+          <ailo-copy-button .text=${this.privateKey} label="Copy key"></ailo-copy-button>
+          <button type="button" class="secondary" @click=${() => {
+            this.privateKey = undefined;
+          }}>Hide</button>
+        </div>`
+          : html`
+        <form class="stack" @submit=${this.submit}>
+          <label>Password <input name="password" type="password" autocomplete="current-password" required /></label>
+          ${this.problem ? html`<p class="notice error" role="alert">${this.problem}</p>` : ''}
+          <div class="actions"><button type="submit" class="danger" ?disabled=${this.busy}>${this.busy ? 'Opening…' : 'Show private key'}</button></div>
+        </form>`
       }
     </section>`;
   }

@@ -48,134 +48,37 @@ export class AiloHistoryList extends LitElement {
   static override styles = [
     baseStyles,
     css`
-      ol {
-        list-style: none;
-        margin: 0;
-        padding: 0;
-      }
-      li {
-        display: grid;
-        grid-template-columns: 2.4rem minmax(0, 1fr) auto;
-        gap: 0.8rem;
-        align-items: center;
-        padding: 0.8rem 0;
-        border-top: 1px solid var(--border);
-      }
-      li:first-child {
-        border-top: 0;
-      }
-      .icon {
-        width: 2.4rem;
-        height: 2.4rem;
-        border-radius: 50%;
-        display: grid;
-        place-items: center;
-        font-weight: 700;
-      }
-      .main,
-      .side {
-        display: grid;
-        gap: 0.2rem;
-      }
-      .side {
-        justify-items: end;
-      }
-      .sent .icon {
-        background: #fdeceb;
-        color: #b42318;
-      }
-      .received .icon,
-      .reward .icon {
-        background: #e6f6ed;
-        color: #067647;
-      }
-      .self .icon,
-      .other .icon {
-        background: #eef2ff;
-        color: #2a45ad;
-      }
-      .what {
-        font-weight: 600;
-      }
-      .who {
-        color: var(--muted);
-        font-size: 0.88rem;
-      }
-      .delta {
-        font-weight: 700;
-        text-align: right;
-        font-variant-numeric: tabular-nums;
-      }
-      .detail {
-        grid-column: 2 / -1;
-        font-size: 0.88rem;
-      }
-      .detail summary {
-        cursor: pointer;
-        color: var(--muted);
-      }
-      .detail dl {
-        display: grid;
-        grid-template-columns: max-content minmax(0, 1fr);
-        gap: 0.2rem 0.8rem;
-        margin: 0.4rem 0 0;
-      }
-      .detail dt {
-        color: var(--muted);
-      }
-      .detail dd {
-        margin: 0;
-      }
-      .sent .delta {
-        color: var(--danger);
-      }
-      .received .delta,
-      .reward .delta {
-        color: var(--success);
-      }
-      .badge {
-        display: inline-block;
-        padding: 0.1rem 0.5rem;
-        border-radius: 999px;
-        font-weight: 600;
-        font-size: 0.8rem;
-        white-space: nowrap;
-      }
-      .badge.pending {
-        background: var(--warning-bg);
-        color: var(--warning);
-      }
-      .badge.in-block {
-        background: var(--accent-soft);
-        color: var(--accent-strong);
-      }
-      .badge.final {
-        background: var(--success-bg);
-        color: var(--success);
-      }
-      .empty {
-        color: var(--muted);
-        padding: 1rem 0;
-        margin: 0;
-      }
-      .more {
-        margin-top: 1rem;
-      }
-      .footnote {
-        font-size: 0.84rem;
-        margin: 0.75rem 0 0;
-      }
-      @media (max-width: 520px) {
-        li {
-          gap: 0.6rem;
-          grid-template-columns: 2rem minmax(0, 1fr) auto;
-        }
-        .icon {
-          width: 2rem;
-          height: 2rem;
-        }
-      }
-    `,
+    ol { list-style: none; margin: 0; padding: 0; }
+    li { display: grid; grid-template-columns: 2.4rem minmax(0, 1fr) auto; gap: 0.8rem; align-items: center; padding: 0.8rem 0; border-top: 1px solid var(--border); }
+    li:first-child { border-top: 0; }
+    .icon { width: 2.4rem; height: 2.4rem; border-radius: 50%; display: grid; place-items: center; font-weight: 700; }
+    .main, .side { display: grid; gap: 0.2rem; }
+    .side { justify-items: end; }
+    .sent .icon { background: #fdeceb; color: #b42318; }
+    .received .icon, .reward .icon { background: #e6f6ed; color: #067647; }
+    .self .icon, .other .icon { background: #eef2ff; color: #2a45ad; }
+    .what { font-weight: 600; }
+    .who { color: var(--muted); font-size: 0.88rem; }
+    .delta { font-weight: 700; text-align: right; font-variant-numeric: tabular-nums; }
+    .detail { grid-column: 2 / -1; font-size: 0.88rem; }
+    .detail summary { cursor: pointer; color: var(--muted); }
+    .detail dl { display: grid; grid-template-columns: max-content minmax(0, 1fr); gap: 0.2rem 0.8rem; margin: 0.4rem 0 0; }
+    .detail dt { color: var(--muted); }
+    .detail dd { margin: 0; }
+    .sent .delta { color: var(--danger); }
+    .received .delta, .reward .delta { color: var(--success); }
+    .badge { display: inline-block; padding: 0.1rem 0.5rem; border-radius: 999px; font-weight: 600; font-size: 0.8rem; white-space: nowrap; }
+    .badge.pending { background: var(--warning-bg); color: var(--warning); }
+    .badge.in-block { background: var(--accent-soft); color: var(--accent-strong); }
+    .badge.final { background: var(--success-bg); color: var(--success); }
+    .empty { color: var(--muted); padding: 1rem 0; margin: 0; }
+    .more { margin-top: 1rem; }
+    .footnote { font-size: 0.84rem; margin: 0.75rem 0 0; }
+    @media (max-width: 520px) {
+      li { gap: 0.6rem; grid-template-columns: 2rem minmax(0, 1fr) auto; }
+      .icon { width: 2rem; height: 2rem; }
+    }
+  `,
   ];
 
   protected override willUpdate(changed: PropertyValues<this>): void {
@@ -238,18 +141,10 @@ export class AiloHistoryList extends LitElement {
       <details class="detail" data-testid="tx-detail">
         <summary>Details</summary>
         <dl>
-          <dt>Transaction</dt>
-          <dd class="mono">${e.hash}</dd>
-          <dt>Status</dt>
-          <dd>${statusLabel(status)}</dd>
-          ${
-            e.counterparty
-              ? html`<dt>${e.direction === 'sent' || e.direction === 'self' ? 'To' : 'From'}</dt>
-                  <dd class="mono">${e.counterparty}</dd>`
-              : ''
-          }
-          <dt>Amount</dt>
-          <dd>${sign}${formatAlc(abs, { group: false })} ALC</dd>
+          <dt>Transaction</dt><dd class="mono">${e.hash}</dd>
+          <dt>Status</dt><dd>${statusLabel(status)}</dd>
+          ${e.counterparty ? html`<dt>${e.direction === 'sent' || e.direction === 'self' ? 'To' : 'From'}</dt><dd class="mono">${e.counterparty}</dd>` : ''}
+          <dt>Amount</dt><dd>${sign}${formatAlc(abs, { group: false })} ALC</dd>
         </dl>
       </details>
     </li>`;
@@ -273,17 +168,12 @@ export class AiloHistoryList extends LitElement {
       ${
         rows.length === 0
           ? html`<p class="empty">No transactions yet. <a href="/receive">Receive ALC</a> to get started.</p>`
-          : html`<ol aria-label="Transactions, newest first" data-testid="history">
-              ${rows}
-            </ol>`
+          : html`<ol aria-label="Transactions, newest first" data-testid="history">${rows}</ol>`
       }
       ${
         this.next
-          ? html`<div class="more">
-              <button class="secondary" type="button" ?disabled=${this.loading} @click=${this.loadMore}>
-                ${this.loading ? 'Loading…' : 'Show older transactions'}
-              </button>
-            </div>`
+          ? html`<div class="more"><button class="secondary" type="button" ?disabled=${this.loading} @click=${this.loadMore}>
+        ${this.loading ? 'Loading…' : 'Show older transactions'}</button></div>`
           : ''
       }
       ${rows.length > 0 ? html`<p class="muted footnote">A transaction is final once more than two thirds of the coordinators have voted for its block (Casper FFG): it can no longer be rolled back.</p>` : ''}

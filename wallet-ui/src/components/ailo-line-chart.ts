@@ -23,33 +23,12 @@ export class AiloLineChart extends LitElement {
   static override styles = [
     baseStyles,
     css`
-      :host {
-        display: block;
-      }
-      svg {
-        width: 100%;
-        height: auto;
-        display: block;
-        background: var(--accent-soft);
-        border-radius: 8px;
-      }
-      .line {
-        fill: none;
-        stroke: var(--accent);
-        stroke-width: 2;
-        vector-effect: non-scaling-stroke;
-      }
-      figcaption {
-        display: flex;
-        justify-content: space-between;
-        font-size: 0.84rem;
-        color: var(--muted);
-        margin-bottom: 0.25rem;
-      }
-      figure {
-        margin: 0;
-      }
-    `,
+    :host { display: block; }
+    svg { width: 100%; height: auto; display: block; background: var(--accent-soft); border-radius: 8px; }
+    .line { fill: none; stroke: var(--accent); stroke-width: 2; vector-effect: non-scaling-stroke; }
+    figcaption { display: flex; justify-content: space-between; font-size: 0.84rem; color: var(--muted); margin-bottom: 0.25rem; }
+    figure { margin: 0; }
+  `,
   ];
 
   override render(): TemplateResult {

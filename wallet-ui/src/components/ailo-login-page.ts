@@ -28,19 +28,9 @@ export class AiloLoginPage extends LitElement {
   static override styles = [
     baseStyles,
     css`
-      .wrap {
-        max-width: 440px;
-        margin: 1.5rem auto 0;
-      }
-      .links {
-        display: flex;
-        justify-content: space-between;
-        gap: 1rem;
-        flex-wrap: wrap;
-        margin-top: 1.1rem;
-        font-size: 0.95rem;
-      }
-    `,
+    .wrap { max-width: 440px; margin: 1.5rem auto 0; }
+    .links { display: flex; justify-content: space-between; gap: 1rem; flex-wrap: wrap; margin-top: 1.1rem; font-size: 0.95rem; }
+  `,
   ];
 
   private async submit(e: SubmitEvent): Promise<void> {
@@ -72,12 +62,10 @@ export class AiloLoginPage extends LitElement {
       <h1 tabindex="-1">Log in</h1>
       <p class="lead">Your password unlocks your wallet key here in the browser; the node never sees it.</p>
       <form class="card" @submit=${this.submit} aria-describedby="login-problem">
-        <label
-          >Username
+        <label>Username
           <input name="username" autocomplete="username" required autocapitalize="none" spellcheck="false" />
         </label>
-        <label
-          >Password
+        <label>Password
           <input name="password" type="password" autocomplete="current-password" required />
         </label>
         ${this.problem ? html`<p id="login-problem" class="notice error" role="alert">${this.problem}</p>` : ''}

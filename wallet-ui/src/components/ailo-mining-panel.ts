@@ -100,24 +100,15 @@ export class AiloMiningPanel extends LitElement {
 
   private unlockForm(): TemplateResult {
     return html`<form class="stack" @submit=${this.unlockAndStart} data-testid="mining-unlock">
-      <p class="notice info">
-        Mining signs each task request with your wallet key, in this browser. Your session survived a page reload, but the key did not:
-        enter your password to unlock it and start.
-      </p>
+      <p class="notice info">Mining signs each task request with your wallet key, in this browser. Your session survived a page
+        reload, but the key did not: enter your password to unlock it and start.</p>
       <label>Password <input name="password" type="password" autocomplete="current-password" required /></label>
       <div class="actions">
         <button type="submit" ?disabled=${this.busy}>${this.busy ? 'Unlocking…' : 'Unlock and start mining'}</button>
-        <button
-          type="button"
-          class="secondary"
-          ?disabled=${this.busy}
-          @click=${() => {
-            this.unlocking = false;
-            this.startProblem = undefined;
-          }}
-        >
-          Cancel
-        </button>
+        <button type="button" class="secondary" ?disabled=${this.busy} @click=${() => {
+          this.unlocking = false;
+          this.startProblem = undefined;
+        }}>Cancel</button>
       </div>
     </form>`;
   }
@@ -126,64 +117,17 @@ export class AiloMiningPanel extends LitElement {
     baseStyles,
     statsStyles,
     css`
-      :host {
-        display: block;
-        margin-bottom: 1rem;
-      }
-      .controls {
-        display: flex;
-        flex-wrap: wrap;
-        gap: 1rem;
-        align-items: end;
-        margin-bottom: 0.75rem;
-      }
-      .controls label {
-        display: grid;
-        gap: 0.25rem;
-        font-weight: 500;
-      }
-      .controls select {
-        font: inherit;
-        padding: 0.5rem;
-        border: 1px solid var(--border-strong);
-        border-radius: 8px;
-        background: #fff;
-      }
-      .controls input[type='range'] {
-        padding: 0;
-        width: 12rem;
-        accent-color: var(--accent);
-      }
-      progress {
-        width: 100%;
-        height: 0.6rem;
-        accent-color: var(--accent);
-      }
-      ul.outcomes {
-        list-style: none;
-        padding: 0;
-        margin: 0.75rem 0 0;
-        max-height: 10rem;
-        overflow: auto;
-        font-size: 0.9rem;
-      }
-      ul.outcomes li {
-        padding: 0.2rem 0;
-        border-bottom: 1px solid var(--border);
-      }
-      details {
-        margin-top: 0.75rem;
-      }
-      pre {
-        max-height: 12rem;
-        overflow: auto;
-        font-size: 0.8rem;
-        background: var(--accent-soft);
-        padding: 0.5rem;
-        border-radius: 8px;
-        white-space: pre-wrap;
-      }
-    `,
+    :host { display: block; margin-bottom: 1rem; }
+    .controls { display: flex; flex-wrap: wrap; gap: 1rem; align-items: end; margin-bottom: 0.75rem; }
+    .controls label { display: grid; gap: 0.25rem; font-weight: 500; }
+    .controls select { font: inherit; padding: 0.5rem; border: 1px solid var(--border-strong); border-radius: 8px; background: #fff; }
+    .controls input[type='range'] { padding: 0; width: 12rem; accent-color: var(--accent); }
+    progress { width: 100%; height: 0.6rem; accent-color: var(--accent); }
+    ul.outcomes { list-style: none; padding: 0; margin: 0.75rem 0 0; max-height: 10rem; overflow: auto; font-size: 0.9rem; }
+    ul.outcomes li { padding: 0.2rem 0; border-bottom: 1px solid var(--border); }
+    details { margin-top: 0.75rem; }
+    pre { max-height: 12rem; overflow: auto; font-size: 0.8rem; background: var(--accent-soft); padding: 0.5rem; border-radius: 8px; white-space: pre-wrap; }
+  `,
   ];
 
   override connectedCallback(): void {
@@ -203,10 +147,8 @@ export class AiloMiningPanel extends LitElement {
   private downloadView(d: DownloadProgress): TemplateResult {
     const done = d.ready === d.chunks;
     return html`<div data-testid="download">
-      <span class="muted"
-        >${done ? `Model v${d.version} ready` : `Loading model v${d.version}`}: ${d.ready} of ${d.chunks} chunks (${d.fromCache} from this
-        browser's cache, ${d.downloaded} downloaded)</span
-      >
+      <span class="muted">${done ? `Model v${d.version} ready` : `Loading model v${d.version}`}: ${d.ready} of ${d.chunks} chunks
+        (${d.fromCache} from this browser's cache, ${d.downloaded} downloaded)</span>
       <progress max=${d.bytesTotal} value=${d.bytesReady} aria-label="Model download"></progress>
     </div>`;
   }
@@ -219,9 +161,7 @@ export class AiloMiningPanel extends LitElement {
     const flags = [missing ? `${missing} missing` : '', mismatch ? `${mismatch} differ from what was accepted` : '']
       .filter(Boolean)
       .join(', ');
-    return html`<p data-testid="ledger-status" class=${flags ? 'bad' : 'muted'}>
-      On ledger ${count('confirmed')}/${accepted.length}${flags ? ` (${flags})` : ''}
-    </p>`;
+    return html`<p data-testid="ledger-status" class=${flags ? 'bad' : 'muted'}>On ledger ${count('confirmed')}/${accepted.length}${flags ? ` (${flags})` : ''}</p>`;
   }
 
   private ledgerView(o: SubmissionOutcome): string {
@@ -247,31 +187,16 @@ export class AiloMiningPanel extends LitElement {
     return html`<section class="card" aria-labelledby="mine-title" data-testid="mining">
       <h2 id="mine-title">Mining in this browser</h2>
       <div class="controls">
-        <label
-          >Device
-          <select
-            data-testid="backend"
-            .value=${st.backend}
-            ?disabled=${running}
-            @change=${(e: Event) => miningController.setBackend((e.target as HTMLSelectElement).value as BackendChoice)}
-          >
+        <label>Device
+          <select data-testid="backend" .value=${st.backend} ?disabled=${running}
+            @change=${(e: Event) => miningController.setBackend((e.target as HTMLSelectElement).value as BackendChoice)}>
             <option value="auto">Automatic (WebGPU, else WASM)</option>
             <option value="webgpu">WebGPU</option>
             <option value="wasm">WASM (CPU)</option>
-          </select></label
-        >
-        <label
-          >Power: ${st.power}%
-          <input
-            type="range"
-            min="10"
-            max="100"
-            step="5"
-            .value=${String(st.power)}
-            data-testid="power"
-            aria-label="Power (share of time spent training)"
-            @input=${(e: Event) => miningController.setPower(Number((e.target as HTMLInputElement).value))}
-        /></label>
+          </select></label>
+        <label>Power: ${st.power}%
+          <input type="range" min="10" max="100" step="5" .value=${String(st.power)} data-testid="power" aria-label="Power (share of time spent training)"
+            @input=${(e: Event) => miningController.setPower(Number((e.target as HTMLInputElement).value))}></label>
         ${
           running
             ? html`<button class="danger" @click=${() => miningController.stop()}>Stop Mining</button>`
@@ -287,52 +212,30 @@ export class AiloMiningPanel extends LitElement {
         <div><span class="muted">Step</span><strong data-testid="step">${s ? `${s.step} / ${s.steps}` : '–'}</strong></div>
         <div><span class="muted">Loss</span><strong data-testid="loss">${s ? s.loss.toFixed(3) : '–'}</strong></div>
         <div><span class="muted">Tokens/s</span><strong>${s ? Math.round(s.tokensPerSecond) : '–'}</strong></div>
-        <div>
-          <span class="muted">Accepted / rejected</span
-          ><strong data-testid="submissions">${accepted} / ${st.outcomes.length - accepted}</strong>
-        </div>
+        <div><span class="muted">Accepted / rejected</span><strong data-testid="submissions">${accepted} / ${st.outcomes.length - accepted}</strong></div>
         <div><span class="muted">Earned this session</span><strong data-testid="earned">${formatAlc(st.earned)} ALC</strong></div>
       </div>
       <div class="charts">
-        <ailo-line-chart
-          label="Loss of each step (every task starts again from its model version)"
-          .values=${st.losses}
-          .digits=${3}
-        ></ailo-line-chart>
+        <ailo-line-chart label="Loss of each step (every task starts again from its model version)" .values=${st.losses} .digits=${3}></ailo-line-chart>
         <ailo-line-chart label="Tokens/s" .values=${st.speeds} .digits=${0}></ailo-line-chart>
       </div>
       ${
         this.versionLoss.length > 0
           ? html`<div data-testid="version-loss">
-              <ailo-line-chart
-                label=${`Held-out loss by model version, measured by the node (v${this.versionLoss[0]!.version}-v${this.versionLoss.at(-1)!.version})`}
-                .values=${this.versionLoss.map((v) => v.loss)}
-                .digits=${3}
-              ></ailo-line-chart>
-            </div>`
+        <ailo-line-chart label=${`Held-out loss by model version, measured by the node (v${this.versionLoss[0]!.version}-v${this.versionLoss.at(-1)!.version})`}
+          .values=${this.versionLoss.map((v) => v.loss)} .digits=${3}></ailo-line-chart></div>`
           : ''
       }
       ${accepted ? this.ledgerSummary(st.outcomes) : ''}
       ${
         st.outcomes.length
-          ? html`<ul class="outcomes" aria-label="Submissions" data-testid="outcomes">
-              ${st.outcomes.map(
-                (o) =>
-                  html`<li class=${o.accepted && o.ledger?.status !== 'mismatch' && o.ledger?.status !== 'missing' ? 'ok' : 'bad'}>
-                    <span class="mono">${o.taskId.slice(0, 10)}</span> ${o.text}${this.ledgerView(o)}
-                  </li>`,
-              )}
-            </ul>`
+          ? html`<ul class="outcomes" aria-label="Submissions" data-testid="outcomes">${st.outcomes.map(
+              (o) =>
+                html`<li class=${o.accepted && o.ledger?.status !== 'mismatch' && o.ledger?.status !== 'missing' ? 'ok' : 'bad'}><span class="mono">${o.taskId.slice(0, 10)}</span> ${o.text}${this.ledgerView(o)}</li>`,
+            )}</ul>`
           : ''
       }
-      ${
-        st.log.length
-          ? html`<details>
-              <summary>Log (${st.log.length} lines)</summary>
-              <pre data-testid="mining-log">${st.log.join('\n')}</pre>
-            </details>`
-          : ''
-      }
+      ${st.log.length ? html`<details><summary>Log (${st.log.length} lines)</summary><pre data-testid="mining-log">${st.log.join('\n')}</pre></details>` : ''}
     </section>`;
   }
 }

@@ -42,43 +42,13 @@ export class AiloReceivePage extends LitElement {
   static override styles = [
     baseStyles,
     css`
-      .layout {
-        display: grid;
-        gap: 1.25rem;
-        grid-template-columns: auto minmax(0, 1fr);
-        align-items: start;
-      }
-      @media (max-width: 720px) {
-        .layout {
-          grid-template-columns: 1fr;
-        }
-        .qr {
-          justify-self: center;
-        }
-      }
-      .qr {
-        display: grid;
-        justify-items: center;
-        gap: 0.5rem;
-      }
-      canvas {
-        display: block;
-        width: 240px;
-        height: 240px;
-        border-radius: 8px;
-        background: #fff;
-      }
-      .address {
-        font-size: 1.15rem;
-        background: var(--accent-soft);
-        padding: 0.75rem 0.9rem;
-        border-radius: 8px;
-        margin: 0 0 0.9rem;
-      }
-      .uri {
-        font-size: 0.85rem;
-      }
-    `,
+    .layout { display: grid; gap: 1.25rem; grid-template-columns: auto minmax(0, 1fr); align-items: start; }
+    @media (max-width: 720px) { .layout { grid-template-columns: 1fr; } .qr { justify-self: center; } }
+    .qr { display: grid; justify-items: center; gap: 0.5rem; }
+    canvas { display: block; width: 240px; height: 240px; border-radius: 8px; background: #fff; }
+    .address { font-size: 1.15rem; background: var(--accent-soft); padding: 0.75rem 0.9rem; border-radius: 8px; margin: 0 0 0.9rem; }
+    .uri { font-size: 0.85rem; }
+  `,
   ];
 
   protected override updated(changed: PropertyValues<this>): void {
@@ -110,18 +80,11 @@ export class AiloReceivePage extends LitElement {
         <section class="card qr" aria-label="QR code">
           ${uri ? html`<canvas width="240" height="240" role="img" aria-label=${`QR code of ${uri}`} data-testid="qr"></canvas>` : html`<p class="muted">Waiting for the node…</p>`}
           <span class="muted">${asked.value ? `Scan to pay ${formatAlc(asked.value, { group: false })} ALC` : 'Scan to pay'}</span>
-          <label class="field"
-            >Ask for an amount (optional, ALC)
-            <input
-              data-testid="ask-amount"
-              inputmode="decimal"
-              autocomplete="off"
-              .value=${this.amount}
+          <label class="field">Ask for an amount (optional, ALC)
+            <input data-testid="ask-amount" inputmode="decimal" autocomplete="off" .value=${this.amount}
               @input=${(e: Event) => {
                 this.amount = (e.target as HTMLInputElement).value;
-              }}
-              aria-invalid=${asked.problem ? 'true' : 'false'}
-            />
+              }} aria-invalid=${asked.problem ? 'true' : 'false'}>
           </label>
           ${asked.problem ? html`<span class="hint error" role="alert">${asked.problem}</span>` : ''}
         </section>

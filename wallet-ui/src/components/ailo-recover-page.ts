@@ -29,20 +29,10 @@ export class AiloRecoverPage extends LitElement {
   static override styles = [
     baseStyles,
     css`
-      .wrap {
-        max-width: 520px;
-        margin: 1.5rem auto 0;
-      }
-      .links {
-        margin-top: 1.1rem;
-        font-size: 0.95rem;
-      }
-      textarea {
-        resize: vertical;
-        min-height: 3.2rem;
-        font-family: var(--mono);
-      }
-    `,
+    .wrap { max-width: 520px; margin: 1.5rem auto 0; }
+    .links { margin-top: 1.1rem; font-size: 0.95rem; }
+    textarea { resize: vertical; min-height: 3.2rem; font-family: var(--mono); }
+  `,
   ];
 
   private async loadFile(e: Event): Promise<void> {
@@ -99,26 +89,15 @@ export class AiloRecoverPage extends LitElement {
       <h1 tabindex="-1">Forgot password</h1>
       <p class="lead">Use your recovery key to choose a new password. The key works once; you will get a new one.</p>
       <form class="card" @submit=${this.submit} novalidate>
-        <label
-          >Username
+        <label>Username
           <input name="username" autocomplete="username" autocapitalize="none" spellcheck="false" required />
         </label>
         <div class="field">
           <label for="recoveryKey">Recovery key</label>
-          <textarea
-            id="recoveryKey"
-            name="recoveryKey"
-            rows="2"
-            autocomplete="off"
-            autocapitalize="characters"
-            spellcheck="false"
-            required
-            aria-describedby="rk-hint"
-          ></textarea>
+          <textarea id="recoveryKey" name="recoveryKey" rows="2" autocomplete="off" autocapitalize="characters" spellcheck="false" required aria-describedby="rk-hint"></textarea>
           <span class="hint" id="rk-hint">36 characters, with or without dashes. Or load the .txt file you downloaded.</span>
         </div>
-        <label
-          >Recovery key file (optional)
+        <label>Recovery key file (optional)
           <input type="file" accept=".txt,text/plain" @change=${this.loadFile} />
         </label>
         <div class="field">
@@ -126,15 +105,12 @@ export class AiloRecoverPage extends LitElement {
           <input id="password" name="password" type="password" autocomplete="new-password" required aria-describedby="pw-hint" />
           <span class="hint" id="pw-hint">At least 8 characters.</span>
         </div>
-        <label
-          >Repeat the new password
+        <label>Repeat the new password
           <input name="confirm" type="password" autocomplete="new-password" required />
         </label>
         ${this.problem ? html`<p class="notice error" role="alert">${this.problem}</p>` : ''}
         <div class="actions">
-          <button type="submit" ?disabled=${this.busy}>
-            ${this.busy ? `Recovering… ${Math.round(this.progress * 100)}%` : 'Set new password'}
-          </button>
+          <button type="submit" ?disabled=${this.busy}>${this.busy ? `Recovering… ${Math.round(this.progress * 100)}%` : 'Set new password'}</button>
         </div>
       </form>
       <p class="links"><a href="/login">Back to log in</a></p>

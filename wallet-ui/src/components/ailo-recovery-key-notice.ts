@@ -44,49 +44,18 @@ export class AiloRecoveryKeyNotice extends LitElement {
   static override styles = [
     baseStyles,
     css`
-      .wrap {
-        max-width: 640px;
-        margin: 0.5rem auto 0;
-      }
-      .notice {
-        margin: 0.5rem 0 0.75rem;
-      }
-      .key {
-        font-family: var(--mono);
-        font-size: 1.12rem;
-        letter-spacing: 0.02em;
-        text-align: center;
-        padding: 1rem 0.5rem;
-        background: var(--accent-soft);
-        border: 1px solid #cdd7ff;
-        border-radius: 10px;
-        margin: 0 0 1rem;
-        user-select: all;
-      }
-      .check {
-        display: flex;
-        gap: 0.55rem;
-        align-items: flex-start;
-        font-weight: 500;
-        margin: 1rem 0;
-      }
-      .check input {
-        width: auto;
-        margin-top: 0.25rem;
-      }
-      ul {
-        margin: 1.1rem 0 1rem;
-        padding-left: 1.2rem;
-      }
-      li {
-        margin-bottom: 0.3rem;
-      }
-      @media (max-width: 520px) {
-        .key {
-          font-size: 1rem;
-        }
-      }
-    `,
+    .wrap { max-width: 640px; margin: 0.5rem auto 0; }
+    .notice { margin: 0.5rem 0 0.75rem; }
+    .key {
+      font-family: var(--mono); font-size: 1.12rem; letter-spacing: 0.02em; text-align: center; padding: 1rem 0.5rem;
+      background: var(--accent-soft); border: 1px solid #cdd7ff; border-radius: 10px; margin: 0 0 1rem; user-select: all;
+    }
+    .check { display: flex; gap: 0.55rem; align-items: flex-start; font-weight: 500; margin: 1rem 0; }
+    .check input { width: auto; margin-top: 0.25rem; }
+    ul { margin: 1.1rem 0 1rem; padding-left: 1.2rem; }
+    li { margin-bottom: 0.3rem; }
+    @media (max-width: 520px) { .key { font-size: 1rem; } }
+  `,
   ];
 
   private download(): void {
@@ -107,9 +76,7 @@ export class AiloRecoveryKeyNotice extends LitElement {
       ${this.reason === 'replaced' ? html`<p class="notice ok" role="status">Your previous recovery key no longer works.</p>` : ''}
       <p class="lead">This is the only way back into your wallet if you forget your password. It is shown now and never again.</p>
       <section class="card" aria-labelledby="key-label">
-        <p id="key-label" class="muted">
-          Recovery key for <strong>${this.username}</strong> (36 characters; the dashes are only for reading)
-        </p>
+        <p id="key-label" class="muted">Recovery key for <strong>${this.username}</strong> (36 characters; the dashes are only for reading)</p>
         <p class="key" data-testid="recovery-key">${formatRecoveryKey(this.recoveryKey)}</p>
         <div class="actions">
           <button type="button" @click=${this.download}>Download as .txt</button>
@@ -121,20 +88,12 @@ export class AiloRecoveryKeyNotice extends LitElement {
           <li>Each key works once: after you use it you get a new one.</li>
           <li>Anyone with this key and your username can take your wallet.</li>
         </ul>
-        <label class="check"
-          ><input
-            type="checkbox"
-            .checked=${this.saved}
-            @change=${(e: Event) => {
-              this.saved = (e.target as HTMLInputElement).checked;
-            }}
-          />
-          I have saved my recovery key somewhere safe</label
-        >
+        <label class="check"><input type="checkbox" .checked=${this.saved} @change=${(e: Event) => {
+          this.saved = (e.target as HTMLInputElement).checked;
+        }} />
+          I have saved my recovery key somewhere safe</label>
         <div class="actions">
-          <button type="button" ?disabled=${!this.saved} @click=${() => this.dispatchEvent(new CustomEvent('done'))}>
-            Continue to my wallet
-          </button>
+          <button type="button" ?disabled=${!this.saved} @click=${() => this.dispatchEvent(new CustomEvent('done'))}>Continue to my wallet</button>
         </div>
       </section>
     </div>`;

@@ -47,10 +47,8 @@ export class AiloRecoveryKeySettings extends LitElement {
     const made = new Date(this.session.account.recoveryKeyCreatedAt).toLocaleString();
     return html`<form class="card" @submit=${this.submit} aria-labelledby="rk-title">
       <h2 id="rk-title">Recovery key</h2>
-      <p class="muted">
-        Your current recovery key was made on ${made}. If you lost it, or think someone saw it, make a new one: the old key stops working at
-        once.
-      </p>
+      <p class="muted">Your current recovery key was made on ${made}. If you lost it, or think someone saw it, make a new one:
+        the old key stops working at once.</p>
       <label>Password <input name="password" type="password" autocomplete="current-password" required /></label>
       ${this.problem ? html`<p class="notice error" role="alert">${this.problem}</p>` : ''}
       <div class="actions"><button type="submit" ?disabled=${this.busy}>${this.busy ? 'Making…' : 'Make a new recovery key'}</button></div>

@@ -36,38 +36,13 @@ export class AiloRegisterPage extends LitElement {
   static override styles = [
     baseStyles,
     css`
-      .wrap {
-        max-width: 520px;
-        margin: 1.5rem auto 0;
-      }
-      .links {
-        margin-top: 1.1rem;
-        font-size: 0.95rem;
-      }
-      fieldset {
-        border: 1px dashed var(--border-strong);
-        border-radius: 8px;
-        padding: 0.75rem 0.9rem;
-        margin: 0;
-        display: grid;
-        gap: 0.75rem;
-      }
-      legend {
-        font-weight: 600;
-        font-size: 0.92rem;
-        padding: 0 0.3rem;
-      }
-      .check {
-        display: flex;
-        gap: 0.55rem;
-        align-items: flex-start;
-        font-weight: 500;
-      }
-      .check input {
-        width: auto;
-        margin-top: 0.25rem;
-      }
-    `,
+    .wrap { max-width: 520px; margin: 1.5rem auto 0; }
+    .links { margin-top: 1.1rem; font-size: 0.95rem; }
+    fieldset { border: 1px dashed var(--border-strong); border-radius: 8px; padding: 0.75rem 0.9rem; margin: 0; display: grid; gap: 0.75rem; }
+    legend { font-weight: 600; font-size: 0.92rem; padding: 0 0.3rem; }
+    .check { display: flex; gap: 0.55rem; align-items: flex-start; font-weight: 500; }
+    .check input { width: auto; margin-top: 0.25rem; }
+  `,
   ];
 
   private check(data: FormData): Partial<Record<Field, string>> {
@@ -143,72 +118,36 @@ export class AiloRegisterPage extends LitElement {
         ${this.field(
           'username',
           'Username',
-          html`<input
-            id="username"
-            name="username"
-            autocomplete="username"
-            autocapitalize="none"
-            spellcheck="false"
-            required
-            aria-invalid=${fp.username ? 'true' : 'false'}
-            aria-describedby=${described('username', true)}
-          />`,
+          html`<input id="username" name="username" autocomplete="username" autocapitalize="none" spellcheck="false"
+          required aria-invalid=${fp.username ? 'true' : 'false'} aria-describedby=${described('username', true)} />`,
           '3 to 32 letters, digits, dots, dashes or underscores.',
         )}
         ${this.field(
           'password',
           'Password',
-          html`<input
-            id="password"
-            name="password"
-            type="password"
-            autocomplete="new-password"
-            required
-            aria-invalid=${fp.password ? 'true' : 'false'}
-            aria-describedby=${described('password', true)}
-          />`,
+          html`<input id="password" name="password" type="password" autocomplete="new-password" required
+          aria-invalid=${fp.password ? 'true' : 'false'} aria-describedby=${described('password', true)} />`,
           'At least 8 characters. A long passphrase is best: nobody can reset it for you without your recovery key.',
         )}
         ${this.field(
           'confirm',
           'Repeat the password',
-          html`<input
-            id="confirm"
-            name="confirm"
-            type="password"
-            autocomplete="new-password"
-            required
-            aria-invalid=${fp.confirm ? 'true' : 'false'}
-            aria-describedby=${described('confirm')}
-          />`,
+          html`<input id="confirm" name="confirm" type="password" autocomplete="new-password" required
+          aria-invalid=${fp.confirm ? 'true' : 'false'} aria-describedby=${described('confirm')} />`,
         )}
         <fieldset>
           <legend>Wallet key</legend>
-          <label class="check"
-            ><input
-              type="checkbox"
-              .checked=${this.importing}
-              @change=${(e: Event) => {
-                this.importing = (e.target as HTMLInputElement).checked;
-              }}
-            />
-            I already have a private key and want to use it</label
-          >
+          <label class="check"><input type="checkbox" .checked=${this.importing} @change=${(e: Event) => {
+            this.importing = (e.target as HTMLInputElement).checked;
+          }} />
+            I already have a private key and want to use it</label>
           ${
             this.importing
               ? this.field(
                   'privateKey',
                   'Private key',
-                  html`<input
-                    id="privateKey"
-                    name="privateKey"
-                    type="password"
-                    autocomplete="off"
-                    spellcheck="false"
-                    class="mono"
-                    aria-invalid=${fp.privateKey ? 'true' : 'false'}
-                    aria-describedby=${described('privateKey', true)}
-                  />`,
+                  html`<input id="privateKey" name="privateKey" type="password" autocomplete="off" spellcheck="false" class="mono"
+                aria-invalid=${fp.privateKey ? 'true' : 'false'} aria-describedby=${described('privateKey', true)} />`,
                   '64 hex digits. It is encrypted here before anything is sent.',
                 )
               : html`<p class="hint">A new key will be created for you.</p>`
@@ -216,9 +155,7 @@ export class AiloRegisterPage extends LitElement {
         </fieldset>
         ${this.problem ? html`<p class="notice error" role="alert">${this.problem}</p>` : ''}
         <div class="actions">
-          <button type="submit" ?disabled=${this.busy}>
-            ${this.busy ? `Creating… ${Math.round(this.progress * 100)}%` : 'Create account'}
-          </button>
+          <button type="submit" ?disabled=${this.busy}>${this.busy ? `Creating… ${Math.round(this.progress * 100)}%` : 'Create account'}</button>
         </div>
       </form>
       <p class="links">Already registered? <a href="/login">Log in</a></p>

@@ -86,81 +86,23 @@ export class AiloSendPage extends LitElement {
   static override styles = [
     baseStyles,
     css`
-      .layout {
-        display: grid;
-        gap: 1.25rem;
-        grid-template-columns: minmax(0, 1.4fr) minmax(0, 1fr);
-        align-items: start;
-      }
-      @media (max-width: 820px) {
-        .layout {
-          grid-template-columns: 1fr;
-        }
-      }
-      .amount-row {
-        display: flex;
-        gap: 0.5rem;
-      }
-      .amount-row input {
-        flex: 1;
-      }
-      .unit {
-        align-self: center;
-        font-weight: 600;
-        color: var(--muted);
-      }
-      .ok-note {
-        color: var(--success);
-        font-size: 0.84rem;
-        font-weight: 500;
-      }
-      .warn-note {
-        color: var(--warning);
-        font-size: 0.84rem;
-        font-weight: 500;
-      }
-      dl {
-        display: grid;
-        grid-template-columns: auto 1fr;
-        gap: 0.55rem 1rem;
-        margin: 0 0 1rem;
-      }
-      dt {
-        color: var(--muted);
-      }
-      dd {
-        margin: 0;
-        font-weight: 600;
-        overflow-wrap: anywhere;
-      }
-      .big {
-        font-size: 1.35rem;
-      }
-      fieldset {
-        border: 0;
-        padding: 0;
-        margin: 0;
-        display: grid;
-        gap: 0.4rem;
-      }
-      legend {
-        font-weight: 600;
-        font-size: 0.92rem;
-        margin-bottom: 0.3rem;
-      }
-      .radio {
-        display: flex;
-        gap: 0.5rem;
-        align-items: center;
-        font-weight: 500;
-      }
-      .radio input {
-        width: auto;
-      }
-      .side p {
-        font-size: 0.92rem;
-      }
-    `,
+    .layout { display: grid; gap: 1.25rem; grid-template-columns: minmax(0, 1.4fr) minmax(0, 1fr); align-items: start; }
+    @media (max-width: 820px) { .layout { grid-template-columns: 1fr; } }
+    .amount-row { display: flex; gap: 0.5rem; }
+    .amount-row input { flex: 1; }
+    .unit { align-self: center; font-weight: 600; color: var(--muted); }
+    .ok-note { color: var(--success); font-size: 0.84rem; font-weight: 500; }
+    .warn-note { color: var(--warning); font-size: 0.84rem; font-weight: 500; }
+    dl { display: grid; grid-template-columns: auto 1fr; gap: 0.55rem 1rem; margin: 0 0 1rem; }
+    dt { color: var(--muted); }
+    dd { margin: 0; font-weight: 600; overflow-wrap: anywhere; }
+    .big { font-size: 1.35rem; }
+    fieldset { border: 0; padding: 0; margin: 0; display: grid; gap: 0.4rem; }
+    legend { font-weight: 600; font-size: 0.92rem; margin-bottom: 0.3rem; }
+    .radio { display: flex; gap: 0.5rem; align-items: center; font-weight: 500; }
+    .radio input { width: auto; }
+    .side p { font-size: 0.92rem; }
+  `,
   ];
 
   private get toCheck(): AddressCheck {
@@ -264,106 +206,61 @@ export class AiloSendPage extends LitElement {
       <h2>Transfer</h2>
       <div class="field">
         <label for="to">Recipient address</label>
-        <input
-          id="to"
-          name="to"
-          class="mono"
-          autocomplete="off"
-          spellcheck="false"
-          placeholder="0x…"
-          .value=${this.to}
-          aria-invalid=${showTo ? 'true' : 'false'}
-          aria-describedby="to-note"
+        <input id="to" name="to" class="mono" autocomplete="off" spellcheck="false" placeholder="0x…" .value=${this.to}
+          aria-invalid=${showTo ? 'true' : 'false'} aria-describedby="to-note"
           @input=${(e: Event) => {
             this.to = (e.target as HTMLInputElement).value;
           }}
           @blur=${() => {
             this.touched = { ...this.touched, to: this.to !== '' || this.touched.to };
-          }}
-        />
-        <span id="to-note" aria-live="polite"
-          >${
-            showTo
-              ? html`<span class="field-error">${!to.ok ? to.problem : ''}</span>`
-              : to.ok
-                ? html`<span class=${to.note ? 'warn-note' : 'ok-note'}>${to.note ?? '✓ Valid address with checksum'}</span>`
-                : ''
-          }</span
-        >
+          }} />
+        <span id="to-note" aria-live="polite">${
+          showTo
+            ? html`<span class="field-error">${!to.ok ? to.problem : ''}</span>`
+            : to.ok
+              ? html`<span class=${to.note ? 'warn-note' : 'ok-note'}>${to.note ?? '✓ Valid address with checksum'}</span>`
+              : ''
+        }</span>
       </div>
       <div class="field">
         <label for="amount">Amount (ALC)</label>
         <span class="amount-row">
-          <input
-            id="amount"
-            name="amount"
-            inputmode="decimal"
-            autocomplete="off"
-            placeholder="0.0"
-            .value=${this.amount}
-            aria-invalid=${showAmount ? 'true' : 'false'}
-            aria-describedby="amount-note"
+          <input id="amount" name="amount" inputmode="decimal" autocomplete="off" placeholder="0.0" .value=${this.amount}
+            aria-invalid=${showAmount ? 'true' : 'false'} aria-describedby="amount-note"
             @input=${(e: Event) => {
               this.amount = (e.target as HTMLInputElement).value;
             }}
             @blur=${() => {
               this.touched = { ...this.touched, amount: this.amount !== '' || this.touched.amount };
-            }}
-          />
+            }} />
           <span class="unit" aria-hidden="true">ALC</span>
           ${
             balance !== undefined && balance > 0n
-              ? html`<button
-                  type="button"
-                  class="secondary"
-                  @click=${() => {
-                    this.amount = formatAlc(balance, { group: false });
-                  }}
-                >
-                  Max
-                </button>`
+              ? html`<button type="button" class="secondary" @click=${() => {
+                  this.amount = formatAlc(balance, { group: false });
+                }}>Max</button>`
               : ''
           }
         </span>
-        <span id="amount-note"
-          >${
-            showAmount && !amount.ok
-              ? html`<span class="field-error">${amount.problem.charAt(0).toUpperCase() + amount.problem.slice(1)}.</span>`
-              : html`<span class="hint"
-                  >Up to 18 decimal places.${balance !== undefined ? ` Available: ${formatAlc(balance)} ALC.` : ''}</span
-                >`
-          }</span
-        >
+        <span id="amount-note">${
+          showAmount && !amount.ok
+            ? html`<span class="field-error">${amount.problem.charAt(0).toUpperCase() + amount.problem.slice(1)}.</span>`
+            : html`<span class="hint">Up to 18 decimal places.${balance !== undefined ? ` Available: ${formatAlc(balance)} ALC.` : ''}</span>`
+        }</span>
       </div>
       ${
         wallet
           ? html`<fieldset>
-              <legend>Sign with</legend>
-              <label class="radio"
-                ><input
-                  type="radio"
-                  name="signer"
-                  value="account"
-                  .checked=${this.signer === 'account'}
-                  @change=${() => {
-                    this.signer = 'account';
-                  }}
-                />
-                This account's key (${this.session.address.slice(0, 10)}…)</label
-              >
-              <label class="radio"
-                ><input
-                  type="radio"
-                  name="signer"
-                  value="browser-wallet"
-                  .checked=${this.signer === 'browser-wallet'}
-                  @change=${() => {
-                    this.signer = 'browser-wallet';
-                  }}
-                />
-                My browser wallet (e.g. MetaMask), from its own address</label
-              >
-            </fieldset>`
+        <legend>Sign with</legend>
+        <label class="radio"><input type="radio" name="signer" value="account" .checked=${this.signer === 'account'}
+          @change=${() => {
+            this.signer = 'account';
+          }} /> This account's key (${this.session.address.slice(0, 10)}…)</label>
+        <label class="radio"><input type="radio" name="signer" value="browser-wallet" .checked=${this.signer === 'browser-wallet'}
+          @change=${() => {
+            this.signer = 'browser-wallet';
+          }} /> My browser wallet (e.g. MetaMask), from its own address</label>
+      </fieldset>`
           : ''
       }
       ${this.problem ? html`<p class="notice error" role="alert">${this.problem}</p>` : ''}
@@ -377,63 +274,37 @@ export class AiloSendPage extends LitElement {
       <h2 id="preview-title" tabindex="-1">Check and sign</h2>
       <dl>
         <!-- Ungrouped: "12,001" reads as 12.001 where the comma is the decimal mark; "12001" reads one way everywhere. -->
-        <dt>Send</dt>
-        <dd class="big" data-testid="preview-amount">${formatAlc(p.amount, { group: false })} ALC</dd>
-        <dt>To</dt>
-        <dd class="mono">${toChecksumAddress(p.to)}</dd>
-        <dt>From</dt>
-        <dd class="mono">${toChecksumAddress(p.from)}</dd>
-        <dt>Balance now</dt>
-        <dd>${formatAlc(p.balance)} ALC</dd>
-        <dt>Balance after</dt>
-        <dd data-testid="preview-after">${formatAlc(p.balance - p.amount)} ALC</dd>
-        <dt>Fee</dt>
-        <dd>none</dd>
-        <dt>Nonce</dt>
-        <dd>${p.nonce.toString()}</dd>
+        <dt>Send</dt><dd class="big" data-testid="preview-amount">${formatAlc(p.amount, { group: false })} ALC</dd>
+        <dt>To</dt><dd class="mono">${toChecksumAddress(p.to)}</dd>
+        <dt>From</dt><dd class="mono">${toChecksumAddress(p.from)}</dd>
+        <dt>Balance now</dt><dd>${formatAlc(p.balance)} ALC</dd>
+        <dt>Balance after</dt><dd data-testid="preview-after">${formatAlc(p.balance - p.amount)} ALC</dd>
+        <dt>Fee</dt><dd>none</dd>
+        <dt>Nonce</dt><dd>${p.nonce.toString()}</dd>
       </dl>
-      <p class="muted">
-        You sign an EIP-712 "Transfer" for this network (chain ${this.chainId}, genesis
-        ${this.genesisHash?.slice(0, 10)}…)${this.signer === 'account' ? ' with the key held in this tab' : ' in your browser wallet'}. A
-        transfer cannot be undone.
-      </p>
+      <p class="muted">You sign an EIP-712 "Transfer" for this network (chain ${this.chainId}, genesis ${this.genesisHash?.slice(0, 10)}…)${this.signer === 'account' ? ' with the key held in this tab' : ' in your browser wallet'}.
+        A transfer cannot be undone.</p>
       ${this.problem ? html`<p class="notice error" role="alert">${this.problem}</p>` : ''}
       ${
         locked
           ? html`<form class="stack" @submit=${this.unlockAndSign}>
-              <p class="notice info">
-                Your session survived a page reload, but the wallet key did not. Enter your password to unlock it and send.
-              </p>
-              <label>Password <input name="password" type="password" autocomplete="current-password" required /></label>
-              <div class="actions">
-                <button type="submit" ?disabled=${this.busy}>${this.busy ? 'Working…' : 'Unlock and send'}</button>
-                <button
-                  type="button"
-                  class="secondary"
-                  ?disabled=${this.busy}
-                  @click=${() => {
-                    this.preview = undefined;
-                    this.problem = undefined;
-                  }}
-                >
-                  Edit
-                </button>
-              </div>
-            </form>`
+        <p class="notice info">Your session survived a page reload, but the wallet key did not. Enter your password to unlock it and send.</p>
+        <label>Password <input name="password" type="password" autocomplete="current-password" required /></label>
+        <div class="actions">
+          <button type="submit" ?disabled=${this.busy}>${this.busy ? 'Working…' : 'Unlock and send'}</button>
+          <button type="button" class="secondary" ?disabled=${this.busy} @click=${() => {
+            this.preview = undefined;
+            this.problem = undefined;
+          }}>Edit</button>
+        </div>
+      </form>`
           : html`<div class="actions">
-              <button type="button" ?disabled=${this.busy} @click=${this.sign}>${this.busy ? 'Sending…' : 'Sign and send'}</button>
-              <button
-                type="button"
-                class="secondary"
-                ?disabled=${this.busy}
-                @click=${() => {
-                  this.preview = undefined;
-                  this.problem = undefined;
-                }}
-              >
-                Edit
-              </button>
-            </div>`
+        <button type="button" ?disabled=${this.busy} @click=${this.sign}>${this.busy ? 'Sending…' : 'Sign and send'}</button>
+        <button type="button" class="secondary" ?disabled=${this.busy} @click=${() => {
+          this.preview = undefined;
+          this.problem = undefined;
+        }}>Edit</button>
+      </div>`
       }
     </section>`;
   }
@@ -475,10 +346,8 @@ export class AiloSendPage extends LitElement {
       ${
         this.sent
           ? html`<p id="sent" class="notice ok" role="status" tabindex="-1" data-testid="sent">
-              Sent ${formatAlc(this.sent.amount)} ALC to <span class="mono">${this.sent.to}</span>.
-              <span data-testid="sent-status">${this.sentStatus(this.sent.state)}</span> See it in your <a href="/wallet">history</a>.
-              Transaction <span class="mono">${this.sent.hash}</span>.
-            </p>`
+        Sent ${formatAlc(this.sent.amount)} ALC to <span class="mono">${this.sent.to}</span>. <span data-testid="sent-status">${this.sentStatus(this.sent.state)}</span>
+        See it in your <a href="/wallet">history</a>. Transaction <span class="mono">${this.sent.hash}</span>.</p>`
           : ''
       }
       <div class="layout">
@@ -487,9 +356,7 @@ export class AiloSendPage extends LitElement {
           <h2>Good to know</h2>
           <p>Addresses with mixed capital letters carry an EIP-55 checksum; a mistyped one is caught before you sign.</p>
           <p>Amounts are exact: ALC has 18 decimal places and nothing is rounded.</p>
-          <p>
-            A transfer is <strong>pending</strong> until a block includes it, then <strong>in block N</strong>, then <strong>final</strong>.
-          </p>
+          <p>A transfer is <strong>pending</strong> until a block includes it, then <strong>in block N</strong>, then <strong>final</strong>.</p>
         </aside>
       </div>
     `;

@@ -14,31 +14,12 @@ export class AiloSettingsPage extends LitElement {
   static override styles = [
     baseStyles,
     css`
-      @media (max-width: 420px) {
-        .grid {
-          grid-template-columns: 1fr !important;
-        }
-      }
-      .grid {
-        display: grid;
-        gap: 1.25rem;
-        grid-template-columns: repeat(auto-fit, minmax(360px, 1fr));
-        align-items: start;
-      }
-      dl {
-        display: grid;
-        grid-template-columns: auto 1fr;
-        gap: 0.4rem 1rem;
-        margin: 0;
-      }
-      dt {
-        color: var(--muted);
-      }
-      dd {
-        margin: 0;
-        overflow-wrap: anywhere;
-      }
-    `,
+    @media (max-width: 420px) { .grid { grid-template-columns: 1fr !important; } }
+    .grid { display: grid; gap: 1.25rem; grid-template-columns: repeat(auto-fit, minmax(360px, 1fr)); align-items: start; }
+    dl { display: grid; grid-template-columns: auto 1fr; gap: 0.4rem 1rem; margin: 0; }
+    dt { color: var(--muted); }
+    dd { margin: 0; overflow-wrap: anywhere; }
+  `,
   ];
 
   override render(): TemplateResult {
@@ -50,14 +31,10 @@ export class AiloSettingsPage extends LitElement {
         <section class="card" aria-labelledby="acct-title">
           <h2 id="acct-title">Account</h2>
           <dl>
-            <dt>Username</dt>
-            <dd>${a.username}</dd>
-            <dt>Address</dt>
-            <dd class="mono">${this.session.address}</dd>
-            <dt>Created</dt>
-            <dd>${new Date(a.createdAt).toLocaleString()}</dd>
-            <dt>Key protection</dt>
-            <dd>scrypt (N = 2<sup>${Math.log2(a.kdf.N)}</sup>) + AES-256-GCM</dd>
+            <dt>Username</dt><dd>${a.username}</dd>
+            <dt>Address</dt><dd class="mono">${this.session.address}</dd>
+            <dt>Created</dt><dd>${new Date(a.createdAt).toLocaleString()}</dd>
+            <dt>Key protection</dt><dd>scrypt (N = 2<sup>${Math.log2(a.kdf.N)}</sup>) + AES-256-GCM</dd>
           </dl>
         </section>
         <ailo-recovery-key-settings .session=${this.session}></ailo-recovery-key-settings>

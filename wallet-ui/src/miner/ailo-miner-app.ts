@@ -52,15 +52,8 @@ export class AiloMinerApp extends LitElement {
   static override styles = [
     shellStyles,
     css`
-      .earned {
-        margin-left: auto;
-        color: #fff;
-        background: rgb(255 255 255 / 10%);
-        padding: 0.3rem 0.6rem;
-        border-radius: 999px;
-        white-space: nowrap;
-      }
-    `,
+    .earned { margin-left: auto; color: #fff; background: rgb(255 255 255 / 10%); padding: 0.3rem 0.6rem; border-radius: 999px; white-space: nowrap; }
+  `,
   ];
 
   override connectedCallback(): void {
@@ -131,9 +124,7 @@ export class AiloMinerApp extends LitElement {
         <div class="bar">
           <a class="brand" href="/"><span class="mark" aria-hidden="true">A</span>Ailo Miner</a>
           <nav aria-label="Main">
-            <ul>
-              ${ROUTES.map((r) => html`<li><a href=${r} aria-current=${this.route === r ? 'page' : 'false'}>${TITLES[r]}</a></li>`)}
-            </ul>
+            <ul>${ROUTES.map((r) => html`<li><a href=${r} aria-current=${this.route === r ? 'page' : 'false'}>${TITLES[r]}</a></li>`)}</ul>
           </nav>
           ${s ? html`<span class="earned" data-testid="session-earned" aria-label=${`Earned this session: ${formatAlc(BigInt(s.totals.earned))} ALC`}>${formatAlc(BigInt(s.totals.earned), { maxDecimals: 4 })} ALC <span class="muted">this session</span></span>` : ''}
         </div>

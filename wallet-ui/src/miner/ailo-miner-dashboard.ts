@@ -22,47 +22,20 @@ export class AiloMinerDashboard extends LitElement {
     baseStyles,
     statsStyles,
     css`
-      .grid {
-        display: grid;
-        gap: 1rem;
-      }
-      .phase {
-        display: inline-block;
-        padding: 0.15rem 0.55rem;
-        border-radius: 999px;
-        background: var(--accent-soft);
-        color: var(--accent-strong);
-        font-weight: 600;
-      }
-      table {
-        width: 100%;
-        border-collapse: collapse;
-        font-size: 0.9rem;
-      }
-      th,
-      td {
-        text-align: left;
-        padding: 0.35rem 0.4rem;
-        border-bottom: 1px solid var(--border);
-      }
-      th {
-        color: var(--muted);
-        font-weight: 600;
-      }
-      td.num {
-        font-variant-numeric: tabular-nums;
-      }
-    `,
+    .grid { display: grid; gap: 1rem; }
+    .phase { display: inline-block; padding: 0.15rem 0.55rem; border-radius: 999px; background: var(--accent-soft); color: var(--accent-strong); font-weight: 600; }
+    table { width: 100%; border-collapse: collapse; font-size: 0.9rem; }
+    th, td { text-align: left; padding: 0.35rem 0.4rem; border-bottom: 1px solid var(--border); }
+    th { color: var(--muted); font-weight: 600; }
+    td.num { font-variant-numeric: tabular-nums; }
+  `,
   ];
 
   private round(): TemplateResult {
     const { round, roundError } = this.state;
     if (!round) return html`<span class="muted">${roundError ?? 'asking the node…'}</span>`;
     const closes = Math.max(0, Math.round((round.deadline - Date.now()) / 1000));
-    return html`<span
-        >version ${round.version}: ${round.accepted} of ${round.roundSize} updates, closes in
-        ${closes < 120 ? `${closes} s` : `${Math.round(closes / 60)} min`}</span
-      >
+    return html`<span>version ${round.version}: ${round.accepted} of ${round.roundSize} updates, closes in ${closes < 120 ? `${closes} s` : `${Math.round(closes / 60)} min`}</span>
       ${roundError ? html`<span class="muted"> (${roundError})</span>` : ''}`;
   }
 
@@ -72,12 +45,10 @@ export class AiloMinerDashboard extends LitElement {
     return html`<div class="grid">
       <section class="card" aria-labelledby="now-title">
         <h1 id="now-title" tabindex="-1">Dashboard</h1>
-        <p class="lead" data-testid="phase">
-          <span class="phase">${PHASES[st.phase]}</span> on <strong data-testid="device">${st.deviceLabel}</strong> at
-          <strong data-testid="power">${st.power}%</strong> power${
+        <p class="lead" data-testid="phase"><span class="phase">${PHASES[st.phase]}</span>
+          on <strong data-testid="device">${st.deviceLabel}</strong> at <strong data-testid="power">${st.power}%</strong> power${
             settings.pending ? html` · <span data-testid="next-device">${settings.nextDeviceLabel} from the next task</span>` : ''
-          }
-        </p>
+          }</p>
         <div class="stats">
           <div><span class="muted">Tokens/s</span><strong data-testid="rate">${formatRate(st.tokensPerSecond)}</strong></div>
           <div><span class="muted">Loss</span><strong data-testid="loss">${st.loss?.toFixed(3) ?? '–'}</strong></div>
@@ -90,66 +61,40 @@ export class AiloMinerDashboard extends LitElement {
       <section class="card" aria-labelledby="rewards-title">
         <h2 id="rewards-title">Rewards</h2>
         <div class="stats">
-          <div>
-            <span class="muted">Earned this session</span
-            ><strong data-testid="earned">${formatAlc(BigInt(totals.earned), { maxDecimals: 4 })} ALC</strong>
-          </div>
+          <div><span class="muted">Earned this session</span><strong data-testid="earned">${formatAlc(BigInt(totals.earned), { maxDecimals: 4 })} ALC</strong></div>
           <div><span class="muted">Accepted</span><strong class="ok" data-testid="accepted">${totals.accepted}</strong></div>
-          <div>
-            <span class="muted">Rejected</span
-            ><strong class=${totals.rejected ? 'bad' : ''} data-testid="rejected">${totals.rejected}</strong>
-          </div>
-          <div>
-            <span class="muted">On the ledger</span><strong data-testid="confirmed">${totals.confirmed} / ${totals.accepted}</strong>
-          </div>
+          <div><span class="muted">Rejected</span><strong class=${totals.rejected ? 'bad' : ''} data-testid="rejected">${totals.rejected}</strong></div>
+          <div><span class="muted">On the ledger</span><strong data-testid="confirmed">${totals.confirmed} / ${totals.accepted}</strong></div>
           <div><span class="muted">Rounds joined</span><strong>${totals.rounds}</strong></div>
         </div>
       </section>
       <section class="card charts" aria-label="Recent training">
         <ailo-line-chart label="Loss (last ${RECENT} steps)" .values=${recent.map((p) => p.loss)} .digits=${3}></ailo-line-chart>
-        <ailo-line-chart
-          label="Tokens/s (last ${RECENT} steps)"
-          .values=${recent.map((p) => p.tokensPerSecond)}
-          .digits=${0}
-        ></ailo-line-chart>
+        <ailo-line-chart label="Tokens/s (last ${RECENT} steps)" .values=${recent.map((p) => p.tokensPerSecond)} .digits=${0}></ailo-line-chart>
       </section>
       <section class="card" aria-labelledby="subs-title">
         <h2 id="subs-title">Latest submissions</h2>
         ${
           this.state.submissions.length + this.state.rejections.length === 0
             ? html`<p class="muted">None yet: the first goes in when the current task's steps are done.</p>`
-            : html` <table data-testid="submissions">
-                <thead>
-                  <tr>
-                    <th>Task</th>
-                    <th>Version</th>
-                    <th>Quality</th>
-                    <th>Reward</th>
-                    <th>Ledger</th>
-                  </tr>
-                </thead>
-                <tbody>
-                  ${this.state.submissions.slice(0, 10).map(
-                    (r) =>
-                      html`<tr>
-                        <td class="mono">${r.taskId.slice(0, 10)}</td>
-                        <td class="num">${r.modelVersion}</td>
-                        <td class="num">${(r.quality / 1000).toFixed(2)}x</td>
-                        <td class="num">${formatAlc(BigInt(r.reward), { maxDecimals: 4 })} ALC</td>
-                        <td class=${r.ledger === 'missing' || r.ledger === 'mismatch' ? 'bad' : r.ledger === 'confirmed' ? 'ok' : ''}>
-                          ${r.ledger}
-                        </td>
-                      </tr>`,
-                  )}
-                  ${this.state.rejections.slice(0, 10).map(
-                    (r) =>
-                      html`<tr>
-                        <td class="mono">${r.taskId.slice(0, 10)}</td>
-                        <td colspan="4" class="bad">rejected: ${r.code}: ${r.message}</td>
-                      </tr>`,
-                  )}
-                </tbody>
-              </table>`
+            : html`
+        <table data-testid="submissions">
+          <thead><tr><th>Task</th><th>Version</th><th>Quality</th><th>Reward</th><th>Ledger</th></tr></thead>
+          <tbody>
+            ${this.state.submissions.slice(0, 10).map(
+              (r) => html`<tr>
+              <td class="mono">${r.taskId.slice(0, 10)}</td><td class="num">${r.modelVersion}</td><td class="num">${(r.quality / 1000).toFixed(2)}x</td>
+              <td class="num">${formatAlc(BigInt(r.reward), { maxDecimals: 4 })} ALC</td>
+              <td class=${r.ledger === 'missing' || r.ledger === 'mismatch' ? 'bad' : r.ledger === 'confirmed' ? 'ok' : ''}>${r.ledger}</td>
+            </tr>`,
+            )}
+            ${this.state.rejections.slice(0, 10).map(
+              (r) => html`<tr>
+              <td class="mono">${r.taskId.slice(0, 10)}</td><td colspan="4" class="bad">rejected: ${r.code}: ${r.message}</td>
+            </tr>`,
+            )}
+          </tbody>
+        </table>`
         }
       </section>
     </div>`;

@@ -17,26 +17,11 @@ export class AiloMinerHistory extends LitElement {
     baseStyles,
     statsStyles,
     css`
-      .charts ailo-line-chart {
-        min-height: 8rem;
-      }
-      table {
-        width: 100%;
-        border-collapse: collapse;
-        font-size: 0.9rem;
-      }
-      th,
-      td {
-        text-align: left;
-        padding: 0.35rem 0.4rem;
-        border-bottom: 1px solid var(--border);
-        font-variant-numeric: tabular-nums;
-      }
-      th {
-        color: var(--muted);
-        font-weight: 600;
-      }
-    `,
+    .charts ailo-line-chart { min-height: 8rem; }
+    table { width: 100%; border-collapse: collapse; font-size: 0.9rem; }
+    th, td { text-align: left; padding: 0.35rem 0.4rem; border-bottom: 1px solid var(--border); font-variant-numeric: tabular-nums; }
+    th { color: var(--muted); font-weight: 600; }
+  `,
   ];
 
   /** Per model version: steps, mean tokens/s, first and last loss. */
@@ -67,27 +52,13 @@ export class AiloMinerHistory extends LitElement {
       ${
         this.points.length
           ? html`<h2>By model version</h2>
-              <table>
-                <thead>
-                  <tr>
-                    <th>Version</th>
-                    <th>Steps</th>
-                    <th>Tokens/s</th>
-                    <th>Loss (first → last)</th>
-                  </tr>
-                </thead>
-                <tbody>
-                  ${this.versions().map(
-                    (v) =>
-                      html`<tr>
-                        <td>${v.version}</td>
-                        <td>${v.steps}</td>
-                        <td>${formatRate(v.rate)}</td>
-                        <td>${v.first.toFixed(3)} → ${v.last.toFixed(3)}</td>
-                      </tr>`,
-                  )}
-                </tbody>
-              </table>`
+      <table>
+        <thead><tr><th>Version</th><th>Steps</th><th>Tokens/s</th><th>Loss (first → last)</th></tr></thead>
+        <tbody>${this.versions().map(
+          (v) => html`<tr><td>${v.version}</td><td>${v.steps}</td><td>${formatRate(v.rate)}</td>
+          <td>${v.first.toFixed(3)} → ${v.last.toFixed(3)}</td></tr>`,
+        )}</tbody>
+      </table>`
           : ''
       }
     </section>`;
