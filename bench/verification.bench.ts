@@ -6,7 +6,7 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { weightChangeCosine } from '../trainer/codec/compress.js';
+import { weightChangeDistance } from '../trainer/codec/compress.js';
 import { sharedValueFraction } from '../trainer/codec/similarity.js';
 import { decodeUpdate } from '../trainer/codec/update-codec.js';
 import { defaultCorpusShards } from '../trainer/corpus/default-corpus.js';
@@ -92,8 +92,8 @@ export async function run(): Promise<void> {
       // The recomputation check: the coordinator trains the task itself, compresses it as the miner does, compares.
       t0 = performance.now();
       const own = await trainLocally(cfg, 'cpu', base, subTokens, { steps, batchSize: B, seqLen: T, lr: fed.lr });
-      const cosine = weightChangeCosine(update, compressTaskUpdate(cfg, own!.update, { density, maxAbs: 3 * fed.lr * steps }).sent);
-      if (!(cosine >= fed.recomputeCosine)) throw new Error(`the honest submission's recomputation cosine is ${cosine}`);
+      const distance = weightChangeDistance(update, compressTaskUpdate(cfg, own!.update, { density, maxAbs: 3 * fed.lr * steps }).sent);
+      if (!(distance <= fed.recomputeTolerance)) throw new Error(`the honest submission is ${distance} away from its recomputation`);
       recomputeMs += performance.now() - t0;
       t0 = performance.now();
       await meter.measure(

@@ -22,7 +22,7 @@ import {
   matrixRowLengths,
   topkCount,
   updateCosine,
-  weightChangeCosine,
+  weightChangeDistance,
 } from '../../trainer/codec/compress.js';
 import { sharedValueFraction } from '../../trainer/codec/similarity.js';
 import { trainLocally } from '../../trainer/federated/local-training.js';
@@ -81,10 +81,11 @@ export interface FederationConfig {
   /** Reference tasks the coordinator trains itself per version (at least 2: each is another's control). */
   referenceTasks: number;
   /**
-   * Least cosine between a submission's weight change and the coordinator's recomputation of its task (see
-   * checkRecomputed); 0 turns the recomputation off (it costs one training of the task per submission).
+   * Most relative distance (||update - recomputed|| / ||recomputed||) between a submission's weight change and the
+   * coordinator's recomputation of its task (see checkRecomputed); 0 turns the recomputation off (it costs one
+   * training of the task per submission).
    */
-  recomputeCosine: number;
+  recomputeTolerance: number;
   /** Cosine similarity above which an update counts as a copy of an accepted one. */
   copyCosine: number;
   /** Fraction of an update's values equal to another's (an accepted update, a published change) that makes it a copy. */
@@ -114,7 +115,7 @@ export const DEFAULT_FEDERATION: FederationConfig = {
   outer: DILOCO_OUTER,
   score: { taskRows: 64, unassignedRows: 64, heldOutRows: 128, minWorkRatio: 0.3, maxWorkRatio: 3, maxHarmRatio: 0.5, maxHeldOutLead: 0.5 },
   referenceTasks: 2,
-  recomputeCosine: 0.997,
+  recomputeTolerance: 0.05,
   copyCosine: 0.95,
   copyFraction: 0.2,
   initSeed: 1,
@@ -656,7 +657,7 @@ export class FederationService {
         let m: QualityMeasurement;
         try {
           unpaidRows(rows, range, paid); // before the recomputation: it costs nothing
-          if (this.cfg.recomputeCosine > 0) await this.checkRecomputed(task, base, tokens, update, f.wallet);
+          if (this.cfg.recomputeTolerance > 0) await this.checkRecomputed(task, base, tokens, update, f.wallet);
           m = await this.meter.measure(base, scoring.pool, update, rows, range, control, paid);
         } catch (err) {
           if (!(err instanceof UnpaidRowsError)) throw err;
@@ -739,11 +740,12 @@ export class FederationService {
   /**
    * Proof-of-learning check by recomputation (in the manner of Jia et al. 2021 and Gensyn's Verde, here over the whole
    * task): the coordinator trains the task itself from its exact inputs (the version's weights, the task's tokens,
-   * steps and lr) and compresses the result as ailo-miner does; the submission's weight change must have a cosine of
-   * at least `recomputeCosine` with it. Honest updates measured 1.000000 (native cpu and webgpu against the
-   * coordinator's cpu); an update trained one version earlier on the same tokens, 0.984-0.992, two versions earlier
-   * 0.92-0.96 (devnet, versions 13-15, four windows): a miner paid once for a window cannot be paid again for the
-   * same training on a later version. Refused: UPDATE_MISMATCH (the task is closed, one scored try).
+   * steps and lr) and compresses the result as ailo-miner does; the submission's weight change must be within
+   * `recomputeTolerance` of it (relative L2 distance), so neither another training nor a rescaled one passes. Measured
+   * on the devnet (versions 13-15, two windows): native webgpu against the coordinator's cpu 0.0003-0.0006; the same
+   * tokens trained one version earlier 0.13-0.18, two versions earlier 0.30-0.40: a miner paid once for a window
+   * cannot be paid again for the same training on a later version. Refused: UPDATE_MISMATCH (the task is closed, one
+   * scored try).
    */
   private async checkRecomputed(
     task: TrainingTask,
@@ -759,15 +761,15 @@ export class FederationService {
       lr: task.lr,
     });
     const own = compressTaskUpdate(this.modelConfig, result!.update, { density: task.density, maxAbs: task.maxAbs }).sent;
-    const cosine = weightChangeCosine(update, own);
-    if (cosine >= this.cfg.recomputeCosine) return;
+    const distance = weightChangeDistance(update, own);
+    if (distance <= this.cfg.recomputeTolerance) return;
     task.state = 'refused';
     const message =
-      `the update is not what the task's training gives: its weight change has a cosine of ${cosine.toFixed(4)} with the coordinator's own ` +
-      `recomputation of the task (at least ${this.cfg.recomputeCosine}): train exactly the task's ${task.steps} steps from model version ` +
+      `the update is not what the task's training gives: its weight change is ${(distance * 100).toFixed(1)}% away from the coordinator's own ` +
+      `recomputation of the task (at most ${this.cfg.recomputeTolerance * 100}%): train exactly the task's ${task.steps} steps from model version ` +
       `${task.modelVersion} on its tokens at lr ${task.lr}, compressed as ailo-miner does, and send that update only`;
     this.log(
-      `federation: refused task ${task.id.slice(0, 10)} from ${wallet} (v${task.modelVersion}): UPDATE_MISMATCH, cosine ${cosine.toFixed(4)}`,
+      `federation: refused task ${task.id.slice(0, 10)} from ${wallet} (v${task.modelVersion}): UPDATE_MISMATCH, ${(distance * 100).toFixed(1)}% away`,
     );
     throw federationError('UPDATE_MISMATCH', message);
   }

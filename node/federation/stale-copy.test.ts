@@ -14,7 +14,7 @@ import { paramSpecs } from '../../trainer/model/config.js';
 import type { Task } from '../../protocol/federation.js';
 import type { AiloNode } from '../node.js';
 import { startTestNode, testNet, type TestNet } from '../test/harness.js';
-import { decodeFor, trainedUpdate, ulpNudged } from './redteam/attacks.js';
+import { decodeFor, scaledUpdate, trainedUpdate, ulpNudged } from './redteam/attacks.js';
 import { freshWallet, PublicApi, type RedTeamWallet } from './redteam/public-api.js';
 
 const FED = { batchSize: 4, seqLen: 32, steps: 4, lr: 3e-3, roundSize: 1, roundMs: 600_000, maxStaleness: 2 };
@@ -59,6 +59,19 @@ describe('a copy held back on a stale task', () => {
     expect(out.code, out.message).toBe('COPIED_UPDATE');
     expect(await api.balance(attacker.address)).toBe(0n);
   }, 240_000);
+
+  it("refuses a miner's own honest update scaled up (within every bound) as UPDATE_MISMATCH, and pays nothing", async () => {
+    // Paid no more than the honest update (more than a full task's gain earns no more), but it would weigh 1.5 times in
+    // the round's average: the recomputation compares size as well as direction.
+    const miner = freshWallet();
+    const task = await api.task(miner);
+    const model = (await api.weights(task.modelVersion))!;
+    const made = await trainedUpdate(model.cfg, model.weights, await api.tokens(task), task);
+    const out = await api.submit(miner, task, scaledUpdate(decodeFor(model.cfg, made.bytes), 1.5));
+    expect(out.code, out.message).toBe('UPDATE_MISMATCH');
+    expect(out.message).toMatch(/50\.\d% away from the coordinator's own recomputation/);
+    expect(await api.balance(miner.address)).toBe(0n);
+  }, 120_000);
 
   it('refuses an update with a value that overflows float32 as NON_FINITE, and pays nothing', async () => {
     const bomber = freshWallet();

@@ -348,25 +348,27 @@ export function updateCosine(a: ModelUpdate, b: ModelUpdate): number {
 }
 
 /**
- * Cosine similarity of the weight changes two updates make (sparse values and low-rank products together, over every
- * tensor either one touches): 1 for the same change, whatever its encoding or factorisation. 0 when either is empty.
+ * How far the weight change `a` makes is from the one `reference` makes, relative to the reference's size:
+ * ||a - reference|| / ||reference|| (L2 over every tensor either touches; sparse values and low-rank products
+ * together, so the encoding and factorisation do not matter). 0 for the same change; a rescaled or rotated one is as
+ * far as it is different. Infinity when the reference is empty.
  */
-export function weightChangeCosine(a: ModelUpdate, b: ModelUpdate): number {
-  const byName = new Map(b.map((t) => [t.name, t]));
-  let dot = 0;
-  let na = 0;
-  let nb = 0;
-  for (const t of b) for (const x of denseValues(t)) nb += x * x;
-  for (const t of a) {
-    const da = denseValues(t);
-    const u = byName.get(t.name);
-    const db = u ? denseValues(u) : undefined;
-    for (let i = 0; i < da.length; i++) {
-      na += da[i]! * da[i]!;
-      if (db) dot += da[i]! * db[i]!;
+export function weightChangeDistance(a: ModelUpdate, reference: ModelUpdate): number {
+  const dense = new Map(a.map((t) => [t.name, denseValues(t)]));
+  let diff = 0;
+  let size = 0;
+  for (const t of reference) {
+    const r = denseValues(t);
+    const x = dense.get(t.name);
+    dense.delete(t.name);
+    for (let i = 0; i < r.length; i++) {
+      const d = (x?.[i] ?? 0) - r[i]!;
+      diff += d * d;
+      size += r[i]! * r[i]!;
     }
   }
-  return na === 0 || nb === 0 ? 0 : dot / Math.sqrt(na * nb);
+  for (const x of dense.values()) for (let i = 0; i < x.length; i++) diff += x[i]! * x[i]!;
+  return size === 0 ? Infinity : Math.sqrt(diff / size);
 }
 
 /** Row lengths of a model's matrices (the last dimension of every 2-D parameter), for CompressOptions.rowLengths. */
