@@ -67,6 +67,15 @@ describe('NodeClient retries', () => {
     expect(calls()).toBe(4);
   });
 
+  it('returns a 502/503/504 as it came when the call asks for every answer, without retrying it', async () => {
+    for (const status of [502, 503, 504]) {
+      const { fetch, calls } = scripted([status, 200]);
+      const res = await new NodeClient('http://node', { retry: POLICY, fetch, ...quiet }).request('/x', {}, { transientAsAnswer: true });
+      expect(res.status).toBe(status);
+      expect(calls()).toBe(1);
+    }
+  });
+
   it('makes a function init afresh for each attempt, and does not retry when making it fails', async () => {
     const bodies: string[] = [];
     const recording = (async (_url: string, init: RequestInit) => {

@@ -63,6 +63,11 @@ export interface CallOptions {
    * either, the init's own `signal` is used.
    */
   signal?: AbortSignal;
+  /**
+   * Return a 502/503/504 as the answer instead of retrying it or throwing UNREACHABLE: for callers that judge every
+   * status themselves (the red team, which records what the node answered).
+   */
+  transientAsAnswer?: boolean;
 }
 
 /** A request's init, or a function called for each attempt (a signed single-use body is signed afresh each time). */
@@ -118,7 +123,7 @@ export class NodeClient {
       try {
         const headers = extra ? { ...extra, ...(made.headers as Record<string, string> | undefined) } : made.headers;
         const res = await doFetch(this.url(path), { ...made, headers, signal });
-        if (!TRANSIENT_STATUSES.has(res.status)) return res;
+        if (!TRANSIENT_STATUSES.has(res.status) || c.transientAsAnswer) return res;
         why = `HTTP ${res.status}`;
         await res.arrayBuffer().catch(() => undefined);
       } catch (err) {

@@ -395,9 +395,12 @@ export class FederationService {
     const past: RoundEntry[][] = Array.from({ length: kept }, () => []);
     for (const e of this.recentJournal.entries()) {
       const signed = decodeTx(e.tx);
-      const age = this.current.version - Number(view.contribution(e.contribution)?.aggregatedIn ?? 0n);
+      const aggregatedIn = Number(view.contribution(e.contribution)?.aggregatedIn ?? 0n);
+      const age = this.current.version - aggregatedIn;
+      // Only an update the ledger shows aggregated into one of the last `kept` versions belongs to a past round.
+      const recent = aggregatedIn > 0 && age >= 0 && age < kept;
       const entry =
-        signed.tx.type === 'contribution' && signed.hash === e.contribution && age < kept ? this.roundEntryOf(e, signed.tx) : undefined;
+        signed.tx.type === 'contribution' && signed.hash === e.contribution && recent ? this.roundEntryOf(e, signed.tx) : undefined;
       if (!entry) {
         this.recentJournal.remove(e.contribution);
         continue;

@@ -78,7 +78,7 @@ export class PublicApi {
 
   /** Any request, answered with its status, refusal code and body (never thrown, whatever the status). */
   async request<T = Record<string, unknown>>(path: string, init: RequestInit = {}): Promise<ApiAnswer<T>> {
-    const res = await this.client.request(path, init);
+    const res = await this.client.request(path, init, { transientAsAnswer: true });
     const text = await res.text();
     let body: unknown = {};
     try {
@@ -114,7 +114,7 @@ export class PublicApi {
   }
 
   async tokens(task: Task): Promise<Uint16Array> {
-    const res = await this.client.request(`/api/task/${task.taskId}/tokens`);
+    const res = await this.client.request(`/api/task/${task.taskId}/tokens`, {}, { transientAsAnswer: true });
     if (!res.ok) throw new RedTeamRequestError(`GET tokens of ${task.taskId}`, res.status, `HTTP_${res.status}`, await res.text());
     return tokensFromBytes(new Uint8Array(await res.arrayBuffer()));
   }
@@ -180,7 +180,7 @@ export class PublicApi {
   }
 
   private async chunk(name: string): Promise<Uint8Array> {
-    const res = await this.client.request(`/api/model/chunk/${name}`);
+    const res = await this.client.request(`/api/model/chunk/${name}`, {}, { transientAsAnswer: true });
     if (!res.ok) throw new RedTeamRequestError(`GET chunk ${name}`, res.status, `HTTP_${res.status}`, await res.text());
     const bytes = new Uint8Array(await res.arrayBuffer());
     const digest = createHash('sha256').update(bytes).digest('hex');
