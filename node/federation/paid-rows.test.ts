@@ -216,3 +216,30 @@ describe('an accepted update sent again on a later version', () => {
     expect(await api.balance(attacker.address)).toBe(before);
   }, 300_000);
 });
+
+describe('task windows on a large split', () => {
+  let net: TestNet;
+  let node: AiloNode;
+  let api: PublicApi;
+
+  beforeAll(async () => {
+    net = testNet(54);
+    // Rows of 4 tokens: the default corpus's training split holds about 4,900 windows, more than are scanned whole.
+    node = await startTestNode(net, undefined, { federation: { batchSize: 2, seqLen: 3, steps: 4, roundSize: 8, tasksPerWallet: 8 } });
+    api = new PublicApi(node.url);
+  }, 60_000);
+  afterAll(async () => {
+    await node?.stop();
+    net?.remove();
+  });
+
+  it('are chosen among candidates (shard ends, neighbours of live windows, a random sample) and still share no token', async () => {
+    const w = freshWallet();
+    const tasks: Task[] = [];
+    for (let i = 0; i < 8; i++) tasks.push(await api.task(w));
+    for (let i = 0; i < tasks.length; i++) {
+      for (let j = i + 1; j < tasks.length; j++)
+        expect(sharedTokens(rangeOf(tasks[i]!), rangeOf(tasks[j]!)), `tasks ${i} and ${j}`).toBe(0);
+    }
+  }, 60_000);
+});

@@ -185,6 +185,11 @@ export function firstNonFinite(weights: Weights): string | undefined {
   return undefined;
 }
 
+/** Splits with at most this many task windows are scanned whole for each task (the devnet's has about 600). */
+const FULL_SCAN_WINDOWS = 4096;
+/** Windows drawn at random per task on a larger split, beside the packing candidates (see candidateWindows). */
+const RANDOM_WINDOWS = 256;
+
 /** How many times a round whose average does not lower validation loss is extended by `roundSize` updates. */
 const MAX_ROUND_EXTENSIONS = 2;
 
@@ -230,6 +235,8 @@ export class FederationService {
   private queue: Promise<unknown> = Promise.resolve();
   private timer: NodeJS.Timeout | undefined;
   private readonly taskAddresses: BatchAddress[];
+  /** Per shard, where its windows start in taskAddresses and how many it has (consecutive, one row apart). */
+  private readonly windowIndex = new Map<string, { first: number; count: number }>();
   /** Single rows (overlapping by half) of the training and eval splits, from which each version's pools are drawn. */
   private readonly trainRows: BatchAddress[];
   private readonly evalRows: BatchAddress[];
@@ -271,6 +278,11 @@ export class FederationService {
     // Task windows start one row apart: on a small corpus (the devnet's) whole-task strides would leave only a
     // few distinct tasks, and the same tokens from the same version train to the same update, a duplicate.
     this.taskAddresses = listBatchAddresses(shards.manifest, 'train', cfg.steps * cfg.batchSize, cfg.seqLen, cfg.seqLen + 1);
+    this.taskAddresses.forEach((a, i) => {
+      const s = this.windowIndex.get(a.shard);
+      if (s) s.count++;
+      else this.windowIndex.set(a.shard, { first: i, count: 1 });
+    });
     const rowStride = Math.ceil((cfg.seqLen + 1) / 2);
     this.trainRows = listBatchAddresses(shards.manifest, 'train', 1, cfg.seqLen, rowStride);
     this.evalRows = listBatchAddresses(shards.manifest, 'eval', 1, cfg.seqLen, rowStride);
@@ -534,12 +546,9 @@ export class FederationService {
     const recent = [...this.round, ...this.pastRounds.flat()].filter((e) => e.version < version && e.version >= version - lookback);
     const open = this.tasks.live(version).map((t) => ({ shard: t.shardName, offset: t.offset, length: t.length }));
     const live = [...paid, ...open];
-    const n = this.taskAddresses.length;
-    const start = randomInt(n);
     let best: { address: BatchAddress; key: number[] } | undefined;
     let leastPaid = Infinity;
-    for (let k = 0; k < n; k++) {
-      const address = this.taskAddresses[(start + k) % n]!;
+    for (const address of this.candidateWindows(live)) {
       const range = rangeOfAddress(address);
       const paidNow = paid.reduce((sum, p) => sum + sharedTokens(range, p), 0);
       const paidRecently = recent.reduce((sum, e) => sum + sharedTokens(range, e.range) * (lookback + 1 - (version - e.version)), 0);
@@ -553,6 +562,43 @@ export class FederationService {
       if (!best || lexicographicLess(key, best.key)) best = { address, key };
     }
     return { address: best!.address, exhausted: leastPaid > 0.5 };
+  }
+
+  /**
+   * The windows chooseWindow weighs, in random order: every one on a split of at most FULL_SCAN_WINDOWS windows;
+   * on a larger one (a real corpus: millions), a task request must not scan them all, so the first and last of each
+   * shard, the neighbours of each live window (where packing puts the next one) and RANDOM_WINDOWS drawn at random.
+   */
+  private candidateWindows(live: TokenRange[]): BatchAddress[] {
+    const all = this.taskAddresses;
+    if (all.length <= FULL_SCAN_WINDOWS) {
+      const start = randomInt(all.length);
+      return all.map((_, k) => all[(start + k) % all.length]!);
+    }
+    const stride = this.cfg.seqLen + 1;
+    const length = this.cfg.steps * this.cfg.batchSize * stride;
+    const picked = new Set<number>();
+    const at = (shard: string, offset: number): void => {
+      const s = this.windowIndex.get(shard);
+      const i = Math.floor(offset / stride);
+      if (s && offset >= 0 && i < s.count) picked.add(s.first + i);
+    };
+    for (const [shard, s] of this.windowIndex) {
+      picked.add(s.first);
+      picked.add(s.first + s.count - 1);
+      for (const l of live) {
+        if (l.shard !== shard) continue;
+        at(shard, l.offset - length);
+        at(shard, Math.ceil((l.offset + l.length) / stride) * stride);
+      }
+    }
+    for (let k = 0; k < RANDOM_WINDOWS; k++) picked.add(randomInt(all.length));
+    const order = [...picked];
+    for (let i = order.length - 1; i > 0; i--) {
+      const j = randomInt(i + 1);
+      [order[i], order[j]] = [order[j]!, order[i]!];
+    }
+    return order.map((i) => all[i]!);
   }
 
   private taskFor(wallet: Address, address: BatchAddress): TrainingTask {
