@@ -1,9 +1,10 @@
-// The model's ONNX graphs: forward (logits, KV cache, loss), training (loss and every parameter's gradient,
-// the backward written out in standard ops), and the AdamW optimizer step. Parameters are graph inputs named
+// The model's ONNX graphs: forward (logits, KV cache, loss), training (loss and every parameter's gradient: each
+// op's backward emitter from ops.ts, in reverse order), and the AdamW optimizer step. Parameters are graph inputs named
 // as in the safetensors file; gradients are outputs named `grad.<param>`.
 import { type ModelConfig, paramSpecs, type ParamSpec } from '../model/config.js';
 import { type Dim, type ElemType, GraphBuilder, int } from './builder.js';
-import { crossEntropy, forwardBody, GELU_C, GELU_S, type LayerNormOut, MASKED } from './gpt2-forward.js';
+import { crossEntropy, forwardBody, MASKED } from './gpt2-forward.js';
+import { attentionOp, embeddingOp, geluOp, layerNormOp, linearOp, rows, tiedHeadLossOp, type BackwardContext } from './ops.js';
 
 export interface BuiltGraph {
   bytes: Uint8Array;
@@ -219,74 +220,30 @@ export function buildTrainingGraph(cfg: ModelConfig, opts: TrainingGraphOptions)
   );
   const bias = g.constant(causalBias(T), [T, T], 'float32', 'causal_bias');
   const fwd = forwardBody(g, cfg, { ids, positions, bias });
+  const ctx: BackwardContext = { g, N, grads: new Map() };
+  const head = tiedHeadLossOp.forward(ctx, fwd.hf, targets, { B, T, C, V });
+  const loss = head.loss;
+  const grads = ctx.grads;
 
-  const flat = (x: string, width: number): string => g.reshape(x, [N, width]);
-  const hf2 = flat(fwd.hf, C);
-  // The head keeps three [N, V] tensors alive (logits, softmax, its gradient): at GPT-2's vocabulary these dominate
-  // a small model's step, so the loss is -log softmax[target] read through GatherElements (no one-hot, no second
-  // pass for a log-sum-exp). The clip only matters past 87 nats, where float32 softmax underflows.
-  const logits3 = g.reshape(g.gemm(hf2, 'wte.weight', false, true), [B, T, V]);
-  const probs = g.op('Softmax', [logits3], { axis: int(-1) });
-  const pickedProb = g.op('GatherElements', [probs, targets], { axis: int(2) });
-  const nll = g.op('Neg', [g.op('Log', [g.op('Clip', [pickedProb, g.scalar(1e-38), ''])])]);
-  const loss = g.reduceMean(nll, [0, 1, 2], false);
-  const grads = new Map<string, string>();
-
-  // d loss / d logits = (softmax - onehot) / N; the 1/N is applied to the two products instead of the [N, V] tensor.
-  const dl = flat(g.op('ScatterElements', [probs, targets, g.sub(pickedProb, g.scalar(1))], { axis: int(2) }), V);
-  const invN = g.scalar(1 / N);
-  const dwteOut = g.mul(g.gemm(dl, hf2, true, false), invN);
-  let dx = g.mul(g.gemm(dl, 'wte.weight'), invN); // [N, C]
-
-  const lnBack = (dy: string, ln: LayerNormOut, w: string, name: string): string => {
-    const xhat = flat(ln.xhat, C);
-    const rstd = g.reshape(ln.rstd, [N, 1]);
-    grads.set(`${name}.weight`, g.reduceSum(g.mul(dy, xhat), [0], false));
-    grads.set(`${name}.bias`, g.reduceSum(dy, [0], false));
-    const dxhat = g.mul(dy, w);
-    const inner = g.sub(g.sub(dxhat, g.reduceMean(dxhat, [-1])), g.mul(xhat, g.reduceMean(g.mul(dxhat, xhat), [-1])));
-    return g.mul(inner, rstd);
-  };
-  const linearBack = (dy: string, x2d: string, name: string): string => {
-    grads.set(`${name}.weight`, g.gemm(x2d, dy, true, false));
-    grads.set(`${name}.bias`, g.reduceSum(dy, [0], false));
-    return g.gemm(dy, `${name}.weight`, false, true);
-  };
-
-  dx = lnBack(dx, fwd.lnf, 'ln_f.weight', 'ln_f');
-  const scale = g.scalar(1 / Math.sqrt(D));
+  // Backward: each op's emitter in reverse order, on rows [N, width].
+  const dHead = tiedHeadLossOp.backward(ctx, head.saved, targets, V);
+  let dx = layerNormOp.backward(ctx, dHead.dh, fwd.lnf, 'ln_f', C);
   const fromHeads = (t4: string): string => g.reshape(g.transpose(t4, [0, 2, 1, 3]), [N, C]);
   for (let i = cfg.n_layer - 1; i >= 0; i--) {
     const h = `h.${i}`;
     const s = fwd.blocks[i]!;
     // MLP
-    const dgl = linearBack(dx, flat(s.gl, F), `${h}.mlp.c_proj`);
-    const f = flat(s.f, F),
-      t = flat(s.t, F);
-    const ff = g.mul(f, f);
-    const dtanh = g.mul(g.sub(g.scalar(1), g.mul(t, t)), g.mul(g.add(g.mul(ff, g.scalar(3 * GELU_C * GELU_S)), g.scalar(GELU_S)), f));
-    const dgelu = g.mul(g.add(g.add(t, g.scalar(1)), dtanh), g.scalar(0.5));
-    const dm = linearBack(g.mul(dgl, dgelu), flat(s.ln2.y, C), `${h}.mlp.c_fc`);
-    dx = g.add(dx, lnBack(dm, s.ln2, `${h}.ln_2.weight`, `${h}.ln_2`));
+    const dgl = linearOp.backward(ctx, dx, rows(ctx, s.gl, F), `${h}.mlp.c_proj`);
+    const dm = linearOp.backward(ctx, geluOp.backward(ctx, dgl, s.gelu, F), rows(ctx, s.ln2.y, C), `${h}.mlp.c_fc`);
+    dx = g.add(dx, layerNormOp.backward(ctx, dm, s.ln2, `${h}.ln_2`, C));
     // attention
-    const do3 = linearBack(dx, flat(s.o3, C), `${h}.attn.c_proj`);
-    const do4 = g.transpose(g.reshape(do3, [B, T, H, D]), [0, 2, 1, 3]);
-    const dp = g.matmul(do4, g.transpose(s.v4, [0, 1, 3, 2]));
-    const dv4 = g.matmul(g.transpose(s.p, [0, 1, 3, 2]), do4);
-    const ds = g.mul(g.mul(s.p, g.sub(dp, g.reduceSum(g.mul(dp, s.p), [-1]))), scale);
-    const dq4 = g.matmul(ds, s.k4);
-    const dk4 = g.matmul(g.transpose(ds, [0, 1, 3, 2]), s.q4);
-    const dqkv = g.op('Concat', [fromHeads(dq4), fromHeads(dk4), fromHeads(dv4)], { axis: int(1) });
-    const da = linearBack(dqkv, flat(s.ln1.y, C), `${h}.attn.c_attn`);
-    dx = g.add(dx, lnBack(da, s.ln1, `${h}.ln_1.weight`, `${h}.ln_1`));
+    const do3 = linearOp.backward(ctx, dx, rows(ctx, s.o3, C), `${h}.attn.c_proj`);
+    const d = attentionOp.backward(ctx, g.transpose(g.reshape(do3, [B, T, H, D]), [0, 2, 1, 3]), s.attn, D);
+    const dqkv = g.op('Concat', [fromHeads(d.dq), fromHeads(d.dk), fromHeads(d.dv)], { axis: int(1) });
+    const da = linearOp.backward(ctx, dqkv, rows(ctx, s.ln1.y, C), `${h}.attn.c_attn`);
+    dx = g.add(dx, layerNormOp.backward(ctx, da, s.ln1, `${h}.ln_1`, C));
   }
-  // Embeddings: the rows each token used get its gradient added (duplicates accumulate).
-  grads.set('wte.weight', g.op('ScatterND', [dwteOut, ids, g.reshape(dx, [B, T, C])], { reduction: { s: 'add' } }));
-  const dpos = g.reduceSum(g.reshape(dx, [B, T, C]), [0], false); // [T, C]
-  grads.set(
-    'wpe.weight',
-    T === cfg.n_positions ? dpos : g.op('Pad', [dpos, g.i64([0, 0, cfg.n_positions - T, 0]), g.scalar(0)], { mode: { s: 'constant' } }),
-  );
+  embeddingOp.backward(ctx, dx, ids, dHead.dwte, { B, T, C, nPositions: cfg.n_positions });
 
   const outputs = [g.output(loss, 'loss', 'float32', [])];
   if (opts.optimizer) {
