@@ -113,6 +113,26 @@ describe('NodeClient retries', () => {
     }
   });
 
+  it('counts an attempt with no answer within timeoutMs as unanswered: retried, then UNREACHABLE naming the wait', async () => {
+    let calls = 0;
+    // A node that accepts the connection and never answers: only the attempt's timeout ends the wait.
+    const silent = ((_url: string, init: RequestInit) => {
+      calls++;
+      return new Promise<Response>((_resolve, reject) => init.signal!.addEventListener('abort', () => reject(init.signal!.reason)));
+    }) as typeof fetch;
+    const client = new NodeClient('http://node', { retry: { attempts: 2, baseMs: 1, maxMs: 1 }, fetch: silent, ...quiet });
+    const err = (await client.json('/api/chain/head', {}, { timeoutMs: 50, what: 'head' }).catch((e: unknown) => e)) as NodeError;
+    expect(err).toBeInstanceOf(NodeError);
+    expect(err.code).toBe('UNREACHABLE');
+    expect(err.message).toBe('the node is unreachable (no answer within 0.05 s) on head after 2 attempts');
+    expect(calls).toBe(2);
+    // The caller's own stop is still a stop, not a timeout.
+    const stop = new AbortController();
+    const stopped = client.json('/api/chain/head', {}, { timeoutMs: 60_000, signal: stop.signal, what: 'head' }).catch((e: unknown) => e);
+    stop.abort();
+    expect(((await stopped) as NodeError).code).toBe('ABORTED');
+  });
+
   it('adds the headers the client is given to every request', async () => {
     const seen: Record<string, string>[] = [];
     const recording = (async (_url: string, init: RequestInit) => (

@@ -1,6 +1,6 @@
 /**
  * The one HTTP client of a node's API (browser-safe: `fetch` and timers only), used by the native miner, the browser
- * miner's worker, the wallet and the miner GUI page. Refusals become `NodeError`s with the node's code.
+ * miner's worker, the wallet, the miner GUI page, `ailo` commands, the red team and the peer code (node to node). Refusals become `NodeError`s with the node's code.
  *
  * Retries: a request is retried with exponential backoff (base * 2^(n-1), capped, times 0.75..1.25 so that many
  * clients do not come back at once) while the node does not answer (connection refused or reset, DNS) or a gateway
@@ -68,6 +68,8 @@ export interface CallOptions {
    * status themselves (the red team, which records what the node answered).
    */
   transientAsAnswer?: boolean;
+  /** How long one attempt may wait for the answer, ms; past it the attempt counts as unanswered (retried, or UNREACHABLE). */
+  timeoutMs?: number;
 }
 
 /** A request's init, or a function called for each attempt (a signed single-use body is signed afresh each time). */
@@ -120,15 +122,20 @@ export class NodeClient {
       const extra = this.o.headers?.();
       let why: string;
       let cause: unknown;
+      const timeout = c.timeoutMs !== undefined ? AbortSignal.timeout(c.timeoutMs) : undefined;
       try {
         const headers = extra ? { ...extra, ...(made.headers as Record<string, string> | undefined) } : made.headers;
-        const res = await doFetch(this.url(path), { ...made, headers, signal });
+        const res = await doFetch(this.url(path), {
+          ...made,
+          headers,
+          signal: timeout ? (signal ? AbortSignal.any([signal, timeout]) : timeout) : signal,
+        });
         if (!TRANSIENT_STATUSES.has(res.status) || c.transientAsAnswer) return res;
         why = `HTTP ${res.status}`;
         await res.arrayBuffer().catch(() => undefined);
       } catch (err) {
         if (signal?.aborted) throw aborted(err);
-        why = describe(err);
+        why = timeout?.aborted ? `no answer within ${c.timeoutMs! / 1000} s` : describe(err);
         cause = err;
       }
       if (attempt >= policy.attempts) {

@@ -25,6 +25,7 @@ import { ENVELOPE_HEADERS, RESPONSE_SIGNATURE_HEADER, verifyHello, verifyRespons
 import { PeerSet } from './peer-set.js';
 import { RateLimiter } from './rate-limit.js';
 import { repeatLimited } from '../log.js';
+import { NO_RETRY, NodeClient, type CallOptions } from '../../protocol/client.js';
 
 const REQUEST_TIMEOUT_MS = 10_000;
 const SYNC_PAGE = 100;
@@ -65,6 +66,13 @@ export interface PeerRequestInit {
   body?: Uint8Array;
   headers?: Record<string, string>;
 }
+
+/**
+ * Node to node calls go through the one client: one try each (the peer table backs an unanswering peer off), every
+ * status the peer's answer to judge, at most REQUEST_TIMEOUT_MS.
+ */
+const PEER_CALL: CallOptions = { retry: NO_RETRY, transientAsAnswer: true, timeoutMs: REQUEST_TIMEOUT_MS };
+const peerClient = (url: string): NodeClient => new NodeClient(url);
 
 export class PeerError extends Error {
   override name = 'PeerError';
@@ -225,15 +233,10 @@ export class PeerNetwork {
     const headers = { ...init.headers, ...envelope };
     let res: Response;
     try {
-      res = await fetch(peer + path, {
-        method,
-        headers,
-        body: init.body ? new Uint8Array(init.body) : undefined,
-        signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS),
-      });
+      res = await peerClient(peer).request(path, { method, headers, body: init.body ? new Uint8Array(init.body) : undefined }, PEER_CALL);
     } catch (err) {
       this.peers.unreachable(peer);
-      throw new PeerError(`${peer} did not answer: ${(err as Error).message}`);
+      throw new PeerError(`${peer} did not answer: ${(err as Error).message}`, { cause: err });
     }
     this.peers.seen(peer);
     if (res.status === 401) {
@@ -283,7 +286,7 @@ export class PeerNetwork {
   async handshake(url: string): Promise<Address | undefined> {
     const nonce = `0x${randomBytes(32).toString('hex')}` as Hex;
     try {
-      const res = await fetch(`${url}/api/p2p/hello?nonce=${nonce}`, { signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS) });
+      const res = await peerClient(url).request(`/api/p2p/hello?nonce=${nonce}`, {}, PEER_CALL);
       if (!res.ok) throw new PeerError(`${url} answered the handshake with ${res.status}`);
       const node = verifyHello(await res.json(), this.identity.domain, nonce, url);
       if (!this.peers.admit(url, node)) return undefined;

@@ -5,6 +5,7 @@
  * to the peer URL whose handshake proved the coordinator's node id (its genesis address), never to a URL some
  * answer or header merely names.
  */
+import { NO_RETRY, NodeClient } from '../../protocol/client.js';
 import type Router from '@koa/router';
 import type { Context } from 'koa';
 import type { Address } from '../../protocol/address.js';
@@ -56,12 +57,12 @@ export class RoundForwarder {
     }
     let res: Response;
     try {
-      res = await fetch(target + ctx.url, {
-        method: ctx.method,
-        headers,
-        body: body ? new Uint8Array(body) : undefined,
-        signal: AbortSignal.timeout(FORWARD_TIMEOUT_MS),
-      });
+      // Every status is the coordinator's answer, passed on as it is; one try, the miner's client retries.
+      res = await new NodeClient(target).request(
+        ctx.url,
+        { method: ctx.method, headers, body: body ? new Uint8Array(body) : undefined },
+        { retry: NO_RETRY, transientAsAnswer: true, timeoutMs: FORWARD_TIMEOUT_MS, what: 'the forwarded request' },
+      );
     } catch (err) {
       throw new ApiError(
         502,
