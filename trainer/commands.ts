@@ -13,7 +13,7 @@ import { decodeTokens, encodeText } from './corpus/tokenizer.js';
 import { TrainerError, TrainerErrorCode } from './errors.js';
 import { isPresetName, type ModelConfig, paramCount, parseModelConfig, presetConfig } from './model/config.js';
 import { initWeights, type Weights } from './model/weights.js';
-import { ForwardSession, GradientSession, TrainSession } from './runtime/model-session.js';
+import { ForwardSession, GradientSession, openTrainSession } from './runtime/model-session.js';
 import { parseProvider } from './runtime/provider.js';
 import { makeSampler } from './runtime/sampling.js';
 import { tokenBatch } from './runtime/tokens.js';
@@ -204,7 +204,7 @@ async function cmdTrain(argv: string[]): Promise<void> {
     await fs.setWeights(weights);
     log(`held-out loss before: ${(await evalLoss(fs, held, evalBatches)).toFixed(4)}`);
   }
-  const session = await TrainSession.create(cfg, provider, { batch: B, seq: T, weights, adamw: DEFAULT_ADAMW });
+  const session = await openTrainSession(cfg, provider, { batch: B, seq: T, weights, adamw: DEFAULT_ADAMW });
   const tty = process.stdout.isTTY;
   const t0 = performance.now();
   let last = 0;

@@ -153,7 +153,7 @@ describe('federated rounds on loopback', () => {
       const s = summaries[i]!;
       let sum = 0n;
       for (const r of s.accepted) {
-        expect(r.ledger).toBe('confirmed');
+        expect(r.ledger.status).toBe('confirmed');
         const tx = (await get(`${node.url}/api/ledger/tx/${r.contribution}`)).json;
         expect(tx.status).toBe('confirmed');
         expect(tx.tx.miner).toBe(toChecksumAddress(w.address));

@@ -61,14 +61,16 @@ function statusLine(s: MinerStatus): string {
 }
 
 function printSummary(sum: MinerSummary): void {
-  const confirmed = sum.accepted.filter((r) => r.ledger === 'confirmed').length;
+  const confirmed = sum.accepted.filter((r) => r.ledger.status === 'confirmed').length;
   console.log(`\nsummary: ${sum.tasks} tasks in ${sum.seconds.toFixed(0)} s, ${sum.tokens} tokens trained`);
   console.log(`  accepted ${sum.accepted.length}, rejected ${sum.rejections.length}, earned ${formatAlc(sum.earned)} ALC`);
   console.log(`  ledger: ${confirmed} of ${sum.accepted.length} contributions confirmed`);
   if (sum.unanswered.length > 0)
     console.log(`  ${sum.unanswered.length} submission(s) stopped before the node answered: ${sum.unanswered.join(', ')}`);
-  for (const r of sum.accepted.filter((x) => x.ledger !== 'confirmed'))
-    console.log(`  ! contribution ${r.contribution} (task ${r.taskId}) is ${r.ledger} on the ledger`);
+  for (const r of sum.accepted) {
+    if (r.ledger.status !== 'confirmed')
+      console.log(`  ! contribution ${r.contribution} (task ${r.taskId}) is ${r.ledger.status} on the ledger: ${r.ledger.detail}`);
+  }
   const reasons = new Map<string, number>();
   for (const r of sum.rejections) reasons.set(r.code, (reasons.get(r.code) ?? 0) + 1);
   for (const [code, n] of reasons) console.log(`  rejected ${n}x: ${code}`);
@@ -211,23 +213,11 @@ async function main(): Promise<void> {
     error = err as Error;
   }
   if (!tty) console.log(statusLine(miner.status));
-  if (miner.summary.accepted.length > 0) {
-    // A fresh client: the stop signal must not cut the ledger check short.
-    const checker = new Miner({
-      wallet,
-      signTaskRequest,
-      nodeUrl: values.node,
-      provider: 'cpu',
-      power: 100,
-      cacheDir: values.cache,
-      retry: { attempts: 3, baseMs: 500, maxMs: 2000 },
-    });
-    checker.summary.accepted.push(...miner.summary.accepted);
-    try {
-      await checker.settle(controller.signal.aborted ? 5_000 : 15_000);
-    } catch (err) {
-      console.log(`\nledger check failed: ${(err as Error).message}`);
-    }
+  try {
+    // Its own client: the stop signal does not cut the ledger check short.
+    await miner.settle(controller.signal.aborted ? 5_000 : 15_000);
+  } catch (err) {
+    console.log(`\nledger check failed: ${(err as Error).message}`);
   }
   printSummary(miner.summary);
   await guiServer?.stop();
@@ -235,7 +225,7 @@ async function main(): Promise<void> {
     console.error(`ailo-miner: ${error.message}`);
     process.exit(1);
   }
-  process.exit(miner.summary.accepted.some((r) => r.ledger === 'missing' || r.ledger === 'mismatch') ? 3 : 0);
+  process.exit(miner.summary.accepted.some((r) => r.ledger.status === 'missing' || r.ledger.status === 'mismatch') ? 3 : 0);
 }
 
 main().catch((err: Error) => {

@@ -9,8 +9,16 @@ import type { AddressInfo } from 'node:net';
 import { PassThrough } from 'node:stream';
 import type Router from '@koa/router';
 import type { Context, Next } from 'koa';
-import { deviceName, type Miner } from '../../trainer/miner/miner.js';
-import type { GuiSettings, MinerDevice, MinerStateView, MinerStatus, RoundView, SubmissionRecord } from '../../trainer/miner/status.js';
+import { deviceName, sameDevice, type Miner } from '../../trainer/miner/miner.js';
+import type {
+  GuiSettings,
+  MinerDevice,
+  NativeDevice,
+  MinerStateView,
+  MinerStatus,
+  RoundView,
+  SubmissionRecord,
+} from '../../trainer/miner/status.js';
 import type { GpuOption } from '../../trainer/miner/provider-choice.js';
 import { readJsonBody } from '../api/body.js';
 import { ApiError, badRequest } from '../api/errors.js';
@@ -170,7 +178,7 @@ export class MinerGui {
     this.o.monitor.statusChanged();
   }
 
-  private chosenDevice(): MinerDevice {
+  private chosenDevice(): NativeDevice {
     if (this.choice.useCpu) return { provider: 'cpu' };
     return this.o.gpus.find((g) => g.id === this.choice.gpu)!.device;
   }
@@ -197,14 +205,15 @@ export class MinerGui {
     const s = miner.status;
     const summary = miner.summary;
     const { power, device: next } = miner.settings;
+    const current = s.device ?? next;
     return {
-      status: { ...statusView(s), deviceLabel: this.label(s.device) },
+      status: { ...statusView(s, current), deviceLabel: this.label(current) },
       settings: {
         power,
         ...this.choice,
         nextDevice: deviceName(next),
         nextDeviceLabel: this.label(next),
-        pending: !sameDevice(next, s.device),
+        pending: !sameDevice(next, current),
       },
       gpus: this.o.gpus.map((g) => ({ id: g.id, label: g.label })),
       powerRange: POWER_RANGE,
@@ -215,7 +224,7 @@ export class MinerGui {
         earned: summary.earned.toString(),
         tokens: summary.tokens,
         rounds: new Set(summary.accepted.map((r) => r.modelVersion)).size,
-        confirmed: summary.accepted.filter((r) => r.ledger === 'confirmed').length,
+        confirmed: summary.accepted.filter((r) => r.ledger.status === 'confirmed').length,
       },
       submissions: summary.accepted.slice(-50).map(submissionView).reverse(),
       rejections: summary.rejections.slice(-50).reverse(),
@@ -278,14 +287,15 @@ export class MinerGui {
   }
 }
 
-function sameDevice(a: MinerDevice, b: MinerDevice): boolean {
-  return a.provider === b.provider && (a.provider !== 'cuda' || (a.deviceId ?? 0) === (b.deviceId ?? 0));
-}
-
-function statusView(s: MinerStatus): Omit<MinerStateView['status'], 'deviceLabel'> {
-  return { ...s, device: deviceName(s.device), earned: s.earned.toString() };
+function statusView(s: MinerStatus, device: MinerDevice): Omit<MinerStateView['status'], 'deviceLabel'> {
+  return { ...s, device: deviceName(device), earned: s.earned.toString() };
 }
 
 function submissionView(r: SubmissionRecord): MinerStateView['submissions'][number] {
-  return { ...r, reward: r.reward.toString() };
+  return {
+    ...r,
+    reward: r.reward.toString(),
+    ledger: r.ledger.status,
+    ledgerDetail: 'detail' in r.ledger ? r.ledger.detail : `block ${r.ledger.height}`,
+  };
 }

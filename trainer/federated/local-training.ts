@@ -1,57 +1,33 @@
 /**
- * A miner's work on one task: `steps` AdamW steps from the version's weights over exactly the task's tokens
- * (row-major rows of seqLen + 1 ids, `batchSize` rows per step), returning the update (local minus start weights).
+ * A task trained on onnxruntime-node (`trainTask` on a session opened for it and closed after): what the native
+ * miner's coordinator recomputes, and what the red team and the benches train with.
  */
 import type { ModelConfig } from '../model/config.js';
-import { weightDelta, type Weights } from '../model/weights.js';
-import { TrainSession } from '../runtime/model-session.js';
+import type { Weights } from '../model/weights.js';
+import { nodeRuntime } from '../runtime/model-session.js';
 import type { Provider } from '../runtime/provider.js';
-import { tokenBatch } from '../runtime/tokens.js';
-import { stepRows, taskTokenCount, type LocalTrainingTask } from './task-rows.js';
+import { TrainSession } from '../runtime/train-session.js';
+import type { LocalTrainingTask } from './task-rows.js';
+import { trainTask, type LocalTrainingResult, type TrainTaskHooks } from './train-task.js';
 
 export { stepRows, taskTokenCount, type LocalTrainingTask } from './task-rows.js';
+export type { LocalStepReport, LocalTrainingResult } from './train-task.js';
 
-export interface LocalStepReport {
-  step: number;
-  loss: number;
-  tokens: number;
-}
-
-export interface LocalTrainingResult {
-  update: Weights;
-  losses: number[];
-  tokens: number;
-}
-
+/** `trainTask` on a fresh onnxruntime-node session on `provider` (cuda: device `hooks.deviceId`). */
 export async function trainLocally(
   cfg: ModelConfig,
   provider: Provider,
   start: Weights,
   tokens: Uint16Array,
   task: LocalTrainingTask,
-  hooks: { onStep?: (r: LocalStepReport) => void | Promise<void>; shouldStop?: () => boolean; deviceId?: number } = {},
+  hooks: TrainTaskHooks & { deviceId?: number } = {},
 ): Promise<LocalTrainingResult | undefined> {
-  if (tokens.length !== taskTokenCount(task)) {
-    throw new RangeError(
-      `the task needs ${taskTokenCount(task)} tokens (${task.steps} steps of ${task.batchSize}x${task.seqLen + 1}), got ${tokens.length}`,
-    );
-  }
-  const session = await TrainSession.create(cfg, provider, {
+  const session = await TrainSession.open(nodeRuntime(provider, { deviceId: hooks.deviceId }), cfg, {
     batch: task.batchSize,
     seq: task.seqLen,
-    weights: start,
-    deviceId: hooks.deviceId,
   });
   try {
-    const losses: number[] = [];
-    for (let s = 0; s < task.steps; s++) {
-      if (hooks.shouldStop?.()) return undefined;
-      const { loss } = await session.step(tokenBatch(cfg, stepRows(tokens, task, s)), task.lr);
-      losses.push(loss);
-      await hooks.onStep?.({ step: s + 1, loss, tokens: task.batchSize * task.seqLen });
-    }
-    const update = weightDelta(start, await session.weights());
-    return { update, losses, tokens: task.steps * task.batchSize * task.seqLen };
+    return await trainTask(session, start, tokens, task, hooks);
   } finally {
     await session.dispose();
   }

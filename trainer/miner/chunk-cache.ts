@@ -7,17 +7,11 @@ import { appendFileSync, existsSync, mkdirSync, readFileSync, renameSync, rmSync
 import { join } from 'node:path';
 import type { ModelChunk } from '../federated/model-manifest.js';
 import type { NodeClient } from '../../protocol/client.js';
-
-export interface ChunkFetchStats {
-  fromCache: number;
-  downloaded: number;
-  bytesDownloaded: number;
-  resumed: number;
-}
+import type { ChunkSource, FetchedChunk } from './miner-loop.js';
 
 const sha256 = (b: Uint8Array): string => createHash('sha256').update(b).digest('hex');
 
-export class ChunkCache {
+export class ChunkCache implements ChunkSource {
   constructor(readonly dir: string) {
     mkdirSync(dir, { recursive: true });
   }
@@ -37,12 +31,9 @@ export class ChunkCache {
     return undefined;
   }
 
-  async fetch(client: NodeClient, chunk: ModelChunk, stats: ChunkFetchStats): Promise<Uint8Array> {
+  async fetch(chunk: ModelChunk, client: NodeClient): Promise<FetchedChunk> {
     const cached = this.read(chunk);
-    if (cached) {
-      stats.fromCache++;
-      return cached;
-    }
+    if (cached) return { bytes: cached, fromCache: true };
     const part = `${this.path(chunk.name)}.part`;
     let have = existsSync(part) ? statSync(part).size : 0;
     if (have >= chunk.size) {
@@ -50,32 +41,16 @@ export class ChunkCache {
       have = 0;
     }
     const headers: Record<string, string> = have > 0 ? { range: `bytes=${have}-` } : {};
-    const res = await client.bytes(`/api/model/chunk/${chunk.name}`, headers);
-    if (have > 0 && res.status === 206) stats.resumed++;
-    else if (have > 0) rmSync(part, { force: true });
+    const res = await client.bytes(`/api/model/chunk/${chunk.name}`, headers, { what: `chunk ${chunk.name.slice(0, 12)}` });
+    const resumed = have > 0 && res.status === 206;
+    if (have > 0 && !resumed) rmSync(part, { force: true });
     appendFileSync(part, res.bytes);
-    stats.bytesDownloaded += res.bytes.length;
     const bytes = new Uint8Array(readFileSync(part));
     if (bytes.length !== chunk.size || sha256(bytes) !== chunk.name) {
       rmSync(part, { force: true });
       throw new Error(`chunk ${chunk.name} from the node does not match its digest; it will be fetched again`);
     }
     renameSync(part, this.path(chunk.name));
-    stats.downloaded++;
-    return bytes;
+    return { bytes, fromCache: false, resumed };
   }
-}
-
-/** Runs `fn` over `items` with at most `limit` in flight. */
-export async function parallel<T, R>(items: readonly T[], limit: number, fn: (item: T) => Promise<R>): Promise<R[]> {
-  const out: R[] = new Array(items.length);
-  let next = 0;
-  const workers = Array.from({ length: Math.min(limit, items.length) }, async () => {
-    while (next < items.length) {
-      const i = next++;
-      out[i] = await fn(items[i]!);
-    }
-  });
-  await Promise.all(workers);
-  return out;
 }

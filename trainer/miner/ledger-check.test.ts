@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { NodeClient } from '../../protocol/client.js';
 import { judgeLedgerRecord, watchContribution, type AcceptedContribution } from './ledger-check.js';
 
 const WALLET = '0x8ba1f109551bD432803012645Ac136ddd64DBA72';
@@ -11,14 +12,14 @@ const record = (over: Record<string, unknown> = {}, status = 'confirmed'): Recor
 });
 
 /** Answers with `bodies` in turn (a number: that status with an empty body), repeating the last. */
-function node(bodies: (number | Record<string, unknown>)[]): { fetch: typeof fetch; urls: string[] } {
+function node(bodies: (number | Record<string, unknown>)[]): { client: NodeClient; urls: string[] } {
   const urls: string[] = [];
   const fake = (async (url: string) => {
     const b = bodies[Math.min(urls.length, bodies.length - 1)]!;
     urls.push(url);
     return typeof b === 'number' ? new Response('{}', { status: b }) : new Response(JSON.stringify(b), { status: 200 });
   }) as unknown as typeof fetch;
-  return { fetch: fake, urls };
+  return { client: new NodeClient('http://n', { fetch: fake }), urls };
 }
 
 describe('ledger check of an accepted submission', () => {
@@ -39,26 +40,28 @@ describe('ledger check of an accepted submission', () => {
   });
 
   it('polls through not-found and pending until the record is in a block', async () => {
-    const { fetch, urls } = node([404, record({}, 'pending'), 503, record()]);
-    const verdict = await watchContribution(expected, { origin: 'http://n', fetch, sleep: async () => {} });
+    const { client, urls } = node([404, record({}, 'pending'), 503, record()]);
+    const seen: string[] = [];
+    const verdict = await watchContribution(expected, { client, sleep: async () => {}, onChange: (c) => seen.push(c.status) });
     expect(verdict).toEqual({ status: 'confirmed', height: 12 });
     expect(urls).toHaveLength(4);
     expect(urls[0]).toBe(`http://n/api/ledger/tx/${expected.contribution}`);
+    // Each change is told once: not found, pending, no answer, in a block.
+    expect(seen).toEqual(['checking', 'checking', 'checking', 'confirmed']);
   });
 
   it('reports a record that never appears as missing at the deadline, and stops at a mismatch', async () => {
     let t = 0;
     const clock = { now: () => t, sleep: async (ms: number) => void (t += ms) };
     const gone = await watchContribution(expected, {
-      origin: 'http://n',
-      fetch: node([404]).fetch,
+      client: node([404]).client,
       deadlineMs: 5_000,
       intervalMs: 1_000,
       ...clock,
     });
     expect(gone).toEqual({ status: 'missing', detail: 'not in a block after 5 s: the ledger does not know it' });
     const wrong = node([record({}, 'pending'), record({ reward: '7' })]);
-    expect((await watchContribution(expected, { origin: 'http://n', fetch: wrong.fetch, ...clock })).status).toBe('mismatch');
+    expect((await watchContribution(expected, { client: wrong.client, ...clock })).status).toBe('mismatch');
     expect(wrong.urls).toHaveLength(2);
   });
 });

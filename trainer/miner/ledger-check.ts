@@ -1,8 +1,10 @@
 /**
  * Checks that an accepted submission's `contribution` reached the ledger as the coordinator said when it accepted
  * it: polls GET /api/ledger/tx/<contribution> until the record is in a block, then compares its type, miner,
- * reward and task. Browser-safe; the dashboard shows the outcome beside each submission.
+ * reward and task. Browser-safe: both miners check their rewards with it, and their dashboards show the outcome
+ * beside each submission.
  */
+import { NO_RETRY, type NodeClient } from '../../protocol/client.js';
 
 /** What the coordinator's acceptance promised. */
 export interface AcceptedContribution {
@@ -14,11 +16,17 @@ export interface AcceptedContribution {
 }
 
 export type LedgerCheck =
+  /** Not known yet: detail says what the ledger answered last (not found, pending in the pool, no answer). */
   | { status: 'checking'; detail: string }
   | { status: 'confirmed'; height: number }
   | { status: 'missing'; detail: string }
   /** detail: the fields that differ from the promise. */
   | { status: 'mismatch'; detail: string };
+
+export type LedgerStatus = LedgerCheck['status'];
+
+/** Whether the check is over: the record is in a block as promised, differs, or was not found by the deadline. */
+export const settled = (c: LedgerCheck): boolean => c.status !== 'checking';
 
 interface LedgerTxBody {
   status?: unknown;
@@ -41,36 +49,49 @@ export function judgeLedgerRecord(body: unknown, expected: AcceptedContribution)
 }
 
 export interface WatchOptions {
-  origin: string;
-  fetch?: typeof fetch;
+  /** The miner's client; each look-up is one try (the watch itself polls again). */
+  client: NodeClient;
   sleep?: (ms: number) => Promise<void>;
   now?: () => number;
+  /** Between look-ups, ms (default 500). */
   intervalMs?: number;
-  /** How long a record may stay unknown or pending before it is reported missing. */
+  /** How long a record may stay unknown or pending before it is reported missing, ms (default 60,000). */
   deadlineMs?: number;
+  /** Each verdict that differs from the last one (the first: 'checking' with the ledger's answer). */
+  onChange?: (c: LedgerCheck) => void;
+  /** Stops the watch: it returns the last verdict, still 'checking'. */
+  signal?: AbortSignal;
 }
 
-/** Polls until the record is in a block or differs from the promise, or the deadline passes (then: missing). */
+/** Polls until the record is in a block or differs from the promise, or the deadline passes (then: missing). Never throws. */
 export async function watchContribution(expected: AcceptedContribution, o: WatchOptions): Promise<LedgerCheck> {
-  const doFetch = o.fetch ?? fetch;
   const sleep = o.sleep ?? ((ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms)));
   const now = o.now ?? Date.now;
   const deadlineMs = o.deadlineMs ?? 60_000;
   const end = now() + deadlineMs;
-  let last = 'the node has not answered';
+  let verdict: LedgerCheck = { status: 'checking', detail: 'the node has not answered' };
+  const say = (next: LedgerCheck): LedgerCheck => {
+    if (JSON.stringify(next) !== JSON.stringify(verdict)) o.onChange?.(next);
+    return (verdict = next);
+  };
   for (;;) {
+    if (o.signal?.aborted) return verdict;
     try {
-      const res = await doFetch(`${o.origin}/api/ledger/tx/${expected.contribution}`, { cache: 'no-store' });
-      if (res.status === 404) last = 'the ledger does not know it';
+      const res = await o.client.request(
+        `/api/ledger/tx/${expected.contribution}`,
+        { cache: 'no-store' },
+        { retry: NO_RETRY, signal: o.signal, what: 'ledger check', transientAsAnswer: true },
+      );
+      if (res.status === 404) say({ status: 'checking', detail: 'the ledger does not know it' });
       else if (res.ok) {
-        const verdict = judgeLedgerRecord(await res.json(), expected);
-        if (verdict.status !== 'checking') return verdict;
-        last = verdict.detail;
-      } else last = `the node answered ${res.status}`;
+        if (settled(say(judgeLedgerRecord(await res.json(), expected)))) return verdict;
+      } else say({ status: 'checking', detail: `the node answered ${res.status}` });
     } catch (err) {
-      last = `the node did not answer (${err instanceof Error ? err.message : String(err)})`;
+      if (o.signal?.aborted) return verdict;
+      say({ status: 'checking', detail: `the node did not answer (${err instanceof Error ? err.message : String(err)})` });
     }
-    if (now() >= end) return { status: 'missing', detail: `not in a block after ${Math.round(deadlineMs / 1000)} s: ${last}` };
+    if (now() >= end && verdict.status === 'checking')
+      return say({ status: 'missing', detail: `not in a block after ${Math.round(deadlineMs / 1000)} s: ${verdict.detail}` });
     await sleep(o.intervalMs ?? 500);
   }
 }

@@ -6,7 +6,7 @@
 import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { assertProviderAvailable } from '../runtime/provider.js';
-import type { MinerDevice } from './status.js';
+import type { NativeDevice } from './status.js';
 
 const PROBE = fileURLToPath(new URL('./probe-webgpu.ts', import.meta.url));
 
@@ -14,7 +14,7 @@ const PROBE = fileURLToPath(new URL('./probe-webgpu.ts', import.meta.url));
 export interface GpuOption {
   id: string;
   label: string;
-  device: MinerDevice;
+  device: NativeDevice;
 }
 
 export function cudaInstalled(): boolean {
@@ -61,7 +61,7 @@ export function listGpus(): GpuOption[] {
   return gpus;
 }
 
-export function chooseDevice(o: { forceCpu: boolean; gpu?: number }, gpus: GpuOption[]): { device: MinerDevice; why: string } {
+export function chooseDevice(o: { forceCpu: boolean; gpu?: number }, gpus: GpuOption[]): { device: NativeDevice; why: string } {
   if (o.forceCpu) return { device: { provider: 'cpu' }, why: '--cpu' };
   if (o.gpu !== undefined) {
     const cuda = gpus.find((g) => g.device.provider === 'cuda' && g.device.deviceId === o.gpu);

@@ -4,15 +4,19 @@
  * amounts are decimal strings of base units and times Unix ms.
  */
 import type { Provider } from '../runtime/provider-names.js';
+import type { LedgerCheck } from './ledger-check.js';
 
 /** What the miner is doing now. */
 export type MinerPhase = 'starting' | 'loading-model' | 'training' | 'resting' | 'submitting' | 'waiting' | 'stopped';
 
-/** Where the miner trains: the provider, and for cuda the device index. */
+/** Where the miner trains: the provider (onnxruntime-node's, or `wasm`, the browser's CPU), and for cuda the device index. */
 export interface MinerDevice {
-  provider: Provider;
+  provider: Provider | 'wasm';
   deviceId?: number;
 }
+
+/** A device of onnxruntime-node (the native miner's). */
+export type NativeDevice = MinerDevice & { provider: Provider };
 
 export interface StepPoint {
   /** Unix ms. */
@@ -29,8 +33,8 @@ export interface StepPoint {
 
 export interface MinerStatus {
   phase: MinerPhase;
-  /** The device the current task trains on (a device change applies from the next task). */
-  device: MinerDevice;
+  /** The device the current task trains on (a device change applies from the next task); null until a platform that chooses has chosen. */
+  device: MinerDevice | null;
   power: number;
   tasks: number;
   version: number | null;
@@ -49,8 +53,19 @@ export interface SubmissionRecord {
   contribution: string;
   reward: bigint;
   quality: number;
-  /** confirmed: on the ledger with this miner and reward; pending: in the node's pool; missing: neither. */
-  ledger: 'unchecked' | 'confirmed' | 'pending' | 'missing' | 'mismatch';
+  /** Whether the contribution is in a block with this miner, reward and task (`ledger-check.ts`). */
+  ledger: LedgerCheck;
+}
+
+/** A model version's download: chunks and bytes ready, and how many came from the cache. */
+export interface DownloadProgress {
+  version: number;
+  chunks: number;
+  ready: number;
+  fromCache: number;
+  downloaded: number;
+  bytesTotal: number;
+  bytesReady: number;
 }
 
 export type LogLevel = 'info' | 'warn' | 'error';
@@ -87,8 +102,12 @@ export interface RoundView {
   deadline: number;
 }
 
-/** A submission the node accepted, in JSON; `ledger` says whether its contribution is in a block. */
-export type SubmissionView = Omit<SubmissionRecord, 'reward'> & { reward: string };
+/** A submission the node accepted, in JSON; `ledger` says whether its contribution is in a block, `ledgerDetail` what the ledger answered. */
+export type SubmissionView = Omit<SubmissionRecord, 'reward' | 'ledger'> & {
+  reward: string;
+  ledger: LedgerCheck['status'];
+  ledgerDetail: string;
+};
 
 /** GET /api/miner/state and the `state` events of GET /api/miner/events. */
 export interface MinerStateView {

@@ -5,8 +5,7 @@ import type { ParamSpec } from '../model/config.js';
 import { GraphBuilder } from '../onnx/builder.js';
 import { keepsStateOnDevice, type Provider } from './provider.js';
 import { createSession, ort } from './session.js';
-
-export type TensorMap = Map<string, ort.Tensor>;
+import type { ParamTransfer, TensorMap } from './train-session.js';
 
 function copyGraph(specs: readonly { name: string; shape: number[] }[]): Uint8Array {
   const g = new GraphBuilder('ailo_copy');
@@ -15,7 +14,7 @@ function copyGraph(specs: readonly { name: string; shape: number[] }[]): Uint8Ar
   return g.toBytes();
 }
 
-export class DeviceTransfer {
+export class DeviceTransfer implements ParamTransfer {
   private upSession?: ort.InferenceSession;
   private downSession?: ort.InferenceSession;
   private readonly onDevice: boolean;
@@ -50,9 +49,4 @@ export class DeviceTransfer {
     await this.upSession?.release();
     await this.downSession?.release();
   }
-}
-
-/** Frees device buffers; host tensors are left to the garbage collector. */
-export function disposeAll(tensors: Iterable<ort.Tensor>): void {
-  for (const t of tensors) if (t.location === 'gpu-buffer') t.dispose();
 }

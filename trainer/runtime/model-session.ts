@@ -1,9 +1,10 @@
-// The trainer's runtime interface: the same calls on every provider. Parameters and AdamW moments stay on
-// the device between steps where the provider allows (webgpu gpu-buffer outputs fed back as inputs).
-import { type ModelConfig, numel, paramSpecs, type ParamSpec } from '../model/config.js';
+// The trainer's sessions on onnxruntime-node: gradients (what a verifier recomputes), local training (the shared
+// TrainSession over this build) and forward passes. Parameters stay on the device where the provider allows (webgpu).
+import { type ModelConfig, paramSpecs } from '../model/config.js';
 import { checkWeights, type Weights } from '../model/weights.js';
-import { type AdamWOptions, buildForwardGraph, buildTrainingGraph, causalBias, DEFAULT_ADAMW } from '../onnx/graphs.js';
-import { DeviceTransfer, disposeAll, type TensorMap } from './device.js';
+import { type AdamWOptions, buildForwardGraph, buildTrainingGraph, causalBias } from '../onnx/graphs.js';
+import { DeviceTransfer } from './device.js';
+import { disposeAll, TrainSession, type TensorMap, type TrainingRuntime } from './train-session.js';
 import type { Provider } from './provider.js';
 import { createSession, ort } from './session.js';
 import type { TokenBatch } from './tokens.js';
@@ -57,91 +58,35 @@ export class GradientSession {
   }
 }
 
-export interface TrainStepResult {
-  loss: number;
-  gradNorm: number;
+/**
+ * The training runtime of onnxruntime-node on `provider`: sessions from `createSession` (state outputs on the device
+ * on webgpu), parameters moved by `DeviceTransfer`.
+ */
+export function nodeRuntime(provider: Provider, opts: { deviceId?: number; forbidCpuFallback?: boolean } = {}): TrainingRuntime {
+  return {
+    device: { provider, deviceId: opts.deviceId },
+    tensor: (type: 'float32' | 'int64', data: Float32Array | BigInt64Array, dims: readonly number[]) =>
+      new ort.Tensor(type, data as Float32Array, dims),
+    createSession: (graph, deviceOutputs) =>
+      createSession(graph.bytes, provider, { deviceOutputs, forbidCpuFallback: opts.forbidCpuFallback, deviceId: opts.deviceId }),
+    transfer: (specs) => new DeviceTransfer(provider, specs),
+  };
 }
 
-/** Local training: one fused graph runs forward, backward and AdamW per step. */
-export class TrainSession {
-  private params: TensorMap = new Map();
-  private m: TensorMap = new Map();
-  private v: TensorMap = new Map();
-  private stepCount = 0;
-  private readonly specs: ParamSpec[];
-
-  private constructor(
-    readonly cfg: ModelConfig,
-    readonly provider: Provider,
-    readonly batch: number,
-    readonly seq: number,
-    private readonly session: ort.InferenceSession,
-    private readonly transfer: DeviceTransfer,
-  ) {
-    this.specs = paramSpecs(cfg);
+/** A training session of onnxruntime-node on `provider`, started from `weights`. */
+export async function openTrainSession(
+  cfg: ModelConfig,
+  provider: Provider,
+  opts: { batch: number; seq: number; adamw?: AdamWOptions; weights: Weights; forbidCpuFallback?: boolean; deviceId?: number },
+): Promise<TrainSession> {
+  const session = await TrainSession.open(nodeRuntime(provider, opts), cfg, opts);
+  try {
+    await session.start(opts.weights);
+  } catch (err) {
+    await session.dispose();
+    throw err;
   }
-
-  static async create(
-    cfg: ModelConfig,
-    provider: Provider,
-    opts: { batch: number; seq: number; adamw?: AdamWOptions; weights: Weights; forbidCpuFallback?: boolean; deviceId?: number },
-  ): Promise<TrainSession> {
-    checkWeights(cfg, opts.weights);
-    const specs = paramSpecs(cfg);
-    const graph = buildTrainingGraph(cfg, { batch: opts.batch, seq: opts.seq, optimizer: opts.adamw ?? DEFAULT_ADAMW });
-    const deviceOutputs = specs.flatMap((s) => [`new.${s.name}`, `new_m.${s.name}`, `new_v.${s.name}`]);
-    const session = await createSession(graph.bytes, provider, {
-      deviceOutputs,
-      forbidCpuFallback: opts.forbidCpuFallback,
-      deviceId: opts.deviceId,
-    });
-    const t = new TrainSession(cfg, provider, opts.batch, opts.seq, session, new DeviceTransfer(provider, specs));
-    t.params = await t.transfer.upload(opts.weights);
-    const zeros = new Map(specs.map((s) => [s.name, new Float32Array(numel(s.shape))]));
-    t.m = await t.transfer.upload(zeros);
-    t.v = await t.transfer.upload(zeros);
-    return t;
-  }
-
-  get steps(): number {
-    return this.stepCount;
-  }
-
-  async step(batch: TokenBatch, lr: number): Promise<TrainStepResult> {
-    assertShape(batch, this.batch, this.seq);
-    const feeds: Record<string, ort.Tensor> = batchFeeds(batch, 'train');
-    for (const s of this.specs) {
-      feeds[s.name] = this.params.get(s.name)!;
-      feeds[`m.${s.name}`] = this.m.get(s.name)!;
-      feeds[`v.${s.name}`] = this.v.get(s.name)!;
-    }
-    feeds.lr = new ort.Tensor('float32', Float32Array.of(lr), []);
-    feeds.step = new ort.Tensor('float32', Float32Array.of(this.stepCount + 1), []);
-    const out = await this.session.run(feeds);
-    const old = [...this.params.values(), ...this.m.values(), ...this.v.values()];
-    this.params = new Map(this.specs.map((s) => [s.name, out[`new.${s.name}`]!]));
-    this.m = new Map(this.specs.map((s) => [s.name, out[`new_m.${s.name}`]!]));
-    this.v = new Map(this.specs.map((s) => [s.name, out[`new_v.${s.name}`]!]));
-    disposeAll(old);
-    this.stepCount++;
-    return { loss: (out.loss!.data as Float32Array)[0]!, gradNorm: (out.grad_norm!.data as Float32Array)[0]! };
-  }
-
-  /** The current parameters, copied to the host. */
-  async weights(): Promise<Weights> {
-    return this.transfer.download(this.params);
-  }
-
-  /** The current parameter tensors (device-resident on webgpu), for a ForwardSession on the same provider. */
-  paramTensors(): TensorMap {
-    return this.params;
-  }
-
-  async dispose(): Promise<void> {
-    disposeAll([...this.params.values(), ...this.m.values(), ...this.v.values()]);
-    await this.session.release();
-    await this.transfer.dispose();
-  }
+  return session;
 }
 
 /** Forward passes: held-out loss, and incremental decoding with a KV cache. */

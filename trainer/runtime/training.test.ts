@@ -4,7 +4,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { type ModelConfig, paramSpecs } from '../model/config.js';
 import { initWeights, type Weights } from '../model/weights.js';
 import { buildOptimizerGraph, decays, DEFAULT_ADAMW } from '../onnx/graphs.js';
-import { GradientSession, TrainSession } from './model-session.js';
+import { GradientSession, openTrainSession } from './model-session.js';
 import type { Provider } from './provider.js';
 import { createSession, ort } from './session.js';
 import { tokenBatch } from './tokens.js';
@@ -109,7 +109,7 @@ describe('AdamW graph', () => {
 describe.each(['cpu', 'webgpu'] as Provider[])('fused train step on %s', (provider) => {
   it('three steps equal gradient graph + JavaScript AdamW (relative error < 1e-4), state kept between steps', async () => {
     const w0 = initWeights(cfg, 11);
-    const train = await TrainSession.create(cfg, provider, {
+    const train = await openTrainSession(cfg, provider, {
       batch: B,
       seq: T,
       adamw: opt,

@@ -6,7 +6,7 @@ import { afterAll, expect, it } from 'vitest';
 import { defaultCorpusShards } from '../corpus/default-corpus.js';
 import { presetConfig } from '../model/config.js';
 import { initWeights } from '../model/weights.js';
-import { ForwardSession, TrainSession } from '../runtime/model-session.js';
+import { ForwardSession, openTrainSession } from '../runtime/model-session.js';
 import { BatchStream, learningRate } from './batches.js';
 
 const cache = await mkdtemp(join(tmpdir(), 'ailo-learn-'));
@@ -30,7 +30,7 @@ it('80 AdamW steps of ailo-tiny cut held-out loss by more than 2.5 nats (seen: 1
   };
   await fs.setWeights(w0);
   const before = await heldLoss();
-  const session = await TrainSession.create(cfg, 'cpu', { batch: B, seq: T, weights: w0 });
+  const session = await openTrainSession(cfg, 'cpu', { batch: B, seq: T, weights: w0 });
   for (let s = 0; s < steps; s++) await session.step(train.take().batch, learningRate(s, steps, 3e-3, 8));
   await fs.setWeights(await session.weights());
   const after = await heldLoss();

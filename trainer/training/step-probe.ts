@@ -3,7 +3,7 @@
 // measurement has its own high-water mark.
 import { presetConfig } from '../model/config.js';
 import { initWeights } from '../model/weights.js';
-import { TrainSession } from '../runtime/model-session.js';
+import { openTrainSession } from '../runtime/model-session.js';
 import { parseProvider } from '../runtime/provider.js';
 import { tokenBatch } from '../runtime/tokens.js';
 
@@ -14,7 +14,7 @@ const B = Number(b),
   steps = Number(n);
 const rssBefore = process.memoryUsage().rss;
 const weights = initWeights(cfg, 1);
-const session = await TrainSession.create(cfg, parseProvider(provider), { batch: B, seq: T, weights });
+const session = await openTrainSession(cfg, parseProvider(provider), { batch: B, seq: T, weights });
 let x = 7;
 const rows = Array.from({ length: B }, () =>
   Array.from({ length: T + 1 }, () => (x = (Math.imul(x, 1103515245) + 12345) >>> 0) % cfg.vocab_size),

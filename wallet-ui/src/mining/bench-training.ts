@@ -1,11 +1,12 @@
 /** Browser training speed for the benchmark: the miner's own training session on random weights and tokens. */
 import { initWeights } from '../../../trainer/model/weights.js';
-import { BrowserTrainSession } from './browser-trainer.js';
+import { trainTask } from '../../../trainer/federated/train-task.js';
+import { openBrowserSession } from './browser-trainer.js';
 import type { BrowserBenchResult, PageToWorker } from './protocol.js';
 
 export async function benchTraining(m: Extract<PageToWorker, { type: 'bench' }>): Promise<BrowserBenchResult> {
   const t0 = performance.now();
-  const session = await BrowserTrainSession.create(m.cfg, m.backend, m.batch, m.seq);
+  const session = await openBrowserSession(m.cfg, m.backend, m.batch, m.seq);
   const created = performance.now();
   const total = m.warmup + m.steps;
   let x = 7;
@@ -15,7 +16,8 @@ export async function benchTraining(m: Extract<PageToWorker, { type: 'bench' }>)
   );
   let firstStepEnd = created;
   let measuredFrom = created;
-  await session.train(
+  await trainTask(
+    session,
     initWeights(m.cfg, 1),
     tokens,
     { steps: total, batchSize: m.batch, seqLen: m.seq, lr: 1e-3 },

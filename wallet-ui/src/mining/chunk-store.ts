@@ -3,7 +3,9 @@
  * with WebCrypto (on the way in and on every read), and served from here on every later load, whichever version
  * names it.
  */
+import type { NodeClient } from '../../../protocol/client.js';
 import type { ModelChunk } from '../../../trainer/federated/model-manifest.js';
+import type { ChunkSource, FetchedChunk } from '../../../trainer/miner/miner-loop.js';
 
 const DB_NAME = 'ailo-model-chunks';
 const STORE = 'chunks';
@@ -20,7 +22,7 @@ export async function sha256Hex(bytes: Uint8Array): Promise<string> {
   return Array.from(d, (b) => b.toString(16).padStart(2, '0')).join('');
 }
 
-export class ChunkStore {
+export class ChunkStore implements ChunkSource {
   private constructor(private readonly db: IDBDatabase) {}
 
   static async open(): Promise<ChunkStore> {
@@ -50,16 +52,13 @@ export class ChunkStore {
     await Promise.all(keys.filter((k) => !names.has(k)).map((k) => request(store.delete(k))));
   }
 
-  /** A chunk from the cache, or fetched (`load` GETs a path of the node: the miner's retrying client), verified and cached; `fromCache` tells which. */
-  async fetchChunk(
-    chunk: ModelChunk,
-    load: (path: string, init: RequestInit) => Promise<Response>,
-  ): Promise<{ bytes: Uint8Array; fromCache: boolean }> {
+  /** A chunk from the cache, or fetched with the miner's client, verified and cached; `fromCache` tells which. */
+  async fetch(chunk: ModelChunk, client: NodeClient): Promise<FetchedChunk> {
     const cached = await this.get(chunk.name);
     // Checked again on every read: storage can be damaged, and a bad chunk would poison every update.
     if (cached && cached.length === chunk.size && (await sha256Hex(cached)) === chunk.name) return { bytes: cached, fromCache: true };
     // IndexedDB is the cache: a second copy in the HTTP cache would double the disk a large model takes.
-    const res = await load(`/api/model/chunk/${chunk.name}`, { cache: 'no-store' });
+    const res = await client.request(`/api/model/chunk/${chunk.name}`, { cache: 'no-store' }, { what: `chunk ${chunk.name.slice(0, 12)}` });
     if (!res.ok) throw new Error(`the node answered ${res.status} for weight chunk ${chunk.name.slice(0, 12)}`);
     const bytes = new Uint8Array(await res.arrayBuffer());
     const digest = await sha256Hex(bytes);

@@ -1,12 +1,12 @@
 /**
  * The browser miner's state for the whole tab: it owns the worker, so mining goes on while the user moves between
  * pages, and it stops with the session. It signs the worker's task requests with the signer it was started with (the
- * wallet's key stays in the page), gives back the task a stopped or refused worker leaves open, and checks that every
- * accepted submission reaches the ledger as promised. Elements read `state` and listen for `change`.
+ * wallet's key stays in the page), gives back the task a stopped worker leaves open (the worker's loop gives back the
+ * ones it leaves open itself), and shows the ledger check of every accepted submission. Elements read `state` and
+ * listen for `change`.
  */
 import { formatAlc } from '../../../protocol/amount.js';
-import { watchContribution, type LedgerCheck } from './ledger-check.js';
-import { TASK_CLOSED_CODES } from '../../../protocol/federation.js';
+import type { LedgerCheck } from '../../../trainer/miner/ledger-check.js';
 import type { BackendChoice, DownloadProgress, PageToWorker, WorkerToPage } from './protocol.js';
 import type { TaskRequestSigner } from './task-signer.js';
 
@@ -135,14 +135,6 @@ export class MiningController extends EventTarget {
     this.update({ outcomes: this.state.outcomes.map((o) => (o.taskId === taskId && o.accepted ? { ...o, ledger } : o)) });
   }
 
-  private checkLedger(taskId: string, contribution: string, reward: string, wallet: string): void {
-    void watchContribution({ contribution, taskId, wallet, reward }, { origin: location.origin }).then((verdict) => {
-      this.setLedger(taskId, verdict);
-      if (verdict.status !== 'confirmed')
-        this.addLog(`ledger: contribution ${contribution} for task ${taskId.slice(0, 10)} is ${verdict.status}: ${verdict.detail}`);
-    });
-  }
-
   private addLog(line: string): void {
     this.update({ log: [...this.state.log, `${new Date().toLocaleTimeString()} ${line}`].slice(-LOG_LINES) });
   }
@@ -176,16 +168,16 @@ export class MiningController extends EventTarget {
         const text = `accepted, quality ${m.quality / 1000}x, ${formatAlc(reward)} ALC`;
         const ledger: LedgerCheck = { status: 'checking', detail: 'looking for the contribution on the ledger' };
         this.update({ earned: s.earned + reward, outcomes: [{ taskId: m.taskId, accepted: true, text, ledger }, ...s.outcomes] });
-        this.addLog(`task ${m.taskId.slice(0, 10)} ${text} (contribution ${m.contribution})`);
-        if (s.wallet) this.checkLedger(m.taskId, m.contribution, m.reward, s.wallet);
         break;
       }
+      case 'ledger':
+        this.setLedger(m.taskId, m.ledger);
+        break;
       case 'rejected': {
         const text = `rejected: ${m.code}: ${m.message}`;
         this.update({ outcomes: [{ taskId: m.taskId, accepted: false, text }, ...s.outcomes] });
-        this.addLog(`task ${m.taskId.slice(0, 10)} ${text}`);
-        // A refused submission leaves its task open on the node, unless the refusal says it is closed: give it back.
-        if (this.openTask?.taskId === m.taskId && !TASK_CLOSED_CODES.has(m.code)) this.abandon(this.openTask);
+        // The worker's loop gives back a task its refusal leaves open.
+        if (this.openTask?.taskId === m.taskId) this.openTask = undefined;
         break;
       }
       case 'log':

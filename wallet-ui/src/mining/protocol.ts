@@ -1,6 +1,10 @@
 /** Messages between the dashboard and the mining worker (structured-clone safe: no bigint in the payloads' types). */
 import type { SignedTaskRequestBody } from '../../../protocol/federation.js';
 import type { ModelConfig } from '../../../trainer/model/config.js';
+import type { LedgerCheck } from '../../../trainer/miner/ledger-check.js';
+import type { DownloadProgress } from '../../../trainer/miner/status.js';
+
+export type { DownloadProgress };
 
 export type MiningBackend = 'webgpu' | 'wasm';
 export type BackendChoice = 'auto' | MiningBackend;
@@ -26,16 +30,6 @@ export interface BrowserBenchResult {
   firstStepMs: number;
 }
 
-export interface DownloadProgress {
-  version: number;
-  chunks: number;
-  ready: number;
-  fromCache: number;
-  downloaded: number;
-  bytesTotal: number;
-  bytesReady: number;
-}
-
 export type WorkerToPage =
   /** Sent once the worker's modules are evaluated: a message posted earlier could reach it before it listens. */
   | { type: 'ready' }
@@ -48,6 +42,8 @@ export type WorkerToPage =
   | { type: 'step'; step: number; steps: number; loss: number; tokensPerSecond: number }
   | { type: 'accepted'; taskId: string; reward: string; quality: number; contribution: string }
   | { type: 'rejected'; taskId: string; code: string; message: string }
+  /** An accepted submission's ledger check changed (the miner loop follows each one until it is in a block). */
+  | { type: 'ledger'; taskId: string; ledger: LedgerCheck }
   | { type: 'log'; line: string }
   | { type: 'failed'; message: string }
   | { type: 'bench'; result: BrowserBenchResult };

@@ -1,0 +1,61 @@
+/**
+ * A miner's work on one task, on any training session (native or browser): `task.steps` AdamW steps from the
+ * version's weights over exactly the task's tokens (row-major rows of seqLen + 1 ids, `batchSize` rows per step),
+ * returning the update (local minus start weights). Browser-safe.
+ */
+import { weightDelta, type Weights } from '../model/weights.js';
+import type { TrainSession } from '../runtime/train-session.js';
+import { tokenBatch } from '../runtime/tokens.js';
+import { stepRows, taskTokenCount, type LocalTrainingTask } from './task-rows.js';
+
+export interface LocalStepReport {
+  /** 1-based. */
+  step: number;
+  /** The step's mean cross-entropy, nats. */
+  loss: number;
+  /** Tokens (positions) the step trained on: batchSize x seqLen. */
+  tokens: number;
+}
+
+export interface LocalTrainingResult {
+  /** Local minus start weights, by parameter, in the start weights' order. */
+  update: Weights;
+  losses: number[];
+  tokens: number;
+}
+
+export interface TrainTaskHooks {
+  /** After each step; a returned promise is awaited before the next (the miner rests there). */
+  onStep?: (r: LocalStepReport) => void | Promise<void>;
+  /** Asked before each step: true stops the training (the result is then undefined). */
+  shouldStop?: () => boolean;
+}
+
+/**
+ * Trains `session` (its shape must be the task's batchSize x seqLen) from `start` on `tokens`, which hold exactly
+ * `taskTokenCount(task)` ids (else RangeError). Undefined when `shouldStop` said so before the last step; throws when
+ * a loss is not finite (the training diverged).
+ */
+export async function trainTask(
+  session: TrainSession,
+  start: Weights,
+  tokens: Uint16Array,
+  task: LocalTrainingTask,
+  hooks: TrainTaskHooks = {},
+): Promise<LocalTrainingResult | undefined> {
+  if (tokens.length !== taskTokenCount(task)) {
+    throw new RangeError(
+      `the task needs ${taskTokenCount(task)} tokens (${task.steps} steps of ${task.batchSize}x${task.seqLen + 1}), got ${tokens.length}`,
+    );
+  }
+  await session.start(start);
+  const losses: number[] = [];
+  for (let s = 0; s < task.steps; s++) {
+    if (hooks.shouldStop?.()) return undefined;
+    const { loss } = await session.step(tokenBatch(session.cfg, stepRows(tokens, task, s)), task.lr);
+    if (!Number.isFinite(loss)) throw new Error(`training diverged at step ${s + 1} (loss ${loss})`);
+    losses.push(loss);
+    await hooks.onStep?.({ step: s + 1, loss, tokens: task.batchSize * task.seqLen });
+  }
+  return { update: weightDelta(start, await session.weights()), losses, tokens: task.steps * task.batchSize * task.seqLen };
+}

@@ -1,0 +1,530 @@
+/**
+ * The miner's loop, one for every platform: fetch the current model (signed manifest, chunks from the platform's
+ * cache), ask for a task, train on exactly its tokens, send the compressed update (top-k with error feedback), and
+ * watch each accepted submission's `contribution` record with its reward reach the ledger. Browser-safe: what differs
+ * between the native miner (onnxruntime-node, chunks on disk) and the browser's mining worker (onnxruntime-web,
+ * chunks in IndexedDB) comes in as a `MinerPlatform`; HTTP goes through the one `NodeClient`, timers are the
+ * standard ones.
+ */
+import { formatAlc } from '../../protocol/amount.js';
+import { NO_RETRY, NodeClient, type RetryPolicy } from '../../protocol/client.js';
+import { NodeError } from '../../protocol/errors.js';
+import { submitPath, TASK_CLOSED_CODES, type SignedTaskRequestBody, type SubmitAccepted, type Task } from '../../protocol/federation.js';
+import { tokensFromBytes } from '../corpus/shard-format.js';
+import {
+  fetchCoordinators,
+  fetchVerifiedManifest,
+  placeChunk,
+  type ModelChunk,
+  type SignedModelManifest,
+} from '../federated/model-manifest.js';
+import { checkCodecVersion, compressTaskUpdate, measuredLine } from '../federated/task-update.js';
+import { trainTask } from '../federated/train-task.js';
+import type { ModelConfig } from '../model/config.js';
+import { checkWeights, type Weights } from '../model/weights.js';
+import type { TrainSession } from '../runtime/train-session.js';
+import { settled, watchContribution, type LedgerCheck } from './ledger-check.js';
+import type { DownloadProgress, MinerDevice, MinerPhase, MinerStatus, StepPoint, SubmissionRecord } from './status.js';
+
+/** A weight chunk as a cache hands it over. */
+export interface FetchedChunk {
+  bytes: Uint8Array;
+  fromCache: boolean;
+  /** A download that went on from a partial copy (HTTP Range). */
+  resumed?: boolean;
+}
+
+/** Weight chunks named by their sha256: from a local cache, else downloaded through the miner's client, checked, kept. */
+export interface ChunkSource {
+  /** The chunk's bytes, checked against its name and size; throws when the node's copy does not match. */
+  fetch(chunk: ModelChunk, client: NodeClient): Promise<FetchedChunk>;
+  /** After a version is loaded: drops the chunks it does not name (a cache that holds one model only). */
+  keepOnly?(names: ReadonlySet<string>): Promise<void>;
+}
+
+/** What a platform plugs into the loop. */
+export interface MinerPlatform {
+  chunks: ChunkSource;
+  /**
+   * A training session for `cfg` at the task's batch and sequence sizes, on `device`; with no device the platform
+   * chooses one (the browser: WebGPU where it fits, else WASM). The loop keeps it for the next tasks of that shape.
+   */
+  openSession(cfg: ModelConfig, shape: { batchSize: number; seqLen: number }, device: MinerDevice | undefined): Promise<TrainSession>;
+}
+
+export interface MinerOptions {
+  /** EIP-55 checksummed wallet address that receives the rewards. */
+  wallet: string;
+  /** Signs a fresh task request (new nonce, issued now) for `wallet`; called once per POST /api/task attempt. */
+  signTaskRequest: () => Promise<SignedTaskRequestBody>;
+  nodeUrl: string;
+  platform: MinerPlatform;
+  /** Where to train; absent: the platform chooses at the first task. Changeable with setDevice. */
+  device?: MinerDevice;
+  /** Duty cycle in percent: after a step that took t, rest t * (100 - power) / power. Changeable with setPower. */
+  power: number;
+  /** Stop after this many tasks (tests and benchmarks); unbounded by default. */
+  maxTasks?: number;
+  signal?: AbortSignal;
+  /** How long a stop waits for the node's answer to a submission in flight (default SUBMIT_ANSWER_GRACE_MS). */
+  submitAnswerGraceMs?: number;
+  /** How long an accepted contribution may stay out of a block before it is reported missing, ms (default 60,000). */
+  ledgerDeadlineMs?: number;
+  retry?: RetryPolicy;
+  log?: (line: string) => void;
+  onStatus?: (s: MinerStatus) => void;
+  /** After every training step, once: the points of the loss and tokens/s history. */
+  onStep?: (p: StepPoint) => void;
+  /** As a model version's chunks arrive (the last one once the cache holds exactly that version). */
+  onDownload?: (p: DownloadProgress) => void;
+  /** A task was issued to this miner (it is open on the node until submitted or given back). */
+  onTask?: (task: Task) => void;
+  /** The node's answer to a submission: the accepted record, or the refusal. */
+  onOutcome?: (o: { accepted: SubmissionRecord } | { rejected: Rejection }) => void;
+  /** An accepted submission's ledger check changed. */
+  onLedger?: (r: SubmissionRecord) => void;
+}
+
+export interface Rejection {
+  taskId: string;
+  code: string;
+  message: string;
+}
+
+export interface ChunkFetchStats {
+  fromCache: number;
+  downloaded: number;
+  bytesDownloaded: number;
+  resumed: number;
+}
+
+export interface MinerSummary {
+  tasks: number;
+  accepted: SubmissionRecord[];
+  rejections: Rejection[];
+  /** Tasks submitted but stopped before the node's answer came (SUBMIT_ANSWER_GRACE_MS after a stop). */
+  unanswered: string[];
+  earned: bigint;
+  tokens: number;
+  seconds: number;
+  chunks: ChunkFetchStats;
+}
+
+/** How long a stopped miner still waits for the node's answer to a submission already sent. */
+export const SUBMIT_ANSWER_GRACE_MS = 60_000;
+const DOWNLOADS_IN_PARALLEL = 4;
+
+/** A signal that aborts `ms` after `signal` does (never, without one). */
+function graceAfter(signal: AbortSignal | undefined, ms: number): AbortSignal | undefined {
+  if (!signal) return undefined;
+  const grace = new AbortController();
+  const start = (): void => void (setTimeout(() => grace.abort(), ms) as { unref?: () => void }).unref?.();
+  if (signal.aborted) start();
+  else signal.addEventListener('abort', start, { once: true });
+  return grace.signal;
+}
+
+/** Waits `ms`, or less: until `signal` aborts or the function handed to `onWake` is called. */
+const pause = (ms: number, signal?: AbortSignal, onWake?: (wake: () => void) => void): Promise<void> =>
+  new Promise((resolve) => {
+    if (signal?.aborted || ms <= 0) return resolve();
+    const t = setTimeout(done, ms);
+    function done(): void {
+      clearTimeout(t);
+      signal?.removeEventListener('abort', done);
+      resolve();
+    }
+    signal?.addEventListener('abort', done, { once: true });
+    onWake?.(done);
+  });
+
+/** Runs `fn` over `items` with at most `limit` in flight. */
+export async function parallel<T, R>(items: readonly T[], limit: number, fn: (item: T) => Promise<R>): Promise<R[]> {
+  const out: R[] = new Array(items.length);
+  let next = 0;
+  const workers = Array.from({ length: Math.min(limit, items.length) }, async () => {
+    while (next < items.length) {
+      const i = next++;
+      out[i] = await fn(items[i]!);
+    }
+  });
+  await Promise.all(workers);
+  return out;
+}
+
+export class MinerLoop {
+  readonly client: NodeClient;
+  private model: { version: number; cfg: ModelConfig; weights: Weights } | undefined;
+  private session: TrainSession | undefined;
+  private coordinators: Set<string> | undefined;
+  readonly status: MinerStatus;
+  readonly summary: MinerSummary;
+  private readonly log: (line: string) => void;
+  /** Settings changed while running: power takes effect at once, the device at the next task. */
+  private power: number;
+  private device: MinerDevice | undefined;
+  private wakeRest: (() => void) | undefined;
+
+  constructor(readonly o: MinerOptions) {
+    checkPower(o.power);
+    this.power = o.power;
+    this.device = o.device && { ...o.device };
+    this.status = {
+      phase: 'starting',
+      device: this.device ? { ...this.device } : null,
+      power: o.power,
+      tasks: 0,
+      version: null,
+      step: 0,
+      steps: 0,
+      loss: null,
+      tokensPerSecond: 0,
+      accepted: 0,
+      rejected: 0,
+      earned: 0n,
+    };
+    this.log = o.log ?? (() => {});
+    this.client = new NodeClient(o.nodeUrl.replace(/\/+$/, ''), { retry: o.retry, signal: o.signal, onRetry: (e) => this.log(e.line) });
+    this.summary = {
+      tasks: 0,
+      accepted: [],
+      rejections: [],
+      unanswered: [],
+      earned: 0n,
+      tokens: 0,
+      seconds: 0,
+      chunks: { fromCache: 0, downloaded: 0, bytesDownloaded: 0, resumed: 0 },
+    };
+  }
+
+  private get stopped(): boolean {
+    return this.o.signal?.aborted ?? false;
+  }
+
+  /** The settings in force: power now, the device from the next task (undefined: the platform chooses). */
+  get settings(): { power: number; device: MinerDevice | undefined } {
+    return { power: this.power, device: this.device && { ...this.device } };
+  }
+
+  /** The duty cycle from the next rest on; a rest under way is shortened or lengthened to match. */
+  setPower(power: number): void {
+    checkPower(power);
+    if (power === this.power) return;
+    this.power = power;
+    this.status.power = power;
+    this.log(`power set to ${power}%`);
+    this.wakeRest?.();
+    this.o.onStatus?.(this.status);
+  }
+
+  /** Trains the next task on this device; the task under way finishes where it started. */
+  setDevice(device: MinerDevice): void {
+    if (this.device && sameDevice(device, this.device)) return;
+    this.device = { ...device };
+    this.log(
+      `device set to ${deviceName(device)}${this.status.phase === 'training' || this.status.phase === 'resting' ? ', from the next task' : ''}`,
+    );
+  }
+
+  private setPhase(phase: MinerPhase): void {
+    this.status.phase = phase;
+    this.o.onStatus?.(this.status);
+  }
+
+  /** Rests after a step that took `took` ms, following power changes made during the rest. */
+  private async rest(took: number, since: number): Promise<void> {
+    for (;;) {
+      const left = since + (took * (100 - this.power)) / this.power - performance.now();
+      if (left <= 0 || this.stopped) return;
+      await pause(left, this.o.signal, (wake) => (this.wakeRest = wake)).finally(() => (this.wakeRest = undefined));
+    }
+  }
+
+  /** The signed manifest of `version`, checked: its digest, the signature by a coordinator of this chain, its layout. */
+  async fetchManifest(version?: number): Promise<SignedModelManifest> {
+    this.coordinators ??= await fetchCoordinators(this.client);
+    return fetchVerifiedManifest(this.client, this.coordinators, version);
+  }
+
+  /** The session for `task` on the device in force: the last one where it fits, else a new one. */
+  private async sessionFor(cfg: ModelConfig, task: { batchSize: number; seqLen: number }): Promise<TrainSession> {
+    const s = this.session;
+    if (s && s.fits(cfg, task) && (!this.device || sameDevice(this.device, s.runtime.device as MinerDevice))) return s;
+    this.session = undefined;
+    await s?.dispose();
+    this.session = await this.o.platform.openSession(cfg, task, this.device);
+    return this.session;
+  }
+
+  /**
+   * Loads a version's weights, downloading only chunks the cache lacks; with a task, opens its training session
+   * meanwhile (the graph needs only the manifest's config).
+   */
+  async loadModel(version?: number, task?: Task): Promise<void> {
+    const signed = await this.fetchManifest(version);
+    const { chunks, tensorMap, config } = signed.manifest;
+    const weights: Weights = new Map();
+    const stats = this.summary.chunks;
+    const before = stats.downloaded;
+    const progress: DownloadProgress = {
+      version: signed.version,
+      chunks: chunks.length,
+      ready: 0,
+      fromCache: 0,
+      downloaded: 0,
+      bytesTotal: signed.manifest.totalBytes,
+      bytesReady: 0,
+    };
+    this.setPhase('loading-model');
+    this.o.onDownload?.({ ...progress });
+    await Promise.all([
+      task && this.sessionFor(config, task),
+      parallel(chunks, DOWNLOADS_IN_PARALLEL, async (chunk) => {
+        const got = await this.o.platform.chunks.fetch(chunk, this.client);
+        placeChunk(signed.manifest, weights, chunk, got.bytes);
+        if (got.fromCache) stats.fromCache++;
+        else (stats.downloaded++, (stats.bytesDownloaded += chunk.size));
+        if (got.resumed) stats.resumed++;
+        progress.ready++;
+        progress.bytesReady += chunk.size;
+        if (got.fromCache) progress.fromCache++;
+        else progress.downloaded++;
+        if (progress.ready < progress.chunks) this.o.onDownload?.({ ...progress });
+      }),
+    ]);
+    checkWeights(config, weights);
+    await this.o.platform.chunks.keepOnly?.(new Set(chunks.map((c) => c.name)));
+    this.o.onDownload?.({ ...progress });
+    // The parameter order of the model, which the update codec requires.
+    this.model = { version: signed.version, cfg: config, weights: new Map(Object.keys(tensorMap).map((n) => [n, weights.get(n)!])) };
+    this.status.version = signed.version;
+    this.log(
+      `model version ${signed.version}: ${chunks.length} chunks, ${progress.fromCache} from the cache, ${stats.downloaded - before} downloaded`,
+    );
+  }
+
+  /** One task end to end; returns false when the miner was stopped before submitting. */
+  async runTask(): Promise<boolean> {
+    const task = await this.client.postJson<Task>('/api/task', this.o.signTaskRequest, { what: 'task' });
+    this.o.onTask?.(task);
+    // Until the node holds the task closed (accepted, or refused with a closing code), a stop, a failure or a refusal
+    // that leaves it open gives it back: otherwise it would hold one of the wallet's task slots until its deadline.
+    let closed = false;
+    try {
+      const outcome = await this.trainAndSubmit(task);
+      closed = outcome === 'accepted' || TASK_CLOSED_CODES.has(outcome);
+      return outcome !== 'stopped';
+    } finally {
+      if (!closed) this.log(`task ${task.taskId.slice(0, 10)} ${await abandonTask(this.client, this.o.wallet, task.taskId)}`);
+    }
+  }
+
+  /** Trains on the task and submits; says 'accepted', 'stopped' or the refusal's code. */
+  private async trainAndSubmit(task: Task): Promise<string> {
+    checkCodecVersion(task);
+    if (!this.model || this.model.version !== task.modelVersion) await this.loadModel(task.modelVersion, task);
+    const model = this.model!;
+    const session = await this.sessionFor(model.cfg, task);
+    const raw = await this.client.bytes(`/api/task/${task.taskId}/tokens`, {}, { what: 'tokens' });
+    const tokens = tokensFromBytes(raw.bytes);
+    this.status.steps = task.steps;
+    this.status.step = 0;
+    const device = session.runtime.device as MinerDevice;
+    if (!this.status.device || !sameDevice(device, this.status.device))
+      this.log(`training on ${deviceName(device)} from task ${task.taskId.slice(0, 10)}`);
+    this.status.device = { ...device };
+    this.setPhase('training');
+    let stepStart = performance.now();
+    const result = await trainTask(session, model.weights, tokens, task, {
+      shouldStop: () => this.stopped,
+      onStep: async ({ step, loss, tokens: n }) => {
+        const now = performance.now();
+        const took = now - stepStart;
+        this.status.step = step;
+        this.status.loss = loss;
+        this.status.tokensPerSecond = (n / took) * 1000;
+        this.summary.tokens += n;
+        this.o.onStep?.({
+          at: Date.now(),
+          modelVersion: task.modelVersion,
+          taskId: task.taskId,
+          step,
+          loss,
+          tokensPerSecond: this.status.tokensPerSecond,
+          device: deviceName(device),
+          power: this.power,
+        });
+        if (this.power < 100) {
+          this.setPhase('resting');
+          await this.rest(took, now);
+          this.status.phase = 'training';
+        }
+        this.o.onStatus?.(this.status);
+        stepStart = performance.now();
+      },
+    });
+    this.summary.tasks++;
+    this.status.tasks = this.summary.tasks;
+    if (!result) return 'stopped';
+    this.setPhase('submitting');
+    const compressed = compressTaskUpdate(model.cfg, result.update, task);
+    const path = submitPath({
+      wallet: this.o.wallet,
+      taskId: task.taskId,
+      modelVersion: task.modelVersion,
+      loss: result.losses.at(-1)!,
+      batchSize: task.batchSize,
+    });
+    // A stop while the node verifies the update waits (bounded) for its answer: aborting would lose the task's result,
+    // and the task could not even be given back while the node holds it busy.
+    const grace = this.o.submitAnswerGraceMs ?? SUBMIT_ANSWER_GRACE_MS;
+    const onStop = (): void =>
+      this.log(`stopping: waiting up to ${grace / 1000} s for the node's answer on task ${task.taskId.slice(0, 10)}`);
+    if (this.o.signal?.aborted) onStop();
+    else this.o.signal?.addEventListener('abort', onStop, { once: true });
+    try {
+      const r = await this.client.json<SubmitAccepted>(
+        path,
+        {
+          method: 'POST',
+          headers: { 'content-type': 'application/octet-stream' },
+          body: compressed.bytes as Uint8Array<ArrayBuffer>,
+        },
+        { signal: graceAfter(this.o.signal, grace), what: 'submit' },
+      );
+      const reward = BigInt(r.reward);
+      const record: SubmissionRecord = {
+        taskId: task.taskId,
+        modelVersion: task.modelVersion,
+        contribution: r.contribution,
+        reward,
+        quality: r.quality,
+        ledger: { status: 'checking', detail: 'looking for the contribution on the ledger' },
+      };
+      this.summary.accepted.push(record);
+      this.summary.earned += reward;
+      this.status.accepted++;
+      this.status.earned += reward;
+      this.log(
+        `task ${task.taskId.slice(0, 10)} accepted: earned ${formatAlc(reward)} ALC (quality ${r.quality / 1000}x), ${compressed.bytes.length} bytes, contribution ${r.contribution}; measured by the node: ${measuredLine(r.measured)}`,
+      );
+      this.o.onOutcome?.({ accepted: record });
+      this.o.onStatus?.(this.status);
+      void this.watchLedger(record, this.client, this.o.ledgerDeadlineMs, this.o.signal);
+      return 'accepted';
+    } catch (err) {
+      if (err instanceof NodeError && err.code === 'ABORTED') {
+        this.summary.unanswered.push(task.taskId);
+        this.log(
+          `task ${task.taskId.slice(0, 10)}: stopped before the node answered its submission; its result is unknown here (see the node's ledger)`,
+        );
+        return 'stopped';
+      }
+      if (!(err instanceof NodeError) || err.unanswered) throw err;
+      const rejected = { taskId: task.taskId, code: err.code, message: err.message };
+      this.status.rejected++;
+      this.summary.rejections.push(rejected);
+      this.log(`task ${task.taskId.slice(0, 10)} rejected: ${err.code}: ${err.message}`);
+      this.o.onOutcome?.({ rejected });
+      this.o.onStatus?.(this.status);
+      return err.code;
+    } finally {
+      this.o.signal?.removeEventListener('abort', onStop);
+    }
+  }
+
+  /** Follows one accepted record on the ledger until it is settled or `deadlineMs` pass (then: missing). */
+  private async watchLedger(record: SubmissionRecord, client: NodeClient, deadlineMs?: number, signal?: AbortSignal): Promise<void> {
+    const verdict = await watchContribution(
+      { contribution: record.contribution, taskId: record.taskId, wallet: this.o.wallet, reward: record.reward.toString() },
+      {
+        client,
+        deadlineMs,
+        signal,
+        onChange: (c) => {
+          // A second watch (settle after a stop) may already have settled it.
+          if (settled(record.ledger)) return;
+          record.ledger = c;
+          this.o.onLedger?.(record);
+        },
+      },
+    );
+    if (verdict.status === 'missing' || verdict.status === 'mismatch')
+      this.log(
+        `ledger: contribution ${record.contribution} for task ${record.taskId.slice(0, 10)} is ${verdict.status}: ${verdict.detail}`,
+      );
+  }
+
+  /**
+   * Waits until every accepted submission's ledger check is settled, at most `deadlineMs`; after a stop too (with
+   * a client of its own, which the stop does not cut short). Returns the records not confirmed.
+   */
+  async settle(deadlineMs: number): Promise<SubmissionRecord[]> {
+    const client = new NodeClient(this.client.baseUrl, { retry: { attempts: 3, baseMs: 500, maxMs: 2000 } });
+    await Promise.all(this.summary.accepted.filter((r) => !settled(r.ledger)).map((r) => this.watchLedger(r, client, deadlineMs)));
+    return this.summary.accepted.filter((r) => r.ledger.status !== 'confirmed');
+  }
+
+  async run(): Promise<MinerSummary> {
+    const started = performance.now();
+    try {
+      while (!this.stopped && (this.o.maxTasks === undefined || this.summary.tasks < this.o.maxTasks)) {
+        try {
+          await this.runTask();
+        } catch (err) {
+          if (this.stopped) break;
+          if (err instanceof NodeError && err.code === 'TOO_MANY_TASKS') {
+            this.log(`the node has enough open tasks from this wallet; waiting (${err.message})`);
+            this.setPhase('waiting');
+            await pause(2000, this.o.signal);
+            continue;
+          }
+          throw err;
+        }
+        this.o.onStatus?.(this.status);
+      }
+    } finally {
+      this.summary.seconds = (performance.now() - started) / 1000;
+      const session = this.session;
+      this.session = undefined;
+      await session?.dispose();
+      this.setPhase('stopped');
+    }
+    return this.summary;
+  }
+}
+
+/**
+ * Gives a task back (DELETE /api/task/:id) so it no longer holds one of the wallet's task slots. Meant for a miner
+ * that was just stopped, so it ignores the stop signal: one try with a short timeout (`keepalive`, so that a closing
+ * page still sends it). Never throws; says what happened.
+ */
+export async function abandonTask(client: NodeClient, wallet: string, taskId: string, timeoutMs = 5_000): Promise<string> {
+  try {
+    await client.json(
+      `/api/task/${taskId}?wallet=${wallet}`,
+      { method: 'DELETE', keepalive: true },
+      { retry: NO_RETRY, signal: AbortSignal.timeout(timeoutMs), what: 'abandon' },
+    );
+    return 'abandoned';
+  } catch (err) {
+    return err instanceof NodeError && !err.unanswered
+      ? `not abandoned: ${err.code}: ${err.message}`
+      : `not abandoned: ${(err as Error).message}`;
+  }
+}
+
+function checkPower(power: number): void {
+  if (!(Number.isFinite(power) && power >= 1 && power <= 100)) throw new RangeError(`power must be 1..100, got ${power}`);
+}
+
+/** The same device: the same provider, and for cuda the same index (absent: device 0). */
+export function sameDevice(a: MinerDevice, b: MinerDevice): boolean {
+  return a.provider === b.provider && (a.provider !== 'cuda' || (a.deviceId ?? 0) === (b.deviceId ?? 0));
+}
+
+export function deviceName(d: MinerDevice): string {
+  return d.provider === 'cuda' && d.deviceId !== undefined ? `cuda:${d.deviceId}` : d.provider;
+}
+
+export type { LedgerCheck };

@@ -1,0 +1,158 @@
+/**
+ * Local training over either onnxruntime build: one fused graph (forward, backward, AdamW; `buildTrainingGraph`)
+ * run step after step, the parameters and AdamW moments fed back from one step's outputs to the next. Browser-safe:
+ * the build (onnxruntime-node natively, onnxruntime-web in the browser) comes in as a `TrainingRuntime`. Where the
+ * provider keeps state on the device (webgpu), the new state stays in GPU buffers between steps: a step reads back
+ * only its loss and gradient norm, and the weights come back once, when asked for.
+ */
+import type { InferenceSession, Tensor } from 'onnxruntime-common';
+import { numel, paramSpecs, type ModelConfig, type ParamSpec } from '../model/config.js';
+import { checkWeights, type Weights } from '../model/weights.js';
+import { buildTrainingGraph, DEFAULT_ADAMW, type AdamWOptions, type BuiltGraph } from '../onnx/graphs.js';
+import type { TokenBatch } from './tokens.js';
+
+/** Parameter tensors by parameter name (on the device where the provider keeps them there). */
+export type TensorMap = Map<string, Tensor>;
+
+/** Moves parameter-shaped tensors between host arrays and what a session of the runtime takes. */
+export interface ParamTransfer {
+  /** Host arrays (by name, each `numel(shape)` float32) to tensors the runtime's sessions take. */
+  upload(values: Map<string, Float32Array>): Promise<TensorMap>;
+  /** Tensors, on the device or not, back to host arrays. */
+  download(tensors: TensorMap): Promise<Map<string, Float32Array>>;
+  dispose(): Promise<void>;
+}
+
+/** What one onnxruntime build (and one of its execution providers) gives a training session. */
+export interface TrainingRuntime {
+  /** The execution provider, as users name it (`cpu`, `webgpu`, `cuda`, `wasm`); with its device index where there is one. */
+  readonly device: { provider: string; deviceId?: number };
+  /** A host tensor. */
+  tensor(type: 'float32', data: Float32Array, dims: readonly number[]): Tensor;
+  tensor(type: 'int64', data: BigInt64Array, dims: readonly number[]): Tensor;
+  /** A session of `graph`; the outputs named in `deviceOutputs` stay on the device where the provider allows it. */
+  createSession(graph: BuiltGraph, deviceOutputs: readonly string[]): Promise<InferenceSession>;
+  /** A transfer for tensors of these names and shapes. */
+  transfer(specs: readonly ParamSpec[]): ParamTransfer;
+}
+
+/** Frees device buffers; host tensors are left to the garbage collector. */
+export function disposeAll(tensors: Iterable<Tensor>): void {
+  for (const t of tensors) if (t.location === 'gpu-buffer') t.dispose();
+}
+
+export interface TrainStepResult {
+  /** Mean cross-entropy of the step's batch before the update, nats. */
+  loss: number;
+  /** Global L2 norm of the gradient before clipping. */
+  gradNorm: number;
+}
+
+/** The graph's outputs that carry state to the next step. */
+const stateOutputs = (s: ParamSpec): string[] => [`new.${s.name}`, `new_m.${s.name}`, `new_v.${s.name}`];
+
+/**
+ * A training session for one model config and one batch shape (`batch` rows of `seq` positions, ids as [B, T, 1]).
+ * Open it once (`open`: builds the graph and the onnxruntime session, which needs only the config), then `start`
+ * from weights as often as needed; `step` runs one AdamW step (`DEFAULT_ADAMW` unless given).
+ */
+export class TrainSession {
+  private params: TensorMap = new Map();
+  private m: TensorMap = new Map();
+  private v: TensorMap = new Map();
+  private stepCount = 0;
+  private readonly specs: ParamSpec[];
+
+  private constructor(
+    readonly runtime: TrainingRuntime,
+    readonly cfg: ModelConfig,
+    readonly batch: number,
+    readonly seq: number,
+    private readonly session: InferenceSession,
+    private readonly transfer: ParamTransfer,
+  ) {
+    this.specs = paramSpecs(cfg);
+  }
+
+  static async open(
+    runtime: TrainingRuntime,
+    cfg: ModelConfig,
+    shape: { batch: number; seq: number; adamw?: AdamWOptions },
+  ): Promise<TrainSession> {
+    const specs = paramSpecs(cfg);
+    const graph = buildTrainingGraph(cfg, { batch: shape.batch, seq: shape.seq, optimizer: shape.adamw ?? DEFAULT_ADAMW });
+    const session = await runtime.createSession(graph, specs.flatMap(stateOutputs));
+    return new TrainSession(runtime, cfg, shape.batch, shape.seq, session, runtime.transfer(specs));
+  }
+
+  /** Whether this session trains `cfg` at this batch shape. */
+  fits(cfg: ModelConfig, shape: { batchSize: number; seqLen: number }): boolean {
+    return JSON.stringify(cfg) === JSON.stringify(this.cfg) && shape.batchSize === this.batch && shape.seqLen === this.seq;
+  }
+
+  /** Starts again from `weights` (checked against the config), with zero AdamW moments at step 0. */
+  async start(weights: Weights): Promise<void> {
+    checkWeights(this.cfg, weights);
+    this.release();
+    this.params = await this.transfer.upload(weights);
+    const zeros = new Map(this.specs.map((s) => [s.name, new Float32Array(numel(s.shape))]));
+    this.m = await this.transfer.upload(zeros);
+    this.v = await this.transfer.upload(zeros);
+    this.stepCount = 0;
+  }
+
+  /** AdamW steps taken since `start`. */
+  get steps(): number {
+    return this.stepCount;
+  }
+
+  /** One AdamW step at learning rate `lr` on a batch of exactly this session's shape. */
+  async step(b: TokenBatch, lr: number): Promise<TrainStepResult> {
+    if (b.batch !== this.batch || b.seq !== this.seq)
+      throw new RangeError(`this session takes batches of ${this.batch}x${this.seq}, got ${b.batch}x${b.seq}`);
+    if (this.params.size === 0) throw new Error('the training session has no weights: call start() first');
+    const rt = this.runtime;
+    const dims = [b.batch, b.seq, 1];
+    const feeds: Record<string, Tensor> = {
+      input_ids: rt.tensor('int64', b.ids, dims),
+      targets: rt.tensor('int64', b.targets, dims),
+      lr: rt.tensor('float32', Float32Array.of(lr), []),
+      step: rt.tensor('float32', Float32Array.of(this.stepCount + 1), []),
+    };
+    for (const s of this.specs) {
+      feeds[s.name] = this.params.get(s.name)!;
+      feeds[`m.${s.name}`] = this.m.get(s.name)!;
+      feeds[`v.${s.name}`] = this.v.get(s.name)!;
+    }
+    const out = await this.session.run(feeds);
+    this.release();
+    this.params = new Map(this.specs.map((s) => [s.name, out[`new.${s.name}`]!]));
+    this.m = new Map(this.specs.map((s) => [s.name, out[`new_m.${s.name}`]!]));
+    this.v = new Map(this.specs.map((s) => [s.name, out[`new_v.${s.name}`]!]));
+    this.stepCount++;
+    return { loss: (out.loss!.data as Float32Array)[0]!, gradNorm: (out.grad_norm!.data as Float32Array)[0]! };
+  }
+
+  /** The current parameters, copied to the host. */
+  async weights(): Promise<Weights> {
+    return this.transfer.download(this.params);
+  }
+
+  /** The current parameter tensors (device-resident on webgpu), for a forward session on the same provider. */
+  paramTensors(): TensorMap {
+    return this.params;
+  }
+
+  private release(): void {
+    disposeAll([...this.params.values(), ...this.m.values(), ...this.v.values()]);
+    this.params = new Map();
+    this.m = new Map();
+    this.v = new Map();
+  }
+
+  async dispose(): Promise<void> {
+    this.release();
+    await this.session.release();
+    await this.transfer.dispose();
+  }
+}
