@@ -9,7 +9,7 @@ import { fileURLToPath } from 'node:url';
 import { chromium } from 'playwright-core';
 import { startTestNode, testNet } from '../node/test/harness.js';
 import { presetConfig } from '../trainer/model/config.js';
-import type { BrowserBenchResult, MiningBackend, PageToWorker } from '../wallet-ui/src/mining/protocol.js';
+import type { BrowserBenchResult, MiningBackend, PageToWorker } from '../wallet-ui/src/browser-miner/protocol.js';
 import { ensureUiBuilt, UI_DIST } from '../wallet-ui/tools/ui-build.js';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');

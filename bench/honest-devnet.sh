@@ -12,10 +12,10 @@ node --import tsx node/cli.ts --data "$D/data" --port "$PORT" > "$D/node.log" 2>
 NODE=$!
 for _ in $(seq 120); do curl -sf "http://127.0.0.1:$PORT/api/status" >/dev/null && break; sleep 1; done
 for n in a b; do
-  node --import tsx node/miner/cli.ts --key-file "$D/$n.key" --node "http://127.0.0.1:$PORT" --cpu --no-gui --power 90 --cache "$D/cache-$n" > "$D/miner-$n.log" 2>&1 &
+  node --import tsx node/ailo-miner/cli.ts --key-file "$D/$n.key" --node "http://127.0.0.1:$PORT" --cpu --no-gui --power 90 --cache "$D/cache-$n" > "$D/miner-$n.log" 2>&1 &
 done
 sleep "$SECONDS_TO_RUN"
-pkill -INT -f "node/miner/cli.ts --key-file $D" ; sleep 20
+pkill -INT -f "node/ailo-miner/cli.ts --key-file $D" ; sleep 20
 kill "$NODE"; wait "$NODE" 2>/dev/null
 echo "accepted: $(grep -c 'federation: accepted' "$D/node.log")  refused: $(grep -c 'federation: refused' "$D/node.log")"
 grep -o 'refused task [^:]*: [A-Z_]*' "$D/node.log" | awk '{print $NF}' | sort | uniq -c

@@ -3,4 +3,4 @@
 import { register } from 'tsx/esm/api';
 
 register();
-await import('../node/miner/cli.ts');
+await import('../node/ailo-miner/cli.ts');

@@ -2,7 +2,7 @@
 import { readKeyFile } from '../data-dir.js';
 import { signTransfer } from '../../chain/tx/sign.js';
 import { privateKeyToAddress } from '../../protocol/signature.js';
-import { fetchNetworkDomain } from '../miner/node-network.js';
+import { fetchNetworkDomain } from '../ailo-miner/node-network.js';
 import { parseAddress, toChecksumAddress } from '../../protocol/address.js';
 import { formatAlc, parseAlc } from '../../protocol/amount.js';
 import { NO_RETRY, NodeClient } from '../../protocol/client.js';

@@ -24,10 +24,10 @@ import { Miner, type MinerSummary } from '../../trainer/miner/miner.js';
 import { ForwardSession } from '../../trainer/runtime/model-session.js';
 import { tokenBatch } from '../../trainer/runtime/tokens.js';
 import { tokensFromBytes } from '../../trainer/corpus/shard-format.js';
-import { taskRequestSigner } from '../miner/task-signer.js';
+import { taskRequestSigner } from '../ailo-miner/task-signer.js';
 import { AiloNode } from '../node.js';
 import { CHANCE_REFUSALS } from './quality.js';
-import { fetchNetworkDomain } from '../miner/node-network.js';
+import { fetchNetworkDomain } from '../ailo-miner/node-network.js';
 import { get, testNet, waitFor, type TestNet } from '../test/harness.js';
 
 const cfg = presetConfig('ailo-tiny');

@@ -10,7 +10,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { toChecksumAddress } from '../../protocol/address.js';
 import { wallet } from '../../chain/test/fixtures.js';
 import { Miner } from '../../trainer/miner/miner.js';
-import { taskRequestSigner } from '../miner/task-signer.js';
+import { taskRequestSigner } from '../ailo-miner/task-signer.js';
 import { AiloNode } from '../node.js';
 import { startTestNode, testNet, type TestNet } from '../test/harness.js';
 import { publishOneTensorVersion } from '../test/model-version.js';

@@ -9,7 +9,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { toChecksumAddress } from '../../protocol/address.js';
 import { wallet } from '../../chain/test/fixtures.js';
 import { Miner } from '../../trainer/miner/miner.js';
-import { taskRequestSigner } from '../miner/task-signer.js';
+import { taskRequestSigner } from '../ailo-miner/task-signer.js';
 import type { AiloNode } from '../node.js';
 import { get, startTestNode, testNet, waitFor } from '../test/harness.js';
 

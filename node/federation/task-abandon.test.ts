@@ -13,7 +13,7 @@ import { wallet } from '../../chain/test/fixtures.js';
 import { signTaskRequest } from '../../chain/tx/task-request.js';
 import type { Task } from '../../protocol/federation.js';
 import { Miner } from '../../trainer/miner/miner.js';
-import { taskRequestSigner } from '../miner/task-signer.js';
+import { taskRequestSigner } from '../ailo-miner/task-signer.js';
 import { AiloNode } from '../node.js';
 import { get, startTestNode, testNet, type TestNet } from '../test/harness.js';
 

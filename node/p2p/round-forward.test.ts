@@ -13,7 +13,7 @@ import { toChecksumAddress } from '../../protocol/address.js';
 import { wallet } from '../../chain/test/fixtures.js';
 import { signTaskRequest } from '../../chain/tx/task-request.js';
 import { Miner } from '../../trainer/miner/miner.js';
-import { taskRequestSigner } from '../miner/task-signer.js';
+import { taskRequestSigner } from '../ailo-miner/task-signer.js';
 import { AiloNode } from '../node.js';
 import { coordinator as coordinatorWallet, get, post, startTestNode, testNet, waitFor, type TestNet } from '../test/harness.js';
 

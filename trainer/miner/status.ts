@@ -1,6 +1,6 @@
 /**
  * What a miner reports about itself (browser-safe types): the native miner produces them; its GUI's API
- * (node/miner/gui-server.ts) serves them as JSON and the GUI's page (wallet-ui/src/miner) reads them. In the JSON,
+ * (node/ailo-miner/gui-server.ts) serves them as JSON and the GUI's page (wallet-ui/src/miner-gui) reads them. In the JSON,
  * amounts are decimal strings of base units and times Unix ms.
  */
 import type { Provider } from '../runtime/provider-names.js';

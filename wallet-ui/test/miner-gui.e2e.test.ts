@@ -65,7 +65,7 @@ describe.skipIf(!existsSync(CHROMIUM))('the miner GUI in Chromium', () => {
       [
         '--import',
         'tsx',
-        'node/miner/cli.ts',
+        'node/ailo-miner/cli.ts',
         '--wallet',
         MINER,
         '--node',

@@ -14,7 +14,7 @@ import { submitPath, type Task } from '../../../protocol/federation.js';
 import type { ModelConfig } from '../../../trainer/model/config.js';
 import type { Weights } from '../../../trainer/model/weights.js';
 import { NO_RETRY, NodeClient } from '../../../protocol/client.js';
-import { fetchNetworkDomain } from '../../miner/node-network.js';
+import { fetchNetworkDomain } from '../../ailo-miner/node-network.js';
 
 /** A wallet of the red team: a fresh key per attacker, never funded. */
 export interface RedTeamWallet {

@@ -9,7 +9,7 @@ import { NodeApi } from '../api/node-api.js';
 import type { AccountRecord } from '../../../protocol/accounts.js';
 import type { ChainHead, LedgerAccount, NetworkStatus } from '../../../protocol/ledger.js';
 import type { AiloEvents, PendingTransfer } from './events.js';
-import { miningController } from '../mining/mining-controller.js';
+import { miningController } from '../browser-miner/mining-controller.js';
 import { formatAlc } from '../../../protocol/amount.js';
 import { shellStyles } from './shared-styles.js';
 import './ailo-dashboard-page.js';

@@ -34,7 +34,7 @@ function startMiner(
   if (key !== undefined) env.AILO_MINER_KEY = key;
   delete env.AILO_NODE;
   Object.assign(env, extraEnv);
-  const child = spawn(process.execPath, ['--import', 'tsx', 'node/miner/cli.ts', ...args], {
+  const child = spawn(process.execPath, ['--import', 'tsx', 'node/ailo-miner/cli.ts', ...args], {
     cwd: root,
     env,
     stdio: ['ignore', 'pipe', 'pipe'],
