@@ -8,7 +8,7 @@ import { ALC } from '../spec.js';
 import { nextTimestamp, openTestChain, tempDir, testSpec, transfer, wallet } from '../test/fixtures.js';
 import { signTx } from '../tx/sign.js';
 import type { Hash, SignedTx } from '../tx/types.js';
-import { applyTx } from './transition.js';
+import { applyTx, MAX_OUTER_LR_PPM } from './transition.js';
 import { StateOverlay, WorldState } from './world-state.js';
 
 const coordinator = wallet(1);
@@ -53,7 +53,11 @@ function contribution(
   );
 }
 
-function modelVersion(version: bigint, contributions: Hash[], o: { parent?: bigint; by?: typeof coordinator } = {}): SignedTx {
+function modelVersion(
+  version: bigint,
+  contributions: Hash[],
+  o: { parent?: bigint; by?: typeof coordinator; outerLrPpm?: number; momentumRestart?: boolean } = {},
+): SignedTx {
   const by = o.by ?? coordinator;
   return signTx(
     {
@@ -63,6 +67,8 @@ function modelVersion(version: bigint, contributions: Hash[], o: { parent?: bigi
       parentVersion: o.parent ?? version - 1n,
       manifestDigest: id(`manifest-${version}`),
       contributions,
+      outerLrPpm: o.outerLrPpm ?? (contributions.length > 0 ? 900_000 : 0),
+      momentumRestart: o.momentumRestart ?? contributions.length === 0,
     },
     by.key,
     networkDomain(spec),
@@ -168,6 +174,17 @@ describe('model_version', () => {
     rejects(state, modelVersion(2n, [c1.hash]), TxErrorCode.DUPLICATE);
     applyTx(state, modelVersion(2n, [c2.hash]), spec);
     expect(state.meta().totalSupply).toBe(supply);
+  });
+
+  it('records an outer step anyone can recompute: a real step needs contributions, lr 0 keeps the parent and resets the momentum', () => {
+    const state = genesisState();
+    const c1 = contribution({ task: '1' });
+    applyTx(state, c1, spec);
+    rejects(state, modelVersion(1n, [], { outerLrPpm: 900_000 }), TxErrorCode.BAD_MODEL_VERSION);
+    rejects(state, modelVersion(1n, [c1.hash], { outerLrPpm: 0, momentumRestart: false }), TxErrorCode.BAD_MODEL_VERSION);
+    rejects(state, modelVersion(1n, [c1.hash], { outerLrPpm: MAX_OUTER_LR_PPM + 1 }), TxErrorCode.BAD_MODEL_VERSION);
+    applyTx(state, modelVersion(1n, [c1.hash], { outerLrPpm: 0, momentumRestart: true }), spec);
+    expect(state.contribution(c1.hash)?.aggregatedIn).toBe(1n);
   });
 
   it('takes a contribution only within maxStaleness versions of its parent', () => {

@@ -11,6 +11,8 @@ import type { Hash, SignedTx, Tx, TxType } from '../tx/types.js';
 import { StateOverlay } from './world-state.js';
 
 const MAX_U256 = (1n << 256n) - 1n;
+/** The largest outer learning rate a model version may record, in millionths (10). */
+export const MAX_OUTER_LR_PPM = 10_000_000;
 
 export function applyTx(state: StateOverlay, signed: SignedTx, spec: ChainSpec): void {
   // A transfer checks everything before its first write, so it needs no scratch overlay to stay all-or-nothing.
@@ -82,6 +84,12 @@ const TRANSITIONS: { [K in TxType]: Transition<Extract<Tx, { type: K }>> } = {
         `version ${tx.version} with parent ${tx.parentVersion} does not follow the latest version ${meta.latestModelVersion}`,
       );
     }
+    if (tx.outerLrPpm > MAX_OUTER_LR_PPM)
+      throw new TxError(TxErrorCode.BAD_MODEL_VERSION, `outer lr ${tx.outerLrPpm / 1e6} is more than ${MAX_OUTER_LR_PPM / 1e6}`);
+    if (tx.outerLrPpm === 0 && !tx.momentumRestart)
+      throw new TxError(TxErrorCode.BAD_MODEL_VERSION, "a version that keeps its parent's weights (outer lr 0) resets the momentum");
+    if (tx.outerLrPpm > 0 && tx.contributions.length === 0)
+      throw new TxError(TxErrorCode.BAD_MODEL_VERSION, 'an outer step needs at least one contribution to average');
     const seen = new Set<string>();
     for (const contributionHash of tx.contributions) {
       if (seen.has(contributionHash)) throw new TxError(TxErrorCode.DUPLICATE, `contribution ${contributionHash} listed twice`);

@@ -56,6 +56,8 @@ export const arbModelVersion: fc.Arbitrary<ModelVersionTx> = fc.record({
   parentVersion: arbU64,
   manifestDigest: arbHash,
   contributions: fc.array(arbHash, { maxLength: 24 }),
+  outerLrPpm: fc.integer({ min: 0, max: 2 ** 32 - 1 }),
+  momentumRestart: fc.boolean(),
   signature: arbSignatureShape,
 });
 

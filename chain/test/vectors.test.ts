@@ -87,7 +87,15 @@ function ethersEncoding(f: Record<string, unknown>, signature: string): string {
       ];
       break;
     case 'model_version':
-      fields = [f.coordinator, n('version'), n('parentVersion'), f.manifestDigest, f.contributions];
+      fields = [
+        f.coordinator,
+        n('version'),
+        n('parentVersion'),
+        f.manifestDigest,
+        f.contributions,
+        n('outerLrPpm'),
+        toBeArray(f.momentumRestart ? 1n : 0n),
+      ];
       break;
     default:
       fields = [f.coordinator, f.node, f.requestId, n('shares'), n('reward')];

@@ -88,6 +88,8 @@ describe('transaction codec', () => {
       parentVersion: 0n,
       manifestDigest: contributions[0]!,
       contributions,
+      outerLrPpm: 900_000,
+      momentumRestart: false,
       signature: signTx({ type: 'transfer', from: wallet(1).address, to: wallet(1).address, amount: 1n, nonce: 0n }, wallet(1).key, network)
         .tx.signature,
     };

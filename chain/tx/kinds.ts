@@ -27,13 +27,13 @@ export interface FieldCodec<V> {
 /** The EIP-712 primary types of the transactions. */
 export type PrimaryType = 'Transfer' | 'Contribution' | 'ModelVersion' | 'InferenceReward' | 'Equivocation';
 /** The EIP-712 field types transactions use (all static: one 32-byte word each). */
-export type Eip712FieldType = 'address' | 'uint256' | 'uint64' | 'uint32' | 'bytes32';
+export type Eip712FieldType = 'address' | 'uint256' | 'uint64' | 'uint32' | 'bytes32' | 'bool';
 export interface Eip712Field {
   name: string;
   type: Eip712FieldType;
 }
 /** An EIP-712 message: addresses and bytes32 as 0x hex, integers as bigint or number. */
-export type Eip712Message = Record<string, Hex | Address | bigint | number>;
+export type Eip712Message = Record<string, Hex | Address | bigint | number | boolean>;
 
 type FieldName<T extends Tx> = Exclude<keyof T, 'type' | 'signature'> & string;
 /** One field of `T`: its name and the codec of its value type (a wrong codec for a field is a compile error). */
@@ -77,6 +77,17 @@ const u32: FieldCodec<number> = {
   eip712: 'uint32',
   encode: (v) => uintToRlp(v),
   decode: (item, what) => Number(rlpToUint(item, 4, what)),
+  json: (v) => v,
+};
+/** A boolean as the integer 0 or 1 (RLP: empty string or 0x01); `bool` in EIP-712. */
+const flag: FieldCodec<boolean> = {
+  eip712: 'bool',
+  encode: (v) => uintToRlp(v ? 1 : 0),
+  decode: (item, what) => {
+    const n = rlpToUint(item, 1, what);
+    if (n > 1n) throw new Error(`${what} must be 0 or 1, got ${n}`);
+    return n === 1n;
+  },
   json: (v) => v,
 };
 const bytes32: FieldCodec<Hex> = {
@@ -190,6 +201,8 @@ export const TX_KINDS: { [K in TxType]: TxKind<Extract<Tx, { type: K }>> } = {
       ['parentVersion', u64],
       ['manifestDigest', bytes32],
       ['contributions', contributionList],
+      ['outerLrPpm', u32],
+      ['momentumRestart', flag],
     ],
     primaryType: 'ModelVersion',
     eip712: [
@@ -199,6 +212,8 @@ export const TX_KINDS: { [K in TxType]: TxKind<Extract<Tx, { type: K }>> } = {
       { name: 'manifestDigest', type: 'bytes32' },
       { name: 'contributionsRoot', type: 'bytes32' },
       { name: 'contributionCount', type: 'uint32' },
+      { name: 'outerLrPpm', type: 'uint32' },
+      { name: 'momentumRestart', type: 'bool' },
     ],
     message: (tx) => ({
       coordinator: tx.coordinator,
@@ -207,6 +222,8 @@ export const TX_KINDS: { [K in TxType]: TxKind<Extract<Tx, { type: K }>> } = {
       manifestDigest: tx.manifestDigest,
       contributionsRoot: toHex(merkleRoot(tx.contributions.map((h) => fromHex(h, 32)))),
       contributionCount: tx.contributions.length,
+      outerLrPpm: tx.outerLrPpm,
+      momentumRestart: tx.momentumRestart,
     }),
     signer: (tx) => tx.coordinator,
     parties: () => [],

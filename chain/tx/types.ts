@@ -34,7 +34,11 @@ export interface ContributionTx {
   signature: Uint8Array;
 }
 
-/** A new global model version aggregating the listed contributions (hashes of contribution transactions). */
+/**
+ * A new global model version aggregating the listed contributions (hashes of contribution transactions), in the order
+ * listed, with the outer step it took: the version's weights are a pure function of the parent's, the listed updates
+ * and this step (`applyRound` in trainer/federated/outer-optimizer.ts), so anyone can recompute them.
+ */
 export interface ModelVersionTx {
   type: 'model_version';
   coordinator: Address;
@@ -42,6 +46,10 @@ export interface ModelVersionTx {
   parentVersion: bigint;
   manifestDigest: Hash;
   contributions: Hash[];
+  /** The outer step's learning rate in millionths (900000: 0.9); 0: the parent's weights kept, the momentum reset. */
+  outerLrPpm: number;
+  /** Whether the outer momentum restarted (was dropped) before the step; true whenever outerLrPpm is 0. */
+  momentumRestart: boolean;
   signature: Uint8Array;
 }
 

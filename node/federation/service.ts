@@ -31,7 +31,13 @@ import { decodeUpdate, updateStats, UpdateCodecError, UpdateCodecErrorCode, type
 import { defaultCorpusShards } from '../../trainer/corpus/default-corpus.js';
 import { listBatchAddresses, openShardSet, type BatchAddress, type ShardSet } from '../../trainer/corpus/shards.js';
 import type { SignedModelManifest } from '../../trainer/federated/model-manifest.js';
-import { DILOCO_OUTER, federatedAverage, outerStep, type OuterOptimizerOptions } from '../../trainer/federated/outer-optimizer.js';
+import {
+  DILOCO_OUTER,
+  federatedAverage,
+  recordedStep,
+  type OuterOptimizerOptions,
+  type OuterStepRecord,
+} from '../../trainer/federated/outer-optimizer.js';
 import { numel, paramSpecs, presetConfig, type ModelConfig } from '../../trainer/model/config.js';
 import { initWeights, weightDelta, type Weights } from '../../trainer/model/weights.js';
 import type { LedgerService } from '../ledger-service.js';
@@ -206,6 +212,7 @@ interface RoundEntry {
   version: number;
   range: TokenRange;
   update: ModelUpdate;
+  /** Its FedAvg weight: the tokens of its window, as its contribution records them (`length`). */
   tokens: number;
   contribution: Hash;
   digest: string;
@@ -435,7 +442,7 @@ export class FederationService {
       version: Number(tx.modelVersion),
       range: { shard: shard.name, offset: Number(tx.offset), length: Number(tx.length) },
       update: decodeUpdate(e.update, this.sizes),
-      tokens: e.tokens,
+      tokens: Number(tx.length),
       contribution: e.contribution,
       digest: e.digest,
     };
@@ -758,7 +765,8 @@ export class FederationService {
           version: task.modelVersion,
           range,
           update,
-          tokens: tokensTrained,
+          // FedAvg weighs by the window's tokens as the contribution records them, so anyone can recompute the average.
+          tokens: task.length,
           contribution: tx.hash,
           digest,
         });
@@ -1014,17 +1022,18 @@ export class FederationService {
   private async controlledOuterStep(
     parent: Weights,
     mean: Weights,
-  ): Promise<{ weights: Weights; momentum: Weights; lowered: boolean; what: string }> {
+  ): Promise<{ weights: Weights; momentum: Weights; lowered: boolean; what: string; step: OuterStepRecord }> {
     const base = await this.evalLoss(parent, 'validation');
-    const lr = this.cfg.outer.lr;
-    const tries: { momentum: Weights | undefined; lr: number; what: string }[] = [
-      { momentum: this.momentum, lr, what: `outer lr ${lr}` },
-      { momentum: this.momentum, lr: lr / 2, what: `outer lr ${lr / 2}` },
-      ...[1, 2, 4, 8, 16].map((k) => ({ momentum: undefined, lr: lr / k, what: `outer lr ${lr / k}, momentum restarted` })),
+    const ppm = Math.round(this.cfg.outer.lr * 1e6);
+    const tries: OuterStepRecord[] = [
+      { outerLrPpm: ppm, momentumRestart: false },
+      { outerLrPpm: Math.round(ppm / 2), momentumRestart: false },
+      ...[1, 2, 4, 8, 16].map((k) => ({ outerLrPpm: Math.round(ppm / k), momentumRestart: true })),
     ];
+    const describe = (t: OuterStepRecord): string => `outer lr ${t.outerLrPpm / 1e6}${t.momentumRestart ? ', momentum restarted' : ''}`;
     const seen: string[] = [];
     for (const t of tries) {
-      const step = outerStep(parent, t.momentum, mean, { ...this.cfg.outer, lr: t.lr });
+      const step = recordedStep(parent, this.momentum, mean, t, this.cfg.outer.momentum);
       // Defence in depth: a non-finite weight (in rows no validation row reaches, say) is never published.
       const bad = firstNonFinite(step.weights);
       if (bad) {
@@ -1035,14 +1044,16 @@ export class FederationService {
       if (loss < base - MIN_VALIDATION_GAIN)
         return {
           ...step,
+          step: t,
           lowered: true,
-          what: `${t.what}: validation loss ${base.toFixed(4)} -> ${loss.toFixed(4)}${seen.length ? ` (not lower by ${MIN_VALIDATION_GAIN} at ${seen.join(', ')})` : ''}`,
+          what: `${describe(t)}: validation loss ${base.toFixed(4)} -> ${loss.toFixed(4)}${seen.length ? ` (not lower by ${MIN_VALIDATION_GAIN} at ${seen.join(', ')})` : ''}`,
         };
-      seen.push(`${t.what} to ${loss.toFixed(4)}`);
+      seen.push(`${describe(t)} to ${loss.toFixed(4)}`);
     }
+    const keep: OuterStepRecord = { outerLrPpm: 0, momentumRestart: true };
     return {
-      weights: parent,
-      momentum: new Map([...parent].map(([k, v]) => [k, new Float32Array(v.length)])),
+      ...recordedStep(parent, this.momentum, mean, keep),
+      step: keep,
       lowered: false,
       what: `no outer step lowers validation loss ${base.toFixed(4)} by ${MIN_VALIDATION_GAIN} (${seen.join(', ')})`,
     };
@@ -1058,7 +1069,10 @@ export class FederationService {
     const entries = this.round;
     if (entries.length === 0) return;
     const parent = this.current;
-    const { weights, momentum, lowered, what } = await this.controlledOuterStep(parent.weights, federatedAverage(parent.weights, entries));
+    const { weights, momentum, lowered, what, step } = await this.controlledOuterStep(
+      parent.weights,
+      federatedAverage(parent.weights, entries),
+    );
     // Counted in extensions, not updates: a round closed by its deadline with few updates is extended at most as often.
     if (!lowered && this.extensions < MAX_ROUND_EXTENSIONS && !dataExhausted) {
       this.extensions++;
@@ -1079,6 +1093,7 @@ export class FederationService {
         parentVersion: BigInt(parent.version),
         manifestDigest: signed.manifestDigest,
         contributions: entries.map((e) => e.contribution),
+        ...step,
       } satisfies Omit<ModelVersionTx, 'signature'>,
       this.key,
       this.ledger.network,

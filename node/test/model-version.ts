@@ -41,7 +41,11 @@ export async function publishOneTensorVersion(node: AiloNode, tensor: string, de
       version: BigInt(version),
       parentVersion: BigInt(parent.version),
       manifestDigest: signed.manifestDigest,
+      // Not an aggregate of anything: a hand-made version for tests of how versions reach miners (`ailo audit
+      // --models` would name it, since its weights are not its parent's).
       contributions: [],
+      outerLrPpm: 0,
+      momentumRestart: true,
     } satisfies Omit<ModelVersionTx, 'signature'>,
     coordinator.key,
     node.ledger.network,

@@ -62,3 +62,46 @@ export function outerStep(
   }
   return { weights: nextW, momentum: nextM };
 }
+
+/**
+ * The outer step a model version records (`model_version`'s outerLrPpm and momentumRestart): the learning rate in
+ * millionths, 0 meaning that the version keeps its parent's weights with the momentum reset; and whether the momentum
+ * was dropped before the step (adaptive restart).
+ */
+export interface OuterStepRecord {
+  outerLrPpm: number;
+  momentumRestart: boolean;
+}
+
+/**
+ * The recorded outer step along a round's FedAvg `mean` (see `applyRound`); the coordinator tries candidate records
+ * with it and publishes the one it chose, so what it publishes is what `applyRound` recomputes.
+ */
+export function recordedStep(
+  parent: TensorValues,
+  momentum: TensorValues | undefined,
+  mean: TensorValues,
+  step: OuterStepRecord,
+  outerMomentum: number = DILOCO_OUTER.momentum,
+): { weights: TensorValues; momentum: TensorValues } {
+  if (step.outerLrPpm === 0) return { weights: parent, momentum: zerosLike(parent) };
+  return outerStep(parent, step.momentumRestart ? undefined : momentum, mean, { lr: step.outerLrPpm / 1e6, momentum: outerMomentum });
+}
+
+/**
+ * A round's result as a pure function of its inputs: the parent version's weights and outer momentum (undefined at
+ * version 0), the accepted updates in the order the `model_version` lists their contributions, each weighted by the
+ * tokens its contribution records, and the recorded outer step. FedAvg then the outer Nesterov step, in float32
+ * tensors updated in a fixed order with IEEE double arithmetic per element (JavaScript has no fused multiply-add), so
+ * every machine gets the same bytes.
+ */
+export function applyRound(
+  parent: TensorValues,
+  momentum: TensorValues | undefined,
+  updates: readonly WeightedUpdate[],
+  step: OuterStepRecord,
+  outerMomentum: number = DILOCO_OUTER.momentum,
+): { weights: TensorValues; momentum: TensorValues } {
+  if (step.outerLrPpm === 0) return recordedStep(parent, momentum, parent, step, outerMomentum);
+  return recordedStep(parent, momentum, federatedAverage(parent, updates), step, outerMomentum);
+}
