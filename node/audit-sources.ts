@@ -20,7 +20,7 @@ export class SourceError extends AiloError {
  */
 async function getText(nodeUrl: string, path: string): Promise<string> {
   try {
-    const res = await new NodeClient(nodeUrl).request(path, { signal: AbortSignal.timeout(60_000) });
+    const res = await new NodeClient(nodeUrl).request(path, {}, { timeoutMs: 60_000 });
     if (!res.ok) throw await nodeErrorOf(res, path);
     return await res.text();
   } catch (err) {

@@ -9,6 +9,7 @@ import type { AddressInfo } from 'node:net';
 import { PassThrough } from 'node:stream';
 import type Router from '@koa/router';
 import type { Context, Next } from 'koa';
+import { NO_RETRY, NodeClient } from '../../protocol/client.js';
 import { deviceName, sameDevice, type Miner } from '../../trainer/miner/miner.js';
 import type {
   GuiSettings,
@@ -185,9 +186,11 @@ export class MinerGui {
 
   private async pollRound(): Promise<void> {
     try {
-      const res = await fetch(new URL('/api/round', this.o.nodeUrl), { signal: AbortSignal.timeout(3_000) });
-      if (!res.ok) throw new Error(`HTTP ${res.status}`);
-      const r = (await res.json()) as RoundView;
+      const r = await new NodeClient(this.o.nodeUrl.replace(/\/+$/, '')).json<RoundView>(
+        '/api/round',
+        {},
+        { retry: NO_RETRY, timeoutMs: 3_000, what: 'round' },
+      );
       this.round = { value: { version: r.version, accepted: r.accepted, roundSize: r.roundSize, deadline: r.deadline }, error: null };
     } catch (err) {
       this.round = { value: this.round.value, error: `the node did not answer (${(err as Error).message})` };

@@ -8,7 +8,8 @@ export async function fetchNetworkDomain(nodeUrl: string): Promise<NetworkDomain
   const url = `${nodeUrl.replace(/\/+$/, '')}/api/status`;
   const status = await new NodeClient(nodeUrl.replace(/\/+$/, ''), { retry: NO_RETRY }).json<{ chainId?: unknown; genesisHash?: unknown }>(
     '/api/status',
-    { signal: AbortSignal.timeout(10_000) },
+    {},
+    { timeoutMs: 10_000, what: 'status' },
   );
   if (typeof status.chainId !== 'string' || !/^[0-9]{1,20}$/.test(status.chainId)) throw new Error(`${url} has no chainId`);
   if (!isHex(status.genesisHash, 32)) throw new Error(`${url} has no genesisHash (a node older than the network-bound signatures?)`);

@@ -286,7 +286,7 @@ export class PeerNetwork {
   async handshake(url: string): Promise<Address | undefined> {
     const nonce = `0x${randomBytes(32).toString('hex')}` as Hex;
     try {
-      const res = await peerClient(url).request(`/api/p2p/hello?nonce=${nonce}`, {}, PEER_CALL);
+      const res = await peerClient(url).request(`/api/p2p/hello?nonce=${nonce}`, {}, { ...PEER_CALL, what: 'the handshake' });
       if (!res.ok) throw new PeerError(`${url} answered the handshake with ${res.status}`);
       const node = verifyHello(await res.json(), this.identity.domain, nonce, url);
       if (!this.peers.admit(url, node)) return undefined;

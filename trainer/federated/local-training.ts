@@ -1,6 +1,6 @@
 /**
- * A task trained on onnxruntime-node (`trainTask` on a session opened for it and closed after): what the native
- * miner's coordinator recomputes, and what the red team and the benches train with.
+ * A task trained on onnxruntime-node: the miners' own `trainTask` on a session opened for it and closed after. What
+ * the coordinator recomputes a submission with, and what the red team and the benches train with.
  */
 import type { ModelConfig } from '../model/config.js';
 import type { Weights } from '../model/weights.js';
@@ -11,7 +11,6 @@ import type { LocalTrainingTask } from './task-rows.js';
 import { trainTask, type LocalTrainingResult, type TrainTaskHooks } from './train-task.js';
 
 export { stepRows, taskTokenCount, type LocalTrainingTask } from './task-rows.js';
-export type { LocalStepReport, LocalTrainingResult } from './train-task.js';
 
 /** `trainTask` on a fresh onnxruntime-node session on `provider` (cuda: device `hooks.deviceId`). */
 export async function trainLocally(

@@ -33,8 +33,9 @@ export interface TrainTaskHooks {
 
 /**
  * Trains `session` (its shape must be the task's batchSize x seqLen) from `start` on `tokens`, which hold exactly
- * `taskTokenCount(task)` ids (else RangeError). Undefined when `shouldStop` said so before the last step; throws when
- * a loss is not finite (the training diverged).
+ * `taskTokenCount(task)` ids (else RangeError). Undefined when `shouldStop` said so before the last step. A loss that
+ * is not finite (the training diverged) is returned as it is, for the caller to judge (a miner does not submit it; a
+ * coordinator's recomputation then matches no update). The session's training state is freed before it returns.
  */
 export async function trainTask(
   session: TrainSession,
@@ -48,14 +49,19 @@ export async function trainTask(
       `the task needs ${taskTokenCount(task)} tokens (${task.steps} steps of ${task.batchSize}x${task.seqLen + 1}), got ${tokens.length}`,
     );
   }
-  await session.start(start);
-  const losses: number[] = [];
-  for (let s = 0; s < task.steps; s++) {
-    if (hooks.shouldStop?.()) return undefined;
-    const { loss } = await session.step(tokenBatch(session.cfg, stepRows(tokens, task, s)), task.lr);
-    if (!Number.isFinite(loss)) throw new Error(`training diverged at step ${s + 1} (loss ${loss})`);
-    losses.push(loss);
-    await hooks.onStep?.({ step: s + 1, loss, tokens: task.batchSize * task.seqLen });
+  try {
+    await session.start(start);
+    const losses: number[] = [];
+    for (let s = 0; s < task.steps; s++) {
+      if (hooks.shouldStop?.()) return undefined;
+      const { loss } = await session.step(tokenBatch(session.cfg, stepRows(tokens, task, s)), task.lr);
+      losses.push(loss);
+      await hooks.onStep?.({ step: s + 1, loss, tokens: task.batchSize * task.seqLen });
+    }
+    return { update: weightDelta(start, await session.weights()), losses, tokens: task.steps * task.batchSize * task.seqLen };
+  } finally {
+    // Weights and moments (three copies of the model, in GPU buffers on webgpu) are not kept while the miner rests or
+    // downloads the next version; the session's graph is.
+    session.release();
   }
-  return { update: weightDelta(start, await session.weights()), losses, tokens: task.steps * task.batchSize * task.seqLen };
 }

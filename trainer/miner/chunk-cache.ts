@@ -33,7 +33,7 @@ export class ChunkCache implements ChunkSource {
 
   async fetch(chunk: ModelChunk, client: NodeClient): Promise<FetchedChunk> {
     const cached = this.read(chunk);
-    if (cached) return { bytes: cached, fromCache: true };
+    if (cached) return { bytes: cached, fromCache: true, received: 0 };
     const part = `${this.path(chunk.name)}.part`;
     let have = existsSync(part) ? statSync(part).size : 0;
     if (have >= chunk.size) {
@@ -51,6 +51,6 @@ export class ChunkCache implements ChunkSource {
       throw new Error(`chunk ${chunk.name} from the node does not match its digest; it will be fetched again`);
     }
     renameSync(part, this.path(chunk.name));
-    return { bytes, fromCache: false, resumed };
+    return { bytes, fromCache: false, resumed, received: res.bytes.length };
   }
 }

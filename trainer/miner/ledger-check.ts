@@ -16,17 +16,17 @@ export interface AcceptedContribution {
 }
 
 export type LedgerCheck =
-  /** Not known yet: detail says what the ledger answered last (not found, pending in the pool, no answer). */
+  /** Not known yet: detail says what the node answered last (not found, no answer). */
   | { status: 'checking'; detail: string }
+  /** In the node's pool with the promised fields, not in a block yet. */
+  | { status: 'pending'; detail: string }
   | { status: 'confirmed'; height: number }
   | { status: 'missing'; detail: string }
   /** detail: the fields that differ from the promise. */
   | { status: 'mismatch'; detail: string };
 
-export type LedgerStatus = LedgerCheck['status'];
-
-/** Whether the check is over: the record is in a block as promised, differs, or was not found by the deadline. */
-export const settled = (c: LedgerCheck): boolean => c.status !== 'checking';
+/** Whether the check is over: the record is in a block as promised, or differs from the promise. */
+export const settled = (c: LedgerCheck): boolean => c.status === 'confirmed' || c.status === 'mismatch';
 
 interface LedgerTxBody {
   status?: unknown;
@@ -45,7 +45,7 @@ export function judgeLedgerRecord(body: unknown, expected: AcceptedContribution)
   if (typeof tx.taskId !== 'string' || tx.taskId.toLowerCase() !== expected.taskId.toLowerCase()) differs.push(`task ${String(tx.taskId)}`);
   if (differs.length > 0) return { status: 'mismatch', detail: differs.join(', ') };
   if (b.status === 'confirmed') return { status: 'confirmed', height: Number(b.height) };
-  return { status: 'checking', detail: 'pending, not in a block yet' };
+  return { status: 'pending', detail: "in the node's pool, not in a block yet" };
 }
 
 export interface WatchOptions {
@@ -59,11 +59,14 @@ export interface WatchOptions {
   deadlineMs?: number;
   /** Each verdict that differs from the last one (the first: 'checking' with the ledger's answer). */
   onChange?: (c: LedgerCheck) => void;
-  /** Stops the watch: it returns the last verdict, still 'checking'. */
+  /** Stops the watch: it returns the last verdict, still 'checking' or 'pending'. */
   signal?: AbortSignal;
 }
 
-/** Polls until the record is in a block or differs from the promise, or the deadline passes (then: missing). Never throws. */
+/**
+ * Polls until the record is in a block or differs from the promise, or the deadline passes: then a record the node
+ * holds in its pool stays pending, one it does not know is missing. Never throws.
+ */
 export async function watchContribution(expected: AcceptedContribution, o: WatchOptions): Promise<LedgerCheck> {
   const sleep = o.sleep ?? ((ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms)));
   const now = o.now ?? Date.now;
@@ -80,7 +83,7 @@ export async function watchContribution(expected: AcceptedContribution, o: Watch
       const res = await o.client.request(
         `/api/ledger/tx/${expected.contribution}`,
         { cache: 'no-store' },
-        { retry: NO_RETRY, signal: o.signal, what: 'ledger check', transientAsAnswer: true },
+        { retry: NO_RETRY, signal: o.signal, what: 'ledger check', transientAsAnswer: true, timeoutMs: 10_000 },
       );
       if (res.status === 404) say({ status: 'checking', detail: 'the ledger does not know it' });
       else if (res.ok) {
@@ -90,8 +93,10 @@ export async function watchContribution(expected: AcceptedContribution, o: Watch
       if (o.signal?.aborted) return verdict;
       say({ status: 'checking', detail: `the node did not answer (${err instanceof Error ? err.message : String(err)})` });
     }
-    if (now() >= end && verdict.status === 'checking')
-      return say({ status: 'missing', detail: `not in a block after ${Math.round(deadlineMs / 1000)} s: ${verdict.detail}` });
+    if (now() >= end)
+      return (verdict as LedgerCheck).status === 'pending'
+        ? verdict
+        : say({ status: 'missing', detail: `not in a block after ${Math.round(deadlineMs / 1000)} s: ${verdict.detail}` });
     await sleep(o.intervalMs ?? 500);
   }
 }

@@ -10,7 +10,7 @@ import { formatAlc } from '../../protocol/amount.js';
 import { NO_RETRY, NodeClient, type RetryPolicy } from '../../protocol/client.js';
 import { NodeError } from '../../protocol/errors.js';
 import { submitPath, TASK_CLOSED_CODES, type SignedTaskRequestBody, type SubmitAccepted, type Task } from '../../protocol/federation.js';
-import { tokensFromBytes } from '../corpus/shard-format.js';
+import { tokensFromBytes } from '../corpus/token-bytes.js';
 import {
   fetchCoordinators,
   fetchVerifiedManifest,
@@ -23,7 +23,7 @@ import { trainTask } from '../federated/train-task.js';
 import type { ModelConfig } from '../model/config.js';
 import { checkWeights, type Weights } from '../model/weights.js';
 import type { TrainSession } from '../runtime/train-session.js';
-import { settled, watchContribution, type LedgerCheck } from './ledger-check.js';
+import { settled, watchContribution } from './ledger-check.js';
 import type { DownloadProgress, MinerDevice, MinerPhase, MinerStatus, StepPoint, SubmissionRecord } from './status.js';
 
 /** A weight chunk as a cache hands it over. */
@@ -32,6 +32,8 @@ export interface FetchedChunk {
   fromCache: boolean;
   /** A download that went on from a partial copy (HTTP Range). */
   resumed?: boolean;
+  /** Bytes that came over the network for it (less than its size when resumed; 0 from the cache). */
+  received: number;
 }
 
 /** Weight chunks named by their sha256: from a local cache, else downloaded through the miner's client, checked, kept. */
@@ -79,6 +81,8 @@ export interface MinerOptions {
   onDownload?: (p: DownloadProgress) => void;
   /** A task was issued to this miner (it is open on the node until submitted or given back). */
   onTask?: (task: Task) => void;
+  /** The task no longer holds a slot of the wallet's: accepted, refused with a closing code, or given back (or tried). */
+  onTaskEnd?: (taskId: string) => void;
   /** The node's answer to a submission: the accepted record, or the refusal. */
   onOutcome?: (o: { accepted: SubmissionRecord } | { rejected: Rejection }) => void;
   /** An accepted submission's ledger check changed. */
@@ -139,7 +143,7 @@ const pause = (ms: number, signal?: AbortSignal, onWake?: (wake: () => void) => 
   });
 
 /** Runs `fn` over `items` with at most `limit` in flight. */
-export async function parallel<T, R>(items: readonly T[], limit: number, fn: (item: T) => Promise<R>): Promise<R[]> {
+async function parallel<T, R>(items: readonly T[], limit: number, fn: (item: T) => Promise<R>): Promise<R[]> {
   const out: R[] = new Array(items.length);
   let next = 0;
   const workers = Array.from({ length: Math.min(limit, items.length) }, async () => {
@@ -156,6 +160,10 @@ export class MinerLoop {
   readonly client: NodeClient;
   private model: { version: number; cfg: ModelConfig; weights: Weights } | undefined;
   private session: TrainSession | undefined;
+  /** A session being opened (beside a download), so that a stop in between still disposes it. */
+  private opening: Promise<TrainSession> | undefined;
+  /** The background ledger watches, by contribution: each ends when its record is settled or its deadline passes. */
+  private readonly watches = new Map<string, AbortController>();
   private coordinators: Set<string> | undefined;
   readonly status: MinerStatus;
   readonly summary: MinerSummary;
@@ -252,7 +260,12 @@ export class MinerLoop {
     if (s && s.fits(cfg, task) && (!this.device || sameDevice(this.device, s.runtime.device as MinerDevice))) return s;
     this.session = undefined;
     await s?.dispose();
-    this.session = await this.o.platform.openSession(cfg, task, this.device);
+    this.opening = this.o.platform.openSession(cfg, task, this.device);
+    try {
+      this.session = await this.opening;
+    } finally {
+      this.opening = undefined;
+    }
     return this.session;
   }
 
@@ -283,7 +296,8 @@ export class MinerLoop {
         const got = await this.o.platform.chunks.fetch(chunk, this.client);
         placeChunk(signed.manifest, weights, chunk, got.bytes);
         if (got.fromCache) stats.fromCache++;
-        else (stats.downloaded++, (stats.bytesDownloaded += chunk.size));
+        else stats.downloaded++;
+        stats.bytesDownloaded += got.received;
         if (got.resumed) stats.resumed++;
         progress.ready++;
         progress.bytesReady += chunk.size;
@@ -316,10 +330,11 @@ export class MinerLoop {
       return outcome !== 'stopped';
     } finally {
       if (!closed) this.log(`task ${task.taskId.slice(0, 10)} ${await abandonTask(this.client, this.o.wallet, task.taskId)}`);
+      this.o.onTaskEnd?.(task.taskId);
     }
   }
 
-  /** Trains on the task and submits; says 'accepted', 'stopped' or the refusal's code. */
+  /** Trains on the task and submits; says 'accepted', 'stopped', 'diverged' (not submitted) or the refusal's code. */
   private async trainAndSubmit(task: Task): Promise<string> {
     checkCodecVersion(task);
     if (!this.model || this.model.version !== task.modelVersion) await this.loadModel(task.modelVersion, task);
@@ -366,6 +381,14 @@ export class MinerLoop {
     this.summary.tasks++;
     this.status.tasks = this.summary.tasks;
     if (!result) return 'stopped';
+    const diverged = result.losses.findIndex((l) => !Number.isFinite(l));
+    if (diverged >= 0) {
+      // Nothing worth paying to send: the task is given back and the miner goes on with the next one.
+      this.log(
+        `task ${task.taskId.slice(0, 10)}: training diverged at step ${diverged + 1} (loss ${result.losses[diverged]}); not submitted`,
+      );
+      return 'diverged';
+    }
     this.setPhase('submitting');
     const compressed = compressTaskUpdate(model.cfg, result.update, task);
     const path = submitPath({
@@ -410,7 +433,7 @@ export class MinerLoop {
       );
       this.o.onOutcome?.({ accepted: record });
       this.o.onStatus?.(this.status);
-      void this.watchLedger(record, this.client, this.o.ledgerDeadlineMs, this.o.signal);
+      this.watchInBackground(record);
       return 'accepted';
     } catch (err) {
       if (err instanceof NodeError && err.code === 'ABORTED') {
@@ -433,7 +456,21 @@ export class MinerLoop {
     }
   }
 
-  /** Follows one accepted record on the ledger until it is settled or `deadlineMs` pass (then: missing). */
+  /** Follows `record` on the ledger while the miner goes on (until settled, the deadline, a stop or `settle`). */
+  private watchInBackground(record: SubmissionRecord): void {
+    const stop = new AbortController();
+    this.watches.set(record.contribution, stop);
+    const onStop = (): void => stop.abort();
+    this.o.signal?.addEventListener('abort', onStop, { once: true });
+    void this.watchLedger(record, this.client, this.o.ledgerDeadlineMs, stop.signal)
+      .catch((err: Error) => this.log(`ledger check of ${record.contribution} failed: ${err.message}`))
+      .finally(() => {
+        this.o.signal?.removeEventListener('abort', onStop);
+        if (this.watches.get(record.contribution) === stop) this.watches.delete(record.contribution);
+      });
+  }
+
+  /** Follows one accepted record on the ledger until it is settled or `deadlineMs` pass (see watchContribution). */
   private async watchLedger(record: SubmissionRecord, client: NodeClient, deadlineMs?: number, signal?: AbortSignal): Promise<void> {
     const verdict = await watchContribution(
       { contribution: record.contribution, taskId: record.taskId, wallet: this.o.wallet, reward: record.reward.toString() },
@@ -442,10 +479,9 @@ export class MinerLoop {
         deadlineMs,
         signal,
         onChange: (c) => {
-          // A second watch (settle after a stop) may already have settled it.
-          if (settled(record.ledger)) return;
           record.ledger = c;
           this.o.onLedger?.(record);
+          this.o.onStatus?.(this.status);
         },
       },
     );
@@ -456,25 +492,31 @@ export class MinerLoop {
   }
 
   /**
-   * Waits until every accepted submission's ledger check is settled, at most `deadlineMs`; after a stop too (with
-   * a client of its own, which the stop does not cut short). Returns the records not confirmed.
+   * Checks every accepted submission not yet settled (the background watches end here), at most `deadlineMs`; after a
+   * stop too (with a client of its own, which the stop does not cut short). Returns the records not confirmed.
    */
   async settle(deadlineMs: number): Promise<SubmissionRecord[]> {
-    const client = new NodeClient(this.client.baseUrl, { retry: { attempts: 3, baseMs: 500, maxMs: 2000 } });
+    for (const w of this.watches.values()) w.abort();
+    this.watches.clear();
+    const client = new NodeClient(this.client.baseUrl);
     await Promise.all(this.summary.accepted.filter((r) => !settled(r.ledger)).map((r) => this.watchLedger(r, client, deadlineMs)));
     return this.summary.accepted.filter((r) => r.ledger.status !== 'confirmed');
   }
 
   async run(): Promise<MinerSummary> {
     const started = performance.now();
+    let waiting = false;
     try {
       while (!this.stopped && (this.o.maxTasks === undefined || this.summary.tasks < this.o.maxTasks)) {
         try {
           await this.runTask();
+          waiting = false;
         } catch (err) {
           if (this.stopped) break;
           if (err instanceof NodeError && err.code === 'TOO_MANY_TASKS') {
-            this.log(`the node has enough open tasks from this wallet; waiting (${err.message})`);
+            // Said once per wait, not every two seconds.
+            if (!waiting) this.log(`the node has enough open tasks from this wallet; waiting (${err.message})`);
+            waiting = true;
             this.setPhase('waiting');
             await pause(2000, this.o.signal);
             continue;
@@ -485,7 +527,7 @@ export class MinerLoop {
       }
     } finally {
       this.summary.seconds = (performance.now() - started) / 1000;
-      const session = this.session;
+      const session = this.session ?? (await this.opening?.catch(() => undefined));
       this.session = undefined;
       await session?.dispose();
       this.setPhase('stopped');
@@ -501,10 +543,11 @@ export class MinerLoop {
  */
 export async function abandonTask(client: NodeClient, wallet: string, taskId: string, timeoutMs = 5_000): Promise<string> {
   try {
+    // Its own (absent) stop signal: the miner's stop, which is why it is giving the task back, must not cut this short.
     await client.json(
       `/api/task/${taskId}?wallet=${wallet}`,
       { method: 'DELETE', keepalive: true },
-      { retry: NO_RETRY, signal: AbortSignal.timeout(timeoutMs), what: 'abandon' },
+      { retry: NO_RETRY, signal: new AbortController().signal, timeoutMs, what: 'abandon' },
     );
     return 'abandoned';
   } catch (err) {
@@ -526,5 +569,3 @@ export function sameDevice(a: MinerDevice, b: MinerDevice): boolean {
 export function deviceName(d: MinerDevice): string {
   return d.provider === 'cuda' && d.deviceId !== undefined ? `cuda:${d.deviceId}` : d.provider;
 }
-
-export type { LedgerCheck };

@@ -9,10 +9,10 @@ import { ChunkCache } from './chunk-cache.js';
 import { MinerLoop, type MinerOptions, type MinerPlatform } from './miner-loop.js';
 import type { MinerDevice } from './status.js';
 
-export { abandonTask, deviceName, sameDevice, SUBMIT_ANSWER_GRACE_MS, type ChunkFetchStats, type MinerSummary } from './miner-loop.js';
+export { deviceName, sameDevice, type MinerSummary } from './miner-loop.js';
 
 /** The platform parts of a native miner: chunks cached in `cacheDir`, sessions of onnxruntime-node. */
-export function nativePlatform(cacheDir: string): MinerPlatform {
+function nativePlatform(cacheDir: string): MinerPlatform {
   return {
     chunks: new ChunkCache(cacheDir),
     openSession: (cfg, shape, device) => {
@@ -26,7 +26,7 @@ export function nativePlatform(cacheDir: string): MinerPlatform {
   };
 }
 
-export interface NativeMinerOptions extends Omit<MinerOptions, 'platform' | 'device'> {
+interface NativeMinerOptions extends Omit<MinerOptions, 'platform' | 'device'> {
   provider: Provider;
   /** The CUDA device index (cuda only; the provider's default device when absent). */
   deviceId?: number;

@@ -5,8 +5,6 @@ import type { ModelConfig } from '../model/config.js';
 import { type GraphBuilder, int, ints } from './builder.js';
 import { attentionOp, embeddingOp, geluOp, layerNormOp, linearOp, type AttentionSaved, type GeluSaved, type LayerNormOut } from './ops.js';
 
-export type { LayerNormOut };
-
 /** Additive attention bias for masked positions; large enough that exp() underflows to 0 in float32. */
 export const MASKED = -1e9;
 

@@ -9,8 +9,8 @@
  */
 import { type GraphBuilder, int } from './builder.js';
 
-export const GELU_S = Math.sqrt(2 / Math.PI);
-export const GELU_C = 0.044715;
+const GELU_S = Math.sqrt(2 / Math.PI);
+const GELU_C = 0.044715;
 
 /** What every backward emitter writes into: the graph, the row count, and the gradients by parameter name. */
 export interface BackwardContext {
@@ -148,7 +148,7 @@ export const embeddingOp = {
   },
 };
 
-export interface HeadSaved {
+interface HeadSaved {
   /** Softmax over the vocabulary, [B, T, V]. */
   probs: string;
   /** probs at each target, [B, T, 1]. */

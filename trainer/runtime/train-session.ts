@@ -41,7 +41,7 @@ export function disposeAll(tensors: Iterable<Tensor>): void {
   for (const t of tensors) if (t.location === 'gpu-buffer') t.dispose();
 }
 
-export interface TrainStepResult {
+interface TrainStepResult {
   /** Mean cross-entropy of the step's batch before the update, nats. */
   loss: number;
   /** Global L2 norm of the gradient before clipping. */
@@ -143,7 +143,8 @@ export class TrainSession {
     return this.params;
   }
 
-  private release(): void {
+  /** Frees the training state (parameters and moments); `start` sets it again. */
+  release(): void {
     disposeAll([...this.params.values(), ...this.m.values(), ...this.v.values()]);
     this.params = new Map();
     this.m = new Map();

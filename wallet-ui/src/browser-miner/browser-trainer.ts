@@ -38,7 +38,7 @@ function runtime(backend: MiningBackend): Promise<OrtModule> {
  * The runtime of `backend`: on webgpu the state outputs stay in GPU buffers (the first step uploads the host tensors
  * it is fed; `getData()` reads a GPU buffer back), on wasm everything is on the host.
  */
-export async function webRuntime(backend: MiningBackend): Promise<TrainingRuntime> {
+async function webRuntime(backend: MiningBackend): Promise<TrainingRuntime> {
   const ort = await runtime(backend);
   return {
     device: { provider: backend },

@@ -56,7 +56,8 @@ export class ChunkStore implements ChunkSource {
   async fetch(chunk: ModelChunk, client: NodeClient): Promise<FetchedChunk> {
     const cached = await this.get(chunk.name);
     // Checked again on every read: storage can be damaged, and a bad chunk would poison every update.
-    if (cached && cached.length === chunk.size && (await sha256Hex(cached)) === chunk.name) return { bytes: cached, fromCache: true };
+    if (cached && cached.length === chunk.size && (await sha256Hex(cached)) === chunk.name)
+      return { bytes: cached, fromCache: true, received: 0 };
     // IndexedDB is the cache: a second copy in the HTTP cache would double the disk a large model takes.
     const res = await client.request(`/api/model/chunk/${chunk.name}`, { cache: 'no-store' }, { what: `chunk ${chunk.name.slice(0, 12)}` });
     if (!res.ok) throw new Error(`the node answered ${res.status} for weight chunk ${chunk.name.slice(0, 12)}`);
@@ -68,6 +69,6 @@ export class ChunkStore implements ChunkSource {
       );
     }
     await this.put(chunk.name, bytes);
-    return { bytes, fromCache: false };
+    return { bytes, fromCache: false, received: bytes.length };
   }
 }

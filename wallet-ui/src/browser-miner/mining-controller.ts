@@ -2,11 +2,14 @@
  * The browser miner's state for the whole tab: it owns the worker, so mining goes on while the user moves between
  * pages, and it stops with the session. It signs the worker's task requests with the signer it was started with (the
  * wallet's key stays in the page), gives back the task a stopped worker leaves open (the worker's loop gives back the
- * ones it leaves open itself), and shows the ledger check of every accepted submission. Elements read `state` and
- * listen for `change`.
+ * ones it leaves open itself), and shows the ledger check of every accepted submission (the worker's loop checks;
+ * after a stop, the page finishes the checks still open with the same function). Elements read `state` and listen
+ * for `change`.
  */
 import { formatAlc } from '../../../protocol/amount.js';
-import type { LedgerCheck } from '../../../trainer/miner/ledger-check.js';
+import { NodeClient } from '../../../protocol/client.js';
+import { settled, watchContribution, type LedgerCheck } from '../../../trainer/miner/ledger-check.js';
+import { abandonTask } from '../../../trainer/miner/miner-loop.js';
 import type { BackendChoice, DownloadProgress, PageToWorker, WorkerToPage } from './protocol.js';
 import type { TaskRequestSigner } from './task-signer.js';
 
@@ -21,6 +24,9 @@ export interface SubmissionOutcome {
   text: string;
   /** Accepted ones: whether the contribution is on the ledger with this wallet, reward and task. */
   ledger?: LedgerCheck;
+  /** Accepted ones: what the node promised (the contribution's hash and the reward in base units). */
+  contribution?: string;
+  reward?: string;
 }
 
 export interface MiningState {
@@ -82,9 +88,11 @@ export class MiningController extends EventTarget {
 
   /** Immediate: the worker is terminated mid-step, and the task it held is abandoned so it frees its slot on the node. */
   stop(): void {
+    const stopped = this.worker !== undefined;
     this.worker?.terminate();
     this.worker = undefined;
     if (this.openTask) this.abandon(this.openTask);
+    if (stopped) this.finishLedgerChecks();
     if (this.state.phase === 'running') {
       // A download cut short is not 'loading' any more: the chunks it got stay cached for the next start.
       const d = this.state.download;
@@ -117,18 +125,21 @@ export class MiningController extends EventTarget {
     );
   }
 
-  /** DELETE /api/task/:id; keepalive, so it still goes out when the page is closing. */
+  /** Gives the task back (DELETE /api/task/:id, keepalive: it still goes out when the page is closing). */
   private abandon(task: { taskId: string; wallet: string }): void {
     if (this.openTask?.taskId === task.taskId) this.openTask = undefined;
-    const label = `task ${task.taskId.slice(0, 10)}`;
-    void fetch(`/api/task/${task.taskId}?wallet=${task.wallet}`, { method: 'DELETE', keepalive: true }).then(
-      async (res) => {
-        if (res.ok) return this.addLog(`${label} abandoned`);
-        const body = (await res.json().catch(() => ({}))) as { error?: { code: string; message: string } };
-        this.addLog(`${label} not abandoned: ${body.error?.code ?? res.status}: ${body.error?.message ?? res.statusText}`);
-      },
-      (err: Error) => this.addLog(`${label} not abandoned: ${err.message}`),
-    );
+    void abandonTask(new NodeClient(''), task.wallet, task.taskId).then((said) => this.addLog(`task ${task.taskId.slice(0, 10)} ${said}`));
+  }
+
+  /** The ledger checks the terminated worker left open, finished here with the loop's own check. */
+  private finishLedgerChecks(): void {
+    const wallet = this.state.wallet;
+    if (!wallet) return;
+    for (const o of this.state.outcomes) {
+      if (!o.accepted || !o.contribution || !o.reward || (o.ledger && settled(o.ledger))) continue;
+      const expected = { contribution: o.contribution, taskId: o.taskId, wallet, reward: o.reward };
+      void watchContribution(expected, { client: new NodeClient(''), onChange: (c) => this.setLedger(o.taskId, c) });
+    }
   }
 
   private setLedger(taskId: string, ledger: LedgerCheck): void {
@@ -167,17 +178,19 @@ export class MiningController extends EventTarget {
         const reward = BigInt(m.reward);
         const text = `accepted, quality ${m.quality / 1000}x, ${formatAlc(reward)} ALC`;
         const ledger: LedgerCheck = { status: 'checking', detail: 'looking for the contribution on the ledger' };
-        this.update({ earned: s.earned + reward, outcomes: [{ taskId: m.taskId, accepted: true, text, ledger }, ...s.outcomes] });
+        const outcome = { taskId: m.taskId, accepted: true, text, ledger, contribution: m.contribution, reward: m.reward };
+        this.update({ earned: s.earned + reward, outcomes: [outcome, ...s.outcomes] });
         break;
       }
       case 'ledger':
         this.setLedger(m.taskId, m.ledger);
         break;
+      case 'task-end':
+        if (this.openTask?.taskId === m.taskId) this.openTask = undefined;
+        break;
       case 'rejected': {
         const text = `rejected: ${m.code}: ${m.message}`;
         this.update({ outcomes: [{ taskId: m.taskId, accepted: false, text }, ...s.outcomes] });
-        // The worker's loop gives back a task its refusal leaves open.
-        if (this.openTask?.taskId === m.taskId) this.openTask = undefined;
         break;
       }
       case 'log':

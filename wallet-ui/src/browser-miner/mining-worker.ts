@@ -82,6 +82,7 @@ scope.onmessage = (e) => {
         log: (line) => post({ type: 'log', line }),
         onDownload: (progress) => post({ type: 'download', progress }),
         onTask: (task) => post({ type: 'task', taskId: task.taskId, modelVersion: task.modelVersion, steps: task.steps }),
+        onTaskEnd: (taskId) => post({ type: 'task-end', taskId }),
         onStep: (p) => post({ type: 'step', step: p.step, steps: miner!.status.steps, loss: p.loss, tokensPerSecond: p.tokensPerSecond }),
         onOutcome: (o) =>
           post(

@@ -39,6 +39,8 @@ export type WorkerToPage =
   | { type: 'unsupported'; reason: string }
   | { type: 'download'; progress: DownloadProgress }
   | { type: 'task'; taskId: string; modelVersion: number; steps: number }
+  /** The task no longer holds a slot of the wallet's (accepted, closed by a refusal, or given back by the worker's loop). */
+  | { type: 'task-end'; taskId: string }
   | { type: 'step'; step: number; steps: number; loss: number; tokensPerSecond: number }
   | { type: 'accepted'; taskId: string; reward: string; quality: number; contribution: string }
   | { type: 'rejected'; taskId: string; code: string; message: string }

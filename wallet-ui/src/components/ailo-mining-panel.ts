@@ -170,6 +170,8 @@ export class AiloMiningPanel extends LitElement {
     switch (l.status) {
       case 'checking':
         return ' · checking the ledger…';
+      case 'pending':
+        return " · in the node's pool, not in a block yet";
       case 'confirmed':
         return ` · on ledger, block ${l.height}`;
       case 'missing':
