@@ -28,6 +28,7 @@ import { trainLocally } from '../trainer/federated/local-training.js';
 import { compressTaskUpdate } from '../trainer/federated/task-update.js';
 import { numel, paramSpecs, presetConfig } from '../trainer/model/config.js';
 import { initWeights } from '../trainer/model/weights.js';
+import { GENESIS_INIT_SEED } from '../node/federation/model-audit.js';
 
 type Kind = 'honest' | 'half steps' | '2x steps' | 'overtrained' | 'other text' | 'held-out mix' | 'held-out 1/4' | 'noise 1e-3';
 
@@ -63,7 +64,7 @@ export async function run(): Promise<void> {
     const meter = new QualityMeter(cfg, 'cpu', score);
     const rng = seededRng(Number(process.env.ACCEPTANCE_SEED ?? 1));
     const evalTokens = Uint16Array.from(evalRows.filter((_, i) => i % 2 === 0).flatMap((a) => rowOf(a).ids));
-    let base = initWeights(cfg, fed.initSeed);
+    let base = initWeights(cfg, GENESIS_INIT_SEED);
     const results: { kind: Kind; version: number; m: QualityMeasurement; refGain: number }[] = [];
     console.log(
       `ailo-tiny, task ${steps} steps x ${B}x${T}, rows scored: ${score.taskRows} task, ${score.unassignedRows} unassigned (of ${trainRows.length}), ${score.heldOutRows} held-out (of ${evalRows.length}); ${versions} versions, ${honestPerVersion} honest tasks and one of each fake a version`,

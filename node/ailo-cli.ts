@@ -12,6 +12,8 @@ const HELP = `ailo: tools for Ailo Network operators, wallets and auditors
 
   ailo audit --data DIR           replay and check a node's data folder from genesis (indexes included)
   ailo audit --node URL           replay and check the chain a node serves
+      [--models]                  also recompute every model version from the genesis weights and the accepted
+                                  updates (GET /api/update/:digest, or the data folder's federation/updates)
   ailo send --key FILE --to ADDR --amount ALC [--node URL] [--wait]
                                   sign an EIP-712 transfer and submit it (amount in ALC, e.g. 2.5)
   ailo key new --out FILE         create a private key file (mode 0600) and print its address
@@ -40,6 +42,7 @@ async function main(argv: string[]): Promise<number> {
       'period-ms': { type: 'string', default: '2000' },
       model: { type: 'string', default: 'ailo-1b' },
       quiet: { type: 'boolean', default: false },
+      models: { type: 'boolean', default: false },
       help: { type: 'boolean', short: 'h' },
     },
     strict: true,
@@ -54,7 +57,7 @@ async function main(argv: string[]): Promise<number> {
   }
   switch (command) {
     case 'audit':
-      return auditCommand({ data: values.data, node: values.node, quiet: values.quiet });
+      return auditCommand({ data: values.data, node: values.node, quiet: values.quiet, models: values.models });
     case 'send':
       await sendCommand({
         key: need(values.key, '--key FILE'),

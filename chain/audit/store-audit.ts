@@ -40,7 +40,7 @@ async function* storedVotes(store: ChainStore): AsyncGenerator<Uint8Array[]> {
   yield page;
 }
 
-export async function auditStore(store: ChainStore, spec: ChainSpec, o: Omit<ReplayOptions, 'visit'>): Promise<AuditReport> {
+export async function auditStore(store: ChainStore, spec: ChainSpec, o: ReplayOptions): Promise<AuditReport> {
   const txIndex = new Map<Hex, string>();
   const history = new Set<string>();
   const hashes: Hex[] = [];
@@ -48,6 +48,7 @@ export async function auditStore(store: ChainStore, spec: ChainSpec, o: Omit<Rep
     hashes[Number(block.header.height)] = block.hash;
     block.txs.forEach((t, i) => txIndex.set(t.hash, `${block.header.height}:${i}`));
     for (const e of historyOf(block)) history.add(`${e.address}:${e.height}:${e.index}:${e.txHash}`);
+    o.visit?.(block);
   };
   const { report, state } = await replayChain(spec, storedBlocks(store), { ...o, visit });
   if (report.faults.length > 0) return report; // indexes cannot be judged against a replay that stopped early

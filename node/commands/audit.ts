@@ -1,4 +1,7 @@
-/** `ailo audit --data DIR | --node URL`: replay and check a whole chain from genesis; exit 1 on any fault. */
+/**
+ * `ailo audit --data DIR | --node URL [--models]`: replay and check a whole chain from genesis; with `--models`,
+ * recompute every model version from the genesis weights and the accepted updates too. Exit 1 on any fault.
+ */
 import { auditStore } from '../../chain/audit/store-audit.js';
 import { formatReport } from '../../chain/audit/report.js';
 import { replayChain, type AuditReport } from '../../chain/audit/replay.js';
@@ -10,13 +13,21 @@ import { join } from 'node:path';
 import { claimedFinal, fetchGenesisText, httpBlocks, httpVotes } from '../audit-sources.js';
 import { auditFinality } from '../../chain/audit/finality-audit.js';
 import type { Hex } from '../../protocol/bytes.js';
+import { NodeClient } from '../../protocol/client.js';
+import { readFileSync } from 'node:fs';
+import { auditModels, ModelHistory, type ModelAuditResult } from '../federation/model-audit.js';
+import type { ChainSpec } from '../../chain/spec.js';
 
-export async function auditCommand(o: { data?: string; node?: string; quiet?: boolean }): Promise<number> {
+export async function auditCommand(o: { data?: string; node?: string; quiet?: boolean; models?: boolean }): Promise<number> {
   if (!o.data === !o.node) throw new Error('give exactly one of --data DIR or --node URL');
   const verifier = new WorkerPoolVerifier();
   const progress = o.quiet ? undefined : (h: bigint) => process.stderr.write(`\rreplayed to height ${h}`);
   let report: AuditReport;
   let source: string;
+  let spec: ChainSpec | undefined;
+  let fetchUpdate: ((digest: Hex) => Promise<Uint8Array>) | undefined;
+  const history = new ModelHistory();
+  const visit = o.models ? (b: Parameters<ModelHistory['visit']>[0]) => history.visit(b) : undefined;
   try {
     if (o.data) {
       source = `data folder ${o.data}`;
@@ -26,21 +37,34 @@ export async function auditCommand(o: { data?: string; node?: string; quiet?: bo
       try {
         const genesisText = await store.genesisJson();
         if (!genesisText) throw new Error(`${chainDir} holds no genesis: not an Ailo data folder, or it never started`);
-        report = await auditStore(store, parseGenesis(genesisText).spec, { verifier, onProgress: progress });
+        spec = parseGenesis(genesisText).spec;
+        report = await auditStore(store, spec, { verifier, onProgress: progress, visit });
+        const updates = join(o.data, 'federation', 'updates');
+        fetchUpdate = async (digest) => {
+          const path = join(updates, digest.replace(/^0x/, ''));
+          if (!existsSync(path)) throw new Error(`${path} is missing: this data folder does not hold the update`);
+          return new Uint8Array(readFileSync(path));
+        };
       } finally {
         await store.close();
       }
     } else {
       const url = o.node!.replace(/\/+$/, '');
       source = `node ${url}`;
-      const { spec } = parseGenesis(await fetchGenesisText(url));
+      spec = parseGenesis(await fetchGenesisText(url)).spec;
       const claimed = await claimedFinal(url);
       const hashes: Hex[] = [];
       ({ report } = await replayChain(spec, httpBlocks(url), {
         verifier,
         onProgress: progress,
-        visit: (b) => (hashes[Number(b.header.height)] = b.hash),
+        visit: (b) => {
+          hashes[Number(b.header.height)] = b.hash;
+          visit?.(b);
+        },
       }));
+      const client = new NodeClient(url);
+      fetchUpdate = async (digest) =>
+        (await client.bytes(`/api/update/${digest}`, {}, { what: `update ${digest.slice(0, 14)}`, timeoutMs: 60_000 })).bytes;
       if (report.faults.length === 0) {
         hashes[0] = report.genesisHash;
         report.finality = await auditFinality(spec, hashes, httpVotes(url), verifier, claimed);
@@ -52,5 +76,31 @@ export async function auditCommand(o: { data?: string; node?: string; quiet?: bo
   }
   if (progress) process.stderr.write('\n');
   console.log(formatReport(report, source));
+  if (!o.models) return report.faults.length === 0 ? 0 : 1;
+  if (report.faults.length > 0) {
+    console.log('models: not recomputed (the chain has faults)');
+    return 1;
+  }
+  let models: ModelAuditResult;
+  try {
+    models = await auditModels(
+      spec!,
+      history,
+      fetchUpdate!,
+      o.quiet ? undefined : (v) => process.stderr.write(`\rrecomputed model version ${v}`),
+    );
+  } catch (err) {
+    if (!o.quiet) process.stderr.write('\n');
+    console.log(`models: could not fetch an update: ${(err as Error).message}`);
+    return 1;
+  }
+  if (!o.quiet && models.versions > 0) process.stderr.write('\n');
+  if (models.mismatch) {
+    console.log(
+      `models: version ${models.mismatch.version} does not match: ${models.mismatch.why} (${models.checked} earlier versions match)`,
+    );
+    return 1;
+  }
+  console.log(`models: all ${models.versions} versions recomputed from the genesis weights match their recorded manifest digests`);
   return report.faults.length === 0 ? 0 : 1;
 }

@@ -3,10 +3,10 @@
  * versions advance, every accepted submission has its contribution and reward on the ledger, balances match, the
  * audit passes and held-out loss falls. Then hostile submissions are each refused with their reason and earn nothing.
  */
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { toChecksumAddress } from '../../protocol/address.js';
 import { WorkerPoolVerifier } from '../../chain/crypto/recover-pool.js';
 import { auditStore } from '../../chain/audit/store-audit.js';
@@ -26,6 +26,7 @@ import { tokenBatch } from '../../trainer/runtime/tokens.js';
 import { tokensFromBytes } from '../../trainer/corpus/shard-format.js';
 import { taskRequestSigner } from '../ailo-miner/task-signer.js';
 import { AiloNode } from '../node.js';
+import { auditCommand } from '../commands/audit.js';
 import { CHANCE_REFUSALS } from './quality.js';
 import { fetchNetworkDomain } from '../ailo-miner/node-network.js';
 import { get, testNet, waitFor, type TestNet } from '../test/harness.js';
@@ -374,8 +375,40 @@ describe('federated rounds on loopback', () => {
       expect(node.ledger.account(trent.address).balance).toBe(0n);
     });
 
-    it('the audit replays the whole chain cleanly', async () => {
+    /** `ailo audit` with its printed lines. */
+    async function audit(o: Parameters<typeof auditCommand>[0]): Promise<{ code: number; out: string }> {
+      const lines: string[] = [];
+      const spy = vi.spyOn(console, 'log').mockImplementation((l: unknown) => void lines.push(String(l)));
+      try {
+        return { code: await auditCommand({ ...o, quiet: true }), out: lines.join('\n') };
+      } finally {
+        spy.mockRestore();
+      }
+    }
+
+    it('ailo audit --models recomputes every published version from the genesis weights and the served updates', async () => {
+      const r = await audit({ node: node.url, models: true });
+      expect(r.out).toMatch(/models: all [0-9]+ versions recomputed from the genesis weights match their recorded manifest digests/);
+      expect(r.code).toBe(0);
+    });
+
+    it('the audit replays the whole chain cleanly; with --models it names a version whose update was altered on disk', async () => {
       await node.stop();
+      const data = join(net.root, 'data');
+      expect((await audit({ data, models: true })).code).toBe(0);
+      // The accepted updates' bytes, altered where the node keeps them: the first version that aggregated one no longer
+      // recomputes, and the audit says which and why.
+      const updates = join(data, 'federation', 'updates');
+      for (const name of readdirSync(updates)) {
+        const bytes = readFileSync(join(updates, name));
+        bytes[bytes.length - 1]! ^= 1;
+        writeFileSync(join(updates, name), bytes);
+      }
+      const tampered = await audit({ data, models: true });
+      expect(tampered.code).toBe(1);
+      expect(tampered.out).toMatch(
+        /models: version 1 does not match: the update served for contribution 0x[0-9a-f]{64} has sha256 0x[0-9a-f]{64}, not 0x[0-9a-f]{64} \(0 earlier versions match\)/,
+      );
       const store = await ChainStore.open(join(net.root, 'data', 'chain'));
       const verifier = new WorkerPoolVerifier();
       try {

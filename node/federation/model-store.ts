@@ -1,7 +1,9 @@
 /**
  * The coordinator's model versions on disk, in its data folder:
  * `federation/chunks/<sha256>` (content-addressed, shared by every version that has the same bytes),
- * `federation/versions/<version>.json` (the signed manifest) and `federation/momentum.bin` (outer optimizer state).
+ * `federation/versions/<version>.json` (the signed manifest), `federation/momentum.bin` (outer optimizer state) and
+ * `federation/updates/<sha256>` (every accepted update's bytes, by the digest its contribution records: what anyone
+ * needs to recompute the versions, served at GET /api/update/:digest).
  * Files are written to a temporary name, synced and renamed, so a crash never leaves a partial chunk or manifest.
  */
 import { createHash } from 'node:crypto';
@@ -32,15 +34,48 @@ export function sha256Hex(bytes: Uint8Array): string {
   return createHash('sha256').update(bytes).digest('hex');
 }
 
+/**
+ * The manifest of `version` of `model` with these weights, and its chunks' bytes: a pure function of its inputs, so
+ * a version's manifest digest (what its `model_version` records) can be recomputed anywhere from its weights.
+ */
+export function buildManifest(
+  model: string,
+  cfg: ModelConfig,
+  version: number,
+  weights: Weights,
+): { manifest: ModelManifest; digest: `0x${string}`; chunkBytes: Uint8Array[] } {
+  const totalBytes = 4 * paramSpecs(cfg).reduce((n, s) => n + s.shape.reduce((a, b) => a * b, 1), 0);
+  const { tensorMap, bounds } = chunkLayout(cfg, chunkBytesFor(totalBytes));
+  const chunkBytes = bounds.map(({ offset, size }) => weightBytes(cfg, weights, tensorMap, offset, size));
+  const chunks = bounds.map(({ offset, size }, i) => ({ name: sha256Hex(chunkBytes[i]!), offset, size }));
+  const manifest: ModelManifest = { format: MODEL_MANIFEST_FORMAT, model, version, config: { ...cfg }, totalBytes, chunks, tensorMap };
+  return { manifest, digest: manifestDigest(manifest), chunkBytes };
+}
+
 export class ModelStore {
   readonly chunkDir: string;
   private readonly versionDir: string;
+  private readonly updateDir: string;
 
   constructor(readonly dir: string) {
     this.chunkDir = join(dir, 'chunks');
     this.versionDir = join(dir, 'versions');
+    this.updateDir = join(dir, 'updates');
     mkdirSync(this.chunkDir, { recursive: true });
     mkdirSync(this.versionDir, { recursive: true });
+    mkdirSync(this.updateDir, { recursive: true });
+  }
+
+  /** Keeps an accepted update's bytes under their sha256 (hex, without 0x). */
+  putUpdate(digest: string, bytes: Uint8Array): void {
+    const path = this.updatePath(digest);
+    if (!existsSync(path)) writeFileAtomic.sync(path, Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength));
+  }
+
+  /** The path of an update's bytes by sha256 (hex, without 0x); RangeError for anything else. */
+  updatePath(digest: string): string {
+    if (!CHUNK_NAME.test(digest)) throw new RangeError(`update digest ${digest} is not a sha256`);
+    return join(this.updateDir, digest);
   }
 
   static isChunkName(name: string): boolean {
@@ -58,17 +93,12 @@ export class ModelStore {
       for (let k = 0; k < w.length; k++)
         if (!Number.isFinite(w[k]!)) throw new RangeError(`refusing to publish version ${version}: tensor ${name} value ${k} is ${w[k]}`);
     }
-    const totalBytes = 4 * paramSpecs(cfg).reduce((n, s) => n + s.shape.reduce((a, b) => a * b, 1), 0);
-    const { tensorMap, bounds } = chunkLayout(cfg, chunkBytesFor(totalBytes));
-    const chunks = bounds.map(({ offset, size }) => {
-      const bytes = weightBytes(cfg, weights, tensorMap, offset, size);
-      const name = sha256Hex(bytes);
+    const { manifest, digest, chunkBytes } = buildManifest(model, cfg, version, weights);
+    manifest.chunks.forEach(({ name }, i) => {
       const path = join(this.chunkDir, name);
+      const bytes = chunkBytes[i]!;
       if (!existsSync(path)) writeFileAtomic.sync(path, Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength));
-      return { name, offset, size };
     });
-    const manifest: ModelManifest = { format: MODEL_MANIFEST_FORMAT, model, version, config: { ...cfg }, totalBytes, chunks, tensorMap };
-    const digest = manifestDigest(manifest);
     const signed: SignedModelManifest = {
       type: 'sharded',
       version,

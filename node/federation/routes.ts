@@ -129,6 +129,24 @@ export function federationRoutes(router: Router, f: FederationService): void {
     ctx.body = createReadStream(path, { start, end });
   });
 
+  // An accepted update's bytes by the sha256 its contribution records (`gradientDigest`, with or without 0x): what an
+  // auditor fetches to recompute every model version (`ailo audit --models`).
+  router.get('/api/update/:digest', (ctx) => {
+    const digest = ctx.params.digest!.replace(/^0x/, '');
+    if (!ModelStore.isChunkName(digest)) throw badRequest('BAD_HASH', "an update's digest is its sha256 as 64 lowercase hex digits");
+    const path = f.store.updatePath(digest);
+    let size: number;
+    try {
+      size = statSync(path).size;
+    } catch {
+      throw notFound(`no accepted update with digest ${digest} is kept here`);
+    }
+    ctx.set('Cache-Control', 'public, max-age=31536000, immutable');
+    ctx.type = 'application/octet-stream';
+    ctx.length = size;
+    ctx.body = createReadStream(path);
+  });
+
   // Only the wallet's owner may take its task slots: the body is a TaskRequest signed by the wallet (EIP-712).
   router.post('/api/task', async (ctx) => {
     const body = await readJsonBody(ctx);

@@ -44,6 +44,7 @@ import type { LedgerService } from '../ledger-service.js';
 import type { RoundStatus } from '../../protocol/ledger.js';
 import type { NetworkStats } from '../network-stats.js';
 import { federationError } from './errors.js';
+import { GENESIS_INIT_SEED } from './model-audit.js';
 import { ModelStore, sha256Hex } from './model-store.js';
 import {
   describeMeasurement,
@@ -98,7 +99,6 @@ export interface FederationConfig {
   copyFraction: number;
   /** Token shards (a folder with manifest.json); default: the built-in corpus, cached in the data folder. */
   shardsDir?: string;
-  initSeed: number;
 }
 
 /**
@@ -124,7 +124,6 @@ export const DEFAULT_FEDERATION: FederationConfig = {
   recomputeTolerance: 0.05,
   copyCosine: 0.95,
   copyFraction: 0.2,
-  initSeed: 1,
 };
 
 export interface SubmissionFields {
@@ -354,7 +353,7 @@ export class FederationService {
     if (signed) {
       weights = this.store.weights(signed);
     } else if (latest === 0) {
-      weights = initWeights(this.modelConfig, this.cfg.initSeed);
+      weights = initWeights(this.modelConfig, GENESIS_INIT_SEED);
       signed = this.store.publish(this.ledger.chain.spec.model, this.modelConfig, 0, weights, this.key, this.coordinator);
     } else {
       throw new Error(`the ledger's model version ${latest} is not in ${this.store.dir}; restore that folder to coordinate rounds`);
@@ -381,6 +380,8 @@ export class FederationService {
         this.journal.remove(e.contribution);
         continue;
       }
+      // A journal written before updates were kept by digest (or a crash between the two writes).
+      if (sha256Hex(e.update) === e.digest) this.store.putUpdate(e.digest, e.update);
       const recorded = view.contribution(e.contribution);
       if (recorded && recorded.aggregatedIn > 0n) {
         this.journal.moveTo(this.recentJournal, e.contribution);
@@ -749,7 +750,9 @@ export class FederationService {
           this.key,
           this.ledger.network,
         );
-        // Journal first: a crash after the ledger has the contribution must not lose its update.
+        // Journal first: a crash after the ledger has the contribution must not lose its update. Kept by digest too,
+        // for as long as the data folder: every version's recomputation needs its updates.
+        this.store.putUpdate(digest, body);
         const tokensTrained = task.steps * task.batchSize * task.seqLen;
         this.journal.add({ contribution: tx.hash, tx: tx.bytes, update: body, wallet: f.wallet, tokens: tokensTrained, digest });
         try {

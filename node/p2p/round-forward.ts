@@ -101,4 +101,5 @@ export function forwardedRoundRoutes(router: Router, forwarder: RoundForwarder):
   router.get('/api/task/:id/tokens', forward);
   router.post('/api/submit_gradient', forward);
   router.get('/api/round', forward);
+  router.get('/api/update/:digest', forward);
 }

@@ -4,20 +4,14 @@ import { type ModelConfig, paramSpecs } from '../model/config.js';
 import { checkWeights, type Weights } from '../model/weights.js';
 import { type AdamWOptions, buildForwardGraph, buildTrainingGraph, causalBias } from '../onnx/graphs.js';
 import { DeviceTransfer } from './device.js';
-import { disposeAll, TrainSession, type TensorMap, type TrainingRuntime } from './train-session.js';
+import { disposeAll, tokenFeeds, TrainSession, type TensorMap, type TrainingRuntime } from './train-session.js';
 import type { Provider } from './provider.js';
 import { createSession, ort } from './session.js';
 import type { TokenBatch } from './tokens.js';
 
-/** The training graph takes ids as [B, T, 1], the forward graph as [B, T]. */
-function batchFeeds(b: TokenBatch, layout: 'train' | 'forward'): Record<string, ort.Tensor> {
-  const dims = layout === 'train' ? [b.batch, b.seq, 1] : [b.batch, b.seq];
-  return { input_ids: new ort.Tensor('int64', b.ids, dims), targets: new ort.Tensor('int64', b.targets, dims) };
-}
-
-function assertShape(b: TokenBatch, batch: number, seq: number): void {
-  if (b.batch !== batch || b.seq !== seq) throw new RangeError(`this session takes batches of ${batch}x${seq}, got ${b.batch}x${b.seq}`);
-}
+/** A host tensor of onnxruntime-node. */
+const tensor = ((type: 'float32' | 'int64', data: Float32Array | BigInt64Array, dims: readonly number[]) =>
+  new ort.Tensor(type, data as Float32Array, dims)) as TrainingRuntime['tensor'];
 
 /** Loss and the gradient of every parameter for fixed batch and sequence sizes (what a verifier recomputes). */
 export class GradientSession {
@@ -43,10 +37,10 @@ export class GradientSession {
   }
 
   async run(weights: Weights, batch: TokenBatch): Promise<{ loss: number; grads: Weights }> {
-    assertShape(batch, this.batch, this.seq);
+    const feeds = tokenFeeds(tensor, batch, 'train', this);
     checkWeights(this.cfg, weights);
     const params = await this.transfer.upload(weights);
-    const out = await this.session.run({ ...Object.fromEntries(params), ...batchFeeds(batch, 'train') });
+    const out = await this.session.run({ ...Object.fromEntries(params), ...feeds });
     disposeAll(params.values());
     const grads: Weights = new Map(paramSpecs(this.cfg).map((s) => [s.name, out[`grad.${s.name}`]!.data as Float32Array]));
     return { loss: (out.loss!.data as Float32Array)[0]!, grads };
@@ -65,8 +59,7 @@ export class GradientSession {
 export function nodeRuntime(provider: Provider, opts: { deviceId?: number; forbidCpuFallback?: boolean } = {}): TrainingRuntime {
   return {
     device: { provider, deviceId: opts.deviceId },
-    tensor: (type: 'float32' | 'int64', data: Float32Array | BigInt64Array, dims: readonly number[]) =>
-      new ort.Tensor(type, data as Float32Array, dims),
+    tensor,
     createSession: (graph, deviceOutputs) =>
       createSession(graph.bytes, provider, { deviceOutputs, forbidCpuFallback: opts.forbidCpuFallback, deviceId: opts.deviceId }),
     transfer: (specs) => new DeviceTransfer(provider, specs),
@@ -125,7 +118,7 @@ export class ForwardSession {
     const T = batch.seq;
     const out = await this.lossSession.run({
       ...Object.fromEntries(params),
-      ...batchFeeds(batch, 'forward'),
+      ...tokenFeeds(tensor, batch, 'forward'),
       position_ids: new ort.Tensor(
         'int64',
         BigInt64Array.from({ length: T }, (_, i) => BigInt(i)),

@@ -36,6 +36,23 @@ export interface TrainingRuntime {
   transfer(specs: readonly ParamSpec[]): ParamTransfer;
 }
 
+/**
+ * A batch's ids and targets as the graphs take them: [B, T, 1] for the training graph (the index layout its
+ * GatherElements and ScatterND take, since webgpu cannot reshape int64), [B, T] for the forward graph. With `shape`,
+ * a RangeError when the batch is another size than the session's.
+ */
+export function tokenFeeds(
+  tensor: TrainingRuntime['tensor'],
+  b: TokenBatch,
+  layout: 'train' | 'forward',
+  shape?: { batch: number; seq: number },
+): Record<string, Tensor> {
+  if (shape && (b.batch !== shape.batch || b.seq !== shape.seq))
+    throw new RangeError(`this session takes batches of ${shape.batch}x${shape.seq}, got ${b.batch}x${b.seq}`);
+  const dims = layout === 'train' ? [b.batch, b.seq, 1] : [b.batch, b.seq];
+  return { input_ids: tensor('int64', b.ids, dims), targets: tensor('int64', b.targets, dims) };
+}
+
 /** Frees device buffers; host tensors are left to the garbage collector. */
 export function disposeAll(tensors: Iterable<Tensor>): void {
   for (const t of tensors) if (t.location === 'gpu-buffer') t.dispose();
@@ -108,17 +125,11 @@ export class TrainSession {
 
   /** One AdamW step at learning rate `lr` on a batch of exactly this session's shape. */
   async step(b: TokenBatch, lr: number): Promise<TrainStepResult> {
-    if (b.batch !== this.batch || b.seq !== this.seq)
-      throw new RangeError(`this session takes batches of ${this.batch}x${this.seq}, got ${b.batch}x${b.seq}`);
-    if (this.params.size === 0) throw new Error('the training session has no weights: call start() first');
     const rt = this.runtime;
-    const dims = [b.batch, b.seq, 1];
-    const feeds: Record<string, Tensor> = {
-      input_ids: rt.tensor('int64', b.ids, dims),
-      targets: rt.tensor('int64', b.targets, dims),
-      lr: rt.tensor('float32', Float32Array.of(lr), []),
-      step: rt.tensor('float32', Float32Array.of(this.stepCount + 1), []),
-    };
+    const feeds = tokenFeeds(rt.tensor, b, 'train', this);
+    if (this.params.size === 0) throw new Error('the training session has no weights: call start() first');
+    feeds.lr = rt.tensor('float32', Float32Array.of(lr), []);
+    feeds.step = rt.tensor('float32', Float32Array.of(this.stepCount + 1), []);
     for (const s of this.specs) {
       feeds[s.name] = this.params.get(s.name)!;
       feeds[`m.${s.name}`] = this.m.get(s.name)!;

@@ -1,0 +1,91 @@
+/**
+ * Recomputing the model history (`ailo audit --models`): from the genesis weights (the genesis model's config,
+ * initialised with GENESIS_INIT_SEED), each `model_version` in chain order is replayed with `applyRound` on the
+ * updates its contributions name (fetched by the digest each contribution records, checked against it) and the
+ * outer step it records; the result's manifest digest must be the one the version records. The first version that
+ * does not match is named, with why. Needs no trust in the coordinator that published the versions: only the chain
+ * (audited first) and the update bytes, which are checked against their digests.
+ */
+import type { Block } from '../../chain/block/block.js';
+import type { ChainSpec } from '../../chain/spec.js';
+import type { ContributionTx, Hash, ModelVersionTx } from '../../chain/tx/types.js';
+import type { Hex } from '../../protocol/bytes.js';
+import { decodeUpdate, type TensorSizes } from '../../trainer/codec/update-codec.js';
+import { applyRound, type WeightedUpdate } from '../../trainer/federated/outer-optimizer.js';
+import { numel, paramSpecs, presetConfig } from '../../trainer/model/config.js';
+import { initWeights, type Weights } from '../../trainer/model/weights.js';
+import { buildManifest, sha256Hex } from './model-store.js';
+
+/** The seed of version 0's weights: the genesis model is `initWeights(presetConfig(spec.model), GENESIS_INIT_SEED)`. */
+export const GENESIS_INIT_SEED = 1;
+
+/** What the model audit needs from the chain, gathered while the chain audit replays it (`visit`). */
+export class ModelHistory {
+  readonly contributions = new Map<Hash, ContributionTx>();
+  readonly versions: ModelVersionTx[] = [];
+
+  /** Takes a replayed block's contributions and model versions (blocks in order). */
+  visit(block: Block): void {
+    for (const { tx, hash } of block.txs) {
+      if (tx.type === 'contribution') this.contributions.set(hash, tx);
+      else if (tx.type === 'model_version') this.versions.push(tx);
+    }
+  }
+}
+
+export interface ModelAuditResult {
+  /** Versions recomputed and found as recorded. */
+  checked: number;
+  /** Versions on the chain. */
+  versions: number;
+  /** The first version that does not match, and why; absent when all do. */
+  mismatch?: { version: number; why: string };
+}
+
+/**
+ * Replays `history` from the genesis weights. `fetchUpdate` returns an update's bytes by its sha256 (hex, with 0x, as
+ * the contribution records it); its bytes are checked against that digest here. `onVersion` is told each version
+ * checked. Throws only when `fetchUpdate` does (the source is unreachable); a wrong digest is a mismatch.
+ */
+export async function auditModels(
+  spec: ChainSpec,
+  history: ModelHistory,
+  fetchUpdate: (digest: Hex) => Promise<Uint8Array>,
+  onVersion?: (version: number) => void,
+): Promise<ModelAuditResult> {
+  const cfg = presetConfig(spec.model);
+  const sizes: TensorSizes = new Map(paramSpecs(cfg).map((s) => [s.name, numel(s.shape)]));
+  let weights: Weights = initWeights(cfg, GENESIS_INIT_SEED);
+  let momentum: Weights | undefined;
+  const result: ModelAuditResult = { checked: 0, versions: history.versions.length };
+  for (const mv of history.versions) {
+    const version = Number(mv.version);
+    const fail = (why: string): ModelAuditResult => ({ ...result, mismatch: { version, why } });
+    const updates: WeightedUpdate[] = [];
+    for (const hash of mv.contributions) {
+      const c = history.contributions.get(hash);
+      if (!c) return fail(`contribution ${hash} is not on the chain before it`);
+      const bytes = await fetchUpdate(c.gradientDigest);
+      const digest = `0x${sha256Hex(bytes)}`;
+      if (digest !== c.gradientDigest)
+        return fail(`the update served for contribution ${hash} has sha256 ${digest}, not ${c.gradientDigest}`);
+      try {
+        updates.push({ update: decodeUpdate(bytes, sizes), tokens: Number(c.length) });
+      } catch (err) {
+        return fail(`the update of contribution ${hash} does not decode: ${(err as Error).message}`);
+      }
+    }
+    const next = applyRound(weights, momentum, updates, { outerLrPpm: mv.outerLrPpm, momentumRestart: mv.momentumRestart });
+    const { digest } = buildManifest(spec.model, cfg, version, next.weights);
+    if (digest !== mv.manifestDigest)
+      return fail(
+        `recomputed from version ${version - 1}, its ${updates.length} updates and outer lr ${mv.outerLrPpm / 1e6}` +
+          `${mv.momentumRestart ? ' (momentum restarted)' : ''}, its manifest digest is ${digest}, not the recorded ${mv.manifestDigest}`,
+      );
+    weights = next.weights;
+    momentum = next.momentum;
+    result.checked++;
+    onVersion?.(version);
+  }
+  return result;
+}
