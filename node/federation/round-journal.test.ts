@@ -5,7 +5,8 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it, vi } from 'vitest';
+import { auditCommand } from '../commands/audit.js';
 import { toChecksumAddress } from '../../protocol/address.js';
 import { wallet } from '../../chain/test/fixtures.js';
 import { Miner } from '../../trainer/miner/miner.js';
@@ -62,5 +63,14 @@ describe('an interrupted round', () => {
     const view = node.chain.view();
     expect(view.contribution(first!)?.aggregatedIn).toBe(1n);
     expect(view.contribution(second!)?.aggregatedIn).toBe(1n);
+    // The version made from an update accepted before the restart (kept from the journal) and one after it is what
+    // anyone recomputes from the genesis weights and the served updates.
+    const log = vi.spyOn(console, 'log').mockImplementation(() => undefined);
+    try {
+      expect(await auditCommand({ node: node.url, models: true, quiet: true })).toBe(0);
+      expect(log.mock.calls.flat().join('\n')).toMatch(/models: all 1 versions recomputed from the genesis weights match/);
+    } finally {
+      log.mockRestore();
+    }
   }, 180_000);
 });

@@ -1028,11 +1028,14 @@ export class FederationService {
   ): Promise<{ weights: Weights; momentum: Weights; lowered: boolean; what: string; step: OuterStepRecord }> {
     const base = await this.evalLoss(parent, 'validation');
     const ppm = Math.round(this.cfg.outer.lr * 1e6);
+    // Without a momentum (version 0, or a momentum file lost in a crash) every step is a restart, and says so: the
+    // record must let an auditor's replay use exactly the momentum this step used.
+    const kept = this.momentum !== undefined;
     const tries: OuterStepRecord[] = [
-      { outerLrPpm: ppm, momentumRestart: false },
-      { outerLrPpm: Math.round(ppm / 2), momentumRestart: false },
+      { outerLrPpm: ppm, momentumRestart: !kept },
+      { outerLrPpm: Math.round(ppm / 2), momentumRestart: !kept },
       ...[1, 2, 4, 8, 16].map((k) => ({ outerLrPpm: Math.round(ppm / k), momentumRestart: true })),
-    ];
+    ].filter((t, i, all) => all.findIndex((u) => u.outerLrPpm === t.outerLrPpm && u.momentumRestart === t.momentumRestart) === i);
     const describe = (t: OuterStepRecord): string => `outer lr ${t.outerLrPpm / 1e6}${t.momentumRestart ? ', momentum restarted' : ''}`;
     const seen: string[] = [];
     for (const t of tries) {
