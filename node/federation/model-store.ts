@@ -35,21 +35,27 @@ export function sha256Hex(bytes: Uint8Array): string {
 }
 
 /**
- * The manifest of `version` of `model` with these weights, and its chunks' bytes: a pure function of its inputs, so
- * a version's manifest digest (what its `model_version` records) can be recomputed anywhere from its weights.
+ * The manifest of `version` of `model` with these weights: a pure function of its inputs, so a version's manifest
+ * digest (what its `model_version` records) can be recomputed anywhere from its weights. Each chunk's bytes go to
+ * `onChunk` as they are made (one chunk in memory at a time: ailo-1b's 3.3 GB are not copied whole).
  */
 export function buildManifest(
   model: string,
   cfg: ModelConfig,
   version: number,
   weights: Weights,
-): { manifest: ModelManifest; digest: `0x${string}`; chunkBytes: Uint8Array[] } {
+  onChunk?: (name: string, bytes: Uint8Array, index: number, count: number) => void,
+): { manifest: ModelManifest; digest: `0x${string}` } {
   const totalBytes = 4 * paramSpecs(cfg).reduce((n, s) => n + s.shape.reduce((a, b) => a * b, 1), 0);
   const { tensorMap, bounds } = chunkLayout(cfg, chunkBytesFor(totalBytes));
-  const chunkBytes = bounds.map(({ offset, size }) => weightBytes(cfg, weights, tensorMap, offset, size));
-  const chunks = bounds.map(({ offset, size }, i) => ({ name: sha256Hex(chunkBytes[i]!), offset, size }));
+  const chunks = bounds.map(({ offset, size }, i) => {
+    const bytes = weightBytes(cfg, weights, tensorMap, offset, size);
+    const name = sha256Hex(bytes);
+    onChunk?.(name, bytes, i, bounds.length);
+    return { name, offset, size };
+  });
   const manifest: ModelManifest = { format: MODEL_MANIFEST_FORMAT, model, version, config: { ...cfg }, totalBytes, chunks, tensorMap };
-  return { manifest, digest: manifestDigest(manifest), chunkBytes };
+  return { manifest, digest: manifestDigest(manifest) };
 }
 
 export class ModelStore {
@@ -87,17 +93,24 @@ export class ModelStore {
     return join(this.chunkDir, name);
   }
 
-  /** Writes the chunks that are not stored yet and the signed manifest of `version`. */
-  publish(model: string, cfg: ModelConfig, version: number, weights: Weights, key: Uint8Array, coordinator: Address): SignedModelManifest {
+  /** Writes the chunks that are not stored yet and the signed manifest of `version`; `onChunk` is told each chunk written. */
+  publish(
+    model: string,
+    cfg: ModelConfig,
+    version: number,
+    weights: Weights,
+    key: Uint8Array,
+    coordinator: Address,
+    onChunk?: (index: number, count: number) => void,
+  ): SignedModelManifest {
     for (const [name, w] of weights) {
       for (let k = 0; k < w.length; k++)
         if (!Number.isFinite(w[k]!)) throw new RangeError(`refusing to publish version ${version}: tensor ${name} value ${k} is ${w[k]}`);
     }
-    const { manifest, digest, chunkBytes } = buildManifest(model, cfg, version, weights);
-    manifest.chunks.forEach(({ name }, i) => {
+    const { manifest, digest } = buildManifest(model, cfg, version, weights, (name, bytes, i, n) => {
       const path = join(this.chunkDir, name);
-      const bytes = chunkBytes[i]!;
       if (!existsSync(path)) writeFileAtomic.sync(path, Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength));
+      onChunk?.(i, n);
     });
     const signed: SignedModelManifest = {
       type: 'sharded',

@@ -43,7 +43,13 @@ describe('an interrupted round', () => {
   };
 
   it('is resumed after a restart and its contributions are aggregated into the next version', async () => {
-    node = await startTestNode(net, data, { federation: FED });
+    const firstLog: string[] = [];
+    node = await startTestNode(net, data, { federation: FED, log: (l) => firstLog.push(l) });
+    // Version 0 is made from the seed once, saying how far it is (issue 14: on ailo-1b it takes about a minute).
+    expect(firstLog.join('\n')).toMatch(
+      /federation: making the genesis weights of ailo-tiny \([0-9,]+ parameters, seed 1\): 100% \([0-9.]+ s\)/,
+    );
+    expect(firstLog.join('\n')).toMatch(/federation: writing version 0 to .* \([0-9]+ chunks\): 100%/);
     const [first] = await mine(1, node.url);
     await waitFor('the first contribution in a block', async () =>
       (await get(`${node!.url}/api/ledger/tx/${first}`)).json.status === 'confirmed' ? true : undefined,
@@ -51,7 +57,9 @@ describe('an interrupted round', () => {
     expect((await get(`${node.url}/api/round`)).json.accepted).toBe(1);
     await node.stop();
 
-    node = await startTestNode(net, data, { federation: FED });
+    const secondLog: string[] = [];
+    node = await startTestNode(net, data, { federation: FED, log: (l) => secondLog.push(l) });
+    expect(secondLog.join('\n')).not.toMatch(/making the genesis weights/);
     expect((await get(`${node.url}/api/round`)).json).toMatchObject({ version: 0, accepted: 1 });
     const [second] = await mine(1, node.url);
     const version = await waitFor(

@@ -217,6 +217,22 @@ interface RoundEntry {
   digest: string;
 }
 
+/**
+ * Says `what` with its percentage at most every 10% (and at 100%), with the seconds since it started: the progress of
+ * a long step in the log.
+ */
+function progressLine(log: (line: string) => void): (fraction: number, what: string) => void {
+  const started = new Map<string, { at: number; said: number }>();
+  return (fraction, what) => {
+    const s = started.get(what) ?? { at: performance.now(), said: -1 };
+    started.set(what, s);
+    const step = Math.floor(fraction * 10);
+    if (step === s.said) return;
+    s.said = step;
+    log(`${what}: ${Math.round(fraction * 100)}% (${((performance.now() - s.at) / 1000).toFixed(1)} s)`);
+  };
+}
+
 export class FederationService {
   readonly tasks: TaskBook;
   /** Signed task requests' freshness and nonces. */
@@ -353,8 +369,17 @@ export class FederationService {
     if (signed) {
       weights = this.store.weights(signed);
     } else if (latest === 0) {
-      weights = initWeights(this.modelConfig, GENESIS_INIT_SEED);
-      signed = this.store.publish(this.ledger.chain.spec.model, this.modelConfig, 0, weights, this.key, this.coordinator);
+      // Made once, from the seed (every node and auditor gets the same bytes), then read from the store: on ailo-1b
+      // this takes about a minute and 3.3 GB, so the log says how far it is.
+      const model = this.ledger.chain.spec.model;
+      const say = progressLine((line) => this.log(`federation: ${line}`));
+      const params = paramSpecs(this.modelConfig).reduce((n, p) => n + numel(p.shape), 0);
+      weights = initWeights(this.modelConfig, GENESIS_INIT_SEED, (f) =>
+        say(f, `making the genesis weights of ${model} (${params.toLocaleString('en-US')} parameters, seed ${GENESIS_INIT_SEED})`),
+      );
+      signed = this.store.publish(model, this.modelConfig, 0, weights, this.key, this.coordinator, (i, n) =>
+        say((i + 1) / n, `writing version 0 to ${this.store.chunkDir} (${n} chunks)`),
+      );
     } else {
       throw new Error(`the ledger's model version ${latest} is not in ${this.store.dir}; restore that folder to coordinate rounds`);
     }
