@@ -15,7 +15,10 @@ import { auditFinality } from '../../chain/audit/finality-audit.js';
 import type { Hex } from '../../protocol/bytes.js';
 import { NodeClient } from '../../protocol/client.js';
 import { readFileSync } from 'node:fs';
-import { auditModels, ModelHistory, type ModelAuditResult } from '../federation/model-audit.js';
+import { auditModels, ModelHistory, UpdateSourceError, type ModelAuditResult } from '../federation/model-audit.js';
+import { readCapped } from '../p2p/network.js';
+import { paramCount, presetConfig } from '../../trainer/model/config.js';
+import { nodeErrorOf } from '../../protocol/errors.js';
 import type { ChainSpec } from '../../chain/spec.js';
 
 export async function auditCommand(o: { data?: string; node?: string; quiet?: boolean; models?: boolean }): Promise<number> {
@@ -62,9 +65,18 @@ export async function auditCommand(o: { data?: string; node?: string; quiet?: bo
           visit?.(b);
         },
       }));
-      const client = new NodeClient(url);
-      fetchUpdate = async (digest) =>
-        (await client.bytes(`/api/update/${digest}`, {}, { what: `update ${digest.slice(0, 14)}`, timeoutMs: 60_000 })).bytes;
+      // A few tries, each at most a minute, and never more bytes than a dense update of the model: a node that stalls
+      // or streams without end costs the auditor a bounded wait and memory.
+      const client = new NodeClient(url, { retry: { attempts: 3, baseMs: 1000, maxMs: 5000 } });
+      const maxBytes = 4 * paramCount(presetConfig(spec.model)) + 1024 * 1024;
+      fetchUpdate = async (digest) => {
+        const what = `update ${digest.slice(0, 14)}`;
+        const res = await client.request(`/api/update/${digest}`, {}, { what, timeoutMs: 60_000 });
+        if (res.status === 404 && !(await res.clone().text()).includes('NOT_FOUND'))
+          throw new Error(`${url} serves no updates (it runs no training rounds): audit the round coordinator, or its data folder`);
+        if (!res.ok) throw await nodeErrorOf(res, what);
+        return readCapped(res, maxBytes, what);
+      };
       if (report.faults.length === 0) {
         hashes[0] = report.genesisHash;
         report.finality = await auditFinality(spec, hashes, httpVotes(url), verifier, claimed);
@@ -81,6 +93,10 @@ export async function auditCommand(o: { data?: string; node?: string; quiet?: bo
     console.log('models: not recomputed (the chain has faults)');
     return 1;
   }
+  if (history.versions.length === 0) {
+    console.log('models: no model versions on the chain yet (version 0 is the genesis weights)');
+    return 0;
+  }
   let models: ModelAuditResult;
   try {
     models = await auditModels(
@@ -91,7 +107,8 @@ export async function auditCommand(o: { data?: string; node?: string; quiet?: bo
     );
   } catch (err) {
     if (!o.quiet) process.stderr.write('\n');
-    console.log(`models: could not fetch an update: ${(err as Error).message}`);
+    if (!(err instanceof UpdateSourceError)) throw err;
+    console.log(`models: the source is at fault, not the chain: ${err.message}`);
     return 1;
   }
   if (!o.quiet && models.versions > 0) process.stderr.write('\n');

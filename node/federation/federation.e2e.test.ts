@@ -392,7 +392,7 @@ describe('federated rounds on loopback', () => {
       expect(r.code).toBe(0);
     });
 
-    it('the audit replays the whole chain cleanly; with --models it names a version whose update was altered on disk', async () => {
+    it('the audit replays the whole chain cleanly; with --models it blames the source, not the chain, for an update altered on disk', async () => {
       await node.stop();
       const data = join(net.root, 'data');
       expect((await audit({ data, models: true })).code).toBe(0);
@@ -407,7 +407,7 @@ describe('federated rounds on loopback', () => {
       const tampered = await audit({ data, models: true });
       expect(tampered.code).toBe(1);
       expect(tampered.out).toMatch(
-        /models: version 1 does not match: the update served for contribution 0x[0-9a-f]{64} has sha256 0x[0-9a-f]{64}, not 0x[0-9a-f]{64} \(0 earlier versions match\)/,
+        /models: the source is at fault, not the chain: version 1 not checked: the update of contribution 0x[0-9a-f]{64} was served with sha256 0x[0-9a-f]{64}, not the recorded 0x[0-9a-f]{64}/,
       );
       const store = await ChainStore.open(join(net.root, 'data', 'chain'));
       const verifier = new WorkerPoolVerifier();

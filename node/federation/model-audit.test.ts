@@ -18,7 +18,7 @@ import { applyRound, type OuterStepRecord } from '../../trainer/federated/outer-
 import { compressTaskUpdate } from '../../trainer/federated/task-update.js';
 import { numel, paramSpecs, presetConfig } from '../../trainer/model/config.js';
 import { initWeights, type Weights } from '../../trainer/model/weights.js';
-import { auditModels, GENESIS_INIT_SEED, ModelHistory } from './model-audit.js';
+import { auditModels, GENESIS_INIT_SEED, ModelHistory, UpdateSourceError } from './model-audit.js';
 import { buildManifest, sha256Hex } from './model-store.js';
 
 const MODEL = 'ailo-tiny';
@@ -156,16 +156,27 @@ console.log(buildManifest('${MODEL}', cfg, 1, first.weights).digest);
     const bytes = Uint8Array.from(u[0]!.bytes);
     bytes[bytes.length - 1]! ^= 1;
     tampered.set(u[0]!.digest, bytes);
-    const badUpdate = await auditModels(spec, history(), fetchFrom(tampered));
-    expect(badUpdate.mismatch).toEqual({
-      version: 1,
-      why: expect.stringMatching(/^the update served for contribution 0x0+1 has sha256 0x[0-9a-f]{64}, not 0x/),
-    });
+    // Bytes that are not the recorded digest's are the source's fault: the version is left unjudged, not called forged.
+    const badUpdate = auditModels(spec, history(), fetchFrom(tampered));
+    await expect(badUpdate).rejects.toBeInstanceOf(UpdateSourceError);
+    await expect(badUpdate).rejects.toThrow(
+      /^version 1 not checked: the update of contribution 0x0+1 was served with sha256 0x[0-9a-f]{64}, not the recorded 0x[0-9a-f]{64} \(the source's copy is damaged or forged\)$/,
+    );
 
     // A version that leaves out an update it was computed with (or lists another) does not recompute to its digest.
     const dropped = await auditModels(spec, history({ v2Contributions: [hex(3), hex(1)] }), fetchFrom(served));
     expect(dropped.mismatch?.version).toBe(2);
     const unknown = await auditModels(spec, history({ v2Contributions: [hex(7)] }), fetchFrom(served));
     expect(unknown.mismatch).toEqual({ version: 2, why: `contribution ${hex(7)} is not on the chain before it` });
+  });
+
+  it("checks version 0 against a genesis that names its model's digest", async () => {
+    const genesis = buildManifest(MODEL, cfg, 0, initWeights(cfg, GENESIS_INIT_SEED)).digest;
+    expect((await auditModels({ ...spec, genesisModelDigest: genesis }, history(), fetchFrom(served))).checked).toBe(2);
+    const other = await auditModels({ ...spec, genesisModelDigest: hex(5) }, history(), fetchFrom(served));
+    expect(other).toMatchObject({
+      checked: 0,
+      mismatch: { version: 0, why: `the genesis weights (seed 1) give ${genesis}, not the genesis's ${hex(5)}` },
+    });
   });
 });

@@ -33,6 +33,22 @@ export class ModelHistory {
   }
 }
 
+/**
+ * The update source failed (did not answer, or served bytes that are not the recorded digest's): the source is at
+ * fault, not the version, which is left unjudged.
+ */
+export class UpdateSourceError extends Error {
+  override name = 'UpdateSourceError';
+  constructor(
+    readonly version: number,
+    readonly contribution: Hash,
+    message: string,
+    options?: { cause?: unknown },
+  ) {
+    super(`version ${version} not checked: the update of contribution ${contribution} ${message}`, options);
+  }
+}
+
 export interface ModelAuditResult {
   /** Versions recomputed and found as recorded. */
   checked: number;
@@ -43,9 +59,10 @@ export interface ModelAuditResult {
 }
 
 /**
- * Replays `history` from the genesis weights. `fetchUpdate` returns an update's bytes by its sha256 (hex, with 0x, as
- * the contribution records it); its bytes are checked against that digest here. `onVersion` is told each version
- * checked. Throws only when `fetchUpdate` does (the source is unreachable); a wrong digest is a mismatch.
+ * Replays `history` from the genesis weights (checked against the genesis spec's `genesisModelDigest` where it names
+ * one: version 0). `fetchUpdate` returns an update's bytes by its sha256 (hex, with 0x, as the contribution records it);
+ * they are checked against that digest here. `onVersion` is told each version checked. Throws UpdateSourceError when
+ * the source fails or serves other bytes (its fault, not the version's).
  */
 export async function auditModels(
   spec: ChainSpec,
@@ -58,6 +75,17 @@ export async function auditModels(
   let weights: Weights = initWeights(cfg, GENESIS_INIT_SEED);
   let momentum: Weights | undefined;
   const result: ModelAuditResult = { checked: 0, versions: history.versions.length };
+  if (!/^0x0{64}$/.test(spec.genesisModelDigest ?? '0x' + '0'.repeat(64))) {
+    const { digest } = buildManifest(spec.model, cfg, 0, weights);
+    if (digest !== spec.genesisModelDigest)
+      return {
+        ...result,
+        mismatch: {
+          version: 0,
+          why: `the genesis weights (seed ${GENESIS_INIT_SEED}) give ${digest}, not the genesis's ${spec.genesisModelDigest}`,
+        },
+      };
+  }
   for (const mv of history.versions) {
     const version = Number(mv.version);
     const fail = (why: string): ModelAuditResult => ({ ...result, mismatch: { version, why } });
@@ -65,10 +93,19 @@ export async function auditModels(
     for (const hash of mv.contributions) {
       const c = history.contributions.get(hash);
       if (!c) return fail(`contribution ${hash} is not on the chain before it`);
-      const bytes = await fetchUpdate(c.gradientDigest);
+      let bytes: Uint8Array;
+      try {
+        bytes = await fetchUpdate(c.gradientDigest);
+      } catch (err) {
+        throw new UpdateSourceError(version, hash, `could not be fetched: ${(err as Error).message}`, { cause: err });
+      }
       const digest = `0x${sha256Hex(bytes)}`;
       if (digest !== c.gradientDigest)
-        return fail(`the update served for contribution ${hash} has sha256 ${digest}, not ${c.gradientDigest}`);
+        throw new UpdateSourceError(
+          version,
+          hash,
+          `was served with sha256 ${digest}, not the recorded ${c.gradientDigest} (the source's copy is damaged or forged)`,
+        );
       try {
         updates.push({ update: decodeUpdate(bytes, sizes), tokens: Number(c.length) });
       } catch (err) {

@@ -2,7 +2,7 @@
  * A coordinator stopped mid-round (or killed: the journal is synced before the contribution is submitted) resumes
  * the same round after a restart, and the next model version aggregates the contribution accepted before it.
  */
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it, vi } from 'vitest';
@@ -80,5 +80,18 @@ describe('an interrupted round', () => {
     } finally {
       log.mockRestore();
     }
+
+    // A stored version that is not the one the ledger records (a crash between writing a try and the ledger taking
+    // another) is refused at start: rounds built on it would publish versions no audit recomputes.
+    await node.stop();
+    const stored = join(data, 'federation', 'versions', '1.json');
+    const signed = JSON.parse(readFileSync(stored, 'utf8')) as { manifestDigest: string };
+    const recorded = signed.manifestDigest;
+    writeFileSync(stored, JSON.stringify({ ...signed, manifestDigest: `0x${'ab'.repeat(32)}` }));
+    await expect(startTestNode(net, data, { federation: FED })).rejects.toThrow(
+      `versions/1.json has manifest digest 0x${'ab'.repeat(32)}, but the ledger records ${recorded} for version 1`,
+    );
+    writeFileSync(stored, JSON.stringify(signed));
+    node = await startTestNode(net, data, { federation: FED });
   }, 180_000);
 });

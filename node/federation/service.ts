@@ -31,13 +31,7 @@ import { decodeUpdate, updateStats, UpdateCodecError, UpdateCodecErrorCode, type
 import { defaultCorpusShards } from '../../trainer/corpus/default-corpus.js';
 import { listBatchAddresses, openShardSet, type BatchAddress, type ShardSet } from '../../trainer/corpus/shards.js';
 import type { SignedModelManifest } from '../../trainer/federated/model-manifest.js';
-import {
-  DILOCO_OUTER,
-  federatedAverage,
-  recordedStep,
-  type OuterOptimizerOptions,
-  type OuterStepRecord,
-} from '../../trainer/federated/outer-optimizer.js';
+import { DILOCO_OUTER, federatedAverage, recordedStep, type OuterStepRecord } from '../../trainer/federated/outer-optimizer.js';
 import { numel, paramSpecs, presetConfig, type ModelConfig } from '../../trainer/model/config.js';
 import { initWeights, weightDelta, type Weights } from '../../trainer/model/weights.js';
 import type { LedgerService } from '../ledger-service.js';
@@ -82,7 +76,11 @@ export interface FederationConfig {
   density: number;
   /** How many versions behind the current one a task may be (at most the chain's maxStaleness). */
   maxStaleness: number;
-  outer: OuterOptimizerOptions;
+  /**
+   * The outer step's learning rate (DiLoCo's outer lr; the step tries it, half of it, then restarts down to a sixteenth).
+   * The outer momentum is not a setting: it is the protocol's 0.3 (`DILOCO_OUTER`), which an audit's replay uses.
+   */
+  outerLr: number;
   /** How each update is measured and judged (rows per test, the t critical value, the least work paid). */
   score: ScorePolicy;
   /** Reference tasks the coordinator trains itself per version (at least 2: each is another's control). */
@@ -118,7 +116,7 @@ export const DEFAULT_FEDERATION: FederationConfig = {
   roundMs: 5 * 60_000,
   density: 0.01,
   maxStaleness: 2,
-  outer: DILOCO_OUTER,
+  outerLr: DILOCO_OUTER.lr,
   score: { taskRows: 64, unassignedRows: 64, heldOutRows: 128, minWorkRatio: 0.3, maxWorkRatio: 3, maxHarmRatio: 0.5, maxHeldOutLead: 0.5 },
   referenceTasks: 2,
   recomputeTolerance: 0.05,
@@ -382,6 +380,18 @@ export class FederationService {
       );
     } else {
       throw new Error(`the ledger's model version ${latest} is not in ${this.store.dir}; restore that folder to coordinate rounds`);
+    }
+    // The stored version must be the one the ledger records (a crash between writing a version and the ledger taking
+    // it can leave another try on disk): rounds built on other weights would publish versions no audit recomputes.
+    const recorded =
+      latest > 0 ? this.ledger.pool.pendingState.modelVersion(BigInt(latest))?.manifestDigest : this.ledger.chain.spec.genesisModelDigest;
+    const unset = latest === 0 && /^0x0{64}$/.test(recorded ?? '');
+    if (!unset && recorded !== signed.manifestDigest) {
+      throw new Error(
+        latest === 0
+          ? `the genesis names model digest ${recorded}, but the genesis weights (seed ${GENESIS_INIT_SEED}) give ${signed.manifestDigest}: this network starts from weights this node cannot make`
+          : `${this.store.dir}/versions/${latest}.json has manifest digest ${signed.manifestDigest}, but the ledger records ${recorded} for version ${latest}; restore the folder this coordinator published from`,
+      );
     }
     this.current = { version: latest, signed, weights };
     this.recent.set(latest, weights);
@@ -775,9 +785,7 @@ export class FederationService {
           this.key,
           this.ledger.network,
         );
-        // Journal first: a crash after the ledger has the contribution must not lose its update. Kept by digest too,
-        // for as long as the data folder: every version's recomputation needs its updates.
-        this.store.putUpdate(digest, body);
+        // Journal first: a crash after the ledger has the contribution must not lose its update.
         const tokensTrained = task.steps * task.batchSize * task.seqLen;
         this.journal.add({ contribution: tx.hash, tx: tx.bytes, update: body, wallet: f.wallet, tokens: tokensTrained, digest });
         try {
@@ -786,6 +794,8 @@ export class FederationService {
           this.journal.remove(tx.hash);
           throw err;
         }
+        // Kept by digest for as long as the data folder: every version's recomputation needs its updates.
+        this.store.putUpdate(digest, body);
         task.state = 'used';
         this.digests.set(digest, this.current.version);
         this.round.push({
@@ -1052,7 +1062,7 @@ export class FederationService {
     mean: Weights,
   ): Promise<{ weights: Weights; momentum: Weights; lowered: boolean; what: string; step: OuterStepRecord }> {
     const base = await this.evalLoss(parent, 'validation');
-    const ppm = Math.round(this.cfg.outer.lr * 1e6);
+    const ppm = Math.round(this.cfg.outerLr * 1e6);
     // Without a momentum (version 0, or a momentum file lost in a crash) every step is a restart, and says so: the
     // record must let an auditor's replay use exactly the momentum this step used.
     const kept = this.momentum !== undefined;
@@ -1064,7 +1074,7 @@ export class FederationService {
     const describe = (t: OuterStepRecord): string => `outer lr ${t.outerLrPpm / 1e6}${t.momentumRestart ? ', momentum restarted' : ''}`;
     const seen: string[] = [];
     for (const t of tries) {
-      const step = recordedStep(parent, this.momentum, mean, t, this.cfg.outer.momentum);
+      const step = recordedStep(parent, this.momentum, mean, t);
       // Defence in depth: a non-finite weight (in rows no validation row reaches, say) is never published.
       const bad = firstNonFinite(step.weights);
       if (bad) {
