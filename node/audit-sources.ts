@@ -4,6 +4,9 @@ import type { RawBlock } from '../chain/audit/replay.js';
 import { decodeVote } from '../chain/consensus/finality.js';
 import { NodeClient } from '../protocol/client.js';
 import { AiloError, NodeError, nodeErrorOf } from '../protocol/errors.js';
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { readCapped } from './p2p/network.js';
 
 /** A chain source that cannot be read or answers in an unknown shape; `cause` holds the node's error, if any. */
 export class SourceError extends AiloError {
@@ -91,4 +94,33 @@ export async function* httpBlocks(nodeUrl: string, pageSize = 500): AsyncGenerat
     yield batch.filter((b) => b.height <= head!);
     from = batch.at(-1)!.height + 1n;
   }
+}
+
+/**
+ * Accepted updates by digest (0x + sha256 hex) from a node's `GET /api/update/:digest`: three tries, each at most a
+ * minute, at most `maxBytes` read (a node that stalls or streams without end costs the auditor a bounded wait and
+ * memory). A node that answers no such route runs no training rounds: the error says where to audit instead.
+ */
+export function httpUpdates(nodeUrl: string, maxBytes: number): (digest: Hex) => Promise<Uint8Array> {
+  const client = new NodeClient(nodeUrl, { retry: { attempts: 3, baseMs: 1000, maxMs: 5000 } });
+  return async (digest) => {
+    const what = `update ${digest.slice(0, 14)}`;
+    const res = await client.request(`/api/update/${digest}`, {}, { what, timeoutMs: 60_000 });
+    if (res.ok) return readCapped(res, maxBytes, what);
+    const err = await nodeErrorOf(res, what);
+    if (err.status === 404 && err.code !== 'UNKNOWN_UPDATE')
+      throw new SourceError(`${nodeUrl} serves no updates (it runs no training rounds): audit the round coordinator, or its data folder`, {
+        cause: err,
+      });
+    throw err;
+  };
+}
+
+/** Accepted updates by digest from a data folder's `federation/updates/`. */
+export function folderUpdates(dir: string): (digest: Hex) => Promise<Uint8Array> {
+  return async (digest) => {
+    const path = join(dir, digest.replace(/^0x/, ''));
+    if (!existsSync(path)) throw new SourceError(`${path} is missing: this data folder does not hold the update`);
+    return new Uint8Array(readFileSync(path));
+  };
 }

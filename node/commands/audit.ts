@@ -10,15 +10,11 @@ import { ChainStore } from '../../chain/store/chain-store.js';
 import { parseGenesis } from '../../genesis/genesis.js';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { claimedFinal, fetchGenesisText, httpBlocks, httpVotes } from '../audit-sources.js';
+import { claimedFinal, fetchGenesisText, folderUpdates, httpBlocks, httpUpdates, httpVotes } from '../audit-sources.js';
 import { auditFinality } from '../../chain/audit/finality-audit.js';
 import type { Hex } from '../../protocol/bytes.js';
-import { NodeClient } from '../../protocol/client.js';
-import { readFileSync } from 'node:fs';
 import { auditModels, ModelHistory, UpdateSourceError, type ModelAuditResult } from '../federation/model-audit.js';
-import { readCapped } from '../p2p/network.js';
 import { paramCount, presetConfig } from '../../trainer/model/config.js';
-import { nodeErrorOf } from '../../protocol/errors.js';
 import type { ChainSpec } from '../../chain/spec.js';
 
 export async function auditCommand(o: { data?: string; node?: string; quiet?: boolean; models?: boolean }): Promise<number> {
@@ -42,12 +38,7 @@ export async function auditCommand(o: { data?: string; node?: string; quiet?: bo
         if (!genesisText) throw new Error(`${chainDir} holds no genesis: not an Ailo data folder, or it never started`);
         spec = parseGenesis(genesisText).spec;
         report = await auditStore(store, spec, { verifier, onProgress: progress, visit });
-        const updates = join(o.data, 'federation', 'updates');
-        fetchUpdate = async (digest) => {
-          const path = join(updates, digest.replace(/^0x/, ''));
-          if (!existsSync(path)) throw new Error(`${path} is missing: this data folder does not hold the update`);
-          return new Uint8Array(readFileSync(path));
-        };
+        fetchUpdate = folderUpdates(join(o.data, 'federation', 'updates'));
       } finally {
         await store.close();
       }
@@ -65,18 +56,8 @@ export async function auditCommand(o: { data?: string; node?: string; quiet?: bo
           visit?.(b);
         },
       }));
-      // A few tries, each at most a minute, and never more bytes than a dense update of the model: a node that stalls
-      // or streams without end costs the auditor a bounded wait and memory.
-      const client = new NodeClient(url, { retry: { attempts: 3, baseMs: 1000, maxMs: 5000 } });
-      const maxBytes = 4 * paramCount(presetConfig(spec.model)) + 1024 * 1024;
-      fetchUpdate = async (digest) => {
-        const what = `update ${digest.slice(0, 14)}`;
-        const res = await client.request(`/api/update/${digest}`, {}, { what, timeoutMs: 60_000 });
-        if (res.status === 404 && !(await res.clone().text()).includes('NOT_FOUND'))
-          throw new Error(`${url} serves no updates (it runs no training rounds): audit the round coordinator, or its data folder`);
-        if (!res.ok) throw await nodeErrorOf(res, what);
-        return readCapped(res, maxBytes, what);
-      };
+      // No more bytes than a dense update of the model: a node that streams without end costs a bounded memory.
+      fetchUpdate = httpUpdates(url, 4 * paramCount(presetConfig(spec.model)) + 1024 * 1024);
       if (report.faults.length === 0) {
         hashes[0] = report.genesisHash;
         report.finality = await auditFinality(spec, hashes, httpVotes(url), verifier, claimed);

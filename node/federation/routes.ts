@@ -139,7 +139,7 @@ export function federationRoutes(router: Router, f: FederationService): void {
     try {
       size = statSync(path).size;
     } catch {
-      throw notFound(`no accepted update with digest ${digest} is kept here`);
+      throw new ApiError(404, 'UNKNOWN_UPDATE', `no accepted update with digest ${digest} is kept here`);
     }
     ctx.set('Cache-Control', 'public, max-age=31536000, immutable');
     ctx.type = 'application/octet-stream';
