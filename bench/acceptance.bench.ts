@@ -28,7 +28,7 @@ import { trainLocally } from '../trainer/federated/local-training.js';
 import { compressTaskUpdate } from '../trainer/federated/task-update.js';
 import { numel, paramSpecs, presetConfig } from '../trainer/model/config.js';
 import { initWeights } from '../trainer/model/weights.js';
-import { GENESIS_INIT_SEED } from '../node/federation/model-audit.js';
+import { GENESIS_INIT_SEED } from '../node/federation/model-store.js';
 
 type Kind = 'honest' | 'half steps' | '2x steps' | 'overtrained' | 'other text' | 'held-out mix' | 'held-out 1/4' | 'noise 1e-3';
 

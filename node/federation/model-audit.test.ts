@@ -18,8 +18,8 @@ import { applyRound, type OuterStepRecord } from '../../trainer/federated/outer-
 import { compressTaskUpdate } from '../../trainer/federated/task-update.js';
 import { numel, paramSpecs, presetConfig } from '../../trainer/model/config.js';
 import { initWeights, type Weights } from '../../trainer/model/weights.js';
-import { auditModels, GENESIS_INIT_SEED, ModelHistory, UpdateSourceError } from './model-audit.js';
-import { buildManifest, sha256Hex } from './model-store.js';
+import { auditModels, ModelHistory, UpdateSourceError } from './model-audit.js';
+import { buildManifest, GENESIS_INIT_SEED, sha256Hex } from './model-store.js';
 
 const MODEL = 'ailo-tiny';
 const cfg = presetConfig(MODEL);
@@ -89,8 +89,7 @@ import { decodeUpdate } from '${at('trainer/codec/update-codec.ts')}';
 import { applyRound } from '${at('trainer/federated/outer-optimizer.ts')}';
 import { numel, paramSpecs, presetConfig } from '${at('trainer/model/config.ts')}';
 import { initWeights } from '${at('trainer/model/weights.ts')}';
-import { buildManifest } from '${at('node/federation/model-store.ts')}';
-import { GENESIS_INIT_SEED } from '${at('node/federation/model-audit.ts')}';
+import { buildManifest, GENESIS_INIT_SEED } from '${at('node/federation/model-store.ts')}';
 const cfg = presetConfig('${MODEL}');
 const sizes = new Map(paramSpecs(cfg).map((s) => [s.name, numel(s.shape)]));
 const read = (i: number) => decodeUpdate(new Uint8Array(readFileSync('${dir}/u' + i)), sizes);

@@ -14,10 +14,7 @@ import { decodeUpdate, type TensorSizes } from '../../trainer/codec/update-codec
 import { applyRound, type WeightedUpdate } from '../../trainer/federated/outer-optimizer.js';
 import { numel, paramSpecs, presetConfig } from '../../trainer/model/config.js';
 import { initWeights, type Weights } from '../../trainer/model/weights.js';
-import { buildManifest, sha256Hex } from './model-store.js';
-
-/** The seed of version 0's weights: the genesis model is `initWeights(presetConfig(spec.model), GENESIS_INIT_SEED)`. */
-export const GENESIS_INIT_SEED = 1;
+import { buildManifest, GENESIS_INIT_SEED, sha256Hex } from './model-store.js';
 
 /** What the model audit needs from the chain, gathered while the chain audit replays it (`visit`). */
 export class ModelHistory {

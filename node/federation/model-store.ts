@@ -30,6 +30,9 @@ import writeFileAtomic from 'write-file-atomic';
 
 const CHUNK_NAME = /^[0-9a-f]{64}$/;
 
+/** The seed of version 0's weights: the genesis model is `initWeights(presetConfig(spec.model), GENESIS_INIT_SEED)`. */
+export const GENESIS_INIT_SEED = 1;
+
 export function sha256Hex(bytes: Uint8Array): string {
   return createHash('sha256').update(bytes).digest('hex');
 }

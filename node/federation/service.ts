@@ -38,8 +38,7 @@ import type { LedgerService } from '../ledger-service.js';
 import type { RoundStatus } from '../../protocol/ledger.js';
 import type { NetworkStats } from '../network-stats.js';
 import { federationError } from './errors.js';
-import { GENESIS_INIT_SEED } from './model-audit.js';
-import { ModelStore, sha256Hex } from './model-store.js';
+import { GENESIS_INIT_SEED, ModelStore, sha256Hex } from './model-store.js';
 import {
   describeMeasurement,
   judge,
