@@ -92,6 +92,7 @@ export class Chain {
   /** Coordinators convicted of equivocation on the canonical chain, with the height of the convicting block. */
   private readonly convictions = new Map<Address, bigint>();
   readonly genesisHash: Hex;
+  private blockCheck: ((block: Block) => Promise<void>) | undefined;
 
   private constructor(
     readonly spec: ChainSpec,
@@ -499,6 +500,15 @@ export class Chain {
     return this.importBlocks([block], options);
   }
 
+  /**
+   * Sets a check of what the state transition cannot judge alone (on a coordinator: that each `model_version`'s
+   * weights recompute to its digest, node/federation/model-replica.ts). It runs on every block imported from a peer,
+   * after the block's own checks and before it is committed, and refuses the block by throwing a BlockError.
+   */
+  setBlockCheck(check: ((block: Block) => Promise<void>) | undefined): void {
+    this.blockCheck = check;
+  }
+
   private async verifyAndCommit(block: Block, signers: (Address | null)[], options: ImportOptions): Promise<void> {
     const changes = verifyBlock(
       {
@@ -511,6 +521,7 @@ export class Chain {
       block,
       signers,
     );
+    await this.blockCheck?.(block);
     await this.commit(block, changes);
   }
 

@@ -43,6 +43,10 @@ export enum BlockErrorCode {
   TOO_LARGE = 'BLOCK_TOO_LARGE',
   BELOW_FINALITY = 'BLOCK_BELOW_FINALITY',
   ALREADY_SEALED = 'BLOCK_ALREADY_SEALED',
+  /** A `model_version` whose weights, recomputed from its parent and updates, have another manifest digest. */
+  MODEL_MISMATCH = 'BLOCK_MODEL_MISMATCH',
+  /** A `model_version` that could not be recomputed yet (its updates could not be fetched): tried again later. */
+  MODEL_UNCHECKED = 'BLOCK_MODEL_UNCHECKED',
 }
 
 export class BlockError extends Error {

@@ -97,15 +97,20 @@ export async function* httpBlocks(nodeUrl: string, pageSize = 500): AsyncGenerat
 }
 
 /**
- * Accepted updates by digest (0x + sha256 hex) from a node's `GET /api/update/:digest`: three tries, each at most a
- * minute, at most `maxBytes` read (a node that stalls or streams without end costs the auditor a bounded wait and
- * memory). A node that answers no such route runs no training rounds: the error says where to audit instead.
+ * Accepted updates by digest (0x + sha256 hex) from a node's `GET /api/update/:digest`: `attempts` tries (default 3),
+ * each at most `timeoutMs` (default a minute), at most `maxBytes` read (a node that stalls or streams without end costs
+ * the auditor a bounded wait and memory). A node that answers no such route runs no training rounds: the error says
+ * where to audit instead. The caller checks the bytes against the digest.
  */
-export function httpUpdates(nodeUrl: string, maxBytes: number): (digest: Hex) => Promise<Uint8Array> {
-  const client = new NodeClient(nodeUrl, { retry: { attempts: 3, baseMs: 1000, maxMs: 5000 } });
+export function httpUpdates(
+  nodeUrl: string,
+  maxBytes: number,
+  { attempts = 3, timeoutMs = 60_000 }: { attempts?: number; timeoutMs?: number } = {},
+): (digest: Hex) => Promise<Uint8Array> {
+  const client = new NodeClient(nodeUrl, { retry: { attempts, baseMs: 1000, maxMs: 5000 } });
   return async (digest) => {
     const what = `update ${digest.slice(0, 14)}`;
-    const res = await client.request(`/api/update/${digest}`, {}, { what, timeoutMs: 60_000 });
+    const res = await client.request(`/api/update/${digest}`, {}, { what, timeoutMs });
     if (res.ok) return readCapped(res, maxBytes, what);
     const err = await nodeErrorOf(res, what);
     if (err.status === 404 && err.code !== 'UNKNOWN_UPDATE')

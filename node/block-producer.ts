@@ -7,6 +7,7 @@
 import type { Address } from '../protocol/address.js';
 import { earliestTimestamp, recentWindow } from '../chain/consensus/clique.js';
 import { MAX_TXS_PER_BLOCK } from '../chain/block/block.js';
+import type { SignedTx } from '../chain/tx/types.js';
 import type { LedgerService } from './ledger-service.js';
 
 export class BlockProducer {
@@ -25,6 +26,11 @@ export class BlockProducer {
     private readonly paused: () => boolean = () => false,
     /** This node's clock in ms (tests run a coordinator whose clock is off). */
     private readonly now: () => number = Date.now,
+    /**
+     * Whether a pending transaction may be sealed yet (a `model_version` only once it has been recomputed,
+     * ModelReplica.admissible); a block takes the pool's transactions up to the first that may not.
+     */
+    private readonly admissible: (tx: SignedTx) => boolean = () => true,
   ) {
     if (maxTxs > MAX_TXS_PER_BLOCK) throw new Error(`maxTxs is above the block limit ${MAX_TXS_PER_BLOCK}`);
   }
@@ -45,11 +51,23 @@ export class BlockProducer {
     while (this.busy) await new Promise((r) => setTimeout(r, 5));
   }
 
+  /** Looks for work again (e.g. a pending transaction has become admissible). */
+  nudge(): void {
+    this.schedule();
+  }
+
+  /** The next block's transactions: the oldest pending, up to the first that may not be sealed yet. */
+  private candidates(): SignedTx[] {
+    const pending = this.ledger.pool.take(this.maxTxs);
+    const waiting = pending.findIndex((tx) => !this.admissible(tx));
+    return waiting < 0 ? pending : pending.slice(0, waiting);
+  }
+
   /** Whether there is anything to seal: pending transactions, or the empty block finality is waiting for. */
   private hasWork(): boolean {
     const { chain } = this.ledger;
     if (chain.sealedOnHead) return false; // this node's child of the head was replaced: another coordinator seals
-    if (this.ledger.pool.size > 0) return true;
+    if (this.candidates().length > 0) return true;
     return chain.needsFinalizingBlock();
   }
 
@@ -76,7 +94,7 @@ export class BlockProducer {
       const { chain } = this.ledger;
       const due = earliestTimestamp(chain.spec, chain.head.header, this.address);
       const now = BigInt(this.now());
-      const { block, rejected } = await chain.buildBlock(this.ledger.pool.take(this.maxTxs), this.key, this.address, now > due ? now : due);
+      const { block, rejected } = await chain.buildBlock(this.candidates(), this.key, this.address, now > due ? now : due);
       for (const { tx, error } of rejected) this.log.warn(`block ${block.header.height}: left out ${tx.hash}: ${error.message}`);
     } catch (err) {
       this.log.error(`block production failed: ${(err as Error).message}`);

@@ -16,7 +16,7 @@ import { networkDomain } from '../chain/genesis-block.js';
 import { signingDigest, type NetworkDomain } from '../chain/tx/eip712.js';
 import { TxPool } from '../chain/txpool.js';
 import { txSigner } from '../chain/tx/kinds.js';
-import type { SignedTx } from '../chain/tx/types.js';
+import type { Hash, SignedTx } from '../chain/tx/types.js';
 
 const networkText = (n: NetworkDomain): string => `chainId ${n.chainId}, genesis ${n.genesisHash}`;
 
@@ -31,7 +31,7 @@ export class LedgerService {
   constructor(
     readonly chain: Chain,
     readonly verifier: SignatureVerifier,
-    warn: (line: string) => void = console.warn,
+    private readonly warn: (line: string) => void = console.warn,
   ) {
     this.pool = new TxPool(chain.spec, chain.state);
     this.network = networkDomain(chain.spec);
@@ -96,6 +96,13 @@ export class LedgerService {
       throw err;
     }
     for (const listener of this.added) listener(tx);
+  }
+
+  /** Takes a pending transaction out of the pool (and whatever pending after it no longer applies without it). */
+  drop(hash: Hash, why: string): void {
+    if (!this.pool.get(hash)) return;
+    this.warn(`pool: dropped ${hash}: ${why}`);
+    for (const { tx, error } of this.pool.rebase(this.chain.state, [hash])) this.warn(`pool: dropped ${tx.hash}: ${error.message}`);
   }
 
   onAdded(listener: (tx: SignedTx) => void): () => void {

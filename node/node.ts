@@ -16,6 +16,8 @@ import { statusRoutes } from './api/status-routes.js';
 import { BlockProducer } from './block-producer.js';
 import { federationRoutes } from './federation/routes.js';
 import { FederationService, type FederationConfig } from './federation/service.js';
+import { ModelReplica } from './federation/model-replica.js';
+import { ModelStore } from './federation/model-store.js';
 import { prepareDataDir, type DataDirOptions, type PreparedDataDir } from './data-dir.js';
 import { LedgerService } from './ledger-service.js';
 import { NetworkStats } from './network-stats.js';
@@ -65,6 +67,7 @@ export class AiloNode {
     readonly network: PeerNetwork,
     readonly federation?: FederationService,
     private readonly voter?: FinalityVoter,
+    readonly replica?: ModelReplica,
   ) {}
 
   static async start(o: NodeOptions): Promise<AiloNode> {
@@ -104,8 +107,25 @@ export class AiloNode {
             })
           : undefined;
       if (federation) opened.push(() => federation.stop());
-      // Created once the server knows its own address; no request reaches the routes before that.
+      // Every coordinator of a training network keeps the model chain and recomputes each version before taking it.
       let network: PeerNetwork | undefined;
+      let producer: BlockProducer | undefined;
+      const replica =
+        prepared.coordinator && o.federation
+          ? new ModelReplica({
+              store: federation?.store ?? new ModelStore(join(o.data, 'federation')),
+              ledger,
+              network: () => network,
+              key: prepared.coordinator.key,
+              coordinator: prepared.coordinator.address,
+              keepVersions: Number(prepared.spec.rewards.maxStaleness),
+              log,
+              onChecked: () => producer?.nudge(),
+            })
+          : undefined;
+      replica?.start();
+      if (replica) opened.push(() => replica.stop());
+      // `network` is created once the server knows its own address; no request reaches the routes before that.
       const metrics = new NodeMetrics(chain, {
         ledger,
         network: () => network,
@@ -124,7 +144,7 @@ export class AiloNode {
         ledgerRoutes(router, ledger);
         chainRoutes(router, chain, prepared.genesisText);
         if (federation) federationRoutes(router, federation);
-        else if (o.federation) forwardedRoundRoutes(router, new RoundForwarder(roundCoordinator, () => network!));
+        else if (o.federation) forwardedRoundRoutes(router, new RoundForwarder(roundCoordinator, () => network!), replica?.store);
         accountRoutes(router, vault);
       }, log);
       app.use(serveWalletUi());
@@ -150,7 +170,7 @@ export class AiloNode {
         log,
       );
       network.start();
-      const producer = prepared.coordinator
+      producer = prepared.coordinator
         ? new BlockProducer(
             ledger,
             prepared.coordinator.key,
@@ -159,6 +179,7 @@ export class AiloNode {
             undefined,
             () => network?.isSyncing ?? false,
             now,
+            replica ? (tx) => replica.admissible(tx) : undefined,
           )
         : undefined;
       producer?.start();
@@ -181,7 +202,7 @@ export class AiloNode {
       net.onConflict = (c) => evidence.votes(c.a, c.b);
       net.onBlockSeen = (block) => evidence.block(block);
       chain.onBlock((block) => evidence.block(block));
-      return new AiloNode(prepared, chain, ledger, stats, producer, server, verifier, vault, network, federation, voter);
+      return new AiloNode(prepared, chain, ledger, stats, producer, server, verifier, vault, network, federation, voter, replica);
     } catch (err) {
       await closeOpened();
       throw err;
@@ -198,6 +219,7 @@ export class AiloNode {
     await this.voter?.stop();
     await this.network.stop();
     await this.federation?.stop();
+    await this.replica?.stop();
     await this.producer?.stop();
     await new Promise<void>((resolve) => {
       this.server.close(() => resolve());

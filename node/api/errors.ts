@@ -35,7 +35,10 @@ export function toApiError(err: unknown): ApiError {
     const status = TX_STATUS[err.code] ?? 400;
     return new ApiError(status, err.code, err.message, status === 503 ? { 'Retry-After': '2' } : {});
   }
-  if (err instanceof BlockError) return new ApiError(err.code === BlockErrorCode.BELOW_FINALITY ? 409 : 400, err.code, err.message);
+  if (err instanceof BlockError) {
+    if (err.code === BlockErrorCode.MODEL_UNCHECKED) return new ApiError(503, err.code, err.message, { 'Retry-After': '5' });
+    return new ApiError(err.code === BlockErrorCode.BELOW_FINALITY ? 409 : 400, err.code, err.message);
+  }
   if (err instanceof AddressError) return badRequest('BAD_ADDRESS', err.message);
   // The client hung up before its body arrived (Node's 'aborted' error): its fault, not the node's; nobody is left to
   // read the answer, and it is not logged as an internal error.

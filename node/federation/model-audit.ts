@@ -12,7 +12,7 @@ import type { ContributionTx, Hash, ModelVersionTx } from '../../chain/tx/types.
 import type { Hex } from '../../protocol/bytes.js';
 import { decodeUpdate, type TensorSizes } from '../../trainer/codec/update-codec.js';
 import { applyRound, type WeightedUpdate } from '../../trainer/federated/outer-optimizer.js';
-import { numel, paramSpecs, presetConfig } from '../../trainer/model/config.js';
+import { numel, paramSpecs, presetConfig, type ModelConfig } from '../../trainer/model/config.js';
 import { initWeights, type Weights } from '../../trainer/model/weights.js';
 import { buildManifest, GENESIS_INIT_SEED, sha256Hex } from './model-store.js';
 
@@ -44,6 +44,65 @@ export class UpdateSourceError extends Error {
   ) {
     super(`version ${version} not checked: the update of contribution ${contribution} ${message}`, options);
   }
+}
+
+/** A recomputed version: its weights, outer momentum and manifest digest (equal to the recorded one). */
+export interface ReplayedVersion {
+  weights: Weights;
+  momentum: Weights;
+  digest: Hex;
+}
+
+/**
+ * Recomputes one `model_version` from its parent (`weights`, and `momentum`: undefined at version 0 or when lost,
+ * which only a recorded momentum restart can use): each listed contribution is looked up with `contribution`, its
+ * update fetched by the digest it records and checked against it, then `applyRound` with the recorded outer step and
+ * `buildManifest`. Returns the version, or `{ why }` when the record is wrong (an unknown contribution, an update that
+ * does not decode, another digest). Throws UpdateSourceError when `fetchUpdate` fails or serves other bytes: the
+ * source's fault, which says nothing about the version.
+ */
+export async function replayVersion(
+  model: string,
+  cfg: ModelConfig,
+  sizes: TensorSizes,
+  parent: { weights: Weights; momentum: Weights | undefined },
+  mv: ModelVersionTx,
+  contribution: (hash: Hash) => ContributionTx | undefined,
+  fetchUpdate: (digest: Hex) => Promise<Uint8Array>,
+): Promise<ReplayedVersion | { why: string }> {
+  const version = Number(mv.version);
+  const updates: WeightedUpdate[] = [];
+  for (const hash of mv.contributions) {
+    const c = contribution(hash);
+    if (!c) return { why: `contribution ${hash} is not on the chain before it` };
+    let bytes: Uint8Array;
+    try {
+      bytes = await fetchUpdate(c.gradientDigest);
+    } catch (err) {
+      throw new UpdateSourceError(version, hash, `could not be fetched: ${(err as Error).message}`, { cause: err });
+    }
+    const digest = `0x${sha256Hex(bytes)}`;
+    if (digest !== c.gradientDigest)
+      throw new UpdateSourceError(
+        version,
+        hash,
+        `was served with sha256 ${digest}, not the recorded ${c.gradientDigest} (the source's copy is damaged or forged)`,
+      );
+    try {
+      updates.push({ update: decodeUpdate(bytes, sizes), tokens: Number(c.length) });
+    } catch (err) {
+      return { why: `the update of contribution ${hash} does not decode: ${(err as Error).message}` };
+    }
+  }
+  const next = applyRound(parent.weights, parent.momentum, updates, { outerLrPpm: mv.outerLrPpm, momentumRestart: mv.momentumRestart });
+  const { digest } = buildManifest(model, cfg, version, next.weights);
+  if (digest !== mv.manifestDigest)
+    return {
+      why:
+        `recomputed from version ${version - 1}, its ${updates.length} updates and outer lr ${mv.outerLrPpm / 1e6}` +
+        `${mv.momentumRestart ? ' (momentum restarted)' : ''}, its manifest digest is ${digest}, not the recorded ${mv.manifestDigest}`,
+    };
+  return { weights: next.weights, momentum: next.momentum, digest };
 }
 
 export interface ModelAuditResult {
@@ -85,39 +144,9 @@ export async function auditModels(
   }
   for (const mv of history.versions) {
     const version = Number(mv.version);
-    const fail = (why: string): ModelAuditResult => ({ ...result, mismatch: { version, why } });
-    const updates: WeightedUpdate[] = [];
-    for (const hash of mv.contributions) {
-      const c = history.contributions.get(hash);
-      if (!c) return fail(`contribution ${hash} is not on the chain before it`);
-      let bytes: Uint8Array;
-      try {
-        bytes = await fetchUpdate(c.gradientDigest);
-      } catch (err) {
-        throw new UpdateSourceError(version, hash, `could not be fetched: ${(err as Error).message}`, { cause: err });
-      }
-      const digest = `0x${sha256Hex(bytes)}`;
-      if (digest !== c.gradientDigest)
-        throw new UpdateSourceError(
-          version,
-          hash,
-          `was served with sha256 ${digest}, not the recorded ${c.gradientDigest} (the source's copy is damaged or forged)`,
-        );
-      try {
-        updates.push({ update: decodeUpdate(bytes, sizes), tokens: Number(c.length) });
-      } catch (err) {
-        return fail(`the update of contribution ${hash} does not decode: ${(err as Error).message}`);
-      }
-    }
-    const next = applyRound(weights, momentum, updates, { outerLrPpm: mv.outerLrPpm, momentumRestart: mv.momentumRestart });
-    const { digest } = buildManifest(spec.model, cfg, version, next.weights);
-    if (digest !== mv.manifestDigest)
-      return fail(
-        `recomputed from version ${version - 1}, its ${updates.length} updates and outer lr ${mv.outerLrPpm / 1e6}` +
-          `${mv.momentumRestart ? ' (momentum restarted)' : ''}, its manifest digest is ${digest}, not the recorded ${mv.manifestDigest}`,
-      );
-    weights = next.weights;
-    momentum = next.momentum;
+    const step = await replayVersion(spec.model, cfg, sizes, { weights, momentum }, mv, (h) => history.contributions.get(h), fetchUpdate);
+    if ('why' in step) return { ...result, mismatch: { version, why: step.why } };
+    ({ weights, momentum } = step);
     result.checked++;
     onVersion?.(version);
   }

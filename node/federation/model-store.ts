@@ -1,7 +1,8 @@
 /**
  * The coordinator's model versions on disk, in its data folder:
  * `federation/chunks/<sha256>` (content-addressed, shared by every version that has the same bytes),
- * `federation/versions/<version>.json` (the signed manifest), `federation/momentum.bin` (outer optimizer state) and
+ * `federation/versions/<version>.json` (the signed manifest), `federation/momentum/<version>.bin` (the outer momentum
+ * after that version: a replica that meets another try of a version recomputes it from its parent's) and
  * `federation/updates/<sha256>` (every accepted update's bytes, by the digest its contribution records: what anyone
  * needs to recompute the versions, served at GET /api/update/:digest).
  * Files are written to a temporary name, synced and renamed, so a crash never leaves a partial chunk or manifest.
@@ -14,7 +15,7 @@ import { toChecksumAddress } from '../../protocol/address.js';
 import { toHex } from '../../protocol/bytes.js';
 import { signDigest } from '../../protocol/signature.js';
 import { paramSpecs, type ModelConfig } from '../../trainer/model/config.js';
-import type { Weights } from '../../trainer/model/weights.js';
+import { initWeights, type Weights } from '../../trainer/model/weights.js';
 import {
   chunkBytesFor,
   chunkLayout,
@@ -65,14 +66,25 @@ export class ModelStore {
   readonly chunkDir: string;
   private readonly versionDir: string;
   private readonly updateDir: string;
+  private readonly momentumDir: string;
 
   constructor(readonly dir: string) {
     this.chunkDir = join(dir, 'chunks');
     this.versionDir = join(dir, 'versions');
     this.updateDir = join(dir, 'updates');
-    mkdirSync(this.chunkDir, { recursive: true });
-    mkdirSync(this.versionDir, { recursive: true });
-    mkdirSync(this.updateDir, { recursive: true });
+    this.momentumDir = join(dir, 'momentum');
+    for (const d of [this.chunkDir, this.versionDir, this.updateDir, this.momentumDir]) mkdirSync(d, { recursive: true });
+  }
+
+  /** Whether an update's bytes (by sha256 hex, without 0x) are kept here. */
+  hasUpdate(digest: string): boolean {
+    return existsSync(this.updatePath(digest));
+  }
+
+  /** An update's bytes by sha256 (hex, without 0x), or undefined when not kept here. */
+  readUpdate(digest: string): Uint8Array | undefined {
+    const path = this.updatePath(digest);
+    return existsSync(path) ? new Uint8Array(readFileSync(path)) : undefined;
   }
 
   /** Keeps an accepted update's bytes under their sha256 (hex, without 0x). */
@@ -150,7 +162,7 @@ export class ModelStore {
       .sort((a, b) => a - b);
   }
 
-  /** Drops manifests below `keepFrom` and the chunks no kept manifest names. */
+  /** Drops manifests and momentum below `keepFrom` and the chunks no kept manifest names. */
   prune(keepFrom: number): void {
     const keep = new Set<string>();
     for (const v of this.versions()) {
@@ -158,8 +170,11 @@ export class ModelStore {
       else for (const c of this.load(v)!.manifest.chunks) keep.add(c.name);
     }
     for (const f of readdirSync(this.chunkDir)) if (!keep.has(f)) rmSync(join(this.chunkDir, f), { force: true });
+    for (const f of readdirSync(this.momentumDir))
+      if (/^[0-9]+\.bin$/.test(f) && Number(f.slice(0, -4)) < keepFrom) rmSync(join(this.momentumDir, f), { force: true });
   }
 
+  /** Keeps the outer momentum after `version` (every tensor of `cfg`, float32, in paramSpecs order). */
   saveMomentum(version: number, cfg: ModelConfig, momentum: Weights): void {
     const specs = paramSpecs(cfg);
     const total = specs.reduce((n, s) => n + momentum.get(s.name)!.length, 0);
@@ -171,12 +186,12 @@ export class ModelStore {
       bytes.set(new Uint8Array(t.buffer, t.byteOffset, t.byteLength), p);
       p += t.byteLength;
     }
-    writeFileAtomic.sync(join(this.dir, 'momentum.bin'), Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength));
+    writeFileAtomic.sync(join(this.momentumDir, `${version}.bin`), Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength));
   }
 
-  /** The outer momentum saved with `version`, or undefined (start from zero) if another version's is stored. */
+  /** The outer momentum saved with `version`, or undefined (start from zero) when it is not kept. */
   loadMomentum(version: number, cfg: ModelConfig): Weights | undefined {
-    const path = join(this.dir, 'momentum.bin');
+    const path = join(this.momentumDir, `${version}.bin`);
     if (!existsSync(path)) return undefined;
     const bytes = readFileSync(path);
     if (bytes.length < 8 || new DataView(bytes.buffer, bytes.byteOffset).getFloat64(0, true) !== version) return undefined;
@@ -190,4 +205,44 @@ export class ModelStore {
     }
     return out;
   }
+}
+
+/**
+ * Says `what` with its percentage at most every 10% (and at 100%), with the seconds since it started: the progress of
+ * a long step in the log.
+ */
+function progressLine(log: (line: string) => void): (fraction: number, what: string) => void {
+  const started = new Map<string, { at: number; said: number }>();
+  return (fraction, what) => {
+    const s = started.get(what) ?? { at: performance.now(), said: -1 };
+    started.set(what, s);
+    const step = Math.floor(fraction * 10);
+    if (step === s.said) return;
+    s.said = step;
+    log(`${what}: ${Math.round(fraction * 100)}% (${((performance.now() - s.at) / 1000).toFixed(1)} s)`);
+  };
+}
+
+/**
+ * Version 0 of `model`: `initWeights(cfg, GENESIS_INIT_SEED)` (every node and auditor gets the same bytes), written
+ * to `store` and signed by `coordinator`. On ailo-1b this takes about a minute and 3.3 GB, so `log` is told how far it
+ * is (every 10%).
+ */
+export function makeGenesisVersion(
+  store: ModelStore,
+  model: string,
+  cfg: ModelConfig,
+  key: Uint8Array,
+  coordinator: Address,
+  log: (line: string) => void,
+): { signed: SignedModelManifest; weights: Weights } {
+  const say = progressLine(log);
+  const params = paramSpecs(cfg).reduce((n, p) => n + p.shape.reduce((a, b) => a * b, 1), 0);
+  const weights = initWeights(cfg, GENESIS_INIT_SEED, (f) =>
+    say(f, `making the genesis weights of ${model} (${params.toLocaleString('en-US')} parameters, seed ${GENESIS_INIT_SEED})`),
+  );
+  const signed = store.publish(model, cfg, 0, weights, key, coordinator, (i, n) =>
+    say((i + 1) / n, `writing version 0 to ${store.chunkDir} (${n} chunks)`),
+  );
+  return { signed, weights };
 }

@@ -33,12 +33,12 @@ import { listBatchAddresses, openShardSet, type BatchAddress, type ShardSet } fr
 import type { SignedModelManifest } from '../../trainer/federated/model-manifest.js';
 import { DILOCO_OUTER, federatedAverage, recordedStep, type OuterStepRecord } from '../../trainer/federated/outer-optimizer.js';
 import { numel, paramSpecs, presetConfig, type ModelConfig } from '../../trainer/model/config.js';
-import { initWeights, weightDelta, type Weights } from '../../trainer/model/weights.js';
+import { weightDelta, type Weights } from '../../trainer/model/weights.js';
 import type { LedgerService } from '../ledger-service.js';
 import type { RoundStatus } from '../../protocol/ledger.js';
 import type { NetworkStats } from '../network-stats.js';
 import { federationError } from './errors.js';
-import { GENESIS_INIT_SEED, ModelStore, sha256Hex } from './model-store.js';
+import { GENESIS_INIT_SEED, ModelStore, sha256Hex, makeGenesisVersion } from './model-store.js';
 import {
   describeMeasurement,
   judge,
@@ -214,22 +214,6 @@ interface RoundEntry {
   digest: string;
 }
 
-/**
- * Says `what` with its percentage at most every 10% (and at 100%), with the seconds since it started: the progress of
- * a long step in the log.
- */
-function progressLine(log: (line: string) => void): (fraction: number, what: string) => void {
-  const started = new Map<string, { at: number; said: number }>();
-  return (fraction, what) => {
-    const s = started.get(what) ?? { at: performance.now(), said: -1 };
-    started.set(what, s);
-    const step = Math.floor(fraction * 10);
-    if (step === s.said) return;
-    s.said = step;
-    log(`${what}: ${Math.round(fraction * 100)}% (${((performance.now() - s.at) / 1000).toFixed(1)} s)`);
-  };
-}
-
 export class FederationService {
   readonly tasks: TaskBook;
   /** Signed task requests' freshness and nonces. */
@@ -366,17 +350,14 @@ export class FederationService {
     if (signed) {
       weights = this.store.weights(signed);
     } else if (latest === 0) {
-      // Made once, from the seed (every node and auditor gets the same bytes), then read from the store: on ailo-1b
-      // this takes about a minute and 3.3 GB, so the log says how far it is.
-      const model = this.ledger.chain.spec.model;
-      const say = progressLine((line) => this.log(`federation: ${line}`));
-      const params = paramSpecs(this.modelConfig).reduce((n, p) => n + numel(p.shape), 0);
-      weights = initWeights(this.modelConfig, GENESIS_INIT_SEED, (f) =>
-        say(f, `making the genesis weights of ${model} (${params.toLocaleString('en-US')} parameters, seed ${GENESIS_INIT_SEED})`),
-      );
-      signed = this.store.publish(model, this.modelConfig, 0, weights, this.key, this.coordinator, (i, n) =>
-        say((i + 1) / n, `writing version 0 to ${this.store.chunkDir} (${n} chunks)`),
-      );
+      ({ signed, weights } = makeGenesisVersion(
+        this.store,
+        this.ledger.chain.spec.model,
+        this.modelConfig,
+        this.key,
+        this.coordinator,
+        (line) => this.log(`federation: ${line}`),
+      ));
     } else {
       throw new Error(`the ledger's model version ${latest} is not in ${this.store.dir}; restore that folder to coordinate rounds`);
     }

@@ -56,7 +56,10 @@ function notTheSendersFault(err: BlockError): boolean {
     err.code === BlockErrorCode.PARENT_MISMATCH ||
     err.code === BlockErrorCode.WRONG_HEIGHT ||
     err.code === BlockErrorCode.FUTURE_TIMESTAMP ||
-    err.code === BlockErrorCode.BELOW_FINALITY
+    err.code === BlockErrorCode.BELOW_FINALITY ||
+    // A relay cannot recompute a model version (only coordinators keep the model): the block's sealer is at fault.
+    err.code === BlockErrorCode.MODEL_MISMATCH ||
+    err.code === BlockErrorCode.MODEL_UNCHECKED
   );
 }
 

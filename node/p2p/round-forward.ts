@@ -12,6 +12,8 @@ import type { Address } from '../../protocol/address.js';
 import { readRawBody } from '../api/body.js';
 import { ApiError } from '../api/errors.js';
 import type { PeerNetwork } from './network.js';
+import type { ModelStore } from '../federation/model-store.js';
+import { serveUpdate } from '../federation/routes.js';
 
 /** Large enough for a compressed update of the biggest config (about 19 MB for ailo-1b). */
 const MAX_FORWARD_BYTES = 64 * 1024 * 1024;
@@ -90,8 +92,11 @@ function parseJsonOr(bytes: Buffer): unknown {
   }
 }
 
-/** The federation routes, answered by forwarding (see RoundForwarder). */
-export function forwardedRoundRoutes(router: Router, forwarder: RoundForwarder): void {
+/**
+ * The federation routes, answered by forwarding (see RoundForwarder); a coordinator that keeps the model chain
+ * (`updates`: its ModelReplica's store) serves the updates it holds itself.
+ */
+export function forwardedRoundRoutes(router: Router, forwarder: RoundForwarder, updates?: ModelStore): void {
   const forward = (ctx: Context): Promise<void> => forwarder.forward(ctx);
   router.get('/api/model', forward);
   router.get('/api/model/chunk/:name', forward);
@@ -101,5 +106,5 @@ export function forwardedRoundRoutes(router: Router, forwarder: RoundForwarder):
   router.get('/api/task/:id/tokens', forward);
   router.post('/api/submit_gradient', forward);
   router.get('/api/round', forward);
-  router.get('/api/update/:digest', forward);
+  router.get('/api/update/:digest', (ctx) => (updates && serveUpdate(ctx, updates, false) ? undefined : forward(ctx)));
 }

@@ -1,0 +1,248 @@
+/**
+ * Every coordinator checks every model version (issue 13), with real nodes on loopback and real LevelDB. Genesis
+ * names three coordinators: X (this test, holding its key: it signs model versions and seals blocks) and A and B (two
+ * in-process nodes that keep the model chain). A accepted the updates (they are in its folder); B takes them from
+ * A as soon as their contributions appear, before any version names them. Then:
+ * - a block whose `model_version` records a digest its updates do not give is refused by B (BLOCK_MODEL_MISMATCH),
+ *   and the same version gossiped as a transaction is dropped from A's pool and never sealed;
+ * - the right version, gossiped, is sealed, and A and B both hold it with the recorded digest;
+ * - a version whose update nobody can serve is not judged (503 BLOCK_MODEL_UNCHECKED, nothing changes, no one is
+ *   blamed) and is taken once the update can be had.
+ */
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { encodeBlock, sealBlock, txRootOf, type Block } from '../../chain/block/block.js';
+import type { Chain } from '../../chain/chain.js';
+import { earliestTimestamp } from '../../chain/consensus/clique.js';
+import { contributionReward } from '../../chain/rewards.js';
+import { ALC } from '../../chain/spec.js';
+import { applyTx } from '../../chain/state/transition.js';
+import { StateOverlay } from '../../chain/state/world-state.js';
+import { wallet } from '../../chain/test/fixtures.js';
+import { signTx } from '../../chain/tx/sign.js';
+import type { ContributionTx, Hash, ModelVersionTx, SignedTx } from '../../chain/tx/types.js';
+import { genesisFor } from '../../genesis/devnet.js';
+import { formatGenesis } from '../../genesis/genesis.js';
+import type { Address } from '../../protocol/address.js';
+import { toHex, type Hex } from '../../protocol/bytes.js';
+import { decodeUpdate } from '../../trainer/codec/update-codec.js';
+import { applyRound, type OuterStepRecord } from '../../trainer/federated/outer-optimizer.js';
+import { compressTaskUpdate } from '../../trainer/federated/task-update.js';
+import { numel, paramSpecs, presetConfig } from '../../trainer/model/config.js';
+import { initWeights, type Weights } from '../../trainer/model/weights.js';
+import type { AiloNode } from '../node.js';
+import { gossipTo, networkOfGenesis, startTestNode, waitFor, type TestNet } from '../test/harness.js';
+import { buildManifest, GENESIS_INIT_SEED, sha256Hex } from './model-store.js';
+
+const MODEL = 'ailo-tiny';
+const cfg = presetConfig(MODEL);
+const sizes = new Map(paramSpecs(cfg).map((s) => [s.name, numel(s.shape)]));
+const [X, A, B] = [wallet(601), wallet(602), wallet(603)];
+const miner = wallet(610);
+
+/** A compressed update of a pseudo-random weight change (as a miner sends one), its bytes and sha256. */
+function makeUpdate(seed: number): { bytes: Uint8Array; digest: Hex } {
+  let x = seed;
+  const delta: Weights = new Map(
+    paramSpecs(cfg).map((s) => [
+      s.name,
+      Float32Array.from({ length: numel(s.shape) }, () => ((x = (Math.imul(x, 1103515245) + 12345) >>> 0) / 2 ** 32 - 0.5) * 1e-3),
+    ]),
+  );
+  const bytes = compressTaskUpdate(cfg, delta, { density: 0.01, maxAbs: 1 }).bytes;
+  return { bytes, digest: `0x${sha256Hex(bytes)}` };
+}
+
+/** A block sealed by `sealer` on `chain`'s head holding `txs` (its state root computed like the producer does). */
+function sealOnHead(chain: Chain, txs: SignedTx[], sealer: { key: Uint8Array; address: Address }): Block {
+  const overlay = new StateOverlay(chain.state);
+  for (const t of txs) applyTx(overlay, t, chain.spec);
+  const due = earliestTimestamp(chain.spec, chain.head.header, sealer.address);
+  const now = BigInt(Date.now());
+  return sealBlock(
+    {
+      chainId: chain.spec.chainId,
+      height: chain.height + 1n,
+      parentHash: chain.head.hash,
+      timestamp: now > due ? now : due,
+      proposer: sealer.address,
+      txRoot: txRootOf(txs),
+      stateRoot: toHex(chain.state.rootWith([...overlay.changes.values()])),
+    },
+    txs,
+    sealer.key,
+  );
+}
+
+describe('coordinators recompute every model version', () => {
+  const root = mkdtempSync(join(tmpdir(), 'ailo-replica-'));
+  const genesisText = formatGenesis(
+    genesisFor({
+      name: 'ailo-replica',
+      chainId: 791n,
+      coordinators: [X.address, A.address, B.address],
+      alloc: new Map([[miner.address, 1n * ALC]]),
+      blockPeriodMs: 100,
+      outOfTurnDelayMs: 100,
+      timestamp: 1_700_000_000_000n,
+      model: MODEL,
+    }),
+  );
+  const network = networkOfGenesis(genesisText);
+  const genesisPath = join(root, 'genesis.json');
+  writeFileSync(genesisPath, genesisText);
+  const net = (who: typeof A, name: string): TestNet => {
+    const keyPath = join(root, `${name}.key`);
+    writeFileSync(keyPath, toHex(who.key));
+    return { root, genesisPath, keyPath, network, remove: () => undefined };
+  };
+  let a: AiloNode, b: AiloNode;
+  const logA: string[] = [];
+  const logB: string[] = [];
+  const u = [makeUpdate(1), makeUpdate(2), makeUpdate(3)];
+  let taskN = 0;
+  const contribution = (digest: Hex, length: number): SignedTx => {
+    const quality = 1000;
+    return signTx(
+      {
+        type: 'contribution',
+        coordinator: A.address,
+        miner: miner.address,
+        taskId: `0x${(++taskN).toString(16).padStart(64, '0')}`,
+        modelVersion: 0n,
+        shard: `0x${'ab'.repeat(32)}`,
+        offset: BigInt(taskN * 1000),
+        length: BigInt(length),
+        gradientDigest: digest,
+        quality,
+        reward: contributionReward(a.chain.spec.rewards, quality),
+      } satisfies Omit<ContributionTx, 'signature'>,
+      A.key,
+      network,
+    );
+  };
+  const modelVersion = (version: number, contributions: Hash[], digest: Hex, step: OuterStepRecord): SignedTx =>
+    signTx(
+      {
+        type: 'model_version',
+        coordinator: X.address,
+        version: BigInt(version),
+        parentVersion: BigInt(version - 1),
+        manifestDigest: digest,
+        contributions,
+        ...step,
+      } satisfies Omit<ModelVersionTx, 'signature'>,
+      X.key,
+      network,
+    );
+  const latestVersion = (node: AiloNode): bigint => new StateOverlay(node.chain.state).meta().latestModelVersion;
+  const onChain = (node: AiloNode, hash: Hash) =>
+    waitFor(`${hash} in a block of ${node.url}`, async () => node.chain.store.txLocation(hash));
+
+  beforeAll(async () => {
+    a = await startTestNode(net(A, 'a'), join(root, 'a'), { federation: {}, log: (l) => logA.push(l) });
+    b = await startTestNode(net(B, 'b'), join(root, 'b'), { federation: {}, peers: [a.url], log: (l) => logB.push(l) });
+    await waitFor('B to prove A', async () => b.network.peers.urlOf(A.address));
+  }, 60_000);
+  afterAll(async () => {
+    await b?.stop();
+    await a?.stop();
+    rmSync(root, { recursive: true, force: true });
+  });
+
+  it('takes the updates before any version names them, refuses a version that does not recompute, takes the right one', async () => {
+    // A accepted two updates; their contributions reach B, which fetches the bytes from A at once.
+    a.replica!.store.putUpdate(u[0]!.digest.slice(2), u[0]!.bytes);
+    a.replica!.store.putUpdate(u[1]!.digest.slice(2), u[1]!.bytes);
+    const c = [contribution(u[0]!.digest, 200), contribution(u[1]!.digest, 201)];
+    for (const tx of c) expect((await gossipTo(b, '/api/p2p/tx', tx.bytes, undefined)).status).toBe(202);
+    for (const tx of c) await onChain(b, tx.hash);
+    await waitFor(
+      'B to hold both updates',
+      async () => u.slice(0, 2).every((x) => b.replica!.store.hasUpdate(x.digest.slice(2))) || undefined,
+    );
+    const served = await fetch(`${b.url}/api/update/${u[0]!.digest}`); // from B's own folder, not forwarded
+    expect(served.status).toBe(200);
+    expect(served.headers.get('x-ailo-forwarded-to')).toBeNull();
+    expect(sha256Hex(new Uint8Array(await served.arrayBuffer()))).toBe(u[0]!.digest.slice(2));
+
+    const step: OuterStepRecord = { outerLrPpm: 900_000, momentumRestart: false };
+    const updates = [0, 1].map((i) => ({ update: decodeUpdate(u[i]!.bytes, sizes), tokens: 200 + i }));
+    const right = buildManifest(MODEL, cfg, 1, applyRound(initWeights(cfg, GENESIS_INIT_SEED), undefined, updates, step).weights).digest;
+    // The wrong one: the weights of another outer lr, recorded as 0.9 (what a coordinator publishing other weights does).
+    const other = { outerLrPpm: 500_000, momentumRestart: false };
+    const wrong = buildManifest(MODEL, cfg, 1, applyRound(initWeights(cfg, GENESIS_INIT_SEED), undefined, updates, other).weights).digest;
+    const bad = modelVersion(
+      1,
+      c.map((t) => t.hash),
+      wrong,
+      step,
+    );
+
+    const height = b.chain.height;
+    const refused = await gossipTo(b, '/api/p2p/block', encodeBlock(sealOnHead(b.chain, [bad], X)), undefined);
+    expect(refused.status).toBe(400);
+    expect(refused.json.error.code).toBe('BLOCK_MODEL_MISMATCH');
+    expect(refused.json.error.message).toMatch(/model version 1, which does not recompute: .*not the recorded/);
+    expect(b.chain.height).toBe(height);
+    expect(latestVersion(b)).toBe(0n);
+
+    // Gossiped as a transaction, the same version is dropped from A's pool and never sealed.
+    expect((await gossipTo(a, '/api/p2p/tx', bad.bytes, undefined)).status).toBe(202);
+    await waitFor('A to drop the bad version', async () => (a.ledger.pool.get(bad.hash) ? undefined : true));
+    expect(logA.join('\n')).toMatch(/refusing model version 1 .* not the recorded/);
+
+    const good = modelVersion(
+      1,
+      c.map((t) => t.hash),
+      right,
+      step,
+    );
+    expect((await gossipTo(b, '/api/p2p/tx', good.bytes, undefined)).status).toBe(202);
+    await onChain(b, good.hash);
+    await onChain(a, good.hash);
+    expect(await b.chain.store.txLocation(bad.hash)).toBeUndefined();
+    expect(await a.chain.store.txLocation(bad.hash)).toBeUndefined();
+    for (const node of [a, b]) expect(node.replica!.store.load(1)?.manifestDigest).toBe(right);
+  }, 60_000);
+
+  it('does not judge a version whose update nobody serves, blames no one, and takes it once the update can be had', async () => {
+    const c3 = contribution(u[2]!.digest, 300);
+    expect((await gossipTo(b, '/api/p2p/tx', c3.bytes, undefined)).status).toBe(202);
+    await onChain(b, c3.hash);
+    const v1 = b.replica!.store.load(1)!;
+    const genesis = initWeights(cfg, GENESIS_INIT_SEED);
+    const first = applyRound(
+      genesis,
+      undefined,
+      [0, 1].map((i) => ({ update: decodeUpdate(u[i]!.bytes, sizes), tokens: 200 + i })),
+      {
+        outerLrPpm: 900_000,
+        momentumRestart: false,
+      },
+    );
+    expect(buildManifest(MODEL, cfg, 1, first.weights).digest).toBe(v1.manifestDigest);
+    const step: OuterStepRecord = { outerLrPpm: 450_000, momentumRestart: false };
+    const second = applyRound(first.weights, first.momentum, [{ update: decodeUpdate(u[2]!.bytes, sizes), tokens: 300 }], step);
+    const mv2 = modelVersion(2, [c3.hash], buildManifest(MODEL, cfg, 2, second.weights).digest, step);
+
+    await waitFor('B to seal no more', async () => (b.chain.needsFinalizingBlock() || b.ledger.pool.size > 0 ? undefined : true));
+    const height = b.chain.height;
+    const unchecked = await gossipTo(b, '/api/p2p/block', encodeBlock(sealOnHead(b.chain, [mv2], X)), undefined);
+    expect(unchecked.status).toBe(503);
+    expect(unchecked.json.error.code).toBe('BLOCK_MODEL_UNCHECKED');
+    expect(b.chain.height).toBe(height);
+    expect(b.network.peers.isBanned(A.address)).toBe(false);
+
+    // A now holds the update (a late copy): the version is judged and taken, with the momentum of version 1.
+    a.replica!.store.putUpdate(u[2]!.digest.slice(2), u[2]!.bytes);
+    const taken = await gossipTo(b, '/api/p2p/block', encodeBlock(sealOnHead(b.chain, [mv2], X)), undefined);
+    expect(taken.status, JSON.stringify(taken.json)).toBe(201);
+    expect(latestVersion(b)).toBe(2n);
+    expect(b.replica!.store.load(2)?.manifestDigest).toBe(mv2.tx.type === 'model_version' && mv2.tx.manifestDigest);
+    await onChain(a, mv2.hash);
+    expect(a.replica!.store.load(2)?.manifestDigest).toBe(b.replica!.store.load(2)?.manifestDigest);
+  }, 60_000);
+});

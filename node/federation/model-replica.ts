@@ -1,0 +1,303 @@
+/**
+ * Every coordinator checks every model version (issue 13). A coordinator keeps the model chain in its own
+ * `federation/` folder: before a block holding a `model_version` is committed, the version is recomputed from its
+ * parent's weights and momentum, the updates its contributions name and the outer step it records (`replayVersion`,
+ * the same function `ailo audit --models` uses), and the block is refused (BLOCK_MODEL_MISMATCH) when the manifest
+ * digest differs. A recomputed version is written like a published one (chunks, signed manifest, momentum), so the
+ * coordinator can serve it and take over the rounds from it.
+ *
+ * Accepted update bytes are replicated as soon as their `contribution` is seen (in the pool or a block): fetched by
+ * digest from the coordinator that signed it (its proven peer URL), else from any peer, checked against the digest,
+ * kept in `federation/updates/` and served at GET /api/update/:digest. A version whose updates cannot be fetched is
+ * not judged: its block is refused as BLOCK_MODEL_UNCHECKED (no peer is blamed) and tried again at the next sync.
+ *
+ * The block producer seals a pool's `model_version` only once it has been recomputed here (`admissible`); one that
+ * does not recompute is dropped from the pool.
+ */
+import type { Block } from '../../chain/block/block.js';
+import type { Chain } from '../../chain/chain.js';
+import { BlockError, BlockErrorCode } from '../../chain/errors.js';
+import type { ContributionTx, Hash, ModelVersionTx, SignedTx } from '../../chain/tx/types.js';
+import type { Address } from '../../protocol/address.js';
+import type { Hex } from '../../protocol/bytes.js';
+import type { TensorSizes } from '../../trainer/codec/update-codec.js';
+import { numel, paramSpecs, presetConfig, type ModelConfig } from '../../trainer/model/config.js';
+import { httpUpdates } from '../audit-sources.js';
+import type { LedgerService } from '../ledger-service.js';
+import type { PeerNetwork } from '../p2p/network.js';
+import { replayVersion, UpdateSourceError } from './model-audit.js';
+import { makeGenesisVersion, ModelStore, sha256Hex } from './model-store.js';
+
+/** What the recomputation of one `model_version` found. */
+export type VersionVerdict =
+  | { status: 'ok' }
+  /** The record is wrong: its weights do not recompute to its digest, or it names what is not there. */
+  | { status: 'mismatch'; why: string }
+  /** Not judged: an update or the parent could not be had here; tried again later. */
+  | { status: 'unchecked'; why: string };
+
+/** How long a version that could not be checked waits before the pool's copy is tried again. */
+const RECHECK_MS = 5_000;
+/** Settled verdicts remembered (by transaction hash). */
+const MAX_VERDICTS = 1_000;
+/** One peer's answer for one update, at most (a block check waits on it). */
+const FETCH_TIMEOUT_MS = 20_000;
+
+export interface ModelReplicaOptions {
+  /** This coordinator's `federation/` folder (shared with its FederationService when it runs the rounds). */
+  store: ModelStore;
+  ledger: LedgerService;
+  network: () => PeerNetwork | undefined;
+  key: Uint8Array;
+  coordinator: Address;
+  /** How many versions back are kept (the rounds' maxStaleness). */
+  keepVersions: number;
+  log: (line: string) => void;
+  /** Told when a pool `model_version` has been recomputed (the block producer can seal it now). */
+  onChecked?: () => void;
+}
+
+export class ModelReplica {
+  private readonly cfg: ModelConfig;
+  private readonly sizes: TensorSizes;
+  private readonly maxUpdateBytes: number;
+  private readonly checks = new Map<Hash, Promise<VersionVerdict>>();
+  private readonly verdicts = new Map<Hash, VersionVerdict>();
+  private readonly fetches = new Map<string, Promise<Uint8Array>>();
+  /** One recomputation at a time: each builds on the version the one before wrote. */
+  private queue: Promise<unknown> = Promise.resolve();
+  private readonly timers = new Set<NodeJS.Timeout>();
+  private readonly unsubscribe: (() => void)[] = [];
+  private stopped = false;
+
+  constructor(private readonly o: ModelReplicaOptions) {
+    this.cfg = presetConfig(o.ledger.chain.spec.model);
+    this.sizes = new Map(paramSpecs(this.cfg).map((s) => [s.name, numel(s.shape)]));
+    this.maxUpdateBytes = 4 * paramSpecs(this.cfg).reduce((n, s) => n + numel(s.shape), 0) + 1024 * 1024;
+  }
+
+  /** Where the model chain is kept (and the updates served from). */
+  get store(): ModelStore {
+    return this.o.store;
+  }
+
+  private get chain(): Chain {
+    return this.o.ledger.chain;
+  }
+
+  /** Checks every block before it is committed, follows the pool, and replicates updates as contributions appear. */
+  start(): void {
+    this.chain.setBlockCheck((block) => this.checkBlock(block));
+    this.unsubscribe.push(
+      this.o.ledger.onAdded((tx) => this.seen(tx)),
+      this.chain.onBlock((block) => block.txs.forEach((tx) => this.seen(tx, block))),
+    );
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    this.chain.setBlockCheck(undefined);
+    this.unsubscribe.forEach((u) => u());
+    for (const t of this.timers) clearTimeout(t);
+    await this.queue.catch(() => undefined);
+  }
+
+  private seen(tx: SignedTx, block?: Block): void {
+    if (this.stopped) return;
+    if (tx.tx.type === 'contribution') {
+      const c = tx.tx;
+      void this.update(c).catch((err: Error) =>
+        this.o.log(`model replica: update ${c.gradientDigest.slice(0, 14)} of contribution ${tx.hash} not replicated yet: ${err.message}`),
+      );
+    } else if (tx.tx.type === 'model_version' && !block) void this.poolCheck(tx);
+  }
+
+  /**
+   * Whether the block producer may seal `tx` now: anything but a `model_version`, or one recomputed here and found as
+   * recorded. A `model_version` not judged yet has its check started.
+   */
+  admissible(tx: SignedTx): boolean {
+    if (tx.tx.type !== 'model_version') return true;
+    const verdict = this.verdicts.get(tx.hash);
+    if (!verdict) void this.poolCheck(tx);
+    return verdict?.status === 'ok';
+  }
+
+  /** Recomputes a pool `model_version`; one that does not match is dropped, one not judged is tried again later. */
+  private async poolCheck(tx: SignedTx): Promise<void> {
+    if (this.checks.has(tx.hash) || this.verdicts.get(tx.hash)?.status === 'ok') return;
+    const verdict = await this.check(tx);
+    if (this.stopped) return;
+    const mv = tx.tx as ModelVersionTx;
+    if (verdict.status === 'ok') this.o.onChecked?.();
+    else if (verdict.status === 'mismatch') {
+      this.o.log(`model replica: refusing model version ${mv.version} (${tx.hash}) signed by ${mv.coordinator}: ${verdict.why}`);
+      this.o.ledger.drop(tx.hash, `model version ${mv.version} does not recompute`);
+    } else if (this.o.ledger.pool.get(tx.hash)) {
+      this.o.log(`model replica: model version ${mv.version} not checked yet (${verdict.why}); trying again in ${RECHECK_MS / 1000} s`);
+      const t = setTimeout(() => {
+        this.timers.delete(t);
+        if (this.o.ledger.pool.get(tx.hash)) void this.poolCheck(tx);
+      }, RECHECK_MS);
+      this.timers.add(t);
+    }
+  }
+
+  /** The block check (Chain.setBlockCheck): every `model_version` in `block` must recompute to its digest. */
+  private async checkBlock(block: Block): Promise<void> {
+    for (const tx of block.txs) {
+      if (tx.tx.type !== 'model_version') continue;
+      const verdict = await this.check(tx, block);
+      if (verdict.status === 'ok') continue;
+      const what = `block ${block.header.height} (sealed by ${block.header.proposer}) holds model version ${tx.tx.version}`;
+      if (verdict.status === 'mismatch')
+        throw new BlockError(BlockErrorCode.MODEL_MISMATCH, `${what}, which does not recompute: ${verdict.why}`, block.header.height);
+      throw new BlockError(
+        BlockErrorCode.MODEL_UNCHECKED,
+        `${what}, which this coordinator could not recompute yet (${verdict.why}); it is tried again at the next sync`,
+        block.header.height,
+      );
+    }
+  }
+
+  /** The verdict on one `model_version` (remembered by transaction hash; an unchecked one is tried again next time). */
+  check(tx: SignedTx, block?: Block): Promise<VersionVerdict> {
+    const known = this.verdicts.get(tx.hash);
+    if (known && known.status !== 'unchecked') return Promise.resolve(known);
+    let running = this.checks.get(tx.hash);
+    if (!running) {
+      const run = this.queue.then(() => this.recompute(tx.tx as ModelVersionTx, block));
+      this.queue = run.catch(() => undefined);
+      running = run
+        .catch((err: Error): VersionVerdict => ({ status: 'unchecked', why: err.message }))
+        .then((verdict) => {
+          this.checks.delete(tx.hash);
+          if (this.verdicts.size >= MAX_VERDICTS) this.verdicts.delete(this.verdicts.keys().next().value!);
+          this.verdicts.set(tx.hash, verdict);
+          return verdict;
+        });
+      this.checks.set(tx.hash, running);
+    }
+    return running;
+  }
+
+  /**
+   * Recomputes `mv` from its parent as kept here (recomputing the parent first, from the chain's records, when it is
+   * not), writes the result as version `mv.version` and says whether its digest is the recorded one.
+   */
+  private async recompute(mv: ModelVersionTx, block?: Block): Promise<VersionVerdict> {
+    const version = Number(mv.version);
+    if (this.o.store.load(version)?.manifestDigest === mv.manifestDigest) return { status: 'ok' };
+    const parent = await this.parentOf(version);
+    if ('why' in parent) return { status: 'unchecked', why: parent.why };
+    const contributions = new Map<Hash, ContributionTx>();
+    for (const hash of mv.contributions) {
+      const c = await this.contribution(hash, block);
+      if (c) contributions.set(hash, c);
+    }
+    let result: Awaited<ReturnType<typeof replayVersion>>;
+    try {
+      result = await replayVersion(
+        this.chain.spec.model,
+        this.cfg,
+        this.sizes,
+        parent,
+        mv,
+        (h) => contributions.get(h),
+        (digest) => this.update(this.contributionByDigest(contributions, digest)),
+      );
+    } catch (err) {
+      if (err instanceof UpdateSourceError) return { status: 'unchecked', why: err.message };
+      throw err;
+    }
+    if ('why' in result) return { status: 'mismatch', why: result.why };
+    this.o.store.publish(this.chain.spec.model, this.cfg, version, result.weights, this.o.key, this.o.coordinator);
+    this.o.store.saveMomentum(version, this.cfg, result.momentum);
+    this.o.store.prune(version - this.o.keepVersions);
+    this.o.log(`model replica: recomputed model version ${version} from ${mv.contributions.length} updates: ${result.digest}, as recorded`);
+    return { status: 'ok' };
+  }
+
+  private contributionByDigest(contributions: Map<Hash, ContributionTx>, digest: Hex): ContributionTx {
+    for (const c of contributions.values()) if (c.gradientDigest === digest) return c;
+    throw new Error(`no contribution records update ${digest}`);
+  }
+
+  /**
+   * Version `version - 1`'s weights and momentum as kept here; made (version 0) or recomputed from the chain's record
+   * when missing. The momentum of a version other than 0 that is not kept cannot be guessed: the version is unchecked.
+   */
+  private async parentOf(
+    version: number,
+  ): Promise<{ weights: Map<string, Float32Array>; momentum: Map<string, Float32Array> | undefined } | { why: string }> {
+    const v = version - 1;
+    // The ledger's record of the parent: on the chain, or pending (the pool's view includes the chain's).
+    const entry = v === 0 ? undefined : this.o.ledger.pool.pendingState.modelVersion(BigInt(v));
+    const recorded = v === 0 ? this.chain.spec.genesisModelDigest : entry?.manifestDigest;
+    let signed = this.o.store.load(v);
+    const unsetGenesis = v === 0 && /^0x0{64}$/.test(recorded ?? '');
+    if (signed && !unsetGenesis && signed.manifestDigest !== recorded) signed = undefined;
+    if (!signed && v === 0) {
+      signed = makeGenesisVersion(this.o.store, this.chain.spec.model, this.cfg, this.o.key, this.o.coordinator, (line) =>
+        this.o.log(`model replica: ${line}`),
+      ).signed;
+      if (!unsetGenesis && signed.manifestDigest !== recorded)
+        return { why: `the genesis weights give ${signed.manifestDigest}, not the genesis's ${recorded}` };
+    }
+    if (!signed) {
+      const tx = entry && (this.o.ledger.pool.get(entry.txHash)?.tx ?? (await this.chain.txByHash(entry.txHash))?.tx.tx);
+      if (tx?.type !== 'model_version') return { why: `version ${v} is neither kept here nor recorded by the ledger` };
+      const verdict = await this.recompute(tx);
+      if (verdict.status !== 'ok') return { why: `its parent, version ${v}, could not be recomputed: ${verdict.why}` };
+      signed = this.o.store.load(v)!;
+    }
+    const momentum = v === 0 ? undefined : this.o.store.loadMomentum(v, this.cfg);
+    if (v > 0 && !momentum) return { why: `the outer momentum of version ${v} is not kept here` };
+    return { weights: this.o.store.weights(signed), momentum };
+  }
+
+  /** A contribution by hash: in `block`, the pool, or the chain. */
+  private async contribution(hash: Hash, block?: Block): Promise<ContributionTx | undefined> {
+    const tx = block?.txs.find((t) => t.hash === hash)?.tx ?? this.o.ledger.pool.get(hash)?.tx ?? (await this.chain.txByHash(hash))?.tx.tx;
+    return tx?.type === 'contribution' ? tx : undefined;
+  }
+
+  /**
+   * The bytes of a contribution's update: kept here, or fetched from the coordinator that accepted it and then any
+   * other peer, checked against the digest the contribution records, and kept.
+   */
+  update(c: ContributionTx): Promise<Uint8Array> {
+    const digest = c.gradientDigest.slice(2);
+    const kept = this.o.store.readUpdate(digest);
+    if (kept) return Promise.resolve(kept);
+    let running = this.fetches.get(digest);
+    if (!running) {
+      running = this.fetchUpdate(c).finally(() => this.fetches.delete(digest));
+      this.fetches.set(digest, running);
+    }
+    return running;
+  }
+
+  private async fetchUpdate(c: ContributionTx): Promise<Uint8Array> {
+    const network = this.o.network();
+    if (!network) throw new Error('no peers yet');
+    const first = network.peers.urlOf(c.coordinator);
+    const urls = [...new Set([...(first ? [first] : []), ...network.peers.active()])];
+    if (urls.length === 0) throw new Error(`no peer to fetch it from (the coordinator ${c.coordinator} that accepted it is not a peer)`);
+    const failures: string[] = [];
+    for (const url of urls) {
+      try {
+        const bytes = await httpUpdates(url, this.maxUpdateBytes, { attempts: 1, timeoutMs: FETCH_TIMEOUT_MS })(c.gradientDigest);
+        if (`0x${sha256Hex(bytes)}` !== c.gradientDigest) {
+          failures.push(`${url} served other bytes`);
+          continue;
+        }
+        this.o.store.putUpdate(c.gradientDigest.slice(2), bytes);
+        return bytes;
+      } catch (err) {
+        failures.push(`${url}: ${(err as Error).message}`);
+      }
+    }
+    throw new Error(`no peer served it (${failures.join('; ')})`);
+  }
+}
