@@ -1,12 +1,14 @@
 /** `ailo-node` (and `npm start`): runs a node on a data folder. */
+import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
+import { DEFAULT_FEDERATION, type FederationConfig } from './federation/service.js';
 import { AiloNode, DEFAULT_PORT } from './node.js';
 import { createLogger, parseLogLevel } from './log.js';
 
 const HELP = `ailo-node: run an Ailo Network node
 
 Usage: ailo-node [--data DIR] [--port N] [--host ADDR] [--genesis FILE] [--coordinator-key FILE]
-                 [--peers URL,...] [--public-url URL] [--no-federation]
+                 [--peers URL,...] [--public-url URL] [--no-federation] [--rounds FILE]
                  [--log-level LEVEL] [--log-format text|json]
 
   --data DIR               data folder (default ./data): LevelDB chain, genesis.json, coordinator.key or node.key
@@ -20,9 +22,31 @@ Usage: ailo-node [--data DIR] [--port N] [--host ADDR] [--genesis FILE] [--coord
   --log-level LEVEL        debug, info (default), warn or error
   --log-format FORMAT      text (default) or json (one object per line)
   --no-federation          a coordinator seals blocks but runs no training rounds (no /api/model, /api/task, /api/submit_gradient)
+  --rounds FILE            JSON of training-round settings that override the defaults (FederationConfig in
+                           node/federation/service.ts), e.g. {"roundSize": 8, "roundMs": 600000, "steps": 12}
 
 A fresh --data folder started without --genesis becomes a one-coordinator devnet: a coordinator key is created
 in the folder and allotted 1,000,000 ALC.`;
+
+/** The --rounds file: a JSON object whose keys are FederationConfig fields, each of its default's type. */
+function readRoundSettings(path: string): Partial<FederationConfig> {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(readFileSync(path, 'utf8'));
+  } catch (err) {
+    throw new Error(`--rounds ${path}: ${(err as Error).message}`);
+  }
+  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed))
+    throw new Error(`--rounds ${path}: must hold a JSON object of round settings`);
+  const defaults = DEFAULT_FEDERATION as unknown as Record<string, unknown>;
+  for (const [key, value] of Object.entries(parsed)) {
+    const known = key === 'shardsDir' ? 'string' : key in defaults ? typeof defaults[key] : undefined;
+    if (!known) throw new Error(`--rounds ${path}: unknown setting "${key}"; known: ${[...Object.keys(defaults), 'shardsDir'].join(', ')}`);
+    if (typeof value !== known || (known === 'number' && !(Number.isFinite(value) && (value as number) >= 0)))
+      throw new Error(`--rounds ${path}: "${key}" must be ${known === 'number' ? 'a number >= 0' : `a ${known}`}`);
+  }
+  return parsed as Partial<FederationConfig>;
+}
 
 async function main(): Promise<void> {
   const { values } = parseArgs({
@@ -35,6 +59,7 @@ async function main(): Promise<void> {
       peers: { type: 'string' },
       'public-url': { type: 'string' },
       'no-federation': { type: 'boolean' },
+      rounds: { type: 'string' },
       'log-level': { type: 'string', default: 'info' },
       'log-format': { type: 'string', default: 'text' },
       help: { type: 'boolean', short: 'h' },
@@ -57,7 +82,7 @@ async function main(): Promise<void> {
     host: values.host,
     genesisFile: values.genesis,
     coordinatorKeyFile: values['coordinator-key'],
-    federation: values['no-federation'] ? undefined : {},
+    federation: values['no-federation'] ? undefined : values.rounds ? readRoundSettings(values.rounds) : {},
     peers: values.peers
       ? values.peers
           .split(',')

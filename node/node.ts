@@ -18,6 +18,7 @@ import { federationRoutes } from './federation/routes.js';
 import { FederationService, type FederationConfig } from './federation/service.js';
 import { ModelReplica } from './federation/model-replica.js';
 import { ModelStore } from './federation/model-store.js';
+import { LIVE_MS, RoundSchedule } from './federation/round-schedule.js';
 import { prepareDataDir, type DataDirOptions, type PreparedDataDir } from './data-dir.js';
 import { LedgerService } from './ledger-service.js';
 import { NetworkStats } from './network-stats.js';
@@ -92,28 +93,16 @@ export class AiloNode {
       const vault = await AccountVault.open(join(o.data, 'accounts'));
       opened.push(() => vault.close());
       const stats = new NetworkStats();
-      // Rounds run on the first coordinator named in genesis; every other node forwards the round routes to it.
-      const roundCoordinator = prepared.spec.coordinators[0]!;
-      const federation =
-        prepared.coordinator?.address === roundCoordinator && o.federation
-          ? await FederationService.start({
-              dataDir: o.data,
-              ledger,
-              stats,
-              key: prepared.coordinator.key,
-              coordinator: prepared.coordinator.address,
-              config: o.federation,
-              log,
-            })
-          : undefined;
-      if (federation) opened.push(() => federation.stop());
-      // Every coordinator of a training network keeps the model chain and recomputes each version before taking it.
+      // Every coordinator of a training network keeps the model chain and recomputes each version before taking it
+      // (model-replica.ts), issues tasks and verifies what it accepts; the live coordinators take turns closing rounds
+      // (round-schedule.ts). A follower forwards the round routes to a live coordinator.
       let network: PeerNetwork | undefined;
       let producer: BlockProducer | undefined;
+      let selfUrl: string | undefined;
       const replica =
         prepared.coordinator && o.federation
           ? new ModelReplica({
-              store: federation?.store ?? new ModelStore(join(o.data, 'federation')),
+              store: new ModelStore(join(o.data, 'federation')),
               ledger,
               network: () => network,
               key: prepared.coordinator.key,
@@ -123,8 +112,30 @@ export class AiloNode {
               onChecked: () => producer?.nudge(),
             })
           : undefined;
+      const schedule = new RoundSchedule(
+        prepared.spec.coordinators,
+        prepared.coordinator?.address,
+        (c) => network?.peers.heardFrom(c, LIVE_MS) ?? false,
+        (c) => chain.convicted().has(c),
+        (c) => (c === prepared.coordinator?.address ? selfUrl : network?.peers.urlOf(c)),
+      );
       replica?.start();
       if (replica) opened.push(() => replica.stop());
+      const federation =
+        prepared.coordinator && replica
+          ? await FederationService.start({
+              dataDir: o.data,
+              ledger,
+              stats,
+              key: prepared.coordinator.key,
+              coordinator: prepared.coordinator.address,
+              config: o.federation,
+              log,
+              schedule,
+              foreignUpdate: (c) => replica.update(c),
+            })
+          : undefined;
+      if (federation) opened.push(() => federation.stop());
       // `network` is created once the server knows its own address; no request reaches the routes before that.
       const metrics = new NodeMetrics(chain, {
         ledger,
@@ -144,7 +155,7 @@ export class AiloNode {
         ledgerRoutes(router, ledger);
         chainRoutes(router, chain, prepared.genesisText);
         if (federation) federationRoutes(router, federation);
-        else if (o.federation) forwardedRoundRoutes(router, new RoundForwarder(roundCoordinator, () => network!), replica?.store);
+        else if (o.federation) forwardedRoundRoutes(router, new RoundForwarder(schedule, () => network!));
         accountRoutes(router, vault);
       }, log);
       app.use(serveWalletUi());
@@ -160,6 +171,7 @@ export class AiloNode {
       const address = server.address() as AddressInfo;
       const self = o.publicUrl ?? `http://${address.family === 'IPv6' ? `[${address.address}]` : address.address}:${address.port}`;
       const origin = new URL(self).origin;
+      selfUrl = origin;
       const domain = genesisBlock(prepared.spec).block.hash;
       network = new PeerNetwork(
         chain,

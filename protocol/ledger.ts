@@ -64,6 +64,12 @@ export interface RoundStatus {
   deadline: number;
   openTasks: number;
   heldOutLoss?: { version: number; loss: number }[];
+  /** The coordinator that answered (tasks it issued are submitted to it). */
+  coordinator?: string;
+  /** The coordinator that closes this round (the live coordinators in genesis order, the one at version mod count). */
+  runner?: string;
+  /** The network's coordinators, where this node reaches them, and whether they are live: where else a miner can go. */
+  coordinators?: { address: string; url?: string; live: boolean }[];
 }
 
 /** GET /api/ledger/account/:address. */

@@ -104,7 +104,8 @@ export class ModelReplica {
 
   private seen(tx: SignedTx, block?: Block): void {
     if (this.stopped) return;
-    if (tx.tx.type === 'contribution') {
+    // This coordinator's own contributions: their updates are kept here already.
+    if (tx.tx.type === 'contribution' && tx.tx.coordinator !== this.o.coordinator) {
       const c = tx.tx;
       void this.update(c).catch((err: Error) =>
         this.o.log(`model replica: update ${c.gradientDigest.slice(0, 14)} of contribution ${tx.hash} not replicated yet: ${err.message}`),

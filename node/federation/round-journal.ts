@@ -43,6 +43,10 @@ export class RoundJournal {
     }
   }
 
+  has(contribution: Hash): boolean {
+    return existsSync(join(this.dir, `${contribution}.json`));
+  }
+
   remove(contribution: Hash): void {
     rmSync(join(this.dir, `${contribution}.json`), { force: true });
     rmSync(join(this.dir, `${contribution}.update`), { force: true });

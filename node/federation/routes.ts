@@ -21,11 +21,8 @@ import type { FederationService } from './service.js';
 import type { TrainingTask } from './task-book.js';
 import type { SubmitAccepted, Task } from '../../protocol/federation.js';
 
-/**
- * Answers GET /api/update/:digest from `store`: the bytes (immutable), 400 BAD_HASH for a digest that is not a sha256,
- * and, when the update is not kept, 404 UNKNOWN_UPDATE if `final`, else false (the caller asks elsewhere).
- */
-export function serveUpdate(ctx: Context, store: ModelStore, final: boolean): boolean {
+/** Answers GET /api/update/:digest from `store`: the bytes (immutable), 400 BAD_HASH, or 404 UNKNOWN_UPDATE. */
+function serveUpdate(ctx: Context, store: ModelStore): void {
   const digest = ctx.params.digest!.replace(/^0x/, '');
   if (!ModelStore.isChunkName(digest)) throw badRequest('BAD_HASH', "an update's digest is its sha256 as 64 lowercase hex digits");
   const path = store.updatePath(digest);
@@ -33,14 +30,12 @@ export function serveUpdate(ctx: Context, store: ModelStore, final: boolean): bo
   try {
     size = statSync(path).size;
   } catch {
-    if (!final) return false;
     throw new ApiError(404, 'UNKNOWN_UPDATE', `no accepted update with digest ${digest} is kept here`);
   }
   ctx.set('Cache-Control', 'public, max-age=31536000, immutable');
   ctx.type = 'application/octet-stream';
   ctx.length = size;
   ctx.body = createReadStream(path);
-  return true;
 }
 
 const UPDATE_TYPES = /^application\/(octet-stream|vnd\.ailo\.update)\b/i;
@@ -154,7 +149,7 @@ export function federationRoutes(router: Router, f: FederationService): void {
 
   // An accepted update's bytes by the sha256 its contribution records (`gradientDigest`, with or without 0x): what an
   // auditor fetches to recompute every model version (`ailo audit --models`).
-  router.get('/api/update/:digest', (ctx) => serveUpdate(ctx, f.store, true));
+  router.get('/api/update/:digest', (ctx) => serveUpdate(ctx, f.store));
 
   // Only the wallet's owner may take its task slots: the body is a TaskRequest signed by the wallet (EIP-712).
   router.post('/api/task', async (ctx) => {

@@ -2,7 +2,9 @@
  * Federated rounds on a coordinator: hands out tasks on the current model version, verifies and scores
  * submissions, records each accepted one as a signed `contribution`, and when a round closes (enough accepted
  * updates, or its deadline) averages them, takes an outer Nesterov step, publishes the next version and records
- * its `model_version` transaction.
+ * its `model_version` transaction. With several coordinators each runs one of these: contributions the others
+ * accepted join its round from the ledger, only the round's runner (round-schedule.ts) closes it, and a version
+ * another coordinator published is followed once the ledger holds it.
  */
 import { randomInt } from 'node:crypto';
 import { join } from 'node:path';
@@ -59,6 +61,8 @@ import { MIN_ROWS } from './row-statistics.js';
 import { TaskBook, type TrainingTask } from './task-book.js';
 import { TaskRequestGuard } from './task-request-guard.js';
 import { RoundJournal, type JournalEntry } from './round-journal.js';
+import type { RoundSchedule } from './round-schedule.js';
+import type { Block } from '../../chain/block/block.js';
 
 export interface FederationConfig {
   /** Local training each task asks for (`lr` at version 0; see taskLr). */
@@ -259,6 +263,9 @@ export class FederationService {
    */
   private readonly recentJournal: RoundJournal;
   private readonly awaitingAggregation = new Set<Hash>();
+  /** This coordinator's share of each shard's rows (its place among the genesis coordinators): its task windows. */
+  private readonly region: { index: number; count: number };
+  private unsubscribeChain: (() => void) | undefined;
 
   private constructor(
     readonly cfg: FederationConfig,
@@ -271,6 +278,10 @@ export class FederationService {
     readonly coordinator: Address,
     private readonly meter: QualityMeter,
     private readonly log: (line: string) => void,
+    /** Who closes each round among the live coordinators (absent: this coordinator closes every round). */
+    private readonly schedule?: RoundSchedule,
+    /** The bytes of an update another coordinator accepted (ModelReplica.update: kept here or fetched from a peer). */
+    private readonly foreignUpdate?: (c: ContributionTx) => Promise<Uint8Array>,
   ) {
     this.tasks = new TaskBook(cfg.tasksPerWallet);
     this.roundTarget = cfg.roundSize;
@@ -278,6 +289,8 @@ export class FederationService {
     this.recentJournal = new RoundJournal(join(store.dir, 'recent-rounds'));
     this.taskRequests = new TaskRequestGuard(undefined, undefined, join(store.dir, 'used-task-requests.json'));
     this.sizes = new Map(paramSpecs(modelConfig).map((s) => [s.name, numel(s.shape)]));
+    const coordinators = schedule?.coordinators ?? [coordinator];
+    this.region = { index: Math.max(0, coordinators.indexOf(coordinator)), count: coordinators.length };
     // Task windows start one row apart: on a small corpus (the devnet's) whole-task strides would leave only a
     // few distinct tasks, and the same tokens from the same version train to the same update, a duplicate.
     this.taskAddresses = listBatchAddresses(shards.manifest, 'train', cfg.steps * cfg.batchSize, cfg.seqLen, cfg.seqLen + 1);
@@ -311,6 +324,8 @@ export class FederationService {
     coordinator: Address;
     config?: Partial<FederationConfig>;
     log?: (line: string) => void;
+    schedule?: RoundSchedule;
+    foreignUpdate?: (c: ContributionTx) => Promise<Uint8Array>;
   }): Promise<FederationService> {
     const spec = o.ledger.chain.spec;
     const cfg = { ...DEFAULT_FEDERATION, ...o.config };
@@ -331,9 +346,18 @@ export class FederationService {
       o.coordinator,
       meter,
       o.log ?? console.log,
+      o.schedule,
+      o.foreignUpdate,
     );
     s.loadCurrent();
     await s.resumeRound();
+    // Contributions other coordinators accepted join this round; a version another coordinator published is followed.
+    s.unsubscribeChain = o.ledger.chain.onBlock(
+      (block) =>
+        void s
+          .exclusive(() => s.follow(block))
+          .catch((err: Error) => s.log(`federation: following block ${block.header.height}: ${err.message}`)),
+    );
     s.roundDeadline = Date.now() + cfg.roundMs;
     s.timer = setInterval(
       () => void s.exclusive(() => s.maybeCloseRound()).catch((err: Error) => s.log(`federation: ${err.message}`)),
@@ -448,20 +472,121 @@ export class FederationService {
 
   /** A journaled contribution as a round's entry, or undefined when its shard is not in the corpus (logged). */
   private roundEntryOf(e: JournalEntry, tx: ContributionTx): RoundEntry | undefined {
+    return this.entryOf(e.contribution, tx, e.update, 'journaled');
+  }
+
+  /** A contribution and its update's bytes as a round's entry, or undefined when its shard is not in the corpus (logged). */
+  private entryOf(contribution: Hash, tx: ContributionTx, bytes: Uint8Array, what: string): RoundEntry | undefined {
     const shard = this.shards.manifest.shards.find((x) => `0x${x.sha256}` === tx.shard);
     if (!shard) {
-      this.log(`federation: dropped journaled contribution ${e.contribution}: its shard ${tx.shard} is not in the corpus`);
+      this.log(`federation: dropped ${what} contribution ${contribution}: its shard ${tx.shard} is not in the corpus`);
       return undefined;
     }
     return {
-      wallet: e.wallet,
+      wallet: tx.miner,
       version: Number(tx.modelVersion),
       range: { shard: shard.name, offset: Number(tx.offset), length: Number(tx.length) },
-      update: decodeUpdate(e.update, this.sizes),
+      update: decodeUpdate(bytes, this.sizes),
       tokens: Number(tx.length),
-      contribution: e.contribution,
-      digest: e.digest,
+      contribution,
+      digest: tx.gradientDigest.slice(2),
     };
+  }
+
+  /** Whether this coordinator closes the round on the current version (RoundSchedule; always, without one). */
+  private isRunner(): boolean {
+    return !this.schedule || this.schedule.runner(this.current.version) === this.coordinator;
+  }
+
+  /**
+   * Takes what a block brings from other coordinators: each contribution another coordinator accepted (unaggregated,
+   * not too stale) joins the round, its update fetched by digest (the runner aggregates every coordinator's work; the
+   * copy and duplicate checks see it); then, if the ledger's latest model version is not this coordinator's current
+   * one, that version is followed (followLedger).
+   */
+  private async follow(block: Block): Promise<void> {
+    if (this.stopped) return;
+    const view = this.ledger.chain.view();
+    for (const { tx, hash } of block.txs) {
+      if (tx.type !== 'contribution' || tx.coordinator === this.coordinator || !this.foreignUpdate) continue;
+      if ((view.contribution(hash)?.aggregatedIn ?? 0n) > 0n) continue;
+      if (this.current.version - Number(tx.modelVersion) > this.cfg.maxStaleness) continue;
+      if ([...this.round, ...this.pastRounds.flat()].some((e) => e.contribution === hash)) continue;
+      let bytes: Uint8Array;
+      try {
+        bytes = await this.foreignUpdate(tx);
+      } catch (err) {
+        this.log(
+          `federation: contribution ${hash} of coordinator ${tx.coordinator} left out of the round: its update ${(err as Error).message}`,
+        );
+        continue;
+      }
+      const entry = this.entryOf(hash, tx, bytes, "another coordinator's");
+      if (!entry) continue;
+      this.round.push(entry);
+      this.digests.set(entry.digest, this.current.version);
+    }
+    const published = block.txs.find((t) => t.tx.type === 'model_version')?.tx;
+    if (published?.type === 'model_version') this.followLedger(published.coordinator);
+  }
+
+  /**
+   * Follows the ledger's latest model version when it is not this coordinator's current one (another coordinator
+   * closed the round, or this one's own try lost to another's): its weights and momentum from the store (where the
+   * model replica wrote them after recomputing them), and every known entry placed anew by what the ledger says of
+   * it: not aggregated (and fresh enough) is in the open round, aggregated into one of the last versions is in a past
+   * round, anything else is dropped.
+   */
+  private followLedger(publisher: Address): void {
+    const view = this.ledger.chain.view();
+    const latest = Number(view.meta().latestModelVersion);
+    if (latest < this.current.version) return; // this coordinator's next version is still pending
+    const recorded = view.modelVersion(BigInt(latest));
+    if (latest === this.current.version && (latest === 0 || recorded?.manifestDigest === this.current.signed.manifestDigest)) return;
+    const signed = this.store.load(latest);
+    if (!signed || signed.manifestDigest !== recorded?.manifestDigest) {
+      this.log(
+        `federation: error: the ledger's model version ${latest} (${recorded?.manifestDigest}) is not in ${this.store.dir}; this coordinator keeps issuing tasks on version ${this.current.version}`,
+      );
+      return;
+    }
+    const parent = this.store.load(latest - 1);
+    const weights = this.store.weights(signed);
+    const known = [...this.round, ...this.pastRounds.flat()];
+    this.current = { version: latest, signed, weights };
+    this.momentum = this.store.loadMomentum(latest, this.modelConfig);
+    this.recent.set(latest, weights);
+    for (const v of this.recent.keys()) if (v < latest - this.cfg.maxStaleness || v > latest) this.recent.delete(v);
+    for (const v of this.scoring.keys()) if (!this.recent.has(v)) this.scoring.delete(v);
+    if (parent) this.recordChange(latest, this.recent.get(latest - 1) ?? this.store.weights(parent), weights);
+    const kept = this.cfg.maxStaleness + 1;
+    const past: RoundEntry[][] = Array.from({ length: kept }, () => []);
+    this.round = [];
+    for (const e of known) {
+      const aggregatedIn = Number(view.contribution(e.contribution)?.aggregatedIn ?? 0n);
+      const own = this.journal.has(e.contribution) || this.recentJournal.has(e.contribution);
+      if (aggregatedIn === 0 && latest - e.version <= this.cfg.maxStaleness) this.round.push(e);
+      else if (aggregatedIn > 0 && latest - aggregatedIn < kept) {
+        past[latest - aggregatedIn]!.push(e);
+        if (this.journal.has(e.contribution)) this.awaitingAggregation.add(e.contribution);
+      } else if (own) {
+        this.journal.remove(e.contribution);
+        this.recentJournal.remove(e.contribution);
+      }
+    }
+    this.pastRounds = past;
+    for (const [d, v] of this.digests) if (v < latest - this.cfg.maxStaleness - 1) this.digests.delete(d);
+    this.pruneJournal();
+    this.store.prune(latest - this.cfg.maxStaleness);
+    this.roundTarget = this.cfg.roundSize;
+    this.extensions = 0;
+    this.roundDeadline = Date.now() + this.cfg.roundMs;
+    this.log(
+      `federation: following model version ${latest}, published by ${publisher} (${recorded?.manifestDigest}); ${this.round.length} accepted update(s) carried into its round`,
+    );
+    void this.exclusive(() => this.versionScoring(latest, weights)).catch((err: Error) =>
+      this.log(`federation: scoring version ${latest}: ${err.message}`),
+    );
   }
 
   get version(): number {
@@ -485,6 +610,9 @@ export class FederationService {
       deadline: this.roundDeadline,
       openTasks: this.tasks.open(),
       heldOutLoss,
+      coordinator: this.coordinator,
+      runner: this.schedule ? this.schedule.runner(this.current.version) : this.coordinator,
+      coordinators: this.schedule?.directory(),
     };
   }
 
@@ -534,10 +662,17 @@ export class FederationService {
     this.taskRequests.check(req);
     if (this.stopped) throw federationError('NO_MODEL', 'the coordinator is stopping');
     let window = this.chooseWindow();
+    if (window.exhausted && !this.isRunner()) {
+      const runner = this.schedule?.runner(this.current.version);
+      throw federationError(
+        'ROUND_FULL',
+        `this coordinator's share of the training rows is paid on version ${this.current.version}; coordinator ${runner ?? '(none live)'} closes this round: ask again in a few seconds`,
+      );
+    }
     if (window.exhausted) {
       // Every window of the training split is mostly paid on this version: its data is used up, so its round closes
       // now (no extension can be filled) and the task is on the next version.
-      await this.exclusive(() => (this.chooseWindow().exhausted ? this.closeRound(true) : undefined));
+      await this.exclusive(() => (this.chooseWindow().exhausted && this.isRunner() ? this.closeRound(true) : undefined));
       this.taskRequests.check(req);
       if (this.stopped) throw federationError('NO_MODEL', 'the coordinator is stopping');
       window = this.chooseWindow();
@@ -593,6 +728,29 @@ export class FederationService {
    * shard, the neighbours of each live window (where packing puts the next one) and RANDOM_WINDOWS drawn at random.
    */
   private candidateWindows(live: TokenRange[]): BatchAddress[] {
+    const own = this.ownWindows();
+    return own ? this.windowsAmong(live).filter((a) => own(a)) : this.windowsAmong(live);
+  }
+
+  /**
+   * With several coordinators, each issues windows from its own share of each shard's rows (the i-th of N equal
+   * parts, i its place in genesis), so two coordinators never hand out overlapping windows at once (each knows only
+   * its own open tasks). Undefined (every window) with one coordinator, or when a share would hold no whole window.
+   */
+  private ownWindows(): ((a: BatchAddress) => boolean) | undefined {
+    const { index, count } = this.region;
+    if (count <= 1) return undefined;
+    const stride = this.cfg.seqLen + 1;
+    const rowsPerWindow = this.cfg.steps * this.cfg.batchSize;
+    const inShare = (a: BatchAddress): boolean => {
+      const rows = this.windowIndex.get(a.shard)!.count + rowsPerWindow - 1;
+      const row = a.offset / stride;
+      return row >= Math.floor((rows * index) / count) && row + rowsPerWindow <= Math.floor((rows * (index + 1)) / count);
+    };
+    return this.taskAddresses.some(inShare) ? inShare : undefined;
+  }
+
+  private windowsAmong(live: TokenRange[]): BatchAddress[] {
     const all = this.taskAddresses;
     if (all.length <= FULL_SCAN_WINDOWS) {
       const start = randomInt(all.length);
@@ -1003,6 +1161,7 @@ export class FederationService {
       return;
     }
     if (this.round.length < this.roundTarget && now < this.roundDeadline) return;
+    if (!this.isRunner()) return; // another live coordinator closes this round
     await this.closeRound();
   }
 
@@ -1148,6 +1307,7 @@ export class FederationService {
   async stop(): Promise<void> {
     this.stopped = true;
     clearInterval(this.timer);
+    this.unsubscribeChain?.();
     await this.exclusive(() => undefined);
     await this.meter.dispose();
   }

@@ -169,6 +169,12 @@ export class PeerSet {
     p.retryAt = this.now() + Math.min(MAX_BACKOFF_MS, 125 * 2 ** Math.min(p.failures, 10));
   }
 
+  /** Whether `node` proved itself at a URL in the table, is not banned, and answered within the last `withinMs`. */
+  heardFrom(node: Address, withinMs: number): boolean {
+    const t = this.now();
+    return [...this.peers.values()].some((p) => p.node === node && t - p.lastSeen <= withinMs) && !this.isBanned(node);
+  }
+
   /** Peers that answered within the last `withinMs`. */
   reachable(withinMs: number): number {
     const t = this.now();

@@ -1,19 +1,15 @@
 /**
- * Training rounds with several coordinators: one coordinator, the first named in genesis, runs the rounds (tasks,
- * verification, aggregation, model versions), so versions never conflict and no contribution is paid twice. Every
- * other node (coordinator or follower) accepts the same routes and forwards them, unchanged, to that coordinator:
- * to the peer URL whose handshake proved the coordinator's node id (its genesis address), never to a URL some
- * answer or header merely names.
+ * Training rounds on a follower: every coordinator runs rounds (round-schedule.ts), a follower runs none and
+ * forwards the round routes, unchanged, to a live coordinator: to the peer URL whose handshake proved the
+ * coordinator's node id (its genesis address), never to a URL some answer or header merely names.
  */
 import { NO_RETRY, NodeClient } from '../../protocol/client.js';
 import type Router from '@koa/router';
 import type { Context } from 'koa';
-import type { Address } from '../../protocol/address.js';
 import { readRawBody } from '../api/body.js';
 import { ApiError } from '../api/errors.js';
 import type { PeerNetwork } from './network.js';
-import type { ModelStore } from '../federation/model-store.js';
-import { serveUpdate } from '../federation/routes.js';
+import type { RoundSchedule } from '../federation/round-schedule.js';
 
 /** Large enough for a compressed update of the biggest config (about 19 MB for ailo-1b). */
 const MAX_FORWARD_BYTES = 64 * 1024 * 1024;
@@ -22,22 +18,32 @@ const FORWARDED_HEADERS = ['content-type', 'content-length', 'etag', 'cache-cont
 
 export class RoundForwarder {
   constructor(
-    private readonly roundCoordinator: Address,
+    private readonly schedule: RoundSchedule,
     private readonly network: () => PeerNetwork,
   ) {}
 
-  /** The URL where the round coordinator proved its id in a handshake, if it is an active peer now. */
+  /**
+   * The URL where a coordinator proved its id in a handshake: the first live one in genesis order (the same one
+   * while it stays live, so a miner's task and its submission reach the coordinator that issued the task), else the
+   * first proven one.
+   */
   private async coordinatorUrl(): Promise<string> {
-    let url = this.network().peers.urlOf(this.roundCoordinator);
+    const pick = (): string | undefined => {
+      const peers = this.network().peers;
+      for (const c of this.schedule.live()) if (peers.urlOf(c)) return peers.urlOf(c);
+      for (const c of this.schedule.coordinators) if (peers.urlOf(c)) return peers.urlOf(c);
+      return undefined;
+    };
+    let url = pick();
     if (!url) {
       await this.network().proveConfigured(); // just started: the first handshakes may still be under way
-      url = this.network().peers.urlOf(this.roundCoordinator);
+      url = pick();
     }
     if (url) return url;
     throw new ApiError(
       503,
       'NO_ROUND_COORDINATOR',
-      `training rounds run on coordinator ${this.roundCoordinator}, which none of this node's peers has proven to be right now; retry later or ask it directly`,
+      `training rounds run on the coordinators (${this.schedule.coordinators.join(', ')}), none of which this node's peers has proven to be right now; retry later or ask one directly`,
       { 'Retry-After': '5' },
     );
   }
@@ -92,11 +98,8 @@ function parseJsonOr(bytes: Buffer): unknown {
   }
 }
 
-/**
- * The federation routes, answered by forwarding (see RoundForwarder); a coordinator that keeps the model chain
- * (`updates`: its ModelReplica's store) serves the updates it holds itself.
- */
-export function forwardedRoundRoutes(router: Router, forwarder: RoundForwarder, updates?: ModelStore): void {
+/** The federation routes, answered by forwarding (see RoundForwarder). */
+export function forwardedRoundRoutes(router: Router, forwarder: RoundForwarder): void {
   const forward = (ctx: Context): Promise<void> => forwarder.forward(ctx);
   router.get('/api/model', forward);
   router.get('/api/model/chunk/:name', forward);
@@ -106,5 +109,5 @@ export function forwardedRoundRoutes(router: Router, forwarder: RoundForwarder, 
   router.get('/api/task/:id/tokens', forward);
   router.post('/api/submit_gradient', forward);
   router.get('/api/round', forward);
-  router.get('/api/update/:digest', (ctx) => (updates && serveUpdate(ctx, updates, false) ? undefined : forward(ctx)));
+  router.get('/api/update/:digest', forward);
 }

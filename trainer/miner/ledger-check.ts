@@ -49,8 +49,11 @@ export function judgeLedgerRecord(body: unknown, expected: AcceptedContribution)
 }
 
 export interface WatchOptions {
-  /** The miner's client; each look-up is one try (the watch itself polls again). */
-  client: NodeClient;
+  /**
+   * The miner's client, or how to get the one in use now (a miner that moved to another node goes on asking there);
+   * each look-up is one try (the watch itself polls again).
+   */
+  client: NodeClient | (() => NodeClient);
   sleep?: (ms: number) => Promise<void>;
   now?: () => number;
   /** Between look-ups, ms (default 500). */
@@ -80,7 +83,8 @@ export async function watchContribution(expected: AcceptedContribution, o: Watch
   for (;;) {
     if (o.signal?.aborted) return verdict;
     try {
-      const res = await o.client.request(
+      const client = typeof o.client === 'function' ? o.client() : o.client;
+      const res = await client.request(
         `/api/ledger/tx/${expected.contribution}`,
         { cache: 'no-store' },
         { retry: NO_RETRY, signal: o.signal, what: 'ledger check', transientAsAnswer: true, timeoutMs: 10_000 },

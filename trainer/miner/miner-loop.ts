@@ -9,6 +9,7 @@
 import { formatAlc } from '../../protocol/amount.js';
 import { NO_RETRY, NodeClient, type RetryPolicy } from '../../protocol/client.js';
 import { NodeError } from '../../protocol/errors.js';
+import type { RoundStatus } from '../../protocol/ledger.js';
 import { submitPath, TASK_CLOSED_CODES, type SignedTaskRequestBody, type SubmitAccepted, type Task } from '../../protocol/federation.js';
 import { tokensFromBytes } from '../corpus/token-bytes.js';
 import {
@@ -157,7 +158,10 @@ async function parallel<T, R>(items: readonly T[], limit: number, fn: (item: T) 
 }
 
 export class MinerLoop {
-  readonly client: NodeClient;
+  /** The node the miner works with now (another of the network's coordinators once this one stops answering). */
+  client: NodeClient;
+  /** Nodes to go on with when the one in use stops answering: the given one, then the live coordinators it names. */
+  private nodes: string[];
   private model: { version: number; cfg: ModelConfig; weights: Weights } | undefined;
   private session: TrainSession | undefined;
   /** A session being opened (beside a download), so that a stop in between still disposes it. */
@@ -192,7 +196,8 @@ export class MinerLoop {
       earned: 0n,
     };
     this.log = o.log ?? (() => {});
-    this.client = new NodeClient(o.nodeUrl.replace(/\/+$/, ''), { retry: o.retry, signal: o.signal, onRetry: (e) => this.log(e.line) });
+    this.nodes = [o.nodeUrl.replace(/\/+$/, '')];
+    this.client = this.clientFor(this.nodes[0]!);
     this.summary = {
       tasks: 0,
       accepted: [],
@@ -203,6 +208,34 @@ export class MinerLoop {
       seconds: 0,
       chunks: { fromCache: 0, downloaded: 0, bytesDownloaded: 0, resumed: 0 },
     };
+  }
+
+  private clientFor(url: string): NodeClient {
+    return new NodeClient(url, { retry: this.o.retry, signal: this.o.signal, onRetry: (e) => this.log(e.line) });
+  }
+
+  /**
+   * Learns where else to go: the coordinators the node names live in GET /api/round (any node of the network
+   * answers it). Never throws: a node that does not answer leaves the list as it was.
+   */
+  private async learnNodes(): Promise<void> {
+    try {
+      const round = await this.client.json<RoundStatus>('/api/round', {}, { retry: NO_RETRY, timeoutMs: 10_000, what: 'round' });
+      const live = (round.coordinators ?? []).flatMap((c) => (c.live && c.url ? [c.url.replace(/\/+$/, '')] : []));
+      this.nodes = [...new Set([this.client.baseUrl, ...live, ...this.nodes])];
+    } catch {
+      // keep what is known
+    }
+  }
+
+  /** Moves to the next known node after the one that stopped answering; false when there is none. */
+  private moveOn(err: NodeError): boolean {
+    const at = this.nodes.indexOf(this.client.baseUrl);
+    const next = this.nodes.find((_, i) => i > at) ?? this.nodes.find((u) => u !== this.client.baseUrl);
+    if (!next) return false;
+    this.log(`${this.client.baseUrl} does not answer (${err.message}); going on with ${next}, a coordinator of this network`);
+    this.client = this.clientFor(next);
+    return true;
   }
 
   private get stopped(): boolean {
@@ -462,7 +495,7 @@ export class MinerLoop {
     this.watches.set(record.contribution, stop);
     const onStop = (): void => stop.abort();
     this.o.signal?.addEventListener('abort', onStop, { once: true });
-    void this.watchLedger(record, this.client, this.o.ledgerDeadlineMs, stop.signal)
+    void this.watchLedger(record, () => this.client, this.o.ledgerDeadlineMs, stop.signal)
       .catch((err: Error) => this.log(`ledger check of ${record.contribution} failed: ${err.message}`))
       .finally(() => {
         this.o.signal?.removeEventListener('abort', onStop);
@@ -471,7 +504,12 @@ export class MinerLoop {
   }
 
   /** Follows one accepted record on the ledger until it is settled or `deadlineMs` pass (see watchContribution). */
-  private async watchLedger(record: SubmissionRecord, client: NodeClient, deadlineMs?: number, signal?: AbortSignal): Promise<void> {
+  private async watchLedger(
+    record: SubmissionRecord,
+    client: NodeClient | (() => NodeClient),
+    deadlineMs?: number,
+    signal?: AbortSignal,
+  ): Promise<void> {
     const verdict = await watchContribution(
       { contribution: record.contribution, taskId: record.taskId, wallet: this.o.wallet, reward: record.reward.toString() },
       {
@@ -509,18 +547,23 @@ export class MinerLoop {
     try {
       while (!this.stopped && (this.o.maxTasks === undefined || this.summary.tasks < this.o.maxTasks)) {
         try {
+          await this.learnNodes();
           await this.runTask();
           waiting = false;
         } catch (err) {
           if (this.stopped) break;
-          if (err instanceof NodeError && err.code === 'TOO_MANY_TASKS') {
+          if (err instanceof NodeError && (err.code === 'TOO_MANY_TASKS' || err.code === 'ROUND_FULL')) {
             // Said once per wait, not every two seconds.
-            if (!waiting) this.log(`the node has enough open tasks from this wallet; waiting (${err.message})`);
+            if (!waiting)
+              this.log(
+                `${err.code === 'TOO_MANY_TASKS' ? 'the node has enough open tasks from this wallet' : "the node's share of this round is full"}; waiting (${err.message})`,
+              );
             waiting = true;
             this.setPhase('waiting');
             await pause(2000, this.o.signal);
             continue;
           }
+          if (err instanceof NodeError && err.unanswered && this.moveOn(err)) continue;
           throw err;
         }
         this.o.onStatus?.(this.status);
