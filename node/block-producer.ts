@@ -8,6 +8,8 @@ import type { Address } from '../protocol/address.js';
 import { earliestTimestamp, recentWindow } from '../chain/consensus/clique.js';
 import { MAX_TXS_PER_BLOCK } from '../chain/block/block.js';
 import type { SignedTx } from '../chain/tx/types.js';
+import { applyTx } from '../chain/state/transition.js';
+import { StateOverlay } from '../chain/state/world-state.js';
 import type { LedgerService } from './ledger-service.js';
 
 export class BlockProducer {
@@ -28,7 +30,7 @@ export class BlockProducer {
     private readonly now: () => number = Date.now,
     /**
      * Whether a pending transaction may be sealed yet (a `model_version` only once it has been recomputed,
-     * ModelReplica.admissible); a block takes the pool's transactions up to the first that may not.
+     * ModelReplica.admissible); a block leaves out those that may not and those that depend on them.
      */
     private readonly admissible: (tx: SignedTx) => boolean = () => true,
   ) {
@@ -56,11 +58,24 @@ export class BlockProducer {
     this.schedule();
   }
 
-  /** The next block's transactions: the oldest pending, up to the first that may not be sealed yet. */
+  /**
+   * The next block's transactions: the oldest pending, leaving out any that may not be sealed yet and those that do
+   * not apply without them (a contribution on a version still being checked), so one held back blocks nothing else.
+   */
   private candidates(): SignedTx[] {
     const pending = this.ledger.pool.take(this.maxTxs);
-    const waiting = pending.findIndex((tx) => !this.admissible(tx));
-    return waiting < 0 ? pending : pending.slice(0, waiting);
+    if (pending.every((tx) => this.admissible(tx))) return pending;
+    const { chain } = this.ledger;
+    const overlay = new StateOverlay(chain.state);
+    return pending.filter((tx) => {
+      if (!this.admissible(tx)) return false;
+      try {
+        applyTx(overlay, tx, chain.spec);
+        return true;
+      } catch {
+        return false;
+      }
+    });
   }
 
   /** Whether there is anything to seal: pending transactions, or the empty block finality is waiting for. */

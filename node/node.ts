@@ -99,6 +99,7 @@ export class AiloNode {
       let network: PeerNetwork | undefined;
       let producer: BlockProducer | undefined;
       let selfUrl: string | undefined;
+      let federation: FederationService | undefined;
       const replica =
         prepared.coordinator && o.federation
           ? new ModelReplica({
@@ -110,6 +111,7 @@ export class AiloNode {
               keepVersions: Number(prepared.spec.rewards.maxStaleness),
               log,
               onChecked: () => producer?.nudge(),
+              maxUpdateBytes: () => federation?.maxUpdateBytes(),
             })
           : undefined;
       const schedule = new RoundSchedule(
@@ -121,7 +123,7 @@ export class AiloNode {
       );
       replica?.start();
       if (replica) opened.push(() => replica.stop());
-      const federation =
+      federation =
         prepared.coordinator && replica
           ? await FederationService.start({
               dataDir: o.data,
@@ -171,7 +173,8 @@ export class AiloNode {
       const address = server.address() as AddressInfo;
       const self = o.publicUrl ?? `http://${address.family === 'IPv6' ? `[${address.address}]` : address.address}:${address.port}`;
       const origin = new URL(self).origin;
-      selfUrl = origin;
+      // Where miners can reach this coordinator (GET /api/round): not an unspecified address (0.0.0.0, ::).
+      selfUrl = o.publicUrl || !/^(0\.0\.0\.0|::|\[::\])$/.test(o.host) ? origin : undefined;
       const domain = genesisBlock(prepared.spec).block.hash;
       network = new PeerNetwork(
         chain,

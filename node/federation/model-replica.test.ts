@@ -33,7 +33,7 @@ import { compressTaskUpdate } from '../../trainer/federated/task-update.js';
 import { numel, paramSpecs, presetConfig } from '../../trainer/model/config.js';
 import { initWeights, type Weights } from '../../trainer/model/weights.js';
 import type { AiloNode } from '../node.js';
-import { gossipTo, networkOfGenesis, startTestNode, waitFor, type TestNet } from '../test/harness.js';
+import { gossipTo, post, signedTransfer, networkOfGenesis, startTestNode, waitFor, type TestNet } from '../test/harness.js';
 import { buildManifest, GENESIS_INIT_SEED, sha256Hex } from './model-store.js';
 
 const MODEL = 'ailo-tiny';
@@ -244,5 +244,21 @@ describe('coordinators recompute every model version', () => {
     expect(b.replica!.store.load(2)?.manifestDigest).toBe(mv2.tx.type === 'model_version' && mv2.tx.manifestDigest);
     await onChain(a, mv2.hash);
     expect(a.replica!.store.load(2)?.manifestDigest).toBe(b.replica!.store.load(2)?.manifestDigest);
+  }, 60_000);
+
+  it('holds back a version it cannot check without holding back anything else', async () => {
+    const c4 = contribution(makeUpdate(4).digest, 400); // an update nobody serves
+    expect((await gossipTo(b, '/api/p2p/tx', c4.bytes, undefined)).status).toBe(202);
+    await onChain(b, c4.hash);
+    const step: OuterStepRecord = { outerLrPpm: 900_000, momentumRestart: true };
+    const mv3 = modelVersion(3, [c4.hash], `0x${'11'.repeat(32)}`, step);
+    expect((await gossipTo(b, '/api/p2p/tx', mv3.bytes, undefined)).status).toBe(202);
+    const transfer = await post(`${b.url}/api/ledger/transfer`, await signedTransfer(610, X.address, 1n, 0n, network));
+    expect(transfer.status, JSON.stringify(transfer.json)).toBe(202);
+    await onChain(b, transfer.json.hash);
+    expect(b.ledger.pool.get(mv3.hash)).toBeDefined(); // still waiting for its update, not sealed
+    expect(await b.chain.store.txLocation(mv3.hash)).toBeUndefined();
+    await waitFor('B to say why it waits', async () => (/model version 3 not checked yet/.test(logB.join('\n')) ? true : undefined));
+    expect(await b.chain.store.txLocation(mv3.hash)).toBeUndefined();
   }, 60_000);
 });

@@ -17,6 +17,7 @@
 import type { Block } from '../../chain/block/block.js';
 import type { Chain } from '../../chain/chain.js';
 import { BlockError, BlockErrorCode } from '../../chain/errors.js';
+import { StateOverlay } from '../../chain/state/world-state.js';
 import type { ContributionTx, Hash, ModelVersionTx, SignedTx } from '../../chain/tx/types.js';
 import type { Address } from '../../protocol/address.js';
 import type { Hex } from '../../protocol/bytes.js';
@@ -38,6 +39,13 @@ export type VersionVerdict =
 
 /** How long a version that could not be checked waits before the pool's copy is tried again. */
 const RECHECK_MS = 5_000;
+/**
+ * How long a pool's version may stay unchecked before it is dropped (with what depends on it): its updates are not to
+ * be had (its coordinator died before they were copied, or never served them), and the round is closed again.
+ */
+const UNCHECKED_DROP_MS = 60_000;
+/** Updates fetched from peers at once. */
+const FETCH_CONCURRENCY = 2;
 /** Settled verdicts remembered (by transaction hash). */
 const MAX_VERDICTS = 1_000;
 /** One peer's answer for one update, at most (a block check waits on it). */
@@ -52,6 +60,8 @@ export interface ModelReplicaOptions {
   coordinator: Address;
   /** How many versions back are kept (the rounds' maxStaleness). */
   keepVersions: number;
+  /** The most bytes an accepted update can have (FederationService.maxUpdateBytes); larger answers are not read. */
+  maxUpdateBytes?: () => number | undefined;
   log: (line: string) => void;
   /** Told when a pool `model_version` has been recomputed (the block producer can seal it now). */
   onChecked?: () => void;
@@ -61,8 +71,13 @@ export class ModelReplica {
   private readonly cfg: ModelConfig;
   private readonly sizes: TensorSizes;
   private readonly maxUpdateBytes: number;
-  private readonly checks = new Map<Hash, Promise<VersionVerdict>>();
-  private readonly verdicts = new Map<Hash, VersionVerdict>();
+  /** Checks under way and settled verdicts, by `${tx hash}:${parent digest}` (a verdict holds for that parent only). */
+  private readonly checks = new Map<string, Promise<VersionVerdict>>();
+  private readonly verdicts = new Map<string, VersionVerdict>();
+  /** When a pool version was first found unchecked. */
+  private readonly uncheckedSince = new Map<Hash, number>();
+  private fetching = 0;
+  private readonly fetchQueue: (() => void)[] = [];
   private readonly fetches = new Map<string, Promise<Uint8Array>>();
   /** One recomputation at a time: each builds on the version the one before wrote. */
   private queue: Promise<unknown> = Promise.resolve();
@@ -119,22 +134,40 @@ export class ModelReplica {
    */
   admissible(tx: SignedTx): boolean {
     if (tx.tx.type !== 'model_version') return true;
-    const verdict = this.verdicts.get(tx.hash);
-    if (!verdict) void this.poolCheck(tx);
-    return verdict?.status === 'ok';
+    const v = tx.tx.version - 1n;
+    const parent = v === 0n ? this.chain.spec.genesisModelDigest : this.o.ledger.pool.pendingState.modelVersion(v)?.manifestDigest;
+    const verdict = this.verdicts.get(`${tx.hash}:${parent}`);
+    if (!verdict || verdict.status === 'unchecked') void this.poolCheck(tx);
+    return verdict?.status === 'ok' && this.o.store.load(Number(tx.tx.version))?.manifestDigest === tx.tx.manifestDigest;
   }
 
-  /** Recomputes a pool `model_version`; one that does not match is dropped, one not judged is tried again later. */
+  /**
+   * Recomputes a pool `model_version`; one that does not match is dropped, one not judged is tried again later and
+   * dropped after UNCHECKED_DROP_MS.
+   */
   private async poolCheck(tx: SignedTx): Promise<void> {
-    if (this.checks.has(tx.hash) || this.verdicts.get(tx.hash)?.status === 'ok') return;
+    if ([...this.checks.keys()].some((k) => k.startsWith(tx.hash))) return;
     const verdict = await this.check(tx);
     if (this.stopped) return;
     const mv = tx.tx as ModelVersionTx;
-    if (verdict.status === 'ok') this.o.onChecked?.();
-    else if (verdict.status === 'mismatch') {
+    if (verdict.status === 'ok') {
+      this.uncheckedSince.delete(tx.hash);
+      this.o.onChecked?.();
+    } else if (verdict.status === 'mismatch') {
+      this.uncheckedSince.delete(tx.hash);
       this.o.log(`model replica: refusing model version ${mv.version} (${tx.hash}) signed by ${mv.coordinator}: ${verdict.why}`);
       this.o.ledger.drop(tx.hash, `model version ${mv.version} does not recompute`);
     } else if (this.o.ledger.pool.get(tx.hash)) {
+      const since = this.uncheckedSince.get(tx.hash) ?? Date.now();
+      this.uncheckedSince.set(tx.hash, since);
+      if (Date.now() - since >= UNCHECKED_DROP_MS) {
+        this.uncheckedSince.delete(tx.hash);
+        this.o.log(
+          `model replica: dropping model version ${mv.version} (${tx.hash}): unchecked for ${UNCHECKED_DROP_MS / 1000} s (${verdict.why})`,
+        );
+        this.o.ledger.drop(tx.hash, `model version ${mv.version} could not be recomputed`);
+        return;
+      }
       this.o.log(`model replica: model version ${mv.version} not checked yet (${verdict.why}); trying again in ${RECHECK_MS / 1000} s`);
       const t = setTimeout(() => {
         this.timers.delete(t);
@@ -161,35 +194,57 @@ export class ModelReplica {
     }
   }
 
-  /** The verdict on one `model_version` (remembered by transaction hash; an unchecked one is tried again next time). */
-  check(tx: SignedTx, block?: Block): Promise<VersionVerdict> {
-    const known = this.verdicts.get(tx.hash);
-    if (known && known.status !== 'unchecked') return Promise.resolve(known);
-    let running = this.checks.get(tx.hash);
+  /**
+   * The verdict on one `model_version` in a context: in `block` (its parent as that block's chain records it) or in the
+   * pool (the parent as the pool's view records it). Remembered by transaction and parent digest; an unchecked one is
+   * tried again next time, and an `ok` one only while the store still holds that version.
+   */
+  async check(tx: SignedTx, block?: Block): Promise<VersionVerdict> {
+    const mv = tx.tx as ModelVersionTx;
+    const parent = await this.record(Number(mv.version) - 1, block);
+    const key = `${tx.hash}:${parent?.manifestDigest}`;
+    const known = this.verdicts.get(key);
+    if (known?.status === 'mismatch') return known;
+    if (known?.status === 'ok' && this.o.store.load(Number(mv.version))?.manifestDigest === mv.manifestDigest) return known;
+    let running = this.checks.get(key);
     if (!running) {
-      const run = this.queue.then(() => this.recompute(tx.tx as ModelVersionTx, block));
+      const run = this.queue.then(() => this.recompute(mv, block));
       this.queue = run.catch(() => undefined);
       running = run
         .catch((err: Error): VersionVerdict => ({ status: 'unchecked', why: err.message }))
         .then((verdict) => {
-          this.checks.delete(tx.hash);
+          this.checks.delete(key);
           if (this.verdicts.size >= MAX_VERDICTS) this.verdicts.delete(this.verdicts.keys().next().value!);
-          this.verdicts.set(tx.hash, verdict);
+          this.verdicts.set(key, verdict);
           return verdict;
         });
-      this.checks.set(tx.hash, running);
+      this.checks.set(key, running);
     }
     return running;
+  }
+
+  /**
+   * The ledger's record of version `v` in a context: version 0 is the genesis's; in a block check, an earlier
+   * `model_version` of `block` or the chain's record (the state the block applies to); in the pool, the pool's view.
+   */
+  private async record(v: number, block?: Block): Promise<{ manifestDigest: Hex; tx?: ModelVersionTx } | undefined> {
+    if (v === 0) return { manifestDigest: this.chain.spec.genesisModelDigest };
+    for (const { tx } of block?.txs ?? [])
+      if (tx.type === 'model_version' && tx.version === BigInt(v)) return { manifestDigest: tx.manifestDigest, tx };
+    const entry = (block ? new StateOverlay(this.chain.state) : this.o.ledger.pool.pendingState).modelVersion(BigInt(v));
+    if (!entry) return undefined;
+    const tx = this.o.ledger.pool.get(entry.txHash)?.tx ?? (await this.chain.txByHash(entry.txHash))?.tx.tx;
+    return { manifestDigest: entry.manifestDigest, tx: tx?.type === 'model_version' ? tx : undefined };
   }
 
   /**
    * Recomputes `mv` from its parent as kept here (recomputing the parent first, from the chain's records, when it is
    * not), writes the result as version `mv.version` and says whether its digest is the recorded one.
    */
-  private async recompute(mv: ModelVersionTx, block?: Block): Promise<VersionVerdict> {
+  private async recompute(mv: ModelVersionTx, block?: Block, force = false): Promise<VersionVerdict> {
     const version = Number(mv.version);
-    if (this.o.store.load(version)?.manifestDigest === mv.manifestDigest) return { status: 'ok' };
-    const parent = await this.parentOf(version);
+    if (!force && this.o.store.load(version)?.manifestDigest === mv.manifestDigest) return { status: 'ok' };
+    const parent = await this.parentOf(version, !(mv.momentumRestart || mv.outerLrPpm === 0), block);
     if ('why' in parent) return { status: 'unchecked', why: parent.why };
     const contributions = new Map<Hash, ContributionTx>();
     for (const hash of mv.contributions) {
@@ -225,35 +280,36 @@ export class ModelReplica {
   }
 
   /**
-   * Version `version - 1`'s weights and momentum as kept here; made (version 0) or recomputed from the chain's record
-   * when missing. The momentum of a version other than 0 that is not kept cannot be guessed: the version is unchecked.
+   * Version `version - 1`'s weights (and momentum, when `needsMomentum`) as kept here; made (version 0) or
+   * recomputed from the ledger's record (in the same context) when missing or another try of that version.
    */
   private async parentOf(
     version: number,
+    needsMomentum: boolean,
+    block?: Block,
   ): Promise<{ weights: Map<string, Float32Array>; momentum: Map<string, Float32Array> | undefined } | { why: string }> {
     const v = version - 1;
-    // The ledger's record of the parent: on the chain, or pending (the pool's view includes the chain's).
-    const entry = v === 0 ? undefined : this.o.ledger.pool.pendingState.modelVersion(BigInt(v));
-    const recorded = v === 0 ? this.chain.spec.genesisModelDigest : entry?.manifestDigest;
+    const record = await this.record(v, block);
+    if (!record) return { why: `version ${v} is not recorded by the ledger` };
+    const unsetGenesis = v === 0 && /^0x0{64}$/.test(record.manifestDigest);
     let signed = this.o.store.load(v);
-    const unsetGenesis = v === 0 && /^0x0{64}$/.test(recorded ?? '');
-    if (signed && !unsetGenesis && signed.manifestDigest !== recorded) signed = undefined;
+    if (signed && !unsetGenesis && signed.manifestDigest !== record.manifestDigest) signed = undefined;
     if (!signed && v === 0) {
       signed = makeGenesisVersion(this.o.store, this.chain.spec.model, this.cfg, this.o.key, this.o.coordinator, (line) =>
         this.o.log(`model replica: ${line}`),
       ).signed;
-      if (!unsetGenesis && signed.manifestDigest !== recorded)
-        return { why: `the genesis weights give ${signed.manifestDigest}, not the genesis's ${recorded}` };
+      if (!unsetGenesis && signed.manifestDigest !== record.manifestDigest)
+        return { why: `the genesis weights give ${signed.manifestDigest}, not the genesis's ${record.manifestDigest}` };
     }
-    if (!signed) {
-      const tx = entry && (this.o.ledger.pool.get(entry.txHash)?.tx ?? (await this.chain.txByHash(entry.txHash))?.tx.tx);
-      if (tx?.type !== 'model_version') return { why: `version ${v} is neither kept here nor recorded by the ledger` };
-      const verdict = await this.recompute(tx);
+    let momentum = v === 0 || !needsMomentum ? undefined : this.o.store.loadMomentum(v, this.cfg);
+    if (!signed || (needsMomentum && v > 0 && !momentum)) {
+      // Missing, another try of it, or kept without its momentum (a crash, an older folder): recomputed from its record.
+      if (!record.tx) return { why: `version ${v}'s record is not at hand` };
+      const verdict = await this.recompute(record.tx, block, true);
       if (verdict.status !== 'ok') return { why: `its parent, version ${v}, could not be recomputed: ${verdict.why}` };
       signed = this.o.store.load(v)!;
+      momentum = needsMomentum ? this.o.store.loadMomentum(v, this.cfg) : undefined;
     }
-    const momentum = v === 0 ? undefined : this.o.store.loadMomentum(v, this.cfg);
-    if (v > 0 && !momentum) return { why: `the outer momentum of version ${v} is not kept here` };
     return { weights: this.o.store.weights(signed), momentum };
   }
 
@@ -280,6 +336,17 @@ export class ModelReplica {
   }
 
   private async fetchUpdate(c: ContributionTx): Promise<Uint8Array> {
+    if (this.fetching >= FETCH_CONCURRENCY) await new Promise<void>((resolve) => this.fetchQueue.push(resolve));
+    this.fetching++;
+    try {
+      return await this.fetchFromPeers(c);
+    } finally {
+      this.fetching--;
+      this.fetchQueue.shift()?.();
+    }
+  }
+
+  private async fetchFromPeers(c: ContributionTx): Promise<Uint8Array> {
     const network = this.o.network();
     if (!network) throw new Error('no peers yet');
     const first = network.peers.urlOf(c.coordinator);
@@ -288,7 +355,8 @@ export class ModelReplica {
     const failures: string[] = [];
     for (const url of urls) {
       try {
-        const bytes = await httpUpdates(url, this.maxUpdateBytes, { attempts: 1, timeoutMs: FETCH_TIMEOUT_MS })(c.gradientDigest);
+        const limit = this.o.maxUpdateBytes?.() ?? this.maxUpdateBytes;
+        const bytes = await httpUpdates(url, limit, { attempts: 1, timeoutMs: FETCH_TIMEOUT_MS })(c.gradientDigest);
         if (`0x${sha256Hex(bytes)}` !== c.gradientDigest) {
           failures.push(`${url} served other bytes`);
           continue;

@@ -191,7 +191,9 @@ export class ModelStore {
 
   /** The outer momentum saved with `version`, or undefined (start from zero) when it is not kept. */
   loadMomentum(version: number, cfg: ModelConfig): Weights | undefined {
-    const path = join(this.momentumDir, `${version}.bin`);
+    let path = join(this.momentumDir, `${version}.bin`);
+    // A folder written before momentum was kept per version holds the latest one in momentum.bin.
+    if (!existsSync(path)) path = join(this.dir, 'momentum.bin');
     if (!existsSync(path)) return undefined;
     const bytes = readFileSync(path);
     if (bytes.length < 8 || new DataView(bytes.buffer, bytes.byteOffset).getFloat64(0, true) !== version) return undefined;

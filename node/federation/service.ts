@@ -304,6 +304,11 @@ export class FederationService {
     this.evalRows = listBatchAddresses(shards.manifest, 'eval', 1, cfg.seqLen, rowStride);
     if (this.taskAddresses.length === 0)
       throw new Error(`the training shards hold less than one task of ${cfg.steps}x${cfg.batchSize}x${cfg.seqLen + 1} tokens`);
+    const own = this.ownWindows();
+    if (own && !this.taskAddresses.some(own))
+      throw new Error(
+        `the training shards are too small to share among ${this.region.count} coordinators: coordinator ${this.region.index + 1}'s share of the rows holds no whole task of ${cfg.steps}x${cfg.batchSize} rows; use smaller tasks (--rounds) or more data`,
+      );
     if (this.evalRows.length < MIN_ROWS) {
       throw new Error(
         `the eval split holds ${this.evalRows.length} rows of ${cfg.seqLen + 1} tokens; scoring needs at least ${MIN_ROWS}: add held-out text`,
@@ -512,19 +517,26 @@ export class FederationService {
       if ((view.contribution(hash)?.aggregatedIn ?? 0n) > 0n) continue;
       if (this.current.version - Number(tx.modelVersion) > this.cfg.maxStaleness) continue;
       if ([...this.round, ...this.pastRounds.flat()].some((e) => e.contribution === hash)) continue;
-      let bytes: Uint8Array;
-      try {
-        bytes = await this.foreignUpdate(tx);
-      } catch (err) {
-        this.log(
-          `federation: contribution ${hash} of coordinator ${tx.coordinator} left out of the round: its update ${(err as Error).message}`,
-        );
+      const leftOut = (why: string): void =>
+        this.log(`federation: contribution ${hash} of coordinator ${tx.coordinator} left out of the round: ${why}`);
+      if (this.digests.has(tx.gradientDigest.slice(2))) {
+        leftOut('an identical update is in this or a recent round already');
         continue;
       }
-      const entry = this.entryOf(hash, tx, bytes, "another coordinator's");
-      if (!entry) continue;
-      this.round.push(entry);
-      this.digests.set(entry.digest, this.current.version);
+      try {
+        const entry = this.entryOf(hash, tx, await this.foreignUpdate(tx), "another coordinator's");
+        if (!entry) continue;
+        // The bounds every submission is held to (the accepting coordinator checked them; a faulty one is not trusted).
+        const { values, maxAbs } = updateStats(entry.update);
+        if (values === 0 || values > this.maxValues() || !(maxAbs <= this.maxAbs(entry.version) * 1.02)) {
+          leftOut(`its update carries ${values} values of magnitude up to ${maxAbs}, outside a task's bounds`);
+          continue;
+        }
+        this.round.push(entry);
+        this.digests.set(entry.digest, this.current.version);
+      } catch (err) {
+        leftOut(`its update ${(err as Error).message}`);
+      }
     }
     const published = block.txs.find((t) => t.tx.type === 'model_version')?.tx;
     if (published?.type === 'model_version') this.followLedger(published.coordinator);
@@ -584,9 +596,8 @@ export class FederationService {
     this.log(
       `federation: following model version ${latest}, published by ${publisher} (${recorded?.manifestDigest}); ${this.round.length} accepted update(s) carried into its round`,
     );
-    void this.exclusive(() => this.versionScoring(latest, weights)).catch((err: Error) =>
-      this.log(`federation: scoring version ${latest}: ${err.message}`),
-    );
+    // Its pools and reference tasks are prepared when this coordinator issues its first task on it (issueTask):
+    // a coordinator no miner talks to spends nothing on a version.
   }
 
   get version(): number {
@@ -680,6 +691,12 @@ export class FederationService {
     const task = this.taskFor(req.wallet, window.address);
     this.taskRequests.use(req);
     this.stats.recordSeen(req.wallet);
+    // The version's pools and reference tasks, made while the miner trains (once per version).
+    const { version, weights } = this.current;
+    if (!this.scoring.has(version))
+      void this.exclusive(() => this.versionScoring(version, weights)).catch((err: Error) =>
+        this.log(`federation: scoring version ${version}: ${err.message}`),
+      );
     return task;
   }
 
@@ -735,7 +752,7 @@ export class FederationService {
   /**
    * With several coordinators, each issues windows from its own share of each shard's rows (the i-th of N equal
    * parts, i its place in genesis), so two coordinators never hand out overlapping windows at once (each knows only
-   * its own open tasks). Undefined (every window) with one coordinator, or when a share would hold no whole window.
+   * its own open tasks). Undefined (every window) with one coordinator.
    */
   private ownWindows(): ((a: BatchAddress) => boolean) | undefined {
     const { index, count } = this.region;
@@ -747,7 +764,7 @@ export class FederationService {
       const row = a.offset / stride;
       return row >= Math.floor((rows * index) / count) && row + rowsPerWindow <= Math.floor((rows * (index + 1)) / count);
     };
-    return this.taskAddresses.some(inShare) ? inShare : undefined;
+    return inShare;
   }
 
   private windowsAmong(live: TokenRange[]): BatchAddress[] {
@@ -782,13 +799,18 @@ export class FederationService {
     return order.map((i) => all[i]!);
   }
 
-  private taskFor(wallet: Address, address: BatchAddress): TrainingTask {
-    const shard = this.shards.shard(address.shard);
-    const maxValues = this.maxValues();
+  /** The most bytes an update of a task may have: its header and at most `maxValues` values of 9 bytes. */
+  maxUpdateBytes(): number {
     let headerBytes = 8;
     // Per tensor: name, numel, encoding, count, rank, scale, index bytes; per matrix: row length and a scale per factor vector.
     for (const s of paramSpecs(this.modelConfig))
       headerBytes += 1 + s.name.length + 9 + 1 + 8 + (s.shape.length === 2 ? 4 + 8 * LOW_RANK : 0);
+    return headerBytes + 9 * this.maxValues();
+  }
+
+  private taskFor(wallet: Address, address: BatchAddress): TrainingTask {
+    const shard = this.shards.shard(address.shard);
+    const maxValues = this.maxValues();
     return this.tasks.issue({
       wallet,
       modelVersion: this.current.version,
@@ -804,7 +826,7 @@ export class FederationService {
       maxAbs: this.maxAbs(this.current.version),
       density: this.cfg.density,
       maxValues,
-      maxBytes: headerBytes + 9 * maxValues,
+      maxBytes: this.maxUpdateBytes(),
     });
   }
 
@@ -1162,6 +1184,8 @@ export class FederationService {
     }
     if (this.round.length < this.roundTarget && now < this.roundDeadline) return;
     if (!this.isRunner()) return; // another live coordinator closes this round
+    // Another coordinator's next version is pending already (views of who is live differed): the ledger takes one.
+    if (this.ledger.pool.pendingState.meta().latestModelVersion > BigInt(this.current.version)) return;
     await this.closeRound();
   }
 
@@ -1278,12 +1302,13 @@ export class FederationService {
       this.key,
       this.ledger.network,
     );
+    // The momentum first: a crash after the ledger takes the version must not leave it without one.
+    this.store.saveMomentum(version, this.modelConfig, momentum);
     await this.ledger.submit(tx);
     // Journal entries go once a block holds this version (pruneJournal); a crash before that replays the round.
     for (const e of entries) this.awaitingAggregation.add(e.contribution);
     this.current = { version, signed, weights };
     this.momentum = momentum;
-    this.store.saveMomentum(version, this.modelConfig, momentum);
     this.recent.set(version, weights);
     for (const v of this.recent.keys()) if (v < version - this.cfg.maxStaleness) this.recent.delete(v);
     for (const v of this.scoring.keys()) if (!this.recent.has(v)) this.scoring.delete(v);
