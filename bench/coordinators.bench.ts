@@ -3,21 +3,18 @@
 // Each submission is a real task trained here beforehand (ailo-tiny, the devnet's rows, 4 steps) and sent to the
 // coordinator that issued it; the clock runs from the first submission to the last answer, all sent at once, after
 // one warm-up submission per coordinator (its version's pools and reference tasks are prepared at the first).
-// COORDINATOR_BENCH_TASKS: submissions timed per coordinator (default 6). On this 2-core machine three processes
-// share two cores, so the ratio is bounded by 2 here; on a machine per coordinator it is bounded by the count.
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { createServer, type AddressInfo } from 'node:net';
-import { tmpdir } from 'node:os';
+// Measured twice: with onnxruntime's default threads (one coordinator already uses every core of this machine, so
+// three on it can do no more) and with one thread per coordinator (AILO_CPU_THREADS=1: each as if on a machine of one
+// core, bounded here by the cores there are). COORDINATOR_BENCH_TASKS: submissions timed per coordinator (default 6).
+import { mkdtemp, rm } from 'node:fs/promises';
+import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { ALC } from '../chain/spec.js';
 import { wallet } from '../chain/test/fixtures.js';
 import { signTaskRequest } from '../chain/tx/task-request.js';
-import { genesisFor } from '../genesis/devnet.js';
-import { formatGenesis } from '../genesis/genesis.js';
 import { GENESIS_INIT_SEED } from '../node/federation/model-store.js';
-import { spawnNode, type NodeProcess } from '../node/test/process.js';
+import { spawnCoordinators, type NodeProcess } from '../node/test/process.js';
 import { toChecksumAddress } from '../protocol/address.js';
-import { toHex } from '../protocol/bytes.js';
+import { NodeClient } from '../protocol/client.js';
 import { submitPath, type Task } from '../protocol/federation.js';
 import { tokensFromBytes } from '../trainer/corpus/token-bytes.js';
 import { trainLocally } from '../trainer/federated/local-training.js';
@@ -29,17 +26,6 @@ import { parseGenesis } from '../genesis/genesis.js';
 
 const ROUNDS = { batchSize: 4, seqLen: 32, steps: 4, lr: 3e-3, roundSize: 1000, roundMs: 3_600_000, tasksPerWallet: 64, density: 0.01 };
 
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as AddressInfo;
-      server.close(() => resolve(port));
-    });
-  });
-}
-
 interface Prepared {
   url: string;
   path: string;
@@ -47,37 +33,26 @@ interface Prepared {
 }
 
 /** Submissions verified a second by `count` coordinators, `perCoordinator` each (plus one warm-up each). */
-async function measure(count: number, perCoordinator: number): Promise<{ rate: number; accepted: number; sent: number; seconds: number }> {
+async function measure(
+  count: number,
+  perCoordinator: number,
+  threads: number | undefined,
+): Promise<{ rate: number; accepted: number; sent: number; seconds: number }> {
   const root = await mkdtemp(join(tmpdir(), 'ailo-coord-bench-'));
   const nodes: NodeProcess[] = [];
   try {
     const keys = Array.from({ length: count }, (_, i) => wallet(801 + i));
-    const genesisText = formatGenesis(
-      genesisFor({
-        name: 'ailo-coordinators-bench',
-        chainId: 793n,
-        coordinators: keys.map((k) => k.address),
-        alloc: new Map(keys.map((k) => [k.address, 10n * ALC])),
-        blockPeriodMs: 200,
-        outOfTurnDelayMs: 200,
-        timestamp: 1_700_000_000_000n,
-      }),
-    );
+    // The coordinators' onnxruntime threads (AILO_CPU_THREADS); the bench's own training below uses the default.
+    const net = await spawnCoordinators(root, {
+      name: 'ailo-coordinators-bench',
+      chainId: 793n,
+      keys,
+      rounds: ROUNDS,
+      env: threads ? { AILO_CPU_THREADS: String(threads) } : undefined,
+    });
+    nodes.push(...net.nodes);
+    const { urls, genesisText } = net;
     const network = networkDomain(parseGenesis(genesisText).spec);
-    await writeFile(join(root, 'genesis.json'), genesisText);
-    await writeFile(join(root, 'rounds.json'), JSON.stringify(ROUNDS));
-    const ports = await Promise.all(keys.map(() => freePort()));
-    const urls = ports.map((p) => `http://127.0.0.1:${p}`);
-    for (const [i, k] of keys.entries()) {
-      await writeFile(join(root, `c${i}.key`), toHex(k.key));
-      nodes.push(
-        await spawnNode([
-          ...['--data', join(root, `c${i}`), '--port', String(ports[i]), '--genesis', join(root, 'genesis.json')],
-          ...['--coordinator-key', join(root, `c${i}.key`), '--rounds', join(root, 'rounds.json'), '--log-level', 'warn'],
-          ...(count > 1 ? ['--peers', urls.filter((_, j) => j !== i).join(',')] : []),
-        ]),
-      );
-    }
     const cfg = presetConfig(parseGenesis(genesisText).spec.model);
     const weights = initWeights(cfg, GENESIS_INIT_SEED);
     // Tasks issued by each coordinator, trained here as a miner would (not timed).
@@ -86,14 +61,10 @@ async function measure(count: number, perCoordinator: number): Promise<{ rate: n
       const miner = wallet(820 + i);
       const list: Prepared[] = [];
       for (let t = 0; t < perCoordinator + 1; t++) {
-        const res = await fetch(`${url}/api/task`, {
-          method: 'POST',
-          headers: { 'content-type': 'application/json' },
-          body: JSON.stringify(signTaskRequest(miner.key, network)),
-        });
-        if (res.status !== 201) throw new Error(`task from ${url}: ${res.status} ${await res.text()}`);
-        const task = (await res.json()) as Task;
-        const tokens = tokensFromBytes(new Uint8Array(await (await fetch(`${url}/api/task/${task.taskId}/tokens`)).arrayBuffer()));
+        // Through the protocol client: a kept-alive connection the node closed while the bench trained is retried.
+        const client = new NodeClient(url);
+        const task = await client.postJson<Task>('/api/task', () => Promise.resolve(signTaskRequest(miner.key, network)));
+        const tokens = tokensFromBytes((await client.bytes(`/api/task/${task.taskId}/tokens`)).bytes);
         const result = (await trainLocally(cfg, 'cpu', weights, tokens, task))!;
         list.push({
           url,
@@ -110,14 +81,13 @@ async function measure(count: number, perCoordinator: number): Promise<{ rate: n
       prepared.push(list);
     }
     const submit = async (p: Prepared): Promise<boolean> => {
-      const res = await fetch(p.url + p.path, {
-        method: 'POST',
-        headers: { 'content-type': 'application/octet-stream' },
-        body: new Uint8Array(p.body),
-        signal: AbortSignal.timeout(600_000),
-      });
+      const res = await new NodeClient(p.url).request(
+        p.path,
+        { method: 'POST', headers: { 'content-type': 'application/octet-stream' }, body: new Uint8Array(p.body) },
+        { timeoutMs: 600_000, transientAsAnswer: true },
+      );
       await res.arrayBuffer();
-      return res.status === 200 || res.status === 201;
+      return res.ok;
     };
     // Warm-up: the version's pools and reference tasks, once per coordinator, all at once.
     await Promise.all(prepared.map((list) => submit(list[0]!)));
@@ -135,18 +105,25 @@ async function measure(count: number, perCoordinator: number): Promise<{ rate: n
 
 export async function run(): Promise<void> {
   const per = Number(process.env.COORDINATOR_BENCH_TASKS ?? 6);
+  const cores = availableParallelism();
   console.log(
-    `submissions verified a second (ailo-tiny, tasks of ${ROUNDS.steps} steps of ${ROUNDS.batchSize}x${ROUNDS.seqLen}; recomputation and scoring on)`,
+    `submissions verified a second (ailo-tiny, tasks of ${ROUNDS.steps} steps of ${ROUNDS.batchSize}x${ROUNDS.seqLen}; recomputation and scoring on; ${cores} cores)`,
   );
-  const one = await measure(1, per);
-  console.log(
-    `1 coordinator:  ${one.rate.toFixed(3)} submissions/s (${one.sent} in ${one.seconds.toFixed(1)} s, ${one.accepted} accepted)`,
-  );
-  const three = await measure(3, per);
-  console.log(
-    `3 coordinators: ${three.rate.toFixed(3)} submissions/s (${three.sent} in ${three.seconds.toFixed(1)} s, ${three.accepted} accepted)`,
-  );
-  console.log(
-    `ratio: ${(three.rate / one.rate).toFixed(2)}x with 3 coordinators (this machine: ${(await import('node:os')).availableParallelism()} cores)`,
-  );
+  // Each coordinator on its own machine is the deployment; here they share this one. Two fair settings: every
+  // coordinator with onnxruntime's default threads (one already uses every core), and every coordinator held to one
+  // core's thread (as if each had a machine of one core).
+  for (const [what, threads] of [
+    ['default threads (every core per coordinator)', undefined],
+    ['one thread per coordinator', 1],
+  ] as const) {
+    const one = await measure(1, per, threads);
+    const three = await measure(3, per, threads);
+    console.log(`${what}:`);
+    console.log(
+      `  1 coordinator:  ${one.rate.toFixed(3)} submissions/s (${one.sent} in ${one.seconds.toFixed(1)} s, ${one.accepted} accepted)`,
+    );
+    console.log(
+      `  3 coordinators: ${three.rate.toFixed(3)} submissions/s (${three.sent} in ${three.seconds.toFixed(1)} s, ${three.accepted} accepted): ${(three.rate / one.rate).toFixed(2)}x`,
+    );
+  }
 }

@@ -20,6 +20,7 @@ import { numel, paramSpecs, presetConfig } from '../../trainer/model/config.js';
 import { initWeights, type Weights } from '../../trainer/model/weights.js';
 import { auditModels, ModelHistory, UpdateSourceError } from './model-audit.js';
 import { buildManifest, GENESIS_INIT_SEED, sha256Hex } from './model-store.js';
+import { pseudoRandomUpdate } from '../test/updates.js';
 
 const MODEL = 'ailo-tiny';
 const cfg = presetConfig(MODEL);
@@ -27,18 +28,7 @@ const sizes = new Map(paramSpecs(cfg).map((s) => [s.name, numel(s.shape)]));
 const spec = { model: MODEL } as ChainSpec;
 const hex = (n: number): Hash => `0x${n.toString(16).padStart(64, '0')}`;
 
-/** A compressed update of a pseudo-random weight change (as a miner sends one), its bytes and sha256. */
-function update(seed: number): { bytes: Uint8Array; digest: Hex } {
-  let x = seed;
-  const delta: Weights = new Map(
-    paramSpecs(cfg).map((s) => [
-      s.name,
-      Float32Array.from({ length: numel(s.shape) }, () => ((x = (Math.imul(x, 1103515245) + 12345) >>> 0) / 2 ** 32 - 0.5) * 1e-3),
-    ]),
-  );
-  const bytes = compressTaskUpdate(cfg, delta, { density: 0.01, maxAbs: 1 }).bytes;
-  return { bytes, digest: `0x${sha256Hex(bytes)}` };
-}
+const update = (seed: number): { bytes: Uint8Array; digest: Hex } => pseudoRandomUpdate(cfg, seed);
 
 function contribution(digest: Hex, length: number): ContributionTx {
   return { type: 'contribution', gradientDigest: digest, length: BigInt(length) } as ContributionTx;

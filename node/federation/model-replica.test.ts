@@ -35,6 +35,7 @@ import { initWeights, type Weights } from '../../trainer/model/weights.js';
 import type { AiloNode } from '../node.js';
 import { gossipTo, post, signedTransfer, networkOfGenesis, startTestNode, waitFor, type TestNet } from '../test/harness.js';
 import { buildManifest, GENESIS_INIT_SEED, sha256Hex } from './model-store.js';
+import { pseudoRandomUpdate } from '../test/updates.js';
 
 const MODEL = 'ailo-tiny';
 const cfg = presetConfig(MODEL);
@@ -42,18 +43,7 @@ const sizes = new Map(paramSpecs(cfg).map((s) => [s.name, numel(s.shape)]));
 const [X, A, B] = [wallet(601), wallet(602), wallet(603)];
 const miner = wallet(610);
 
-/** A compressed update of a pseudo-random weight change (as a miner sends one), its bytes and sha256. */
-function makeUpdate(seed: number): { bytes: Uint8Array; digest: Hex } {
-  let x = seed;
-  const delta: Weights = new Map(
-    paramSpecs(cfg).map((s) => [
-      s.name,
-      Float32Array.from({ length: numel(s.shape) }, () => ((x = (Math.imul(x, 1103515245) + 12345) >>> 0) / 2 ** 32 - 0.5) * 1e-3),
-    ]),
-  );
-  const bytes = compressTaskUpdate(cfg, delta, { density: 0.01, maxAbs: 1 }).bytes;
-  return { bytes, digest: `0x${sha256Hex(bytes)}` };
-}
+const makeUpdate = (seed: number): { bytes: Uint8Array; digest: Hex } => pseudoRandomUpdate(cfg, seed);
 
 /** A block sealed by `sealer` on `chain`'s head holding `txs` (its state root computed like the producer does). */
 function sealOnHead(chain: Chain, txs: SignedTx[], sealer: { key: Uint8Array; address: Address }): Block {

@@ -7,36 +7,19 @@
  * survivors hold byte-identical model versions, and `ailo audit --models` recomputes the whole history from a
  * survivor.
  */
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
-import type { AddressInfo } from 'node:net';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { ALC } from '../../chain/spec.js';
 import { wallet } from '../../chain/test/fixtures.js';
-import { genesisFor } from '../../genesis/devnet.js';
-import { formatGenesis } from '../../genesis/genesis.js';
 import { toChecksumAddress } from '../../protocol/address.js';
-import { fromHex, toHex } from '../../protocol/bytes.js';
+import { fromHex } from '../../protocol/bytes.js';
 import { decodeBlock } from '../../chain/block/block.js';
 import { Miner } from '../../trainer/miner/miner.js';
 import { taskRequestSigner } from '../ailo-miner/task-signer.js';
 import { auditCommand } from '../commands/audit.js';
 import { get, waitFor } from '../test/harness.js';
-import { spawnNode, type NodeProcess } from '../test/process.js';
-
-/** A port nothing listens on now (the kernel's pick for an ephemeral listener, closed again). */
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as AddressInfo;
-      server.close(() => resolve(port));
-    });
-  });
-}
+import { spawnCoordinators, type NodeProcess } from '../test/process.js';
 
 const ROUNDS = { batchSize: 4, seqLen: 32, steps: 4, lr: 3e-3, roundSize: 2, roundMs: 30_000, density: 0.01 };
 const coordinators = [wallet(701), wallet(702), wallet(703)];
@@ -44,23 +27,6 @@ const miners = [wallet(711), wallet(712)];
 
 describe('rounds across three coordinators', () => {
   const root = mkdtempSync(join(tmpdir(), 'ailo-rotation-'));
-  const genesisPath = join(root, 'genesis.json');
-  writeFileSync(
-    genesisPath,
-    formatGenesis(
-      genesisFor({
-        name: 'ailo-rotation',
-        chainId: 792n,
-        coordinators: coordinators.map((c) => c.address),
-        alloc: new Map(coordinators.map((c) => [c.address, 10n * ALC])),
-        blockPeriodMs: 200,
-        outOfTurnDelayMs: 200,
-        timestamp: 1_700_000_000_000n,
-      }),
-    ),
-  );
-  writeFileSync(join(root, 'rounds.json'), JSON.stringify(ROUNDS));
-  coordinators.forEach((c, i) => writeFileSync(join(root, `c${i}.key`), toHex(c.key)));
   const nodes: NodeProcess[] = [];
   const stop = new AbortController();
   afterAll(() => {
@@ -74,27 +40,8 @@ describe('rounds across three coordinators', () => {
   const latest = async (url: string): Promise<number> => (await get(`${url}/api/status`)).json.globalModelVersion as number;
 
   it('keeps closing rounds after the round runner is killed, and every survivor holds the same versions', async () => {
-    // Each operator lists the other coordinators as peers (ports picked up front).
-    const ports = await Promise.all([0, 1, 2].map(() => freePort()));
-    const all = ports.map((p) => `http://127.0.0.1:${p}`);
-    for (let i = 0; i < 3; i++) {
-      nodes.push(
-        await spawnNode([
-          '--data',
-          join(root, `c${i}`),
-          '--port',
-          String(ports[i]),
-          '--genesis',
-          genesisPath,
-          '--coordinator-key',
-          join(root, `c${i}.key`),
-          '--rounds',
-          join(root, 'rounds.json'),
-          '--peers',
-          all.filter((_, j) => j !== i).join(','),
-        ]),
-      );
-    }
+    const network = await spawnCoordinators(root, { name: 'ailo-rotation', chainId: 792n, keys: coordinators, rounds: ROUNDS });
+    nodes.push(...network.nodes);
     const urls = nodes.map((n) => n.url);
     await waitFor(
       'every coordinator to see the others live',

@@ -9,6 +9,7 @@ export interface SessionOptions {
   deviceOutputs?: readonly string[];
   /** Fail instead of running a node on the CPU when the provider lacks its kernel (tests the op set). */
   forbidCpuFallback?: boolean;
+  /** Threads onnxruntime uses within an op (default: $AILO_CPU_THREADS, else every core). */
   intraOpThreads?: number;
   /** The CUDA device to run on (cuda only; device 0 when absent). */
   deviceId?: number;
@@ -22,7 +23,9 @@ export async function createSession(model: Uint8Array, provider: Provider, opts:
     graphOptimizationLevel: 'all',
     logSeverityLevel: 3,
   };
-  if (opts.intraOpThreads) o.intraOpNumThreads = opts.intraOpThreads;
+  // An operator running a node beside other work caps its CPU threads with AILO_CPU_THREADS.
+  const threads = opts.intraOpThreads ?? (Number(process.env.AILO_CPU_THREADS) || undefined);
+  if (threads) o.intraOpNumThreads = threads;
   if (opts.forbidCpuFallback) o.extra = { session: { disable_cpu_ep_fallback: '1' } };
   if (keepsStateOnDevice(provider) && opts.deviceOutputs?.length) {
     const device = new Set(opts.deviceOutputs);
