@@ -93,23 +93,24 @@ describe('coordinators recompute every model version', () => {
   const logB: string[] = [];
   const u = [makeUpdate(1), makeUpdate(2), makeUpdate(3)];
   let taskN = 0;
-  const contribution = (digest: Hex, length: number): SignedTx => {
+  /** A contribution to version 0's round, accepted (signed) by `by`: A, or X playing a faulty coordinator. */
+  const contribution = (digest: Hex, length: number, by: typeof A = A, shard: Hex = `0x${'ab'.repeat(32)}`): SignedTx => {
     const quality = 1000;
     return signTx(
       {
         type: 'contribution',
-        coordinator: A.address,
+        coordinator: by.address,
         miner: miner.address,
         taskId: `0x${(++taskN).toString(16).padStart(64, '0')}`,
         modelVersion: 0n,
-        shard: `0x${'ab'.repeat(32)}`,
+        shard,
         offset: BigInt(taskN * 1000),
         length: BigInt(length),
         gradientDigest: digest,
         quality,
         reward: contributionReward(a.chain.spec.rewards, quality),
       } satisfies Omit<ContributionTx, 'signature'>,
-      A.key,
+      by.key,
       network,
     );
   };
@@ -250,5 +251,28 @@ describe('coordinators recompute every model version', () => {
     expect(await b.chain.store.txLocation(mv3.hash)).toBeUndefined();
     await waitFor('B to say why it waits', async () => (/model version 3 not checked yet/.test(logB.join('\n')) ? true : undefined));
     expect(await b.chain.store.txLocation(mv3.hash)).toBeUndefined();
+  }, 60_000);
+
+  it("leaves out of its round what a faulty coordinator signed: an update outside a task's bounds, a copy", async () => {
+    const accepted = b.federation!.roundStatus().accepted;
+    const shard: Hex = `0x${b.federation!.shards.manifest.shards[0]!.sha256}`; // a shard of the corpus
+    const honest = pseudoRandomUpdate(cfg, 6); // within a task's bounds
+    const huge = pseudoRandomUpdate(cfg, 5, { scale: 10, maxAbs: 5 }); // values up to 5; a task allows about 0.1
+    for (const x of [honest, huge]) a.replica!.store.putUpdate(x.digest.slice(2), x.bytes);
+    const first = contribution(honest.digest, 500, X, shard);
+    const faulty = [contribution(huge.digest, 500, X, shard), contribution(honest.digest, 500, X, shard)]; // the second: a copy
+    for (const tx of [first, ...faulty]) {
+      expect((await gossipTo(b, '/api/p2p/tx', tx.bytes, undefined)).status).toBe(202);
+      await onChain(b, tx.hash);
+    }
+    await waitFor('B to take the first and leave both others out', async () => {
+      const log = logB.join('\n');
+      return faulty.every((tx) => log.includes(`contribution ${tx.hash} of coordinator`)) || undefined;
+    });
+    const log = logB.join('\n');
+    expect(log).toMatch(new RegExp(`${faulty[0]!.hash} .* left out of the round: its update carries .* outside a task's bounds`));
+    expect(log).toMatch(new RegExp(`${faulty[1]!.hash} .* left out of the round: an identical update`));
+    expect(log).not.toContain(`contribution ${first.hash} of coordinator`);
+    expect(b.federation!.roundStatus().accepted).toBe(accepted + 1);
   }, 60_000);
 });

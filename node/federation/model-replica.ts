@@ -22,7 +22,7 @@ import type { ContributionTx, Hash, ModelVersionTx, SignedTx } from '../../chain
 import type { Address } from '../../protocol/address.js';
 import type { Hex } from '../../protocol/bytes.js';
 import type { TensorSizes } from '../../trainer/codec/update-codec.js';
-import { numel, paramSpecs, presetConfig, type ModelConfig } from '../../trainer/model/config.js';
+import { numel, paramCount, paramSpecs, presetConfig, type ModelConfig } from '../../trainer/model/config.js';
 import { httpUpdates } from '../audit-sources.js';
 import type { LedgerService } from '../ledger-service.js';
 import type { PeerNetwork } from '../p2p/network.js';
@@ -88,7 +88,7 @@ export class ModelReplica {
   constructor(private readonly o: ModelReplicaOptions) {
     this.cfg = presetConfig(o.ledger.chain.spec.model);
     this.sizes = new Map(paramSpecs(this.cfg).map((s) => [s.name, numel(s.shape)]));
-    this.maxUpdateBytes = 4 * paramSpecs(this.cfg).reduce((n, s) => n + numel(s.shape), 0) + 1024 * 1024;
+    this.maxUpdateBytes = 4 * paramCount(this.cfg) + 1024 * 1024;
   }
 
   /** Where the model chain is kept (and the updates served from). */
@@ -119,8 +119,12 @@ export class ModelReplica {
 
   private seen(tx: SignedTx, block?: Block): void {
     if (this.stopped) return;
-    // This coordinator's own contributions: their updates are kept here already.
-    if (tx.tx.type === 'contribution' && tx.tx.coordinator !== this.o.coordinator) {
+    // This coordinator's own contributions, and those seen before (pool, then block): their updates are kept already.
+    if (
+      tx.tx.type === 'contribution' &&
+      tx.tx.coordinator !== this.o.coordinator &&
+      !this.o.store.hasUpdate(tx.tx.gradientDigest.slice(2))
+    ) {
       const c = tx.tx;
       void this.update(c).catch((err: Error) =>
         this.o.log(`model replica: update ${c.gradientDigest.slice(0, 14)} of contribution ${tx.hash} not replicated yet: ${err.message}`),
