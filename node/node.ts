@@ -160,7 +160,8 @@ export class AiloNode {
         else if (o.federation) forwardedRoundRoutes(router, new RoundForwarder(schedule, () => network!));
         accountRoutes(router, vault);
       }, log);
-      app.use(serveWalletUi());
+      // The page and its miner may call the network's coordinators: where the miner goes on when this node stops.
+      app.use(serveWalletUi(undefined, undefined, () => schedule.directory().flatMap((c) => (c.url ? [c.url] : []))));
       const server = await new Promise<Server>((resolve, reject) => {
         const s = app.listen(o.port, o.host, () => resolve(s));
         s.once('error', reject);

@@ -1,14 +1,35 @@
 /** The node's HTTP API: a Koa app with one error shape for every failure and the ledger, chain and status routes. */
 import type { Server } from 'node:http';
 import type { Duplex } from 'node:stream';
+import cors from '@koa/cors';
 import Koa from 'koa';
 import Router from '@koa/router';
 import { toApiError } from './errors.js';
+
+/**
+ * The routes any web page may call (CORS, https://fetch.spec.whatwg.org/#http-cors-protocol): what a browser miner
+ * loaded from one node uses at another coordinator when its own node stops answering (rounds, tasks, submissions,
+ * model chunks, the genesis and the ledger record it checks), plus the other public reads. They carry no ambient
+ * credential (no cookies; writes are signed by the wallet), so answering any origin gives a page nothing curl does not.
+ * Accounts (`/api/account`, bearer sessions), transfers and the peer protocol stay same-origin.
+ */
+export const CROSS_ORIGIN_ROUTES = /^\/api\/(round|task|submit_gradient|model|update|status|chain|ledger\/(tx|account|history))(\/|$)/;
+
+const crossOrigin = cors({
+  origin: '*',
+  credentials: false,
+  allowMethods: ['GET', 'HEAD', 'POST', 'DELETE'],
+  allowHeaders: ['content-type', 'range', 'if-none-match'],
+  // NodeError reads Retry-After; a chunk download resumes by Content-Range.
+  exposeHeaders: ['retry-after', 'content-range', 'accept-ranges', 'etag'],
+  maxAge: 600,
+});
 
 export function createApp(mount: (router: Router) => void, log: (line: string) => void = console.error): Koa {
   const app = new Koa();
   const router = new Router();
   mount(router);
+  app.use((ctx, next) => (CROSS_ORIGIN_ROUTES.test(ctx.path) ? crossOrigin(ctx, next) : next()));
   app.use(async (ctx, next) => {
     try {
       await next();

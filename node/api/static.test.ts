@@ -5,17 +5,29 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createApp } from './server.js';
-import { serveWalletUi, WALLET_UI_CSP } from './static.js';
+import { serveWalletUi, WALLET_UI_CSP, walletUiCsp } from './static.js';
 
 describe('wallet UI static serving', () => {
   let root: string;
   let server: Server;
   let url: string;
+  let coordinators: string[] = [];
   const start = async (dist: string): Promise<{ server: Server; url: string }> => {
     const app = createApp(
       (router) => {
         router.get('/api/hello', (ctx) => {
           ctx.body = { hello: true };
+        });
+        router.get('/api/round', (ctx) => {
+          ctx.body = { round: true };
+        });
+        router.post('/api/task', (ctx) => {
+          ctx.status = 429;
+          ctx.set('Retry-After', '3');
+          ctx.body = { error: { code: 'ROUND_FULL', message: 'full' } };
+        });
+        router.post('/api/account/login', (ctx) => {
+          ctx.body = { token: 'x' };
         });
         router.post('/api/only-post', (ctx) => {
           ctx.body = {};
@@ -23,7 +35,7 @@ describe('wallet UI static serving', () => {
       },
       () => {},
     );
-    app.use(serveWalletUi(dist));
+    app.use(serveWalletUi(dist, 'index.html', () => coordinators));
     const s = await new Promise<Server>((resolve) => {
       const l = app.listen(0, '127.0.0.1', () => resolve(l));
     });
@@ -60,12 +72,15 @@ describe('wallet UI static serving', () => {
     expect(await res.text()).toContain('<title>Ailo</title>');
   });
 
-  it('caches content-hashed assets for a year with the right types', async () => {
+  it('caches content-hashed assets other than scripts for a year with the right types', async () => {
     const js = await fetch(url + '/assets/index-AbC123xy.js');
     expect(js.headers.get('content-type')).toBe('text/javascript; charset=utf-8');
-    expect(js.headers.get('cache-control')).toBe('public, max-age=31536000, immutable');
+    // A worker's policy comes with its script: revalidated, so a new coordinator's origin reaches it.
+    expect(js.headers.get('cache-control')).toBe('no-cache');
+    expect(js.headers.get('content-security-policy')).toBe(WALLET_UI_CSP);
     const css = await fetch(url + '/assets/style-Zz9_8-7q.css');
     expect(css.headers.get('content-type')).toBe('text/css; charset=utf-8');
+    expect(css.headers.get('cache-control')).toBe('public, max-age=31536000, immutable');
     const svg = await fetch(url + '/favicon.svg');
     expect(svg.headers.get('content-type')).toBe('image/svg+xml');
     expect(svg.headers.get('cache-control')).toBe('no-cache');
@@ -80,6 +95,55 @@ describe('wallet UI static serving', () => {
     expect(index.status).toBe(304);
     const head = await fetch(url + '/assets/index-AbC123xy.js', { method: 'HEAD' });
     expect([head.status, head.headers.get('content-length'), await head.text()]).toEqual([200, '14', '']);
+  });
+
+  it("lets the page call the network's coordinators, read at each request, and nothing that is not an http(s) origin", async () => {
+    coordinators = [
+      'http://127.0.0.1:7001/',
+      'https://b.example:8443/some/path',
+      'javascript:alert(1)',
+      "http://x'; script-src *",
+      'not a url',
+    ];
+    try {
+      const csp = (await fetch(url + '/')).headers.get('content-security-policy')!;
+      expect(csp).toBe(walletUiCsp(coordinators));
+      const connect = csp.split('; ').find((d) => d.startsWith('connect-src'));
+      expect(connect).toBe("connect-src 'self' http://127.0.0.1:7001 https://b.example:8443");
+      expect(csp.split('; ').filter((d) => d.startsWith('script-src'))).toEqual(["script-src 'self' 'wasm-unsafe-eval'"]);
+      // The worker's script carries the same policy.
+      expect((await fetch(url + '/assets/index-AbC123xy.js')).headers.get('content-security-policy')).toBe(csp);
+    } finally {
+      coordinators = [];
+    }
+    expect((await fetch(url + '/')).headers.get('content-security-policy')).toBe(WALLET_UI_CSP);
+  });
+
+  it("answers other origins (CORS) on the miner's routes only", async () => {
+    const origin = { origin: 'http://elsewhere.example' };
+    const round = await fetch(url + '/api/round', { headers: origin });
+    expect(round.headers.get('access-control-allow-origin')).toBe('*');
+    expect(round.headers.get('access-control-allow-credentials')).toBeNull();
+    const preflight = await fetch(url + '/api/task', {
+      method: 'OPTIONS',
+      headers: { ...origin, 'access-control-request-method': 'POST', 'access-control-request-headers': 'content-type' },
+    });
+    expect(preflight.status).toBe(204);
+    expect(preflight.headers.get('access-control-allow-methods')).toContain('POST');
+    expect(preflight.headers.get('access-control-allow-headers')).toContain('content-type');
+    // A refusal carries the headers too, and lets the page read Retry-After.
+    const full = await fetch(url + '/api/task', { method: 'POST', headers: { ...origin, 'content-type': 'application/json' }, body: '{}' });
+    expect([full.status, full.headers.get('access-control-allow-origin')]).toEqual([429, '*']);
+    expect(full.headers.get('access-control-expose-headers')).toContain('retry-after');
+    // Accounts, other routes and the page itself stay same-origin.
+    for (const [method, path] of [
+      ['POST', '/api/account/login'],
+      ['GET', '/api/hello'],
+      ['GET', '/'],
+    ] as const) {
+      const res = await fetch(url + path, { method, headers: origin });
+      expect([path, res.headers.get('access-control-allow-origin')]).toEqual([path, null]);
+    }
   });
 
   it('answers app paths with index.html and missing files with 404', async () => {

@@ -1,6 +1,7 @@
 /**
  * Serves the built wallet UI (wallet-ui/dist) at `/`: a strict Content-Security-Policy (scripts and styles from
- * this origin only, no inline code), long caching for content-hashed assets, and the app's index.html for any
+ * this origin only, no inline code; calls to this origin and the network's coordinators), long caching for
+ * content-hashed assets other than scripts, and the app's index.html for any
  * other page path so deep links work. Never touches `/api/` paths: those stay the API's (404 or 405 in JSON).
  */
 import { readFile, stat } from 'node:fs/promises';
@@ -11,21 +12,38 @@ import type { Context, Next } from 'koa';
 export const WALLET_UI_DIST = fileURLToPath(new URL('../../wallet-ui/dist', import.meta.url));
 
 /**
- * 'wasm-unsafe-eval' lets keccak (hash-wasm) compile its WebAssembly; it allows no JavaScript eval.
- * Lit's styles are constructed style sheets, which style-src 'self' permits.
+ * The page's Content-Security-Policy. 'wasm-unsafe-eval' lets keccak (hash-wasm) compile its WebAssembly; it allows
+ * no JavaScript eval. Lit's styles are constructed style sheets, which style-src 'self' permits. `connectOrigins` are
+ * the other origins the page and its workers may call: the network's coordinators, where the browser miner goes on
+ * when this node stops answering (each answers them with CORS, server.ts). Only http(s) origins are kept, written as
+ * `URL.origin` gives them, so nothing else can reach the header.
  */
-export const WALLET_UI_CSP = [
-  "default-src 'none'",
-  "script-src 'self' 'wasm-unsafe-eval'",
-  "style-src 'self'",
-  "img-src 'self' data: blob:",
-  "font-src 'self'",
-  "connect-src 'self'",
-  "manifest-src 'self'",
-  "base-uri 'none'",
-  "form-action 'self'",
-  "frame-ancestors 'none'",
-].join('; ');
+export function walletUiCsp(connectOrigins: readonly string[] = []): string {
+  const origins = new Set<string>();
+  for (const u of connectOrigins) {
+    try {
+      const url = new URL(u);
+      if (url.protocol === 'http:' || url.protocol === 'https:') origins.add(url.origin);
+    } catch {
+      // not a URL: left out
+    }
+  }
+  return [
+    "default-src 'none'",
+    "script-src 'self' 'wasm-unsafe-eval'",
+    "style-src 'self'",
+    "img-src 'self' data: blob:",
+    "font-src 'self'",
+    ["connect-src 'self'", ...origins].join(' '),
+    "manifest-src 'self'",
+    "base-uri 'none'",
+    "form-action 'self'",
+    "frame-ancestors 'none'",
+  ].join('; ');
+}
+
+/** The policy of a node that knows no other coordinator (and of ailo-miner's GUI). */
+export const WALLET_UI_CSP = walletUiCsp();
 
 const TYPES: Record<string, string> = {
   '.html': 'text/html; charset=utf-8',
@@ -44,11 +62,15 @@ const TYPES: Record<string, string> = {
   '.webmanifest': 'application/manifest+json',
 };
 
-/** Vite names built assets `name-<hash>.ext` under assets/: their content never changes under that name. */
-const HASHED_ASSET = /^\/assets\/[^/]+-[A-Za-z0-9_-]{8,}\.[a-z0-9]+$/;
+/**
+ * Vite names built assets `name-<hash>.ext` under assets/: their content never changes under that name. Scripts are
+ * left out: a worker's policy comes with its script (CSP Level 3, 'Workers'), and the coordinators it may call can
+ * change, so scripts are revalidated (a 304 that brings the current policy) instead of cached for a year.
+ */
+const HASHED_ASSET = /^\/assets\/[^/]+-[A-Za-z0-9_-]{8,}\.(?!m?js$)[a-z0-9]+$/;
 
-function securityHeaders(ctx: Context): void {
-  ctx.set('Content-Security-Policy', WALLET_UI_CSP);
+function securityHeaders(ctx: Context, csp: string): void {
+  ctx.set('Content-Security-Policy', csp);
   ctx.set('X-Content-Type-Options', 'nosniff');
   ctx.set('Referrer-Policy', 'no-referrer');
   ctx.set('X-Frame-Options', 'DENY');
@@ -70,7 +92,12 @@ async function fileAt(path: string): Promise<{ body: Buffer; mtime: Date; etag: 
  * Koa middleware; mount it after the API router so it only sees requests no route answered. `page` is the app's
  * HTML file: index.html (the wallet) or miner.html (the miner's GUI, served by ailo-miner).
  */
-export function serveWalletUi(root = WALLET_UI_DIST, page = 'index.html'): (ctx: Context, next: Next) => Promise<void> {
+export function serveWalletUi(
+  root = WALLET_UI_DIST,
+  page = 'index.html',
+  /** The origins the page may call besides its own (see walletUiCsp), read at each request. */
+  connectOrigins: () => readonly string[] = () => [],
+): (ctx: Context, next: Next) => Promise<void> {
   const rootPrefix = normalize(root + sep);
   return async (ctx, next) => {
     await next();
@@ -94,7 +121,7 @@ export function serveWalletUi(root = WALLET_UI_DIST, page = 'index.html'): (ctx:
     const wanted = normalize(join(root, path));
     const file = wanted.startsWith(rootPrefix) && !path.endsWith('/') ? await fileAt(wanted) : undefined;
     if (file) {
-      securityHeaders(ctx);
+      securityHeaders(ctx, walletUiCsp(connectOrigins()));
       ctx.type = TYPES[extname(wanted).toLowerCase()] ?? 'application/octet-stream';
       if (HASHED_ASSET.test(path)) ctx.set('Cache-Control', 'public, max-age=31536000, immutable');
       else ctx.set('Cache-Control', 'no-cache');
@@ -115,7 +142,7 @@ export function serveWalletUi(root = WALLET_UI_DIST, page = 'index.html'): (ctx:
       return;
     }
     const index = await fileAt(join(root, page));
-    securityHeaders(ctx);
+    securityHeaders(ctx, walletUiCsp(connectOrigins()));
     ctx.set('Cache-Control', 'no-cache');
     if (!index) {
       ctx.status = 503;

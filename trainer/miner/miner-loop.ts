@@ -7,7 +7,7 @@
  * standard ones.
  */
 import { formatAlc } from '../../protocol/amount.js';
-import { NO_RETRY, NodeClient, type RetryPolicy } from '../../protocol/client.js';
+import { DEFAULT_RETRY, NO_RETRY, NodeClient, type RetryPolicy } from '../../protocol/client.js';
 import { NodeError } from '../../protocol/errors.js';
 import type { RoundStatus } from '../../protocol/ledger.js';
 import { submitPath, TASK_CLOSED_CODES, type SignedTaskRequestBody, type SubmitAccepted, type Task } from '../../protocol/federation.js';
@@ -118,6 +118,8 @@ export interface MinerSummary {
 /** How long a stopped miner still waits for the node's answer to a submission already sent. */
 export const SUBMIT_ANSWER_GRACE_MS = 60_000;
 const DOWNLOADS_IN_PARALLEL = 4;
+/** Attempts at a task request while another coordinator is known (see MinerLoop.taskRetry). */
+const TASK_ATTEMPTS_WITH_ELSEWHERE = 3;
 
 /** A signal that aborts `ms` after `signal` does (never, without one). */
 function graceAfter(signal: AbortSignal | undefined, ms: number): AbortSignal | undefined {
@@ -162,6 +164,8 @@ export class MinerLoop {
   client: NodeClient;
   /** Nodes to go on with when the one in use stops answering: the given one, then the live coordinators it names. */
   private nodes: string[];
+  /** Nodes that went unanswered since the miner last got a task (see moveOn). */
+  private readonly unanswered = new Set<string>();
   private model: { version: number; cfg: ModelConfig; weights: Weights } | undefined;
   private session: TrainSession | undefined;
   /** A session being opened (beside a download), so that a stop in between still disposes it. */
@@ -228,10 +232,13 @@ export class MinerLoop {
     }
   }
 
-  /** Moves to the next known node after the one that stopped answering; false when there is none. */
+  /**
+   * Moves to a known node that has not gone unanswered since the miner last got a task; false when there is none
+   * (then the miner stops, as with a single node, instead of going round them for ever).
+   */
   private moveOn(err: NodeError): boolean {
-    const at = this.nodes.indexOf(this.client.baseUrl);
-    const next = this.nodes.find((_, i) => i > at) ?? this.nodes.find((u) => u !== this.client.baseUrl);
+    this.unanswered.add(this.client.baseUrl);
+    const next = this.nodes.find((u) => !this.unanswered.has(u));
     if (!next) return false;
     this.log(`${this.client.baseUrl} does not answer (${err.message}); going on with ${next}, a coordinator of this network`);
     this.client = this.clientFor(next);
@@ -350,9 +357,22 @@ export class MinerLoop {
     );
   }
 
+  /**
+   * The task request's retries: the client's policy, but with another coordinator to go to, at most
+   * TASK_ATTEMPTS_WITH_ELSEWHERE (about 1.5 s of waiting): nothing is lost by asking elsewhere, while a task's tokens
+   * and submission keep the full patience (they belong to the coordinator that issued it).
+   */
+  private taskRetry(): RetryPolicy {
+    const policy = this.o.retry ?? DEFAULT_RETRY;
+    // The last node not tried since the last task gets the full patience: nowhere else is left to go.
+    const elsewhere = this.nodes.some((u) => u !== this.client.baseUrl && !this.unanswered.has(u));
+    return elsewhere ? { ...policy, attempts: Math.min(policy.attempts, TASK_ATTEMPTS_WITH_ELSEWHERE) } : policy;
+  }
+
   /** One task end to end; returns false when the miner was stopped before submitting. */
   async runTask(): Promise<boolean> {
-    const task = await this.client.postJson<Task>('/api/task', this.o.signTaskRequest, { what: 'task' });
+    const task = await this.client.postJson<Task>('/api/task', this.o.signTaskRequest, { what: 'task', retry: this.taskRetry() });
+    this.unanswered.clear();
     this.o.onTask?.(task);
     // Until the node holds the task closed (accepted, or refused with a closing code), a stop, a failure or a refusal
     // that leaves it open gives it back: otherwise it would hold one of the wallet's task slots until its deadline.
