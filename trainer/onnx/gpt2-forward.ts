@@ -38,39 +38,56 @@ export interface ForwardInputs {
 
 /** Parameter value names are the parameter names themselves (the graph's inputs). */
 export function forwardBody(g: GraphBuilder, cfg: ModelConfig, inp: ForwardInputs): ForwardOut {
+  const x0 = embeddingOp.forward(g, inp.ids, inp.positions, cfg.n_embd);
+  let x = x0;
+  const blocks: BlockSaved[] = [];
+  const presents: ForwardOut['presents'] = [];
+  for (let i = 0; i < cfg.n_layer; i++) {
+    const block = blockForward(g, cfg, x, i, inp.bias, inp.past?.[i]);
+    x = block.y;
+    blocks.push(block.saved);
+    presents.push(block.present);
+  }
+  const lnf = layerNormOp.forward(g, x, 'ln_f', cfg.layer_norm_epsilon);
+  return { hf: lnf.y, lnf, x0, blocks, presents };
+}
+
+/**
+ * Block `i` (parameters `h.<i>.*`) on `x` [B, T, C]: pre-LN causal self-attention and the tanh-GELU MLP, each added
+ * to the residual stream. `bias` [T, S] is the additive attention mask; with `past` ([B, H, P, D] each) the keys and
+ * values are appended to the cache. Returns the block's output [B, T, C], what its backward needs, and the present
+ * keys and values [B, H, S, D].
+ */
+export function blockForward(
+  g: GraphBuilder,
+  cfg: ModelConfig,
+  x: string,
+  i: number,
+  bias: string,
+  past?: { key: string; value: string },
+): { y: string; saved: BlockSaved; present: { key: string; value: string } } {
   const C = cfg.n_embd;
   const H = cfg.n_head;
   const D = C / H;
   const eps = cfg.layer_norm_epsilon;
-  const x0 = embeddingOp.forward(g, inp.ids, inp.positions, C);
-  let x = x0;
-  const blocks: BlockSaved[] = [];
-  const presents: ForwardOut['presents'] = [];
-  const splitSizes = g.i64([C, C, C]);
-  for (let i = 0; i < cfg.n_layer; i++) {
-    const h = `h.${i}`;
-    const ln1 = layerNormOp.forward(g, x, `${h}.ln_1`, eps);
-    const qkv = linearOp.forward(g, ln1.y, `${h}.attn.c_attn`);
-    const [q, k, v] = g.node('Split', [qkv, splitSizes], { axis: int(2) }, 3) as [string, string, string];
-    const heads = (t: string): string => g.transpose(g.reshape(t, [0, 0, H, D]), [0, 2, 1, 3]);
-    let k4 = heads(k);
-    let v4 = heads(v);
-    const past = inp.past?.[i];
-    if (past) {
-      k4 = g.op('Concat', [past.key, k4], { axis: int(2) });
-      v4 = g.op('Concat', [past.value, v4], { axis: int(2) });
-    }
-    presents.push({ key: k4, value: v4 });
-    const attn = attentionOp.forward(g, heads(q), k4, v4, inp.bias, D);
-    const o3 = g.reshape(g.transpose(attn.y, [0, 2, 1, 3]), [0, 0, C]);
-    const x1 = g.add(x, linearOp.forward(g, o3, `${h}.attn.c_proj`));
-    const ln2 = layerNormOp.forward(g, x1, `${h}.ln_2`, eps);
-    const gelu = geluOp.forward(g, linearOp.forward(g, ln2.y, `${h}.mlp.c_fc`));
-    x = g.add(x1, linearOp.forward(g, gelu.y, `${h}.mlp.c_proj`));
-    blocks.push({ ln1, attn: attn.saved, o3, ln2, gelu: gelu.saved, gl: gelu.y });
+  const h = `h.${i}`;
+  const ln1 = layerNormOp.forward(g, x, `${h}.ln_1`, eps);
+  const qkv = linearOp.forward(g, ln1.y, `${h}.attn.c_attn`);
+  const [q, k, v] = g.node('Split', [qkv, g.i64([C, C, C])], { axis: int(2) }, 3) as [string, string, string];
+  const heads = (t: string): string => g.transpose(g.reshape(t, [0, 0, H, D]), [0, 2, 1, 3]);
+  let k4 = heads(k);
+  let v4 = heads(v);
+  if (past) {
+    k4 = g.op('Concat', [past.key, k4], { axis: int(2) });
+    v4 = g.op('Concat', [past.value, v4], { axis: int(2) });
   }
-  const lnf = layerNormOp.forward(g, x, 'ln_f', eps);
-  return { hf: lnf.y, lnf, x0, blocks, presents };
+  const attn = attentionOp.forward(g, heads(q), k4, v4, bias, D);
+  const o3 = g.reshape(g.transpose(attn.y, [0, 2, 1, 3]), [0, 0, C]);
+  const x1 = g.add(x, linearOp.forward(g, o3, `${h}.attn.c_proj`));
+  const ln2 = layerNormOp.forward(g, x1, `${h}.ln_2`, eps);
+  const gelu = geluOp.forward(g, linearOp.forward(g, ln2.y, `${h}.mlp.c_fc`));
+  const y = g.add(x1, linearOp.forward(g, gelu.y, `${h}.mlp.c_proj`));
+  return { y, saved: { ln1, attn: attn.saved, o3, ln2, gelu: gelu.saved, gl: gelu.y }, present: { key: k4, value: v4 } };
 }
 
 /**

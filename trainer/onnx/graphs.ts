@@ -3,7 +3,7 @@
 // as in the safetensors file; gradients are outputs named `grad.<param>`.
 import { type ModelConfig, paramSpecs, type ParamSpec } from '../model/config.js';
 import { type Dim, type ElemType, GraphBuilder, int } from './builder.js';
-import { crossEntropy, forwardBody, MASKED } from './gpt2-forward.js';
+import { blockForward, crossEntropy, forwardBody, MASKED, type BlockSaved } from './gpt2-forward.js';
 import { attentionOp, embeddingOp, geluOp, layerNormOp, linearOp, rows, tiedHeadLossOp, type BackwardContext } from './ops.js';
 
 export interface BuiltGraph {
@@ -185,6 +185,31 @@ export function buildOptimizerGraph(cfg: ModelConfig, opt: AdamWOptions = DEFAUL
   return finish(g, inputs, outputs, 'AILO AdamW step');
 }
 
+/**
+ * The backward of block `i` (see blockForward): `dy` [N, C] is the gradient at the block's output; adds the block's
+ * parameter gradients to `ctx.grads` and returns the gradient at its input, [N, C] (the residual path and both
+ * branches).
+ */
+export function blockBackward(ctx: BackwardContext, cfg: ModelConfig, dy: string, s: BlockSaved, i: number, B: number, T: number): string {
+  const { g, N } = ctx;
+  const C = cfg.n_embd,
+    H = cfg.n_head,
+    D = C / H,
+    F = cfg.n_inner;
+  const h = `h.${i}`;
+  const fromHeads = (t4: string): string => g.reshape(g.transpose(t4, [0, 2, 1, 3]), [N, C]);
+  // MLP
+  const dgl = linearOp.backward(ctx, dy, rows(ctx, s.gl, F), `${h}.mlp.c_proj`);
+  const dm = linearOp.backward(ctx, geluOp.backward(ctx, dgl, s.gelu, F), rows(ctx, s.ln2.y, C), `${h}.mlp.c_fc`);
+  const dx1 = g.add(dy, layerNormOp.backward(ctx, dm, s.ln2, `${h}.ln_2`, C));
+  // attention
+  const do3 = linearOp.backward(ctx, dx1, rows(ctx, s.o3, C), `${h}.attn.c_proj`);
+  const d = attentionOp.backward(ctx, g.transpose(g.reshape(do3, [B, T, H, D]), [0, 2, 1, 3]), s.attn, D);
+  const dqkv = g.op('Concat', [fromHeads(d.dq), fromHeads(d.dk), fromHeads(d.dv)], { axis: int(1) });
+  const da = linearOp.backward(ctx, dqkv, rows(ctx, s.ln1.y, C), `${h}.attn.c_attn`);
+  return g.add(dx1, layerNormOp.backward(ctx, da, s.ln1, `${h}.ln_1`, C));
+}
+
 export interface TrainingGraphOptions {
   batch: number;
   seq: number;
@@ -228,21 +253,7 @@ export function buildTrainingGraph(cfg: ModelConfig, opts: TrainingGraphOptions)
   // Backward: each op's emitter in reverse order, on rows [N, width].
   const dHead = tiedHeadLossOp.backward(ctx, head.saved, targets, V);
   let dx = layerNormOp.backward(ctx, dHead.dh, fwd.lnf, 'ln_f', C);
-  const fromHeads = (t4: string): string => g.reshape(g.transpose(t4, [0, 2, 1, 3]), [N, C]);
-  for (let i = cfg.n_layer - 1; i >= 0; i--) {
-    const h = `h.${i}`;
-    const s = fwd.blocks[i]!;
-    // MLP
-    const dgl = linearOp.backward(ctx, dx, rows(ctx, s.gl, F), `${h}.mlp.c_proj`);
-    const dm = linearOp.backward(ctx, geluOp.backward(ctx, dgl, s.gelu, F), rows(ctx, s.ln2.y, C), `${h}.mlp.c_fc`);
-    dx = g.add(dx, layerNormOp.backward(ctx, dm, s.ln2, `${h}.ln_2`, C));
-    // attention
-    const do3 = linearOp.backward(ctx, dx, rows(ctx, s.o3, C), `${h}.attn.c_proj`);
-    const d = attentionOp.backward(ctx, g.transpose(g.reshape(do3, [B, T, H, D]), [0, 2, 1, 3]), s.attn, D);
-    const dqkv = g.op('Concat', [fromHeads(d.dq), fromHeads(d.dk), fromHeads(d.dv)], { axis: int(1) });
-    const da = linearOp.backward(ctx, dqkv, rows(ctx, s.ln1.y, C), `${h}.attn.c_attn`);
-    dx = g.add(dx, layerNormOp.backward(ctx, da, s.ln1, `${h}.ln_1`, C));
-  }
+  for (let i = cfg.n_layer - 1; i >= 0; i--) dx = blockBackward(ctx, cfg, dx, fwd.blocks[i]!, i, B, T);
   embeddingOp.backward(ctx, dx, ids, dHead.dwte, { B, T, C, nPositions: cfg.n_positions });
 
   const outputs = [g.output(loss, 'loss', 'float32', [])];
@@ -256,3 +267,106 @@ export function buildTrainingGraph(cfg: ModelConfig, opts: TrainingGraphOptions)
 }
 
 export type { Dim, ElemType };
+
+/**
+ * The graphs of a layer-wise training step: activation checkpointing at block boundaries, in the manner of
+ * Chen et al., "Training Deep Nets with Sublinear Memory Cost" (2016). The step keeps only each block's input
+ * [B, T, C]; the backward of a block recomputes its forward from that input. One block graph serves every layer: it
+ * takes block 0's parameter names (`h.0.*`) and the caller feeds layer i's tensors under them. Static sizes B x T.
+ * - `embed`: `input_ids` int64 [B, T, 1], `wte.weight`, `wpe.weight` -> `x` [B, T, C]
+ * - `block`: `x`, `h.0.*` -> `y` [B, T, C]
+ * - `blockBackward`: `x`, `h.0.*`, `dy` [B, T, C] -> `dx` [B, T, C], `grad.h.0.*`
+ * - `head`: `x` (the last block's output), `ln_f.*`, `wte.weight`, `targets` int64 [B, T, 1] -> `loss` (mean
+ *   cross-entropy, nats), `dx`, `grad.ln_f.*`, `grad.wte.head` [V, C] (the tied head's share of wte's gradient)
+ * - `embedBackward`: `input_ids`, `dx`, `grad.wte.head` -> `grad.wte.weight`, `grad.wpe.weight`
+ * Composed in order, the gradients equal `buildTrainingGraph`'s (the same emitters; float rounding aside).
+ */
+export interface LayerwiseGraphs {
+  embed: BuiltGraph;
+  block: BuiltGraph;
+  blockBackward: BuiltGraph;
+  head: BuiltGraph;
+  embedBackward: BuiltGraph;
+}
+
+/** Block 0's parameters: the names the block graphs take for every layer. */
+export function blockParamSpecs(cfg: ModelConfig): ParamSpec[] {
+  return paramSpecs(cfg).filter((s) => s.name.startsWith('h.0.'));
+}
+
+export function buildLayerwiseGraphs(cfg: ModelConfig, shape: { batch: number; seq: number }): LayerwiseGraphs {
+  const { batch: B, seq: T } = shape;
+  if (T > cfg.n_positions) throw new RangeError(`sequence length ${T} exceeds n_positions ${cfg.n_positions}`);
+  const C = cfg.n_embd,
+    V = cfg.vocab_size,
+    N = B * T;
+  const specs = new Map(paramSpecs(cfg).map((s) => [s.name, s]));
+  const params = (g: GraphBuilder, names: string[]): string[] => names.map((n) => g.input(n, 'float32', specs.get(n)!.shape));
+  const blockSpecs = blockParamSpecs(cfg);
+  const blockNames = blockSpecs.map((s) => s.name);
+  const hidden = (g: GraphBuilder, name: string): string => g.input(name, 'float32', [B, T, C]);
+  const idsInput = (g: GraphBuilder): string => g.input('input_ids', 'int64', [B, T, 1]);
+  const positions = (g: GraphBuilder): string =>
+    g.constant(
+      Array.from({ length: T }, (_, i) => i),
+      [T],
+      'int64',
+      'positions',
+    );
+  const causal = (g: GraphBuilder): string => g.constant(causalBias(T), [T, T], 'float32', 'causal_bias');
+
+  const embed = ((): BuiltGraph => {
+    const g = new GraphBuilder('ailo_embed');
+    const inputs = [idsInput(g), ...params(g, ['wte.weight', 'wpe.weight'])];
+    const x = embeddingOp.forward(g, 'input_ids', positions(g), C);
+    return finish(g, inputs, [g.output(x, 'x', 'float32', [B, T, C])], 'AILO GPT-2 embeddings');
+  })();
+
+  const block = ((): BuiltGraph => {
+    const g = new GraphBuilder('ailo_block');
+    const inputs = [hidden(g, 'x'), ...params(g, blockNames)];
+    const { y } = blockForward(g, cfg, 'x', 0, causal(g));
+    return finish(g, inputs, [g.output(y, 'y', 'float32', [B, T, C])], 'AILO GPT-2 block (forward)');
+  })();
+
+  const blockBackwardGraph = ((): BuiltGraph => {
+    const g = new GraphBuilder('ailo_block_backward');
+    const inputs = [hidden(g, 'x'), ...params(g, blockNames), hidden(g, 'dy')];
+    const { saved } = blockForward(g, cfg, 'x', 0, causal(g)); // recomputed: only the block's input was kept
+    const ctx: BackwardContext = { g, N, grads: new Map() };
+    const dx = blockBackward(ctx, cfg, rows(ctx, 'dy', C), saved, 0, B, T);
+    const outputs = [g.output(g.reshape(dx, [B, T, C]), 'dx', 'float32', [B, T, C])];
+    for (const s of blockSpecs) outputs.push(g.output(ctx.grads.get(s.name)!, `grad.${s.name}`, 'float32', s.shape));
+    return finish(g, inputs, outputs, 'AILO GPT-2 block (recomputed forward, backward)');
+  })();
+
+  const head = ((): BuiltGraph => {
+    const g = new GraphBuilder('ailo_head');
+    const targets = g.input('targets', 'int64', [B, T, 1]);
+    const inputs = [hidden(g, 'x'), ...params(g, ['ln_f.weight', 'ln_f.bias', 'wte.weight']), targets];
+    const ctx: BackwardContext = { g, N, grads: new Map() };
+    const lnf = layerNormOp.forward(g, 'x', 'ln_f', cfg.layer_norm_epsilon);
+    const out = tiedHeadLossOp.forward(ctx, lnf.y, targets, { B, T, C, V });
+    const d = tiedHeadLossOp.backward(ctx, out.saved, targets, V);
+    const dx = layerNormOp.backward(ctx, d.dh, lnf, 'ln_f', C);
+    const outputs = [
+      g.output(out.loss, 'loss', 'float32', []),
+      g.output(g.reshape(dx, [B, T, C]), 'dx', 'float32', [B, T, C]),
+      g.output(ctx.grads.get('ln_f.weight')!, 'grad.ln_f.weight', 'float32', [C]),
+      g.output(ctx.grads.get('ln_f.bias')!, 'grad.ln_f.bias', 'float32', [C]),
+      g.output(d.dwte, 'grad.wte.head', 'float32', [V, C]),
+    ];
+    return finish(g, inputs, outputs, 'AILO GPT-2 head (final LayerNorm, tied head, loss and backward)');
+  })();
+
+  const embedBackward = ((): BuiltGraph => {
+    const g = new GraphBuilder('ailo_embed_backward');
+    const inputs = [idsInput(g), hidden(g, 'dx'), g.input('grad.wte.head', 'float32', [V, C])];
+    const ctx: BackwardContext = { g, N, grads: new Map() };
+    embeddingOp.backward(ctx, rows(ctx, 'dx', C), 'input_ids', 'grad.wte.head', { B, T, C, nPositions: cfg.n_positions });
+    const outputs = ['wte.weight', 'wpe.weight'].map((n) => g.output(ctx.grads.get(n)!, `grad.${n}`, 'float32', specs.get(n)!.shape));
+    return finish(g, inputs, outputs, 'AILO GPT-2 embeddings (backward)');
+  })();
+
+  return { embed, block, blockBackward: blockBackwardGraph, head, embedBackward };
+}

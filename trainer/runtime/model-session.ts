@@ -2,9 +2,9 @@
 // TrainSession over this build) and forward passes. Parameters stay on the device where the provider allows (webgpu).
 import { type ModelConfig, paramSpecs } from '../model/config.js';
 import { checkWeights, type Weights } from '../model/weights.js';
-import { type AdamWOptions, buildForwardGraph, buildTrainingGraph, causalBias } from '../onnx/graphs.js';
+import { buildForwardGraph, buildTrainingGraph, causalBias } from '../onnx/graphs.js';
 import { DeviceTransfer } from './device.js';
-import { disposeAll, tokenFeeds, TrainSession, type TensorMap, type TrainingRuntime } from './train-session.js';
+import { disposeAll, tokenFeeds, TrainSession, type TensorMap, type TrainingRuntime, type TrainSessionShape } from './train-session.js';
 import type { Provider } from './provider.js';
 import { createSession, ort } from './session.js';
 import type { TokenBatch } from './tokens.js';
@@ -60,8 +60,13 @@ export function nodeRuntime(provider: Provider, opts: { deviceId?: number; forbi
   return {
     device: { provider, deviceId: opts.deviceId },
     tensor,
-    createSession: (graph, deviceOutputs) =>
-      createSession(graph.bytes, provider, { deviceOutputs, forbidCpuFallback: opts.forbidCpuFallback, deviceId: opts.deviceId }),
+    createSession: (graph, deviceOutputs, session) =>
+      createSession(graph.bytes, provider, {
+        deviceOutputs,
+        forbidCpuFallback: opts.forbidCpuFallback,
+        deviceId: opts.deviceId,
+        ...session,
+      }),
     transfer: (specs) => new DeviceTransfer(provider, specs),
   };
 }
@@ -70,7 +75,7 @@ export function nodeRuntime(provider: Provider, opts: { deviceId?: number; forbi
 export async function openTrainSession(
   cfg: ModelConfig,
   provider: Provider,
-  opts: { batch: number; seq: number; adamw?: AdamWOptions; weights: Weights; forbidCpuFallback?: boolean; deviceId?: number },
+  opts: TrainSessionShape & { weights: Weights; forbidCpuFallback?: boolean; deviceId?: number },
 ): Promise<TrainSession> {
   const session = await TrainSession.open(nodeRuntime(provider, opts), cfg, opts);
   try {

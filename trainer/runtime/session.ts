@@ -13,6 +13,8 @@ export interface SessionOptions {
   intraOpThreads?: number;
   /** The CUDA device to run on (cuda only; device 0 when absent). */
   deviceId?: number;
+  /** false: a run's working memory goes back when it ends, instead of staying in onnxruntime's CPU arena. */
+  memArena?: boolean;
 }
 
 export async function createSession(model: Uint8Array, provider: Provider, opts: SessionOptions = {}): Promise<ort.InferenceSession> {
@@ -26,6 +28,7 @@ export async function createSession(model: Uint8Array, provider: Provider, opts:
   // An operator running a node beside other work caps its CPU threads with AILO_CPU_THREADS.
   const threads = opts.intraOpThreads ?? (Number(process.env.AILO_CPU_THREADS) || undefined);
   if (threads) o.intraOpNumThreads = threads;
+  if (opts.memArena === false) o.enableCpuMemArena = false;
   if (opts.forbidCpuFallback) o.extra = { session: { disable_cpu_ep_fallback: '1' } };
   if (keepsStateOnDevice(provider) && opts.deviceOutputs?.length) {
     const device = new Set(opts.deviceOutputs);

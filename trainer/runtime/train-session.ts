@@ -1,15 +1,22 @@
 /**
- * Local training over either onnxruntime build: one fused graph (forward, backward, AdamW; `buildTrainingGraph`)
- * run step after step, the parameters and AdamW moments fed back from one step's outputs to the next. Browser-safe:
- * the build (onnxruntime-node natively, onnxruntime-web in the browser) comes in as a `TrainingRuntime`. Where the
- * provider keeps state on the device (webgpu), the new state stays in GPU buffers between steps: a step reads back
- * only its loss and gradient norm, and the weights come back once, when asked for.
+ * Local training over either onnxruntime build, in one of two layouts (`TrainSession.open`):
+ * - fused (default): one graph (forward, backward, AdamW; `buildTrainingGraph`) run step after step, the parameters
+ *   and AdamW moments fed back from one step's outputs to the next. Where the provider keeps state on the device
+ *   (webgpu), the new state stays in GPU buffers between steps: a step reads back only its loss and gradient norm,
+ *   and the weights come back once, when asked for. Fastest, but a step holds old and new state at once.
+ * - layer-wise (`layerwise: true`, layerwise-session.ts): a graph per block with activation checkpointing and AdamW
+ *   applied in place on the host, so weights, moments and gradients exist once and only one block's activations at a
+ *   time: what lets AILO-1B train in 16 GiB.
+ * Browser-safe: the build (onnxruntime-node natively, onnxruntime-web in the browser) comes in as a `TrainingRuntime`.
  */
 import type { InferenceSession, Tensor } from 'onnxruntime-common';
 import { numel, paramSpecs, type ModelConfig, type ParamSpec } from '../model/config.js';
 import { checkWeights, type Weights } from '../model/weights.js';
 import { buildTrainingGraph, DEFAULT_ADAMW, type AdamWOptions, type BuiltGraph } from '../onnx/graphs.js';
 import type { TokenBatch } from './tokens.js';
+// A cycle, safe: each module uses the other's exports only inside functions.
+import { LayerwiseTrainSession } from './layerwise-session.js';
+import type { MomentFormat } from './quantized-moments.js';
 
 /** Parameter tensors by parameter name (on the device where the provider keeps them there). */
 export type TensorMap = Map<string, Tensor>;
@@ -30,8 +37,11 @@ export interface TrainingRuntime {
   /** A host tensor. */
   tensor(type: 'float32', data: Float32Array, dims: readonly number[]): Tensor;
   tensor(type: 'int64', data: BigInt64Array, dims: readonly number[]): Tensor;
-  /** A session of `graph`; the outputs named in `deviceOutputs` stay on the device where the provider allows it. */
-  createSession(graph: BuiltGraph, deviceOutputs: readonly string[]): Promise<InferenceSession>;
+  /**
+   * A session of `graph`; the outputs named in `deviceOutputs` stay on the device where the provider allows it.
+   * `memArena: false` returns a run's working memory when it ends (onnxruntime's CPU arena keeps it otherwise).
+   */
+  createSession(graph: BuiltGraph, deviceOutputs: readonly string[], opts?: { memArena?: boolean }): Promise<InferenceSession>;
   /** A transfer for tensors of these names and shapes. */
   transfer(specs: readonly ParamSpec[]): ParamTransfer;
 }
@@ -58,7 +68,7 @@ export function disposeAll(tensors: Iterable<Tensor>): void {
   for (const t of tensors) if (t.location === 'gpu-buffer') t.dispose();
 }
 
-interface TrainStepResult {
+export interface TrainStepResult {
   /** Mean cross-entropy of the step's batch before the update, nats. */
   loss: number;
   /** Global L2 norm of the gradient before clipping. */
@@ -69,11 +79,61 @@ interface TrainStepResult {
 const stateOutputs = (s: ParamSpec): string[] => [`new.${s.name}`, `new_m.${s.name}`, `new_v.${s.name}`];
 
 /**
- * A training session for one model config and one batch shape (`batch` rows of `seq` positions, ids as [B, T, 1]).
- * Open it once (`open`: builds the graph and the onnxruntime session, which needs only the config), then `start`
- * from weights as often as needed; `step` runs one AdamW step (`DEFAULT_ADAMW` unless given).
+ * A training session for one model config and one batch shape (`batch` rows of `seq` positions). Open it once
+ * (`TrainSession.open`: builds the graphs and the onnxruntime sessions, which need only the config), then `start`
+ * from weights as often as needed; `step` runs one AdamW step (`DEFAULT_ADAMW` unless given at open).
  */
-export class TrainSession {
+export interface TrainSession {
+  readonly runtime: TrainingRuntime;
+  readonly cfg: ModelConfig;
+  readonly batch: number;
+  readonly seq: number;
+  /** 'fused' or 'layerwise' (see the module comment). */
+  readonly layout: TrainLayout;
+  /** Whether this session trains `cfg` at this batch shape. */
+  fits(cfg: ModelConfig, shape: { batchSize: number; seqLen: number }): boolean;
+  /** Starts again from `weights` (checked against the config), with zero AdamW moments at step 0. */
+  start(weights: Weights): Promise<void>;
+  /** AdamW steps taken since `start`. */
+  readonly steps: number;
+  /** One AdamW step at learning rate `lr` on a batch of exactly this session's shape. */
+  step(b: TokenBatch, lr: number): Promise<TrainStepResult>;
+  /** The current parameters, copied to the host. */
+  weights(): Promise<Weights>;
+  /** The current parameter tensors (device-resident on webgpu when fused), for a forward session on the same provider. */
+  paramTensors(): TensorMap;
+  release(): void;
+  dispose(): Promise<void>;
+}
+
+export type TrainLayout = 'fused' | 'layerwise';
+
+export interface TrainSessionShape {
+  batch: number;
+  seq: number;
+  adamw?: AdamWOptions;
+  /** Layer-wise (checkpointed, in-place optimizer) instead of the fused graph; see the module comment. */
+  layerwise?: boolean;
+  /** The AdamW moments' storage, layer-wise only: float32, or 8 bits a value (see quantized-moments.ts). */
+  moments?: MomentFormat;
+}
+
+export const TrainSession = {
+  /** Builds the graphs and sessions of the chosen layout for `cfg` at this shape. */
+  async open(runtime: TrainingRuntime, cfg: ModelConfig, shape: TrainSessionShape): Promise<TrainSession> {
+    if (shape.moments === 'int8' && !shape.layerwise) throw new RangeError('8-bit AdamW moments are kept by the layer-wise layout only');
+    return shape.layerwise ? LayerwiseTrainSession.open(runtime, cfg, shape) : FusedTrainSession.open(runtime, cfg, shape);
+  },
+};
+
+/** The same config and batch shape (the layout aside). */
+export function sessionFits(s: TrainSession, cfg: ModelConfig, shape: { batchSize: number; seqLen: number }): boolean {
+  return JSON.stringify(cfg) === JSON.stringify(s.cfg) && shape.batchSize === s.batch && shape.seqLen === s.seq;
+}
+
+/** The fused layout: one graph for forward, backward and AdamW. */
+export class FusedTrainSession implements TrainSession {
+  readonly layout = 'fused';
   private params: TensorMap = new Map();
   private m: TensorMap = new Map();
   private v: TensorMap = new Map();
@@ -91,23 +151,17 @@ export class TrainSession {
     this.specs = paramSpecs(cfg);
   }
 
-  static async open(
-    runtime: TrainingRuntime,
-    cfg: ModelConfig,
-    shape: { batch: number; seq: number; adamw?: AdamWOptions },
-  ): Promise<TrainSession> {
+  static async open(runtime: TrainingRuntime, cfg: ModelConfig, shape: TrainSessionShape): Promise<FusedTrainSession> {
     const specs = paramSpecs(cfg);
     const graph = buildTrainingGraph(cfg, { batch: shape.batch, seq: shape.seq, optimizer: shape.adamw ?? DEFAULT_ADAMW });
     const session = await runtime.createSession(graph, specs.flatMap(stateOutputs));
-    return new TrainSession(runtime, cfg, shape.batch, shape.seq, session, runtime.transfer(specs));
+    return new FusedTrainSession(runtime, cfg, shape.batch, shape.seq, session, runtime.transfer(specs));
   }
 
-  /** Whether this session trains `cfg` at this batch shape. */
   fits(cfg: ModelConfig, shape: { batchSize: number; seqLen: number }): boolean {
-    return JSON.stringify(cfg) === JSON.stringify(this.cfg) && shape.batchSize === this.batch && shape.seqLen === this.seq;
+    return sessionFits(this, cfg, shape);
   }
 
-  /** Starts again from `weights` (checked against the config), with zero AdamW moments at step 0. */
   async start(weights: Weights): Promise<void> {
     checkWeights(this.cfg, weights);
     this.release();
@@ -118,12 +172,10 @@ export class TrainSession {
     this.stepCount = 0;
   }
 
-  /** AdamW steps taken since `start`. */
   get steps(): number {
     return this.stepCount;
   }
 
-  /** One AdamW step at learning rate `lr` on a batch of exactly this session's shape. */
   async step(b: TokenBatch, lr: number): Promise<TrainStepResult> {
     const rt = this.runtime;
     const feeds = tokenFeeds(rt.tensor, b, 'train', this);
@@ -144,17 +196,14 @@ export class TrainSession {
     return { loss: (out.loss!.data as Float32Array)[0]!, gradNorm: (out.grad_norm!.data as Float32Array)[0]! };
   }
 
-  /** The current parameters, copied to the host. */
   async weights(): Promise<Weights> {
     return this.transfer.download(this.params);
   }
 
-  /** The current parameter tensors (device-resident on webgpu), for a forward session on the same provider. */
   paramTensors(): TensorMap {
     return this.params;
   }
 
-  /** Frees the training state (parameters and moments); `start` sets it again. */
   release(): void {
     disposeAll([...this.params.values(), ...this.m.values(), ...this.v.values()]);
     this.params = new Map();

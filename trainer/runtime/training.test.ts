@@ -1,5 +1,5 @@
-// The AdamW graph against a JavaScript AdamW, and the fused train step on cpu and webgpu (state kept on the
-// device there) against the separate gradient and optimizer graphs.
+// The AdamW graph against a JavaScript AdamW, and the train steps (fused on cpu and webgpu, state kept on the device
+// there; layer-wise on cpu, checkpointed with AdamW in place) against the gradient graph and a float64 AdamW.
 import { afterAll, describe, expect, it } from 'vitest';
 import { type ModelConfig, paramSpecs } from '../model/config.js';
 import { initWeights, type Weights } from '../model/weights.js';
@@ -106,16 +106,22 @@ describe('AdamW graph', () => {
   });
 });
 
-describe.each(['cpu', 'webgpu'] as Provider[])('fused train step on %s', (provider) => {
+describe.each([
+  ['fused', 'cpu'],
+  ['fused', 'webgpu'],
+  ['layerwise', 'cpu'],
+] as const)('%s train step on %s', (layout, provider: Provider) => {
   it('three steps equal gradient graph + JavaScript AdamW (relative error < 1e-4), state kept between steps', async () => {
     const w0 = initWeights(cfg, 11);
     const train = await openTrainSession(cfg, provider, {
       batch: B,
       seq: T,
       adamw: opt,
+      layerwise: layout === 'layerwise',
       weights: w0,
       forbidCpuFallback: provider === 'webgpu',
     });
+    expect(train.layout).toBe(layout);
     const grad = await GradientSession.create(cfg, 'cpu', B, T);
     closers.push(train, grad);
     let p = w0;
@@ -126,9 +132,50 @@ describe.each(['cpu', 'webgpu'] as Provider[])('fused train step on %s', (provid
       const { loss, grads } = await grad.run(p, batch);
       const r = await train.step(batch, 0.01);
       expect(Math.abs(r.loss - loss) / loss).toBeLessThan(1e-5);
-      ({ p, m, v } = adamw(p, grads, m, v, 0.01, k));
+      let norm: number;
+      ({ p, m, v, norm } = adamw(p, grads, m, v, 0.01, k));
+      expect(Math.abs(r.gradNorm - norm) / norm).toBeLessThan(1e-4);
     }
     expect(train.steps).toBe(3);
     expect(maxRel(await train.weights(), p)).toBeLessThan(1e-4);
+  });
+});
+
+describe('layer-wise train step with 8-bit AdamW moments', () => {
+  it('three steps move the weights as float64 AdamW does: the update within 5% (relative L2), cosine above 0.998', async () => {
+    const w0 = initWeights(cfg, 11);
+    const train = await openTrainSession(cfg, 'cpu', { batch: B, seq: T, adamw: opt, layerwise: true, moments: 'int8', weights: w0 });
+    const grad = await GradientSession.create(cfg, 'cpu', B, T);
+    closers.push(train, grad);
+    // The float64 reference takes its gradients at its own weights, on the same batches.
+    let p = w0;
+    let m: Weights = new Map(specs.map((s) => [s.name, new Float32Array(p.get(s.name)!.length)]));
+    let v: Weights = new Map(specs.map((s) => [s.name, new Float32Array(p.get(s.name)!.length)]));
+    for (let k = 1; k <= 3; k++) {
+      const batch = tokenBatch(cfg, rows(k));
+      const { grads } = await grad.run(p, batch);
+      await train.step(batch, 0.01);
+      ({ p, m, v } = adamw(p, grads, m, v, 0.01, k));
+    }
+    const got = await train.weights();
+    let dot = 0,
+      nGot = 0,
+      nWant = 0,
+      nDiff = 0;
+    for (const s of specs) {
+      const a = got.get(s.name)!,
+        b = p.get(s.name)!,
+        o = w0.get(s.name)!;
+      for (let j = 0; j < a.length; j++) {
+        const du = a[j]! - o[j]!,
+          dw = b[j]! - o[j]!;
+        dot += du * dw;
+        nGot += du * du;
+        nWant += dw * dw;
+        nDiff += (du - dw) ** 2;
+      }
+    }
+    expect(Math.sqrt(nDiff / nWant)).toBeLessThan(0.05);
+    expect(dot / Math.sqrt(nGot * nWant)).toBeGreaterThan(0.998);
   });
 });

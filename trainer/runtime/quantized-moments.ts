@@ -1,0 +1,138 @@
+/**
+ * Storage for AdamW moments: float32, or 8 bits a value, block-wise, in the manner of bitsandbytes (Dettmers et al.,
+ * "8-bit Optimizers via Block-wise Quantization", ICLR 2022). Each block of QUANT_BLOCK values keeps its absolute
+ * maximum as float32, and each value a 1-byte code of value / absmax on a dynamic (non-linear) map, so that small
+ * values keep their relative precision beside large ones:
+ * - signed (the first moment): bit 7 the sign, bits 0..6 a level k: 0 is zero, k = 1..127 is 10^(-7 (127 - k) / 126),
+ *   log-spaced over seven decades (neighbouring levels 13.7% apart, so at most about 6.6% off after rounding);
+ * - unsigned (the second moment, never negative): k = 0 is zero, k = 1..255 is 10^(-16 (255 - k) / 254), sixteen
+ *   decades (15.6% apart, at most about 7.5% off; 3.7% on its square root, which is what the update divides by).
+ * Rounding is to the nearest level in log space; a block's maximum is exact. Memory: 1 byte a value plus 4 bytes a
+ * block (2 bytes a parameter for both moments, against 8 in float32). Browser-safe.
+ */
+export type MomentFormat = 'float32' | 'int8';
+
+/** Values per quantization block (bitsandbytes uses 2048 for its block-wise optimizers). */
+export const QUANT_BLOCK = 2048;
+
+/** A moment tensor read and written a block at a time (values `start` .. `start + out.length`). */
+export interface MomentStore {
+  readonly length: number;
+  /** Bytes this store holds. */
+  readonly bytes: number;
+  /** Decodes block `block` (QUANT_BLOCK values, fewer in the last) into `out`; returns how many values it holds. */
+  read(block: number, out: Float32Array): number;
+  /** Encodes the first `count` values of `values` as block `block`. */
+  write(block: number, values: Float32Array, count: number): void;
+}
+
+/** Zero-initialized moments of `length` values in `format`; `signed` for a moment that may be negative. */
+export function momentStore(format: MomentFormat, length: number, signed: boolean): MomentStore {
+  return format === 'int8' ? new Int8Moments(length, signed) : new Float32Moments(length);
+}
+
+export function blockCount(length: number): number {
+  return Math.ceil(length / QUANT_BLOCK);
+}
+
+class Float32Moments implements MomentStore {
+  private readonly data: Float32Array;
+  constructor(readonly length: number) {
+    this.data = new Float32Array(length);
+  }
+  get bytes(): number {
+    return this.data.byteLength;
+  }
+  read(block: number, out: Float32Array): number {
+    const start = block * QUANT_BLOCK;
+    const n = Math.min(QUANT_BLOCK, this.length - start);
+    out.set(this.data.subarray(start, start + n));
+    return n;
+  }
+  write(block: number, values: Float32Array, count: number): void {
+    this.data.set(values.subarray(0, count), block * QUANT_BLOCK);
+  }
+}
+
+const SIGNED_LEVELS = 127;
+const SIGNED_DECADES = 7;
+const UNSIGNED_LEVELS = 255;
+const UNSIGNED_DECADES = 16;
+
+/** The decoding table of a map: code -> value / absmax. */
+function decodeTable(signed: boolean): Float32Array {
+  const table = new Float32Array(256);
+  const [levels, decades] = signed ? [SIGNED_LEVELS, SIGNED_DECADES] : [UNSIGNED_LEVELS, UNSIGNED_DECADES];
+  for (let code = 0; code < 256; code++) {
+    const k = signed ? code & 0x7f : code;
+    const magnitude = k === 0 ? 0 : 10 ** ((-decades * (levels - k)) / (levels - 1));
+    table[code] = signed && code & 0x80 ? -magnitude : magnitude;
+  }
+  return table;
+}
+const TABLES = { signed: decodeTable(true), unsigned: decodeTable(false) };
+
+class Int8Moments implements MomentStore {
+  private readonly codes: Uint8Array;
+  private readonly absmax: Float32Array;
+  private readonly table: Float32Array;
+  private readonly levels: number;
+  /** Levels per decade. */
+  private readonly perDecade: number;
+  /** Below this fraction of the block's maximum a value rounds to zero (half the first level). */
+  private readonly zeroBelow: number;
+
+  constructor(
+    readonly length: number,
+    private readonly signed: boolean,
+  ) {
+    this.codes = new Uint8Array(length);
+    this.absmax = new Float32Array(blockCount(length));
+    this.table = signed ? TABLES.signed : TABLES.unsigned;
+    const [levels, decades] = signed ? [SIGNED_LEVELS, SIGNED_DECADES] : [UNSIGNED_LEVELS, UNSIGNED_DECADES];
+    this.levels = levels;
+    this.perDecade = (levels - 1) / decades;
+    this.zeroBelow = this.table[1]! / 2;
+  }
+
+  get bytes(): number {
+    return this.codes.byteLength + this.absmax.byteLength;
+  }
+
+  read(block: number, out: Float32Array): number {
+    const start = block * QUANT_BLOCK;
+    const n = Math.min(QUANT_BLOCK, this.length - start);
+    const scale = this.absmax[block]!;
+    const { codes, table } = this;
+    for (let j = 0; j < n; j++) out[j] = table[codes[start + j]!]! * scale;
+    return n;
+  }
+
+  write(block: number, values: Float32Array, count: number): void {
+    const start = block * QUANT_BLOCK;
+    let max = 0;
+    for (let j = 0; j < count; j++) {
+      const a = Math.abs(values[j]!);
+      if (a > max) max = a;
+    }
+    this.absmax[block] = max;
+    const { codes, levels, perDecade, zeroBelow, signed } = this;
+    if (max === 0) {
+      codes.fill(0, start, start + count);
+      return;
+    }
+    const inv = 1 / max;
+    for (let j = 0; j < count; j++) {
+      const x = values[j]!;
+      const r = Math.abs(x) * inv;
+      let k: number;
+      if (r < zeroBelow) k = 0;
+      else {
+        k = Math.round(levels + Math.log10(r) * perDecade);
+        if (k < 1) k = 1;
+        else if (k > levels) k = levels;
+      }
+      codes[start + j] = signed && x < 0 && k > 0 ? k | 0x80 : k;
+    }
+  }
+}
