@@ -8,6 +8,7 @@ import { readFile, stat } from 'node:fs/promises';
 import { extname, join, normalize, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Context, Next } from 'koa';
+import { originOf } from '../p2p/envelope.js';
 
 export const WALLET_UI_DIST = fileURLToPath(new URL('../../wallet-ui/dist', import.meta.url));
 
@@ -15,19 +16,11 @@ export const WALLET_UI_DIST = fileURLToPath(new URL('../../wallet-ui/dist', impo
  * The page's Content-Security-Policy. 'wasm-unsafe-eval' lets keccak (hash-wasm) compile its WebAssembly; it allows
  * no JavaScript eval. Lit's styles are constructed style sheets, which style-src 'self' permits. `connectOrigins` are
  * the other origins the page and its workers may call: the network's coordinators, where the browser miner goes on
- * when this node stops answering (each answers them with CORS, server.ts). Only http(s) origins are kept, written as
- * `URL.origin` gives them, so nothing else can reach the header.
+ * when this node stops answering (each answers them with CORS, server.ts). Only http(s) origins of plain hosts are
+ * kept (`originOf`: DNS names, IPv4, bracketed IPv6), so no URL can add to or split the header.
  */
 export function walletUiCsp(connectOrigins: readonly string[] = []): string {
-  const origins = new Set<string>();
-  for (const u of connectOrigins) {
-    try {
-      const url = new URL(u);
-      if (url.protocol === 'http:' || url.protocol === 'https:') origins.add(url.origin);
-    } catch {
-      // not a URL: left out
-    }
-  }
+  const origins = new Set(connectOrigins.flatMap((u) => originOf(u) ?? []));
   return [
     "default-src 'none'",
     "script-src 'self' 'wasm-unsafe-eval'",

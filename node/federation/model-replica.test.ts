@@ -221,15 +221,26 @@ describe('coordinators recompute every model version', () => {
 
     await waitFor('B to seal no more', async () => (b.chain.needsFinalizingBlock() || b.ledger.pool.size > 0 ? undefined : true));
     const height = b.chain.height;
-    const unchecked = await gossipTo(b, '/api/p2p/block', encodeBlock(sealOnHead(b.chain, [mv2], X)), undefined);
+    // One block, offered again below (another block of X's at this height would be an equivocation).
+    const block2 = encodeBlock(sealOnHead(b.chain, [mv2], X));
+    const unchecked = await gossipTo(b, '/api/p2p/block', block2, undefined);
     expect(unchecked.status).toBe(503);
     expect(unchecked.json.error.code).toBe('BLOCK_MODEL_UNCHECKED');
     expect(b.chain.height).toBe(height);
     expect(b.network.peers.isBanned(A.address)).toBe(false);
 
-    // A now holds the update (a late copy): the version is judged and taken, with the momentum of version 1.
+    // A now holds the update (a late copy): B copies it in the background (an update no peer served is asked for
+    // again after a while), and the block, offered again as a sync would, is judged and taken with version 1's momentum.
     a.replica!.store.putUpdate(u[2]!.digest.slice(2), u[2]!.bytes);
-    const taken = await gossipTo(b, '/api/p2p/block', encodeBlock(sealOnHead(b.chain, [mv2], X)), undefined);
+    const taken = await waitFor(
+      'B to take the block once it holds the update',
+      async () => {
+        const r = await gossipTo(b, '/api/p2p/block', block2, undefined);
+        if (r.status === 503) await new Promise((resolve) => setTimeout(resolve, 500));
+        return r.status === 503 ? undefined : r;
+      },
+      30_000,
+    );
     expect(taken.status, JSON.stringify(taken.json)).toBe(201);
     expect(latestVersion(b)).toBe(2n);
     expect(b.replica!.store.load(2)?.manifestDigest).toBe(mv2.tx.type === 'model_version' && mv2.tx.manifestDigest);

@@ -8,8 +8,11 @@
  *
  * Accepted update bytes are replicated as soon as their `contribution` is seen (in the pool or a block): fetched by
  * digest from the coordinator that signed it (its proven peer URL), else from any peer, checked against the digest,
- * kept in `federation/updates/` and served at GET /api/update/:digest. A version whose updates cannot be fetched is
- * not judged: its block is refused as BLOCK_MODEL_UNCHECKED (no peer is blamed) and tried again at the next sync.
+ * kept in `federation/updates/` and served at GET /api/update/:digest. A block check runs under the chain's lock, so
+ * it never waits on the network: a version whose updates are not kept here yet is not judged (BLOCK_MODEL_UNCHECKED
+ * at once, no peer blamed; the fetch goes on in the background and the block is tried again at the next sync). Each
+ * signing coordinator's fetches queue on their own, and an update no peer served is not asked for again for a while,
+ * so a coordinator whose server never answers delays no one else's updates and no block import.
  *
  * The block producer seals a pool's `model_version` only once it has been recomputed here (`admissible`); one that
  * does not recompute is dropped from the pool.
@@ -44,12 +47,14 @@ const RECHECK_MS = 5_000;
  * be had (its coordinator died before they were copied, or never served them), and the round is closed again.
  */
 const UNCHECKED_DROP_MS = 60_000;
-/** Updates fetched from peers at once. */
+/** Updates of one signing coordinator fetched from peers at once (each signer queues on its own). */
 const FETCH_CONCURRENCY = 2;
 /** Settled verdicts remembered (by transaction hash). */
 const MAX_VERDICTS = 1_000;
 /** One peer's answer for one update, at most (a block check waits on it). */
 const FETCH_TIMEOUT_MS = 20_000;
+/** How long an update no peer served is not asked for again (a block or pool check then finds it unchecked at once). */
+const FAILED_FETCH_MS = 10_000;
 
 export interface ModelReplicaOptions {
   /** This coordinator's `federation/` folder (shared with its FederationService when it runs the rounds). */
@@ -76,9 +81,12 @@ export class ModelReplica {
   private readonly verdicts = new Map<string, VersionVerdict>();
   /** When a pool version was first found unchecked. */
   private readonly uncheckedSince = new Map<Hash, number>();
-  private fetching = 0;
-  private readonly fetchQueue: (() => void)[] = [];
+  /** Update fetches by the coordinator that signed the contribution: how many run, and who waits. */
+  private readonly fetchQueues = new Map<Address, { running: number; waiting: (() => void)[] }>();
   private readonly fetches = new Map<string, Promise<Uint8Array>>();
+  /** Updates no peer served, by digest: when, and why. */
+  private readonly failedFetches = new Map<string, { at: number; why: string }>();
+
   /** One recomputation at a time: each builds on the version the one before wrote. */
   private queue: Promise<unknown> = Promise.resolve();
   private readonly timers = new Set<NodeJS.Timeout>();
@@ -151,6 +159,14 @@ export class ModelReplica {
    */
   private async poolCheck(tx: SignedTx): Promise<void> {
     if ([...this.checks.keys()].some((k) => k.startsWith(tx.hash))) return;
+    // The updates are fetched first, outside the recomputation queue (which block checks wait on).
+    await Promise.allSettled(
+      (tx.tx as ModelVersionTx).contributions.map(async (h) => {
+        const c = await this.contribution(h);
+        if (c) await this.update(c);
+      }),
+    );
+    if (this.stopped) return;
     const verdict = await this.check(tx);
     if (this.stopped) return;
     const mv = tx.tx as ModelVersionTx;
@@ -264,7 +280,7 @@ export class ModelReplica {
         parent,
         mv,
         (h) => contributions.get(h),
-        (digest) => this.update(this.contributionByDigest(contributions, digest)),
+        async (digest) => this.localUpdate(this.contributionByDigest(contributions, digest)),
       );
     } catch (err) {
       if (err instanceof UpdateSourceError) return { status: 'unchecked', why: err.message };
@@ -324,29 +340,58 @@ export class ModelReplica {
   }
 
   /**
+   * A contribution's update as kept here, for a recomputation: never waits on the network, since a block check runs
+   * under the chain's lock. One not kept has its fetch started in the background and throws (replayVersion makes
+   * that an UpdateSourceError: the version is unchecked, tried again later).
+   */
+  private localUpdate(c: ContributionTx): Uint8Array {
+    const kept = this.o.store.readUpdate(c.gradientDigest.slice(2));
+    if (kept) return kept;
+    void this.update(c).catch(() => undefined); // update() logs nothing; the verdict says why
+    const failed = this.failedFetches.get(c.gradientDigest.slice(2));
+    throw new Error(`is not kept here yet (${failed ? `no peer served it: ${failed.why}` : 'it is being fetched'})`);
+  }
+
+  /**
    * The bytes of a contribution's update: kept here, or fetched from the coordinator that accepted it and then any
-   * other peer, checked against the digest the contribution records, and kept.
+   * other peer, checked against the digest the contribution records, and kept. One no peer served is not asked for
+   * again for FAILED_FETCH_MS. Each signing coordinator's updates queue on their own (FETCH_CONCURRENCY at a time), so
+   * one whose server never answers delays only its own.
    */
   update(c: ContributionTx): Promise<Uint8Array> {
     const digest = c.gradientDigest.slice(2);
     const kept = this.o.store.readUpdate(digest);
     if (kept) return Promise.resolve(kept);
     let running = this.fetches.get(digest);
-    if (!running) {
-      running = this.fetchUpdate(c).finally(() => this.fetches.delete(digest));
-      this.fetches.set(digest, running);
-    }
-    return running;
+    if (running) return running;
+    const failed = this.failedFetches.get(digest);
+    if (failed && Date.now() - failed.at < FAILED_FETCH_MS) return Promise.reject(new Error(`no peer served it (${failed.why})`));
+    running = this.fetchUpdate(c).then(
+      (bytes) => {
+        this.failedFetches.delete(digest);
+        return bytes;
+      },
+      (err: Error) => {
+        if (this.failedFetches.size >= MAX_VERDICTS) this.failedFetches.delete(this.failedFetches.keys().next().value!);
+        this.failedFetches.set(digest, { at: Date.now(), why: err.message });
+        throw err;
+      },
+    );
+    const done = running.finally(() => this.fetches.delete(digest));
+    this.fetches.set(digest, done);
+    return done;
   }
 
   private async fetchUpdate(c: ContributionTx): Promise<Uint8Array> {
-    if (this.fetching >= FETCH_CONCURRENCY) await new Promise<void>((resolve) => this.fetchQueue.push(resolve));
-    this.fetching++;
+    let q = this.fetchQueues.get(c.coordinator);
+    if (!q) this.fetchQueues.set(c.coordinator, (q = { running: 0, waiting: [] }));
+    if (q.running >= FETCH_CONCURRENCY) await new Promise<void>((resolve) => q.waiting.push(resolve));
+    q.running++;
     try {
       return await this.fetchFromPeers(c);
     } finally {
-      this.fetching--;
-      this.fetchQueue.shift()?.();
+      q.running--;
+      q.waiting.shift()?.();
     }
   }
 

@@ -81,10 +81,17 @@ export class ModelStore {
     return existsSync(this.updatePath(digest));
   }
 
-  /** An update's bytes by sha256 (hex, without 0x), or undefined when not kept here. */
+  /**
+   * An update's bytes by sha256 (hex, without 0x), or undefined when not kept here. A file whose bytes no longer
+   * hash to its name (damaged on disk) is removed and reads as not kept, so that it is fetched again.
+   */
   readUpdate(digest: string): Uint8Array | undefined {
     const path = this.updatePath(digest);
-    return existsSync(path) ? new Uint8Array(readFileSync(path)) : undefined;
+    if (!existsSync(path)) return undefined;
+    const bytes = new Uint8Array(readFileSync(path));
+    if (sha256Hex(bytes) === digest) return bytes;
+    rmSync(path, { force: true });
+    return undefined;
   }
 
   /** Keeps an accepted update's bytes under their sha256 (hex, without 0x). */

@@ -53,12 +53,19 @@ export function sha256(bytes: Uint8Array): Hex {
   return `0x${createHash('sha256').update(bytes).digest('hex')}` as Hex;
 }
 
-/** The URL's origin (`http://host:port`), or undefined for anything but an http(s) URL. */
+/**
+ * A host as URL.hostname gives it, limited to what names a machine: DNS labels (letters, digits, hyphens; RFC 1123),
+ * an IPv4 address, or a bracketed IPv6 address. WHATWG URL parsing keeps characters such as `;`, `,`, `*` and `'` in
+ * host names, and a peer's URL goes into headers (the wallet page's Content-Security-Policy) and logs.
+ */
+const HOST = /^(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)*|\[[0-9a-f:.]+\])$/;
+
+/** The URL's origin (`http://host:port`), or undefined for anything but an http(s) URL of a plain host (see HOST). */
 export function originOf(raw: unknown): string | undefined {
   if (typeof raw !== 'string' || raw.length > 2048) return undefined;
   try {
     const u = new URL(raw);
-    return u.protocol === 'http:' || u.protocol === 'https:' ? u.origin : undefined;
+    return (u.protocol === 'http:' || u.protocol === 'https:') && HOST.test(u.hostname) ? u.origin : undefined;
   } catch {
     return undefined;
   }
