@@ -13,7 +13,8 @@ import { wallet } from '../chain/test/fixtures.js';
 import { signTaskRequest } from '../chain/tx/task-request.js';
 import { GENESIS_INIT_SEED } from '../node/federation/model-store.js';
 import { spawnCoordinators, type NodeProcess } from '../node/test/process.js';
-import { toChecksumAddress } from '../protocol/address.js';
+import { parseAddress, toChecksumAddress } from '../protocol/address.js';
+import type { RoundStatus } from '../protocol/ledger.js';
 import { NodeClient } from '../protocol/client.js';
 import { submitPath, type Task } from '../protocol/federation.js';
 import { tokensFromBytes } from '../trainer/corpus/token-bytes.js';
@@ -63,7 +64,8 @@ async function measure(
       for (let t = 0; t < perCoordinator + 1; t++) {
         // Through the protocol client: a kept-alive connection the node closed while the bench trained is retried.
         const client = new NodeClient(url);
-        const task = await client.postJson<Task>('/api/task', () => Promise.resolve(signTaskRequest(miner.key, network)));
+        const coordinator = parseAddress((await client.json<RoundStatus>('/api/round')).coordinator, 'coordinator');
+        const task = await client.postJson<Task>('/api/task', () => Promise.resolve(signTaskRequest(miner.key, network, coordinator)));
         const tokens = tokensFromBytes((await client.bytes(`/api/task/${task.taskId}/tokens`)).bytes);
         const result = (await trainLocally(cfg, 'cpu', weights, tokens, task))!;
         list.push({

@@ -84,6 +84,8 @@ export interface SubmitAccepted {
  */
 export interface SignedTaskRequestBody {
   wallet: string;
+  /** The coordinator asked (GET /api/round's `coordinator`): only it honours the request. */
+  coordinator: string;
   issuedAt: string;
   nonce: string;
   signature: string;
@@ -109,6 +111,8 @@ export const FEDERATION_ERRORS = {
   BAD_TASK_SIGNATURE: 403,
   STALE_TASK_REQUEST: 400,
   REPLAYED_TASK_REQUEST: 409,
+  /** 421 Misdirected Request (RFC 9110): signed for another coordinator. */
+  WRONG_COORDINATOR: 421,
   VERSION_MISMATCH: 409,
   STALE_VERSION: 409,
   BAD_UPDATE: 400,

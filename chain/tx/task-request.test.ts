@@ -20,7 +20,9 @@ import type { SignedTaskRequestBody } from '../../protocol/federation.js';
 /** A network with chainId 777 (the node tests' chain), and a second one that shares the chainId but not the genesis. */
 const NET: NetworkDomain = { chainId: 777n, genesisHash: `0x${'77'.repeat(32)}` };
 const TWIN: NetworkDomain = { chainId: 777n, genesisHash: `0x${'78'.repeat(32)}` };
-const arbRequest: fc.Arbitrary<TaskRequest> = fc.record({ wallet: arbAddress, issuedAt: arbU64, nonce: arbHash });
+const arbRequest: fc.Arbitrary<TaskRequest> = fc.record({ wallet: arbAddress, coordinator: arbAddress, issuedAt: arbU64, nonce: arbHash });
+/** The coordinator the requests below are for. */
+const COORD = wallet(101).address;
 const types = { TaskRequest: [...TASK_REQUEST_TYPES.TaskRequest] };
 
 /** The signer the node would see for a POST body, or null where the body does not parse or the signature matches no key. */
@@ -38,23 +40,30 @@ describe('task request typed data', () => {
       }),
       { numRuns: 300 },
     );
-    expect(TypedDataEncoder.from(types).encodeType('TaskRequest')).toBe('TaskRequest(address wallet,uint64 issuedAt,bytes32 nonce)');
+    expect(TypedDataEncoder.from(types).encodeType('TaskRequest')).toBe(
+      'TaskRequest(address wallet,address coordinator,uint64 issuedAt,bytes32 nonce)',
+    );
   });
 
   it('matches a fixed vector', () => {
-    const req: TaskRequest = { wallet: wallet(102).address, issuedAt: 1_760_000_000_000n, nonce: `0x${'ab'.repeat(32)}` };
+    const req: TaskRequest = {
+      wallet: wallet(102).address,
+      coordinator: COORD,
+      issuedAt: 1_760_000_000_000n,
+      nonce: `0x${'ab'.repeat(32)}`,
+    };
     const digest = toHex(taskRequestDigest(req, NET));
     expect(digest).toBe(TypedDataEncoder.hash(eip712Domain(NET), types, taskRequestMessage(req)));
-    expect(digest).toBe('0xf637985b1b7d06e494a7355b703a3d92d64de9b6865312e4ea0a151b0fa1bf2f');
+    expect(digest).toBe('0x98d99c32bece80d88ad8ff658c8d09a5d65864aa807957e708881429d9fd9796');
   });
 
   it('a signature from ethers Wallet.signTypedData (as eth_signTypedData_v4 makes) verifies to the wallet', async () => {
     await fc.assert(
       fc.asyncProperty(fc.bigInt(1n, CURVE_N - 1n), arbU64, arbHash, arbNetwork, async (key, issuedAt, nonce, network) => {
         const w = new Wallet(toHex(fromHex('0x' + key.toString(16).padStart(64, '0'), 32)));
-        const message = { wallet: w.address, issuedAt, nonce };
+        const message = { wallet: w.address, coordinator: COORD, issuedAt, nonce };
         const signature = await w.signTypedData(eip712Domain(network), types, message);
-        const body = { wallet: w.address, issuedAt: issuedAt.toString(), nonce, signature };
+        const body = { wallet: w.address, coordinator: COORD, issuedAt: issuedAt.toString(), nonce, signature };
         expect(signerOf(body, network)).toBe(w.address.toLowerCase());
         // the same signature on another chain, or another genesis with the same chainId, recovers to someone else
         expect(signerOf(body, { ...network, chainId: network.chainId === 1n ? 2n : network.chainId - 1n })).not.toBe(
@@ -70,21 +79,21 @@ describe('task request typed data', () => {
 
   it('signTaskRequest makes a fresh request that ethers verifyTypedData attributes to the key', () => {
     const key = testKey(7);
-    const a = signTaskRequest(key, NET, 1_760_000_000_000);
-    const b = signTaskRequest(key, NET, 1_760_000_000_000);
+    const a = signTaskRequest(key, NET, COORD, 1_760_000_000_000);
+    const b = signTaskRequest(key, NET, COORD, 1_760_000_000_000);
     expect(a.wallet).toBe(wallet(7).address);
     expect(a.issuedAt).toBe('1760000000000');
     expect(a.nonce).toMatch(/^0x[0-9a-f]{64}$/);
     expect(b.nonce).not.toBe(a.nonce);
-    const message = { wallet: a.wallet, issuedAt: BigInt(a.issuedAt), nonce: a.nonce };
+    const message = { wallet: a.wallet, coordinator: a.coordinator, issuedAt: BigInt(a.issuedAt), nonce: a.nonce };
     expect(verifyTypedData(eip712Domain(NET), types, message, a.signature).toLowerCase()).toBe(wallet(7).address);
     expect(signerOf(a, NET)).toBe(wallet(7).address);
   });
 
-  it('changing any field, the chain, the genesis or any signature byte breaks the signature', () => {
+  it('changing any field (the coordinator too), the chain, the genesis or any signature byte breaks the signature', () => {
     const key = testKey(9);
     const who = wallet(9).address;
-    const signed = signTaskRequest(key, NET, 1_760_000_000_000);
+    const signed = signTaskRequest(key, NET, COORD, 1_760_000_000_000);
     const flip = (hex: string, at: number): string => {
       const b = fromHex(hex);
       b[at]! ^= 1;
@@ -94,6 +103,7 @@ describe('task request typed data', () => {
       fc.property(fc.nat(31), fc.nat(19), fc.nat(63), fc.bigInt(1n, 1n << 40n), (nonceByte, walletByte, sigByte, dt) => {
         const tampered: SignedTaskRequestBody[] = [
           { ...signed, wallet: flip(signed.wallet, walletByte) },
+          { ...signed, coordinator: flip(signed.coordinator, walletByte) },
           { ...signed, issuedAt: (BigInt(signed.issuedAt) + dt).toString() },
           { ...signed, issuedAt: (BigInt(signed.issuedAt) - dt).toString() },
           { ...signed, nonce: flip(signed.nonce, nonceByte) },
@@ -112,7 +122,7 @@ describe('task request typed data', () => {
   });
 
   it('reads v as 0/1 as well as 27/28, and refuses a high-s twin (EIP-2)', () => {
-    const signed = signTaskRequest(testKey(11), NET);
+    const signed = signTaskRequest(testKey(11), NET, COORD);
     const sig = Signature.from(signed.signature);
     const v01 = fromHex(signed.signature);
     v01[64] = sig.yParity;
@@ -124,13 +134,15 @@ describe('task request typed data', () => {
   });
 
   it('parses only well-formed bodies, naming the field', () => {
-    const good = signTaskRequest(testKey(12), NET);
+    const good = signTaskRequest(testKey(12), NET, COORD);
     const cases: [unknown, string][] = [
       [null, 'body'],
       [[good], 'body'],
       ['x', 'body'],
       [{ ...good, wallet: undefined }, 'wallet'],
       [{ ...good, wallet: '0x1234' }, 'wallet'],
+      [{ ...good, coordinator: undefined }, 'coordinator'],
+      [{ ...good, coordinator: 'nobody' }, 'coordinator'],
       [{ ...good, issuedAt: undefined }, 'issuedAt'],
       [{ ...good, issuedAt: 1760000000000 }, 'issuedAt'],
       [{ ...good, issuedAt: '-1' }, 'issuedAt'],

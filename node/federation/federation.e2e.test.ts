@@ -29,7 +29,7 @@ import { AiloNode } from '../node.js';
 import { auditCommand } from '../commands/audit.js';
 import { CHANCE_REFUSALS } from './quality.js';
 import { fetchNetworkDomain } from '../ailo-miner/node-network.js';
-import { get, testNet, waitFor, type TestNet } from '../test/harness.js';
+import { get, testNet, waitFor, type TestNet, coordinator } from '../test/harness.js';
 
 const cfg = presetConfig('ailo-tiny');
 const FED = {
@@ -76,7 +76,7 @@ async function newTask(url: string, who: Wallet): Promise<Task> {
   const res = await fetch(`${url}/api/task`, {
     method: 'POST',
     headers: { 'content-type': 'application/json' },
-    body: JSON.stringify(signTaskRequest(who.key, await fetchNetworkDomain(url))),
+    body: JSON.stringify(signTaskRequest(who.key, await fetchNetworkDomain(url), coordinator.address)),
   });
   expect(res.status).toBe(201);
   return (await res.json()) as Task;

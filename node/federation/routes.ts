@@ -42,9 +42,9 @@ const UPDATE_TYPES = /^application\/(octet-stream|vnd\.ailo\.update)\b/i;
 
 const HOW_TO_SIGN =
   "signature being the wallet's EIP-712 signature (eth_signTypedData_v4) of " +
-  'TaskRequest(address wallet,uint64 issuedAt,bytes32 nonce) in the domain { name: "Ailo Network", version: "1", chainId, salt } of this network ' +
+  'TaskRequest(address wallet,address coordinator,uint64 issuedAt,bytes32 nonce) in the domain { name: "Ailo Network", version: "1", chainId, salt } of this network ' +
   '(chainId and salt = genesisHash as GET /api/status gives them), ' +
-  'issuedAt the time in unix milliseconds and nonce 32 fresh random bytes (ailo-miner signs with --key-file; the dashboard with the logged-in account)';
+  'coordinator the address GET /api/round names as coordinator, issuedAt the time in unix milliseconds and nonce 32 fresh random bytes (ailo-miner signs with --key-file; the dashboard with the logged-in account)';
 
 function one(value: string | string[] | undefined, field: string): string {
   if (typeof value !== 'string') throw badRequest('BAD_REQUEST', `query parameter ${field} is required (once)`);
@@ -157,12 +157,15 @@ export function federationRoutes(router: Router, f: FederationService): void {
     if (body.signature === undefined) {
       throw federationError(
         'UNSIGNED_TASK_REQUEST',
-        `a task request must be signed by its wallet: send { wallet, issuedAt, nonce, signature }, ${HOW_TO_SIGN}`,
+        `a task request must be signed by its wallet: send { wallet, coordinator, issuedAt, nonce, signature }, ${HOW_TO_SIGN}`,
       );
     }
     const parsed = parseSignedTaskRequest(body);
     if (!parsed.ok)
-      throw federationError('BAD_TASK_REQUEST', `${parsed.message}; the body is { wallet, issuedAt, nonce, signature }, ${HOW_TO_SIGN}`);
+      throw federationError(
+        'BAD_TASK_REQUEST',
+        `${parsed.message}; the body is { wallet, coordinator, issuedAt, nonce, signature }, ${HOW_TO_SIGN}`,
+      );
     ctx.status = 201;
     ctx.body = taskView(await f.issueTask(parsed.request, parsed.signature));
   });

@@ -653,11 +653,16 @@ export class FederationService {
   }
 
   /**
-   * A task for the wallet that signed `req`: refused (and nothing changes) unless the signature recovers to
-   * `req.wallet`, the request is fresh by this node's clock and its nonce is unused.
+   * A task for the wallet that signed `req`: refused (and nothing changes) unless the request names this coordinator,
+   * the signature recovers to `req.wallet`, the request is fresh by this node's clock and its nonce is unused.
    */
   async issueTask(req: TaskRequest, signature: Signature): Promise<TrainingTask> {
     if (this.stopped) throw federationError('NO_MODEL', 'the coordinator is stopping');
+    if (req.coordinator !== this.coordinator)
+      throw federationError(
+        'WRONG_COORDINATOR',
+        `the task request is signed for coordinator ${req.coordinator}, and this is coordinator ${this.coordinator}: sign it for the coordinator GET /api/round names here`,
+      );
     this.taskRequests.check(req);
     const network = this.ledger.network;
     const [signer] = await this.ledger.verifier.recoverMany([taskRequestDigest(req, network)], [signature]);
@@ -1288,6 +1293,15 @@ export class FederationService {
     this.roundTarget = this.cfg.roundSize;
     this.extensions = 0;
     const version = parent.version + 1;
+    // Another coordinator's version may have come in while the step was evaluated: then this try is not written (it
+    // would overwrite that version in the store, which the model check wrote), and the ledger's version is followed.
+    const pending = this.ledger.pool.pendingState.modelVersion(BigInt(version));
+    if (pending || this.current !== parent) {
+      this.log(
+        `federation: not closing the round on version ${parent.version}: version ${version} came from another coordinator meanwhile`,
+      );
+      return;
+    }
     const signed = this.store.publish(this.ledger.chain.spec.model, this.modelConfig, version, weights, this.key, this.coordinator);
     const tx = signTx(
       {

@@ -15,7 +15,7 @@ import type { Task } from '../../protocol/federation.js';
 import { Miner } from '../../trainer/miner/miner.js';
 import { taskRequestSigner } from '../ailo-miner/task-signer.js';
 import { AiloNode } from '../node.js';
-import { get, startTestNode, testNet, type TestNet } from '../test/harness.js';
+import { get, startTestNode, testNet, type TestNet, coordinator } from '../test/harness.js';
 
 const FED = { batchSize: 4, seqLen: 32, steps: 4, lr: 3e-3, roundSize: 100, roundMs: 600_000, tasksPerWallet: 2 };
 const wallets = [311, 312, 313].map((n) => wallet(n));
@@ -43,7 +43,7 @@ describe('abandoning a task', () => {
     const res = await fetch(`${node.url}/api/task`, {
       method: 'POST',
       headers: { 'content-type': 'application/json' },
-      body: JSON.stringify(signTaskRequest(keyOf(who), net.network)),
+      body: JSON.stringify(signTaskRequest(keyOf(who), net.network, coordinator.address)),
     });
     return { status: res.status, task: await res.json() };
   }

@@ -12,7 +12,7 @@ import { eip712Domain } from '../../chain/tx/eip712.js';
 import type { SignedTaskRequestBody } from '../../protocol/federation.js';
 import { signTaskRequest, TASK_REQUEST_TYPES } from '../../chain/tx/task-request.js';
 import { AiloNode } from '../node.js';
-import { CHAIN_ID, post, startTestNode, testNet, type TestNet } from '../test/harness.js';
+import { CHAIN_ID, post, startTestNode, testNet, type TestNet, coordinator } from '../test/harness.js';
 
 const FED = { batchSize: 4, seqLen: 32, steps: 8, lr: 3e-3, roundSize: 100, roundMs: 600_000, tasksPerWallet: 4 };
 const victim = wallet(321);
@@ -38,12 +38,18 @@ describe('task requests must be signed by the wallet', () => {
   const openTasks = (): number => node.federation!.roundStatus().openTasks;
 
   it("refuses every way of asking for VICTIM's tasks without VICTIM's key, and VICTIM still gets all 4 slots", async () => {
-    const theirs = signTaskRequest(attacker.key, net.network);
+    const theirs = signTaskRequest(attacker.key, net.network, coordinator.address);
     // The attacker signs typed data that names VICTIM, as a browser wallet would sign it.
     const attackerWallet = new Wallet(toHex(attacker.key));
-    const naming = { wallet: VICTIM, issuedAt: BigInt(Date.now()), nonce: toHex(crypto.getRandomValues(new Uint8Array(32))) };
+    const naming = {
+      wallet: VICTIM,
+      coordinator: coordinator.address,
+      issuedAt: BigInt(Date.now()),
+      nonce: toHex(crypto.getRandomValues(new Uint8Array(32))),
+    };
     const namingVictim: SignedTaskRequestBody = {
       wallet: VICTIM,
+      coordinator: coordinator.address,
       issuedAt: naming.issuedAt.toString(),
       nonce: naming.nonce,
       signature: await attackerWallet.signTypedData(
@@ -65,55 +71,67 @@ describe('task requests must be signed by the wallet', () => {
       ],
       [
         "VICTIM's request signed for another chain",
-        signTaskRequest(victim.key, { ...net.network, chainId: CHAIN_ID + 1n }),
+        signTaskRequest(victim.key, { ...net.network, chainId: CHAIN_ID + 1n }, coordinator.address),
         403,
         'BAD_TASK_SIGNATURE',
         /chainId 777, genesis 0x/,
       ],
       [
         "VICTIM's request signed for another genesis",
-        signTaskRequest(victim.key, { ...net.network, genesisHash: `0x${'11'.repeat(32)}` }),
+        signTaskRequest(victim.key, { ...net.network, genesisHash: `0x${'11'.repeat(32)}` }, coordinator.address),
         403,
         'BAD_TASK_SIGNATURE',
         /for this network/,
       ],
       [
         "a stale request of VICTIM's",
-        signTaskRequest(victim.key, net.network, Date.now() - 3 * MINUTE),
+        signTaskRequest(victim.key, net.network, coordinator.address, Date.now() - 3 * MINUTE),
         400,
         'STALE_TASK_REQUEST',
         /s old.*check this computer's clock/,
       ],
       [
         "a request of VICTIM's from the future",
-        signTaskRequest(victim.key, net.network, Date.now() + 3 * MINUTE),
+        signTaskRequest(victim.key, net.network, coordinator.address, Date.now() + 3 * MINUTE),
         400,
         'STALE_TASK_REQUEST',
         /in the future/,
       ],
       [
         'the largest issuedAt',
-        { ...signTaskRequest(victim.key, net.network), issuedAt: ((1n << 64n) - 1n).toString() },
+        { ...signTaskRequest(victim.key, net.network, coordinator.address), issuedAt: ((1n << 64n) - 1n).toString() },
         400,
         'STALE_TASK_REQUEST',
         /18446744073709551615 ms/,
       ],
-      ['a malformed nonce', { ...signTaskRequest(victim.key, net.network), nonce: '0x1234' }, 400, 'BAD_TASK_REQUEST', /nonce must be/],
+      [
+        'a malformed nonce',
+        { ...signTaskRequest(victim.key, net.network, coordinator.address), nonce: '0x1234' },
+        400,
+        'BAD_TASK_REQUEST',
+        /nonce must be/,
+      ],
       [
         'a malformed signature',
-        { ...signTaskRequest(victim.key, net.network), signature: '0xzz' },
+        { ...signTaskRequest(victim.key, net.network, coordinator.address), signature: '0xzz' },
         400,
         'BAD_TASK_REQUEST',
         /signature must be/,
       ],
       [
         'a number for issuedAt',
-        { ...signTaskRequest(victim.key, net.network), issuedAt: Date.now() },
+        { ...signTaskRequest(victim.key, net.network, coordinator.address), issuedAt: Date.now() },
         400,
         'BAD_TASK_REQUEST',
         /issuedAt must be/,
       ],
-      ['a malformed wallet', { ...signTaskRequest(victim.key, net.network), wallet: '0x1234' }, 400, 'BAD_TASK_REQUEST', /wallet must be/],
+      [
+        'a malformed wallet',
+        { ...signTaskRequest(victim.key, net.network, coordinator.address), wallet: '0x1234' },
+        400,
+        'BAD_TASK_REQUEST',
+        /wallet must be/,
+      ],
     ];
     for (let round = 0; round < 4; round++) {
       for (const [what, body, status, code, message] of attacks) {
@@ -125,7 +143,7 @@ describe('task requests must be signed by the wallet', () => {
     expect(openTasks()).toBe(0);
 
     // VICTIM's real request, replayed by whoever saw it: one task, then refusals.
-    const real = signTaskRequest(victim.key, net.network);
+    const real = signTaskRequest(victim.key, net.network, coordinator.address);
     const first = await ask(real);
     expect(first.status).toBe(201);
     expect(first.json.wallet).toBe(VICTIM);
@@ -137,16 +155,16 @@ describe('task requests must be signed by the wallet', () => {
     expect(openTasks()).toBe(1);
 
     // The same request sent twice at once is honoured once.
-    const racing = signTaskRequest(victim.key, net.network);
+    const racing = signTaskRequest(victim.key, net.network, coordinator.address);
     const both = await Promise.all([ask(racing), ask(racing)]);
     expect(both.map((r) => r.status).sort()).toEqual([201, 409]);
 
     // VICTIM's remaining slots are all there.
-    const rest = await Promise.all([0, 1].map(() => ask(signTaskRequest(victim.key, net.network))));
+    const rest = await Promise.all([0, 1].map(() => ask(signTaskRequest(victim.key, net.network, coordinator.address))));
     expect(rest.map((r) => r.status)).toEqual([201, 201]);
     expect(rest.every((r) => r.json.wallet === VICTIM)).toBe(true);
     expect(openTasks()).toBe(4);
-    const full = signTaskRequest(victim.key, net.network);
+    const full = signTaskRequest(victim.key, net.network, coordinator.address);
     const fifth = await ask(full);
     expect([fifth.status, fifth.json.error?.code]).toEqual([429, 'TOO_MANY_TASKS']);
 
@@ -159,9 +177,14 @@ describe('task requests must be signed by the wallet', () => {
 
   it('accepts a request signed by an EIP-712 wallet (ethers signTypedData, as eth_signTypedData_v4)', async () => {
     const w = new Wallet(toHex(wallet(323).key));
-    const message = { wallet: w.address, issuedAt: BigInt(Date.now()), nonce: toHex(crypto.getRandomValues(new Uint8Array(32))) };
+    const message = {
+      wallet: w.address,
+      coordinator: coordinator.address,
+      issuedAt: BigInt(Date.now()),
+      nonce: toHex(crypto.getRandomValues(new Uint8Array(32))),
+    };
     const signature = await w.signTypedData(eip712Domain(net.network), { TaskRequest: [...TASK_REQUEST_TYPES.TaskRequest] }, message);
-    const r = await ask({ wallet: w.address, issuedAt: message.issuedAt.toString(), nonce: message.nonce, signature });
+    const r = await ask({ ...message, issuedAt: message.issuedAt.toString(), signature });
     expect([r.status, r.json.wallet]).toEqual([201, w.address]);
   });
 });

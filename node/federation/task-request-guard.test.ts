@@ -14,6 +14,7 @@ const W = 120_000;
 const nonce = (n: number): Hex => `0x${n.toString(16).padStart(64, '0')}`;
 const req = (issuedAt: number, n = 1, who = wallet(1).address): TaskRequest => ({
   wallet: who,
+  coordinator: wallet(2).address,
   issuedAt: BigInt(issuedAt),
   nonce: nonce(n),
 });

@@ -106,7 +106,7 @@ describe('training rounds through a follower', () => {
     // Abandoning goes to the round coordinator too: an open task is given back, the submitted one stays used.
     const who = toChecksumAddress(miner.address);
     const drop = (id: string): Promise<Response> => fetch(`${follower.url}/api/task/${id}?wallet=${who}`, { method: 'DELETE' });
-    const task = (await post(`${follower.url}/api/task`, signTaskRequest(miner.key, net.network))).json;
+    const task = (await post(`${follower.url}/api/task`, signTaskRequest(miner.key, net.network, coordinatorWallet.address))).json;
     expect(task.wallet).toBe(who);
     const abandoned = await drop(task.taskId);
     expect(abandoned.status).toBe(200);
@@ -131,15 +131,20 @@ describe('training rounds through a follower', () => {
       return { status: res.status, code: json.error?.code, message: json.error?.message, via: res.headers.get('x-ailo-forwarded-to') };
     };
     const who = toChecksumAddress(miner.address);
-    const signed = signTaskRequest(miner.key, net.network);
+    const signed = signTaskRequest(miner.key, net.network, coordinatorWallet.address);
     const first = await forwarded(signed);
     expect([first.status, first.via]).toEqual([201, coordinator.url]);
 
     const refusals: [string, unknown, number, string][] = [
       ['unsigned', { wallet: who }, 400, 'UNSIGNED_TASK_REQUEST'],
-      ['signed by another key', { ...signTaskRequest(wallet(405).key, net.network), wallet: who }, 403, 'BAD_TASK_SIGNATURE'],
+      [
+        'signed by another key',
+        { ...signTaskRequest(wallet(405).key, net.network, coordinatorWallet.address), wallet: who },
+        403,
+        'BAD_TASK_SIGNATURE',
+      ],
       ['replayed', signed, 409, 'REPLAYED_TASK_REQUEST'],
-      ['stale', signTaskRequest(miner.key, net.network, Date.now() - 5 * 60_000), 400, 'STALE_TASK_REQUEST'],
+      ['stale', signTaskRequest(miner.key, net.network, coordinatorWallet.address, Date.now() - 5 * 60_000), 400, 'STALE_TASK_REQUEST'],
     ];
     for (const [what, body, status, code] of refusals) {
       const r = await forwarded(body);
@@ -166,7 +171,7 @@ describe('training rounds through a follower', () => {
       const res = await fetch(`${duped.url}/api/task`, {
         method: 'POST',
         headers: { 'content-type': 'application/json' },
-        body: JSON.stringify(signTaskRequest(wallet(406).key, net.network)),
+        body: JSON.stringify(signTaskRequest(wallet(406).key, net.network, coordinatorWallet.address)),
       });
       expect([res.status, res.headers.get('x-ailo-forwarded-to')]).toEqual([201, coordinator.url]);
       expect(duped.network.peers.nodeAt(fake.url)).toBeUndefined();

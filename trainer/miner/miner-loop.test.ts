@@ -11,18 +11,30 @@ import { MinerLoop } from './miner-loop.js';
 
 const WALLET = '0x' + '11'.repeat(20);
 
-/** A node that names itself and `others` as live coordinators and answers every task request with 503. */
-async function busyNode(others: () => string[], tasks: string[]): Promise<{ server: Server; url: string }> {
+/**
+ * A node that names itself and `others` as live coordinators and answers every task request with `refusal` (default
+ * 503, a node that cannot answer; or 429 ROUND_FULL, a coordinator whose share of the round is paid).
+ */
+async function busyNode(
+  others: () => string[],
+  tasks: string[],
+  refusal: 503 | 'ROUND_FULL' = 503,
+): Promise<{ server: Server; url: string }> {
   let url = '';
   const server = createServer((req, res) => {
     if (req.method === 'GET' && req.url === '/api/round') {
       res.writeHead(200, { 'content-type': 'application/json' });
-      res.end(JSON.stringify({ coordinators: [url, ...others()].map((u) => ({ url: u, live: true })) }));
+      const coordinators = [url, ...others()].map((u) => ({ url: u, live: true }));
+      res.end(JSON.stringify({ coordinator: '0x' + '33'.repeat(20), coordinators }));
       return;
     }
     if (req.method === 'POST' && req.url === '/api/task') tasks.push(url);
     req.resume();
-    res.writeHead(503, { 'content-type': 'application/json' }).end(JSON.stringify({ error: { code: 'BUSY', message: 'busy' } }));
+    if (refusal === 'ROUND_FULL')
+      res
+        .writeHead(429, { 'content-type': 'application/json' })
+        .end(JSON.stringify({ error: { code: 'ROUND_FULL', message: 'share paid' } }));
+    else res.writeHead(503, { 'content-type': 'application/json' }).end(JSON.stringify({ error: { code: 'BUSY', message: 'busy' } }));
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', () => resolve()));
   url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
@@ -44,7 +56,13 @@ describe('the miner loop when coordinators stop answering', () => {
     const log: string[] = [];
     const miner = new MinerLoop({
       wallet: WALLET,
-      signTaskRequest: async () => ({ wallet: WALLET, issuedAt: String(Date.now()), nonce: '0x' + '22'.repeat(32), signature: '0x' }),
+      signTaskRequest: async (coordinator) => ({
+        wallet: WALLET,
+        coordinator,
+        issuedAt: String(Date.now()),
+        nonce: '0x' + '22'.repeat(32),
+        signature: '0x',
+      }),
       nodeUrl: urls[0]!,
       platform: {
         chunks: { fetch: () => Promise.reject(new Error('no chunk is asked for')) },
@@ -66,5 +84,43 @@ describe('the miner loop when coordinators stop answering', () => {
       expect.stringContaining(`going on with ${urls[1]}`),
       expect.stringContaining(`going on with ${urls[2]}`),
     ]);
+  });
+
+  it("asks the other coordinators in turn when one's share of the round is full, and goes on waiting", async () => {
+    const tasks: string[] = [];
+    let urls: string[] = [];
+    const nodes = await Promise.all([0, 1].map(() => busyNode(() => urls, tasks, 'ROUND_FULL')));
+    servers.push(...nodes.map((n) => n.server));
+    urls = nodes.map((n) => n.url);
+    const stop = new AbortController();
+    const miner = new MinerLoop({
+      wallet: WALLET,
+      signTaskRequest: async (coordinator) => ({
+        wallet: WALLET,
+        coordinator,
+        issuedAt: '1',
+        nonce: '0x' + '22'.repeat(32),
+        signature: '0x',
+      }),
+      nodeUrl: urls[0]!,
+      platform: {
+        chunks: { fetch: () => Promise.reject(new Error('no chunk is asked for')) },
+        openSession: () => Promise.reject(new Error('no session is opened')),
+      },
+      power: 100,
+      signal: stop.signal,
+    });
+    const running = miner.run();
+    await new Promise<void>((resolve) => {
+      const t = setInterval(() => {
+        if (tasks.length >= 4) {
+          clearInterval(t);
+          resolve();
+        }
+      }, 20);
+    });
+    stop.abort();
+    await running;
+    expect(tasks.slice(0, 4)).toEqual([urls[0], urls[1], urls[0], urls[1]]);
   });
 });

@@ -58,8 +58,11 @@ export interface MinerPlatform {
 export interface MinerOptions {
   /** EIP-55 checksummed wallet address that receives the rewards. */
   wallet: string;
-  /** Signs a fresh task request (new nonce, issued now) for `wallet`; called once per POST /api/task attempt. */
-  signTaskRequest: () => Promise<SignedTaskRequestBody>;
+  /**
+   * Signs a fresh task request (new nonce, issued now) for `wallet` to `coordinator` (the address GET /api/round names
+   * as the coordinator answering); called once per POST /api/task attempt.
+   */
+  signTaskRequest: (coordinator: string) => Promise<SignedTaskRequestBody>;
   nodeUrl: string;
   platform: MinerPlatform;
   /** Where to train; absent: the platform chooses at the first task. Changeable with setDevice. */
@@ -164,6 +167,8 @@ export class MinerLoop {
   client: NodeClient;
   /** Nodes to go on with when the one in use stops answering: the given one, then the live coordinators it names. */
   private nodes: string[];
+  /** The coordinator answering at each node URL (GET /api/round's `coordinator`): who a task request is signed for. */
+  private readonly coordinatorAt = new Map<string, string>();
   /** Nodes that went unanswered since the miner last got a task (see moveOn). */
   private readonly unanswered = new Set<string>();
   private model: { version: number; cfg: ModelConfig; weights: Weights } | undefined;
@@ -225,6 +230,7 @@ export class MinerLoop {
   private async learnNodes(): Promise<void> {
     try {
       const round = await this.client.json<RoundStatus>('/api/round', {}, { retry: NO_RETRY, timeoutMs: 10_000, what: 'round' });
+      this.noteCoordinator(this.client.baseUrl, round);
       const live = (round.coordinators ?? []).flatMap((c) => (c.live && c.url ? [c.url.replace(/\/+$/, '')] : []));
       this.nodes = [...new Set([this.client.baseUrl, ...live, ...this.nodes])];
     } catch {
@@ -369,9 +375,28 @@ export class MinerLoop {
     return elsewhere ? { ...policy, attempts: Math.min(policy.attempts, TASK_ATTEMPTS_WITH_ELSEWHERE) } : policy;
   }
 
+  private noteCoordinator(url: string, round: RoundStatus): void {
+    if (round.coordinator) this.coordinatorAt.set(url, round.coordinator);
+    else this.coordinatorAt.delete(url);
+  }
+
+  /** The coordinator answering at the node in use, from GET /api/round (asked again when not known). */
+  private async coordinator(): Promise<string> {
+    const url = this.client.baseUrl;
+    if (!this.coordinatorAt.has(url))
+      this.noteCoordinator(url, await this.client.json<RoundStatus>('/api/round', {}, { retry: this.taskRetry(), what: 'round' }));
+    const c = this.coordinatorAt.get(url);
+    if (!c) throw new NodeError(0, 'NO_MODEL', `${url} names no coordinator in GET /api/round: it runs no training rounds`);
+    return c;
+  }
+
   /** One task end to end; returns false when the miner was stopped before submitting. */
   async runTask(): Promise<boolean> {
-    const task = await this.client.postJson<Task>('/api/task', this.o.signTaskRequest, { what: 'task', retry: this.taskRetry() });
+    const coordinator = await this.coordinator();
+    const task = await this.client.postJson<Task>('/api/task', () => this.o.signTaskRequest(coordinator), {
+      what: 'task',
+      retry: this.taskRetry(),
+    });
     this.unanswered.clear();
     this.o.onTask?.(task);
     // Until the node holds the task closed (accepted, or refused with a closing code), a stop, a failure or a refusal
@@ -564,14 +589,31 @@ export class MinerLoop {
   async run(): Promise<MinerSummary> {
     const started = performance.now();
     let waiting = false;
+    /** ROUND_FULL answers in a row, from the coordinators asked in turn. */
+    let full = 0;
     try {
       while (!this.stopped && (this.o.maxTasks === undefined || this.summary.tasks < this.o.maxTasks)) {
         try {
           await this.learnNodes();
           await this.runTask();
           waiting = false;
+          full = 0;
         } catch (err) {
           if (this.stopped) break;
+          if (err instanceof NodeError && err.code === 'ROUND_FULL' && this.nodes.length > 1) {
+            // This coordinator's share of the round is paid: another coordinator may still have work. Each is asked in
+            // turn; a wait only once all of them were full.
+            full++;
+            const at = this.nodes.indexOf(this.client.baseUrl);
+            const next = this.nodes[(at + 1) % this.nodes.length]!;
+            this.log(`${this.client.baseUrl}: ${err.message}; asking ${next}, another coordinator of this network`);
+            this.client = this.clientFor(next);
+            if (full % this.nodes.length === 0) {
+              this.setPhase('waiting');
+              await pause(2000, this.o.signal);
+            }
+            continue;
+          }
           if (err instanceof NodeError && (err.code === 'TOO_MANY_TASKS' || err.code === 'ROUND_FULL')) {
             // Said once per wait, not every two seconds.
             if (!waiting)
@@ -581,6 +623,13 @@ export class MinerLoop {
             waiting = true;
             this.setPhase('waiting');
             await pause(2000, this.o.signal);
+            continue;
+          }
+          if (err instanceof NodeError && err.code === 'WRONG_COORDINATOR') {
+            // The node now forwards to another coordinator (a follower whose coordinator stopped): ask who, sign again.
+            this.log(`${err.message}; asking the node again which coordinator answers`);
+            this.coordinatorAt.delete(this.client.baseUrl);
+            await pause(500, this.o.signal);
             continue;
           }
           if (err instanceof NodeError && err.unanswered && this.moveOn(err)) continue;

@@ -4,7 +4,8 @@
  * balances are read back from the ledger routes.
  */
 import { createHash } from 'node:crypto';
-import { toChecksumAddress } from '../../../protocol/address.js';
+import { parseAddress, toChecksumAddress, type Address } from '../../../protocol/address.js';
+import type { RoundStatus } from '../../../protocol/ledger.js';
 import { privateKeyToAddress, randomPrivateKey } from '../../../protocol/signature.js';
 import type { NetworkDomain } from '../../../chain/tx/eip712.js';
 import { signTaskRequest } from '../../../chain/tx/task-request.js';
@@ -67,6 +68,7 @@ export class RedTeamRequestError extends Error {
 
 export class PublicApi {
   private networkValue: NetworkDomain | undefined;
+  private coordinatorValue: Address | undefined;
   private readonly weightsByVersion = new Map<number, { cfg: ModelConfig; weights: Weights }>();
 
   /** The node's one client, without retries: an attacker sees every answer as it comes. */
@@ -96,6 +98,17 @@ export class PublicApi {
     return this.networkValue;
   }
 
+  /** The coordinator answering here (GET /api/round): who task requests are signed for. */
+  async coordinator(): Promise<Address> {
+    if (!this.coordinatorValue) {
+      const r = await this.request<RoundStatus>('/api/round');
+      if (r.status !== 200 || !r.body.coordinator)
+        throw new RedTeamRequestError('GET /api/round', r.status, r.code, JSON.stringify(r.body));
+      this.coordinatorValue = parseAddress(r.body.coordinator, 'coordinator');
+    }
+    return this.coordinatorValue;
+  }
+
   /** POST /api/task with any JSON body (signed or not): what a thief tries. */
   postTaskRequest(body: unknown): Promise<ApiAnswer> {
     return this.request('/api/task', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
@@ -103,7 +116,7 @@ export class PublicApi {
 
   /** A task for `w`, asked for with a fresh signed request; throws on anything but 201. */
   async task(w: RedTeamWallet): Promise<Task> {
-    const r = await this.postTaskRequest(signTaskRequest(w.key, await this.network()));
+    const r = await this.postTaskRequest(signTaskRequest(w.key, await this.network(), await this.coordinator()));
     if (r.status !== 201) throw new RedTeamRequestError(`POST /api/task for ${w.address}`, r.status, r.code, JSON.stringify(r.body));
     return r.body as unknown as Task;
   }

@@ -484,12 +484,13 @@ class RedTeamRun {
       });
     };
     await steal('unsigned request naming the victim', { wallet: victim.address });
-    const forged = newTaskRequest(parseAddress(victim.address));
+    const coordinator = await this.api.coordinator();
+    const forged = newTaskRequest(parseAddress(victim.address), coordinator);
     await steal(
       "victim's wallet, signed by the thief's key",
       taskRequestBody(forged, signDigest(taskRequestDigest(forged, network), thief.key)),
     );
-    const own = signTaskRequest(victim.key, network);
+    const own = signTaskRequest(victim.key, network, coordinator);
     const first = await this.api.postTaskRequest(own);
     if (first.status !== 201) throw new Error(`the victim's own signed task request was refused: ${first.status} ${first.code}`);
     await this.api.abandon(first.body as unknown as Task, victim);
@@ -501,7 +502,7 @@ class RedTeamRun {
     const victim = this.wallet('task-slot theft', 0);
     const granted: Task[] = [];
     for (let i = 0; i <= this.o.tasksPerWallet; i++) {
-      const r = await this.api.postTaskRequest(signTaskRequest(victim.key, await this.api.network()));
+      const r = await this.api.postTaskRequest(signTaskRequest(victim.key, await this.api.network(), await this.api.coordinator()));
       if (r.status !== 201) break;
       granted.push(r.body as unknown as Task);
     }

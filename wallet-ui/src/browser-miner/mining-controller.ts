@@ -79,7 +79,7 @@ export class MiningController extends EventTarget {
     worker.onmessage = (e: MessageEvent<WorkerToPage>) => {
       if (e.data.type === 'ready')
         worker.postMessage({ type: 'start', wallet, power: this.state.power, backend: this.state.backend } satisfies PageToWorker);
-      else if (e.data.type === 'sign-task-request') this.signFor(worker, e.data.id, sign);
+      else if (e.data.type === 'sign-task-request') this.signFor(worker, e.data.id, e.data.coordinator, sign);
       else this.onWorker(e.data);
     };
     worker.onerror = (e) => this.fail(`the mining worker crashed: ${e.message || 'unknown error'}`);
@@ -118,8 +118,8 @@ export class MiningController extends EventTarget {
     this.addLog(message);
   }
 
-  private signFor(worker: Worker, id: number, sign: TaskRequestSigner): void {
-    void sign().then(
+  private signFor(worker: Worker, id: number, coordinator: string, sign: TaskRequestSigner): void {
+    void sign(coordinator).then(
       (body) => worker.postMessage({ type: 'task-request', id, body } satisfies PageToWorker),
       (err: Error) => worker.postMessage({ type: 'task-request', id, error: err.message } satisfies PageToWorker),
     );

@@ -22,12 +22,12 @@ const post = (m: WorkerToPage): void => scope.postMessage(m);
 const signing = new Map<number, { resolve: (body: SignedTaskRequestBody) => void; reject: (err: Error) => void }>();
 let lastSigningId = 0;
 
-/** A task request signed by the page (with the logged-in wallet's key): fresh time and nonce on every call. */
-function signedTaskRequest(): Promise<SignedTaskRequestBody> {
+/** A task request to `coordinator` signed by the page (with the logged-in wallet's key): fresh time and nonce on every call. */
+function signedTaskRequest(coordinator: string): Promise<SignedTaskRequestBody> {
   const id = ++lastSigningId;
   return new Promise((resolve, reject) => {
     signing.set(id, { resolve, reject });
-    post({ type: 'sign-task-request', id });
+    post({ type: 'sign-task-request', id, coordinator });
   });
 }
 

@@ -34,7 +34,7 @@ export type WorkerToPage =
   /** Sent once the worker's modules are evaluated: a message posted earlier could reach it before it listens. */
   | { type: 'ready' }
   /** Before each POST /api/task: the wallet's key stays in the page, which signs the request and answers 'task-request'. */
-  | { type: 'sign-task-request'; id: number }
+  | { type: 'sign-task-request'; id: number; coordinator: string }
   | { type: 'device'; backend: MiningBackend; description: string }
   | { type: 'unsupported'; reason: string }
   | { type: 'download'; progress: DownloadProgress }
