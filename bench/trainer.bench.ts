@@ -1,5 +1,6 @@
 // Trainer benchmarks: training tokens/s on cpu and webgpu (and PyTorch on the same config and batch when
-// python3-torch is installed), peak memory of a small config's training step, and ailo-1b's memory plan.
+// python3-torch is installed); for ailo-tiny and ailo-small, each training layout's speed and peak memory beside the
+// planner's plan; and ailo-1b's plans (bench/ailo-1b.bench.ts trains it).
 import { spawnSync } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -7,7 +8,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createRequire } from 'node:module';
 import { paramCount, presetConfig, toHfConfigJson } from '../trainer/model/config.js';
-import { formatBytes, trainingMemoryPlan } from '../trainer/model/memory-plan.js';
+import { formatBytes, settingsName, SETTINGS_BY_SPEED, trainingMemoryPlan, type TrainingSettings } from '../trainer/model/memory-plan.js';
 import { findTorchPython, TORCH_SCRIPT } from '../trainer/reference/torch.js';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
@@ -20,10 +21,17 @@ interface Probe {
   maxRss: number;
 }
 
-function probe(preset: string, provider: string, batch: number, seq: number, steps: number): Probe | undefined {
+function probe(
+  preset: string,
+  provider: string,
+  batch: number,
+  seq: number,
+  steps: number,
+  s: TrainingSettings = SETTINGS_BY_SPEED[0]!,
+): Probe | undefined {
   const r = spawnSync(
     process.execPath,
-    [tsx, join(root, 'trainer/training/step-probe.ts'), preset, provider, String(batch), String(seq), String(steps)],
+    [tsx, join(root, 'trainer/training/step-probe.ts'), preset, provider, String(batch), String(seq), String(steps), s.layout, s.moments],
     {
       encoding: 'utf8',
       env: { ...process.env, XDG_RUNTIME_DIR: process.env.XDG_RUNTIME_DIR ?? tmpdir() },
@@ -67,31 +75,38 @@ export async function run(): Promise<void> {
     else console.log('  pytorch: failed to run');
   } else console.log('  pytorch: not installed (apt-get install python3-torch), no comparison');
 
-  const small = { preset: 'ailo-small', batch: 4, seq: 128 };
-  const cfg = presetConfig(small.preset);
-  console.log(`\n${small.preset} (${paramCount(cfg).toLocaleString('en-US')} params), batch ${small.batch}x${small.seq}, cpu:`);
-  const s = probe(small.preset, 'cpu', small.batch, small.seq, 3);
-  if (s) {
-    console.log(`  ${s.tokensPerSecond.toFixed(0)} tokens/s (${s.msPerStep.toFixed(0)} ms/step)`);
+  for (const c of [tiny, { preset: 'ailo-small', batch: 4, seq: 128 }]) {
+    const cfg = presetConfig(c.preset);
     console.log(
-      `  peak memory of the training process: ${formatBytes(s.maxRss)} (${formatBytes(s.maxRss - s.rssBefore)} above the ${formatBytes(s.rssBefore)} it started with)`,
+      `\n${c.preset} (${paramCount(cfg).toLocaleString('en-US')} params), batch ${c.batch}x${c.seq}, cpu, each layout: speed, peak memory and the plan:`,
     );
-    console.log(`  computed plan for this step: ${formatBytes(trainingMemoryPlan(cfg, small.batch, small.seq).total)}`);
+    for (const settings of SETTINGS_BY_SPEED) {
+      const s = probe(c.preset, 'cpu', c.batch, c.seq, 3, settings);
+      if (!s) continue;
+      const measured = s.maxRss - s.rssBefore;
+      const plan = trainingMemoryPlan(cfg, c.batch, c.seq, settings).total;
+      console.log(
+        `  ${settingsName(settings).padEnd(26)} ${s.tokensPerSecond.toFixed(0).padStart(5)} tokens/s (${s.msPerStep.toFixed(0)} ms/step); ` +
+          `peak ${formatBytes(measured)} above the process's start, plan ${formatBytes(plan)} (${((plan / measured - 1) * 100).toFixed(1)}%)`,
+      );
+    }
   }
   if (python && process.env.AILO_BENCH_TORCH_SMALL) {
-    const t = torchTokensPerSecond(python, small.preset, small.batch, small.seq, 2);
-    if (t && s) console.log(`  pytorch cpu: ${t.toFixed(1)} tokens/s; ratio ${(s.tokensPerSecond / t).toFixed(2)}x`);
+    const t = torchTokensPerSecond(python, 'ailo-small', 4, 128, 2);
+    if (t) console.log(`  pytorch cpu, ailo-small 4x128: ${t.toFixed(1)} tokens/s`);
   }
 
   const big = presetConfig('ailo-1b');
   for (const seq of [1024, 2048]) {
-    const plan = trainingMemoryPlan(big, 1, seq);
-    console.log(`\nailo-1b memory plan, batch 1x${seq} (${plan.params.toLocaleString('en-US')} params, float32, fused step):`);
     console.log(
-      `  weights ${formatBytes(plan.weights)}, gradients ${formatBytes(plan.gradients)}, AdamW moments ${formatBytes(plan.adamMoments)}, updated state ${formatBytes(plan.updatedState)}`,
+      `\nailo-1b memory plans, batch 1x${seq} (${paramCount(big).toLocaleString('en-US')} params; \`npm run bench -- ailo-1b\` trains it):`,
     );
-    console.log(
-      `  activations ${formatBytes(plan.activations)}, vocabulary head ${formatBytes(plan.head)}; total ${formatBytes(plan.total)}`,
-    );
+    for (const settings of SETTINGS_BY_SPEED) {
+      const plan = trainingMemoryPlan(big, 1, seq, settings);
+      console.log(
+        `  ${settingsName(settings).padEnd(26)} total ${formatBytes(plan.total)}: weights ${formatBytes(plan.weights)}, gradients ${formatBytes(plan.gradients)}, ` +
+          `AdamW moments ${formatBytes(plan.adamMoments)}, updated state ${formatBytes(plan.updatedState)}, activations ${formatBytes(plan.activations)}, head ${formatBytes(plan.head)}`,
+      );
+    }
   }
 }

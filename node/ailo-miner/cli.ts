@@ -19,7 +19,7 @@ import { KEY_ENV, loadWalletKey, type WalletKey } from './wallet-key.js';
 const HELP = `ailo-miner: train the network's model on this machine and earn ALC
 
 Usage: ailo-miner --key-file PATH [--wallet 0x...] [--node URL] [--power 20..90] [--cpu] [--gpu N] [--no-gui]
-                  [--gui-port N] [--no-open] [--cache DIR] [--tasks N]
+                  [--gui-port N] [--no-open] [--cache DIR] [--tasks N] [--memory GIB]
 
   --key-file PATH  a file holding your wallet's private key (0x followed by 64 hex digits), readable only by you
                    (chmod 600 PATH). The miner signs its task requests with it, so no one else can take your
@@ -35,6 +35,9 @@ Usage: ailo-miner --key-file PATH [--wallet 0x...] [--node URL] [--power 20..90]
   --no-open        serve the GUI but do not open a browser on it
   --cache DIR      weight chunk cache (default ~/.ailo/miner-cache)
   --tasks N        stop after N tasks (default: until Ctrl-C)
+  --memory GIB     memory the miner may use, in GiB (default: what the OS reports available). On the CPU the miner
+                   trains the fastest way whose plan fits (fused; else layer-wise with activation checkpointing; else
+                   layer-wise with 8-bit AdamW moments) and refuses a task, saying what it needs, when none fits
 
 Provider: cuda if its onnxruntime provider is installed, else webgpu if an adapter works, else cpu.
 The GUI (dashboard, loss and tokens/s charts, logs with export, settings, about) changes power at once and the
@@ -104,6 +107,7 @@ async function main(): Promise<void> {
       'no-open': { type: 'boolean', default: false },
       cache: { type: 'string', default: join(homedir(), '.ailo', 'miner-cache') },
       tasks: { type: 'string' },
+      memory: { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
     strict: true,
@@ -142,6 +146,12 @@ async function main(): Promise<void> {
   if (values.tasks !== undefined) {
     maxTasks = Number(values.tasks);
     if (!Number.isInteger(maxTasks) || maxTasks < 1) fail(`--tasks must be a positive integer, got ${values.tasks}`);
+  }
+  let memoryBytes: number | undefined;
+  if (values.memory !== undefined) {
+    const gib = Number(values.memory);
+    if (!(gib > 0) || !Number.isFinite(gib)) fail(`--memory must be a positive number of GiB, got ${values.memory}`);
+    memoryBytes = gib * 2 ** 30;
   }
   try {
     new URL(values.node);
@@ -186,6 +196,7 @@ async function main(): Promise<void> {
     power,
     cacheDir: values.cache,
     maxTasks,
+    memoryBytes,
     signal: controller.signal,
     log,
     onStatus: (s) => {

@@ -9,6 +9,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { presetConfig } from '../../trainer/model/config.js';
+import { SETTINGS_BY_SPEED, trainingMemoryPlan } from '../../trainer/model/memory-plan.js';
 import { toChecksumAddress } from '../../protocol/address.js';
 import { toHex } from '../../protocol/bytes.js';
 import { wallet } from '../../chain/test/fixtures.js';
@@ -124,10 +126,23 @@ describe('ailo-miner', () => {
     const chunks = node.federation!.model.manifest.chunks.length;
     expect(first.out).toContain(`chunks: 0 from cache, ${chunks} downloaded`);
     expect(node.ledger.account(wallet(301).address).balance).toBeGreaterThan(0n);
-    const second = await startMiner(args).done;
+    expect(first.out).toMatch(/training fused: a task of 4x32 tokens .* is planned at [0-9.]+ MiB of the [0-9.]+ [MG]iB available/);
+    // With less memory allowed than the fused step plans, the same task trains layer-wise, and is accepted.
+    const cfg = presetConfig('ailo-tiny');
+    const [fused, layerwise] = SETTINGS_BY_SPEED.map((s) => trainingMemoryPlan(cfg, 4, 32, s).total);
+    const between = ((fused! + layerwise!) / 2 / 2 ** 30).toFixed(4);
+    const second = await startMiner([...args, '--memory', between]).done;
     expect(second.code, second.out).toBe(0);
     expect(second.out).toContain(`chunks: ${chunks} from cache, 0 downloaded`);
-  }, 120_000);
+    expect(second.out).toMatch(/training layer-wise: a task of 4x32 tokens/);
+    expect(second.out).toMatch(/accepted 1, rejected 0/);
+    // With too little for any layout, the miner refuses and says what the task needs.
+    const third = await startMiner([...args, '--memory', '0.01']).done;
+    expect(third.code).not.toBe(0);
+    expect(third.out).toMatch(
+      /needs at least [0-9.]+ MiB of memory \(layer-wise, 8-bit moments\), and 10\.24 MiB is available; close other programs/,
+    );
+  }, 180_000);
 
   it('Ctrl-C during training finishes cleanly with a summary (the node from AILO_NODE, the default power 70%)', async () => {
     const m = startMiner(['--wallet', miner, '--cpu', '--no-gui', '--cache', cache], toHex(wallet(301).key), { AILO_NODE: node.url });

@@ -1,7 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { TrainerError } from '../errors.js';
 import { paramCount, paramSpecs, parseModelConfig, presetConfig, PRESETS, toHfConfigJson } from './config.js';
-import { trainingMemoryPlan } from './memory-plan.js';
 import { checkWeights, initWeights } from './weights.js';
 
 describe('model config', () => {
@@ -56,14 +55,5 @@ describe('GPT-2 init', () => {
     expect(std(a.get('h.0.attn.c_proj.weight')!)).toBeCloseTo(0.01, 3);
     expect(a.get('h.0.ln_1.weight')!.every((x) => x === 1)).toBe(true);
     expect(a.get('h.0.attn.c_attn.bias')!.every((x) => x === 0)).toBe(true);
-  });
-});
-
-describe('memory plan', () => {
-  it("counts ailo-1b's weights, gradients and AdamW state from the parameter count", () => {
-    const plan = trainingMemoryPlan(presetConfig('ailo-1b'), 1, 1024);
-    expect(plan.weights).toBe(4 * 821_470_400);
-    expect(plan.adamMoments).toBe(8 * 821_470_400);
-    expect(plan.total).toBeGreaterThan(plan.weights + plan.gradients + plan.adamMoments + plan.activations);
   });
 });

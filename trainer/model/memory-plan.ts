@@ -1,35 +1,115 @@
-// What a training step holds in memory, computed from the config: the plan a miner checks its device against.
-import { type ModelConfig, paramCount } from './config.js';
+/**
+ * What a training step holds in host memory, computed from the config, for each training layout: the plan a miner
+ * checks its machine against and chooses its settings by (`chooseTrainingSettings`). Bytes above what the process
+ * held before the model (a CPU session of onnxruntime-node; the browser's WASM heap follows the same terms). Each
+ * term is what the code keeps alive at the step's peak, as measured (`npm run bench -- trainer` prints plan and
+ * measured peak side by side):
+ * - fused: the task's start weights (kept by the caller for the update) and the session's current ones; the AdamW
+ *   moments; inside the run, the gradients and the new parameters and moments in onnxruntime's memory, and again as
+ *   the host copies onnxruntime-node returns; every layer's saved activations; three [N, V] tensors of the head.
+ * - layer-wise: start and current weights, the moments (float32, or 8-bit with a float32 maximum per 2048 values),
+ *   all gradients (global-norm clipping needs them all); the n_layer + 1 block inputs; then the larger of one block's
+ *   recomputed activations with its gradients (and their host copies), and the head's two [N, V] tensors with the
+ *   tied head's [V, C] gradient (and its host copy).
+ */
+import { type ModelConfig, numel, paramCount, paramSpecs } from './config.js';
 
-export interface MemoryPlan {
+export type TrainLayout = 'fused' | 'layerwise';
+export type MomentFormat = 'float32' | 'int8';
+
+export interface TrainingSettings {
+  layout: TrainLayout;
+  /** The AdamW moments' storage (int8 only with the layer-wise layout). */
+  moments: MomentFormat;
+}
+
+export interface MemoryPlan extends TrainingSettings {
   params: number;
-  /** Bytes per category (float32). */
+  /** Bytes per category. The start weights and the session's current weights. */
   weights: number;
   gradients: number;
   adamMoments: number;
-  /** The fused step's outputs (new params and moments) exist while its inputs are still held. */
+  /** Fused: the new parameters and moments, in onnxruntime's memory and as host copies. 0 layer-wise. */
   updatedState: number;
-  /** Activations the backward keeps, all layers. */
+  /** Fused: every layer's saved activations. Layer-wise: the block inputs kept, plus one block's recomputed working set. */
   activations: number;
-  /** Head tensors of [B*T, vocab] alive at once: logits, softmax, its gradient. */
+  /** The vocabulary head's working set at its peak. */
   head: number;
   total: number;
 }
 
-export function trainingMemoryPlan(cfg: ModelConfig, batch: number, seq: number): MemoryPlan {
+/** Values per block of the 8-bit moments (quantized-moments.ts). */
+const QUANT_BLOCK = 2048;
+
+export function trainingMemoryPlan(
+  cfg: ModelConfig,
+  batch: number,
+  seq: number,
+  settings: TrainingSettings = { layout: 'fused', moments: 'float32' },
+): MemoryPlan {
+  if (settings.moments === 'int8' && settings.layout !== 'layerwise')
+    throw new RangeError('8-bit moments are kept by the layer-wise layout only');
   const P = paramCount(cfg);
   const N = batch * seq,
     C = cfg.n_embd,
     F = cfg.n_inner,
-    H = cfg.n_head;
-  // Per layer: x, ln1 (xhat, y), q/k/v, o, x1, ln2 (xhat, y) = 10 [N, C]; f, tanh(f), gelu(f) = 3 [N, F];
-  // two rstd vectors; the attention probabilities [B, H, T, T].
-  const perLayer = N * (10 * C + 3 * F + 2) + batch * H * seq * seq;
-  const activations = 4 * (cfg.n_layer * perLayer + 3 * N * C);
-  const head = 3 * 4 * N * cfg.vocab_size;
-  const plan = { params: P, weights: 4 * P, gradients: 4 * P, adamMoments: 8 * P, updatedState: 12 * P, activations, head, total: 0 };
-  plan.total = plan.weights + plan.gradients + plan.adamMoments + plan.updatedState + plan.activations + plan.head;
+    H = cfg.n_head,
+    V = cfg.vocab_size,
+    L = cfg.n_layer;
+  // One block's saved activations: x, ln1 (xhat, y), q/k/v, o, x1, ln2 (xhat, y) = 10 [N, C]; f, tanh(f), gelu(f) = 3
+  // [N, F]; two rstd vectors; the attention probabilities [B, H, T, T].
+  const perLayer = 4 * (N * (10 * C + 3 * F + 2) + batch * H * seq * seq);
+  const base = { ...settings, params: P, weights: 8 * P, gradients: 4 * P };
+  if (settings.layout === 'fused') {
+    const plan = {
+      ...base,
+      adamMoments: 8 * P,
+      updatedState: 24 * P,
+      activations: L * perLayer + 4 * 3 * N * C,
+      head: 3 * 4 * N * V,
+      total: 0,
+    };
+    plan.total = plan.weights + plan.gradients + plan.adamMoments + plan.updatedState + plan.activations + plan.head;
+    return plan;
+  }
+  const adamMoments = settings.moments === 'int8' ? 2 * P + 2 * 4 * Math.ceil(P / QUANT_BLOCK) : 8 * P;
+  const blockParams = paramSpecs(cfg)
+    .filter((s) => s.name.startsWith('h.0.'))
+    .reduce((n, s) => n + numel(s.shape), 0);
+  const checkpoints = (L + 1) * 4 * N * C;
+  const blockWorking = perLayer + 2 * 4 * blockParams;
+  const head = 2 * 4 * N * V + 2 * 4 * V * C;
+  const plan = { ...base, adamMoments, updatedState: 0, activations: checkpoints + blockWorking, head, total: 0 };
+  plan.total = plan.weights + plan.gradients + plan.adamMoments + checkpoints + Math.max(blockWorking, head);
   return plan;
+}
+
+/** The settings to try, fastest first. */
+export const SETTINGS_BY_SPEED: readonly TrainingSettings[] = [
+  { layout: 'fused', moments: 'float32' },
+  { layout: 'layerwise', moments: 'float32' },
+  { layout: 'layerwise', moments: 'int8' },
+];
+
+/**
+ * The fastest settings whose plan fits `budgetBytes` (free host memory, or what the operator allows), with the plan;
+ * or, when none fits, `fits: false` with the smallest plan, to say how much is missing.
+ */
+export function chooseTrainingSettings(
+  cfg: ModelConfig,
+  batch: number,
+  seq: number,
+  budgetBytes: number,
+): { fits: true; plan: MemoryPlan } | { fits: false; smallest: MemoryPlan } {
+  const plans = SETTINGS_BY_SPEED.map((s) => trainingMemoryPlan(cfg, batch, seq, s));
+  const plan = plans.find((p) => p.total <= budgetBytes);
+  if (plan) return { fits: true, plan };
+  return { fits: false, smallest: plans.reduce((a, b) => (b.total < a.total ? b : a)) };
+}
+
+/** "fused", "layer-wise" or "layer-wise, 8-bit moments". */
+export function settingsName(s: TrainingSettings): string {
+  return s.layout === 'fused' ? 'fused' : s.moments === 'int8' ? 'layer-wise, 8-bit moments' : 'layer-wise';
 }
 
 export function formatBytes(n: number): string {

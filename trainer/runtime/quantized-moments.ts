@@ -7,10 +7,12 @@
  *   log-spaced over seven decades (neighbouring levels 13.7% apart, so at most about 6.6% off after rounding);
  * - unsigned (the second moment, never negative): k = 0 is zero, k = 1..255 is 10^(-16 (255 - k) / 254), sixteen
  *   decades (15.6% apart, at most about 7.5% off; 3.7% on its square root, which is what the update divides by).
- * Rounding is to the nearest level in log space; a block's maximum is exact. Memory: 1 byte a value plus 4 bytes a
+ * Rounding is to the nearest level in log space (through a table, encodeTable); a block's maximum is exact. Memory: 1 byte a value plus 4 bytes a
  * block (2 bytes a parameter for both moments, against 8 in float32). Browser-safe.
  */
-export type MomentFormat = 'float32' | 'int8';
+import type { MomentFormat } from '../model/memory-plan.js';
+
+export type { MomentFormat };
 
 /** Values per quantization block (bitsandbytes uses 2048 for its block-wise optimizers). */
 export const QUANT_BLOCK = 2048;
@@ -72,15 +74,41 @@ function decodeTable(signed: boolean): Float32Array {
 }
 const TABLES = { signed: decodeTable(true), unsigned: decodeTable(false) };
 
+/** Bits of a float32's pattern the encoding table is indexed by: sign, exponent and the mantissa's top 11 bits. */
+const INDEX_SHIFT = 12;
+
+/**
+ * The encoding table of a map: for a ratio r in (0, 1], indexed by r's float32 bit pattern >>> INDEX_SHIFT, its level
+ * (nearest in log space, 0 below half the first level). A bucket spans 2^-11 of r, so rounding at a bucket's middle
+ * is off by at most that much from rounding r itself: no more than 0.05% added to the bounds above. Replaces a log10
+ * a value (about 80 ns here) with a table read.
+ */
+function encodeTable(signed: boolean): Uint8Array {
+  const [levels, decades] = signed ? [SIGNED_LEVELS, SIGNED_DECADES] : [UNSIGNED_LEVELS, UNSIGNED_DECADES];
+  const perDecade = (levels - 1) / decades;
+  const zeroBelow = 10 ** -decades / 2;
+  const size = 1 << (32 - INDEX_SHIFT - 1); // the sign bit is always 0
+  const table = new Uint8Array(size);
+  const f = new Float32Array(1);
+  const u = new Uint32Array(f.buffer);
+  for (let i = 0; i < size; i++) {
+    u[0] = (i << INDEX_SHIFT) | (1 << (INDEX_SHIFT - 1));
+    const r = f[0]!;
+    if (!(r >= zeroBelow)) continue; // 0, and NaN patterns, stay level 0
+    table[i] = Math.min(levels, Math.max(1, Math.round(levels + Math.log10(r) * perDecade)));
+  }
+  return table;
+}
+let encodeTables: { signed: Uint8Array; unsigned: Uint8Array } | undefined;
+
 class Int8Moments implements MomentStore {
   private readonly codes: Uint8Array;
   private readonly absmax: Float32Array;
   private readonly table: Float32Array;
-  private readonly levels: number;
-  /** Levels per decade. */
-  private readonly perDecade: number;
-  /** Below this fraction of the block's maximum a value rounds to zero (half the first level). */
-  private readonly zeroBelow: number;
+  private readonly encode: Uint8Array;
+  /** A block's ratios, and their bit patterns. */
+  private readonly ratios = new Float32Array(QUANT_BLOCK);
+  private readonly ratioBits = new Uint32Array(this.ratios.buffer);
 
   constructor(
     readonly length: number,
@@ -89,10 +117,8 @@ class Int8Moments implements MomentStore {
     this.codes = new Uint8Array(length);
     this.absmax = new Float32Array(blockCount(length));
     this.table = signed ? TABLES.signed : TABLES.unsigned;
-    const [levels, decades] = signed ? [SIGNED_LEVELS, SIGNED_DECADES] : [UNSIGNED_LEVELS, UNSIGNED_DECADES];
-    this.levels = levels;
-    this.perDecade = (levels - 1) / decades;
-    this.zeroBelow = this.table[1]! / 2;
+    encodeTables ??= { signed: encodeTable(true), unsigned: encodeTable(false) };
+    this.encode = signed ? encodeTables.signed : encodeTables.unsigned;
   }
 
   get bytes(): number {
@@ -116,23 +142,21 @@ class Int8Moments implements MomentStore {
       if (a > max) max = a;
     }
     this.absmax[block] = max;
-    const { codes, levels, perDecade, zeroBelow, signed } = this;
+    const { codes, encode, ratios, ratioBits } = this;
     if (max === 0) {
       codes.fill(0, start, start + count);
       return;
     }
     const inv = 1 / max;
-    for (let j = 0; j < count; j++) {
-      const x = values[j]!;
-      const r = Math.abs(x) * inv;
-      let k: number;
-      if (r < zeroBelow) k = 0;
-      else {
-        k = Math.round(levels + Math.log10(r) * perDecade);
-        if (k < 1) k = 1;
-        else if (k > levels) k = levels;
+    for (let j = 0; j < count; j++) ratios[j] = Math.abs(values[j]!) * inv;
+    if (this.signed) {
+      for (let j = 0; j < count; j++) {
+        const k = encode[ratioBits[j]! >>> INDEX_SHIFT]!;
+        codes[start + j] = values[j]! < 0 && k > 0 ? k | 0x80 : k;
       }
-      codes[start + j] = signed && x < 0 && k > 0 ? k | 0x80 : k;
+    } else {
+      for (let j = 0; j < count; j++) codes[start + j] = encode[ratioBits[j]! >>> INDEX_SHIFT]!;
     }
+    // The block's maximum is exact: its ratio is 1, the top level.
   }
 }

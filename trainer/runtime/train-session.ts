@@ -16,7 +16,7 @@ import { buildTrainingGraph, DEFAULT_ADAMW, type AdamWOptions, type BuiltGraph }
 import type { TokenBatch } from './tokens.js';
 // A cycle, safe: each module uses the other's exports only inside functions.
 import { LayerwiseTrainSession } from './layerwise-session.js';
-import type { MomentFormat } from './quantized-moments.js';
+import type { MomentFormat, TrainLayout } from '../model/memory-plan.js';
 
 /** Parameter tensors by parameter name (on the device where the provider keeps them there). */
 export type TensorMap = Map<string, Tensor>;
@@ -106,7 +106,7 @@ export interface TrainSession {
   dispose(): Promise<void>;
 }
 
-export type TrainLayout = 'fused' | 'layerwise';
+export type { TrainLayout };
 
 export interface TrainSessionShape {
   batch: number;
