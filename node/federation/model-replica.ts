@@ -55,6 +55,8 @@ const MAX_VERDICTS = 1_000;
 const FETCH_TIMEOUT_MS = 20_000;
 /** How long an update no peer served is not asked for again (a block or pool check then finds it unchecked at once). */
 const FAILED_FETCH_MS = 10_000;
+/** Fetches from one source that may wait for a turn; more are refused at once (and asked for again when needed). */
+const MAX_WAITING = 64;
 
 export interface ModelReplicaOptions {
   /** This coordinator's `federation/` folder (shared with its FederationService when it runs the rounds). */
@@ -81,6 +83,9 @@ export class ModelReplica {
   private readonly verdicts = new Map<string, VersionVerdict>();
   /** When a pool version was first found unchecked. */
   private readonly uncheckedSince = new Map<Hash, number>();
+  /** Pool checks in flight, and the versions with a retry timer set, by transaction hash. */
+  private readonly poolChecks = new Map<Hash, Promise<void>>();
+  private readonly retries = new Set<Hash>();
   /** Update fetches by the coordinator that signed the contribution: how many run, and who waits. */
   private readonly fetchQueues = new Map<Address, { running: number; waiting: (() => void)[] }>();
   private readonly fetches = new Map<string, Promise<Uint8Array>>();
@@ -157,19 +162,29 @@ export class ModelReplica {
    * Recomputes a pool `model_version`; one that does not match is dropped, one not judged is tried again later and
    * dropped after UNCHECKED_DROP_MS.
    */
-  private async poolCheck(tx: SignedTx): Promise<void> {
-    if ([...this.checks.keys()].some((k) => k.startsWith(tx.hash))) return;
-    // The updates are fetched first, outside the recomputation queue (which block checks wait on).
+  private poolCheck(tx: SignedTx): Promise<void> {
+    // One check (and one retry timer) per version at a time, however often the producer asks.
+    let running = this.poolChecks.get(tx.hash);
+    if (!running) {
+      running = this.runPoolCheck(tx).finally(() => this.poolChecks.delete(tx.hash));
+      this.poolChecks.set(tx.hash, running);
+    }
+    return running;
+  }
+
+  private async runPoolCheck(tx: SignedTx): Promise<void> {
+    const mv = tx.tx as ModelVersionTx;
+    // The updates are fetched first, outside the recomputation queue (which block checks wait on), from the
+    // version's signer first: it aggregated them, so it holds them all.
     await Promise.allSettled(
-      (tx.tx as ModelVersionTx).contributions.map(async (h) => {
+      mv.contributions.map(async (h) => {
         const c = await this.contribution(h);
-        if (c) await this.update(c);
+        if (c) await this.update(c, mv.coordinator);
       }),
     );
     if (this.stopped) return;
     const verdict = await this.check(tx);
     if (this.stopped) return;
-    const mv = tx.tx as ModelVersionTx;
     if (verdict.status === 'ok') {
       this.uncheckedSince.delete(tx.hash);
       this.o.onChecked?.();
@@ -189,12 +204,16 @@ export class ModelReplica {
         return;
       }
       this.o.log(`model replica: model version ${mv.version} not checked yet (${verdict.why}); trying again in ${RECHECK_MS / 1000} s`);
+      if (this.retries.has(tx.hash)) return;
       const t = setTimeout(() => {
         this.timers.delete(t);
+        this.retries.delete(tx.hash);
         if (this.o.ledger.pool.get(tx.hash)) void this.poolCheck(tx);
+        else this.uncheckedSince.delete(tx.hash);
       }, RECHECK_MS);
       this.timers.add(t);
-    }
+      this.retries.add(tx.hash);
+    } else this.uncheckedSince.delete(tx.hash);
   }
 
   /** The block check (Chain.setBlockCheck): every `model_version` in `block` must recompute to its digest. */
@@ -280,7 +299,7 @@ export class ModelReplica {
         parent,
         mv,
         (h) => contributions.get(h),
-        async (digest) => this.localUpdate(this.contributionByDigest(contributions, digest)),
+        async (digest) => this.localUpdate(this.contributionByDigest(contributions, digest), mv.coordinator),
       );
     } catch (err) {
       if (err instanceof UpdateSourceError) return { status: 'unchecked', why: err.message };
@@ -344,61 +363,67 @@ export class ModelReplica {
    * under the chain's lock. One not kept has its fetch started in the background and throws (replayVersion makes
    * that an UpdateSourceError: the version is unchecked, tried again later).
    */
-  private localUpdate(c: ContributionTx): Uint8Array {
+  private localUpdate(c: ContributionTx, from: Address): Uint8Array {
     const kept = this.o.store.readUpdate(c.gradientDigest.slice(2));
     if (kept) return kept;
-    void this.update(c).catch(() => undefined); // update() logs nothing; the verdict says why
-    const failed = this.failedFetches.get(c.gradientDigest.slice(2));
+    void this.update(c, from).catch(() => undefined); // update() logs nothing; the verdict says why
+    const failed = this.failedFetches.get(`${c.gradientDigest.slice(2)}:${from}`);
     throw new Error(`is not kept here yet (${failed ? `no peer served it: ${failed.why}` : 'it is being fetched'})`);
   }
 
   /**
-   * The bytes of a contribution's update: kept here, or fetched from the coordinator that accepted it and then any
-   * other peer, checked against the digest the contribution records, and kept. One no peer served is not asked for
-   * again for FAILED_FETCH_MS. Each signing coordinator's updates queue on their own (FETCH_CONCURRENCY at a time), so
-   * one whose server never answers delays only its own.
+   * The bytes of a contribution's update: kept here, or fetched from `from` (by default the coordinator that accepted
+   * it; a version's check asks the version's signer, which aggregated it) and then any other peer, checked against the
+   * digest the contribution records, and kept. Fetches queue by source (FETCH_CONCURRENCY at a time, at most
+   * MAX_WAITING waiting), so a coordinator whose server never answers delays only fetches that start with it; a
+   * fetch from one source that no peer served is not tried again from that source for FAILED_FETCH_MS.
    */
-  update(c: ContributionTx): Promise<Uint8Array> {
+  update(c: ContributionTx, from: Address = c.coordinator): Promise<Uint8Array> {
     const digest = c.gradientDigest.slice(2);
     const kept = this.o.store.readUpdate(digest);
     if (kept) return Promise.resolve(kept);
-    let running = this.fetches.get(digest);
+    const key = `${digest}:${from}`;
+    let running = this.fetches.get(key);
     if (running) return running;
-    const failed = this.failedFetches.get(digest);
+    const failed = this.failedFetches.get(key);
     if (failed && Date.now() - failed.at < FAILED_FETCH_MS) return Promise.reject(new Error(`no peer served it (${failed.why})`));
-    running = this.fetchUpdate(c).then(
+    running = this.fetchUpdate(c, from).then(
       (bytes) => {
-        this.failedFetches.delete(digest);
+        this.failedFetches.delete(key);
         return bytes;
       },
       (err: Error) => {
         if (this.failedFetches.size >= MAX_VERDICTS) this.failedFetches.delete(this.failedFetches.keys().next().value!);
-        this.failedFetches.set(digest, { at: Date.now(), why: err.message });
+        this.failedFetches.set(key, { at: Date.now(), why: err.message });
         throw err;
       },
     );
-    const done = running.finally(() => this.fetches.delete(digest));
-    this.fetches.set(digest, done);
+    const done = running.finally(() => this.fetches.delete(key));
+    this.fetches.set(key, done);
     return done;
   }
 
-  private async fetchUpdate(c: ContributionTx): Promise<Uint8Array> {
-    let q = this.fetchQueues.get(c.coordinator);
-    if (!q) this.fetchQueues.set(c.coordinator, (q = { running: 0, waiting: [] }));
-    if (q.running >= FETCH_CONCURRENCY) await new Promise<void>((resolve) => q.waiting.push(resolve));
+  private async fetchUpdate(c: ContributionTx, from: Address): Promise<Uint8Array> {
+    let q = this.fetchQueues.get(from);
+    if (!q) this.fetchQueues.set(from, (q = { running: 0, waiting: [] }));
+    if (q.running >= FETCH_CONCURRENCY) {
+      if (q.waiting.length >= MAX_WAITING) throw new Error(`${q.waiting.length} fetches from ${from} are waiting already`);
+      await new Promise<void>((resolve) => q.waiting.push(resolve));
+    }
     q.running++;
     try {
-      return await this.fetchFromPeers(c);
+      // Kept meanwhile (another source's fetch of the same bytes)?
+      return this.o.store.readUpdate(c.gradientDigest.slice(2)) ?? (await this.fetchFromPeers(c, from));
     } finally {
       q.running--;
       q.waiting.shift()?.();
     }
   }
 
-  private async fetchFromPeers(c: ContributionTx): Promise<Uint8Array> {
+  private async fetchFromPeers(c: ContributionTx, from: Address): Promise<Uint8Array> {
     const network = this.o.network();
     if (!network) throw new Error('no peers yet');
-    const first = network.peers.urlOf(c.coordinator);
+    const first = network.peers.urlOf(from) ?? network.peers.urlOf(c.coordinator);
     const urls = [...new Set([...(first ? [first] : []), ...network.peers.active()])];
     if (urls.length === 0) throw new Error(`no peer to fetch it from (the coordinator ${c.coordinator} that accepted it is not a peer)`);
     const failures: string[] = [];

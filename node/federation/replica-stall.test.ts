@@ -121,20 +121,22 @@ describe('a coordinator whose update server never answers', () => {
       by.key,
       network,
     );
-  const modelVersion = (version: number, contributions: Hash[], digest: Hex, step: OuterStepRecord): SignedTx =>
+  const modelVersion = (version: number, contributions: Hash[], digest: Hex, step: OuterStepRecord, by: typeof A = X): SignedTx =>
     signTx(
       {
         type: 'model_version',
-        coordinator: X.address,
+        coordinator: by.address,
         version: BigInt(version),
         parentVersion: BigInt(version - 1),
         manifestDigest: digest,
         contributions,
         ...step,
       } satisfies Omit<ModelVersionTx, 'signature'>,
-      X.key,
+      by.key,
       network,
     );
+  /** Version 1 as the first test publishes it: the parent of the third test's version. */
+  let v1: ReturnType<typeof applyRound>;
   const onChain = (node: AiloNode, hash: Hash, ms = 20_000) =>
     waitFor(`${hash} in a block of ${node.url}`, async () => node.chain.store.txLocation(hash), ms);
 
@@ -213,7 +215,7 @@ describe('a coordinator whose update server never answers', () => {
     expect(open().length).toBeGreaterThan(0);
     await onChain(b, c1.hash);
     for (const tx of junk) await onChain(b, tx.hash);
-    const v1 = applyRound(initWeights(cfg, GENESIS_INIT_SEED), undefined, [{ update: decodeUpdate(u1.bytes, sizes), tokens: 200 }], step);
+    v1 = applyRound(initWeights(cfg, GENESIS_INIT_SEED), undefined, [{ update: decodeUpdate(u1.bytes, sizes), tokens: 200 }], step);
     const mv1 = modelVersion(1, [c1.hash], buildManifest(MODEL, cfg, 1, v1.weights).digest, step);
     const r = await gossipTo(b, '/api/p2p/block', encodeBlock(sealOnHead(b.chain, [mv1], X)), undefined);
     expect(r.status, JSON.stringify(r.json)).toBe(201);
@@ -238,5 +240,33 @@ describe('a coordinator whose update server never answers', () => {
     }
     expect(b.network.peers.isBanned(X.address)).toBe(false);
     expect(b.network.peers.isBanned(A.address)).toBe(false);
+  }, 60_000);
+
+  it("checks an honest version naming X's contributions from the version's signer, without waiting on X's node", async () => {
+    // X signs four contributions; its node serves B nothing, but A (the runner, which aggregated them) holds them all.
+    const us = [21, 22, 23, 24].map((seed) => pseudoRandomUpdate(cfg, seed));
+    for (const u of us) a.replica!.store.putUpdate(u.digest.slice(2), u.bytes);
+    const cs = us.map((u, i) => contribution(u.digest, 100 + i, X));
+    for (const tx of cs) expect((await gossipTo(b, '/api/p2p/tx', tx.bytes, undefined)).status).toBe(202);
+    for (const tx of cs) await onChain(b, tx.hash);
+    await waitFor("B to ask X's node for them", async () => (open().length > 0 ? true : undefined));
+    const step: OuterStepRecord = { outerLrPpm: 600_000, momentumRestart: false };
+    const v2 = applyRound(
+      v1.weights,
+      v1.momentum,
+      us.map((u, i) => ({ update: decodeUpdate(u.bytes, sizes), tokens: 100 + i })),
+      step,
+    );
+    const mv2 = modelVersion(
+      2,
+      cs.map((c) => c.hash),
+      buildManifest(MODEL, cfg, 2, v2.weights).digest,
+      step,
+      A,
+    );
+    expect((await gossipTo(b, '/api/p2p/tx', mv2.bytes, undefined)).status).toBe(202);
+    await onChain(b, mv2.hash);
+    expect(b.replica!.store.load(2)?.manifestDigest).toBe((mv2.tx as ModelVersionTx).manifestDigest);
+    expect(open().length).toBeGreaterThan(0); // X's node still holds B's requests
   }, 60_000);
 });

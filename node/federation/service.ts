@@ -266,6 +266,8 @@ export class FederationService {
   /** This coordinator's share of each shard's rows (its place among the genesis coordinators): its task windows. */
   private readonly region: { index: number; count: number };
   private unsubscribeChain: (() => void) | undefined;
+  /** Blocks followed so far, in order (see start). */
+  private following: Promise<void> = Promise.resolve();
 
   private constructor(
     readonly cfg: FederationConfig,
@@ -357,12 +359,20 @@ export class FederationService {
     s.loadCurrent();
     await s.resumeRound();
     // Contributions other coordinators accepted join this round; a version another coordinator published is followed.
-    s.unsubscribeChain = o.ledger.chain.onBlock(
-      (block) =>
-        void s
-          .exclusive(() => s.follow(block))
-          .catch((err: Error) => s.log(`federation: following block ${block.header.height}: ${err.message}`)),
-    );
+    s.unsubscribeChain = o.ledger.chain.onBlock((block) => {
+      // Other coordinators' updates are fetched before the round's lock is taken, so that a coordinator whose server is
+      // slow holds up no one's round closing (inside, each is then kept, or refused from memory at once); blocks are
+      // still followed in order.
+      const fetched = Promise.allSettled(
+        block.txs.flatMap(({ tx }) =>
+          tx.type === 'contribution' && tx.coordinator !== s.coordinator && o.foreignUpdate ? [o.foreignUpdate(tx)] : [],
+        ),
+      );
+      s.following = s.following
+        .then(() => fetched)
+        .then(() => s.exclusive(() => s.follow(block)))
+        .catch((err: Error) => s.log(`federation: following block ${block.header.height}: ${err.message}`));
+    });
     s.roundDeadline = Date.now() + cfg.roundMs;
     s.timer = setInterval(
       () => void s.exclusive(() => s.maybeCloseRound()).catch((err: Error) => s.log(`federation: ${err.message}`)),

@@ -1,47 +1,97 @@
 /**
- * Where the miner goes when coordinators stop answering, against real HTTP servers on loopback: a task request gives
- * up on a node after a few tries while another coordinator is known, and when every known coordinator has gone
- * unanswered since the last task, the miner stops (as with a single node) instead of going round them for ever.
+ * Where the miner goes when coordinators stop answering or are full, against real HTTP servers on loopback, each
+ * playing a coordinator the genesis names (GET /api/chain/genesis) and naming the others in GET /api/round:
+ * - a task request gives up on a node after a few tries while another coordinator is known, and when every known
+ *   coordinator has gone unanswered since the last task, the miner stops (as with a single node);
+ * - on ROUND_FULL it asks the other coordinators in turn, skipping one that does not answer, so a dead coordinator
+ *   still listed live cannot keep it from one that has work;
+ * - it goes only to coordinators the genesis names, at the URLs the nodes give for them: an entry a node adds for
+ *   anyone else is never asked.
  */
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { NodeError } from '../../protocol/errors.js';
-import { MinerLoop } from './miner-loop.js';
+import { MinerLoop, type MinerOptions } from './miner-loop.js';
 
 const WALLET = '0x' + '11'.repeat(20);
 
-/**
- * A node that names itself and `others` as live coordinators and answers every task request with `refusal` (default
- * 503, a node that cannot answer; or 429 ROUND_FULL, a coordinator whose share of the round is paid).
- */
-async function busyNode(
-  others: () => string[],
-  tasks: string[],
-  refusal: 503 | 'ROUND_FULL' = 503,
-): Promise<{ server: Server; url: string }> {
-  let url = '';
-  const server = createServer((req, res) => {
-    if (req.method === 'GET' && req.url === '/api/round') {
-      res.writeHead(200, { 'content-type': 'application/json' });
-      const coordinators = [url, ...others()].map((u) => ({ url: u, live: true }));
-      res.end(JSON.stringify({ coordinator: '0x' + '33'.repeat(20), coordinators }));
-      return;
-    }
-    if (req.method === 'POST' && req.url === '/api/task') tasks.push(url);
-    req.resume();
-    if (refusal === 'ROUND_FULL')
-      res
-        .writeHead(429, { 'content-type': 'application/json' })
-        .end(JSON.stringify({ error: { code: 'ROUND_FULL', message: 'share paid' } }));
-    else res.writeHead(503, { 'content-type': 'application/json' }).end(JSON.stringify({ error: { code: 'BUSY', message: 'busy' } }));
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', () => resolve()));
-  url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
-  return { server, url };
+type Behaviour = 503 | 'ROUND_FULL' | 'dead';
+
+interface FakeNode {
+  address: string;
+  url: string;
+  server?: Server;
 }
 
-describe('the miner loop when coordinators stop answering', () => {
+/**
+ * Nodes playing coordinators: each answers task requests as its behaviour says (503: cannot answer; ROUND_FULL: its
+ * share is paid; dead: a closed port, still listed live by the others) and records them in `tasks`. `extra` entries are
+ * added to every GET /api/round answer (a node naming where else to go).
+ */
+async function fakeNetwork(
+  behaviours: Behaviour[],
+  tasks: string[],
+  extra: () => { address: string; url: string; live: boolean }[] = () => [],
+): Promise<FakeNode[]> {
+  const nodes: FakeNode[] = behaviours.map((_, i) => ({ address: '0x' + String(i + 1).repeat(40), url: '' }));
+  for (const [i, behaviour] of behaviours.entries()) {
+    const node = nodes[i]!;
+    const server = createServer((req, res) => {
+      const json = (status: number, body: unknown): void => {
+        res.writeHead(status, { 'content-type': 'application/json' }).end(JSON.stringify(body));
+      };
+      req.resume();
+      if (req.method === 'GET' && req.url === '/api/chain/genesis') return json(200, { coordinators: nodes.map((n) => n.address) });
+      if (req.method === 'GET' && req.url === '/api/round')
+        return json(200, {
+          coordinator: node.address,
+          coordinators: [...nodes.map((n) => ({ address: n.address, url: n.url, live: true })), ...extra()],
+        });
+      if (req.method === 'POST' && req.url === '/api/task') tasks.push(node.url);
+      if (behaviour === 'ROUND_FULL') return json(429, { error: { code: 'ROUND_FULL', message: 'share paid' } });
+      json(503, { error: { code: 'BUSY', message: 'busy' } });
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', () => resolve()));
+    node.url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    if (behaviour === 'dead') await new Promise<void>((resolve) => server.close(() => resolve()));
+    else node.server = server;
+  }
+  return nodes;
+}
+
+function minerFor(nodeUrl: string, o: Partial<MinerOptions> = {}): MinerLoop {
+  return new MinerLoop({
+    wallet: WALLET,
+    signTaskRequest: async (coordinator) => ({
+      wallet: WALLET,
+      coordinator,
+      issuedAt: String(Date.now()),
+      nonce: '0x' + '22'.repeat(32),
+      signature: '0x',
+    }),
+    nodeUrl,
+    platform: {
+      chunks: { fetch: () => Promise.reject(new Error('no chunk is asked for')) },
+      openSession: () => Promise.reject(new Error('no session is opened')),
+    },
+    power: 100,
+    ...o,
+  });
+}
+
+/** Resolves once `tasks` holds `n` requests. */
+const requests = (tasks: string[], n: number): Promise<void> =>
+  new Promise((resolve) => {
+    const t = setInterval(() => {
+      if (tasks.length >= n) {
+        clearInterval(t);
+        resolve();
+      }
+    }, 10);
+  });
+
+describe('the miner loop when coordinators stop answering or are full', () => {
   const servers: Server[] = [];
   afterEach(async () => {
     for (const s of servers.splice(0)) await new Promise<void>((resolve) => s.close(() => resolve()));
@@ -49,29 +99,10 @@ describe('the miner loop when coordinators stop answering', () => {
 
   it('tries each known coordinator once, briefly while another is left, then stops with UNREACHABLE', async () => {
     const tasks: string[] = [];
-    let urls: string[] = [];
-    const nodes = await Promise.all([0, 1, 2].map(() => busyNode(() => urls, tasks)));
-    servers.push(...nodes.map((n) => n.server));
-    urls = nodes.map((n) => n.url);
+    const nodes = await fakeNetwork([503, 503, 503], tasks);
+    servers.push(...nodes.flatMap((n) => (n.server ? [n.server] : [])));
     const log: string[] = [];
-    const miner = new MinerLoop({
-      wallet: WALLET,
-      signTaskRequest: async (coordinator) => ({
-        wallet: WALLET,
-        coordinator,
-        issuedAt: String(Date.now()),
-        nonce: '0x' + '22'.repeat(32),
-        signature: '0x',
-      }),
-      nodeUrl: urls[0]!,
-      platform: {
-        chunks: { fetch: () => Promise.reject(new Error('no chunk is asked for')) },
-        openSession: () => Promise.reject(new Error('no session is opened')),
-      },
-      power: 100,
-      retry: { attempts: 6, baseMs: 1, maxMs: 2 },
-      log: (line) => log.push(line),
-    });
+    const miner = minerFor(nodes[0]!.url, { retry: { attempts: 6, baseMs: 1, maxMs: 2 }, log: (line) => log.push(line) });
     const err = await miner.run().then(
       () => undefined,
       (e: unknown) => e,
@@ -79,6 +110,7 @@ describe('the miner loop when coordinators stop answering', () => {
     expect(err).toBeInstanceOf(NodeError);
     expect((err as NodeError).code).toBe('UNREACHABLE');
     // Three tries at each of the first two, the full six at the last one left; nothing after.
+    const urls = nodes.map((n) => n.url);
     expect(tasks).toEqual([...Array(3).fill(urls[0]), ...Array(3).fill(urls[1]), ...Array(6).fill(urls[2])]);
     expect(log.filter((l) => l.includes('going on with'))).toEqual([
       expect.stringContaining(`going on with ${urls[1]}`),
@@ -86,41 +118,29 @@ describe('the miner loop when coordinators stop answering', () => {
     ]);
   });
 
-  it("asks the other coordinators in turn when one's share of the round is full, and goes on waiting", async () => {
+  it('asks the other coordinators in turn when one is full, past one that does not answer, and asks no one else', async () => {
     const tasks: string[] = [];
-    let urls: string[] = [];
-    const nodes = await Promise.all([0, 1].map(() => busyNode(() => urls, tasks, 'ROUND_FULL')));
-    servers.push(...nodes.map((n) => n.server));
-    urls = nodes.map((n) => n.url);
+    // A node that is no genesis coordinator, which every GET /api/round names as live.
+    const stranger: string[] = [];
+    const [intruder] = await fakeNetwork(['ROUND_FULL'], stranger);
+    servers.push(intruder!.server!);
+    const nodes = await fakeNetwork(['ROUND_FULL', 'dead', 'ROUND_FULL'], tasks, () => [
+      { address: '0x' + '99'.repeat(20), url: intruder!.url, live: true },
+      { address: '0x' + '11'.repeat(20), url: 'ftp://127.0.0.1:21', live: true },
+    ]);
+    servers.push(...nodes.flatMap((n) => (n.server ? [n.server] : [])));
+    const [a, dead, b] = nodes.map((n) => n.url);
     const stop = new AbortController();
-    const miner = new MinerLoop({
-      wallet: WALLET,
-      signTaskRequest: async (coordinator) => ({
-        wallet: WALLET,
-        coordinator,
-        issuedAt: '1',
-        nonce: '0x' + '22'.repeat(32),
-        signature: '0x',
-      }),
-      nodeUrl: urls[0]!,
-      platform: {
-        chunks: { fetch: () => Promise.reject(new Error('no chunk is asked for')) },
-        openSession: () => Promise.reject(new Error('no session is opened')),
-      },
-      power: 100,
-      signal: stop.signal,
-    });
+    const miner = minerFor(a!, { signal: stop.signal, retry: { attempts: 3, baseMs: 1, maxMs: 2 } });
     const running = miner.run();
-    await new Promise<void>((resolve) => {
-      const t = setInterval(() => {
-        if (tasks.length >= 4) {
-          clearInterval(t);
-          resolve();
-        }
-      }, 20);
-    });
+    await requests(tasks, 12);
     stop.abort();
     await running;
-    expect(tasks.slice(0, 4)).toEqual([urls[0], urls[1], urls[0], urls[1]]);
+    // A, then the dead one (three tries, then it is skipped), then B; from then on A and B in turn.
+    const seen = tasks.slice(0, 12);
+    expect(seen.filter((u) => u === dead)).toHaveLength(0); // a closed port never records a request
+    expect(seen.filter((u) => u === b).length).toBeGreaterThanOrEqual(5);
+    expect(seen.filter((u) => u === a).length).toBeGreaterThanOrEqual(5);
+    expect(stranger).toEqual([]);
   });
 });

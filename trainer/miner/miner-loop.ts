@@ -121,6 +121,8 @@ export interface MinerSummary {
 /** How long a stopped miner still waits for the node's answer to a submission already sent. */
 export const SUBMIT_ANSWER_GRACE_MS = 60_000;
 const DOWNLOADS_IN_PARALLEL = 4;
+/** WRONG_COORDINATOR answers from one node (each after asking it again who answers) before the miner goes elsewhere. */
+const WRONG_COORDINATOR_TRIES = 3;
 /** Attempts at a task request while another coordinator is known (see MinerLoop.taskRetry). */
 const TASK_ATTEMPTS_WITH_ELSEWHERE = 3;
 
@@ -167,6 +169,8 @@ export class MinerLoop {
   client: NodeClient;
   /** Nodes to go on with when the one in use stops answering: the given one, then the live coordinators it names. */
   private nodes: string[];
+  /** Where each genesis coordinator answers, as the nodes' GET /api/round name them (one URL each). */
+  private readonly coordinatorUrls = new Map<string, string>();
   /** The coordinator answering at each node URL (GET /api/round's `coordinator`): who a task request is signed for. */
   private readonly coordinatorAt = new Map<string, string>();
   /** Nodes that went unanswered since the miner last got a task (see moveOn). */
@@ -223,16 +227,34 @@ export class MinerLoop {
     return new NodeClient(url, { retry: this.o.retry, signal: this.o.signal, onRetry: (e) => this.log(e.line) });
   }
 
+  /** The genesis coordinators (lowercase), read once from the node the miner was started with. */
+  private async genesisCoordinators(): Promise<Set<string>> {
+    this.coordinators ??= await fetchCoordinators(this.clientFor(this.nodes[0]!));
+    return this.coordinators;
+  }
+
   /**
    * Learns where else to go: the coordinators the node names live in GET /api/round (any node of the network
-   * answers it). Never throws: a node that does not answer leaves the list as it was.
+   * answers it), only those the genesis names and at most one http(s) URL each, so the list stays the coordinator
+   * count plus the node the miner was started with. Never throws: a node that does not answer leaves it as it was.
    */
   private async learnNodes(): Promise<void> {
     try {
       const round = await this.client.json<RoundStatus>('/api/round', {}, { retry: NO_RETRY, timeoutMs: 10_000, what: 'round' });
       this.noteCoordinator(this.client.baseUrl, round);
-      const live = (round.coordinators ?? []).flatMap((c) => (c.live && c.url ? [c.url.replace(/\/+$/, '')] : []));
-      this.nodes = [...new Set([this.client.baseUrl, ...live, ...this.nodes])];
+      const genesis = await this.genesisCoordinators();
+      for (const c of round.coordinators ?? []) {
+        const address = c.address?.toLowerCase();
+        if (!c.live || !c.url || !address || !genesis.has(address)) continue;
+        let url: URL;
+        try {
+          url = new URL(c.url);
+        } catch {
+          continue;
+        }
+        if (url.protocol === 'http:' || url.protocol === 'https:') this.coordinatorUrls.set(address, url.origin);
+      }
+      this.nodes = [...new Set([this.nodes[0]!, ...this.coordinatorUrls.values()])];
     } catch {
       // keep what is known
     }
@@ -242,13 +264,23 @@ export class MinerLoop {
    * Moves to a known node that has not gone unanswered since the miner last got a task; false when there is none
    * (then the miner stops, as with a single node, instead of going round them for ever).
    */
-  private moveOn(err: NodeError): boolean {
+  private moveOn(err: NodeError, why = 'does not answer'): boolean {
     this.unanswered.add(this.client.baseUrl);
     const next = this.nodes.find((u) => !this.unanswered.has(u));
     if (!next) return false;
-    this.log(`${this.client.baseUrl} does not answer (${err.message}); going on with ${next}, a coordinator of this network`);
+    this.log(`${this.client.baseUrl} ${why} (${err.message}); going on with ${next}, a coordinator of this network`);
     this.client = this.clientFor(next);
     return true;
+  }
+
+  /** The next known node after the one in use, in turn, that has not gone unanswered since the last task. */
+  private nextNode(): string | undefined {
+    const at = this.nodes.indexOf(this.client.baseUrl);
+    for (let i = 1; i < this.nodes.length; i++) {
+      const u = this.nodes[(at + i) % this.nodes.length]!;
+      if (!this.unanswered.has(u)) return u;
+    }
+    return undefined;
   }
 
   private get stopped(): boolean {
@@ -387,6 +419,9 @@ export class MinerLoop {
       this.noteCoordinator(url, await this.client.json<RoundStatus>('/api/round', {}, { retry: this.taskRetry(), what: 'round' }));
     const c = this.coordinatorAt.get(url);
     if (!c) throw new NodeError(0, 'NO_MODEL', `${url} names no coordinator in GET /api/round: it runs no training rounds`);
+    // Signed only for a coordinator the genesis names: a node cannot collect requests signed for anyone else.
+    if (!(await this.genesisCoordinators()).has(c.toLowerCase()))
+      throw new NodeError(0, 'WRONG_COORDINATOR', `${url} names ${c} as its coordinator, which the genesis does not name`);
     return c;
   }
 
@@ -591,6 +626,8 @@ export class MinerLoop {
     let waiting = false;
     /** ROUND_FULL answers in a row, from the coordinators asked in turn. */
     let full = 0;
+    /** WRONG_COORDINATOR answers in a row from the node in use. */
+    let wrong = 0;
     try {
       while (!this.stopped && (this.o.maxTasks === undefined || this.summary.tasks < this.o.maxTasks)) {
         try {
@@ -598,15 +635,15 @@ export class MinerLoop {
           await this.runTask();
           waiting = false;
           full = 0;
+          wrong = 0;
         } catch (err) {
           if (this.stopped) break;
-          if (err instanceof NodeError && err.code === 'ROUND_FULL' && this.nodes.length > 1) {
+          const next = err instanceof NodeError && err.code === 'ROUND_FULL' ? this.nextNode() : undefined;
+          if (next) {
             // This coordinator's share of the round is paid: another coordinator may still have work. Each is asked in
-            // turn; a wait only once all of them were full.
+            // turn (none that went unanswered since the last task); a wait only once all of them were full.
             full++;
-            const at = this.nodes.indexOf(this.client.baseUrl);
-            const next = this.nodes[(at + 1) % this.nodes.length]!;
-            this.log(`${this.client.baseUrl}: ${err.message}; asking ${next}, another coordinator of this network`);
+            this.log(`${this.client.baseUrl}: ${(err as Error).message}; asking ${next}, another coordinator of this network`);
             this.client = this.clientFor(next);
             if (full % this.nodes.length === 0) {
               this.setPhase('waiting');
@@ -625,14 +662,17 @@ export class MinerLoop {
             await pause(2000, this.o.signal);
             continue;
           }
-          if (err instanceof NodeError && err.code === 'WRONG_COORDINATOR') {
+          if (err instanceof NodeError && err.code === 'WRONG_COORDINATOR' && ++wrong < WRONG_COORDINATOR_TRIES) {
             // The node now forwards to another coordinator (a follower whose coordinator stopped): ask who, sign again.
             this.log(`${err.message}; asking the node again which coordinator answers`);
             this.coordinatorAt.delete(this.client.baseUrl);
-            await pause(500, this.o.signal);
+            await pause(500 * wrong, this.o.signal);
             continue;
           }
-          if (err instanceof NodeError && err.unanswered && this.moveOn(err)) continue;
+          wrong = 0;
+          if (err instanceof NodeError && (err.unanswered || err.code === 'WRONG_COORDINATOR') && this.moveOn(err)) continue;
+          // A refusal the loop cannot act on, from a node other than the one it was started with: go elsewhere.
+          if (err instanceof NodeError && this.client.baseUrl !== this.nodes[0] && this.moveOn(err, 'refuses')) continue;
           throw err;
         }
         this.o.onStatus?.(this.status);
