@@ -9,31 +9,23 @@
  * - a version whose update nobody can serve is not judged (503 BLOCK_MODEL_UNCHECKED, nothing changes, no one is
  *   blamed) and is taken once the update can be had.
  */
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { encodeBlock, sealBlock, txRootOf, type Block } from '../../chain/block/block.js';
-import type { Chain } from '../../chain/chain.js';
-import { earliestTimestamp } from '../../chain/consensus/clique.js';
-import { contributionReward } from '../../chain/rewards.js';
+import { encodeBlock } from '../../chain/block/block.js';
 import { ALC } from '../../chain/spec.js';
-import { applyTx } from '../../chain/state/transition.js';
 import { StateOverlay } from '../../chain/state/world-state.js';
 import { wallet } from '../../chain/test/fixtures.js';
-import { signTx } from '../../chain/tx/sign.js';
-import type { ContributionTx, Hash, ModelVersionTx, SignedTx } from '../../chain/tx/types.js';
-import { genesisFor } from '../../genesis/devnet.js';
-import { formatGenesis } from '../../genesis/genesis.js';
-import type { Address } from '../../protocol/address.js';
-import { toHex, type Hex } from '../../protocol/bytes.js';
+import type { Hash, SignedTx } from '../../chain/tx/types.js';
+import { type Hex } from '../../protocol/bytes.js';
 import { decodeUpdate } from '../../trainer/codec/update-codec.js';
 import { applyRound, type OuterStepRecord } from '../../trainer/federated/outer-optimizer.js';
 import { compressTaskUpdate } from '../../trainer/federated/task-update.js';
 import { numel, paramSpecs, presetConfig } from '../../trainer/model/config.js';
 import { initWeights, type Weights } from '../../trainer/model/weights.js';
 import type { AiloNode } from '../node.js';
-import { gossipTo, post, signedTransfer, networkOfGenesis, startTestNode, waitFor, type TestNet } from '../test/harness.js';
+import { replicaNet, sealOnHead } from '../test/replica-net.js';
+import { gossipTo, post, signedTransfer, startTestNode, waitFor } from '../test/harness.js';
 import { buildManifest, GENESIS_INIT_SEED, sha256Hex } from './model-store.js';
 import { pseudoRandomUpdate } from '../test/updates.js';
 
@@ -45,89 +37,19 @@ const miner = wallet(610);
 
 const makeUpdate = (seed: number): { bytes: Uint8Array; digest: Hex } => pseudoRandomUpdate(cfg, seed);
 
-/** A block sealed by `sealer` on `chain`'s head holding `txs` (its state root computed like the producer does). */
-function sealOnHead(chain: Chain, txs: SignedTx[], sealer: { key: Uint8Array; address: Address }): Block {
-  const overlay = new StateOverlay(chain.state);
-  for (const t of txs) applyTx(overlay, t, chain.spec);
-  const due = earliestTimestamp(chain.spec, chain.head.header, sealer.address);
-  const now = BigInt(Date.now());
-  return sealBlock(
-    {
-      chainId: chain.spec.chainId,
-      height: chain.height + 1n,
-      parentHash: chain.head.hash,
-      timestamp: now > due ? now : due,
-      proposer: sealer.address,
-      txRoot: txRootOf(txs),
-      stateRoot: toHex(chain.state.rootWith([...overlay.changes.values()])),
-    },
-    txs,
-    sealer.key,
-  );
-}
-
 describe('coordinators recompute every model version', () => {
-  const root = mkdtempSync(join(tmpdir(), 'ailo-replica-'));
-  const genesisText = formatGenesis(
-    genesisFor({
-      name: 'ailo-replica',
-      chainId: 791n,
-      coordinators: [X.address, A.address, B.address],
-      alloc: new Map([[miner.address, 1n * ALC]]),
-      blockPeriodMs: 100,
-      outOfTurnDelayMs: 100,
-      timestamp: 1_700_000_000_000n,
-      model: MODEL,
-    }),
-  );
-  const network = networkOfGenesis(genesisText);
-  const genesisPath = join(root, 'genesis.json');
-  writeFileSync(genesisPath, genesisText);
-  const net = (who: typeof A, name: string): TestNet => {
-    const keyPath = join(root, `${name}.key`);
-    writeFileSync(keyPath, toHex(who.key));
-    return { root, genesisPath, keyPath, network, remove: () => undefined };
-  };
+  const rn = replicaNet('ailo-replica', 791n, [X, A, B], miner, 1n * ALC);
+  const { root, network } = rn;
+  const net = rn.netFor;
   let a: AiloNode, b: AiloNode;
   const logA: string[] = [];
   const logB: string[] = [];
   const u = [makeUpdate(1), makeUpdate(2), makeUpdate(3)];
-  let taskN = 0;
   /** A contribution to version 0's round, accepted (signed) by `by`: A, or X playing a faulty coordinator. */
-  const contribution = (digest: Hex, length: number, by: typeof A = A, shard: Hex = `0x${'ab'.repeat(32)}`): SignedTx => {
-    const quality = 1000;
-    return signTx(
-      {
-        type: 'contribution',
-        coordinator: by.address,
-        miner: miner.address,
-        taskId: `0x${(++taskN).toString(16).padStart(64, '0')}`,
-        modelVersion: 0n,
-        shard,
-        offset: BigInt(taskN * 1000),
-        length: BigInt(length),
-        gradientDigest: digest,
-        quality,
-        reward: contributionReward(a.chain.spec.rewards, quality),
-      } satisfies Omit<ContributionTx, 'signature'>,
-      by.key,
-      network,
-    );
-  };
+  const contribution = (digest: Hex, length: number, by: typeof A = A, shard?: Hex): SignedTx =>
+    rn.contribution(digest, length, by, a.chain.spec.rewards, shard);
   const modelVersion = (version: number, contributions: Hash[], digest: Hex, step: OuterStepRecord): SignedTx =>
-    signTx(
-      {
-        type: 'model_version',
-        coordinator: X.address,
-        version: BigInt(version),
-        parentVersion: BigInt(version - 1),
-        manifestDigest: digest,
-        contributions,
-        ...step,
-      } satisfies Omit<ModelVersionTx, 'signature'>,
-      X.key,
-      network,
-    );
+    rn.modelVersion(version, contributions, digest, step, X);
   const latestVersion = (node: AiloNode): bigint => new StateOverlay(node.chain.state).meta().latestModelVersion;
   const onChain = (node: AiloNode, hash: Hash) =>
     waitFor(`${hash} in a block of ${node.url}`, async () => node.chain.store.txLocation(hash));

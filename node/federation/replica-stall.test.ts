@@ -7,32 +7,23 @@
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { encodeBlock, sealBlock, txRootOf, type Block } from '../../chain/block/block.js';
-import type { Chain } from '../../chain/chain.js';
-import { earliestTimestamp } from '../../chain/consensus/clique.js';
-import { contributionReward } from '../../chain/rewards.js';
+import { encodeBlock } from '../../chain/block/block.js';
 import { ALC } from '../../chain/spec.js';
-import { applyTx } from '../../chain/state/transition.js';
-import { StateOverlay } from '../../chain/state/world-state.js';
 import { wallet } from '../../chain/test/fixtures.js';
-import { signTx } from '../../chain/tx/sign.js';
 import type { ContributionTx, Hash, ModelVersionTx, SignedTx } from '../../chain/tx/types.js';
 import { genesisBlock } from '../../chain/genesis-block.js';
-import { genesisFor } from '../../genesis/devnet.js';
-import { formatGenesis } from '../../genesis/genesis.js';
-import type { Address } from '../../protocol/address.js';
-import { toHex, type Hex } from '../../protocol/bytes.js';
+import type { Hex } from '../../protocol/bytes.js';
 import { decodeUpdate } from '../../trainer/codec/update-codec.js';
 import { applyRound, type OuterStepRecord } from '../../trainer/federated/outer-optimizer.js';
 import { numel, paramSpecs, presetConfig } from '../../trainer/model/config.js';
 import { initWeights } from '../../trainer/model/weights.js';
 import type { AiloNode } from '../node.js';
+import { replicaNet, sealOnHead } from '../test/replica-net.js';
 import { NodeIdentity } from '../p2p/envelope.js';
-import { gossipTo as gossipOnce, post, signedTransfer, networkOfGenesis, startTestNode, waitFor, type TestNet } from '../test/harness.js';
+import { gossipTo as gossipOnce, post, signedTransfer, startTestNode, waitFor } from '../test/harness.js';
 import { buildManifest, GENESIS_INIT_SEED } from './model-store.js';
 import { pseudoRandomUpdate } from '../test/updates.js';
 
@@ -52,89 +43,21 @@ async function gossipTo(...args: Parameters<typeof gossipOnce>): ReturnType<type
   }
 }
 
-function sealOnHead(chain: Chain, txs: SignedTx[], sealer: { key: Uint8Array; address: Address }): Block {
-  const overlay = new StateOverlay(chain.state);
-  for (const t of txs) applyTx(overlay, t, chain.spec);
-  const due = earliestTimestamp(chain.spec, chain.head.header, sealer.address);
-  const now = BigInt(Date.now());
-  return sealBlock(
-    {
-      chainId: chain.spec.chainId,
-      height: chain.height + 1n,
-      parentHash: chain.head.hash,
-      timestamp: now > due ? now : due,
-      proposer: sealer.address,
-      txRoot: txRootOf(txs),
-      stateRoot: toHex(chain.state.rootWith([...overlay.changes.values()])),
-    },
-    txs,
-    sealer.key,
-  );
-}
-
 describe('a coordinator whose update server never answers', () => {
-  const root = mkdtempSync(join(tmpdir(), 'ailo-stall-'));
-  const genesisText = formatGenesis(
-    genesisFor({
-      name: 'ailo-stall',
-      chainId: 793n,
-      coordinators: [X.address, A.address, B.address],
-      alloc: new Map([[miner.address, 10n * ALC]]),
-      blockPeriodMs: 100,
-      outOfTurnDelayMs: 100,
-      timestamp: 1_700_000_000_000n,
-      model: MODEL,
-    }),
-  );
-  const network = networkOfGenesis(genesisText);
-  const genesisPath = join(root, 'genesis.json');
-  writeFileSync(genesisPath, genesisText);
-  const net = (who: typeof A, name: string): TestNet => {
-    const keyPath = join(root, `${name}.key`);
-    writeFileSync(keyPath, toHex(who.key));
-    return { root, genesisPath, keyPath, network, remove: () => undefined };
-  };
+  const rn = replicaNet('ailo-stall', 793n, [X, A, B], miner, 10n * ALC);
+  const { root, network } = rn;
+  const net = rn.netFor;
   let a: AiloNode, b: AiloNode;
   let fakeX: Server;
   let xUrl = '';
   const hung: ServerResponse[] = [];
   const logB: string[] = [];
-  let taskN = 0;
   let nonce = 0n;
   /** Update requests X's node holds unanswered (B gave up on any it closed). */
   const open = (): string[] => hung.filter((r) => !r.destroyed && !r.writableEnded).map((r) => r.req.url!);
-  const contribution = (digest: Hex, length: number, by: typeof A): SignedTx =>
-    signTx(
-      {
-        type: 'contribution',
-        coordinator: by.address,
-        miner: miner.address,
-        taskId: `0x${(++taskN).toString(16).padStart(64, '0')}`,
-        modelVersion: 0n,
-        shard: `0x${'ab'.repeat(32)}`,
-        offset: BigInt(taskN * 1000),
-        length: BigInt(length),
-        gradientDigest: digest,
-        quality: 1000,
-        reward: contributionReward(a.chain.spec.rewards, 1000),
-      } satisfies Omit<ContributionTx, 'signature'>,
-      by.key,
-      network,
-    );
+  const contribution = (digest: Hex, length: number, by: typeof A): SignedTx => rn.contribution(digest, length, by, a.chain.spec.rewards);
   const modelVersion = (version: number, contributions: Hash[], digest: Hex, step: OuterStepRecord, by: typeof A = X): SignedTx =>
-    signTx(
-      {
-        type: 'model_version',
-        coordinator: by.address,
-        version: BigInt(version),
-        parentVersion: BigInt(version - 1),
-        manifestDigest: digest,
-        contributions,
-        ...step,
-      } satisfies Omit<ModelVersionTx, 'signature'>,
-      by.key,
-      network,
-    );
+    rn.modelVersion(version, contributions, digest, step, by);
   /** Version 1 as the first test publishes it: the parent of the third test's version. */
   let v1: ReturnType<typeof applyRound>;
   const onChain = (node: AiloNode, hash: Hash, ms = 20_000) =>

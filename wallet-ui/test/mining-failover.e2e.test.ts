@@ -23,16 +23,8 @@ import { networkOfGenesis, startTestNode, waitFor, type TestNet } from '../../no
 import { freePort } from '../../node/test/process.js';
 import { ensureUiBuilt } from '../tools/ui-build.js';
 import { registerAndOpenMining } from './mining-account.js';
+import { CHROMIUM, FLAGS } from './chromium.js';
 
-const CHROMIUM = '/usr/bin/chromium';
-const FLAGS = [
-  '--no-sandbox',
-  '--disable-gpu',
-  '--disable-background-networking',
-  '--disable-component-update',
-  '--disable-sync',
-  '--no-first-run',
-];
 const SHOTS = process.env.AILO_SCREENSHOTS ?? join(tmpdir(), 'ailo-mining-screens');
 const FEDERATION = { batchSize: 4, seqLen: 32, steps: 4, lr: 3e-3, roundSize: 100, roundMs: 600_000 };
 const [A, B] = [wallet(701), wallet(702)];

@@ -17,16 +17,8 @@ import { AiloNode } from '../../node/node.js';
 import { testNet, type TestNet } from '../../node/test/harness.js';
 import { ensureUiBuilt } from '../tools/ui-build.js';
 import { registerAndOpenMining } from './mining-account.js';
+import { CHROMIUM, FLAGS } from './chromium.js';
 
-const CHROMIUM = '/usr/bin/chromium';
-const FLAGS = [
-  '--no-sandbox',
-  '--disable-gpu',
-  '--disable-background-networking',
-  '--disable-component-update',
-  '--disable-sync',
-  '--no-first-run',
-];
 const SHOTS = process.env.AILO_SCREENSHOTS ?? join(tmpdir(), 'ailo-mining-screens');
 const WAIT = { timeout: 60_000 };
 // The default tasksPerWallet (4): a Stop that left its task open would hit TOO_MANY_TASKS by the fifth start.

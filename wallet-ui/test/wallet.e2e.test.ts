@@ -19,19 +19,11 @@ import { ALC } from '../../chain/spec.js';
 import type { AiloNode } from '../../node/node.js';
 import { alice, CHAIN_ID, post, signedTransfer, startTestNode, testNet, type TestNet } from '../../node/test/harness.js';
 import { ensureUiBuilt } from '../tools/ui-build.js';
+import { CHROMIUM, FLAGS } from './chromium.js';
 
 // jsqr is CommonJS: depending on the loader, its default import is the function or a namespace holding it.
 const jsQR = ((jsQRImport as unknown as { default?: unknown }).default ?? jsQRImport) as unknown as typeof jsQRImport.default;
 
-const CHROMIUM = '/usr/bin/chromium';
-const FLAGS = [
-  '--no-sandbox',
-  '--disable-gpu',
-  '--disable-background-networking',
-  '--disable-component-update',
-  '--disable-sync',
-  '--no-first-run',
-];
 const SHOTS = process.env.AILO_SCREENSHOTS ?? join(tmpdir(), 'ailo-wallet-ui-screens');
 const WAIT = { timeout: 30_000 };
 
