@@ -8,6 +8,7 @@ import { parseArgs } from 'node:util';
 import { formatAlc } from '../../protocol/amount.js';
 import { parseAddress, toChecksumAddress } from '../../protocol/address.js';
 import { deviceName, Miner, type MinerSummary } from '../../trainer/miner/miner.js';
+import { DEFAULT_MAX_TEMPERATURE_C } from '../../trainer/miner/miner-loop.js';
 import type { MinerStatus } from '../../trainer/miner/status.js';
 import { chooseDevice, listGpus } from '../../trainer/miner/provider-choice.js';
 import { MinerGui, POWER_RANGE } from './gui-server.js';
@@ -19,7 +20,7 @@ import { KEY_ENV, loadWalletKey, type WalletKey } from './wallet-key.js';
 const HELP = `ailo-miner: train the network's model on this machine and earn ALC
 
 Usage: ailo-miner --key-file PATH [--wallet 0x...] [--node URL] [--power 20..90] [--cpu] [--gpu N] [--no-gui]
-                  [--gui-port N] [--no-open] [--cache DIR] [--tasks N] [--memory GIB]
+                  [--gui-port N] [--no-open] [--cache DIR] [--tasks N] [--memory GIB] [--max-temp C]
 
   --key-file PATH  a file holding your wallet's private key (0x followed by 64 hex digits), readable only by you
                    (chmod 600 PATH). The miner signs its task requests with it, so no one else can take your
@@ -35,6 +36,8 @@ Usage: ailo-miner --key-file PATH [--wallet 0x...] [--node URL] [--power 20..90]
   --no-open        serve the GUI but do not open a browser on it
   --cache DIR      weight chunk cache (default ~/.ailo/miner-cache)
   --tasks N        stop after N tasks (default: until Ctrl-C)
+  --max-temp C     on an NVIDIA GPU (temperature, power and memory read with nvidia-smi), rest while the GPU is
+                   above C degrees Celsius, until it is 5 below (default 80)
   --memory GIB     memory the miner may use, in GiB (default: what the OS reports available). On the CPU the miner
                    trains the fastest way whose plan fits (fused; else layer-wise with activation checkpointing; else
                    layer-wise with 8-bit AdamW moments) and refuses a task, saying what it needs, when none fits
@@ -60,7 +63,10 @@ export function parseWallet(value: string): string {
 
 function statusLine(s: MinerStatus): string {
   const rate = s.tokensPerSecond >= 1000 ? `${(s.tokensPerSecond / 1000).toFixed(1)} kTok/s` : `${s.tokensPerSecond.toFixed(0)} Tok/s`;
-  return `v${s.version ?? '-'} step ${s.step}/${s.steps} loss ${s.loss?.toFixed(3) ?? '-'} ${rate} accepted ${s.accepted} rejected ${s.rejected} earned ${formatAlc(s.earned)} ALC`;
+  const gpu = s.gpu
+    ? ` GPU ${s.gpu.temperatureC} C${s.gpu.powerW !== undefined ? ` ${s.gpu.powerW.toFixed(0)} W` : ''}${s.gpu.memoryUsedMiB !== undefined ? ` ${(s.gpu.memoryUsedMiB / 1024).toFixed(1)} GiB` : ''}`
+    : '';
+  return `v${s.version ?? '-'} step ${s.step}/${s.steps} loss ${s.loss?.toFixed(3) ?? '-'} ${rate} accepted ${s.accepted} rejected ${s.rejected} earned ${formatAlc(s.earned)} ALC${gpu}`;
 }
 
 function printSummary(sum: MinerSummary): void {
@@ -108,6 +114,7 @@ async function main(): Promise<void> {
       cache: { type: 'string', default: join(homedir(), '.ailo', 'miner-cache') },
       tasks: { type: 'string' },
       memory: { type: 'string' },
+      'max-temp': { type: 'string', default: String(DEFAULT_MAX_TEMPERATURE_C) },
       help: { type: 'boolean', short: 'h' },
     },
     strict: true,
@@ -147,6 +154,9 @@ async function main(): Promise<void> {
     maxTasks = Number(values.tasks);
     if (!Number.isInteger(maxTasks) || maxTasks < 1) fail(`--tasks must be a positive integer, got ${values.tasks}`);
   }
+  const maxTemperatureC = Number(values['max-temp']);
+  if (!Number.isFinite(maxTemperatureC) || maxTemperatureC < 40 || maxTemperatureC > 100)
+    fail(`--max-temp must be a temperature from 40 to 100 (Celsius), got ${values['max-temp']}`);
   let memoryBytes: number | undefined;
   if (values.memory !== undefined) {
     const gib = Number(values.memory);
@@ -197,6 +207,7 @@ async function main(): Promise<void> {
     cacheDir: values.cache,
     maxTasks,
     memoryBytes,
+    maxTemperatureC,
     signal: controller.signal,
     log,
     onStatus: (s) => {

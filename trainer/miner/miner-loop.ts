@@ -25,7 +25,7 @@ import type { ModelConfig } from '../model/config.js';
 import { checkWeights, type Weights } from '../model/weights.js';
 import type { TrainSession } from '../runtime/train-session.js';
 import { settled, watchContribution } from './ledger-check.js';
-import type { DownloadProgress, MinerDevice, MinerPhase, MinerStatus, StepPoint, SubmissionRecord } from './status.js';
+import type { DownloadProgress, GpuHealth, MinerDevice, MinerPhase, MinerStatus, StepPoint, SubmissionRecord } from './status.js';
 
 /** A weight chunk as a cache hands it over. */
 export interface FetchedChunk {
@@ -67,6 +67,15 @@ export interface MinerOptions {
   platform: MinerPlatform;
   /** Where to train; absent: the platform chooses at the first task. Changeable with setDevice. */
   device?: MinerDevice;
+  /**
+   * The training GPU's health (gpu-health.ts), read at most every HEALTH_EVERY_MS between steps; absent where there is
+   * none to read. Above `maxTemperatureC` the miner rests until the GPU is COOL_BY degrees below it.
+   */
+  gpuHealth?: () => Promise<GpuHealth | undefined>;
+  /** The temperature limit, Celsius (default 80, what the product promises). */
+  maxTemperatureC?: number;
+  /** How often the GPU's health is read, ms (default HEALTH_EVERY_MS). */
+  healthEveryMs?: number;
   /** Duty cycle in percent: after a step that took t, rest t * (100 - power) / power. Changeable with setPower. */
   power: number;
   /** Stop after this many tasks (tests and benchmarks); unbounded by default. */
@@ -121,6 +130,10 @@ export interface MinerSummary {
 /** How long a stopped miner still waits for the node's answer to a submission already sent. */
 export const SUBMIT_ANSWER_GRACE_MS = 60_000;
 const DOWNLOADS_IN_PARALLEL = 4;
+/** The temperature limit the product promises, Celsius; degrees below it a hot GPU cools to; how often it is read. */
+export const DEFAULT_MAX_TEMPERATURE_C = 80;
+const COOL_BY = 5;
+const HEALTH_EVERY_MS = 5_000;
 /** WRONG_COORDINATOR answers from one node (each after asking it again who answers) before the miner goes elsewhere. */
 const WRONG_COORDINATOR_TRIES = 3;
 /** Attempts at a task request while another coordinator is known (see MinerLoop.taskRetry). */
@@ -189,6 +202,8 @@ export class MinerLoop {
   private power: number;
   private device: MinerDevice | undefined;
   private wakeRest: (() => void) | undefined;
+  /** When the GPU's health was last read (performance.now() ms). */
+  private healthReadAt = -Infinity;
 
   constructor(readonly o: MinerOptions) {
     checkPower(o.power);
@@ -315,6 +330,33 @@ export class MinerLoop {
   private setPhase(phase: MinerPhase): void {
     this.status.phase = phase;
     this.o.onStatus?.(this.status);
+  }
+
+  /**
+   * Reads the GPU's health (at most every HEALTH_EVERY_MS) and, above the temperature limit, rests until the GPU has
+   * cooled to COOL_BY degrees below it, saying so once.
+   */
+  async coolDown(): Promise<void> {
+    const read = this.o.gpuHealth;
+    const every = this.o.healthEveryMs ?? HEALTH_EVERY_MS;
+    if (!read || performance.now() - this.healthReadAt < every) return;
+    this.healthReadAt = performance.now();
+    const limit = this.o.maxTemperatureC ?? DEFAULT_MAX_TEMPERATURE_C;
+    let health = await read();
+    this.status.gpu = health;
+    if (!health || health.temperatureC <= limit) return;
+    this.log(
+      `GPU ${health.index} (${health.name}) at ${health.temperatureC} C, above the ${limit} C limit: resting until it cools to ${limit - COOL_BY} C`,
+    );
+    this.setPhase('cooling');
+    while (!this.stopped && health && health.temperatureC > limit - COOL_BY) {
+      await pause(every, this.o.signal);
+      health = await read();
+      this.status.gpu = health;
+      this.o.onStatus?.(this.status);
+    }
+    if (!this.stopped) this.log(`GPU ${health?.index ?? ''} at ${health?.temperatureC ?? '?'} C: training again`);
+    this.status.phase = 'training';
   }
 
   /** Rests after a step that took `took` ms, following power changes made during the rest. */
@@ -487,6 +529,7 @@ export class MinerLoop {
           await this.rest(took, now);
           this.status.phase = 'training';
         }
+        await this.coolDown();
         this.o.onStatus?.(this.status);
         stepStart = performance.now();
       },

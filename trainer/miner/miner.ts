@@ -9,6 +9,7 @@ import { nodeRuntime } from '../runtime/model-session.js';
 import type { Provider } from '../runtime/provider.js';
 import { TrainSession } from '../runtime/train-session.js';
 import { ChunkCache } from './chunk-cache.js';
+import { readGpuHealth } from './gpu-health.js';
 import { MinerLoop, type MinerOptions, type MinerPlatform } from './miner-loop.js';
 import type { MinerDevice } from './status.js';
 
@@ -71,11 +72,18 @@ interface NativeMinerOptions extends Omit<MinerOptions, 'platform' | 'device'> {
 
 export class Miner extends MinerLoop {
   constructor(o: NativeMinerOptions) {
+    let device = (): MinerDevice => ({ provider: o.provider, deviceId: o.deviceId });
     super({
       ...o,
       platform: nativePlatform(o.cacheDir, (line) => o.log?.(line), o.memoryBytes),
       device: { provider: o.provider, deviceId: o.deviceId },
+      // An NVIDIA GPU's temperature, power and memory (nvidia-smi), read for the device in force.
+      gpuHealth: () => {
+        const d = device();
+        return d.provider === 'cpu' || d.provider === 'wasm' ? Promise.resolve(undefined) : readGpuHealth(d.deviceId ?? 0);
+      },
     });
+    device = () => this.settings.device;
   }
 
   /** The settings in force; a native miner always names its device. */

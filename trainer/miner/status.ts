@@ -7,7 +7,7 @@ import type { Provider } from '../runtime/provider-names.js';
 import type { LedgerCheck } from './ledger-check.js';
 
 /** What the miner is doing now. */
-export type MinerPhase = 'starting' | 'loading-model' | 'training' | 'resting' | 'submitting' | 'waiting' | 'stopped';
+export type MinerPhase = 'starting' | 'loading-model' | 'training' | 'resting' | 'cooling' | 'submitting' | 'waiting' | 'stopped';
 
 /** Where the miner trains: the provider (onnxruntime-node's, or `wasm`, the browser's CPU), and for cuda the device index. */
 export interface MinerDevice {
@@ -31,8 +31,20 @@ export interface StepPoint {
   power: number;
 }
 
+/** An NVIDIA GPU's health (NVML, through nvidia-smi); fields nvidia-smi reports as unavailable are absent. */
+export interface GpuHealth {
+  index: number;
+  name: string;
+  temperatureC: number;
+  powerW?: number;
+  memoryUsedMiB?: number;
+  memoryTotalMiB?: number;
+}
+
 export interface MinerStatus {
   phase: MinerPhase;
+  /** The training GPU's health, read every few seconds while training (NVIDIA GPUs only). */
+  gpu?: GpuHealth;
   /** The device the current task trains on (a device change applies from the next task); null until a platform that chooses has chosen. */
   device: MinerDevice | null;
   power: number;

@@ -6,17 +6,43 @@ import { LitElement, css, html, type TemplateResult } from 'lit';
 import '../components/ailo-line-chart.js';
 import { baseStyles, statsStyles } from '../components/shared-styles.js';
 import { formatAlc } from '../../../protocol/amount.js';
-import { formatRate, PHASES } from './format.js';
+import { formatGpuHealth, formatRate, PHASES } from './format.js';
 import type { MinerStateView, StepPoint } from '../../../trainer/miner/status.js';
 
 /** The dashboard's charts show the latest steps; the history page shows them all. */
 const RECENT = 120;
+/** Set once the hardware notice was acknowledged in this browser. */
+const NOTICE_SEEN = 'ailo-miner-hardware-notice-seen';
 
 export class AiloMinerDashboard extends LitElement {
-  static override properties = { state: { attribute: false }, points: { attribute: false } };
+  static override properties = { state: { attribute: false }, points: { attribute: false }, noticeSeen: { state: true } };
 
   declare state: MinerStateView;
   declare points: StepPoint[];
+  declare noticeSeen: boolean;
+
+  constructor() {
+    super();
+    this.noticeSeen = globalThis.localStorage?.getItem(NOTICE_SEEN) === '1';
+  }
+
+  private acknowledge(): void {
+    globalThis.localStorage?.setItem(NOTICE_SEEN, '1');
+    this.noticeSeen = true;
+  }
+
+  /** Shown until acknowledged once: what mining does to the hardware, and what the miner does about it. */
+  private notice(): TemplateResult | string {
+    if (this.noticeSeen) return '';
+    return html`<section class="card notice" role="note" data-testid="hardware-notice">
+      <p>
+        Mining keeps your processor or graphics card under sustained load: it draws more power, runs warmer and may wear
+        faster. The miner rests between steps (the power setting), and on an NVIDIA GPU it pauses while the GPU is above
+        its temperature limit (80 C unless you start it with --max-temp). You mine on your own hardware at your own risk.
+      </p>
+      <button @click=${() => this.acknowledge()} data-testid="hardware-notice-ok">I understand</button>
+    </section>`;
+  }
 
   static override styles = [
     baseStyles,
@@ -43,6 +69,7 @@ export class AiloMinerDashboard extends LitElement {
     const { status: st, totals, settings } = this.state;
     const recent = this.points.slice(-RECENT);
     return html`<div class="grid">
+      ${this.notice()}
       <section class="card" aria-labelledby="now-title">
         <h1 id="now-title" tabindex="-1">Dashboard</h1>
         <p class="lead" data-testid="phase"><span class="phase">${PHASES[st.phase]}</span>
@@ -55,6 +82,11 @@ export class AiloMinerDashboard extends LitElement {
           <div><span class="muted">Step</span><strong>${st.steps ? `${st.step} / ${st.steps}` : '–'}</strong></div>
           <div><span class="muted">Model version</span><strong>${st.version ?? '–'}</strong></div>
           <div><span class="muted">Tasks</span><strong data-testid="tasks">${totals.tasks}</strong></div>
+          ${
+            st.gpu
+              ? html`<div><span class="muted">GPU ${st.gpu.index}</span><strong data-testid="gpu-health">${formatGpuHealth(st.gpu)}</strong></div>`
+              : ''
+          }
         </div>
         <p>Round: ${this.round()}</p>
       </section>

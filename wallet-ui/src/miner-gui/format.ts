@@ -6,10 +6,20 @@ export const PHASES: Record<MinerPhase, string> = {
   'loading-model': 'Loading the model',
   training: 'Training',
   resting: 'Resting (power limit)',
+  cooling: 'Cooling down (GPU above its temperature limit)',
   submitting: 'Submitting',
   waiting: 'Waiting for a task',
   stopped: 'Stopped',
 };
+
+/** A GPU's health as the dashboard shows it: "64 C, 182 W, 12.1 / 80.0 GiB". */
+export function formatGpuHealth(g: { temperatureC: number; powerW?: number; memoryUsedMiB?: number; memoryTotalMiB?: number }): string {
+  const parts = [`${g.temperatureC} C`];
+  if (g.powerW !== undefined) parts.push(`${g.powerW.toFixed(0)} W`);
+  if (g.memoryUsedMiB !== undefined && g.memoryTotalMiB !== undefined)
+    parts.push(`${(g.memoryUsedMiB / 1024).toFixed(1)} / ${(g.memoryTotalMiB / 1024).toFixed(1)} GiB`);
+  return parts.join(', ');
+}
 
 export function formatRate(tokensPerSecond: number): string {
   if (tokensPerSecond >= 1000) return `${(tokensPerSecond / 1000).toFixed(1)}k`;
