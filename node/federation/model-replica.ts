@@ -166,7 +166,12 @@ export class ModelReplica {
     // One check (and one retry timer) per version at a time, however often the producer asks.
     let running = this.poolChecks.get(tx.hash);
     if (!running) {
-      running = this.runPoolCheck(tx).finally(() => this.poolChecks.delete(tx.hash));
+      running = this.runPoolCheck(tx)
+        // A node stopping mid-check closes its store under it: nothing to say then. Never an unhandled rejection.
+        .catch((err: Error) => {
+          if (!this.stopped) this.o.log(`model replica: checking pool version ${tx.hash}: ${err.message}`);
+        })
+        .finally(() => this.poolChecks.delete(tx.hash));
       this.poolChecks.set(tx.hash, running);
     }
     return running;
