@@ -63,7 +63,7 @@ export class MiningController extends EventTarget {
   };
   private worker: Worker | undefined;
   /** The task the worker holds and has not submitted: given back to the node if the worker stops. */
-  private openTask: { taskId: string; wallet: string } | undefined;
+  private openTask: { taskId: string; wallet: string; node: string } | undefined;
 
   private update(patch: Partial<MiningState>): void {
     this.state = { ...this.state, ...patch };
@@ -126,9 +126,12 @@ export class MiningController extends EventTarget {
   }
 
   /** Gives the task back (DELETE /api/task/:id, keepalive: it still goes out when the page is closing). */
-  private abandon(task: { taskId: string; wallet: string }): void {
+  private abandon(task: { taskId: string; wallet: string; node: string }): void {
     if (this.openTask?.taskId === task.taskId) this.openTask = undefined;
-    void abandonTask(new NodeClient(''), task.wallet, task.taskId).then((said) => this.addLog(`task ${task.taskId.slice(0, 10)} ${said}`));
+    // At the node that issued it: the page's own, or the coordinator the miner moved on to.
+    void abandonTask(new NodeClient(task.node === globalThis.location?.origin ? '' : task.node), task.wallet, task.taskId).then((said) =>
+      this.addLog(`task ${task.taskId.slice(0, 10)} ${said}`),
+    );
   }
 
   /** The ledger checks the terminated worker left open, finished here with the loop's own check. */
@@ -167,7 +170,7 @@ export class MiningController extends EventTarget {
         this.update({ download: m.progress });
         break;
       case 'task':
-        if (s.wallet) this.openTask = { taskId: m.taskId, wallet: s.wallet };
+        if (s.wallet) this.openTask = { taskId: m.taskId, wallet: s.wallet, node: m.node };
         this.addLog(`task ${m.taskId.slice(0, 10)}: model v${m.modelVersion}, ${m.steps} steps`);
         break;
       case 'step':

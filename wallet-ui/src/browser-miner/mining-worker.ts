@@ -81,7 +81,8 @@ scope.onmessage = (e) => {
         power: m.power,
         log: (line) => post({ type: 'log', line }),
         onDownload: (progress) => post({ type: 'download', progress }),
-        onTask: (task) => post({ type: 'task', taskId: task.taskId, modelVersion: task.modelVersion, steps: task.steps }),
+        onTask: (task) =>
+          post({ type: 'task', taskId: task.taskId, modelVersion: task.modelVersion, steps: task.steps, node: miner!.client.baseUrl }),
         onTaskEnd: (taskId) => post({ type: 'task-end', taskId }),
         onStep: (p) => post({ type: 'step', step: p.step, steps: miner!.status.steps, loss: p.loss, tokensPerSecond: p.tokensPerSecond }),
         onOutcome: (o) =>

@@ -38,7 +38,8 @@ export type WorkerToPage =
   | { type: 'device'; backend: MiningBackend; description: string }
   | { type: 'unsupported'; reason: string }
   | { type: 'download'; progress: DownloadProgress }
-  | { type: 'task'; taskId: string; modelVersion: number; steps: number }
+  /** A task begun, and the node that issued it (another coordinator than the page's once the miner moved on). */
+  | { type: 'task'; taskId: string; modelVersion: number; steps: number; node: string }
   /** The task no longer holds a slot of the wallet's (accepted, closed by a refusal, or given back by the worker's loop). */
   | { type: 'task-end'; taskId: string }
   | { type: 'step'; step: number; steps: number; loss: number; tokensPerSecond: number }
