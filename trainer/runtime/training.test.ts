@@ -106,6 +106,32 @@ describe('AdamW graph', () => {
   });
 });
 
+/**
+ * Three steps of `train` (lr 0.01) beside the reference, the gradient graph and the float64 AdamW on the same batches,
+ * the reference taking its gradients at its own weights; `check` sees each step's result, the reference loss and
+ * gradient norm. Returns the reference's weights.
+ */
+async function besideReference(
+  train: { step: (b: ReturnType<typeof tokenBatch>, lr: number) => Promise<{ loss: number; gradNorm: number }> },
+  w0: Weights,
+  check?: (r: { loss: number; gradNorm: number }, loss: number, norm: number) => void,
+): Promise<Weights> {
+  const grad = await GradientSession.create(cfg, 'cpu', B, T);
+  closers.push(grad);
+  let p = w0;
+  let m: Weights = new Map(specs.map((s) => [s.name, new Float32Array(p.get(s.name)!.length)]));
+  let v: Weights = new Map(specs.map((s) => [s.name, new Float32Array(p.get(s.name)!.length)]));
+  for (let k = 1; k <= 3; k++) {
+    const batch = tokenBatch(cfg, rows(k));
+    const { loss, grads } = await grad.run(p, batch);
+    const r = await train.step(batch, 0.01);
+    let norm: number;
+    ({ p, m, v, norm } = adamw(p, grads, m, v, 0.01, k));
+    check?.(r, loss, norm);
+  }
+  return p;
+}
+
 describe.each([
   ['fused', 'cpu'],
   ['fused', 'webgpu'],
@@ -122,20 +148,11 @@ describe.each([
       forbidCpuFallback: provider === 'webgpu',
     });
     expect(train.layout).toBe(layout);
-    const grad = await GradientSession.create(cfg, 'cpu', B, T);
-    closers.push(train, grad);
-    let p = w0;
-    let m: Weights = new Map(specs.map((s) => [s.name, new Float32Array(p.get(s.name)!.length)]));
-    let v: Weights = new Map(specs.map((s) => [s.name, new Float32Array(p.get(s.name)!.length)]));
-    for (let k = 1; k <= 3; k++) {
-      const batch = tokenBatch(cfg, rows(k));
-      const { loss, grads } = await grad.run(p, batch);
-      const r = await train.step(batch, 0.01);
+    closers.push(train);
+    const p = await besideReference(train, w0, (r, loss, norm) => {
       expect(Math.abs(r.loss - loss) / loss).toBeLessThan(1e-5);
-      let norm: number;
-      ({ p, m, v, norm } = adamw(p, grads, m, v, 0.01, k));
       expect(Math.abs(r.gradNorm - norm) / norm).toBeLessThan(1e-4);
-    }
+    });
     expect(train.steps).toBe(3);
     expect(maxRel(await train.weights(), p)).toBeLessThan(1e-4);
   });
@@ -145,18 +162,8 @@ describe('layer-wise train step with 8-bit AdamW moments', () => {
   it('three steps move the weights as float64 AdamW does: the update within 5% (relative L2), cosine above 0.998', async () => {
     const w0 = initWeights(cfg, 11);
     const train = await openTrainSession(cfg, 'cpu', { batch: B, seq: T, adamw: opt, layerwise: true, moments: 'int8', weights: w0 });
-    const grad = await GradientSession.create(cfg, 'cpu', B, T);
-    closers.push(train, grad);
-    // The float64 reference takes its gradients at its own weights, on the same batches.
-    let p = w0;
-    let m: Weights = new Map(specs.map((s) => [s.name, new Float32Array(p.get(s.name)!.length)]));
-    let v: Weights = new Map(specs.map((s) => [s.name, new Float32Array(p.get(s.name)!.length)]));
-    for (let k = 1; k <= 3; k++) {
-      const batch = tokenBatch(cfg, rows(k));
-      const { grads } = await grad.run(p, batch);
-      await train.step(batch, 0.01);
-      ({ p, m, v } = adamw(p, grads, m, v, 0.01, k));
-    }
+    closers.push(train);
+    const p = await besideReference(train, w0);
     const got = await train.weights();
     let dot = 0,
       nGot = 0,

@@ -1,5 +1,5 @@
 /** The start the browser-mining e2e tests share: a fresh account in the wallet at `origin`, its mining panel open. */
-import type { Page } from 'playwright-core';
+import type { Browser, BrowserContext, Page } from 'playwright-core';
 
 export const MINER_PASSWORD = 'miner password 1';
 
@@ -24,4 +24,23 @@ export async function unlockAndStartMining(page: Page): Promise<void> {
   const form = page.getByTestId('mining-unlock');
   await form.getByLabel('Password').fill(MINER_PASSWORD);
   await form.getByRole('button', { name: 'Unlock and start mining' }).click();
+}
+
+/**
+ * A page in a fresh context (its own IndexedDB) whose console errors and page errors go to `problems`, except console
+ * errors matching `allowed` (a node the test stops on purpose: the dashboard's polls then find nobody there).
+ */
+export async function watchedPage(
+  browser: Browser,
+  problems: string[],
+  allowed = /ERR_CONNECTION_REFUSED/,
+): Promise<{ context: BrowserContext; page: Page }> {
+  const context = await browser.newContext({ viewport: { width: 1280, height: 1000 } });
+  const page = await context.newPage();
+  page.setDefaultTimeout(60_000);
+  page.on('console', (m) => {
+    if (m.type() === 'error' && !allowed.test(m.text())) problems.push(`console: ${m.text()}`);
+  });
+  page.on('pageerror', (e) => problems.push(`page error: ${e.message}`));
+  return { context, page };
 }

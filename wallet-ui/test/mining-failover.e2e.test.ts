@@ -22,7 +22,7 @@ import type { AiloNode } from '../../node/node.js';
 import { networkOfGenesis, startTestNode, waitFor, type TestNet } from '../../node/test/harness.js';
 import { freePort } from '../../node/test/process.js';
 import { ensureUiBuilt } from '../tools/ui-build.js';
-import { registerAndOpenMining } from './mining-account.js';
+import { registerAndOpenMining, watchedPage } from './mining-account.js';
 import { CHROMIUM, FLAGS } from './chromium.js';
 
 const SHOTS = process.env.AILO_SCREENSHOTS ?? join(tmpdir(), 'ailo-mining-screens');
@@ -99,14 +99,8 @@ describe.skipIf(!existsSync(CHROMIUM))('the browser miner when its node stops', 
     const csp = (await fetch(`${a!.url}/`)).headers.get('content-security-policy')!;
     expect(csp).toContain(`connect-src 'self' ${new URL(a!.url).origin} ${new URL(b.url).origin}`);
 
-    const context = await browser.newContext({ viewport: { width: 1280, height: 1000 } });
-    const page = await context.newPage();
-    page.setDefaultTimeout(60_000);
-    page.on('console', (m) => {
-      // Once A is stopped, the dashboard's own polls of A find nobody there; anything else is a problem.
-      if (m.type() === 'error' && !/ERR_CONNECTION_REFUSED/.test(m.text())) problems.push(`console: ${m.text()}`);
-    });
-    page.on('pageerror', (e) => problems.push(`page error: ${e.message}`));
+    // The node stopped on purpose leaves the dashboard's polls of it unanswered (ERR_CONNECTION_REFUSED, allowed).
+    const { context, page } = await watchedPage(browser, problems);
     await registerAndOpenMining(page, a!.url, 'failover-miner');
     await page.getByRole('link', { name: 'Receive', exact: true }).first().click();
     const address = (await page.getByTestId('address').textContent())!.trim();

@@ -14,7 +14,7 @@ import { AiloNode } from '../../node/node.js';
 import { startTestNode, testNet, type TestNet } from '../../node/test/harness.js';
 import { publishOneTensorVersion } from '../../node/test/model-version.js';
 import { ensureUiBuilt } from '../tools/ui-build.js';
-import { registerAndOpenMining } from './mining-account.js';
+import { registerAndOpenMining, watchedPage } from './mining-account.js';
 import { CHROMIUM, FLAGS } from './chromium.js';
 
 const SHOTS = process.env.AILO_SCREENSHOTS ?? join(tmpdir(), 'ailo-mining-screens');
@@ -77,14 +77,8 @@ describe.skipIf(!existsSync(CHROMIUM))('a new model version in the browser miner
   }
 
   it('downloads only the chunk that changed and keeps the rest from IndexedDB', async () => {
-    const context = await browser.newContext({ viewport: { width: 1280, height: 1000 } });
-    const page = await context.newPage();
-    page.setDefaultTimeout(60_000);
-    page.on('console', (m) => {
-      // The node is down only while it restarts, when the dashboard's status polls find nobody there.
-      if (m.type() === 'error' && !/ERR_CONNECTION_REFUSED/.test(m.text())) problems.push(`console: ${m.text()}`);
-    });
-    page.on('pageerror', (e) => problems.push(`page error: ${e.message}`));
+    // The node stopped on purpose leaves the dashboard's polls of it unanswered (ERR_CONNECTION_REFUSED, allowed).
+    const { context, page } = await watchedPage(browser, problems);
 
     await registerAndOpenMining(page, node.url, 'update-miner');
     await page.getByTestId('backend').selectOption('wasm');
