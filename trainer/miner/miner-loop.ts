@@ -370,8 +370,7 @@ export class MinerLoop {
 
   /** The signed manifest of `version`, checked: its digest, the signature by a coordinator of this chain, its layout. */
   async fetchManifest(version?: number): Promise<SignedModelManifest> {
-    this.coordinators ??= await fetchCoordinators(this.client);
-    return fetchVerifiedManifest(this.client, this.coordinators, version);
+    return fetchVerifiedManifest(this.client, await this.genesisCoordinators(), version);
   }
 
   /** The session for `task` on the device in force: the last one where it fits, else a new one. */

@@ -38,8 +38,8 @@ export interface MemoryPlan extends TrainingSettings {
   total: number;
 }
 
-/** Values per block of the 8-bit moments (quantized-moments.ts). */
-const QUANT_BLOCK = 2048;
+/** Values per block of the 8-bit moments (quantized-moments.ts; bitsandbytes uses 2048 for its block-wise optimizers). */
+export const QUANT_BLOCK = 2048;
 
 export function trainingMemoryPlan(
   cfg: ModelConfig,

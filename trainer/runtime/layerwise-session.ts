@@ -39,6 +39,8 @@ export class LayerwiseTrainSession implements TrainSession {
   private v = new Map<string, MomentStore>();
   private stepCount = 0;
   private readonly specs: ParamSpec[];
+  /** Each parameter's shape, by name. */
+  private readonly shapes: Map<string, ParamSpec['shape']>;
   /** For each layer, its parameter names by block 0's (the names the block graphs take). */
   private readonly layerNames: Map<string, string>[];
 
@@ -53,6 +55,7 @@ export class LayerwiseTrainSession implements TrainSession {
     private readonly sessions: Sessions,
   ) {
     this.specs = paramSpecs(cfg);
+    this.shapes = new Map(this.specs.map((s) => [s.name, s.shape]));
     const block = blockParamSpecs(cfg).map((s) => s.name);
     this.layerNames = Array.from({ length: cfg.n_layer }, (_, i) => new Map(block.map((n) => [n, `h.${i}.${n.slice('h.0.'.length)}`])));
   }
@@ -107,8 +110,7 @@ export class LayerwiseTrainSession implements TrainSession {
   }
 
   private tensorOf(name: string): Tensor {
-    const spec = this.specs.find((s) => s.name === name)!;
-    return this.runtime.tensor('float32', this.params.get(name)!, spec.shape);
+    return this.runtime.tensor('float32', this.params.get(name)!, this.shapes.get(name)!);
   }
 
   private hidden(data: Float32Array): Tensor {

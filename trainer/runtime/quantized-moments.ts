@@ -10,12 +10,11 @@
  * Rounding is to the nearest level in log space (through a table, encodeTable); a block's maximum is exact. Memory: 1 byte a value plus 4 bytes a
  * block (2 bytes a parameter for both moments, against 8 in float32). Browser-safe.
  */
-import type { MomentFormat } from '../model/memory-plan.js';
+import { QUANT_BLOCK, type MomentFormat } from '../model/memory-plan.js';
 
 export type { MomentFormat };
 
-/** Values per quantization block (bitsandbytes uses 2048 for its block-wise optimizers). */
-export const QUANT_BLOCK = 2048;
+export { QUANT_BLOCK };
 
 /** A moment tensor read and written a block at a time (values `start` .. `start + out.length`). */
 export interface MomentStore {
