@@ -10,33 +10,10 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { paramCount, presetConfig } from '../trainer/model/config.js';
 import { chooseTrainingSettings, formatBytes, settingsName } from '../trainer/model/memory-plan.js';
-import { GraphBuilder } from '../trainer/onnx/builder.js';
-import { createSession, ort } from '../trainer/runtime/session.js';
+import { matmulFlops } from './matmul.js';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const tsx = createRequire(import.meta.url).resolve('tsx/cli');
-
-/** onnxruntime's float32 matmul speed on the CPU, FLOP/s: n x n by n x n, the best of `runs`. */
-async function matmulFlops(n = 1024, runs = 8): Promise<number> {
-  const g = new GraphBuilder('matmul');
-  const a = g.input('a', 'float32', [n, n]);
-  const b = g.input('b', 'float32', [n, n]);
-  g.output(g.op('MatMul', [a, b]), 'c', 'float32', [n, n]);
-  const session = await createSession(g.toBytes('matmul'), 'cpu');
-  const x = new ort.Tensor(
-    'float32',
-    Float32Array.from({ length: n * n }, (_, i) => (i % 7) - 3),
-    [n, n],
-  );
-  let best = Infinity;
-  for (let i = 0; i < runs; i++) {
-    const t0 = performance.now();
-    await session.run({ a: x, b: x });
-    best = Math.min(best, performance.now() - t0);
-  }
-  await session.release();
-  return (2 * n ** 3) / (best / 1000);
-}
 
 export async function run(): Promise<void> {
   const cfg = presetConfig('ailo-1b');
@@ -52,7 +29,7 @@ export async function run(): Promise<void> {
   }
   const plan = choice.plan;
   console.log(`  the planner's choice: ${settingsName(plan)}, planned ${formatBytes(plan.total)}`);
-  const flops = await matmulFlops();
+  const flops = await matmulFlops('cpu', 1024, 8);
   console.log(`  onnxruntime matmul here (1024^3, float32): ${(flops / 1e9).toFixed(1)} GFLOP/s`);
   const t0 = performance.now();
   const r = spawnSync(

@@ -13,9 +13,8 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { cudaInstalled, webgpuWorks } from '../trainer/miner/provider-choice.js';
 import { paramCount, presetConfig } from '../trainer/model/config.js';
-import { GraphBuilder } from '../trainer/onnx/builder.js';
 import type { Provider } from '../trainer/runtime/provider.js';
-import { createSession, ort } from '../trainer/runtime/session.js';
+import { matmulFlops } from './matmul.js';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const tsx = createRequire(import.meta.url).resolve('tsx/cli');
@@ -48,29 +47,6 @@ function vulkanDevices(): { names: string[]; how: string } {
   const dirs = ['/usr/share/vulkan/icd.d', '/etc/vulkan/icd.d'].filter(existsSync);
   const names = dirs.flatMap((d) => readdirSync(d).map((f) => `${f} (driver manifest)`));
   return { names, how: 'driver manifests (vulkaninfo not installed)' };
-}
-
-/** onnxruntime's float32 matmul speed on `provider`, FLOP/s: n x n by n x n, the best of `runs`. */
-async function matmulFlops(provider: Provider, n = 4096, runs = 5): Promise<number> {
-  const g = new GraphBuilder('matmul');
-  const a = g.input('a', 'float32', [n, n]);
-  g.output(g.op('MatMul', [a, a]), 'c', 'float32', [n, n]);
-  const session = await createSession(g.toBytes('matmul'), provider, { deviceOutputs: ['c'] });
-  const x = new ort.Tensor(
-    'float32',
-    Float32Array.from({ length: n * n }, (_, i) => ((i % 13) - 6) / 13),
-    [n, n],
-  );
-  let best = Infinity;
-  for (let i = 0; i < runs; i++) {
-    const t0 = performance.now();
-    const out = await session.run({ a: x });
-    // A device-resident result is read back once, so the time covers the work and not only its submission.
-    await out.c!.getData(true);
-    best = Math.min(best, performance.now() - t0);
-  }
-  await session.release();
-  return (2 * n ** 3) / (best / 1000);
 }
 
 async function main(): Promise<void> {
@@ -149,5 +125,5 @@ async function main(): Promise<void> {
   console.log(`\nthe check took ${((Date.now() - started) / 1000).toFixed(0)} s`);
 }
 
-if (process.argv[2] === '--matmul') console.log(`matmul ${await matmulFlops(process.argv[3] as Provider)}`);
+if (process.argv[2] === '--matmul') console.log(`matmul ${await matmulFlops(process.argv[3] as Provider, 4096)}`);
 else await main();
