@@ -33,7 +33,7 @@ export function settingsFor(
   if (!choice.fits)
     throw new RangeError(
       `${task} needs at least ${formatBytes(choice.smallest.total)} of memory (${settingsName(choice.smallest)}), and ${formatBytes(budgetBytes)} is available; ` +
-        'close other programs, or mine on a machine with more memory (or a GPU)',
+        'close other programs, allow the miner more (ailo-miner --memory GIB), or mine on a machine with more memory or a GPU',
     );
   return {
     settings: choice.plan,
