@@ -177,9 +177,11 @@ export function federationRoutes(router: Router, f: FederationService): void {
   });
 
   // The task id authorises this: 256 random bits given only to the miner that asked. The wallet must match as well.
+  // Idempotent: a task that holds no slot any more answers 200 with its state; one being verified answers 202.
   router.delete('/api/task/:id', (ctx) => {
     const id = hashParam(ctx.params.id, 'task id');
     const task = f.abandonTask(id, addressParam(one(ctx.query.wallet, 'wallet'), 'wallet'));
+    ctx.status = task.state === 'busy' ? 202 : 200;
     ctx.body = { taskId: task.id, wallet: toChecksumAddress(task.wallet), state: task.state };
   });
 

@@ -845,10 +845,12 @@ export class FederationService {
     });
   }
 
-  /** Gives an open task back (its miner stopped): the wallet's slot frees up and the task can never be submitted. */
+  /** Gives a task back (its miner stopped); see {@link TaskBook.abandon}. Returns the task in its state after. */
   abandonTask(id: Hex, wallet: Address): TrainingTask {
+    const before = this.tasks.get(id)?.state;
     const task = this.tasks.abandon(id, wallet);
-    this.log(`federation: task ${id.slice(0, 10)} abandoned by ${wallet}`);
+    if (before === 'open') this.log(`federation: task ${id.slice(0, 10)} abandoned by ${wallet}`);
+    if (before === 'busy') this.log(`federation: task ${id.slice(0, 10)} given back by ${wallet} while its submission is verified`);
     return task;
   }
 
@@ -1000,7 +1002,7 @@ export class FederationService {
         await this.maybeCloseRound();
         return accepted;
       } catch (err) {
-        if (task.state === 'busy') task.state = 'open';
+        this.tasks.release(task);
         if (err instanceof TxError) this.log(`federation: contribution refused by the ledger: ${err.message}`);
         throw err;
       }

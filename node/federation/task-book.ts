@@ -33,6 +33,8 @@ export interface TrainingTask {
    * try per task); abandoned: its miner gave it up.
    */
   state: 'open' | 'busy' | 'used' | 'refused' | 'abandoned';
+  /** Given back while busy: if the submission being verified does not close the task, it is abandoned, not reopened. */
+  givenBack?: boolean;
 }
 
 export class TaskBook {
@@ -81,13 +83,24 @@ export class TaskBook {
   }
 
   /**
-   * Gives an open task back: it frees its wallet's slot and can never be submitted. Only an open, unexpired task of
-   * `wallet` can be abandoned; anything else throws the error that says why, and changes nothing.
+   * Gives a task back so that it holds none of its wallet's slots, and can never be submitted. Idempotent (a DELETE,
+   * RFC 9110 §9.2.2): a task that already holds no slot (used, refused, abandoned, or past its deadline) is left as it
+   * is and returned, since a stopping miner cannot know whether its submission got in first; an expired open task is
+   * marked abandoned. A task whose submission is being verified is marked `givenBack`: it is abandoned if that
+   * submission does not close it. Throws UNKNOWN_TASK, or TASK_NOT_YOURS for another wallet's task (changing nothing).
    */
   abandon(id: Hex, wallet: Address): TrainingTask {
-    const task = this.claimable(id, wallet);
-    task.state = 'abandoned';
+    const task = this.tasks.get(id);
+    if (!task) throw federationError('UNKNOWN_TASK', `no task ${id}`);
+    if (task.wallet !== wallet) throw federationError('TASK_NOT_YOURS', `task ${id} was given to another wallet`);
+    if (task.state === 'open') task.state = 'abandoned';
+    else if (task.state === 'busy') task.givenBack = true;
     return task;
+  }
+
+  /** Ends a verification that did not close `task`: open again, or abandoned if its miner gave it back meanwhile. */
+  release(task: TrainingTask): void {
+    if (task.state === 'busy') task.state = task.givenBack ? 'abandoned' : 'open';
   }
 
   /** Tasks on `version` that may still be submitted (open and unexpired) or are being verified. */

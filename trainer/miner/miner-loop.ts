@@ -738,12 +738,15 @@ export class MinerLoop {
 export async function abandonTask(client: NodeClient, wallet: string, taskId: string, timeoutMs = 5_000): Promise<string> {
   try {
     // Its own (absent) stop signal: the miner's stop, which is why it is giving the task back, must not cut this short.
-    await client.json(
+    const { state } = await client.json<{ state: string }>(
       `/api/task/${taskId}?wallet=${wallet}`,
       { method: 'DELETE', keepalive: true },
       { retry: NO_RETRY, signal: new AbortController().signal, timeoutMs, what: 'abandon' },
     );
-    return 'abandoned';
+    // A submission that got in before the stop leaves nothing to give back (the node answers with the task's state).
+    if (state === 'abandoned') return 'abandoned';
+    if (state === 'busy') return 'given back (its submission is being verified; abandoned if that is refused)';
+    return `nothing to give back: the task is already ${state}`;
   } catch (err) {
     return err instanceof NodeError && !err.unanswered
       ? `not abandoned: ${err.code}: ${err.message}`

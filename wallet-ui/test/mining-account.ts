@@ -39,7 +39,7 @@ export async function watchedPage(
   const page = await context.newPage();
   page.setDefaultTimeout(60_000);
   page.on('console', (m) => {
-    if (m.type() === 'error' && !allowed.test(m.text())) problems.push(`console: ${m.text()}`);
+    if (m.type() === 'error' && !allowed.test(m.text())) problems.push(`console: ${m.text()} (${m.location().url})`);
   });
   page.on('pageerror', (e) => problems.push(`page error: ${e.message}`));
   return { context, page };
