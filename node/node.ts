@@ -32,6 +32,8 @@ import { privateKeyToAddress, randomPrivateKey } from '../protocol/signature.js'
 import { PeerSet } from './p2p/peer-set.js';
 import { forwardedRoundRoutes, RoundForwarder } from './p2p/round-forward.js';
 import { opsRoutes } from './api/ops-routes.js';
+import { inferenceRoutes } from './inference/routes.js';
+import { InferenceService, type InferenceConfig } from './inference/service.js';
 import { NodeMetrics } from './metrics.js';
 import { createLogger, type Logger } from './log.js';
 
@@ -51,6 +53,8 @@ export interface NodeOptions extends DataDirOptions {
   gossipLimits?: GossipLimits;
   /** Run federated training rounds (coordinators only); fields override DEFAULT_FEDERATION. */
   federation?: Partial<FederationConfig>;
+  /** Inference rooms and chat (coordinators running rounds); fields override DEFAULT_INFERENCE. */
+  inference?: Partial<InferenceConfig>;
   /** This node's clock in ms (default Date.now): block times, and peer message times. Tests set one that is off. */
   now?: () => number;
 }
@@ -69,6 +73,7 @@ export class AiloNode {
     readonly federation?: FederationService,
     private readonly voter?: FinalityVoter,
     readonly replica?: ModelReplica,
+    readonly inference?: InferenceService,
   ) {}
 
   static async start(o: NodeOptions): Promise<AiloNode> {
@@ -138,6 +143,11 @@ export class AiloNode {
             })
           : undefined;
       if (federation) opened.push(() => federation.stop());
+      const inference =
+        federation && prepared.coordinator
+          ? new InferenceService(federation, ledger, prepared.coordinator.key, prepared.coordinator.address, o.inference, log)
+          : undefined;
+      if (inference) opened.push(async () => inference.stop());
       // `network` is created once the server knows its own address; no request reaches the routes before that.
       const metrics = new NodeMetrics(chain, {
         ledger,
@@ -157,6 +167,7 @@ export class AiloNode {
         ledgerRoutes(router, ledger);
         chainRoutes(router, chain, prepared.genesisText);
         if (federation) federationRoutes(router, federation);
+        if (inference) inferenceRoutes(router, inference, vault);
         else if (o.federation) forwardedRoundRoutes(router, new RoundForwarder(schedule, () => network!));
         accountRoutes(router, vault);
       }, log);
@@ -169,6 +180,7 @@ export class AiloNode {
         throw err.code === 'EADDRINUSE' ? new Error(`port ${o.port} on ${o.host} is in use; pick another with --port`) : err;
       });
       answerClientErrors(server);
+      inference?.attach(server);
       server.requestTimeout = 30_000;
       server.headersTimeout = 10_000;
       const address = server.address() as AddressInfo;
@@ -218,7 +230,21 @@ export class AiloNode {
       net.onConflict = (c) => evidence.votes(c.a, c.b);
       net.onBlockSeen = (block) => evidence.block(block);
       chain.onBlock((block) => evidence.block(block));
-      return new AiloNode(prepared, chain, ledger, stats, producer, server, verifier, vault, network, federation, voter, replica);
+      return new AiloNode(
+        prepared,
+        chain,
+        ledger,
+        stats,
+        producer,
+        server,
+        verifier,
+        vault,
+        network,
+        federation,
+        voter,
+        replica,
+        inference,
+      );
     } catch (err) {
       await closeOpened();
       throw err;
@@ -234,6 +260,7 @@ export class AiloNode {
   async stop(): Promise<void> {
     await this.voter?.stop();
     await this.network.stop();
+    this.inference?.stop();
     await this.federation?.stop();
     await this.replica?.stop();
     await this.producer?.stop();

@@ -93,6 +93,11 @@ export interface TxView {
   miner?: string;
   coordinator?: string;
   node?: string;
+  /** An inference reward: the request digest, the layers [spanStart, spanEnd) the node served, and its shares. */
+  requestId?: string;
+  spanStart?: number;
+  spanEnd?: number;
+  shares?: string;
   reward?: string;
   quality?: number;
   modelVersion?: string;

@@ -3,7 +3,7 @@
  * evenly over the state tree's buckets. Retired namespace bytes stay listed so they are never reused.
  */
 import { addressFromBytes, addressToBytes, type Address } from '../../protocol/address.js';
-import { fromHex, toHex, uintToBytes, type Hex } from '../../protocol/bytes.js';
+import { concatBytes, fromHex, toHex, uintToBytes, type Hex } from '../../protocol/bytes.js';
 import { keccak256 } from '../../protocol/keccak.js';
 import { decodeRlp, encodeRlp, rlpToBytes, rlpToList, rlpToUint, uintToRlp } from '../encoding/rlp.js';
 
@@ -12,9 +12,10 @@ export enum StateNamespace {
   ACCOUNT = 0x01,
   CONTRIBUTION = 0x02,
   MODEL_VERSION = 0x03,
-  INFERENCE_REQUEST = 0x04,
+  // 0x04: INFERENCE_REQUEST, retired (one inference reward per request id; now one per request and node).
   TASK = 0x05,
   CONVICTED = 0x06,
+  INFERENCE_REWARD = 0x07,
 }
 
 const key = (ns: StateNamespace, id: Uint8Array): Uint8Array => keccak256(Uint8Array.of(ns), id);
@@ -40,7 +41,9 @@ export const contributionKey = (txHash: Hex): Uint8Array => key(StateNamespace.C
 /** A used task id, pointing at the contribution that used it: a task pays at most once. */
 export const taskKey = (taskId: Hex): Uint8Array => key(StateNamespace.TASK, fromHex(taskId, 32));
 export const modelVersionKey = (v: bigint): Uint8Array => key(StateNamespace.MODEL_VERSION, uintToBytes(v, 8));
-export const inferenceKey = (requestId: Hex): Uint8Array => key(StateNamespace.INFERENCE_REQUEST, fromHex(requestId, 32));
+/** An inference request's contributor that was paid for it, pointing at the reward: a node is paid once per request. */
+export const inferenceRewardKey = (requestId: Hex, node: Address): Uint8Array =>
+  key(StateNamespace.INFERENCE_REWARD, concatBytes(fromHex(requestId, 32), addressToBytes(node)));
 /** A coordinator convicted of equivocation, pointing at the `equivocation` transaction that proved it. */
 export const convictedKey = (a: Address): Uint8Array => key(StateNamespace.CONVICTED, addressToBytes(a));
 

@@ -75,9 +75,24 @@ function modelVersion(
   );
 }
 
-function inference(request: string, shares: bigint, reward = shares * SHARE, by = coordinator): SignedTx {
+function inference(
+  request: string,
+  shares: bigint,
+  o: { reward?: bigint; by?: typeof coordinator; node?: typeof bob; span?: [number, number] } = {},
+): SignedTx {
+  const by = o.by ?? coordinator;
+  const [spanStart, spanEnd] = o.span ?? [0, 4];
   return signTx(
-    { type: 'inference_reward', coordinator: by.address, node: bob.address, requestId: id(request), shares, reward },
+    {
+      type: 'inference_reward',
+      coordinator: by.address,
+      node: (o.node ?? bob).address,
+      requestId: id(request),
+      spanStart,
+      spanEnd,
+      shares,
+      reward: o.reward ?? shares * SHARE,
+    },
     by.key,
     networkDomain(spec),
   );
@@ -204,17 +219,45 @@ describe('model_version', () => {
 });
 
 describe('inference_reward', () => {
-  it('pays shares * inferenceShare once per request', () => {
+  it('pays shares * inferenceShare, refusing a wrong reward, no shares or a signer that is no coordinator', () => {
     const state = genesisState();
-    rejects(state, inference('r1', 3n, 3n * SHARE + 1n), TxErrorCode.BAD_REWARD);
-    rejects(state, inference('r1', 3n, 2n * SHARE), TxErrorCode.BAD_REWARD);
-    rejects(state, inference('r1', 0n, 0n), TxErrorCode.BAD_REWARD);
-    rejects(state, inference('r1', 3n, 3n * SHARE, outsider), TxErrorCode.NOT_COORDINATOR);
+    rejects(state, inference('r1', 3n, { reward: 3n * SHARE + 1n }), TxErrorCode.BAD_REWARD);
+    rejects(state, inference('r1', 3n, { reward: 2n * SHARE }), TxErrorCode.BAD_REWARD);
+    rejects(state, inference('r1', 0n, { reward: 0n }), TxErrorCode.BAD_REWARD);
+    rejects(state, inference('r1', 3n, { by: outsider }), TxErrorCode.NOT_COORDINATOR);
     applyTx(state, inference('r1', 3n), spec);
-    rejects(state, inference('r1', 1n), TxErrorCode.DUPLICATE);
     applyTx(state, inference('r2', 1n), spec);
     expect(state.account(bob.address).balance).toBe(4n * SHARE);
     expect(state.meta().totalSupply).toBe(GENESIS_SUPPLY + 4n * SHARE);
+  });
+
+  it('pays each contributor of one request once: a second reward to the same node is refused and changes nothing', () => {
+    const state = genesisState();
+    applyTx(state, inference('r1', 2n, { node: bob, span: [0, 8] }), spec);
+    applyTx(state, inference('r1', 3n, { node: miner, span: [8, 16] }), spec);
+    applyTx(state, inference('r1', 1n, { node: alice, span: [16, 24] }), spec);
+    expect(state.account(bob.address).balance).toBe(2n * SHARE);
+    expect(state.account(miner.address).balance).toBe(3n * SHARE);
+    expect(state.account(alice.address).balance).toBe(10n * ALC + SHARE);
+    // the same node again, for another span of the same request or the same one
+    rejects(state, inference('r1', 2n, { node: bob, span: [8, 16] }), TxErrorCode.DUPLICATE);
+    rejects(state, inference('r1', 2n, { node: bob, span: [0, 8] }), TxErrorCode.DUPLICATE);
+    expect(() => applyTx(state, inference('r1', 1n, { node: miner }), spec)).toThrow(
+      `request ${id('r1')} already rewarded node ${miner.address}`,
+    );
+    expect(state.meta().totalSupply).toBe(GENESIS_SUPPLY + 6n * SHARE);
+    // another request pays the same node again
+    applyTx(state, inference('r2', 1n, { node: bob, span: [0, 8] }), spec);
+    expect(state.account(bob.address).balance).toBe(3n * SHARE);
+  });
+
+  it('refuses a span that holds no layer (spanStart >= spanEnd)', () => {
+    const state = genesisState();
+    rejects(state, inference('r1', 1n, { span: [4, 4] }), TxErrorCode.BAD_REWARD);
+    rejects(state, inference('r1', 1n, { span: [5, 4] }), TxErrorCode.BAD_REWARD);
+    expect(() => applyTx(state, inference('r1', 1n, { span: [9, 2] }), spec)).toThrow(/span \[9, 2\) holds no layer/);
+    applyTx(state, inference('r1', 1n, { span: [3, 4] }), spec);
+    expect(state.account(bob.address).balance).toBe(SHARE);
   });
 });
 
@@ -276,7 +319,16 @@ describe('state transition through Chain', () => {
     const chain = await openTestChain(spec, fresh());
     const source = await openTestChain(spec, fresh());
     const forged = signTx(
-      { type: 'inference_reward', coordinator: coordinator.address, node: outsider.address, requestId: id('f'), shares: 1n, reward: SHARE },
+      {
+        type: 'inference_reward',
+        coordinator: coordinator.address,
+        node: outsider.address,
+        requestId: id('f'),
+        spanStart: 0,
+        spanEnd: 4,
+        shares: 1n,
+        reward: SHARE,
+      },
       outsider.key,
       networkDomain(spec),
     );

@@ -117,12 +117,15 @@ const TRANSITIONS: { [K in TxType]: Transition<Extract<Tx, { type: K }>> } = {
   },
   inference_reward: (state, tx, hash, spec) => {
     requireCoordinator(tx, spec);
-    if (state.inferenceRequestSeen(tx.requestId)) throw new TxError(TxErrorCode.DUPLICATE, `request ${tx.requestId} was already rewarded`);
+    if (state.inferenceRewarded(tx.requestId, tx.node))
+      throw new TxError(TxErrorCode.DUPLICATE, `request ${tx.requestId} already rewarded node ${tx.node}`);
+    if (tx.spanStart >= tx.spanEnd)
+      throw new TxError(TxErrorCode.BAD_REWARD, `span [${tx.spanStart}, ${tx.spanEnd}) holds no layer: spanStart must be below spanEnd`);
     if (tx.shares <= 0n) throw new TxError(TxErrorCode.BAD_REWARD, 'shares must be positive');
     const expected = tx.shares * spec.rewards.inferenceShare;
     if (tx.reward !== expected)
       throw new TxError(TxErrorCode.BAD_REWARD, `reward ${tx.reward} should be ${expected} for ${tx.shares} shares`);
-    state.markInferenceRequest(tx.requestId, hash);
+    state.markInferenceRewarded(tx.requestId, tx.node, hash);
     mint(state, tx.node, tx.reward);
   },
   equivocation: (state, tx, hash, spec) => {

@@ -19,7 +19,7 @@ import {
   encodeModelVersion,
   encodeTxRef,
   convictedKey,
-  inferenceKey,
+  inferenceRewardKey,
   META_KEY,
   modelVersionKey,
   taskKey,
@@ -136,12 +136,13 @@ export class StateOverlay implements StateReader {
     this.set(modelVersionKey(version), encodeModelVersion(entry));
   }
 
-  inferenceRequestSeen(requestId: Hex): boolean {
-    return this.getRaw(toHex(inferenceKey(requestId))) !== undefined;
+  /** Whether `node` was already paid for the inference request `requestId`. */
+  inferenceRewarded(requestId: Hex, node: Address): boolean {
+    return this.getRaw(toHex(inferenceRewardKey(requestId, node))) !== undefined;
   }
 
-  markInferenceRequest(requestId: Hex, txHash: Hex): void {
-    this.set(inferenceKey(requestId), encodeTxRef(txHash));
+  markInferenceRewarded(requestId: Hex, node: Address, txHash: Hex): void {
+    this.set(inferenceRewardKey(requestId, node), encodeTxRef(txHash));
   }
 
   /** Whether a coordinator was convicted of equivocation: its blocks and finality votes no longer count. */

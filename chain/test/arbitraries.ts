@@ -66,6 +66,8 @@ export const arbInferenceReward: fc.Arbitrary<InferenceRewardTx> = fc.record({
   coordinator: arbAddress,
   node: arbAddress,
   requestId: arbHash,
+  spanStart: fc.nat({ max: Number.MAX_SAFE_INTEGER }),
+  spanEnd: fc.nat({ max: Number.MAX_SAFE_INTEGER }),
   shares: arbU64,
   reward: arbU256,
   signature: arbSignatureShape,

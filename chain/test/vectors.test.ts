@@ -98,7 +98,7 @@ function ethersEncoding(f: Record<string, unknown>, signature: string): string {
       ];
       break;
     default:
-      fields = [f.coordinator, f.node, f.requestId, n('shares'), n('reward')];
+      fields = [f.coordinator, f.node, f.requestId, n('spanStart'), n('spanEnd'), n('shares'), n('reward')];
   }
   const typeByte = { transfer: '0x01', contribution: '0x02', model_version: '0x03', inference_reward: '0x04' }[f.type as string]!;
   return concat([typeByte, encodeRlp([...fields, signature] as Parameters<typeof encodeRlp>[0])]);
@@ -145,6 +145,12 @@ describe('transaction vectors', () => {
       });
     });
   }
+
+  it('InferenceReward signs the request, the span and the shares', () => {
+    expect(TypedDataEncoder.from({ InferenceReward: [...EIP712_TYPES.InferenceReward] }).encodeType('InferenceReward')).toBe(
+      'InferenceReward(address coordinator,address node,bytes32 requestId,uint64 spanStart,uint64 spanEnd,uint64 shares,uint256 reward)',
+    );
+  });
 
   it('Transfer digest equals the EIP-712 formula written out with ethers primitives', () => {
     const v = vectors.transactions[0]!;

@@ -12,7 +12,7 @@ import { MAX_CONTRIBUTIONS_PER_VERSION } from './kinds.js';
 import { signingDigest } from './eip712.js';
 import { signTx } from './sign.js';
 import type { Tx } from './types.js';
-import { txSigner } from './kinds.js';
+import { txFieldsJson, txSigner } from './kinds.js';
 
 const network = { chainId: 31337n, genesisHash: `0x${'ab'.repeat(32)}` } as const;
 
@@ -97,6 +97,28 @@ describe('transaction codec', () => {
     expect(decodeTx(encodeTx({ ...tx, contributions: contributions.slice(0, MAX_CONTRIBUTIONS_PER_VERSION) })).tx).toMatchObject({
       version: 1n,
     });
+  });
+
+  it('reads an inference span as a number, refusing one beyond 2^53 - 1', () => {
+    const r = signTx(
+      {
+        type: 'inference_reward',
+        coordinator: wallet(1).address,
+        node: wallet(2).address,
+        requestId: `0x${'aa'.repeat(32)}`,
+        spanStart: 0,
+        spanEnd: Number.MAX_SAFE_INTEGER,
+        shares: 1n,
+        reward: 1n,
+      },
+      wallet(1).key,
+      network,
+    );
+    expect(decodeTx(r.bytes).tx).toMatchObject({ spanStart: 0, spanEnd: Number.MAX_SAFE_INTEGER });
+    expect(txFieldsJson(r.tx)).toMatchObject({ spanStart: 0, spanEnd: Number.MAX_SAFE_INTEGER, shares: '1', reward: '1' });
+    const tooFar = (f: RlpItem[]): RlpItem[] => [f[0]!, f[1]!, f[2]!, f[3]!, fromHex('0x20000000000000'), ...f.slice(5)];
+    expect(() => decodeTx(withBody(r.bytes, tooFar))).toThrow(/spanEnd 9007199254740992 is larger than 9007199254740991/);
+    expect(() => decodeTx(withBody(r.bytes, (f) => [f[0]!, f[1]!, f[2]!, new Uint8Array(9).fill(1), ...f.slice(4)]))).toThrow(/spanStart/);
   });
 
   it('never throws anything but TxDecodeError on random bytes after a valid type byte', () => {

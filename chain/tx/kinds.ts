@@ -79,6 +79,17 @@ const u32: FieldCodec<number> = {
   decode: (item, what) => Number(rlpToUint(item, 4, what)),
   json: (v) => v,
 };
+/** A uint64 that is a count or index (a layer), kept as a JS number (a number in JSON too); at most 2^53 - 1. */
+const u64Index: FieldCodec<number> = {
+  eip712: 'uint64',
+  encode: (v) => uintToRlp(v),
+  decode: (item, what) => {
+    const n = rlpToUint(item, 8, what);
+    if (n > BigInt(Number.MAX_SAFE_INTEGER)) throw new Error(`${what} ${n} is larger than ${Number.MAX_SAFE_INTEGER}`);
+    return Number(n);
+  },
+  json: (v) => v,
+};
 /** A boolean as the integer 0 or 1 (RLP: empty string or 0x01); `bool` in EIP-712. */
 const flag: FieldCodec<boolean> = {
   eip712: 'bool',
@@ -166,6 +177,8 @@ const inferenceFields: readonly FieldEntry<InferenceRewardTx>[] = [
   ['coordinator', address],
   ['node', address],
   ['requestId', bytes32],
+  ['spanStart', u64Index],
+  ['spanEnd', u64Index],
   ['shares', u64],
   ['reward', u256],
 ];

@@ -7,12 +7,21 @@ import { arbAddress, arbHash, arbNetwork, arbU64, CURVE_N } from '../test/arbitr
 import { testKey, wallet } from '../test/fixtures.js';
 import { eip712Domain, type NetworkDomain } from './eip712.js';
 import {
+  INFERENCE_JOIN_TYPES,
+  inferenceJoinDigest,
+  inferenceJoinScheme,
+  parseSignedInferenceJoin,
   parseSignedTaskRequest,
+  recoverInferenceJoinSigner,
   recoverTaskRequestSigner,
+  signInferenceJoin,
   signTaskRequest,
   TASK_REQUEST_TYPES,
   taskRequestDigest,
-  taskRequestMessage,
+  taskRequestScheme,
+  verifyInferenceJoin,
+  walletRequestMessage,
+  type InferenceJoin,
   type TaskRequest,
 } from './task-request.js';
 import type { SignedTaskRequestBody } from '../../protocol/federation.js';
@@ -36,7 +45,7 @@ describe('task request typed data', () => {
   it('the digest equals ethers TypedDataEncoder.hash over the transfer domain, for random requests and networks', () => {
     fc.assert(
       fc.property(arbRequest, arbNetwork, (req, network) => {
-        expect(toHex(taskRequestDigest(req, network))).toBe(TypedDataEncoder.hash(eip712Domain(network), types, taskRequestMessage(req)));
+        expect(toHex(taskRequestDigest(req, network))).toBe(TypedDataEncoder.hash(eip712Domain(network), types, walletRequestMessage(req)));
       }),
       { numRuns: 300 },
     );
@@ -53,7 +62,7 @@ describe('task request typed data', () => {
       nonce: `0x${'ab'.repeat(32)}`,
     };
     const digest = toHex(taskRequestDigest(req, NET));
-    expect(digest).toBe(TypedDataEncoder.hash(eip712Domain(NET), types, taskRequestMessage(req)));
+    expect(digest).toBe(TypedDataEncoder.hash(eip712Domain(NET), types, walletRequestMessage(req)));
     expect(digest).toBe('0x98d99c32bece80d88ad8ff658c8d09a5d65864aa807957e708881429d9fd9796');
   });
 
@@ -160,5 +169,100 @@ describe('task request typed data', () => {
     }
     const ok = parseSignedTaskRequest({ ...good, nonce: good.nonce.toUpperCase().replace('0X', '0x') });
     expect(ok.ok && ok.request.nonce).toBe(good.nonce as Hex);
+  });
+});
+
+describe('inference join typed data', () => {
+  const joinTypes = { InferenceJoin: [...INFERENCE_JOIN_TYPES.InferenceJoin] };
+  const joinSignerOf = (body: SignedTaskRequestBody, network: NetworkDomain): Address | null => {
+    const parsed = parseSignedInferenceJoin(body);
+    return parsed.ok ? recoverInferenceJoinSigner(parsed.request, parsed.signature, network) : null;
+  };
+
+  it('the digest equals ethers TypedDataEncoder.hash, and differs from the task request digest of the same fields', () => {
+    fc.assert(
+      fc.property(arbRequest, arbNetwork, (req, network) => {
+        const digest = toHex(inferenceJoinDigest(req, network));
+        expect(digest).toBe(TypedDataEncoder.hash(eip712Domain(network), joinTypes, walletRequestMessage(req)));
+        expect(digest).not.toBe(toHex(taskRequestDigest(req, network)));
+      }),
+      { numRuns: 300 },
+    );
+    expect(TypedDataEncoder.from(joinTypes).encodeType('InferenceJoin')).toBe(
+      'InferenceJoin(address wallet,address coordinator,uint64 issuedAt,bytes32 nonce)',
+    );
+  });
+
+  it('matches a fixed vector', () => {
+    const join: InferenceJoin = {
+      wallet: wallet(102).address,
+      coordinator: COORD,
+      issuedAt: 1_760_000_000_000n,
+      nonce: `0x${'ab'.repeat(32)}`,
+    };
+    const digest = toHex(inferenceJoinDigest(join, NET));
+    expect(digest).toBe(TypedDataEncoder.hash(eip712Domain(NET), joinTypes, walletRequestMessage(join)));
+    expect(digest).toBe('0xcc65e139463d063020b34dfb4013ac6992b10ae4dbc84e7f1d5f26e42a377344');
+  });
+
+  it('signInferenceJoin makes a fresh join that ethers verifyTypedData attributes to the key, and verifyInferenceJoin accepts', () => {
+    const key = testKey(7);
+    const a = signInferenceJoin(key, NET, COORD, 1_760_000_000_000);
+    const b = signInferenceJoin(key, NET, COORD, 1_760_000_000_000);
+    expect(Object.keys(a).sort()).toEqual(['coordinator', 'issuedAt', 'nonce', 'signature', 'wallet']);
+    expect([a.wallet, a.coordinator, a.issuedAt]).toEqual([wallet(7).address, COORD, '1760000000000']);
+    expect(b.nonce).not.toBe(a.nonce);
+    const message = { wallet: a.wallet, coordinator: a.coordinator, issuedAt: BigInt(a.issuedAt), nonce: a.nonce };
+    expect(verifyTypedData(eip712Domain(NET), joinTypes, message, a.signature).toLowerCase()).toBe(wallet(7).address);
+    const verified = verifyInferenceJoin(a, NET, COORD);
+    expect(verified.ok && verified.request).toEqual({
+      wallet: wallet(7).address,
+      coordinator: COORD,
+      issuedAt: 1_760_000_000_000n,
+      nonce: a.nonce,
+    });
+  });
+
+  it('a join signature never verifies as a task request, nor a task request signature as a join', () => {
+    fc.assert(
+      fc.property(fc.integer({ min: 1, max: 1000 }), arbNetwork, (n, network) => {
+        const who = wallet(n).address;
+        const join = signInferenceJoin(testKey(n), network, COORD);
+        const task = signTaskRequest(testKey(n), network, COORD);
+        expect(joinSignerOf(join, network)).toBe(who);
+        expect(signerOf(task, network)).toBe(who);
+        // the same bytes under the other primary type recover to someone else
+        expect(signerOf(join, network)).not.toBe(who);
+        expect(joinSignerOf(task, network)).not.toBe(who);
+        const asTask = taskRequestScheme.verify(join, network, COORD);
+        const asJoin = inferenceJoinScheme.verify(task, network, COORD);
+        expect([asTask.ok, !asTask.ok && asTask.field]).toEqual([false, 'signature']);
+        expect([asJoin.ok, !asJoin.ok && asJoin.field]).toEqual([false, 'signature']);
+        expect(verifyInferenceJoin(join, network, COORD).ok).toBe(true);
+        expect(taskRequestScheme.verify(task, network, COORD).ok).toBe(true);
+      }),
+      { numRuns: 20 },
+    );
+  });
+
+  it('verifyInferenceJoin refuses a join for another coordinator, another network, a tampered field or a malformed body', () => {
+    const signed = signInferenceJoin(testKey(9), NET, COORD, 1_760_000_000_000);
+    const refusal = (body: unknown, network = NET, coordinator = COORD): string => {
+      const r = verifyInferenceJoin(body, network, coordinator);
+      return r.ok ? 'ok' : `${r.field}: ${r.message}`;
+    };
+    expect(refusal(signed)).toBe('ok');
+    expect(refusal(signed, NET, wallet(102).address)).toBe(
+      `coordinator: the inference join is signed for coordinator ${COORD}, and this is coordinator ${wallet(102).address}: ` +
+        'sign it for the coordinator GET /api/status names here',
+    );
+    expect(refusal(signed, TWIN)).toMatch(
+      /^signature: the inference join is not signed by 0x[0-9a-f]{40} for this network \(chainId 777, genesis 0x7878/,
+    );
+    expect(refusal(signed, { ...NET, chainId: 778n })).toMatch(/^signature: .*sign the InferenceJoin typed data/);
+    expect(refusal({ ...signed, issuedAt: '1760000000001' })).toMatch(/^signature: /);
+    expect(refusal({ ...signed, wallet: wallet(10).address })).toMatch(/^signature: /);
+    expect(refusal({ ...signed, nonce: 'ab' })).toMatch(/^nonce: /);
+    expect(refusal(null)).toMatch(/^body: /);
   });
 });

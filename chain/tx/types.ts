@@ -53,12 +53,19 @@ export interface ModelVersionTx {
   signature: Uint8Array;
 }
 
-/** A node's share of a served distributed-inference request; signed by a coordinator. */
+/**
+ * One contributor's pay for a served distributed-inference request, signed by the coordinator that served it: one per
+ * contributor (the ledger pays a node at most once per request), naming the span of layers the node held.
+ */
 export interface InferenceRewardTx {
   type: 'inference_reward';
   coordinator: Address;
   node: Address;
+  /** The request digest (the chat answer's `start.request`). */
   requestId: Hash;
+  /** The layers [spanStart, spanEnd) the node served; spanStart < spanEnd. */
+  spanStart: number;
+  spanEnd: number;
   shares: bigint;
   reward: bigint;
   signature: Uint8Array;

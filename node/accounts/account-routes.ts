@@ -76,6 +76,21 @@ class PairThrottle {
   }
 }
 
+/** The request's session token (`Authorization: Bearer <token>`); a 401 UNAUTHORIZED without one. */
+export function bearerToken(ctx: Context): string {
+  const m = /^Bearer ([A-Za-z0-9_-]{43})$/.exec(ctx.get('authorization'));
+  if (!m) throw new ApiError(401, 'UNAUTHORIZED', 'log in first: send the session token as "Authorization: Bearer <token>"');
+  return m[1]!;
+}
+
+/** The logged-in account of the request; a 401 (UNAUTHORIZED, SESSION_EXPIRED) otherwise. */
+export async function accountSession(ctx: Context, vault: AccountVault) {
+  const token = bearerToken(ctx);
+  const s = await vault.session(token);
+  if (!s) throw new ApiError(401, 'SESSION_EXPIRED', 'this session has ended (logged out, expired, or the password changed); log in again');
+  return { ...s, token };
+}
+
 export function accountRoutes(router: Router, vault: AccountVault, o: AccountRoutesOptions = {}): void {
   const now = o.now ?? Date.now;
   const t = { ...DEFAULT_THROTTLES, ...o.throttles };
@@ -83,18 +98,7 @@ export function accountRoutes(router: Router, vault: AccountVault, o: AccountRou
   const recovery = new PairThrottle(t.recoveryPerUser, t.recoveryPerIp, now, 'failed recovery attempts');
   const registrations = new FailureThrottle(t.registerPerIp, now);
 
-  const bearer = (ctx: Context): string => {
-    const m = /^Bearer ([A-Za-z0-9_-]{43})$/.exec(ctx.get('authorization'));
-    if (!m) throw new ApiError(401, 'UNAUTHORIZED', 'log in first: send the session token as "Authorization: Bearer <token>"');
-    return m[1]!;
-  };
-  const session = async (ctx: Context) => {
-    const token = bearer(ctx);
-    const s = await vault.session(token);
-    if (!s)
-      throw new ApiError(401, 'SESSION_EXPIRED', 'this session has ended (logged out, expired, or the password changed); log in again');
-    return { ...s, token };
-  };
+  const session = (ctx: Context) => accountSession(ctx, vault);
   const noStore = (ctx: Context): void => {
     ctx.set('Cache-Control', 'no-store');
   };
@@ -151,7 +155,7 @@ export function accountRoutes(router: Router, vault: AccountVault, o: AccountRou
   });
 
   router.post('/api/account/logout', async (ctx) => {
-    await vault.logout(bearer(ctx));
+    await vault.logout(bearerToken(ctx));
     ctx.body = { loggedOut: true };
   });
 

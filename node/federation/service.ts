@@ -618,6 +618,16 @@ export class FederationService {
     return this.current.signed;
   }
 
+  /** The current version's weights (shared, not copied: callers must not change them). */
+  currentWeights(): Weights {
+    return this.current.weights;
+  }
+
+  /** The genesis's model config name (`ailo-tiny`, `ailo-1b`, ...). */
+  get modelConfigName(): string {
+    return this.ledger.chain.spec.model;
+  }
+
   manifest(version: number): SignedModelManifest | undefined {
     return version === this.current.version ? this.current.signed : this.recent.has(version) ? this.store.load(version) : undefined;
   }

@@ -58,6 +58,31 @@ describe('TaskRequestGuard', () => {
     expect(g.size).toBe(0);
   });
 
+  it('names what it guards in its messages: task requests by default, inference joins when told', () => {
+    const now = 10_000_000;
+    const message = (g: TaskRequestGuard, r: TaskRequest): string => {
+      try {
+        g.check(r);
+      } catch (err) {
+        return (err as Error).message;
+      }
+      return 'ok';
+    };
+    const tasks = new TaskRequestGuard(W, () => now);
+    const joins = new TaskRequestGuard(W, () => now, undefined, 'inference join');
+    expect(message(tasks, req(0))).toMatch(/^the task request was issued at 1970-01-01T00:00:00.000Z, 10000 s old/);
+    expect(message(joins, req(0))).toMatch(/^the inference join was issued at 1970-01-01T00:00:00.000Z, 10000 s old/);
+    tasks.use(req(now));
+    joins.use(req(now));
+    expect(message(tasks, req(now))).toBe(
+      `this signed task request (nonce ${nonce(1)}) was already used; sign a new request with a fresh random nonce`,
+    );
+    expect(message(joins, req(now))).toBe(
+      `this signed inference join (nonce ${nonce(1)}) was already used; sign a new request with a fresh random nonce`,
+    );
+    expect(code(() => joins.check(req(now)))).toBe('409 REPLAYED_TASK_REQUEST');
+  });
+
   it('keeps no more nonces than were used within two windows', () => {
     let now = 10_000_000;
     const g = new TaskRequestGuard(W, () => now);

@@ -1,15 +1,16 @@
 /**
- * Freshness and single use of signed task requests: a request is honoured only within `windowMs` of the node's clock
- * (either side, for clock skew), and each (wallet, nonce) only once. A nonce is remembered only until its request
- * could no longer be fresh, so memory is bounded by the requests honoured within two windows. With a `file`, the
- * used nonces survive a restart: each use is appended as one JSON line (synced), read back at start, and the file is
- * rewritten atomically with only the live entries once it holds twice as many lines as are live (plus 1,000), so
- * a request captured before a restart cannot take a wallet's slot again after it, at one small append per request.
+ * Freshness and single use of wallet-signed requests (chain/tx/task-request.ts: task requests, and inference joins with
+ * a guard of their own): a request is honoured only within `windowMs` of the node's clock (either side, for clock
+ * skew), and each (wallet, nonce) only once. A nonce is remembered only until its request could no longer be fresh, so
+ * memory is bounded by the requests honoured within two windows. With a `file`, the used nonces survive a restart:
+ * each use is appended as one JSON line (synced), read back at start, and the file is rewritten atomically with only
+ * the live entries once it holds twice as many lines as are live (plus 1,000), so a request captured before a restart
+ * cannot take a wallet's slot again after it, at one small append per request.
  */
 import { appendFileSync, readFileSync } from 'node:fs';
 import writeFileAtomic from 'write-file-atomic';
 import type { Address } from '../../protocol/address.js';
-import type { TaskRequest } from '../../chain/tx/task-request.js';
+import type { WalletRequest } from '../../chain/tx/task-request.js';
 import { federationError } from './errors.js';
 
 export const TASK_REQUEST_WINDOW_MS = 2 * 60_000;
@@ -25,6 +26,8 @@ export class TaskRequestGuard {
     readonly windowMs = TASK_REQUEST_WINDOW_MS,
     private readonly now: () => number = Date.now,
     private readonly file?: string,
+    /** What the requests are, in messages: 'task request', 'inference join'. */
+    private readonly what = 'task request',
   ) {
     if (!file) return;
     let text = '';
@@ -48,8 +51,8 @@ export class TaskRequestGuard {
     this.prune(this.now());
   }
 
-  /** Throws STALE_TASK_REQUEST or REPLAYED_TASK_REQUEST; changes nothing. */
-  check(req: TaskRequest): void {
+  /** Throws STALE_TASK_REQUEST or REPLAYED_TASK_REQUEST (whatever the requests are); changes nothing. */
+  check(req: WalletRequest): void {
     const now = this.now();
     this.prune(now);
     const skew = Number(req.issuedAt) - now;
@@ -57,20 +60,20 @@ export class TaskRequestGuard {
       const how = skew < 0 ? `${Math.round(-skew / 1000)} s old` : `${Math.round(skew / 1000)} s in the future`;
       throw federationError(
         'STALE_TASK_REQUEST',
-        `the task request was issued at ${instant(req.issuedAt)}, ${how} by this node's clock (${new Date(now).toISOString()}); ` +
+        `the ${this.what} was issued at ${instant(req.issuedAt)}, ${how} by this node's clock (${new Date(now).toISOString()}); ` +
           `a request must be signed within ${this.windowMs / 1000} s of it: check this computer's clock, then sign a new request`,
       );
     }
     if (this.seen.has(key(req.wallet, req.nonce))) {
       throw federationError(
         'REPLAYED_TASK_REQUEST',
-        `this signed task request (nonce ${req.nonce}) was already used; sign a new request with a fresh random nonce`,
+        `this signed ${this.what} (nonce ${req.nonce}) was already used; sign a new request with a fresh random nonce`,
       );
     }
   }
 
   /** Records a request that was honoured, so that it cannot be used again. */
-  use(req: TaskRequest): void {
+  use(req: WalletRequest): void {
     // Fresh for at most issuedAt + window, and issuedAt <= now + window: forgetting after now + 2 windows is safe.
     const k = key(req.wallet, req.nonce);
     const until = this.now() + 2 * this.windowMs;

@@ -39,7 +39,8 @@ export function networkOfGenesis(genesisText: string): NetworkDomain {
  * A folder with a genesis (one coordinator, Alice funded with 1000 ALC, a short block period) and the coordinator key.
  * `extraAlloc` funds more accounts: a second net with the same chainId and another genesis.
  */
-export function testNet(periodMs = 50, o: { extraAlloc?: [Address, bigint][] } = {}): TestNet {
+/** A one-coordinator test network; `model` names the genesis model config (default the devnet's, ailo-tiny). */
+export function testNet(periodMs = 50, o: { extraAlloc?: [Address, bigint][]; model?: string } = {}): TestNet {
   const root = mkdtempSync(join(tmpdir(), 'ailo-node-'));
   const genesis = genesisFor({
     name: 'ailo-test',
@@ -49,6 +50,7 @@ export function testNet(periodMs = 50, o: { extraAlloc?: [Address, bigint][] } =
     blockPeriodMs: periodMs,
     outOfTurnDelayMs: periodMs,
     timestamp: 1_700_000_000_000n,
+    model: o.model,
   });
   const genesisPath = join(root, 'genesis.json');
   const genesisText = formatGenesis(genesis);

@@ -3,6 +3,7 @@
 import { type ModelConfig, paramSpecs } from '../model/config.js';
 import { checkWeights, type Weights } from '../model/weights.js';
 import { buildForwardGraph, buildTrainingGraph, causalBias } from '../onnx/graphs.js';
+import { contextWindow } from '../inference/decode.js';
 import { DeviceTransfer } from './device.js';
 import { disposeAll, tokenFeeds, TrainSession, type TensorMap, type TrainingRuntime, type TrainSessionShape } from './train-session.js';
 import type { Provider } from './provider.js';
@@ -166,9 +167,10 @@ export class ForwardSession {
   /**
    * Samples `count` tokens after `prompt`: one prefill run, then one run per token that reads and extends the
    * KV cache (kept on the device on webgpu). `sample` picks a token from the last position's logits.
-   * The context holds `n_positions` tokens: a longer prompt keeps its last `n_positions - 1`, and when the window is
-   * full it shifts to its last half (re-prefilled at positions from 0), so `count` tokens always come out
-   * (the context shift of llama.cpp; tokens before the window no longer condition the next ones).
+   * The context holds `n_positions` tokens (`contextWindow`, shared with distributed decoding): a longer prompt keeps
+   * its last `n_positions - 1`, and when the window is full it shifts to its last half (re-prefilled at positions from
+   * 0), so `count` tokens always come out (the context shift of llama.cpp; tokens before the window no longer
+   * condition the next ones).
    */
   async generate(prompt: number[], count: number, sample: (logits: Float32Array) => number): Promise<number[]> {
     const cfg = this.cfg;
@@ -194,21 +196,20 @@ export class ForwardSession {
         attn_bias: new ort.Tensor('float32', causalBias(T), [T, T]),
       });
     };
-    let window = prompt.slice(-(ctx - 1));
-    let out = await run(window);
+    let window = contextWindow([], prompt, ctx);
+    let out = await run(window.tokens);
     const generated: number[] = [];
     while (generated.length < count) {
       const logits = out.logits!.data as Float32Array;
       const next = sample(logits.subarray(logits.length - V));
-      window.push(next);
       generated.push(next);
       if (generated.length >= count) break;
+      window = contextWindow(window.tokens, [next], ctx);
       const prev = out;
-      if (window.length >= ctx) {
-        window = window.slice(-Math.max(1, Math.floor(ctx / 2)));
-        out = await run(window);
+      if (window.start === 0) {
+        out = await run(window.tokens);
       } else {
-        const pos = window.length - 1;
+        const pos = window.start;
         const feeds: Record<string, ort.Tensor> = {
           ...params,
           input_ids: new ort.Tensor('int64', BigInt64Array.of(BigInt(next)), [1, 1]),

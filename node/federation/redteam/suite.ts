@@ -9,7 +9,7 @@ import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { parseAddress } from '../../../protocol/address.js';
 import { signDigest } from '../../../protocol/signature.js';
-import { newTaskRequest, signTaskRequest, taskRequestBody, taskRequestDigest } from '../../../chain/tx/task-request.js';
+import { newWalletRequest, signTaskRequest, taskRequestDigest, walletRequestBody } from '../../../chain/tx/task-request.js';
 import type { ModelUpdate } from '../../../trainer/codec/update-codec.js';
 import { defaultCorpusShards } from '../../../trainer/corpus/default-corpus.js';
 import { listBatchAddresses, type ShardSet } from '../../../trainer/corpus/shards.js';
@@ -485,10 +485,10 @@ class RedTeamRun {
     };
     await steal('unsigned request naming the victim', { wallet: victim.address });
     const coordinator = await this.api.coordinator();
-    const forged = newTaskRequest(parseAddress(victim.address), coordinator);
+    const forged = newWalletRequest(parseAddress(victim.address), coordinator);
     await steal(
       "victim's wallet, signed by the thief's key",
-      taskRequestBody(forged, signDigest(taskRequestDigest(forged, network), thief.key)),
+      walletRequestBody(forged, signDigest(taskRequestDigest(forged, network), thief.key)),
     );
     const own = signTaskRequest(victim.key, network, coordinator);
     const first = await this.api.postTaskRequest(own);

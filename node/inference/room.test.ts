@@ -1,0 +1,228 @@
+/**
+ * Inference rooms on a real coordinator node over loopback: three native contributors (real WebSockets, real
+ * onnxruntime sessions, chunks from the node) each hold a span; a logged-in account chats over SSE; the answer equals
+ * single-process greedy generation on the same weights; each contributor is paid `inferenceShare` per request on the
+ * ledger; a contributor that leaves mid-answer is replaced and the answer completes; one that alters its activations
+ * is caught by the node's recomputation, removed and unpaid; one serving its own account's request earns nothing;
+ * bad input gets a named 4xx and changes nothing.
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { WebSocket } from 'ws';
+import { wallet } from '../../chain/test/fixtures.js';
+import { signInferenceJoin } from '../../chain/tx/task-request.js';
+import { parseAddress, toChecksumAddress } from '../../protocol/address.js';
+import type { ChatEvent, HiddenHeader } from '../../protocol/inference.js';
+import { RoomContributor } from '../../trainer/inference/contributor.js';
+import type { SpanRunner } from '../../trainer/inference/span-runner.js';
+import { ChunkCache } from '../../trainer/miner/chunk-cache.js';
+import { nodeRuntime, ForwardSession } from '../../trainer/runtime/model-session.js';
+import { makeSampler } from '../../trainer/runtime/sampling.js';
+import { decodeTokens as detokenize, encodeText } from '../../trainer/corpus/tokenizer.js';
+import { NodeApi } from '../../wallet-ui/src/api/node-api.js';
+import { registerAccount } from '../../wallet-ui/src/account/account-session.js';
+import { AiloNode } from '../node.js';
+import { get, startTestNode, testNet, waitFor, type TestNet } from '../test/harness.js';
+
+const FED = { batchSize: 4, seqLen: 32, steps: 4, lr: 3e-3, roundSize: 100, roundMs: 600_000 };
+const CHEAP = { N: 2 ** 15, r: 8, p: 1 };
+const SHARE = 10n ** 18n / 20n;
+const PROMPT = 'The network trains one model';
+
+/** A contributor that adds noise to every row it returns (a cheater saving work, or an attacker). */
+class AlteringContributor extends RoomContributor {
+  protected override async compute(runner: SpanRunner, header: HiddenHeader, values: Float32Array): Promise<Float32Array> {
+    const out = await runner.forward(header.session, values, header.start);
+    for (let i = 0; i < out.length; i += 7) out[i]! += 0.5;
+    return out;
+  }
+}
+
+describe('inference rooms', () => {
+  let net: TestNet;
+  let node: AiloNode;
+  let cache: string;
+  let token: string;
+  let userAddress: string;
+  const contributors: RoomContributor[] = [];
+  const keys = [401, 402, 403, 404, 405].map((n) => wallet(n));
+
+  beforeAll(async () => {
+    // ailo-small: 6 layers, so three contributors can each hold a span of two.
+    net = testNet(50, { model: 'ailo-small' });
+    cache = mkdtempSync(join(tmpdir(), 'ailo-room-'));
+    node = await startTestNode(net, join(net.root, 'data'), {
+      federation: FED,
+      inference: { checkRate: 1, roomWaitMs: 200, reassignWaitMs: 20_000 },
+    });
+    const reg = await registerAccount(new NodeApi(node.url), { username: 'chatter', password: 'correct horse', kdfCost: CHEAP });
+    token = reg.session.token;
+    userAddress = reg.session.account.address;
+  }, 60_000);
+  afterAll(async () => {
+    for (const c of contributors) c.stop();
+    await node?.stop();
+    net?.remove();
+    rmSync(cache, { recursive: true, force: true });
+  });
+
+  function contributor(key: { key: Uint8Array }, maxLayers: number, Kind = RoomContributor): RoomContributor {
+    const c = new Kind({
+      nodeUrl: node.url,
+      model: 'ailo',
+      maxLayers,
+      signJoin: async (coordinator) => signInferenceJoin(key.key, net.network, parseAddress(coordinator)),
+      runtime: nodeRuntime('cpu'),
+      chunks: new ChunkCache(join(cache, String(contributors.length))),
+      agent: 'test',
+      webSocket: WebSocket as unknown as typeof globalThis.WebSocket,
+    });
+    contributors.push(c);
+    return c;
+  }
+
+  async function chat(body: Record<string, unknown>, auth = token): Promise<{ status: number; events: ChatEvent[]; json?: any }> {
+    const res = await fetch(`${node.url}/api/inference/chat`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', authorization: `Bearer ${auth}` },
+      body: JSON.stringify(body),
+    });
+    if (!res.headers.get('content-type')?.startsWith('text/event-stream'))
+      return { status: res.status, events: [], json: await res.json() };
+    const text = await res.text();
+    const events = text
+      .split('\n\n')
+      .filter((b) => b.includes('data: '))
+      .map((b) => JSON.parse(b.slice(b.indexOf('data: ') + 6)) as ChatEvent);
+    return { status: res.status, events };
+  }
+
+  const balance = async (who: string): Promise<bigint> => BigInt((await get(`${node.url}/api/ledger/account/${who}`)).json.balance);
+  const tokensOf = (events: ChatEvent[]): number[] => events.flatMap((e) => (e.type === 'token' ? [e.id] : []));
+
+  /** Greedy tokens of single-process generation (ForwardSession.generate, as `ailo-trainer generate`) on the node's weights. */
+  async function expected(prompt: string, count: number): Promise<number[]> {
+    const fs = new ForwardSession(node.federation!.modelConfig, 'cpu');
+    await fs.setWeights(node.federation!.currentWeights());
+    const out = await fs.generate(encodeText(prompt), count, makeSampler({ temperature: 0, topK: 0, seed: 1 }));
+    await fs.dispose();
+    return out;
+  }
+
+  const waitServable = (servable = true): Promise<boolean> =>
+    waitFor(
+      'room servable',
+      async () => ((await get(`${node.url}/api/inference/models`)).json.models[0].servable === servable ? true : undefined),
+      60_000,
+    );
+
+  it('refuses bad input by name and changes nothing', async () => {
+    const cases: [Record<string, unknown>, number, string][] = [
+      [{ model: 'ailo', prompt: 'x'.repeat(9000) }, 413, 'PROMPT_TOO_LONG'],
+      [{ model: 'nope', prompt: 'hi' }, 404, 'UNKNOWN_MODEL'],
+      [{ model: 'ailo', prompt: '' }, 400, 'BAD_REQUEST'],
+      [{ model: 'ailo', prompt: 'hi', temperature: -1 }, 400, 'BAD_REQUEST'],
+      [{ model: 'ailo', prompt: 'hi', maxTokens: 100000 }, 400, 'BAD_REQUEST'],
+      [{ model: 'ailo', prompt: 'hi', extra: 1 }, 400, 'BAD_REQUEST'],
+      [{ model: 'ailo', prompt: 'hi' }, 503, 'NO_ROOM'],
+    ];
+    for (const [body, status, code] of cases) {
+      const r = await chat(body);
+      expect([r.status, r.json?.error?.code], JSON.stringify(body).slice(0, 60)).toEqual([status, code]);
+    }
+    expect((await chat({ model: 'ailo', prompt: 'hi' }, 'x'.repeat(43))).status).toBe(401);
+    const models = (await get(`${node.url}/api/inference/models`)).json.models;
+    expect(models).toEqual([
+      expect.objectContaining({ id: 'ailo', servable: false, contributors: 0, layers: node.federation!.modelConfig.n_layer }),
+    ]);
+  });
+
+  it('three contributors serve a chat; the answer equals single-process generation; each earns inferenceShare', async () => {
+    const layers = node.federation!.modelConfig.n_layer;
+    const per = Math.ceil(layers / 3);
+    const trio = [contributor(keys[0]!, per), contributor(keys[1]!, per), contributor(keys[2]!, layers)];
+    for (const c of trio) await c.start();
+    await waitServable();
+    const spans = (await get(`${node.url}/api/inference/models`)).json.models[0].spans;
+    expect(spans.length).toBe(3);
+    const before = await Promise.all(keys.slice(0, 3).map((k) => balance(k.address)));
+    const r = await chat({ model: 'ailo', prompt: PROMPT, temperature: 0, maxTokens: 12 });
+    expect(r.status).toBe(200);
+    expect(r.events.at(-1)).toMatchObject({ type: 'done', tokens: 12, contributors: 3, checked: true });
+    const want = await expected(PROMPT, 12);
+    expect(tokensOf(r.events)).toEqual(want);
+    expect(
+      r.events
+        .filter((e) => e.type === 'token')
+        .map((e) => (e as { text: string }).text)
+        .join(''),
+    ).toBe(detokenize(want));
+    for (const [i, k] of keys.slice(0, 3).entries()) {
+      await waitFor(`reward of ${k.address}`, async () => ((await balance(k.address)) === before[i]! + SHARE ? true : undefined), 20_000);
+    }
+  }, 180_000);
+
+  it('a contributor that leaves mid-answer is replaced and the answer completes; it is not paid', async () => {
+    const standby = contributor(keys[3]!, node.federation!.modelConfig.n_layer);
+    await standby.start();
+    const leaver = contributors[1]!;
+    const before = await balance(keys[1]!.address);
+    // Leave once the answer is under way.
+    const stopper = setInterval(() => {
+      if (leaver.state.served >= 3) {
+        clearInterval(stopper);
+        leaver.stop();
+      }
+    }, 5);
+    const r = await chat({ model: 'ailo', prompt: PROMPT, temperature: 0, maxTokens: 16 });
+    clearInterval(stopper);
+    expect(r.events.at(-1)).toMatchObject({ type: 'done', tokens: 16 });
+    expect(r.events.some((e) => e.type === 'notice')).toBe(true);
+    expect(tokensOf(r.events)).toEqual(await expected(PROMPT, 16));
+    await waitFor('standby paid', async () => ((await balance(keys[3]!.address)) > 0n ? true : undefined), 20_000);
+    expect(await balance(keys[1]!.address)).toBe(before);
+  }, 180_000);
+
+  it('a contributor that alters its activations is caught, removed and unpaid', async () => {
+    // Replace the first span's holder with a cheater: stop it; the cheater takes its layers.
+    const honest = contributors[0]!;
+    const layersOfFirst = honest.state.span!.end - honest.state.span!.start;
+    honest.stop();
+    await honest.closed;
+    const cheater = contributor(keys[4]!, layersOfFirst, AlteringContributor);
+    await cheater.start();
+    await waitServable();
+    const before = await balance(keys[4]!.address);
+    const r = await chat({ model: 'ailo', prompt: PROMPT, temperature: 0, maxTokens: 4 });
+    expect(r.events.at(-1)).toMatchObject({ type: 'done', checked: true });
+    await cheater.closed;
+    expect(cheater.state.closing?.code).toBe('WRONG_OUTPUT');
+    // Give the ledger time to include anything it might have been paid.
+    await new Promise((r) => setTimeout(r, 1500));
+    expect(await balance(keys[4]!.address)).toBe(before);
+    const models = (await get(`${node.url}/api/inference/models`)).json.models[0];
+    expect(models.contributors).toBe(contributors.filter((c) => c.state.phase !== 'closed').length);
+  }, 180_000);
+
+  it("serving your own account's request earns nothing", async () => {
+    // The chatting account's own wallet contributes the first layers again.
+    const reg = await registerAccount(new NodeApi(node.url), {
+      username: 'selfdealer',
+      password: 'correct horse',
+      kdfCost: CHEAP,
+      importKey: keys[0]!.key,
+    });
+    const own = contributor(keys[0]!, node.federation!.modelConfig.n_layer);
+    await own.start();
+    await waitServable();
+    const before = await balance(keys[0]!.address);
+    const r = await chat({ model: 'ailo', prompt: PROMPT, temperature: 0, maxTokens: 3 }, reg.session.token);
+    expect(r.events.at(-1)).toMatchObject({ type: 'done' });
+    await new Promise((r) => setTimeout(r, 1500));
+    expect(await balance(keys[0]!.address)).toBe(before);
+    expect(toChecksumAddress(keys[0]!.address)).toBe(toChecksumAddress(reg.session.account.address));
+    void userAddress;
+  }, 120_000);
+});

@@ -1,0 +1,507 @@
+/**
+ * An inference room in the manner of Petals (Borzunov et al. 2023): contributors each hold a span [start, end) of
+ * consecutive blocks of one model; the node embeds the tokens, relays the hidden states through the spans in layer
+ * order, applies the final LayerNorm and the tied head itself, and samples. Each contributor keeps its span's KV cache
+ * per conversation (`session`), so a new token costs one pass of one row per span.
+ *
+ * Trust: a contributor's output is checked by recomputation on the node (which holds the weights): a sample of
+ * requests (`checkRate`), and always before a contributor's escrowed rewards would exceed `maxEscrow` requests or when
+ * it leaves. Every row it returned in the checked request is compared with the node's own result for the inputs it
+ * was sent. A contributor whose rows are wrong loses every reward it holds in escrow, is removed from the room and the
+ * check is logged; the others are paid. Honest rewards are never lost: escrow is paid out at the contributor's next
+ * passed check, which its departure also triggers.
+ */
+import { keccak256 } from '../../protocol/keccak.js';
+import { toHex, type Hex } from '../../protocol/bytes.js';
+import { encodeHiddenFrame, type HiddenHeader, type InferenceModel, type NodeMessage } from '../../protocol/inference.js';
+import type { ModelConfig } from '../../trainer/model/config.js';
+import { paramCount } from '../../trainer/model/config.js';
+import type { Weights } from '../../trainer/model/weights.js';
+import type { EmbedHead, SpanRunner, Span } from '../../trainer/inference/span-runner.js';
+
+/** What a room serves: the model's config and weights (the node embeds, applies the head and checks spans). */
+export interface RoomModel {
+  id: string;
+  name: string;
+  /** The network model's version; absent for an imported checkpoint. */
+  version?: number;
+  configName: string;
+  cfg: ModelConfig;
+  weights: Weights;
+}
+
+/** The node-side compute a room needs (onnxruntime sessions over the model's weights). */
+export interface RoomCompute {
+  embedHead(): Promise<EmbedHead>;
+  /** A span runner of the node's own, for checks (cached per span by the caller). */
+  spanRunner(span: Span): Promise<SpanRunner>;
+}
+
+/** How the room talks to one contributor (a WebSocket in production). */
+export interface ContributorChannel {
+  sendJson(msg: NodeMessage): void;
+  sendBinary(frame: Uint8Array): void;
+  close(code: string, message: string): void;
+}
+
+export interface RoomOptions {
+  /** How long a span may take to answer one forward (ms). */
+  stepTimeoutMs: number;
+  /** How long a request waits for a freed span to be taken again before it fails (ms). */
+  reassignWaitMs: number;
+  /** Share of requests checked by recomputation (0..1). */
+  checkRate: number;
+  /** A contributor's unchecked requests before its next one is checked regardless of the draw. */
+  maxEscrow: number;
+  /** Relative tolerance of a checked row: max |a - b| <= tolerance * max(1, max |b|). */
+  tolerance: number;
+  random: () => number;
+  log: (line: string) => void;
+}
+
+export const DEFAULT_ROOM_OPTIONS: Omit<RoomOptions, 'random' | 'log'> = {
+  stepTimeoutMs: 30_000,
+  reassignWaitMs: 20_000,
+  checkRate: 0.25,
+  maxEscrow: 8,
+  tolerance: 1e-3,
+};
+
+/** A reward the room owes: one request, one contributor, its span. */
+export interface OwedReward {
+  wallet: string;
+  request: Hex;
+  span: Span;
+}
+
+/** One window of one request as one member saw it: the rows it was sent and the rows it answered, by position. */
+interface WindowRecord {
+  inputs: Float32Array[];
+  outputs: Float32Array[];
+}
+
+/** One contributor in the room. */
+export class Member {
+  span: Span | undefined;
+  ready = false;
+  left = false;
+  caught = false;
+  /** Rewards held until this member's next passed check. */
+  escrow: { request: Hex; span: Span; records: WindowRecord[] }[] = [];
+  private nextId = 1;
+  private readonly waiting = new Map<
+    number,
+    { resolve: (v: Float32Array) => void; reject: (e: Error) => void; timer: ReturnType<typeof setTimeout> }
+  >();
+
+  constructor(
+    readonly id: string,
+    readonly wallet: string,
+    readonly maxLayers: number,
+    readonly channel: ContributorChannel,
+    readonly agent: string,
+  ) {}
+
+  /** Sends rows to the member's span and waits for its answer; rejects on timeout or departure. */
+  forward(session: string, start: number, rows: number, hidden: Float32Array, timeoutMs: number): Promise<Float32Array> {
+    const id = this.nextId++;
+    const header: HiddenHeader = { kind: 'forward', id, session, start, rows };
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.waiting.delete(id);
+        reject(new Error(`contributor ${this.id} did not answer within ${timeoutMs} ms`));
+      }, timeoutMs);
+      this.waiting.set(id, { resolve, reject, timer });
+      this.channel.sendBinary(encodeHiddenFrame(header, hidden));
+    });
+  }
+
+  /** A result frame from the member; false when it answers nothing that was asked (a protocol violation). */
+  answer(header: HiddenHeader, values: Float32Array): boolean {
+    const w = this.waiting.get(header.id);
+    if (header.kind !== 'result' || !w) return false;
+    this.waiting.delete(header.id);
+    clearTimeout(w.timer);
+    w.resolve(values);
+    return true;
+  }
+
+  /** Fails every forward in flight (the member left or was removed). */
+  abort(reason: string): void {
+    for (const w of this.waiting.values()) {
+      clearTimeout(w.timer);
+      w.reject(new Error(reason));
+    }
+    this.waiting.clear();
+  }
+}
+
+/** A request's failure the chat route answers by name. */
+export class RoomError extends Error {
+  override name = 'RoomError';
+  constructor(
+    readonly code: 'NO_ROOM' | 'ROOM_LOST',
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+/**
+ * The contributors of one model and the spans they hold. Spans partition the layers: a joining contributor takes
+ * the first layers no one holds (up to its `maxLayers`); one that finds every layer held waits as a standby and takes
+ * a span that is freed.
+ */
+export class InferenceRoom {
+  private readonly members = new Map<string, Member>();
+  private readonly watchers = new Set<() => void>();
+
+  constructor(
+    readonly model: RoomModel,
+    readonly compute: RoomCompute,
+    readonly opts: RoomOptions,
+  ) {}
+
+  get layers(): number {
+    return this.model.cfg.n_layer;
+  }
+
+  list(): Member[] {
+    return [...this.members.values()];
+  }
+
+  /** Adds a member and gives it a span if one is free. */
+  join(member: Member): void {
+    this.members.set(member.id, member);
+    this.assignFree();
+  }
+
+  /** The member's span weights are loaded: it serves from now on. */
+  ready(member: Member): void {
+    if (!this.members.has(member.id) || !member.span) return;
+    member.ready = true;
+    this.opts.log(
+      `inference: ${member.id} (${member.wallet}) serves layers ${member.span.start}..${member.span.end - 1} of ${this.model.id}`,
+    );
+    this.notify();
+  }
+
+  /** Removes a member (it left, or was removed); its span goes to a standby if there is one. */
+  leave(member: Member, reason: string): void {
+    if (!this.members.delete(member.id)) return;
+    member.left = true;
+    member.ready = false;
+    member.abort(reason);
+    this.opts.log(`inference: ${member.id} left ${this.model.id}: ${reason}`);
+    this.assignFree();
+    this.notify();
+  }
+
+  /** The ready members covering every layer in order, or undefined while a layer has none. */
+  chain(): Member[] | undefined {
+    const out: Member[] = [];
+    let layer = 0;
+    while (layer < this.layers) {
+      const m = this.list().find((x) => x.ready && x.span?.start === layer);
+      if (!m) return undefined;
+      out.push(m);
+      layer = m.span!.end;
+    }
+    return out;
+  }
+
+  /** The first layer no ready member holds (for messages), or undefined when servable. */
+  firstUnheld(): number | undefined {
+    let layer = 0;
+    while (layer < this.layers) {
+      const m = this.list().find((x) => x.ready && x.span?.start === layer);
+      if (!m) return layer;
+      layer = m.span!.end;
+    }
+    return undefined;
+  }
+
+  view(): InferenceModel {
+    const spans = this.list()
+      .filter((m) => m.ready && m.span)
+      .map((m) => ({ ...m.span! }))
+      .sort((a, b) => a.start - b.start);
+    const cfg = this.model.cfg;
+    return {
+      id: this.model.id,
+      name: this.model.name,
+      ...(this.model.version === undefined ? {} : { version: this.model.version }),
+      config: this.model.configName,
+      layers: cfg.n_layer,
+      nEmbd: cfg.n_embd,
+      params: paramCount(cfg),
+      contextTokens: cfg.n_positions,
+      servable: this.chain() !== undefined,
+      contributors: this.members.size,
+      spans,
+    };
+  }
+
+  /** Waits until a chain covers every layer, at most `ms`; undefined if none came. */
+  async waitForChain(ms: number): Promise<Member[] | undefined> {
+    const deadline = Date.now() + ms;
+    for (;;) {
+      const chain = this.chain();
+      if (chain || Date.now() >= deadline) return chain;
+      await new Promise<void>((resolve) => {
+        const done = (): void => {
+          clearTimeout(timer);
+          this.watchers.delete(done);
+          resolve();
+        };
+        const timer = setTimeout(done, Math.max(1, deadline - Date.now()));
+        this.watchers.add(done);
+      });
+    }
+  }
+
+  private notify(): void {
+    for (const w of [...this.watchers]) w();
+  }
+
+  /** Gives free layers to members without a span, first come first served. */
+  private assignFree(): void {
+    for (const m of this.list()) {
+      if (m.span) continue;
+      const gap = this.firstGap();
+      if (!gap) return;
+      m.span = { start: gap.start, end: Math.min(gap.end, gap.start + m.maxLayers) };
+      m.ready = false;
+      m.channel.sendJson({
+        type: 'assign',
+        model: this.model.id,
+        ...(this.model.version === undefined ? {} : { version: this.model.version }),
+        start: m.span.start,
+        end: m.span.end,
+        contributorId: m.id,
+      });
+      this.opts.log(`inference: ${m.id} assigned layers ${m.span.start}..${m.span.end - 1} of ${this.model.id}`);
+    }
+  }
+
+  /** The first run of layers no member (ready or loading) holds. */
+  private firstGap(): Span | undefined {
+    const held = new Array<boolean>(this.layers).fill(false);
+    for (const m of this.members.values()) if (m.span) for (let l = m.span.start; l < m.span.end; l++) held[l] = true;
+    const start = held.indexOf(false);
+    if (start < 0) return undefined;
+    let end = start;
+    while (end < this.layers && !held[end]) end++;
+    return { start, end };
+  }
+
+  /**
+   * A hidden-state pipeline for one request (`session`): runs the current chain on rows at positions start..;
+   * when a span's holder fails, waits for the span to be held again, then re-runs the whole window so far through
+   * the new chain from position 0 (every holder recomputes its cache for the prefix) and carries on. Records, per
+   * member, what it was sent and answered, for the checks.
+   */
+  pipeline(session: string, onNotice: (message: string) => void): RequestPipeline {
+    return new RequestPipeline(this, session, onNotice);
+  }
+
+  /**
+   * Settles a finished request: checks it (drawn at `checkRate`, or forced by a full escrow), pays or escrows each
+   * member that served it and is not `requester`, and removes a member caught returning wrong rows. Returns the
+   * rewards to sign now and whether the request was checked.
+   */
+  async settle(p: RequestPipeline, request: Hex, requester: string): Promise<{ owed: OwedReward[]; checked: boolean; caught: Member[] }> {
+    const served = p.servers().filter((m) => !m.left && !m.caught);
+    const self = requester.toLowerCase();
+    const caught: Member[] = [];
+    const owed: OwedReward[] = [];
+    const draw = this.opts.random() < this.opts.checkRate;
+    let checked = false;
+    for (const m of served) {
+      const records = p.records(m);
+      // Serving your own requests earns nothing: the request's account and the span's wallet are compared.
+      if (m.wallet.toLowerCase() === self) {
+        this.opts.log(`inference: ${m.id} served its own wallet's request ${request.slice(0, 10)}: no reward`);
+        continue;
+      }
+      m.escrow.push({ request, span: { ...m.span! }, records });
+      if (draw || m.escrow.length >= this.opts.maxEscrow) {
+        checked = true;
+        if (await this.checkMember(m, records)) owed.push(...this.release(m));
+        else caught.push(m);
+      }
+    }
+    for (const m of caught) this.remove(m, 'WRONG_OUTPUT', `rows for request ${request.slice(0, 10)} differ from the node's recomputation`);
+    return { owed, checked, caught };
+  }
+
+  /** A departing member's escrow: checked on its latest request, paid if that passes (its rows stay on record). */
+  async settleDeparture(m: Member): Promise<OwedReward[]> {
+    const last = m.escrow.at(-1);
+    if (!last || m.caught) return [];
+    if (await this.checkMember(m, last.records)) return this.release(m);
+    m.caught = true;
+    this.opts.log(
+      `inference: ${m.id} (${m.wallet}) left with wrong rows on record; its ${m.escrow.length} escrowed reward(s) are forfeited`,
+    );
+    m.escrow = [];
+    return [];
+  }
+
+  private release(m: Member): OwedReward[] {
+    const out = m.escrow.map((e) => ({ wallet: m.wallet, request: e.request, span: e.span }));
+    m.escrow = [];
+    return out;
+  }
+
+  /** Removes a member for cause, telling it why. */
+  remove(m: Member, code: string, message: string): void {
+    m.caught = code === 'WRONG_OUTPUT' || m.caught;
+    if (m.caught) {
+      this.opts.log(`inference: check failed: ${m.id} (${m.wallet}) ${message}; removed, ${m.escrow.length} escrowed reward(s) forfeited`);
+      m.escrow = [];
+    }
+    try {
+      m.channel.sendJson({ type: 'closing', code, message });
+      m.channel.close(code, message);
+    } catch {
+      // Already gone.
+    }
+    this.leave(m, `${code}: ${message}`);
+  }
+
+  /** Recomputes each window the member served on the node and compares every row it answered. */
+  private async checkMember(m: Member, records: WindowRecord[]): Promise<boolean> {
+    const span = m.span!;
+    const runner = await this.compute.spanRunner(span);
+    const C = this.model.cfg.n_embd;
+    for (const w of records) {
+      if (w.inputs.length === 0) continue;
+      const inputs = concatRows(w.inputs);
+      const rows = inputs.length / C;
+      const check = `check-${m.id}-${Math.floor(this.opts.random() * 1e9)}`;
+      let expected: Float32Array;
+      try {
+        expected = await runner.forward(check, inputs, 0);
+      } finally {
+        runner.drop(check);
+      }
+      const got = concatRows(w.outputs);
+      if (got.length !== rows * C) return false;
+      for (let r = 0; r < rows; r++) {
+        const e = expected.subarray(r * C, (r + 1) * C);
+        const g = got.subarray(r * C, (r + 1) * C);
+        let scale = 1;
+        for (const v of e) scale = Math.max(scale, Math.abs(v));
+        for (let i = 0; i < C; i++) if (!(Math.abs(g[i]! - e[i]!) <= this.opts.tolerance * scale)) return false;
+      }
+    }
+    return true;
+  }
+
+  /** Closes every member (the node is stopping). */
+  close(): void {
+    for (const m of this.list()) this.remove(m, 'NODE_STOPPING', 'the node is stopping');
+  }
+}
+
+function concatRows(rows: Float32Array[]): Float32Array {
+  const out = new Float32Array(rows.reduce((n, r) => n + r.length, 0));
+  let o = 0;
+  for (const r of rows) {
+    out.set(r, o);
+    o += r.length;
+  }
+  return out;
+}
+
+/** One request's path through the room (see InferenceRoom.pipeline). */
+export class RequestPipeline {
+  /** The window's rows at layer 0 (the embeddings), for re-running it through a new chain. */
+  private windowRows: Float32Array[] = [];
+  private current: Member[] | undefined;
+  private hadChain = false;
+  private readonly byMember = new Map<Member, WindowRecord[]>();
+
+  constructor(
+    private readonly room: InferenceRoom,
+    readonly session: string,
+    private readonly onNotice: (message: string) => void,
+  ) {}
+
+  /** Members that answered any row of this request. */
+  servers(): Member[] {
+    return [...this.byMember.keys()];
+  }
+
+  records(m: Member): WindowRecord[] {
+    return this.byMember.get(m) ?? [];
+  }
+
+  /** Runs the rows (positions start..) through every span; returns the last span's output rows. */
+  async run(hidden: Float32Array, rows: number, start: number): Promise<Float32Array> {
+    const C = this.room.model.cfg.n_embd;
+    if (start === 0) this.windowRows = [];
+    // Rows of the window before `start` are on record: a new chain can recompute its caches from them.
+    this.windowRows.push(hidden.slice());
+    let fresh = start === 0;
+    for (let attempt = 0; ; attempt++) {
+      const chain =
+        this.current && this.current.every((m) => m.ready && !m.left)
+          ? this.current
+          : await this.room.waitForChain(this.room.opts.reassignWaitMs);
+      if (!chain) {
+        const layer = this.room.firstUnheld() ?? 0;
+        throw new RoomError(
+          'ROOM_LOST',
+          `no contributor took over layer ${layer} of ${this.room.model.id} within ${this.room.opts.reassignWaitMs / 1000} s`,
+        );
+      }
+      const changed = this.current !== chain;
+      if (changed && this.hadChain)
+        this.onNotice('a contributor left; its layers moved to another, which recomputes the conversation so far');
+      this.current = chain;
+      this.hadChain = true;
+      // A new chain starts the window over: all rows so far, from position 0.
+      const replay = changed && !fresh;
+      const input = replay ? concatRows(this.windowRows) : hidden;
+      const inputStart = replay ? 0 : start;
+      try {
+        let x = input;
+        for (const m of chain) {
+          const out = await m.forward(this.session, inputStart, x.length / C, x, this.room.opts.stepTimeoutMs);
+          if (out.length !== x.length) throw new Error(`contributor ${m.id} answered ${out.length / C} rows for ${x.length / C}`);
+          this.record(m, inputStart, x, out);
+          x = out;
+        }
+        return replay ? x.slice(x.length - rows * C) : x;
+      } catch (err) {
+        // The holder that failed is dropped from the room; the request waits for its span to be held again.
+        const failed = chain.find((m) => m.left) ?? this.blame(chain, err as Error);
+        if (failed && !failed.left) this.room.remove(failed, 'TIMEOUT', (err as Error).message);
+        this.current = undefined;
+        fresh = false;
+        if (attempt >= this.room.layers + 2) throw new RoomError('ROOM_LOST', `the room kept failing: ${(err as Error).message}`);
+      }
+    }
+  }
+
+  private blame(chain: Member[], err: Error): Member | undefined {
+    return chain.find((m) => err.message.includes(`contributor ${m.id} `));
+  }
+
+  private record(m: Member, start: number, input: Float32Array, output: Float32Array): void {
+    let windows = this.byMember.get(m);
+    if (!windows) this.byMember.set(m, (windows = []));
+    if (start === 0 || windows.length === 0) windows.push({ inputs: [], outputs: [] });
+    const w = windows.at(-1)!;
+    w.inputs.push(input.slice());
+    w.outputs.push(output.slice());
+  }
+}
+
+/** A request's digest: keccak-256 of what was asked, by whom, when, with a random nonce (unique per request). */
+export function requestDigest(fields: Record<string, unknown>): Hex {
+  const nonce = crypto.getRandomValues(new Uint8Array(16));
+  return toHex(keccak256(new TextEncoder().encode(JSON.stringify({ ...fields, nonce: toHex(nonce) }))));
+}

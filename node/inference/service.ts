@@ -1,0 +1,358 @@
+/**
+ * Distributed inference on a coordinator: one room per model (the network's model at its latest version), the
+ * contributors' WebSocket channels (`GET /api/inference/room`, upgraded), chat requests streamed token by token, and
+ * the `inference_reward` each contributor that served a request earns (genesis `inferenceShare`), signed by this
+ * coordinator once the request's checks allow it (room.ts).
+ *
+ * Self-dealing: a contributor is never paid for a request of its own wallet's account, requests are rate-limited per
+ * account (`perAccountPerMinute`, one at a time) and node-wide (`concurrent`), and each reward needs a logged-in
+ * account's request that ran through the whole model. A user with many accounts can still pay their own contributor
+ * from another account, at most the rate limit per account: accounts are throttled at registration per IP
+ * (node/accounts/throttle.ts). That bound is stated in the README.
+ */
+import type { IncomingMessage, Server } from 'node:http';
+import type { Duplex } from 'node:stream';
+import { randomBytes } from 'node:crypto';
+import { WebSocketServer, type WebSocket } from 'ws';
+import type { Address } from '../../protocol/address.js';
+import { parseAddress, toChecksumAddress } from '../../protocol/address.js';
+import type { Hex } from '../../protocol/bytes.js';
+import { decodeHiddenFrame, type ContributorMessage, type InferenceModel } from '../../protocol/inference.js';
+import { signTx } from '../../chain/tx/sign.js';
+import type { InferenceRewardTx } from '../../chain/tx/types.js';
+import { parseSignedInferenceJoin, inferenceJoinDigest } from '../../chain/tx/task-request.js';
+import { TaskRequestGuard } from '../federation/task-request-guard.js';
+import { FederationError } from '../federation/errors.js';
+import type { FederationService } from '../federation/service.js';
+import type { LedgerService } from '../ledger-service.js';
+import { EmbedHead, SpanRunner, type Span } from '../../trainer/inference/span-runner.js';
+import { nodeRuntime } from '../../trainer/runtime/model-session.js';
+import { DEFAULT_ROOM_OPTIONS, InferenceRoom, Member, type RoomModel, type RoomOptions, type OwedReward } from './room.js';
+
+export interface InferenceConfig extends Omit<RoomOptions, 'random' | 'log'> {
+  /** Chat requests per account per minute. */
+  perAccountPerMinute: number;
+  /** Chat requests running at once on this node. */
+  concurrent: number;
+  /** Contributors per room. */
+  maxContributors: number;
+  /** How long a chat request waits for a servable room before answering NO_ROOM (ms). */
+  roomWaitMs: number;
+}
+
+export const DEFAULT_INFERENCE: InferenceConfig = {
+  ...DEFAULT_ROOM_OPTIONS,
+  perAccountPerMinute: 12,
+  concurrent: 4,
+  maxContributors: 64,
+  roomWaitMs: 5_000,
+};
+
+/** The network model's id in GET /api/inference/models. */
+export const NETWORK_MODEL_ID = 'ailo';
+const JOIN_TIMEOUT_MS = 10_000;
+
+/** A chat request refused by name (the route maps it to its status). */
+export class ChatError extends Error {
+  override name = 'ChatError';
+  constructor(
+    readonly status: number,
+    readonly code: string,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+export class InferenceService {
+  private room: InferenceRoom | undefined;
+  private readonly wss = new WebSocketServer({ noServer: true, maxPayload: 64 * 1024 * 1024 });
+  private readonly joins = new TaskRequestGuard(undefined, undefined, undefined, 'inference join');
+  private readonly recent = new Map<string, number[]>();
+  /** Accounts with a chat request running. */
+  private readonly accounts = new Set<string>();
+  /** Requests running (their sessions): the room keeps its version while any runs. */
+  private readonly sessions = new Set<string>();
+  private readonly members = new Map<WebSocket, Member>();
+  private readonly runners = new Map<string, Promise<SpanRunner>>();
+  private embedHeadP: Promise<EmbedHead> | undefined;
+  private running = 0;
+  private stopped = false;
+  readonly cfg: InferenceConfig;
+
+  constructor(
+    private readonly federation: FederationService,
+    private readonly ledger: LedgerService,
+    private readonly key: Uint8Array,
+    private readonly coordinator: Address,
+    cfg: Partial<InferenceConfig> = {},
+    private readonly log: (line: string) => void = () => {},
+    private readonly random: () => number = Math.random,
+  ) {
+    this.cfg = { ...DEFAULT_INFERENCE, ...cfg };
+  }
+
+  /** Takes WebSocket upgrades of `/api/inference/room` on `server`; any other upgrade is refused. */
+  attach(server: Server): void {
+    server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
+      const path = (req.url ?? '').split('?')[0];
+      if (path !== '/api/inference/room' || this.stopped) {
+        socket.end('HTTP/1.1 404 Not Found\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
+        return;
+      }
+      this.wss.handleUpgrade(req, socket, head, (ws) => this.onChannel(ws));
+    });
+  }
+
+  /**
+   * The room of the network's model at the federation's current version. When a new version is published the room
+   * moves to it once no request runs on it: every contributor is assigned its span again on the new version (and
+   * downloads only the chunks that changed), keeping its escrow.
+   */
+  private currentRoom(): InferenceRoom {
+    const version = this.federation.version;
+    if (this.room && (this.room.model.version === version || this.sessions.size > 0)) return this.room;
+    const old = this.room;
+    for (const r of this.runners.values()) void r.then((x) => x.dispose()).catch(() => {});
+    this.runners.clear();
+    void this.embedHeadP?.then((x) => x.dispose()).catch(() => {});
+    this.embedHeadP = undefined;
+    const model: RoomModel = {
+      id: NETWORK_MODEL_ID,
+      name: `AILO, the network's model (${this.federation.modelConfigName})`,
+      version,
+      configName: this.federation.modelConfigName,
+      cfg: this.federation.modelConfig,
+      weights: this.federation.currentWeights(),
+    };
+    const room = new InferenceRoom(
+      model,
+      { embedHead: () => this.embedHead(), spanRunner: (s) => this.spanRunner(s) },
+      {
+        ...this.cfg,
+        random: this.random,
+        log: this.log,
+      },
+    );
+    this.room = room;
+    if (old) {
+      this.log(`inference: the room moves to model version ${version}`);
+      for (const [ws, m] of this.members) {
+        const moved = new Member(m.id, m.wallet, m.maxLayers, m.channel, m.agent);
+        moved.escrow = m.escrow;
+        this.members.set(ws, moved);
+        room.join(moved);
+      }
+    }
+    return room;
+  }
+
+  private embedHead(): Promise<EmbedHead> {
+    const model = this.room!.model;
+    return (this.embedHeadP ??= EmbedHead.open(nodeRuntime('cpu'), model.cfg, model.weights));
+  }
+
+  private spanRunner(span: Span): Promise<SpanRunner> {
+    const key = `${span.start}-${span.end}`;
+    let r = this.runners.get(key);
+    if (!r) {
+      const model = this.room!.model;
+      r = SpanRunner.open(nodeRuntime('cpu'), model.cfg, span, model.weights);
+      this.runners.set(key, r);
+    }
+    return r;
+  }
+
+  /** GET /api/inference/models. */
+  models(): InferenceModel[] {
+    return [this.currentRoom().view()];
+  }
+
+  /** One contributor's channel: a signed join first, then `ready`, results and errors. */
+  private onChannel(ws: WebSocket): void {
+    const close = (code: string, message: string): void => {
+      try {
+        ws.send(JSON.stringify({ type: 'closing', code, message }));
+      } catch {
+        // gone
+      }
+      ws.close(4000, code);
+    };
+    const timer = setTimeout(() => {
+      if (!this.members.has(ws)) close('BAD_JOIN', `send a join message within ${JOIN_TIMEOUT_MS / 1000} s`);
+    }, JOIN_TIMEOUT_MS);
+    let joining = false;
+    ws.on('message', (data: Buffer, isBinary: boolean) => {
+      const member = this.members.get(ws);
+      const room = this.room;
+      if (isBinary) {
+        if (!member || !room) return close('BAD_FRAME', 'join first');
+        let frame;
+        try {
+          const cfg = room.model.cfg;
+          frame = decodeHiddenFrame(new Uint8Array(data.buffer, data.byteOffset, data.byteLength), cfg.n_embd, cfg.n_positions);
+        } catch (err) {
+          return room.remove(member, 'BAD_FRAME', (err as Error).message);
+        }
+        if (!member.answer(frame.header, frame.values))
+          room.remove(member, 'BAD_FRAME', `result ${frame.header.id} answers no forward this node sent`);
+        return;
+      }
+      let msg: ContributorMessage;
+      try {
+        msg = JSON.parse(data.toString('utf8')) as ContributorMessage;
+      } catch {
+        return close('BAD_FRAME', 'a text frame must be one JSON message');
+      }
+      if (msg?.type === 'join') {
+        if (member || joining) return close('BAD_FRAME', 'joined already');
+        joining = true;
+        this.join(ws, msg).then(
+          () => clearTimeout(timer),
+          (err: ChatError) => close(err.code ?? 'BAD_JOIN', err.message),
+        );
+        return;
+      }
+      if (!member || !room) return close('BAD_FRAME', 'join first');
+      if (msg?.type === 'ready') room.ready(member);
+      else if (msg?.type === 'error') room.leave(member, `the contributor failed: ${String(msg.message).slice(0, 200)}`);
+      else room.remove(member, 'BAD_FRAME', 'unknown message type');
+    });
+    ws.on('close', () => {
+      clearTimeout(timer);
+      const m = this.members.get(ws);
+      this.members.delete(ws);
+      const r = this.room;
+      if (!m || !r) return;
+      r.leave(m, 'closed its channel');
+      void r.settleDeparture(m).then((owed) => this.pay(owed));
+    });
+    ws.on('error', () => {});
+  }
+
+  private async join(ws: WebSocket, msg: Extract<ContributorMessage, { type: 'join' }>): Promise<{ member: Member; room: InferenceRoom }> {
+    if (msg.model !== NETWORK_MODEL_ID)
+      throw new ChatError(404, 'UNKNOWN_MODEL', `no model ${String(msg.model).slice(0, 40)}; GET /api/inference/models lists them`);
+    if (!Number.isSafeInteger(msg.maxLayers) || msg.maxLayers < 1)
+      throw new ChatError(400, 'BAD_JOIN', 'maxLayers must be a positive integer');
+    const parsed = parseSignedInferenceJoin(msg.join);
+    if (!parsed.ok) throw new ChatError(400, 'BAD_JOIN', `${parsed.field}: ${parsed.message}`);
+    const req = parsed.request;
+    if (req.coordinator !== this.coordinator)
+      throw new ChatError(421, 'BAD_JOIN', `the join is signed for coordinator ${req.coordinator}; this is ${this.coordinator}`);
+    try {
+      this.joins.check(req);
+    } catch (err) {
+      throw new ChatError(400, 'BAD_JOIN', (err as FederationError).message);
+    }
+    const [signer] = await this.ledger.verifier.recoverMany([inferenceJoinDigest(req, this.ledger.network)], [parsed.signature]);
+    if (signer !== req.wallet)
+      throw new ChatError(
+        403,
+        'BAD_JOIN',
+        `the join is not signed by ${req.wallet} for this network (it recovers to ${signer ?? 'no key'})`,
+      );
+    this.joins.use(req);
+    const room = this.currentRoom();
+    if (room.list().length >= this.cfg.maxContributors)
+      throw new ChatError(429, 'ROOM_FULL', `the room holds ${this.cfg.maxContributors} contributors`);
+    const id = `c${randomBytes(6).toString('hex')}`;
+    const member = new Member(
+      id,
+      toChecksumAddress(req.wallet),
+      Math.min(msg.maxLayers, room.layers),
+      {
+        sendJson: (m) => ws.send(JSON.stringify(m)),
+        sendBinary: (f) => ws.send(f, { binary: true }),
+        close: (code) => ws.close(4000, code),
+      },
+      typeof msg.agent === 'string' ? msg.agent.slice(0, 80) : '',
+    );
+    this.members.set(ws, member);
+    room.join(member);
+    return { member, room };
+  }
+
+  /** Checks a chat request's account against the rate limits; throws a 429 ChatError. Call `finished` after. */
+  admit(account: string): () => void {
+    const now = Date.now();
+    const times = (this.recent.get(account) ?? []).filter((t) => t > now - 60_000);
+    if (this.accounts.has(account)) throw new ChatError(429, 'CHAT_BUSY', 'this account has a chat request running; wait for its answer');
+    if (times.length >= this.cfg.perAccountPerMinute)
+      throw new ChatError(
+        429,
+        'CHAT_RATE_LIMITED',
+        `at most ${this.cfg.perAccountPerMinute} chat requests a minute per account; wait a little`,
+      );
+    if (this.running >= this.cfg.concurrent)
+      throw new ChatError(503, 'CHAT_BUSY', 'the node is answering as many chat requests as it can; try again shortly');
+    times.push(now);
+    this.recent.set(account, times);
+    this.accounts.add(account);
+    this.running++;
+    return () => {
+      this.accounts.delete(account);
+      this.running--;
+    };
+  }
+
+  /** The room a chat request for `model` runs in, once servable (waits `roomWaitMs`); throws NO_ROOM / UNKNOWN_MODEL. */
+  async roomFor(model: string): Promise<InferenceRoom> {
+    if (model !== NETWORK_MODEL_ID)
+      throw new ChatError(404, 'UNKNOWN_MODEL', `no model ${model.slice(0, 40)}; GET /api/inference/models lists them`);
+    const room = this.currentRoom();
+    if (!(await room.waitForChain(this.cfg.roomWaitMs))) {
+      const layer = room.firstUnheld() ?? 0;
+      throw new ChatError(
+        503,
+        'NO_ROOM',
+        `no room can serve ${model} now: layer ${layer} of ${room.layers} has no contributor (${room.list().length} in the room); contributors join from the Chat page or with ailo-miner --serve`,
+      );
+    }
+    return room;
+  }
+
+  /** The node's embedding and head for the current room's model. */
+  embedHeadFor(): Promise<EmbedHead> {
+    return this.embedHead();
+  }
+
+  /** Signs and submits each reward; a ledger refusal is logged, never thrown (the answer was already given). */
+  async pay(owed: OwedReward[]): Promise<void> {
+    const share = this.ledger.chain.spec.rewards.inferenceShare;
+    for (const o of owed) {
+      try {
+        const unsigned: Omit<InferenceRewardTx, 'signature'> = {
+          type: 'inference_reward',
+          coordinator: this.coordinator,
+          node: parseAddress(o.wallet),
+          requestId: o.request,
+          spanStart: o.span.start,
+          spanEnd: o.span.end,
+          shares: 1n,
+          reward: share,
+        };
+        const tx = signTx(unsigned, this.key, this.ledger.network);
+        await this.ledger.submit(tx);
+        this.log(`inference: ${o.wallet} earns ${share} for request ${o.request.slice(0, 10)} (layers ${o.span.start}..${o.span.end - 1})`);
+      } catch (err) {
+        this.log(`inference: reward for ${o.wallet} on ${o.request.slice(0, 10)} refused: ${(err as Error).message}`);
+      }
+    }
+  }
+
+  /** Marks a request running on the current room until the returned function is called. */
+  markRunning(session: string): () => void {
+    this.sessions.add(session);
+    return () => this.sessions.delete(session);
+  }
+
+  stop(): void {
+    this.stopped = true;
+    this.room?.close();
+    for (const ws of this.wss.clients) ws.terminate();
+    this.wss.close();
+    for (const r of this.runners.values()) void r.then((x) => x.dispose()).catch(() => {});
+    void this.embedHeadP?.then((x) => x.dispose()).catch(() => {});
+  }
+}
