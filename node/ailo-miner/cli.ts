@@ -14,6 +14,7 @@ import { chooseDevice, listGpus } from '../../trainer/miner/provider-choice.js';
 import { MinerGui, POWER_RANGE } from './gui-server.js';
 import { MinerMonitor } from './monitor.js';
 import { openInBrowser } from './open-browser.js';
+import { serveRoom } from './serve.js';
 import { taskRequestSigner } from './task-signer.js';
 import { KEY_ENV, loadWalletKey, type WalletKey } from './wallet-key.js';
 
@@ -21,6 +22,7 @@ const HELP = `ailo-miner: train the network's model on this machine and earn ALC
 
 Usage: ailo-miner --key-file PATH [--wallet 0x...] [--node URL] [--power 20..90] [--cpu] [--gpu N] [--no-gui]
                   [--gui-port N] [--no-open] [--cache DIR] [--tasks N] [--memory GIB] [--max-temp C]
+       ailo-miner --serve --key-file PATH [--node URL] [--layers N] [--cpu] [--gpu N] [--cache DIR]
 
   --key-file PATH  a file holding your wallet's private key (0x followed by 64 hex digits), readable only by you
                    (chmod 600 PATH). The miner signs its task requests with it, so no one else can take your
@@ -41,6 +43,13 @@ Usage: ailo-miner --key-file PATH [--wallet 0x...] [--node URL] [--power 20..90]
   --memory GIB     memory the miner may use, in GiB (default: what the OS reports available). On the CPU the miner
                    trains the fastest way whose plan fits (fused; else layer-wise with activation checkpointing; else
                    layer-wise with 8-bit AdamW moments) and refuses a task, saying what it needs, when none fits
+
+  --serve          serve chat instead of training: join the node's inference room for the network's model, hold
+                   a span of its layers (downloading only their chunks) and answer each request's hidden states;
+                   every request served earns the network's inference share (0.05 ALC on the devnet), paid once the
+                   node's spot checks pass. Console only; Ctrl-C leaves the room (the node moves the span)
+  --layers N       with --serve: the most layers to hold (default: all the model has; the node gives the first
+                   layers no one holds)
 
 Provider: cuda if its onnxruntime provider is installed, else webgpu if an adapter works, else cpu.
 The GUI (dashboard, loss and tokens/s charts, logs with export, settings, about) changes power at once and the
@@ -115,6 +124,8 @@ async function main(): Promise<void> {
       tasks: { type: 'string' },
       memory: { type: 'string' },
       'max-temp': { type: 'string', default: String(DEFAULT_MAX_TEMPERATURE_C) },
+      serve: { type: 'boolean', default: false },
+      layers: { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
     strict: true,
@@ -167,6 +178,22 @@ async function main(): Promise<void> {
     new URL(values.node);
   } catch {
     fail(`--node ${values.node} is not a URL`);
+  }
+  if (values.layers !== undefined && !values.serve) fail('--layers goes with --serve');
+  if (values.serve) {
+    let layers = Number.MAX_SAFE_INTEGER;
+    if (values.layers !== undefined) {
+      layers = Number(values.layers);
+      if (!Number.isInteger(layers) || layers < 1) fail(`--layers must be a positive integer, got ${values.layers}`);
+    }
+    const { device, why } = ((): ReturnType<typeof chooseDevice> => {
+      try {
+        return chooseDevice({ forceCpu: values.cpu, gpu }, values.cpu ? [] : listGpus());
+      } catch (err) {
+        fail((err as Error).message);
+      }
+    })();
+    process.exit(await serveRoom({ key, nodeUrl: values.node, layers, device, why, cacheDir: values.cache }));
   }
   const gui = !values['no-gui'];
   if (gui) await buildGuiIfStale();

@@ -15,7 +15,9 @@ import { toChecksumAddress } from '../../protocol/address.js';
 import { toHex } from '../../protocol/bytes.js';
 import { wallet } from '../../chain/test/fixtures.js';
 import { AiloNode } from '../node.js';
-import { testNet, type TestNet } from '../test/harness.js';
+import { get, testNet, waitFor, type TestNet } from '../test/harness.js';
+import { NodeApi } from '../../wallet-ui/src/api/node-api.js';
+import { registerAccount } from '../../wallet-ui/src/account/account-session.js';
 
 const root = fileURLToPath(new URL('../..', import.meta.url));
 const miner = toChecksumAddress(wallet(301).address);
@@ -159,4 +161,39 @@ describe('ailo-miner', () => {
     expect(r.out).toContain(`node ${node.url}, device`);
     expect(r.out).toMatch(/, power 70%/);
   }, 90_000);
+
+  it('--serve joins the inference room, serves a chat and earns the inference share; Ctrl-C leaves the room', async () => {
+    const before = BigInt((await get(`${node.url}/api/ledger/account/${miner}`)).json.balance);
+    const m = startMiner(['--serve', '--cpu', '--node', node.url, '--cache', cache, '--layers', '8'], toHex(wallet(301).key));
+    await waitFor(
+      'the room servable',
+      async () => ((await get(`${node.url}/api/inference/models`)).json.models[0].servable ? true : undefined),
+      60_000,
+    );
+    expect(m.output()).toMatch(/serving layers 0\.\.1 of ailo/);
+    const { session } = await registerAccount(new NodeApi(node.url), {
+      username: 'cli-chatter',
+      password: 'correct horse',
+      kdfCost: { N: 2 ** 15, r: 8, p: 1 },
+    });
+    const res = await fetch(`${node.url}/api/inference/chat`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', authorization: `Bearer ${session.token}` },
+      body: JSON.stringify({ model: 'ailo', prompt: 'hello', temperature: 0, maxTokens: 4 }),
+    });
+    expect(await res.text()).toMatch(/event: done/);
+    // Unchecked requests' rewards wait in escrow (this node checks a quarter of requests) and are paid when the
+    // contributor's rows pass a check: at the latest when it leaves.
+    m.kill('SIGINT');
+    const r = await m.done;
+    expect(r.code, r.out).toBe(0);
+    expect(r.out).toMatch(/left the room after \d+ forward passes/);
+    await waitFor(
+      'reward',
+      async () =>
+        BigInt((await get(`${node.url}/api/ledger/account/${miner}`)).json.balance) === before + 10n ** 17n / 2n ? true : undefined,
+      20_000,
+    );
+    expect((await get(`${node.url}/api/inference/models`)).json.models[0].contributors).toBe(0);
+  }, 120_000);
 });

@@ -49,6 +49,8 @@ export interface RoomOptions {
   stepTimeoutMs: number;
   /** How long a request waits for a freed span to be taken again before it fails (ms). */
   reassignWaitMs: number;
+  /** How long an assigned contributor may take to load its span before its layers go to another (ms). */
+  loadTimeoutMs: number;
   /** Share of requests checked by recomputation (0..1). */
   checkRate: number;
   /** A contributor's unchecked requests before its next one is checked regardless of the draw. */
@@ -62,6 +64,7 @@ export interface RoomOptions {
 export const DEFAULT_ROOM_OPTIONS: Omit<RoomOptions, 'random' | 'log'> = {
   stepTimeoutMs: 30_000,
   reassignWaitMs: 20_000,
+  loadTimeoutMs: 10 * 60_000,
   checkRate: 0.25,
   maxEscrow: 8,
   tolerance: 1e-3,
@@ -88,10 +91,12 @@ export class Member {
   caught = false;
   /** Rewards held until this member's next passed check. */
   escrow: { request: Hex; span: Span; records: WindowRecord[] }[] = [];
+  /** Running while the member loads its span. */
+  loading: ReturnType<typeof setTimeout> | undefined;
   private nextId = 1;
   private readonly waiting = new Map<
     number,
-    { resolve: (v: Float32Array) => void; reject: (e: Error) => void; timer: ReturnType<typeof setTimeout> }
+    { session: string; rows: number; resolve: (v: Float32Array) => void; reject: (e: Error) => void; timer: ReturnType<typeof setTimeout> }
   >();
 
   constructor(
@@ -111,19 +116,25 @@ export class Member {
         this.waiting.delete(id);
         reject(new Error(`contributor ${this.id} did not answer within ${timeoutMs} ms`));
       }, timeoutMs);
-      this.waiting.set(id, { resolve, reject, timer });
+      this.waiting.set(id, { session, rows, resolve, reject, timer });
       this.channel.sendBinary(encodeHiddenFrame(header, hidden));
     });
   }
 
-  /** A result frame from the member; false when it answers nothing that was asked (a protocol violation). */
-  answer(header: HiddenHeader, values: Float32Array): boolean {
+  /**
+   * A result frame from the member; the reason it is refused when it answers nothing that was asked of it (a forward
+   * never sent, already answered, or for another session or row count): a protocol violation.
+   */
+  answer(header: HiddenHeader, values: Float32Array): string | undefined {
     const w = this.waiting.get(header.id);
-    if (header.kind !== 'result' || !w) return false;
+    if (header.kind !== 'result') return `a contributor sends results, not ${header.kind} frames`;
+    if (!w) return `result ${header.id} answers no forward this node sent to this contributor (or one already answered)`;
+    if (w.session !== header.session || w.rows !== header.rows)
+      return `result ${header.id} names session ${header.session.slice(0, 20)} with ${header.rows} rows; forward ${header.id} was ${w.session.slice(0, 20)} with ${w.rows}`;
     this.waiting.delete(header.id);
     clearTimeout(w.timer);
     w.resolve(values);
-    return true;
+    return undefined;
   }
 
   /** Fails every forward in flight (the member left or was removed). */
@@ -179,6 +190,7 @@ export class InferenceRoom {
   /** The member's span weights are loaded: it serves from now on. */
   ready(member: Member): void {
     if (!this.members.has(member.id) || !member.span) return;
+    clearTimeout(member.loading);
     member.ready = true;
     this.opts.log(
       `inference: ${member.id} (${member.wallet}) serves layers ${member.span.start}..${member.span.end - 1} of ${this.model.id}`,
@@ -191,6 +203,7 @@ export class InferenceRoom {
     if (!this.members.delete(member.id)) return;
     member.left = true;
     member.ready = false;
+    clearTimeout(member.loading);
     member.abort(reason);
     this.opts.log(`inference: ${member.id} left ${this.model.id}: ${reason}`);
     this.assignFree();
@@ -281,6 +294,16 @@ export class InferenceRoom {
         contributorId: m.id,
       });
       this.opts.log(`inference: ${m.id} assigned layers ${m.span.start}..${m.span.end - 1} of ${this.model.id}`);
+      clearTimeout(m.loading);
+      m.loading = setTimeout(
+        () =>
+          this.remove(
+            m,
+            'TIMEOUT',
+            `layers ${m.span!.start}..${m.span!.end - 1} were not loaded within ${this.opts.loadTimeoutMs / 1000} s`,
+          ),
+        this.opts.loadTimeoutMs,
+      );
     }
   }
 
@@ -327,7 +350,7 @@ export class InferenceRoom {
       m.escrow.push({ request, span: { ...m.span! }, records });
       if (draw || m.escrow.length >= this.opts.maxEscrow) {
         checked = true;
-        if (await this.checkMember(m, records)) owed.push(...this.release(m));
+        if (await this.checkEscrow(m)) owed.push(...this.release(m));
         else caught.push(m);
       }
     }
@@ -335,17 +358,33 @@ export class InferenceRoom {
     return { owed, checked, caught };
   }
 
-  /** A departing member's escrow: checked on its latest request, paid if that passes (its rows stay on record). */
+  /** A departing member's escrow: one of its requests checked, all paid if that passes (its rows stay on record). */
   async settleDeparture(m: Member): Promise<OwedReward[]> {
-    const last = m.escrow.at(-1);
-    if (!last || m.caught) return [];
-    if (await this.checkMember(m, last.records)) return this.release(m);
+    if (m.escrow.length === 0 || m.caught) return [];
+    if (await this.checkEscrow(m)) return this.release(m);
     m.caught = true;
     this.opts.log(
       `inference: ${m.id} (${m.wallet}) left with wrong rows on record; its ${m.escrow.length} escrowed reward(s) are forfeited`,
     );
     m.escrow = [];
     return [];
+  }
+
+  /** Every member's escrow settled (the room is retired: a new model version); returns what to pay. */
+  async settleAll(): Promise<OwedReward[]> {
+    const owed: OwedReward[] = [];
+    for (const m of this.list()) owed.push(...(await this.settleDeparture(m)));
+    return owed;
+  }
+
+  /**
+   * Checks one escrowed request of the member, drawn at random (the one just served among them): a contributor that
+   * alters a share f of its answers is caught at each check with probability f and then loses its whole escrow, so
+   * altering pays less than serving honestly, at the node's cost of one span recomputation per check.
+   */
+  private checkEscrow(m: Member): Promise<boolean> {
+    const e = m.escrow[Math.floor(this.opts.random() * m.escrow.length)]!;
+    return this.checkRows(e.span, e.records);
   }
 
   private release(m: Member): OwedReward[] {
@@ -370,16 +409,15 @@ export class InferenceRoom {
     this.leave(m, `${code}: ${message}`);
   }
 
-  /** Recomputes each window the member served on the node and compares every row it answered. */
-  private async checkMember(m: Member, records: WindowRecord[]): Promise<boolean> {
-    const span = m.span!;
+  /** Recomputes each window a member served on `span` on the node and compares every row it answered. */
+  private async checkRows(span: Span, records: WindowRecord[]): Promise<boolean> {
     const runner = await this.compute.spanRunner(span);
     const C = this.model.cfg.n_embd;
     for (const w of records) {
       if (w.inputs.length === 0) continue;
       const inputs = concatRows(w.inputs);
       const rows = inputs.length / C;
-      const check = `check-${m.id}-${Math.floor(this.opts.random() * 1e9)}`;
+      const check = `check-${Math.floor(this.opts.random() * 1e12)}`;
       let expected: Float32Array;
       try {
         expected = await runner.forward(check, inputs, 0);

@@ -27,7 +27,15 @@ import type { FederationService } from '../federation/service.js';
 import type { LedgerService } from '../ledger-service.js';
 import { EmbedHead, SpanRunner, type Span } from '../../trainer/inference/span-runner.js';
 import { nodeRuntime } from '../../trainer/runtime/model-session.js';
-import { DEFAULT_ROOM_OPTIONS, InferenceRoom, Member, type RoomModel, type RoomOptions, type OwedReward } from './room.js';
+import {
+  DEFAULT_ROOM_OPTIONS,
+  InferenceRoom,
+  Member,
+  type RoomCompute,
+  type RoomModel,
+  type RoomOptions,
+  type OwedReward,
+} from './room.js';
 
 export interface InferenceConfig extends Omit<RoomOptions, 'random' | 'log'> {
   /** Chat requests per account per minute. */
@@ -36,6 +44,8 @@ export interface InferenceConfig extends Omit<RoomOptions, 'random' | 'log'> {
   concurrent: number;
   /** Contributors per room. */
   maxContributors: number;
+  /** Contributors per remote IP address (a room cannot be filled from one machine). */
+  contributorsPerAddress: number;
   /** How long a chat request waits for a servable room before answering NO_ROOM (ms). */
   roomWaitMs: number;
 }
@@ -45,6 +55,7 @@ export const DEFAULT_INFERENCE: InferenceConfig = {
   perAccountPerMinute: 12,
   concurrent: 4,
   maxContributors: 64,
+  contributorsPerAddress: 8,
   roomWaitMs: 5_000,
 };
 
@@ -74,8 +85,9 @@ export class InferenceService {
   /** Requests running (their sessions): the room keeps its version while any runs. */
   private readonly sessions = new Set<string>();
   private readonly members = new Map<WebSocket, Member>();
-  private readonly runners = new Map<string, Promise<SpanRunner>>();
-  private embedHeadP: Promise<EmbedHead> | undefined;
+  /** Each channel's remote address. */
+  private readonly addresses = new Map<WebSocket, string>();
+  private compute: NodeCompute | undefined;
   private running = 0;
   private stopped = false;
   readonly cfg: InferenceConfig;
@@ -100,23 +112,20 @@ export class InferenceService {
         socket.end('HTTP/1.1 404 Not Found\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
         return;
       }
-      this.wss.handleUpgrade(req, socket, head, (ws) => this.onChannel(ws));
+      this.wss.handleUpgrade(req, socket, head, (ws) => this.onChannel(ws, req.socket.remoteAddress ?? ''));
     });
   }
 
   /**
    * The room of the network's model at the federation's current version. When a new version is published the room
-   * moves to it once no request runs on it: every contributor is assigned its span again on the new version (and
-   * downloads only the chunks that changed), keeping its escrow.
+   * moves to it once no request runs on it: the old room's escrows are checked and paid on the old weights, and every
+   * contributor is assigned a span again on the new version (it downloads only the chunks that changed).
    */
   private currentRoom(): InferenceRoom {
     const version = this.federation.version;
     if (this.room && (this.room.model.version === version || this.sessions.size > 0)) return this.room;
     const old = this.room;
-    for (const r of this.runners.values()) void r.then((x) => x.dispose()).catch(() => {});
-    this.runners.clear();
-    void this.embedHeadP?.then((x) => x.dispose()).catch(() => {});
-    this.embedHeadP = undefined;
+    const oldCompute = this.compute;
     const model: RoomModel = {
       id: NETWORK_MODEL_ID,
       name: `AILO, the network's model (${this.federation.modelConfigName})`,
@@ -125,42 +134,22 @@ export class InferenceService {
       cfg: this.federation.modelConfig,
       weights: this.federation.currentWeights(),
     };
-    const room = new InferenceRoom(
-      model,
-      { embedHead: () => this.embedHead(), spanRunner: (s) => this.spanRunner(s) },
-      {
-        ...this.cfg,
-        random: this.random,
-        log: this.log,
-      },
-    );
+    const compute = (this.compute = new NodeCompute(model));
+    const room = new InferenceRoom(model, compute, { ...this.cfg, random: this.random, log: this.log });
     this.room = room;
     if (old) {
       this.log(`inference: the room moves to model version ${version}`);
+      void old
+        .settleAll()
+        .then((owed) => this.pay(owed))
+        .finally(() => oldCompute?.dispose());
       for (const [ws, m] of this.members) {
         const moved = new Member(m.id, m.wallet, m.maxLayers, m.channel, m.agent);
-        moved.escrow = m.escrow;
         this.members.set(ws, moved);
         room.join(moved);
       }
     }
     return room;
-  }
-
-  private embedHead(): Promise<EmbedHead> {
-    const model = this.room!.model;
-    return (this.embedHeadP ??= EmbedHead.open(nodeRuntime('cpu'), model.cfg, model.weights));
-  }
-
-  private spanRunner(span: Span): Promise<SpanRunner> {
-    const key = `${span.start}-${span.end}`;
-    let r = this.runners.get(key);
-    if (!r) {
-      const model = this.room!.model;
-      r = SpanRunner.open(nodeRuntime('cpu'), model.cfg, span, model.weights);
-      this.runners.set(key, r);
-    }
-    return r;
   }
 
   /** GET /api/inference/models. */
@@ -169,7 +158,7 @@ export class InferenceService {
   }
 
   /** One contributor's channel: a signed join first, then `ready`, results and errors. */
-  private onChannel(ws: WebSocket): void {
+  private onChannel(ws: WebSocket, address: string): void {
     const close = (code: string, message: string): void => {
       try {
         ws.send(JSON.stringify({ type: 'closing', code, message }));
@@ -194,8 +183,8 @@ export class InferenceService {
         } catch (err) {
           return room.remove(member, 'BAD_FRAME', (err as Error).message);
         }
-        if (!member.answer(frame.header, frame.values))
-          room.remove(member, 'BAD_FRAME', `result ${frame.header.id} answers no forward this node sent`);
+        const refused = member.answer(frame.header, frame.values);
+        if (refused) room.remove(member, 'BAD_FRAME', refused);
         return;
       }
       let msg: ContributorMessage;
@@ -207,7 +196,7 @@ export class InferenceService {
       if (msg?.type === 'join') {
         if (member || joining) return close('BAD_FRAME', 'joined already');
         joining = true;
-        this.join(ws, msg).then(
+        this.join(ws, msg, address).then(
           () => clearTimeout(timer),
           (err: ChatError) => close(err.code ?? 'BAD_JOIN', err.message),
         );
@@ -222,6 +211,7 @@ export class InferenceService {
       clearTimeout(timer);
       const m = this.members.get(ws);
       this.members.delete(ws);
+      this.addresses.delete(ws);
       const r = this.room;
       if (!m || !r) return;
       r.leave(m, 'closed its channel');
@@ -230,7 +220,11 @@ export class InferenceService {
     ws.on('error', () => {});
   }
 
-  private async join(ws: WebSocket, msg: Extract<ContributorMessage, { type: 'join' }>): Promise<{ member: Member; room: InferenceRoom }> {
+  private async join(
+    ws: WebSocket,
+    msg: Extract<ContributorMessage, { type: 'join' }>,
+    address: string,
+  ): Promise<{ member: Member; room: InferenceRoom }> {
     if (msg.model !== NETWORK_MODEL_ID)
       throw new ChatError(404, 'UNKNOWN_MODEL', `no model ${String(msg.model).slice(0, 40)}; GET /api/inference/models lists them`);
     if (!Number.isSafeInteger(msg.maxLayers) || msg.maxLayers < 1)
@@ -256,6 +250,9 @@ export class InferenceService {
     const room = this.currentRoom();
     if (room.list().length >= this.cfg.maxContributors)
       throw new ChatError(429, 'ROOM_FULL', `the room holds ${this.cfg.maxContributors} contributors`);
+    const fromAddress = [...this.addresses.values()].filter((a) => a === address).length;
+    if (fromAddress >= this.cfg.contributorsPerAddress)
+      throw new ChatError(429, 'ROOM_FULL', `${this.cfg.contributorsPerAddress} contributors already join from this address`);
     const id = `c${randomBytes(6).toString('hex')}`;
     const member = new Member(
       id,
@@ -269,6 +266,7 @@ export class InferenceService {
       typeof msg.agent === 'string' ? msg.agent.slice(0, 80) : '',
     );
     this.members.set(ws, member);
+    this.addresses.set(ws, address);
     room.join(member);
     return { member, room };
   }
@@ -314,7 +312,7 @@ export class InferenceService {
 
   /** The node's embedding and head for the current room's model. */
   embedHeadFor(): Promise<EmbedHead> {
-    return this.embedHead();
+    return this.compute!.embedHead();
   }
 
   /** Signs and submits each reward; a ledger refusal is logged, never thrown (the answer was already given). */
@@ -352,7 +350,30 @@ export class InferenceService {
     this.room?.close();
     for (const ws of this.wss.clients) ws.terminate();
     this.wss.close();
+    this.compute?.dispose();
+  }
+}
+
+/** The node's own sessions over one room's weights: its embedding and head, and a span runner per checked span. */
+class NodeCompute implements RoomCompute {
+  private head: Promise<EmbedHead> | undefined;
+  private readonly runners = new Map<string, Promise<SpanRunner>>();
+
+  constructor(private readonly model: RoomModel) {}
+
+  embedHead(): Promise<EmbedHead> {
+    return (this.head ??= EmbedHead.open(nodeRuntime('cpu'), this.model.cfg, this.model.weights));
+  }
+
+  spanRunner(span: Span): Promise<SpanRunner> {
+    const key = `${span.start}-${span.end}`;
+    let r = this.runners.get(key);
+    if (!r) this.runners.set(key, (r = SpanRunner.open(nodeRuntime('cpu'), this.model.cfg, span, this.model.weights)));
+    return r;
+  }
+
+  dispose(): void {
     for (const r of this.runners.values()) void r.then((x) => x.dispose()).catch(() => {});
-    void this.embedHeadP?.then((x) => x.dispose()).catch(() => {});
+    void this.head?.then((x) => x.dispose()).catch(() => {});
   }
 }

@@ -41,7 +41,8 @@ export interface ContributorOptions {
 }
 
 export interface ContributorState {
-  phase: 'connecting' | 'loading' | 'serving' | 'closed';
+  /** waiting: joined, every layer is held by others (a standby, given the next span that frees up). */
+  phase: 'connecting' | 'waiting' | 'loading' | 'serving' | 'closed';
   span?: Span;
   version?: number;
   /** Forward passes answered. */
@@ -99,6 +100,7 @@ export class RoomContributor {
       else this.onBinary(new Uint8Array(e.data as ArrayBuffer));
     };
     this.send({ type: 'join', model: this.o.model, maxLayers: this.o.maxLayers, join, agent: this.o.agent });
+    this.set({ phase: 'waiting' });
   }
 
   /** Leaves the room (the node gives the span to another contributor). */

@@ -1,0 +1,105 @@
+/**
+ * The room's escrow, in process with real onnxruntime sessions: with sampled checks, a contributor's rewards wait
+ * until one of its requests is checked (drawn, forced once `maxEscrow` are waiting, or on departure); an honest one
+ * is then paid for all of them, one that altered its rows loses all of them and is removed.
+ */
+import { describe, expect, it } from 'vitest';
+import type { NodeMessage } from '../../protocol/inference.js';
+import { decodeHiddenFrame } from '../../protocol/inference.js';
+import { decodeTokens } from '../../trainer/inference/decode.js';
+import { EmbedHead, SpanRunner, type Span } from '../../trainer/inference/span-runner.js';
+import type { ModelConfig } from '../../trainer/model/config.js';
+import { initWeights } from '../../trainer/model/weights.js';
+import { nodeRuntime } from '../../trainer/runtime/model-session.js';
+import { makeSampler } from '../../trainer/runtime/sampling.js';
+import { DEFAULT_ROOM_OPTIONS, InferenceRoom, Member, type OwedReward } from './room.js';
+
+const cfg: ModelConfig = { vocab_size: 101, n_positions: 32, n_embd: 32, n_layer: 2, n_head: 4, n_inner: 64, layer_norm_epsilon: 1e-5 };
+const weights = initWeights(cfg, 5);
+const rt = nodeRuntime('cpu');
+
+/** A contributor in process: answers each forward frame with its span runner's rows (altered when `cheat`). */
+function member(id: string, wallet: string, cheat: boolean, room: () => InferenceRoom): Member {
+  let runner: Promise<SpanRunner> | undefined;
+  const m: Member = new Member(
+    id,
+    wallet,
+    1,
+    {
+      sendJson: (msg: NodeMessage) => {
+        if (msg.type === 'assign') {
+          runner = SpanRunner.open(rt, cfg, { start: msg.start, end: msg.end }, weights);
+          void runner.then(() => room().ready(m));
+        }
+      },
+      sendBinary: (frame) => {
+        void runner!.then(async (r) => {
+          const { header, values } = decodeHiddenFrame(frame, cfg.n_embd, cfg.n_positions);
+          const out = await r.forward(header.session, values, header.start);
+          if (cheat) out[0]! += 1;
+          m.answer({ ...header, kind: 'result' }, out);
+        });
+      },
+      close: () => {},
+    },
+    'test',
+  );
+  return m;
+}
+
+async function serve(room: InferenceRoom, request: string, embedHead: EmbedHead): Promise<OwedReward[]> {
+  const pipeline = room.pipeline(request, () => {});
+  const sample = makeSampler({ temperature: 0, topK: 0, seed: 1 });
+  for await (const t of decodeTokens({ cfg, embedHead, pipeline, prompt: [1, 2, 3], maxTokens: 3, sample })) void t;
+  return (await room.settle(pipeline, request as `0x${string}`, '0x0000000000000000000000000000000000000001')).owed;
+}
+
+describe('escrow of inference rewards', () => {
+  it('pays an honest contributor for every escrowed request at its check, and a cheater nothing, removing it', async () => {
+    const runners = new Map<string, Promise<SpanRunner>>();
+    const log: string[] = [];
+    const room: InferenceRoom = new InferenceRoom(
+      { id: 'ailo', name: 't', version: 0, configName: 't', cfg, weights },
+      {
+        embedHead: () => EmbedHead.open(rt, cfg, weights),
+        spanRunner: (s: Span) => {
+          const k = `${s.start}`;
+          if (!runners.has(k)) runners.set(k, SpanRunner.open(rt, cfg, s, weights));
+          return runners.get(k)!;
+        },
+      },
+      { ...DEFAULT_ROOM_OPTIONS, checkRate: 0, maxEscrow: 3, random: () => 0.5, log: (l) => log.push(l) },
+    );
+    const honest = member('h', '0x00000000000000000000000000000000000000aa', false, () => room);
+    const cheater = member('c', '0x00000000000000000000000000000000000000bb', true, () => room);
+    room.join(honest);
+    room.join(cheater);
+    expect(await room.waitForChain(10_000)).toBeDefined();
+    const embedHead = await EmbedHead.open(rt, cfg, weights);
+    const paid: OwedReward[] = [];
+    for (let i = 1; i <= 2; i++) paid.push(...(await serve(room, `0x${String(i).padStart(64, '0')}`, embedHead)));
+    // Two requests served, none checked: all in escrow.
+    expect(paid).toEqual([]);
+    expect([honest.escrow.length, cheater.escrow.length]).toEqual([2, 2]);
+    // The third fills the escrow: both are checked.
+    paid.push(...(await serve(room, `0x${'3'.padStart(64, '0')}`, embedHead)));
+    expect(paid.map((o) => o.wallet)).toEqual([honest.wallet, honest.wallet, honest.wallet]);
+    expect(paid.map((o) => o.span)).toEqual([{ start: 0, end: 1 }, { start: 0, end: 1 }, { start: 0, end: 1 }]);
+    expect(cheater.left && cheater.caught).toBe(true);
+    expect(cheater.escrow).toEqual([]);
+    expect(log.some((l) => /check failed: c .* removed, 3 escrowed reward\(s\) forfeited/.test(l))).toBe(true);
+    expect(room.chain()).toBeUndefined();
+
+    // A departing honest contributor is paid its escrow once one of its requests checks out; a departing cheater is not.
+    const cheater2 = member('c2', '0x00000000000000000000000000000000000000cc', true, () => room);
+    room.join(cheater2);
+    expect(await room.waitForChain(10_000)).toBeDefined();
+    await serve(room, `0x${'4'.padStart(64, '0')}`, embedHead);
+    room.leave(honest, 'closed');
+    room.leave(cheater2, 'closed');
+    expect((await room.settleDeparture(honest)).map((o) => o.request)).toEqual([`0x${'4'.padStart(64, '0')}`]);
+    expect(await room.settleDeparture(cheater2)).toEqual([]);
+    expect(cheater2.caught).toBe(true);
+    await embedHead.dispose();
+  }, 60_000);
+});
