@@ -9,7 +9,7 @@ const HELP = `ailo-node: run an Ailo Network node
 
 Usage: ailo-node [--data DIR] [--port N] [--host ADDR] [--genesis FILE] [--coordinator-key FILE]
                  [--peers URL,...] [--public-url URL] [--no-federation] [--rounds FILE]
-                 [--log-level LEVEL] [--log-format text|json]
+                 [--log-level LEVEL] [--log-format text|json] [--serve-model ID=FILE ...]
 
   --data DIR               data folder (default ./data): LevelDB chain, genesis.json, coordinator.key or node.key
   --port N                 HTTP port (default ${DEFAULT_PORT})
@@ -22,6 +22,9 @@ Usage: ailo-node [--data DIR] [--port N] [--host ADDR] [--genesis FILE] [--coord
   --log-level LEVEL        debug, info (default), warn or error
   --log-format FORMAT      text (default) or json (one object per line)
   --no-federation          a coordinator seals blocks but runs no training rounds (no /api/model, /api/task, /api/submit_gradient)
+  --serve-model ID=FILE    serve a GPT-2-family checkpoint (Hugging Face safetensors, as ailo-trainer import reads
+                           it; config in its metadata or a config.json beside it) for chat as model ID, in an
+                           inference room of its own beside the network's model (repeatable; coordinators only)
   --rounds FILE            JSON of training-round settings that override the defaults (FederationConfig in
                            node/federation/service.ts), e.g. {"roundSize": 8, "roundMs": 600000, "steps": 12}
 
@@ -60,6 +63,7 @@ async function main(): Promise<void> {
       'public-url': { type: 'string' },
       'no-federation': { type: 'boolean' },
       rounds: { type: 'string' },
+      'serve-model': { type: 'string', multiple: true },
       'log-level': { type: 'string', default: 'info' },
       'log-format': { type: 'string', default: 'text' },
       help: { type: 'boolean', short: 'h' },
@@ -90,6 +94,11 @@ async function main(): Promise<void> {
           .filter(Boolean)
       : [],
     publicUrl: values['public-url'],
+    inferenceModels: (values['serve-model'] ?? []).map((v) => {
+      const eq = v.indexOf('=');
+      if (eq < 1 || eq === v.length - 1) throw new Error(`--serve-model ${v}: give ID=FILE, e.g. gpt2=models/gpt2/model.safetensors`);
+      return { id: v.slice(0, eq), file: v.slice(eq + 1) };
+    }),
   });
   const p = node.prepared;
   logger.info(`ailo-node: ${p.networkName} (chainId ${p.spec.chainId}) at height ${node.chain.height}, head ${node.chain.head.hash}`);

@@ -55,6 +55,8 @@ export interface NodeOptions extends DataDirOptions {
   federation?: Partial<FederationConfig>;
   /** Inference rooms and chat (coordinators running rounds); fields override DEFAULT_INFERENCE. */
   inference?: Partial<InferenceConfig>;
+  /** GPT-2-family checkpoints (safetensors) served in inference rooms of their own, beside the network's model. */
+  inferenceModels?: { id: string; file: string }[];
   /** This node's clock in ms (default Date.now): block times, and peer message times. Tests set one that is off. */
   now?: () => number;
 }
@@ -148,6 +150,10 @@ export class AiloNode {
           ? new InferenceService(federation, ledger, prepared.coordinator.key, prepared.coordinator.address, o.inference, log)
           : undefined;
       if (inference) opened.push(async () => inference.stop());
+      for (const m of o.inferenceModels ?? []) {
+        if (!inference) throw new Error(`--serve-model ${m.id}: only a coordinator running training rounds serves inference rooms`);
+        await inference.importModel(m.id, m.file, o.data);
+      }
       // `network` is created once the server knows its own address; no request reaches the routes before that.
       const metrics = new NodeMetrics(chain, {
         ledger,
@@ -166,7 +172,7 @@ export class AiloNode {
         opsRoutes(router, { chain, metrics, network: () => network });
         ledgerRoutes(router, ledger);
         chainRoutes(router, chain, prepared.genesisText);
-        if (federation) federationRoutes(router, federation);
+        if (federation) federationRoutes(router, federation, (name) => inference?.importedChunkPath(name));
         if (inference) inferenceRoutes(router, inference, vault);
         else if (o.federation) forwardedRoundRoutes(router, new RoundForwarder(schedule, () => network!));
         accountRoutes(router, vault);

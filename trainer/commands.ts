@@ -80,7 +80,11 @@ async function readJson(path: string, what: string): Promise<unknown> {
   }
 }
 
-async function resolveConfig(config: string | undefined, weights: string | undefined): Promise<ModelConfig> {
+/**
+ * The model config of a command: `config` (a preset name or a config.json), else the one stored in the safetensors
+ * file's metadata, else a config.json beside it. Throws a TrainerError (BAD_ARGUMENT) saying what to give.
+ */
+export async function resolveConfig(config: string | undefined, weights: string | undefined): Promise<ModelConfig> {
   if (config !== undefined) {
     if (isPresetName(config)) return presetConfig(config);
     if (!config.endsWith('.json')) return presetConfig(config);

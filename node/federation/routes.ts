@@ -88,7 +88,12 @@ export function taskView(t: TrainingTask): Task {
   };
 }
 
-export function federationRoutes(router: Router, f: FederationService): void {
+/** `otherChunk`: where a chunk this store lacks is kept elsewhere (an imported inference model's), if anywhere. */
+export function federationRoutes(
+  router: Router,
+  f: FederationService,
+  otherChunk: (name: string) => string | undefined = () => undefined,
+): void {
   router.get('/api/model', (ctx) => {
     const q = ctx.query.version;
     const version = q === undefined ? f.version : intField(one(q, 'version'), 'version');
@@ -101,12 +106,15 @@ export function federationRoutes(router: Router, f: FederationService): void {
   router.get('/api/model/chunk/:name', (ctx) => {
     const name = ctx.params.name!;
     if (!ModelStore.isChunkName(name)) throw badRequest('BAD_HASH', 'a chunk name is its sha256 as 64 lowercase hex digits');
-    const path = f.store.chunkPath(name);
+    let path = f.store.chunkPath(name);
     let size: number;
     try {
       size = statSync(path).size;
     } catch {
-      throw notFound(`no chunk ${name}`);
+      const other = otherChunk(name);
+      if (!other) throw notFound(`no chunk ${name}`);
+      path = other;
+      size = statSync(path).size;
     }
     const etag = `"${name}"`;
     ctx.set('ETag', etag);

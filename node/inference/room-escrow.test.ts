@@ -84,7 +84,11 @@ describe('escrow of inference rewards', () => {
     // The third fills the escrow: both are checked.
     paid.push(...(await serve(room, `0x${'3'.padStart(64, '0')}`, embedHead)));
     expect(paid.map((o) => o.wallet)).toEqual([honest.wallet, honest.wallet, honest.wallet]);
-    expect(paid.map((o) => o.span)).toEqual([{ start: 0, end: 1 }, { start: 0, end: 1 }, { start: 0, end: 1 }]);
+    expect(paid.map((o) => o.span)).toEqual([
+      { start: 0, end: 1 },
+      { start: 0, end: 1 },
+      { start: 0, end: 1 },
+    ]);
     expect(cheater.left && cheater.caught).toBe(true);
     expect(cheater.escrow).toEqual([]);
     expect(log.some((l) => /check failed: c .* removed, 3 escrowed reward\(s\) forfeited/.test(l))).toBe(true);

@@ -12,7 +12,7 @@ import { makeSampler } from '../../trainer/runtime/sampling.js';
 import { accountSession } from '../accounts/account-routes.js';
 import type { AccountVault } from '../accounts/vault.js';
 import { readJsonBody } from '../api/body.js';
-import { ApiError, badRequest } from '../api/errors.js';
+import { ApiError, badRequest, notFound } from '../api/errors.js';
 import { requestDigest, RoomError } from './room.js';
 import { ChatError, type InferenceService } from './service.js';
 
@@ -57,6 +57,13 @@ export function inferenceRoutes(router: Router, service: InferenceService, vault
     ctx.body = { models: service.models() };
   });
 
+  // An imported model's signed manifest (its chunks are served at /api/model/chunk/:name like the network model's).
+  router.get('/api/inference/models/:id/manifest', (ctx) => {
+    const signed = service.importedManifest(ctx.params.id!);
+    if (!signed) throw notFound(`no imported model ${ctx.params.id!.slice(0, 40)}; the network's model is at GET /api/model`);
+    ctx.body = signed;
+  });
+
   router.post('/api/inference/chat', async (ctx) => {
     const account = await accountSession(ctx, vault);
     const p = parseChatBody(await readJsonBody(ctx, 64 * 1024));
@@ -95,7 +102,7 @@ async function chat(ctx: Context, service: InferenceService, p: ChatParams, requ
   const bad = ids.find((i) => i >= cfg.vocab_size);
   if (bad !== undefined)
     throw badRequest('BAD_PROMPT', `the prompt has token ${bad}, outside this model's ${cfg.vocab_size}-token vocabulary`);
-  const embedHead = await service.embedHeadFor();
+  const embedHead = await service.embedHeadFor(room);
   const request = requestDigest({ model: p.model, version: room.model.version, prompt: p.prompt, requester, at: Date.now() });
   const done = service.markRunning(request);
   // From here the answer is a stream: errors become `error` events.

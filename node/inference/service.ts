@@ -13,6 +13,8 @@
 import type { IncomingMessage, Server } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { randomBytes } from 'node:crypto';
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
 import { WebSocketServer, type WebSocket } from 'ws';
 import type { Address } from '../../protocol/address.js';
 import { parseAddress, toChecksumAddress } from '../../protocol/address.js';
@@ -27,6 +29,11 @@ import type { FederationService } from '../federation/service.js';
 import type { LedgerService } from '../ledger-service.js';
 import { EmbedHead, SpanRunner, type Span } from '../../trainer/inference/span-runner.js';
 import { nodeRuntime } from '../../trainer/runtime/model-session.js';
+import { resolveConfig } from '../../trainer/commands.js';
+import type { SignedModelManifest } from '../../trainer/federated/model-manifest.js';
+import type { ModelConfig } from '../../trainer/model/config.js';
+import { loadWeights } from '../../trainer/weights/safetensors.js';
+import { ModelStore } from '../federation/model-store.js';
 import {
   DEFAULT_ROOM_OPTIONS,
   InferenceRoom,
@@ -76,7 +83,11 @@ export class ChatError extends Error {
 }
 
 export class InferenceService {
+  /** The network model's room (it moves to each new version) and the rooms of imported checkpoints. */
   private room: InferenceRoom | undefined;
+  private readonly imported = new Map<string, { room: InferenceRoom; store: ModelStore; signed: SignedModelManifest }>();
+  /** The room each channel's member is in. */
+  private readonly channelRoom = new Map<WebSocket, InferenceRoom>();
   private readonly wss = new WebSocketServer({ noServer: true, maxPayload: 64 * 1024 * 1024 });
   private readonly joins = new TaskRequestGuard(undefined, undefined, undefined, 'inference join');
   private readonly recent = new Map<string, number[]>();
@@ -87,7 +98,6 @@ export class InferenceService {
   private readonly members = new Map<WebSocket, Member>();
   /** Each channel's remote address. */
   private readonly addresses = new Map<WebSocket, string>();
-  private compute: NodeCompute | undefined;
   private running = 0;
   private stopped = false;
   readonly cfg: InferenceConfig;
@@ -125,7 +135,6 @@ export class InferenceService {
     const version = this.federation.version;
     if (this.room && (this.room.model.version === version || this.sessions.size > 0)) return this.room;
     const old = this.room;
-    const oldCompute = this.compute;
     const model: RoomModel = {
       id: NETWORK_MODEL_ID,
       name: `AILO, the network's model (${this.federation.modelConfigName})`,
@@ -134,27 +143,67 @@ export class InferenceService {
       cfg: this.federation.modelConfig,
       weights: this.federation.currentWeights(),
     };
-    const compute = (this.compute = new NodeCompute(model));
-    const room = new InferenceRoom(model, compute, { ...this.cfg, random: this.random, log: this.log });
+    const room = new InferenceRoom(model, new NodeCompute(model), { ...this.cfg, random: this.random, log: this.log });
     this.room = room;
     if (old) {
       this.log(`inference: the room moves to model version ${version}`);
       void old
         .settleAll()
         .then((owed) => this.pay(owed))
-        .finally(() => oldCompute?.dispose());
+        .finally(() => (old.compute as NodeCompute).dispose());
       for (const [ws, m] of this.members) {
+        if (this.channelRoom.get(ws) !== old) continue;
         const moved = new Member(m.id, m.wallet, m.maxLayers, m.channel, m.agent);
         this.members.set(ws, moved);
+        this.channelRoom.set(ws, room);
         room.join(moved);
       }
     }
     return room;
   }
 
-  /** GET /api/inference/models. */
+  /** The room of model `id`, or undefined for an unknown one. */
+  private roomOf(id: string): InferenceRoom | undefined {
+    return id === NETWORK_MODEL_ID ? this.currentRoom() : this.imported.get(id)?.room;
+  }
+
+  /**
+   * Serves an operator's GPT-2-family checkpoint (safetensors as `ailo-trainer import` reads it: GPT-2 names,
+   * the config in its metadata or a config.json beside it) in a room of its own, as model `id`: its chunks and
+   * manifest, signed by this coordinator, are written under `dataDir/inference/<id>`.
+   */
+  async importModel(id: string, file: string, dataDir: string): Promise<InferenceModel> {
+    if (!/^[a-z0-9][a-z0-9._-]{0,39}$/.test(id) || id === NETWORK_MODEL_ID)
+      throw new Error(`model id "${id}" must be 1-40 of a-z 0-9 . _ - (and not "${NETWORK_MODEL_ID}")`);
+    if (this.imported.has(id)) throw new Error(`model id "${id}" is given twice`);
+    const cfg = await resolveConfig(undefined, file);
+    const weights = await loadWeights(file, cfg);
+    const store = new ModelStore(join(dataDir, 'inference', id));
+    const signed = store.publish(id, cfg, 0, weights, this.key, this.coordinator);
+    const model: RoomModel = { id, name: `${id} (imported checkpoint)`, configName: configLabel(cfg), cfg, weights };
+    const room = new InferenceRoom(model, new NodeCompute(model), { ...this.cfg, random: this.random, log: this.log });
+    this.imported.set(id, { room, store, signed });
+    this.log(`inference: serving ${file} as model ${id} (${cfg.n_layer} layers, d=${cfg.n_embd})`);
+    return room.view();
+  }
+
+  /** The signed manifest of an imported model (GET /api/inference/models/:id/manifest). */
+  importedManifest(id: string): SignedModelManifest | undefined {
+    return this.imported.get(id)?.signed;
+  }
+
+  /** Where an imported model's chunk is kept, if one of them has it (chunks are named by their sha256). */
+  importedChunkPath(name: string): string | undefined {
+    for (const { store } of this.imported.values()) {
+      const path = store.chunkPath(name);
+      if (existsSync(path)) return path;
+    }
+    return undefined;
+  }
+
+  /** GET /api/inference/models: the network's model, then the imported ones. */
   models(): InferenceModel[] {
-    return [this.currentRoom().view()];
+    return [this.currentRoom().view(), ...[...this.imported.values()].map((i) => i.room.view())];
   }
 
   /** One contributor's channel: a signed join first, then `ready`, results and errors. */
@@ -173,7 +222,7 @@ export class InferenceService {
     let joining = false;
     ws.on('message', (data: Buffer, isBinary: boolean) => {
       const member = this.members.get(ws);
-      const room = this.room;
+      const room = this.channelRoom.get(ws);
       if (isBinary) {
         if (!member || !room) return close('BAD_FRAME', 'join first');
         let frame;
@@ -210,9 +259,10 @@ export class InferenceService {
     ws.on('close', () => {
       clearTimeout(timer);
       const m = this.members.get(ws);
+      const r = this.channelRoom.get(ws);
       this.members.delete(ws);
       this.addresses.delete(ws);
-      const r = this.room;
+      this.channelRoom.delete(ws);
       if (!m || !r) return;
       r.leave(m, 'closed its channel');
       void r.settleDeparture(m).then((owed) => this.pay(owed));
@@ -225,7 +275,8 @@ export class InferenceService {
     msg: Extract<ContributorMessage, { type: 'join' }>,
     address: string,
   ): Promise<{ member: Member; room: InferenceRoom }> {
-    if (msg.model !== NETWORK_MODEL_ID)
+    const room = typeof msg.model === 'string' ? this.roomOf(msg.model) : undefined;
+    if (!room)
       throw new ChatError(404, 'UNKNOWN_MODEL', `no model ${String(msg.model).slice(0, 40)}; GET /api/inference/models lists them`);
     if (!Number.isSafeInteger(msg.maxLayers) || msg.maxLayers < 1)
       throw new ChatError(400, 'BAD_JOIN', 'maxLayers must be a positive integer');
@@ -247,7 +298,6 @@ export class InferenceService {
         `the join is not signed by ${req.wallet} for this network (it recovers to ${signer ?? 'no key'})`,
       );
     this.joins.use(req);
-    const room = this.currentRoom();
     if (room.list().length >= this.cfg.maxContributors)
       throw new ChatError(429, 'ROOM_FULL', `the room holds ${this.cfg.maxContributors} contributors`);
     const fromAddress = [...this.addresses.values()].filter((a) => a === address).length;
@@ -267,6 +317,7 @@ export class InferenceService {
     );
     this.members.set(ws, member);
     this.addresses.set(ws, address);
+    this.channelRoom.set(ws, room);
     room.join(member);
     return { member, room };
   }
@@ -296,9 +347,8 @@ export class InferenceService {
 
   /** The room a chat request for `model` runs in, once servable (waits `roomWaitMs`); throws NO_ROOM / UNKNOWN_MODEL. */
   async roomFor(model: string): Promise<InferenceRoom> {
-    if (model !== NETWORK_MODEL_ID)
-      throw new ChatError(404, 'UNKNOWN_MODEL', `no model ${model.slice(0, 40)}; GET /api/inference/models lists them`);
-    const room = this.currentRoom();
+    const room = this.roomOf(model);
+    if (!room) throw new ChatError(404, 'UNKNOWN_MODEL', `no model ${model.slice(0, 40)}; GET /api/inference/models lists them`);
     if (!(await room.waitForChain(this.cfg.roomWaitMs))) {
       const layer = room.firstUnheld() ?? 0;
       throw new ChatError(
@@ -310,9 +360,9 @@ export class InferenceService {
     return room;
   }
 
-  /** The node's embedding and head for the current room's model. */
-  embedHeadFor(): Promise<EmbedHead> {
-    return this.compute!.embedHead();
+  /** The node's embedding and head for a room's model. */
+  embedHeadFor(room: InferenceRoom): Promise<EmbedHead> {
+    return room.compute.embedHead();
   }
 
   /** Signs and submits each reward; a ledger refusal is logged, never thrown (the answer was already given). */
@@ -348,9 +398,13 @@ export class InferenceService {
   stop(): void {
     this.stopped = true;
     this.room?.close();
+    for (const i of this.imported.values()) {
+      i.room.close();
+      (i.room.compute as NodeCompute).dispose();
+    }
     for (const ws of this.wss.clients) ws.terminate();
     this.wss.close();
-    this.compute?.dispose();
+    (this.room?.compute as NodeCompute | undefined)?.dispose();
   }
 }
 
@@ -376,4 +430,9 @@ class NodeCompute implements RoomCompute {
     for (const r of this.runners.values()) void r.then((x) => x.dispose()).catch(() => {});
     void this.head?.then((x) => x.dispose()).catch(() => {});
   }
+}
+
+/** A config's short description: the preset it equals, else its shape. */
+function configLabel(cfg: ModelConfig): string {
+  return `gpt2 ${cfg.n_layer} layers, d=${cfg.n_embd}, ${cfg.n_head} heads`;
 }

@@ -195,7 +195,7 @@ export async function fetchCoordinators(client: NodeClient): Promise<Set<string>
 }
 
 /**
- * The signed manifest of `version` (the latest when undefined) from GET /api/model, checked as both miners check it:
+ * The signed manifest of `version` (the latest when undefined) from GET `path` (default /api/model), checked as both miners check it:
  * its layout (checkManifest), its digest, and its signature by one of `coordinators` (lowercase addresses). Throws an
  * Error saying which check failed; a refusal of the node throws its NodeError.
  */
@@ -203,9 +203,10 @@ export async function fetchVerifiedManifest(
   client: NodeClient,
   coordinators: ReadonlySet<string>,
   version?: number,
+  path = '/api/model',
 ): Promise<SignedModelManifest> {
   const signed = await client.json<SignedModelManifest>(
-    `/api/model${version === undefined ? '' : `?version=${version}`}`,
+    `${path}${version === undefined ? '' : `?version=${version}`}`,
     {},
     { what: 'model manifest' },
   );

@@ -160,7 +160,9 @@ export class RoomContributor {
   private async load(m: Extract<NodeMessage, { type: 'assign' }>): Promise<void> {
     const span = { start: m.start, end: m.end };
     this.set({ phase: 'loading', span, version: m.version });
-    const signed = await fetchVerifiedManifest(this.client, await fetchCoordinators(this.client), m.version);
+    // The network's model at a version, or an imported checkpoint's manifest; either signed by a coordinator.
+    const path = m.version === undefined ? `/api/inference/models/${encodeURIComponent(m.model)}/manifest` : '/api/model';
+    const signed = await fetchVerifiedManifest(this.client, await fetchCoordinators(this.client), m.version, path);
     const manifest = signed.manifest;
     const names = spanParamNames(manifest.config, span);
     const weights = await spanWeights(manifest, names, this.o.chunks, this.client);
