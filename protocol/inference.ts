@@ -25,6 +25,8 @@ export interface InferenceModel {
   params: number;
   /** Context length in tokens. */
   contextTokens: number;
+  /** Bytes of one layer's float32 parameters: with its KV cache, what a contributor needs per layer it holds. */
+  layerBytes: number;
   /** Whether every layer is held by a ready contributor now: a request can be served. */
   servable: boolean;
   /** Ready contributors, and the spans [start, end) they hold. */
@@ -153,4 +155,12 @@ export function decodeHiddenFrame(frame: Uint8Array, nEmbd: number, maxRows: num
   const values = new Float32Array(header.rows * nEmbd);
   new Uint8Array(values.buffer).set(frame.subarray(offset));
   return { header, values };
+}
+
+/**
+ * Memory a contributor needs per layer it holds: the layer's float32 parameters plus a full-context KV cache
+ * (keys and values, float32) for each of `sessions` conversations it keeps (SpanRunner's maxSessions, 16).
+ */
+export function bytesPerServedLayer(model: Pick<InferenceModel, 'layerBytes' | 'contextTokens' | 'nEmbd'>, sessions = 16): number {
+  return model.layerBytes + sessions * 2 * model.contextTokens * model.nEmbd * 4;
 }

@@ -2,7 +2,7 @@
  * `ailo-miner`: trains on a node's tasks and earns ALC for the accepted updates. It serves its GUI on 127.0.0.1 and
  * opens it, unless --no-gui; the console shows the status line and the log either way.
  */
-import { homedir } from 'node:os';
+import { freemem, homedir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { formatAlc } from '../../protocol/amount.js';
@@ -48,8 +48,8 @@ Usage: ailo-miner --key-file PATH [--wallet 0x...] [--node URL] [--power 20..90]
                    a span of its layers (downloading only their chunks) and answer each request's hidden states;
                    every request served earns the network's inference share (0.05 ALC on the devnet), paid once the
                    node's spot checks pass. Console only; Ctrl-C leaves the room (the node moves the span)
-  --layers N       with --serve: the most layers to hold (default: all the model has; the node gives the first
-                   layers no one holds)
+  --layers N       with --serve: the most layers to hold (default: as many as fit in --memory, whose default
+                   here is 80% of the free memory; the node gives the first layers no one holds)
 
 Provider: cuda if its onnxruntime provider is installed, else webgpu if an adapter works, else cpu.
 The GUI (dashboard, loss and tokens/s charts, logs with export, settings, about) changes power at once and the
@@ -193,7 +193,8 @@ async function main(): Promise<void> {
         fail((err as Error).message);
       }
     })();
-    process.exit(await serveRoom({ key, nodeUrl: values.node, layers, device, why, cacheDir: values.cache }));
+    const memory = memoryBytes ?? Math.floor(0.8 * freemem());
+    process.exit(await serveRoom({ key, nodeUrl: values.node, layers, memoryBytes: memory, device, why, cacheDir: values.cache }));
   }
   const gui = !values['no-gui'];
   if (gui) await buildGuiIfStale();

@@ -164,6 +164,13 @@ describe('ailo-miner', () => {
 
   it('--serve joins the inference room, serves a chat and earns the inference share; Ctrl-C leaves the room', async () => {
     const before = BigInt((await get(`${node.url}/api/ledger/account/${miner}`)).json.balance);
+    // Too little memory for one layer (weights and KV caches): refused, saying what one layer needs.
+    const small = await startMiner(['--serve', '--cpu', '--node', node.url, '--cache', cache, '--memory', '0.0001'], toHex(wallet(301).key))
+      .done;
+    expect(small.code).toBe(1);
+    expect(small.out).toMatch(
+      /could not join the room: one layer of ailo needs [0-9.]+ MiB \(weights and KV caches\), and 0 MiB is available/,
+    );
     const m = startMiner(['--serve', '--cpu', '--node', node.url, '--cache', cache, '--layers', '8'], toHex(wallet(301).key));
     await waitFor(
       'the room servable',

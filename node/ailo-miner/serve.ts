@@ -16,6 +16,8 @@ export interface ServeOptions {
   nodeUrl: string;
   /** The most layers to hold. */
   layers: number;
+  /** Memory the span may use (bytes): the layers asked for are cut to what fits. */
+  memoryBytes: number;
   device: NativeDevice;
   why: string;
   cacheDir: string;
@@ -29,6 +31,7 @@ export async function serveRoom(o: ServeOptions): Promise<number> {
     nodeUrl: o.nodeUrl,
     model: 'ailo',
     maxLayers: o.layers,
+    memoryBytes: o.memoryBytes,
     signJoin: inferenceJoinSigner(o.key.privateKey, o.nodeUrl),
     runtime: nodeRuntime(o.device.provider, { deviceId: o.device.deviceId }),
     chunks: new ChunkCache(o.cacheDir),

@@ -15,7 +15,8 @@ import { keccak256 } from '../../protocol/keccak.js';
 import { toHex, type Hex } from '../../protocol/bytes.js';
 import { encodeHiddenFrame, type HiddenHeader, type InferenceModel, type NodeMessage } from '../../protocol/inference.js';
 import type { ModelConfig } from '../../trainer/model/config.js';
-import { paramCount } from '../../trainer/model/config.js';
+import { numel, paramCount } from '../../trainer/model/config.js';
+import { blockParamSpecs } from '../../trainer/onnx/graphs.js';
 import type { Weights } from '../../trainer/model/weights.js';
 import type { EmbedHead, SpanRunner, Span } from '../../trainer/inference/span-runner.js';
 
@@ -249,6 +250,7 @@ export class InferenceRoom {
       nEmbd: cfg.n_embd,
       params: paramCount(cfg),
       contextTokens: cfg.n_positions,
+      layerBytes: 4 * blockParamSpecs(cfg).reduce((n, p) => n + numel(p.shape), 0),
       servable: this.chain() !== undefined,
       contributors: this.members.size,
       spans,

@@ -7,7 +7,9 @@
  */
 import { NodeClient } from '../../protocol/client.js';
 import {
+  bytesPerServedLayer,
   decodeHiddenFrame,
+  type InferenceModel,
   encodeHiddenFrame,
   type ContributorMessage,
   type HiddenHeader,
@@ -26,8 +28,13 @@ export interface ContributorOptions {
   nodeUrl: string;
   /** The model id (GET /api/inference/models). */
   model: string;
-  /** How many layers this contributor can hold (its memory). */
+  /** The most layers this contributor will hold. */
   maxLayers: number;
+  /**
+   * Memory it may use for the span (bytes): the layers it asks for are cut to what fits, by the model's
+   * `bytesPerServedLayer` (GET /api/inference/models); start() refuses when not even one layer fits.
+   */
+  memoryBytes?: number;
   /** Signs a fresh InferenceJoin for `coordinator` (the address GET /api/round names). */
   signJoin: (coordinator: string) => Promise<SignedJoinBody>;
   runtime: TrainingRuntime;
@@ -78,6 +85,22 @@ export class RoomContributor {
   async start(): Promise<void> {
     const round = await this.client.json<RoundStatus>('/api/round', {}, { what: 'round' });
     if (!round.coordinator) throw new Error(`${this.o.nodeUrl || 'this node'} is not a coordinator: it serves no inference room`);
+    let maxLayers = this.o.maxLayers;
+    if (this.o.memoryBytes !== undefined) {
+      const { models } = await this.client.json<{ models: InferenceModel[] }>('/api/inference/models', {}, { what: 'models' });
+      const model = models.find((m) => m.id === this.o.model);
+      if (!model) throw new Error(`the node serves no model ${this.o.model}; it serves ${models.map((m) => m.id).join(', ')}`);
+      const per = bytesPerServedLayer(model);
+      const fit = Math.floor(this.o.memoryBytes / per);
+      if (fit < 1)
+        throw new Error(
+          `one layer of ${model.id} needs ${(per / 2 ** 20).toFixed(0)} MiB (weights and KV caches), and ${(this.o.memoryBytes / 2 ** 20).toFixed(0)} MiB is available; free memory or serve a smaller model`,
+        );
+      maxLayers = Math.min(maxLayers, fit);
+      this.log(
+        `memory for ${fit} layer(s) of ${model.id} (${(per / 2 ** 20).toFixed(1)} MiB each): asking for ${Math.min(maxLayers, model.layers)}`,
+      );
+    }
     const join = await this.o.signJoin(round.coordinator);
     const base = this.o.nodeUrl || globalThis.location.origin;
     const Socket = this.o.webSocket ?? globalThis.WebSocket;
@@ -99,7 +122,7 @@ export class RoomContributor {
       if (typeof e.data === 'string') this.onText(e.data);
       else this.onBinary(new Uint8Array(e.data as ArrayBuffer));
     };
-    this.send({ type: 'join', model: this.o.model, maxLayers: this.o.maxLayers, join, agent: this.o.agent });
+    this.send({ type: 'join', model: this.o.model, maxLayers, join, agent: this.o.agent });
     this.set({ phase: 'waiting' });
   }
 
