@@ -47,6 +47,14 @@ export interface ChatRequestBody {
   seed?: number;
 }
 
+/** The largest text frame a room channel takes (a join with its signature fits many times over). */
+export const MAX_TEXT_FRAME_BYTES = 16 * 1024;
+
+/** The largest binary frame for a model: a whole context of hidden states plus the header. */
+export function maxHiddenFrameBytes(nPositions: number, nEmbd: number): number {
+  return nPositions * nEmbd * 4 + 4 + 1024 + 4;
+}
+
 /** Limits the node applies to a chat request (named 4xx beyond them). */
 export const CHAT_LIMITS = { maxPromptChars: 8_000, maxTokens: 256, maxTemperature: 2, maxTopK: 1_000 } as const;
 export const CHAT_DEFAULTS = { temperature: 0.8, topK: 40, maxTokens: 64 } as const;
@@ -60,7 +68,8 @@ export type ChatEvent =
   | { type: 'start'; request: string; model: string; version?: number; promptTokens: number }
   | { type: 'token'; id: number; text: string }
   | { type: 'notice'; message: string }
-  | { type: 'done'; tokens: number; contributors: number; checked: boolean }
+  /** checked: this request's rows were recomputed by the node; caught: contributors whose rows were wrong (removed, unpaid). */
+  | { type: 'done'; tokens: number; contributors: number; checked: boolean; caught: number }
   | { type: 'error'; code: string; message: string };
 
 /** The signed join a contributor sends first (EIP-712 `InferenceJoin`, chain/tx/task-request.ts). */
@@ -76,15 +85,19 @@ export interface SignedJoinBody {
 export type ContributorMessage =
   /** First message: which model's room, how many layers this contributor can hold (its memory), and the signed join. */
   | { type: 'join'; model: string; maxLayers: number; join: SignedJoinBody; agent?: string }
-  /** The span's weights are loaded: the contributor can serve. */
-  | { type: 'ready' }
+  /** The span's weights are loaded: the contributor can serve. `assignment`: the assign message it answers. */
+  | { type: 'ready'; assignment?: number }
   /** Could not load or serve; the node frees the span. */
   | { type: 'error'; message: string };
 
 /** Node -> contributor, text frames. */
 export type NodeMessage =
-  /** Hold layers [start, end) of `model` at `version` (GET /api/model?version=N names the chunks). */
-  | { type: 'assign'; model: string; version?: number; start: number; end: number; contributorId: string }
+  /**
+   * Hold layers [start, end) of `model` at `version` (GET /api/model?version=N names the chunks; an imported model's
+   * manifest is GET /api/inference/models/:id/manifest). `assignment` counts this contributor's assignments; its
+   * `ready` names it, so a ready for an earlier span or version is not taken for this one.
+   */
+  | { type: 'assign'; assignment: number; model: string; version?: number; start: number; end: number; contributorId: string }
   /** A conversation ended: drop its KV cache. */
   | { type: 'drop'; session: string }
   /** Why the node closes the channel (a named code: WRONG_OUTPUT, BAD_JOIN, ...). */
@@ -113,7 +126,7 @@ export const ROOM_CLOSE_CODES = [
   'BAD_FRAME',
   'WRONG_OUTPUT',
   'TIMEOUT',
-  'REPLACED',
+  'CONTRIBUTOR_ERROR',
   'NODE_STOPPING',
 ] as const;
 

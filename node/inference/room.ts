@@ -46,8 +46,17 @@ export interface ContributorChannel {
 }
 
 export interface RoomOptions {
-  /** How long a span may take to answer one forward (ms). */
+  /** How long a span may take to answer a forward of several rows (a prompt, or a recomputed window) (ms). */
   stepTimeoutMs: number;
+  /** How long a span may take to answer one new token's row (ms); a slower one is replaced by a standby. */
+  tokenTimeoutMs: number;
+  /** How long a whole request may take (ms); past it the answer ends with ROOM_TOO_SLOW and pays no one. */
+  requestTimeoutMs: number;
+  /**
+   * The most contributors a request pays: each contributor holds at least ceil(layers / maxSpans) layers (fewer
+   * only where the gap left is smaller), so splitting one machine's layers among many wallets earns no more.
+   */
+  maxSpans: number;
   /** How long a request waits for a freed span to be taken again before it fails (ms). */
   reassignWaitMs: number;
   /** How long an assigned contributor may take to load its span before its layers go to another (ms). */
@@ -56,7 +65,7 @@ export interface RoomOptions {
   checkRate: number;
   /** A contributor's unchecked requests before its next one is checked regardless of the draw. */
   maxEscrow: number;
-  /** Relative tolerance of a checked row: max |a - b| <= tolerance * max(1, max |b|). */
+  /** Tolerance of a checked row: its relative L2 error, ||answered - recomputed|| <= tolerance * ||recomputed||. */
   tolerance: number;
   random: () => number;
   log: (line: string) => void;
@@ -64,11 +73,14 @@ export interface RoomOptions {
 
 export const DEFAULT_ROOM_OPTIONS: Omit<RoomOptions, 'random' | 'log'> = {
   stepTimeoutMs: 30_000,
+  tokenTimeoutMs: 10_000,
+  requestTimeoutMs: 5 * 60_000,
+  maxSpans: 8,
   reassignWaitMs: 20_000,
   loadTimeoutMs: 10 * 60_000,
   checkRate: 0.25,
   maxEscrow: 8,
-  tolerance: 1e-3,
+  tolerance: 1e-4,
 };
 
 /** A reward the room owes: one request, one contributor, its span. */
@@ -91,10 +103,19 @@ export class Member {
   left = false;
   caught = false;
   /** Rewards held until this member's next passed check. */
-  escrow: { request: Hex; span: Span; records: WindowRecord[] }[] = [];
+  escrow: { request: Hex; span: Span }[] = [];
+  /**
+   * The rows of one escrowed request, drawn uniformly among them (reservoir sampling, Vitter 1985): what a check of
+   * the escrow recomputes; the node keeps one request's rows per member, not all of them.
+   */
+  kept: { span: Span; records: WindowRecord[] } | undefined;
   /** Running while the member loads its span. */
   loading: ReturnType<typeof setTimeout> | undefined;
+  /** Counts the member's assignments: a `ready` must name the latest (protocol/inference.ts). */
+  assignment = 0;
   private nextId = 1;
+  /** The member's forwards run one at a time: each one's timer starts when the one before it is answered. */
+  private queue: Promise<unknown> = Promise.resolve();
   private readonly waiting = new Map<
     number,
     { session: string; rows: number; resolve: (v: Float32Array) => void; reject: (e: Error) => void; timer: ReturnType<typeof setTimeout> }
@@ -108,18 +129,33 @@ export class Member {
     readonly agent: string,
   ) {}
 
-  /** Sends rows to the member's span and waits for its answer; rejects on timeout or departure. */
+  /**
+   * Sends rows to the member's span and waits for its answer; rejects on timeout or departure. Forwards to one member
+   * go one at a time (a contributor answers them in turn), so a busy contributor is not timed out for the queue.
+   */
   forward(session: string, start: number, rows: number, hidden: Float32Array, timeoutMs: number): Promise<Float32Array> {
-    const id = this.nextId++;
-    const header: HiddenHeader = { kind: 'forward', id, session, start, rows };
-    return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => {
-        this.waiting.delete(id);
-        reject(new Error(`contributor ${this.id} did not answer within ${timeoutMs} ms`));
-      }, timeoutMs);
-      this.waiting.set(id, { session, rows, resolve, reject, timer });
-      this.channel.sendBinary(encodeHiddenFrame(header, hidden));
-    });
+    const run = (): Promise<Float32Array> => {
+      if (this.left) return Promise.reject(new Error(`contributor ${this.id} left`));
+      const id = this.nextId++;
+      const header: HiddenHeader = { kind: 'forward', id, session, start, rows };
+      return new Promise((resolve, reject) => {
+        const timer = setTimeout(() => {
+          this.waiting.delete(id);
+          reject(new Error(`contributor ${this.id} did not answer within ${timeoutMs} ms`));
+        }, timeoutMs);
+        this.waiting.set(id, { session, rows, resolve, reject, timer });
+        this.channel.sendBinary(encodeHiddenFrame(header, hidden));
+      });
+    };
+    const result = this.queue.then(run, run);
+    this.queue = result.catch(() => {});
+    return result;
+  }
+
+  /** Adds a served request to the escrow, keeping its rows with probability 1/(escrow size). */
+  hold(request: Hex, span: Span, records: WindowRecord[], random: () => number): void {
+    this.escrow.push({ request, span });
+    if (!this.kept || random() * this.escrow.length < 1) this.kept = { span, records };
   }
 
   /**
@@ -140,6 +176,7 @@ export class Member {
 
   /** Fails every forward in flight (the member left or was removed). */
   abort(reason: string): void {
+    this.left = true;
     for (const w of this.waiting.values()) {
       clearTimeout(w.timer);
       w.reject(new Error(reason));
@@ -152,7 +189,7 @@ export class Member {
 export class RoomError extends Error {
   override name = 'RoomError';
   constructor(
-    readonly code: 'NO_ROOM' | 'ROOM_LOST',
+    readonly code: 'NO_ROOM' | 'ROOM_LOST' | 'ROOM_TOO_SLOW',
     message: string,
   ) {
     super(message);
@@ -178,6 +215,11 @@ export class InferenceRoom {
     return this.model.cfg.n_layer;
   }
 
+  /** The fewest layers a contributor must offer to hold (see RoomOptions.maxSpans). */
+  get minSpanLayers(): number {
+    return Math.ceil(this.layers / this.opts.maxSpans);
+  }
+
   list(): Member[] {
     return [...this.members.values()];
   }
@@ -188,9 +230,10 @@ export class InferenceRoom {
     this.assignFree();
   }
 
-  /** The member's span weights are loaded: it serves from now on. */
-  ready(member: Member): void {
-    if (!this.members.has(member.id) || !member.span) return;
+  /** The member's span weights are loaded (`assignment`: the one its `ready` names): it serves from now on. */
+  ready(member: Member, assignment = member.assignment): void {
+    // A ready for an earlier assignment (another span or version) says nothing about the current one.
+    if (!this.members.has(member.id) || !member.span || assignment !== member.assignment) return;
     clearTimeout(member.loading);
     member.ready = true;
     this.opts.log(
@@ -287,7 +330,9 @@ export class InferenceRoom {
       if (!gap) return;
       m.span = { start: gap.start, end: Math.min(gap.end, gap.start + m.maxLayers) };
       m.ready = false;
+      m.assignment++;
       m.channel.sendJson({
+        assignment: m.assignment,
         type: 'assign',
         model: this.model.id,
         ...(this.model.version === undefined ? {} : { version: this.model.version }),
@@ -331,67 +376,77 @@ export class InferenceRoom {
   }
 
   /**
-   * Settles a finished request: checks it (drawn at `checkRate`, or forced by a full escrow), pays or escrows each
-   * member that served it and is not `requester`, and removes a member caught returning wrong rows. Returns the
-   * rewards to sign now and whether the request was checked.
+   * Settles a finished request. With probability `checkRate` this request is checked: every row each member answered
+   * is recomputed (`checked` in the answer), plus one random earlier request of each member's escrow. Otherwise each
+   * member's escrow is checked once it holds `maxEscrow` requests (one kept request, drawn uniformly). A member that
+   * passes is paid its whole escrow; one that fails loses it and is removed. Members that left during the request are
+   * not paid; their rows are checked all the same, so the answer says whether wrong rows went into it (`caught`).
+   * Nothing is owed to a member whose wallet is `requester`'s: serving your own requests earns nothing.
    */
   async settle(p: RequestPipeline, request: Hex, requester: string): Promise<{ owed: OwedReward[]; checked: boolean; caught: Member[] }> {
-    const served = p.servers().filter((m) => !m.left && !m.caught);
     const self = requester.toLowerCase();
     const caught: Member[] = [];
     const owed: OwedReward[] = [];
     const draw = this.opts.random() < this.opts.checkRate;
-    let checked = false;
-    for (const m of served) {
+    for (const m of p.servers()) {
+      if (m.caught) continue;
+      const span = p.spanOf(m)!;
       const records = p.records(m);
-      // Serving your own requests earns nothing: the request's account and the span's wallet are compared.
-      if (m.wallet.toLowerCase() === self) {
-        this.opts.log(`inference: ${m.id} served its own wallet's request ${request.slice(0, 10)}: no reward`);
+      if (m.left || m.wallet.toLowerCase() === self) {
+        if (m.wallet.toLowerCase() === self)
+          this.opts.log(`inference: ${m.id} served its own wallet's request ${request.slice(0, 10)}: no reward`);
+        // Its rows are in the answer: check them when this request is checked, and always for one that left with them.
+        if ((draw || m.left) && !(await this.checkRows(span, records))) caught.push(m);
         continue;
       }
-      m.escrow.push({ request, span: { ...m.span! }, records });
-      if (draw || m.escrow.length >= this.opts.maxEscrow) {
-        checked = true;
-        if (await this.checkEscrow(m)) owed.push(...this.release(m));
-        else caught.push(m);
-      }
+      m.hold(request, span, records, this.opts.random);
+      let passed = true;
+      if (draw) passed = (await this.checkRows(span, records)) && (m.escrow.length === 1 || (await this.checkKept(m)));
+      else if (m.escrow.length >= this.opts.maxEscrow) passed = await this.checkKept(m);
+      else continue;
+      if (passed) owed.push(...this.release(m));
+      else caught.push(m);
     }
-    for (const m of caught) this.remove(m, 'WRONG_OUTPUT', `rows for request ${request.slice(0, 10)} differ from the node's recomputation`);
-    return { owed, checked, caught };
+    for (const m of caught) {
+      if (m.left) {
+        m.caught = true;
+        m.escrow = [];
+        m.kept = undefined;
+        this.opts.log(`inference: check failed: ${m.id} (${m.wallet}) left with wrong rows in request ${request.slice(0, 10)}; unpaid`);
+      } else this.remove(m, 'WRONG_OUTPUT', `rows for request ${request.slice(0, 10)} differ from the node's recomputation`);
+    }
+    return { owed, checked: draw, caught };
   }
 
-  /** A departing member's escrow: one of its requests checked, all paid if that passes (its rows stay on record). */
+  /** A departing member's escrow: its kept request checked, all paid if that passes. */
   async settleDeparture(m: Member): Promise<OwedReward[]> {
     if (m.escrow.length === 0 || m.caught) return [];
-    if (await this.checkEscrow(m)) return this.release(m);
+    if (await this.checkKept(m)) return this.release(m);
     m.caught = true;
     this.opts.log(
       `inference: ${m.id} (${m.wallet}) left with wrong rows on record; its ${m.escrow.length} escrowed reward(s) are forfeited`,
     );
     m.escrow = [];
+    m.kept = undefined;
     return [];
   }
 
   /** Every member's escrow settled (the room is retired: a new model version); returns what to pay. */
-  async settleAll(): Promise<OwedReward[]> {
+  async settleAll(members: Member[] = this.list()): Promise<OwedReward[]> {
     const owed: OwedReward[] = [];
-    for (const m of this.list()) owed.push(...(await this.settleDeparture(m)));
+    for (const m of members) owed.push(...(await this.settleDeparture(m)));
     return owed;
   }
 
-  /**
-   * Checks one escrowed request of the member, drawn at random (the one just served among them): a contributor that
-   * alters a share f of its answers is caught at each check with probability f and then loses its whole escrow, so
-   * altering pays less than serving honestly, at the node's cost of one span recomputation per check.
-   */
-  private checkEscrow(m: Member): Promise<boolean> {
-    const e = m.escrow[Math.floor(this.opts.random() * m.escrow.length)]!;
-    return this.checkRows(e.span, e.records);
+  /** Checks the member's kept escrowed request. */
+  private checkKept(m: Member): Promise<boolean> {
+    return m.kept ? this.checkRows(m.kept.span, m.kept.records) : Promise.resolve(true);
   }
 
   private release(m: Member): OwedReward[] {
     const out = m.escrow.map((e) => ({ wallet: m.wallet, request: e.request, span: e.span }));
     m.escrow = [];
+    m.kept = undefined;
     return out;
   }
 
@@ -401,6 +456,7 @@ export class InferenceRoom {
     if (m.caught) {
       this.opts.log(`inference: check failed: ${m.id} (${m.wallet}) ${message}; removed, ${m.escrow.length} escrowed reward(s) forfeited`);
       m.escrow = [];
+      m.kept = undefined;
     }
     try {
       m.channel.sendJson({ type: 'closing', code, message });
@@ -431,12 +487,28 @@ export class InferenceRoom {
       for (let r = 0; r < rows; r++) {
         const e = expected.subarray(r * C, (r + 1) * C);
         const g = got.subarray(r * C, (r + 1) * C);
-        let scale = 1;
-        for (const v of e) scale = Math.max(scale, Math.abs(v));
-        for (let i = 0; i < C; i++) if (!(Math.abs(g[i]! - e[i]!) <= this.opts.tolerance * scale)) return false;
+        // Relative L2 error of the row: float differences between providers are far below it, while an alteration
+        // spread over many dimensions (under a per-value bound set by one outlier) is not.
+        let diff = 0;
+        let norm = 0;
+        for (let i = 0; i < C; i++) {
+          diff += (g[i]! - e[i]!) ** 2;
+          norm += e[i]! ** 2;
+        }
+        if (!(Math.sqrt(diff) <= this.opts.tolerance * Math.max(Math.sqrt(norm), 1e-6))) return false;
       }
     }
     return true;
+  }
+
+  /** Retires the room (its model moved to a new version): its members' timers stop and they serve it no more. */
+  retire(): void {
+    for (const m of this.list()) {
+      clearTimeout(m.loading);
+      m.ready = false;
+      m.abort('the room moved to a new model version');
+    }
+    this.members.clear();
   }
 
   /** Closes every member (the node is stopping). */
@@ -462,16 +534,25 @@ export class RequestPipeline {
   private current: Member[] | undefined;
   private hadChain = false;
   private readonly byMember = new Map<Member, WindowRecord[]>();
+  /** The span each member served this request on (the one it held at its first answer). */
+  private readonly spans = new Map<Member, Span>();
+  private readonly deadline: number;
 
   constructor(
     private readonly room: InferenceRoom,
     readonly session: string,
     private readonly onNotice: (message: string) => void,
-  ) {}
+  ) {
+    this.deadline = Date.now() + room.opts.requestTimeoutMs;
+  }
 
   /** Members that answered any row of this request. */
   servers(): Member[] {
     return [...this.byMember.keys()];
+  }
+
+  spanOf(m: Member): Span | undefined {
+    return this.spans.get(m);
   }
 
   records(m: Member): WindowRecord[] {
@@ -486,6 +567,8 @@ export class RequestPipeline {
     this.windowRows.push(hidden.slice());
     let fresh = start === 0;
     for (let attempt = 0; ; attempt++) {
+      if (Date.now() > this.deadline)
+        throw new RoomError('ROOM_TOO_SLOW', `the room took longer than ${this.room.opts.requestTimeoutMs / 1000} s for this answer`);
       const chain =
         this.current && this.current.every((m) => m.ready && !m.left)
           ? this.current
@@ -509,7 +592,14 @@ export class RequestPipeline {
       try {
         let x = input;
         for (const m of chain) {
-          const out = await m.forward(this.session, inputStart, x.length / C, x, this.room.opts.stepTimeoutMs);
+          const n = x.length / C;
+          const out = await m.forward(
+            this.session,
+            inputStart,
+            n,
+            x,
+            n === 1 ? this.room.opts.tokenTimeoutMs : this.room.opts.stepTimeoutMs,
+          );
           if (out.length !== x.length) throw new Error(`contributor ${m.id} answered ${out.length / C} rows for ${x.length / C}`);
           this.record(m, inputStart, x, out);
           x = out;
@@ -533,6 +623,7 @@ export class RequestPipeline {
   private record(m: Member, start: number, input: Float32Array, output: Float32Array): void {
     let windows = this.byMember.get(m);
     if (!windows) this.byMember.set(m, (windows = []));
+    if (!this.spans.has(m)) this.spans.set(m, { ...m.span! });
     if (start === 0 || windows.length === 0) windows.push({ inputs: [], outputs: [] });
     const w = windows.at(-1)!;
     w.inputs.push(input.slice());

@@ -144,7 +144,18 @@ async function chat(ctx: Context, service: InferenceService, p: ChatParams, requ
     for (const m of pipeline.servers()) if (!m.left) m.channel.sendJson({ type: 'drop', session: request });
     const settled = await room.settle(pipeline, request, requester);
     await service.pay(settled.owed);
-    send({ type: 'done', tokens: out.length, contributors: pipeline.servers().length, checked: settled.checked });
+    if (settled.caught.length > 0)
+      send({
+        type: 'notice',
+        message: `${settled.caught.length} contributor(s) returned wrong hidden states for this answer: removed from the room and unpaid; the answer may be wrong`,
+      });
+    send({
+      type: 'done',
+      tokens: out.length,
+      contributors: pipeline.servers().length,
+      checked: settled.checked,
+      caught: settled.caught.length,
+    });
   } catch (err) {
     const e = err instanceof RoomError || err instanceof ChatError ? err : undefined;
     send({ type: 'error', code: e?.code ?? 'INTERNAL', message: e ? e.message : 'the request failed; the node logged why' });

@@ -19,7 +19,13 @@ import { WebSocketServer, type WebSocket } from 'ws';
 import type { Address } from '../../protocol/address.js';
 import { parseAddress, toChecksumAddress } from '../../protocol/address.js';
 import type { Hex } from '../../protocol/bytes.js';
-import { decodeHiddenFrame, type ContributorMessage, type InferenceModel } from '../../protocol/inference.js';
+import {
+  decodeHiddenFrame,
+  MAX_TEXT_FRAME_BYTES,
+  maxHiddenFrameBytes,
+  type ContributorMessage,
+  type InferenceModel,
+} from '../../protocol/inference.js';
 import { signTx } from '../../chain/tx/sign.js';
 import type { InferenceRewardTx } from '../../chain/tx/types.js';
 import { parseSignedInferenceJoin, inferenceJoinDigest } from '../../chain/tx/task-request.js';
@@ -88,7 +94,7 @@ export class InferenceService {
   private readonly imported = new Map<string, { room: InferenceRoom; store: ModelStore; signed: SignedModelManifest }>();
   /** The room each channel's member is in. */
   private readonly channelRoom = new Map<WebSocket, InferenceRoom>();
-  private readonly wss = new WebSocketServer({ noServer: true, maxPayload: 64 * 1024 * 1024 });
+  private wss: WebSocketServer | undefined;
   private readonly joins = new TaskRequestGuard(undefined, undefined, undefined, 'inference join');
   private readonly recent = new Map<string, number[]>();
   /** Accounts with a chat request running. */
@@ -116,13 +122,27 @@ export class InferenceService {
 
   /** Takes WebSocket upgrades of `/api/inference/room` on `server`; any other upgrade is refused. */
   attach(server: Server): void {
+    // Frames beyond the largest legal one (a whole context of hidden states of the widest model) are refused by the
+    // WebSocket layer before they are buffered whole.
+    const models = [this.federation.modelConfig, ...[...this.imported.values()].map((i) => i.room.model.cfg)];
+    const maxPayload = Math.max(MAX_TEXT_FRAME_BYTES, ...models.map((c) => maxHiddenFrameBytes(c.n_positions, c.n_embd)));
+    const wss = (this.wss = new WebSocketServer({ noServer: true, maxPayload }));
     server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
       const path = (req.url ?? '').split('?')[0];
       if (path !== '/api/inference/room' || this.stopped) {
         socket.end('HTTP/1.1 404 Not Found\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
         return;
       }
-      this.wss.handleUpgrade(req, socket, head, (ws) => this.onChannel(ws, req.socket.remoteAddress ?? ''));
+      // Channels per address, joined or not: one machine cannot hold the node's sockets open.
+      const address = req.socket.remoteAddress ?? '';
+      if ([...this.addresses.values()].filter((a) => a === address).length >= this.cfg.contributorsPerAddress) {
+        socket.end('HTTP/1.1 429 Too Many Requests\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
+        return;
+      }
+      wss.handleUpgrade(req, socket, head, (ws) => {
+        this.addresses.set(ws, address);
+        this.onChannel(ws, address);
+      });
     });
   }
 
@@ -147,8 +167,10 @@ export class InferenceService {
     this.room = room;
     if (old) {
       this.log(`inference: the room moves to model version ${version}`);
+      const members = old.list();
+      old.retire();
       void old
-        .settleAll()
+        .settleAll(members)
         .then((owed) => this.pay(owed))
         .finally(() => (old.compute as NodeCompute).dispose());
       for (const [ws, m] of this.members) {
@@ -236,6 +258,7 @@ export class InferenceService {
         if (refused) room.remove(member, 'BAD_FRAME', refused);
         return;
       }
+      if (data.length > MAX_TEXT_FRAME_BYTES) return close('BAD_FRAME', `a text frame may hold at most ${MAX_TEXT_FRAME_BYTES} bytes`);
       let msg: ContributorMessage;
       try {
         msg = JSON.parse(data.toString('utf8')) as ContributorMessage;
@@ -252,8 +275,9 @@ export class InferenceService {
         return;
       }
       if (!member || !room) return close('BAD_FRAME', 'join first');
-      if (msg?.type === 'ready') room.ready(member);
-      else if (msg?.type === 'error') room.leave(member, `the contributor failed: ${String(msg.message).slice(0, 200)}`);
+      if (msg?.type === 'ready') room.ready(member, typeof msg.assignment === 'number' ? msg.assignment : member.assignment);
+      else if (msg?.type === 'error')
+        room.remove(member, 'CONTRIBUTOR_ERROR', `the contributor failed: ${String(msg.message).slice(0, 200)}`);
       else room.remove(member, 'BAD_FRAME', 'unknown message type');
     });
     ws.on('close', () => {
@@ -298,11 +322,14 @@ export class InferenceService {
         `the join is not signed by ${req.wallet} for this network (it recovers to ${signer ?? 'no key'})`,
       );
     this.joins.use(req);
+    if (msg.maxLayers < room.minSpanLayers)
+      throw new ChatError(
+        400,
+        'BAD_JOIN',
+        `${room.model.id} pays at most ${this.cfg.maxSpans} contributors a request, so each holds at least ${room.minSpanLayers} of its ${room.layers} layers; this contributor offers ${msg.maxLayers}`,
+      );
     if (room.list().length >= this.cfg.maxContributors)
       throw new ChatError(429, 'ROOM_FULL', `the room holds ${this.cfg.maxContributors} contributors`);
-    const fromAddress = [...this.addresses.values()].filter((a) => a === address).length;
-    if (fromAddress >= this.cfg.contributorsPerAddress)
-      throw new ChatError(429, 'ROOM_FULL', `${this.cfg.contributorsPerAddress} contributors already join from this address`);
     const id = `c${randomBytes(6).toString('hex')}`;
     const member = new Member(
       id,
@@ -316,7 +343,6 @@ export class InferenceService {
       typeof msg.agent === 'string' ? msg.agent.slice(0, 80) : '',
     );
     this.members.set(ws, member);
-    this.addresses.set(ws, address);
     this.channelRoom.set(ws, room);
     room.join(member);
     return { member, room };
@@ -402,8 +428,8 @@ export class InferenceService {
       i.room.close();
       (i.room.compute as NodeCompute).dispose();
     }
-    for (const ws of this.wss.clients) ws.terminate();
-    this.wss.close();
+    for (const ws of this.wss?.clients ?? []) ws.terminate();
+    this.wss?.close();
     (this.room?.compute as NodeCompute | undefined)?.dispose();
   }
 }

@@ -193,7 +193,7 @@ export class RoomContributor {
     this.runner = await SpanRunner.open(this.o.runtime, manifest.config, span, weights);
     this.log(`serving layers ${span.start}..${span.end - 1} of ${m.model} v${m.version ?? '-'}`);
     this.set({ phase: 'serving' });
-    this.send({ type: 'ready' });
+    this.send({ type: 'ready', assignment: m.assignment });
   }
 }
 
