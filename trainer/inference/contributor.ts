@@ -45,6 +45,8 @@ export interface ContributorOptions {
   agent?: string;
   log?: (line: string) => void;
   onState?: (state: ContributorState) => void;
+  /** The contributor could not load its span or answer a forward (it told the node, which frees its span). */
+  onError?: (message: string) => void;
 }
 
 export interface ContributorState {
@@ -148,6 +150,7 @@ export class RoomContributor {
         .catch((err: Error) => {
           this.log(`could not load layers ${m.start}..${m.end - 1}: ${err.message}`);
           this.send({ type: 'error', message: err.message });
+          this.o.onError?.(`could not load layers ${m.start}..${m.end - 1}: ${err.message}`);
         });
     } else if (m.type === 'drop') {
       this.runner?.drop(m.session);
@@ -171,6 +174,7 @@ export class RoomContributor {
       .catch((err: Error) => {
         this.log(`a forward failed: ${err.message}`);
         this.send({ type: 'error', message: err.message });
+        this.o.onError?.(`a forward failed: ${err.message}`);
       });
   }
 

@@ -20,6 +20,12 @@ import type {
   TransferBody,
   TxLookup,
 } from '../../../protocol/ledger.js';
+import type { InferenceModel } from '../../../protocol/inference.js';
+
+/** The part of the genesis file (GET /api/chain/genesis) the wallet reads. */
+export interface GenesisRewards {
+  rewards: { inferenceShare: string };
+}
 
 export class NodeApi {
   /** The session's bearer token, when logged in. */
@@ -61,6 +67,8 @@ export class NodeApi {
   tx = (hash: string): Promise<TxLookup> => this.request('GET', `/api/ledger/tx/${hash}`);
   history = (address: string, limit: number, before?: string): Promise<HistoryPage> =>
     this.request('GET', `/api/ledger/history/${address}?limit=${limit}${before ? `&before=${encodeURIComponent(before)}` : ''}`);
+  genesis = (): Promise<GenesisRewards> => this.request('GET', '/api/chain/genesis');
+  inferenceModels = (): Promise<{ models: InferenceModel[] }> => this.request('GET', '/api/inference/models');
   transfer = (body: TransferBody): Promise<{ hash: string; status: 'pending' }> => this.request('POST', '/api/ledger/transfer', body);
 
   prelogin = (username: string): Promise<{ username: string; kdf: KdfParams }> =>

@@ -35,10 +35,11 @@ function runtime(backend: MiningBackend): Promise<OrtModule> {
 }
 
 /**
- * The runtime of `backend`: on webgpu the state outputs stay in GPU buffers (the first step uploads the host tensors
- * it is fed; `getData()` reads a GPU buffer back), on wasm everything is on the host.
+ * The runtime of `backend`, for the miner's training sessions and the room worker's span runner: on webgpu the
+ * outputs a session names stay in GPU buffers (the first run uploads the host tensors it is fed; `getData()` reads a
+ * GPU buffer back), on wasm everything is on the host.
  */
-async function webRuntime(backend: MiningBackend): Promise<TrainingRuntime> {
+export async function webRuntime(backend: MiningBackend): Promise<TrainingRuntime> {
   const ort = await runtime(backend);
   return {
     device: { provider: backend },

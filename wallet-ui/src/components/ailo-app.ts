@@ -10,8 +10,10 @@ import type { AccountRecord } from '../../../protocol/accounts.js';
 import type { ChainHead, LedgerAccount, NetworkStatus } from '../../../protocol/ledger.js';
 import type { AiloEvents, PendingTransfer } from './events.js';
 import { miningController } from '../browser-miner/mining-controller.js';
+import { roomController } from '../chat/room-controller.js';
 import { formatAlc } from '../../../protocol/amount.js';
 import { shellStyles } from './shared-styles.js';
+import './ailo-chat-page.js';
 import './ailo-dashboard-page.js';
 import './ailo-login-page.js';
 import './ailo-receive-page.js';
@@ -22,8 +24,8 @@ import './ailo-send-page.js';
 import './ailo-settings-page.js';
 import './ailo-wallet-page.js';
 
-type Route = '/login' | '/register' | '/recover' | '/dashboard' | '/wallet' | '/send' | '/receive' | '/settings';
-const ROUTES: Route[] = ['/login', '/register', '/recover', '/dashboard', '/wallet', '/send', '/receive', '/settings'];
+type Route = '/login' | '/register' | '/recover' | '/dashboard' | '/wallet' | '/send' | '/receive' | '/chat' | '/settings';
+const ROUTES: Route[] = ['/login', '/register', '/recover', '/dashboard', '/wallet', '/send', '/receive', '/chat', '/settings'];
 const PUBLIC: Route[] = ['/login', '/register', '/recover', '/dashboard'];
 const TITLES: Record<Route, string> = {
   '/login': 'Log in',
@@ -33,9 +35,10 @@ const TITLES: Record<Route, string> = {
   '/wallet': 'Wallet',
   '/send': 'Send',
   '/receive': 'Receive',
+  '/chat': 'Chat',
   '/settings': 'Settings',
 };
-const NAV: Route[] = ['/dashboard', '/wallet', '/send', '/receive', '/settings'];
+const NAV: Route[] = ['/dashboard', '/wallet', '/send', '/receive', '/chat', '/settings'];
 const STORAGE_KEY = 'ailo.session';
 const POLL_MS = 2000;
 
@@ -168,6 +171,7 @@ export class AiloApp extends LitElement {
 
   private endSession(flash?: string): void {
     miningController.stop(); // it mines for this session's wallet
+    roomController.stop(); // it serves, and is paid, for this session's wallet
     this.session?.forgetKey();
     this.session = undefined;
     this.api.token = undefined;
@@ -313,6 +317,8 @@ export class AiloApp extends LitElement {
         return html`<ailo-send-page .session=${s} .ledger=${this.ledger} .chainId=${this.status?.chainId} .genesisHash=${this.status?.genesisHash}></ailo-send-page>`;
       case '/receive':
         return html`<ailo-receive-page .address=${s?.address} .chainId=${this.status?.chainId}></ailo-receive-page>`;
+      case '/chat':
+        return html`<ailo-chat-page .api=${this.api} .session=${s} .chainId=${this.status?.chainId} .genesisHash=${this.status?.genesisHash}></ailo-chat-page>`;
       case '/settings':
         return html`<ailo-settings-page .session=${s}></ailo-settings-page>`;
     }
