@@ -16,6 +16,7 @@ import { toHex } from '../../protocol/bytes.js';
 import { wallet } from '../../chain/test/fixtures.js';
 import { AiloNode } from '../node.js';
 import { get, testNet, waitFor, type TestNet } from '../test/harness.js';
+import { chatEvents } from '../test/inference.js';
 import { NodeApi } from '../../wallet-ui/src/api/node-api.js';
 import { registerAccount } from '../../wallet-ui/src/account/account-session.js';
 
@@ -183,12 +184,8 @@ describe('ailo-miner', () => {
       password: 'correct horse',
       kdfCost: { N: 2 ** 15, r: 8, p: 1 },
     });
-    const res = await fetch(`${node.url}/api/inference/chat`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json', authorization: `Bearer ${session.token}` },
-      body: JSON.stringify({ model: 'ailo', prompt: 'hello', temperature: 0, maxTokens: 4 }),
-    });
-    expect(await res.text()).toMatch(/event: done/);
+    const { events } = await chatEvents(node.url, session.token, { model: 'ailo', prompt: 'hello', temperature: 0, maxTokens: 4 });
+    expect(events.at(-1)?.type).toBe('done');
     // Unchecked requests' rewards wait in escrow (this node checks a quarter of requests) and are paid when the
     // contributor's rows pass a check: at the latest when it leaves.
     m.kill('SIGINT');

@@ -9,16 +9,12 @@ import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { WebSocket } from 'ws';
 import { wallet } from '../../chain/test/fixtures.js';
-import { signInferenceJoin } from '../../chain/tx/task-request.js';
-import { parseAddress } from '../../protocol/address.js';
 import { encodeText } from '../../trainer/corpus/tokenizer.js';
 import { RoomContributor } from '../../trainer/inference/contributor.js';
-import { ChunkCache } from '../../trainer/miner/chunk-cache.js';
 import type { ModelConfig } from '../../trainer/model/config.js';
 import { initWeights } from '../../trainer/model/weights.js';
-import { ForwardSession, nodeRuntime } from '../../trainer/runtime/model-session.js';
+import { ForwardSession } from '../../trainer/runtime/model-session.js';
 import { makeSampler } from '../../trainer/runtime/sampling.js';
 import { loadWeights, saveWeights, writeConfigBeside } from '../../trainer/weights/safetensors.js';
 import { main as trainerMain } from '../../trainer/commands.js';
@@ -26,6 +22,7 @@ import { NodeApi } from '../../wallet-ui/src/api/node-api.js';
 import { registerAccount } from '../../wallet-ui/src/account/account-session.js';
 import { AiloNode } from '../node.js';
 import { get, startTestNode, testNet, waitFor, type TestNet } from '../test/harness.js';
+import { chatEvents, nativeContributor, tokenIds } from '../test/inference.js';
 
 const FED = { batchSize: 4, seqLen: 32, steps: 4, lr: 3e-3, roundSize: 100, roundMs: 600_000 };
 /** A GPT-2-family config unlike any preset: 3 layers, d=48. */
@@ -72,14 +69,14 @@ describe('an imported checkpoint in a room of its own', () => {
     expect((await get(`${node.url}/api/inference/models/nope/manifest`)).status).toBe(404);
 
     const key = wallet(421);
-    contributor = new RoomContributor({
+    contributor = nativeContributor({
       nodeUrl: node.url,
-      model: 'gpt2-mini',
+      network: net.network,
+      key: key.key,
       maxLayers: 3,
-      signJoin: async (c) => signInferenceJoin(key.key, net.network, parseAddress(c)),
-      runtime: nodeRuntime('cpu'),
-      chunks: new ChunkCache(join(dir, 'cache')),
-      webSocket: WebSocket as unknown as typeof globalThis.WebSocket,
+      cacheDir: dir,
+      name: 'cache',
+      model: 'gpt2-mini',
     });
     await contributor.start();
     await waitFor(
@@ -94,20 +91,17 @@ describe('an imported checkpoint in a room of its own', () => {
       password: 'correct horse',
       kdfCost: { N: 2 ** 15, r: 8, p: 1 },
     });
-    const res = await fetch(`${node.url}/api/inference/chat`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json', authorization: `Bearer ${session.token}` },
-      body: JSON.stringify({ model: 'gpt2-mini', prompt: 'Once upon a time', temperature: 0, maxTokens: 10 }),
+    const { events } = await chatEvents(node.url, session.token, {
+      model: 'gpt2-mini',
+      prompt: 'Once upon a time',
+      temperature: 0,
+      maxTokens: 10,
     });
-    const events = (await res.text())
-      .split('\n\n')
-      .filter((b) => b.includes('data: '))
-      .map((b) => JSON.parse(b.slice(b.indexOf('data: ') + 6)));
     expect(events.at(-1)).toMatchObject({ type: 'done', tokens: 10 });
     const fs = new ForwardSession(MINI, 'cpu');
     await fs.setWeights(await loadWeights(file, MINI));
     const want = await fs.generate(encodeText('Once upon a time'), 10, makeSampler({ temperature: 0, topK: 0, seed: 1 }));
     await fs.dispose();
-    expect(events.filter((e) => e.type === 'token').map((e) => e.id)).toEqual(want);
+    expect(tokenIds(events)).toEqual(want);
   }, 120_000);
 });

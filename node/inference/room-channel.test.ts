@@ -14,10 +14,9 @@ import { signInferenceJoin } from '../../chain/tx/task-request.js';
 import { parseAddress } from '../../protocol/address.js';
 import { encodeHiddenFrame } from '../../protocol/inference.js';
 import { RoomContributor } from '../../trainer/inference/contributor.js';
-import { ChunkCache } from '../../trainer/miner/chunk-cache.js';
-import { nodeRuntime } from '../../trainer/runtime/model-session.js';
 import { AiloNode } from '../node.js';
 import { coordinator, get, startTestNode, testNet, waitFor, type TestNet } from '../test/harness.js';
+import { nativeContributor } from '../test/inference.js';
 
 const FED = { batchSize: 4, seqLen: 32, steps: 4, lr: 3e-3, roundSize: 100, roundMs: 600_000 };
 
@@ -95,15 +94,7 @@ describe('the room channel refuses bad peers', () => {
 
   it('removes a contributor whose result answers no forward or names another session; honest contributors keep serving', async () => {
     for (const [i, k] of keys.slice(0, 2).entries()) {
-      const c = new RoomContributor({
-        nodeUrl: node.url,
-        model: 'ailo',
-        maxLayers: 1,
-        signJoin: async (coord) => signInferenceJoin(k.key, net.network, parseAddress(coord)),
-        runtime: nodeRuntime('cpu'),
-        chunks: new ChunkCache(join(cache, String(i))),
-        webSocket: WebSocket as unknown as typeof globalThis.WebSocket,
-      });
+      const c = nativeContributor({ nodeUrl: node.url, network: net.network, key: k.key, maxLayers: 1, cacheDir: cache, name: String(i) });
       await c.start();
       honest.push(c);
     }

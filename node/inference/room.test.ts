@@ -10,21 +10,20 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { WebSocket } from 'ws';
 import { wallet } from '../../chain/test/fixtures.js';
-import { signInferenceJoin } from '../../chain/tx/task-request.js';
-import { parseAddress, toChecksumAddress } from '../../protocol/address.js';
+import { toChecksumAddress } from '../../protocol/address.js';
 import type { ChatEvent, HiddenHeader } from '../../protocol/inference.js';
 import { RoomContributor } from '../../trainer/inference/contributor.js';
 import type { SpanRunner } from '../../trainer/inference/span-runner.js';
 import { ChunkCache } from '../../trainer/miner/chunk-cache.js';
-import { nodeRuntime, ForwardSession } from '../../trainer/runtime/model-session.js';
+import { ForwardSession } from '../../trainer/runtime/model-session.js';
 import { makeSampler } from '../../trainer/runtime/sampling.js';
 import { decodeTokens as detokenize, encodeText } from '../../trainer/corpus/tokenizer.js';
 import { NodeApi } from '../../wallet-ui/src/api/node-api.js';
 import { registerAccount } from '../../wallet-ui/src/account/account-session.js';
 import { AiloNode } from '../node.js';
 import { get, startTestNode, testNet, waitFor, type TestNet } from '../test/harness.js';
+import { chatEvents, nativeContributor, tokenIds } from '../test/inference.js';
 
 const FED = { batchSize: 4, seqLen: 32, steps: 4, lr: 3e-3, roundSize: 100, roundMs: 600_000 };
 const CHEAP = { N: 2 ** 15, r: 8, p: 1 };
@@ -69,38 +68,16 @@ describe('inference rooms', () => {
   });
 
   function contributor(key: { key: Uint8Array }, maxLayers: number, Kind = RoomContributor): RoomContributor {
-    const c = new Kind({
-      nodeUrl: node.url,
-      model: 'ailo',
-      maxLayers,
-      signJoin: async (coordinator) => signInferenceJoin(key.key, net.network, parseAddress(coordinator)),
-      runtime: nodeRuntime('cpu'),
-      chunks: new ChunkCache(join(cache, String(contributors.length))),
-      agent: 'test',
-      webSocket: WebSocket as unknown as typeof globalThis.WebSocket,
-    });
+    const name = String(contributors.length);
+    const c = nativeContributor({ nodeUrl: node.url, network: net.network, key: key.key, maxLayers, cacheDir: cache, name }, Kind);
     contributors.push(c);
     return c;
   }
 
-  async function chat(body: Record<string, unknown>, auth = token): Promise<{ status: number; events: ChatEvent[]; json?: any }> {
-    const res = await fetch(`${node.url}/api/inference/chat`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json', authorization: `Bearer ${auth}` },
-      body: JSON.stringify(body),
-    });
-    if (!res.headers.get('content-type')?.startsWith('text/event-stream'))
-      return { status: res.status, events: [], json: await res.json() };
-    const text = await res.text();
-    const events = text
-      .split('\n\n')
-      .filter((b) => b.includes('data: '))
-      .map((b) => JSON.parse(b.slice(b.indexOf('data: ') + 6)) as ChatEvent);
-    return { status: res.status, events };
-  }
+  const chat = (body: Record<string, unknown>, auth = token) => chatEvents(node.url, auth, body);
 
   const balance = async (who: string): Promise<bigint> => BigInt((await get(`${node.url}/api/ledger/account/${who}`)).json.balance);
-  const tokensOf = (events: ChatEvent[]): number[] => events.flatMap((e) => (e.type === 'token' ? [e.id] : []));
+  const tokensOf = tokenIds;
 
   /** Greedy tokens of single-process generation (ForwardSession.generate, as `ailo-trainer generate`) on the node's weights. */
   async function expected(prompt: string, count: number): Promise<number[]> {

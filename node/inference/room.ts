@@ -113,6 +113,10 @@ export class Member {
   loading: ReturnType<typeof setTimeout> | undefined;
   /** Counts the member's assignments: a `ready` must name the latest (protocol/inference.ts). */
   assignment = 0;
+  /** Requests this member answered rows of that are not settled yet. */
+  inFlight = 0;
+  /** It left while requests it served were unsettled: its escrow is settled once they are. */
+  departurePending = false;
   private nextId = 1;
   /** The member's forwards run one at a time: each one's timer starts when the one before it is answered. */
   private queue: Promise<unknown> = Promise.resolve();
@@ -407,6 +411,20 @@ export class InferenceRoom {
       if (passed) owed.push(...this.release(m));
       else caught.push(m);
     }
+    // At most maxSpans contributors are paid a request (a room whose spans fragmented as members came and went may
+    // have more): those holding the most layers.
+    const paidNow = new Set(owed.filter((o) => o.request === request).map((o) => o.wallet));
+    if (paidNow.size > this.opts.maxSpans) {
+      const ranked = p
+        .servers()
+        .filter((m) => paidNow.has(m.wallet))
+        .sort((a, b) => spanLength(p.spanOf(b)!) - spanLength(p.spanOf(a)!));
+      const unpaid = new Set(ranked.slice(this.opts.maxSpans).map((m) => m.wallet));
+      this.opts.log(
+        `inference: request ${request.slice(0, 10)} had ${paidNow.size} paid spans; ${unpaid.size} smallest unpaid (at most ${this.opts.maxSpans})`,
+      );
+      for (let i = owed.length - 1; i >= 0; i--) if (owed[i]!.request === request && unpaid.has(owed[i]!.wallet)) owed.splice(i, 1);
+    }
     for (const m of caught) {
       if (m.left) {
         m.caught = true;
@@ -415,11 +433,36 @@ export class InferenceRoom {
         this.opts.log(`inference: check failed: ${m.id} (${m.wallet}) left with wrong rows in request ${request.slice(0, 10)}; unpaid`);
       } else this.remove(m, 'WRONG_OUTPUT', `rows for request ${request.slice(0, 10)} differ from the node's recomputation`);
     }
+    owed.push(...(await this.release_(p)));
     return { owed, checked: draw, caught };
+  }
+
+  /** A request that ended without an answer: its members' escrows that waited on it are settled. */
+  abandon(p: RequestPipeline): Promise<OwedReward[]> {
+    return this.release_(p);
+  }
+
+  /** The request is settled for its members; those that left meanwhile have their escrow settled now. */
+  private async release_(p: RequestPipeline): Promise<OwedReward[]> {
+    const owed: OwedReward[] = [];
+    for (const m of p.servers()) {
+      m.inFlight--;
+      if (m.left && m.departurePending && m.inFlight === 0) {
+        m.departurePending = false;
+        owed.push(...(await this.settleDeparture(m)));
+      }
+    }
+    return owed;
   }
 
   /** A departing member's escrow: its kept request checked, all paid if that passes. */
   async settleDeparture(m: Member): Promise<OwedReward[]> {
+    // Rows of a request still running are checked when it is settled; the escrow waits for that (a cheater cannot
+    // collect its escrow by leaving in the middle of the request it altered).
+    if (m.inFlight > 0) {
+      m.departurePending = true;
+      return [];
+    }
     if (m.escrow.length === 0 || m.caught) return [];
     if (await this.checkKept(m)) return this.release(m);
     m.caught = true;
@@ -517,6 +560,8 @@ export class InferenceRoom {
   }
 }
 
+const spanLength = (s: Span): number => s.end - s.start;
+
 function concatRows(rows: Float32Array[]): Float32Array {
   const out = new Float32Array(rows.reduce((n, r) => n + r.length, 0));
   let o = 0;
@@ -537,6 +582,8 @@ export class RequestPipeline {
   /** The span each member served this request on (the one it held at its first answer). */
   private readonly spans = new Map<Member, Span>();
   private readonly deadline: number;
+  /** Time each member took answering this request's forwards (ms). */
+  private readonly elapsed = new Map<Member, number>();
 
   constructor(
     private readonly room: InferenceRoom,
@@ -567,8 +614,14 @@ export class RequestPipeline {
     this.windowRows.push(hidden.slice());
     let fresh = start === 0;
     for (let attempt = 0; ; attempt++) {
-      if (Date.now() > this.deadline)
+      if (Date.now() > this.deadline) {
+        // The slowest contributor of the request goes: otherwise one answering just inside the token timeout could
+        // hold every request of the room past its deadline.
+        const slowest = [...this.elapsed].sort((a, b) => b[1] - a[1])[0]?.[0];
+        if (slowest && !slowest.left)
+          this.room.remove(slowest, 'TIMEOUT', `the slowest span of a request that ran past ${this.room.opts.requestTimeoutMs / 1000} s`);
         throw new RoomError('ROOM_TOO_SLOW', `the room took longer than ${this.room.opts.requestTimeoutMs / 1000} s for this answer`);
+      }
       const chain =
         this.current && this.current.every((m) => m.ready && !m.left)
           ? this.current
@@ -593,6 +646,7 @@ export class RequestPipeline {
         let x = input;
         for (const m of chain) {
           const n = x.length / C;
+          const began = Date.now();
           const out = await m.forward(
             this.session,
             inputStart,
@@ -600,6 +654,7 @@ export class RequestPipeline {
             x,
             n === 1 ? this.room.opts.tokenTimeoutMs : this.room.opts.stepTimeoutMs,
           );
+          this.elapsed.set(m, (this.elapsed.get(m) ?? 0) + Date.now() - began);
           if (out.length !== x.length) throw new Error(`contributor ${m.id} answered ${out.length / C} rows for ${x.length / C}`);
           this.record(m, inputStart, x, out);
           x = out;
@@ -623,7 +678,10 @@ export class RequestPipeline {
   private record(m: Member, start: number, input: Float32Array, output: Float32Array): void {
     let windows = this.byMember.get(m);
     if (!windows) this.byMember.set(m, (windows = []));
-    if (!this.spans.has(m)) this.spans.set(m, { ...m.span! });
+    if (!this.spans.has(m)) {
+      this.spans.set(m, { ...m.span! });
+      m.inFlight++;
+    }
     if (start === 0 || windows.length === 0) windows.push({ inputs: [], outputs: [] });
     const w = windows.at(-1)!;
     w.inputs.push(input.slice());

@@ -161,6 +161,7 @@ async function chat(ctx: Context, service: InferenceService, p: ChatParams, requ
     send({ type: 'error', code: e?.code ?? 'INTERNAL', message: e ? e.message : 'the request failed; the node logged why' });
     if (!e) console.error(err);
     for (const m of pipeline.servers()) if (!m.left) m.channel.sendJson({ type: 'drop', session: request });
+    await service.pay(await room.abandon(pipeline));
   } finally {
     done();
     res.end();

@@ -176,6 +176,8 @@ export class InferenceService {
       for (const [ws, m] of this.members) {
         if (this.channelRoom.get(ws) !== old) continue;
         const moved = new Member(m.id, m.wallet, m.maxLayers, m.channel, m.agent);
+        // Its assignments keep counting: a late ready for the old version is not taken for the new one.
+        moved.assignment = m.assignment;
         this.members.set(ws, moved);
         this.channelRoom.set(ws, room);
         room.join(moved);
