@@ -6,16 +6,15 @@
  * is caught by the node's recomputation, removed and unpaid; one serving its own account's request earns nothing;
  * bad input gets a named 4xx and changes nothing.
  */
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { wallet } from '../../chain/test/fixtures.js';
 import { toChecksumAddress } from '../../protocol/address.js';
-import type { ChatEvent, HiddenHeader } from '../../protocol/inference.js';
+import type { HiddenHeader } from '../../protocol/inference.js';
 import { RoomContributor } from '../../trainer/inference/contributor.js';
-import type { SpanRunner } from '../../trainer/inference/span-runner.js';
-import { ChunkCache } from '../../trainer/miner/chunk-cache.js';
+import { spanParamNames, type SpanRunner } from '../../trainer/inference/span-runner.js';
 import { ForwardSession } from '../../trainer/runtime/model-session.js';
 import { makeSampler } from '../../trainer/runtime/sampling.js';
 import { decodeTokens as detokenize, encodeText } from '../../trainer/corpus/tokenizer.js';
@@ -138,6 +137,20 @@ describe('inference rooms', () => {
     ).toBe(detokenize(want));
     for (const [i, k] of keys.slice(0, 3).entries()) {
       await waitFor(`reward of ${k.address}`, async () => ((await balance(k.address)) === before[i]! + SHARE ? true : undefined), 20_000);
+    }
+    // Each contributor downloaded only the chunks that hold its span's tensors, never the whole model.
+    const manifest = node.federation!.model.manifest;
+    for (const [i, c] of trio.entries()) {
+      const names = spanParamNames(manifest.config, c.state.span!);
+      const needed = manifest.chunks.filter((ch) =>
+        names.some(
+          (n) =>
+            ch.offset < manifest.tensorMap[n]!.offset + manifest.tensorMap[n]!.size && manifest.tensorMap[n]!.offset < ch.offset + ch.size,
+        ),
+      );
+      const cached = readdirSync(join(cache, String(i))).filter((f) => /^[0-9a-f]{64}$/.test(f));
+      expect(cached.sort()).toEqual(needed.map((ch) => ch.name).sort());
+      expect(cached.length).toBeLessThan(manifest.chunks.length);
     }
   }, 180_000);
 

@@ -159,7 +159,7 @@ async function chat(ctx: Context, service: InferenceService, p: ChatParams, requ
   } catch (err) {
     const e = err instanceof RoomError || err instanceof ChatError ? err : undefined;
     send({ type: 'error', code: e?.code ?? 'INTERNAL', message: e ? e.message : 'the request failed; the node logged why' });
-    if (!e) console.error(err);
+    if (!e) service.logError(`inference: request ${request.slice(0, 10)} failed: ${(err as Error)?.stack ?? String(err)}`);
     for (const m of pipeline.servers()) if (!m.left) m.channel.sendJson({ type: 'drop', session: request });
     await service.pay(await room.abandon(pipeline));
   } finally {

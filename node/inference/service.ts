@@ -18,7 +18,6 @@ import { join } from 'node:path';
 import { WebSocketServer, type WebSocket } from 'ws';
 import type { Address } from '../../protocol/address.js';
 import { parseAddress, toChecksumAddress } from '../../protocol/address.js';
-import type { Hex } from '../../protocol/bytes.js';
 import {
   decodeHiddenFrame,
   MAX_TEXT_FRAME_BYTES,
@@ -415,6 +414,11 @@ export class InferenceService {
         this.log(`inference: reward for ${o.wallet} on ${o.request.slice(0, 10)} refused: ${(err as Error).message}`);
       }
     }
+  }
+
+  /** Logs an unexpected failure of a request (the user was told only that it failed). */
+  logError(line: string): void {
+    this.log(line);
   }
 
   /** Marks a request running on the current room until the returned function is called. */

@@ -13,7 +13,10 @@
  *   node's check, removed with WRONG_OUTPUT (its page says so), and not paid.
  * Screenshots go to $AILO_SCREENSHOTS (default: in the OS temp dir).
  */
+import { execFile } from 'node:child_process';
 import { existsSync, mkdirSync } from 'node:fs';
+import { promisify } from 'node:util';
+import { fileURLToPath } from 'node:url';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
@@ -22,15 +25,15 @@ import { parseAddress } from '../../protocol/address.js';
 import { formatAlc } from '../../protocol/amount.js';
 import { AiloNode } from '../../node/node.js';
 import { startTestNode, testNet, waitFor, waitQuiet, type TestNet } from '../../node/test/harness.js';
-import { decodeTokens as detokenize, encodeText, EOT_TOKEN } from '../../trainer/corpus/tokenizer.js';
-import { ForwardSession } from '../../trainer/runtime/model-session.js';
-import { makeSampler } from '../../trainer/runtime/sampling.js';
+import { CONFIG_METADATA_KEY, saveWeights } from '../../trainer/weights/safetensors.js';
 import { conversationPrompt, type Turn } from '../src/chat/conversation.js';
 import { ensureUiBuilt } from '../tools/ui-build.js';
 import { alterResultFrame, startAlteringProxy, type AlteringProxy } from './altering-proxy.js';
 import { CHROMIUM, FLAGS } from './chromium.js';
 import { registerAndOpenMining, watchedPage } from './mining-account.js';
 
+const run = promisify(execFile);
+const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const SHOTS = process.env.AILO_SCREENSHOTS ?? join(tmpdir(), 'ailo-chat-screens');
 const FEDERATION = { batchSize: 4, seqLen: 32, steps: 4, lr: 3e-3, roundSize: 100, roundMs: 600_000 };
 const FIRST = 'What does the network train?';
@@ -117,15 +120,32 @@ describe.skipIf(!existsSync(CHROMIUM))('chat and browser-served inference in Chr
     return text;
   }
 
-  /** Greedy text of single-process generation (ForwardSession.generate, as `ailo-trainer generate`) on the node's weights, as the node streams it. */
+  /**
+   * Greedy text of single-process generation: `ailo-trainer generate` run as a process on the node's weights (saved
+   * as safetensors with their config), as the node streams it (up to an end-of-text token, whole characters only).
+   */
   async function greedy(prompt: string, maxTokens: number): Promise<string> {
-    const fs = new ForwardSession(node.federation!.modelConfig, 'cpu');
-    await fs.setWeights(node.federation!.currentWeights());
-    const ids = await fs.generate(encodeText(prompt), maxTokens, makeSampler({ temperature: 0, topK: 0, seed: 1 }));
-    await fs.dispose();
-    const eot = ids.indexOf(EOT_TOKEN);
-    const full = detokenize(eot < 0 ? ids : ids.slice(0, eot));
-    // The node streams whole characters only: a character still missing bytes at the end is not sent.
+    const weights = join(net.root, 'node-weights.safetensors');
+    if (!existsSync(weights))
+      await saveWeights(weights, node.federation!.modelConfig, node.federation!.currentWeights(), {
+        [CONFIG_METADATA_KEY]: JSON.stringify(node.federation!.modelConfig),
+      });
+    const { stdout } = await run(process.execPath, [
+      join(ROOT, 'bin', 'ailo-trainer.js'),
+      'generate',
+      '--weights',
+      weights,
+      '--prompt',
+      prompt,
+      '--tokens',
+      String(maxTokens),
+      '--temperature',
+      '0',
+      '--top-k',
+      '0',
+    ]);
+    expect(stdout.startsWith(prompt)).toBe(true);
+    const full = stdout.slice(prompt.length, -1).split('<|endoftext|>')[0]!;
     return full.endsWith('\uFFFD') ? full.slice(0, full.lastIndexOf('\uFFFD')) : full;
   }
 
@@ -138,7 +158,7 @@ describe.skipIf(!existsSync(CHROMIUM))('chat and browser-served inference in Chr
       /this devnet serves a small test model.*answers are not meaningful text/i,
     );
     expect(await chatter.getByTestId('privacy').textContent()).toMatch(
-      /Training sends no raw data\. Chat is different: your messages go to the node,\s+and the hidden states of your conversation pass through the browsers and machines that hold the model's layers\./,
+      /Training sends no raw data\. Chat is different: your messages go to the node,\s+and the hidden states of your conversation pass through the browsers and machines that hold the model's layers\.\s+Those states are not a disguise: whoever holds the first layers can read your words back from them/,
     );
     // The genesis inferenceShare, read by the page from GET /api/chain/genesis.
     expect(share).toBe(10n ** 18n / 20n);

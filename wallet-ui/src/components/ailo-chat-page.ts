@@ -336,7 +336,8 @@ export class AiloChatPage extends LitElement {
         conversation through them and streams the answer back.</p>
       <p class="notice info privacy" data-testid="privacy">Training sends no raw data. Chat is different: your messages go to the node,
         and the hidden states of your conversation pass through the browsers and machines that hold the model's layers.
-        The conversation itself is kept only in this browser.</p>
+        Those states are not a disguise: whoever holds the first layers can read your words back from them, so do not
+        write here what you would not show the contributors. The conversation itself is kept only in this browser.</p>
       <div class="layout">
         <section class="card" aria-labelledby="conv-title">
           <h2 id="conv-title">Conversation</h2>
