@@ -39,9 +39,17 @@ export interface SubmitQuery {
   /** The miner's own last training loss: logged by the node, never used for rewards. */
   loss: number;
   batchSize: number;
+  /**
+   * How the miner trained, `<provider>/<layout>/<moments>` (e.g. `cpu/layerwise/int8`): the settings its memory
+   * planner chose for the machine. Logged by the node beside the outcome, never used for rewards.
+   */
+  settings?: string;
 }
 
-/** The path and query string of a submission: `/api/submit_gradient?wallet=0x..&taskId=0x..&modelVersion=N&loss=X&batchSize=N`. */
+/** The form of SubmitQuery.settings. */
+export const TRAINING_SETTINGS = /^(cpu|webgpu|cuda|wasm)\/(fused|layerwise)\/(float32|int8)$/;
+
+/** The path and query string of a submission: `/api/submit_gradient?wallet=0x..&taskId=0x..&modelVersion=N&loss=X&batchSize=N[&settings=S]`. */
 export function submitPath(q: SubmitQuery): string {
   const params = new URLSearchParams({
     wallet: q.wallet,
@@ -50,6 +58,7 @@ export function submitPath(q: SubmitQuery): string {
     loss: String(q.loss),
     batchSize: String(q.batchSize),
   });
+  if (q.settings !== undefined) params.set('settings', q.settings);
   return `/api/submit_gradient?${params}`;
 }
 

@@ -58,6 +58,8 @@ describe('ailo-miner', () => {
   /** The miner's key in a file only its owner can read, and the same key readable by everyone. */
   let keyFile: string;
   let openKeyFile: string;
+  /** What the node logged. */
+  const nodeLines: string[] = [];
 
   beforeAll(async () => {
     net = testNet(50);
@@ -73,7 +75,7 @@ describe('ailo-miner', () => {
       port: 0,
       genesisFile: net.genesisPath,
       coordinatorKeyFile: net.keyPath,
-      log: () => {},
+      log: (line) => nodeLines.push(line),
       federation: { batchSize: 4, seqLen: 32, steps: 6, lr: 3e-3, roundSize: 100, roundMs: 600_000 },
     });
   });
@@ -139,6 +141,20 @@ describe('ailo-miner', () => {
     expect(second.out).toContain(`chunks: ${chunks} from cache, 0 downloaded`);
     expect(second.out).toMatch(/training layer-wise: a task of 4x32 tokens/);
     expect(second.out).toMatch(/accepted 1, rejected 0/);
+    // The miner told the coordinator how it trained each task: fused first, layer-wise once memory was short.
+    const told = nodeLines.filter((l) => /federation: accepted task/.test(l)).map((l) => /trained ([a-z0-9/]+)/.exec(l)?.[1]);
+    expect(told).toContain('cpu/fused/float32');
+    expect(told.at(-1)).toBe('cpu/layerwise/float32');
+    const bad = await fetch(
+      `${node.url}/api/submit_gradient?wallet=${miner}&taskId=0x${'11'.repeat(32)}&modelVersion=0&loss=1&batchSize=4&settings=gpu/fast`,
+      {
+        method: 'POST',
+      },
+    );
+    expect([bad.status, ((await bad.json()) as { error: { message: string } }).error.message]).toEqual([
+      400,
+      expect.stringMatching(/settings must be <provider>\/<layout>\/<moments>/),
+    ]);
     // With too little for any layout, the miner refuses and says what the task needs.
     const third = await startMiner([...args, '--memory', '0.01']).done;
     expect(third.code).not.toBe(0);

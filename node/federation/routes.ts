@@ -19,7 +19,7 @@ import { federationError } from './errors.js';
 import { ModelStore } from './model-store.js';
 import type { FederationService } from './service.js';
 import type { TrainingTask } from './task-book.js';
-import type { SubmitAccepted, Task } from '../../protocol/federation.js';
+import { TRAINING_SETTINGS, type SubmitAccepted, type Task } from '../../protocol/federation.js';
 
 /** Answers GET /api/update/:digest from `store`: the bytes (immutable), 400 BAD_HASH, or 404 UNKNOWN_UPDATE. */
 function serveUpdate(ctx: Context, store: ModelStore): void {
@@ -214,6 +214,7 @@ export function federationRoutes(
       modelVersion: intField(one(q.modelVersion, 'modelVersion'), 'modelVersion'),
       loss,
       batchSize: intField(one(q.batchSize, 'batchSize'), 'batchSize'),
+      settings: q.settings === undefined ? undefined : settingsParam(one(q.settings, 'settings')),
     };
     const task = f.precheck(fields);
     const body = await readRawBody(ctx, { limit: task.maxBytes, type: UPDATE_TYPES, typeName: 'application/octet-stream', what: 'update' });
@@ -235,4 +236,14 @@ export function federationRoutes(
       },
     } satisfies SubmitAccepted;
   });
+}
+
+/** The optional `settings` of a submission (`cpu/layerwise/int8`); a 400 naming the form otherwise. */
+function settingsParam(v: string): string {
+  if (!TRAINING_SETTINGS.test(v))
+    throw badRequest(
+      'BAD_REQUEST',
+      'settings must be <provider>/<layout>/<moments>, e.g. cpu/layerwise/int8 (provider cpu, webgpu, cuda or wasm; layout fused or layerwise; moments float32 or int8)',
+    );
+  return v;
 }

@@ -134,6 +134,8 @@ export interface SubmissionFields {
   /** What the miner says its local loss was; logged, never used for rewards. */
   loss: number;
   batchSize: number;
+  /** How the miner trained (SubmitQuery.settings); logged, never used for rewards. */
+  settings?: string;
 }
 
 export interface AcceptedSubmission {
@@ -941,7 +943,9 @@ export class FederationService {
         } catch (err) {
           if (!(err instanceof UnpaidRowsError)) throw err;
           task.state = 'refused';
-          this.log(`federation: refused task ${task.id.slice(0, 10)} from ${f.wallet} (v${task.modelVersion}): ${err.message}`);
+          this.log(
+            `federation: refused task ${task.id.slice(0, 10)} from ${f.wallet} (v${task.modelVersion}${trainedWith(f)}): ${err.message}`,
+          );
           throw federationError('TOO_LITTLE_WORK', err.message);
         }
         const spec = this.ledger.chain.spec;
@@ -950,7 +954,7 @@ export class FederationService {
           // One scored try per task: the rows are drawn at random, so a second try would be a second lottery ticket.
           task.state = 'refused';
           this.log(
-            `federation: refused task ${task.id.slice(0, 10)} from ${f.wallet} (v${task.modelVersion}): ${verdict.code}, work ${verdict.workRatio.toFixed(2)} of the reference; ${describeMeasurement(m)}`,
+            `federation: refused task ${task.id.slice(0, 10)} from ${f.wallet} (v${task.modelVersion}${trainedWith(f)}): ${verdict.code}, work ${verdict.workRatio.toFixed(2)} of the reference; ${describeMeasurement(m)}`,
           );
           throw federationError(verdict.code, verdict.message);
         }
@@ -997,7 +1001,7 @@ export class FederationService {
         });
         this.stats.recordWork(f.wallet, tokensTrained);
         this.log(
-          `federation: accepted task ${task.id.slice(0, 10)} from ${f.wallet} (v${task.modelVersion}, quality ${verdict.quality / 1000}x, work ${verdict.workRatio.toFixed(2)} of the reference; ${describeMeasurement(m)})`,
+          `federation: accepted task ${task.id.slice(0, 10)} from ${f.wallet} (v${task.modelVersion}${trainedWith(f)}, quality ${verdict.quality / 1000}x, work ${verdict.workRatio.toFixed(2)} of the reference; ${describeMeasurement(m)})`,
         );
         const accepted: AcceptedSubmission = {
           taskId: task.id,
@@ -1372,4 +1376,9 @@ export class FederationService {
     await this.exclusive(() => undefined);
     await this.meter.dispose();
   }
+}
+
+/** ", trained cpu/layerwise/int8" for a log line, when the miner said how it trained. */
+function trainedWith(f: SubmissionFields): string {
+  return f.settings ? `, trained ${f.settings}` : '';
 }

@@ -90,6 +90,8 @@ export interface TrainSession {
   readonly seq: number;
   /** 'fused' or 'layerwise' (see the module comment). */
   readonly layout: TrainLayout;
+  /** How the AdamW moments are kept: float32, or 8 bits a value (layer-wise only). */
+  readonly moments: MomentFormat;
   /** Whether this session trains `cfg` at this batch shape. */
   fits(cfg: ModelConfig, shape: { batchSize: number; seqLen: number }): boolean;
   /** Starts again from `weights` (checked against the config), with zero AdamW moments at step 0. */
@@ -134,6 +136,7 @@ export function sessionFits(s: TrainSession, cfg: ModelConfig, shape: { batchSiz
 /** The fused layout: one graph for forward, backward and AdamW. */
 export class FusedTrainSession implements TrainSession {
   readonly layout = 'fused';
+  readonly moments = 'float32';
   private params: TensorMap = new Map();
   private m: TensorMap = new Map();
   private v: TensorMap = new Map();

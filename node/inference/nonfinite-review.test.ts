@@ -1,0 +1,92 @@
+/** Review: an upstream cheater sending non-finite or huge rows gets the honest downstream contributor removed. */
+import { describe, expect, it } from 'vitest';
+import type { NodeMessage } from '../../protocol/inference.js';
+import { decodeHiddenFrame } from '../../protocol/inference.js';
+import { decodeTokens } from '../../trainer/inference/decode.js';
+import { EmbedHead, SpanRunner, type Span } from '../../trainer/inference/span-runner.js';
+import type { ModelConfig } from '../../trainer/model/config.js';
+import { initWeights } from '../../trainer/model/weights.js';
+import { nodeRuntime } from '../../trainer/runtime/model-session.js';
+import { makeSampler } from '../../trainer/runtime/sampling.js';
+import { DEFAULT_ROOM_OPTIONS, InferenceRoom, Member } from './room.js';
+
+const cfg: ModelConfig = { vocab_size: 101, n_positions: 32, n_embd: 32, n_layer: 4, n_head: 4, n_inner: 64, layer_norm_epsilon: 1e-5 };
+const weights = initWeights(cfg, 5);
+const rt = nodeRuntime('cpu');
+const C = cfg.n_embd;
+const wal = (n: number): string => `0x${n.toString(16).padStart(40, '0')}`;
+const req = (n: number): `0x${string}` => `0x${n.toString(16).padStart(64, '0')}`;
+
+function member(id: string, wallet: string, maxLayers: number, room: () => InferenceRoom, alter?: (o: Float32Array) => Float32Array): Member {
+  let runner: Promise<SpanRunner> | undefined;
+  const m: Member = new Member(id, wallet, maxLayers, {
+    sendJson: (msg: NodeMessage) => {
+      if (msg.type === 'assign') {
+        runner = SpanRunner.open(rt, cfg, { start: msg.start, end: msg.end }, weights);
+        void runner.then(() => room().ready(m, msg.assignment));
+      }
+    },
+    sendBinary: (frame) => {
+      void runner!.then(async (r) => {
+        const { header, values } = decodeHiddenFrame(frame, C, cfg.n_positions);
+        let out = await r.forward(header.session, values, header.start);
+        if (alter) out = alter(out);
+        m.answer({ ...header, kind: 'result' }, out);
+      });
+    },
+    close: () => {},
+  }, 'review');
+  return m;
+}
+
+function newRoom(log: string[]): InferenceRoom {
+  const runners = new Map<string, Promise<SpanRunner>>();
+  return new InferenceRoom(
+    { id: 'ailo', name: 't', version: 0, configName: 't', cfg, weights },
+    {
+      embedHead: () => EmbedHead.open(rt, cfg, weights),
+      spanRunner: (s: Span) => {
+        const k = `${s.start}-${s.end}`;
+        if (!runners.has(k)) runners.set(k, SpanRunner.open(rt, cfg, s, weights));
+        return runners.get(k)!;
+      },
+    },
+    { ...DEFAULT_ROOM_OPTIONS, checkRate: 1, random: () => 0.5, log: (l) => log.push(l) },
+  );
+}
+
+for (const [name, alter] of [
+  ['NaN', (o: Float32Array) => o.fill(NaN)],
+  ['Infinity', (o: Float32Array) => o.fill(Infinity)],
+  ['huge finite 1e30', (o: Float32Array) => o.fill(1e30)],
+] as const) {
+  describe(`review: upstream cheater sends ${name}`, () => {
+    it('the honest downstream contributor is still paid and not removed', async () => {
+      const log: string[] = [];
+      let room: InferenceRoom = newRoom(log);
+      const x = member('x', wal(0xbb), 2, () => room, alter);
+      const h = member('h', wal(0xaa), 2, () => room);
+      room.join(x);
+      room.join(h);
+      await room.waitForChain(10_000);
+      expect(x.span).toEqual({ start: 0, end: 2 });
+      const embedHead = await EmbedHead.open(rt, cfg, weights);
+      const pipeline = room.pipeline(req(1), () => {});
+      const sample = makeSampler({ temperature: 0, topK: 0, seed: 1 });
+      let err: unknown;
+      try {
+        for await (const t of decodeTokens({ cfg, embedHead, pipeline, prompt: [5, 17, 42], maxTokens: 3, sample })) void t;
+      } catch (e) {
+        err = e;
+      }
+      console.log(name, 'decode error:', String(err));
+      const settled = await room.settle(pipeline, req(1), wal(1));
+      console.log(name, 'caught:', settled.caught.map((m) => m.id), 'owed:', settled.owed.map((o) => o.wallet), log.filter((l) => l.includes('check failed')));
+      expect(settled.caught).toContain(x);
+      expect(settled.caught).not.toContain(h);
+      expect(settled.owed.map((o) => o.wallet)).toContain(h.wallet);
+      room.close();
+      await embedHead.dispose();
+    }, 30_000);
+  });
+}
