@@ -22,7 +22,7 @@ const HELP = `ailo-miner: train the network's model on this machine and earn ALC
 
 Usage: ailo-miner --key-file PATH [--wallet 0x...] [--node URL] [--power 20..90] [--cpu] [--gpu N] [--no-gui]
                   [--gui-port N] [--no-open] [--cache DIR] [--tasks N] [--memory GIB] [--max-temp C]
-       ailo-miner --serve --key-file PATH [--node URL] [--layers N] [--cpu] [--gpu N] [--cache DIR]
+       ailo-miner --serve --key-file PATH [--node URL] [--model ID] [--layers N] [--memory GIB] [--cpu] [--gpu N] [--cache DIR]
 
   --key-file PATH  a file holding your wallet's private key (0x followed by 64 hex digits), readable only by you
                    (chmod 600 PATH). The miner signs its task requests with it, so no one else can take your
@@ -48,6 +48,8 @@ Usage: ailo-miner --key-file PATH [--wallet 0x...] [--node URL] [--power 20..90]
                    a span of its layers (downloading only their chunks) and answer each request's hidden states;
                    every request served earns the network's inference share (0.05 ALC on the devnet), paid once the
                    node's spot checks pass. Console only; Ctrl-C leaves the room (the node moves the span)
+  --model ID       with --serve: the model whose room to join (default ailo, the network's; the node's
+                   GET /api/inference/models lists the others an operator serves)
   --layers N       with --serve: the most layers to hold (default: as many as fit in --memory, whose default
                    here is 80% of the free memory; the node gives the first layers no one holds)
 
@@ -126,6 +128,7 @@ async function main(): Promise<void> {
       'max-temp': { type: 'string', default: String(DEFAULT_MAX_TEMPERATURE_C) },
       serve: { type: 'boolean', default: false },
       layers: { type: 'string' },
+      model: { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
     strict: true,
@@ -179,7 +182,7 @@ async function main(): Promise<void> {
   } catch {
     fail(`--node ${values.node} is not a URL`);
   }
-  if (values.layers !== undefined && !values.serve) fail('--layers goes with --serve');
+  if ((values.layers !== undefined || values.model !== undefined) && !values.serve) fail('--layers and --model go with --serve');
   if (values.serve) {
     let layers = Number.MAX_SAFE_INTEGER;
     if (values.layers !== undefined) {
@@ -194,7 +197,18 @@ async function main(): Promise<void> {
       }
     })();
     const memory = memoryBytes ?? Math.floor(0.8 * freemem());
-    process.exit(await serveRoom({ key, nodeUrl: values.node, layers, memoryBytes: memory, device, why, cacheDir: values.cache }));
+    process.exit(
+      await serveRoom({
+        key,
+        nodeUrl: values.node,
+        model: values.model ?? 'ailo',
+        layers,
+        memoryBytes: memory,
+        device,
+        why,
+        cacheDir: values.cache,
+      }),
+    );
   }
   const gui = !values['no-gui'];
   if (gui) await buildGuiIfStale();

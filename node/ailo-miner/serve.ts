@@ -14,6 +14,8 @@ import type { WalletKey } from './wallet-key.js';
 export interface ServeOptions {
   key: WalletKey;
   nodeUrl: string;
+  /** The model to serve (GET /api/inference/models): the network's, `ailo`, or an operator's imported one. */
+  model: string;
   /** The most layers to hold. */
   layers: number;
   /** Memory the span may use (bytes): the layers asked for are cut to what fits. */
@@ -29,7 +31,7 @@ export async function serveRoom(o: ServeOptions): Promise<number> {
   const log = o.log ?? ((line: string) => console.log(line));
   const contributor = new RoomContributor({
     nodeUrl: o.nodeUrl,
-    model: 'ailo',
+    model: o.model,
     maxLayers: o.layers,
     memoryBytes: o.memoryBytes,
     signJoin: inferenceJoinSigner(o.key.privateKey, o.nodeUrl),

@@ -189,6 +189,14 @@ describe('inference rooms', () => {
     expect(r.events.at(-1)).toMatchObject({ type: 'done', checked: true });
     await cheater.closed;
     expect(cheater.state.closing?.code).toBe('WRONG_OUTPUT');
+    // Its wallet may not come straight back.
+    const again = contributor(keys[4]!, layersOfFirst);
+    await again.start();
+    await again.closed;
+    expect(again.state.closing).toMatchObject({
+      code: 'BAD_JOIN',
+      message: expect.stringMatching(/returned wrong hidden states and may join again at/),
+    });
     // Give the ledger time to include anything it might have been paid.
     await new Promise((r) => setTimeout(r, 1500));
     expect(await balance(keys[4]!.address)).toBe(before);

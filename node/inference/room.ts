@@ -69,6 +69,8 @@ export interface RoomOptions {
   tolerance: number;
   random: () => number;
   log: (line: string) => void;
+  /** A member's rows failed a check (it is removed, its escrow forfeited): the service bars its wallet a while. */
+  onCaught?: (wallet: string) => void;
 }
 
 export const DEFAULT_ROOM_OPTIONS: Omit<RoomOptions, 'random' | 'log'> = {
@@ -122,7 +124,15 @@ export class Member {
   private queue: Promise<unknown> = Promise.resolve();
   private readonly waiting = new Map<
     number,
-    { session: string; rows: number; resolve: (v: Float32Array) => void; reject: (e: Error) => void; timer: ReturnType<typeof setTimeout> }
+    {
+      session: string;
+      rows: number;
+      /** The largest magnitude in the rows sent: what bounds an honest answer's. */
+      inputMax: number;
+      resolve: (v: Float32Array) => void;
+      reject: (e: Error) => void;
+      timer: ReturnType<typeof setTimeout>;
+    }
   >();
 
   constructor(
@@ -147,7 +157,7 @@ export class Member {
           this.waiting.delete(id);
           reject(new Error(`contributor ${this.id} did not answer within ${timeoutMs} ms`));
         }, timeoutMs);
-        this.waiting.set(id, { session, rows, resolve, reject, timer });
+        this.waiting.set(id, { session, rows, inputMax: maxAbs(hidden), resolve, reject, timer });
         this.channel.sendBinary(encodeHiddenFrame(header, hidden));
       });
     };
@@ -174,7 +184,12 @@ export class Member {
       return `result ${header.id} names session ${header.session.slice(0, 20)} with ${header.rows} rows; forward ${header.id} was ${w.session.slice(0, 20)} with ${w.rows}`;
     this.waiting.delete(header.id);
     clearTimeout(w.timer);
-    w.resolve(values);
+    // Rows no honest span returns: a non-finite value, or one far beyond what it was sent (a block adds to the
+    // residual stream a bounded amount). Relayed on, they would make the honest spans after it fail their checks.
+    const bound = 2 * w.inputMax + HIDDEN_SLACK;
+    const out = maxAbs(values);
+    if (!(out <= bound)) w.reject(new WrongRowsError(this, `answered a value of magnitude ${out} for inputs of at most ${w.inputMax}`));
+    else w.resolve(values);
     return undefined;
   }
 
@@ -186,6 +201,31 @@ export class Member {
       w.reject(new Error(reason));
     }
     this.waiting.clear();
+  }
+}
+
+/** The absolute slack of an answer's magnitude bound (2 x the largest input magnitude + this). */
+const HIDDEN_SLACK = 1e4;
+
+/** The largest magnitude in `x`; NaN when it holds a NaN. */
+function maxAbs(x: Float32Array): number {
+  let m = 0;
+  for (const v of x) {
+    const a = Math.abs(v);
+    if (!(a <= m)) m = a; // a NaN sticks
+    if (Number.isNaN(m)) return NaN;
+  }
+  return m;
+}
+
+/** A member answered rows no honest span returns (non-finite, or out of bounds): it is removed as WRONG_OUTPUT. */
+export class WrongRowsError extends Error {
+  override name = 'WrongRowsError';
+  constructor(
+    readonly member: Member,
+    message: string,
+  ) {
+    super(`contributor ${member.id} ${message}`);
   }
 }
 
@@ -427,6 +467,7 @@ export class InferenceRoom {
     }
     for (const m of caught) {
       if (m.left) {
+        if (!m.caught) this.opts.onCaught?.(m.wallet);
         m.caught = true;
         m.escrow = [];
         m.kept = undefined;
@@ -466,6 +507,7 @@ export class InferenceRoom {
     if (m.escrow.length === 0 || m.caught) return [];
     if (await this.checkKept(m)) return this.release(m);
     m.caught = true;
+    this.opts.onCaught?.(m.wallet);
     this.opts.log(
       `inference: ${m.id} (${m.wallet}) left with wrong rows on record; its ${m.escrow.length} escrowed reward(s) are forfeited`,
     );
@@ -495,7 +537,9 @@ export class InferenceRoom {
 
   /** Removes a member for cause, telling it why. */
   remove(m: Member, code: string, message: string): void {
+    const caughtNow = code === 'WRONG_OUTPUT' && !m.caught;
     m.caught = code === 'WRONG_OUTPUT' || m.caught;
+    if (caughtNow) this.opts.onCaught?.(m.wallet);
     if (m.caught) {
       this.opts.log(`inference: check failed: ${m.id} (${m.wallet}) ${message}; removed, ${m.escrow.length} escrowed reward(s) forfeited`);
       m.escrow = [];
@@ -538,6 +582,8 @@ export class InferenceRoom {
           diff += (g[i]! - e[i]!) ** 2;
           norm += e[i]! ** 2;
         }
+        // The node's own result is not finite: the rows the member was sent were not sane, which is not its fault.
+        if (!Number.isFinite(norm)) continue;
         if (!(Math.sqrt(diff) <= this.opts.tolerance * Math.max(Math.sqrt(norm), 1e-6))) return false;
       }
     }
@@ -662,8 +708,12 @@ export class RequestPipeline {
         return replay ? x.slice(x.length - rows * C) : x;
       } catch (err) {
         // The holder that failed is dropped from the room; the request waits for its span to be held again.
-        const failed = chain.find((m) => m.left) ?? this.blame(chain, err as Error);
-        if (failed && !failed.left) this.room.remove(failed, 'TIMEOUT', (err as Error).message);
+        if (err instanceof WrongRowsError) {
+          if (!err.member.left) this.room.remove(err.member, 'WRONG_OUTPUT', err.message);
+        } else {
+          const failed = chain.find((m) => m.left) ?? this.blame(chain, err as Error);
+          if (failed && !failed.left) this.room.remove(failed, 'TIMEOUT', (err as Error).message);
+        }
         this.current = undefined;
         fresh = false;
         if (attempt >= this.room.layers + 2) throw new RoomError('ROOM_LOST', `the room kept failing: ${(err as Error).message}`);

@@ -102,9 +102,16 @@ async function chat(ctx: Context, service: InferenceService, p: ChatParams, requ
   const bad = ids.find((i) => i >= cfg.vocab_size);
   if (bad !== undefined)
     throw badRequest('BAD_PROMPT', `the prompt has token ${bad}, outside this model's ${cfg.vocab_size}-token vocabulary`);
-  const embedHead = await service.embedHeadFor(room);
   const request = requestDigest({ model: p.model, version: room.model.version, prompt: p.prompt, requester, at: Date.now() });
+  // Running from here: the room keeps its model version until the request ends.
   const done = service.markRunning(request);
+  let embedHead;
+  try {
+    embedHead = await service.embedHeadFor(room);
+  } catch (err) {
+    done();
+    throw err;
+  }
   // From here the answer is a stream: errors become `error` events.
   ctx.respond = false;
   const res = ctx.res;

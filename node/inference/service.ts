@@ -60,6 +60,8 @@ export interface InferenceConfig extends Omit<RoomOptions, 'random' | 'log'> {
   contributorsPerAddress: number;
   /** How long a chat request waits for a servable room before answering NO_ROOM (ms). */
   roomWaitMs: number;
+  /** How long a wallet whose rows failed a check may not join again (ms). */
+  caughtBarMs: number;
 }
 
 export const DEFAULT_INFERENCE: InferenceConfig = {
@@ -69,6 +71,7 @@ export const DEFAULT_INFERENCE: InferenceConfig = {
   maxContributors: 64,
   contributorsPerAddress: 8,
   roomWaitMs: 5_000,
+  caughtBarMs: 60 * 60_000,
 };
 
 /** The network model's id in GET /api/inference/models. */
@@ -96,6 +99,8 @@ export class InferenceService {
   private wss: WebSocketServer | undefined;
   private readonly joins = new TaskRequestGuard(undefined, undefined, undefined, 'inference join');
   private readonly recent = new Map<string, number[]>();
+  /** Wallets caught returning wrong rows -> when they may join again (ms). */
+  private readonly barred = new Map<string, number>();
   /** Accounts with a chat request running. */
   private readonly accounts = new Set<string>();
   /** Requests running (their sessions): the room keeps its version while any runs. */
@@ -162,7 +167,7 @@ export class InferenceService {
       cfg: this.federation.modelConfig,
       weights: this.federation.currentWeights(),
     };
-    const room = new InferenceRoom(model, new NodeCompute(model), { ...this.cfg, random: this.random, log: this.log });
+    const room = new InferenceRoom(model, new NodeCompute(model), this.roomOptions());
     this.room = room;
     if (old) {
       this.log(`inference: the room moves to model version ${version}`);
@@ -185,6 +190,15 @@ export class InferenceService {
     return room;
   }
 
+  private roomOptions(): RoomOptions {
+    return {
+      ...this.cfg,
+      random: this.random,
+      log: this.log,
+      onCaught: (wallet) => this.barred.set(wallet.toLowerCase(), Date.now() + this.cfg.caughtBarMs),
+    };
+  }
+
   /** The room of model `id`, or undefined for an unknown one. */
   private roomOf(id: string): InferenceRoom | undefined {
     return id === NETWORK_MODEL_ID ? this.currentRoom() : this.imported.get(id)?.room;
@@ -204,7 +218,7 @@ export class InferenceService {
     const store = new ModelStore(join(dataDir, 'inference', id));
     const signed = store.publish(id, cfg, 0, weights, this.key, this.coordinator);
     const model: RoomModel = { id, name: `${id} (imported checkpoint)`, configName: configLabel(cfg), cfg, weights };
-    const room = new InferenceRoom(model, new NodeCompute(model), { ...this.cfg, random: this.random, log: this.log });
+    const room = new InferenceRoom(model, new NodeCompute(model), this.roomOptions());
     this.imported.set(id, { room, store, signed });
     this.log(`inference: serving ${file} as model ${id} (${cfg.n_layer} layers, d=${cfg.n_embd})`);
     return room.view();
@@ -323,6 +337,13 @@ export class InferenceService {
         `the join is not signed by ${req.wallet} for this network (it recovers to ${signer ?? 'no key'})`,
       );
     this.joins.use(req);
+    const barredUntil = this.barred.get(req.wallet.toLowerCase()) ?? 0;
+    if (barredUntil > Date.now())
+      throw new ChatError(
+        403,
+        'BAD_JOIN',
+        `${toChecksumAddress(req.wallet)} returned wrong hidden states and may join again at ${new Date(barredUntil).toISOString()}`,
+      );
     if (msg.maxLayers < room.minSpanLayers)
       throw new ChatError(
         400,
