@@ -14,6 +14,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { WebSocket } from 'ws';
+import { rawChannel } from '../test/inference.js';
 import { wallet } from '../../chain/test/fixtures.js';
 import { signInferenceJoin } from '../../chain/tx/task-request.js';
 import { parseAddress } from '../../protocol/address.js';
@@ -43,20 +44,6 @@ function delayed(delay: (rows: number) => number): typeof RoomContributor {
       return out;
     }
   };
-}
-
-async function rawChannel(url: string): Promise<{ ws: WebSocket; said: any[]; closed: Promise<{ code: number; reason: string }> }> {
-  const ws = new WebSocket(`${url.replace(/^http/, 'ws')}/api/inference/room`);
-  const said: any[] = [];
-  ws.on('message', (d, binary) => said.push(binary ? { binary: true } : JSON.parse(d.toString())));
-  const closed = new Promise<{ code: number; reason: string }>((resolve) =>
-    ws.on('close', (code, reason) => resolve({ code, reason: reason.toString() })),
-  );
-  await new Promise<void>((resolve, reject) => {
-    ws.on('open', () => resolve());
-    ws.on('error', reject);
-  });
-  return { ws, said, closed };
 }
 
 /**

@@ -5,72 +5,31 @@
  * honest contributor, which stays in the room unharmed.
  */
 import { describe, expect, it } from 'vitest';
-import type { NodeMessage } from '../../protocol/inference.js';
-import { decodeHiddenFrame } from '../../protocol/inference.js';
 import { decodeTokens } from '../../trainer/inference/decode.js';
-import { EmbedHead, SpanRunner, type Span } from '../../trainer/inference/span-runner.js';
+import { EmbedHead } from '../../trainer/inference/span-runner.js';
 import type { ModelConfig } from '../../trainer/model/config.js';
 import { initWeights } from '../../trainer/model/weights.js';
 import { nodeRuntime } from '../../trainer/runtime/model-session.js';
 import { makeSampler } from '../../trainer/runtime/sampling.js';
-import { DEFAULT_ROOM_OPTIONS, InferenceRoom, Member } from './room.js';
+import { InferenceRoom, Member } from './room.js';
+import { inProcessMember, inProcessRoom } from '../test/inference.js';
 
 const cfg: ModelConfig = { vocab_size: 101, n_positions: 32, n_embd: 32, n_layer: 4, n_head: 4, n_inner: 64, layer_norm_epsilon: 1e-5 };
 const weights = initWeights(cfg, 5);
 const rt = nodeRuntime('cpu');
-const C = cfg.n_embd;
 const wal = (n: number): string => `0x${n.toString(16).padStart(40, '0')}`;
 const req = (n: number): `0x${string}` => `0x${n.toString(16).padStart(64, '0')}`;
 
-function member(
+const member = (
   id: string,
   wallet: string,
   maxLayers: number,
   room: () => InferenceRoom,
   alter?: (o: Float32Array) => Float32Array,
-): Member {
-  let runner: Promise<SpanRunner> | undefined;
-  const m: Member = new Member(
-    id,
-    wallet,
-    maxLayers,
-    {
-      sendJson: (msg: NodeMessage) => {
-        if (msg.type === 'assign') {
-          runner = SpanRunner.open(rt, cfg, { start: msg.start, end: msg.end }, weights);
-          void runner.then(() => room().ready(m, msg.assignment));
-        }
-      },
-      sendBinary: (frame) => {
-        void runner!.then(async (r) => {
-          const { header, values } = decodeHiddenFrame(frame, C, cfg.n_positions);
-          let out = await r.forward(header.session, values, header.start);
-          if (alter) out = alter(out);
-          m.answer({ ...header, kind: 'result' }, out);
-        });
-      },
-      close: () => {},
-    },
-    'review',
-  );
-  return m;
-}
+): Member => inProcessMember({ id, wallet, maxLayers, cfg, weights, room, alter });
 
-function newRoom(log: string[]): InferenceRoom {
-  const runners = new Map<string, Promise<SpanRunner>>();
-  return new InferenceRoom(
-    { id: 'ailo', name: 't', version: 0, configName: 't', cfg, weights },
-    {
-      embedHead: () => EmbedHead.open(rt, cfg, weights),
-      spanRunner: (s: Span) => {
-        const k = `${s.start}-${s.end}`;
-        if (!runners.has(k)) runners.set(k, SpanRunner.open(rt, cfg, s, weights));
-        return runners.get(k)!;
-      },
-    },
-    { ...DEFAULT_ROOM_OPTIONS, checkRate: 1, reassignWaitMs: 300, random: () => 0.5, log: (l) => log.push(l) },
-  );
-}
+const newRoom = (log: string[]): InferenceRoom =>
+  inProcessRoom(cfg, weights, { checkRate: 1, reassignWaitMs: 300, random: () => 0.5 }, log);
 
 for (const [name, alter] of [
   ['NaN', (o: Float32Array) => o.fill(NaN)],

@@ -5,15 +5,14 @@
  * C1 is different: a known limit the README states (the first span reads the prompt).
  */
 import { describe, expect, it } from 'vitest';
-import type { NodeMessage } from '../../protocol/inference.js';
-import { decodeHiddenFrame } from '../../protocol/inference.js';
 import { decodeTokens } from '../../trainer/inference/decode.js';
-import { EmbedHead, SpanRunner, type Span } from '../../trainer/inference/span-runner.js';
+import { EmbedHead } from '../../trainer/inference/span-runner.js';
 import type { ModelConfig } from '../../trainer/model/config.js';
 import { initWeights } from '../../trainer/model/weights.js';
 import { nodeRuntime } from '../../trainer/runtime/model-session.js';
 import { makeSampler } from '../../trainer/runtime/sampling.js';
-import { DEFAULT_ROOM_OPTIONS, InferenceRoom, Member, type RoomOptions } from './room.js';
+import { InferenceRoom, Member, type RoomOptions } from './room.js';
+import { inProcessMember, inProcessRoom, type RowAlter as Alter } from '../test/inference.js';
 
 const cfg: ModelConfig = { vocab_size: 101, n_positions: 32, n_embd: 32, n_layer: 4, n_head: 4, n_inner: 64, layer_norm_epsilon: 1e-5 };
 const weights = initWeights(cfg, 5);
@@ -23,59 +22,12 @@ const REQUESTER = '0x0000000000000000000000000000000000000001';
 const wal = (n: number): string => `0x${n.toString(16).padStart(40, '0')}`;
 const req = (n: number): `0x${string}` => `0x${n.toString(16).padStart(64, '0')}`;
 
-type Alter = (
-  out: Float32Array,
-  header: { session: string; start: number; rows: number },
-  span: Span,
-) => Promise<Float32Array> | Float32Array;
-
 /** An in-process contributor; `alter` rewrites its honest rows (a cheater), `seen` records every forward it gets. */
-function member(id: string, wallet: string, maxLayers: number, room: () => InferenceRoom, alter?: Alter, seen?: Float32Array[]): Member {
-  let runner: Promise<SpanRunner> | undefined;
-  let span: Span | undefined;
-  const m: Member = new Member(
-    id,
-    wallet,
-    maxLayers,
-    {
-      sendJson: (msg: NodeMessage) => {
-        if (msg.type === 'assign') {
-          span = { start: msg.start, end: msg.end };
-          runner = SpanRunner.open(rt, cfg, span, weights);
-          void runner.then(() => room().ready(m, msg.assignment));
-        }
-      },
-      sendBinary: (frame) => {
-        void runner!.then(async (r) => {
-          const { header, values } = decodeHiddenFrame(frame, C, cfg.n_positions);
-          seen?.push(values.slice());
-          let out = await r.forward(header.session, values, header.start);
-          if (alter) out = await alter(out, header, span!);
-          m.answer({ ...header, kind: 'result' }, out);
-        });
-      },
-      close: () => {},
-    },
-    'redteam',
-  );
-  return m;
-}
+const member = (id: string, wallet: string, maxLayers: number, room: () => InferenceRoom, alter?: Alter, seen?: Float32Array[]): Member =>
+  inProcessMember({ id, wallet, maxLayers, cfg, weights, room, alter, seen });
 
-function newRoom(opts: Partial<RoomOptions>, log: string[] = []): InferenceRoom {
-  const runners = new Map<string, Promise<SpanRunner>>();
-  return new InferenceRoom(
-    { id: 'ailo', name: 't', version: 0, configName: 't', cfg, weights },
-    {
-      embedHead: () => EmbedHead.open(rt, cfg, weights),
-      spanRunner: (s: Span) => {
-        const k = `${s.start}-${s.end}`;
-        if (!runners.has(k)) runners.set(k, SpanRunner.open(rt, cfg, s, weights));
-        return runners.get(k)!;
-      },
-    },
-    { ...DEFAULT_ROOM_OPTIONS, random: () => 0.5, log: (l) => log.push(l), ...opts },
-  );
-}
+const newRoom = (opts: Partial<RoomOptions>, log: string[] = []): InferenceRoom =>
+  inProcessRoom(cfg, weights, { random: () => 0.5, ...opts }, log);
 
 async function generate(
   room: InferenceRoom,

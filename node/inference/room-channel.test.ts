@@ -8,7 +8,6 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { WebSocket } from 'ws';
 import { wallet } from '../../chain/test/fixtures.js';
 import { signInferenceJoin } from '../../chain/tx/task-request.js';
 import { parseAddress } from '../../protocol/address.js';
@@ -16,24 +15,12 @@ import { encodeHiddenFrame } from '../../protocol/inference.js';
 import { RoomContributor } from '../../trainer/inference/contributor.js';
 import { AiloNode } from '../node.js';
 import { coordinator, get, startTestNode, testNet, waitFor, type TestNet } from '../test/harness.js';
-import { nativeContributor } from '../test/inference.js';
+import { nativeContributor, rawChannel } from '../test/inference.js';
 
 const FED = { batchSize: 4, seqLen: 32, steps: 4, lr: 3e-3, roundSize: 100, roundMs: 600_000 };
 
 /** Opens a channel and collects what the node says until it closes. */
-async function channel(url: string): Promise<{ ws: WebSocket; said: any[]; closed: Promise<{ code: number; reason: string }> }> {
-  const ws = new WebSocket(`${url.replace(/^http/, 'ws')}/api/inference/room`);
-  const said: any[] = [];
-  ws.on('message', (d, binary) => said.push(binary ? { binary: true } : JSON.parse(d.toString())));
-  const closed = new Promise<{ code: number; reason: string }>((resolve) =>
-    ws.on('close', (code, reason) => resolve({ code, reason: reason.toString() })),
-  );
-  await new Promise<void>((resolve, reject) => {
-    ws.on('open', () => resolve());
-    ws.on('error', reject);
-  });
-  return { ws, said, closed };
-}
+const channel = rawChannel;
 
 describe('the room channel refuses bad peers', () => {
   let net: TestNet;

@@ -4,48 +4,22 @@
  * is then paid for all of them, one that altered its rows loses all of them and is removed.
  */
 import { describe, expect, it } from 'vitest';
-import type { NodeMessage } from '../../protocol/inference.js';
-import { decodeHiddenFrame } from '../../protocol/inference.js';
 import { decodeTokens } from '../../trainer/inference/decode.js';
-import { EmbedHead, SpanRunner, type Span } from '../../trainer/inference/span-runner.js';
+import { EmbedHead } from '../../trainer/inference/span-runner.js';
 import type { ModelConfig } from '../../trainer/model/config.js';
 import { initWeights } from '../../trainer/model/weights.js';
 import { nodeRuntime } from '../../trainer/runtime/model-session.js';
 import { makeSampler } from '../../trainer/runtime/sampling.js';
-import { DEFAULT_ROOM_OPTIONS, InferenceRoom, Member, type OwedReward } from './room.js';
+import type { InferenceRoom, Member, OwedReward } from './room.js';
+import { inProcessMember, inProcessRoom } from '../test/inference.js';
 
 const cfg: ModelConfig = { vocab_size: 101, n_positions: 32, n_embd: 32, n_layer: 2, n_head: 4, n_inner: 64, layer_norm_epsilon: 1e-5 };
 const weights = initWeights(cfg, 5);
 const rt = nodeRuntime('cpu');
 
-/** A contributor in process: answers each forward frame with its span runner's rows (altered when `cheat`). */
-function member(id: string, wallet: string, cheat: boolean, room: () => InferenceRoom): Member {
-  let runner: Promise<SpanRunner> | undefined;
-  const m: Member = new Member(
-    id,
-    wallet,
-    1,
-    {
-      sendJson: (msg: NodeMessage) => {
-        if (msg.type === 'assign') {
-          runner = SpanRunner.open(rt, cfg, { start: msg.start, end: msg.end }, weights);
-          void runner.then(() => room().ready(m));
-        }
-      },
-      sendBinary: (frame) => {
-        void runner!.then(async (r) => {
-          const { header, values } = decodeHiddenFrame(frame, cfg.n_embd, cfg.n_positions);
-          const out = await r.forward(header.session, values, header.start);
-          if (cheat) out[0]! += 1;
-          m.answer({ ...header, kind: 'result' }, out);
-        });
-      },
-      close: () => {},
-    },
-    'test',
-  );
-  return m;
-}
+/** A contributor in process, altering one value of every answer when `cheat`. */
+const member = (id: string, wallet: string, cheat: boolean, room: () => InferenceRoom): Member =>
+  inProcessMember({ id, wallet, maxLayers: 1, cfg, weights, room, alter: cheat ? (out) => ((out[0]! += 1), out) : undefined });
 
 async function serve(room: InferenceRoom, request: string, embedHead: EmbedHead): Promise<OwedReward[]> {
   const pipeline = room.pipeline(request, () => {});
@@ -56,20 +30,8 @@ async function serve(room: InferenceRoom, request: string, embedHead: EmbedHead)
 
 describe('escrow of inference rewards', () => {
   it('pays an honest contributor for every escrowed request at its check, and a cheater nothing, removing it', async () => {
-    const runners = new Map<string, Promise<SpanRunner>>();
     const log: string[] = [];
-    const room: InferenceRoom = new InferenceRoom(
-      { id: 'ailo', name: 't', version: 0, configName: 't', cfg, weights },
-      {
-        embedHead: () => EmbedHead.open(rt, cfg, weights),
-        spanRunner: (s: Span) => {
-          const k = `${s.start}`;
-          if (!runners.has(k)) runners.set(k, SpanRunner.open(rt, cfg, s, weights));
-          return runners.get(k)!;
-        },
-      },
-      { ...DEFAULT_ROOM_OPTIONS, checkRate: 0, maxEscrow: 3, random: () => 0.5, log: (l) => log.push(l) },
-    );
+    const room: InferenceRoom = inProcessRoom(cfg, weights, { checkRate: 0, maxEscrow: 3, random: () => 0.5 }, log);
     const honest = member('h', '0x00000000000000000000000000000000000000aa', false, () => room);
     const cheater = member('c', '0x00000000000000000000000000000000000000bb', true, () => room);
     room.join(honest);

@@ -1,13 +1,20 @@
-/** Test helpers for inference rooms: a native contributor on a test network, and a chat read as its SSE events. */
+/**
+ * Test helpers for inference rooms: a native contributor on a test network, a chat read as its SSE events, and rooms
+ * with members computing in process (no node, no WebSockets) for the room's own logic.
+ */
 import { join } from 'node:path';
 import { WebSocket } from 'ws';
 import { signInferenceJoin } from '../../chain/tx/task-request.js';
 import type { NetworkDomain } from '../../chain/tx/eip712.js';
 import { parseAddress } from '../../protocol/address.js';
-import type { ChatEvent } from '../../protocol/inference.js';
+import { decodeHiddenFrame, type ChatEvent, type NodeMessage } from '../../protocol/inference.js';
 import { RoomContributor, type ContributorOptions } from '../../trainer/inference/contributor.js';
 import { ChunkCache } from '../../trainer/miner/chunk-cache.js';
 import { nodeRuntime } from '../../trainer/runtime/model-session.js';
+import { EmbedHead, SpanRunner, type Span } from '../../trainer/inference/span-runner.js';
+import type { ModelConfig } from '../../trainer/model/config.js';
+import type { Weights } from '../../trainer/model/weights.js';
+import { DEFAULT_ROOM_OPTIONS, InferenceRoom, Member, type RoomOptions } from '../inference/room.js';
 
 /**
  * A contributor on onnxruntime-node's cpu provider with the `ws` WebSocket, signing its joins with `key` for
@@ -50,3 +57,89 @@ export async function chatEvents(
 
 /** The token ids of a chat's events. */
 export const tokenIds = (events: ChatEvent[]): number[] => events.flatMap((e) => (e.type === 'token' ? [e.id] : []));
+
+/** Rewrites a span's honest rows (a cheating contributor): its output, the forward's header and its span. */
+export type RowAlter = (
+  out: Float32Array,
+  header: { session: string; start: number; rows: number },
+  span: Span,
+) => Promise<Float32Array> | Float32Array;
+
+/**
+ * A room member that computes in process with its own SpanRunner over `weights` (no WebSocket): it loads its span
+ * when assigned, says ready, and answers each forward frame; `alter` rewrites its rows, `seen` records its inputs.
+ */
+export function inProcessMember(o: {
+  id: string;
+  wallet: string;
+  maxLayers: number;
+  cfg: ModelConfig;
+  weights: Weights;
+  room: () => InferenceRoom;
+  alter?: RowAlter;
+  seen?: Float32Array[];
+}): Member {
+  const rt = nodeRuntime('cpu');
+  let runner: Promise<SpanRunner> | undefined;
+  let span: Span | undefined;
+  const m: Member = new Member(
+    o.id,
+    o.wallet,
+    o.maxLayers,
+    {
+      sendJson: (msg: NodeMessage) => {
+        if (msg.type !== 'assign') return;
+        span = { start: msg.start, end: msg.end };
+        runner = SpanRunner.open(rt, o.cfg, span, o.weights);
+        void runner.then(() => o.room().ready(m, msg.assignment));
+      },
+      sendBinary: (frame) => {
+        void runner!.then(async (r) => {
+          const { header, values } = decodeHiddenFrame(frame, o.cfg.n_embd, o.cfg.n_positions);
+          o.seen?.push(values.slice());
+          let out = await r.forward(header.session, values, header.start);
+          if (o.alter) out = await o.alter(out, header, span!);
+          m.answer({ ...header, kind: 'result' }, out);
+        });
+      },
+      close: () => {},
+    },
+    'test',
+  );
+  return m;
+}
+
+/** A room of model `ailo` v0 over `weights`, with the node's compute in process (a span runner per checked span). */
+export function inProcessRoom(cfg: ModelConfig, weights: Weights, opts: Partial<RoomOptions> = {}, log: string[] = []): InferenceRoom {
+  const rt = nodeRuntime('cpu');
+  const runners = new Map<string, Promise<SpanRunner>>();
+  return new InferenceRoom(
+    { id: 'ailo', name: 't', version: 0, configName: 't', cfg, weights },
+    {
+      embedHead: () => EmbedHead.open(rt, cfg, weights),
+      spanRunner: (s: Span) => {
+        const k = `${s.start}-${s.end}`;
+        if (!runners.has(k)) runners.set(k, SpanRunner.open(rt, cfg, s, weights));
+        return runners.get(k)!;
+      },
+    },
+    { ...DEFAULT_ROOM_OPTIONS, random: Math.random, log: (l) => log.push(l), ...opts },
+  );
+}
+
+/** A raw room channel (the `ws` WebSocket), opened; `said` collects what the node sends, `closed` its close. */
+export async function rawChannel(
+  nodeUrl: string,
+): Promise<{ ws: WebSocket; said: any[]; closed: Promise<{ code: number; reason: string }> }> {
+  const ws = new WebSocket(`${nodeUrl.replace(/^http/, 'ws')}/api/inference/room`);
+  const said: any[] = [];
+  ws.on('message', (d, binary) => said.push(binary ? { binary: true } : JSON.parse(d.toString())));
+  const closed = new Promise<{ code: number; reason: string }>((resolve) =>
+    ws.on('close', (code, reason) => resolve({ code, reason: reason.toString() })),
+  );
+  await new Promise<void>((resolve, reject) => {
+    ws.on('open', () => resolve());
+    ws.on('error', reject);
+  });
+  return { ws, said, closed };
+}
