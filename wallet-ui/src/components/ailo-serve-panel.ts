@@ -140,7 +140,8 @@ export class AiloServePanel extends LitElement {
   private status(): { text: string; tone: '' | 'serving' | 'removed' } {
     const st = this.state;
     const c = st.contributor;
-    const of = this.model ? ` of ${this.model.layers}` : '';
+    // The layer count of the model being served (the page may show another model meanwhile).
+    const of = this.model && this.model.id === st.model ? ` of ${this.model.layers}` : '';
     if (c?.closing && c.phase === 'closed')
       return {
         text:
