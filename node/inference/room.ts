@@ -149,13 +149,13 @@ export class Member {
    */
   forward(session: string, start: number, rows: number, hidden: Float32Array, timeoutMs: number): Promise<Float32Array> {
     const run = (): Promise<Float32Array> => {
-      if (this.left) return Promise.reject(new Error(`contributor ${this.id} left`));
+      if (this.left) return Promise.reject(new MemberFailure(this, 'TIMEOUT', 'left'));
       const id = this.nextId++;
       const header: HiddenHeader = { kind: 'forward', id, session, start, rows };
       return new Promise((resolve, reject) => {
         const timer = setTimeout(() => {
           this.waiting.delete(id);
-          reject(new Error(`contributor ${this.id} did not answer within ${timeoutMs} ms`));
+          reject(new MemberFailure(this, 'TIMEOUT', `did not answer within ${timeoutMs} ms`));
         }, timeoutMs);
         this.waiting.set(id, { session, rows, inputMax: maxAbs(hidden), resolve, reject, timer });
         this.channel.sendBinary(encodeHiddenFrame(header, hidden));
@@ -188,7 +188,8 @@ export class Member {
     // residual stream a bounded amount). Relayed on, they would make the honest spans after it fail their checks.
     const bound = 2 * w.inputMax + HIDDEN_SLACK;
     const out = maxAbs(values);
-    if (!(out <= bound)) w.reject(new WrongRowsError(this, `answered a value of magnitude ${out} for inputs of at most ${w.inputMax}`));
+    if (!(out <= bound))
+      w.reject(new MemberFailure(this, 'WRONG_OUTPUT', `answered a value of magnitude ${out} for inputs of at most ${w.inputMax}`));
     else w.resolve(values);
     return undefined;
   }
@@ -198,7 +199,7 @@ export class Member {
     this.left = true;
     for (const w of this.waiting.values()) {
       clearTimeout(w.timer);
-      w.reject(new Error(reason));
+      w.reject(new MemberFailure(this, 'TIMEOUT', reason));
     }
     this.waiting.clear();
   }
@@ -218,11 +219,16 @@ function maxAbs(x: Float32Array): number {
   return m;
 }
 
-/** A member answered rows no honest span returns (non-finite, or out of bounds): it is removed as WRONG_OUTPUT. */
-export class WrongRowsError extends Error {
-  override name = 'WrongRowsError';
+/**
+ * A member failed a forward: it left or did not answer in time (TIMEOUT), answered rows no honest span returns
+ * (WRONG_OUTPUT: non-finite, or out of bounds), or answered the wrong number of rows (BAD_FRAME). The request removes
+ * it with that code and waits for its span to be held again.
+ */
+export class MemberFailure extends Error {
+  override name = 'MemberFailure';
   constructor(
     readonly member: Member,
+    readonly code: 'TIMEOUT' | 'WRONG_OUTPUT' | 'BAD_FRAME',
     message: string,
   ) {
     super(`contributor ${member.id} ${message}`);
@@ -233,7 +239,7 @@ export class WrongRowsError extends Error {
 export class RoomError extends Error {
   override name = 'RoomError';
   constructor(
-    readonly code: 'NO_ROOM' | 'ROOM_LOST' | 'ROOM_TOO_SLOW',
+    readonly code: 'ROOM_LOST' | 'ROOM_TOO_SLOW',
     message: string,
   ) {
     super(message);
@@ -701,28 +707,20 @@ export class RequestPipeline {
             n === 1 ? this.room.opts.tokenTimeoutMs : this.room.opts.stepTimeoutMs,
           );
           this.elapsed.set(m, (this.elapsed.get(m) ?? 0) + Date.now() - began);
-          if (out.length !== x.length) throw new Error(`contributor ${m.id} answered ${out.length / C} rows for ${x.length / C}`);
+          if (out.length !== x.length) throw new MemberFailure(m, 'BAD_FRAME', `answered ${out.length / C} rows for ${x.length / C}`);
           this.record(m, inputStart, x, out);
           x = out;
         }
         return replay ? x.slice(x.length - rows * C) : x;
       } catch (err) {
         // The holder that failed is dropped from the room; the request waits for its span to be held again.
-        if (err instanceof WrongRowsError) {
-          if (!err.member.left) this.room.remove(err.member, 'WRONG_OUTPUT', err.message);
-        } else {
-          const failed = chain.find((m) => m.left) ?? this.blame(chain, err as Error);
-          if (failed && !failed.left) this.room.remove(failed, 'TIMEOUT', (err as Error).message);
-        }
+        if (!(err instanceof MemberFailure)) throw err;
+        if (!err.member.left) this.room.remove(err.member, err.code, err.message);
         this.current = undefined;
         fresh = false;
         if (attempt >= this.room.layers + 2) throw new RoomError('ROOM_LOST', `the room kept failing: ${(err as Error).message}`);
       }
     }
-  }
-
-  private blame(chain: Member[], err: Error): Member | undefined {
-    return chain.find((m) => err.message.includes(`contributor ${m.id} `));
   }
 
   private record(m: Member, start: number, input: Float32Array, output: Float32Array): void {

@@ -145,7 +145,7 @@ export class InferenceService {
       }
       wss.handleUpgrade(req, socket, head, (ws) => {
         this.addresses.set(ws, address);
-        this.onChannel(ws, address);
+        this.onChannel(ws);
       });
     });
   }
@@ -244,7 +244,7 @@ export class InferenceService {
   }
 
   /** One contributor's channel: a signed join first, then `ready`, results and errors. */
-  private onChannel(ws: WebSocket, address: string): void {
+  private onChannel(ws: WebSocket): void {
     const close = (code: string, message: string): void => {
       try {
         ws.send(JSON.stringify({ type: 'closing', code, message }));
@@ -283,7 +283,7 @@ export class InferenceService {
       if (msg?.type === 'join') {
         if (member || joining) return close('BAD_FRAME', 'joined already');
         joining = true;
-        this.join(ws, msg, address).then(
+        this.join(ws, msg).then(
           () => clearTimeout(timer),
           (err: ChatError) => close(err.code ?? 'BAD_JOIN', err.message),
         );
@@ -309,11 +309,7 @@ export class InferenceService {
     ws.on('error', () => {});
   }
 
-  private async join(
-    ws: WebSocket,
-    msg: Extract<ContributorMessage, { type: 'join' }>,
-    address: string,
-  ): Promise<{ member: Member; room: InferenceRoom }> {
+  private async join(ws: WebSocket, msg: Extract<ContributorMessage, { type: 'join' }>): Promise<{ member: Member; room: InferenceRoom }> {
     const room = typeof msg.model === 'string' ? this.roomOf(msg.model) : undefined;
     if (!room)
       throw new ChatError(404, 'UNKNOWN_MODEL', `no model ${String(msg.model).slice(0, 40)}; GET /api/inference/models lists them`);
