@@ -7,13 +7,12 @@
 import { LitElement, css, html, type TemplateResult } from 'lit';
 import type { AccountSession } from '../account/account-session.js';
 import { networkDomainOf } from '../api/network.js';
-import { WrongKeyError } from '../crypto/account-keys.js';
 import { miningController, type MiningState, type SubmissionOutcome } from '../browser-miner/mining-controller.js';
 import type { BackendChoice, DownloadProgress } from '../browser-miner/protocol.js';
 import { accountTaskSigner } from '../browser-miner/task-signer.js';
 import { formatAlc } from '../../../protocol/amount.js';
 import './ailo-line-chart.js';
-import { problemText } from './events.js';
+import { unlockFromForm } from './events.js';
 import { baseStyles, statsStyles } from './shared-styles.js';
 
 export class AiloMiningPanel extends LitElement {
@@ -82,18 +81,11 @@ export class AiloMiningPanel extends LitElement {
   }
 
   private async unlockAndStart(e: SubmitEvent): Promise<void> {
-    e.preventDefault();
-    const password = String(new FormData(e.target as HTMLFormElement).get('password'));
     this.busy = true;
     this.startProblem = undefined;
-    try {
-      await this.session.unlock(password);
-    } catch (err) {
-      this.startProblem = err instanceof WrongKeyError ? 'Wrong password.' : problemText(err);
-      return;
-    } finally {
-      this.busy = false;
-    }
+    this.startProblem = await unlockFromForm(this.session, e);
+    this.busy = false;
+    if (this.startProblem) return;
     this.unlocking = false;
     this.start();
   }

@@ -8,12 +8,11 @@ import type { AccountSession } from '../account/account-session.js';
 import { networkDomainOf } from '../api/network.js';
 import { NodeError } from '../../../protocol/errors.js';
 import type { LedgerAccount } from '../../../protocol/ledger.js';
-import { WrongKeyError } from '../crypto/account-keys.js';
 import { formatAlc, parseAlc } from '../../../protocol/amount.js';
 import { signTransfer, type TransferIntent } from '../../../chain/tx/sign.js';
 import { browserWallet, browserWalletAccount, signTransferWithProvider } from '../wallet/transfer.js';
 import { checkRecipient, type AddressCheck } from '../wallet/recipient.js';
-import { emit, problemText } from './events.js';
+import { emit, problemText, unlockFromForm } from './events.js';
 import { baseStyles } from './shared-styles.js';
 
 type Signer = 'account' | 'browser-wallet';
@@ -152,18 +151,11 @@ export class AiloSendPage extends LitElement {
 
   /** After a reload the key is not in memory: the password opens it, then the transfer is signed at once. */
   private async unlockAndSign(e: SubmitEvent): Promise<void> {
-    e.preventDefault();
-    const password = String(new FormData(e.target as HTMLFormElement).get('password'));
     this.busy = true;
     this.problem = undefined;
-    try {
-      await this.session.unlock(password);
-    } catch (err) {
-      this.problem = err instanceof WrongKeyError ? 'Wrong password.' : problemText(err);
-      return;
-    } finally {
-      this.busy = false;
-    }
+    this.problem = await unlockFromForm(this.session, e);
+    this.busy = false;
+    if (this.problem) return;
     await this.sign();
   }
 

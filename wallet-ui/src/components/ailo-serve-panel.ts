@@ -8,13 +8,12 @@
 import { LitElement, css, html, type TemplateResult } from 'lit';
 import type { AccountSession } from '../account/account-session.js';
 import { networkDomainOf } from '../api/network.js';
-import { WrongKeyError } from '../crypto/account-keys.js';
 import type { BackendChoice } from '../browser-miner/protocol.js';
 import { accountJoinSigner } from '../chat/join-signer.js';
 import { roomController, type ServeState } from '../chat/room-controller.js';
 import { formatAlc } from '../../../protocol/amount.js';
 import type { InferenceModel } from '../../../protocol/inference.js';
-import { problemText } from './events.js';
+import { unlockFromForm } from './events.js';
 import { baseStyles } from './shared-styles.js';
 
 /** What one layer of a GPT-2 block holds, about: 12 C^2 weights (attention and a 4C MLP) and 13 C biases and norms, float32. */
@@ -105,18 +104,11 @@ export class AiloServePanel extends LitElement {
   }
 
   private async unlockAndStart(e: SubmitEvent): Promise<void> {
-    e.preventDefault();
-    const password = String(new FormData(e.target as HTMLFormElement).get('password'));
     this.busy = true;
     this.startProblem = undefined;
-    try {
-      await this.session.unlock(password);
-    } catch (err) {
-      this.startProblem = err instanceof WrongKeyError ? 'Wrong password.' : problemText(err);
-      return;
-    } finally {
-      this.busy = false;
-    }
+    this.startProblem = await unlockFromForm(this.session, e);
+    this.busy = false;
+    if (this.startProblem) return;
     this.unlocking = false;
     this.start();
   }

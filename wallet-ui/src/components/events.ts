@@ -1,5 +1,6 @@
 /** The events pages send up to the app. */
 import type { AccountSession } from '../account/account-session.js';
+import { WrongKeyError } from '../crypto/account-keys.js';
 
 export interface PendingTransfer {
   hash: string;
@@ -25,4 +26,19 @@ export function emit<K extends keyof AiloEvents>(from: HTMLElement, type: K, det
 export function problemText(err: unknown): string {
   if (err instanceof Error) return err.message.charAt(0).toUpperCase() + err.message.slice(1);
   return String(err);
+}
+
+/**
+ * Unlocks the session's wallet key with the password field of a submitted form (after a reload the session survives,
+ * the key does not). Returns what to show when it fails ("Wrong password.", or the problem), undefined when unlocked.
+ */
+export async function unlockFromForm(session: AccountSession, e: SubmitEvent): Promise<string | undefined> {
+  e.preventDefault();
+  const password = String(new FormData(e.target as HTMLFormElement).get('password'));
+  try {
+    await session.unlock(password);
+    return undefined;
+  } catch (err) {
+    return err instanceof WrongKeyError ? 'Wrong password.' : problemText(err);
+  }
 }
