@@ -113,6 +113,7 @@ describe('rows paid once per model version', () => {
     const out = await api.submit(honest, task, made.bytes);
     expect(out.code, out.message).toBe('ACCEPTED');
     expect(out.reward).toBeGreaterThan(0n);
+    await api.untilConfirmed(out.contribution!);
     expect(await api.balance(honest.address)).toBe(out.reward);
   }, 60_000);
 });

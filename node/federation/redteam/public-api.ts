@@ -212,4 +212,18 @@ export class PublicApi {
     const r = await this.request<{ status: string }>(`/api/ledger/tx/${hash}`);
     return r.status === 404 ? 'missing' : r.body.status;
   }
+
+  /**
+   * Waits until transaction `hash` is in a block: an accepted submission answers once its `contribution` is in the
+   * pool, and balances are read from committed state. Throws naming the status it still had after `timeoutMs`.
+   */
+  async untilConfirmed(hash: string, timeoutMs = 30_000): Promise<void> {
+    const end = Date.now() + timeoutMs;
+    for (;;) {
+      const status = await this.txStatus(hash);
+      if (status === 'confirmed') return;
+      if (Date.now() > end) throw new Error(`transaction ${hash} still ${status} after ${timeoutMs / 1000} s`);
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  }
 }
