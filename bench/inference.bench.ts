@@ -10,7 +10,9 @@ import { join } from 'node:path';
 import { WebSocket } from 'ws';
 import { wallet } from '../chain/test/fixtures.js';
 import { signInferenceJoin } from '../chain/tx/task-request.js';
-import { startTestNode, testNet } from '../node/test/harness.js';
+import { alice, startTestNode, testNet } from '../node/test/harness.js';
+import { fund, quotedFee } from '../node/test/inference.js';
+import { ALC } from '../chain/spec.js';
 import { parseAddress } from '../protocol/address.js';
 import { encodeText } from '../trainer/corpus/tokenizer.js';
 import { RoomContributor } from '../trainer/inference/contributor.js';
@@ -80,12 +82,15 @@ export async function run(): Promise<void> {
       password: 'correct horse',
       kdfCost: { N: 2 ** 15, r: 8, p: 1 },
     });
+    // Each answer carries its fee, as the Chat page signs it (signed before the clock starts).
+    await fund(node.url, net.network, alice, session.address, 100n * ALC);
     const chat = async (): Promise<{ ttft: number; rate: number; ids: number[] }> => {
+      const fee = await quotedFee(node.url, session.signingKey(), 'ailo');
       const t0 = performance.now();
       const res = await fetch(`${node.url}/api/inference/chat`, {
         method: 'POST',
         headers: { 'content-type': 'application/json', authorization: `Bearer ${session.token}` },
-        body: JSON.stringify({ model: 'ailo', prompt: PROMPT, temperature: 0, maxTokens: tokens }),
+        body: JSON.stringify({ model: 'ailo', prompt: PROMPT, temperature: 0, maxTokens: tokens, fee }),
       });
       if (!res.ok) throw new Error(`chat answered ${res.status}: ${await res.text()}`);
       const reader = res.body!.getReader();

@@ -15,6 +15,8 @@ import { TxError, TxErrorCode } from '../chain/errors.js';
 import { networkDomain } from '../chain/genesis-block.js';
 import { signingDigest, type NetworkDomain } from '../chain/tx/eip712.js';
 import { TxPool } from '../chain/txpool.js';
+import { applyTx } from '../chain/state/transition.js';
+import { StateOverlay } from '../chain/state/world-state.js';
 import { txSigner } from '../chain/tx/kinds.js';
 import type { Hash, SignedTx } from '../chain/tx/types.js';
 
@@ -58,25 +60,7 @@ export class LedgerService {
    * network the submitter says it signed for (either part may be left out, meaning this network's).
    */
   async submit(tx: SignedTx, signedFor: Partial<NetworkDomain> = {}): Promise<void> {
-    const expected = txSigner(tx.tx);
-    const here = this.network;
-    const claimed: NetworkDomain = { chainId: signedFor.chainId ?? here.chainId, genesisHash: signedFor.genesisHash ?? here.genesisHash };
-    if (claimed.chainId !== here.chainId || claimed.genesisHash !== here.genesisHash) {
-      const [there] = await this.verifier.recoverMany([signingDigest(tx.tx, claimed)], [tx.tx.signature]);
-      const what = there === expected ? `it is signed by ${expected} for another network` : 'it names another network';
-      throw new TxError(
-        TxErrorCode.WRONG_CHAIN,
-        `${what} (${networkText(claimed)}); this node's network is ${networkText(here)}: sign it again for this network`,
-      );
-    }
-    const [signer] = await this.verifier.recoverMany([signingDigest(tx.tx, here)], [tx.tx.signature]);
-    if (signer !== expected) {
-      throw new TxError(
-        TxErrorCode.BAD_SIGNATURE,
-        `signature is not by ${expected} for this network (${networkText(here)}); it recovers to ${signer ?? 'no key'}. ` +
-          'A signature made for another network recovers to a different address here: sign it again for this network',
-      );
-    }
+    await this.checkSignature(tx, signedFor);
     if (await this.chain.store.txLocation(tx.hash))
       throw new TxError(TxErrorCode.DUPLICATE, `transaction ${tx.hash} is already in a block`);
     // Evidence is checked in pure JS (two signature recoveries); the same bogus report sent again is answered from memory.
@@ -96,6 +80,46 @@ export class LedgerService {
       throw err;
     }
     for (const listener of this.added) listener(tx);
+  }
+
+  /**
+   * What `submit` would answer, without admitting anything: the signature, then the transaction applied on a copy of
+   * the pending state (nonce, balance). Throws the TxError `submit` would throw. A later `submit` can still be refused
+   * where the pool changed meanwhile (another transaction of the same sender took the nonce).
+   */
+  async check(tx: SignedTx, signedFor: Partial<NetworkDomain> = {}): Promise<void> {
+    await this.checkSignature(tx, signedFor);
+    if (this.pool.get(tx.hash)) throw new TxError(TxErrorCode.DUPLICATE, `transaction ${tx.hash} is already pending`);
+    applyTx(new StateOverlay(this.pool.pendingState), tx, this.chain.spec);
+  }
+
+  /** Where transaction `hash` is: in a block, pending in this node's pool, or unknown here (never seen, or dropped). */
+  async txState(hash: Hash): Promise<'confirmed' | 'pending' | 'unknown'> {
+    if (await this.chain.store.txLocation(hash)) return 'confirmed';
+    return this.pool.get(hash) ? 'pending' : 'unknown';
+  }
+
+  /** Throws a TxError unless `tx` is signed by its sender for this node's network. */
+  private async checkSignature(tx: SignedTx, signedFor: Partial<NetworkDomain>): Promise<void> {
+    const expected = txSigner(tx.tx);
+    const here = this.network;
+    const claimed: NetworkDomain = { chainId: signedFor.chainId ?? here.chainId, genesisHash: signedFor.genesisHash ?? here.genesisHash };
+    if (claimed.chainId !== here.chainId || claimed.genesisHash !== here.genesisHash) {
+      const [there] = await this.verifier.recoverMany([signingDigest(tx.tx, claimed)], [tx.tx.signature]);
+      const what = there === expected ? `it is signed by ${expected} for another network` : 'it names another network';
+      throw new TxError(
+        TxErrorCode.WRONG_CHAIN,
+        `${what} (${networkText(claimed)}); this node's network is ${networkText(here)}: sign it again for this network`,
+      );
+    }
+    const [signer] = await this.verifier.recoverMany([signingDigest(tx.tx, here)], [tx.tx.signature]);
+    if (signer !== expected) {
+      throw new TxError(
+        TxErrorCode.BAD_SIGNATURE,
+        `signature is not by ${expected} for this network (${networkText(here)}); it recovers to ${signer ?? 'no key'}. ` +
+          'A signature made for another network recovers to a different address here: sign it again for this network',
+      );
+    }
   }
 
   /** Takes a pending transaction out of the pool (and whatever pending after it no longer applies without it). */

@@ -9,6 +9,7 @@
  * states travel in binary frames (`encodeHiddenFrame`): a 4-byte little-endian header length, the header as UTF-8
  * JSON, zero padding to a multiple of 4, then float32 little-endian values [T, n_embd].
  */
+import type { TransferBody } from './ledger.js';
 
 /** A model the network's rooms serve: GET /api/inference/models lists them. */
 export interface InferenceModel {
@@ -32,6 +33,21 @@ export interface InferenceModel {
   /** Ready contributors, and the spans [start, end) they hold. */
   contributors: number;
   spans: { start: number; end: number }[];
+  /**
+   * What a request costs now, in ALC base units (decimal string): genesis `inferenceShare` for each span that will
+   * serve it (at most the room's `maxSpans`). The requester signs a transfer of at least this much to `feeTo` with
+   * each request (`ChatRequestBody.fee`).
+   */
+  requestFee: string;
+  /** What each paid contributor earns for a request it served (genesis `inferenceShare`, base units). */
+  inferenceShare: string;
+  /**
+   * Who a request's fee pays: the coordinator that runs the room and signs its `inference_reward`s. A fee names one
+   * coordinator, so one signed fee buys one request on one node. A request pays at most `fee / inferenceShare`
+   * contributors, so an account that serves its own requests (under any wallet) gets back at most what it paid:
+   * self-dealing nets nothing.
+   */
+  feeTo: string;
 }
 
 /** POST /api/inference/chat body (logged-in account: the node's account session). The answer streams as SSE. */
@@ -45,6 +61,12 @@ export interface ChatRequestBody {
   topK?: number;
   maxTokens?: number;
   seed?: number;
+  /**
+   * The request's fee: a transfer signed by the logged-in account to the model's `feeTo` of at least its
+   * `requestFee`, with the account's next nonce (`pendingNonce`). The node checks it before the answer starts and
+   * submits it once the first token is sampled: a request refused or failed before then costs nothing.
+   */
+  fee: TransferBody;
 }
 
 /** The largest text frame a room channel takes (a join with its signature fits many times over). */
@@ -65,7 +87,8 @@ export const CHAT_DEFAULTS = { temperature: 0.8, topK: 40, maxTokens: 64 } as co
  * tokens, the contributors that will be paid) or `error` (a code and a message).
  */
 export type ChatEvent =
-  | { type: 'start'; request: string; model: string; version?: number; promptTokens: number }
+  /** fee: what the request costs (base units), charged when the first token is sampled; feeTx: that transfer's hash. */
+  | { type: 'start'; request: string; model: string; version?: number; promptTokens: number; fee: string; feeTx: string }
   | { type: 'token'; id: number; text: string }
   | { type: 'notice'; message: string }
   /** checked: this request's rows were recomputed by the node; caught: contributors whose rows were wrong (removed, unpaid). */

@@ -15,8 +15,9 @@ import { toChecksumAddress } from '../../protocol/address.js';
 import { toHex } from '../../protocol/bytes.js';
 import { wallet } from '../../chain/test/fixtures.js';
 import { AiloNode } from '../node.js';
-import { get, testNet, waitFor, type TestNet } from '../test/harness.js';
-import { chatEvents } from '../test/inference.js';
+import { alice, get, testNet, waitFor, type TestNet } from '../test/harness.js';
+import { ALC } from '../../chain/spec.js';
+import { chatEvents, fund } from '../test/inference.js';
 import { NodeApi } from '../../wallet-ui/src/api/node-api.js';
 import { registerAccount } from '../../wallet-ui/src/account/account-session.js';
 
@@ -200,7 +201,9 @@ describe('ailo-miner', () => {
       password: 'correct horse',
       kdfCost: { N: 2 ** 15, r: 8, p: 1 },
     });
-    const { events } = await chatEvents(node.url, session.token, { model: 'ailo', prompt: 'hello', temperature: 0, maxTokens: 4 });
+    await fund(node.url, net.network, alice, session.address, ALC);
+    const chatter = { token: session.token, key: session.signingKey() };
+    const { events } = await chatEvents(node.url, chatter, { model: 'ailo', prompt: 'hello', temperature: 0, maxTokens: 4 });
     expect(events.at(-1)?.type).toBe('done');
     // Unchecked requests' rewards wait in escrow (this node checks a quarter of requests) and are paid when the
     // contributor's rows pass a check: at the latest when it leaves.

@@ -3,7 +3,7 @@ import type Router from '@koa/router';
 import { toChecksumAddress } from '../../protocol/address.js';
 import { signedTx } from '../../chain/tx/codec.js';
 import type { NetworkDomain } from '../../chain/tx/eip712.js';
-import type { TransferTx } from '../../chain/tx/types.js';
+import type { SignedTx, TransferTx } from '../../chain/tx/types.js';
 import type { LedgerService } from '../ledger-service.js';
 import { readJsonBody } from './body.js';
 import { ApiError, badRequest, notFound } from './errors.js';
@@ -13,30 +13,42 @@ import type { LedgerAccount } from '../../protocol/ledger.js';
 
 const TRANSFER_FIELDS = new Set(['from', 'to', 'amount', 'nonce', 'signature', 'chainId', 'genesisHash']);
 
+/**
+ * A signed transfer as wallets send it (protocol/ledger.ts `TransferBody`: from, to, amount, nonce, signature and,
+ * optionally, the chainId and genesisHash it was signed for), checked field by field; `where` prefixes the field names
+ * in errors (e.g. 'fee.' for a chat request's fee). Throws a 400 ApiError naming the field. The signature itself is
+ * checked by LedgerService.submit/check.
+ */
+export function parseTransferBody(body: unknown, where = ''): { tx: SignedTx; signedFor: Partial<NetworkDomain> } {
+  if (typeof body !== 'object' || body === null || Array.isArray(body))
+    throw badRequest('BAD_REQUEST', `${where || 'the body '}must be a signed transfer object (${[...TRANSFER_FIELDS].join(', ')})`);
+  const b = body as Record<string, unknown>;
+  const unknown = Object.keys(b).filter((k) => !TRANSFER_FIELDS.has(k));
+  if (unknown.length > 0) throw badRequest('BAD_REQUEST', `unknown field(s): ${unknown.map((k) => where + k.slice(0, 40)).join(', ')}`);
+  // The network the wallet says it signed for; the ledger refuses another one as TX_WRONG_CHAIN, naming both.
+  const signedFor: Partial<NetworkDomain> = {};
+  if (b.chainId !== undefined) signedFor.chainId = chainIdParam(b.chainId, `${where}chainId`);
+  if (b.genesisHash !== undefined) signedFor.genesisHash = hashParam(b.genesisHash, `${where}genesisHash`);
+  const tx: TransferTx = {
+    type: 'transfer',
+    from: addressParam(b.from, `${where}from`),
+    to: addressParam(b.to, `${where}to`),
+    amount: amountParam(b.amount, `${where}amount`),
+    nonce: uint64Param(b.nonce, `${where}nonce`),
+    signature: signatureParam(b.signature, `${where}signature`),
+  };
+  if (tx.amount === 0n) throw badRequest('TX_BAD_AMOUNT', `${where}amount must be at least 1 base unit`);
+  return { tx: signedTx(tx), signedFor };
+}
+
 export function ledgerRoutes(router: Router, ledger: LedgerService): void {
   const { chain } = ledger;
 
   router.post('/api/ledger/transfer', async (ctx) => {
-    const body = await readJsonBody(ctx);
-    const unknown = Object.keys(body).filter((k) => !TRANSFER_FIELDS.has(k));
-    if (unknown.length > 0) throw badRequest('BAD_REQUEST', `unknown field(s): ${unknown.join(', ')}`);
-    // The network the wallet says it signed for; the ledger refuses another one as TX_WRONG_CHAIN, naming both.
-    const signedFor: Partial<NetworkDomain> = {};
-    if (body.chainId !== undefined) signedFor.chainId = chainIdParam(body.chainId, 'chainId');
-    if (body.genesisHash !== undefined) signedFor.genesisHash = hashParam(body.genesisHash, 'genesisHash');
-    const tx: TransferTx = {
-      type: 'transfer',
-      from: addressParam(body.from, 'from'),
-      to: addressParam(body.to, 'to'),
-      amount: amountParam(body.amount, 'amount'),
-      nonce: uint64Param(body.nonce, 'nonce'),
-      signature: signatureParam(body.signature, 'signature'),
-    };
-    if (tx.amount === 0n) throw badRequest('TX_BAD_AMOUNT', 'amount must be at least 1 base unit');
-    const signed = signedTx(tx);
-    await ledger.submit(signed, signedFor);
+    const { tx, signedFor } = parseTransferBody(await readJsonBody(ctx));
+    await ledger.submit(tx, signedFor);
     ctx.status = 202;
-    ctx.body = { hash: signed.hash, status: 'pending' };
+    ctx.body = { hash: tx.hash, status: 'pending' };
   });
 
   router.get('/api/ledger/account/:address', (ctx) => {

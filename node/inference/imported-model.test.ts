@@ -21,8 +21,9 @@ import { main as trainerMain } from '../../trainer/commands.js';
 import { NodeApi } from '../../wallet-ui/src/api/node-api.js';
 import { registerAccount } from '../../wallet-ui/src/account/account-session.js';
 import { AiloNode } from '../node.js';
-import { get, startTestNode, testNet, waitFor, type TestNet } from '../test/harness.js';
-import { chatEvents, nativeContributor, tokenIds } from '../test/inference.js';
+import { alice, get, startTestNode, testNet, waitFor, type TestNet } from '../test/harness.js';
+import { ALC } from '../../chain/spec.js';
+import { chatEvents, fund, nativeContributor, tokenIds } from '../test/inference.js';
 
 const FED = { batchSize: 4, seqLen: 32, steps: 4, lr: 3e-3, roundSize: 100, roundMs: 600_000 };
 /** A GPT-2-family config unlike any preset: 3 layers, d=48. */
@@ -91,12 +92,17 @@ describe('an imported checkpoint in a room of its own', () => {
       password: 'correct horse',
       kdfCost: { N: 2 ** 15, r: 8, p: 1 },
     });
-    const { events } = await chatEvents(node.url, session.token, {
-      model: 'gpt2-mini',
-      prompt: 'Once upon a time',
-      temperature: 0,
-      maxTokens: 10,
-    });
+    await fund(node.url, net.network, alice, session.address, ALC);
+    const { events } = await chatEvents(
+      node.url,
+      { token: session.token, key: session.signingKey() },
+      {
+        model: 'gpt2-mini',
+        prompt: 'Once upon a time',
+        temperature: 0,
+        maxTokens: 10,
+      },
+    );
     expect(events.at(-1)).toMatchObject({ type: 'done', tokens: 10 });
     const fs = new ForwardSession(MINI, 'cpu');
     await fs.setWeights(await loadWeights(file, MINI));

@@ -14,7 +14,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { WebSocket } from 'ws';
-import { rawChannel } from '../test/inference.js';
+import { chatEvents, fund, quotedFee, rawChannel, type Chatter } from '../test/inference.js';
+import { ALC } from '../../chain/spec.js';
 import { wallet } from '../../chain/test/fixtures.js';
 import { signInferenceJoin } from '../../chain/tx/task-request.js';
 import { parseAddress } from '../../protocol/address.js';
@@ -26,7 +27,7 @@ import { nodeRuntime } from '../../trainer/runtime/model-session.js';
 import { NodeApi } from '../../wallet-ui/src/api/node-api.js';
 import { registerAccount } from '../../wallet-ui/src/account/account-session.js';
 import { AiloNode } from '../node.js';
-import { coordinator, get, startTestNode, testNet, waitFor, type TestNet } from '../test/harness.js';
+import { alice, coordinator, get, startTestNode, testNet, waitFor, type TestNet } from '../test/harness.js';
 
 const FED = { batchSize: 4, seqLen: 32, steps: 4, lr: 3e-3, roundSize: 100, roundMs: 600_000 };
 const CHEAP = { N: 2 ** 15, r: 8, p: 1 };
@@ -99,7 +100,7 @@ describe('red team: a real node', () => {
   let net: TestNet;
   let node: AiloNode;
   let cache: string;
-  const tokens: string[] = [];
+  const tokens: Chatter[] = [];
   const logs: string[] = [];
   const contributors: RoomContributor[] = [];
   const keys = [501, 502, 503, 504, 510].map((n) => wallet(n));
@@ -121,7 +122,8 @@ describe('red team: a real node', () => {
     });
     for (let i = 0; i < 4; i++) {
       const reg = await registerAccount(new NodeApi(node.url), { username: `rt${i}`, password: 'correct horse', kdfCost: CHEAP });
-      tokens.push(reg.session.token);
+      tokens.push({ token: reg.session.token, key: reg.session.signingKey() });
+      await fund(node.url, net.network, alice, reg.session.address, 10n * ALC);
     }
   }, 60_000);
   afterAll(async () => {
@@ -163,17 +165,10 @@ describe('red team: a real node', () => {
     await waitChannelsGone();
   }
 
-  async function chat(auth: string, body: Record<string, unknown>): Promise<ChatEvent[]> {
-    const res = await fetch(`${node.url}/api/inference/chat`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json', authorization: `Bearer ${auth}` },
-      body: JSON.stringify(body),
-    });
-    expect(res.headers.get('content-type')).toMatch(/^text\/event-stream/);
-    return (await res.text())
-      .split('\n\n')
-      .filter((b) => b.includes('data: '))
-      .map((b) => JSON.parse(b.slice(b.indexOf('data: ') + 6)) as ChatEvent);
+  async function chat(who: Chatter, body: Record<string, unknown>): Promise<ChatEvent[]> {
+    const r = await chatEvents(node.url, who, body);
+    expect(r.status, JSON.stringify(r.json)).toBe(200);
+    return r.events;
   }
 
   it('D1 a huge pre-join frame is refused from its header, an oversized text frame unparsed, and one address holds few channels', async () => {
@@ -297,8 +292,14 @@ describe('red team: a real node', () => {
     const ac = new AbortController();
     const res = await fetch(`${node.url}/api/inference/chat`, {
       method: 'POST',
-      headers: { 'content-type': 'application/json', authorization: `Bearer ${tokens[2]!}` },
-      body: JSON.stringify({ model: 'ailo', prompt: 'hello', temperature: 0, maxTokens: 50 }),
+      headers: { 'content-type': 'application/json', authorization: `Bearer ${tokens[2]!.token}` },
+      body: JSON.stringify({
+        model: 'ailo',
+        prompt: 'hello',
+        temperature: 0,
+        maxTokens: 50,
+        fee: await quotedFee(node.url, tokens[2]!.key, 'ailo'),
+      }),
       signal: ac.signal,
     });
     const reader = res.body!.getReader();
@@ -306,12 +307,8 @@ describe('red team: a real node', () => {
     ac.abort();
     const t0 = Date.now();
     await waitFor('the account slot freed', async () => {
-      const r = await fetch(`${node.url}/api/inference/chat`, {
-        method: 'POST',
-        headers: { 'content-type': 'application/json', authorization: `Bearer ${tokens[2]!}` },
-        body: JSON.stringify({ model: 'ailo', prompt: 'x', maxTokens: 1 }),
-      });
-      await r.text();
+      // A paid probe: refused 429 while the slot is held, answered once it is free.
+      const r = await chatEvents(node.url, tokens[2]!, { model: 'ailo', prompt: 'x', maxTokens: 1 });
       return r.status === 429 ? undefined : true;
     });
     // The slot is held for the forward in flight (at most one token timeout here) and the settle, not the 50 tokens.

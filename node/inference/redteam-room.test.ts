@@ -19,6 +19,8 @@ const weights = initWeights(cfg, 5);
 const rt = nodeRuntime('cpu');
 const C = cfg.n_embd;
 const REQUESTER = '0x0000000000000000000000000000000000000001';
+/** What a fee of 8 shares buys: the cap is then the room's own maxSpans. */
+const FEE_SPANS = 8;
 const wal = (n: number): string => `0x${n.toString(16).padStart(40, '0')}`;
 const req = (n: number): `0x${string}` => `0x${n.toString(16).padStart(64, '0')}`;
 
@@ -72,7 +74,7 @@ describe('red team: rewards', () => {
     room1.join(member('h', wal(0xaa), 4, () => room1));
     await room1.waitForChain(10_000);
     const { pipeline: p1 } = await generate(room1, req(1), embedHead, PROMPT, 2);
-    const honest = (await room1.settle(p1, req(1), REQUESTER)).owed;
+    const honest = (await room1.settle(p1, req(1), REQUESTER, FEE_SPANS)).owed;
     // The attacker: four wallets, each offering the fewest layers a join may (2 of 4 with maxSpans 2).
     let room2: InferenceRoom = newRoom({ checkRate: 1, maxSpans: 2 });
     expect(room2.minSpanLayers).toBe(2);
@@ -80,7 +82,7 @@ describe('red team: rewards', () => {
     for (const s of sybils) room2.join(s);
     await room2.waitForChain(10_000);
     const { pipeline: p2 } = await generate(room2, req(2), embedHead, PROMPT, 2);
-    const split = (await room2.settle(p2, req(2), REQUESTER)).owed;
+    const split = (await room2.settle(p2, req(2), REQUESTER, FEE_SPANS)).owed;
     expect(honest.length).toBe(1);
     expect(split.length).toBe(2); // maxSpans, not one per wallet
     expect(sybils.filter((s) => s.span === undefined).length).toBe(2); // the other two wait as unpaid standbys
@@ -107,7 +109,7 @@ describe('red team: rewards', () => {
     room.join(d);
     await room.waitForChain(10_000);
     const { pipeline } = await generate(room, req(3), embedHead, PROMPT, 2);
-    const owed = (await room.settle(pipeline, req(3), REQUESTER)).owed;
+    const owed = (await room.settle(pipeline, req(3), REQUESTER, FEE_SPANS)).owed;
     expect([a, b, c, d].every((m) => m.maxLayers >= room.minSpanLayers)).toBe(true); // every join passes the check
     expect([c.span, d.span, b.span]).toEqual([
       { start: 0, end: 2 },
@@ -138,9 +140,9 @@ describe('red team: rewards', () => {
     const want = await honestTokens(embedHead, PROMPT, 4);
     const paid: { wallet: string; request: string }[] = [];
     const first = await generate(room, req(1), embedHead, PROMPT, 4);
-    paid.push(...(await room.settle(first.pipeline, req(1), REQUESTER)).owed);
+    paid.push(...(await room.settle(first.pipeline, req(1), REQUESTER, FEE_SPANS)).owed);
     const second = await generate(room, req(2), embedHead, PROMPT, 4);
-    paid.push(...(await room.settle(second.pipeline, req(2), REQUESTER)).owed);
+    paid.push(...(await room.settle(second.pipeline, req(2), REQUESTER, FEE_SPANS)).owed);
     expect(paid).toEqual([]);
     // Fix (memory): escrow entries hold no rows; the node keeps one escrowed request's rows per member.
     expect(x.escrow).toEqual([
@@ -153,7 +155,7 @@ describe('red team: rewards', () => {
     script.push(0.1);
     const { out, pipeline } = await generate(room, req(3), embedHead, PROMPT, 4);
     expect(out).not.toEqual(want); // the altered answer reached the user ...
-    const s = await room.settle(pipeline, req(3), REQUESTER);
+    const s = await room.settle(pipeline, req(3), REQUESTER, FEE_SPANS);
     paid.push(...s.owed);
     expect(s.checked).toBe(true);
     expect(s.caught).toEqual([x]); // ... flagged: the route sends a notice and done.caught 1
@@ -213,7 +215,7 @@ describe('red team: wrong answers the node does not notice', () => {
       );
     await room.waitForChain(10_000);
     const steered = await generate(room, req(8), embedHead, PROMPT, 8);
-    const s = await room.settle(steered.pipeline, req(8), REQUESTER);
+    const s = await room.settle(steered.pipeline, req(8), REQUESTER, FEE_SPANS);
     expect(old.n).toBeGreaterThan(0);
     expect(steered.out).not.toEqual(want); // the answer was steered ...
     expect(s.caught.map((m) => m.id)).toEqual(['m3']); // ... and flagged; the steerer is removed and unpaid
@@ -231,7 +233,7 @@ describe('red team: wrong answers the node does not notice', () => {
       );
     await room2.waitForChain(10_000);
     const within = await generate(room2, req(9), embedHead, PROMPT, 8);
-    const s2 = await room2.settle(within.pipeline, req(9), REQUESTER);
+    const s2 = await room2.settle(within.pipeline, req(9), REQUESTER, FEE_SPANS);
     expect(s2.caught).toEqual([]);
     expect(adapted.n).toBe(0);
     expect(within.out).toEqual(want);
@@ -261,7 +263,7 @@ describe('red team: wrong answers the node does not notice', () => {
       }
     });
     expect(await departure).toEqual([]);
-    const s = await room.settle(pipeline, req(10), REQUESTER);
+    const s = await room.settle(pipeline, req(10), REQUESTER, FEE_SPANS);
     expect(out.slice(0, 2)).not.toEqual(want.slice(0, 2)); // wrong tokens were streamed before it left ...
     expect(s.caught).toEqual([cheater]); // ... and the answer says so (notice, done.caught)
     expect(cheater.caught).toBe(true);
@@ -290,7 +292,7 @@ describe('red team: wrong answers the node does not notice', () => {
     room.join(member('sb', wal(0xa3), 2, () => room));
     const embedHead = await EmbedHead.open(rt, cfg, weights);
     const first = await generate(room, req(11), embedHead, PROMPT, 2);
-    expect((await room.settle(first.pipeline, req(11), REQUESTER)).owed).toEqual([]); // not drawn: escrowed
+    expect((await room.settle(first.pipeline, req(11), REQUESTER, FEE_SPANS)).owed).toEqual([]); // not drawn: escrowed
     altering = true;
     let departure: Promise<{ request: string }[]> | undefined;
     const { pipeline } = await generate(room, req(12), embedHead, PROMPT, 4, (n) => {
@@ -300,7 +302,7 @@ describe('red team: wrong answers the node does not notice', () => {
       }
     });
     expect(await departure!).toEqual([]); // not paid on leaving: a request it served is still running
-    const s = await room.settle(pipeline, req(12), REQUESTER);
+    const s = await room.settle(pipeline, req(12), REQUESTER, FEE_SPANS);
     expect(s.caught).toEqual([cheater]); // caught when the request settles: the answer is flagged
     expect(s.owed.filter((o) => o.wallet === cheater.wallet)).toEqual([]); // and its escrow (request 11) is forfeited
     expect(cheater.escrow).toEqual([]);

@@ -21,11 +21,11 @@ const rt = nodeRuntime('cpu');
 const member = (id: string, wallet: string, cheat: boolean, room: () => InferenceRoom): Member =>
   inProcessMember({ id, wallet, maxLayers: 1, cfg, weights, room, alter: cheat ? (out) => ((out[0]! += 1), out) : undefined });
 
-async function serve(room: InferenceRoom, request: string, embedHead: EmbedHead): Promise<OwedReward[]> {
+async function serve(room: InferenceRoom, request: string, embedHead: EmbedHead, feeSpans = 2): Promise<OwedReward[]> {
   const pipeline = room.pipeline(request, () => {});
   const sample = makeSampler({ temperature: 0, topK: 0, seed: 1 });
   for await (const t of decodeTokens({ cfg, embedHead, pipeline, prompt: [1, 2, 3], maxTokens: 3, sample })) void t;
-  return (await room.settle(pipeline, request as `0x${string}`, '0x0000000000000000000000000000000000000001')).owed;
+  return (await room.settle(pipeline, request as `0x${string}`, '0x0000000000000000000000000000000000000001', feeSpans)).owed;
 }
 
 describe('escrow of inference rewards', () => {
@@ -66,6 +66,32 @@ describe('escrow of inference rewards', () => {
     expect((await room.settleDeparture(honest)).map((o) => o.request)).toEqual([`0x${'4'.padStart(64, '0')}`]);
     expect(await room.settleDeparture(cheater2)).toEqual([]);
     expect(cheater2.caught).toBe(true);
+    await embedHead.dispose();
+  }, 60_000);
+
+  it('pays a request no more contributors than its fee bought, now or later from escrow', async () => {
+    // Without checks (checkRate 0) rewards wait in escrow; a cap applied only to what is paid at once would let the
+    // escrow pay the rest later. A fee of one span pays one contributor (the one holding the most layers), ever.
+    const room: InferenceRoom = inProcessRoom(cfg, weights, { checkRate: 0, maxEscrow: 8, random: () => 0.5 }, []);
+    const a = member('a', '0x00000000000000000000000000000000000000aa', false, () => room);
+    const b = member('b', '0x00000000000000000000000000000000000000bb', false, () => room);
+    room.join(a);
+    room.join(b);
+    expect(await room.waitForChain(10_000)).toBeDefined();
+    const embedHead = await EmbedHead.open(rt, cfg, weights);
+    const requests = [5, 6, 7].map((i) => `0x${String(i).padStart(64, '0')}`);
+    for (const r of requests) expect(await serve(room, r, embedHead, 1)).toEqual([]);
+    expect(a.escrow.length + b.escrow.length).toBe(3);
+    const owed = await room.settleAll();
+    expect(owed.map((o) => o.request).sort()).toEqual(requests);
+    // And a fee that bought nothing (a request that never sampled a token) pays no one.
+    const c = member('c', '0x00000000000000000000000000000000000000cc', false, () => room);
+    const d = member('d', '0x00000000000000000000000000000000000000dd', false, () => room);
+    room.join(c);
+    room.join(d);
+    expect(await room.waitForChain(10_000)).toBeDefined();
+    expect(await serve(room, `0x${'8'.padStart(64, '0')}`, embedHead, 0)).toEqual([]);
+    expect(c.escrow.length + d.escrow.length).toBe(0);
     await embedHead.dispose();
   }, 60_000);
 });

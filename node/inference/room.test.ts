@@ -22,7 +22,12 @@ import { NodeApi } from '../../wallet-ui/src/api/node-api.js';
 import { registerAccount } from '../../wallet-ui/src/account/account-session.js';
 import { AiloNode } from '../node.js';
 import { get, startTestNode, testNet, waitFor, type TestNet } from '../test/harness.js';
-import { chatEvents, nativeContributor, tokenIds } from '../test/inference.js';
+import { chatEvents, fund, nativeContributor, quotedFee, tokenIds, type Chatter } from '../test/inference.js';
+import { alice, coordinator } from '../test/harness.js';
+import { signTransfer } from '../../chain/tx/sign.js';
+import { parseAddress } from '../../protocol/address.js';
+import { privateKeyToAddress } from '../../protocol/signature.js';
+import { ALC } from '../../chain/spec.js';
 
 const FED = { batchSize: 4, seqLen: 32, steps: 4, lr: 3e-3, roundSize: 100, roundMs: 600_000 };
 const CHEAP = { N: 2 ** 15, r: 8, p: 1 };
@@ -42,7 +47,7 @@ describe('inference rooms', () => {
   let net: TestNet;
   let node: AiloNode;
   let cache: string;
-  let token: string;
+  let user: Chatter;
   let userAddress: string;
   const contributors: RoomContributor[] = [];
   const keys = [401, 402, 403, 404, 405].map((n) => wallet(n));
@@ -53,11 +58,13 @@ describe('inference rooms', () => {
     cache = mkdtempSync(join(tmpdir(), 'ailo-room-'));
     node = await startTestNode(net, join(net.root, 'data'), {
       federation: FED,
-      inference: { checkRate: 1, roomWaitMs: 200, reassignWaitMs: 20_000 },
+      // Refused requests count against the per-account rate too: this test sends many.
+      inference: { checkRate: 1, roomWaitMs: 200, reassignWaitMs: 20_000, perAccountPerMinute: 100 },
     });
     const reg = await registerAccount(new NodeApi(node.url), { username: 'chatter', password: 'correct horse', kdfCost: CHEAP });
-    token = reg.session.token;
+    user = { token: reg.session.token, key: reg.session.signingKey() };
     userAddress = reg.session.account.address;
+    await fund(node.url, net.network, alice, userAddress, 100n * ALC);
   }, 60_000);
   afterAll(async () => {
     for (const c of contributors) c.stop();
@@ -73,7 +80,7 @@ describe('inference rooms', () => {
     return c;
   }
 
-  const chat = (body: Record<string, unknown>, auth = token) => chatEvents(node.url, auth, body);
+  const chat = (body: Record<string, unknown>, who = user) => chatEvents(node.url, who, body);
 
   const balance = async (who: string): Promise<bigint> => BigInt((await get(`${node.url}/api/ledger/account/${who}`)).json.balance);
   const tokensOf = tokenIds;
@@ -108,7 +115,9 @@ describe('inference rooms', () => {
       const r = await chat(body);
       expect([r.status, r.json?.error?.code], JSON.stringify(body).slice(0, 60)).toEqual([status, code]);
     }
-    expect((await chat({ model: 'ailo', prompt: 'hi' }, 'x'.repeat(43))).status).toBe(401);
+    expect((await chat({ model: 'ailo', prompt: 'hi' }, { ...user, token: 'x'.repeat(43) })).status).toBe(401);
+    expect((await chat({ model: 'ailo', prompt: 'hi', fee: undefined })).json?.error?.code).toBe('FEE_REQUIRED');
+    expect((await chat({ model: 'ailo', prompt: 'hi', fee: { from: 1 } })).status).toBe(400);
     const models = (await get(`${node.url}/api/inference/models`)).json.models;
     expect(models).toEqual([
       expect.objectContaining({ id: 'ailo', servable: false, contributors: 0, layers: node.federation!.modelConfig.n_layer }),
@@ -124,8 +133,15 @@ describe('inference rooms', () => {
     const spans = (await get(`${node.url}/api/inference/models`)).json.models[0].spans;
     expect(spans.length).toBe(3);
     const before = await Promise.all(keys.slice(0, 3).map((k) => balance(k.address)));
+    const userBefore = await balance(userAddress);
+    expect((await get(`${node.url}/api/inference/models`)).json.models[0]).toMatchObject({
+      requestFee: (3n * SHARE).toString(),
+      inferenceShare: SHARE.toString(),
+      feeTo: toChecksumAddress(coordinator.address),
+    });
     const r = await chat({ model: 'ailo', prompt: PROMPT, temperature: 0, maxTokens: 12 });
     expect(r.status).toBe(200);
+    expect(r.events[0]).toMatchObject({ type: 'start', fee: (3n * SHARE).toString() });
     expect(r.events.at(-1)).toMatchObject({ type: 'done', tokens: 12, contributors: 3, checked: true });
     const want = await expected(PROMPT, 12);
     expect(tokensOf(r.events)).toEqual(want);
@@ -138,6 +154,8 @@ describe('inference rooms', () => {
     for (const [i, k] of keys.slice(0, 3).entries()) {
       await waitFor(`reward of ${k.address}`, async () => ((await balance(k.address)) === before[i]! + SHARE ? true : undefined), 20_000);
     }
+    // The requester paid the fee: one share for each span that served it.
+    expect(await balance(userAddress)).toBe(userBefore - 3n * SHARE);
     // Each contributor downloaded only the chunks that hold its span's tensors, never the whole model.
     const manifest = node.federation!.model.manifest;
     for (const [i, c] of trio.entries()) {
@@ -154,21 +172,67 @@ describe('inference rooms', () => {
     }
   }, 180_000);
 
+  it('refuses a fee that is missing, short, from or to the wrong account, for another network, or spent, and charges nothing', async () => {
+    const account = async () => (await get(`${node.url}/api/ledger/account/${userAddress}`)).json;
+    const before = await account();
+    const good = await quotedFee(node.url, user.key, 'ailo');
+    const resign = (o: { amount?: bigint; to?: string; nonce?: bigint; key?: Uint8Array; network?: typeof net.network }) => {
+      const key = o.key ?? user.key;
+      return signTransfer(
+        {
+          from: privateKeyToAddress(key),
+          to: parseAddress(o.to ?? good.to),
+          amount: o.amount ?? BigInt(good.amount),
+          nonce: o.nonce ?? BigInt(good.nonce),
+        },
+        key,
+        o.network ?? net.network,
+      );
+    };
+    const cases: [string, unknown, string][] = [
+      ['short by one base unit', resign({ amount: BigInt(good.amount) - 1n }), 'FEE_TOO_LOW'],
+      ["another account's", resign({ key: alice.key }), 'FEE_WRONG'],
+      ['paying someone else', resign({ to: keys[0]!.address }), 'FEE_WRONG'],
+      ['a nonce ahead', resign({ nonce: BigInt(good.nonce) + 1n }), 'FEE_REFUSED'],
+      ['a spent nonce', resign({ nonce: 0n }), 'FEE_REFUSED'],
+      ['more than the balance', resign({ amount: 10n ** 24n }), 'FEE_REFUSED'],
+      ['for another network', { ...resign({ network: { ...net.network, chainId: 1n } }), chainId: '1' }, 'FEE_REFUSED'],
+      ['with a forged signature', { ...good, signature: resign({ key: alice.key }).signature }, 'FEE_REFUSED'],
+    ];
+    for (const [what, fee, code] of cases) {
+      const r = await chat({ model: 'ailo', prompt: PROMPT, maxTokens: 2, fee });
+      expect([r.status, r.json?.error?.code], what).toEqual([402, code]);
+    }
+    // A fee that bought an answer does not buy a second one.
+    const served = await Promise.all(keys.slice(0, 3).map((k) => balance(k.address)));
+    const paid = await chat({ model: 'ailo', prompt: PROMPT, maxTokens: 2, fee: good });
+    expect(paid.events.at(-1)).toMatchObject({ type: 'done' });
+    // (Its rewards reach the ledger before the next test reads balances.)
+    for (const [i, k] of keys.slice(0, 3).entries())
+      await waitFor(`reward of ${k.address}`, async () => ((await balance(k.address)) === served[i]! + SHARE ? true : undefined), 20_000);
+    const replay = await chat({ model: 'ailo', prompt: PROMPT, maxTokens: 2, fee: good });
+    expect([replay.status, replay.json?.error?.code]).toEqual([402, 'FEE_REFUSED']);
+    const after = await account();
+    expect(BigInt(after.balance)).toBe(BigInt(before.balance) - BigInt(good.amount));
+    expect(BigInt(after.pendingNonce)).toBe(BigInt(before.pendingNonce) + 1n);
+  }, 120_000);
+
   it('a contributor that leaves mid-answer is replaced and the answer completes; it is not paid', async () => {
     const standby = contributor(keys[3]!, node.federation!.modelConfig.n_layer);
     await standby.start();
     const leaver = contributors[1]!;
     const before = await balance(keys[1]!.address);
-    // Leave once the answer is under way.
+    // Leave once the answer is under way: three forward passes into it.
+    const served = leaver.state.served;
     const stopper = setInterval(() => {
-      if (leaver.state.served >= 3) {
+      if (leaver.state.served >= served + 3) {
         clearInterval(stopper);
         leaver.stop();
       }
     }, 5);
     const r = await chat({ model: 'ailo', prompt: PROMPT, temperature: 0, maxTokens: 16 });
     clearInterval(stopper);
-    expect(r.events.at(-1)).toMatchObject({ type: 'done', tokens: 16 });
+    expect(r.events.at(-1), JSON.stringify(r.json)).toMatchObject({ type: 'done', tokens: 16 });
     expect(r.events.some((e) => e.type === 'notice')).toBe(true);
     expect(tokensOf(r.events)).toEqual(await expected(PROMPT, 16));
     await waitFor('standby paid', async () => ((await balance(keys[3]!.address)) > 0n ? true : undefined), 20_000);
@@ -204,7 +268,7 @@ describe('inference rooms', () => {
     expect(models.contributors).toBe(contributors.filter((c) => c.state.phase !== 'closed').length);
   }, 180_000);
 
-  it("serving your own account's request earns nothing", async () => {
+  it("serving your own account's request earns nothing, and serving it under other wallets nets nothing", async () => {
     // The chatting account's own wallet contributes the first layers again.
     const reg = await registerAccount(new NodeApi(node.url), {
       username: 'selfdealer',
@@ -212,15 +276,47 @@ describe('inference rooms', () => {
       kdfCost: CHEAP,
       importKey: keys[0]!.key,
     });
+    const self: Chatter = { token: reg.session.token, key: keys[0]!.key };
+    await fund(node.url, net.network, alice, keys[0]!.address, ALC);
     const own = contributor(keys[0]!, node.federation!.modelConfig.n_layer);
     await own.start();
     await waitServable();
     const before = await balance(keys[0]!.address);
-    const r = await chat({ model: 'ailo', prompt: PROMPT, temperature: 0, maxTokens: 3 }, reg.session.token);
-    expect(r.events.at(-1)).toMatchObject({ type: 'done' });
+    const r = await chat({ model: 'ailo', prompt: PROMPT, temperature: 0, maxTokens: 3 }, self);
+    expect(r.events.at(-1), JSON.stringify(r.json)).toMatchObject({ type: 'done' });
+    const fee = BigInt((r.events[0] as { fee: string }).fee);
     await new Promise((r) => setTimeout(r, 1500));
-    expect(await balance(keys[0]!.address)).toBe(before);
+    // It paid the fee and earned nothing back.
+    expect(await balance(keys[0]!.address)).toBe(before - fee);
     expect(toChecksumAddress(keys[0]!.address)).toBe(toChecksumAddress(reg.session.account.address));
-    void userAddress;
-  }, 120_000);
+
+    // The attack that fee closes: one person chats from an account and serves every layer from two other wallets, in a
+    // loop. Rewards are minted, so without a fee each answer would be pure profit; with it, the three wallets together
+    // end where they began (the fee pays exactly the spans that served).
+    for (const c of contributors) c.stop();
+    await Promise.all(contributors.map((c) => c.closed));
+    await waitServable(false);
+    const [b, c] = [wallet(406), wallet(407)];
+    const layers = node.federation!.modelConfig.n_layer;
+    for (const w of [b, c]) await contributor(w, Math.ceil(layers / 2)).start();
+    await waitServable();
+    const attacker: Chatter = { token: user.token, key: user.key };
+    const wallets = [userAddress, b.address, c.address];
+    const sum = async () => (await Promise.all(wallets.map(balance))).reduce((x, y) => x + y, 0n);
+    const start = await sum();
+    const rounds = 3;
+    for (let i = 0; i < rounds; i++) {
+      const out = await chat({ model: 'ailo', prompt: `${PROMPT} ${i}`, temperature: 0, maxTokens: 2 }, attacker);
+      expect(out.events.at(-1)).toMatchObject({ type: 'done', contributors: 2 });
+    }
+    // Every reward is on the ledger (checkRate 1 pays at once): each serving wallet earned one share an answer.
+    for (const w of [b, c])
+      await waitFor(
+        `rewards of ${w.address}`,
+        async () => ((await balance(w.address)) === BigInt(rounds) * SHARE ? true : undefined),
+        20_000,
+      );
+    expect(await sum()).toBeLessThanOrEqual(start);
+    expect(await sum()).toBe(start);
+  }, 180_000);
 });

@@ -85,6 +85,9 @@ export const DEFAULT_ROOM_OPTIONS: Omit<RoomOptions, 'random' | 'log'> = {
   tolerance: 1e-4,
 };
 
+/** A room as GET /api/inference/models shows it, less what the service adds (its fee). */
+export type RoomView = Omit<InferenceModel, 'requestFee' | 'inferenceShare' | 'feeTo'>;
+
 /** A reward the room owes: one request, one contributor, its span. */
 export interface OwedReward {
   wallet: string;
@@ -317,6 +320,14 @@ export class InferenceRoom {
     return out;
   }
 
+  /**
+   * How many contributors a request served now would pay: the spans of the serving chain (at most `maxSpans`; 1 when
+   * no chain serves yet). A request's fee is this many `inferenceShare`s.
+   */
+  payableSpans(): number {
+    return Math.min(this.opts.maxSpans, Math.max(1, this.chain()?.length ?? 1));
+  }
+
   /** The first layer no ready member holds (for messages), or undefined when servable. */
   firstUnheld(): number | undefined {
     let layer = 0;
@@ -328,7 +339,7 @@ export class InferenceRoom {
     return undefined;
   }
 
-  view(): InferenceModel {
+  view(): RoomView {
     const spans = this.list()
       .filter((m) => m.ready && m.span)
       .map((m) => ({ ...m.span! }))
@@ -429,22 +440,37 @@ export class InferenceRoom {
    * Settles a finished request. With probability `checkRate` this request is checked: every row each member answered
    * is recomputed (`checked` in the answer), plus one random earlier request of each member's escrow. Otherwise each
    * member's escrow is checked once it holds `maxEscrow` requests (one kept request, drawn uniformly). A member that
-   * passes is paid its whole escrow; one that fails loses it and is removed. Members that left during the request are
-   * not paid; their rows are checked all the same, so the answer says whether wrong rows went into it (`caught`).
-   * Nothing is owed to a member whose wallet is `requester`'s: serving your own requests earns nothing.
+   * passes is paid its whole escrow; one that fails loses it and is removed.
+   *
+   * The request pays at most `payable` members (what its fee bought, at most `maxSpans`): those holding the most
+   * layers among the ones that stayed. Members that left during the request, and any whose wallet is `requester`'s
+   * (serving your own requests earns nothing), are not paid; the rows of every member are checked all the same when
+   * the request is drawn (always for one that left), so the answer says whether wrong rows went into it (`caught`).
    */
-  async settle(p: RequestPipeline, request: Hex, requester: string): Promise<{ owed: OwedReward[]; checked: boolean; caught: Member[] }> {
+  async settle(
+    p: RequestPipeline,
+    request: Hex,
+    requester: string,
+    payable: number,
+  ): Promise<{ owed: OwedReward[]; checked: boolean; caught: Member[] }> {
     const self = requester.toLowerCase();
     const caught: Member[] = [];
     const owed: OwedReward[] = [];
     const draw = this.opts.random() < this.opts.checkRate;
-    for (const m of p.servers()) {
-      if (m.caught) continue;
+    const servers = p.servers().filter((m) => !m.caught);
+    const payees = new Set(
+      servers
+        .filter((m) => !m.left && m.wallet.toLowerCase() !== self)
+        .sort((a, b) => spanLength(p.spanOf(b)!) - spanLength(p.spanOf(a)!))
+        .slice(0, Math.max(0, Math.min(payable, this.opts.maxSpans))),
+    );
+    for (const m of servers) {
       const span = p.spanOf(m)!;
       const records = p.records(m);
-      if (m.left || m.wallet.toLowerCase() === self) {
+      if (!payees.has(m)) {
         if (m.wallet.toLowerCase() === self)
           this.opts.log(`inference: ${m.id} served its own wallet's request ${request.slice(0, 10)}: no reward`);
+        else if (!m.left) this.opts.log(`inference: ${m.id} unpaid for request ${request.slice(0, 10)}: its fee paid ${payable} span(s)`);
         // Its rows are in the answer: check them when this request is checked, and always for one that left with them.
         if ((draw || m.left) && !(await this.checkRows(span, records))) caught.push(m);
         continue;
@@ -456,20 +482,6 @@ export class InferenceRoom {
       else continue;
       if (passed) owed.push(...this.release(m));
       else caught.push(m);
-    }
-    // At most maxSpans contributors are paid a request (a room whose spans fragmented as members came and went may
-    // have more): those holding the most layers.
-    const paidNow = new Set(owed.filter((o) => o.request === request).map((o) => o.wallet));
-    if (paidNow.size > this.opts.maxSpans) {
-      const ranked = p
-        .servers()
-        .filter((m) => paidNow.has(m.wallet))
-        .sort((a, b) => spanLength(p.spanOf(b)!) - spanLength(p.spanOf(a)!));
-      const unpaid = new Set(ranked.slice(this.opts.maxSpans).map((m) => m.wallet));
-      this.opts.log(
-        `inference: request ${request.slice(0, 10)} had ${paidNow.size} paid spans; ${unpaid.size} smallest unpaid (at most ${this.opts.maxSpans})`,
-      );
-      for (let i = owed.length - 1; i >= 0; i--) if (owed[i]!.request === request && unpaid.has(owed[i]!.wallet)) owed.splice(i, 1);
     }
     for (const m of caught) {
       if (m.left) {

@@ -14,10 +14,13 @@ import type { AccountVault } from '../accounts/vault.js';
 import { readJsonBody } from '../api/body.js';
 import { ApiError, badRequest, notFound } from '../api/errors.js';
 import { requestDigest, RoomError } from './room.js';
-import { ChatError, type InferenceService } from './service.js';
+import { ChatError, type ChatFee, type InferenceService } from './service.js';
+import { parseAddress, type Address } from '../../protocol/address.js';
+import { parseTransferBody } from '../api/ledger-routes.js';
 
 interface ChatParams {
   model: string;
+  fee: ChatFee;
   prompt: string;
   temperature: number;
   topK: number;
@@ -27,7 +30,7 @@ interface ChatParams {
 
 /** Validates a chat body; a 400/413 ApiError naming the field otherwise. */
 export function parseChatBody(body: Record<string, unknown>): ChatParams {
-  const known = new Set(['model', 'prompt', 'temperature', 'topK', 'maxTokens', 'seed']);
+  const known = new Set(['model', 'prompt', 'temperature', 'topK', 'maxTokens', 'seed', 'fee']);
   for (const k of Object.keys(body))
     if (!known.has(k)) throw badRequest('BAD_REQUEST', `unknown field ${k.slice(0, 40)}; send ${[...known].join(', ')}`);
   if (typeof body.model !== 'string' || body.model.length === 0 || body.model.length > 80)
@@ -42,8 +45,15 @@ export function parseChatBody(body: Record<string, unknown>): ChatParams {
       throw badRequest('BAD_REQUEST', `${k} must be ${integer ? 'an integer' : 'a number'} from ${min} to ${max}`);
     return v;
   };
+  if (body.fee === undefined)
+    throw new ApiError(
+      402,
+      'FEE_REQUIRED',
+      "a chat request carries its fee: a transfer signed by your account to the model's feeTo of its requestFee (GET /api/inference/models), in field fee",
+    );
   return {
     model: body.model,
+    fee: parseTransferBody(body.fee, 'fee.'),
     prompt: body.prompt,
     temperature: num('temperature', CHAT_DEFAULTS.temperature, 0, CHAT_LIMITS.maxTemperature, false),
     topK: num('topK', CHAT_DEFAULTS.topK, 0, CHAT_LIMITS.maxTopK, true),
@@ -69,7 +79,7 @@ export function inferenceRoutes(router: Router, service: InferenceService, vault
     const p = parseChatBody(await readJsonBody(ctx, 64 * 1024));
     const finished = admit(service, account.account.address);
     try {
-      await chat(ctx, service, p, account.account.address);
+      await chat(ctx, service, p, parseAddress(account.account.address));
     } finally {
       finished();
     }
@@ -90,10 +100,12 @@ function asApiError(err: unknown): unknown {
   return err;
 }
 
-async function chat(ctx: Context, service: InferenceService, p: ChatParams, requester: string): Promise<void> {
+async function chat(ctx: Context, service: InferenceService, p: ChatParams, requester: Address): Promise<void> {
   let room;
+  let feeSpans: number;
   try {
     room = await service.roomFor(p.model);
+    feeSpans = await service.checkFee(p.fee, room, requester);
   } catch (err) {
     throw asApiError(err);
   }
@@ -132,13 +144,21 @@ async function chat(ctx: Context, service: InferenceService, p: ChatParams, requ
     model: p.model,
     ...(room.model.version === undefined ? {} : { version: room.model.version }),
     promptTokens: ids.length,
+    fee: p.fee.tx.tx.type === 'transfer' ? p.fee.tx.tx.amount.toString() : '0',
+    feeTx: p.fee.tx.hash,
   });
   const pipeline = room.pipeline(request, (message) => send({ type: 'notice', message }));
   try {
     const out: number[] = [];
     let text = '';
+    let charged = false;
     const sample = makeSampler({ temperature: p.temperature, topK: p.topK, seed: p.seed });
     for await (const token of decodeTokens({ cfg, embedHead, pipeline, prompt: ids, maxTokens: p.maxTokens, sample })) {
+      // Charged once the room has answered (the first token is sampled): a request refused or failed before costs nothing.
+      if (!charged) {
+        await service.chargeFee(p.fee);
+        charged = true;
+      }
       if (token === EOT_TOKEN) break;
       out.push(token);
       // Text by difference: one character may span tokens (GPT-2 BPE works on bytes).
@@ -149,7 +169,14 @@ async function chat(ctx: Context, service: InferenceService, p: ChatParams, requ
       if (closed) break;
     }
     for (const m of pipeline.servers()) if (!m.left) m.channel.sendJson({ type: 'drop', session: request });
-    const settled = await room.settle(pipeline, request, requester);
+    // The request pays its contributors only once its fee is on the ledger (the same nonce spent elsewhere drops it).
+    const paid = charged && (await service.feeConfirmed(p.fee));
+    if (charged && !paid)
+      send({
+        type: 'notice',
+        message: 'the fee did not reach a block (your account spent its nonce elsewhere?): no contributor is paid for this answer',
+      });
+    const settled = await room.settle(pipeline, request, requester, paid ? feeSpans : 0);
     await service.pay(settled.owed);
     if (settled.caught.length > 0)
       send({

@@ -26,7 +26,9 @@ import {
   type InferenceModel,
 } from '../../protocol/inference.js';
 import { signTx } from '../../chain/tx/sign.js';
-import type { InferenceRewardTx } from '../../chain/tx/types.js';
+import type { InferenceRewardTx, SignedTx } from '../../chain/tx/types.js';
+import type { NetworkDomain } from '../../chain/tx/eip712.js';
+import { TxError } from '../../chain/errors.js';
 import { parseSignedInferenceJoin, inferenceJoinDigest } from '../../chain/tx/task-request.js';
 import { TaskRequestGuard } from '../federation/task-request-guard.js';
 import { FederationError } from '../federation/errors.js';
@@ -47,6 +49,7 @@ import {
   type RoomModel,
   type RoomOptions,
   type OwedReward,
+  type RoomView,
 } from './room.js';
 
 export interface InferenceConfig extends Omit<RoomOptions, 'random' | 'log'> {
@@ -62,6 +65,8 @@ export interface InferenceConfig extends Omit<RoomOptions, 'random' | 'log'> {
   roomWaitMs: number;
   /** How long a wallet whose rows failed a check may not join again (ms). */
   caughtBarMs: number;
+  /** How long a finished request waits for its fee to be in a block before it pays no one (ms). */
+  feeWaitMs: number;
 }
 
 export const DEFAULT_INFERENCE: InferenceConfig = {
@@ -72,6 +77,7 @@ export const DEFAULT_INFERENCE: InferenceConfig = {
   contributorsPerAddress: 8,
   roomWaitMs: 5_000,
   caughtBarMs: 60 * 60_000,
+  feeWaitMs: 60_000,
 };
 
 /** The network model's id in GET /api/inference/models. */
@@ -79,6 +85,12 @@ export const NETWORK_MODEL_ID = 'ailo';
 const JOIN_TIMEOUT_MS = 10_000;
 
 /** A chat request refused by name (the route maps it to its status). */
+/** A chat request's fee as it arrived: the signed transfer and the network its body says it was signed for. */
+export interface ChatFee {
+  tx: SignedTx;
+  signedFor: Partial<NetworkDomain>;
+}
+
 export class ChatError extends Error {
   override name = 'ChatError';
   constructor(
@@ -209,7 +221,7 @@ export class InferenceService {
    * the config in its metadata or a config.json beside it) in a room of its own, as model `id`: its chunks and
    * manifest, signed by this coordinator, are written under `dataDir/inference/<id>`.
    */
-  async importModel(id: string, file: string, dataDir: string): Promise<InferenceModel> {
+  async importModel(id: string, file: string, dataDir: string): Promise<RoomView> {
     if (!/^[a-z0-9][a-z0-9._-]{0,39}$/.test(id) || id === NETWORK_MODEL_ID)
       throw new Error(`model id "${id}" must be 1-40 of a-z 0-9 . _ - (and not "${NETWORK_MODEL_ID}")`);
     if (this.imported.has(id)) throw new Error(`model id "${id}" is given twice`);
@@ -240,7 +252,18 @@ export class InferenceService {
 
   /** GET /api/inference/models: the network's model, then the imported ones. */
   models(): InferenceModel[] {
-    return [this.currentRoom().view(), ...[...this.imported.values()].map((i) => i.room.view())];
+    const share = this.ledger.chain.spec.rewards.inferenceShare;
+    return [this.currentRoom(), ...[...this.imported.values()].map((i) => i.room)].map((room) => ({
+      ...room.view(),
+      requestFee: this.requestFee(room).toString(),
+      inferenceShare: share.toString(),
+      feeTo: toChecksumAddress(this.coordinator),
+    }));
+  }
+
+  /** What a request in `room` costs now (base units): `inferenceShare` for each span that would be paid. */
+  requestFee(room: InferenceRoom): bigint {
+    return this.ledger.chain.spec.rewards.inferenceShare * BigInt(room.payableSpans());
   }
 
   /** One contributor's channel: a signed join first, then `ready`, results and errors. */
@@ -402,6 +425,69 @@ export class InferenceService {
       );
     }
     return room;
+  }
+
+  /**
+   * Checks a chat request's fee before anything runs: a transfer from `requester` to this coordinator of at least
+   * `requestFee(room)`, signed for this network, that the pending state would take now (nonce, balance). Returns how
+   * many contributors it pays (fee / inferenceShare, at most maxSpans). Throws a 402 ChatError: FEE_WRONG (sender or
+   * recipient), FEE_TOO_LOW (naming the fee), FEE_REFUSED (the ledger's reason: signature, nonce, balance).
+   */
+  async checkFee(fee: ChatFee, room: InferenceRoom, requester: Address): Promise<number> {
+    const tx = fee.tx.tx;
+    if (tx.type !== 'transfer') throw new ChatError(402, 'FEE_WRONG', 'the fee must be a transfer');
+    if (tx.from !== requester)
+      throw new ChatError(
+        402,
+        'FEE_WRONG',
+        `the fee is sent from ${toChecksumAddress(tx.from)}; it must come from your account ${toChecksumAddress(requester)}`,
+      );
+    if (tx.to !== this.coordinator)
+      throw new ChatError(
+        402,
+        'FEE_WRONG',
+        `the fee pays ${toChecksumAddress(tx.to)}; it must pay this node's coordinator ${toChecksumAddress(this.coordinator)} (feeTo in GET /api/inference/models)`,
+      );
+    const due = this.requestFee(room);
+    if (tx.amount < due)
+      throw new ChatError(
+        402,
+        'FEE_TOO_LOW',
+        `the fee is ${tx.amount} base units; a request to this room now costs ${due} (requestFee in GET /api/inference/models): sign it again`,
+      );
+    try {
+      await this.ledger.check(fee.tx, fee.signedFor);
+    } catch (err) {
+      if (err instanceof TxError) throw new ChatError(402, 'FEE_REFUSED', `the ledger refuses the fee: ${err.message}`);
+      throw err;
+    }
+    const share = this.ledger.chain.spec.rewards.inferenceShare;
+    return Number(BigInt(this.cfg.maxSpans) < tx.amount / share ? BigInt(this.cfg.maxSpans) : tx.amount / share);
+  }
+
+  /** Submits a checked fee to the pool (the request is charged); a 402 ChatError FEE_REFUSED if the ledger refuses it now. */
+  async chargeFee(fee: ChatFee): Promise<void> {
+    try {
+      await this.ledger.submit(fee.tx, fee.signedFor);
+    } catch (err) {
+      if (err instanceof TxError) throw new ChatError(402, 'FEE_REFUSED', `the ledger refuses the fee: ${err.message}`);
+      throw err;
+    }
+  }
+
+  /**
+   * Waits until a charged fee is in a block (at most `feeWaitMs`): false when it left the pool without one (another
+   * transaction of the account took its nonce, on this node or another) or the time ran out. A request whose fee is
+   * not on the ledger pays no one.
+   */
+  async feeConfirmed(fee: ChatFee): Promise<boolean> {
+    const end = Date.now() + this.cfg.feeWaitMs;
+    for (;;) {
+      const state = await this.ledger.txState(fee.tx.hash);
+      if (state === 'confirmed') return true;
+      if (state === 'unknown' || Date.now() > end) return false;
+      await new Promise((r) => setTimeout(r, 50));
+    }
   }
 
   /** The node's embedding and head for a room's model. */

@@ -7,7 +7,12 @@ import { WebSocket } from 'ws';
 import { signInferenceJoin } from '../../chain/tx/task-request.js';
 import type { NetworkDomain } from '../../chain/tx/eip712.js';
 import { parseAddress } from '../../protocol/address.js';
-import { decodeHiddenFrame, type ChatEvent, type NodeMessage } from '../../protocol/inference.js';
+import { decodeHiddenFrame, type ChatEvent, type InferenceModel, type NodeMessage } from '../../protocol/inference.js';
+import type { TransferBody } from '../../protocol/ledger.js';
+import { privateKeyToAddress } from '../../protocol/signature.js';
+import { signTransfer } from '../../chain/tx/sign.js';
+import { networkDomainOf } from '../../wallet-ui/src/api/network.js';
+import { chatFee } from '../../wallet-ui/src/chat/chat-fee.js';
 import { RoomContributor, type ContributorOptions } from '../../trainer/inference/contributor.js';
 import { ChunkCache } from '../../trainer/miner/chunk-cache.js';
 import { nodeRuntime } from '../../trainer/runtime/model-session.js';
@@ -36,16 +41,27 @@ export function nativeContributor(
   });
 }
 
-/** POST /api/inference/chat as the session `token`; the SSE answer's events, or the refusal's JSON. */
+/** Who chats: the account session's token, and the wallet key that signs each request's fee. */
+export interface Chatter {
+  token: string;
+  key: Uint8Array;
+}
+
+/**
+ * POST /api/inference/chat as `who`; the SSE answer's events, or the refusal's JSON. Unless `body` brings its own
+ * `fee` (an attack test's), the request carries the fee as the Chat page signs it: the model's `requestFee` to its
+ * `feeTo`, at the account's `pendingNonce`.
+ */
 export async function chatEvents(
   nodeUrl: string,
-  token: string,
+  who: Chatter,
   body: Record<string, unknown>,
 ): Promise<{ status: number; events: ChatEvent[]; json?: { error?: { code: string; message: string } } }> {
+  const withFee = 'fee' in body ? body : { ...body, fee: await quotedFee(nodeUrl, who.key, String(body.model)) };
   const res = await fetch(`${nodeUrl}/api/inference/chat`, {
     method: 'POST',
-    headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` },
-    body: JSON.stringify(body),
+    headers: { 'content-type': 'application/json', authorization: `Bearer ${who.token}` },
+    body: JSON.stringify(withFee),
   });
   if (!res.headers.get('content-type')?.startsWith('text/event-stream')) return { status: res.status, events: [], json: await res.json() };
   const events = (await res.text())
@@ -53,6 +69,36 @@ export async function chatEvents(
     .filter((b) => b.includes('data: '))
     .map((b) => JSON.parse(b.slice(b.indexOf('data: ') + 6)) as ChatEvent);
   return { status: res.status, events };
+}
+
+/** The fee of a request to `model` (or the first model, for an unknown id) as the node quotes it now, signed with `key`. */
+export async function quotedFee(nodeUrl: string, key: Uint8Array, model: string): Promise<TransferBody> {
+  const json = async (path: string) => (await fetch(`${nodeUrl}${path}`)).json();
+  const { models } = (await json('/api/inference/models')) as { models: InferenceModel[] };
+  const quote = models.find((m) => m.id === model) ?? models[0]!;
+  const status = await json('/api/status');
+  const account = await json(`/api/ledger/account/${privateKeyToAddress(key)}`);
+  const network = networkDomainOf(status.chainId, status.genesisHash)!;
+  return chatFee(quote, key, network, BigInt(account.pendingNonce));
+}
+
+/** Sends `amount` base units from `from` (a funded test wallet, e.g. harness `alice`) to `to`; resolves once it is in a block. */
+export async function fund(nodeUrl: string, network: NetworkDomain, from: { key: Uint8Array }, to: string, amount: bigint): Promise<void> {
+  const sender = privateKeyToAddress(from.key);
+  const account = await (await fetch(`${nodeUrl}/api/ledger/account/${sender}`)).json();
+  const body = signTransfer({ from: sender, to: parseAddress(to), amount, nonce: BigInt(account.pendingNonce) }, from.key, network);
+  const res = await fetch(`${nodeUrl}/api/ledger/transfer`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify(body),
+  });
+  const { hash } = (await res.json()) as { hash: string };
+  if (res.status !== 202) throw new Error(`funding ${to} refused: ${res.status}`);
+  for (let i = 0; i < 600; i++) {
+    if (((await (await fetch(`${nodeUrl}/api/ledger/tx/${hash}`)).json()) as { status?: string }).status === 'confirmed') return;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  throw new Error(`funding transfer ${hash} not in a block after 30 s`);
 }
 
 /** The token ids of a chat's events. */

@@ -24,13 +24,15 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseAddress } from '../../protocol/address.js';
 import { formatAlc } from '../../protocol/amount.js';
 import { AiloNode } from '../../node/node.js';
-import { startTestNode, testNet, waitFor, waitQuiet, type TestNet } from '../../node/test/harness.js';
+import { alice, startTestNode, testNet, waitFor, waitQuiet, type TestNet } from '../../node/test/harness.js';
+import { fund } from '../../node/test/inference.js';
+import { ALC } from '../../chain/spec.js';
 import { CONFIG_METADATA_KEY, saveWeights } from '../../trainer/weights/safetensors.js';
 import { conversationPrompt, type Turn } from '../src/chat/conversation.js';
 import { ensureUiBuilt } from '../tools/ui-build.js';
 import { alterResultFrame, startAlteringProxy, type AlteringProxy } from './altering-proxy.js';
 import { CHROMIUM, FLAGS } from './chromium.js';
-import { registerAndOpenMining, watchedPage } from './mining-account.js';
+import { MINER_PASSWORD, registerAndOpenMining, watchedPage } from './mining-account.js';
 
 const run = promisify(execFile);
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
@@ -50,6 +52,7 @@ describe.skipIf(!existsSync(CHROMIUM))('chat and browser-served inference in Chr
   const problems: string[] = [];
   /** The chatting account's page, and each contributor's page and wallet. */
   let chatter: Page;
+  let chatterAddress: string;
   const holders: { page: Page; address: string }[] = [];
   /** The conversation as the Chat page keeps it (what each prompt is made of). */
   const turns: Turn[] = [];
@@ -151,7 +154,11 @@ describe.skipIf(!existsSync(CHROMIUM))('chat and browser-served inference in Chr
 
   it('without contributors the Chat page says that no room can serve, why, and that contributors can join', async () => {
     // A chat refused with 503 NO_ROOM is logged by Chromium as a failed resource load on this page.
-    ({ page: chatter } = await openChat('chatter', node.url, /ERR_CONNECTION_REFUSED|status of 503/));
+    let address: string;
+    ({ page: chatter, address } = await openChat('chatter', node.url, /ERR_CONNECTION_REFUSED|status of 503/));
+    chatterAddress = address;
+    // Each answer costs a fee: the chatter receives ALC first (as from mining, or a friend).
+    await fund(node.url, net.network, alice, chatterAddress, 10n * ALC);
     await expect.poll(() => chatter.getByTestId('model-config').textContent()).toBe('ailo-small');
     expect(await chatter.getByTestId('model-layers').textContent()).toMatch(/^6 \(width 384\)/);
     expect(await chatter.getByTestId('devnet-notice').textContent()).toMatch(
@@ -163,6 +170,11 @@ describe.skipIf(!existsSync(CHROMIUM))('chat and browser-served inference in Chr
     // The genesis inferenceShare, read by the page from GET /api/chain/genesis.
     expect(share).toBe(10n ** 18n / 20n);
     expect(await chatter.getByTestId('serve-reward').textContent()).toBe(`${formatAlc(share)} ALC`);
+    // With no span served yet, an answer is quoted at one share; the page says who is paid and when.
+    expect(await chatter.getByTestId('model-fee').textContent()).toBe(`${formatAlc(share)} ALC an answer`);
+    expect(await chatter.getByTestId('fee-explained').textContent()).toMatch(
+      /charged once its first token is sampled \(an answer refused or failed before then costs nothing\)/,
+    );
     await chatter.getByTestId('chat-input').fill(FIRST);
     await chatter.getByTestId('chat-send').click();
     const problem = chatter.getByTestId('chat-problem');
@@ -172,6 +184,8 @@ describe.skipIf(!existsSync(CHROMIUM))('chat and browser-served inference in Chr
     );
     // The refused message goes back to the box; it is not part of the conversation.
     expect(await chatter.getByTestId('chat-input').inputValue()).toBe(FIRST);
+    // A refused request cost nothing.
+    expect(balance(chatterAddress)).toBe(10n * ALC);
     await shot(chatter, '01-chat-no-room');
   }, 120_000);
 
@@ -198,15 +212,21 @@ describe.skipIf(!existsSync(CHROMIUM))('chat and browser-served inference in Chr
     });
 
     const before = trio.map((h) => balance(h.address));
+    const paying = balance(chatterAddress);
+    await expect.poll(() => chatter.getByTestId('model-fee').textContent()).toBe(`${formatAlc(3n * share)} ALC an answer`);
     const prompt = await ask(FIRST, 16);
     const text = await answer();
     expect(await chatter.getByTestId('answer').getByTestId('answer-done').textContent()).toMatch(
-      /Done: 16 tokens · served by 3 contributors · outputs checked/,
+      new RegExp(
+        `Done: 16 tokens · served by 3 contributors · outputs checked by the node's recomputation · cost ${formatAlc(3n * share)} ALC`,
+      ),
     );
     expect(text).toBe(await greedy(prompt, 16));
     expect(text.length).toBeGreaterThan(0);
     await waitQuiet(node.url);
     expect(trio.map((h) => balance(h.address))).toEqual(before.map((b) => b + share));
+    // The chatter paid what its answer's contributors earned: one share for each span that served it.
+    expect(balance(chatterAddress)).toBe(paying - 3n * share);
     expect(await served(trio[0]!.page)).toBeGreaterThanOrEqual(16);
     await shot(chatter, '02-chat-answer-streamed');
     await shot(trio[0]!.page, '03-contributor-serving');
@@ -252,6 +272,14 @@ describe.skipIf(!existsSync(CHROMIUM))('chat and browser-served inference in Chr
       .waitFor();
     const before = new Map([cheater, ...holders].map((h) => [h.address, balance(h.address)]));
 
+    // After a reload the session survives but the wallet key does not: the chat form asks for the password, which
+    // unlocks the key that signs the answer's fee.
+    await chatter.reload();
+    await chatter
+      .getByTestId('model-servable')
+      .filter({ hasText: /^Servable/ })
+      .waitFor();
+    await chatter.getByTestId('chat-password').fill(MINER_PASSWORD);
     await ask(THIRD, 4);
     await answer();
     await status(cheater.page, /Removed by the node \(WRONG_OUTPUT\)/);

@@ -2,8 +2,12 @@ import { describe, expect, it } from 'vitest';
 import { NodeError } from '../../../protocol/errors.js';
 import type { ChatEvent } from '../../../protocol/inference.js';
 import { chatProblem, parseChatEvent, streamChat } from './chat-client.js';
+import { chatFee } from './chat-fee.js';
 
-const BODY = { model: 'ailo', prompt: 'User: hi\nAilo:', temperature: 0, topK: 0, maxTokens: 2 };
+const NETWORK = { chainId: 1337n, genesisHash: `0x${'ab'.repeat(32)}` as const };
+const KEY = new Uint8Array(32).fill(7);
+const FEE = chatFee({ requestFee: '150000000000000000', feeTo: `0x${'c0'.repeat(20)}` }, KEY, NETWORK, 0n);
+const BODY = { model: 'ailo', prompt: 'User: hi\nAilo:', temperature: 0, topK: 0, maxTokens: 2, fee: FEE };
 
 /** A fetch that records its calls and answers `res`. */
 function fakeFetch(res: () => Response): { fetch: typeof fetch; calls: { url: string; init: RequestInit }[] } {

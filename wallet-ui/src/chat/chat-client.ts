@@ -37,7 +37,7 @@ export function parseChatEvent(m: SseMessage): ChatEvent | undefined {
 
 /**
  * The events of one chat answer, as they arrive. NodeError: the node refused before the answer began (its status and
- * code: NO_ROOM, UNKNOWN_MODEL, PROMPT_TOO_LONG, CHAT_RATE_LIMITED, CHAT_BUSY, 401 ...), did not answer
+ * code: NO_ROOM, UNKNOWN_MODEL, PROMPT_TOO_LONG, CHAT_RATE_LIMITED, CHAT_BUSY, FEE_TOO_LOW, FEE_REFUSED, 401 ...), did not answer
  * (UNREACHABLE), or the caller aborted (ABORTED).
  */
 export async function* streamChat(body: ChatRequestBody, o: StreamChatOptions): AsyncGenerator<ChatEvent> {
@@ -86,6 +86,13 @@ export function chatProblem(code: string, message: string, status = 0): string {
       return `You have sent as many messages as the node allows in a minute (${message}). Wait a little, then send again.`;
     case 'CHAT_BUSY':
       return `The node is busy answering (${message}). Try again in a few seconds.`;
+    case 'FEE_TOO_LOW':
+      return `The price of an answer changed while you sent it (${message}). Send again.`;
+    case 'FEE_REFUSED':
+      return `The ledger refused this answer's fee (${message}). If you just sent ALC from another page, wait for it to confirm, then send again.`;
+    case 'FEE_WRONG':
+    case 'FEE_REQUIRED':
+      return `The fee sent with the request was not one this node takes (${message}). Reload the page and send again.`;
     case 'BAD_PROMPT':
     case 'BAD_REQUEST':
       return `The node refused the request: ${message}`;

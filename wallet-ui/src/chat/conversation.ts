@@ -10,6 +10,8 @@ export interface AnswerMeta {
   version?: number;
   /** Tokens streamed. */
   tokens: number;
+  /** What the answer cost (ALC base units, decimal), from `start`: charged once its first token was sampled. */
+  fee?: string;
   /** Spans' contributors that served it, from `done`. */
   contributors?: number;
   /** Whether the node checked the spans' outputs by recomputation. */

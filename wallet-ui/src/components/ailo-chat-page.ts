@@ -7,11 +7,14 @@ import { LitElement, css, html, type TemplateResult } from 'lit';
 import type { AccountSession } from '../account/account-session.js';
 import type { NodeApi } from '../api/node-api.js';
 import { chatProblem, streamChat } from '../chat/chat-client.js';
+import { InsufficientFeeError, signedChatFee } from '../chat/chat-fee.js';
+import { networkDomainOf } from '../api/network.js';
+import { formatAlc } from '../../../protocol/amount.js';
 import { ConversationStore, conversationPrompt, type AnswerMeta, type Turn } from '../chat/conversation.js';
 import { roomController } from '../chat/room-controller.js';
 import { NodeError } from '../../../protocol/errors.js';
-import { CHAT_DEFAULTS, CHAT_LIMITS, type InferenceModel } from '../../../protocol/inference.js';
-import { problemText } from './events.js';
+import { CHAT_DEFAULTS, CHAT_LIMITS, type ChatEvent, type InferenceModel } from '../../../protocol/inference.js';
+import { problemText, unlockFromForm } from './events.js';
 import { baseStyles } from './shared-styles.js';
 import './ailo-serve-panel.js';
 
@@ -26,6 +29,9 @@ function formatParams(n: number): string {
   if (n >= 1e6) return `${(n / 1e6).toFixed(1)} million`;
   return n.toLocaleString('en-US');
 }
+
+/** Base units (a decimal string from the node) as ALC; '?' for a value that is not one. */
+const alcText = (units: string | undefined): string => (/^[0-9]{1,78}$/.test(units ?? '') ? formatAlc(BigInt(units!)) : '?');
 
 const spanText = (s: { start: number; end: number }): string => (s.end - s.start === 1 ? `${s.start}` : `${s.start}–${s.end - 1}`);
 
@@ -153,6 +159,23 @@ export class AiloChatPage extends LitElement {
     this.problem = undefined;
   }
 
+  /** One event of the answer being streamed, into its turn. */
+  private onEvent(ev: ChatEvent, answer: ModelTurn, meta: AnswerMeta): void {
+    if (ev.type === 'start') {
+      if (ev.version !== undefined) meta.version = ev.version;
+      meta.fee = ev.fee;
+    } else if (ev.type === 'token') {
+      answer.text += ev.text;
+      meta.tokens++;
+    } else if (ev.type === 'notice') meta.notices.push(ev.message);
+    else if (ev.type === 'done') {
+      meta.done = true;
+      meta.contributors = ev.contributors;
+      meta.checked = ev.checked;
+    } else if (ev.type === 'error') meta.problem = chatProblem(ev.code, ev.message);
+    this.requestUpdate();
+  }
+
   private async send(e: SubmitEvent): Promise<void> {
     e.preventDefault();
     const form = e.target as HTMLFormElement;
@@ -164,6 +187,16 @@ export class AiloChatPage extends LitElement {
       this.problem = this.settingsProblem;
       return;
     }
+    const network = networkDomainOf(this.chainId, this.genesisHash);
+    if (!network) {
+      this.problem = 'Waiting for the node to tell which network it runs; try again in a moment.';
+      return;
+    }
+    // Each answer's fee is signed with the wallet key: after a page reload, the password in this form unlocks it.
+    if (!this.session.unlocked) {
+      this.problem = await unlockFromForm(this.session, e);
+      if (this.problem) return;
+    }
     this.problem = undefined;
     const user: Turn = { role: 'user', text, at: Date.now() };
     const meta: AnswerMeta = { model: model.id, tokens: 0, notices: [], done: false };
@@ -173,27 +206,33 @@ export class AiloChatPage extends LitElement {
     box.value = '';
     const stop = new AbortController();
     this.streaming = stop;
-    const body = { model: model.id, prompt, temperature: this.temperature, topK: this.topK, maxTokens: this.maxTokens };
+    const settings = { model: model.id, prompt, temperature: this.temperature, topK: this.topK, maxTokens: this.maxTokens };
     let started = false;
     try {
-      for await (const ev of streamChat(body, { token: this.session.token, signal: stop.signal })) {
-        started = true;
-        if (ev.type === 'start') {
-          if (ev.version !== undefined) meta.version = ev.version;
-        } else if (ev.type === 'token') {
-          answer.text += ev.text;
-          meta.tokens++;
-        } else if (ev.type === 'notice') meta.notices.push(ev.message);
-        else if (ev.type === 'done') {
-          meta.done = true;
-          meta.contributors = ev.contributors;
-          meta.checked = ev.checked;
-        } else if (ev.type === 'error') meta.problem = chatProblem(ev.code, ev.message);
-        this.requestUpdate();
+      let quoted = model;
+      for (let attempt = 0; ; attempt++) {
+        const fee = await signedChatFee(this.api, quoted, this.session.signingKey(), network);
+        try {
+          for await (const ev of streamChat({ ...settings, fee }, { token: this.session.token, signal: stop.signal })) {
+            started = true;
+            this.onEvent(ev, answer, meta);
+          }
+          break;
+        } catch (err) {
+          // The room changed since the fee was quoted (a span more): quote again and sign once more.
+          if (started || attempt > 0 || !(err instanceof NodeError && err.code === 'FEE_TOO_LOW')) throw err;
+          await this.pollModels();
+          quoted = this.models?.find((m) => m.id === model.id) ?? model;
+        }
       }
       if (!meta.done && !meta.problem) meta.problem = 'The answer ended before the node finished it.';
     } catch (err) {
-      const problem = err instanceof NodeError ? chatProblem(err.code, err.message, err.status) : problemText(err);
+      const problem =
+        err instanceof NodeError
+          ? chatProblem(err.code, err.message, err.status)
+          : err instanceof InsufficientFeeError
+            ? `An answer costs ${formatAlc(err.fee)} ALC and your account holds ${formatAlc(err.balance)} ALC. Earn some by mining or serving the model below, or receive ALC, then send again.`
+            : problemText(err);
       if (!started && !stop.signal.aborted) {
         // Refused before any answer: the message is not part of the conversation; it goes back to the box.
         this.turns = this.turns.filter((t) => t !== user && t !== answer);
@@ -262,7 +301,11 @@ export class AiloChatPage extends LitElement {
         <dt>Context</dt><dd>${m.contextTokens} tokens</dd>
         <dt>Contributors</dt><dd data-testid="model-contributors">${m.contributors}</dd>
         <dt>Spans served</dt><dd data-testid="model-spans">${m.spans.length ? m.spans.map((s) => `layers ${spanText(s)}`).join(', ') : 'none'}</dd>
+        <dt>Cost</dt><dd data-testid="model-fee">${alcText(m.requestFee)} ALC an answer</dd>
       </dl>
+      <p class="muted" data-testid="fee-explained">Each answer pays this node's coordinator ${alcText(m.requestFee)} ALC from your account,
+        charged once its first token is sampled (an answer refused or failed before then costs nothing). The coordinator
+        pays each contributor whose span served it ${alcText(m.inferenceShare)} ALC, so no one earns by chatting with themselves.</p>
       <p class="servable ${m.servable ? 'yes' : 'no'}" data-testid="model-servable">${
         m.servable
           ? `Servable: every layer is held (${m.spans.length} span${m.spans.length === 1 ? '' : 's'}).`
@@ -314,6 +357,7 @@ export class AiloChatPage extends LitElement {
           `${m.tokens} token${m.tokens === 1 ? '' : 's'}`,
           m.contributors !== undefined ? `served by ${m.contributors} contributor${m.contributors === 1 ? '' : 's'}` : '',
           m.checked ? "outputs checked by the node's recomputation" : '',
+          m.fee !== undefined ? `cost ${alcText(m.fee)} ALC` : '',
         ]
           .filter(Boolean)
           .join(' · ')
@@ -356,6 +400,12 @@ export class AiloChatPage extends LitElement {
                   }
                 }}></textarea>
               <span class="hint">Enter sends, Shift+Enter starts a new line. The whole conversation so far is sent as the prompt.</span></label>
+            ${
+              this.session.unlocked
+                ? ''
+                : html`<label>Password <input name="password" type="password" autocomplete="current-password" required data-testid="chat-password" />
+                  <span class="hint">Each answer's fee is signed with your wallet key, which a page reload locks: your password unlocks it for this visit.</span></label>`
+            }
             ${this.problem ? html`<p class="notice error" role="alert" data-testid="chat-problem">${this.problem}</p>` : ''}
             <div class="actions">
               <button type="submit" data-testid="chat-send" ?disabled=${!!this.streaming || !model}>${this.streaming ? 'Answering…' : 'Send'}</button>
