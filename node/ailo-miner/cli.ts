@@ -47,7 +47,8 @@ Usage: ailo-miner --key-file PATH [--wallet 0x...] [--node URL] [--power 20..90]
   --serve          serve chat instead of training: join the node's inference room for the network's model, hold
                    a span of its layers (downloading only their chunks) and answer each request's hidden states;
                    every request served earns the network's inference share (0.05 ALC on the devnet), paid once the
-                   node's spot checks pass. Console only; Ctrl-C leaves the room (the node moves the span)
+                   node's spot checks pass. Console only; Ctrl-C leaves the room (the node moves the span); it
+                   joins again by itself when the node restarts or the connection drops
   --model ID       with --serve: the model whose room to join (default ailo, the network's; the node's
                    GET /api/inference/models lists the others an operator serves)
   --layers N       with --serve: the most layers to hold (default: as many as fit in --memory, whose default

@@ -70,16 +70,20 @@ describe('ailo-miner', () => {
     openKeyFile = join(net.root, 'miner-open.key');
     writeFileSync(openKeyFile, toHex(wallet(301).key));
     chmodSync(openKeyFile, 0o644);
-    node = await AiloNode.start({
+    node = await startNode(0);
+  });
+
+  /** The node on its data folder and `port` (0: any free one), as a restart brings it back. */
+  const startNode = (port: number): Promise<AiloNode> =>
+    AiloNode.start({
       data: join(net.root, 'data'),
       host: '127.0.0.1',
-      port: 0,
+      port,
       genesisFile: net.genesisPath,
       coordinatorKeyFile: net.keyPath,
       log: (line) => nodeLines.push(line),
       federation: { batchSize: 4, seqLen: 32, steps: 6, lr: 3e-3, roundSize: 100, roundMs: 600_000 },
     });
-  });
   afterAll(async () => {
     await node?.stop();
     net?.remove();
@@ -219,4 +223,35 @@ describe('ailo-miner', () => {
     );
     expect((await get(`${node.url}/api/inference/models`)).json.models[0].contributors).toBe(0);
   }, 120_000);
+
+  it('--serve joins again by itself when the node restarts, and stops for good when the node removes it', async () => {
+    const servable = (want: boolean) =>
+      waitFor(
+        `the room ${want ? '' : 'not '}servable`,
+        async () => ((await get(`${node.url}/api/inference/models`)).json.models[0].servable === want ? true : undefined),
+        60_000,
+      );
+    const m = startMiner(['--serve', '--cpu', '--node', node.url, '--cache', cache, '--layers', '8'], toHex(wallet(302).key));
+    await servable(true);
+    // The node goes down and comes back on the same address: the miner's channel drops, and it joins the new room.
+    const port = Number(new URL(node.url).port);
+    await node.stop();
+    await waitFor(
+      'the miner to see the channel close',
+      async () => (/the channel closed after/.test(m.output()) ? true : undefined),
+      30_000,
+    );
+    node = await startNode(port);
+    await servable(true);
+    expect(m.output()).toMatch(/joining again in \d+ s/);
+    expect((await get(`${node.url}/api/inference/models`)).json.models[0].contributors).toBe(1);
+    // Removed for good (as a failed check removes a contributor): the miner does not join again, and exits 1.
+    const room = await node.inference!.roomFor('ailo');
+    for (const member of room.list()) room.remove(member, 'WRONG_OUTPUT', 'a test removes it');
+    const r = await m.done;
+    expect(r.code, r.out).toBe(1);
+    expect(r.out).toMatch(
+      /the node closed the channel after \d+ forward passes \(the node said WRONG_OUTPUT: a test removes it\); not joining again/,
+    );
+  }, 180_000);
 });
