@@ -21,6 +21,8 @@ export interface DataDirOptions {
 }
 
 export interface PreparedDataDir {
+  /** The data folder itself (--data). */
+  dataDir: string;
   chainDir: string;
   genesisText: string;
   networkName: string;
@@ -129,5 +131,14 @@ export function prepareDataDir(o: DataDirOptions): PreparedDataDir {
     }
     nodeKey = { key: k, address: privateKeyToAddress(k) };
   }
-  return { chainDir: join(o.data, 'chain'), genesisText, networkName: parsed.file.name, spec: parsed.spec, coordinator, nodeKey, notes };
+  return {
+    dataDir: o.data,
+    chainDir: join(o.data, 'chain'),
+    genesisText,
+    networkName: parsed.file.name,
+    spec: parsed.spec,
+    coordinator,
+    nodeKey,
+    notes,
+  };
 }

@@ -35,6 +35,10 @@ import { opsRoutes } from './api/ops-routes.js';
 import { inferenceRoutes } from './inference/routes.js';
 import { InferenceService, type InferenceConfig } from './inference/service.js';
 import { NodeMetrics } from './metrics.js';
+import { replayPoolJournal, savePoolJournal } from './pool-journal.js';
+
+/** The pending transactions a graceful stop leaves for the next start, in the data folder. */
+const POOL_JOURNAL = 'pool-journal.json';
 import { createLogger, type Logger } from './log.js';
 
 export const DEFAULT_PORT = 8645;
@@ -204,6 +208,8 @@ export class AiloNode {
         log,
       );
       network.start();
+      // What was pending when the node last stopped, now that peers can hear of it again.
+      await replayPoolJournal(join(o.data, POOL_JOURNAL), ledger, log);
       producer = prepared.coordinator
         ? new BlockProducer(
             ledger,
@@ -263,13 +269,18 @@ export class AiloNode {
     return `http://${host}:${a.port}`;
   }
 
+  /**
+   * Stops the node: services settle what they owe first (inference escrows are checked and paid), then the pending
+   * transactions are journaled for the next start (pool-journal.ts), then the stores close.
+   */
   async stop(): Promise<void> {
     await this.voter?.stop();
     await this.network.stop();
-    this.inference?.stop();
+    await this.inference?.stop();
     await this.federation?.stop();
     await this.replica?.stop();
     await this.producer?.stop();
+    savePoolJournal(join(this.prepared.dataDir, POOL_JOURNAL), this.ledger.pool.take(Number.MAX_SAFE_INTEGER));
     await new Promise<void>((resolve) => {
       this.server.close(() => resolve());
       this.server.closeAllConnections();

@@ -63,8 +63,8 @@ export interface ChatRequestBody {
   seed?: number;
   /**
    * The request's fee: a transfer signed by the logged-in account to the model's `feeTo` of at least its
-   * `requestFee`, with the account's next nonce (`pendingNonce`). The node checks it before the answer starts and
-   * submits it once the first token is sampled: a request refused or failed before then costs nothing.
+   * `requestFee`, with the account's next nonce (`pendingNonce`). The node checks it, submits it and waits for it to
+   * be in a block before the room computes anything; at the end the coordinator refunds what no contributor earned.
    */
   fee: TransferBody;
 }
@@ -87,12 +87,15 @@ export const CHAT_DEFAULTS = { temperature: 0.8, topK: 40, maxTokens: 64 } as co
  * tokens, the contributors that will be paid) or `error` (a code and a message).
  */
 export type ChatEvent =
-  /** fee: what the request costs (base units), charged when the first token is sampled; feeTx: that transfer's hash. */
+  /** fee: what the request was charged (base units), on the ledger before the room ran; feeTx: that transfer's hash. */
   | { type: 'start'; request: string; model: string; version?: number; promptTokens: number; fee: string; feeTx: string }
   | { type: 'token'; id: number; text: string }
   | { type: 'notice'; message: string }
-  /** checked: this request's rows were recomputed by the node; caught: contributors whose rows were wrong (removed, unpaid). */
-  | { type: 'done'; tokens: number; contributors: number; checked: boolean; caught: number }
+  /**
+   * checked: this request's rows were recomputed by the node; caught: contributors whose rows were wrong (removed,
+   * unpaid); refund: the part of the fee paid back (base units: the slots no contributor earned).
+   */
+  | { type: 'done'; tokens: number; contributors: number; checked: boolean; caught: number; refund: string }
   | { type: 'error'; code: string; message: string };
 
 /** The signed join a contributor sends first (EIP-712 `InferenceJoin`, chain/tx/task-request.ts). */

@@ -19,6 +19,7 @@ import { ALC } from '../../chain/spec.js';
 import { wallet } from '../../chain/test/fixtures.js';
 import { signInferenceJoin } from '../../chain/tx/task-request.js';
 import { parseAddress } from '../../protocol/address.js';
+import { privateKeyToAddress } from '../../protocol/signature.js';
 import { MAX_TEXT_FRAME_BYTES, type ChatEvent, type HiddenHeader } from '../../protocol/inference.js';
 import { RoomContributor } from '../../trainer/inference/contributor.js';
 import type { SpanRunner } from '../../trainer/inference/span-runner.js';
@@ -274,6 +275,8 @@ describe('red team: a real node', () => {
     );
     await crawl.start();
     await waitServable();
+    const requester = privateKeyToAddress(tokens[1]!.key);
+    const paying = await bal({ address: requester });
     const t0 = Date.now();
     const events = await chat(tokens[1]!, { model: 'ailo', prompt: 'hello world', temperature: 0, maxTokens: 64 });
     const ms = Date.now() - t0;
@@ -286,6 +289,8 @@ describe('red team: a real node', () => {
     // Fix D4b: the request's slowest contributor is removed, so it cannot stall the next requests the same way.
     await crawl.closed;
     expect(crawl.state.closing?.code).toBe('TIMEOUT');
+    // Nobody earned the request's slot: its whole fee went back to the requester.
+    await waitFor('the refund', async () => ((await bal({ address: requester })) === paying ? true : undefined));
   }, 30_000);
 
   it('D5 a client that disconnects mid-stream frees its account slot within one token', async () => {

@@ -437,32 +437,35 @@ export class InferenceRoom {
   }
 
   /**
-   * Settles a finished request. With probability `checkRate` this request is checked: every row each member answered
-   * is recomputed (`checked` in the answer), plus one random earlier request of each member's escrow. Otherwise each
-   * member's escrow is checked once it holds `maxEscrow` requests (one kept request, drawn uniformly). A member that
-   * passes is paid its whole escrow; one that fails loses it and is removed.
+   * Settles a request, finished or failed. With probability `checkRate` this request is checked: every row each member
+   * answered is recomputed (`checked` in the answer), plus one random earlier request of each member's escrow.
+   * Otherwise each member's escrow is checked once it holds `maxEscrow` requests (one kept request, drawn uniformly).
+   * A member that passes is paid its whole escrow; one that fails loses it and is removed.
    *
-   * The request pays at most `payable` members (what its fee bought, at most `maxSpans`): those holding the most
-   * layers among the ones that stayed. Members that left during the request, and any whose wallet is `requester`'s
-   * (serving your own requests earns nothing), are not paid; the rows of every member are checked all the same when
-   * the request is drawn (always for one that left), so the answer says whether wrong rows went into it (`caught`).
+   * Who the request pays: one member per slot of the chain it started on (`RequestPipeline.slots`,
+   * what its fee priced), at most `payable` slots (what the fee bought; the longest slots first). A slot's reward goes
+   * to the member that stayed to the end and holds the most of the slot's layers: where a holder left and others took
+   * its layers over, they share its one slot, so splitting a freed span earns no more and never crowds out a holder
+   * that stayed. Members that left, that were caught, or whose wallet is `requester`'s (serving your own requests
+   * earns nothing) are not paid; the rows of every member are checked all the same when the request is drawn (always
+   * for one that left), so the answer says whether wrong rows went into it (`caught`). `paid` counts the payees that
+   * passed this settle's checks (or wait in escrow): the rewards this request mints.
    */
   async settle(
     p: RequestPipeline,
     request: Hex,
     requester: string,
     payable: number,
-  ): Promise<{ owed: OwedReward[]; checked: boolean; caught: Member[] }> {
+  ): Promise<{ owed: OwedReward[]; checked: boolean; caught: Member[]; paid: number }> {
     const self = requester.toLowerCase();
     const caught: Member[] = [];
     const owed: OwedReward[] = [];
     const draw = this.opts.random() < this.opts.checkRate;
     const servers = p.servers().filter((m) => !m.caught);
-    const payees = new Set(
-      servers
-        .filter((m) => !m.left && m.wallet.toLowerCase() !== self)
-        .sort((a, b) => spanLength(p.spanOf(b)!) - spanLength(p.spanOf(a)!))
-        .slice(0, Math.max(0, Math.min(payable, this.opts.maxSpans))),
+    const payees = payeesOf(
+      p,
+      servers.filter((m) => !m.left && m.wallet.toLowerCase() !== self),
+      Math.min(payable, this.opts.maxSpans),
     );
     for (const m of servers) {
       const span = p.spanOf(m)!;
@@ -470,7 +473,10 @@ export class InferenceRoom {
       if (!payees.has(m)) {
         if (m.wallet.toLowerCase() === self)
           this.opts.log(`inference: ${m.id} served its own wallet's request ${request.slice(0, 10)}: no reward`);
-        else if (!m.left) this.opts.log(`inference: ${m.id} unpaid for request ${request.slice(0, 10)}: its fee paid ${payable} span(s)`);
+        else if (!m.left)
+          this.opts.log(
+            `inference: ${m.id} unpaid for request ${request.slice(0, 10)}: each slot pays the one contributor holding most of it (the fee paid ${payable} slot(s))`,
+          );
         // Its rows are in the answer: check them when this request is checked, and always for one that left with them.
         if ((draw || m.left) && !(await this.checkRows(span, records))) caught.push(m);
         continue;
@@ -483,6 +489,7 @@ export class InferenceRoom {
       if (passed) owed.push(...this.release(m));
       else caught.push(m);
     }
+    const paid = [...payees].filter((m) => !caught.includes(m)).length;
     for (const m of caught) {
       if (m.left) {
         if (!m.caught) this.opts.onCaught?.(m.wallet);
@@ -493,7 +500,7 @@ export class InferenceRoom {
       } else this.remove(m, 'WRONG_OUTPUT', `rows for request ${request.slice(0, 10)} differ from the node's recomputation`);
     }
     owed.push(...(await this.release_(p)));
-    return { owed, checked: draw, caught };
+    return { owed, checked: draw, caught, paid };
   }
 
   /** A request that ended without an answer: its members' escrows that waited on it are settled. */
@@ -515,10 +522,10 @@ export class InferenceRoom {
   }
 
   /** A departing member's escrow: its kept request checked, all paid if that passes. */
-  async settleDeparture(m: Member): Promise<OwedReward[]> {
+  async settleDeparture(m: Member, now = false): Promise<OwedReward[]> {
     // Rows of a request still running are checked when it is settled; the escrow waits for that (a cheater cannot
     // collect its escrow by leaving in the middle of the request it altered).
-    if (m.inFlight > 0) {
+    if (m.inFlight > 0 && !now) {
       m.departurePending = true;
       return [];
     }
@@ -534,10 +541,14 @@ export class InferenceRoom {
     return [];
   }
 
-  /** Every member's escrow settled (the room is retired: a new model version); returns what to pay. */
-  async settleAll(members: Member[] = this.list()): Promise<OwedReward[]> {
+  /**
+   * Every member's escrow settled (the room is retired: a new model version, or the node is stopping); returns what
+   * to pay. `now`: settle those still serving a request too, on their kept request (the node is stopping: the
+   * requests in flight will not finish, and pay no one).
+   */
+  async settleAll(members: Member[] = this.list(), now = false): Promise<OwedReward[]> {
     const owed: OwedReward[] = [];
-    for (const m of members) owed.push(...(await this.settleDeparture(m)));
+    for (const m of members) owed.push(...(await this.settleDeparture(m, now)));
     return owed;
   }
 
@@ -625,6 +636,27 @@ export class InferenceRoom {
 }
 
 const spanLength = (s: Span): number => s.end - s.start;
+const overlap = (a: Span, b: Span): number => Math.max(0, Math.min(a.end, b.end) - Math.max(a.start, b.start));
+
+/**
+ * The members `eligible` a request pays: for each of its slots (the longest `limit` of them), the eligible member
+ * whose span overlaps the slot most (its span on this request; ties go to the first to serve). A member is paid for
+ * one slot at most: the one it overlaps most.
+ */
+function payeesOf(p: RequestPipeline, eligible: Member[], limit: number): Set<Member> {
+  const slots = [...p.slots].sort((a, b) => spanLength(b) - spanLength(a)).slice(0, Math.max(0, limit));
+  const best = new Map<Span, Member>();
+  for (const m of eligible) {
+    const span = p.spanOf(m)!;
+    // The slot this member overlaps most; only there can it be paid.
+    let home: Span | undefined;
+    for (const s of slots) if (overlap(span, s) > 0 && (!home || overlap(span, s) > overlap(span, home))) home = s;
+    if (!home) continue;
+    const held = best.get(home);
+    if (!held || overlap(span, home) > overlap(p.spanOf(held)!, home)) best.set(home, m);
+  }
+  return new Set(best.values());
+}
 
 function concatRows(rows: Float32Array[]): Float32Array {
   const out = new Float32Array(rows.reduce((n, r) => n + r.length, 0));
@@ -648,6 +680,11 @@ export class RequestPipeline {
   private readonly deadline: number;
   /** Time each member took answering this request's forwards (ms). */
   private readonly elapsed = new Map<Member, number>();
+  /**
+   * The spans of the first chain that served the request: the slots its fee priced. Contributors that take over a
+   * slot (a holder left) share that slot's one reward; they do not compete with the holders of the other slots.
+   */
+  slots: Span[] = [];
 
   constructor(
     private readonly room: InferenceRoom,
@@ -698,6 +735,7 @@ export class RequestPipeline {
         );
       }
       const changed = this.current !== chain;
+      if (!this.hadChain) this.slots = chain.map((m) => ({ ...m.span! }));
       if (changed && this.hadChain)
         this.onNotice('a contributor left; its layers moved to another, which recomputes the conversation so far');
       this.current = chain;

@@ -14,8 +14,9 @@ import type { AccountVault } from '../accounts/vault.js';
 import { readJsonBody } from '../api/body.js';
 import { ApiError, badRequest, notFound } from '../api/errors.js';
 import { requestDigest, RoomError } from './room.js';
-import { ChatError, type ChatFee, type InferenceService } from './service.js';
+import { ChatError, feeAmount, type ChatFee, type InferenceService } from './service.js';
 import { parseAddress, type Address } from '../../protocol/address.js';
+import { formatAlc } from '../../protocol/amount.js';
 import { parseTransferBody } from '../api/ledger-routes.js';
 
 interface ChatParams {
@@ -114,6 +115,20 @@ async function chat(ctx: Context, service: InferenceService, p: ChatParams, requ
   const bad = ids.find((i) => i >= cfg.vocab_size);
   if (bad !== undefined)
     throw badRequest('BAD_PROMPT', `the prompt has token ${bad}, outside this model's ${cfg.vocab_size}-token vocabulary`);
+  // Charged, and on the ledger, before the room computes anything: a fee whose nonce the account spends elsewhere
+  // meanwhile buys nothing. What the contributors do not earn is refunded at the end.
+  const fee = feeAmount(p.fee);
+  try {
+    await service.chargeFee(p.fee);
+    if (!(await service.feeConfirmed(p.fee, requester)))
+      throw new ChatError(
+        402,
+        'FEE_NOT_CONFIRMED',
+        `the fee ${p.fee.tx.hash} did not reach a block (another transaction of your account took its nonce, or the chain is stalled); nothing was run. Should it reach one later, it is refunded`,
+      );
+  } catch (err) {
+    throw asApiError(err);
+  }
   const request = requestDigest({ model: p.model, version: room.model.version, prompt: p.prompt, requester, at: Date.now() });
   // Running from here: the room keeps its model version until the request ends.
   const done = service.markRunning(request);
@@ -122,6 +137,7 @@ async function chat(ctx: Context, service: InferenceService, p: ChatParams, requ
     embedHead = await service.embedHeadFor(room);
   } catch (err) {
     done();
+    await service.refund(requester, fee, `request ${request.slice(0, 10)}, which failed before it ran`);
     throw err;
   }
   // From here the answer is a stream: errors become `error` events.
@@ -144,21 +160,16 @@ async function chat(ctx: Context, service: InferenceService, p: ChatParams, requ
     model: p.model,
     ...(room.model.version === undefined ? {} : { version: room.model.version }),
     promptTokens: ids.length,
-    fee: p.fee.tx.tx.type === 'transfer' ? p.fee.tx.tx.amount.toString() : '0',
+    fee: fee.toString(),
     feeTx: p.fee.tx.hash,
   });
   const pipeline = room.pipeline(request, (message) => send({ type: 'notice', message }));
+  let failure: ChatEvent | undefined;
+  const out: number[] = [];
   try {
-    const out: number[] = [];
     let text = '';
-    let charged = false;
     const sample = makeSampler({ temperature: p.temperature, topK: p.topK, seed: p.seed });
     for await (const token of decodeTokens({ cfg, embedHead, pipeline, prompt: ids, maxTokens: p.maxTokens, sample })) {
-      // Charged once the room has answered (the first token is sampled): a request refused or failed before costs nothing.
-      if (!charged) {
-        await service.chargeFee(p.fee);
-        charged = true;
-      }
       if (token === EOT_TOKEN) break;
       out.push(token);
       // Text by difference: one character may span tokens (GPT-2 BPE works on bytes).
@@ -168,34 +179,42 @@ async function chat(ctx: Context, service: InferenceService, p: ChatParams, requ
       if (complete.length > text.length) text = complete;
       if (closed) break;
     }
+  } catch (err) {
+    const e = err instanceof RoomError || err instanceof ChatError ? err : undefined;
+    failure = { type: 'error', code: e?.code ?? 'INTERNAL', message: e ? e.message : 'the request failed; the node logged why' };
+    if (!e) service.logError(`inference: request ${request.slice(0, 10)} failed: ${(err as Error)?.stack ?? String(err)}`);
+  }
+  try {
     for (const m of pipeline.servers()) if (!m.left) m.channel.sendJson({ type: 'drop', session: request });
-    // The request pays its contributors only once its fee is on the ledger (the same nonce spent elsewhere drops it).
-    const paid = charged && (await service.feeConfirmed(p.fee));
-    if (charged && !paid)
-      send({
-        type: 'notice',
-        message: 'the fee did not reach a block (your account spent its nonce elsewhere?): no contributor is paid for this answer',
-      });
-    const settled = await room.settle(pipeline, request, requester, paid ? feeSpans : 0);
+    // Finished or not, the contributors that stayed (and pass the checks) are paid for their slots; the rest of the
+    // fee goes back to the requester.
+    const settled = await room.settle(pipeline, request, requester, feeSpans);
     await service.pay(settled.owed);
+    const refund = fee - service.share * BigInt(settled.paid);
+    await service.refund(requester, refund, `request ${request.slice(0, 10)}`);
     if (settled.caught.length > 0)
       send({
         type: 'notice',
         message: `${settled.caught.length} contributor(s) returned wrong hidden states for this answer: removed from the room and unpaid; the answer may be wrong`,
       });
-    send({
-      type: 'done',
-      tokens: out.length,
-      contributors: pipeline.servers().length,
-      checked: settled.checked,
-      caught: settled.caught.length,
-    });
+    if (refund > 0n)
+      send({
+        type: 'notice',
+        message: `${formatAlc(refund)} ALC of the fee is refunded: the slots no contributor earned (one that left, failed, or is your own wallet)`,
+      });
+    send(
+      failure ?? {
+        type: 'done',
+        tokens: out.length,
+        contributors: pipeline.servers().length,
+        checked: settled.checked,
+        caught: settled.caught.length,
+        refund: refund.toString(),
+      },
+    );
   } catch (err) {
-    const e = err instanceof RoomError || err instanceof ChatError ? err : undefined;
-    send({ type: 'error', code: e?.code ?? 'INTERNAL', message: e ? e.message : 'the request failed; the node logged why' });
-    if (!e) service.logError(`inference: request ${request.slice(0, 10)} failed: ${(err as Error)?.stack ?? String(err)}`);
-    for (const m of pipeline.servers()) if (!m.left) m.channel.sendJson({ type: 'drop', session: request });
-    await service.pay(await room.abandon(pipeline));
+    service.logError(`inference: settling request ${request.slice(0, 10)} failed: ${(err as Error)?.stack ?? String(err)}`);
+    send(failure ?? { type: 'error', code: 'INTERNAL', message: 'the request failed; the node logged why' });
   } finally {
     done();
     res.end();

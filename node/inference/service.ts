@@ -91,6 +91,11 @@ export interface ChatFee {
   signedFor: Partial<NetworkDomain>;
 }
 
+/** The amount of a fee (a transfer). */
+export function feeAmount(fee: ChatFee): bigint {
+  return fee.tx.tx.type === 'transfer' ? fee.tx.tx.amount : 0n;
+}
+
 export class ChatError extends Error {
   override name = 'ChatError';
   constructor(
@@ -113,6 +118,8 @@ export class InferenceService {
   private readonly recent = new Map<string, number[]>();
   /** Wallets caught returning wrong rows -> when they may join again (ms). */
   private readonly barred = new Map<string, number>();
+  /** The refund being signed: the next waits for it, so their nonces follow one another. */
+  private refunds: Promise<void> = Promise.resolve();
   /** Accounts with a chat request running. */
   private readonly accounts = new Set<string>();
   /** Requests running (their sessions): the room keeps its version while any runs. */
@@ -259,6 +266,11 @@ export class InferenceService {
       inferenceShare: share.toString(),
       feeTo: toChecksumAddress(this.coordinator),
     }));
+  }
+
+  /** The genesis `inferenceShare`: what each paid contributor earns for a request (base units). */
+  get share(): bigint {
+    return this.ledger.chain.spec.rewards.inferenceShare;
   }
 
   /** What a request in `room` costs now (base units): `inferenceShare` for each span that would be paid. */
@@ -476,18 +488,52 @@ export class InferenceService {
   }
 
   /**
-   * Waits until a charged fee is in a block (at most `feeWaitMs`): false when it left the pool without one (another
-   * transaction of the account took its nonce, on this node or another) or the time ran out. A request whose fee is
-   * not on the ledger pays no one.
+   * Waits until a charged fee is in a block (at most `feeWaitMs`), so that the room computes nothing for a fee that
+   * might never be paid (its nonce spent by another transaction on another coordinator). False when it left the pool
+   * without a block (another transaction took its nonce) or the time ran out; then, should it reach a block later
+   * after all, it is refunded in full (watched for up to ten times `feeWaitMs`).
    */
-  async feeConfirmed(fee: ChatFee): Promise<boolean> {
-    const end = Date.now() + this.cfg.feeWaitMs;
+  async feeConfirmed(fee: ChatFee, requester: Address): Promise<boolean> {
+    const state = await this.untilSettled(fee, this.cfg.feeWaitMs);
+    if (state === 'confirmed') return true;
+    if (state === 'pending')
+      void this.untilSettled(fee, 10 * this.cfg.feeWaitMs).then((late) => {
+        if (late === 'confirmed') return this.refund(requester, feeAmount(fee), `the fee ${fee.tx.hash.slice(0, 10)} that came too late`);
+      });
+    return false;
+  }
+
+  /** Polls a submitted transaction until it is in a block or gone from the pool, at most `ms`; its state then. */
+  private async untilSettled(fee: ChatFee, ms: number): Promise<'confirmed' | 'pending' | 'unknown'> {
+    const end = Date.now() + ms;
     for (;;) {
       const state = await this.ledger.txState(fee.tx.hash);
-      if (state === 'confirmed') return true;
-      if (state === 'unknown' || Date.now() > end) return false;
+      if (state !== 'pending' || Date.now() > end || this.stopped) return state;
       await new Promise((r) => setTimeout(r, 50));
     }
+  }
+
+  /**
+   * Pays `amount` back to `to` from this coordinator's account (the part of a request's fee its contributors did not
+   * earn, all of it for a request that failed before anyone served it): a transfer signed by the coordinator at its
+   * next nonce. Refunds run one at a time, so each takes the nonce after the one before. A ledger refusal is logged,
+   * never thrown (the answer was already given).
+   */
+  refund(to: Address, amount: bigint, what: string): Promise<void> {
+    if (amount <= 0n) return Promise.resolve();
+    const run = async (): Promise<void> => {
+      try {
+        const nonce = this.ledger.pool.pendingState.account(this.coordinator).nonce;
+        const tx = signTx({ type: 'transfer', from: this.coordinator, to, amount, nonce }, this.key, this.ledger.network);
+        await this.ledger.submit(tx);
+        this.log(`inference: refunded ${amount} to ${toChecksumAddress(to)} for ${what}`);
+      } catch (err) {
+        this.log(`inference: refund of ${amount} to ${toChecksumAddress(to)} for ${what} refused: ${(err as Error).message}`);
+      }
+    };
+    const next = this.refunds.then(run);
+    this.refunds = next;
+    return next;
   }
 
   /** The node's embedding and head for a room's model. */
@@ -530,8 +576,23 @@ export class InferenceService {
     return () => this.sessions.delete(session);
   }
 
-  stop(): void {
+  /**
+   * Stops the rooms. Every member's escrow is settled first (its kept request checked, its rewards paid into the
+   * pool, which the node journals for its next start), so a restart costs no honest contributor what it earned; then
+   * the channels close (NODE_STOPPING).
+   */
+  async stop(): Promise<void> {
+    if (this.stopped) return;
     this.stopped = true;
+    for (const room of [this.room, ...[...this.imported.values()].map((i) => i.room)]) {
+      if (!room) continue;
+      try {
+        await this.pay(await room.settleAll(room.list(), true));
+      } catch (err) {
+        this.log(`inference: settling the escrows of ${room.model.id} at stop failed: ${(err as Error).message}`);
+      }
+    }
+    await this.refunds;
     this.room?.close();
     for (const i of this.imported.values()) {
       i.room.close();

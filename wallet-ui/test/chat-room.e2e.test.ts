@@ -173,7 +173,7 @@ describe.skipIf(!existsSync(CHROMIUM))('chat and browser-served inference in Chr
     // With no span served yet, an answer is quoted at one share; the page says who is paid and when.
     expect(await chatter.getByTestId('model-fee').textContent()).toBe(`${formatAlc(share)} ALC an answer`);
     expect(await chatter.getByTestId('fee-explained').textContent()).toMatch(
-      /charged once its first token is sampled \(an answer refused or failed before then costs nothing\)/,
+      /before the room computes it .* and refunds the rest: a span whose holder left or\s+failed, or an answer that failed/s,
     );
     await chatter.getByTestId('chat-input').fill(FIRST);
     await chatter.getByTestId('chat-send').click();

@@ -90,6 +90,8 @@ export function chatProblem(code: string, message: string, status = 0): string {
       return `The price of an answer changed while you sent it (${message}). Send again.`;
     case 'FEE_REFUSED':
       return `The ledger refused this answer's fee (${message}). If you just sent ALC from another page, wait for it to confirm, then send again.`;
+    case 'FEE_NOT_CONFIRMED':
+      return `This answer's fee did not reach the ledger, so nothing was run (${message}). Send again.`;
     case 'FEE_WRONG':
     case 'FEE_REQUIRED':
       return `The fee sent with the request was not one this node takes (${message}). Reload the page and send again.`;

@@ -170,6 +170,9 @@ export class AiloChatPage extends LitElement {
     } else if (ev.type === 'notice') meta.notices.push(ev.message);
     else if (ev.type === 'done') {
       meta.done = true;
+      // What the answer cost in the end: the fee less what the coordinator refunded.
+      if (meta.fee !== undefined && /^[0-9]{1,78}$/.test(ev.refund ?? '') && BigInt(ev.refund) <= BigInt(meta.fee))
+        meta.fee = (BigInt(meta.fee) - BigInt(ev.refund)).toString();
       meta.contributors = ev.contributors;
       meta.checked = ev.checked;
     } else if (ev.type === 'error') meta.problem = chatProblem(ev.code, ev.message);
@@ -303,9 +306,10 @@ export class AiloChatPage extends LitElement {
         <dt>Spans served</dt><dd data-testid="model-spans">${m.spans.length ? m.spans.map((s) => `layers ${spanText(s)}`).join(', ') : 'none'}</dd>
         <dt>Cost</dt><dd data-testid="model-fee">${alcText(m.requestFee)} ALC an answer</dd>
       </dl>
-      <p class="muted" data-testid="fee-explained">Each answer pays this node's coordinator ${alcText(m.requestFee)} ALC from your account,
-        charged once its first token is sampled (an answer refused or failed before then costs nothing). The coordinator
-        pays each contributor whose span served it ${alcText(m.inferenceShare)} ALC, so no one earns by chatting with themselves.</p>
+      <p class="muted" data-testid="fee-explained">Each answer pays this node's coordinator ${alcText(m.requestFee)} ALC from your account
+        before the room computes it (the payment must reach a block first, a second or two). The coordinator pays each
+        contributor whose span served it ${alcText(m.inferenceShare)} ALC and refunds the rest: a span whose holder left or
+        failed, or an answer that failed. So no one earns by chatting with themselves.</p>
       <p class="servable ${m.servable ? 'yes' : 'no'}" data-testid="model-servable">${
         m.servable
           ? `Servable: every layer is held (${m.spans.length} span${m.spans.length === 1 ? '' : 's'}).`
