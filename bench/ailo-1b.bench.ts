@@ -8,7 +8,9 @@ import { createRequire } from 'node:module';
 import { freemem, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { paramCount, presetConfig } from '../trainer/model/config.js';
+import { writeFileSync } from 'node:fs';
+import { paramCount, presetConfig, toHfConfigJson } from '../trainer/model/config.js';
+import { findTorchPython, torchBench } from '../trainer/reference/torch.js';
 import { chooseTrainingSettings, formatBytes, settingsName } from '../trainer/model/memory-plan.js';
 import { matmulFlops } from './matmul.js';
 
@@ -55,4 +57,25 @@ export async function run(): Promise<void> {
       `(recomputing each block's forward adds a third more work than the model FLOPs count)`,
   );
   console.log(`  the whole run (weights, 2 warm-up and ${steps} timed steps): ${((performance.now() - t0) / 1000).toFixed(0)} s`);
+
+  // The same model, batch and steps in PyTorch (float32 weights, gradients and AdamW moments: about 16 bytes a
+  // parameter), on OpenBLAS where Debian's is installed. AILO_BENCH_TORCH=0 skips it.
+  const python = process.env.AILO_BENCH_TORCH === '0' ? undefined : findTorchPython();
+  if (!python) {
+    console.log('  pytorch: not run (apt-get install python3-torch libopenblas0-pthread; AILO_BENCH_TORCH=0 skips it)');
+    return;
+  }
+  const config = join(tmpdir(), 'ailo-bench-ailo-1b.json');
+  writeFileSync(config, JSON.stringify(toHfConfigJson(cfg)));
+  const t = torchBench(python, config, 1, seq, steps);
+  if (!t) {
+    console.log('  pytorch: failed to run');
+    return;
+  }
+  console.log(
+    `  pytorch cpu: ${t.tokensPerSecond.toFixed(2)} tokens/s, peak memory ${formatBytes(t.maxRss)} (${formatBytes(t.maxRss - t.rssBefore)} above the weights), BLAS ${t.blas}`,
+  );
+  console.log(
+    `  onnxruntime / pytorch: speed ${(p.tokensPerSecond / t.tokensPerSecond).toFixed(2)}x, peak memory ${(p.maxRss / t.maxRss).toFixed(2)}x`,
+  );
 }

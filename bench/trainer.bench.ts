@@ -1,6 +1,7 @@
-// Trainer benchmarks: training tokens/s on cpu and webgpu (and PyTorch on the same config and batch when
-// python3-torch is installed); for ailo-tiny and ailo-small, each training layout's speed and peak memory beside the
-// planner's plan; and ailo-1b's plans (bench/ailo-1b.bench.ts trains it).
+// Trainer benchmarks: training tokens/s and peak memory on cpu (and webgpu) against PyTorch on the same config and
+// batch when python3-torch is installed (made to run on OpenBLAS when Debian's is installed, and saying which BLAS it
+// ran on); for ailo-tiny and ailo-small, each training layout's speed and peak memory beside the planner's plan; and
+// ailo-1b's plans (bench/ailo-1b.bench.ts trains it, against PyTorch too).
 import { spawnSync } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -9,7 +10,7 @@ import { fileURLToPath } from 'node:url';
 import { createRequire } from 'node:module';
 import { paramCount, presetConfig, toHfConfigJson } from '../trainer/model/config.js';
 import { formatBytes, settingsName, SETTINGS_BY_SPEED, trainingMemoryPlan, type TrainingSettings } from '../trainer/model/memory-plan.js';
-import { findTorchPython, TORCH_SCRIPT } from '../trainer/reference/torch.js';
+import { findTorchPython, openBlasDir, torchBench } from '../trainer/reference/torch.js';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const tsx = createRequire(import.meta.url).resolve('tsx/cli');
@@ -45,37 +46,52 @@ function probe(
   return JSON.parse(line) as Probe;
 }
 
-function torchTokensPerSecond(python: string, preset: string, batch: number, seq: number, steps: number): number | undefined {
-  const cfgPath = join(tmpdir(), `ailo-bench-${preset}.json`);
-  writeFileSync(cfgPath, JSON.stringify(toHfConfigJson(presetConfig(preset))));
-  const r = spawnSync(python, [TORCH_SCRIPT, 'bench', cfgPath, String(batch), String(seq), String(steps), '2'], { encoding: 'utf8' });
-  const m = /tokens_per_s (\S+)/.exec(r.stdout);
-  return m ? Number(m[1]) : undefined;
+/** The config's Hugging Face JSON in a temporary file, for PyTorch. */
+function hfConfigFile(preset: string): string {
+  const path = join(tmpdir(), `ailo-bench-${preset}.json`);
+  writeFileSync(path, JSON.stringify(toHfConfigJson(presetConfig(preset))));
+  return path;
 }
+
+const ratio = (a: number, b: number): string => `${(a / b).toFixed(2)}x`;
 
 export async function run(): Promise<void> {
   const python = findTorchPython();
-  const tiny = { preset: 'ailo-tiny', batch: 8, seq: 64 };
-  console.log(
-    `training speed, ${tiny.preset} (${paramCount(presetConfig(tiny.preset)).toLocaleString('en-US')} params), batch ${tiny.batch}x${tiny.seq}, fused forward+backward+AdamW:`,
-  );
-  const cpu = probe(tiny.preset, 'cpu', tiny.batch, tiny.seq, 8);
-  if (cpu) console.log(`  onnxruntime cpu:    ${cpu.tokensPerSecond.toFixed(0)} tokens/s (${cpu.msPerStep.toFixed(0)} ms/step)`);
-  const gpu = probe(tiny.preset, 'webgpu', tiny.batch, tiny.seq, 3);
-  if (gpu)
-    console.log(
-      `  onnxruntime webgpu: ${gpu.tokensPerSecond.toFixed(0)} tokens/s (${gpu.msPerStep.toFixed(0)} ms/step; lavapipe here: a CPU Vulkan, not a GPU)`,
-    );
-  if (python) {
-    const t = torchTokensPerSecond(python, tiny.preset, tiny.batch, tiny.seq, 3);
-    if (t)
+  const configs = [
+    { preset: 'ailo-tiny', batch: 8, seq: 128, steps: 6 },
+    { preset: 'ailo-small', batch: 4, seq: 128, steps: 3 },
+  ];
+  console.log('training speed and peak memory, fused forward+backward+AdamW, against PyTorch on the same config, batch and 2 threads:');
+  if (!python) console.log('  pytorch: not installed (apt-get install python3-torch libopenblas0-pthread), no comparison');
+  else if (!openBlasDir())
+    console.log('  pytorch: OpenBLAS is not installed (apt-get install libopenblas0-pthread): torch runs on the reference BLAS');
+  for (const c of configs) {
+    console.log(`  ${c.preset} (${paramCount(presetConfig(c.preset)).toLocaleString('en-US')} params), batch ${c.batch}x${c.seq}:`);
+    const cpu = probe(c.preset, 'cpu', c.batch, c.seq, c.steps);
+    if (cpu)
       console.log(
-        `  pytorch cpu (2 threads): ${t.toFixed(0)} tokens/s; onnxruntime cpu / pytorch = ${cpu ? (cpu.tokensPerSecond / t).toFixed(2) : 'n/a'}x`,
+        `    onnxruntime cpu:    ${cpu.tokensPerSecond.toFixed(0).padStart(5)} tokens/s (${cpu.msPerStep.toFixed(0)} ms/step), peak ${formatBytes(cpu.maxRss)} (${formatBytes(cpu.maxRss - cpu.rssBefore)} above the start)`,
       );
-    else console.log('  pytorch: failed to run');
-  } else console.log('  pytorch: not installed (apt-get install python3-torch), no comparison');
+    if (c.preset === 'ailo-tiny') {
+      const gpu = probe(c.preset, 'webgpu', c.batch, c.seq, 3);
+      if (gpu)
+        console.log(
+          `    onnxruntime webgpu: ${gpu.tokensPerSecond.toFixed(0).padStart(5)} tokens/s (${gpu.msPerStep.toFixed(0)} ms/step; lavapipe here: a CPU Vulkan, not a GPU)`,
+        );
+    }
+    const t = python ? torchBench(python, hfConfigFile(c.preset), c.batch, c.seq, c.steps) : undefined;
+    if (t) {
+      console.log(
+        `    pytorch cpu:        ${t.tokensPerSecond.toFixed(0).padStart(5)} tokens/s, peak ${formatBytes(t.maxRss)} (${formatBytes(t.maxRss - t.rssBefore)} above the weights), BLAS ${t.blas}`,
+      );
+      if (cpu)
+        console.log(
+          `    onnxruntime / pytorch: speed ${ratio(cpu.tokensPerSecond, t.tokensPerSecond)}, peak memory ${ratio(cpu.maxRss, t.maxRss)}`,
+        );
+    } else if (python) console.log('    pytorch: failed to run');
+  }
 
-  for (const c of [tiny, { preset: 'ailo-small', batch: 4, seq: 128 }]) {
+  for (const c of configs) {
     const cfg = presetConfig(c.preset);
     console.log(
       `\n${c.preset} (${paramCount(cfg).toLocaleString('en-US')} params), batch ${c.batch}x${c.seq}, cpu, each layout: speed, peak memory and the plan:`,
@@ -90,10 +106,6 @@ export async function run(): Promise<void> {
           `peak ${formatBytes(measured)} above the process's start, plan ${formatBytes(plan)} (${((plan / measured - 1) * 100).toFixed(1)}%)`,
       );
     }
-  }
-  if (python && process.env.AILO_BENCH_TORCH_SMALL) {
-    const t = torchTokensPerSecond(python, 'ailo-small', 4, 128, 2);
-    if (t) console.log(`  pytorch cpu, ailo-small 4x128: ${t.toFixed(1)} tokens/s`);
   }
 
   const big = presetConfig('ailo-1b');

@@ -3,12 +3,14 @@
   torch_gpt2.py grad CONFIG.json WEIGHTS.safetensors TOKENS.json OUT.safetensors
       mean cross-entropy (printed as "loss X") and float32 gradients under the weights' names
   torch_gpt2.py bench CONFIG.json BATCH SEQ STEPS THREADS
-      AdamW training steps on random tokens; prints "tokens_per_s X"
+      AdamW training steps on random tokens; prints "tokens_per_s X", "rss_before_bytes N" (after the weights are
+      made), "max_rss_bytes N" (the process's peak) and "blas PATH" (the BLAS library torch's matmuls ran on)
 
 Needs only torch (Debian's python3-torch); safetensors are read and written by hand.
 """
 import json
 import math
+import resource
 import struct
 import sys
 import time
@@ -95,6 +97,22 @@ def init_params(cfg):
     return p
 
 
+def loaded_blas():
+    """The BLAS shared library mapped into this process (Debian's torch calls the generic libblas.so.3, which the
+    alternatives system points at the reference BLAS or at OpenBLAS): its path, or "unknown"."""
+    with open("/proc/self/maps") as f:
+        paths = {line.split()[-1] for line in f if "blas" in line.split()[-1].lower()}
+    return ", ".join(sorted(paths)) or "unknown"
+
+
+def rss_bytes():
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) * 1024
+    return 0
+
+
 def main():
     cmd = sys.argv[1]
     cfg = json.load(open(sys.argv[2]))
@@ -111,6 +129,7 @@ def main():
         B, T, steps, threads = (int(a) for a in sys.argv[3:7])
         torch.set_num_threads(threads)
         p = {k: v.requires_grad_(True) for k, v in init_params(cfg).items()}
+        rss_before = rss_bytes()
         opt = torch.optim.AdamW(p.values(), lr=1e-3, betas=(0.9, 0.95), weight_decay=0.1)
         g = torch.Generator().manual_seed(1)
         rows = torch.randint(0, cfg["vocab_size"], (B, T + 1), generator=g)
@@ -125,6 +144,9 @@ def main():
         dt = time.perf_counter() - t0
         print(f"tokens_per_s {steps * B * T / dt:.1f}")
         print(f"loss {loss.item():.4f}")
+        print(f"rss_before_bytes {rss_before}")
+        print(f"max_rss_bytes {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024}")
+        print(f"blas {loaded_blas()}")
     else:
         raise SystemExit(f"unknown command {cmd}")
 
