@@ -17,9 +17,7 @@ import { wallet } from '../../chain/test/fixtures.js';
 import { AiloNode } from '../node.js';
 import { alice, get, testNet, waitFor, type TestNet } from '../test/harness.js';
 import { ALC } from '../../chain/spec.js';
-import { chatEvents, fund } from '../test/inference.js';
-import { NodeApi } from '../../wallet-ui/src/api/node-api.js';
-import { registerAccount } from '../../wallet-ui/src/account/account-session.js';
+import { chatEvents, fundedChatter } from '../test/inference.js';
 
 const root = fileURLToPath(new URL('../..', import.meta.url));
 const miner = toChecksumAddress(wallet(301).address);
@@ -200,13 +198,7 @@ describe('ailo-miner', () => {
       60_000,
     );
     expect(m.output()).toMatch(/serving layers 0\.\.1 of ailo/);
-    const { session } = await registerAccount(new NodeApi(node.url), {
-      username: 'cli-chatter',
-      password: 'correct horse',
-      kdfCost: { N: 2 ** 15, r: 8, p: 1 },
-    });
-    await fund(node.url, net.network, alice, session.address, ALC);
-    const chatter = { token: session.token, key: session.signingKey() };
+    const chatter = await fundedChatter(node.url, net.network, alice, 'cli-chatter', ALC);
     const { events } = await chatEvents(node.url, chatter, { model: 'ailo', prompt: 'hello', temperature: 0, maxTokens: 4 });
     expect(events.at(-1)?.type).toBe('done');
     // Unchecked requests' rewards wait in escrow (this node checks a quarter of requests) and are paid when the

@@ -18,12 +18,11 @@ import { ForwardSession } from '../../trainer/runtime/model-session.js';
 import { makeSampler } from '../../trainer/runtime/sampling.js';
 import { loadWeights, saveWeights, writeConfigBeside } from '../../trainer/weights/safetensors.js';
 import { main as trainerMain } from '../../trainer/commands.js';
-import { NodeApi } from '../../wallet-ui/src/api/node-api.js';
-import { registerAccount } from '../../wallet-ui/src/account/account-session.js';
+
 import { AiloNode } from '../node.js';
 import { alice, get, startTestNode, testNet, waitFor, type TestNet } from '../test/harness.js';
 import { ALC } from '../../chain/spec.js';
-import { chatEvents, fund, nativeContributor, tokenIds } from '../test/inference.js';
+import { chatEvents, fundedChatter, nativeContributor, tokenIds } from '../test/inference.js';
 
 const FED = { batchSize: 4, seqLen: 32, steps: 4, lr: 3e-3, roundSize: 100, roundMs: 600_000 };
 /** A GPT-2-family config unlike any preset: 3 layers, d=48. */
@@ -87,22 +86,13 @@ describe('an imported checkpoint in a room of its own', () => {
     );
     expect((await get(`${node.url}/api/inference/models`)).json.models[0].servable).toBe(false);
 
-    const { session } = await registerAccount(new NodeApi(node.url), {
-      username: 'importer',
-      password: 'correct horse',
-      kdfCost: { N: 2 ** 15, r: 8, p: 1 },
+    const chatter = await fundedChatter(node.url, net.network, alice, 'importer', ALC);
+    const { events } = await chatEvents(node.url, chatter, {
+      model: 'gpt2-mini',
+      prompt: 'Once upon a time',
+      temperature: 0,
+      maxTokens: 10,
     });
-    await fund(node.url, net.network, alice, session.address, ALC);
-    const { events } = await chatEvents(
-      node.url,
-      { token: session.token, key: session.signingKey() },
-      {
-        model: 'gpt2-mini',
-        prompt: 'Once upon a time',
-        temperature: 0,
-        maxTokens: 10,
-      },
-    );
     expect(events.at(-1)).toMatchObject({ type: 'done', tokens: 10 });
     const fs = new ForwardSession(MINI, 'cpu');
     await fs.setWeights(await loadWeights(file, MINI));

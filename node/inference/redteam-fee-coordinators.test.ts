@@ -17,16 +17,14 @@ import { signTransfer } from '../../chain/tx/sign.js';
 import { parseAddress } from '../../protocol/address.js';
 import { privateKeyToAddress } from '../../protocol/signature.js';
 import type { RoomContributor } from '../../trainer/inference/contributor.js';
-import { NodeApi } from '../../wallet-ui/src/api/node-api.js';
-import { registerAccount } from '../../wallet-ui/src/account/account-session.js';
+
 import { AiloNode } from '../node.js';
 import { parseTransferBody } from '../api/ledger-routes.js';
 import { coordinator, get, gossipTo, startTestNode, waitFor } from '../test/harness.js';
-import { chatEvents, fund, nativeContributor, quotedFee, type Chatter } from '../test/inference.js';
+import { chatEvents, fund, fundedChatter, nativeContributor, quotedFee, type Chatter } from '../test/inference.js';
 import { replicaNet, sealOnHead } from '../test/replica-net.js';
 
 const FED = { batchSize: 4, seqLen: 32, steps: 4, lr: 3e-3, roundSize: 100, roundMs: 600_000 };
-const CHEAP = { N: 2 ** 15, r: 8, p: 1 };
 
 describe('red team: a fee double-spent on another coordinator', () => {
   const X = wallet(720);
@@ -66,10 +64,8 @@ describe('red team: a fee double-spent on another coordinator', () => {
         .catch(() => false)
         .finally(() => (xBusy = false));
     }, 30);
-    const reg = await registerAccount(new NodeApi(node.url), { username: 'attacker', password: 'correct horse', kdfCost: CHEAP });
-    user = { token: reg.session.token, key: reg.session.signingKey() };
-    userAddress = reg.session.account.address;
-    await fund(node.url, rn.network, funder, userAddress, 10n * ALC);
+    user = await fundedChatter(node.url, rn.network, funder, 'attacker', 10n * ALC);
+    userAddress = user.address;
   }, 60_000);
   afterAll(async () => {
     clearInterval(xTimer);

@@ -1,8 +1,8 @@
 /**
  * Red-team attacks on chat fees (an outside review found R3 and R4 gaining something; each is now a test that the
  * attacker gains nothing), on one real node (ailo-small, 6 layers): malformed fees, one fee for two concurrent requests,
- * a span split among the attacker's standbys mid-request to crowd out an honest holder, and a request that fails after
- * its fee was charged.
+ * a span split among the attacker's standbys mid-request to crowd out an honest holder, a request that fails after
+ * its fee was charged, and one wallet holding two places.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -10,18 +10,15 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { wallet } from '../../chain/test/fixtures.js';
 import { ALC } from '../../chain/spec.js';
-import { signTransfer } from '../../chain/tx/sign.js';
-import { parseAddress } from '../../protocol/address.js';
-import { privateKeyToAddress } from '../../protocol/signature.js';
+
 import type { RoomContributor } from '../../trainer/inference/contributor.js';
-import { NodeApi } from '../../wallet-ui/src/api/node-api.js';
-import { registerAccount } from '../../wallet-ui/src/account/account-session.js';
+
 import { AiloNode } from '../node.js';
-import { alice, get, post, startTestNode, testNet, waitFor, type TestNet } from '../test/harness.js';
-import { chatEvents, fund, nativeContributor, quotedFee, type Chatter } from '../test/inference.js';
+import { alice, get, startTestNode, testNet, waitFor, type TestNet } from '../test/harness.js';
+import { chatEvents, fundedChatter, nativeContributor, quotedFee, stopAfter, type Chatter } from '../test/inference.js';
 
 const FED = { batchSize: 4, seqLen: 32, steps: 4, lr: 3e-3, roundSize: 100, roundMs: 600_000 };
-const CHEAP = { N: 2 ** 15, r: 8, p: 1 };
+
 const SHARE = 10n ** 18n / 20n;
 const PROMPT = 'The network trains one model';
 
@@ -33,7 +30,7 @@ describe('red team: chat fees on one node', () => {
   let userAddress: string;
   const logs: string[] = [];
   const contributors: RoomContributor[] = [];
-  const [H, L, S1, S2] = [701, 702, 703, 704].map((n) => wallet(n));
+  const [H, L, S1, S2, W] = [701, 702, 703, 704, 705].map((n) => wallet(n));
 
   beforeAll(async () => {
     net = testNet(50, { model: 'ailo-small' });
@@ -43,10 +40,8 @@ describe('red team: chat fees on one node', () => {
       inference: { checkRate: 1, roomWaitMs: 200, reassignWaitMs: 8_000, perAccountPerMinute: 100 },
       log: (l) => logs.push(l),
     });
-    const reg = await registerAccount(new NodeApi(node.url), { username: 'honest', password: 'correct horse', kdfCost: CHEAP });
-    user = { token: reg.session.token, key: reg.session.signingKey() };
-    userAddress = reg.session.account.address;
-    await fund(node.url, net.network, alice, userAddress, 10n * ALC);
+    user = await fundedChatter(node.url, net.network, alice, 'honest', 10n * ALC);
+    userAddress = user.address;
   }, 60_000);
   afterAll(async () => {
     for (const c of contributors) c.stop();
@@ -56,6 +51,8 @@ describe('red team: chat fees on one node', () => {
   });
 
   const balance = async (who: string): Promise<bigint> => BigInt((await get(`${node.url}/api/ledger/account/${who}`)).json.balance);
+  const balances = async (wallets: Record<string, { address: string }>): Promise<Record<string, bigint>> =>
+    Object.fromEntries(await Promise.all(Object.entries(wallets).map(async ([k, w]) => [k, await balance(w.address)] as const)));
   const models = async () => (await get(`${node.url}/api/inference/models`)).json.models[0];
   function contributor(key: { key: Uint8Array }, maxLayers: number): RoomContributor {
     // One shared chunk cache: a standby assigned mid-request loads fast.
@@ -126,25 +123,15 @@ describe('red team: chat fees on one node', () => {
     await contributor(S2, 2).start();
     await waitFor('standbys joined', async () => ((await models()).contributors === 4 ? true : undefined), 20_000);
     const wallets = { H, L, S1, S2 };
-    const before = Object.fromEntries(
-      await Promise.all(Object.entries(wallets).map(async ([k, w]) => [k, await balance(w.address)] as const)),
-    );
+    const before = await balances(wallets);
     const u0 = await balance(userAddress);
     const leaver = contributors[1]!;
-    const served = leaver.state.served;
-    const stopper = setInterval(() => {
-      if (leaver.state.served >= served + 3) {
-        clearInterval(stopper);
-        leaver.stop();
-      }
-    }, 5);
+    const cancel = stopAfter(leaver, 3);
     const r = await chatEvents(node.url, user, { model: 'ailo', prompt: PROMPT, temperature: 0, maxTokens: 16 });
-    clearInterval(stopper);
+    cancel();
     expect(r.events.at(-1)).toMatchObject({ type: 'done', tokens: 16, refund: '0' });
     await settleLedger();
-    const after = Object.fromEntries(
-      await Promise.all(Object.entries(wallets).map(async ([k, w]) => [k, await balance(w.address)] as const)),
-    );
+    const after = await balances(wallets);
     expect(after.H! - before.H!).toBe(SHARE);
     // The attacker's wallets together earn the one slot L held, as if L had stayed: splitting gained nothing.
     expect(after.L! + after.S1! + after.S2! - before.L! - before.S1! - before.S2!).toBe(SHARE);
@@ -159,28 +146,35 @@ describe('red team: chat fees on one node', () => {
     const fee = BigInt((await models()).requestFee);
     expect(fee).toBe(3n * SHARE);
     const wallets = { H, S1, S2 };
-    const before = Object.fromEntries(
-      await Promise.all(Object.entries(wallets).map(async ([k, w]) => [k, await balance(w.address)] as const)),
-    );
+    const before = await balances(wallets);
     const u0 = await balance(userAddress);
     const s2 = contributors[3]!;
-    const served = s2.state.served;
-    const stopper = setInterval(() => {
-      if (s2.state.served >= served + 2) {
-        clearInterval(stopper);
-        s2.stop();
-      }
-    }, 5);
+    const cancel = stopAfter(s2, 2);
     const r = await chatEvents(node.url, user, { model: 'ailo', prompt: PROMPT, temperature: 0, maxTokens: 16 });
-    clearInterval(stopper);
+    cancel();
     expect(r.events.at(-1)).toMatchObject({ type: 'error', code: 'ROOM_LOST' });
     expect(r.events.some((e) => e.type === 'notice' && /ALC of the fee is refunded/.test(e.message))).toBe(true);
     await settleLedger();
-    const after = Object.fromEntries(
-      await Promise.all(Object.entries(wallets).map(async ([k, w]) => [k, await balance(w.address)] as const)),
-    );
+    const after = await balances(wallets);
     // The two that stayed are paid for their slots; the one that left is not, and its share goes back to the user.
     expect([after.H! - before.H!, after.S1! - before.S1!, after.S2! - before.S2!]).toEqual([SHARE, SHARE, 0n]);
     expect(u0 - (await balance(userAddress))).toBe(2n * SHARE);
   }, 120_000);
+
+  it('R5 a wallet takes one place in a room: a second channel signed by the same wallet is refused', async () => {
+    // Before the fix a wallet could hold two slots; the ledger mints one inference_reward per (request, wallet), so the
+    // requester paid for two rewards and one was never minted (the coordinator kept that share).
+    const present = (await models()).contributors;
+    const first = contributor(W, 3);
+    await first.start();
+    await waitFor('W joined', async () => ((await models()).contributors === present + 1 ? true : undefined), 20_000);
+    const second = contributor(W, 3);
+    await second.start();
+    await second.closed;
+    expect(second.state.closing).toMatchObject({
+      code: 'BAD_JOIN',
+      message: expect.stringMatching(/already holds a place in the ailo room/),
+    });
+    expect((await models()).contributors).toBe(present + 1);
+  }, 60_000);
 });

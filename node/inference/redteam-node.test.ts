@@ -14,7 +14,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { WebSocket } from 'ws';
-import { chatEvents, fund, quotedFee, rawChannel, type Chatter } from '../test/inference.js';
+import { chatEvents, fundedChatter, quotedFee, rawChannel, type Chatter } from '../test/inference.js';
 import { ALC } from '../../chain/spec.js';
 import { wallet } from '../../chain/test/fixtures.js';
 import { signInferenceJoin } from '../../chain/tx/task-request.js';
@@ -25,13 +25,12 @@ import { RoomContributor } from '../../trainer/inference/contributor.js';
 import type { SpanRunner } from '../../trainer/inference/span-runner.js';
 import { ChunkCache } from '../../trainer/miner/chunk-cache.js';
 import { nodeRuntime } from '../../trainer/runtime/model-session.js';
-import { NodeApi } from '../../wallet-ui/src/api/node-api.js';
-import { registerAccount } from '../../wallet-ui/src/account/account-session.js';
+
 import { AiloNode } from '../node.js';
 import { alice, coordinator, get, startTestNode, testNet, waitFor, type TestNet } from '../test/harness.js';
 
 const FED = { batchSize: 4, seqLen: 32, steps: 4, lr: 3e-3, roundSize: 100, roundMs: 600_000 };
-const CHEAP = { N: 2 ** 15, r: 8, p: 1 };
+
 const SHARE = 10n ** 18n / 20n;
 const STEP_TIMEOUT = 1_500;
 const TOKEN_TIMEOUT = 800;
@@ -122,9 +121,7 @@ describe('red team: a real node', () => {
       log: (l) => logs.push(l),
     });
     for (let i = 0; i < 4; i++) {
-      const reg = await registerAccount(new NodeApi(node.url), { username: `rt${i}`, password: 'correct horse', kdfCost: CHEAP });
-      tokens.push({ token: reg.session.token, key: reg.session.signingKey() });
-      await fund(node.url, net.network, alice, reg.session.address, 10n * ALC);
+      tokens.push(await fundedChatter(node.url, net.network, alice, `rt${i}`, 10n * ALC));
     }
   }, 60_000);
   afterAll(async () => {

@@ -18,11 +18,10 @@ import { spanParamNames, type SpanRunner } from '../../trainer/inference/span-ru
 import { ForwardSession } from '../../trainer/runtime/model-session.js';
 import { makeSampler } from '../../trainer/runtime/sampling.js';
 import { decodeTokens as detokenize, encodeText } from '../../trainer/corpus/tokenizer.js';
-import { NodeApi } from '../../wallet-ui/src/api/node-api.js';
-import { registerAccount } from '../../wallet-ui/src/account/account-session.js';
+
 import { AiloNode } from '../node.js';
 import { get, startTestNode, testNet, waitFor, type TestNet } from '../test/harness.js';
-import { chatEvents, fund, nativeContributor, quotedFee, tokenIds, type Chatter } from '../test/inference.js';
+import { chatEvents, fundedChatter, nativeContributor, quotedFee, stopAfter, tokenIds, type Chatter } from '../test/inference.js';
 import { alice, coordinator } from '../test/harness.js';
 import { signTransfer } from '../../chain/tx/sign.js';
 import { parseAddress } from '../../protocol/address.js';
@@ -30,7 +29,7 @@ import { privateKeyToAddress } from '../../protocol/signature.js';
 import { ALC } from '../../chain/spec.js';
 
 const FED = { batchSize: 4, seqLen: 32, steps: 4, lr: 3e-3, roundSize: 100, roundMs: 600_000 };
-const CHEAP = { N: 2 ** 15, r: 8, p: 1 };
+
 const SHARE = 10n ** 18n / 20n;
 const PROMPT = 'The network trains one model';
 
@@ -61,10 +60,8 @@ describe('inference rooms', () => {
       // Refused requests count against the per-account rate too: this test sends many.
       inference: { checkRate: 1, roomWaitMs: 200, reassignWaitMs: 20_000, perAccountPerMinute: 100 },
     });
-    const reg = await registerAccount(new NodeApi(node.url), { username: 'chatter', password: 'correct horse', kdfCost: CHEAP });
-    user = { token: reg.session.token, key: reg.session.signingKey() };
-    userAddress = reg.session.account.address;
-    await fund(node.url, net.network, alice, userAddress, 100n * ALC);
+    user = await fundedChatter(node.url, net.network, alice, 'chatter', 100n * ALC);
+    userAddress = user.address;
   }, 60_000);
   afterAll(async () => {
     for (const c of contributors) c.stop();
@@ -223,15 +220,9 @@ describe('inference rooms', () => {
     const leaver = contributors[1]!;
     const before = await balance(keys[1]!.address);
     // Leave once the answer is under way: three forward passes into it.
-    const served = leaver.state.served;
-    const stopper = setInterval(() => {
-      if (leaver.state.served >= served + 3) {
-        clearInterval(stopper);
-        leaver.stop();
-      }
-    }, 5);
+    const cancel = stopAfter(leaver, 3);
     const r = await chat({ model: 'ailo', prompt: PROMPT, temperature: 0, maxTokens: 16 });
-    clearInterval(stopper);
+    cancel();
     expect(r.events.at(-1), JSON.stringify(r.json)).toMatchObject({ type: 'done', tokens: 16 });
     expect(r.events.some((e) => e.type === 'notice')).toBe(true);
     expect(tokensOf(r.events)).toEqual(await expected(PROMPT, 16));
@@ -270,14 +261,7 @@ describe('inference rooms', () => {
 
   it("serving your own account's request earns nothing, and serving it under other wallets nets nothing", async () => {
     // The chatting account's own wallet contributes the first layers again.
-    const reg = await registerAccount(new NodeApi(node.url), {
-      username: 'selfdealer',
-      password: 'correct horse',
-      kdfCost: CHEAP,
-      importKey: keys[0]!.key,
-    });
-    const self: Chatter = { token: reg.session.token, key: keys[0]!.key };
-    await fund(node.url, net.network, alice, keys[0]!.address, ALC);
+    const self = await fundedChatter(node.url, net.network, alice, 'selfdealer', ALC, keys[0]!.key);
     const own = contributor(keys[0]!, node.federation!.modelConfig.n_layer);
     await own.start();
     await waitServable();
@@ -290,7 +274,7 @@ describe('inference rooms', () => {
     // Its own slot earned no reward (its share of the fee came back as a refund); the other slots' holders were paid.
     expect(refund).toBe(SHARE);
     expect(await balance(keys[0]!.address)).toBe(before - fee + refund);
-    expect(toChecksumAddress(keys[0]!.address)).toBe(toChecksumAddress(reg.session.account.address));
+    expect(toChecksumAddress(keys[0]!.address)).toBe(toChecksumAddress(self.address));
 
     // The attack that fee closes: one person chats from an account and serves every layer from two other wallets, in a
     // loop. Rewards are minted, so without a fee each answer would be pure profit; with it, the three wallets together
@@ -302,7 +286,7 @@ describe('inference rooms', () => {
     const layers = node.federation!.modelConfig.n_layer;
     for (const w of [b, c]) await contributor(w, Math.ceil(layers / 2)).start();
     await waitServable();
-    const attacker: Chatter = { token: user.token, key: user.key };
+    const attacker = user;
     const wallets = [userAddress, b.address, c.address];
     const sum = async () => (await Promise.all(wallets.map(balance))).reduce((x, y) => x + y, 0n);
     const start = await sum();

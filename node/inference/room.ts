@@ -432,8 +432,13 @@ export class InferenceRoom {
    * the new chain from position 0 (every holder recomputes its cache for the prefix) and carries on. Records, per
    * member, what it was sent and answered, for the checks.
    */
-  pipeline(session: string, onNotice: (message: string) => void): RequestPipeline {
-    return new RequestPipeline(this, session, onNotice);
+  pipeline(session: string, onNotice: (message: string) => void, slots?: Span[]): RequestPipeline {
+    return new RequestPipeline(this, session, onNotice, slots);
+  }
+
+  /** The spans of the chain that would serve a request now (empty when none does): the slots a fee quoted now prices. */
+  slotsNow(): Span[] {
+    return (this.chain() ?? []).map((m) => ({ ...m.span! }));
   }
 
   /**
@@ -681,16 +686,19 @@ export class RequestPipeline {
   /** Time each member took answering this request's forwards (ms). */
   private readonly elapsed = new Map<Member, number>();
   /**
-   * The spans of the first chain that served the request: the slots its fee priced. Contributors that take over a
-   * slot (a holder left) share that slot's one reward; they do not compete with the holders of the other slots.
+   * The slots the request's fee priced: the spans of the chain when the fee was checked (`InferenceRoom.slotsNow`),
+   * or else of the first chain that served it. Contributors that take over a slot (its holder left, even before the
+   * first forward) share that slot's one reward; they do not compete with the holders of the other slots.
    */
-  slots: Span[] = [];
+  slots: Span[];
 
   constructor(
     private readonly room: InferenceRoom,
     readonly session: string,
     private readonly onNotice: (message: string) => void,
+    slots: Span[] = [],
   ) {
+    this.slots = slots.map((s) => ({ ...s }));
     this.deadline = Date.now() + room.opts.requestTimeoutMs;
   }
 
@@ -735,7 +743,7 @@ export class RequestPipeline {
         );
       }
       const changed = this.current !== chain;
-      if (!this.hadChain) this.slots = chain.map((m) => ({ ...m.span! }));
+      if (!this.hadChain && this.slots.length === 0) this.slots = chain.map((m) => ({ ...m.span! }));
       if (changed && this.hadChain)
         this.onNotice('a contributor left; its layers moved to another, which recomputes the conversation so far');
       this.current = chain;

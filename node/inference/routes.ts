@@ -14,6 +14,7 @@ import type { AccountVault } from '../accounts/vault.js';
 import { readJsonBody } from '../api/body.js';
 import { ApiError, badRequest, notFound } from '../api/errors.js';
 import { requestDigest, RoomError } from './room.js';
+import type { Span } from '../../trainer/inference/span-runner.js';
 import { ChatError, feeAmount, type ChatFee, type InferenceService } from './service.js';
 import { parseAddress, type Address } from '../../protocol/address.js';
 import { formatAlc } from '../../protocol/amount.js';
@@ -103,10 +104,10 @@ function asApiError(err: unknown): unknown {
 
 async function chat(ctx: Context, service: InferenceService, p: ChatParams, requester: Address): Promise<void> {
   let room;
-  let feeSpans: number;
+  let priced: { payable: number; slots: Span[] };
   try {
     room = await service.roomFor(p.model);
-    feeSpans = await service.checkFee(p.fee, room, requester);
+    priced = await service.checkFee(p.fee, room, requester);
   } catch (err) {
     throw asApiError(err);
   }
@@ -163,7 +164,7 @@ async function chat(ctx: Context, service: InferenceService, p: ChatParams, requ
     fee: fee.toString(),
     feeTx: p.fee.tx.hash,
   });
-  const pipeline = room.pipeline(request, (message) => send({ type: 'notice', message }));
+  const pipeline = room.pipeline(request, (message) => send({ type: 'notice', message }), priced.slots);
   let failure: ChatEvent | undefined;
   const out: number[] = [];
   try {
@@ -188,7 +189,7 @@ async function chat(ctx: Context, service: InferenceService, p: ChatParams, requ
     for (const m of pipeline.servers()) if (!m.left) m.channel.sendJson({ type: 'drop', session: request });
     // Finished or not, the contributors that stayed (and pass the checks) are paid for their slots; the rest of the
     // fee goes back to the requester.
-    const settled = await room.settle(pipeline, request, requester, feeSpans);
+    const settled = await room.settle(pipeline, request, requester, priced.payable);
     await service.pay(settled.owed);
     const refund = fee - service.share * BigInt(settled.paid);
     await service.refund(requester, refund, `request ${request.slice(0, 10)}`);

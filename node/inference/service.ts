@@ -28,7 +28,7 @@ import {
 import { signTx } from '../../chain/tx/sign.js';
 import type { InferenceRewardTx, SignedTx } from '../../chain/tx/types.js';
 import type { NetworkDomain } from '../../chain/tx/eip712.js';
-import { TxError } from '../../chain/errors.js';
+import { TxError, TxErrorCode } from '../../chain/errors.js';
 import { parseSignedInferenceJoin, inferenceJoinDigest } from '../../chain/tx/task-request.js';
 import { TaskRequestGuard } from '../federation/task-request-guard.js';
 import { FederationError } from '../federation/errors.js';
@@ -83,12 +83,32 @@ export const DEFAULT_INFERENCE: InferenceConfig = {
 /** The network model's id in GET /api/inference/models. */
 export const NETWORK_MODEL_ID = 'ailo';
 const JOIN_TIMEOUT_MS = 10_000;
+/** How long a stop waits for the chat requests in flight to end and refund their fees (ms). */
+const STOP_DRAIN_MS = 15_000;
 
 /** A chat request refused by name (the route maps it to its status). */
 /** A chat request's fee as it arrived: the signed transfer and the network its body says it was signed for. */
 export interface ChatFee {
   tx: SignedTx;
   signedFor: Partial<NetworkDomain>;
+}
+
+/** Ledger refusals another try may cure: the nonce was taken by another transaction meanwhile, or the pool is full. */
+const RETRIED = new Set<string>([TxErrorCode.BAD_NONCE, TxErrorCode.NONCE_GAP, TxErrorCode.POOL_FULL]);
+
+/**
+ * Runs `submit` again after a refusal another try may cure (`RETRIED`), waiting 0.5 s, then twice as long each time,
+ * six tries in all (about 30 s); other errors, and the last one, are thrown.
+ */
+async function retrying(submit: () => Promise<void>): Promise<void> {
+  for (let attempt = 0; ; attempt++) {
+    try {
+      return await submit();
+    } catch (err) {
+      if (!(err instanceof TxError && RETRIED.has(err.code)) || attempt >= 5) throw err;
+      await new Promise((r) => setTimeout(r, 500 * 2 ** attempt));
+    }
+  }
 }
 
 /** The amount of a fee (a transfer). */
@@ -124,6 +144,8 @@ export class InferenceService {
   private readonly accounts = new Set<string>();
   /** Requests running (their sessions): the room keeps its version while any runs. */
   private readonly sessions = new Set<string>();
+  /** Fees charged (in the pool) whose block has not come yet, by hash: at a stop they leave the pool uncharged. */
+  private readonly unconfirmed = new Map<string, ChatFee>();
   private readonly members = new Map<WebSocket, Member>();
   /** Each channel's remote address. */
   private readonly addresses = new Map<WebSocket, string>();
@@ -375,6 +397,13 @@ export class InferenceService {
         'BAD_JOIN',
         `${toChecksumAddress(req.wallet)} returned wrong hidden states and may join again at ${new Date(barredUntil).toISOString()}`,
       );
+    // A request pays a wallet once (one inference_reward per request and node): a second place would serve unpaid.
+    if (room.list().some((m) => !m.left && m.wallet.toLowerCase() === req.wallet.toLowerCase()))
+      throw new ChatError(
+        409,
+        'BAD_JOIN',
+        `${toChecksumAddress(req.wallet)} already holds a place in the ${room.model.id} room; a wallet serves one span per room (leave the other first)`,
+      );
     if (msg.maxLayers < room.minSpanLayers)
       throw new ChatError(
         400,
@@ -442,10 +471,12 @@ export class InferenceService {
   /**
    * Checks a chat request's fee before anything runs: a transfer from `requester` to this coordinator of at least
    * `requestFee(room)`, signed for this network, that the pending state would take now (nonce, balance). Returns how
-   * many contributors it pays (fee / inferenceShare, at most maxSpans). Throws a 402 ChatError: FEE_WRONG (sender or
-   * recipient), FEE_TOO_LOW (naming the fee), FEE_REFUSED (the ledger's reason: signature, nonce, balance).
+   * many contributors it pays (`payable`: fee / inferenceShare, at most maxSpans) and the slots it priced (the spans
+   * of the chain now: RequestPipeline.slots). Throws a 402 ChatError: FEE_WRONG (sender or recipient), FEE_TOO_LOW
+   * (naming the fee), FEE_REFUSED (the ledger's reason: signature, nonce, balance).
    */
-  async checkFee(fee: ChatFee, room: InferenceRoom, requester: Address): Promise<number> {
+  async checkFee(fee: ChatFee, room: InferenceRoom, requester: Address): Promise<{ payable: number; slots: Span[] }> {
+    const slots = room.slotsNow();
     const tx = fee.tx.tx;
     if (tx.type !== 'transfer') throw new ChatError(402, 'FEE_WRONG', 'the fee must be a transfer');
     if (tx.from !== requester)
@@ -474,13 +505,15 @@ export class InferenceService {
       throw err;
     }
     const share = this.ledger.chain.spec.rewards.inferenceShare;
-    return Number(BigInt(this.cfg.maxSpans) < tx.amount / share ? BigInt(this.cfg.maxSpans) : tx.amount / share);
+    const payable = Number(BigInt(this.cfg.maxSpans) < tx.amount / share ? BigInt(this.cfg.maxSpans) : tx.amount / share);
+    return { payable, slots };
   }
 
   /** Submits a checked fee to the pool (the request is charged); a 402 ChatError FEE_REFUSED if the ledger refuses it now. */
   async chargeFee(fee: ChatFee): Promise<void> {
     try {
       await this.ledger.submit(fee.tx, fee.signedFor);
+      this.unconfirmed.set(fee.tx.hash, fee);
     } catch (err) {
       if (err instanceof TxError) throw new ChatError(402, 'FEE_REFUSED', `the ledger refuses the fee: ${err.message}`);
       throw err;
@@ -495,9 +528,11 @@ export class InferenceService {
    */
   async feeConfirmed(fee: ChatFee, requester: Address): Promise<boolean> {
     const state = await this.untilSettled(fee, this.cfg.feeWaitMs);
+    if (state !== 'pending') this.unconfirmed.delete(fee.tx.hash);
     if (state === 'confirmed') return true;
-    if (state === 'pending')
+    if (state === 'pending' && !this.stopped)
       void this.untilSettled(fee, 10 * this.cfg.feeWaitMs).then((late) => {
+        if (late !== 'pending') this.unconfirmed.delete(fee.tx.hash);
         if (late === 'confirmed') return this.refund(requester, feeAmount(fee), `the fee ${fee.tx.hash.slice(0, 10)} that came too late`);
       });
     return false;
@@ -523,9 +558,13 @@ export class InferenceService {
     if (amount <= 0n) return Promise.resolve();
     const run = async (): Promise<void> => {
       try {
-        const nonce = this.ledger.pool.pendingState.account(this.coordinator).nonce;
-        const tx = signTx({ type: 'transfer', from: this.coordinator, to, amount, nonce }, this.key, this.ledger.network);
-        await this.ledger.submit(tx);
+        // Signed at the nonce pending now; another transfer of the coordinator's (its operator's) may take that nonce
+        // first, or the pool may be full: sign again and retry.
+        await retrying(() => {
+          const nonce = this.ledger.pool.pendingState.account(this.coordinator).nonce;
+          const tx = signTx({ type: 'transfer', from: this.coordinator, to, amount, nonce }, this.key, this.ledger.network);
+          return this.ledger.submit(tx);
+        });
         this.log(`inference: refunded ${amount} to ${toChecksumAddress(to)} for ${what}`);
       } catch (err) {
         this.log(`inference: refund of ${amount} to ${toChecksumAddress(to)} for ${what} refused: ${(err as Error).message}`);
@@ -557,7 +596,7 @@ export class InferenceService {
           reward: share,
         };
         const tx = signTx(unsigned, this.key, this.ledger.network);
-        await this.ledger.submit(tx);
+        await retrying(() => this.ledger.submit(tx));
         this.log(`inference: ${o.wallet} earns ${share} for request ${o.request.slice(0, 10)} (layers ${o.span.start}..${o.span.end - 1})`);
       } catch (err) {
         this.log(`inference: reward for ${o.wallet} on ${o.request.slice(0, 10)} refused: ${(err as Error).message}`);
@@ -583,21 +622,25 @@ export class InferenceService {
    */
   async stop(): Promise<void> {
     if (this.stopped) return;
+    // From here a request waiting for its fee's block gives up (its fee is taken out of the pool below).
     this.stopped = true;
-    for (const room of [this.room, ...[...this.imported.values()].map((i) => i.room)]) {
-      if (!room) continue;
+    const rooms = [this.room, ...[...this.imported.values()].map((i) => i.room)].filter((r): r is InferenceRoom => !!r);
+    for (const room of rooms) {
       try {
         await this.pay(await room.settleAll(room.list(), true));
       } catch (err) {
         this.log(`inference: settling the escrows of ${room.model.id} at stop failed: ${(err as Error).message}`);
       }
     }
+    // The requests in flight end (their contributors are gone: nobody is paid) and refund their fees.
+    for (const room of rooms) room.close();
+    const end = Date.now() + STOP_DRAIN_MS;
+    while (this.sessions.size > 0 && Date.now() < end) await new Promise((r) => setTimeout(r, 20));
+    // Fees of requests that never ran leave the pool, so the journal does not charge them after the restart.
+    for (const fee of this.unconfirmed.values()) this.ledger.drop(fee.tx.hash, 'the node stopped before its chat request ran');
+    this.unconfirmed.clear();
     await this.refunds;
-    this.room?.close();
-    for (const i of this.imported.values()) {
-      i.room.close();
-      (i.room.compute as NodeCompute).dispose();
-    }
+    for (const i of this.imported.values()) (i.room.compute as NodeCompute).dispose();
     for (const ws of this.wss?.clients ?? []) ws.terminate();
     this.wss?.close();
     (this.room?.compute as NodeCompute | undefined)?.dispose();

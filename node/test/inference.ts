@@ -13,6 +13,8 @@ import { privateKeyToAddress } from '../../protocol/signature.js';
 import { signTransfer } from '../../chain/tx/sign.js';
 import { networkDomainOf } from '../../wallet-ui/src/api/network.js';
 import { chatFee } from '../../wallet-ui/src/chat/chat-fee.js';
+import { NodeApi } from '../../wallet-ui/src/api/node-api.js';
+import { registerAccount } from '../../wallet-ui/src/account/account-session.js';
 import { RoomContributor, type ContributorOptions } from '../../trainer/inference/contributor.js';
 import { ChunkCache } from '../../trainer/miner/chunk-cache.js';
 import { nodeRuntime } from '../../trainer/runtime/model-session.js';
@@ -45,6 +47,31 @@ export function nativeContributor(
 export interface Chatter {
   token: string;
   key: Uint8Array;
+  /** The account's wallet address. */
+  address: string;
+}
+
+/**
+ * A new account `username` on the node (a cheap KDF, for tests), funded with `amount` base units from `from` (a funded
+ * test wallet, e.g. harness `alice`) once that transfer is in a block; `importKey` makes it the account of that key.
+ */
+export async function fundedChatter(
+  nodeUrl: string,
+  network: NetworkDomain,
+  from: { key: Uint8Array },
+  username: string,
+  amount: bigint,
+  importKey?: Uint8Array,
+): Promise<Chatter> {
+  const reg = await registerAccount(new NodeApi(nodeUrl), {
+    username,
+    password: 'correct horse',
+    kdfCost: { N: 2 ** 15, r: 8, p: 1 },
+    ...(importKey ? { importKey } : {}),
+  });
+  const who = { token: reg.session.token, key: reg.session.signingKey(), address: reg.session.address };
+  if (amount > 0n) await fund(nodeUrl, network, from, who.address, amount);
+  return who;
 }
 
 /**
@@ -99,6 +126,18 @@ export async function fund(nodeUrl: string, network: NetworkDomain, from: { key:
     await new Promise((r) => setTimeout(r, 50));
   }
   throw new Error(`funding transfer ${hash} not in a block after 30 s`);
+}
+
+/** Stops `c` once it has answered `passes` more forward passes than now (a holder leaving mid-answer); returns the cancel. */
+export function stopAfter(c: RoomContributor, passes: number): () => void {
+  const target = c.state.served + passes;
+  const timer = setInterval(() => {
+    if (c.state.served >= target) {
+      clearInterval(timer);
+      c.stop();
+    }
+  }, 5);
+  return () => clearInterval(timer);
 }
 
 /** The token ids of a chat's events. */
