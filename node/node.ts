@@ -210,6 +210,7 @@ export class AiloNode {
       network.start();
       // What was pending when the node last stopped, now that peers can hear of it again.
       await replayPoolJournal(join(o.data, POOL_JOURNAL), ledger, log);
+      inference?.resumeFeeWatch(join(o.data, 'inference', 'unconfirmed-fees.json'));
       producer = prepared.coordinator
         ? new BlockProducer(
             ledger,

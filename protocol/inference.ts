@@ -154,6 +154,8 @@ export const ROOM_CLOSE_CODES = [
   'TIMEOUT',
   'CONTRIBUTOR_ERROR',
   'NODE_STOPPING',
+  /** A newer join signed by the same wallet took this channel's place (a wallet holds one place per room). */
+  'REPLACED',
 ] as const;
 
 /** A binary frame: header length (u32 LE), header JSON, zero padding to 4 bytes, float32 LE payload. */

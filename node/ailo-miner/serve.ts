@@ -33,10 +33,11 @@ export interface ServeOptions {
 
 /**
  * Why the node closed a channel that joining again would not cure: this machine's own fault (its rows were wrong, it
- * failed, it sent what the node cannot read) or a refusal that stands (the join, the model). Anything else (the node
+ * failed, it sent what the node cannot read), a refusal that stands (the join, the model), or another contributor of
+ * the same wallet that took its place (REPLACED: joining again would only take it back, in a loop). Anything else (the node
  * restarted or stopped, the connection dropped, the room was full, a forward timed out) is worth another join.
  */
-const FINAL_CLOSINGS = new Set(['BAD_JOIN', 'UNKNOWN_MODEL', 'BAD_FRAME', 'WRONG_OUTPUT', 'CONTRIBUTOR_ERROR']);
+const FINAL_CLOSINGS = new Set(['BAD_JOIN', 'UNKNOWN_MODEL', 'BAD_FRAME', 'WRONG_OUTPUT', 'CONTRIBUTOR_ERROR', 'REPLACED']);
 
 /** A failed start that another try may cure: the node did not answer (down, restarting) or its socket did not open. */
 function transient(err: unknown): boolean {

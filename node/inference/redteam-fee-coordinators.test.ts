@@ -9,8 +9,6 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { encodeBlock } from '../../chain/block/block.js';
-import { earliestTimestamp } from '../../chain/consensus/clique.js';
 import { wallet } from '../../chain/test/fixtures.js';
 import { ALC } from '../../chain/spec.js';
 import { signTransfer } from '../../chain/tx/sign.js';
@@ -20,9 +18,9 @@ import type { RoomContributor } from '../../trainer/inference/contributor.js';
 
 import { AiloNode } from '../node.js';
 import { parseTransferBody } from '../api/ledger-routes.js';
-import { coordinator, get, gossipTo, startTestNode, waitFor } from '../test/harness.js';
+import { coordinator, get, startTestNode, waitFor } from '../test/harness.js';
 import { chatEvents, fund, fundedChatter, nativeContributor, quotedFee, type Chatter } from '../test/inference.js';
-import { replicaNet, sealOnHead } from '../test/replica-net.js';
+import { replicaNet, sealAsPeer } from '../test/replica-net.js';
 
 const FED = { batchSize: 4, seqLen: 32, steps: 4, lr: 3e-3, roundSize: 100, roundMs: 600_000 };
 
@@ -42,14 +40,7 @@ describe('red team: a fee double-spent on another coordinator', () => {
   const contributors: RoomContributor[] = [];
 
   /** X seals the node's pending transactions (or `txs`) on the node's head once it may. */
-  async function xSeal(txs = node.ledger.pool.take(100)): Promise<boolean> {
-    const head = node.chain.head.header;
-    if (head.proposer === X.address) return false;
-    const due = earliestTimestamp(node.chain.spec, head, X.address);
-    if (BigInt(Date.now()) < due) return false;
-    const r = await gossipTo(node, '/api/p2p/block', encodeBlock(sealOnHead(node.chain, txs, X)), undefined);
-    return r.status < 300;
-  }
+  const xSeal = (txs = node.ledger.pool.take(100)): Promise<boolean> => sealAsPeer(node, X, txs);
 
   beforeAll(async () => {
     cache = mkdtempSync(join(tmpdir(), 'ailo-redteam-fee-x-'));

@@ -257,6 +257,8 @@ export class RoomError extends Error {
 export class InferenceRoom {
   private readonly members = new Map<string, Member>();
   private readonly watchers = new Set<() => void>();
+  /** Closed for good (the node is stopping): no chain is waited for. */
+  private closed = false;
 
   constructor(
     readonly model: RoomModel,
@@ -365,6 +367,7 @@ export class InferenceRoom {
   async waitForChain(ms: number): Promise<Member[] | undefined> {
     const deadline = Date.now() + ms;
     for (;;) {
+      if (this.closed) return undefined;
       const chain = this.chain();
       if (chain || Date.now() >= deadline) return chain;
       await new Promise<void>((resolve) => {
@@ -635,8 +638,11 @@ export class InferenceRoom {
   }
 
   /** Closes every member (the node is stopping). */
+  /** Closes every member (the node is stopping); requests waiting for a chain give up at once. */
   close(): void {
+    this.closed = true;
     for (const m of this.list()) this.remove(m, 'NODE_STOPPING', 'the node is stopping');
+    this.notify();
   }
 }
 

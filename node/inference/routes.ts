@@ -121,7 +121,7 @@ async function chat(ctx: Context, service: InferenceService, p: ChatParams, requ
   const fee = feeAmount(p.fee);
   try {
     await service.chargeFee(p.fee);
-    if (!(await service.feeConfirmed(p.fee, requester)))
+    if (!(await service.feeConfirmed(p.fee)))
       throw new ChatError(
         402,
         'FEE_NOT_CONFIRMED',

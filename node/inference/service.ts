@@ -13,8 +13,9 @@
 import type { IncomingMessage, Server } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { randomBytes } from 'node:crypto';
-import { existsSync } from 'node:fs';
-import { join } from 'node:path';
+import { existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import writeFileAtomic from 'write-file-atomic';
 import { WebSocketServer, type WebSocket } from 'ws';
 import type { Address } from '../../protocol/address.js';
 import { parseAddress, toChecksumAddress } from '../../protocol/address.js';
@@ -26,7 +27,7 @@ import {
   type InferenceModel,
 } from '../../protocol/inference.js';
 import { signTx } from '../../chain/tx/sign.js';
-import type { InferenceRewardTx, SignedTx } from '../../chain/tx/types.js';
+import type { Hash, InferenceRewardTx, SignedTx } from '../../chain/tx/types.js';
 import type { NetworkDomain } from '../../chain/tx/eip712.js';
 import { TxError, TxErrorCode } from '../../chain/errors.js';
 import { parseSignedInferenceJoin, inferenceJoinDigest } from '../../chain/tx/task-request.js';
@@ -65,8 +66,10 @@ export interface InferenceConfig extends Omit<RoomOptions, 'random' | 'log'> {
   roomWaitMs: number;
   /** How long a wallet whose rows failed a check may not join again (ms). */
   caughtBarMs: number;
-  /** How long a finished request waits for its fee to be in a block before it pays no one (ms). */
+  /** How long a request waits for its fee to be in a block before it gives up, running nothing (ms). */
   feeWaitMs: number;
+  /** How often each room channel is pinged; one that has not answered the previous ping by then is closed (ms). */
+  heartbeatMs: number;
 }
 
 export const DEFAULT_INFERENCE: InferenceConfig = {
@@ -78,6 +81,7 @@ export const DEFAULT_INFERENCE: InferenceConfig = {
   roomWaitMs: 5_000,
   caughtBarMs: 60 * 60_000,
   feeWaitMs: 60_000,
+  heartbeatMs: 30_000,
 };
 
 /** The network model's id in GET /api/inference/models. */
@@ -87,6 +91,13 @@ const JOIN_TIMEOUT_MS = 10_000;
 const STOP_DRAIN_MS = 15_000;
 
 /** A chat request refused by name (the route maps it to its status). */
+/** A charged fee whose block has not come: refunded to `to` should it come after its request gave up. */
+interface UnconfirmedFee {
+  hash: string;
+  to: Address;
+  amount: bigint;
+}
+
 /** A chat request's fee as it arrived: the signed transfer and the network its body says it was signed for. */
 export interface ChatFee {
   tx: SignedTx;
@@ -144,8 +155,13 @@ export class InferenceService {
   private readonly accounts = new Set<string>();
   /** Requests running (their sessions): the room keeps its version while any runs. */
   private readonly sessions = new Set<string>();
+  /** Whether each channel answered the last heartbeat ping. */
+  private readonly alive = new WeakMap<WebSocket, boolean>();
+  private heartbeat: ReturnType<typeof setInterval> | undefined;
   /** Fees charged (in the pool) whose block has not come yet, by hash: at a stop they leave the pool uncharged. */
-  private readonly unconfirmed = new Map<string, ChatFee>();
+  private readonly unconfirmed = new Map<string, UnconfirmedFee>();
+  /** Where a stop keeps the fees still unconfirmed, so that the next start refunds one a peer seals (resumeFeeWatch). */
+  private feeWatchPath: string | undefined;
   private readonly members = new Map<WebSocket, Member>();
   /** Each channel's remote address. */
   private readonly addresses = new Map<WebSocket, string>();
@@ -186,9 +202,24 @@ export class InferenceService {
       }
       wss.handleUpgrade(req, socket, head, (ws) => {
         this.addresses.set(ws, address);
+        this.alive.set(ws, true);
+        ws.on('pong', () => this.alive.set(ws, true));
         this.onChannel(ws);
       });
     });
+    // Heartbeat (the ws library's pattern): a channel that does not answer a ping within heartbeatMs is closed, so a
+    // contributor whose connection died without a close (NAT timeout, sleep) does not keep its place.
+    this.heartbeat = setInterval(() => {
+      for (const ws of wss.clients) {
+        if (this.alive.get(ws) === false) {
+          ws.terminate();
+          continue;
+        }
+        this.alive.set(ws, false);
+        ws.ping();
+      }
+    }, this.cfg.heartbeatMs);
+    this.heartbeat.unref();
   }
 
   /**
@@ -397,13 +428,11 @@ export class InferenceService {
         'BAD_JOIN',
         `${toChecksumAddress(req.wallet)} returned wrong hidden states and may join again at ${new Date(barredUntil).toISOString()}`,
       );
-    // A request pays a wallet once (one inference_reward per request and node): a second place would serve unpaid.
-    if (room.list().some((m) => !m.left && m.wallet.toLowerCase() === req.wallet.toLowerCase()))
-      throw new ChatError(
-        409,
-        'BAD_JOIN',
-        `${toChecksumAddress(req.wallet)} already holds a place in the ${room.model.id} room; a wallet serves one span per room (leave the other first)`,
-      );
+    // A request pays a wallet once (one inference_reward per request and node), so a wallet holds one place per room:
+    // a newer join signed by it (a contributor reconnecting before the node saw its old channel drop) takes the place
+    // of the older one, which is told why (REPLACED) and settled as any departure.
+    const older = room.list().find((m) => !m.left && m.wallet.toLowerCase() === req.wallet.toLowerCase());
+    if (older) room.remove(older, 'REPLACED', 'a newer join signed by this wallet took its place (a wallet holds one place per room)');
     if (msg.maxLayers < room.minSpanLayers)
       throw new ChatError(
         400,
@@ -513,7 +542,11 @@ export class InferenceService {
   async chargeFee(fee: ChatFee): Promise<void> {
     try {
       await this.ledger.submit(fee.tx, fee.signedFor);
-      this.unconfirmed.set(fee.tx.hash, fee);
+      this.unconfirmed.set(fee.tx.hash, {
+        hash: fee.tx.hash,
+        to: fee.tx.tx.type === 'transfer' ? fee.tx.tx.from : this.coordinator,
+        amount: feeAmount(fee),
+      });
     } catch (err) {
       if (err instanceof TxError) throw new ChatError(402, 'FEE_REFUSED', `the ledger refuses the fee: ${err.message}`);
       throw err;
@@ -526,25 +559,71 @@ export class InferenceService {
    * without a block (another transaction took its nonce) or the time ran out; then, should it reach a block later
    * after all, it is refunded in full (watched for up to ten times `feeWaitMs`).
    */
-  async feeConfirmed(fee: ChatFee, requester: Address): Promise<boolean> {
-    const state = await this.untilSettled(fee, this.cfg.feeWaitMs);
-    if (state !== 'pending') this.unconfirmed.delete(fee.tx.hash);
+  async feeConfirmed(fee: ChatFee): Promise<boolean> {
+    const state = await this.untilSettled(fee.tx.hash, this.cfg.feeWaitMs);
+    if (state === 'confirmed') this.unconfirmed.delete(fee.tx.hash);
     if (state === 'confirmed') return true;
-    if (state === 'pending' && !this.stopped)
-      void this.untilSettled(fee, 10 * this.cfg.feeWaitMs).then((late) => {
-        if (late !== 'pending') this.unconfirmed.delete(fee.tx.hash);
-        if (late === 'confirmed') return this.refund(requester, feeAmount(fee), `the fee ${fee.tx.hash.slice(0, 10)} that came too late`);
-      });
+    const entry = this.unconfirmed.get(fee.tx.hash);
+    if (entry) void this.watchLateFee(entry, state);
     return false;
   }
 
-  /** Polls a submitted transaction until it is in a block or gone from the pool, at most `ms`; its state then. */
-  private async untilSettled(fee: ChatFee, ms: number): Promise<'confirmed' | 'pending' | 'unknown'> {
+  /**
+   * A fee whose request never ran: refunded in full should it reach a block after all (a peer coordinator may seal
+   * it), watched for up to ten times `feeWaitMs`; `state` is what it was last seen as.
+   */
+  private async watchLateFee(entry: UnconfirmedFee, state: 'pending' | 'unknown' | 'confirmed', resumed = false): Promise<void> {
+    // An 'unknown' fee left this node's pool because its nonce was spent: no block can take it any more. One resumed
+    // from before a restart was taken out of the pool by the stop itself: a peer may still seal it, so only a block
+    // (or the end of the watch) settles it.
+    const late = state === 'pending' ? await this.untilSettled(entry.hash, 10 * this.cfg.feeWaitMs, resumed) : state;
+    if (late === 'pending' && this.stopped) return; // kept by stop for the next start
+    this.unconfirmed.delete(entry.hash);
+    if (late === 'confirmed')
+      await this.refund(entry.to, entry.amount, `the fee ${entry.hash.slice(0, 10)}, sealed after its request gave up`);
+  }
+
+  /**
+   * Takes over the fees a previous run left unconfirmed at its stop (kept at `path`, which a stop writes again): each
+   * is watched, and refunded in full should a block take it. Call once at start, after the network is up.
+   */
+  resumeFeeWatch(path: string): void {
+    this.feeWatchPath = path;
+    if (!existsSync(path)) return;
+    let entries: { hash: string; to: string; amount: string }[] = [];
+    try {
+      entries = JSON.parse(readFileSync(path, 'utf8')) as typeof entries;
+    } catch (err) {
+      this.log(`inference: ${path} does not parse (${(err as Error).message}); its fees are not watched`);
+    }
+    rmSync(path, { force: true });
+    for (const e of Array.isArray(entries) ? entries : []) {
+      if (typeof e?.hash !== 'string' || !/^0x[0-9a-f]{64}$/.test(e.hash) || !/^[0-9]{1,78}$/.test(String(e.amount))) continue;
+      let to: Address;
+      try {
+        to = parseAddress(e.to);
+      } catch {
+        continue;
+      }
+      const entry = { hash: e.hash, to, amount: BigInt(e.amount) };
+      this.unconfirmed.set(entry.hash, entry);
+      void this.watchLateFee(entry, 'pending', true);
+    }
+  }
+
+  /**
+   * Polls a submitted transaction until it is in a block or gone from the pool (`untilBlock`: until it is in a block;
+   * gone counts as still waiting), at most `ms`; its state then.
+   */
+  private async untilSettled(hash: string, ms: number, untilBlock = false): Promise<'confirmed' | 'pending' | 'unknown'> {
     const end = Date.now() + ms;
     for (;;) {
-      const state = await this.ledger.txState(fee.tx.hash);
-      if (state !== 'pending' || Date.now() > end || this.stopped) return state;
-      await new Promise((r) => setTimeout(r, 50));
+      // Once stopping, the store may close at any moment: a fee still waiting is reported pending (stop keeps it).
+      if (this.stopped) return 'pending';
+      const state = await this.ledger.txState(hash as Hash);
+      if (state === 'confirmed' || (state === 'unknown' && !untilBlock)) return state;
+      if (Date.now() > end) return untilBlock ? 'unknown' : state;
+      await new Promise((r) => setTimeout(r, untilBlock ? 500 : 50));
     }
   }
 
@@ -637,10 +716,20 @@ export class InferenceService {
     const end = Date.now() + STOP_DRAIN_MS;
     while (this.sessions.size > 0 && Date.now() < end) await new Promise((r) => setTimeout(r, 20));
     // Fees of requests that never ran leave the pool, so the journal does not charge them after the restart.
-    for (const fee of this.unconfirmed.values()) this.ledger.drop(fee.tx.hash, 'the node stopped before its chat request ran');
+    // Fees whose request never ran leave the pool, so the journal does not charge them after the restart; a peer that
+    // heard of one may still seal it, so they are kept for the next start to watch and refund.
+    for (const fee of this.unconfirmed.values()) this.ledger.drop(fee.hash as Hash, 'the node stopped before its chat request ran');
+    if (this.feeWatchPath && this.unconfirmed.size > 0) {
+      mkdirSync(dirname(this.feeWatchPath), { recursive: true });
+      writeFileAtomic.sync(
+        this.feeWatchPath,
+        JSON.stringify([...this.unconfirmed.values()].map((e) => ({ hash: e.hash, to: e.to, amount: e.amount.toString() }))),
+      );
+    }
     this.unconfirmed.clear();
     await this.refunds;
     for (const i of this.imported.values()) (i.room.compute as NodeCompute).dispose();
+    clearInterval(this.heartbeat);
     for (const ws of this.wss?.clients ?? []) ws.terminate();
     this.wss?.close();
     (this.room?.compute as NodeCompute | undefined)?.dispose();

@@ -215,8 +215,10 @@ export function inProcessRoom(cfg: ModelConfig, weights: Weights, opts: Partial<
 /** A raw room channel (the `ws` WebSocket), opened; `said` collects what the node sends, `closed` its close. */
 export async function rawChannel(
   nodeUrl: string,
+  o: { autoPong?: boolean } = {},
 ): Promise<{ ws: WebSocket; said: any[]; closed: Promise<{ code: number; reason: string }> }> {
-  const ws = new WebSocket(`${nodeUrl.replace(/^http/, 'ws')}/api/inference/room`);
+  // autoPong false: a peer whose connection died without a close (it answers no ping).
+  const ws = new WebSocket(`${nodeUrl.replace(/^http/, 'ws')}/api/inference/room`, { autoPong: o.autoPong ?? true });
   const said: any[] = [];
   ws.on('message', (d, binary) => said.push(binary ? { binary: true } : JSON.parse(d.toString())));
   const closed = new Promise<{ code: number; reason: string }>((resolve) =>

@@ -6,7 +6,7 @@
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { sealBlock, txRootOf, type Block } from '../../chain/block/block.js';
+import { encodeBlock, sealBlock, txRootOf, type Block } from '../../chain/block/block.js';
 import type { Chain } from '../../chain/chain.js';
 import { earliestTimestamp } from '../../chain/consensus/clique.js';
 import { contributionReward } from '../../chain/rewards.js';
@@ -20,11 +20,24 @@ import { formatGenesis } from '../../genesis/genesis.js';
 import type { Address } from '../../protocol/address.js';
 import { toHex, type Hex } from '../../protocol/bytes.js';
 import type { OuterStepRecord } from '../../trainer/federated/outer-optimizer.js';
-import { networkOfGenesis, type TestNet } from './harness.js';
+import { gossipTo, networkOfGenesis, type TestNet } from './harness.js';
+import type { AiloNode } from '../node.js';
 
 export interface Signer {
   key: Uint8Array;
   address: Address;
+}
+
+/**
+ * Another coordinator `sealer` sealing `txs` on `node`'s head and gossiping the block to it, as a peer would, once the
+ * clique rules let it (not twice in a row, not before its earliest time). Whether the node took the block.
+ */
+export async function sealAsPeer(node: AiloNode, sealer: Signer, txs: SignedTx[]): Promise<boolean> {
+  const head = node.chain.head.header;
+  if (head.proposer === sealer.address) return false;
+  if (BigInt(Date.now()) < earliestTimestamp(node.chain.spec, head, sealer.address)) return false;
+  const r = await gossipTo(node, '/api/p2p/block', encodeBlock(sealOnHead(node.chain, txs, sealer)), undefined);
+  return r.status < 300;
 }
 
 /** A block sealed by `sealer` on `chain`'s head holding `txs` (its state root computed like the producer does). */
