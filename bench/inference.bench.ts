@@ -3,15 +3,16 @@
 // loopback with three contributors (onnxruntime-node on the CPU, real WebSockets) each holding two of ailo-small's six
 // layers; the chat goes over HTTP as a logged-in account's SSE stream. Everything shares this machine's cores, so the
 // room's figure is its overhead (relaying hidden states, one forward per span per token, the node's embedding and
-// head, checks), not the speed-up of many machines. INFERENCE_BENCH_TOKENS: new tokens per answer (default 48).
+// head, checks, and waiting for the request's fee to be in a block, at most one block period: 200 ms here, 1 s or more on a
+// real network), not the speed-up of many machines. INFERENCE_BENCH_TOKENS: new tokens per answer (default 48).
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { WebSocket } from 'ws';
 import { wallet } from '../chain/test/fixtures.js';
 import { signInferenceJoin } from '../chain/tx/task-request.js';
-import { alice, startTestNode, testNet } from '../node/test/harness.js';
-import { fund, quotedFee } from '../node/test/inference.js';
+import { alice, get, startTestNode, testNet, waitFor } from '../node/test/harness.js';
+import { fundedChatter, quotedFee } from '../node/test/inference.js';
 import { ALC } from '../chain/spec.js';
 import { parseAddress } from '../protocol/address.js';
 import { encodeText } from '../trainer/corpus/tokenizer.js';
@@ -19,8 +20,6 @@ import { RoomContributor } from '../trainer/inference/contributor.js';
 import { ChunkCache } from '../trainer/miner/chunk-cache.js';
 import { ForwardSession, nodeRuntime } from '../trainer/runtime/model-session.js';
 import { makeSampler } from '../trainer/runtime/sampling.js';
-import { NodeApi } from '../wallet-ui/src/api/node-api.js';
-import { registerAccount } from '../wallet-ui/src/account/account-session.js';
 
 const PROMPT = 'The network trains one shared language model on the spare computers of many people, and pays them';
 const RUNS = 3;
@@ -77,15 +76,16 @@ export async function run(): Promise<void> {
       await c.start();
       contributors.push(c);
     }
-    const { session } = await registerAccount(new NodeApi(node.url), {
-      username: 'bencher',
-      password: 'correct horse',
-      kdfCost: { N: 2 ** 15, r: 8, p: 1 },
-    });
-    // Each answer carries its fee, as the Chat page signs it (signed before the clock starts).
-    await fund(node.url, net.network, alice, session.address, 100n * ALC);
+    // Every layer held (the fee is quoted on the chain that will serve), and a funded chatter.
+    await waitFor(
+      'the room servable',
+      async () => ((await get(`${node.url}/api/inference/models`)).json.models[0].servable ? true : undefined),
+      120_000,
+    );
+    const session = await fundedChatter(node.url, net.network, alice, 'bencher', 100n * ALC);
     const chat = async (): Promise<{ ttft: number; rate: number; ids: number[] }> => {
-      const fee = await quotedFee(node.url, session.signingKey(), 'ailo');
+      // Each answer carries its fee, signed as the Chat page signs it, before the clock starts.
+      const fee = await quotedFee(node.url, session.key, 'ailo');
       const t0 = performance.now();
       const res = await fetch(`${node.url}/api/inference/chat`, {
         method: 'POST',
