@@ -19,7 +19,7 @@ import type { RoomContributor } from '../../trainer/inference/contributor.js';
 import { AiloNode } from '../node.js';
 import { parseTransferBody } from '../api/ledger-routes.js';
 import { coordinator, get, startTestNode, waitFor } from '../test/harness.js';
-import { chatEvents, fund, fundedChatter, nativeContributor, quotedFee, type Chatter } from '../test/inference.js';
+import { chatEvents, fund, fundedChatter, nativeContributor, quotedFee, untilServable, type Chatter } from '../test/inference.js';
 import { replicaNet, sealAsPeer } from '../test/replica-net.js';
 
 const FED = { batchSize: 4, seqLen: 32, steps: 4, lr: 3e-3, roundSize: 100, roundMs: 600_000 };
@@ -79,11 +79,7 @@ describe('red team: a fee double-spent on another coordinator', () => {
     });
     contributors.push(c);
     await c.start();
-    await waitFor(
-      'servable',
-      async () => ((await get(`${node.url}/api/inference/models`)).json.models[0].servable ? true : undefined),
-      60_000,
-    );
+    await untilServable(node.url);
     // The node just sealed (X is next): X, holding the attacker's transfer, seals before the node can seal the fee.
     xPaused = true;
     while (xBusy) await new Promise((r) => setTimeout(r, 10));

@@ -14,7 +14,7 @@ import type { RoomContributor } from '../../trainer/inference/contributor.js';
 import { AiloNode } from '../node.js';
 import { parseTransferBody } from '../api/ledger-routes.js';
 import { coordinator, get, startTestNode, waitFor } from '../test/harness.js';
-import { chatEvents, fund, fundedChatter, nativeContributor, quotedFee, type Chatter } from '../test/inference.js';
+import { chatEvents, fund, fundedChatter, nativeContributor, quotedFee, untilServable, type Chatter } from '../test/inference.js';
 import { replicaNet, sealAsPeer, type sealOnHead } from '../test/replica-net.js';
 
 const FED = { batchSize: 4, seqLen: 32, steps: 4, lr: 3e-3, roundSize: 100, roundMs: 600_000 };
@@ -63,11 +63,7 @@ describe('red team: a fee dropped at a stop, sealed by a peer after the restart'
     });
     contributors.push(c);
     await c.start();
-    await waitFor(
-      'servable',
-      async () => ((await get(`${node.url}/api/inference/models`)).json.models[0].servable ? true : undefined),
-      60_000,
-    );
+    await untilServable(node.url);
     // The node just sealed: X seals an empty block so the node may seal again.
     await waitFor('X seals', async () => ((await xSeal([])) ? true : undefined), 10_000);
     await fund(node.url, rn.network, funder, W2.address, 1n);

@@ -16,7 +16,7 @@ import type { SpanRunner } from '../../trainer/inference/span-runner.js';
 
 import type { AiloNode } from '../node.js';
 import { alice, get, startTestNode, testNet, waitFor, type TestNet } from '../test/harness.js';
-import { chatEvents, fundedChatter, nativeContributor, quotedFee, type Chatter } from '../test/inference.js';
+import { chatEvents, fundedChatter, nativeContributor, quotedFee, untilServable, type Chatter } from '../test/inference.js';
 
 const FED = { batchSize: 4, seqLen: 32, steps: 4, lr: 3e-3, roundSize: 100, roundMs: 600_000 };
 const SHARE = 10n ** 18n / 20n;
@@ -48,11 +48,7 @@ describe('inference escrow across a node restart', () => {
     const user = await fundedChatter(node.url, net.network, alice, 'restart', ALC);
     contributor = nativeContributor({ nodeUrl: node.url, network: net.network, key: key.key, maxLayers: 8, cacheDir: cache, name: 'c' });
     await contributor.start();
-    await waitFor(
-      'servable',
-      async () => ((await get(`${node.url}/api/inference/models`)).json.models[0].servable ? true : undefined),
-      60_000,
-    );
+    await untilServable(node.url);
     for (let i = 0; i < 2; i++) {
       const r = await chatEvents(node.url, user, { model: 'ailo', prompt: `hello ${i}`, temperature: 0, maxTokens: 2 });
       expect(r.events.at(-1)).toMatchObject({ type: 'done', checked: false });
@@ -107,11 +103,7 @@ describe('a graceful stop while a paid request is in flight', () => {
       SlowContributor,
     );
     await contributor.start();
-    await waitFor(
-      'servable',
-      async () => ((await get(`${node.url}/api/inference/models`)).json.models[0].servable ? true : undefined),
-      60_000,
-    );
+    await untilServable(node.url);
     const u0 = await balance(user.address);
     const fee = await quotedFee(node.url, user.key, 'ailo');
     const res = await fetch(`${node.url}/api/inference/chat`, {

@@ -21,6 +21,7 @@ import { nodeRuntime } from '../../trainer/runtime/model-session.js';
 import { EmbedHead, SpanRunner, type Span } from '../../trainer/inference/span-runner.js';
 import type { ModelConfig } from '../../trainer/model/config.js';
 import type { Weights } from '../../trainer/model/weights.js';
+import { waitFor } from './harness.js';
 import { DEFAULT_ROOM_OPTIONS, InferenceRoom, Member, type RoomOptions } from '../inference/room.js';
 
 /**
@@ -126,6 +127,18 @@ export async function fund(nodeUrl: string, network: NetworkDomain, from: { key:
     await new Promise((r) => setTimeout(r, 50));
   }
   throw new Error(`funding transfer ${hash} not in a block after 30 s`);
+}
+
+/** Resolves once model `index` of GET /api/inference/models (0: the network's) is servable, or not (`servable` false). */
+export function untilServable(nodeUrl: string, o: { index?: number; servable?: boolean; ms?: number } = {}): Promise<true> {
+  return waitFor(
+    `model ${o.index ?? 0} ${o.servable === false ? 'not ' : ''}servable`,
+    async () => {
+      const models = ((await (await fetch(`${nodeUrl}/api/inference/models`)).json()) as { models: InferenceModel[] }).models;
+      return models[o.index ?? 0]?.servable === (o.servable ?? true) ? true : undefined;
+    },
+    o.ms ?? 60_000,
+  );
 }
 
 /** Stops `c` once it has answered `passes` more forward passes than now (a holder leaving mid-answer); returns the cancel. */
