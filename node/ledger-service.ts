@@ -93,10 +93,15 @@ export class LedgerService {
     applyTx(new StateOverlay(this.pool.pendingState), tx, this.chain.spec);
   }
 
-  /** Where transaction `hash` is: in a block, pending in this node's pool, or unknown here (never seen, or dropped). */
+  /**
+   * Where transaction `hash` is: in a block, pending in this node's pool, or unknown here (never seen, or dropped).
+   * The pool is read first: a block leaves the pool only after it is committed, so a transaction not in the pool is
+   * already in the store if a block took it (reading the store first could miss a block committed during the read
+   * and then find the pool already rebased: 'unknown' for a sealed transaction).
+   */
   async txState(hash: Hash): Promise<'confirmed' | 'pending' | 'unknown'> {
-    if (await this.chain.store.txLocation(hash)) return 'confirmed';
-    return this.pool.get(hash) ? 'pending' : 'unknown';
+    if (this.pool.get(hash)) return 'pending';
+    return (await this.chain.store.txLocation(hash)) ? 'confirmed' : 'unknown';
   }
 
   /** Throws a TxError unless `tx` is signed by its sender for this node's network. */
