@@ -511,11 +511,6 @@ export class InferenceRoom {
     return { owed, checked: draw, caught, paid };
   }
 
-  /** A request that ended without an answer: its members' escrows that waited on it are settled. */
-  abandon(p: RequestPipeline): Promise<OwedReward[]> {
-    return this.release_(p);
-  }
-
   /** The request is settled for its members; those that left meanwhile have their escrow settled now. */
   private async release_(p: RequestPipeline): Promise<OwedReward[]> {
     const owed: OwedReward[] = [];

@@ -185,6 +185,7 @@ async function chat(ctx: Context, service: InferenceService, p: ChatParams, requ
     failure = { type: 'error', code: e?.code ?? 'INTERNAL', message: e ? e.message : 'the request failed; the node logged why' };
     if (!e) service.logError(`inference: request ${request.slice(0, 10)} failed: ${(err as Error)?.stack ?? String(err)}`);
   }
+  let refunded = false;
   try {
     for (const m of pipeline.servers()) if (!m.left) m.channel.sendJson({ type: 'drop', session: request });
     // Finished or not, the contributors that stayed (and pass the checks) are paid for their slots; the rest of the
@@ -192,6 +193,7 @@ async function chat(ctx: Context, service: InferenceService, p: ChatParams, requ
     const settled = await room.settle(pipeline, request, requester, priced.payable);
     await service.pay(settled.owed);
     const refund = fee - service.share * BigInt(settled.paid);
+    refunded = true;
     await service.refund(requester, refund, `request ${request.slice(0, 10)}`);
     if (settled.caught.length > 0)
       send({
@@ -215,6 +217,8 @@ async function chat(ctx: Context, service: InferenceService, p: ChatParams, requ
     );
   } catch (err) {
     service.logError(`inference: settling request ${request.slice(0, 10)} failed: ${(err as Error)?.stack ?? String(err)}`);
+    // Settling failed before anyone was paid for this request (pay and refund never throw): the whole fee goes back.
+    if (!refunded) await service.refund(requester, fee, `request ${request.slice(0, 10)}, which could not be settled`);
     send(failure ?? { type: 'error', code: 'INTERNAL', message: 'the request failed; the node logged why' });
   } finally {
     done();
