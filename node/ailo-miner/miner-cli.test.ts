@@ -71,6 +71,9 @@ describe('ailo-miner', () => {
     node = await startNode(0);
   });
 
+  const tinyPlans = SETTINGS_BY_SPEED.map((s) => trainingMemoryPlan(presetConfig('ailo-tiny'), 4, 32, s).total);
+  const coordinatorMemoryGiB = (tinyPlans[0]! + tinyPlans[1]!) / 2 / 2 ** 30;
+
   /** The node on its data folder and `port` (0: any free one), as a restart brings it back. */
   const startNode = (port: number): Promise<AiloNode> =>
     AiloNode.start({
@@ -80,7 +83,19 @@ describe('ailo-miner', () => {
       genesisFile: net.genesisPath,
       coordinatorKeyFile: net.keyPath,
       log: (line) => nodeLines.push(line),
-      federation: { batchSize: 4, seqLen: 32, steps: 6, lr: 3e-3, roundSize: 100, roundMs: 600_000 },
+      federation: {
+        batchSize: 4,
+        seqLen: 32,
+        steps: 6,
+        lr: 3e-3,
+        roundSize: 100,
+        roundMs: 600_000,
+        // Tighter than the default: 8-bit moments move an update by about 2% from float32 ones, so the coordinator must
+        // recompute a task in the moments' format its miner trained with.
+        recomputeTolerance: 0.01,
+        // Less than a fused step plans: the coordinator's own trainings go layer-wise, as a miner's would.
+        trainMemoryGiB: coordinatorMemoryGiB,
+      },
     });
   afterAll(async () => {
     await node?.stop();
@@ -135,19 +150,24 @@ describe('ailo-miner', () => {
     expect(first.out).toContain(`chunks: 0 from cache, ${chunks} downloaded`);
     expect(node.ledger.account(wallet(301).address).balance).toBeGreaterThan(0n);
     expect(first.out).toMatch(/training fused: a task of 4x32 tokens .* is planned at [0-9.]+ MiB of the [0-9.]+ [MG]iB available/);
+    // The coordinator trained its reference tasks in the layout its memory allowed, and recomputed the fused task in it.
+    expect(nodeLines.filter((l) => /reference task \d \([0-9.]+ s to train, layer-wise\)/.test(l))).toHaveLength(2);
     // With less memory allowed than the fused step plans, the same task trains layer-wise, and is accepted.
-    const cfg = presetConfig('ailo-tiny');
-    const [fused, layerwise] = SETTINGS_BY_SPEED.map((s) => trainingMemoryPlan(cfg, 4, 32, s).total);
+    const [fused, layerwise, int8] = tinyPlans;
     const between = ((fused! + layerwise!) / 2 / 2 ** 30).toFixed(4);
     const second = await startMiner([...args, '--memory', between]).done;
     expect(second.code, second.out).toBe(0);
     expect(second.out).toContain(`chunks: ${chunks} from cache, 0 downloaded`);
     expect(second.out).toMatch(/training layer-wise: a task of 4x32 tokens/);
     expect(second.out).toMatch(/accepted 1, rejected 0/);
-    // The miner told the coordinator how it trained each task: fused first, layer-wise once memory was short.
+    // Less again: 8-bit moments, and the coordinator's recomputation (in the same format) still matches.
+    const third8 = await startMiner([...args, '--memory', ((layerwise! + int8!) / 2 / 2 ** 30).toFixed(4)]).done;
+    expect(third8.out).toMatch(/training layer-wise, 8-bit moments: a task of 4x32 tokens/);
+    expect(third8.out).toMatch(/accepted 1, rejected 0/);
+    // The miner told the coordinator how it trained each task: fused first, then layer-wise as memory grew short.
     const told = nodeLines.filter((l) => /federation: accepted task/.test(l)).map((l) => /trained ([a-z0-9/]+)/.exec(l)?.[1]);
     expect(told).toContain('cpu/fused/float32');
-    expect(told.at(-1)).toBe('cpu/layerwise/float32');
+    expect(told.slice(-2)).toEqual(['cpu/layerwise/float32', 'cpu/layerwise/int8']);
     const bad = await fetch(
       `${node.url}/api/submit_gradient?wallet=${miner}&taskId=0x${'11'.repeat(32)}&modelVersion=0&loss=1&batchSize=4&settings=gpu/fast`,
       {

@@ -80,8 +80,11 @@ export interface TokenRange {
 
 /** A control model for one version: the version plus a reference update, with its losses on the pool rows. */
 export interface ControlModel {
-  /** The version's weights plus the reference update (made once: every submission on the version is scored on it). */
-  weights: Weights;
+  /**
+   * The reference update; the control's weights are the version's plus it, made again when a submission is scored
+   * (kept sparse: a copy of ailo-1b per reference task would hold 3.3 GB each between submissions).
+   */
+  update: ModelUpdate;
   /** The rows the reference update was trained on: rows inside it are not scored against this control. */
   range: TokenRange;
   unassignedLoss: Float32Array;
@@ -317,8 +320,13 @@ export class QualityMeter {
   async rowLosses(weights: Weights, rows: number[][]): Promise<Float32Array> {
     await this.session.setWeights(weights);
     const out = new Float32Array(rows.length);
-    for (let i = 0; i < rows.length; i += ROWS_PER_RUN)
-      out.set(await this.session.rowLosses(tokenBatch(this.cfg, rows.slice(i, i + ROWS_PER_RUN))), i);
+    try {
+      for (let i = 0; i < rows.length; i += ROWS_PER_RUN)
+        out.set(await this.session.rowLosses(tokenBatch(this.cfg, rows.slice(i, i + ROWS_PER_RUN))), i);
+    } finally {
+      // Not kept between calls: they are often a scored model's own copy (3.3 GB on ailo-1b).
+      this.session.releaseWeights();
+    }
     return out;
   }
 
@@ -342,7 +350,7 @@ export class QualityMeter {
   async control(base: Weights, pool: VersionPool, update: ModelUpdate, range: TokenRange): Promise<ControlModel> {
     const weights = applyUpdate(base, update);
     return {
-      weights,
+      update,
       range,
       unassignedLoss: await this.rowLosses(
         weights,
@@ -386,7 +394,7 @@ export class QualityMeter {
     const un = sampleIndices(outside.length, p.unassignedRows).map((i) => outside[i]!);
     const held = sampleIndices(pool.heldOut.length, p.heldOutRows);
     const taskBefore = await this.rowLosses(base, task);
-    const taskControl = await this.rowLosses(control.weights, task);
+    const taskControl = await this.rowLosses(applyUpdate(base, control.update), task);
     const after = applyUpdate(base, update);
     const taskAfter = await this.rowLosses(after, task);
     const unAfter = await this.rowLosses(

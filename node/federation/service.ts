@@ -6,6 +6,8 @@
  * accepted join its round from the ledger, only the round's runner (round-schedule.ts) closes it, and a version
  * another coordinator published is followed once the ledger holds it.
  */
+import { freemem } from 'node:os';
+import { settingsName } from '../../trainer/model/memory-plan.js';
 import { randomInt } from 'node:crypto';
 import { join } from 'node:path';
 import type { Address } from '../../protocol/address.js';
@@ -94,6 +96,11 @@ export interface FederationConfig {
    * training of the task per submission).
    */
   recomputeTolerance: number;
+  /**
+   * Memory the coordinator's own trainings (reference tasks, recomputations) may plan for, GiB; 0: what the OS reports
+   * available. They take the fastest layout that fits, as a miner does (trainer/model/memory-plan.ts).
+   */
+  trainMemoryGiB: number;
   /** Cosine similarity above which an update counts as a copy of an accepted one. */
   copyCosine: number;
   /** Fraction of an update's values equal to another's (an accepted update, a published change) that makes it a copy. */
@@ -123,6 +130,7 @@ export const DEFAULT_FEDERATION: FederationConfig = {
   score: { taskRows: 64, unassignedRows: 64, heldOutRows: 128, minWorkRatio: 0.3, maxWorkRatio: 3, maxHarmRatio: 0.5, maxHeldOutLead: 0.5 },
   referenceTasks: 2,
   recomputeTolerance: 0.05,
+  trainMemoryGiB: 0,
   copyCosine: 0.95,
   copyFraction: 0.2,
 };
@@ -938,7 +946,7 @@ export class FederationService {
         let m: QualityMeasurement;
         try {
           unpaidRows(rows, range, paid); // before the recomputation: it costs nothing
-          if (this.cfg.recomputeTolerance > 0) await this.checkRecomputed(task, base, tokens, update, f.wallet);
+          if (this.cfg.recomputeTolerance > 0) await this.checkRecomputed(task, base, tokens, update, f);
           m = await this.meter.measure(base, scoring.pool, update, rows, range, control, paid);
         } catch (err) {
           if (!(err instanceof UnpaidRowsError)) throw err;
@@ -1038,14 +1046,19 @@ export class FederationService {
     base: Weights,
     tokens: Uint16Array,
     update: ModelUpdate,
-    wallet: Address,
+    f: SubmissionFields,
   ): Promise<void> {
-    const result = await trainLocally(this.modelConfig, 'cpu', base, tokens, {
-      steps: task.steps,
-      batchSize: task.batchSize,
-      seqLen: task.seqLen,
-      lr: task.lr,
-    });
+    const wallet = f.wallet;
+    // In the moments' format the miner trained with: 8-bit moments move an update by up to a few percent.
+    const moments = f.settings?.endsWith('/int8') ? 'int8' : 'float32';
+    const result = await trainLocally(
+      this.modelConfig,
+      'cpu',
+      base,
+      tokens,
+      { steps: task.steps, batchSize: task.batchSize, seqLen: task.seqLen, lr: task.lr },
+      { memoryBytes: this.trainMemory(), moments },
+    );
     const own = compressTaskUpdate(this.modelConfig, result!.update, { density: task.density, maxAbs: task.maxAbs }).sent;
     const distance = weightChangeDistance(update, own);
     if (distance <= this.cfg.recomputeTolerance) return;
@@ -1091,6 +1104,11 @@ export class FederationService {
         );
       }
     }
+  }
+
+  /** What the coordinator's own trainings may plan for, bytes (trainMemoryGiB, or what the OS reports available now). */
+  private trainMemory(): number {
+    return this.cfg.trainMemoryGiB > 0 ? this.cfg.trainMemoryGiB * 2 ** 30 : freemem();
   }
 
   /** The scoring pools and reference of `version`, prepared once (the first caller waits; later ones reuse it). */
@@ -1148,19 +1166,22 @@ export class FederationService {
       windows.push(best!);
     }
     if (windows.length < 2) throw new Error('the training split holds only one task window; the reference tasks need two');
-    const trained: { update: ModelUpdate; range: TokenRange; rows: number[][]; seconds: number }[] = [];
+    const trained: { update: ModelUpdate; range: TokenRange; rows: number[][]; seconds: number; how: string }[] = [];
     for (const a of windows) {
       const range = rangeOfAddress(a);
       const tokens = this.shards.readTokens(range.shard, range.offset, range.length);
       const started = performance.now();
-      const result = await trainLocally(this.modelConfig, 'cpu', base, tokens, {
-        steps: c.steps,
-        batchSize: c.batchSize,
-        seqLen: c.seqLen,
-        lr: this.taskLr(version),
-      });
+      const result = await trainLocally(
+        this.modelConfig,
+        'cpu',
+        base,
+        tokens,
+        { steps: c.steps, batchSize: c.batchSize, seqLen: c.seqLen, lr: this.taskLr(version) },
+        { memoryBytes: this.trainMemory() },
+      );
       const update = compressTaskUpdate(this.modelConfig, result!.update, { density: c.density, maxAbs: this.maxAbs(version) }).sent;
-      trained.push({ update, range, rows: taskRowsOf(tokens, c.seqLen), seconds: (performance.now() - started) / 1000 });
+      const seconds = (performance.now() - started) / 1000;
+      trained.push({ update, range, rows: taskRowsOf(tokens, c.seqLen), seconds, how: settingsName(result!.settings) });
     }
     // One at a time: the meter's session holds one set of weights.
     const controls: ControlModel[] = [];
@@ -1169,7 +1190,9 @@ export class FederationService {
     for (let i = 0; i < trained.length; i++) {
       const t = trained[i]!;
       const m = await this.meter.measure(base, pool, t.update, t.rows, t.range, controls[(i + 1) % controls.length]!);
-      this.log(`federation: version ${version} reference task ${i + 1} (${t.seconds.toFixed(1)} s to train): ${describeMeasurement(m)}`);
+      this.log(
+        `federation: version ${version} reference task ${i + 1} (${t.seconds.toFixed(1)} s to train, ${t.how}): ${describeMeasurement(m)}`,
+      );
       gains.push(m.specificGain);
     }
     const reference: Reference = { gain: gains.reduce((a, b) => a + b, 0) / gains.length };

@@ -1,8 +1,11 @@
 /**
- * A task trained on onnxruntime-node: the miners' own `trainTask` on a session opened for it and closed after. What
+ * A task trained on onnxruntime-node: the miners' own `trainTask` on a session opened for it (in the layout the miner's
+ * planner picks) and closed after. What
  * the coordinator recomputes a submission with, and what the red team and the benches train with.
  */
+import { freemem } from 'node:os';
 import type { ModelConfig } from '../model/config.js';
+import { settingsFor, type MomentFormat, type TrainingSettings } from '../model/memory-plan.js';
 import type { Weights } from '../model/weights.js';
 import { nodeRuntime } from '../runtime/model-session.js';
 import type { Provider } from '../runtime/provider.js';
@@ -12,21 +15,39 @@ import { trainTask, type LocalTrainingResult, type TrainTaskHooks } from './trai
 
 export { stepRows, taskTokenCount, type LocalTrainingTask } from './task-rows.js';
 
-/** `trainTask` on a fresh onnxruntime-node session on `provider` (cuda: device `hooks.deviceId`). */
+export interface LocalTrainingOptions extends TrainTaskHooks {
+  /** The CUDA device index (cuda only). */
+  deviceId?: number;
+  /** Memory the session may plan for, bytes (default: what the OS reports available). */
+  memoryBytes?: number;
+  /** The AdamW moments' format, when it must be this one (a recomputation keeps the miner's); else the planner's. */
+  moments?: MomentFormat;
+}
+
+/**
+ * `trainTask` on a fresh onnxruntime-node session on `provider` (cuda: device `o.deviceId`), in the fastest layout
+ * whose memory plan fits (`settingsFor`: fused where there is room, layer-wise with checkpointing otherwise, as the
+ * miner chooses). Throws a RangeError naming what the task needs when no layout fits `o.memoryBytes`.
+ */
 export async function trainLocally(
   cfg: ModelConfig,
   provider: Provider,
   start: Weights,
   tokens: Uint16Array,
   task: LocalTrainingTask,
-  hooks: TrainTaskHooks & { deviceId?: number } = {},
-): Promise<LocalTrainingResult | undefined> {
-  const session = await TrainSession.open(nodeRuntime(provider, { deviceId: hooks.deviceId }), cfg, {
+  o: LocalTrainingOptions = {},
+): Promise<(LocalTrainingResult & { settings: TrainingSettings }) | undefined> {
+  const shape = { batchSize: task.batchSize, seqLen: task.seqLen };
+  const { settings } = settingsFor(cfg, shape, provider, o.memoryBytes ?? freemem(), o.moments);
+  const session = await TrainSession.open(nodeRuntime(provider, { deviceId: o.deviceId }), cfg, {
     batch: task.batchSize,
     seq: task.seqLen,
+    layerwise: settings.layout === 'layerwise',
+    moments: settings.moments,
   });
   try {
-    return await trainTask(session, start, tokens, task, hooks);
+    const result = await trainTask(session, start, tokens, task, o);
+    return result && { ...result, settings };
   } finally {
     await session.dispose();
   }

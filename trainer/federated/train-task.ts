@@ -3,7 +3,7 @@
  * version's weights over exactly the task's tokens (row-major rows of seqLen + 1 ids, `batchSize` rows per step),
  * returning the update (local minus start weights). Browser-safe.
  */
-import { weightDelta, type Weights } from '../model/weights.js';
+import { weightDeltaInPlace, type Weights } from '../model/weights.js';
 import type { TrainSession } from '../runtime/train-session.js';
 import { tokenBatch } from '../runtime/tokens.js';
 import { stepRows, taskTokenCount, type LocalTrainingTask } from './task-rows.js';
@@ -58,7 +58,9 @@ export async function trainTask(
       losses.push(loss);
       await hooks.onStep?.({ step: s + 1, loss, tokens: task.batchSize * task.seqLen });
     }
-    return { update: weightDelta(start, await session.weights()), losses, tokens: task.steps * task.batchSize * task.seqLen };
+    // The parameters taken from the session become the update: at ailo-1b a copy and a separate delta would add 6.6 GB
+    // beside the moments, more than a step's own peak.
+    return { update: weightDeltaInPlace(start, await session.takeWeights()), losses, tokens: task.steps * task.batchSize * task.seqLen };
   } finally {
     // Weights and moments (three copies of the model, in GPU buffers on webgpu) are not kept while the miner rests or
     // downloads the next version; the session's graph is.

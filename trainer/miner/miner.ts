@@ -3,8 +3,8 @@
  * the weight chunks in a folder on disk.
  */
 import { freemem } from 'node:os';
-import { paramCount, type ModelConfig } from '../model/config.js';
-import { chooseTrainingSettings, formatBytes, settingsName, type TrainingSettings } from '../model/memory-plan.js';
+import { type ModelConfig } from '../model/config.js';
+import { settingsFor } from '../model/memory-plan.js';
 import { nodeRuntime } from '../runtime/model-session.js';
 import type { Provider } from '../runtime/provider.js';
 import { TrainSession } from '../runtime/train-session.js';
@@ -15,32 +15,6 @@ import type { MinerDevice } from './status.js';
 
 export { deviceName, sameDevice, type MinerSummary } from './miner-loop.js';
 
-/**
- * The training settings for a task on `device`: on the CPU, the fastest whose memory plan fits `budgetBytes`
- * (memory-plan.ts; default the memory the OS reports available); on a GPU provider, fused (its state stays on the
- * device). Throws, naming what the task needs, when nothing fits.
- */
-export function settingsFor(
-  cfg: ModelConfig,
-  shape: { batchSize: number; seqLen: number },
-  device: MinerDevice,
-  budgetBytes: number = freemem(),
-): { settings: TrainingSettings; why: string } {
-  if (device.provider !== 'cpu')
-    return { settings: { layout: 'fused', moments: 'float32' }, why: `${device.provider} keeps its state on the device` };
-  const choice = chooseTrainingSettings(cfg, shape.batchSize, shape.seqLen, budgetBytes);
-  const task = `a task of ${shape.batchSize}x${shape.seqLen} tokens on this model (${paramCount(cfg).toLocaleString('en-US')} parameters)`;
-  if (!choice.fits)
-    throw new RangeError(
-      `${task} needs at least ${formatBytes(choice.smallest.total)} of memory (${settingsName(choice.smallest)}), and ${formatBytes(budgetBytes)} is available; ` +
-        'close other programs, allow the miner more (ailo-miner --memory GIB), or mine on a machine with more memory or a GPU',
-    );
-  return {
-    settings: choice.plan,
-    why: `${settingsName(choice.plan)}: ${task} is planned at ${formatBytes(choice.plan.total)} of the ${formatBytes(budgetBytes)} available`,
-  };
-}
-
 /** The platform parts of a native miner: chunks cached in `cacheDir`, sessions of onnxruntime-node. */
 function nativePlatform(cacheDir: string, log: (line: string) => void, memoryBytes?: number): MinerPlatform {
   return {
@@ -48,7 +22,7 @@ function nativePlatform(cacheDir: string, log: (line: string) => void, memoryByt
     openSession: (cfg, shape, device) => {
       if (!device || device.provider === 'wasm')
         throw new RangeError(`the native miner trains on cpu, webgpu or cuda, not ${device?.provider ?? 'an unnamed device'}`);
-      const { settings, why } = settingsFor(cfg, shape, device, memoryBytes);
+      const { settings, why } = settingsFor(cfg, shape, device.provider, memoryBytes ?? freemem());
       log(`training ${why}`);
       return TrainSession.open(nodeRuntime(device.provider, { deviceId: device.deviceId }), cfg, {
         batch: shape.batchSize,

@@ -100,11 +100,40 @@ export function chooseTrainingSettings(
   batch: number,
   seq: number,
   budgetBytes: number,
+  /** Only settings with these moments (a recomputation keeps the format the miner trained with). */
+  moments?: MomentFormat,
 ): { fits: true; plan: MemoryPlan } | { fits: false; smallest: MemoryPlan } {
-  const plans = SETTINGS_BY_SPEED.map((s) => trainingMemoryPlan(cfg, batch, seq, s));
+  const plans = SETTINGS_BY_SPEED.filter((s) => !moments || s.moments === moments).map((s) => trainingMemoryPlan(cfg, batch, seq, s));
   const plan = plans.find((p) => p.total <= budgetBytes);
   if (plan) return { fits: true, plan };
   return { fits: false, smallest: plans.reduce((a, b) => (b.total < a.total ? b : a)) };
+}
+
+/**
+ * The training settings for a task on `provider`: on the CPU the fastest whose memory plan fits `budgetBytes` (what the
+ * OS reports available, or what the operator allows), only among those with `moments` when given; on a GPU provider,
+ * fused (its state stays on the device). Throws a RangeError naming what the task needs when nothing fits. What the
+ * miner trains with, and what a coordinator trains its reference tasks and recomputations with.
+ */
+export function settingsFor(
+  cfg: ModelConfig,
+  shape: { batchSize: number; seqLen: number },
+  provider: string,
+  budgetBytes: number,
+  moments?: MomentFormat,
+): { settings: TrainingSettings; why: string } {
+  if (provider !== 'cpu') return { settings: { layout: 'fused', moments: 'float32' }, why: `${provider} keeps its state on the device` };
+  const choice = chooseTrainingSettings(cfg, shape.batchSize, shape.seqLen, budgetBytes, moments);
+  const task = `a task of ${shape.batchSize}x${shape.seqLen} tokens on this model (${paramCount(cfg).toLocaleString('en-US')} parameters)`;
+  if (!choice.fits)
+    throw new RangeError(
+      `${task} needs at least ${formatBytes(choice.smallest.total)} of memory (${settingsName(choice.smallest)}), and ${formatBytes(budgetBytes)} is available; ` +
+        "close other programs, allow more (ailo-miner --memory GIB; a coordinator's round setting trainMemoryGiB), or train on a machine with more memory or a GPU",
+    );
+  return {
+    settings: choice.plan,
+    why: `${settingsName(choice.plan)}: ${task} is planned at ${formatBytes(choice.plan.total)} of the ${formatBytes(budgetBytes)} available`,
+  };
 }
 
 /** "fused", "layer-wise" or "layer-wise, 8-bit moments". */

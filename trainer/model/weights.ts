@@ -106,11 +106,23 @@ export function checkWeights(cfg: ModelConfig, w: Weights, shapes?: Map<string, 
 
 /** `to - from` per tensor, in `from`'s order: a local training run's update (pseudo-gradient). */
 export function weightDelta(from: Weights, to: Weights): Weights {
+  return deltaOf(from, to, (w1) => new Float32Array(w1.length));
+}
+
+/**
+ * `weightDelta` written over `to`'s own arrays, for a caller done with `to` (the end of a training task): no memory
+ * beyond the two models (an ailo-1b delta is 3.3 GB).
+ */
+export function weightDeltaInPlace(from: Weights, to: Weights): Weights {
+  return deltaOf(from, to, (w1) => w1);
+}
+
+function deltaOf(from: Weights, to: Weights, out: (w1: Float32Array) => Float32Array): Weights {
   const delta: Weights = new Map();
   for (const [name, w0] of from) {
     const w1 = to.get(name);
     if (!w1 || w1.length !== w0.length) throw new RangeError(`tensor ${name}: no matching tensor to subtract from`);
-    const d = new Float32Array(w0.length);
+    const d = out(w1);
     for (let i = 0; i < d.length; i++) d[i] = w1[i]! - w0[i]!;
     delta.set(name, d);
   }

@@ -207,6 +207,12 @@ export class LayerwiseTrainSession implements TrainSession {
     return new Map([...this.params].map(([n, p]) => [n, Float32Array.from(p)]));
   }
 
+  async takeWeights(): Promise<Weights> {
+    const weights = this.params;
+    this.release();
+    return weights;
+  }
+
   paramTensors(): TensorMap {
     return new Map(this.specs.map((s) => [s.name, this.tensorOf(s.name)]));
   }

@@ -109,6 +109,12 @@ export class ForwardSession {
     this.params = await this.transfer.upload(w);
   }
 
+  /** Lets go of the weights `setWeights` gave (set them again before the next run). */
+  releaseWeights(): void {
+    disposeAll(this.params.values());
+    this.params = new Map();
+  }
+
   /** Mean cross-entropy of a batch (any batch and sequence sizes up to n_positions). */
   async loss(batch: TokenBatch, params: TensorMap = this.params): Promise<number> {
     return (await this.runLoss(batch, params)).loss;

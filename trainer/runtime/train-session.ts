@@ -102,6 +102,13 @@ export interface TrainSession {
   step(b: TokenBatch, lr: number): Promise<TrainStepResult>;
   /** The current parameters, copied to the host. */
   weights(): Promise<Weights>;
+  /**
+   * The current parameters, handed to the caller with the session's state released (parameters and moments: call
+   * `start` again before another step). Where the parameters are host arrays already (layer-wise; fused on cpu) they
+   * are not copied, so taking them costs no memory beyond what the step held: the end of a task subtracts the start
+   * weights from them in place (`trainTask`) instead of holding a copy and a delta beside the moments.
+   */
+  takeWeights(): Promise<Weights>;
   /** The current parameter tensors (device-resident on webgpu when fused), for a forward session on the same provider. */
   paramTensors(): TensorMap;
   release(): void;
@@ -201,6 +208,12 @@ export class FusedTrainSession implements TrainSession {
 
   async weights(): Promise<Weights> {
     return this.transfer.download(this.params);
+  }
+
+  async takeWeights(): Promise<Weights> {
+    const weights = await this.transfer.download(this.params);
+    this.release();
+    return weights;
   }
 
   paramTensors(): TensorMap {

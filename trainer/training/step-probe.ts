@@ -1,11 +1,12 @@
-// Runs a few training steps of one config in a fresh process and prints its speed and peak memory as JSON:
+// Trains one task of a few steps of one config in a fresh process and prints its speed and peak memory as JSON:
 // `tsx trainer/training/step-probe.ts PRESET PROVIDER BATCH SEQ STEPS [fused|layerwise] [float32|int8]`. The benchmark spawns it so each
 // measurement has its own high-water mark.
 import { presetConfig } from '../model/config.js';
 import { initWeights } from '../model/weights.js';
-import { openTrainSession } from '../runtime/model-session.js';
+import { nodeRuntime } from '../runtime/model-session.js';
+import { TrainSession } from '../runtime/train-session.js';
 import { parseProvider } from '../runtime/provider.js';
-import { tokenBatch } from '../runtime/tokens.js';
+import { trainTask } from '../federated/train-task.js';
 
 const [preset = 'ailo-tiny', provider = 'cpu', b = '8', t = '64', n = '5', layout = 'fused', moments = 'float32'] = process.argv.slice(2);
 if (layout !== 'fused' && layout !== 'layerwise') throw new RangeError(`layout must be fused or layerwise, not ${layout}`);
@@ -16,26 +17,37 @@ const B = Number(b),
   steps = Number(n);
 const rssBefore = process.memoryUsage().rss;
 const weights = initWeights(cfg, 1);
-const session = await openTrainSession(cfg, parseProvider(provider), {
+const session = await TrainSession.open(nodeRuntime(parseProvider(provider)), cfg, {
   batch: B,
   seq: T,
-  weights,
   layerwise: layout === 'layerwise',
   moments,
 });
-let x = 7;
-const rows = Array.from({ length: B }, () =>
-  Array.from({ length: T + 1 }, () => (x = (Math.imul(x, 1103515245) + 12345) >>> 0) % cfg.vocab_size),
-);
-const batch = tokenBatch(cfg, rows);
+// A whole task as a miner trains it (trainTask): the start weights kept beside the session's, the steps, and the update
+// taken at the end, whose memory counts in the peak. The steps after the warm-up ones are timed.
 const warmup = 2;
+let x = 7;
+const tokens = Uint16Array.from(
+  { length: (warmup + steps) * B * (T + 1) },
+  () => (x = (Math.imul(x, 1103515245) + 12345) >>> 0) % cfg.vocab_size,
+);
 let t0 = 0,
+  t1 = 0,
   loss = 0;
-for (let s = 0; s < warmup + steps; s++) {
-  if (s === warmup) t0 = performance.now();
-  loss = (await session.step(batch, 1e-3)).loss;
-}
-const secs = (performance.now() - t0) / 1000;
+await trainTask(
+  session,
+  weights,
+  tokens,
+  { steps: warmup + steps, batchSize: B, seqLen: T, lr: 1e-3 },
+  {
+    onStep: (r) => {
+      if (r.step === warmup) t0 = performance.now();
+      t1 = performance.now();
+      loss = r.loss;
+    },
+  },
+);
+const secs = (t1 - t0) / 1000;
 await session.dispose();
 process.stdout.write(
   JSON.stringify({
