@@ -2,13 +2,24 @@
 // (layer-wise with activation checkpointing, 8-bit AdamW moments where float32 ones do not fit), a few steps in a fresh
 // process (trainer/training/step-probe.ts), with time per step, tokens a second, peak memory beside the plan, and model
 // FLOPs utilisation against the matmul speed onnxruntime reaches here in the same run. Slow on 2 cores: not in CI.
-// `npm run bench -- ailo-1b`; AILO_BENCH_SEQ sets the sequence length (default 128), AILO_BENCH_STEPS the timed steps.
-import { spawnSync } from 'node:child_process';
+// Then one task through a real ailo-node whose genesis model is ailo-1b and a real ailo-miner (throughNode).
+// `npm run bench -- ailo-1b`; AILO_BENCH_SEQ sets the sequence length (default 128), AILO_BENCH_STEPS the timed steps,
+// AILO_BENCH_ONLY=probe|node one of the two parts, AILO_BENCH_MODEL the node part's model (ailo-small to try it in
+// minutes), AILO_BENCH_RECOMPUTE the coordinator's recomputation tolerance (0 turns it off), AILO_BENCH_KEEP=1 keeps
+// the node's folder.
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { createRequire } from 'node:module';
 import { freemem, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { taskRequestSigner } from '../node/ailo-miner/task-signer.js';
+import { DEFAULT_FEDERATION } from '../node/federation/service.js';
+import { MIN_ROWS } from '../node/federation/row-statistics.js';
+import { formatAlc } from '../protocol/amount.js';
+import { toHex } from '../protocol/bytes.js';
+import { NodeClient } from '../protocol/client.js';
+import { privateKeyToAddress, randomPrivateKey } from '../protocol/signature.js';
 import { paramCount, presetConfig, toHfConfigJson } from '../trainer/model/config.js';
 import { findTorchPython, torchBench } from '../trainer/reference/torch.js';
 import { chooseTrainingSettings, formatBytes, settingsName } from '../trainer/model/memory-plan.js';
@@ -18,9 +29,16 @@ const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const tsx = createRequire(import.meta.url).resolve('tsx/cli');
 
 export async function run(): Promise<void> {
+  const only = process.env.AILO_BENCH_ONLY;
+  const seq = Number(process.env.AILO_BENCH_SEQ ?? 128);
+  if (only !== 'node') await inProcess(seq);
+  if (only !== 'probe') await throughNode(process.env.AILO_BENCH_MODEL ?? 'ailo-1b', seq, await matmulFlops('cpu', 1024, 8));
+}
+
+/** A few steps in a fresh process, in the layout the planner picks for this machine, beside PyTorch. */
+async function inProcess(seq: number): Promise<void> {
   const cfg = presetConfig('ailo-1b');
   const P = paramCount(cfg);
-  const seq = Number(process.env.AILO_BENCH_SEQ ?? 128);
   const steps = Number(process.env.AILO_BENCH_STEPS ?? 1);
   const budget = freemem();
   const choice = chooseTrainingSettings(cfg, 1, seq, budget);
@@ -78,4 +96,184 @@ export async function run(): Promise<void> {
   console.log(
     `  onnxruntime / pytorch: speed ${(p.tokensPerSecond / t.tokensPerSecond).toFixed(2)}x, peak memory ${(p.maxRss / t.maxRss).toFixed(2)}x`,
   );
+}
+
+/** Peak resident memory of a running process so far (VmHWM, bytes), or 0 once it is gone. */
+function peakRss(pid: number): number {
+  try {
+    const m = /VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+    return m ? Number(m[1]) * 1024 : 0;
+  } catch {
+    return 0;
+  }
+}
+
+/** A child process whose output is collected and whose peak memory is sampled every second until it exits. */
+function watched(
+  args: string[],
+  env: NodeJS.ProcessEnv = {},
+): { child: ChildProcess; out: () => string; peak: () => number; exited: Promise<number | null> } {
+  const child = spawn(process.execPath, ['--import', 'tsx', ...args], {
+    cwd: root,
+    stdio: ['ignore', 'pipe', 'pipe'],
+    env: { ...process.env, ...env },
+  });
+  let out = '';
+  let peak = 0;
+  child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
+  child.stderr!.on('data', (d: Buffer) => (out += d.toString()));
+  const timer = setInterval(() => (peak = Math.max(peak, peakRss(child.pid!))), 1000);
+  const exited = new Promise<number | null>((resolve) =>
+    child.once('exit', (code) => {
+      clearInterval(timer);
+      resolve(code);
+    }),
+  );
+  return { child, out: () => out, peak: () => Math.max(peak, peakRss(child.pid!)), exited };
+}
+
+async function until<T>(what: string, ms: number, probe: () => T | undefined): Promise<T> {
+  const end = Date.now() + ms;
+  for (;;) {
+    const v = probe();
+    if (v !== undefined) return v;
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 1000));
+  }
+}
+
+/**
+ * One task of `model` through the real parts, as an operator and a miner run them: `ailo genesis new --model`, an
+ * `ailo-node` on that genesis (making the genesis weights from the seed), `ailo-miner --cpu --tasks 1 --memory 16`
+ * (the issue's ceiling), and the coordinator's verification: its two reference tasks (trained before the miner starts:
+ * both processes share this machine), the recomputation of the miner's task and the scoring. Prints what each part
+ * took, both processes' peak memory, the miner's time a step and model FLOPs utilisation, and the reward on the ledger.
+ */
+async function throughNode(model: string, seq: number, flops: number): Promise<void> {
+  const cfg = presetConfig(model);
+  const P = paramCount(cfg);
+  const dir = mkdtempSync(join(tmpdir(), 'ailo-bench-node-'));
+  const batch = 2,
+    steps = 4;
+  console.log(`\n${model} through ailo-node and ailo-miner (a task of ${steps} steps of ${batch}x${seq}; ${dir}):`);
+  const t0 = performance.now();
+  const since = (): string => `${((performance.now() - t0) / 1000).toFixed(0)} s`;
+  const made = spawnSync(
+    process.execPath,
+    [
+      '--import',
+      'tsx',
+      'node/ailo-cli.ts',
+      'genesis',
+      'new',
+      '--out',
+      join(dir, 'net'),
+      '--model',
+      model,
+      '--period-ms',
+      '1000',
+      '--name',
+      `bench-${model}`,
+    ],
+    { cwd: root, encoding: 'utf8' },
+  );
+  if (made.status !== 0) throw new Error(`ailo genesis new failed: ${made.stderr}`);
+  // Rows per test at the least the statistics take (MIN_ROWS): at this size every scored row is a forward pass of the
+  // whole model, and the scoring, not the training, is what a coordinator spends most on.
+  const rounds = {
+    batchSize: batch,
+    seqLen: seq,
+    steps,
+    roundSize: 100,
+    roundMs: 6 * 3_600_000,
+    taskTtlMs: 6 * 3_600_000,
+    score: { ...DEFAULT_FEDERATION.score, taskRows: MIN_ROWS, unassignedRows: MIN_ROWS, heldOutRows: MIN_ROWS },
+    recomputeTolerance: Number(process.env.AILO_BENCH_RECOMPUTE ?? DEFAULT_FEDERATION.recomputeTolerance),
+  };
+  writeFileSync(join(dir, 'rounds.json'), JSON.stringify(rounds));
+  const node = watched([
+    'node/cli.ts',
+    '--data',
+    join(dir, 'data'),
+    '--port',
+    '0',
+    '--genesis',
+    join(dir, 'net/genesis.json'),
+    '--coordinator-key',
+    join(dir, 'net/coordinator-1.key'),
+    '--rounds',
+    join(dir, 'rounds.json'),
+  ]);
+  const lines = (re: RegExp): string[] =>
+    node
+      .out()
+      .split('\n')
+      .filter((l) => re.test(l));
+  try {
+    const url = await until('the node to listen', 30 * 60_000, () => {
+      if (node.child.exitCode !== null) throw new Error(`ailo-node exited: ${node.out().slice(-2000)}`);
+      return /listening on (http:\/\/\S+) /.exec(node.out())?.[1];
+    });
+    const weightsLine =
+      lines(/making the genesis weights/)
+        .at(-1)
+        ?.replace(/^.*federation: /, '') ?? 'see its log';
+    console.log(`  ${since()}: the node listens (${weightsLine}); its peak memory so far ${formatBytes(node.peak())}`);
+    // The version's pools and reference tasks, made at the first task on it: asked for here with a wallet that gives
+    // the task back at once, so that they are ready before the miner trains (one machine holds both).
+    const starter = randomPrivateKey();
+    const client = new NodeClient(url);
+    const coordinator = (await client.json<{ coordinator: string }>('/api/round')).coordinator;
+    const task = await client.postJson<{ taskId: string }>('/api/task', await taskRequestSigner(starter, url)(coordinator));
+    await client.json(`/api/task/${task.taskId}?wallet=${privateKeyToAddress(starter)}`, { method: 'DELETE' });
+    await until('the reference tasks', 3 * 3_600_000, () => {
+      if (node.child.exitCode !== null) throw new Error(`ailo-node exited: ${node.out().slice(-2000)}`);
+      const failed = lines(/scoring version 0:/)[0];
+      if (failed) throw new Error(failed);
+      return lines(/reference task 2 /)[0];
+    });
+    for (const l of lines(/held-out loss|reference task \d/)) console.log(`  node: ${l.replace(/^.*federation: /, '')}`);
+    console.log(`  ${since()}: the version's scoring is ready; node peak so far ${formatBytes(node.peak())}`);
+    const key = randomPrivateKey();
+    const keyFile = join(dir, 'miner.key');
+    writeFileSync(keyFile, `${toHex(key)}\n`, { mode: 0o600 });
+    const miner = watched([
+      'node/ailo-miner/cli.ts',
+      '--key-file',
+      keyFile,
+      '--node',
+      url,
+      '--cpu',
+      '--no-gui',
+      '--power',
+      '90',
+      '--tasks',
+      '1',
+      '--memory',
+      '16',
+      '--cache',
+      join(dir, 'cache'),
+    ]);
+    const code = await miner.exited;
+    const out = miner.out();
+    for (const l of out.split('\n').filter((l) => /training |trained: |accepted|rejected: |ledger: |summary/.test(l)))
+      console.log(`  miner: ${l.trim()}`);
+    if (code !== 0) throw new Error(`ailo-miner exited with ${code}: ${out.slice(-3000)}`);
+    for (const l of lines(/accepted task|refused task|UPDATE_MISMATCH/)) console.log(`  node: ${l.replace(/^.*federation: /, '')}`);
+    const wallet = privateKeyToAddress(key);
+    const account = await client.json<{ balance: string }>(`/api/ledger/account/${wallet}`);
+    // The miner's own account of its steps (rests excluded), after the first.
+    const stepMs = 1000 * Number(/then ([0-9.]+) s a step/.exec(out)?.[1] ?? NaN);
+    const tokensPerSecond = (batch * seq * 1000) / stepMs;
+    console.log(`  ${since()}: done. The miner's reward on the ledger: ${formatAlc(BigInt(account.balance))} ALC (wallet ${wallet})`);
+    console.log(
+      `  miner: ${(stepMs / 1000).toFixed(1)} s a step after the first, ${tokensPerSecond.toFixed(2)} tokens/s, ` +
+        `model FLOPs utilisation ${((100 * 6 * P * tokensPerSecond) / flops).toFixed(1)}%; peak memory ${formatBytes(miner.peak())}`,
+    );
+    console.log(`  node: peak memory ${formatBytes(node.peak())} (weights, reference tasks, recomputation and scoring)`);
+  } finally {
+    node.child.kill('SIGTERM');
+    await node.exited;
+    if (process.env.AILO_BENCH_KEEP !== '1') rmSync(dir, { recursive: true, force: true });
+  }
 }

@@ -298,7 +298,11 @@ export function sampleIndices(n: number, count: number): number[] {
   return [...picked];
 }
 
-const ROWS_PER_RUN = 32;
+/**
+ * Token positions a scoring run takes at most (32 rows of the devnet's 33 tokens): a run's working set holds a few
+ * [positions, vocabulary] tensors (200 MB each here), and onnxruntime's arena keeps about twice the largest run's.
+ */
+const POSITIONS_PER_RUN = 32 * 33;
 
 export class QualityMeter {
   private readonly session: ForwardSession;
@@ -320,9 +324,10 @@ export class QualityMeter {
   async rowLosses(weights: Weights, rows: number[][]): Promise<Float32Array> {
     await this.session.setWeights(weights);
     const out = new Float32Array(rows.length);
+    const perRun = Math.max(1, Math.floor(POSITIONS_PER_RUN / (rows[0]?.length ?? 1)));
     try {
-      for (let i = 0; i < rows.length; i += ROWS_PER_RUN)
-        out.set(await this.session.rowLosses(tokenBatch(this.cfg, rows.slice(i, i + ROWS_PER_RUN))), i);
+      for (let i = 0; i < rows.length; i += perRun)
+        out.set(await this.session.rowLosses(tokenBatch(this.cfg, rows.slice(i, i + perRun))), i);
     } finally {
       // Not kept between calls: they are often a scored model's own copy (3.3 GB on ailo-1b).
       this.session.releaseWeights();

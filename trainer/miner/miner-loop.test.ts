@@ -12,7 +12,7 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { NodeError } from '../../protocol/errors.js';
-import { MinerLoop, type MinerOptions } from './miner-loop.js';
+import { MinerLoop, trainingLine, type MinerOptions } from './miner-loop.js';
 
 const WALLET = '0x' + '11'.repeat(20);
 
@@ -142,5 +142,16 @@ describe('the miner loop when coordinators stop answering or are full', () => {
     expect(seen.filter((u) => u === b).length).toBeGreaterThanOrEqual(5);
     expect(seen.filter((u) => u === a).length).toBeGreaterThanOrEqual(5);
     expect(stranger).toEqual([]);
+  });
+});
+
+describe("the miner's line for a trained task", () => {
+  it('gives the steps, the first apart (it opens the session), the steady time a step and tokens a second', () => {
+    expect(trainingLine([24_000, 23_000, 23_500, 22_500], 256, [10.9, 9.5, 8.7, 8.4])).toBe(
+      '4 steps of 256 tokens in 93.0 s (first 24.0 s, then 23.0 s a step: 11.13 tokens/s), loss 10.900 -> 8.400',
+    );
+    expect(trainingLine([300, 100, 100], 1024, [1, 0.5, 0.25])).toBe(
+      '3 steps of 1024 tokens in 0.50 s (first 0.30 s, then 0.10 s a step: 10240 tokens/s), loss 1.000 -> 0.250',
+    );
   });
 });

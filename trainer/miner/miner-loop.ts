@@ -504,11 +504,13 @@ export class MinerLoop {
     this.status.device = { ...device };
     this.setPhase('training');
     let stepStart = performance.now();
+    const stepMs: number[] = [];
     const result = await trainTask(session, model.weights, tokens, task, {
       shouldStop: () => this.stopped,
       onStep: async ({ step, loss, tokens: n }) => {
         const now = performance.now();
         const took = now - stepStart;
+        stepMs.push(took);
         this.status.step = step;
         this.status.loss = loss;
         this.status.tokensPerSecond = (n / took) * 1000;
@@ -536,6 +538,7 @@ export class MinerLoop {
     this.summary.tasks++;
     this.status.tasks = this.summary.tasks;
     if (!result) return 'stopped';
+    this.log(`task ${task.taskId.slice(0, 10)} trained: ${trainingLine(stepMs, task.batchSize * task.seqLen, result.losses)}`);
     const diverged = result.losses.findIndex((l) => !Number.isFinite(l));
     if (diverged >= 0) {
       // Nothing worth paying to send: the task is given back and the miner goes on with the next one.
@@ -754,6 +757,21 @@ export async function abandonTask(client: NodeClient, wallet: string, taskId: st
       ? `not abandoned: ${err.code}: ${err.message}`
       : `not abandoned: ${(err as Error).message}`;
   }
+}
+
+/**
+ * "4 steps of 256 tokens in 93.1 s (first 24.0 s, then 23.0 s a step: 11.1 tokens/s), loss 10.9 -> 8.4": the time
+ * the steps took, rests excluded; the first step apart, as it includes the session's first run.
+ */
+export function trainingLine(stepMs: readonly number[], tokensPerStep: number, losses: readonly number[]): string {
+  const total = stepMs.reduce((a, b) => a + b, 0);
+  const later = stepMs.slice(1);
+  const steady = later.length > 0 ? later.reduce((a, b) => a + b, 0) / later.length : total;
+  const secs = (ms: number): string => (ms / 1000).toFixed(ms < 10_000 ? 2 : 1);
+  return (
+    `${stepMs.length} steps of ${tokensPerStep} tokens in ${secs(total)} s (first ${secs(stepMs[0] ?? 0)} s, then ${secs(steady)} s a step: ` +
+    `${((tokensPerStep * 1000) / steady).toFixed(steady > 1000 ? 2 : 0)} tokens/s), loss ${losses[0]?.toFixed(3)} -> ${losses.at(-1)?.toFixed(3)}`
+  );
 }
 
 function checkPower(power: number): void {

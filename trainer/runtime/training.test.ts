@@ -2,7 +2,8 @@
 // there; layer-wise on cpu, checkpointed with AdamW in place) against the gradient graph and a float64 AdamW.
 import { afterAll, describe, expect, it } from 'vitest';
 import { type ModelConfig, paramSpecs } from '../model/config.js';
-import { initWeights, type Weights } from '../model/weights.js';
+import { initWeights, weightDelta, type Weights } from '../model/weights.js';
+import { trainTask } from '../federated/train-task.js';
 import { buildOptimizerGraph, decays, DEFAULT_ADAMW } from '../onnx/graphs.js';
 import { GradientSession, openTrainSession } from './model-session.js';
 import type { Provider } from './provider.js';
@@ -155,6 +156,23 @@ describe.each([
     });
     expect(train.steps).toBe(3);
     expect(maxRel(await train.weights(), p)).toBeLessThan(1e-4);
+  });
+
+  it("a task's update is its trained weights less the start, and the session keeps none of it after", async () => {
+    const w0 = initWeights(cfg, 12);
+    const train = await openTrainSession(cfg, provider, { batch: B, seq: T, layerwise: layout === 'layerwise', weights: w0 });
+    closers.push(train);
+    const task = { steps: 2, batchSize: B, seqLen: T, lr: 1e-2 };
+    const tokens = Uint16Array.from([...rows(1), ...rows(2)].flat());
+    const trained = await openTrainSession(cfg, provider, { batch: B, seq: T, layerwise: layout === 'layerwise', weights: w0 });
+    closers.push(trained);
+    for (let s = 0; s < 2; s++) await trained.step(tokenBatch(cfg, rows(s + 1)), task.lr);
+    const want = weightDelta(w0, await trained.weights());
+    const { update } = (await trainTask(train, w0, tokens, task))!;
+    expect(maxRel(update, want)).toBeLessThan(1e-6);
+    expect(w0.get('wte.weight')).toEqual(initWeights(cfg, 12).get('wte.weight')); // the start weights are unchanged
+    // The parameters were handed over with the moments: a step needs start() again.
+    await expect(train.step(tokenBatch(cfg, rows(3)), task.lr)).rejects.toThrow();
   });
 });
 
