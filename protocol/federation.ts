@@ -140,6 +140,8 @@ export const FEDERATION_ERRORS = {
   UPDATE_MISMATCH: 422,
   BAD_REQUEST: 400,
   NO_MODEL: 503,
+  /** The coordinator has not the memory to verify the submission now; the task stays open: send it again. */
+  VERIFIER_BUSY: 503,
 } as const;
 
 export type FederationErrorCode = keyof typeof FEDERATION_ERRORS;

@@ -12,6 +12,8 @@ export enum TrainerErrorCode {
   UNKNOWN_PROVIDER = 'TRAINER_UNKNOWN_PROVIDER',
   PROVIDER_UNAVAILABLE = 'TRAINER_PROVIDER_UNAVAILABLE',
   BAD_ARGUMENT = 'TRAINER_BAD_ARGUMENT',
+  /** No training layout's memory plan fits the memory allowed. */
+  OUT_OF_MEMORY = 'TRAINER_OUT_OF_MEMORY',
 }
 
 export class TrainerError extends Error {

@@ -7,7 +7,9 @@
  * another coordinator published is followed once the ledger holds it.
  */
 import { freemem } from 'node:os';
-import { settingsName } from '../../trainer/model/memory-plan.js';
+import { chooseTrainingSettings, settingsName } from '../../trainer/model/memory-plan.js';
+import { collectGarbage } from '../../trainer/runtime/collect-garbage.js';
+import { TrainerError, TrainerErrorCode } from '../../trainer/errors.js';
 import { randomInt } from 'node:crypto';
 import { join } from 'node:path';
 import type { Address } from '../../protocol/address.js';
@@ -936,7 +938,7 @@ export class FederationService {
       if (!base) throw federationError('STALE_VERSION', `version ${task.modelVersion} is no longer kept; ask for a new task`);
       task.state = 'busy';
       try {
-        const scoring = await this.versionScoring(task.modelVersion, base);
+        const scoring = await busyWithoutMemory(this.versionScoring(task.modelVersion, base));
         const tokens = this.taskTokens(task);
         const range = { shard: task.shardName, offset: task.offset, length: task.length };
         // The control whose reference rows overlap the task's least.
@@ -946,7 +948,7 @@ export class FederationService {
         let m: QualityMeasurement;
         try {
           unpaidRows(rows, range, paid); // before the recomputation: it costs nothing
-          if (this.cfg.recomputeTolerance > 0) await this.checkRecomputed(task, base, tokens, update, f);
+          if (this.cfg.recomputeTolerance > 0) await busyWithoutMemory(this.checkRecomputed(task, base, tokens, update, f));
           m = await this.meter.measure(base, scoring.pool, update, rows, range, control, paid);
         } catch (err) {
           if (!(err instanceof UnpaidRowsError)) throw err;
@@ -1049,17 +1051,22 @@ export class FederationService {
     f: SubmissionFields,
   ): Promise<void> {
     const wallet = f.wallet;
-    // In the moments' format the miner trained with: 8-bit moments move an update by up to a few percent.
-    const moments = f.settings?.endsWith('/int8') ? 'int8' : 'float32';
+    // In the moments' format the miner trained with where it fits here (8-bit moments move an update about 2% from
+    // float32 ones, within the default tolerance), else in what fits.
+    const memory = this.trainMemory();
+    const stated = f.settings?.endsWith('/int8') ? 'int8' : 'float32';
+    const moments = chooseTrainingSettings(this.modelConfig, task.batchSize, task.seqLen, memory, stated).fits ? stated : undefined;
     const result = await trainLocally(
       this.modelConfig,
       'cpu',
       base,
       tokens,
       { steps: task.steps, batchSize: task.batchSize, seqLen: task.seqLen, lr: task.lr },
-      { memoryBytes: this.trainMemory(), moments },
+      { memoryBytes: memory, moments },
     );
     const own = compressTaskUpdate(this.modelConfig, result!.update, { density: task.density, maxAbs: task.maxAbs }).sent;
+    result!.update.clear();
+    collectGarbage(); // the training's arrays (gigabytes on ailo-1b), not left for V8's next collection
     const distance = weightChangeDistance(update, own);
     if (distance <= this.cfg.recomputeTolerance) return;
     task.state = 'refused';
@@ -1180,6 +1187,8 @@ export class FederationService {
         { memoryBytes: this.trainMemory() },
       );
       const update = compressTaskUpdate(this.modelConfig, result!.update, { density: c.density, maxAbs: this.maxAbs(version) }).sent;
+      result!.update.clear();
+      collectGarbage(); // before the next training, and before the node goes idle with gigabytes of dead arrays
       const seconds = (performance.now() - started) / 1000;
       trained.push({ update, range, rows: taskRowsOf(tokens, c.seqLen), seconds, how: settingsName(result!.settings) });
     }
@@ -1398,6 +1407,22 @@ export class FederationService {
     this.unsubscribeChain?.();
     await this.exclusive(() => undefined);
     await this.meter.dispose();
+  }
+}
+
+/**
+ * `work`, with a training the coordinator has not the memory for (a reference task, a recomputation) answered 503
+ * VERIFIER_BUSY: the task is released, not refused, and the miner's client sends it again after a backoff.
+ */
+async function busyWithoutMemory<T>(work: Promise<T>): Promise<T> {
+  try {
+    return await work;
+  } catch (err) {
+    if (!(err instanceof TrainerError && err.code === TrainerErrorCode.OUT_OF_MEMORY)) throw err;
+    throw federationError(
+      'VERIFIER_BUSY',
+      `the coordinator cannot verify the update now: its own training of the task does not fit its memory (${err.message}); the task stays yours: send it again shortly`,
+    );
   }
 }
 

@@ -27,7 +27,7 @@ export interface LocalTrainingOptions extends TrainTaskHooks {
 /**
  * `trainTask` on a fresh onnxruntime-node session on `provider` (cuda: device `o.deviceId`), in the fastest layout
  * whose memory plan fits (`settingsFor`: fused where there is room, layer-wise with checkpointing otherwise, as the
- * miner chooses). Throws a RangeError naming what the task needs when no layout fits `o.memoryBytes`.
+ * miner chooses). Throws a TrainerError OUT_OF_MEMORY naming what the task needs when no layout fits `o.memoryBytes`.
  */
 export async function trainLocally(
   cfg: ModelConfig,

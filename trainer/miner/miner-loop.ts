@@ -53,6 +53,8 @@ export interface MinerPlatform {
    * chooses one (the browser: WebGPU where it fits, else WASM). The loop keeps it for the next tasks of that shape.
    */
   openSession(cfg: ModelConfig, shape: { batchSize: number; seqLen: number }, device: MinerDevice | undefined): Promise<TrainSession>;
+  /** Called once a task's update is compressed: the training's arrays are garbage now (native: collected at once). */
+  afterTraining?(): void;
 }
 
 export interface MinerOptions {
@@ -549,6 +551,8 @@ export class MinerLoop {
     }
     this.setPhase('submitting');
     const compressed = compressTaskUpdate(model.cfg, result.update, task);
+    result.update.clear(); // the dense update: the compressed one is what goes
+    this.o.platform.afterTraining?.();
     const path = submitPath({
       wallet: this.o.wallet,
       taskId: task.taskId,

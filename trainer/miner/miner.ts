@@ -5,6 +5,7 @@
 import { freemem } from 'node:os';
 import { type ModelConfig } from '../model/config.js';
 import { settingsFor } from '../model/memory-plan.js';
+import { collectGarbage } from '../runtime/collect-garbage.js';
 import { nodeRuntime } from '../runtime/model-session.js';
 import type { Provider } from '../runtime/provider.js';
 import { TrainSession } from '../runtime/train-session.js';
@@ -19,6 +20,8 @@ export { deviceName, sameDevice, type MinerSummary } from './miner-loop.js';
 function nativePlatform(cacheDir: string, log: (line: string) => void, memoryBytes?: number): MinerPlatform {
   return {
     chunks: new ChunkCache(cacheDir),
+    // While the node verifies the update the miner holds only the model, not the training's dead arrays.
+    afterTraining: collectGarbage,
     openSession: (cfg, shape, device) => {
       if (!device || device.provider === 'wasm')
         throw new RangeError(`the native miner trains on cpu, webgpu or cuda, not ${device?.provider ?? 'an unnamed device'}`);

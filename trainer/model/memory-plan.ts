@@ -12,6 +12,7 @@
  *   recomputed activations with its gradients (and their host copies), and the head's two [N, V] tensors with the
  *   tied head's [V, C] gradient (and its host copy).
  */
+import { TrainerError, TrainerErrorCode } from '../errors.js';
 import { type ModelConfig, numel, paramCount, paramSpecs } from './config.js';
 
 export type TrainLayout = 'fused' | 'layerwise';
@@ -112,7 +113,7 @@ export function chooseTrainingSettings(
 /**
  * The training settings for a task on `provider`: on the CPU the fastest whose memory plan fits `budgetBytes` (what the
  * OS reports available, or what the operator allows), only among those with `moments` when given; on a GPU provider,
- * fused (its state stays on the device). Throws a RangeError naming what the task needs when nothing fits. What the
+ * fused (its state stays on the device). Throws a TrainerError OUT_OF_MEMORY naming what the task needs when nothing fits. What the
  * miner trains with, and what a coordinator trains its reference tasks and recomputations with.
  */
 export function settingsFor(
@@ -126,7 +127,8 @@ export function settingsFor(
   const choice = chooseTrainingSettings(cfg, shape.batchSize, shape.seqLen, budgetBytes, moments);
   const task = `a task of ${shape.batchSize}x${shape.seqLen} tokens on this model (${paramCount(cfg).toLocaleString('en-US')} parameters)`;
   if (!choice.fits)
-    throw new RangeError(
+    throw new TrainerError(
+      TrainerErrorCode.OUT_OF_MEMORY,
       `${task} needs at least ${formatBytes(choice.smallest.total)} of memory (${settingsName(choice.smallest)}), and ${formatBytes(budgetBytes)} is available; ` +
         "close other programs, allow more (ailo-miner --memory GIB; a coordinator's round setting trainMemoryGiB), or train on a machine with more memory or a GPU",
     );

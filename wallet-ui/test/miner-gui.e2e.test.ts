@@ -3,11 +3,13 @@
  * loopback with federation on (ailo-tiny, small tasks), its page in Debian's Chromium through playwright-core. The
  * dashboard shows the running miner and its accepted, paid submission; the settings page changes the running
  * miner's power and device without a restart (the miner's own log, status and step records say so, and its next
- * task trains on the GPU it was switched to); the log exports as a file; Ctrl-C still ends it cleanly.
+ * task trains on the GPU it was switched to); the log exports as a file; Ctrl-C still ends it cleanly. The hardware
+ * notice shows until acknowledged once; on a GPU the dashboard shows what nvidia-smi reports of it (this machine has no
+ * NVIDIA GPU: an `nvidia-smi` on the miner's PATH prints one reading in nvidia-smi's CSV form, as an RTX 3060 would).
  * Screenshots go to $AILO_SCREENSHOTS (default: in the OS temp dir).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -49,6 +51,10 @@ describe.skipIf(!existsSync(CHROMIUM))('the miner GUI in Chromium', () => {
     await ensureUiBuilt(() => {});
     mkdirSync(SHOTS, { recursive: true });
     cache = mkdtempSync(join(tmpdir(), 'ailo-miner-gui-cache-'));
+    // nvidia-smi as the miner asks it (--query-gpu=...,--format=csv,noheader,nounits), for a GPU this machine lacks.
+    const bin = join(cache, 'bin');
+    mkdirSync(bin);
+    writeFileSync(join(bin, 'nvidia-smi'), '#!/bin/sh\necho "0, NVIDIA GeForce RTX 3060, 67, 170.42, 5012, 12288"\n', { mode: 0o755 });
     net = testNet(50);
     node = await AiloNode.start({
       data: join(net.root, 'data'),
@@ -79,7 +85,11 @@ describe.skipIf(!existsSync(CHROMIUM))('the miner GUI in Chromium', () => {
         '--cache',
         cache,
       ],
-      { cwd: ROOT, env: { ...process.env, AILO_MINER_KEY: toHex(wallet(411).key) }, stdio: ['ignore', 'pipe', 'pipe'] },
+      {
+        cwd: ROOT,
+        env: { ...process.env, AILO_MINER_KEY: toHex(wallet(411).key), PATH: `${join(cache, 'bin')}:${process.env.PATH}` },
+        stdio: ['ignore', 'pipe', 'pipe'],
+      },
     );
     miner.stdout!.on('data', (d: Buffer) => (output += d.toString()));
     miner.stderr!.on('data', (d: Buffer) => (output += d.toString()));
@@ -109,6 +119,17 @@ describe.skipIf(!existsSync(CHROMIUM))('the miner GUI in Chromium', () => {
   it('shows the running miner and its accepted, paid submission on the dashboard', async () => {
     await page.goto(gui);
     await page.getByTestId('device').filter({ hasText: 'CPU' }).waitFor();
+    // The hardware notice, until it is acknowledged once in this browser.
+    await page.getByTestId('hardware-notice').waitFor();
+    expect(await page.getByTestId('hardware-notice').textContent()).toMatch(/at your own risk/);
+    await shot('00-hardware-notice');
+    await page.getByTestId('hardware-notice-ok').click();
+    await page.getByTestId('hardware-notice').waitFor({ state: 'detached' });
+    await page.reload();
+    await page.getByTestId('device').filter({ hasText: 'CPU' }).waitFor();
+    expect(await page.getByTestId('hardware-notice').count()).toBe(0);
+    // On the CPU there is no GPU reading to show.
+    expect(await page.getByTestId('gpu-health').count()).toBe(0);
     // The first task's outcome: the dashboard counts it, and the reward is the node's.
     await page.getByTestId('accepted').filter({ hasNotText: /^0$/ }).waitFor();
     expect(await page.getByTestId('rejected').textContent()).toBe('0');
@@ -170,6 +191,9 @@ describe.skipIf(!existsSync(CHROMIUM))('the miner GUI in Chromium', () => {
 
     await go('Dashboard');
     await page.getByTestId('device').filter({ hasText: 'WebGPU' }).waitFor();
+    // On the GPU, the dashboard shows its temperature, power draw and memory as nvidia-smi reports them.
+    await page.getByTestId('gpu-health').filter({ hasText: '67 C, 170 W, 4.9 / 12.0 GiB' }).waitFor();
+    expect((await state()).status.gpu).toMatchObject({ name: 'NVIDIA GeForce RTX 3060', temperatureC: 67, powerW: 170.42 });
     await shot('04-dashboard-webgpu');
   });
 
