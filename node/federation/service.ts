@@ -38,7 +38,7 @@ import { defaultCorpusShards } from '../../trainer/corpus/default-corpus.js';
 import { listBatchAddresses, openShardSet, type BatchAddress, type ShardSet } from '../../trainer/corpus/shards.js';
 import type { SignedModelManifest } from '../../trainer/federated/model-manifest.js';
 import { DILOCO_OUTER, federatedAverage, recordedStep, type OuterStepRecord } from '../../trainer/federated/outer-optimizer.js';
-import { numel, paramSpecs, presetConfig, type ModelConfig } from '../../trainer/model/config.js';
+import { numel, paramCount, paramSpecs, presetConfig, type ModelConfig } from '../../trainer/model/config.js';
 import { weightDelta, type Weights } from '../../trainer/model/weights.js';
 import type { LedgerService } from '../ledger-service.js';
 import type { RoundStatus } from '../../protocol/ledger.js';
@@ -1113,9 +1113,12 @@ export class FederationService {
     }
   }
 
-  /** What the coordinator's own trainings may plan for, bytes (trainMemoryGiB, or what the OS reports available now). */
+  /**
+   * What the coordinator's own trainings may plan for, bytes: trainMemoryGiB, or what the OS reports available now plus
+   * the version's weights, which a plan counts as the task's start copy and which this node holds already.
+   */
   private trainMemory(): number {
-    return this.cfg.trainMemoryGiB > 0 ? this.cfg.trainMemoryGiB * 2 ** 30 : freemem();
+    return this.cfg.trainMemoryGiB > 0 ? this.cfg.trainMemoryGiB * 2 ** 30 : freemem() + 4 * paramCount(this.modelConfig);
   }
 
   /** The scoring pools and reference of `version`, prepared once (the first caller waits; later ones reuse it). */
