@@ -83,6 +83,9 @@ describe('red team: a fee double-spent on another coordinator', () => {
     // The node just sealed (X is next): X, holding the attacker's transfer, seals before the node can seal the fee.
     xPaused = true;
     while (xBusy) await new Promise((r) => setTimeout(r, 10));
+    // If the node sealed the head (the pause may fall just after it did), only X may seal next: X seals once more, so
+    // that the node can seal the funding transfer below.
+    await waitFor('X seals the head', async () => (node.chain.head.header.proposer === X.address || (await xSeal()) ? true : undefined));
     await fund(node.url, rn.network, funder, W2.address, 1n); // sealed by the node: only X may seal the next block
     expect(node.chain.head.header.proposer).toBe(coordinator.address);
     const before = { user: await balance(userAddress), W2: await balance(W2.address), C: await balance(C.address) };
