@@ -7,12 +7,16 @@ import { AiloError, NodeError } from './errors.js';
 
 const POLICY: RetryPolicy = { attempts: 4, baseMs: 500, maxMs: 1_500 };
 
-/** A fetch that plays `script` (a status, or 'throw' for a network error), one entry per call. */
-function scripted(script: (number | 'throw')[]): { fetch: typeof fetch; calls: () => number } {
+/**
+ * A fetch that plays `script` (a status answered by the node, 'throw' for a network error, or 'gateway N' for a
+ * proxy's page of status N), one entry per call.
+ */
+function scripted(script: (number | 'throw' | `gateway ${number}`)[]): { fetch: typeof fetch; calls: () => number } {
   let i = 0;
   const fake = (async () => {
     const step = script[Math.min(i++, script.length - 1)]!;
     if (step === 'throw') throw new TypeError('Failed to fetch');
+    if (typeof step === 'string') return new Response('<html>Bad Gateway</html>', { status: Number(step.split(' ')[1]) });
     return new Response(JSON.stringify(step >= 400 ? { error: { code: `CODE_${step}`, message: `refused ${step}` } } : { status: step }), {
       status: step,
       headers: { 'retry-after': '7' },
@@ -25,7 +29,7 @@ const quiet = { sleep: async () => {} };
 
 describe('NodeClient retries', () => {
   it('retries network errors and 502/503/504 with growing waits, announcing each, until the node answers', async () => {
-    const { fetch, calls } = scripted(['throw', 502, 503, 200]);
+    const { fetch, calls } = scripted(['throw', 'gateway 502', 503, 200]);
     const waits: number[] = [];
     const events: RetryEvent[] = [];
     const client = new NodeClient('http://node', {
@@ -41,8 +45,26 @@ describe('NodeClient retries', () => {
     expect(events.map((e) => e.line)).toEqual([
       'node unreachable (Failed to fetch) on task; retry 1 in 0.5 s',
       'node unreachable (HTTP 502) on task; retry 2 in 1.0 s',
-      'node unreachable (HTTP 503) on task; retry 3 in 1.5 s',
+      'node busy (CODE_503) on task; retry 3 in 1.5 s',
     ]);
+  });
+
+  it('throws the node\'s own 503 after the last attempt, with its code and Retry-After: it answered "not now", it is not unreachable', async () => {
+    const { fetch, calls } = scripted([503]);
+    const err = (await new NodeClient('http://node', { retry: POLICY, fetch, ...quiet })
+      .request('/x')
+      .catch((e: unknown) => e)) as NodeError;
+    expect(err).toBeInstanceOf(NodeError);
+    expect(err).toMatchObject({ status: 503, code: 'CODE_503', message: 'refused 503 (answered so 4 times)', retryAfterSeconds: 7 });
+    expect(err.unanswered).toBe(false);
+    expect(calls()).toBe(4);
+    // A proxy's 503 page names no code: the node itself was not heard from.
+    const gateway = scripted(['gateway 503']);
+    const down = (await new NodeClient('http://node', { retry: POLICY, fetch: gateway.fetch, ...quiet })
+      .request('/x', {}, { what: 'tokens' })
+      .catch((e: unknown) => e)) as NodeError;
+    expect(down).toMatchObject({ status: 0, code: 'UNREACHABLE', unanswered: true });
+    expect(down.message).toMatch(/unreachable \(HTTP 503\) on tokens after 4 attempts/);
   });
 
   it("returns the node's own answers at once, 429 and 500 included, as NodeErrors with its code and Retry-After", async () => {

@@ -6,7 +6,9 @@
  * clients do not come back at once) while the node does not answer (connection refused or reset, DNS) or a gateway
  * or the node says it is unavailable for now (502, 503, 504). Every other status is the node's verdict and is
  * returned at once: 4xx refusals (429 included: it names the limit, e.g. TOO_MANY_TASKS, and the caller decides how
- * to wait) and 500 (a node fault that repeating the request does not fix).
+ * to wait) and 500 (a node fault that repeating the request does not fix). When the last attempt's 502/503/504 came
+ * from the node itself (a body naming its code, e.g. 503 VERIFIER_BUSY), that NodeError is thrown, not UNREACHABLE:
+ * the node answered "not now", and says why.
  */
 import { NodeError, nodeErrorOf } from './errors.js';
 
@@ -106,8 +108,8 @@ export class NodeClient {
 
   /**
    * The response of the first attempt that was not transient (see the module comment), whatever its status. Throws
-   * NodeError UNREACHABLE after the policy's attempts, ABORTED when stopped; an error from making `init` is thrown
-   * as it is, untried.
+   * NodeError UNREACHABLE after the policy's attempts (or the node's own 502/503/504 NodeError, when the last attempt
+   * got one), ABORTED when stopped; an error from making `init` is thrown as it is, untried.
    */
   async request(path: string, init: RequestInitOrMaker = {}, c: CallOptions = {}): Promise<Response> {
     const policy = c.retry ?? this.o.retry ?? DEFAULT_RETRY;
@@ -122,6 +124,7 @@ export class NodeClient {
       const extra = this.o.headers?.();
       let why: string;
       let cause: unknown;
+      let busy: NodeError | undefined;
       const timeout = c.timeoutMs !== undefined ? AbortSignal.timeout(c.timeoutMs) : undefined;
       try {
         const headers = extra ? { ...extra, ...(made.headers as Record<string, string> | undefined) } : made.headers;
@@ -131,14 +134,20 @@ export class NodeClient {
           signal: timeout ? (signal ? AbortSignal.any([signal, timeout]) : timeout) : signal,
         });
         if (!TRANSIENT_STATUSES.has(res.status) || c.transientAsAnswer) return res;
-        why = `HTTP ${res.status}`;
-        await res.arrayBuffer().catch(() => undefined);
+        // A node's own "not now" names why (VERIFIER_BUSY, POOL_FULL...); a gateway's page does not.
+        const answer = await nodeErrorOf(res, what);
+        if (answer.code !== `HTTP_${res.status}`) busy = answer;
+        why = busy ? `${busy.code}` : `HTTP ${res.status}`;
       } catch (err) {
         if (signal?.aborted) throw aborted(err);
         why = timeout?.aborted ? `no answer within ${c.timeoutMs! / 1000} s` : describe(err);
         cause = err;
       }
       if (attempt >= policy.attempts) {
+        if (busy) {
+          const times = attempt === 1 ? '' : ` (answered so ${attempt} times)`;
+          throw new NodeError(busy.status, busy.code, `${busy.message}${times}`, busy.retryAfterSeconds);
+        }
         throw new NodeError(
           0,
           'UNREACHABLE',
@@ -153,7 +162,7 @@ export class NodeClient {
         attempt,
         waitMs,
         why,
-        line: `node unreachable (${why}) on ${what}; retry ${attempt} in ${(waitMs / 1000).toFixed(1)} s`,
+        line: `node ${busy ? 'busy' : 'unreachable'} (${why}) on ${what}; retry ${attempt} in ${(waitMs / 1000).toFixed(1)} s`,
       });
       await (this.o.sleep ?? sleepFor)(waitMs, signal);
     }

@@ -30,7 +30,11 @@ const TX_STATUS: Partial<Record<TxErrorCode, number>> = {
 /** Converts any thrown value into an ApiError; anything unexpected becomes a 500 that names no internals. */
 export function toApiError(err: unknown): ApiError {
   if (err instanceof ApiError) return err;
-  if (err instanceof FederationError) return new ApiError(FEDERATION_ERRORS[err.code], err.code, err.message);
+  if (err instanceof FederationError) {
+    // 503: the node cannot take it now (no model yet, or VERIFIER_BUSY while its own training does not fit its memory).
+    const status = FEDERATION_ERRORS[err.code];
+    return new ApiError(status, err.code, err.message, status === 503 ? { 'Retry-After': '30' } : {});
+  }
   if (err instanceof TxError) {
     const status = TX_STATUS[err.code] ?? 400;
     return new ApiError(status, err.code, err.message, status === 503 ? { 'Retry-After': '2' } : {});

@@ -97,7 +97,7 @@ describe('the miner loop when coordinators stop answering or are full', () => {
     for (const s of servers.splice(0)) await new Promise<void>((resolve) => s.close(() => resolve()));
   });
 
-  it('tries each known coordinator once, briefly while another is left, then stops with UNREACHABLE', async () => {
+  it("tries each known coordinator once, briefly while another is left, then stops with the last one's 503", async () => {
     const tasks: string[] = [];
     const nodes = await fakeNetwork([503, 503, 503], tasks);
     servers.push(...nodes.flatMap((n) => (n.server ? [n.server] : [])));
@@ -108,7 +108,7 @@ describe('the miner loop when coordinators stop answering or are full', () => {
       (e: unknown) => e,
     );
     expect(err).toBeInstanceOf(NodeError);
-    expect((err as NodeError).code).toBe('UNREACHABLE');
+    expect(err).toMatchObject({ status: 503, code: 'BUSY' });
     // Three tries at each of the first two, the full six at the last one left; nothing after.
     const urls = nodes.map((n) => n.url);
     expect(tasks).toEqual([...Array(3).fill(urls[0]), ...Array(3).fill(urls[1]), ...Array(6).fill(urls[2])]);

@@ -7,7 +7,7 @@
  * standard ones.
  */
 import { formatAlc } from '../../protocol/amount.js';
-import { DEFAULT_RETRY, NO_RETRY, NodeClient, type RetryPolicy } from '../../protocol/client.js';
+import { DEFAULT_RETRY, NO_RETRY, NodeClient, TRANSIENT_STATUSES, type RetryPolicy } from '../../protocol/client.js';
 import { NodeError } from '../../protocol/errors.js';
 import type { RoundStatus } from '../../protocol/ledger.js';
 import { submitPath, TASK_CLOSED_CODES, type SignedTaskRequestBody, type SubmitAccepted, type Task } from '../../protocol/federation.js';
@@ -85,6 +85,8 @@ export interface MinerOptions {
   signal?: AbortSignal;
   /** How long a stop waits for the node's answer to a submission in flight (default SUBMIT_ANSWER_GRACE_MS). */
   submitAnswerGraceMs?: number;
+  /** The wait before a VERIFIER_BUSY submission is sent again, ms (default: the node's Retry-After, else BUSY_RESEND_MS). */
+  busyResendMs?: number;
   /** How long an accepted contribution may stay out of a block before it is reported missing, ms (default 60,000). */
   ledgerDeadlineMs?: number;
   retry?: RetryPolicy;
@@ -131,6 +133,8 @@ export interface MinerSummary {
 
 /** How long a stopped miner still waits for the node's answer to a submission already sent. */
 export const SUBMIT_ANSWER_GRACE_MS = 60_000;
+/** How long the miner waits before sending a VERIFIER_BUSY submission again, when the node gives no Retry-After. */
+export const BUSY_RESEND_MS = 30_000;
 const DOWNLOADS_IN_PARALLEL = 4;
 /** The temperature limit the product promises, Celsius; degrees below it a hot GPU cools to; how often it is read. */
 export const DEFAULT_MAX_TEMPERATURE_C = 80;
@@ -570,14 +574,16 @@ export class MinerLoop {
     if (this.o.signal?.aborted) onStop();
     else this.o.signal?.addEventListener('abort', onStop, { once: true });
     try {
-      const r = await this.client.json<SubmitAccepted>(
-        path,
-        {
-          method: 'POST',
-          headers: { 'content-type': 'application/octet-stream' },
-          body: compressed.bytes as Uint8Array<ArrayBuffer>,
-        },
-        { signal: graceAfter(this.o.signal, grace), what: 'submit' },
+      const r = await this.submitWhileBusy(task, () =>
+        this.client.json<SubmitAccepted>(
+          path,
+          {
+            method: 'POST',
+            headers: { 'content-type': 'application/octet-stream' },
+            body: compressed.bytes as Uint8Array<ArrayBuffer>,
+          },
+          { signal: graceAfter(this.o.signal, grace), what: 'submit' },
+        ),
       );
       const reward = BigInt(r.reward);
       const record: SubmissionRecord = {
@@ -617,6 +623,28 @@ export class MinerLoop {
       return err.code;
     } finally {
       this.o.signal?.removeEventListener('abort', onStop);
+    }
+  }
+
+  /**
+   * `send()` (one submission, with the client's retries), sent again while the node answers 503 VERIFIER_BUSY (its
+   * own training of the task does not fit its memory for now; the task stays open) and the task's deadline leaves
+   * time: after the node's Retry-After, or BUSY_RESEND_MS. A stop ends the waiting; the last answer is then thrown.
+   */
+  private async submitWhileBusy<T>(task: Task, send: () => Promise<T>): Promise<T> {
+    for (;;) {
+      try {
+        return await send();
+      } catch (err) {
+        if (!(err instanceof NodeError && err.code === 'VERIFIER_BUSY') || this.o.signal?.aborted) throw err;
+        const waitMs = this.o.busyResendMs ?? ((err.retryAfterSeconds ?? 0) * 1000 || BUSY_RESEND_MS);
+        if (Date.now() + waitMs >= task.deadline) throw err;
+        this.log(
+          `task ${task.taskId.slice(0, 10)}: the node cannot verify it yet (VERIFIER_BUSY: ${err.message}); the update is kept and sent again in ${waitMs / 1000} s, until the task's deadline`,
+        );
+        await pause(waitMs, this.o.signal);
+        if (this.o.signal?.aborted) throw err;
+      }
     }
   }
 
@@ -721,6 +749,7 @@ export class MinerLoop {
             continue;
           }
           wrong = 0;
+          if (err instanceof NodeError && TRANSIENT_STATUSES.has(err.status) && this.moveOn(err, 'cannot take it now')) continue;
           if (err instanceof NodeError && (err.unanswered || err.code === 'WRONG_COORDINATOR') && this.moveOn(err)) continue;
           // A refusal the loop cannot act on, from a node other than the one it was started with: go elsewhere.
           if (err instanceof NodeError && this.client.baseUrl !== this.nodes[0] && this.moveOn(err, 'refuses')) continue;
