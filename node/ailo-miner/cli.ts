@@ -21,7 +21,7 @@ import { KEY_ENV, loadWalletKey, type WalletKey } from './wallet-key.js';
 const HELP = `ailo-miner: train the network's model on this machine and earn ALC
 
 Usage: ailo-miner --key-file PATH [--wallet 0x...] [--node URL] [--power 20..90] [--cpu] [--gpu N] [--no-gui]
-                  [--gui-port N] [--no-open] [--cache DIR] [--tasks N] [--memory GIB] [--max-temp C]
+                  [--gui-port N] [--no-open] [--cache DIR] [--tasks N] [--memory GIB] [--max-temp C] [--precision fp16]
        ailo-miner --serve --key-file PATH [--node URL] [--model ID] [--layers N] [--memory GIB] [--cpu] [--gpu N] [--cache DIR]
 
   --key-file PATH  a file holding your wallet's private key (0x followed by 64 hex digits), readable only by you
@@ -43,6 +43,10 @@ Usage: ailo-miner --key-file PATH [--wallet 0x...] [--node URL] [--power 20..90]
   --memory GIB     memory the miner may use, in GiB (default: what the OS reports available). On the CPU the miner
                    trains the fastest way whose plan fits (fused; else layer-wise with activation checkpointing; else
                    layer-wise with 8-bit AdamW moments) and refuses a task, saying what it needs, when none fits
+  --precision P    fp32 (default) or fp16: mixed precision on cuda (float16 products summed in float32, as
+                   PyTorch's AMP does; float32 weights, AdamW and loss; dynamic loss scaling). The coordinator
+                   recomputes such a task with float16 rounding emulated. Not on webgpu (onnxruntime sums its
+                   float16 products in float16) or the CPU; if the GUI moves the miner there, it trains in fp32
 
   --serve          serve chat instead of training: join the node's inference room for the network's model, hold
                    a span of its layers (downloading only their chunks) and answer each request's hidden states;
@@ -127,6 +131,7 @@ async function main(): Promise<void> {
       tasks: { type: 'string' },
       memory: { type: 'string' },
       'max-temp': { type: 'string', default: String(DEFAULT_MAX_TEMPERATURE_C) },
+      precision: { type: 'string', default: 'fp32' },
       serve: { type: 'boolean', default: false },
       layers: { type: 'string' },
       model: { type: 'string' },
@@ -178,6 +183,8 @@ async function main(): Promise<void> {
     if (!(gib > 0) || !Number.isFinite(gib)) fail(`--memory must be a positive number of GiB, got ${values.memory}`);
     memoryBytes = gib * 2 ** 30;
   }
+  const precision = values.precision;
+  if (precision !== 'fp32' && precision !== 'fp16') fail(`--precision must be fp32 or fp16, got ${precision}`);
   try {
     new URL(values.node);
   } catch {
@@ -222,6 +229,14 @@ async function main(): Promise<void> {
       fail((err as Error).message);
     }
   })();
+  if (precision === 'fp16' && device.provider !== 'cuda')
+    fail(
+      `--precision fp16 is for cuda only, and this miner trains on ${device.provider}: ` +
+        (device.provider === 'webgpu'
+          ? "onnxruntime's WebGPU provider sums float16 products in float16, which moves an update far from float32 training"
+          : "onnxruntime's CPU provider computes float16 products in float32") +
+        '; drop --precision, or install the CUDA provider (see --help)',
+    );
   const monitor = new MinerMonitor();
   const tty = process.stdout.isTTY;
   const log = (line: string): void => {
@@ -250,6 +265,7 @@ async function main(): Promise<void> {
     cacheDir: values.cache,
     maxTasks,
     memoryBytes,
+    precision,
     maxTemperatureC,
     signal: controller.signal,
     log,

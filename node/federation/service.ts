@@ -1053,16 +1053,19 @@ export class FederationService {
     const wallet = f.wallet;
     // In the moments' format the miner trained with where it fits here (8-bit moments move an update about 2% from
     // float32 ones, within the default tolerance), else in what fits.
+    // A cuda miner's mixed precision (".../fp16") is recomputed with its float16 rounding emulated in float32 (cuBLAS
+    // sums float16 products in float32 too), where the fused layout fits.
     const memory = this.trainMemory();
     const stated = f.settings?.endsWith('/int8') ? 'int8' : 'float32';
     const moments = chooseTrainingSettings(this.modelConfig, task.batchSize, task.seqLen, memory, stated).fits ? stated : undefined;
+    const precision = f.settings?.endsWith('/fp16') ? 'fp16-emulated' : 'fp32';
     const result = await trainLocally(
       this.modelConfig,
       'cpu',
       base,
       tokens,
       { steps: task.steps, batchSize: task.batchSize, seqLen: task.seqLen, lr: task.lr },
-      { memoryBytes: memory, moments },
+      { memoryBytes: memory, moments, precision },
     );
     const own = compressTaskUpdate(this.modelConfig, result!.update, { density: task.density, maxAbs: task.maxAbs }).sent;
     result!.update.clear();

@@ -7,6 +7,7 @@ import { freemem } from 'node:os';
 import type { ModelConfig } from '../model/config.js';
 import { settingsFor, type MomentFormat, type TrainingSettings } from '../model/memory-plan.js';
 import type { Weights } from '../model/weights.js';
+import type { Precision } from '../onnx/graphs.js';
 import { nodeRuntime } from '../runtime/model-session.js';
 import type { Provider } from '../runtime/provider.js';
 import { TrainSession } from '../runtime/train-session.js';
@@ -22,6 +23,8 @@ export interface LocalTrainingOptions extends TrainTaskHooks {
   memoryBytes?: number;
   /** The AdamW moments' format, when it must be this one (a recomputation keeps the miner's); else the planner's. */
   moments?: MomentFormat;
+  /** fp16: mixed precision (GPU providers only; see settingsFor). */
+  precision?: Precision;
 }
 
 /**
@@ -38,12 +41,13 @@ export async function trainLocally(
   o: LocalTrainingOptions = {},
 ): Promise<(LocalTrainingResult & { settings: TrainingSettings }) | undefined> {
   const shape = { batchSize: task.batchSize, seqLen: task.seqLen };
-  const { settings } = settingsFor(cfg, shape, provider, o.memoryBytes ?? freemem(), o.moments);
+  const { settings } = settingsFor(cfg, shape, provider, o.memoryBytes ?? freemem(), o.moments, o.precision);
   const session = await TrainSession.open(nodeRuntime(provider, { deviceId: o.deviceId }), cfg, {
     batch: task.batchSize,
     seq: task.seqLen,
     layerwise: settings.layout === 'layerwise',
     moments: settings.moments,
+    precision: settings.precision,
   });
   try {
     const result = await trainTask(session, start, tokens, task, o);

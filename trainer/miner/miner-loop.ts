@@ -564,7 +564,7 @@ export class MinerLoop {
       loss: result.losses.at(-1)!,
       batchSize: task.batchSize,
       // The coordinator learns what the memory planner chose on this machine.
-      settings: `${device.provider}/${session.layout}/${session.moments}`,
+      settings: `${device.provider}/${session.layout}/${session.moments}${session.precision === 'fp16' ? '/fp16' : ''}`,
     });
     // A stop while the node verifies the update waits (bounded) for its answer: aborting would lose the task's result,
     // and the task could not even be given back while the node holds it busy.

@@ -5,6 +5,7 @@
 import { freemem } from 'node:os';
 import { type ModelConfig } from '../model/config.js';
 import { settingsFor } from '../model/memory-plan.js';
+import type { Precision } from '../onnx/graphs.js';
 import { collectGarbage } from '../runtime/collect-garbage.js';
 import { nodeRuntime } from '../runtime/model-session.js';
 import type { Provider } from '../runtime/provider.js';
@@ -17,7 +18,7 @@ import type { MinerDevice } from './status.js';
 export { deviceName, sameDevice, type MinerSummary } from './miner-loop.js';
 
 /** The platform parts of a native miner: chunks cached in `cacheDir`, sessions of onnxruntime-node. */
-function nativePlatform(cacheDir: string, log: (line: string) => void, memoryBytes?: number): MinerPlatform {
+function nativePlatform(cacheDir: string, log: (line: string) => void, memoryBytes?: number, precision?: Precision): MinerPlatform {
   return {
     chunks: new ChunkCache(cacheDir),
     // While the node verifies the update the miner holds only the model, not the training's dead arrays.
@@ -25,13 +26,16 @@ function nativePlatform(cacheDir: string, log: (line: string) => void, memoryByt
     openSession: (cfg, shape, device) => {
       if (!device || device.provider === 'wasm')
         throw new RangeError(`the native miner trains on cpu, webgpu or cuda, not ${device?.provider ?? 'an unnamed device'}`);
-      const { settings, why } = settingsFor(cfg, shape, device.provider, memoryBytes ?? freemem());
+      // Mixed precision is a cuda setting (settingsFor says why): elsewhere (a device chosen in the GUI) it trains in fp32.
+      const p = device.provider === 'cuda' ? precision : 'fp32';
+      const { settings, why } = settingsFor(cfg, shape, device.provider, memoryBytes ?? freemem(), undefined, p);
       log(`training ${why}`);
       return TrainSession.open(nodeRuntime(device.provider, { deviceId: device.deviceId }), cfg, {
         batch: shape.batchSize,
         seq: shape.seqLen,
         layerwise: settings.layout === 'layerwise',
         moments: settings.moments,
+        precision: settings.precision,
       });
     },
   };
@@ -45,6 +49,8 @@ interface NativeMinerOptions extends Omit<MinerOptions, 'platform' | 'device'> {
   cacheDir: string;
   /** Memory the miner may use, bytes (default: what the OS reports available when a session opens). */
   memoryBytes?: number;
+  /** fp16: mixed precision on a GPU provider (float16 products, float32 weights, dynamic loss scaling); default fp32. */
+  precision?: Precision;
 }
 
 export class Miner extends MinerLoop {
@@ -52,7 +58,7 @@ export class Miner extends MinerLoop {
     let device = (): MinerDevice => ({ provider: o.provider, deviceId: o.deviceId });
     super({
       ...o,
-      platform: nativePlatform(o.cacheDir, (line) => o.log?.(line), o.memoryBytes),
+      platform: nativePlatform(o.cacheDir, (line) => o.log?.(line), o.memoryBytes, o.precision),
       device: { provider: o.provider, deviceId: o.deviceId },
       // An NVIDIA GPU's temperature, power and memory (nvidia-smi), read for the device in force.
       gpuHealth: () => {

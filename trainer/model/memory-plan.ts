@@ -13,6 +13,7 @@
  *   tied head's [V, C] gradient (and its host copy).
  */
 import { TrainerError, TrainerErrorCode } from '../errors.js';
+import type { Precision } from '../onnx/graphs.js';
 import { type ModelConfig, numel, paramCount, paramSpecs } from './config.js';
 
 export type TrainLayout = 'fused' | 'layerwise';
@@ -22,6 +23,8 @@ export interface TrainingSettings {
   layout: TrainLayout;
   /** The AdamW moments' storage (int8 only with the layer-wise layout). */
   moments: MomentFormat;
+  /** fp16: mixed precision, fused on a GPU provider only (absent: fp32). */
+  precision?: Precision;
 }
 
 export interface MemoryPlan extends TrainingSettings {
@@ -50,6 +53,8 @@ export function trainingMemoryPlan(
 ): MemoryPlan {
   if (settings.moments === 'int8' && settings.layout !== 'layerwise')
     throw new RangeError('8-bit moments are kept by the layer-wise layout only');
+  if (settings.precision && settings.precision !== 'fp32' && settings.layout !== 'fused')
+    throw new RangeError('mixed precision is trained by the fused layout only');
   const P = paramCount(cfg);
   const N = batch * seq,
     C = cfg.n_embd,
@@ -62,11 +67,16 @@ export function trainingMemoryPlan(
   const perLayer = 4 * (N * (10 * C + 3 * F + 2) + batch * H * seq * seq);
   const base = { ...settings, params: P, weights: 8 * P, gradients: 4 * P };
   if (settings.layout === 'fused') {
+    const activations = L * perLayer + 4 * 3 * N * C;
+    // float16 rounding emulated in float32 (a coordinator's recomputation of a mixed-precision task): rounded copies of
+    // the weights and of each product's operands and result; fitted to the measured peaks of ailo-tiny 8x64 (-2.5%)
+    // and ailo-small 4x128 (+7%).
+    const emulation = settings.precision === 'fp16-emulated' ? 8 * P + activations + 18 * N * V : 0;
     const plan = {
       ...base,
       adamMoments: 8 * P,
       updatedState: 24 * P,
-      activations: L * perLayer + 4 * 3 * N * C,
+      activations: activations + emulation,
       head: 3 * 4 * N * V,
       total: 0,
     };
@@ -113,8 +123,9 @@ export function chooseTrainingSettings(
 /**
  * The training settings for a task on `provider`: on the CPU the fastest whose memory plan fits `budgetBytes` (what the
  * OS reports available, or what the operator allows), only among those with `moments` when given; on a GPU provider,
- * fused (its state stays on the device). Throws a TrainerError OUT_OF_MEMORY naming what the task needs when nothing fits. What the
- * miner trains with, and what a coordinator trains its reference tasks and recomputations with.
+ * fused (its state stays on the device), in mixed precision when `precision` is fp16. Throws a TrainerError
+ * OUT_OF_MEMORY naming what the task needs when nothing fits, BAD_ARGUMENT for fp16 on the CPU. What the miner trains
+ * with, and what a coordinator trains its reference tasks and recomputations with.
  */
 export function settingsFor(
   cfg: ModelConfig,
@@ -122,8 +133,27 @@ export function settingsFor(
   provider: string,
   budgetBytes: number,
   moments?: MomentFormat,
+  precision: Precision = 'fp32',
 ): { settings: TrainingSettings; why: string } {
-  if (provider !== 'cpu') return { settings: { layout: 'fused', moments: 'float32' }, why: `${provider} keeps its state on the device` };
+  if (precision === 'fp16' && provider !== 'cuda')
+    throw new TrainerError(
+      TrainerErrorCode.BAD_ARGUMENT,
+      `mixed precision (fp16) is for cuda only: ${FP16_ELSEWHERE[provider] ?? `not on ${provider}`}`,
+    );
+  if (provider !== 'cpu') {
+    const mixed = precision === 'fp16' ? ', in mixed precision (float16 products, float32 weights, dynamic loss scaling)' : '';
+    return {
+      settings: { layout: 'fused', moments: 'float32', precision },
+      why: `fused: ${provider} keeps its state on the device${mixed}`,
+    };
+  }
+  if (precision === 'fp16-emulated' && moments !== 'int8') {
+    // A coordinator's recomputation of a cuda miner's mixed-precision task, where the fused layout fits; layer-wise
+    // graphs have no float16 emulation, and float32 is within about 1% of it (measured on the devnet task).
+    const plan = trainingMemoryPlan(cfg, shape.batchSize, shape.seqLen, { layout: 'fused', moments: 'float32', precision });
+    if (plan.total <= budgetBytes)
+      return { settings: plan, why: `fused, float16 rounding emulated: planned at ${formatBytes(plan.total)}` };
+  }
   const choice = chooseTrainingSettings(cfg, shape.batchSize, shape.seqLen, budgetBytes, moments);
   const task = `a task of ${shape.batchSize}x${shape.seqLen} tokens on this model (${paramCount(cfg).toLocaleString('en-US')} parameters)`;
   if (!choice.fits)
@@ -137,6 +167,19 @@ export function settingsFor(
     why: `${settingsName(choice.plan)}: ${task} is planned at ${formatBytes(choice.plan.total)} of the ${formatBytes(budgetBytes)} available`,
   };
 }
+
+/**
+ * Why mixed precision is refused on a provider. WebGPU: onnxruntime's float16 MatMul and Gemm sum in float16 (measured
+ * here: 4,096 ones sum to 2,048), which moved an ailo-tiny task's update 92% from float32 training, where mixed
+ * precision as PyTorch's AMP does it sums in float32 (onnxruntime's cuda provider does by default: cuBLAS's
+ * CUBLAS_COMPUTE_32F).
+ */
+const FP16_ELSEWHERE: Record<string, string> = {
+  cpu: "onnxruntime's CPU provider computes float16 products in float32, so it would gain nothing; train in fp32 on the CPU",
+  webgpu:
+    "onnxruntime's WebGPU provider sums float16 products in float16 (4,096 ones sum to 2,048), which moved a task's update 92% from float32 training, past any recomputation's tolerance; train in fp32 on webgpu",
+  wasm: 'the browser trains in fp32',
+};
 
 /** "fused", "layer-wise" or "layer-wise, 8-bit moments". */
 export function settingsName(s: TrainingSettings): string {

@@ -7,11 +7,12 @@ const { onnx } = onnxProto;
 
 export const OPSET = 17;
 
-export type ElemType = 'float32' | 'int64' | 'bool';
+export type ElemType = 'float32' | 'float16' | 'int64' | 'bool';
 export type Dim = number | string;
 
 const ELEM: Record<ElemType, number> = {
   float32: onnx.TensorProto.DataType.FLOAT,
+  float16: onnx.TensorProto.DataType.FLOAT16,
   int64: onnx.TensorProto.DataType.INT64,
   bool: onnx.TensorProto.DataType.BOOL,
 };
@@ -40,7 +41,14 @@ export class GraphBuilder {
   private readonly outputs: onnxProto.onnx.IValueInfoProto[] = [];
   private readonly initializers: onnxProto.onnx.ITensorProto[] = [];
   private readonly constCache = new Map<string, string>();
+  private readonly halfCache = new Map<string, string>();
   private counter = 0;
+  /**
+   * Mixed precision in the manner of PyTorch's autocast (its float16 op list): with 'float16', `matmul` and `gemm`
+   * multiply float16 copies of their float32 operands (each value cast once, weights included) and return float32,
+   * so every other op (LayerNorm, softmax, the loss, the optimizer) stays in float32.
+   */
+  autocast?: 'float16' | 'float16-emulated';
 
   constructor(readonly name: string) {}
 
@@ -114,11 +122,32 @@ export class GraphBuilder {
     return this.op('Div', [a, b]);
   }
   matmul(a: string, b: string): string {
+    if (this.autocast) return this.toFloat(this.op('MatMul', [this.half(a), this.half(b)]));
     return this.op('MatMul', [a, b]);
   }
   /** Gemm on 2-D operands: op(a) @ op(b). */
   gemm(a: string, b: string, transA = false, transB = false): string {
-    return this.op('Gemm', [a, b], { transA: int(transA ? 1 : 0), transB: int(transB ? 1 : 0) });
+    const attrs = { transA: int(transA ? 1 : 0), transB: int(transB ? 1 : 0) };
+    if (this.autocast) return this.toFloat(this.op('Gemm', [this.half(a), this.half(b)], attrs));
+    return this.op('Gemm', [a, b], attrs);
+  }
+  /** A float16 copy of float32 `x`, made once per value. */
+  half(x: string): string {
+    let h = this.halfCache.get(x);
+    if (!h)
+      this.halfCache.set(
+        x,
+        (h = this.autocast === 'float16-emulated' ? this.round11(x) : this.op('Cast', [x], { to: int(ELEM.float16) }, 'half')),
+      );
+    return h;
+  }
+  toFloat(x: string): string {
+    return this.autocast === 'float16-emulated' ? this.round11(x) : this.op('Cast', [x], { to: int(ELEM.float32) });
+  }
+  /** float32 `x` rounded to float16's 11 significant bits, in float32 (Veltkamp's split: hi = xK - (xK - x), K = 2^13 + 1). */
+  private round11(x: string): string {
+    const xk = this.mul(x, this.scalar(2 ** 13 + 1));
+    return this.sub(xk, this.sub(xk, x));
   }
   reshape(x: string, shape: number[]): string {
     return this.op('Reshape', [x, this.i64(shape)]);

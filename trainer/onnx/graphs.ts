@@ -116,23 +116,32 @@ function adamWNodes(
   opt: AdamWOptions,
   lr: string,
   step: string,
+  /** Mixed precision: the loss scale the gradients carry; they are unscaled, and a non-finite step changes nothing. */
+  lossScale?: string,
 ): Map<string, { p: string; m: string; v: string }> & { gradNorm?: string } {
   let sumsq: string | undefined;
   for (const s of specs) {
     const gs = g.op('ReduceSumSquare', [grads.get(s.name)!], { keepdims: int(0) });
     sumsq = sumsq ? g.add(sumsq, gs) : gs;
   }
-  const norm = g.op('Sqrt', [sumsq!]);
+  const invScale = lossScale ? g.div(g.scalar(1), lossScale) : undefined;
+  const norm = invScale ? g.mul(g.op('Sqrt', [sumsq!]), invScale) : g.op('Sqrt', [sumsq!]);
   let clip = g.scalar(1);
   if (opt.clipNorm > 0) {
     clip = g.op('Clip', [g.div(g.scalar(opt.clipNorm), g.add(norm, g.scalar(1e-6))), '', g.scalar(1)]);
   }
   const bc1 = g.sub(g.scalar(1), g.op('Pow', [g.scalar(opt.beta1), step]));
   const bc2 = g.sub(g.scalar(1), g.op('Pow', [g.scalar(opt.beta2), step]));
-  // Fold the bias corrections and the clip factor into scalars once: p -= lr * (m/bc1) / (sqrt(v/bc2) + eps).
-  const gScaleM = g.mul(clip, g.scalar(1 - opt.beta1));
-  const clip2 = g.mul(clip, clip);
+  // Fold the bias corrections, the clip factor and the loss scale's inverse into scalars once:
+  // p -= lr * (m/bc1) / (sqrt(v/bc2) + eps).
+  const gClip = invScale ? g.mul(clip, invScale) : clip;
+  const gScaleM = g.mul(gClip, g.scalar(1 - opt.beta1));
+  const clip2 = g.mul(gClip, gClip);
   const gScaleV = g.mul(clip2, g.scalar(1 - opt.beta2));
+  // A scaled gradient that overflowed float16 (inf or NaN anywhere makes the norm so): the state is kept as it was,
+  // as PyTorch's GradScaler skips optimizer.step(); NaN < inf is false.
+  const finite = lossScale ? g.op('Less', [norm, g.scalar(Infinity)]) : undefined;
+  const keep = (next: string, prev: string): string => (finite ? g.op('Where', [finite, next, prev]) : next);
   const stepSize = g.div(lr, bc1);
   const sqrtBc2 = g.op('Sqrt', [bc2]);
   const decayFactor = g.sub(g.scalar(1), g.mul(lr, g.scalar(opt.weightDecay)));
@@ -146,7 +155,7 @@ function adamWNodes(
     const denom = g.add(g.div(g.op('Sqrt', [v]), sqrtBc2), g.scalar(opt.eps));
     const upd = g.mul(g.div(m, denom), stepSize);
     const base = decays(s) && opt.weightDecay > 0 ? g.mul(s.name, decayFactor) : s.name;
-    out.set(s.name, { p: g.sub(base, upd), m, v });
+    out.set(s.name, { p: keep(g.sub(base, upd), s.name), m: keep(m, `m.${s.name}`), v: keep(v, `v.${s.name}`) });
   }
   out.gradNorm = norm;
   return out;
@@ -210,16 +219,26 @@ export function blockBackward(ctx: BackwardContext, cfg: ModelConfig, dy: string
   return g.add(dx1, layerNormOp.backward(ctx, da, s.ln1, `${h}.ln_1`, C));
 }
 
+/**
+ * fp32: float32 throughout. fp16: mixed precision (float16 products, float32 weights and the rest; see
+ * GraphBuilder.autocast). fp16-emulated: the same products with their operands and results rounded to float16's 11
+ * significant bits in float32 (no range limit): what a coordinator's CPU recomputes a cuda fp16 task with.
+ */
+export type Precision = 'fp32' | 'fp16' | 'fp16-emulated';
+
 export interface TrainingGraphOptions {
   batch: number;
   seq: number;
   /** Fuse the AdamW step into the graph: then it outputs new params and moments instead of gradients. */
   optimizer?: AdamWOptions;
+  /** 'fp16' adds the float32 scalar input `loss_scale` (dynamic loss scaling is the caller's: see FusedTrainSession). */
+  precision?: Precision;
 }
 
 /**
- * Inputs: parameters, `input_ids` and `targets` int64 [B, T, 1] (static sizes). Outputs the mean cross-entropy
- * `loss` and `grad.<param>` for every parameter (or, with `optimizer`, the updated state).
+ * Inputs: parameters, `input_ids` and `targets` int64 [B, T, 1] (static sizes), and with fp16 `loss_scale`. Outputs
+ * the mean cross-entropy `loss` and `grad.<param>` for every parameter, unscaled (or, with `optimizer`, the updated
+ * state and `grad_norm`, unscaled: non-finite when the scaled gradients overflowed, and then the state is unchanged).
  */
 export function buildTrainingGraph(cfg: ModelConfig, opts: TrainingGraphOptions): BuiltGraph {
   const { batch: B, seq: T } = opts;
@@ -244,8 +263,13 @@ export function buildTrainingGraph(cfg: ModelConfig, opts: TrainingGraphOptions)
     'positions',
   );
   const bias = g.constant(causalBias(T), [T, T], 'float32', 'causal_bias');
+  let lossScale: string | undefined;
+  if (opts.precision === 'fp16' || opts.precision === 'fp16-emulated') {
+    g.autocast = opts.precision === 'fp16' ? 'float16' : 'float16-emulated';
+    inputs.push((lossScale = g.input('loss_scale', 'float32', [])));
+  }
   const fwd = forwardBody(g, cfg, { ids, positions, bias });
-  const ctx: BackwardContext = { g, N, grads: new Map() };
+  const ctx: BackwardContext = { g, N, grads: new Map(), lossScale };
   const head = tiedHeadLossOp.forward(ctx, fwd.hf, targets, { B, T, C, V });
   const loss = head.loss;
   const grads = ctx.grads;
@@ -259,9 +283,13 @@ export function buildTrainingGraph(cfg: ModelConfig, opts: TrainingGraphOptions)
   const outputs = [g.output(loss, 'loss', 'float32', [])];
   if (opts.optimizer) {
     const { lr, step } = addStateInputs(g, specs, inputs);
-    addOptimizerOutputs(g, specs, adamWNodes(g, specs, grads, opts.optimizer, lr, step), outputs);
+    addOptimizerOutputs(g, specs, adamWNodes(g, specs, grads, opts.optimizer, lr, step, lossScale), outputs);
   } else {
-    for (const sp of specs) outputs.push(g.output(grads.get(sp.name)!, `grad.${sp.name}`, 'float32', sp.shape));
+    const invScale = lossScale && g.div(g.scalar(1), lossScale);
+    for (const sp of specs) {
+      const grad = invScale ? g.mul(grads.get(sp.name)!, invScale) : grads.get(sp.name)!;
+      outputs.push(g.output(grad, `grad.${sp.name}`, 'float32', sp.shape));
+    }
   }
   return finish(g, inputs, outputs, opts.optimizer ? 'AILO GPT-2 train step (loss, backward, AdamW)' : 'AILO GPT-2 loss and gradients');
 }

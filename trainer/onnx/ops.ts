@@ -18,6 +18,12 @@ export interface BackwardContext {
   /** Rows of the step, B x T. */
   N: number;
   grads: Map<string, string>;
+  /**
+   * Mixed precision: the loss scale (a float32 scalar value), by which the loss's gradient is multiplied before any
+   * float16 product, so that small gradients do not underflow (Micikevicius et al., "Mixed Precision Training", 2018).
+   * Every gradient is then scaled by it.
+   */
+  lossScale?: string;
 }
 
 /** `x` [B, T, width] (or [N, width]) as rows [N, width]. */
@@ -186,6 +192,11 @@ export const tiedHeadLossOp = {
     const { g } = ctx;
     const dl = rows(ctx, g.op('ScatterElements', [s.probs, targets, g.sub(s.picked, g.scalar(1))], { axis: int(2) }), V);
     const invN = g.scalar(1 / ctx.N);
+    if (ctx.lossScale) {
+      // Scaled before the float16 products: (softmax - onehot) is about 1/V a value, below float16's normal range.
+      const dls = g.mul(dl, g.mul(invN, ctx.lossScale));
+      return { dwte: g.gemm(dls, s.h2d, true, false), dh: g.gemm(dls, 'wte.weight') };
+    }
     return { dwte: g.mul(g.gemm(dl, s.h2d, true, false), invN), dh: g.mul(g.gemm(dl, 'wte.weight'), invN) };
   },
 };

@@ -38,6 +38,7 @@ export class LayerwiseTrainSession implements TrainSession {
   private m = new Map<string, MomentStore>();
   private v = new Map<string, MomentStore>();
   private stepCount = 0;
+  readonly precision = 'fp32';
   private readonly specs: ParamSpec[];
   /** Each parameter's shape, by name. */
   private readonly shapes: Map<string, ParamSpec['shape']>;

@@ -2,7 +2,7 @@
 // TrainSession over this build) and forward passes. Parameters stay on the device where the provider allows (webgpu).
 import { type ModelConfig, paramSpecs } from '../model/config.js';
 import { checkWeights, type Weights } from '../model/weights.js';
-import { buildForwardGraph, buildTrainingGraph, causalBias } from '../onnx/graphs.js';
+import { buildForwardGraph, buildTrainingGraph, causalBias, type Precision } from '../onnx/graphs.js';
 import { contextWindow } from '../inference/decode.js';
 import { DeviceTransfer } from './device.js';
 import { disposeAll, tokenFeeds, TrainSession, type TensorMap, type TrainingRuntime, type TrainSessionShape } from './train-session.js';
@@ -23,6 +23,7 @@ export class GradientSession {
     readonly seq: number,
     private readonly session: ort.InferenceSession,
     private readonly transfer: DeviceTransfer,
+    readonly precision: Precision,
   ) {}
 
   static async create(
@@ -30,15 +31,17 @@ export class GradientSession {
     provider: Provider,
     batch: number,
     seq: number,
-    opts: { forbidCpuFallback?: boolean } = {},
+    opts: { forbidCpuFallback?: boolean; precision?: Precision } = {},
   ): Promise<GradientSession> {
-    const graph = buildTrainingGraph(cfg, { batch, seq });
+    const graph = buildTrainingGraph(cfg, { batch, seq, precision: opts.precision });
     const session = await createSession(graph.bytes, provider, opts);
-    return new GradientSession(cfg, provider, batch, seq, session, new DeviceTransfer(provider, paramSpecs(cfg)));
+    return new GradientSession(cfg, provider, batch, seq, session, new DeviceTransfer(provider, paramSpecs(cfg)), opts.precision ?? 'fp32');
   }
 
-  async run(weights: Weights, batch: TokenBatch): Promise<{ loss: number; grads: Weights }> {
+  /** The loss and the gradients (unscaled); with fp16, computed at loss scale `lossScale` (default 1024). */
+  async run(weights: Weights, batch: TokenBatch, lossScale = 1024): Promise<{ loss: number; grads: Weights }> {
     const feeds = tokenFeeds(tensor, batch, 'train', this);
+    if (this.precision !== 'fp32') feeds.loss_scale = tensor('float32', Float32Array.of(lossScale), []);
     checkWeights(this.cfg, weights);
     const params = await this.transfer.upload(weights);
     const out = await this.session.run({ ...Object.fromEntries(params), ...feeds });

@@ -12,7 +12,7 @@
 import type { InferenceSession, Tensor } from 'onnxruntime-common';
 import { numel, paramSpecs, type ModelConfig, type ParamSpec } from '../model/config.js';
 import { checkWeights, type Weights } from '../model/weights.js';
-import { buildTrainingGraph, DEFAULT_ADAMW, type AdamWOptions, type BuiltGraph } from '../onnx/graphs.js';
+import { buildTrainingGraph, DEFAULT_ADAMW, type AdamWOptions, type BuiltGraph, type Precision } from '../onnx/graphs.js';
 import type { TokenBatch } from './tokens.js';
 // A cycle, safe: each module uses the other's exports only inside functions.
 import { LayerwiseTrainSession } from './layerwise-session.js';
@@ -92,6 +92,8 @@ export interface TrainSession {
   readonly layout: TrainLayout;
   /** How the AdamW moments are kept: float32, or 8 bits a value (layer-wise only). */
   readonly moments: MomentFormat;
+  /** fp32, or fp16: mixed precision (fused only). */
+  readonly precision: Precision;
   /** Whether this session trains `cfg` at this batch shape. */
   fits(cfg: ModelConfig, shape: { batchSize: number; seqLen: number }): boolean;
   /** Starts again from `weights` (checked against the config), with zero AdamW moments at step 0. */
@@ -125,12 +127,23 @@ export interface TrainSessionShape {
   layerwise?: boolean;
   /** The AdamW moments' storage, layer-wise only: float32, or 8 bits a value (see quantized-moments.ts). */
   moments?: MomentFormat;
+  /** Mixed precision, fused only: float16 products with float32 weights, moments and optimizer, and dynamic loss scaling. */
+  precision?: Precision;
 }
+
+/**
+ * Dynamic loss scaling as PyTorch's GradScaler does it, with its defaults: start at 2^16, halve after a step whose
+ * scaled gradients overflowed, double after 2000 steps without one. Unlike GradScaler, which drops the overflowed
+ * batch, the session runs that batch again at the halved scale: a task is a fixed number of steps on fixed batches,
+ * which a coordinator recomputes. Below 1 it gives up (the loss itself is not finite: the training diverged).
+ */
+export const LOSS_SCALE = { init: 2 ** 16, growthFactor: 2, backoffFactor: 0.5, growthInterval: 2000, min: 1 };
 
 export const TrainSession = {
   /** Builds the graphs and sessions of the chosen layout for `cfg` at this shape. */
   async open(runtime: TrainingRuntime, cfg: ModelConfig, shape: TrainSessionShape): Promise<TrainSession> {
     if (shape.moments === 'int8' && !shape.layerwise) throw new RangeError('8-bit AdamW moments are kept by the layer-wise layout only');
+    if (shape.precision === 'fp16' && shape.layerwise) throw new RangeError('mixed precision is trained by the fused layout only');
     return shape.layerwise ? LayerwiseTrainSession.open(runtime, cfg, shape) : FusedTrainSession.open(runtime, cfg, shape);
   },
 };
@@ -149,6 +162,11 @@ export class FusedTrainSession implements TrainSession {
   private v: TensorMap = new Map();
   private stepCount = 0;
   private readonly specs: ParamSpec[];
+  /** Mixed precision: the current loss scale, and steps since it last changed (see LOSS_SCALE). */
+  lossScale: number = LOSS_SCALE.init;
+  private goodSteps = 0;
+  /** Mixed precision: steps run again at a halved loss scale since the session opened. */
+  overflows = 0;
 
   private constructor(
     readonly runtime: TrainingRuntime,
@@ -157,15 +175,17 @@ export class FusedTrainSession implements TrainSession {
     readonly seq: number,
     private readonly session: InferenceSession,
     private readonly transfer: ParamTransfer,
+    readonly precision: Precision,
   ) {
     this.specs = paramSpecs(cfg);
   }
 
   static async open(runtime: TrainingRuntime, cfg: ModelConfig, shape: TrainSessionShape): Promise<FusedTrainSession> {
     const specs = paramSpecs(cfg);
-    const graph = buildTrainingGraph(cfg, { batch: shape.batch, seq: shape.seq, optimizer: shape.adamw ?? DEFAULT_ADAMW });
+    const precision = shape.precision ?? 'fp32';
+    const graph = buildTrainingGraph(cfg, { batch: shape.batch, seq: shape.seq, optimizer: shape.adamw ?? DEFAULT_ADAMW, precision });
     const session = await runtime.createSession(graph, specs.flatMap(stateOutputs));
-    return new FusedTrainSession(runtime, cfg, shape.batch, shape.seq, session, runtime.transfer(specs));
+    return new FusedTrainSession(runtime, cfg, shape.batch, shape.seq, session, runtime.transfer(specs), precision);
   }
 
   fits(cfg: ModelConfig, shape: { batchSize: number; seqLen: number }): boolean {
@@ -187,11 +207,30 @@ export class FusedTrainSession implements TrainSession {
   }
 
   async step(b: TokenBatch, lr: number): Promise<TrainStepResult> {
+    for (;;) {
+      const r = await this.run(b, lr);
+      // fp16 only: the scaled gradients overflowed and the graph kept the state as it was (see adamWNodes).
+      if (this.precision === 'fp32' || Number.isFinite(r.gradNorm) || this.lossScale <= LOSS_SCALE.min) {
+        this.stepCount++;
+        if (++this.goodSteps >= LOSS_SCALE.growthInterval) {
+          this.lossScale *= LOSS_SCALE.growthFactor;
+          this.goodSteps = 0;
+        }
+        return r;
+      }
+      this.lossScale *= LOSS_SCALE.backoffFactor;
+      this.goodSteps = 0;
+      this.overflows++;
+    }
+  }
+
+  private async run(b: TokenBatch, lr: number): Promise<TrainStepResult> {
     const rt = this.runtime;
     const feeds = tokenFeeds(rt.tensor, b, 'train', this);
     if (this.params.size === 0) throw new Error('the training session has no weights: call start() first');
     feeds.lr = rt.tensor('float32', Float32Array.of(lr), []);
     feeds.step = rt.tensor('float32', Float32Array.of(this.stepCount + 1), []);
+    if (this.precision !== 'fp32') feeds.loss_scale = rt.tensor('float32', Float32Array.of(this.lossScale), []);
     for (const s of this.specs) {
       feeds[s.name] = this.params.get(s.name)!;
       feeds[`m.${s.name}`] = this.m.get(s.name)!;
@@ -202,7 +241,6 @@ export class FusedTrainSession implements TrainSession {
     this.params = new Map(this.specs.map((s) => [s.name, out[`new.${s.name}`]!]));
     this.m = new Map(this.specs.map((s) => [s.name, out[`new_m.${s.name}`]!]));
     this.v = new Map(this.specs.map((s) => [s.name, out[`new_v.${s.name}`]!]));
-    this.stepCount++;
     return { loss: (out.loss!.data as Float32Array)[0]!, gradNorm: (out.grad_norm!.data as Float32Array)[0]! };
   }
 

@@ -1,5 +1,5 @@
 // Trains one task of a few steps of one config in a fresh process and prints its speed and peak memory as JSON:
-// `tsx trainer/training/step-probe.ts PRESET PROVIDER BATCH SEQ STEPS [fused|layerwise] [float32|int8]`. The benchmark spawns it so each
+// `tsx trainer/training/step-probe.ts PRESET PROVIDER BATCH SEQ STEPS [fused|layerwise] [float32|int8] [fp32|fp16|fp16-emulated]`. The benchmark spawns it so each
 // measurement has its own high-water mark.
 import { presetConfig } from '../model/config.js';
 import { initWeights } from '../model/weights.js';
@@ -8,9 +8,12 @@ import { TrainSession } from '../runtime/train-session.js';
 import { parseProvider } from '../runtime/provider.js';
 import { trainTask } from '../federated/train-task.js';
 
-const [preset = 'ailo-tiny', provider = 'cpu', b = '8', t = '64', n = '5', layout = 'fused', moments = 'float32'] = process.argv.slice(2);
+const [preset = 'ailo-tiny', provider = 'cpu', b = '8', t = '64', n = '5', layout = 'fused', moments = 'float32', precision = 'fp32'] =
+  process.argv.slice(2);
 if (layout !== 'fused' && layout !== 'layerwise') throw new RangeError(`layout must be fused or layerwise, not ${layout}`);
 if (moments !== 'float32' && moments !== 'int8') throw new RangeError(`moments must be float32 or int8, not ${moments}`);
+if (precision !== 'fp32' && precision !== 'fp16' && precision !== 'fp16-emulated')
+  throw new RangeError(`precision must be fp32, fp16 or fp16-emulated, not ${precision}`);
 const cfg = presetConfig(preset);
 const B = Number(b),
   T = Number(t),
@@ -22,6 +25,7 @@ const session = await TrainSession.open(nodeRuntime(parseProvider(provider)), cf
   seq: T,
   layerwise: layout === 'layerwise',
   moments,
+  precision,
 });
 // A whole task as a miner trains it (trainTask): the start weights kept beside the session's, the steps, and the update
 // taken at the end, whose memory counts in the peak. The steps after the warm-up ones are timed.
@@ -55,6 +59,7 @@ process.stdout.write(
     provider,
     layout,
     moments,
+    precision,
     batch: B,
     seq: T,
     steps,
