@@ -209,8 +209,11 @@ export class FusedTrainSession implements TrainSession {
   async step(b: TokenBatch, lr: number): Promise<TrainStepResult> {
     for (;;) {
       const r = await this.run(b, lr);
-      // fp16 only: the scaled gradients overflowed and the graph kept the state as it was (see adamWNodes).
-      if (this.precision === 'fp32' || Number.isFinite(r.gradNorm) || this.lossScale <= LOSS_SCALE.min) {
+      // Mixed precision: the scaled gradients overflowed and the graph kept the state as it was (see adamWNodes). A
+      // loss that is itself not finite is divergence, which no scale mends: the step is not run again, and its loss
+      // says so (a miner reports the task diverged).
+      const overflowed = this.precision !== 'fp32' && !Number.isFinite(r.gradNorm) && Number.isFinite(r.loss);
+      if (!overflowed || this.lossScale <= LOSS_SCALE.min) {
         this.stepCount++;
         if (++this.goodSteps >= LOSS_SCALE.growthInterval) {
           this.lossScale *= LOSS_SCALE.growthFactor;
