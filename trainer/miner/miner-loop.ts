@@ -67,6 +67,12 @@ export interface MinerOptions {
   signTaskRequest: (coordinator: string) => Promise<SignedTaskRequestBody>;
   nodeUrl: string;
   platform: MinerPlatform;
+  /**
+   * The fetch the miner's client uses (default: the global one). The native miner's waits as long as a node takes to
+   * verify a submission: on a large model a coordinator's recomputation takes minutes, past Node's default 300 s wait
+   * for an answer's headers, after which the update would be sent again while the first is still being verified.
+   */
+  fetch?: typeof fetch;
   /** Where to train; absent: the platform chooses at the first task. Changeable with setDevice. */
   device?: MinerDevice;
   /**
@@ -245,7 +251,7 @@ export class MinerLoop {
   }
 
   private clientFor(url: string): NodeClient {
-    return new NodeClient(url, { retry: this.o.retry, signal: this.o.signal, onRetry: (e) => this.log(e.line) });
+    return new NodeClient(url, { retry: this.o.retry, signal: this.o.signal, fetch: this.o.fetch, onRetry: (e) => this.log(e.line) });
   }
 
   /** The genesis coordinators (lowercase), read once from the node the miner was started with. */

@@ -180,9 +180,9 @@ describe.each([
 // On webgpu, whose float16 kernels run here (lavapipe). Its products sum in float16, which is why the miner allows fp16
 // on cuda only; on this test's small widths the sums are short, and the graph and the loss scaling are what is checked.
 describe('mixed precision (fused, webgpu: float16 products, float32 weights and AdamW, dynamic loss scaling)', () => {
-  it('three steps move the weights as float64 AdamW does: the update within 5% (relative L2)', async () => {
-    const w0 = initWeights(cfg, 11);
-    const train = await openTrainSession(cfg, 'webgpu', {
+  const w0 = initWeights(cfg, 11);
+  const open = async (): Promise<FusedTrainSession> => {
+    const s = await openTrainSession(cfg, 'webgpu', {
       batch: B,
       seq: T,
       adamw: opt,
@@ -190,7 +190,12 @@ describe('mixed precision (fused, webgpu: float16 products, float32 weights and 
       weights: w0,
       forbidCpuFallback: true,
     });
-    closers.push(train);
+    closers.push(s);
+    return s as FusedTrainSession;
+  };
+
+  it('three steps move the weights as float64 AdamW does: the update within 5% (relative L2)', async () => {
+    const train = await open();
     expect(train.precision).toBe('fp16');
     const p = await besideReference(train, w0, (r, loss, norm) => {
       expect(Math.abs(r.loss - loss) / loss).toBeLessThan(1e-3);
@@ -201,19 +206,6 @@ describe('mixed precision (fused, webgpu: float16 products, float32 weights and 
   });
 
   it('a step whose scaled gradients overflow float16 changes nothing and runs again at half the scale', async () => {
-    const w0 = initWeights(cfg, 11);
-    const open = async (): Promise<FusedTrainSession> => {
-      const s = await openTrainSession(cfg, 'webgpu', {
-        batch: B,
-        seq: T,
-        adamw: opt,
-        precision: 'fp16',
-        weights: w0,
-        forbidCpuFallback: true,
-      });
-      closers.push(s);
-      return s as FusedTrainSession;
-    };
     const sane = await open();
     const huge = await open();
     huge.lossScale = 2 ** 40; // scaled gradients far past float16's 65504
