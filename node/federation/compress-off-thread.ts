@@ -1,0 +1,61 @@
+/**
+ * A coordinator's compression of its own recomputations and reference tasks, off the event loop. On AILO-1B one
+ * `compressTaskUpdate` runs 69 s on this project's machine (low-rank factors and top-k of 821M values), and on the
+ * event loop it froze the node: no blocks, no answers, and a request arriving then was refused 408 (its body unread
+ * within the server's 30 s). Here it runs in one worker thread, started at the first call and not keeping the
+ * process alive while idle; the update's arrays are moved to it, not copied.
+ */
+import { Worker } from 'node:worker_threads';
+import type { ModelUpdate } from '../../trainer/codec/update-codec.js';
+import type { ModelConfig } from '../../trainer/model/config.js';
+
+let worker: Worker | undefined;
+let nextId = 0;
+const pending = new Map<number, { resolve: (u: ModelUpdate) => void; reject: (e: Error) => void }>();
+
+function start(): Worker {
+  // The worker is TypeScript: its entry registers tsx's loader, whatever the parent was started with (tsx, vitest).
+  const w = new Worker(new URL('./compress-worker-entry.mjs', import.meta.url));
+  w.on('message', (msg: { id: number; sent?: ModelUpdate; error?: string }) => {
+    const p = pending.get(msg.id);
+    pending.delete(msg.id);
+    if (pending.size === 0) w.unref();
+    if (msg.error !== undefined) p?.reject(new Error(`compressing the update: ${msg.error}`));
+    else p?.resolve(msg.sent!);
+  });
+  const fail = (err: Error): void => {
+    for (const p of pending.values()) p.reject(err);
+    pending.clear();
+    worker = undefined;
+  };
+  w.on('error', fail);
+  w.on('exit', (code) => fail(new Error(`the compression worker exited (code ${code})`)));
+  return w;
+}
+
+/**
+ * `compressTaskUpdate(cfg, update, limits).sent`, computed in a worker thread. `update`'s arrays are moved there (a
+ * view on a larger buffer is copied first): the caller must not use them after. Rejects if the worker fails.
+ */
+export function compressOffThread(
+  cfg: ModelConfig,
+  update: Map<string, Float32Array>,
+  limits: { density: number; maxAbs: number },
+): Promise<ModelUpdate> {
+  worker ??= start();
+  const w = worker;
+  const tensors: [string, Float32Array][] = [];
+  const transfer = new Set<ArrayBuffer>();
+  for (const [name, a] of update) {
+    const whole = a.byteOffset === 0 && a.byteLength === a.buffer.byteLength && !transfer.has(a.buffer as ArrayBuffer);
+    const own = whole ? a : a.slice();
+    transfer.add(own.buffer as ArrayBuffer);
+    tensors.push([name, own]);
+  }
+  const id = nextId++;
+  return new Promise((resolve, reject) => {
+    pending.set(id, { resolve, reject });
+    w.ref();
+    w.postMessage({ id, cfg, tensors, limits }, [...transfer]);
+  });
+}

@@ -1,0 +1,33 @@
+/**
+ * The worker thread of compress-off-thread.ts: compresses a task's dense update as ailo-miner does
+ * (`compressTaskUpdate`) and posts back what a receiver decodes, its buffers transferred.
+ */
+import { parentPort } from 'node:worker_threads';
+import type { ModelConfig } from '../../trainer/model/config.js';
+import { compressTaskUpdate } from '../../trainer/federated/task-update.js';
+import type { ModelUpdate } from '../../trainer/codec/update-codec.js';
+
+interface Job {
+  id: number;
+  cfg: ModelConfig;
+  tensors: [string, Float32Array][];
+  limits: { density: number; maxAbs: number };
+}
+
+/** Every buffer `sent` holds, once each. */
+function buffersOf(sent: ModelUpdate): ArrayBuffer[] {
+  const all = new Set<ArrayBuffer>();
+  for (const t of sent) {
+    for (const a of [t.indices, t.values, ...(t.lowRank ?? []).flatMap((f) => [f.u, f.v])]) if (a) all.add(a.buffer as ArrayBuffer);
+  }
+  return [...all];
+}
+
+parentPort!.on('message', (job: Job) => {
+  try {
+    const sent = compressTaskUpdate(job.cfg, new Map(job.tensors), job.limits).sent;
+    parentPort!.postMessage({ id: job.id, sent }, buffersOf(sent));
+  } catch (err) {
+    parentPort!.postMessage({ id: job.id, error: (err as Error).message ?? String(err) });
+  }
+});
