@@ -103,7 +103,7 @@ describe('ailo-miner', () => {
     rmSync(cache, { recursive: true, force: true });
   });
 
-  it("refuses a missing or unreadable key, a key file others can read, a wallet that is not the key's, a broken checksum and a power outside 20..90", async () => {
+  it("refuses a missing or unreadable key, a key file others can read, a wallet that is not the key's, a broken checksum, a power outside 20..90 and fp16 off cuda", async () => {
     const key = toHex(wallet(301).key);
     const runs = await Promise.all([
       startMiner(['--no-gui']).done,
@@ -135,6 +135,9 @@ describe('ailo-miner', () => {
     expect(bad.out).toMatch(/EIP-55 checksum/);
     const power = await startMiner(['--key-file', keyFile, '--power', '95']).done;
     expect([power.code, /--power must be an integer from 20 to 90/.test(power.out)]).toEqual([2, true]);
+    // Mixed precision is for cuda: onnxruntime's CPU provider would compute it in float32 (webgpu: sums in float16).
+    const fp16 = await startMiner(['--key-file', keyFile, '--no-gui', '--cpu', '--precision', 'fp16']).done;
+    expect([fp16.code, fp16.out]).toEqual([2, expect.stringMatching(/--precision fp16 is for cuda only, and this miner trains on cpu/)]);
   }, 60_000);
 
   it('trains a task, gets it accepted and finds its reward confirmed on the ledger; a restart uses the chunk cache', async () => {

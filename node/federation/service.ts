@@ -32,7 +32,7 @@ import {
 } from '../../trainer/codec/compress.js';
 import { sharedValueFraction } from '../../trainer/codec/similarity.js';
 import { trainLocally } from '../../trainer/federated/local-training.js';
-import { compressOffThread } from './compress-off-thread.js';
+import { compressOffThread } from '../../trainer/federated/compress-off-thread.js';
 import { decodeUpdate, updateStats, UpdateCodecError, UpdateCodecErrorCode, type ModelUpdate } from '../../trainer/codec/update-codec.js';
 import { defaultCorpusShards } from '../../trainer/corpus/default-corpus.js';
 import { listBatchAddresses, openShardSet, type BatchAddress, type ShardSet } from '../../trainer/corpus/shards.js';
@@ -1067,7 +1067,7 @@ export class FederationService {
       { steps: task.steps, batchSize: task.batchSize, seqLen: task.seqLen, lr: task.lr },
       { memoryBytes: memory, moments, precision },
     );
-    const own = await compressOffThread(this.modelConfig, result!.update, { density: task.density, maxAbs: task.maxAbs });
+    const { sent: own } = await compressOffThread(this.modelConfig, result!.update, { density: task.density, maxAbs: task.maxAbs });
     result!.update.clear();
     collectGarbage(); // the training's arrays (gigabytes on ailo-1b), not left for V8's next collection
     const distance = weightChangeDistance(update, own);
@@ -1192,7 +1192,10 @@ export class FederationService {
         { steps: c.steps, batchSize: c.batchSize, seqLen: c.seqLen, lr: this.taskLr(version) },
         { memoryBytes: this.trainMemory() },
       );
-      const update = await compressOffThread(this.modelConfig, result!.update, { density: c.density, maxAbs: this.maxAbs(version) });
+      const { sent: update } = await compressOffThread(this.modelConfig, result!.update, {
+        density: c.density,
+        maxAbs: this.maxAbs(version),
+      });
       result!.update.clear();
       collectGarbage(); // before the next training, and before the node goes idle with gigabytes of dead arrays
       const seconds = (performance.now() - started) / 1000;

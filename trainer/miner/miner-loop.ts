@@ -55,6 +55,15 @@ export interface MinerPlatform {
   openSession(cfg: ModelConfig, shape: { batchSize: number; seqLen: number }, device: MinerDevice | undefined): Promise<TrainSession>;
   /** Called once a task's update is compressed: the training's arrays are garbage now (native: collected at once). */
   afterTraining?(): void;
+  /**
+   * Compresses a task's update as `compressTaskUpdate` does, off the calling thread (native: a worker thread; on
+   * AILO-1B it takes over a minute). Absent: `compressTaskUpdate` here (the browser miner already runs in a worker).
+   */
+  compress?(
+    cfg: ModelConfig,
+    update: Map<string, Float32Array>,
+    limits: { density: number; maxAbs: number },
+  ): Promise<{ bytes: Uint8Array }>;
 }
 
 export interface MinerOptions {
@@ -560,7 +569,10 @@ export class MinerLoop {
       return 'diverged';
     }
     this.setPhase('submitting');
-    const compressed = compressTaskUpdate(model.cfg, result.update, task);
+    const limits = { density: task.density, maxAbs: task.maxAbs };
+    const compressed = this.o.platform.compress
+      ? await this.o.platform.compress(model.cfg, result.update, limits)
+      : compressTaskUpdate(model.cfg, result.update, limits);
     result.update.clear(); // the dense update: the compressed one is what goes
     this.o.platform.afterTraining?.();
     const path = submitPath({

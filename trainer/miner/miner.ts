@@ -7,6 +7,7 @@ import { Agent } from 'undici';
 import { type ModelConfig } from '../model/config.js';
 import { settingsFor } from '../model/memory-plan.js';
 import type { Precision } from '../onnx/graphs.js';
+import { compressOffThread } from '../federated/compress-off-thread.js';
 import { collectGarbage } from '../runtime/collect-garbage.js';
 import { nodeRuntime } from '../runtime/model-session.js';
 import type { Provider } from '../runtime/provider.js';
@@ -24,6 +25,7 @@ function nativePlatform(cacheDir: string, log: (line: string) => void, memoryByt
     chunks: new ChunkCache(cacheDir),
     // While the node verifies the update the miner holds only the model, not the training's dead arrays.
     afterTraining: collectGarbage,
+    compress: compressOffThread,
     openSession: (cfg, shape, device) => {
       if (!device || device.provider === 'wasm')
         throw new RangeError(`the native miner trains on cpu, webgpu or cuda, not ${device?.provider ?? 'an unnamed device'}`);

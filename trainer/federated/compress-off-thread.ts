@@ -1,27 +1,29 @@
 /**
- * A coordinator's compression of its own recomputations and reference tasks, off the event loop. On AILO-1B one
- * `compressTaskUpdate` runs 69 s on this project's machine (low-rank factors and top-k of 821M values), and on the
- * event loop it froze the node: no blocks, no answers, and a request arriving then was refused 408 (its body unread
- * within the server's 30 s). Here it runs in one worker thread, started at the first call and not keeping the
- * process alive while idle; the update's arrays are moved to it, not copied.
+ * `compressTaskUpdate` off the event loop (Node only): a coordinator's recomputations and reference tasks, and the
+ * native miner's submissions. On AILO-1B one compression runs 69 s on this project's machine (low-rank factors and
+ * top-k of 821M values), and on the event loop it froze the node: no blocks, no answers, and a request arriving then
+ * was refused 408 (its body unread within the server's 30 s); in the miner, its GUI and GPU readings. Here it runs in
+ * one worker thread, started at the first call and not keeping the process alive while idle; the update's arrays are
+ * moved to it, not copied.
  */
 import { Worker } from 'node:worker_threads';
-import type { ModelUpdate } from '../../trainer/codec/update-codec.js';
-import type { ModelConfig } from '../../trainer/model/config.js';
+import type { ModelUpdate } from '../codec/update-codec.js';
+import type { ModelConfig } from '../model/config.js';
 
 let worker: Worker | undefined;
 let nextId = 0;
-const pending = new Map<number, { resolve: (u: ModelUpdate) => void; reject: (e: Error) => void }>();
+type Compressed = { sent: ModelUpdate; bytes: Uint8Array };
+const pending = new Map<number, { resolve: (c: Compressed) => void; reject: (e: Error) => void }>();
 
 function start(): Worker {
   // The worker is TypeScript: its entry registers tsx's loader, whatever the parent was started with (tsx, vitest).
   const w = new Worker(new URL('./compress-worker-entry.mjs', import.meta.url));
-  w.on('message', (msg: { id: number; sent?: ModelUpdate; error?: string }) => {
+  w.on('message', (msg: { id: number; sent?: ModelUpdate; bytes?: Uint8Array; error?: string }) => {
     const p = pending.get(msg.id);
     pending.delete(msg.id);
     if (pending.size === 0) w.unref();
     if (msg.error !== undefined) p?.reject(new Error(`compressing the update: ${msg.error}`));
-    else p?.resolve(msg.sent!);
+    else p?.resolve({ sent: msg.sent!, bytes: msg.bytes! });
   });
   const fail = (err: Error): void => {
     for (const p of pending.values()) p.reject(err);
@@ -34,14 +36,15 @@ function start(): Worker {
 }
 
 /**
- * `compressTaskUpdate(cfg, update, limits).sent`, computed in a worker thread. `update`'s arrays are moved there (a
- * view on a larger buffer is copied first): the caller must not use them after. Rejects if the worker fails.
+ * `compressTaskUpdate(cfg, update, limits)`'s encoded bytes and decoded update (`sent`), computed in a worker thread.
+ * `update`'s arrays are moved there (a view on a larger buffer is copied first): the caller must not use them after.
+ * Rejects if the worker fails.
  */
 export function compressOffThread(
   cfg: ModelConfig,
   update: Map<string, Float32Array>,
   limits: { density: number; maxAbs: number },
-): Promise<ModelUpdate> {
+): Promise<Compressed> {
   worker ??= start();
   const w = worker;
   const tensors: [string, Float32Array][] = [];

@@ -4,8 +4,8 @@
  * failure is an error, not a hang.
  */
 import { describe, expect, it } from 'vitest';
-import { presetConfig, paramSpecs } from '../../trainer/model/config.js';
-import { compressTaskUpdate } from '../../trainer/federated/task-update.js';
+import { presetConfig, paramSpecs } from '../model/config.js';
+import { compressTaskUpdate } from './task-update.js';
 import { compressOffThread } from './compress-off-thread.js';
 
 const cfg = presetConfig('ailo-small');
@@ -24,20 +24,21 @@ function update(): Map<string, Float32Array> {
 describe("a coordinator's compression off the event loop", () => {
   it('gives what compressTaskUpdate gives, while timers keep firing, and moves the arrays instead of copying them', async () => {
     const limits = { density: 0.01, maxAbs: 0.01 };
-    const inline = compressTaskUpdate(cfg, update(), limits).sent;
+    const { sent: inline, bytes: inlineBytes } = compressTaskUpdate(cfg, update(), limits);
     const moved = update();
     const first = moved.get('wte.weight')!;
     let ticks = 0;
     const timer = setInterval(() => ticks++, 1);
     let ticksWhenDone = -1;
-    const sent = await compressOffThread(cfg, moved, limits).then((s) => {
+    const { sent, bytes } = await compressOffThread(cfg, moved, limits).then((c) => {
       ticksWhenDone = ticks;
-      return s;
+      return c;
     });
     clearInterval(timer);
     // ailo-small takes seconds to compress: on the event loop no timer could fire before it ended.
     expect(ticksWhenDone).toBeGreaterThan(10);
     expect(first.length).toBe(0); // detached: moved to the worker
+    expect(bytes).toEqual(inlineBytes);
     expect(sent.map((t) => t.name)).toEqual(inline.map((t) => t.name));
     for (let i = 0; i < sent.length; i++) {
       expect(sent[i]!.indices).toEqual(inline[i]!.indices);
@@ -54,6 +55,6 @@ describe("a coordinator's compression off the event loop", () => {
       density: 0.5,
       maxAbs: 1,
     });
-    expect(again[0]!.name).toBe('ln_f.bias');
+    expect(again.sent[0]!.name).toBe('ln_f.bias');
   }, 120_000);
 });

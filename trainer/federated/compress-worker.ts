@@ -1,11 +1,11 @@
 /**
  * The worker thread of compress-off-thread.ts: compresses a task's dense update as ailo-miner does
- * (`compressTaskUpdate`) and posts back what a receiver decodes, its buffers transferred.
+ * (`compressTaskUpdate`) and posts back the encoded bytes and what a receiver decodes, their buffers transferred.
  */
 import { parentPort } from 'node:worker_threads';
-import type { ModelConfig } from '../../trainer/model/config.js';
-import { compressTaskUpdate } from '../../trainer/federated/task-update.js';
-import type { ModelUpdate } from '../../trainer/codec/update-codec.js';
+import type { ModelConfig } from '../model/config.js';
+import { compressTaskUpdate } from './task-update.js';
+import type { ModelUpdate } from '../codec/update-codec.js';
 
 interface Job {
   id: number;
@@ -25,8 +25,8 @@ function buffersOf(sent: ModelUpdate): ArrayBuffer[] {
 
 parentPort!.on('message', (job: Job) => {
   try {
-    const sent = compressTaskUpdate(job.cfg, new Map(job.tensors), job.limits).sent;
-    parentPort!.postMessage({ id: job.id, sent }, buffersOf(sent));
+    const { sent, bytes } = compressTaskUpdate(job.cfg, new Map(job.tensors), job.limits);
+    parentPort!.postMessage({ id: job.id, sent, bytes }, [...buffersOf(sent), bytes.buffer as ArrayBuffer]);
   } catch (err) {
     parentPort!.postMessage({ id: job.id, error: (err as Error).message ?? String(err) });
   }
