@@ -3,7 +3,8 @@
 // process (trainer/training/step-probe.ts), with time per step, tokens a second, peak memory beside the plan, and model
 // FLOPs utilisation against the matmul speed onnxruntime reaches here in the same run. Slow on 2 cores: not in CI.
 // Then one task through a real ailo-node whose genesis model is ailo-1b and a real ailo-miner (throughNode).
-// `npm run bench -- ailo-1b`; AILO_BENCH_SEQ sets the sequence length (default 128), AILO_BENCH_STEPS the timed steps,
+// `npm run bench -- ailo-1b`; AILO_BENCH_SEQ sets the probe's sequence length (default 128; the node part's is
+// AILO_BENCH_NODE_SEQ, default 64), AILO_BENCH_STEPS the timed steps,
 // AILO_BENCH_ONLY=probe|node one of the two parts, AILO_BENCH_MODEL the node part's model (ailo-small to try it in
 // minutes), AILO_BENCH_RECOMPUTE the coordinator's recomputation tolerance (0 turns it off), AILO_BENCH_KEEP=1 keeps
 // the node's folder.
@@ -32,7 +33,12 @@ export async function run(): Promise<void> {
   const only = process.env.AILO_BENCH_ONLY;
   const seq = Number(process.env.AILO_BENCH_SEQ ?? 128);
   if (only !== 'node') await inProcess(seq);
-  if (only !== 'probe') await throughNode(process.env.AILO_BENCH_MODEL ?? 'ailo-1b', seq, await matmulFlops('cpu', 1024, 8));
+  if (only !== 'probe')
+    await throughNode(
+      process.env.AILO_BENCH_MODEL ?? 'ailo-1b',
+      Number(process.env.AILO_BENCH_NODE_SEQ ?? 64),
+      await matmulFlops('cpu', 1024, 8),
+    );
 }
 
 /** A few steps in a fresh process, in the layout the planner picks for this machine, beside PyTorch. */
@@ -153,8 +159,11 @@ async function throughNode(model: string, seq: number, flops: number): Promise<v
   const cfg = presetConfig(model);
   const P = paramCount(cfg);
   const dir = mkdtempSync(join(tmpdir(), 'ailo-bench-node-'));
+  // 16 task rows (8 steps of 2): the task-specificity test compares the update's gain on the task's own rows with
+  // its gain on other rows, and with 8 rows (4 steps of 2x128) it refused an honest ailo-1b task at t 2.6 of 2.65.
+  // Rows of 65 tokens (AILO_BENCH_NODE_SEQ) keep the task's tokens, and so its time, as 4 steps of 2x128 did.
   const batch = 2,
-    steps = 4;
+    steps = 8;
   console.log(`\n${model} through ailo-node and ailo-miner (a task of ${steps} steps of ${batch}x${seq}; ${dir}):`);
   const t0 = performance.now();
   const since = (): string => `${((performance.now() - t0) / 1000).toFixed(0)} s`;

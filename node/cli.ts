@@ -31,6 +31,8 @@ Usage: ailo-node [--data DIR] [--port N] [--host ADDR] [--genesis FILE] [--coord
 A fresh --data folder started without --genesis becomes a one-coordinator devnet: a coordinator key is created
 in the folder and allotted 1,000,000 ALC.`;
 
+const TASK_SHAPE = new Set(['steps', 'batchSize', 'seqLen']);
+
 /** The --rounds file: a JSON object whose keys are FederationConfig fields, each of its default's type. */
 function readRoundSettings(path: string): Partial<FederationConfig> {
   let parsed: unknown;
@@ -47,6 +49,9 @@ function readRoundSettings(path: string): Partial<FederationConfig> {
     if (!known) throw new Error(`--rounds ${path}: unknown setting "${key}"; known: ${[...Object.keys(defaults), 'shardsDir'].join(', ')}`);
     if (typeof value !== known || (known === 'number' && !(Number.isFinite(value) && (value as number) >= 0)))
       throw new Error(`--rounds ${path}: "${key}" must be ${known === 'number' ? 'a number >= 0' : `a ${known}`}`);
+    // A task's shape: a task of no steps (or rows) would train nothing, and pay for it.
+    if (TASK_SHAPE.has(key) && !(Number.isInteger(value) && (value as number) >= 1))
+      throw new Error(`--rounds ${path}: "${key}" must be a whole number >= 1`);
   }
   return parsed as Partial<FederationConfig>;
 }

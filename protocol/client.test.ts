@@ -41,6 +41,7 @@ describe('NodeClient retries', () => {
     });
     expect(await client.json('/api/task', {}, { what: 'task' })).toEqual({ status: 200 });
     expect(calls()).toBe(4);
+    // The third wait is the node's Retry-After (7 s), up to the policy's longest wait (1.5 s here).
     expect(waits).toEqual([500, 1000, 1500]);
     expect(events.map((e) => e.line)).toEqual([
       'node unreachable (Failed to fetch) on task; retry 1 in 0.5 s',
@@ -58,6 +59,16 @@ describe('NodeClient retries', () => {
     expect(err).toMatchObject({ status: 503, code: 'CODE_503', message: 'refused 503 (answered so 4 times)', retryAfterSeconds: 7 });
     expect(err.unanswered).toBe(false);
     expect(calls()).toBe(4);
+    // Its Retry-After (7 s) is waited for before the next try, within the policy's longest wait.
+    const waits: number[] = [];
+    const slow = scripted([503, 200]);
+    await new NodeClient('http://node', {
+      retry: { attempts: 3, baseMs: 500, maxMs: 10_000 },
+      fetch: slow.fetch,
+      random: () => 0.5,
+      sleep: async (ms) => void waits.push(ms),
+    }).request('/x');
+    expect(waits).toEqual([7000]);
     // A proxy's 503 page names no code: the node itself was not heard from.
     const gateway = scripted(['gateway 503']);
     const down = (await new NodeClient('http://node', { retry: POLICY, fetch: gateway.fetch, ...quiet })

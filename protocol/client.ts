@@ -72,6 +72,8 @@ export interface CallOptions {
   transientAsAnswer?: boolean;
   /** How long one attempt may wait for the answer, ms; past it the attempt counts as unanswered (retried, or UNREACHABLE). */
   timeoutMs?: number;
+  /** This request's fetch, instead of the client's (a submission's waits longer: trainer/miner/patient-fetch.ts). */
+  fetch?: typeof fetch;
 }
 
 /** A request's init, or a function called for each attempt (a signed single-use body is signed afresh each time). */
@@ -115,7 +117,7 @@ export class NodeClient {
     const policy = c.retry ?? this.o.retry ?? DEFAULT_RETRY;
     const what = c.what ?? path;
     let signal = c.signal ?? this.o.signal;
-    const doFetch = this.o.fetch ?? fetch;
+    const doFetch = c.fetch ?? this.o.fetch ?? fetch;
     const aborted = (cause?: unknown): NodeError => new NodeError(0, 'ABORTED', `${what}: stopped`, undefined, { cause });
     for (let attempt = 1; ; attempt++) {
       if (signal?.aborted) throw aborted();
@@ -156,7 +158,10 @@ export class NodeClient {
           { cause },
         );
       }
-      const waitMs = backoffMs(policy, attempt, (this.o.random ?? Math.random)());
+      // A node's own "not now" says when to come back (VERIFIER_BUSY: 30 s): no sooner, up to the policy's longest
+      // wait, so a busy node is not sent a large body again every few seconds.
+      const retryAfterMs = Math.min((busy?.retryAfterSeconds ?? 0) * 1000, policy.maxMs);
+      const waitMs = Math.max(backoffMs(policy, attempt, (this.o.random ?? Math.random)()), retryAfterMs);
       this.o.onRetry?.({
         what,
         attempt,

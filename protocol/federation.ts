@@ -40,15 +40,15 @@ export interface SubmitQuery {
   loss: number;
   batchSize: number;
   /**
-   * How the miner trained, `<provider>/<layout>/<moments>[/fp16]` (e.g. `cpu/layerwise/int8`, `cuda/fused/float32/fp16`
-   * for mixed precision): the settings its memory planner chose for the machine. Logged by the node beside the outcome;
+   * How the miner trained, `<provider>/<layout>/<moments>` (e.g. `cpu/layerwise/int8`), or `cuda/fused/float32/fp16` for
+   * mixed precision (cuda only): the settings its memory planner chose for the machine. Logged by the node beside the outcome;
    * the coordinator recomputes in the stated moments' format where it fits; never used for rewards.
    */
   settings?: string;
 }
 
 /** The form of SubmitQuery.settings. */
-export const TRAINING_SETTINGS = /^(cpu|webgpu|cuda|wasm)\/(fused|layerwise)\/(float32|int8)(\/fp16)?$/;
+export const TRAINING_SETTINGS = /^((cpu|webgpu|cuda|wasm)\/(fused|layerwise)\/(float32|int8)|cuda\/fused\/float32\/fp16)$/;
 
 /** The path and query string of a submission: `/api/submit_gradient?wallet=0x..&taskId=0x..&modelVersion=N&loss=X&batchSize=N[&settings=S]`. */
 export function submitPath(q: SubmitQuery): string {

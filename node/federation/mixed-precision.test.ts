@@ -80,5 +80,15 @@ describe('a mixed-precision task', () => {
     const away = Number(/([0-9.]+)% away/.exec(unsaid.body.error.message)?.[1]);
     expect(away).toBeGreaterThan(0.1);
     expect(node.ledger.account(wallet(332).address).balance).toBe(0n);
+
+    // Mixed precision is stated for cuda's fused layout only: any other claim of it is refused before anything is read.
+    for (const settings of ['webgpu/fused/float32/fp16', 'cpu/layerwise/int8/fp16']) {
+      const path = `/api/submit_gradient?wallet=${toChecksumAddress(honest.address)}&taskId=0x${'11'.repeat(32)}&modelVersion=0&loss=1&batchSize=4&settings=${settings}`;
+      const r = await fetch(node.url + path, { method: 'POST' });
+      expect([r.status, ((await r.json()) as { error: { message: string } }).error.message]).toEqual([
+        400,
+        expect.stringMatching(/cuda\/fused\/float32\/fp16 for mixed precision/),
+      ]);
+    }
   }, 120_000);
 });

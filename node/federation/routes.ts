@@ -243,7 +243,7 @@ function settingsParam(v: string): string {
   if (!TRAINING_SETTINGS.test(v))
     throw badRequest(
       'BAD_REQUEST',
-      'settings must be <provider>/<layout>/<moments>[/fp16], e.g. cpu/layerwise/int8 (provider cpu, webgpu, cuda or wasm; layout fused or layerwise; moments float32 or int8; /fp16 for mixed precision)',
+      'settings must be <provider>/<layout>/<moments>, e.g. cpu/layerwise/int8 (provider cpu, webgpu, cuda or wasm; layout fused or layerwise; moments float32 or int8), or cuda/fused/float32/fp16 for mixed precision',
     );
   return v;
 }

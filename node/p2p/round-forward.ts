@@ -4,6 +4,7 @@
  * coordinator's node id (its genesis address), never to a URL some answer or header merely names.
  */
 import { NO_RETRY, NodeClient } from '../../protocol/client.js';
+import { ANSWER_WAIT_MS, patientFetch } from '../../trainer/miner/patient-fetch.js';
 import type Router from '@koa/router';
 import type { Context } from 'koa';
 import { readRawBody } from '../api/body.js';
@@ -14,6 +15,7 @@ import type { RoundSchedule } from '../federation/round-schedule.js';
 /** Large enough for a compressed update of the biggest config (about 19 MB for ailo-1b). */
 const MAX_FORWARD_BYTES = 64 * 1024 * 1024;
 const FORWARD_TIMEOUT_MS = 120_000;
+const submissionFetch = patientFetch();
 const FORWARDED_HEADERS = ['content-type', 'content-length', 'etag', 'cache-control', 'content-range', 'accept-ranges', 'retry-after'];
 
 export class RoundForwarder {
@@ -66,10 +68,19 @@ export class RoundForwarder {
     let res: Response;
     try {
       // Every status is the coordinator's answer, passed on as it is; one try, the miner's client retries.
+      // A submission is answered once the coordinator has verified it: minutes on a large model, so it waits as the
+      // miner does (trainer/miner/patient-fetch.ts), or the miner would send it again while the first is being verified.
+      const submission = ctx.path === '/api/submit_gradient';
       res = await new NodeClient(target).request(
         ctx.url,
         { method: ctx.method, headers, body: body ? new Uint8Array(body) : undefined },
-        { retry: NO_RETRY, transientAsAnswer: true, timeoutMs: FORWARD_TIMEOUT_MS, what: 'the forwarded request' },
+        {
+          retry: NO_RETRY,
+          transientAsAnswer: true,
+          timeoutMs: submission ? ANSWER_WAIT_MS : FORWARD_TIMEOUT_MS,
+          fetch: submission ? submissionFetch : undefined,
+          what: 'the forwarded request',
+        },
       );
     } catch (err) {
       throw new ApiError(

@@ -47,7 +47,7 @@ describe("a coordinator's compression off the event loop", () => {
     }
   }, 120_000);
 
-  it("rejects with the compression's error (and the next call works)", async () => {
+  it("rejects with the compression's error (and the next call works), and an update given twice", async () => {
     await expect(compressOffThread(cfg, update(), { density: 2, maxAbs: 0.01 })).rejects.toThrow(
       /compressing the update: density must be in \(0, 1\]/,
     );
@@ -56,5 +56,9 @@ describe("a coordinator's compression off the event loop", () => {
       maxAbs: 1,
     });
     expect(again.sent[0]!.name).toBe('ln_f.bias');
+    // The same arrays again (moved by the first call): refused at once, not a message that never arrives.
+    const once = new Map([['ln_f.bias', new Float32Array(128).fill(1e-4)]]);
+    await compressOffThread(presetConfig('ailo-tiny'), once, { density: 0.5, maxAbs: 1 });
+    await expect(compressOffThread(presetConfig('ailo-tiny'), once, { density: 0.5, maxAbs: 1 })).rejects.toThrow(/already moved/);
   }, 120_000);
 });

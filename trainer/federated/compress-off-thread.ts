@@ -10,29 +10,36 @@ import { Worker } from 'node:worker_threads';
 import type { ModelUpdate } from '../codec/update-codec.js';
 import type { ModelConfig } from '../model/config.js';
 
-let worker: Worker | undefined;
-let nextId = 0;
 type Compressed = { sent: ModelUpdate; bytes: Uint8Array };
-const pending = new Map<number, { resolve: (c: Compressed) => void; reject: (e: Error) => void }>();
 
-function start(): Worker {
+/** A worker and the calls waiting on it: a worker that fails rejects its own calls only. */
+interface Slot {
+  w: Worker;
+  pending: Map<number, { resolve: (c: Compressed) => void; reject: (e: Error) => void }>;
+}
+
+let slot: Slot | undefined;
+let nextId = 0;
+
+function start(): Slot {
   // The worker is TypeScript: its entry registers tsx's loader, whatever the parent was started with (tsx, vitest).
-  const w = new Worker(new URL('./compress-worker-entry.mjs', import.meta.url));
-  w.on('message', (msg: { id: number; sent?: ModelUpdate; bytes?: Uint8Array; error?: string }) => {
-    const p = pending.get(msg.id);
-    pending.delete(msg.id);
-    if (pending.size === 0) w.unref();
+  const me: Slot = { w: new Worker(new URL('./compress-worker-entry.mjs', import.meta.url)), pending: new Map() };
+  me.w.on('message', (msg: { id: number; sent?: ModelUpdate; bytes?: Uint8Array; error?: string }) => {
+    const p = me.pending.get(msg.id);
+    me.pending.delete(msg.id);
+    if (me.pending.size === 0) me.w.unref();
     if (msg.error !== undefined) p?.reject(new Error(`compressing the update: ${msg.error}`));
     else p?.resolve({ sent: msg.sent!, bytes: msg.bytes! });
   });
+  // The next call starts a new worker.
   const fail = (err: Error): void => {
-    for (const p of pending.values()) p.reject(err);
-    pending.clear();
-    worker = undefined;
+    for (const p of me.pending.values()) p.reject(err);
+    me.pending.clear();
+    if (slot === me) slot = undefined;
   };
-  w.on('error', fail);
-  w.on('exit', (code) => fail(new Error(`the compression worker exited (code ${code})`)));
-  return w;
+  me.w.on('error', fail);
+  me.w.on('exit', (code) => fail(new Error(`the compression worker exited (code ${code})`)));
+  return me;
 }
 
 /**
@@ -45,16 +52,19 @@ export function compressOffThread(
   update: Map<string, Float32Array>,
   limits: { density: number; maxAbs: number },
 ): Promise<Compressed> {
-  worker ??= start();
-  const w = worker;
   const tensors: [string, Float32Array][] = [];
   const transfer = new Set<ArrayBuffer>();
   for (const [name, a] of update) {
+    // Moved already (an array given twice): a message holding a detached buffer would never arrive.
+    if (a.buffer.byteLength === 0 && a.length === 0)
+      return Promise.reject(new RangeError(`compressOffThread: ${name}'s array was already moved`));
     const whole = a.byteOffset === 0 && a.byteLength === a.buffer.byteLength && !transfer.has(a.buffer as ArrayBuffer);
     const own = whole ? a : a.slice();
     transfer.add(own.buffer as ArrayBuffer);
     tensors.push([name, own]);
   }
+  slot ??= start();
+  const { w, pending } = slot;
   const id = nextId++;
   return new Promise((resolve, reject) => {
     pending.set(id, { resolve, reject });

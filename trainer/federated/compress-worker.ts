@@ -6,6 +6,7 @@ import { parentPort } from 'node:worker_threads';
 import type { ModelConfig } from '../model/config.js';
 import { compressTaskUpdate } from './task-update.js';
 import type { ModelUpdate } from '../codec/update-codec.js';
+import { collectGarbage } from '../runtime/collect-garbage.js';
 
 interface Job {
   id: number;
@@ -30,4 +31,7 @@ parentPort!.on('message', (job: Job) => {
   } catch (err) {
     parentPort!.postMessage({ id: job.id, error: (err as Error).message ?? String(err) });
   }
+  // The job's arrays (the dense update: gigabytes on ailo-1b) are garbage now; an idle thread would not collect them.
+  job.tensors.length = 0;
+  setImmediate(collectGarbage);
 });

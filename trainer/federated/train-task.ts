@@ -44,6 +44,8 @@ export async function trainTask(
   task: LocalTrainingTask,
   hooks: TrainTaskHooks = {},
 ): Promise<LocalTrainingResult | undefined> {
+  // No steps would hand back the start weights themselves as the trained ones, and the update is computed in them.
+  if (!(Number.isInteger(task.steps) && task.steps >= 1)) throw new RangeError(`a task has at least one step, this one ${task.steps}`);
   if (tokens.length !== taskTokenCount(task)) {
     throw new RangeError(
       `the task needs ${taskTokenCount(task)} tokens (${task.steps} steps of ${task.batchSize}x${task.seqLen + 1}), got ${tokens.length}`,

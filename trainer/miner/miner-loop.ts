@@ -77,11 +77,11 @@ export interface MinerOptions {
   nodeUrl: string;
   platform: MinerPlatform;
   /**
-   * The fetch the miner's client uses (default: the global one). The native miner's waits as long as a node takes to
-   * verify a submission: on a large model a coordinator's recomputation takes minutes, past Node's default 300 s wait
-   * for an answer's headers, after which the update would be sent again while the first is still being verified.
+   * The fetch of submissions (default: the client's). The native miner's waits as long as a node takes to verify one
+   * (trainer/miner/patient-fetch.ts): on a large model a coordinator's recomputation takes minutes, past Node's default
+   * 300 s wait for an answer's headers, after which the update would be sent again while the first is being verified.
    */
-  fetch?: typeof fetch;
+  submitFetch?: typeof fetch;
   /** Where to train; absent: the platform chooses at the first task. Changeable with setDevice. */
   device?: MinerDevice;
   /**
@@ -150,6 +150,8 @@ export interface MinerSummary {
 export const SUBMIT_ANSWER_GRACE_MS = 60_000;
 /** How long the miner waits before sending a VERIFIER_BUSY submission again, when the node gives no Retry-After. */
 export const BUSY_RESEND_MS = 30_000;
+/** How long in all the miner keeps sending a VERIFIER_BUSY submission again (the task's deadline may come first). */
+export const BUSY_WAIT_LIMIT_MS = 2 * 3_600_000;
 const DOWNLOADS_IN_PARALLEL = 4;
 /** The temperature limit the product promises, Celsius; degrees below it a hot GPU cools to; how often it is read. */
 export const DEFAULT_MAX_TEMPERATURE_C = 80;
@@ -260,7 +262,7 @@ export class MinerLoop {
   }
 
   private clientFor(url: string): NodeClient {
-    return new NodeClient(url, { retry: this.o.retry, signal: this.o.signal, fetch: this.o.fetch, onRetry: (e) => this.log(e.line) });
+    return new NodeClient(url, { retry: this.o.retry, signal: this.o.signal, onRetry: (e) => this.log(e.line) });
   }
 
   /** The genesis coordinators (lowercase), read once from the node the miner was started with. */
@@ -600,7 +602,7 @@ export class MinerLoop {
             headers: { 'content-type': 'application/octet-stream' },
             body: compressed.bytes as Uint8Array<ArrayBuffer>,
           },
-          { signal: graceAfter(this.o.signal, grace), what: 'submit' },
+          { signal: graceAfter(this.o.signal, grace), what: 'submit', fetch: this.o.submitFetch },
         ),
       );
       const reward = BigInt(r.reward);
@@ -631,7 +633,9 @@ export class MinerLoop {
         );
         return 'stopped';
       }
-      if (!(err instanceof NodeError) || err.unanswered) throw err;
+      // Unanswered, or still VERIFIER_BUSY when the waiting ended: no verdict on the update, so the run loop decides
+      // (another coordinator, or stop), as for a node that does not answer.
+      if (!(err instanceof NodeError) || err.unanswered || err.code === 'VERIFIER_BUSY') throw err;
       const rejected = { taskId: task.taskId, code: err.code, message: err.message };
       this.status.rejected++;
       this.summary.rejections.push(rejected);
@@ -646,17 +650,19 @@ export class MinerLoop {
 
   /**
    * `send()` (one submission, with the client's retries), sent again while the node answers 503 VERIFIER_BUSY (its
-   * own training of the task does not fit its memory for now; the task stays open) and the task's deadline leaves
-   * time: after the node's Retry-After, or BUSY_RESEND_MS. A stop ends the waiting; the last answer is then thrown.
+   * own training of the task does not fit its memory for now; the task stays open) and time is left: the task's
+   * deadline, and at most BUSY_WAIT_LIMIT_MS in all (a node sets the deadline). The waits: the node's Retry-After, or
+   * BUSY_RESEND_MS. A stop ends the waiting; the last answer is then thrown (the caller leaves such a node).
    */
   private async submitWhileBusy<T>(task: Task, send: () => Promise<T>): Promise<T> {
+    const until = Math.min(task.deadline, Date.now() + BUSY_WAIT_LIMIT_MS);
     for (;;) {
       try {
         return await send();
       } catch (err) {
         if (!(err instanceof NodeError && err.code === 'VERIFIER_BUSY') || this.o.signal?.aborted) throw err;
         const waitMs = this.o.busyResendMs ?? ((err.retryAfterSeconds ?? 0) * 1000 || BUSY_RESEND_MS);
-        if (Date.now() + waitMs >= task.deadline) throw err;
+        if (Date.now() + waitMs >= until) throw err;
         this.log(
           `task ${task.taskId.slice(0, 10)}: the node cannot verify it yet (VERIFIER_BUSY: ${err.message}); the update is kept and sent again in ${waitMs / 1000} s, until the task's deadline`,
         );

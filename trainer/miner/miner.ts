@@ -3,7 +3,7 @@
  * the weight chunks in a folder on disk.
  */
 import { freemem } from 'node:os';
-import { Agent } from 'undici';
+import { patientFetch } from './patient-fetch.js';
 import { type ModelConfig } from '../model/config.js';
 import { settingsFor } from '../model/memory-plan.js';
 import type { Precision } from '../onnx/graphs.js';
@@ -56,24 +56,11 @@ interface NativeMinerOptions extends Omit<MinerOptions, 'platform' | 'device'> {
   precision?: Precision;
 }
 
-/**
- * How long the native miner waits for an answer's headers (and between body bytes): a coordinator verifying an
- * AILO-1B task on a CPU takes many minutes (measured: over 5 on this project's 2-core machine), past undici's default
- * 300 s, after which a submission was sent again while the first was being verified, and refused.
- */
-export const ANSWER_WAIT_MS = 2 * 3_600_000;
-
-/** The global fetch with undici's waits for an answer's headers and between its body bytes set to `waitMs`. */
-export function patientFetch(waitMs = ANSWER_WAIT_MS): typeof fetch {
-  const dispatcher = new Agent({ headersTimeout: waitMs, bodyTimeout: waitMs });
-  return (input, init) => fetch(input, { ...init, dispatcher } as RequestInit);
-}
-
 export class Miner extends MinerLoop {
   constructor(o: NativeMinerOptions) {
     let device = (): MinerDevice => ({ provider: o.provider, deviceId: o.deviceId });
     super({
-      fetch: patientFetch(),
+      submitFetch: patientFetch(),
       ...o,
       platform: nativePlatform(o.cacheDir, (line) => o.log?.(line), o.memoryBytes, o.precision),
       device: { provider: o.provider, deviceId: o.deviceId },

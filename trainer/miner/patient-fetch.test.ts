@@ -6,9 +6,9 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ANSWER_WAIT_MS, patientFetch } from './miner.js';
+import { ANSWER_WAIT_MS, patientFetch } from './patient-fetch.js';
 
-describe("the native miner's fetch", () => {
+describe("a submission's fetch", () => {
   let server: Server;
   let url: string;
   beforeAll(async () => {

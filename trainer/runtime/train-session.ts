@@ -134,8 +134,9 @@ export interface TrainSessionShape {
 /**
  * Dynamic loss scaling as PyTorch's GradScaler does it, with its defaults: start at 2^16, halve after a step whose
  * scaled gradients overflowed, double after 2000 steps without one. Unlike GradScaler, which drops the overflowed
- * batch, the session runs that batch again at the halved scale: a task is a fixed number of steps on fixed batches,
- * which a coordinator recomputes. Below 1 it gives up (the loss itself is not finite: the training diverged).
+ * batch, the session runs that batch again at the halved scale, and each task starts again at 2^16: a task is a fixed
+ * number of steps on fixed batches, which a coordinator recomputes. A step still overflowing at scale 1 is reported
+ * with a loss that is not finite (as divergence).
  */
 export const LOSS_SCALE = { init: 2 ** 16, growthFactor: 2, backoffFactor: 0.5, growthInterval: 2000, min: 1 };
 
@@ -195,6 +196,10 @@ export class FusedTrainSession implements TrainSession {
   async start(weights: Weights): Promise<void> {
     checkWeights(this.cfg, weights);
     this.release();
+    // Each task from GradScaler's initial scale: a task's update must not depend on the tasks trained before it (a
+    // scale lowered by one bad task would make float16 underflow in the next, and its recomputation would not match).
+    this.lossScale = LOSS_SCALE.init;
+    this.goodSteps = 0;
     this.params = await this.transfer.upload(weights);
     const zeros = new Map(this.specs.map((s) => [s.name, new Float32Array(numel(s.shape))]));
     this.m = await this.transfer.upload(zeros);
@@ -213,7 +218,13 @@ export class FusedTrainSession implements TrainSession {
       // loss that is itself not finite is divergence, which no scale mends: the step is not run again, and its loss
       // says so (a miner reports the task diverged).
       const overflowed = this.precision !== 'fp32' && !Number.isFinite(r.gradNorm) && Number.isFinite(r.loss);
-      if (!overflowed || this.lossScale <= LOSS_SCALE.min) {
+      if (overflowed && this.lossScale <= LOSS_SCALE.min) {
+        // Still overflowing at the smallest scale: the step could not be taken (the state is as it was). Its loss is
+        // given as not finite, so that a miner reports the task diverged instead of sending a step short.
+        this.stepCount++;
+        return { loss: Number.NaN, gradNorm: r.gradNorm };
+      }
+      if (!overflowed) {
         this.stepCount++;
         if (++this.goodSteps >= LOSS_SCALE.growthInterval) {
           this.lossScale *= LOSS_SCALE.growthFactor;

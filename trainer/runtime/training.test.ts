@@ -174,6 +174,9 @@ describe.each([
     expect(w0.get('wte.weight')).toEqual(initWeights(cfg, 12).get('wte.weight')); // the start weights are unchanged
     // The parameters were handed over with the moments: a step needs start() again.
     await expect(train.step(tokenBatch(cfg, rows(3)), task.lr)).rejects.toThrow();
+    // A task of no steps (a node may send one) is refused: it would hand back the start weights to subtract in place.
+    await expect(trainTask(train, w0, new Uint16Array(0), { ...task, steps: 0 })).rejects.toThrow(/at least one step/);
+    expect(w0.get('wte.weight')).toEqual(initWeights(cfg, 12).get('wte.weight'));
   });
 });
 
