@@ -159,9 +159,10 @@ async function throughNode(model: string, seq: number, flops: number): Promise<v
   const cfg = presetConfig(model);
   const P = paramCount(cfg);
   const dir = mkdtempSync(join(tmpdir(), 'ailo-bench-node-'));
-  // 16 task rows (8 steps of 2): the task-specificity test compares the update's gain on the task's own rows with
-  // its gain on other rows, and with 8 rows (4 steps of 2x128) it refused an honest ailo-1b task at t 2.6 of 2.65.
-  // Rows of 65 tokens (AILO_BENCH_NODE_SEQ) keep the task's tokens, and so its time, as 4 steps of 2x128 did.
+  // 8 steps of 2x64 (AILO_BENCH_NODE_SEQ), the tokens and time of 4 steps of 2x128: the task-specificity test compares
+  // the update's gain on the task's own rows with its gain on other rows, and after 4 steps of 2x128 an honest
+  // ailo-1b task was refused at t 2.6 of 2.65 (one reference task 1.6 of 2.68); after 8 steps of 2x64 the reference
+  // tasks stood at t 5.6 and 5.8.
   const batch = 2,
     steps = 8;
   console.log(`\n${model} through ailo-node and ailo-miner (a task of ${steps} steps of ${batch}x${seq}; ${dir}):`);

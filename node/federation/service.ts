@@ -1067,9 +1067,9 @@ export class FederationService {
       { steps: task.steps, batchSize: task.batchSize, seqLen: task.seqLen, lr: task.lr },
       { memoryBytes: memory, moments, precision },
     );
+    collectGarbage(); // the training's arrays (gigabytes on ailo-1b), before the compression holds a second update
     const { sent: own } = await compressOffThread(this.modelConfig, result!.update, { density: task.density, maxAbs: task.maxAbs });
     result!.update.clear();
-    collectGarbage(); // the training's arrays (gigabytes on ailo-1b), not left for V8's next collection
     const distance = weightChangeDistance(update, own);
     if (distance <= this.cfg.recomputeTolerance) return;
     task.state = 'refused';
@@ -1192,12 +1192,12 @@ export class FederationService {
         { steps: c.steps, batchSize: c.batchSize, seqLen: c.seqLen, lr: this.taskLr(version) },
         { memoryBytes: this.trainMemory() },
       );
+      collectGarbage(); // the training's arrays, before the compression holds a second update
       const { sent: update } = await compressOffThread(this.modelConfig, result!.update, {
         density: c.density,
         maxAbs: this.maxAbs(version),
       });
       result!.update.clear();
-      collectGarbage(); // before the next training, and before the node goes idle with gigabytes of dead arrays
       const seconds = (performance.now() - started) / 1000;
       trained.push({ update, range, rows: taskRowsOf(tokens, c.seqLen), seconds, how: settingsName(result!.settings) });
     }
