@@ -11,7 +11,15 @@ import { promisify } from 'node:util';
 import { describe, expect, it } from 'vitest';
 import { presetConfig } from './config.js';
 import { TrainerErrorCode } from '../errors.js';
-import { chooseTrainingSettings, settingsFor, SETTINGS_BY_SPEED, trainingMemoryPlan, type TrainingSettings } from './memory-plan.js';
+import {
+  chooseTrainingSettings,
+  memoryNeeded,
+  PLAN_HEADROOM,
+  settingsFor,
+  SETTINGS_BY_SPEED,
+  trainingMemoryPlan,
+  type TrainingSettings,
+} from './memory-plan.js';
 
 const root = fileURLToPath(new URL('../..', import.meta.url));
 const tsx = createRequire(import.meta.url).resolve('tsx/cli');
@@ -69,15 +77,18 @@ describe('memory plan', () => {
     const int8 = trainingMemoryPlan(cfg, 1, 1024, { layout: 'layerwise', moments: 'int8' });
     expect(layerwise.total).toBeLessThan(fused.total / 2);
     expect(int8.adamMoments).toBeLessThan(2.01 * P);
-    // What the issue asks of this machine: ailo-1b at 1x1024 in at most 16 GiB.
-    expect(int8.total).toBeLessThan(16 * 2 ** 30);
+    // What the issue asks of this machine: ailo-1b at 1x1024 in at most 16 GiB, with the planner's headroom.
+    expect(memoryNeeded(int8)).toBeLessThan(16 * 2 ** 30);
   });
 
-  it('chooses the fastest settings that fit the budget, and says how much the smallest needs when none does', () => {
+  it('chooses the fastest settings that fit the budget with the headroom to spare, and says how much the smallest needs when none does', () => {
     const cfg = presetConfig('ailo-1b');
     const plans = SETTINGS_BY_SPEED.map((s) => trainingMemoryPlan(cfg, 1, 1024, s));
-    expect(chooseTrainingSettings(cfg, 1, 1024, plans[0]!.total)).toMatchObject({ fits: true, plan: { layout: 'fused' } });
-    expect(chooseTrainingSettings(cfg, 1, 1024, plans[0]!.total - 1)).toMatchObject({
+    expect(chooseTrainingSettings(cfg, 1, 1024, memoryNeeded(plans[0]!))).toMatchObject({ fits: true, plan: { layout: 'fused' } });
+    // A budget the plan fits, but not with its headroom (the +3.3% of bench run 9 went past the budget): the next settings.
+    expect(memoryNeeded(plans[1]!)).toBeGreaterThanOrEqual(plans[1]!.total * (1 + PLAN_HEADROOM));
+    expect(chooseTrainingSettings(cfg, 1, 1024, plans[1]!.total)).toMatchObject({ fits: true, plan: { moments: 'int8' } });
+    expect(chooseTrainingSettings(cfg, 1, 1024, memoryNeeded(plans[0]!) - 1)).toMatchObject({
       fits: true,
       plan: { layout: 'layerwise', moments: 'float32' },
     });
@@ -114,12 +125,12 @@ describe('memory plan', () => {
     });
     const emulated = trainingMemoryPlan(cfg, 4, 32, { layout: 'fused', moments: 'float32', precision: 'fp16-emulated' });
     expect(emulated.total).toBeGreaterThan(trainingMemoryPlan(cfg, 4, 32).total);
-    expect(settingsFor(cfg, shape, 'cpu', emulated.total, undefined, 'fp16-emulated').settings).toMatchObject({
+    expect(settingsFor(cfg, shape, 'cpu', memoryNeeded(emulated), undefined, 'fp16-emulated').settings).toMatchObject({
       layout: 'fused',
       precision: 'fp16-emulated',
     });
     // Short of memory for it: a float32 layout, as for any other task (layer-wise graphs have no emulation).
-    const short = settingsFor(cfg, shape, 'cpu', emulated.total - 1, undefined, 'fp16-emulated').settings;
+    const short = settingsFor(cfg, shape, 'cpu', memoryNeeded(emulated) - 1, undefined, 'fp16-emulated').settings;
     expect(short.precision ?? 'fp32').toBe('fp32');
     expect(() => trainingMemoryPlan(cfg, 4, 32, { layout: 'layerwise', moments: 'float32', precision: 'fp16' })).toThrow(
       /fused layout only/,

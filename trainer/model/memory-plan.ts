@@ -103,8 +103,22 @@ export const SETTINGS_BY_SPEED: readonly TrainingSettings[] = [
 ];
 
 /**
- * The fastest settings whose plan fits `budgetBytes` (free host memory, or what the operator allows), with the plan;
- * or, when none fits, `fits: false` with the smallest plan, to say how much is missing.
+ * The share of a plan kept free above it when settings are chosen. A plan is within 15% of the measured peak
+ * (memory-plan.test.ts), on either side, and leaves out what the process held before the model (Node, onnxruntime):
+ * ailo-1b's layer-wise plan of 15.97 GiB, chosen under `ailo-miner --memory 16`, peaked at 16.49 GiB through the
+ * miner (`npm run bench -- ailo-1b`). So settings are chosen only where the plan with this share added fits.
+ */
+export const PLAN_HEADROOM = 0.15;
+
+/** The memory a plan needs to be chosen, bytes: its total with PLAN_HEADROOM added. */
+export function memoryNeeded(plan: MemoryPlan): number {
+  return Math.ceil(plan.total * (1 + PLAN_HEADROOM));
+}
+
+/**
+ * The fastest settings whose plan fits `budgetBytes` (free host memory, or what the operator allows) with
+ * PLAN_HEADROOM to spare, with the plan; or, when none fits, `fits: false` with the smallest plan, to say how much is
+ * missing (`memoryNeeded`).
  */
 export function chooseTrainingSettings(
   cfg: ModelConfig,
@@ -115,13 +129,13 @@ export function chooseTrainingSettings(
   moments?: MomentFormat,
 ): { fits: true; plan: MemoryPlan } | { fits: false; smallest: MemoryPlan } {
   const plans = SETTINGS_BY_SPEED.filter((s) => !moments || s.moments === moments).map((s) => trainingMemoryPlan(cfg, batch, seq, s));
-  const plan = plans.find((p) => p.total <= budgetBytes);
+  const plan = plans.find((p) => memoryNeeded(p) <= budgetBytes);
   if (plan) return { fits: true, plan };
   return { fits: false, smallest: plans.reduce((a, b) => (b.total < a.total ? b : a)) };
 }
 
 /**
- * The training settings for a task on `provider`: on the CPU the fastest whose memory plan fits `budgetBytes` (what the
+ * The training settings for a task on `provider`: on the CPU the fastest whose memory plan fits `budgetBytes` with PLAN_HEADROOM to spare (what the
  * OS reports available, or what the operator allows), only among those with `moments` when given; on a GPU provider,
  * fused (its state stays on the device), in mixed precision when `precision` is fp16. Throws a TrainerError
  * OUT_OF_MEMORY naming what the task needs when nothing fits, BAD_ARGUMENT for fp16 on the CPU. What the miner trains
@@ -151,7 +165,7 @@ export function settingsFor(
     // A coordinator's recomputation of a cuda miner's mixed-precision task, where the fused layout fits; layer-wise
     // graphs have no float16 emulation, and float32 is within about 1% of it (measured on the devnet task).
     const plan = trainingMemoryPlan(cfg, shape.batchSize, shape.seqLen, { layout: 'fused', moments: 'float32', precision });
-    if (plan.total <= budgetBytes)
+    if (memoryNeeded(plan) <= budgetBytes)
       return { settings: plan, why: `fused, float16 rounding emulated: planned at ${formatBytes(plan.total)}` };
   }
   const choice = chooseTrainingSettings(cfg, shape.batchSize, shape.seqLen, budgetBytes, moments);
@@ -159,7 +173,7 @@ export function settingsFor(
   if (!choice.fits)
     throw new TrainerError(
       TrainerErrorCode.OUT_OF_MEMORY,
-      `${task} needs at least ${formatBytes(choice.smallest.total)} of memory (${settingsName(choice.smallest)}), and ${formatBytes(budgetBytes)} is available; ` +
+      `${task} needs at least ${formatBytes(memoryNeeded(choice.smallest))} of memory (${settingsName(choice.smallest)}: planned at ${formatBytes(choice.smallest.total)}, with ${PLAN_HEADROOM * 100}% kept free for the plan's error), and ${formatBytes(budgetBytes)} is available; ` +
         "close other programs, allow more (ailo-miner --memory GIB; a coordinator's round setting trainMemoryGiB), or train on a machine with more memory or a GPU",
     );
   return {
