@@ -190,14 +190,20 @@ export class LayerwiseTrainSession implements TrainSession {
       for (let block = 0, blocks = blockCount(p.length); block < blocks; block++) {
         const n = m.read(block, mb);
         v.read(block, vb);
+        let mMax = 0,
+          vMax = 0; // the new moments' largest magnitudes, which their 8-bit blocks are scaled by
         for (let j = 0, at = block * QUANT_BLOCK; j < n; j++, at++) {
           const gj = g[at]!;
-          mb[j] = mb[j]! * o.beta1 + gj * gScaleM;
-          vb[j] = vb[j]! * o.beta2 + gj * gj * gScaleV;
-          p[at] = p[at]! * decay - (mb[j]! / (Math.sqrt(vb[j]!) / sqrtBc2 + o.eps)) * stepSize;
+          // Rounded to float32 as stored, so the maxima are the stored values' and the update reads what is kept.
+          const mj = (mb[j] = Math.fround(mb[j]! * o.beta1 + gj * gScaleM));
+          const vj = (vb[j] = Math.fround(vb[j]! * o.beta2 + gj * gj * gScaleV));
+          p[at] = p[at]! * decay - (mj / (Math.sqrt(vj) / sqrtBc2 + o.eps)) * stepSize;
+          const a = Math.abs(mj);
+          if (a > mMax) mMax = a;
+          if (vj > vMax) vMax = vj;
         }
-        m.write(block, mb, n);
-        v.write(block, vb, n);
+        m.write(block, mb, n, mMax);
+        v.write(block, vb, n, vMax);
       }
       grads.delete(spec.name); // freed as the update goes
     }

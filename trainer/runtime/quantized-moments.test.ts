@@ -38,6 +38,25 @@ describe('8-bit block-wise moments', () => {
     }
   });
 
+  it("encodes a block the same whether its maximum is given (the AdamW loop's) or found, down to the zero level", () => {
+    for (const signed of [true, false]) {
+      const values = Float32Array.from({ length: QUANT_BLOCK }, (_, i) => (signed && i % 3 === 0 ? -1 : 1) * 10 ** (-(i % 190) / 10));
+      let max = 0;
+      for (const x of values) max = Math.max(max, Math.abs(x));
+      const found = momentStore('int8', QUANT_BLOCK, signed);
+      const given = momentStore('int8', QUANT_BLOCK, signed);
+      found.write(0, values, QUANT_BLOCK);
+      given.write(0, values, QUANT_BLOCK, max);
+      const [a, b] = [new Float32Array(QUANT_BLOCK), new Float32Array(QUANT_BLOCK)];
+      found.read(0, a);
+      given.read(0, b);
+      expect([...b]).toEqual([...a]);
+      // Ratios of 1e-18 are below either map's first level (1e-7 signed, 1e-16 unsigned): zero; 1 is exact.
+      expect(a[180]).toBe(0);
+      expect(Math.abs(a[0]!)).toBe(1);
+    }
+  });
+
   it('stores float32 moments as they are', () => {
     const store = momentStore('float32', 10, true);
     const v = Float32Array.from({ length: 10 }, (_, i) => i - 4.5);
