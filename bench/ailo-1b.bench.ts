@@ -23,7 +23,7 @@ import { NodeClient } from '../protocol/client.js';
 import { privateKeyToAddress, randomPrivateKey } from '../protocol/signature.js';
 import { paramCount, presetConfig, toHfConfigJson } from '../trainer/model/config.js';
 import { findTorchPython, torchBench } from '../trainer/reference/torch.js';
-import { chooseTrainingSettings, formatBytes, settingsName } from '../trainer/model/memory-plan.js';
+import { chooseTrainingSettings, formatBytes, memoryNeeded, settingsName } from '../trainer/model/memory-plan.js';
 import { matmulFlops } from './matmul.js';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
@@ -50,7 +50,10 @@ async function inProcess(seq: number): Promise<void> {
   const choice = chooseTrainingSettings(cfg, 1, seq, budget);
   console.log(`ailo-1b (${P.toLocaleString('en-US')} params), batch 1x${seq}, cpu, ${formatBytes(budget)} available:`);
   if (!choice.fits) {
-    console.log(`  does not fit: the smallest plan (${settingsName(choice.smallest)}) needs ${formatBytes(choice.smallest.total)}`);
+    const smallest = choice.smallest;
+    console.log(
+      `  does not fit: the smallest plan (${settingsName(smallest)}, ${formatBytes(smallest.total)}) needs ${formatBytes(memoryNeeded(smallest))} with the planner's headroom`,
+    );
     return;
   }
   const plan = choice.plan;

@@ -41,8 +41,9 @@ Usage: ailo-miner --key-file PATH [--wallet 0x...] [--node URL] [--power 20..90]
   --max-temp C     on an NVIDIA GPU (temperature, power and memory read with nvidia-smi), rest while the GPU is
                    above C degrees Celsius, until it is 5 below (default 80)
   --memory GIB     memory the miner may use, in GiB (default: what the OS reports available). On the CPU the miner
-                   trains the fastest way whose plan fits (fused; else layer-wise with activation checkpointing; else
-                   layer-wise with 8-bit AdamW moments) and refuses a task, saying what it needs, when none fits
+                   trains the fastest way whose plan, with 15% kept free for the plan's error, fits (fused; else
+                   layer-wise with activation checkpointing; else layer-wise with 8-bit AdamW moments) and refuses a
+                   task, saying what it needs, when none fits
   --precision P    fp32 (default) or fp16: mixed precision on cuda (float16 products summed in float32, as
                    PyTorch's AMP does; float32 weights, AdamW and loss; dynamic loss scaling). The coordinator
                    recomputes such a task with float16 rounding emulated. Not on webgpu (onnxruntime sums its

@@ -14,7 +14,6 @@ import { TrainerErrorCode } from '../errors.js';
 import {
   chooseTrainingSettings,
   memoryNeeded,
-  PLAN_HEADROOM,
   settingsFor,
   SETTINGS_BY_SPEED,
   trainingMemoryPlan,
@@ -86,7 +85,6 @@ describe('memory plan', () => {
     const plans = SETTINGS_BY_SPEED.map((s) => trainingMemoryPlan(cfg, 1, 1024, s));
     expect(chooseTrainingSettings(cfg, 1, 1024, memoryNeeded(plans[0]!))).toMatchObject({ fits: true, plan: { layout: 'fused' } });
     // A budget the plan fits, but not with its headroom (the +3.3% of bench run 9 went past the budget): the next settings.
-    expect(memoryNeeded(plans[1]!)).toBeGreaterThanOrEqual(plans[1]!.total * (1 + PLAN_HEADROOM));
     expect(chooseTrainingSettings(cfg, 1, 1024, plans[1]!.total)).toMatchObject({ fits: true, plan: { moments: 'int8' } });
     expect(chooseTrainingSettings(cfg, 1, 1024, memoryNeeded(plans[0]!) - 1)).toMatchObject({
       fits: true,

@@ -54,6 +54,17 @@ describe('8-bit block-wise moments', () => {
       // Ratios of 1e-18 are below either map's first level (1e-7 signed, 1e-16 unsigned): zero; 1 is exact.
       expect(a[180]).toBe(0);
       expect(Math.abs(a[0]!)).toBe(1);
+      // A maximum given too small: a larger value decodes as the maximum with its sign (as a full table gave it); NaN as 0.
+      const odd = Float32Array.from([0.5, signed ? -3 : 3, 1e30, NaN, 0.25]);
+      given.write(0, odd, odd.length, 1);
+      given.read(0, b);
+      expect([...b.subarray(0, 5)].map((x) => Math.round(x * 1e3) / 1e3)).toEqual([
+        expect.closeTo(0.5, 1),
+        signed ? -1 : 1,
+        1,
+        0,
+        expect.closeTo(0.25, 1),
+      ]);
     }
   });
 

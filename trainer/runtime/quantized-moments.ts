@@ -25,7 +25,8 @@ export interface MomentStore {
   read(block: number, out: Float32Array): number;
   /**
    * Encodes the first `count` values of `values` as block `block`. `absmax`, when the caller knows it, is the largest
-   * |value| among them (it saves a pass); it must be exact.
+   * |value| among them (it saves a pass); it must be exact: the block decodes as multiples of it (a larger value
+   * decodes as `absmax`, with its sign).
    */
   write(block: number, values: Float32Array, count: number, absmax?: number): void;
 }
@@ -83,9 +84,9 @@ const INDEX_SHIFT = 12;
  * The encoding table of a map: for a ratio r in (0, 1], indexed by (r's float32 bit pattern >>> INDEX_SHIFT) - `base`,
  * its level (nearest in log space; 0 below half the first level). A bucket spans 2^-11 of r, so rounding at a bucket's
  * middle is off by at most that much from rounding r itself: no more than 0.05% added to the bounds above. Rows start
- * at the binary exponent of half the first level (an index below 0 is level 0), so the table is 2^11 bytes an exponent:
- * 52 KiB signed, 112 KiB unsigned, small enough to stay in cache. Replaces a log10 a value (about 80 ns here) with a
- * table read.
+ * at the binary exponent of half the first level (an index below 0 is level 0), so the rows training reads, 2^11 bytes
+ * an exponent from there up to 1, are 52 KiB signed and 112 KiB unsigned. Replaces a log10 a value (about 80 ns here)
+ * with a table read.
  */
 function encodeTable(signed: boolean): { table: Uint8Array; base: number } {
   const [levels, decades] = signed ? [SIGNED_LEVELS, SIGNED_DECADES] : [UNSIGNED_LEVELS, UNSIGNED_DECADES];
@@ -95,7 +96,9 @@ function encodeTable(signed: boolean): { table: Uint8Array; base: number } {
   const u = new Uint32Array(f.buffer);
   f[0] = zeroBelow;
   const base = (u[0]! >>> 23) << (23 - INDEX_SHIFT); // the row of zeroBelow's exponent
-  const size = ((127 + 1) << (23 - INDEX_SHIFT)) - base; // up to r < 2 (r is at most 1, give or take rounding)
+  // Every exponent above: r is at most 1 (give or take rounding), but a larger ratio gets the top level and NaN level 0,
+  // as a full table would give them; those rows are never read in training, so they cost no cache.
+  const size = (256 << (23 - INDEX_SHIFT)) - base;
   const table = new Uint8Array(size);
   for (let i = 0; i < size; i++) {
     u[0] = ((base + i) << INDEX_SHIFT) | (1 << (INDEX_SHIFT - 1));
