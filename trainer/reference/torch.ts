@@ -66,7 +66,10 @@ export function torchBench(python: string, config: string, batch: number, seq: n
   const field = (name: string): string | undefined => new RegExp(`^${name} (.+)$`, 'm').exec(r.stdout)?.[1];
   const tps = field('tokens_per_s');
   if (r.status !== 0 || !tps) {
-    process.stderr.write(`pytorch bench failed: ${r.stderr.trim().split('\n').slice(-2).join(' ')}\n`);
+    const why = r.signal
+      ? `killed by ${r.signal}${r.signal === 'SIGKILL' ? ' (most likely out of memory)' : ''}`
+      : r.stderr.trim().split('\n').slice(-2).join(' ');
+    process.stderr.write(`pytorch bench failed: ${why}\n`);
     return undefined;
   }
   return {
