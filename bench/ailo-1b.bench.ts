@@ -23,7 +23,7 @@ import { NodeClient } from '../protocol/client.js';
 import { privateKeyToAddress, randomPrivateKey } from '../protocol/signature.js';
 import { paramCount, presetConfig, toHfConfigJson } from '../trainer/model/config.js';
 import { findTorchPython, torchBench } from '../trainer/reference/torch.js';
-import { chooseTrainingSettings, formatBytes, memoryNeeded, settingsName } from '../trainer/model/memory-plan.js';
+import { chooseTrainingSettings, formatBytes, memoryNeeded, settingsName, trainingMemoryPlan } from '../trainer/model/memory-plan.js';
 import { matmulFlops } from './matmul.js';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
@@ -58,6 +58,11 @@ async function inProcess(seq: number): Promise<void> {
   }
   const plan = choice.plan;
   console.log(`  the planner's choice: ${settingsName(plan)}, planned ${formatBytes(plan.total)}`);
+  // GPU providers train fused (their state stays on the device); on a GPU bench/device-check.ts times it.
+  const fused = trainingMemoryPlan(cfg, 1, seq);
+  console.log(
+    `  webgpu: not run here: a GPU provider trains fused, planned at ${formatBytes(fused.total)}, and this machine's Vulkan device (lavapipe, a CPU Vulkan) has the ${formatBytes(budget)} of host memory`,
+  );
   const flops = await matmulFlops('cpu', 1024, 8);
   console.log(`  onnxruntime matmul here (1024^3, float32): ${(flops / 1e9).toFixed(1)} GFLOP/s`);
   const t0 = performance.now();
