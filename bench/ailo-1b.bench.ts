@@ -4,7 +4,8 @@
 // FLOPs utilisation against the matmul speed onnxruntime reaches here in the same run. Slow on 2 cores: not in CI.
 // Then one task through a real ailo-node whose genesis model is ailo-1b and a real ailo-miner (throughNode).
 // `npm run bench -- ailo-1b`; AILO_BENCH_SEQ sets the probe's sequence length (default 128; the node part's is
-// AILO_BENCH_NODE_SEQ, default 64), AILO_BENCH_STEPS the timed steps,
+// AILO_BENCH_NODE_SEQ, default 64), AILO_BENCH_STEPS the timed steps, AILO_BENCH_MEMORY the probe's memory in GiB
+// (as `ailo-miner --memory`; default what the OS reports available), AILO_BENCH_TORCH=0 skips PyTorch,
 // AILO_BENCH_ONLY=probe|node one of the two parts, AILO_BENCH_MODEL the node part's model (ailo-small to try it in
 // minutes), AILO_BENCH_RECOMPUTE the coordinator's recomputation tolerance (0 turns it off), AILO_BENCH_KEEP=1 keeps
 // the node's folder.
@@ -46,9 +47,13 @@ async function inProcess(seq: number): Promise<void> {
   const cfg = presetConfig('ailo-1b');
   const P = paramCount(cfg);
   const steps = Number(process.env.AILO_BENCH_STEPS ?? 1);
-  const budget = freemem();
+  // AILO_BENCH_MEMORY (GiB) allows what `ailo-miner --memory` would; else what the OS reports available.
+  const allowed = Number(process.env.AILO_BENCH_MEMORY ?? 0);
+  const budget = allowed > 0 ? Math.min(allowed * 2 ** 30, freemem()) : freemem();
   const choice = chooseTrainingSettings(cfg, 1, seq, budget);
-  console.log(`ailo-1b (${P.toLocaleString('en-US')} params), batch 1x${seq}, cpu, ${formatBytes(budget)} available:`);
+  console.log(
+    `ailo-1b (${P.toLocaleString('en-US')} params), batch 1x${seq}, cpu, ${formatBytes(budget)} ${allowed > 0 ? 'allowed' : 'available'}:`,
+  );
   if (!choice.fits) {
     const smallest = choice.smallest;
     console.log(
