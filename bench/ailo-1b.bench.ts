@@ -66,7 +66,7 @@ async function inProcess(seq: number): Promise<void> {
   // GPU providers train fused (their state stays on the device); on a GPU bench/device-check.ts times it.
   const fused = trainingMemoryPlan(cfg, 1, seq);
   console.log(
-    `  webgpu: not run here: a GPU provider trains fused, planned at ${formatBytes(fused.total)}, and this machine's Vulkan device (lavapipe, a CPU Vulkan) has the ${formatBytes(budget)} of host memory`,
+    `  webgpu: not run here: a GPU provider trains fused, planned at ${formatBytes(fused.total)}, and this machine's Vulkan device (lavapipe, a CPU Vulkan) has the ${formatBytes(freemem())} of host memory available`,
   );
   const flops = await matmulFlops('cpu', 1024, 8);
   console.log(`  onnxruntime matmul here (1024^3, float32): ${(flops / 1e9).toFixed(1)} GFLOP/s`);
@@ -99,7 +99,11 @@ async function inProcess(seq: number): Promise<void> {
   // parameter), on OpenBLAS where Debian's is installed. AILO_BENCH_TORCH=0 skips it.
   const python = process.env.AILO_BENCH_TORCH === '0' ? undefined : findTorchPython();
   if (!python) {
-    console.log('  pytorch: not run (apt-get install python3-torch libopenblas0-pthread; AILO_BENCH_TORCH=0 skips it)');
+    console.log(
+      process.env.AILO_BENCH_TORCH === '0'
+        ? '  pytorch: skipped (AILO_BENCH_TORCH=0)'
+        : '  pytorch: not run (apt-get install python3-torch libopenblas0-pthread; AILO_BENCH_TORCH=0 skips it)',
+    );
     return;
   }
   const config = join(tmpdir(), 'ailo-bench-ailo-1b.json');
