@@ -117,7 +117,7 @@ export async function run(): Promise<void> {
       const plan = trainingMemoryPlan(big, 1, seq, settings);
       console.log(
         `  ${settingsName(settings).padEnd(26)} total ${formatBytes(plan.total)}: weights ${formatBytes(plan.weights)}, gradients ${formatBytes(plan.gradients)}, ` +
-          `AdamW moments ${formatBytes(plan.adamMoments)}, updated state ${formatBytes(plan.updatedState)}, activations ${formatBytes(plan.activations)}, head ${formatBytes(plan.head)}`,
+          `AdamW moments ${formatBytes(plan.adamMoments)}, updated state ${formatBytes(plan.updatedState)}, activations ${formatBytes(plan.activations)}, head ${formatBytes(plan.head)}, onnxruntime ${formatBytes(plan.runtime)}`,
       );
     }
   }

@@ -6,11 +6,13 @@
  * measured peak side by side):
  * - fused: the task's start weights (kept by the caller for the update) and the session's current ones; the AdamW
  *   moments; inside the run, the gradients and the new parameters and moments in onnxruntime's memory, and again as
- *   the host copies onnxruntime-node returns; every layer's saved activations; three [N, V] tensors of the head.
+ *   the host copies onnxruntime-node returns; every layer's saved activations; two [N, V] tensors of the head (the
+ *   slope of ailo-tiny's measured peaks in the token count; three were counted before, which overestimated).
  * - layer-wise: start and current weights, the moments (float32, or 8-bit with a float32 maximum per 2048 values),
  *   all gradients (global-norm clipping needs them all); the n_layer + 1 block inputs; then the larger of one block's
- *   recomputed activations with its gradients (and their host copies), and the head's two [N, V] tensors with the
- *   tied head's [V, C] gradient (and its host copy).
+ *   recomputed activations with its gradients (and their host copies), and the head's [N, V] tensor with the tied
+ *   head's [V, C] gradient (and its host copy).
+ * - either: what onnxruntime holds whatever the shape (RUNTIME_BYTES).
  */
 import { TrainerError, TrainerErrorCode } from '../errors.js';
 import type { Precision } from '../onnx/graphs.js';
@@ -39,6 +41,8 @@ export interface MemoryPlan extends TrainingSettings {
   activations: number;
   /** The vocabulary head's working set at its peak. */
   head: number;
+  /** What onnxruntime holds whatever the shape (RUNTIME_BYTES). */
+  runtime: number;
   total: number;
 }
 
@@ -77,10 +81,11 @@ export function trainingMemoryPlan(
       adamMoments: 8 * P,
       updatedState: 24 * P,
       activations: activations + emulation,
-      head: 3 * 4 * N * V,
+      head: 2 * 4 * N * V,
+      runtime: RUNTIME_BYTES,
       total: 0,
     };
-    plan.total = plan.weights + plan.gradients + plan.adamMoments + plan.updatedState + plan.activations + plan.head;
+    plan.total = plan.weights + plan.gradients + plan.adamMoments + plan.updatedState + plan.activations + plan.head + plan.runtime;
     return plan;
   }
   const adamMoments = settings.moments === 'int8' ? 2 * P + 2 * 4 * Math.ceil(P / QUANT_BLOCK) : 8 * P;
@@ -89,11 +94,30 @@ export function trainingMemoryPlan(
     .reduce((n, s) => n + numel(s.shape), 0);
   const checkpoints = (L + 1) * 4 * N * C;
   const blockWorking = perLayer + 2 * 4 * blockParams;
-  const head = 2 * 4 * N * V + 2 * 4 * V * C;
-  const plan = { ...base, adamMoments, updatedState: 0, activations: checkpoints + blockWorking, head, total: 0 };
-  plan.total = plan.weights + plan.gradients + plan.adamMoments + checkpoints + Math.max(blockWorking, head);
+  // The head at its peak: one [N, V] tensor (measured: ailo-tiny's layer-wise peak grows by one [N, V] a token row from
+  // 8x32 to 8x128, not two), the tied head's [V, C] gradient and its host copy.
+  const head = 4 * N * V + 2 * 4 * V * C;
+  const plan = {
+    ...base,
+    adamMoments,
+    updatedState: 0,
+    activations: checkpoints + blockWorking,
+    head,
+    runtime: RUNTIME_BYTES,
+    total: 0,
+  };
+  plan.total = plan.weights + plan.gradients + plan.adamMoments + checkpoints + Math.max(blockWorking, head) + plan.runtime;
   return plan;
 }
+
+/**
+ * What onnxruntime holds whatever the shape, bytes (its kernels, thread pools and the arenas' first chunks): the
+ * measured peaks of ailo-tiny lie on lines in the token count whose intercepts are 104 MiB (layer-wise: 244, 289 and
+ * 398 MiB at 8x32, 8x64 and 8x128) and 108 MiB (fused: 303 and 682 MiB at 4x32 and 8x128) above the terms below.
+ * A shape's peak moves by up to 12% from run to run with V8's collections (ailo-tiny 4x32 layer-wise: 197 to 220
+ * MiB), so the figure is set a little below both intercepts, which keeps every shape measured within 15%.
+ */
+const RUNTIME_BYTES = 96 * 2 ** 20;
 
 /** The settings to try, fastest first. */
 export const SETTINGS_BY_SPEED: readonly TrainingSettings[] = [
