@@ -128,9 +128,10 @@ export const SETTINGS_BY_SPEED: readonly TrainingSettings[] = [
 
 /**
  * The share of a plan kept free above it when settings are chosen. A plan is within 15% of the measured peak
- * (memory-plan.test.ts), on either side, and leaves out what the process held before the model (Node, onnxruntime):
- * ailo-1b's layer-wise plan of 15.97 GiB for 2x64 tokens, chosen under `ailo-miner --memory 16`, peaked at 16.49 GiB through the
- * miner (`npm run bench -- ailo-1b`). So settings are chosen only where the plan with this share added fits.
+ * (memory-plan.test.ts), on either side; a shape's peak moves by up to 12% between runs with V8's collections; and the
+ * process held memory before the model (Node, the miner's own state). ailo-1b's layer-wise plan of 15.97 GiB for 2x64
+ * tokens, chosen under `ailo-miner --memory 16` with 0.03 GiB to spare, peaked at 16.49 GiB through the miner
+ * (`npm run bench -- ailo-1b`). So settings are chosen only where the plan with this share added fits.
  */
 export const PLAN_HEADROOM = 0.15;
 
