@@ -44,11 +44,12 @@ async function measuredPeak(preset: string, batch: number, seq: number, s: Train
 describe('memory plan', () => {
   // The peak of a run moves with when V8 collects the arrays a step let go (ailo-tiny's by up to 15% between runs), so
   // ailo-tiny is measured three times and its highest peak taken.
-  // ailo-tiny at two shapes, so that what grows with the tokens and what does not are both checked (at 4x32 the fused
-  // plan was 29% under when it left out onnxruntime's own memory).
+  // ailo-tiny at two shapes, so that what grows with the tokens is checked (at 8x128 the layer-wise plan was 18-24% over
+  // when it counted two [N, V] tensors in the head). Smaller shapes peak below 250 MiB, where V8's collections move a
+  // peak by more than 15% between runs.
   it.each([
-    ['ailo-tiny', 4, 32, 3],
     ['ailo-tiny', 8, 64, 3],
+    ['ailo-tiny', 8, 128, 3],
     ['ailo-small', 4, 128, 1],
   ] as const)(
     'plans %s (batch %ix%i) within 15%% of the highest of %i measured peaks, in every layout (and the recomputation of a mixed-precision task)',
