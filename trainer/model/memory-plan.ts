@@ -114,8 +114,8 @@ export function trainingMemoryPlan(
  * What onnxruntime holds whatever the shape, bytes (its kernels, thread pools and the arenas' first chunks): the
  * measured peaks of ailo-tiny lie on lines in the token count whose intercepts are 104 MiB (layer-wise: 244, 289 and
  * 398 MiB at 8x32, 8x64 and 8x128) and 108 MiB (fused: 303 and 682 MiB at 4x32 and 8x128) above the terms below.
- * A shape's peak moves by up to 12% from run to run with V8's collections (ailo-tiny 4x32 layer-wise: 197 to 220
- * MiB), so the figure is set a little below both intercepts, which keeps every shape measured within 15%.
+ * A small shape's peak moves from run to run with V8's collections (ailo-tiny 4x32 layer-wise: 169 to 220 MiB), so the
+ * figure is set a little below both intercepts.
  */
 const RUNTIME_BYTES = 96 * 2 ** 20;
 
@@ -128,7 +128,7 @@ export const SETTINGS_BY_SPEED: readonly TrainingSettings[] = [
 
 /**
  * The share of a plan kept free above it when settings are chosen. A plan is within 15% of the measured peak
- * (memory-plan.test.ts), on either side; a shape's peak moves by up to 12% between runs with V8's collections; and the
+ * (memory-plan.test.ts), on either side; a shape's peak moves between runs with V8's collections; and the
  * process held memory before the model (Node, the miner's own state). ailo-1b's layer-wise plan of 15.97 GiB for 2x64
  * tokens, chosen under `ailo-miner --memory 16` with 0.03 GiB to spare, peaked at 16.49 GiB through the miner
  * (`npm run bench -- ailo-1b`). So settings are chosen only where the plan with this share added fits.
