@@ -133,15 +133,20 @@ export async function waitFor<T>(what: string, check: () => Promise<T | undefine
 
 /**
  * Waits until a node's chain is at rest: nothing pending, and its transactions final (the last block is the
- * empty one a coordinator seals so finality can reach them), so a test can then assert that nothing changes.
+ * empty one a coordinator seals so finality can reach them), so a test can then assert that nothing changes. Waits up
+ * to 60 s: in the full suite, beside the trainer's tests on 2 cores, a partitioned network once took more than 20 s.
  */
 export async function waitQuiet(url: string): Promise<void> {
-  await waitFor(`${url} to be at rest`, async () => {
-    const status = (await get(`${url}/api/status`)).json;
-    const head = (await get(`${url}/api/chain/head`)).json;
-    const quiet = status.pendingTransactions === 0 && head.txCount === 0 && BigInt(head.finalizedHeight) >= BigInt(head.height) - 1n;
-    return quiet ? true : undefined;
-  });
+  await waitFor(
+    `${url} to be at rest`,
+    async () => {
+      const status = (await get(`${url}/api/status`)).json;
+      const head = (await get(`${url}/api/chain/head`)).json;
+      const quiet = status.pendingTransactions === 0 && head.txCount === 0 && BigInt(head.finalizedHeight) >= BigInt(head.height) - 1n;
+      return quiet ? true : undefined;
+    },
+    60_000,
+  );
 }
 
 /** A peer identity made up by a test: a fresh key claiming `url`, for the network of `node`. */
