@@ -72,8 +72,8 @@ describe('ailo-miner', () => {
   });
 
   /** What each settings' plan needs to be chosen (its total and the planner's headroom), fastest first. */
-  const tinyPlans = SETTINGS_BY_SPEED.map((s) => memoryNeeded(trainingMemoryPlan(presetConfig('ailo-tiny'), 4, 32, s)));
-  const coordinatorMemoryGiB = (tinyPlans[0]! + tinyPlans[1]!) / 2 / 2 ** 30;
+  const tinyNeeds = SETTINGS_BY_SPEED.map((s) => memoryNeeded(trainingMemoryPlan(presetConfig('ailo-tiny'), 4, 32, s)));
+  const coordinatorMemoryGiB = (tinyNeeds[0]! + tinyNeeds[1]!) / 2 / 2 ** 30;
 
   /** The node on its data folder and `port` (0: any free one), as a restart brings it back. */
   const startNode = (port: number): Promise<AiloNode> =>
@@ -157,7 +157,7 @@ describe('ailo-miner', () => {
     // The coordinator trained its reference tasks in the layout its memory allowed, and recomputed the fused task in it.
     expect(nodeLines.filter((l) => /reference task \d \([0-9.]+ s to train, layer-wise\)/.test(l))).toHaveLength(2);
     // With less memory allowed than the fused step plans, the same task trains layer-wise, and is accepted.
-    const [fused, layerwise, int8] = tinyPlans;
+    const [fused, layerwise, int8] = tinyNeeds;
     const between = ((fused! + layerwise!) / 2 / 2 ** 30).toFixed(4);
     const second = await startMiner([...args, '--memory', between]).done;
     expect(second.code, second.out).toBe(0);

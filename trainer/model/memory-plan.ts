@@ -160,8 +160,9 @@ export function chooseTrainingSettings(
 }
 
 /**
- * The training settings for a task on `provider`: on the CPU the fastest whose memory plan fits `budgetBytes` with PLAN_HEADROOM to spare (what the
- * OS reports available, or what the operator allows), only among those with `moments` when given; on a GPU provider,
+ * The training settings for a task on `provider`: on the CPU the fastest whose memory plan fits `budgetBytes` with
+ * PLAN_HEADROOM to spare (what the OS reports available, or what the operator allows), only among those with `moments`
+ * when given; on a GPU provider,
  * fused (its state stays on the device), in mixed precision when `precision` is fp16. Throws a TrainerError
  * OUT_OF_MEMORY naming what the task needs when nothing fits, BAD_ARGUMENT for fp16 on the CPU. What the miner trains
  * with, and what a coordinator trains its reference tasks and recomputations with.

@@ -81,41 +81,34 @@ const TABLES = { signed: decodeTable(true), unsigned: decodeTable(false) };
 const INDEX_SHIFT = 12;
 
 /**
- * The encoding table of a map: for a ratio r in (0, 1], indexed by (r's float32 bit pattern >>> INDEX_SHIFT) - `base`,
- * its level (nearest in log space; 0 below half the first level). A bucket spans 2^-11 of r, so rounding at a bucket's
- * middle is off by at most that much from rounding r itself: no more than 0.05% added to the bounds above. Rows start
- * at the binary exponent of half the first level (an index below 0 is level 0), so the rows training reads, 2^11 bytes
- * an exponent from there up to 1, are 52 KiB signed and 112 KiB unsigned. Replaces a log10 a value (about 80 ns here)
- * with a table read.
+ * The encoding table of a map: for a ratio r in (0, 1], indexed by r's float32 bit pattern without its sign >>>
+ * INDEX_SHIFT, its level (nearest in log space, 0 below half the first level). A bucket spans 2^-11 of r, so rounding at
+ * a bucket's middle is off by at most that much from rounding r itself: no more than 0.05% added to the bounds above.
+ * Replaces a log10 a value (about 80 ns here) with a table read.
  */
-function encodeTable(signed: boolean): { table: Uint8Array; base: number } {
+function encodeTable(signed: boolean): Uint8Array {
   const [levels, decades] = signed ? [SIGNED_LEVELS, SIGNED_DECADES] : [UNSIGNED_LEVELS, UNSIGNED_DECADES];
   const perDecade = (levels - 1) / decades;
   const zeroBelow = 10 ** -decades / 2;
+  const size = 1 << (32 - INDEX_SHIFT - 1); // the sign bit is masked off
+  const table = new Uint8Array(size);
   const f = new Float32Array(1);
   const u = new Uint32Array(f.buffer);
-  f[0] = zeroBelow;
-  const base = (u[0]! >>> 23) << (23 - INDEX_SHIFT); // the row of zeroBelow's exponent
-  // Every exponent above: r is at most 1 (give or take rounding), but a larger ratio gets the top level and NaN level 0,
-  // as a full table would give them; those rows are never read in training, so they cost no cache.
-  const size = (256 << (23 - INDEX_SHIFT)) - base;
-  const table = new Uint8Array(size);
   for (let i = 0; i < size; i++) {
-    u[0] = ((base + i) << INDEX_SHIFT) | (1 << (INDEX_SHIFT - 1));
+    u[0] = (i << INDEX_SHIFT) | (1 << (INDEX_SHIFT - 1));
     const r = f[0]!;
-    if (!(r >= zeroBelow)) continue; // below half the first level: level 0
+    if (!(r >= zeroBelow)) continue; // 0, and NaN patterns, stay level 0
     table[i] = Math.min(levels, Math.max(1, Math.round(levels + Math.log10(r) * perDecade)));
   }
-  return { table, base };
+  return table;
 }
-let encodeTables: { signed: ReturnType<typeof encodeTable>; unsigned: ReturnType<typeof encodeTable> } | undefined;
+let encodeTables: { signed: Uint8Array; unsigned: Uint8Array } | undefined;
 
 class Int8Moments implements MomentStore {
   private readonly codes: Uint8Array;
   private readonly absmax: Float32Array;
   private readonly table: Float32Array;
   private readonly encode: Uint8Array;
-  private readonly encodeBase: number;
   /** A block's ratios, and their bit patterns. */
   private readonly ratios = new Float32Array(QUANT_BLOCK);
   private readonly ratioBits = new Uint32Array(this.ratios.buffer);
@@ -128,7 +121,7 @@ class Int8Moments implements MomentStore {
     this.absmax = new Float32Array(blockCount(length));
     this.table = signed ? TABLES.signed : TABLES.unsigned;
     encodeTables ??= { signed: encodeTable(true), unsigned: encodeTable(false) };
-    ({ table: this.encode, base: this.encodeBase } = signed ? encodeTables.signed : encodeTables.unsigned);
+    this.encode = signed ? encodeTables.signed : encodeTables.unsigned;
   }
 
   get bytes(): number {
@@ -153,7 +146,7 @@ class Int8Moments implements MomentStore {
         if (a > max) max = a;
       }
     this.absmax[block] = max;
-    const { codes, encode, encodeBase, ratios, ratioBits } = this;
+    const { codes, encode, ratios, ratioBits } = this;
     const sign = this.signed ? 0x80 : 0;
     if (max === 0) {
       codes.fill(0, start, start + count);
@@ -165,8 +158,7 @@ class Int8Moments implements MomentStore {
     // doubled this loop's time): the sign bit goes to bit 7 unless the level is 0 (k + 127 has bit 7 set iff k >= 1).
     for (let j = 0; j < count; j++) {
       const b = ratioBits[j]!;
-      const i = ((b & 0x7fffffff) >>> INDEX_SHIFT) - encodeBase;
-      const k = i < 0 ? 0 : encode[i]!;
+      const k = encode[(b & 0x7fffffff) >>> INDEX_SHIFT]!;
       codes[start + j] = k | ((b >>> 24) & (k + 127) & sign);
     }
     // The block's maximum is exact: its ratio is 1, the top level.
