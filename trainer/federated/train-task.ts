@@ -15,6 +15,11 @@ export interface LocalStepReport {
   loss: number;
   /** Tokens (positions) the step trained on: batchSize x seqLen. */
   tokens: number;
+  /**
+   * The time the step took, ms: its run's, shared evenly among the run's steps where a session takes many a run (the
+   * hooks' own time, such as a miner's rests, excluded).
+   */
+  ms: number;
 }
 
 export interface LocalTrainingResult {
@@ -25,9 +30,12 @@ export interface LocalTrainingResult {
 }
 
 export interface TrainTaskHooks {
-  /** After each step; a returned promise is awaited before the next (the miner rests there). */
+  /**
+   * After each step (where a session takes many steps a run, after the run, for each); a returned promise is awaited
+   * before the next run (the miner rests there).
+   */
   onStep?: (r: LocalStepReport) => void | Promise<void>;
-  /** Asked before each step: true stops the training (the result is then undefined). */
+  /** Asked before each run of steps: true stops the training (the result is then undefined). */
   shouldStop?: () => boolean;
 }
 
@@ -54,11 +62,19 @@ export async function trainTask(
   try {
     await session.start(start);
     const losses: number[] = [];
-    for (let s = 0; s < task.steps; s++) {
+    // As many steps a run as the session takes (a fused session in a Loop: all of them, its state on the device).
+    for (let s = 0; s < task.steps;) {
       if (hooks.shouldStop?.()) return undefined;
-      const { loss } = await session.step(tokenBatch(session.cfg, stepRows(tokens, task, s)), task.lr);
-      losses.push(loss);
-      await hooks.onStep?.({ step: s + 1, loss, tokens: task.batchSize * task.seqLen });
+      const n = Math.min(session.stepsPerRun, task.steps - s);
+      const batches = Array.from({ length: n }, (_, k) => tokenBatch(session.cfg, stepRows(tokens, task, s + k)));
+      const t0 = performance.now();
+      const results = await session.stepMany(batches, task.lr);
+      const ms = (performance.now() - t0) / results.length;
+      for (const { loss } of results) {
+        losses.push(loss);
+        s++;
+        await hooks.onStep?.({ step: s, loss, tokens: task.batchSize * task.seqLen, ms });
+      }
     }
     // The parameters taken from the session become the update: at ailo-1b a copy and a separate delta would add 6.6 GB
     // beside the moments, more than a step's own peak.

@@ -526,13 +526,13 @@ export class MinerLoop {
       this.log(`training on ${deviceName(device)} from task ${task.taskId.slice(0, 10)}`);
     this.status.device = { ...device };
     this.setPhase('training');
-    let stepStart = performance.now();
     const stepMs: number[] = [];
     const result = await trainTask(session, model.weights, tokens, task, {
       shouldStop: () => this.stopped,
-      onStep: async ({ step, loss, tokens: n }) => {
+      // A session in a Loop (cuda) reports a run's steps together after it, each with its share of the run's time: the
+      // rests after them add up to the duty cycle's share of the run.
+      onStep: async ({ step, loss, tokens: n, ms: took }) => {
         const now = performance.now();
-        const took = now - stepStart;
         stepMs.push(took);
         this.status.step = step;
         this.status.loss = loss;
@@ -555,7 +555,6 @@ export class MinerLoop {
         }
         await this.coolDown();
         this.o.onStatus?.(this.status);
-        stepStart = performance.now();
       },
     });
     this.summary.tasks++;

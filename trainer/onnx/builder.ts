@@ -18,10 +18,12 @@ const ELEM: Record<ElemType, number> = {
 };
 
 /** An attribute value with its ONNX type made explicit (an integer-valued float is still a float). */
-export type Attr = { i: number } | { f: number } | { ints: number[] } | { s: string };
+export type Attr = { i: number } | { f: number } | { ints: number[] } | { s: string } | { graph: onnxProto.onnx.IGraphProto };
 export const int = (i: number): Attr => ({ i });
 export const float = (f: number): Attr => ({ f });
 export const ints = (v: number[]): Attr => ({ ints: v });
+/** A subgraph attribute (a Loop's `body`), from another builder's `toGraphProto`. */
+export const graph = (g: onnxProto.onnx.IGraphProto): Attr => ({ graph: g });
 
 function valueInfo(name: string, elem: ElemType, shape: Dim[]): onnxProto.onnx.IValueInfoProto {
   return {
@@ -33,6 +35,16 @@ function valueInfo(name: string, elem: ElemType, shape: Dim[]): onnxProto.onnx.I
       },
     },
   };
+}
+
+function attributes(attrs: Record<string, Attr>): onnxProto.onnx.IAttributeProto[] {
+  return Object.entries(attrs).map(([name, a]) => {
+    if ('i' in a) return { name, type: onnx.AttributeProto.AttributeType.INT, i: a.i };
+    if ('f' in a) return { name, type: onnx.AttributeProto.AttributeType.FLOAT, f: a.f };
+    if ('ints' in a) return { name, type: onnx.AttributeProto.AttributeType.INTS, ints: a.ints };
+    if ('graph' in a) return { name, type: onnx.AttributeProto.AttributeType.GRAPH, g: a.graph };
+    return { name, type: onnx.AttributeProto.AttributeType.STRING, s: new TextEncoder().encode(a.s) };
+  });
 }
 
 export class GraphBuilder {
@@ -50,10 +62,17 @@ export class GraphBuilder {
    */
   autocast?: 'float16' | 'float16-emulated';
 
-  constructor(readonly name: string) {}
+  /**
+   * `prefix` starts every name the builder makes up: a subgraph's names must differ from its outer graph's, which
+   * its nodes may read (ONNX IR: names are unique across a graph and its subgraphs).
+   */
+  constructor(
+    readonly name: string,
+    private readonly prefix = '',
+  ) {}
 
   private fresh(hint: string): string {
-    return `${hint}_${this.counter++}`;
+    return `${this.prefix}${hint}_${this.counter++}`;
   }
 
   input(name: string, elem: ElemType, shape: Dim[]): string {
@@ -94,14 +113,13 @@ export class GraphBuilder {
   /** Adds a node and returns its output names. */
   node(opType: string, inputs: string[], attrs: Record<string, Attr> = {}, nOutputs = 1, hint?: string): string[] {
     const outs = Array.from({ length: nOutputs }, () => this.fresh(hint ?? opType.toLowerCase()));
-    const attribute: onnxProto.onnx.IAttributeProto[] = Object.entries(attrs).map(([name, a]) => {
-      if ('i' in a) return { name, type: onnx.AttributeProto.AttributeType.INT, i: a.i };
-      if ('f' in a) return { name, type: onnx.AttributeProto.AttributeType.FLOAT, f: a.f };
-      if ('ints' in a) return { name, type: onnx.AttributeProto.AttributeType.INTS, ints: a.ints };
-      return { name, type: onnx.AttributeProto.AttributeType.STRING, s: new TextEncoder().encode(a.s) };
-    });
-    this.nodes.push({ opType, input: inputs, output: outs, attribute, name: this.fresh(`n_${opType}`) });
+    this.nodes.push({ opType, input: inputs, output: outs, attribute: attributes(attrs), name: this.fresh(`n_${opType}`) });
     return outs;
+  }
+
+  /** Adds a node whose outputs have the given names (a graph's own outputs, with no Identity between). */
+  named(opType: string, inputs: string[], outputs: string[], attrs: Record<string, Attr> = {}): void {
+    this.nodes.push({ opType, input: inputs, output: outputs, attribute: attributes(attrs), name: this.fresh(`n_${opType}`) });
   }
 
   op(opType: string, inputs: string[], attrs: Record<string, Attr> = {}, hint?: string): string {
@@ -162,19 +180,18 @@ export class GraphBuilder {
     return this.op('ReduceSum', axes ? [x, this.i64(axes)] : [x], { keepdims: int(keep ? 1 : 0) });
   }
 
+  /** The graph alone: a model's, or a subgraph for another builder's node (see `graph`). */
+  toGraphProto(): onnxProto.onnx.IGraphProto {
+    return { name: this.name, node: this.nodes, input: this.inputs, output: this.outputs, initializer: this.initializers };
+  }
+
   toModelProto(docString = ''): onnxProto.onnx.ModelProto {
     return onnx.ModelProto.create({
       irVersion: 8,
       producerName: 'ailo-trainer',
       docString,
       opsetImport: [{ domain: '', version: OPSET }],
-      graph: {
-        name: this.name,
-        node: this.nodes,
-        input: this.inputs,
-        output: this.outputs,
-        initializer: this.initializers,
-      },
+      graph: this.toGraphProto(),
     });
   }
 

@@ -3,7 +3,7 @@
 import onnxProto from 'onnx-proto';
 import { describe, expect, it } from 'vitest';
 import { numel, paramSpecs, presetConfig } from '../model/config.js';
-import { buildForwardGraph, buildOptimizerGraph, buildTrainingGraph } from './graphs.js';
+import { buildForwardGraph, buildOptimizerGraph, buildTrainingGraph, buildTrainingLoopGraph } from './graphs.js';
 
 const PORTABLE_OPS = new Set([
   'Abs',
@@ -36,6 +36,26 @@ const PORTABLE_OPS = new Set([
   'Sub',
   'Tanh',
   'Transpose',
+]);
+
+/**
+ * What the Loop graph (a cuda miner's) adds: control flow, comparisons and the loss scaling's tests. Each has a kernel
+ * in onnxruntime's CUDAExecutionProvider at opset 17 (its docs/OperatorKernels.md), so the loop runs on the device.
+ */
+const CUDA_LOOP_OPS = new Set([
+  'And',
+  'Cast',
+  'Greater',
+  'GreaterOrEqual',
+  'IsInf',
+  'IsNaN',
+  'Less',
+  'LessOrEqual',
+  'Loop',
+  'Not',
+  'Or',
+  'Shape',
+  'Where',
 ]);
 
 function paramInputCount(bytes: Uint8Array, names: Set<string>): number {
@@ -77,4 +97,23 @@ describe('ailo-1b graphs', () => {
     expect(o.outputs).toContain('grad_norm');
     for (const op of [...f.opTypes, ...o.opTypes]) expect(PORTABLE_OPS, op).toContain(op);
   });
+
+  it.each(['fp32', 'fp16'] as const)(
+    'the training loop graph (%s) builds: its state inputs are three copies of the 821,470,400 parameters',
+    (precision) => {
+      const g = buildTrainingLoopGraph(cfg, {
+        batch: 1,
+        seq: 1024,
+        optimizer: { beta1: 0.9, beta2: 0.95, eps: 1e-8, weightDecay: 0.1, clipNorm: 1 },
+        precision,
+        lossScaling: { init: 2 ** 16, growthFactor: 2, backoffFactor: 0.5, growthInterval: 2000, min: 1 },
+      });
+      const state = new Set(g.inputs.filter((n) => /^start(_m|_v)?\./.test(n)));
+      expect(paramInputCount(g.bytes, state)).toBe(3 * 821_470_400);
+      expect(g.outputs.filter((o) => o.startsWith('final.'))).toEqual([...names].map((n) => `final.${n}`));
+      const allowed = new Set([...PORTABLE_OPS, ...CUDA_LOOP_OPS]);
+      for (const op of g.opTypes) expect(allowed.has(op), op).toBe(true);
+      expect(g.opTypes).toContain('Loop');
+    },
+  );
 });

@@ -2,7 +2,7 @@
 // op's backward emitter from ops.ts, in reverse order), and the AdamW optimizer step. Parameters are graph inputs named
 // as in the safetensors file; gradients are outputs named `grad.<param>`.
 import { type ModelConfig, paramSpecs, type ParamSpec } from '../model/config.js';
-import { type Dim, type ElemType, GraphBuilder, int } from './builder.js';
+import { type Dim, type ElemType, GraphBuilder, graph, int } from './builder.js';
 import { blockForward, crossEntropy, forwardBody, MASKED, type BlockSaved } from './gpt2-forward.js';
 import { attentionOp, embeddingOp, geluOp, layerNormOp, linearOp, rows, tiedHeadLossOp, type BackwardContext } from './ops.js';
 
@@ -242,43 +242,16 @@ export interface TrainingGraphOptions {
  */
 export function buildTrainingGraph(cfg: ModelConfig, opts: TrainingGraphOptions): BuiltGraph {
   const { batch: B, seq: T } = opts;
-  if (T > cfg.n_positions) throw new RangeError(`sequence length ${T} exceeds n_positions ${cfg.n_positions}`);
   const g = new GraphBuilder('ailo_train');
-  const C = cfg.n_embd,
-    H = cfg.n_head,
-    D = C / H,
-    V = cfg.vocab_size,
-    F = cfg.n_inner,
-    N = B * T;
   const specs = addParamInputs(g, cfg);
   const inputs = specs.map((s) => s.name);
   // [B, T, 1]: the index layout GatherElements/ScatterND/ScatterElements take, since webgpu cannot reshape int64.
   const ids = g.input('input_ids', 'int64', [B, T, 1]);
   const targets = g.input('targets', 'int64', [B, T, 1]);
   inputs.push(ids, targets);
-  const positions = g.constant(
-    Array.from({ length: T }, (_, i) => i),
-    [T],
-    'int64',
-    'positions',
-  );
-  const bias = g.constant(causalBias(T), [T, T], 'float32', 'causal_bias');
   let lossScale: string | undefined;
-  if (opts.precision === 'fp16' || opts.precision === 'fp16-emulated') {
-    g.autocast = opts.precision === 'fp16' ? 'float16' : 'float16-emulated';
-    inputs.push((lossScale = g.input('loss_scale', 'float32', [])));
-  }
-  const fwd = forwardBody(g, cfg, { ids, positions, bias });
-  const ctx: BackwardContext = { g, N, grads: new Map(), lossScale };
-  const head = tiedHeadLossOp.forward(ctx, fwd.hf, targets, { B, T, C, V });
-  const loss = head.loss;
-  const grads = ctx.grads;
-
-  // Backward: each op's emitter in reverse order, on rows [N, width].
-  const dHead = tiedHeadLossOp.backward(ctx, head.saved, targets, V);
-  let dx = layerNormOp.backward(ctx, dHead.dh, fwd.lnf, 'ln_f', C);
-  for (let i = cfg.n_layer - 1; i >= 0; i--) dx = blockBackward(ctx, cfg, dx, fwd.blocks[i]!, i, B, T);
-  embeddingOp.backward(ctx, dx, ids, dHead.dwte, { B, T, C, nPositions: cfg.n_positions });
+  if (opts.precision === 'fp16' || opts.precision === 'fp16-emulated') inputs.push((lossScale = g.input('loss_scale', 'float32', [])));
+  const { loss, grads } = lossAndGradients(g, cfg, opts, ids, targets, lossScale);
 
   const outputs = [g.output(loss, 'loss', 'float32', [])];
   if (opts.optimizer) {
@@ -293,6 +266,180 @@ export function buildTrainingGraph(cfg: ModelConfig, opts: TrainingGraphOptions)
   }
   return finish(g, inputs, outputs, opts.optimizer ? 'AILO GPT-2 train step (loss, backward, AdamW)' : 'AILO GPT-2 loss and gradients');
 }
+
+/**
+ * The mean cross-entropy of `ids` [B, T, 1] against `targets` and every parameter's gradient (by name; scaled by
+ * `lossScale` where given), added to `g`, which already has the parameters by their names.
+ */
+function lossAndGradients(
+  g: GraphBuilder,
+  cfg: ModelConfig,
+  opts: TrainingGraphOptions,
+  ids: string,
+  targets: string,
+  lossScale: string | undefined,
+): { loss: string; grads: Map<string, string> } {
+  const { batch: B, seq: T } = opts;
+  if (T > cfg.n_positions) throw new RangeError(`sequence length ${T} exceeds n_positions ${cfg.n_positions}`);
+  const C = cfg.n_embd,
+    V = cfg.vocab_size,
+    N = B * T;
+  const positions = g.constant(
+    Array.from({ length: T }, (_, i) => i),
+    [T],
+    'int64',
+    'positions',
+  );
+  const bias = g.constant(causalBias(T), [T, T], 'float32', 'causal_bias');
+  if (lossScale) g.autocast = opts.precision === 'fp16' ? 'float16' : 'float16-emulated';
+  const fwd = forwardBody(g, cfg, { ids, positions, bias });
+  const ctx: BackwardContext = { g, N, grads: new Map(), lossScale };
+  const head = tiedHeadLossOp.forward(ctx, fwd.hf, targets, { B, T, C, V });
+
+  // Backward: each op's emitter in reverse order, on rows [N, width].
+  const dHead = tiedHeadLossOp.backward(ctx, head.saved, targets, V);
+  let dx = layerNormOp.backward(ctx, dHead.dh, fwd.lnf, 'ln_f', C);
+  for (let i = cfg.n_layer - 1; i >= 0; i--) dx = blockBackward(ctx, cfg, dx, fwd.blocks[i]!, i, B, T);
+  embeddingOp.backward(ctx, dx, ids, dHead.dwte, { B, T, C, nPositions: cfg.n_positions });
+  return { loss: head.loss, grads: ctx.grads };
+}
+
+/** Dynamic loss scaling's policy (train-session.ts's LOSS_SCALE: PyTorch GradScaler's defaults). */
+export interface LossScaling {
+  /** The scale a session starts at (a task starts there again). */
+  init: number;
+  growthFactor: number;
+  backoffFactor: number;
+  growthInterval: number;
+  /** The smallest scale: a step that still overflows there is taken as diverged (its loss reported as NaN). */
+  min: number;
+}
+
+export interface TrainingLoopGraphOptions extends TrainingGraphOptions {
+  optimizer: AdamWOptions;
+  /** With fp16 precision: how the loop moves the loss scale (required then). */
+  lossScaling?: LossScaling;
+}
+
+/**
+ * Many AdamW steps in one run: the fused train step as the body of an ONNX `Loop`, its parameters and moments the
+ * loop-carried values, so a provider that cannot leave a run's outputs on the device (onnxruntime-node's cuda: its
+ * binding has no cuda memory to bind) still keeps the state there from the first step of a run to the last.
+ *
+ * Inputs: `start.<p>`, `start_m.<p>`, `start_v.<p>` (the state), `input_ids` and `targets` int64 [K, B, T, 1] (the
+ * K batches), `lr` float32 [K], `steps_before` (AdamW steps taken before this run, float32 scalar), `trip_count`
+ * (int64 scalar: iterations at most), and with fp16 `start_loss_scale` and `start_good_steps` (float32 scalars).
+ * Each iteration trains batch `batches_done` (one step), except that with fp16 an iteration whose scaled gradients
+ * overflowed keeps the state, halves the scale and trains the same batch again, as `FusedTrainSession.step` does;
+ * the loop ends when the K batches are done or after `trip_count` iterations.
+ * Outputs: `final.<p>`, `final_m.<p>`, `final_v.<p>`; `out.steps_done` (float32), `out.batches_done` (int64), with
+ * fp16 `out.loss_scale` and `out.good_steps`; and per iteration, [I]: `losses` (NaN where a step overflowed at the
+ * smallest scale), `grad_norms` (pre-clip, unscaled) and `taken` (1 where the iteration took a step, 0 where it ran
+ * its batch again).
+ */
+export function buildTrainingLoopGraph(cfg: ModelConfig, opts: TrainingLoopGraphOptions): BuiltGraph {
+  const { batch: B, seq: T } = opts;
+  const mixed = opts.precision === 'fp16' || opts.precision === 'fp16-emulated';
+  if (mixed && !opts.lossScaling) throw new RangeError('a mixed-precision training loop needs its loss scaling policy');
+  const specs = paramSpecs(cfg);
+  const state = (prefix: string): string[] => [
+    ...specs.map((s) => `${prefix}${s.name}`),
+    ...specs.map((s) => `${prefix.replace(/\.$/, '')}_m.${s.name}`),
+    ...specs.map((s) => `${prefix.replace(/\.$/, '')}_v.${s.name}`),
+  ];
+  const shapes = [...specs, ...specs, ...specs].map((s) => s.shape);
+
+  // The body: (iteration, condition, state..., steps_done, batch_index[, loss_scale, good_steps]) ->
+  // (condition, state..., the same scalars) and the iteration's scan outputs.
+  const b = new GraphBuilder('ailo_train_step', 'body.');
+  b.input('iteration', 'int64', []);
+  b.input('condition', 'bool', []);
+  for (const s of specs) b.input(s.name, 'float32', s.shape);
+  for (const s of specs) b.input(`m.${s.name}`, 'float32', s.shape);
+  for (const s of specs) b.input(`v.${s.name}`, 'float32', s.shape);
+  const stepsDone = b.input('steps_done', 'float32', []);
+  const batchIndex = b.input('batch_index', 'int64', []);
+  const lossScale = mixed ? b.input('loss_scale', 'float32', []) : undefined;
+  const goodSteps = mixed ? b.input('good_steps', 'float32', []) : undefined;
+  // The outer graph's inputs, read from the body (ONNX's outer scope).
+  const ids = b.op('Gather', ['input_ids', batchIndex], { axis: int(0) });
+  const targets = b.op('Gather', ['targets', batchIndex], { axis: int(0) });
+  const lr = b.op('Gather', ['lr', batchIndex], { axis: int(0) });
+  const batches = b.op('Gather', [b.op('Shape', ['lr']), b.constant([0], [], 'int64')], { axis: int(0) });
+  const { loss, grads } = lossAndGradients(b, cfg, opts, ids, targets, lossScale);
+  b.autocast = undefined; // the optimizer and the control below stay float32
+  const upd = adamWNodes(b, specs, grads, opts.optimizer, lr, b.add(stepsDone, b.scalar(1)), lossScale);
+  const norm = upd.gradNorm!;
+
+  const scalars: { name: string; value: string }[] = [];
+  // Whether the iteration took its step (fp32: always), and the loss it reports.
+  let taken: string;
+  let reportedLoss = loss;
+  if (!mixed) taken = b.op('Cast', [b.constant([1], [], 'int64')], { to: int(ONNX_BOOL) });
+  else {
+    const p = opts.lossScaling!;
+    // FusedTrainSession.step's rule: overflowed = the gradient norm is not finite while the loss is.
+    const finite = (x: string): string => b.op('Not', [b.op('Or', [b.op('IsNaN', [x]), b.op('IsInf', [x])])]);
+    const overflowed = b.op('And', [b.op('Not', [finite(norm)]), finite(loss)]);
+    const atMin = b.op('LessOrEqual', [lossScale!, b.scalar(p.min)]);
+    const retry = b.op('And', [overflowed, b.op('Not', [atMin])]);
+    taken = b.op('Not', [retry]);
+    // A step that overflowed at the smallest scale is counted, with its loss not finite (divergence).
+    reportedLoss = b.op('Where', [b.op('And', [overflowed, atMin]), b.scalar(Number.NaN), loss]);
+    // A good step counts toward growth; growthInterval good steps double the scale; a retry halves it.
+    const counted = b.op('Where', [b.op('Not', [overflowed]), b.add(goodSteps!, b.scalar(1)), goodSteps!]);
+    const grow = b.op('GreaterOrEqual', [counted, b.scalar(p.growthInterval)]);
+    const grown = b.op('Where', [grow, b.mul(lossScale!, b.scalar(p.growthFactor)), lossScale!]);
+    scalars.push(
+      { name: 'loss_scale', value: b.op('Where', [retry, b.mul(lossScale!, b.scalar(p.backoffFactor)), grown]) },
+      { name: 'good_steps', value: b.op('Where', [b.op('Or', [retry, grow]), b.scalar(0), counted]) },
+    );
+  }
+  const takenF = b.op('Cast', [taken], { to: int(ONNX_FLOAT) });
+  const nextBatch = b.add(batchIndex, b.op('Cast', [taken], { to: int(ONNX_INT64) }));
+  b.output(b.op('Less', [nextBatch, batches]), 'condition_out', 'bool', []);
+  for (const s of specs) b.output(upd.get(s.name)!.p, `new.${s.name}`, 'float32', s.shape);
+  for (const s of specs) b.output(upd.get(s.name)!.m, `new_m.${s.name}`, 'float32', s.shape);
+  for (const s of specs) b.output(upd.get(s.name)!.v, `new_v.${s.name}`, 'float32', s.shape);
+  b.output(b.add(stepsDone, takenF), 'next.steps_done', 'float32', []);
+  b.output(nextBatch, 'next.batch_index', 'int64', []);
+  for (const x of scalars) b.output(x.value, `next.${x.name}`, 'float32', []);
+  b.output(reportedLoss, 'step.loss', 'float32', []);
+  b.output(norm, 'step.grad_norm', 'float32', []);
+  b.output(takenF, 'step.taken', 'float32', []);
+
+  // The outer graph: the Loop over the body, its outputs named as the graph's (no copies of the state).
+  const g = new GraphBuilder('ailo_train_loop');
+  const starts = state('start.');
+  starts.forEach((name, i) => g.input(name, 'float32', shapes[i]!));
+  const inputs = [...starts];
+  inputs.push(g.input('input_ids', 'int64', ['K', B, T, 1]), g.input('targets', 'int64', ['K', B, T, 1]), g.input('lr', 'float32', ['K']));
+  inputs.push(g.input('steps_before', 'float32', []), g.input('trip_count', 'int64', []));
+  const extra = mixed ? [g.input('start_loss_scale', 'float32', []), g.input('start_good_steps', 'float32', [])] : [];
+  inputs.push(...extra);
+  const finals = state('final.');
+  const scalarOuts = ['out.steps_done', 'out.batches_done', ...(mixed ? ['out.loss_scale', 'out.good_steps'] : [])];
+  const scanOuts = ['losses', 'grad_norms', 'taken'];
+  const zero = g.constant([0], [], 'int64');
+  const any = g.op('Greater', [g.op('Gather', [g.op('Shape', ['lr']), zero], { axis: int(0) }), zero]);
+  g.named('Loop', ['trip_count', any, ...starts, 'steps_before', zero, ...extra], [...finals, ...scalarOuts, ...scanOuts], {
+    body: graph(b.toGraphProto()),
+  });
+  const outputs = [
+    ...finals.map((name, i) => g.output(name, name, 'float32', shapes[i]!)),
+    g.output('out.steps_done', 'out.steps_done', 'float32', []),
+    g.output('out.batches_done', 'out.batches_done', 'int64', []),
+    ...scalarOuts.slice(2).map((name) => g.output(name, name, 'float32', [])),
+    ...scanOuts.map((name) => g.output(name, name, 'float32', ['I'])),
+  ];
+  const built = finish(g, inputs, outputs, 'AILO GPT-2 train steps (a Loop over loss, backward, AdamW)');
+  return { ...built, nodeCount: built.nodeCount + b.nodeCount, opTypes: [...new Set([...built.opTypes, ...b.opTypes()])].sort() };
+}
+
+/** TensorProto.DataType codes for Cast's `to`. */
+const ONNX_FLOAT = 1,
+  ONNX_INT64 = 7,
+  ONNX_BOOL = 9;
 
 export type { Dim, ElemType };
 

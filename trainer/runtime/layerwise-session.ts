@@ -16,6 +16,7 @@ import { blockCount, momentStore, QUANT_BLOCK, type MomentFormat, type MomentSto
 import type { TokenBatch } from './tokens.js';
 import {
   sessionFits,
+  stepEach,
   tokenFeeds,
   type TensorMap,
   type TrainingRuntime,
@@ -34,6 +35,7 @@ interface Sessions {
 
 export class LayerwiseTrainSession implements TrainSession {
   readonly layout = 'layerwise';
+  readonly stepsPerRun = 1;
   private params: Weights = new Map();
   private m = new Map<string, MomentStore>();
   private v = new Map<string, MomentStore>();
@@ -121,6 +123,10 @@ export class LayerwiseTrainSession implements TrainSession {
   /** Layer i's parameters under block 0's names. */
   private layerFeeds(i: number): Record<string, Tensor> {
     return Object.fromEntries([...this.layerNames[i]!].map(([as, name]) => [as, this.tensorOf(name)]));
+  }
+
+  stepMany(batches: readonly TokenBatch[], lr: number | readonly number[]): Promise<TrainStepResult[]> {
+    return stepEach(this, batches, lr);
   }
 
   async step(b: TokenBatch, lr: number): Promise<TrainStepResult> {

@@ -12,7 +12,15 @@
 import type { InferenceSession, Tensor } from 'onnxruntime-common';
 import { numel, paramSpecs, type ModelConfig, type ParamSpec } from '../model/config.js';
 import { checkWeights, type Weights } from '../model/weights.js';
-import { buildTrainingGraph, DEFAULT_ADAMW, type AdamWOptions, type BuiltGraph, type Precision } from '../onnx/graphs.js';
+import {
+  buildTrainingGraph,
+  buildTrainingLoopGraph,
+  DEFAULT_ADAMW,
+  type AdamWOptions,
+  type BuiltGraph,
+  type LossScaling,
+  type Precision,
+} from '../onnx/graphs.js';
 import type { TokenBatch } from './tokens.js';
 // A cycle, safe: each module uses the other's exports only inside functions.
 import { LayerwiseTrainSession } from './layerwise-session.js';
@@ -63,6 +71,25 @@ export function tokenFeeds(
   return { input_ids: tensor('int64', b.ids, dims), targets: tensor('int64', b.targets, dims) };
 }
 
+/** K batches of this session's shape as the Loop graph takes them: `input_ids` and `targets` [K, B, T, 1]. */
+function loopTokenFeeds(
+  tensor: TrainingRuntime['tensor'],
+  batches: readonly TokenBatch[],
+  shape: { batch: number; seq: number },
+): Record<string, Tensor> {
+  const n = shape.batch * shape.seq;
+  const ids = new BigInt64Array(batches.length * n);
+  const targets = new BigInt64Array(batches.length * n);
+  batches.forEach((b, k) => {
+    if (b.batch !== shape.batch || b.seq !== shape.seq)
+      throw new RangeError(`this session takes batches of ${shape.batch}x${shape.seq}, got ${b.batch}x${b.seq} (batch ${k})`);
+    ids.set(b.ids, k * n);
+    targets.set(b.targets, k * n);
+  });
+  const dims = [batches.length, shape.batch, shape.seq, 1];
+  return { input_ids: tensor('int64', ids, dims), targets: tensor('int64', targets, dims) };
+}
+
 /** Frees device buffers; host tensors are left to the garbage collector. */
 export function disposeAll(tensors: Iterable<Tensor>): void {
   for (const t of tensors) if (t.location === 'gpu-buffer') t.dispose();
@@ -77,6 +104,8 @@ export interface TrainStepResult {
 
 /** The graph's outputs that carry state to the next step. */
 const stateOutputs = (s: ParamSpec): string[] => [`new.${s.name}`, `new_m.${s.name}`, `new_v.${s.name}`];
+/** The Loop graph's outputs that carry state to the next run. */
+const finalOutputs = (s: ParamSpec): string[] => [`final.${s.name}`, `final_m.${s.name}`, `final_v.${s.name}`];
 
 /**
  * A training session for one model config and one batch shape (`batch` rows of `seq` positions). Open it once
@@ -102,6 +131,16 @@ export interface TrainSession {
   readonly steps: number;
   /** One AdamW step at learning rate `lr` on a batch of exactly this session's shape. */
   step(b: TokenBatch, lr: number): Promise<TrainStepResult>;
+  /**
+   * Steps the session takes in one onnxruntime run at most (`stepMany`): 1, or unbounded (`Infinity`) for a fused
+   * session in a loop, which keeps its state on the device through a run's steps.
+   */
+  readonly stepsPerRun: number;
+  /**
+   * One AdamW step on each batch, in order, at `lr` (one rate, or one a batch): the same as `step` on each, in as
+   * few runs as the session can (at most `stepsPerRun` batches a run is best). One result a batch.
+   */
+  stepMany(batches: readonly TokenBatch[], lr: number | readonly number[]): Promise<TrainStepResult[]>;
   /** The current parameters, copied to the host. */
   weights(): Promise<Weights>;
   /**
@@ -129,6 +168,16 @@ export interface TrainSessionShape {
   moments?: MomentFormat;
   /** Mixed precision, fused only: float16 products with float32 weights, moments and optimizer, and dynamic loss scaling. */
   precision?: Precision;
+  /**
+   * Fused only: run a call's steps (`stepMany`) in one onnxruntime run, as an ONNX Loop whose loop-carried values are
+   * the parameters and moments (`buildTrainingLoopGraph`), so the state stays on the device from the run's first step
+   * to its last on a provider whose outputs cannot stay on the device between runs. Default: on cuda (onnxruntime-node
+   * binds no cuda memory), not elsewhere (webgpu keeps its outputs on the device between runs; on the cpu there is no
+   * device).
+   */
+  loop?: boolean;
+  /** Mixed precision: the loss scaling policy (default LOSS_SCALE). */
+  lossScaling?: LossScaling;
 }
 
 /**
@@ -138,7 +187,7 @@ export interface TrainSessionShape {
  * number of steps on fixed batches, which a coordinator recomputes. A step still overflowing at scale 1 is reported
  * with a loss that is not finite (as divergence).
  */
-export const LOSS_SCALE = { init: 2 ** 16, growthFactor: 2, backoffFactor: 0.5, growthInterval: 2000, min: 1 };
+export const LOSS_SCALE: LossScaling = { init: 2 ** 16, growthFactor: 2, backoffFactor: 0.5, growthInterval: 2000, min: 1 };
 
 export const TrainSession = {
   /** Builds the graphs and sessions of the chosen layout for `cfg` at this shape. */
@@ -149,22 +198,34 @@ export const TrainSession = {
   },
 };
 
+/** `stepMany` as one `step` after another, for sessions that take one step a run. */
+export async function stepEach(
+  session: Pick<TrainSession, 'step'>,
+  batches: readonly TokenBatch[],
+  lr: number | readonly number[],
+): Promise<TrainStepResult[]> {
+  const out: TrainStepResult[] = [];
+  for (let i = 0; i < batches.length; i++) out.push(await session.step(batches[i]!, typeof lr === 'number' ? lr : lr[i]!));
+  return out;
+}
+
 /** The same config and batch shape (the layout aside). */
 export function sessionFits(s: TrainSession, cfg: ModelConfig, shape: { batchSize: number; seqLen: number }): boolean {
   return JSON.stringify(cfg) === JSON.stringify(s.cfg) && shape.batchSize === s.batch && shape.seqLen === s.seq;
 }
 
-/** The fused layout: one graph for forward, backward and AdamW. */
+/** The fused layout: one graph for forward, backward and AdamW (in a Loop over many steps where `loop` says so). */
 export class FusedTrainSession implements TrainSession {
   readonly layout = 'fused';
   readonly moments = 'float32';
+  readonly stepsPerRun: number;
   private params: TensorMap = new Map();
   private m: TensorMap = new Map();
   private v: TensorMap = new Map();
   private stepCount = 0;
   private readonly specs: ParamSpec[];
   /** Mixed precision: the current loss scale, and steps since it last changed (see LOSS_SCALE). */
-  lossScale: number = LOSS_SCALE.init;
+  lossScale: number;
   private goodSteps = 0;
   /** Mixed precision: steps run again at a halved loss scale since the session opened. */
   overflows = 0;
@@ -177,16 +238,25 @@ export class FusedTrainSession implements TrainSession {
     private readonly session: InferenceSession,
     private readonly transfer: ParamTransfer,
     readonly precision: Precision,
+    /** Whether `session` is the Loop graph (see TrainSessionShape.loop). */
+    readonly loop: boolean,
+    private readonly scaling: LossScaling,
   ) {
     this.specs = paramSpecs(cfg);
+    this.lossScale = scaling.init;
+    this.stepsPerRun = loop ? Number.POSITIVE_INFINITY : 1;
   }
 
   static async open(runtime: TrainingRuntime, cfg: ModelConfig, shape: TrainSessionShape): Promise<FusedTrainSession> {
     const specs = paramSpecs(cfg);
     const precision = shape.precision ?? 'fp32';
-    const graph = buildTrainingGraph(cfg, { batch: shape.batch, seq: shape.seq, optimizer: shape.adamw ?? DEFAULT_ADAMW, precision });
-    const session = await runtime.createSession(graph, specs.flatMap(stateOutputs));
-    return new FusedTrainSession(runtime, cfg, shape.batch, shape.seq, session, runtime.transfer(specs), precision);
+    const loop = shape.loop ?? runtime.device.provider === 'cuda';
+    const scaling = shape.lossScaling ?? LOSS_SCALE;
+    const opts = { batch: shape.batch, seq: shape.seq, optimizer: shape.adamw ?? DEFAULT_ADAMW, precision };
+    const session = loop
+      ? await runtime.createSession(buildTrainingLoopGraph(cfg, { ...opts, lossScaling: scaling }), specs.flatMap(finalOutputs))
+      : await runtime.createSession(buildTrainingGraph(cfg, opts), specs.flatMap(stateOutputs));
+    return new FusedTrainSession(runtime, cfg, shape.batch, shape.seq, session, runtime.transfer(specs), precision, loop, scaling);
   }
 
   fits(cfg: ModelConfig, shape: { batchSize: number; seqLen: number }): boolean {
@@ -198,7 +268,7 @@ export class FusedTrainSession implements TrainSession {
     this.release();
     // Each task from GradScaler's initial scale: a task's update must not depend on the tasks trained before it (a
     // scale lowered by one bad task would make float16 underflow in the next, and its recomputation would not match).
-    this.lossScale = LOSS_SCALE.init;
+    this.lossScale = this.scaling.init;
     this.goodSteps = 0;
     this.params = await this.transfer.upload(weights);
     const zeros = new Map(this.specs.map((s) => [s.name, new Float32Array(numel(s.shape))]));
@@ -212,13 +282,14 @@ export class FusedTrainSession implements TrainSession {
   }
 
   async step(b: TokenBatch, lr: number): Promise<TrainStepResult> {
+    if (this.loop) return (await this.runLoop([b], [lr]))[0]!;
     for (;;) {
       const r = await this.run(b, lr);
       // Mixed precision: the scaled gradients overflowed and the graph kept the state as it was (see adamWNodes). A
       // loss that is itself not finite is divergence, which no scale mends: the step is not run again, and its loss
       // says so (a miner reports the task diverged).
       const overflowed = this.precision !== 'fp32' && !Number.isFinite(r.gradNorm) && Number.isFinite(r.loss);
-      if (overflowed && this.lossScale <= LOSS_SCALE.min) {
+      if (overflowed && this.lossScale <= this.scaling.min) {
         // Still overflowing at the smallest scale: the step could not be taken (the state is as it was). Its loss is
         // given as not finite, so that a miner reports the task diverged instead of sending a step short.
         this.stepCount++;
@@ -226,16 +297,68 @@ export class FusedTrainSession implements TrainSession {
       }
       if (!overflowed) {
         this.stepCount++;
-        if (++this.goodSteps >= LOSS_SCALE.growthInterval) {
-          this.lossScale *= LOSS_SCALE.growthFactor;
+        if (++this.goodSteps >= this.scaling.growthInterval) {
+          this.lossScale *= this.scaling.growthFactor;
           this.goodSteps = 0;
         }
         return r;
       }
-      this.lossScale *= LOSS_SCALE.backoffFactor;
+      this.lossScale *= this.scaling.backoffFactor;
       this.goodSteps = 0;
       this.overflows++;
     }
+  }
+
+  async stepMany(batches: readonly TokenBatch[], lr: number | readonly number[]): Promise<TrainStepResult[]> {
+    const rates = typeof lr === 'number' ? batches.map(() => lr) : lr;
+    if (rates.length !== batches.length) throw new RangeError(`${batches.length} batches and ${rates.length} learning rates`);
+    return this.loop ? this.runLoop(batches, rates) : stepEach(this, batches, rates);
+  }
+
+  /**
+   * The batches' steps in as few runs of the Loop graph as the loss scale allows (one, unless a run's iterations at
+   * most ran out on retries), with the same results, loss scale and overflow count as `step` on each batch.
+   */
+  private async runLoop(batches: readonly TokenBatch[], rates: readonly number[]): Promise<TrainStepResult[]> {
+    const rt = this.runtime;
+    const results: TrainStepResult[] = [];
+    while (results.length < batches.length) {
+      if (this.params.size === 0) throw new Error('the training session has no weights: call start() first');
+      const todo = batches.slice(results.length);
+      const feeds = loopTokenFeeds(rt.tensor, todo, this);
+      feeds.lr = rt.tensor('float32', Float32Array.from(rates.slice(results.length)), [todo.length]);
+      feeds.steps_before = rt.tensor('float32', Float32Array.of(this.stepCount), []);
+      // Each retry halves the scale, and at the smallest scale a step is taken: so at most log2(scale / min) retries
+      // come before a step (and the scale grows once in growthInterval steps). A run that still stops short goes on
+      // in the next.
+      const retries = this.precision === 'fp32' ? 0 : Math.max(0, Math.ceil(Math.log2(this.lossScale / this.scaling.min))) + 1;
+      feeds.trip_count = rt.tensor('int64', BigInt64Array.of(BigInt(todo.length + retries)), []);
+      if (this.precision !== 'fp32') {
+        feeds.start_loss_scale = rt.tensor('float32', Float32Array.of(this.lossScale), []);
+        feeds.start_good_steps = rt.tensor('float32', Float32Array.of(this.goodSteps), []);
+      }
+      for (const s of this.specs) {
+        feeds[`start.${s.name}`] = this.params.get(s.name)!;
+        feeds[`start_m.${s.name}`] = this.m.get(s.name)!;
+        feeds[`start_v.${s.name}`] = this.v.get(s.name)!;
+      }
+      const out = await this.session.run(feeds);
+      this.release();
+      this.params = new Map(this.specs.map((s) => [s.name, out[`final.${s.name}`]!]));
+      this.m = new Map(this.specs.map((s) => [s.name, out[`final_m.${s.name}`]!]));
+      this.v = new Map(this.specs.map((s) => [s.name, out[`final_v.${s.name}`]!]));
+      this.stepCount = (out['out.steps_done']!.data as Float32Array)[0]!;
+      if (this.precision !== 'fp32') {
+        this.lossScale = (out['out.loss_scale']!.data as Float32Array)[0]!;
+        this.goodSteps = (out['out.good_steps']!.data as Float32Array)[0]!;
+      }
+      const [losses, norms, taken] = (['losses', 'grad_norms', 'taken'] as const).map((n) => out[n]!.data as Float32Array);
+      for (let i = 0; i < taken!.length; i++) {
+        if (taken![i]) results.push({ loss: losses![i]!, gradNorm: norms![i]! });
+        else this.overflows++;
+      }
+    }
+    return results;
   }
 
   private async run(b: TokenBatch, lr: number): Promise<TrainStepResult> {

@@ -5,8 +5,8 @@ import { type ModelConfig, paramSpecs } from '../model/config.js';
 import { initWeights, weightDelta, type Weights } from '../model/weights.js';
 import { trainTask } from '../federated/train-task.js';
 import { buildOptimizerGraph, decays, DEFAULT_ADAMW } from '../onnx/graphs.js';
-import { GradientSession, openTrainSession } from './model-session.js';
-import type { FusedTrainSession } from './train-session.js';
+import { GradientSession, nodeRuntime, openTrainSession } from './model-session.js';
+import { TrainSession, type FusedTrainSession, type TrainingRuntime, type TrainSessionShape } from './train-session.js';
 import type { Provider } from './provider.js';
 import { createSession, ort } from './session.js';
 import { tokenBatch } from './tokens.js';
@@ -224,6 +224,108 @@ describe('mixed precision (fused, webgpu: float16 products, float32 weights and 
     expect(huge.steps).toBe(2);
     // The overflowed runs left weights and moments as they were: both sessions took the same two AdamW steps.
     expect(maxRel(await huge.weights(), await sane.weights())).toBeLessThan(1e-4);
+  });
+});
+
+// A fused session in a Loop (what a cuda miner trains with: its state stays on the device through a task's steps in
+// one run) against the one-step graph run step after step, which the tests above check against float64 AdamW.
+describe('fused train steps in an ONNX Loop (one run, the state loop-carried)', () => {
+  const w0 = initWeights(cfg, 13);
+  const batches = [1, 2, 3, 4, 5].map((k) => tokenBatch(cfg, rows(k)));
+  /** A cpu runtime that counts its sessions' runs, and says it is `provider` (so the default is the provider's). */
+  const counted = (provider: Provider): { runtime: TrainingRuntime; runs: () => number } => {
+    const inner = nodeRuntime('cpu');
+    let runs = 0;
+    const runtime: TrainingRuntime = {
+      ...inner,
+      device: { provider },
+      createSession: async (graph, deviceOutputs, opts) => {
+        const session = await inner.createSession(graph, deviceOutputs, opts);
+        const run = session.run.bind(session);
+        session.run = ((...args: Parameters<typeof run>) => (runs++, run(...args))) as typeof session.run;
+        return session;
+      },
+    };
+    return { runtime, runs: () => runs };
+  };
+  const open = async (shape: Partial<TrainSessionShape>, provider: Provider = 'cpu') => {
+    const c = counted(provider);
+    const session = (await TrainSession.open(c.runtime, cfg, { batch: B, seq: T, adamw: opt, ...shape })) as FusedTrainSession;
+    closers.push(session);
+    await session.start(w0);
+    return { session, runs: c.runs };
+  };
+  const sameWeights = async (a: TrainSession, b: TrainSession): Promise<void> => {
+    const [wa, wb] = [await a.weights(), await b.weights()];
+    for (const s of specs) expect(wa.get(s.name), s.name).toEqual(wb.get(s.name));
+  };
+
+  it('is what a cuda session opens; five steps in one run equal five runs of the one-step graph, bit for bit', async () => {
+    const loop = await open({}, 'cuda');
+    expect([loop.session.loop, loop.session.stepsPerRun]).toEqual([true, Number.POSITIVE_INFINITY]);
+    const plain = await open({});
+    expect([plain.session.loop, plain.session.stepsPerRun]).toEqual([false, 1]);
+    const rates = [0.01, 0.02, 0.005, 0.01, 0.03];
+    const a = await loop.session.stepMany(batches, rates);
+    const b = await plain.session.stepMany(batches, rates);
+    expect([loop.runs(), plain.runs()]).toEqual([1, 5]);
+    expect(a).toEqual(b);
+    expect([loop.session.steps, plain.session.steps]).toEqual([5, 5]);
+    await sameWeights(loop.session, plain.session);
+    // step() is a run of one; the AdamW step count carries over from one run to the next (its bias correction).
+    expect(await loop.session.step(batches[0]!, 0.01)).toEqual(await plain.session.step(batches[0]!, 0.01));
+    expect(loop.session.steps).toBe(6);
+    await sameWeights(loop.session, plain.session);
+    await expect(
+      loop.session.stepMany(
+        [
+          tokenBatch(
+            cfg,
+            rows(1).map((r) => r.slice(0, 9)),
+          ),
+        ],
+        0.01,
+      ),
+    ).rejects.toThrow(/batches of 2x16, got 2x8/);
+  });
+
+  it("trains a miner's task in one run, to the same update", async () => {
+    const task = { steps: 4, batchSize: B, seqLen: T, lr: 1e-2 };
+    const tokens = Uint16Array.from([1, 2, 3, 4].flatMap((k) => rows(k).flat()));
+    const loop = await open({ loop: true });
+    const plain = await open({});
+    const seen: { step: number; ms: number }[] = [];
+    const a = (await trainTask(loop.session, w0, tokens, task, { onStep: ({ step, ms }) => void seen.push({ step, ms }) }))!;
+    const b = (await trainTask(plain.session, w0, tokens, task))!;
+    // Each step reported after the run, with an even share of its time (what a miner's duty cycle rests by).
+    expect(seen.map((r) => r.step)).toEqual([1, 2, 3, 4]);
+    expect(seen[0]!.ms).toBeGreaterThan(0);
+    expect(new Set(seen.map((r) => r.ms)).size).toBe(1);
+    expect([loop.runs(), plain.runs()]).toEqual([1, 4]);
+    expect(a.losses).toEqual(b.losses);
+    for (const s of specs) expect(a.update.get(s.name), s.name).toEqual(b.update.get(s.name));
+  });
+
+  // The loop's loss scaling is the graph's own (buildTrainingLoopGraph); the session's is JavaScript (step). Scales past
+  // 2^64 overflow the gradient norm's float32 sum of squares, which is an overflow by the same rule on the cpu.
+  it.each([
+    ['retries, then growth every 2 good steps', { init: 2 ** 72, growthFactor: 2, backoffFactor: 0.5, growthInterval: 2, min: 1 }],
+    [
+      'steps overflowing at the smallest scale, reported as diverged',
+      { init: 2 ** 72, growthFactor: 2, backoffFactor: 0.5, growthInterval: 2000, min: 2 ** 68 },
+    ],
+  ])('mixed precision: the same loss scaling as step after step: %s', async (_, lossScaling) => {
+    const loop = await open({ loop: true, precision: 'fp16', lossScaling });
+    const plain = await open({ precision: 'fp16', lossScaling });
+    const a = await loop.session.stepMany(batches, 0.01);
+    const b = await plain.session.stepMany(batches, 0.01);
+    expect(a).toEqual(b);
+    expect(loop.session.overflows).toBeGreaterThan(0);
+    const state = (s: FusedTrainSession) => [s.steps, s.lossScale, s.overflows];
+    expect(state(loop.session)).toEqual(state(plain.session));
+    await sameWeights(loop.session, plain.session);
+    if (lossScaling.min > 1) expect(a.every((r) => Number.isNaN(r.loss))).toBe(true);
+    else expect(a.every((r) => Number.isFinite(r.loss))).toBe(true);
   });
 });
 

@@ -1,5 +1,5 @@
 // Trains one task of a few steps of one config in a fresh process and prints its speed and peak memory as JSON:
-// `tsx trainer/training/step-probe.ts PRESET PROVIDER BATCH SEQ STEPS [fused|layerwise] [float32|int8] [fp32|fp16|fp16-emulated]`. The benchmark spawns it so each
+// `tsx trainer/training/step-probe.ts PRESET PROVIDER BATCH SEQ STEPS [fused|loop|layerwise] [float32|int8] [fp32|fp16|fp16-emulated]`. The benchmark spawns it so each
 // measurement has its own high-water mark.
 import { presetConfig } from '../model/config.js';
 import { initWeights } from '../model/weights.js';
@@ -10,7 +10,8 @@ import { trainTask } from '../federated/train-task.js';
 
 const [preset = 'ailo-tiny', provider = 'cpu', b = '8', t = '64', n = '5', layout = 'fused', moments = 'float32', precision = 'fp32'] =
   process.argv.slice(2);
-if (layout !== 'fused' && layout !== 'layerwise') throw new RangeError(`layout must be fused or layerwise, not ${layout}`);
+if (layout !== 'fused' && layout !== 'layerwise' && layout !== 'loop')
+  throw new RangeError(`layout must be fused, loop (fused, a task's steps in one run) or layerwise, not ${layout}`);
 if (moments !== 'float32' && moments !== 'int8') throw new RangeError(`moments must be float32 or int8, not ${moments}`);
 if (precision !== 'fp32' && precision !== 'fp16' && precision !== 'fp16-emulated')
   throw new RangeError(`precision must be fp32, fp16 or fp16-emulated, not ${precision}`);
@@ -24,11 +25,15 @@ const session = await TrainSession.open(nodeRuntime(parseProvider(provider)), cf
   batch: B,
   seq: T,
   layerwise: layout === 'layerwise',
+  // 'loop' asks for the Loop anywhere; 'fused' leaves it to the provider (cuda's default).
+  ...(layout === 'loop' ? { loop: true } : {}),
   moments,
   precision,
 });
 // A whole task as a miner trains it (trainTask): the start weights kept beside the session's, the steps, and the update
-// taken at the end, whose memory counts in the peak. The steps after the warm-up ones are timed.
+// taken at the end, whose memory counts in the peak. The steps after the warm-up ones are timed. A session that takes
+// many steps a run (fused in a Loop, cuda's) trains the warm-up steps as a task of their own, then the timed steps as
+// one more, timed whole: so its time a step includes its share of moving the state to the device and back once a run.
 const warmup = 2;
 let x = 7;
 const tokens = Uint16Array.from(
@@ -38,19 +43,21 @@ const tokens = Uint16Array.from(
 let t0 = 0,
   t1 = 0,
   loss = 0;
-await trainTask(
-  session,
-  weights,
-  tokens,
-  { steps: warmup + steps, batchSize: B, seqLen: T, lr: 1e-3 },
-  {
+const task = (n: number) => ({ steps: n, batchSize: B, seqLen: T, lr: 1e-3 });
+if (session.stepsPerRun > 1) {
+  await trainTask(session, weights, tokens.subarray(0, warmup * B * (T + 1)), task(warmup));
+  t0 = performance.now();
+  await trainTask(session, weights, tokens.subarray(warmup * B * (T + 1)), task(steps), { onStep: (r) => void (loss = r.loss) });
+  t1 = performance.now();
+} else {
+  await trainTask(session, weights, tokens, task(warmup + steps), {
     onStep: (r) => {
       if (r.step === warmup) t0 = performance.now();
       t1 = performance.now();
       loss = r.loss;
     },
-  },
-);
+  });
+}
 const secs = (t1 - t0) / 1000;
 await session.dispose();
 process.stdout.write(
@@ -60,6 +67,7 @@ process.stdout.write(
     layout,
     moments,
     precision,
+    stepsPerRun: session.stepsPerRun > 1 ? steps : 1,
     batch: B,
     seq: T,
     steps,
