@@ -1,7 +1,8 @@
 // Trainer benchmarks: training tokens/s and peak memory on cpu (and webgpu) against PyTorch on the same config and
 // batch when python3-torch is installed (made to run on OpenBLAS when Debian's is installed, and saying which BLAS it
 // ran on); for ailo-tiny and ailo-small, each training layout's speed and peak memory beside the planner's plan; and
-// ailo-1b's plans (bench/ailo-1b.bench.ts trains it, against PyTorch too).
+// ailo-1b's plans (bench/ailo-1b.bench.ts trains it, against PyTorch too). The fused layout is also timed with a task's
+// steps in one run (the ONNX Loop cuda trains with).
 import { spawnSync } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -29,10 +30,12 @@ function probe(
   seq: number,
   steps: number,
   s: TrainingSettings = SETTINGS_BY_SPEED[0]!,
+  /** 'loop': the fused layout with a task's steps in one run (an ONNX Loop, what cuda trains with). */
+  layout: string = s.layout,
 ): Probe | undefined {
   const r = spawnSync(
     process.execPath,
-    [tsx, join(root, 'trainer/training/step-probe.ts'), preset, provider, String(batch), String(seq), String(steps), s.layout, s.moments],
+    [tsx, join(root, 'trainer/training/step-probe.ts'), preset, provider, String(batch), String(seq), String(steps), layout, s.moments],
     {
       encoding: 'utf8',
       env: { ...process.env, XDG_RUNTIME_DIR: process.env.XDG_RUNTIME_DIR ?? tmpdir() },
@@ -96,13 +99,21 @@ export async function run(): Promise<void> {
     console.log(
       `\n${c.preset} (${paramCount(cfg).toLocaleString('en-US')} params), batch ${c.batch}x${c.seq}, cpu, each layout: speed, peak memory and the plan:`,
     );
-    for (const settings of SETTINGS_BY_SPEED) {
-      const s = probe(c.preset, 'cpu', c.batch, c.seq, 3, settings);
+    // The fused layout once more with the task's steps in one run (cuda's Loop; timed whole, the start and the update
+    // included), against the fused layout's plan.
+    const rows: { settings: TrainingSettings; layout: string; name: string }[] = SETTINGS_BY_SPEED.map((settings) => ({
+      settings,
+      layout: settings.layout,
+      name: settingsName(settings),
+    }));
+    rows.splice(1, 0, { settings: SETTINGS_BY_SPEED[0]!, layout: 'loop', name: 'fused, one run (Loop)' });
+    for (const { settings, layout, name } of rows) {
+      const s = probe(c.preset, 'cpu', c.batch, c.seq, 3, settings, layout);
       if (!s) continue;
       const measured = s.maxRss - s.rssBefore;
       const plan = trainingMemoryPlan(cfg, c.batch, c.seq, settings).total;
       console.log(
-        `  ${settingsName(settings).padEnd(26)} ${s.tokensPerSecond.toFixed(0).padStart(5)} tokens/s (${s.msPerStep.toFixed(0)} ms/step); ` +
+        `  ${name.padEnd(26)} ${s.tokensPerSecond.toFixed(0).padStart(5)} tokens/s (${s.msPerStep.toFixed(0)} ms/step); ` +
           `peak ${formatBytes(measured)} above the process's start, plan ${formatBytes(plan)} (${((plan / measured - 1) * 100).toFixed(1)}%)`,
       );
     }

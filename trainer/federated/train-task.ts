@@ -37,6 +37,12 @@ export interface TrainTaskHooks {
   onStep?: (r: LocalStepReport) => void | Promise<void>;
   /** Asked before each run of steps: true stops the training (the result is then undefined). */
   shouldStop?: () => boolean;
+  /**
+   * How long a run of steps should last, ms, where the session takes many steps a run (fused in a Loop, cuda): the
+   * first run takes one step, each later one as many as the last run's time a step says fit, so that stops, rests and
+   * health checks come at about this interval. Absent: a run takes every step left.
+   */
+  runMs?: number;
 }
 
 /**
@@ -62,14 +68,17 @@ export async function trainTask(
   try {
     await session.start(start);
     const losses: number[] = [];
-    // As many steps a run as the session takes (a fused session in a Loop: all of them, its state on the device).
+    // As many steps a run as the session takes (a fused session in a Loop: all of them, its state on the device), or
+    // as fit in hooks.runMs.
+    let msPerStep: number | undefined;
     for (let s = 0; s < task.steps;) {
       if (hooks.shouldStop?.()) return undefined;
-      const n = Math.min(session.stepsPerRun, task.steps - s);
+      const fit = hooks.runMs === undefined ? Infinity : msPerStep === undefined ? 1 : Math.max(1, Math.floor(hooks.runMs / msPerStep));
+      const n = Math.min(session.stepsPerRun, fit, task.steps - s);
       const batches = Array.from({ length: n }, (_, k) => tokenBatch(session.cfg, stepRows(tokens, task, s + k)));
       const t0 = performance.now();
       const results = await session.stepMany(batches, task.lr);
-      const ms = (performance.now() - t0) / results.length;
+      const ms = (msPerStep = (performance.now() - t0) / results.length);
       for (const { loss } of results) {
         losses.push(loss);
         s++;

@@ -529,6 +529,8 @@ export class MinerLoop {
     const stepMs: number[] = [];
     const result = await trainTask(session, model.weights, tokens, task, {
       shouldStop: () => this.stopped,
+      // A session in a Loop (cuda) runs steps for about this long between stops, rests and health checks.
+      runMs: this.o.healthEveryMs ?? HEALTH_EVERY_MS,
       // A session in a Loop (cuda) reports a run's steps together after it, each with its share of the run's time: the
       // rests after them add up to the duty cycle's share of the run.
       onStep: async ({ step, loss, tokens: n, ms: took }) => {

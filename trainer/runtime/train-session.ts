@@ -20,6 +20,7 @@ import {
   type BuiltGraph,
   type LossScaling,
   type Precision,
+  type TrainingGraphOptions,
 } from '../onnx/graphs.js';
 import type { TokenBatch } from './tokens.js';
 // A cycle, safe: each module uses the other's exports only inside functions.
@@ -198,6 +199,24 @@ export const TrainSession = {
   },
 };
 
+/** Whether onnxruntime failed for want of memory (its arena's message, or CUDA's). */
+function isOutOfMemory(err: unknown): boolean {
+  return err instanceof Error && /Failed to allocate memory|out of memory/i.test(err.message);
+}
+
+/** The policy, or a RangeError naming what is wrong with it (a bad one would loop for ever or never scale). */
+function checkLossScaling(p: LossScaling): LossScaling {
+  const bad = (what: string): never => {
+    throw new RangeError(`loss scaling: ${what} (got ${JSON.stringify(p)})`);
+  };
+  if (!(p.min > 0 && Number.isFinite(p.min))) bad('min must be a finite number above 0');
+  if (!(p.init >= p.min && Number.isFinite(p.init))) bad('init must be finite and at least min');
+  if (!(p.backoffFactor > 0 && p.backoffFactor < 1)) bad('backoffFactor must be between 0 and 1');
+  if (!(p.growthFactor >= 1 && Number.isFinite(p.growthFactor))) bad('growthFactor must be finite and at least 1');
+  if (!(Number.isInteger(p.growthInterval) && p.growthInterval >= 1)) bad('growthInterval must be a whole number of steps, at least 1');
+  return p;
+}
+
 /** `stepMany` as one `step` after another, for sessions that take one step a run. */
 export async function stepEach(
   session: Pick<TrainSession, 'step'>,
@@ -218,7 +237,9 @@ export function sessionFits(s: TrainSession, cfg: ModelConfig, shape: { batchSiz
 export class FusedTrainSession implements TrainSession {
   readonly layout = 'fused';
   readonly moments = 'float32';
-  readonly stepsPerRun: number;
+  stepsPerRun: number;
+  /** Why the session left its Loop for a run a step (the device's memory ran out in a Loop run); else undefined. */
+  loopFellBack?: string;
   private params: TensorMap = new Map();
   private m: TensorMap = new Map();
   private v: TensorMap = new Map();
@@ -235,28 +256,46 @@ export class FusedTrainSession implements TrainSession {
     readonly cfg: ModelConfig,
     readonly batch: number,
     readonly seq: number,
-    private readonly session: InferenceSession,
+    private session: InferenceSession,
     private readonly transfer: ParamTransfer,
     readonly precision: Precision,
     /** Whether `session` is the Loop graph (see TrainSessionShape.loop). */
-    readonly loop: boolean,
+    public loop: boolean,
     private readonly scaling: LossScaling,
+    /** The one-step graph's options, to open it if the Loop's run out of memory. */
+    private readonly graphOptions: TrainingGraphOptions,
   ) {
     this.specs = paramSpecs(cfg);
-    this.lossScale = scaling.init;
+    this.lossScale = Math.fround(scaling.init);
     this.stepsPerRun = loop ? Number.POSITIVE_INFINITY : 1;
   }
 
   static async open(runtime: TrainingRuntime, cfg: ModelConfig, shape: TrainSessionShape): Promise<FusedTrainSession> {
     const specs = paramSpecs(cfg);
     const precision = shape.precision ?? 'fp32';
-    const loop = shape.loop ?? runtime.device.provider === 'cuda';
-    const scaling = shape.lossScaling ?? LOSS_SCALE;
+    const provider = runtime.device.provider;
+    const loop = shape.loop ?? provider === 'cuda';
+    // webgpu keeps a run's outputs on the device already, and has no Loop kernel (the state would go through the CPU).
+    if (loop && provider !== 'cuda' && provider !== 'cpu')
+      throw new RangeError(`the training Loop is for cuda (and the cpu), not ${provider}`);
+    const scaling = checkLossScaling(shape.lossScaling ?? LOSS_SCALE);
     const opts = { batch: shape.batch, seq: shape.seq, optimizer: shape.adamw ?? DEFAULT_ADAMW, precision };
     const session = loop
       ? await runtime.createSession(buildTrainingLoopGraph(cfg, { ...opts, lossScaling: scaling }), specs.flatMap(finalOutputs))
       : await runtime.createSession(buildTrainingGraph(cfg, opts), specs.flatMap(stateOutputs));
-    return new FusedTrainSession(runtime, cfg, shape.batch, shape.seq, session, runtime.transfer(specs), precision, loop, scaling);
+    return new FusedTrainSession(runtime, cfg, shape.batch, shape.seq, session, runtime.transfer(specs), precision, loop, scaling, opts);
+  }
+
+  /**
+   * Leaves the Loop for the one-step graph, run a step at a time: the Loop holds one more copy of the state on the
+   * device (the run's input) than a step does, so a device with room for a step may have none for the Loop.
+   */
+  private async fallBack(why: string): Promise<void> {
+    await this.session.release();
+    this.session = await this.runtime.createSession(buildTrainingGraph(this.cfg, this.graphOptions), this.specs.flatMap(stateOutputs));
+    this.loop = false;
+    this.stepsPerRun = 1;
+    this.loopFellBack = why;
   }
 
   fits(cfg: ModelConfig, shape: { batchSize: number; seqLen: number }): boolean {
@@ -268,7 +307,7 @@ export class FusedTrainSession implements TrainSession {
     this.release();
     // Each task from GradScaler's initial scale: a task's update must not depend on the tasks trained before it (a
     // scale lowered by one bad task would make float16 underflow in the next, and its recomputation would not match).
-    this.lossScale = this.scaling.init;
+    this.lossScale = Math.fround(this.scaling.init);
     this.goodSteps = 0;
     this.params = await this.transfer.upload(weights);
     const zeros = new Map(this.specs.map((s) => [s.name, new Float32Array(numel(s.shape))]));
@@ -298,12 +337,13 @@ export class FusedTrainSession implements TrainSession {
       if (!overflowed) {
         this.stepCount++;
         if (++this.goodSteps >= this.scaling.growthInterval) {
-          this.lossScale *= this.scaling.growthFactor;
+          // float32, as the Loop graph keeps it, so both take the same steps whatever the factors.
+          this.lossScale = Math.fround(this.lossScale * Math.fround(this.scaling.growthFactor));
           this.goodSteps = 0;
         }
         return r;
       }
-      this.lossScale *= this.scaling.backoffFactor;
+      this.lossScale = Math.fround(this.lossScale * Math.fround(this.scaling.backoffFactor));
       this.goodSteps = 0;
       this.overflows++;
     }
@@ -331,7 +371,8 @@ export class FusedTrainSession implements TrainSession {
       // Each retry halves the scale, and at the smallest scale a step is taken: so at most log2(scale / min) retries
       // come before a step (and the scale grows once in growthInterval steps). A run that still stops short goes on
       // in the next.
-      const retries = this.precision === 'fp32' ? 0 : Math.max(0, Math.ceil(Math.log2(this.lossScale / this.scaling.min))) + 1;
+      const halvings = Math.ceil(Math.log(this.lossScale / this.scaling.min) / Math.log(1 / this.scaling.backoffFactor));
+      const retries = this.precision === 'fp32' ? 0 : Math.min(Math.max(0, halvings), 4096) + 1;
       feeds.trip_count = rt.tensor('int64', BigInt64Array.of(BigInt(todo.length + retries)), []);
       if (this.precision !== 'fp32') {
         feeds.start_loss_scale = rt.tensor('float32', Float32Array.of(this.lossScale), []);
@@ -342,7 +383,16 @@ export class FusedTrainSession implements TrainSession {
         feeds[`start_m.${s.name}`] = this.m.get(s.name)!;
         feeds[`start_v.${s.name}`] = this.v.get(s.name)!;
       }
-      const out = await this.session.run(feeds);
+      let out: Awaited<ReturnType<InferenceSession['run']>>;
+      try {
+        out = await this.session.run(feeds);
+      } catch (err) {
+        // The state is as it was (it is replaced only after a run): the rest of the batches go a step a run.
+        if (!isOutOfMemory(err)) throw err;
+        await this.fallBack((err as Error).message);
+        results.push(...(await stepEach(this, todo, rates.slice(results.length))));
+        break;
+      }
       this.release();
       this.params = new Map(this.specs.map((s) => [s.name, out[`final.${s.name}`]!]));
       this.m = new Map(this.specs.map((s) => [s.name, out[`final_m.${s.name}`]!]));

@@ -233,23 +233,36 @@ describe('fused train steps in an ONNX Loop (one run, the state loop-carried)', 
   const w0 = initWeights(cfg, 13);
   const batches = [1, 2, 3, 4, 5].map((k) => tokenBatch(cfg, rows(k)));
   /** A cpu runtime that counts its sessions' runs, and says it is `provider` (so the default is the provider's). */
-  const counted = (provider: Provider): { runtime: TrainingRuntime; runs: () => number } => {
+  /**
+   * A cpu runtime that counts its sessions' runs, says it is `provider` (so the default is the provider's), and with
+   * `loopFails`, fails the Loop graph's first run with that error (as cuda's arena does when the device is full).
+   */
+  const counted = (provider: Provider, loopFails?: Error): { runtime: TrainingRuntime; runs: () => number } => {
     const inner = nodeRuntime('cpu');
     let runs = 0;
+    let failed = false;
     const runtime: TrainingRuntime = {
       ...inner,
       device: { provider },
       createSession: async (graph, deviceOutputs, opts) => {
         const session = await inner.createSession(graph, deviceOutputs, opts);
         const run = session.run.bind(session);
-        session.run = ((...args: Parameters<typeof run>) => (runs++, run(...args))) as typeof session.run;
+        const isLoop = graph.opTypes.includes('Loop');
+        session.run = ((...args: Parameters<typeof run>) => {
+          if (isLoop && loopFails && !failed) {
+            failed = true;
+            return Promise.reject(loopFails);
+          }
+          runs++;
+          return run(...args);
+        }) as typeof session.run;
         return session;
       },
     };
     return { runtime, runs: () => runs };
   };
-  const open = async (shape: Partial<TrainSessionShape>, provider: Provider = 'cpu') => {
-    const c = counted(provider);
+  const open = async (shape: Partial<TrainSessionShape>, provider: Provider = 'cpu', loopFails?: Error) => {
+    const c = counted(provider, loopFails);
     const session = (await TrainSession.open(c.runtime, cfg, { batch: B, seq: T, adamw: opt, ...shape })) as FusedTrainSession;
     closers.push(session);
     await session.start(w0);
@@ -314,6 +327,10 @@ describe('fused train steps in an ONNX Loop (one run, the state loop-carried)', 
       'steps overflowing at the smallest scale, reported as diverged',
       { init: 2 ** 72, growthFactor: 2, backoffFactor: 0.5, growthInterval: 2000, min: 2 ** 68 },
     ],
+    [
+      'factors that are not powers of two (the scale kept in float32 both ways)',
+      { init: 1e22, growthFactor: 3, backoffFactor: 0.3, growthInterval: 2, min: 1 },
+    ],
   ])('mixed precision: the same loss scaling as step after step: %s', async (_, lossScaling) => {
     const loop = await open({ loop: true, precision: 'fp16', lossScaling });
     const plain = await open({ precision: 'fp16', lossScaling });
@@ -326,6 +343,66 @@ describe('fused train steps in an ONNX Loop (one run, the state loop-carried)', 
     await sameWeights(loop.session, plain.session);
     if (lossScaling.min > 1) expect(a.every((r) => Number.isNaN(r.loss))).toBe(true);
     else expect(a.every((r) => Number.isFinite(r.loss))).toBe(true);
+  });
+
+  it('refuses a loss scaling policy that would never end or never scale, and the Loop on webgpu, saying why', async () => {
+    const base = { init: 2 ** 16, growthFactor: 2, backoffFactor: 0.5, growthInterval: 2000, min: 1 };
+    for (const [bad, why] of [
+      [{ min: 0 }, /min must be a finite number above 0/],
+      [{ backoffFactor: 1 }, /backoffFactor must be between 0 and 1/],
+      [{ growthFactor: 0.5 }, /growthFactor must be finite and at least 1/],
+      [{ growthInterval: 0 }, /growthInterval must be a whole number/],
+      [{ init: 0.5 }, /init must be finite and at least min/],
+    ] as const)
+      await expect(
+        TrainSession.open(nodeRuntime('cpu'), cfg, { batch: B, seq: T, precision: 'fp16', lossScaling: { ...base, ...bad } }),
+      ).rejects.toThrow(why);
+    await expect(TrainSession.open(nodeRuntime('webgpu'), cfg, { batch: B, seq: T, loop: true })).rejects.toThrow(
+      /the training Loop is for cuda \(and the cpu\), not webgpu/,
+    );
+  });
+
+  it("runs a task's steps in runs of about hooks.runMs, stopping between runs; the first run takes one step", async () => {
+    const task = { steps: 4, batchSize: B, seqLen: T, lr: 1e-2 };
+    const tokens = Uint16Array.from([1, 2, 3, 4].flatMap((k) => rows(k).flat()));
+    const plain = await open({});
+    const want = (await trainTask(plain.session, w0, tokens, task))!;
+    // A long run: one step to measure, then the three left in one run.
+    const long = await open({ loop: true });
+    const a = (await trainTask(long.session, w0, tokens, task, { runMs: 1e9 }))!;
+    expect(long.runs()).toBe(2);
+    // A run shorter than a step: a step a run.
+    const short = await open({ loop: true });
+    const b = (await trainTask(short.session, w0, tokens, task, { runMs: 1e-6 }))!;
+    expect(short.runs()).toBe(4);
+    for (const r of [a, b]) {
+      expect(r.losses).toEqual(want.losses);
+      for (const s of specs) expect(r.update.get(s.name), s.name).toEqual(want.update.get(s.name));
+    }
+    // Stopped after the first step: the second run never starts.
+    const stopped = await open({ loop: true });
+    let steps = 0;
+    const none = await trainTask(stopped.session, w0, tokens, task, {
+      runMs: 1e9,
+      onStep: () => void steps++,
+      shouldStop: () => steps >= 1,
+    });
+    expect([none, steps, stopped.runs()]).toEqual([undefined, 1, 1]);
+  });
+
+  it('leaves the Loop for a step a run when the device runs out of memory in it, and trains the same; other errors are thrown', async () => {
+    const oom = new Error(
+      "Non-zero status code returned while running Loop node. Name:'n_Loop_0' Status Message: Failed to allocate memory for requested buffer of size 4096",
+    );
+    const loop = await open({ loop: true }, 'cuda', oom);
+    const plain = await open({});
+    expect(await loop.session.stepMany(batches, 0.01)).toEqual(await plain.session.stepMany(batches, 0.01));
+    expect([loop.session.loop, loop.session.stepsPerRun, loop.session.loopFellBack]).toEqual([false, 1, oom.message]);
+    expect(loop.runs()).toBe(5);
+    await sameWeights(loop.session, plain.session);
+    const broken = await open({ loop: true }, 'cuda', new Error('CUDA failure 700: an illegal memory access was encountered'));
+    await expect(broken.session.stepMany(batches, 0.01)).rejects.toThrow(/illegal memory access/);
+    expect(broken.session.loop).toBe(true);
   });
 });
 

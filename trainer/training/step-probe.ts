@@ -1,5 +1,5 @@
 // Trains one task of a few steps of one config in a fresh process and prints its speed and peak memory as JSON:
-// `tsx trainer/training/step-probe.ts PRESET PROVIDER BATCH SEQ STEPS [fused|loop|layerwise] [float32|int8] [fp32|fp16|fp16-emulated]`. The benchmark spawns it so each
+// `tsx trainer/training/step-probe.ts PRESET PROVIDER BATCH SEQ STEPS [fused|loop|step|layerwise] [float32|int8] [fp32|fp16|fp16-emulated]`. The benchmark spawns it so each
 // measurement has its own high-water mark.
 import { presetConfig } from '../model/config.js';
 import { initWeights } from '../model/weights.js';
@@ -10,8 +10,10 @@ import { trainTask } from '../federated/train-task.js';
 
 const [preset = 'ailo-tiny', provider = 'cpu', b = '8', t = '64', n = '5', layout = 'fused', moments = 'float32', precision = 'fp32'] =
   process.argv.slice(2);
-if (layout !== 'fused' && layout !== 'layerwise' && layout !== 'loop')
-  throw new RangeError(`layout must be fused, loop (fused, a task's steps in one run) or layerwise, not ${layout}`);
+if (!['fused', 'loop', 'step', 'layerwise'].includes(layout))
+  throw new RangeError(
+    `layout must be fused (the provider's default), loop (fused, a task's steps in one run), step (fused, a step a run) or layerwise, not ${layout}`,
+  );
 if (moments !== 'float32' && moments !== 'int8') throw new RangeError(`moments must be float32 or int8, not ${moments}`);
 if (precision !== 'fp32' && precision !== 'fp16' && precision !== 'fp16-emulated')
   throw new RangeError(`precision must be fp32, fp16 or fp16-emulated, not ${precision}`);
@@ -25,8 +27,8 @@ const session = await TrainSession.open(nodeRuntime(parseProvider(provider)), cf
   batch: B,
   seq: T,
   layerwise: layout === 'layerwise',
-  // 'loop' asks for the Loop anywhere; 'fused' leaves it to the provider (cuda's default).
-  ...(layout === 'loop' ? { loop: true } : {}),
+  // 'loop' and 'step' ask for the Loop or not; 'fused' leaves it to the provider (cuda's default).
+  ...(layout === 'loop' ? { loop: true } : layout === 'step' ? { loop: false } : {}),
   moments,
   precision,
 });
@@ -40,25 +42,22 @@ const tokens = Uint16Array.from(
   { length: (warmup + steps) * B * (T + 1) },
   () => (x = (Math.imul(x, 1103515245) + 12345) >>> 0) % cfg.vocab_size,
 );
-let t0 = 0,
-  t1 = 0,
+// The time of the timed steps' runs (each step's `ms`), not of the task's start and end.
+let ms = 0,
   loss = 0;
 const task = (n: number) => ({ steps: n, batchSize: B, seqLen: T, lr: 1e-3 });
-if (session.stepsPerRun > 1) {
+const loop = session.stepsPerRun > 1;
+if (loop) {
   await trainTask(session, weights, tokens.subarray(0, warmup * B * (T + 1)), task(warmup));
-  t0 = performance.now();
-  await trainTask(session, weights, tokens.subarray(warmup * B * (T + 1)), task(steps), { onStep: (r) => void (loss = r.loss) });
-  t1 = performance.now();
+  await trainTask(session, weights, tokens.subarray(warmup * B * (T + 1)), task(steps), {
+    onStep: (r) => void ((ms += r.ms), (loss = r.loss)),
+  });
 } else {
   await trainTask(session, weights, tokens, task(warmup + steps), {
-    onStep: (r) => {
-      if (r.step === warmup) t0 = performance.now();
-      t1 = performance.now();
-      loss = r.loss;
-    },
+    onStep: (r) => void (r.step > warmup && ((ms += r.ms), (loss = r.loss))),
   });
 }
-const secs = (t1 - t0) / 1000;
+const secs = ms / 1000;
 await session.dispose();
 process.stdout.write(
   JSON.stringify({
@@ -67,7 +66,9 @@ process.stdout.write(
     layout,
     moments,
     precision,
-    stepsPerRun: session.stepsPerRun > 1 ? steps : 1,
+    stepsPerRun: loop ? steps : 1,
+    // Where the Loop ran out of device memory and the session went on a step a run, why.
+    loopFellBack: (session as { loopFellBack?: string }).loopFellBack,
     batch: B,
     seq: T,
     steps,
