@@ -386,7 +386,8 @@ export function buildTrainingLoopGraph(cfg: ModelConfig, opts: TrainingLoopGraph
     taken = b.op('Not', [retry]);
     // A step that overflowed at the smallest scale is counted, with its loss not finite (divergence).
     reportedLoss = b.op('Where', [b.op('And', [overflowed, atMin]), b.scalar(Number.NaN), loss]);
-    // A good step counts toward growth; growthInterval good steps double the scale; a retry halves it.
+    // A good step counts toward growth; growthInterval good steps multiply the scale by growthFactor; a retry, by
+    // backoffFactor (all in float32, as FusedTrainSession.step keeps the scale).
     const counted = b.op('Where', [b.op('Not', [overflowed]), b.add(goodSteps!, b.scalar(1)), goodSteps!]);
     const grow = b.op('GreaterOrEqual', [counted, b.scalar(p.growthInterval)]);
     const grown = b.op('Where', [grow, b.mul(lossScale!, b.scalar(p.growthFactor)), lossScale!]);
@@ -421,8 +422,8 @@ export function buildTrainingLoopGraph(cfg: ModelConfig, opts: TrainingLoopGraph
   const scalarOuts = ['out.steps_done', 'out.batches_done', ...(mixed ? ['out.loss_scale', 'out.good_steps'] : [])];
   const scanOuts = ['losses', 'grad_norms', 'taken'];
   const zero = g.constant([0], [], 'int64');
-  const any = g.op('Greater', [g.op('Gather', [g.op('Shape', ['lr']), zero], { axis: int(0) }), zero]);
-  g.named('Loop', ['trip_count', any, ...starts, 'steps_before', zero, ...extra], [...finals, ...scalarOuts, ...scanOuts], {
+  const someBatches = g.op('Greater', [g.op('Gather', [g.op('Shape', ['lr']), zero], { axis: int(0) }), zero]);
+  g.named('Loop', ['trip_count', someBatches, ...starts, 'steps_before', zero, ...extra], [...finals, ...scalarOuts, ...scanOuts], {
     body: graph(b.toGraphProto()),
   });
   const outputs = [

@@ -328,7 +328,7 @@ export class FusedTrainSession implements TrainSession {
       // loss that is itself not finite is divergence, which no scale mends: the step is not run again, and its loss
       // says so (a miner reports the task diverged).
       const overflowed = this.precision !== 'fp32' && !Number.isFinite(r.gradNorm) && Number.isFinite(r.loss);
-      if (overflowed && this.lossScale <= this.scaling.min) {
+      if (overflowed && this.lossScale <= Math.fround(this.scaling.min)) {
         // Still overflowing at the smallest scale: the step could not be taken (the state is as it was). Its loss is
         // given as not finite, so that a miner reports the task diverged instead of sending a step short.
         this.stepCount++;
@@ -368,9 +368,9 @@ export class FusedTrainSession implements TrainSession {
       const feeds = loopTokenFeeds(rt.tensor, todo, this);
       feeds.lr = rt.tensor('float32', Float32Array.from(rates.slice(results.length)), [todo.length]);
       feeds.steps_before = rt.tensor('float32', Float32Array.of(this.stepCount), []);
-      // Each retry halves the scale, and at the smallest scale a step is taken: so at most log2(scale / min) retries
-      // come before a step (and the scale grows once in growthInterval steps). A run that still stops short goes on
-      // in the next.
+      // Each retry multiplies the scale by backoffFactor, and at the smallest scale a step is taken: so at most
+      // log(scale / min) / log(1 / backoffFactor) retries come before a step (and the scale grows once in
+      // growthInterval steps). A run that still stops short goes on in the next.
       const halvings = Math.ceil(Math.log(this.lossScale / this.scaling.min) / Math.log(1 / this.scaling.backoffFactor));
       const retries = this.precision === 'fp32' ? 0 : Math.min(Math.max(0, halvings), 4096) + 1;
       feeds.trip_count = rt.tensor('int64', BigInt64Array.of(BigInt(todo.length + retries)), []);
