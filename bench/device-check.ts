@@ -106,7 +106,7 @@ async function main(): Promise<void> {
       continue;
     }
     // float32, then mixed precision (float16 products; the utilisation is still against the float32 matmul speed).
-    // cuda trains a task's steps in one run (an ONNX Loop, the state on the device through them): a run of 4 is timed,
+    // cuda trains several steps a run (an ONNX Loop, the state on the device through them): a run of 4 is timed,
     // its share of moving the state there and back included; then, in float32, a step a run (the state to the host
     // and back each step), for what the Loop saves. webgpu keeps the state on the device between runs.
     const variants: { precision: 'fp32' | 'fp16'; layout: 'fused' | 'step' }[] = [
@@ -150,14 +150,13 @@ async function main(): Promise<void> {
         stepsPerRun: number;
         loopFellBack?: string;
       };
-      const run =
-        p.stepsPerRun > 1
+      const run = p.loopFellBack
+        ? ` (a step a run: the Loop ran out of device memory, ${p.loopFellBack.split('\n')[0]!.slice(-120)})`
+        : p.stepsPerRun > 1
           ? ` (a run of ${p.stepsPerRun} steps in a Loop)`
-          : p.loopFellBack
-            ? ` (a step a run: the Loop ran out of device memory, ${p.loopFellBack.split('\n')[0]!.slice(-120)})`
-            : provider === 'cuda'
-              ? ' (a step a run)'
-              : '';
+          : provider === 'cuda'
+            ? ' (a step a run)'
+            : '';
       const model = 6 * P * p.tokensPerSecond;
       console.log(
         `  ailo-1b fused AdamW step, ${precision}, 1x${seq}${run}: ${(p.msPerStep / 1000).toFixed(2)} s, ${p.tokensPerSecond.toFixed(0)} tokens/s, ` +

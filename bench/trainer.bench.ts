@@ -99,8 +99,8 @@ export async function run(): Promise<void> {
     console.log(
       `\n${c.preset} (${paramCount(cfg).toLocaleString('en-US')} params), batch ${c.batch}x${c.seq}, cpu, each layout: speed, peak memory and the plan:`,
     );
-    // The fused layout once more with the task's steps in one run (cuda's Loop; timed whole, the start and the update
-    // included), against the fused layout's plan.
+    // The fused layout once more with the task's steps in one run (cuda's Loop; its steps timed by their run, as the
+    // others' are), against the fused layout's plan.
     const rows: { settings: TrainingSettings; layout: string; name: string }[] = SETTINGS_BY_SPEED.map((settings) => ({
       settings,
       layout: settings.layout,

@@ -9,7 +9,7 @@ import { initWeights } from '../model/weights.js';
 import { nodeRuntime } from '../runtime/model-session.js';
 import { TrainSession } from '../runtime/train-session.js';
 import { taskTokenCount, type LocalTrainingTask } from './task-rows.js';
-import { trainTask } from './train-task.js';
+import { nextRunSteps, trainTask } from './train-task.js';
 
 const cfg: ModelConfig = { vocab_size: 53, n_positions: 16, n_embd: 16, n_layer: 2, n_head: 4, n_inner: 32, layer_norm_epsilon: 1e-5 };
 const task: LocalTrainingTask = { steps: 3, batchSize: 2, seqLen: 8, lr: 1e-2 };
@@ -52,5 +52,38 @@ describe('trainTask', () => {
     const r = (await trainTask(session, broken, tokens, task))!;
     expect(r.losses.some((l) => !Number.isFinite(l))).toBe(true);
     expect(session.paramTensors().size).toBe(0);
+  });
+
+  it('refuses a runMs that is not a finite number of ms above 0', async () => {
+    for (const runMs of [0, -1, Number.NaN, Number.POSITIVE_INFINITY])
+      await expect(trainTask(session, initWeights(cfg, 1), tokens, task, { runMs })).rejects.toThrow(
+        /runMs is a run's length in ms, above 0/,
+      );
+  });
+});
+
+describe('nextRunSteps: runs of about runMs when a run costs a fixed part O plus S a step', () => {
+  /** The runs' sizes for `runs` runs, each taking O + n S ms. */
+  const sizes = (O: number, S: number, runMs: number, runs = 12): number[] => {
+    const out: number[] = [];
+    let last: { steps: number; ms: number } | undefined;
+    for (let i = 0; i < runs; i++) {
+      const n = nextRunSteps(runMs, last);
+      out.push(n);
+      last = { steps: n, ms: O + n * S };
+    }
+    return out;
+  };
+  it('grows past one step even when the fixed part is over half of runMs, and settles where a run takes about runMs', () => {
+    // 10 steps fit in 50 ms at O = 30, S = 2; 6 at O = 20, S = 5.
+    expect(sizes(30, 2, 50).slice(-3)).toEqual([10, 10, 10]);
+    expect(sizes(20, 5, 50).slice(-3)).toEqual([6, 6, 6]);
+    // No fixed part: from one step to runMs / S at once.
+    expect(sizes(0, 5, 50)).toEqual([1, 10, 10, 10, 10, 10, 10, 10, 10, 10, 10, 10]);
+  });
+  it('shrinks a run that took too long, to one step at least; a run of no measurable time is not divided by', () => {
+    expect(nextRunSteps(50, { steps: 20, ms: 200 })).toBe(5);
+    expect(nextRunSteps(50, { steps: 1, ms: 500 })).toBe(1);
+    expect(nextRunSteps(50, { steps: 3, ms: 0 })).toBe(Number.POSITIVE_INFINITY);
   });
 });

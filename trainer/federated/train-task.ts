@@ -38,11 +38,26 @@ export interface TrainTaskHooks {
   /** Asked before each run of steps: true stops the training (the result is then undefined). */
   shouldStop?: () => boolean;
   /**
-   * How long a run of steps should last, ms, where the session takes many steps a run (fused in a Loop, cuda): the
-   * first run takes one step, each later one as many as the last run's time a step says fit, so that stops, rests and
-   * health checks come at about this interval. Absent: a run takes every step left.
+   * How long a run of steps should last, ms (finite, above 0), where the session takes many steps a run (fused in a
+   * Loop, cuda): a session's first run takes one step, each later one as many as `nextRunSteps` says from the last
+   * run, so that stops, rests and health checks come at about this interval. Absent: a run takes every step left.
    */
   runMs?: number;
+}
+
+/** Each session's last run (kept from task to task, so that a task does not start again from runs of one step). */
+const lastRuns = new WeakMap<TrainSession, { steps: number; ms: number }>();
+
+/**
+ * Steps for the next run to last about `runMs`, from the last run's `steps` and its time `ms` (a run costs a fixed
+ * part, moving the state to the device and back, plus a part a step): one step when nothing was measured yet; one
+ * more than the last run at least while the last run was shorter than `runMs` (so a fixed part larger than half of
+ * `runMs` does not keep runs at one step); else the last run's steps scaled by `runMs / ms`, at least one.
+ */
+export function nextRunSteps(runMs: number, last: { steps: number; ms: number } | undefined): number {
+  if (!last) return 1;
+  const scaled = last.ms > 0 ? Math.floor((last.steps * runMs) / last.ms) : Infinity;
+  return last.ms < runMs ? Math.max(last.steps + 1, scaled) : Math.max(1, scaled);
 }
 
 /**
@@ -58,6 +73,8 @@ export async function trainTask(
   task: LocalTrainingTask,
   hooks: TrainTaskHooks = {},
 ): Promise<LocalTrainingResult | undefined> {
+  if (hooks.runMs !== undefined && !(hooks.runMs > 0 && Number.isFinite(hooks.runMs)))
+    throw new RangeError(`runMs is a run's length in ms, above 0, not ${hooks.runMs}`);
   // No steps would hand back the start weights themselves as the trained ones, and the update is computed in them.
   if (!(Number.isInteger(task.steps) && task.steps >= 1)) throw new RangeError(`a task has at least one step, this one ${task.steps}`);
   if (tokens.length !== taskTokenCount(task)) {
@@ -70,15 +87,16 @@ export async function trainTask(
     const losses: number[] = [];
     // As many steps a run as the session takes (a fused session in a Loop: all of them, its state on the device), or
     // as fit in hooks.runMs.
-    let msPerStep: number | undefined;
     for (let s = 0; s < task.steps;) {
       if (hooks.shouldStop?.()) return undefined;
-      const fit = hooks.runMs === undefined ? Infinity : msPerStep === undefined ? 1 : Math.max(1, Math.floor(hooks.runMs / msPerStep));
+      const fit = hooks.runMs === undefined ? Infinity : nextRunSteps(hooks.runMs, lastRuns.get(session));
       const n = Math.min(session.stepsPerRun, fit, task.steps - s);
       const batches = Array.from({ length: n }, (_, k) => tokenBatch(session.cfg, stepRows(tokens, task, s + k)));
       const t0 = performance.now();
       const results = await session.stepMany(batches, task.lr);
-      const ms = (msPerStep = (performance.now() - t0) / results.length);
+      const runMs = performance.now() - t0;
+      lastRuns.set(session, { steps: results.length, ms: runMs });
+      const ms = runMs / results.length;
       for (const { loss } of results) {
         losses.push(loss);
         s++;

@@ -221,6 +221,8 @@ export class MinerLoop {
   readonly status: MinerStatus;
   readonly summary: MinerSummary;
   private readonly log: (line: string) => void;
+  /** Sessions whose fall back from the Loop was logged (once each). */
+  private readonly fellBackLogged = new WeakSet<TrainSession>();
   /** Settings changed while running: power takes effect at once, the device at the next task. */
   private power: number;
   private device: MinerDevice | undefined;
@@ -561,6 +563,10 @@ export class MinerLoop {
     });
     this.summary.tasks++;
     this.status.tasks = this.summary.tasks;
+    if (session.loopFellBack && !this.fellBackLogged.has(session)) {
+      this.fellBackLogged.add(session);
+      this.log(`the device ran out of memory for several steps a run; training a step a run (${session.loopFellBack.split('\n')[0]})`);
+    }
     if (!result) return 'stopped';
     this.log(`task ${task.taskId.slice(0, 10)} trained: ${trainingLine(stepMs, task.batchSize * task.seqLen, result.losses)}`);
     const diverged = result.losses.findIndex((l) => !Number.isFinite(l));

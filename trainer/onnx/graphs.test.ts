@@ -52,6 +52,7 @@ const CUDA_LOOP_OPS = new Set([
   'Less',
   'LessOrEqual',
   'Loop',
+  'Min',
   'Not',
   'Or',
   'Shape',

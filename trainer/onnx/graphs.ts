@@ -304,6 +304,9 @@ function lossAndGradients(
   return { loss: head.loss, grads: ctx.grads };
 }
 
+/** The largest float32: a loss scale grows no further (in the Loop graph and in `FusedTrainSession.step`). */
+export const FLOAT32_MAX = 3.4028234663852886e38;
+
 /** Dynamic loss scaling's policy (train-session.ts's LOSS_SCALE: PyTorch GradScaler's defaults). */
 export interface LossScaling {
   /** The scale a session starts at (a task starts there again). */
@@ -390,7 +393,7 @@ export function buildTrainingLoopGraph(cfg: ModelConfig, opts: TrainingLoopGraph
     // backoffFactor (all in float32, as FusedTrainSession.step keeps the scale).
     const counted = b.op('Where', [b.op('Not', [overflowed]), b.add(goodSteps!, b.scalar(1)), goodSteps!]);
     const grow = b.op('GreaterOrEqual', [counted, b.scalar(p.growthInterval)]);
-    const grown = b.op('Where', [grow, b.mul(lossScale!, b.scalar(p.growthFactor)), lossScale!]);
+    const grown = b.op('Where', [grow, b.op('Min', [b.mul(lossScale!, b.scalar(p.growthFactor)), b.scalar(FLOAT32_MAX)]), lossScale!]);
     scalars.push(
       { name: 'loss_scale', value: b.op('Where', [retry, b.mul(lossScale!, b.scalar(p.backoffFactor)), grown]) },
       { name: 'good_steps', value: b.op('Where', [b.op('Or', [retry, grow]), b.scalar(0), counted]) },

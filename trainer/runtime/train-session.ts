@@ -16,6 +16,7 @@ import {
   buildTrainingGraph,
   buildTrainingLoopGraph,
   DEFAULT_ADAMW,
+  FLOAT32_MAX,
   type AdamWOptions,
   type BuiltGraph,
   type LossScaling,
@@ -137,6 +138,8 @@ export interface TrainSession {
    * session in a loop, which keeps its state on the device through a run's steps.
    */
   readonly stepsPerRun: number;
+  /** Why a session in a Loop went on a step a run (its device's memory ran out in a Loop run); else undefined. */
+  readonly loopFellBack?: string;
   /**
    * One AdamW step on each batch, in order, at `lr` (one rate, or one a batch): the same as `step` on each, in as
    * few runs as the session can (at most `stepsPerRun` batches a run is best). One result a batch.
@@ -201,7 +204,7 @@ export const TrainSession = {
 
 /** Whether onnxruntime failed for want of memory (its arena's message, or CUDA's). */
 function isOutOfMemory(err: unknown): boolean {
-  return err instanceof Error && /Failed to allocate memory|out of memory/i.test(err.message);
+  return err instanceof Error && /Failed to allocate memory|out of memory|ALLOC_FAILED|smaller than requested bytes/i.test(err.message);
 }
 
 /** The policy, or a RangeError naming what is wrong with it (a bad one would loop for ever or never scale). */
@@ -209,10 +212,12 @@ function checkLossScaling(p: LossScaling): LossScaling {
   const bad = (what: string): never => {
     throw new RangeError(`loss scaling: ${what} (got ${JSON.stringify(p)})`);
   };
-  if (!(p.min > 0 && Number.isFinite(p.min))) bad('min must be a finite number above 0');
-  if (!(p.init >= p.min && Number.isFinite(p.init))) bad('init must be finite and at least min');
-  if (!(p.backoffFactor > 0 && p.backoffFactor < 1)) bad('backoffFactor must be between 0 and 1');
-  if (!(p.growthFactor >= 1 && Number.isFinite(p.growthFactor))) bad('growthFactor must be finite and at least 1');
+  // In float32, as the scale is kept (a backoff of 1 - 1e-9 is 1 there, 1e39 is Infinity).
+  const f = Math.fround;
+  if (!(f(p.min) > 0 && Number.isFinite(f(p.min)))) bad('min must be a finite float32 above 0');
+  if (!(f(p.init) >= f(p.min) && Number.isFinite(f(p.init)))) bad('init must be a finite float32, at least min');
+  if (!(f(p.backoffFactor) > 0 && f(p.backoffFactor) < 1)) bad('backoffFactor must be between 0 and 1 in float32');
+  if (!(f(p.growthFactor) >= 1 && Number.isFinite(f(p.growthFactor)))) bad('growthFactor must be a finite float32, at least 1');
   if (!(Number.isInteger(p.growthInterval) && p.growthInterval >= 1)) bad('growthInterval must be a whole number of steps, at least 1');
   return p;
 }
@@ -248,7 +253,7 @@ export class FusedTrainSession implements TrainSession {
   /** Mixed precision: the current loss scale, and steps since it last changed (see LOSS_SCALE). */
   lossScale: number;
   private goodSteps = 0;
-  /** Mixed precision: steps run again at a halved loss scale since the session opened. */
+  /** Mixed precision: steps run again at a lower loss scale (overflowed) since the session opened. */
   overflows = 0;
 
   private constructor(
@@ -256,7 +261,7 @@ export class FusedTrainSession implements TrainSession {
     readonly cfg: ModelConfig,
     readonly batch: number,
     readonly seq: number,
-    private session: InferenceSession,
+    private session: InferenceSession | undefined,
     private readonly transfer: ParamTransfer,
     readonly precision: Precision,
     /** Whether `session` is the Loop graph (see TrainSessionShape.loop). */
@@ -291,11 +296,22 @@ export class FusedTrainSession implements TrainSession {
    * device (the run's input) than a step does, so a device with room for a step may have none for the Loop.
    */
   private async fallBack(why: string): Promise<void> {
-    await this.session.release();
-    this.session = await this.runtime.createSession(buildTrainingGraph(this.cfg, this.graphOptions), this.specs.flatMap(stateOutputs));
     this.loop = false;
     this.stepsPerRun = 1;
     this.loopFellBack = why;
+    // The Loop's session goes first, with the device memory it holds. Should the one-step graph fail to open, the
+    // session is left without one: later steps say so, and dispose() releases nothing twice.
+    const loop = this.session;
+    this.session = undefined;
+    await loop?.release();
+    this.session = await this.runtime.createSession(buildTrainingGraph(this.cfg, this.graphOptions), this.specs.flatMap(stateOutputs));
+  }
+
+  /** The onnxruntime session, or an Error when a fall back from the Loop could not open the one-step graph. */
+  private get live(): InferenceSession {
+    if (!this.session)
+      throw new Error(`this training session has no graph (its Loop ran out of device memory: ${this.loopFellBack}); open another`);
+    return this.session;
   }
 
   fits(cfg: ModelConfig, shape: { batchSize: number; seqLen: number }): boolean {
@@ -338,7 +354,7 @@ export class FusedTrainSession implements TrainSession {
         this.stepCount++;
         if (++this.goodSteps >= this.scaling.growthInterval) {
           // float32, as the Loop graph keeps it, so both take the same steps whatever the factors.
-          this.lossScale = Math.fround(this.lossScale * Math.fround(this.scaling.growthFactor));
+          this.lossScale = Math.min(Math.fround(this.lossScale * Math.fround(this.scaling.growthFactor)), FLOAT32_MAX);
           this.goodSteps = 0;
         }
         return r;
@@ -371,8 +387,8 @@ export class FusedTrainSession implements TrainSession {
       // Each retry multiplies the scale by backoffFactor, and at the smallest scale a step is taken: so at most
       // log(scale / min) / log(1 / backoffFactor) retries come before a step (and the scale grows once in
       // growthInterval steps). A run that still stops short goes on in the next.
-      const halvings = Math.ceil(Math.log(this.lossScale / this.scaling.min) / Math.log(1 / this.scaling.backoffFactor));
-      const retries = this.precision === 'fp32' ? 0 : Math.min(Math.max(0, halvings), 4096) + 1;
+      const backoffs = Math.ceil(Math.log(this.lossScale / this.scaling.min) / Math.log(1 / this.scaling.backoffFactor));
+      const retries = this.precision === 'fp32' ? 0 : Math.min(Math.max(0, backoffs), 4096) + 1;
       feeds.trip_count = rt.tensor('int64', BigInt64Array.of(BigInt(todo.length + retries)), []);
       if (this.precision !== 'fp32') {
         feeds.start_loss_scale = rt.tensor('float32', Float32Array.of(this.lossScale), []);
@@ -385,7 +401,7 @@ export class FusedTrainSession implements TrainSession {
       }
       let out: Awaited<ReturnType<InferenceSession['run']>>;
       try {
-        out = await this.session.run(feeds);
+        out = await this.live.run(feeds);
       } catch (err) {
         // The state is as it was (it is replaced only after a run): the rest of the batches go a step a run.
         if (!isOutOfMemory(err)) throw err;
@@ -423,7 +439,7 @@ export class FusedTrainSession implements TrainSession {
       feeds[`m.${s.name}`] = this.m.get(s.name)!;
       feeds[`v.${s.name}`] = this.v.get(s.name)!;
     }
-    const out = await this.session.run(feeds);
+    const out = await this.live.run(feeds);
     this.release();
     this.params = new Map(this.specs.map((s) => [s.name, out[`new.${s.name}`]!]));
     this.m = new Map(this.specs.map((s) => [s.name, out[`new_m.${s.name}`]!]));
@@ -454,7 +470,7 @@ export class FusedTrainSession implements TrainSession {
 
   async dispose(): Promise<void> {
     this.release();
-    await this.session.release();
+    await this.session?.release();
     await this.transfer.dispose();
   }
 }

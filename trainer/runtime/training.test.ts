@@ -237,7 +237,7 @@ describe('fused train steps in an ONNX Loop (one run, the state loop-carried)', 
    * A cpu runtime that counts its sessions' runs, says it is `provider` (so the default is the provider's), and with
    * `loopFails`, fails the Loop graph's first run with that error (as cuda's arena does when the device is full).
    */
-  const counted = (provider: Provider, loopFails?: Error): { runtime: TrainingRuntime; runs: () => number } => {
+  const counted = (provider: Provider, loopFails?: Error, stepGraphFails?: Error): { runtime: TrainingRuntime; runs: () => number } => {
     const inner = nodeRuntime('cpu');
     let runs = 0;
     let failed = false;
@@ -245,9 +245,10 @@ describe('fused train steps in an ONNX Loop (one run, the state loop-carried)', 
       ...inner,
       device: { provider },
       createSession: async (graph, deviceOutputs, opts) => {
+        const isLoop = graph.opTypes.includes('Loop');
+        if (!isLoop && stepGraphFails) throw stepGraphFails;
         const session = await inner.createSession(graph, deviceOutputs, opts);
         const run = session.run.bind(session);
-        const isLoop = graph.opTypes.includes('Loop');
         session.run = ((...args: Parameters<typeof run>) => {
           if (isLoop && loopFails && !failed) {
             failed = true;
@@ -261,8 +262,8 @@ describe('fused train steps in an ONNX Loop (one run, the state loop-carried)', 
     };
     return { runtime, runs: () => runs };
   };
-  const open = async (shape: Partial<TrainSessionShape>, provider: Provider = 'cpu', loopFails?: Error) => {
-    const c = counted(provider, loopFails);
+  const open = async (shape: Partial<TrainSessionShape>, provider: Provider = 'cpu', loopFails?: Error, stepGraphFails?: Error) => {
+    const c = counted(provider, loopFails, stepGraphFails);
     const session = (await TrainSession.open(c.runtime, cfg, { batch: B, seq: T, adamw: opt, ...shape })) as FusedTrainSession;
     closers.push(session);
     await session.start(w0);
@@ -328,6 +329,10 @@ describe('fused train steps in an ONNX Loop (one run, the state loop-carried)', 
       { init: 2 ** 72, growthFactor: 2, backoffFactor: 0.5, growthInterval: 2000, min: 2 ** 68 },
     ],
     [
+      'a smallest scale that float32 rounds up (2^68 - 2^40 is 2^68 there: the scale reaches it)',
+      { init: 2 ** 72, growthFactor: 2, backoffFactor: 0.5, growthInterval: 2000, min: 2 ** 68 - 2 ** 40 },
+    ],
+    [
       'factors that are not powers of two (the scale kept in float32 both ways)',
       { init: 1e22, growthFactor: 3, backoffFactor: 0.3, growthInterval: 2, min: 1 },
     ],
@@ -348,11 +353,14 @@ describe('fused train steps in an ONNX Loop (one run, the state loop-carried)', 
   it('refuses a loss scaling policy that would never end or never scale, and the Loop on webgpu, saying why', async () => {
     const base = { init: 2 ** 16, growthFactor: 2, backoffFactor: 0.5, growthInterval: 2000, min: 1 };
     for (const [bad, why] of [
-      [{ min: 0 }, /min must be a finite number above 0/],
-      [{ backoffFactor: 1 }, /backoffFactor must be between 0 and 1/],
-      [{ growthFactor: 0.5 }, /growthFactor must be finite and at least 1/],
+      [{ min: 0 }, /min must be a finite float32 above 0/],
+      [{ backoffFactor: 1 }, /backoffFactor must be between 0 and 1 in float32/],
+      [{ growthFactor: 0.5 }, /growthFactor must be a finite float32, at least 1/],
       [{ growthInterval: 0 }, /growthInterval must be a whole number/],
-      [{ init: 0.5 }, /init must be finite and at least min/],
+      [{ init: 0.5 }, /init must be a finite float32, at least min/],
+      [{ init: 1e39 }, /init must be a finite float32/],
+      [{ backoffFactor: 1 - 1e-9 }, /backoffFactor must be between 0 and 1 in float32/],
+      [{ growthFactor: 1e39 }, /growthFactor must be a finite float32/],
     ] as const)
       await expect(
         TrainSession.open(nodeRuntime('cpu'), cfg, { batch: B, seq: T, precision: 'fp16', lossScaling: { ...base, ...bad } }),
@@ -371,6 +379,9 @@ describe('fused train steps in an ONNX Loop (one run, the state loop-carried)', 
     const long = await open({ loop: true });
     const a = (await trainTask(long.session, w0, tokens, task, { runMs: 1e9 }))!;
     expect(long.runs()).toBe(2);
+    // The session's last run is remembered: the next task starts at its pace, in one run.
+    await trainTask(long.session, w0, tokens, task, { runMs: 1e9 });
+    expect(long.runs()).toBe(3);
     // A run shorter than a step: a step a run.
     const short = await open({ loop: true });
     const b = (await trainTask(short.session, w0, tokens, task, { runMs: 1e-6 }))!;
@@ -403,6 +414,19 @@ describe('fused train steps in an ONNX Loop (one run, the state loop-carried)', 
     const broken = await open({ loop: true }, 'cuda', new Error('CUDA failure 700: an illegal memory access was encountered'));
     await expect(broken.session.stepMany(batches, 0.01)).rejects.toThrow(/illegal memory access/);
     expect(broken.session.loop).toBe(true);
+    // The one-step graph failing to open as well: the error is thrown, later steps say the session has no graph, and
+    // it still disposes.
+    const lost = await open(
+      { loop: true },
+      'cuda',
+      new Error('CUBLAS_STATUS_ALLOC_FAILED'),
+      new Error('no memory for the one-step graph either'),
+    );
+    await expect(lost.session.stepMany(batches, 0.01)).rejects.toThrow(/no memory for the one-step graph either/);
+    await expect(lost.session.step(batches[0]!, 0.01)).rejects.toThrow(
+      /has no graph \(its Loop ran out of device memory: CUBLAS_STATUS_ALLOC_FAILED\)/,
+    );
+    await lost.session.dispose();
   });
 });
 

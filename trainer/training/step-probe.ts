@@ -66,7 +66,8 @@ process.stdout.write(
     layout,
     moments,
     precision,
-    stepsPerRun: loop ? steps : 1,
+    // After the training: a Loop that ran out of device memory went on a step a run.
+    stepsPerRun: session.stepsPerRun > 1 ? steps : 1,
     // Where the Loop ran out of device memory and the session went on a step a run, why.
     loopFellBack: (session as { loopFellBack?: string }).loopFellBack,
     batch: B,
