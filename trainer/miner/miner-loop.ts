@@ -532,7 +532,7 @@ export class MinerLoop {
     const result = await trainTask(session, model.weights, tokens, task, {
       shouldStop: () => this.stopped,
       // A session in a Loop (cuda) runs steps for about this long between stops, rests and health checks.
-      runMs: this.o.healthEveryMs ?? HEALTH_EVERY_MS,
+      runMs: Math.max(this.o.healthEveryMs ?? HEALTH_EVERY_MS, 1),
       // A session in a Loop (cuda) reports a run's steps together after it, each with its share of the run's time: the
       // rests after them add up to the duty cycle's share of the run.
       onStep: async ({ step, loss, tokens: n, ms: took }) => {
