@@ -137,16 +137,23 @@ export async function waitFor<T>(what: string, check: () => Promise<T | undefine
  * to 60 s: in the full suite, beside the trainer's tests on 2 cores, a partitioned network once took more than 20 s.
  */
 export async function waitQuiet(url: string): Promise<void> {
-  await waitFor(
-    `${url} to be at rest`,
-    async () => {
-      const status = (await get(`${url}/api/status`)).json;
-      const head = (await get(`${url}/api/chain/head`)).json;
-      const quiet = status.pendingTransactions === 0 && head.txCount === 0 && BigInt(head.finalizedHeight) >= BigInt(head.height) - 1n;
-      return quiet ? true : undefined;
-    },
-    60_000,
-  );
+  let seen = '';
+  try {
+    await waitFor(
+      `${url} to be at rest`,
+      async () => {
+        const status = (await get(`${url}/api/status`)).json;
+        const head = (await get(`${url}/api/chain/head`)).json;
+        seen = `pending ${status.pendingTransactions}, head ${head.height} with ${head.txCount} transactions, finalized ${head.finalizedHeight}`;
+        const quiet = status.pendingTransactions === 0 && head.txCount === 0 && BigInt(head.finalizedHeight) >= BigInt(head.height) - 1n;
+        return quiet ? true : undefined;
+      },
+      60_000,
+    );
+  } catch (err) {
+    // Which condition held it up, for the next time it happens.
+    throw new Error(`${(err as Error).message} (last seen: ${seen})`);
+  }
 }
 
 /** A peer identity made up by a test: a fresh key claiming `url`, for the network of `node`. */
