@@ -113,7 +113,7 @@ export class GraphBuilder {
   /** Adds a node and returns its output names. */
   node(opType: string, inputs: string[], attrs: Record<string, Attr> = {}, nOutputs = 1, hint?: string): string[] {
     const outs = Array.from({ length: nOutputs }, () => this.fresh(hint ?? opType.toLowerCase()));
-    this.nodes.push({ opType, input: inputs, output: outs, attribute: attributes(attrs), name: this.fresh(`n_${opType}`) });
+    this.named(opType, inputs, outs, attrs);
     return outs;
   }
 
@@ -152,15 +152,15 @@ export class GraphBuilder {
   /** A float16 copy of float32 `x`, made once per value. */
   half(x: string): string {
     let h = this.halfCache.get(x);
-    if (!h)
-      this.halfCache.set(
-        x,
-        (h = this.autocast === 'float16-emulated' ? this.round11(x) : this.op('Cast', [x], { to: int(ELEM.float16) }, 'half')),
-      );
+    if (!h) this.halfCache.set(x, (h = this.autocast === 'float16-emulated' ? this.round11(x) : this.cast(x, 'float16', 'half')));
     return h;
   }
+  /** `x` converted to `to` (ONNX Cast). */
+  cast(x: string, to: ElemType, hint?: string): string {
+    return this.op('Cast', [x], { to: int(ELEM[to]) }, hint);
+  }
   toFloat(x: string): string {
-    return this.autocast === 'float16-emulated' ? this.round11(x) : this.op('Cast', [x], { to: int(ELEM.float32) });
+    return this.autocast === 'float16-emulated' ? this.round11(x) : this.cast(x, 'float32');
   }
   /** float32 `x` rounded to float16's 11 significant bits, in float32 (Veltkamp's split: hi = xK - (xK - x), K = 2^13 + 1). */
   private round11(x: string): string {

@@ -345,11 +345,8 @@ export function buildTrainingLoopGraph(cfg: ModelConfig, opts: TrainingLoopGraph
   const mixed = opts.precision === 'fp16' || opts.precision === 'fp16-emulated';
   if (mixed && !opts.lossScaling) throw new RangeError('a mixed-precision training loop needs its loss scaling policy');
   const specs = paramSpecs(cfg);
-  const state = (prefix: string): string[] => [
-    ...specs.map((s) => `${prefix}${s.name}`),
-    ...specs.map((s) => `${prefix.replace(/\.$/, '')}_m.${s.name}`),
-    ...specs.map((s) => `${prefix.replace(/\.$/, '')}_v.${s.name}`),
-  ];
+  /** `<p>.<param>`, `<p>_m.<param>`, `<p>_v.<param>`: parameters, then first and second moments. */
+  const state = (p: string): string[] => ['.', '_m.', '_v.'].flatMap((kind) => specs.map((s) => `${p}${kind}${s.name}`));
   const shapes = [...specs, ...specs, ...specs].map((s) => s.shape);
 
   // The body: (iteration, condition, state..., steps_done, batch_index[, loss_scale, good_steps]) ->
@@ -378,7 +375,7 @@ export function buildTrainingLoopGraph(cfg: ModelConfig, opts: TrainingLoopGraph
   // Whether the iteration took its step (fp32: always), and the loss it reports.
   let taken: string;
   let reportedLoss = loss;
-  if (!mixed) taken = b.op('Cast', [b.constant([1], [], 'int64')], { to: int(ONNX_BOOL) });
+  if (!mixed) taken = b.cast(b.constant([1], [], 'int64'), 'bool');
   else {
     const p = opts.lossScaling!;
     // FusedTrainSession.step's rule: overflowed = the gradient norm is not finite while the loss is.
@@ -399,8 +396,8 @@ export function buildTrainingLoopGraph(cfg: ModelConfig, opts: TrainingLoopGraph
       { name: 'good_steps', value: b.op('Where', [b.op('Or', [retry, grow]), b.scalar(0), counted]) },
     );
   }
-  const takenF = b.op('Cast', [taken], { to: int(ONNX_FLOAT) });
-  const nextBatch = b.add(batchIndex, b.op('Cast', [taken], { to: int(ONNX_INT64) }));
+  const takenF = b.cast(taken, 'float32');
+  const nextBatch = b.add(batchIndex, b.cast(taken, 'int64'));
   b.output(b.op('Less', [nextBatch, batches]), 'condition_out', 'bool', []);
   for (const s of specs) b.output(upd.get(s.name)!.p, `new.${s.name}`, 'float32', s.shape);
   for (const s of specs) b.output(upd.get(s.name)!.m, `new_m.${s.name}`, 'float32', s.shape);
@@ -414,14 +411,14 @@ export function buildTrainingLoopGraph(cfg: ModelConfig, opts: TrainingLoopGraph
 
   // The outer graph: the Loop over the body, its outputs named as the graph's (no copies of the state).
   const g = new GraphBuilder('ailo_train_loop');
-  const starts = state('start.');
+  const starts = state('start');
   starts.forEach((name, i) => g.input(name, 'float32', shapes[i]!));
   const inputs = [...starts];
   inputs.push(g.input('input_ids', 'int64', ['K', B, T, 1]), g.input('targets', 'int64', ['K', B, T, 1]), g.input('lr', 'float32', ['K']));
   inputs.push(g.input('steps_before', 'float32', []), g.input('trip_count', 'int64', []));
   const extra = mixed ? [g.input('start_loss_scale', 'float32', []), g.input('start_good_steps', 'float32', [])] : [];
   inputs.push(...extra);
-  const finals = state('final.');
+  const finals = state('final');
   const scalarOuts = ['out.steps_done', 'out.batches_done', ...(mixed ? ['out.loss_scale', 'out.good_steps'] : [])];
   const scanOuts = ['losses', 'grad_norms', 'taken'];
   const zero = g.constant([0], [], 'int64');
@@ -439,11 +436,6 @@ export function buildTrainingLoopGraph(cfg: ModelConfig, opts: TrainingLoopGraph
   const built = finish(g, inputs, outputs, 'AILO GPT-2 train steps (a Loop over loss, backward, AdamW)');
   return { ...built, nodeCount: built.nodeCount + b.nodeCount, opTypes: [...new Set([...built.opTypes, ...b.opTypes()])].sort() };
 }
-
-/** TensorProto.DataType codes for Cast's `to`. */
-const ONNX_FLOAT = 1,
-  ONNX_INT64 = 7,
-  ONNX_BOOL = 9;
 
 export type { Dim, ElemType };
 

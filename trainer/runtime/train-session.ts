@@ -67,10 +67,15 @@ export function tokenFeeds(
   layout: 'train' | 'forward',
   shape?: { batch: number; seq: number },
 ): Record<string, Tensor> {
-  if (shape && (b.batch !== shape.batch || b.seq !== shape.seq))
-    throw new RangeError(`this session takes batches of ${shape.batch}x${shape.seq}, got ${b.batch}x${b.seq}`);
+  if (shape) checkBatchShape(b, shape);
   const dims = layout === 'train' ? [b.batch, b.seq, 1] : [b.batch, b.seq];
   return { input_ids: tensor('int64', b.ids, dims), targets: tensor('int64', b.targets, dims) };
+}
+
+/** A RangeError when `b` is another size than the session's (`which`: the batch's place among several). */
+function checkBatchShape(b: TokenBatch, shape: { batch: number; seq: number }, which = ''): void {
+  if (b.batch !== shape.batch || b.seq !== shape.seq)
+    throw new RangeError(`this session takes batches of ${shape.batch}x${shape.seq}, got ${b.batch}x${b.seq}${which}`);
 }
 
 /** K batches of this session's shape as the Loop graph takes them: `input_ids` and `targets` [K, B, T, 1]. */
@@ -83,8 +88,7 @@ function loopTokenFeeds(
   const ids = new BigInt64Array(batches.length * n);
   const targets = new BigInt64Array(batches.length * n);
   batches.forEach((b, k) => {
-    if (b.batch !== shape.batch || b.seq !== shape.seq)
-      throw new RangeError(`this session takes batches of ${shape.batch}x${shape.seq}, got ${b.batch}x${b.seq} (batch ${k})`);
+    checkBatchShape(b, shape, ` (batch ${k})`);
     ids.set(b.ids, k * n);
     targets.set(b.targets, k * n);
   });
@@ -242,7 +246,6 @@ export function sessionFits(s: TrainSession, cfg: ModelConfig, shape: { batchSiz
 export class FusedTrainSession implements TrainSession {
   readonly layout = 'fused';
   readonly moments = 'float32';
-  stepsPerRun: number;
   /** Why the session left its Loop for a run a step (the device's memory ran out in a Loop run); else undefined. */
   loopFellBack?: string;
   private params: TensorMap = new Map();
@@ -272,7 +275,10 @@ export class FusedTrainSession implements TrainSession {
   ) {
     this.specs = paramSpecs(cfg);
     this.lossScale = Math.fround(scaling.init);
-    this.stepsPerRun = loop ? Number.POSITIVE_INFINITY : 1;
+  }
+
+  get stepsPerRun(): number {
+    return this.loop ? Number.POSITIVE_INFINITY : 1;
   }
 
   static async open(runtime: TrainingRuntime, cfg: ModelConfig, shape: TrainSessionShape): Promise<FusedTrainSession> {
@@ -297,7 +303,6 @@ export class FusedTrainSession implements TrainSession {
    */
   private async fallBack(why: string): Promise<void> {
     this.loop = false;
-    this.stepsPerRun = 1;
     this.loopFellBack = why;
     // The Loop's session goes first, with the device memory it holds. Should the one-step graph fail to open, the
     // session is left without one: later steps say so, and dispose() releases nothing twice.

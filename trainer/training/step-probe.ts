@@ -32,31 +32,23 @@ const session = await TrainSession.open(nodeRuntime(parseProvider(provider)), cf
   moments,
   precision,
 });
-// A whole task as a miner trains it (trainTask): the start weights kept beside the session's, the steps, and the update
-// taken at the end, whose memory counts in the peak. The steps after the warm-up ones are timed. A session that takes
-// many steps a run (fused in a Loop, cuda's) trains the warm-up steps as a task of their own, then the timed steps as
-// one more, timed whole: so its time a step includes its share of moving the state to the device and back once a run.
+// Whole tasks as a miner trains them (trainTask): the start weights kept beside the session's, the steps, and the
+// update taken at the end, whose memory counts in the peak. The warm-up steps are a task of their own, then the timed
+// steps one more, timed by their runs (each step's `ms`: a session in a Loop, cuda's, runs them all in one, its share of
+// moving the state to the device and back included), not the tasks' start and end.
 const warmup = 2;
 let x = 7;
 const tokens = Uint16Array.from(
   { length: (warmup + steps) * B * (T + 1) },
   () => (x = (Math.imul(x, 1103515245) + 12345) >>> 0) % cfg.vocab_size,
 );
-// The time of the timed steps' runs (each step's `ms`), not of the task's start and end.
 let ms = 0,
   loss = 0;
 const task = (n: number) => ({ steps: n, batchSize: B, seqLen: T, lr: 1e-3 });
-const loop = session.stepsPerRun > 1;
-if (loop) {
-  await trainTask(session, weights, tokens.subarray(0, warmup * B * (T + 1)), task(warmup));
-  await trainTask(session, weights, tokens.subarray(warmup * B * (T + 1)), task(steps), {
-    onStep: (r) => void ((ms += r.ms), (loss = r.loss)),
-  });
-} else {
-  await trainTask(session, weights, tokens, task(warmup + steps), {
-    onStep: (r) => void (r.step > warmup && ((ms += r.ms), (loss = r.loss))),
-  });
-}
+await trainTask(session, weights, tokens.subarray(0, warmup * B * (T + 1)), task(warmup));
+await trainTask(session, weights, tokens.subarray(warmup * B * (T + 1)), task(steps), {
+  onStep: (r) => void ((ms += r.ms), (loss = r.loss)),
+});
 const secs = ms / 1000;
 await session.dispose();
 process.stdout.write(
@@ -69,7 +61,7 @@ process.stdout.write(
     // After the training: a Loop that ran out of device memory went on a step a run.
     stepsPerRun: session.stepsPerRun > 1 ? steps : 1,
     // Where the Loop ran out of device memory and the session went on a step a run, why.
-    loopFellBack: (session as { loopFellBack?: string }).loopFellBack,
+    loopFellBack: session.loopFellBack,
     batch: B,
     seq: T,
     steps,
